@@ -1,0 +1,1 @@
+//! See the crate docs (`src/lib.rs`) for what this module is for.

@@ -1,0 +1,77 @@
+//! The command line: clap definitions (one file per command), global flags and the
+//! [`Printer`]. The only module that knows about terminals, colours and exit codes.
+//!
+//! Adding a command: write `src/cli/<command>.rs` with an `Args` struct (clap derive,
+//! operator-facing help with an example) and `pub fn run(ctx: &Context, args: Args) ->
+//! anyhow::Result<ExitCode>`, then add one variant to [`Command`] and one arm to
+//! [`dispatch`].
+
+mod completions;
+mod printer;
+
+pub use printer::Printer;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kvform",
+    version,
+    about = "Declarative reconciler for a fleet catalog kept in a versioned key-value store",
+    long_about = "kvform turns a workspace of workers, jobs and variables into a desired state, \
+diffs it against the state in SQLite, shows a reviewable plan and applies it wave by wave.",
+    after_help = "Examples:\n  kvform init ./bucket\n  kvform -C ./bucket validate\n  kvform -C ./bucket plan"
+)]
+pub struct Cli {
+    /// Run as if kvform was started in DIR (the bucket root).
+    #[arg(short = 'C', long = "chdir", value_name = "DIR", global = true)]
+    pub chdir: Option<PathBuf>,
+    /// Never colour output (the NO_COLOR environment variable does the same).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Print more detail (progress lines, hook output).
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Print only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print a shell completion script.
+    Completions(completions::Args),
+}
+
+/// What every command gets: where the bucket is and how to print.
+pub struct Context {
+    /// `-C DIR` or the current directory.
+    pub dir: PathBuf,
+    pub printer: Printer,
+}
+
+/// Parse arguments, run the command, map errors to exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let printer = Printer::new(color, cli.verbose, cli.quiet);
+    let dir = cli.chdir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let ctx = Context { dir, printer };
+    match dispatch(&ctx, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            ctx.printer.error(&format!("{e:#}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Completions(a) => completions::run(ctx, a),
+    }
+}

@@ -1,0 +1,65 @@
+//! One place that decides what goes where: results to stdout, progress and diagnostics
+//! to stderr; colour only when allowed and the stream is a terminal.
+
+use std::io::{IsTerminal, Write};
+
+pub struct Printer {
+    color_allowed: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+impl Printer {
+    pub fn new(color_allowed: bool, verbose: bool, quiet: bool) -> Self {
+        Printer { color_allowed, verbose, quiet }
+    }
+
+    /// Colour on stdout: allowed by flags/env and stdout is a terminal.
+    pub fn color_stdout(&self) -> bool {
+        self.color_allowed && std::io::stdout().is_terminal()
+    }
+    /// Colour on stderr: allowed by flags/env and stderr is a terminal.
+    pub fn color_stderr(&self) -> bool {
+        self.color_allowed && std::io::stderr().is_terminal()
+    }
+    pub fn stderr_is_tty(&self) -> bool {
+        std::io::stderr().is_terminal()
+    }
+
+    /// A result: always printed, to stdout.
+    pub fn out(&self, text: &str) {
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(text.as_bytes());
+        if !text.ends_with('\n') && !text.is_empty() {
+            let _ = o.write_all(b"\n");
+        }
+        let _ = o.flush();
+    }
+    /// A status line to stderr, hidden by `--quiet`.
+    pub fn info(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+    /// Detail to stderr, shown only with `--verbose`.
+    pub fn detail(&self, text: &str) {
+        if self.verbose {
+            eprintln!("{text}");
+        }
+    }
+    pub fn warn(&self, text: &str) {
+        eprintln!("{}: {text}", self.paint_stderr("warning", "33"));
+    }
+    pub fn error(&self, text: &str) {
+        eprintln!("{}: {text}", self.paint_stderr("error", "31"));
+    }
+    /// Pre-rendered text (diagnostics) to stderr, as is.
+    pub fn raw_stderr(&self, text: &str) {
+        let mut e = std::io::stderr().lock();
+        let _ = e.write_all(text.as_bytes());
+    }
+
+    fn paint_stderr(&self, word: &str, code: &str) -> String {
+        if self.color_stderr() { format!("\x1b[1;{code}m{word}\x1b[0m") } else { word.to_string() }
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kvform::cli::main()
+}

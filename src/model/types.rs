@@ -1,0 +1,104 @@
+//! The desired state: what `model::desired(workspace, prior)` produces and `plan::diff`
+//! and `apply` consume. Pure data; deterministic order everywhere (BTreeMap, fleet order).
+
+use crate::kv::KvMap;
+use crate::workspace::types::Command;
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// What the current state already holds that the workspace alone cannot decide.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prior {
+    pub bucket_id: Uuid,
+    /// Port name -> number currently assigned (from live `maand/bucket` port keys).
+    pub ports: BTreeMap<String, u16>,
+    /// Hosts with a live `maand/worker/<host>` namespace.
+    pub workers: BTreeSet<String>,
+    /// Jobs with any live namespace (`maand/job/<job>`, `vars/bucket/job/<job>`,
+    /// `vars/job/<job>`, `secrets/job/<job>`, or an allocation namespace).
+    pub jobs: BTreeSet<String>,
+    /// (job, host) pairs with a live `maand/job/<job>/worker/<host>` namespace.
+    pub allocations: BTreeSet<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AllocState {
+    /// Placed and not disabled.
+    Active,
+    /// Placed but disabled by `disabled.json`: keeps its namespace, gets no hooks.
+    Disabled,
+    /// In the prior state but no longer placed: its namespace is tombstoned by the plan.
+    Removed,
+}
+
+impl AllocState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllocState::Active => "active",
+            AllocState::Disabled => "disabled",
+            AllocState::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    pub job: String,
+    pub host: String,
+    pub alloc_id: Uuid,
+    pub state: AllocState,
+    /// True when the allocation is not in the prior state (a new start, batched by
+    /// `max_concurrent_starts`); false for existing ones (batched by
+    /// `max_concurrent_upgrades`).
+    pub is_new: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredWorker {
+    pub host: String,
+    pub worker_id: Uuid,
+    /// Fleet position (explicit `position` or array index).
+    pub position: i64,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredJob {
+    pub name: String,
+    pub job_id: Uuid,
+    /// Store value of the version (`0.0.0` when absent).
+    pub version: String,
+    /// The wave: 0 without demands, else 1 + the highest upstream wave.
+    pub deployment_seq: u32,
+    /// Jobs this job demands (sorted, unique).
+    pub upstreams: Vec<String>,
+    pub max_concurrent_upgrades: u32,
+    pub max_concurrent_starts: u32,
+    pub commands: BTreeMap<String, Command>,
+    /// Hosts of active allocations, in fleet order (the default rollout order).
+    pub active_hosts: Vec<String>,
+    /// Hosts of disabled allocations, fleet order.
+    pub disabled_hosts: Vec<String>,
+}
+
+/// The whole desired state.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub bucket_id: Uuid,
+    /// Every workspace-derived key (SPEC §4 table): namespace -> key -> value. Includes
+    /// `vars/job/<job>` keys from vars.hcl (a merged namespace).
+    pub kv: KvMap,
+    /// Workers in fleet order.
+    pub workers: Vec<DesiredWorker>,
+    /// Jobs of the workspace, by name.
+    pub jobs: BTreeMap<String, DesiredJob>,
+    /// Every allocation (active, disabled, and removed ones from the prior state), sorted
+    /// by job name, then fleet order (removed ones after placed ones, by host).
+    pub allocations: Vec<Allocation>,
+    /// Jobs in the prior state that are no longer in the workspace.
+    pub removed_jobs: BTreeSet<String>,
+    /// Hosts in the prior state that are no longer in workers.json.
+    pub removed_workers: BTreeSet<String>,
+    /// Jobs per wave: `waves[seq]` = job names in that wave, sorted.
+    pub waves: Vec<Vec<String>>,
+}

@@ -1,0 +1,55 @@
+//! Workspace discovery and parsing (SPEC §2).
+//!
+//! [`load`] reads every file of a bucket's workspace, reports **every** problem it can
+//! find (not just the first) and returns the typed, validated [`types::Workspace`] only
+//! when there are no errors. HCL goes through hcl-rs's `hcl::edit` parser so attributes
+//! and blocks keep their spans; JSON goes through jsonc-parser's AST so every value has
+//! a range, not only syntax errors.
+//!
+//! Files:
+//! - [`hcl_files`]: `kvform.hcl`, `bucket.conf`, `bucket.jobs[.<env>].conf`, `vars.hcl`.
+//! - [`json_files`]: `workers.json`, `disabled.json`, `jobs/<job>/manifest.json` and the
+//!   scripts in `_modules/`.
+//! - [`checks`]: rules that span files (bucket-wide port names, demands that point at
+//!   other jobs, bucket.jobs blocks for unknown jobs, reservations within bounds).
+
+pub mod checks;
+pub mod hcl_files;
+pub mod json_files;
+pub mod types;
+
+use crate::diag::{Diagnostics, SourceMap};
+use std::path::Path;
+use types::Workspace;
+
+/// What [`load`] returns: the workspace when there were no errors, every diagnostic
+/// (warnings included, sorted by file and position), and the sources needed to render them
+/// — and any diagnostics later stages produce with spans into these files.
+pub struct Loaded {
+    pub workspace: Option<Workspace>,
+    pub diagnostics: Diagnostics,
+    pub sources: SourceMap,
+}
+
+/// Load and validate the workspace of the bucket at `root`. Never writes anything.
+pub fn load(root: &Path) -> Loaded {
+    let mut sources = SourceMap::new();
+    let mut diags = Diagnostics::new();
+
+    let settings = hcl_files::settings(root, &mut sources, &mut diags);
+    let (bucket_vars, port_pool) = hcl_files::bucket_conf(root, &mut sources, &mut diags);
+    let job_configs = hcl_files::bucket_jobs(root, &settings.job_config_selector, &mut sources, &mut diags);
+    let workers = json_files::workers(root, &mut sources, &mut diags);
+    let disabled = json_files::disabled(root, &mut sources, &mut diags);
+    let mut jobs = json_files::jobs(root, &mut sources, &mut diags);
+    for job in jobs.values_mut() {
+        job.vars = hcl_files::job_vars(root, &job.name, &mut sources, &mut diags);
+    }
+
+    let ws =
+        Workspace { root: root.to_path_buf(), settings, workers, disabled, bucket_vars, port_pool, job_configs, jobs };
+    checks::cross_file(&ws, &mut diags);
+    diags.sort(&sources);
+    let workspace = (!diags.has_errors()).then_some(ws);
+    Loaded { workspace, diagnostics: diags, sources }
+}

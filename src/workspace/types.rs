@@ -1,0 +1,222 @@
+//! The typed, validated workspace: what `workspace::load` produces and `model::desired`
+//! consumes. Everything here has passed the rules of SPEC §2; spans are kept so later
+//! stages (ports, resources, the dependency graph) can point at the lines responsible.
+
+use crate::diag::{Span, Spanned};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A loaded, validated workspace. The files it was read from stay in
+/// [`super::Loaded::sources`].
+pub struct Workspace {
+    /// The bucket root (the directory holding `kvform.hcl` and `workspace/`).
+    pub root: PathBuf,
+    pub settings: Settings,
+    /// Workers in file order (fleet order is computed by the model from `position`).
+    pub workers: Vec<Worker>,
+    pub disabled: Disabled,
+    /// `bucket.conf` attributes in file order, values converted (including the port pool).
+    pub bucket_vars: Vec<Var>,
+    pub port_pool: PortPool,
+    /// Blocks of the bucket.jobs file chosen by `job_config_selector`, by job name.
+    pub job_configs: BTreeMap<String, JobConfig>,
+    /// Jobs by name (directories under `workspace/jobs/` that hold a `manifest.json`).
+    pub jobs: BTreeMap<String, Job>,
+}
+
+/// `kvform.hcl`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub job_config_selector: String,
+    pub max_versions: u32,
+    /// Relative to the bucket root unless absolute. Default `data/kvform.db`.
+    pub state_path: PathBuf,
+    /// Per hook invocation, seconds. Default 600 (`"10m"`).
+    pub hook_timeout_secs: u64,
+    /// 0 = ephemeral loopback port.
+    pub api_port: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            job_config_selector: String::new(),
+            max_versions: 10,
+            state_path: PathBuf::from("data/kvform.db"),
+            hook_timeout_secs: 600,
+            api_port: 0,
+        }
+    }
+}
+
+/// One entry of `workers.json`, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worker {
+    /// Trimmed, non-empty, unique.
+    pub host: String,
+    pub hostname: Option<String>,
+    /// Lowercased, trimmed, de-duplicated, always containing `worker`; in the order
+    /// written with `worker` appended when it was not written.
+    pub labels: Vec<String>,
+    /// Capacity in MB, `None` when not declared.
+    pub memory_mb: Option<f64>,
+    /// Capacity in MHz, `None` when not declared.
+    pub cpu_mhz: Option<f64>,
+    /// Keys and values trimmed, case kept.
+    pub tags: BTreeMap<String, String>,
+    /// Explicit `position`, if written.
+    pub position: Option<i64>,
+    /// Index in the `workers.json` array.
+    pub index: usize,
+    /// The worker's object in `workers.json`.
+    pub span: Span,
+}
+
+/// `disabled.json`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Disabled {
+    pub jobs: BTreeMap<String, DisabledJob>,
+    pub workers: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DisabledJob {
+    /// Span of the job's key in `disabled.json`.
+    pub span: Span,
+    /// Empty = the whole job is disabled.
+    pub allocations: Vec<Spanned<String>>,
+}
+
+/// One HCL attribute converted to its store value (SPEC §2 bucket.conf conversion).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Var {
+    pub name: String,
+    pub value: String,
+    /// The whole attribute (`name = value`).
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortPool {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl Default for PortPool {
+    fn default() -> Self {
+        PortPool { min: 30000, max: 39999 }
+    }
+}
+
+/// One `job "<name>" { … }` block of the chosen bucket.jobs file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobConfig {
+    pub job: String,
+    /// Reservation overrides, already unit-parsed.
+    pub memory_mb: Option<Spanned<f64>>,
+    pub cpu_mhz: Option<Spanned<f64>>,
+    /// Every attribute of the block, in file order (memory/cpu included, as written).
+    pub vars: Vec<Var>,
+    /// The block header (`job "api"`).
+    pub span: Span,
+}
+
+/// `jobs/<job>/manifest.json` (+ `vars.hcl`, + the scripts found in `_modules/`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub name: String,
+    /// Trimmed, as written; `None` when absent (store value `0.0.0`).
+    pub version: Option<Spanned<String>>,
+    /// Lowercased; default `[<name>]`.
+    pub selectors: Vec<String>,
+    pub memory: Option<Bounds>,
+    pub cpu: Option<Bounds>,
+    /// In manifest order.
+    pub ports: Vec<PortSpec>,
+    /// By full command name (`command_…`).
+    pub commands: BTreeMap<String, Command>,
+    /// >= 1, default 1.
+    pub max_concurrent_upgrades: u32,
+    /// 0 = all at once (default).
+    pub max_concurrent_starts: u32,
+    /// Default 0.
+    pub min_allocations_count: u32,
+    /// `vars.hcl` attributes in file order.
+    pub vars: Vec<Var>,
+    /// The whole manifest document; used for diagnostics about the job as a whole.
+    pub span: Span,
+}
+
+/// Resource bounds, MB or MHz. `min` alone in the manifest means `max = min`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    pub min: f64,
+    pub max: f64,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortSpec {
+    pub name: String,
+    /// `Some` for a fixed port, `None` for `{}` (assigned from the pool).
+    pub fixed: Option<u16>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Event {
+    PostBuild,
+    PreDeploy,
+    PostDeploy,
+    HealthCheck,
+    Cli,
+}
+
+impl Event {
+    pub const ALL: [Event; 5] = [Event::PostBuild, Event::PreDeploy, Event::PostDeploy, Event::HealthCheck, Event::Cli];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::PostBuild => "post_build",
+            Event::PreDeploy => "pre_deploy",
+            Event::PostDeploy => "post_deploy",
+            Event::HealthCheck => "health_check",
+            Event::Cli => "cli",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    /// Full name, `command_` prefix included.
+    pub name: String,
+    pub executed_on: Vec<Event>,
+    pub demands: Option<Demand>,
+    /// The single script in `_modules/`, relative to the bucket root
+    /// (`workspace/jobs/<job>/_modules/<command>.py`).
+    pub script: PathBuf,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Demand {
+    pub job: String,
+    pub command: String,
+    /// Raw `config` object as compact canonical JSON (`{}` when absent); handed to hooks
+    /// through `GET /demands`.
+    pub config_json: String,
+    pub min_version: Option<Spanned<String>>,
+    pub max_version: Option<Spanned<String>>,
+    /// The `demands` object.
+    pub span: Span,
+}

@@ -1,0 +1,1 @@
+//! `testdata/desired/<case>/` -> `golden/desired/<case>.txt` (owned by the model work).

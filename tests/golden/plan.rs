@@ -1,0 +1,1 @@
+//! `testdata/plan/<case>/` -> `golden/plan/<case>/` (owned by the plan/apply work).
