@@ -170,7 +170,11 @@ fn within(diags: &mut Diagnostics, job: &str, q: Quantity, value: Option<&Spanne
         .at(v.span)
         .label(if v.value < b.min { "below the minimum" } else { "above the maximum" })
         .also(b.span, format!("`resources.{field}` of `{job}`"))
-        .help(format!("choose a {field} between {} and {} {unit}, or widen the bounds in the manifest", decimal(b.min), decimal(b.max))),
+        .help(format!(
+            "choose a {field} between {} and {} {unit}, or widen the bounds in the manifest",
+            decimal(b.min),
+            decimal(b.max)
+        )),
     );
 }
 

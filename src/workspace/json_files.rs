@@ -54,12 +54,12 @@ pub fn jobs(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> BT
         let valid_name = manifest::is_job_name(&name);
         if !valid_name {
             diags.push(
-                Diagnostic::error(format!("invalid job name `{name}`"))
-                    .in_file(format!("workspace/jobs/{name}"))
-                    .help(format!(
+                Diagnostic::error(format!("invalid job name `{name}`")).in_file(format!("workspace/jobs/{name}")).help(
+                    format!(
                         "job names match {} (lower-case letters, digits, `_` and `-`); rename the directory",
                         manifest::JOB_NAME_PATTERN
-                    )),
+                    ),
+                ),
             );
         }
         let Some((file, text)) = doc::read(root, &rel, sources, diags) else { continue };

@@ -30,9 +30,7 @@ pub fn read(root: &Path, rel: &str, sources: &mut SourceMap, diags: &mut Diagnos
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
             diags.push(
-                Diagnostic::error(format!("cannot read {rel}: {e}"))
-                    .in_file(rel)
-                    .help("check the file's permissions"),
+                Diagnostic::error(format!("cannot read {rel}: {e}")).in_file(rel).help("check the file's permissions"),
             );
             return None;
         }
@@ -59,11 +57,8 @@ pub fn read(root: &Path, rel: &str, sources: &mut SourceMap, diags: &mut Diagnos
 
 /// Parse strict JSON. Syntax errors become diagnostics at their position; `None` then.
 pub fn parse<'t>(file: FileId, text: &'t str, diags: &mut Diagnostics) -> Option<Value<'t>> {
-    let options = ParseOptions {
-        allow_comments: false,
-        allow_loose_object_property_names: false,
-        allow_trailing_commas: false,
-    };
+    let options =
+        ParseOptions { allow_comments: false, allow_loose_object_property_names: false, allow_trailing_commas: false };
     match jsonc_parser::parse_to_ast(text, &CollectOptions::default(), &options) {
         Ok(result) => match result.value {
             Some(v) => Some(v),
@@ -79,18 +74,34 @@ pub fn parse<'t>(file: FileId, text: &'t str, diags: &mut Diagnostics) -> Option
             }
         },
         Err(e) => {
-            let r = e.range();
-            let kind = e.kind().to_string();
-            let mut chars = kind.chars();
-            let kind = chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default();
-            diags.push(
-                Diagnostic::error(format!("invalid JSON: {kind}"))
-                    .at(Span::new(file, r.start..r.end))
-                    .label(kind)
-                    .help("workspace JSON files are strict JSON: no comments, no trailing commas, property names in double quotes"),
-            );
+            diags.push(syntax_error(file, text, &e));
             None
         }
+    }
+}
+
+/// A parse error as a diagnostic. Spans are clipped to one line; for an unterminated
+/// array or object the caret goes where the file ends, with the opener as a second label.
+fn syntax_error(file: FileId, text: &str, e: &jsonc_parser::errors::ParseError) -> Diagnostic {
+    use jsonc_parser::errors::ParseErrorKind as K;
+    let r = e.range();
+    let kind = e.kind().to_string();
+    let mut chars = kind.chars();
+    let kind = chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default();
+    let start = r.start.min(text.len());
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let end = r.end.clamp(start, line_end);
+    let d = Diagnostic::error(format!("invalid JSON: {kind}"))
+        .help("workspace JSON files are strict JSON: no comments, no trailing commas, property names in double quotes");
+    match e.kind() {
+        K::UnterminatedArray | K::UnterminatedObject => {
+            let what = if *e.kind() == K::UnterminatedArray { ("array", ']') } else { ("object", '}') };
+            let eof = text.trim_end().len();
+            d.at(Span::new(file, eof..eof))
+                .label(format!("the file ends here, expected `{}`", what.1))
+                .also(Span::new(file, start..(start + 1).min(text.len())), format!("this {} is never closed", what.0))
+        }
+        _ => d.at(Span::new(file, start..end)).label(kind),
     }
 }
 
@@ -103,6 +114,27 @@ pub fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
         Value::Array(_) => "an array",
         Value::NullKeyword(_) => "null",
+    }
+}
+
+/// A one-line fix for the common type mistakes (unquoted value, quoted number, a single
+/// value where a list is expected).
+fn type_help(v: &Value, expected: &str) -> Option<String> {
+    let literal = match v {
+        Value::NumberLit(n) => Some(n.value.to_string()),
+        Value::BooleanLit(b) => Some(b.value.to_string()),
+        _ => None,
+    };
+    match (expected, v) {
+        ("a string", _) if literal.is_some() => Some(format!("put the value in double quotes: \"{}\"", literal?)),
+        ("an array", Value::StringLit(s)) => {
+            Some(format!("write a list: [{}]", serde_json::to_string(s.value.as_ref()).ok()?))
+        }
+        ("an integer", Value::StringLit(s)) if s.value.trim().parse::<i64>().is_ok() => {
+            Some(format!("remove the quotes: {}", s.value.trim()))
+        }
+        ("an object", _) => Some("write a JSON object: { ... }".to_string()),
+        _ => None,
     }
 }
 
@@ -146,11 +178,19 @@ impl<'d> Ctx<'d> {
         self.diags.push(d);
     }
 
-    /// Report a wrong type at `v`.
+    /// Report a wrong type at `v`, with a fix derived from what was written.
     pub fn type_error(&mut self, v: &Value, path: &str, expected: &str) {
-        let d = Diagnostic::error(format!("`{path}` must be {expected}, found {}", kind(v)))
+        let help = type_help(v, expected);
+        self.type_error_with(v, path, expected, help);
+    }
+
+    pub fn type_error_with(&mut self, v: &Value, path: &str, expected: &str, help: Option<String>) {
+        let mut d = Diagnostic::error(format!("`{path}` must be {expected}, found {}", kind(v)))
             .at(self.span(v))
             .label(format!("expected {expected}"));
+        if let Some(h) = help {
+            d = d.help(h);
+        }
         self.push(d);
     }
 
@@ -260,8 +300,8 @@ impl<'d> Ctx<'d> {
         Some(out)
     }
 
-    /// An integer in `min..=max`.
-    pub fn integer(&mut self, v: &Value, path: &str, min: i64, max: i64) -> Option<i64> {
+    /// An integer in `min..=max`; `range_help` explains the range when it is violated.
+    pub fn integer(&mut self, v: &Value, path: &str, min: i64, max: i64, range_help: &str) -> Option<i64> {
         let Value::NumberLit(n) = v else {
             self.type_error(v, path, "an integer");
             return None;
@@ -275,10 +315,12 @@ impl<'d> Ctx<'d> {
             return None;
         };
         if i < min || i > max {
-            let range = if max == i64::MAX { format!("at least {min}") } else { format!("between {min} and {max}") };
+            let range =
+                if max >= i64::from(u32::MAX) { format!("at least {min}") } else { format!("between {min} and {max}") };
             let d = Diagnostic::error(format!("`{path}` must be {range}, found {i}"))
                 .at(self.span(v))
-                .label("out of range");
+                .label("out of range")
+                .help(range_help);
             self.push(d);
             return None;
         }
@@ -286,8 +328,8 @@ impl<'d> Ctx<'d> {
     }
 
     /// A count field (`u32`, at least `min`).
-    pub fn count(&mut self, v: &Value, path: &str, min: u32) -> Option<u32> {
-        self.integer(v, path, i64::from(min), i64::from(u32::MAX)).map(|i| i as u32)
+    pub fn count(&mut self, v: &Value, path: &str, min: u32, range_help: &str) -> Option<u32> {
+        self.integer(v, path, i64::from(min), i64::from(u32::MAX), range_help).map(|i| i as u32)
     }
 
     /// A memory or CPU quantity: a string with an optional unit, or a bare JSON number.
@@ -299,7 +341,16 @@ impl<'d> Ctx<'d> {
                 Err(_) => Err(units::UnitError::BadNumber(n.value.to_string())),
             },
             _ => {
-                self.type_error(v, path, "a string or a number");
+                let example = match q {
+                    Quantity::Memory => r#""4 gb" or 4096"#,
+                    Quantity::Cpu => r#""2.4 ghz" or 2400"#,
+                };
+                self.type_error_with(
+                    v,
+                    path,
+                    "a string or a number",
+                    Some(format!("write a quantity such as {example}")),
+                );
                 return None;
             }
         };

@@ -98,10 +98,22 @@ pub fn job(root: &Path, name: &str, file: FileId, value: &Value, diags: &mut cra
             "resources" => resources(&mut cx, v, &mut job),
             "commands" => job.commands = commands(&mut cx, root, name, v),
             "max_concurrent_upgrades" => {
-                job.max_concurrent_upgrades = cx.count(v, "max_concurrent_upgrades", 1).unwrap_or(1)
+                job.max_concurrent_upgrades = cx
+                    .count(
+                        v,
+                        "max_concurrent_upgrades",
+                        1,
+                        "the number of changed allocations upgraded at once; 1 upgrades one at a time",
+                    )
+                    .unwrap_or(1)
             }
-            "max_concurrent_starts" => job.max_concurrent_starts = cx.count(v, "max_concurrent_starts", 0).unwrap_or(0),
-            "min_allocations_count" => job.min_allocations_count = cx.count(v, "min_allocations_count", 0).unwrap_or(0),
+            "max_concurrent_starts" => {
+                job.max_concurrent_starts =
+                    cx.count(v, "max_concurrent_starts", 0, "0 starts all new allocations at once").unwrap_or(0)
+            }
+            "min_allocations_count" => {
+                job.min_allocations_count = cx.count(v, "min_allocations_count", 0, "0 means no minimum").unwrap_or(0)
+            }
             _ => unreachable!("fields() only returns known names"),
         }
     }
@@ -231,7 +243,13 @@ fn ports(cx: &mut Ctx, v: &Value) -> Vec<PortSpec> {
                 cx.push(d);
                 continue;
             }
-            Value::NumberLit(_) => match cx.integer(&p.value, &path, 1, 65535) {
+            Value::NumberLit(_) => match cx.integer(
+                &p.value,
+                &path,
+                1,
+                65535,
+                "fixed ports are 1..65535; write `{}` to take a port from the pool",
+            ) {
                 Some(n) => Some(n as u16),
                 None => continue,
             },
@@ -289,7 +307,10 @@ fn command(cx: &mut Ctx, root: &Path, job: &str, p: &ObjectProp) -> Option<Comma
         let d = Diagnostic::error(format!("command `{name}` has no `executed_on`"))
             .at(cx.open_span(obj))
             .label("`executed_on` missing")
-            .help(format!(r#"list the events that run it, e.g. "executed_on": ["post_deploy"]; events: {}"#, event_list()));
+            .help(format!(
+                r#"list the events that run it, e.g. "executed_on": ["post_deploy"]; events: {}"#,
+                event_list()
+            ));
         cx.push(d);
     }
     let script = scripts::find(cx, root, job, name, span)?;

@@ -32,9 +32,7 @@ pub fn find(cx: &mut Ctx, root: &Path, job: &str, command: &str, span: Span) -> 
             let d = Diagnostic::error(format!("no script for command `{command}`"))
                 .at(span)
                 .label(format!("nothing in {dir}/"))
-                .help(format!(
-                    "add {dir}/{command}.py, {dir}/{command}.sh or an executable {dir}/{command}"
-                ));
+                .help(format!("add one of {command}.py, {command}.sh or an executable {command} to {dir}/"));
             cx.push(d);
             None
         }

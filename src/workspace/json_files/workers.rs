@@ -80,7 +80,7 @@ fn worker(cx: &mut Ctx, obj: &Object, index: usize) -> Option<(Worker, Span)> {
             "memory" => w.memory_mb = cx.quantity(v, "memory", Quantity::Memory).map(|q| q.value),
             "cpu" => w.cpu_mhz = cx.quantity(v, "cpu", Quantity::Cpu).map(|q| q.value),
             "tags" => w.tags = tags(cx, v),
-            "position" => w.position = cx.integer(v, "position", i64::MIN, i64::MAX),
+            "position" => w.position = cx.integer(v, "position", i64::MIN, i64::MAX, ""),
             _ => unreachable!("fields() only returns known names"),
         }
     }
@@ -106,7 +106,9 @@ pub fn name_chars(cx: &mut Ctx, s: Spanned<String>, what: &str) -> Option<Spanne
         let d = Diagnostic::error(format!("{what} `{}` contains {shown}", s.value))
             .at(s.span)
             .label(format!("invalid character in {what}"))
-            .help(format!("a {what} becomes part of key-value namespaces and keys; it must not contain whitespace or `/`"));
+            .help(format!(
+                "a {what} becomes part of key-value namespaces and keys; it must not contain whitespace or `/`"
+            ));
         cx.push(d);
         return None;
     }
@@ -143,7 +145,10 @@ fn tags(cx: &mut Ctx, v: &Value) -> BTreeMap<String, String> {
         let key = p.name.as_str().trim().to_string();
         let key_span = cx.key_span(p);
         if key.is_empty() {
-            let d = Diagnostic::error("empty tag name").at(key_span).label("empty after trimming").help("give the tag a name");
+            let d = Diagnostic::error("empty tag name")
+                .at(key_span)
+                .label("empty after trimming")
+                .help("give the tag a name");
             cx.push(d);
             continue;
         }
