@@ -13,6 +13,9 @@ pub mod schema;
 pub mod scripts;
 pub mod workers;
 
+#[cfg(test)]
+mod tests;
+
 use super::types::{Disabled, Job, Worker};
 use crate::diag::{Diagnostic, Diagnostics, SourceMap};
 use std::collections::BTreeMap;
