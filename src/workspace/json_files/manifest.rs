@@ -146,6 +146,8 @@ fn selectors(cx: &mut Ctx, v: &Value) -> Option<Vec<String>> {
     }
     let mut out: Vec<(String, Span)> = Vec::new();
     for item in items {
+        // Selectors match worker labels, which cannot hold whitespace or `/` either.
+        let Some(item) = super::workers::name_chars(cx, item, "selector") else { continue };
         let label = item.value.to_lowercase();
         if let Some((_, first)) = out.iter().find(|(l, _)| *l == label) {
             let d = Diagnostic::error(format!("duplicate selector `{label}`"))

@@ -102,12 +102,17 @@ fn worker(cx: &mut Ctx, obj: &Object, index: usize) -> Option<(Worker, Span)> {
 /// Hosts and labels become parts of namespace paths and key names.
 pub fn name_chars(cx: &mut Ctx, s: Spanned<String>, what: &str) -> Option<Spanned<String>> {
     if let Some(c) = s.value.chars().find(|c| c.is_whitespace() || *c == '/' || c.is_control()) {
-        let shown = if c == '/' { "`/`".to_string() } else { format!("{c:?}") };
+        let shown = match c {
+            '/' => "`/`".to_string(),
+            ' ' => "a space".to_string(),
+            '\t' => "a tab".to_string(),
+            _ => format!("the character {c:?}"),
+        };
         let d = Diagnostic::error(format!("{what} `{}` contains {shown}", s.value))
             .at(s.span)
             .label(format!("invalid character in {what}"))
             .help(format!(
-                "a {what} becomes part of key-value namespaces and keys; it must not contain whitespace or `/`"
+                "hosts, labels and selectors become parts of key-value namespaces and keys; they must not contain whitespace or `/`"
             ));
         cx.push(d);
         return None;
