@@ -111,9 +111,7 @@ pub fn name_chars(cx: &mut Ctx, s: Spanned<String>, what: &str) -> Option<Spanne
         let d = Diagnostic::error(format!("{what} `{}` contains {shown}", s.value))
             .at(s.span)
             .label(format!("invalid character in {what}"))
-            .help(format!(
-                "hosts, labels and selectors become parts of key-value namespaces and keys; they must not contain whitespace or `/`"
-            ));
+            .help("hosts, labels and selectors become parts of key-value namespaces and keys; they must not contain whitespace or `/`");
         cx.push(d);
         return None;
     }
