@@ -17,6 +17,7 @@ pub mod checks;
 pub mod hcl_files;
 pub mod json_files;
 pub mod types;
+pub mod units;
 
 use crate::diag::{Diagnostics, SourceMap};
 use std::path::Path;

@@ -219,4 +219,8 @@ pub struct Demand {
     pub max_version: Option<Spanned<String>>,
     /// The `demands` object.
     pub span: Span,
+    /// The `demands.job` value (where an unknown job is reported).
+    pub job_span: Span,
+    /// The `demands.command` value (where an unknown command is reported).
+    pub command_span: Span,
 }

@@ -1,0 +1,70 @@
+//! "Did you mean …?" hints for misspelt names (unknown fields, unknown jobs, commands).
+//!
+//! One small Levenshtein distance shared by every parser, so HCL and JSON files suggest
+//! corrections the same way. A candidate is suggested when it is within a third of the
+//! word's length (at least 1, at most 3 edits); ties go to the candidate listed first.
+
+/// The closest candidate to `word`, if one is close enough to be a likely typo.
+///
+/// Comparison is case-insensitive, so `Memory` suggests `memory`.
+pub fn did_you_mean<'a, I, S>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str> + 'a,
+{
+    let word_lc = word.to_lowercase();
+    let limit = (word_lc.chars().count() / 3).clamp(1, 3);
+    let mut best: Option<(usize, String)> = None;
+    for cand in candidates {
+        let cand = cand.as_ref();
+        if cand == word {
+            continue;
+        }
+        let d = distance(&word_lc, &cand.to_lowercase());
+        if d <= limit && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
+            best = Some((d, cand.to_string()));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters (insert, delete, substitute each cost 1).
+pub fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        assert_eq!(distance("", ""), 0);
+        assert_eq!(distance("abc", ""), 3);
+        assert_eq!(distance("memroy", "memory"), 2);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        let fields = ["host", "hostname", "labels", "memory", "cpu", "tags", "position"];
+        assert_eq!(did_you_mean("memroy", fields).as_deref(), Some("memory"));
+        assert_eq!(did_you_mean("lables", fields).as_deref(), Some("labels"));
+        assert_eq!(did_you_mean("Host", fields).as_deref(), Some("host"));
+        assert_eq!(did_you_mean("cpus", fields).as_deref(), Some("cpu"));
+        assert_eq!(did_you_mean("zzzzzz", fields), None);
+        assert_eq!(did_you_mean("x", ["y"]).as_deref(), Some("y"));
+        assert_eq!(did_you_mean("anything", Vec::<String>::new()), None);
+    }
+}

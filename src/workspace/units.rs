@@ -1,0 +1,201 @@
+//! Capacity and reservation units: the one table that says which unit suffixes exist and
+//! what they are worth.
+//!
+//! Memory is counted in MB and CPU in MHz (SPEC §2). Memory units are binary
+//! (`1 gb` = 1024 MB, as maand counts them); CPU units are decimal (`1 ghz` = 1000 MHz).
+//! A bare number means the base unit. Suffixes are case-insensitive; whitespace between
+//! the number and the suffix is optional. Used by workers.json, manifest.json resources and
+//! the bucket.jobs reservations, so every file accepts exactly the same spellings.
+
+/// Which kind of quantity a value measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantity {
+    /// Megabytes.
+    Memory,
+    /// Megahertz.
+    Cpu,
+}
+
+/// `(suffix, factor to the base unit)`; the first entry is the base unit.
+const MEMORY_UNITS: &[(&str, f64)] = &[("mb", 1.0), ("gb", 1024.0), ("tb", 1024.0 * 1024.0)];
+const CPU_UNITS: &[(&str, f64)] = &[("mhz", 1.0), ("ghz", 1000.0), ("thz", 1_000_000.0)];
+
+impl Quantity {
+    pub fn units(self) -> &'static [(&'static str, f64)] {
+        match self {
+            Quantity::Memory => MEMORY_UNITS,
+            Quantity::Cpu => CPU_UNITS,
+        }
+    }
+
+    /// The base unit as written in messages (`MB`, `MHz`).
+    pub fn base_unit(self) -> &'static str {
+        match self {
+            Quantity::Memory => "MB",
+            Quantity::Cpu => "MHz",
+        }
+    }
+
+    /// `memory` / `cpu`, as the field is called.
+    pub fn field(self) -> &'static str {
+        match self {
+            Quantity::Memory => "memory",
+            Quantity::Cpu => "cpu",
+        }
+    }
+
+    /// The accepted suffixes, comma-separated (`mb, gb, tb`).
+    pub fn unit_list(self) -> String {
+        self.units().iter().map(|(u, _)| *u).collect::<Vec<_>>().join(", ")
+    }
+
+    /// One-line description of what is accepted, for error hints.
+    pub fn accepted(self) -> String {
+        let units: Vec<&str> = self.units().iter().map(|(u, _)| *u).collect();
+        let example = match self {
+            Quantity::Memory => "\"4 gb\"",
+            Quantity::Cpu => "\"2.4 ghz\"",
+        };
+        format!(
+            "write a non-negative number with one of the units {} (case-insensitive), e.g. {example}, \
+             or a bare number of {}",
+            units.join(", "),
+            self.base_unit()
+        )
+    }
+
+    /// ECMA-262 regular expression for the string form (used by the JSON Schemas, which
+    /// cannot express case-insensitivity with a flag).
+    pub fn schema_pattern(self) -> String {
+        let alts: Vec<String> = self
+            .units()
+            .iter()
+            .map(|(u, _)| u.chars().map(|c| format!("[{}{}]", c, c.to_ascii_uppercase())).collect())
+            .collect();
+        format!(r"^\s*[0-9]+(\.[0-9]+)?\s*({})?\s*$", alts.join("|"))
+    }
+}
+
+/// Why a quantity could not be parsed. The caller turns it into a diagnostic with
+/// [`Quantity::accepted`] as the hint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    #[error("empty value")]
+    Empty,
+    #[error("negative value")]
+    Negative,
+    #[error("no number before the unit")]
+    NoNumber,
+    #[error("`{0}` is not a number")]
+    BadNumber(String),
+    #[error("unknown {1} unit `{0}`")]
+    UnknownUnit(String, &'static str),
+}
+
+/// Parse `"4 gb"`, `"2.4GHz"`, `"512"` into the base unit (MB or MHz).
+pub fn parse(q: Quantity, text: &str) -> Result<f64, UnitError> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(UnitError::Empty);
+    }
+    if s.starts_with('-') {
+        return Err(UnitError::Negative);
+    }
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = (&s[..split], s[split..].trim());
+    if num.is_empty() {
+        return Err(UnitError::NoNumber);
+    }
+    let value = parse_number(num).ok_or_else(|| UnitError::BadNumber(num.to_string()))?;
+    if unit.is_empty() {
+        return Ok(value);
+    }
+    let unit_lc = unit.to_ascii_lowercase();
+    q.units()
+        .iter()
+        .find(|(u, _)| *u == unit_lc)
+        .map(|(_, factor)| value * factor)
+        .ok_or_else(|| UnitError::UnknownUnit(unit.to_string(), q.field()))
+}
+
+/// A JSON number used as a quantity: a bare number of the base unit.
+pub fn from_number(n: f64) -> Result<f64, UnitError> {
+    if n < 0.0 {
+        Err(UnitError::Negative)
+    } else if !n.is_finite() {
+        Err(UnitError::BadNumber(n.to_string()))
+    } else {
+        Ok(n)
+    }
+}
+
+/// Digits with at most one decimal point, at least one digit on each side of it.
+fn parse_number(num: &str) -> Option<f64> {
+    let mut parts = num.split('.');
+    let int = parts.next()?;
+    let frac = parts.next();
+    if parts.next().is_some() || int.is_empty() || frac.is_some_and(str::is_empty) {
+        return None;
+    }
+    num.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        let cases = [
+            ("8192 mb", 8192.0),
+            ("4 gb", 4096.0),
+            ("4GB", 4096.0),
+            ("1 tb", 1048576.0),
+            ("1.5 Gb", 1536.0),
+            ("512", 512.0),
+            ("  256  ", 256.0),
+            ("0", 0.0),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(Quantity::Memory, text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn cpu_units() {
+        let cases = [("4000 mhz", 4000.0), ("2.4 ghz", 2400.0), ("1 THz", 1_000_000.0), ("1500", 1500.0)];
+        for (text, want) in cases {
+            assert_eq!(parse(Quantity::Cpu, text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        assert_eq!(parse(Quantity::Memory, ""), Err(UnitError::Empty));
+        assert_eq!(parse(Quantity::Memory, "  "), Err(UnitError::Empty));
+        assert_eq!(parse(Quantity::Memory, "-1 gb"), Err(UnitError::Negative));
+        assert_eq!(parse(Quantity::Memory, "1.2.3"), Err(UnitError::BadNumber("1.2.3".into())));
+        assert_eq!(parse(Quantity::Memory, "1."), Err(UnitError::BadNumber("1.".into())));
+        assert_eq!(parse(Quantity::Memory, ".5"), Err(UnitError::BadNumber(".5".into())));
+        assert_eq!(parse(Quantity::Memory, "gb"), Err(UnitError::NoNumber));
+        assert_eq!(parse(Quantity::Memory, "4 kb"), Err(UnitError::UnknownUnit("kb".into(), "memory")));
+        assert_eq!(parse(Quantity::Memory, "4 mhz"), Err(UnitError::UnknownUnit("mhz".into(), "memory")));
+        assert_eq!(parse(Quantity::Cpu, "100 hz"), Err(UnitError::UnknownUnit("hz".into(), "cpu")));
+        assert_eq!(parse(Quantity::Cpu, "1e3"), Err(UnitError::UnknownUnit("e3".into(), "cpu")));
+        assert_eq!(from_number(-2.0), Err(UnitError::Negative));
+        assert_eq!(from_number(2.5), Ok(2.5));
+    }
+
+    #[test]
+    fn schema_pattern_matches_the_parser() {
+        let re = regex::Regex::new(&Quantity::Memory.schema_pattern()).unwrap();
+        for ok in ["4 gb", "4GB", "512", "1.5 Tb"] {
+            assert!(re.is_match(ok), "{ok}");
+            assert!(parse(Quantity::Memory, ok).is_ok(), "{ok}");
+        }
+        for bad in ["4 kb", "-1", "1.2.3", "", "gb"] {
+            assert!(!re.is_match(bad), "{bad}");
+            assert!(parse(Quantity::Memory, bad).is_err(), "{bad}");
+        }
+    }
+}
