@@ -26,6 +26,7 @@
 
 mod bucket;
 mod settings;
+mod syntax;
 mod units;
 pub mod value;
 
@@ -130,6 +131,13 @@ fn syntax_error(e: &hcl::edit::parser::Error, text: &str, file: FileId) -> Diagn
                 .label("written again here")
                 .help(format!("each {what} may appear only once; remove one of them"));
         }
+    }
+    if let Some(u) = syntax::unbalanced(text) {
+        let mut d = Diagnostic::error(u.message).at(Span::new(file, u.range)).label(u.label).help(u.help);
+        if let Some(opened) = u.opened {
+            d = d.also(Span::new(file, opened), "opened here");
+        }
+        return d;
     }
     let help = if at >= text.trim_end().len() {
         "the file ends early: check for an unclosed `{`, `[`, `(` or string"

@@ -138,7 +138,10 @@ pub(super) fn bucket_jobs(
             diags.push(
                 Diagnostic::error("a `job` block needs exactly one label: the job name")
                     .at(header)
-                    .label(format!("{} labels", block.labels.len()))
+                    .label(match block.labels.len() {
+                        0 => "no job name".to_string(),
+                        n => format!("{n} labels"),
+                    })
                     .help("write `job \"api\" { … }`"),
             );
             continue;
