@@ -245,4 +245,21 @@ mod tests {
         assert_eq!(did_you_mean("job_config_selecter", &c), Some("job_config_selector"));
         assert_eq!(did_you_mean("colour", &c), None);
     }
+
+    #[test]
+    fn vars_span_the_whole_attribute_and_keep_file_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("workspace")).unwrap();
+        let text = "# pool\nport_max = 31000\n\nlog_level   = \"info\" # trailing\n";
+        std::fs::write(tmp.path().join("workspace/bucket.conf"), text).unwrap();
+        let (mut sources, mut diags) = (SourceMap::new(), Diagnostics::new());
+        let (vars, pool) = bucket_conf(tmp.path(), &mut sources, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(sources.name(0), "workspace/bucket.conf");
+        let spanned: Vec<&str> = vars.iter().map(|v| &text[v.span.range()]).collect();
+        assert_eq!(spanned, ["port_max = 31000", "log_level   = \"info\""]);
+        // Only what is written becomes a var; the unwritten bound keeps its default.
+        assert_eq!(vars.len(), 2);
+        assert_eq!(pool, PortPool { min: 30000, max: 31000 });
+    }
 }

@@ -228,3 +228,49 @@ pub(super) fn job_vars(root: &Path, job: &str, sources: &mut SourceMap, diags: &
     };
     flat_vars(&body, file, "vars.hcl", diags).into_iter().map(|(v, _)| v).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs(files: &[(&str, &str)], selector: &str) -> (BTreeMap<String, JobConfig>, Diagnostics) {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("workspace")).unwrap();
+        for (name, text) in files {
+            std::fs::write(tmp.path().join("workspace").join(name), text).unwrap();
+        }
+        let (mut sources, mut diags) = (SourceMap::new(), Diagnostics::new());
+        let configs = bucket_jobs(tmp.path(), selector, &mut sources, &mut diags);
+        (configs, diags)
+    }
+
+    #[test]
+    fn the_selector_picks_exactly_one_file() {
+        let files = [
+            ("bucket.jobs.conf", "job \"api\" {\n  memory = 512\n}\n"),
+            ("bucket.jobs.prod.conf", "job \"api\" {\n  memory = \"2 gb\"\n  cpu = \"2.4 ghz\"\n}\n"),
+        ];
+        let (dev, d) = jobs(&files, "");
+        assert!(d.is_empty());
+        assert_eq!(dev["api"].memory_mb.as_ref().map(|m| m.value), Some(512.0));
+        assert_eq!(dev["api"].cpu_mhz, None);
+        let (prod, d) = jobs(&files, "prod");
+        assert!(d.is_empty());
+        assert_eq!(prod["api"].memory_mb.as_ref().map(|m| m.value), Some(2048.0));
+        assert_eq!(prod["api"].cpu_mhz.as_ref().map(|m| m.value), Some(2400.0));
+        assert_eq!(prod["api"].vars[0].value, "2 gb");
+    }
+
+    #[test]
+    fn a_missing_file_is_empty_unless_another_one_exists() {
+        let (none, d) = jobs(&[], "prod");
+        assert!(none.is_empty() && d.is_empty());
+        let (_, d) = jobs(&[("bucket.jobs.conf", "")], "prod");
+        assert_eq!(d.error_count(), 1);
+        let msg = &d.0[0];
+        assert_eq!(msg.message, "workspace/bucket.jobs.prod.conf does not exist");
+        assert!(msg.help.as_deref().unwrap().contains("found bucket.jobs.conf"));
+        let (_, d) = jobs(&[("bucket.jobs.staging.conf", "")], "");
+        assert!(d.0[0].help.as_deref().unwrap().contains("job_config_selector"));
+    }
+}
