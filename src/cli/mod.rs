@@ -7,7 +7,9 @@
 //! [`dispatch`].
 
 mod completions;
+mod init;
 mod printer;
+mod validate;
 
 pub use printer::Printer;
 
@@ -45,6 +47,10 @@ pub struct Cli {
 pub enum Command {
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Create a bucket (never overwrites existing files).
+    Init(init::Args),
+    /// Check the workspace and report every problem; never touches the state.
+    Validate(validate::Args),
 }
 
 /// What every command gets: where the bucket is and how to print.
@@ -73,5 +79,7 @@ pub fn main() -> ExitCode {
 fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Completions(a) => completions::run(ctx, a),
+        Command::Init(a) => init::run(ctx, a),
+        Command::Validate(a) => validate::run(ctx, a),
     }
 }

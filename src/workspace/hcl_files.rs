@@ -1,31 +1,265 @@
 //! HCL files: `kvform.hcl`, `bucket.conf`, `bucket.jobs[.<env>].conf`, `jobs/<job>/vars.hcl`.
+//!
+//! Every file is parsed with `hcl::edit::parser::parse_body`, which keeps the byte span of
+//! each attribute, block and expression, and registered in the [`SourceMap`] under its
+//! bucket-relative `/` path (`kvform.hcl`, `workspace/bucket.conf`,
+//! `workspace/jobs/api/vars.hcl`) so diagnostics render identically on every machine.
+//! A syntax error becomes one diagnostic at the parser's position; the file then
+//! contributes nothing else. Nothing here panics on any input (see `tests/no_panic_hcl.rs`).
+//!
+//! Values go through one conversion, [`value::literal_value`] (SPEC §2): strings as
+//! written (trimmed), numbers as plain decimals, bools, lists/objects as canonical JSON.
+//! kvform never evaluates HCL expressions; anything that is not a literal is an error.
+//!
+//! Decisions where the spec is silent:
+//! - `bucket.conf` yields a [`Var`] for every attribute *written*, `port_min`/`port_max`
+//!   included. When they are not written, the pool default (30000–39999) applies to
+//!   [`PortPool`] only; no `port_min`/`port_max` vars are invented, so `vars/bucket`
+//!   mirrors the file exactly.
+//! - Duplicate attribute names are errors in every file (HCL itself forbids them), as are
+//!   duplicate `job` blocks and duplicate `state`/`hooks` blocks.
+//! - `job_config_selector` is a file-name fragment, so it is limited to letters, digits,
+//!   `_` and `-` (no path separators).
+//! - When the selected bucket.jobs file is missing: no job configs if no other
+//!   `bucket.jobs*.conf` exists, an error naming the expected file otherwise (a selector
+//!   typo must not silently drop every reservation).
+
+// `Result<_, Diagnostic>` is the natural shape for "a value or the problem with it"; the
+// error path is cold and boxing every diagnostic would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod bucket;
+mod settings;
+mod syntax;
+mod units;
+pub mod value;
 
 use super::types::{JobConfig, PortPool, Settings, Var};
-use crate::diag::{Diagnostics, SourceMap};
+use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+use hcl::edit::Span as _;
+use hcl::edit::expr::Expression;
+use hcl::edit::structure::{Attribute, Block, Body, Structure};
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 
 /// `kvform.hcl` (optional; defaults when missing).
-pub fn settings(_root: &Path, _sources: &mut SourceMap, _diags: &mut Diagnostics) -> Settings {
-    Settings::default()
+pub fn settings(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Settings {
+    settings::load(root, sources, diags)
 }
 
 /// `workspace/bucket.conf`: every attribute (in file order, converted) and the port pool.
-pub fn bucket_conf(_root: &Path, _sources: &mut SourceMap, _diags: &mut Diagnostics) -> (Vec<Var>, PortPool) {
-    (Vec::new(), PortPool::default())
+pub fn bucket_conf(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> (Vec<Var>, PortPool) {
+    bucket::bucket_conf(root, sources, diags)
 }
 
 /// The bucket.jobs file chosen by `selector` ("" -> `bucket.jobs.conf`).
 pub fn bucket_jobs(
-    _root: &Path,
-    _selector: &str,
-    _sources: &mut SourceMap,
-    _diags: &mut Diagnostics,
+    root: &Path,
+    selector: &str,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
 ) -> BTreeMap<String, JobConfig> {
-    BTreeMap::new()
+    bucket::bucket_jobs(root, selector, sources, diags)
 }
 
 /// `workspace/jobs/<job>/vars.hcl` (optional).
-pub fn job_vars(_root: &Path, _job: &str, _sources: &mut SourceMap, _diags: &mut Diagnostics) -> Vec<Var> {
-    Vec::new()
+pub fn job_vars(root: &Path, job: &str, sources: &mut SourceMap, diags: &mut Diagnostics) -> Vec<Var> {
+    bucket::job_vars(root, job, sources, diags)
+}
+
+/// A parsed HCL file.
+struct HclFile {
+    file: FileId,
+    body: Body,
+}
+
+/// Read, register and parse `root/<rel>`. `None` when the file does not exist (no
+/// diagnostic) or could not be read or parsed (with a diagnostic).
+fn read_hcl(root: &Path, rel: &str, sources: &mut SourceMap, diags: &mut Diagnostics) -> Option<HclFile> {
+    let path = root.join(rel);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(format!("cannot read {rel}: {e}"))
+                    .in_file(rel)
+                    .help("check that it is a readable file"),
+            );
+            return None;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            // The lossy copy is byte-identical up to `at`, where U+FFFD (3 bytes) starts.
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let file = sources.add(rel, lossy);
+            diags.push(
+                Diagnostic::error(format!("{rel} is not valid UTF-8"))
+                    .at(Span::new(file, at..at + 3))
+                    .label("invalid byte")
+                    .help("save the file as UTF-8 text"),
+            );
+            return None;
+        }
+    };
+    let file = sources.add(rel, text.clone());
+    match hcl::edit::parser::parse_body(&text) {
+        Ok(body) => Some(HclFile { file, body }),
+        Err(e) => {
+            diags.push(syntax_error(&e, &text, file));
+            None
+        }
+    }
+}
+
+fn syntax_error(e: &hcl::edit::parser::Error, text: &str, file: FileId) -> Diagnostic {
+    let mut at = e.location().offset().min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+    let msg = e.message();
+    // hcl-edit reports a repeated attribute or object key as a parse error at the second
+    // occurrence; say it in the operator's words.
+    for (needle, what) in [("redefined attribute", "attribute"), ("redefined object key", "object key")] {
+        if msg.contains(needle) {
+            let name: String =
+                text[at..].chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-').collect();
+            let end = at + name.len().max(end - at);
+            return Diagnostic::error(format!("duplicate {what} `{name}`"))
+                .at(Span::new(file, at..end))
+                .label("written again here")
+                .help(format!("each {what} may appear only once; remove one of them"));
+        }
+    }
+    if let Some(u) = syntax::unbalanced(text) {
+        let mut d = Diagnostic::error(u.message).at(Span::new(file, u.range)).label(u.label).help(u.help);
+        if let Some(opened) = u.opened {
+            d = d.also(Span::new(file, opened), "opened here");
+        }
+        return d;
+    }
+    let help = if at >= text.trim_end().len() {
+        "the file ends early: check for an unclosed `{`, `[`, `(` or string"
+    } else {
+        "attributes are written `name = value`, blocks `name { … }`; strings need double quotes"
+    };
+    Diagnostic::error("invalid HCL syntax")
+        .at(Span::new(file, at..end))
+        .label(if msg.is_empty() { "unexpected input".to_string() } else { msg.to_string() })
+        .help(help)
+}
+
+/// The diagnostic span of a range reported by hcl-edit (always present for parsed input).
+fn range_span(range: Option<Range<usize>>, file: FileId) -> Span {
+    Span::new(file, range.unwrap_or(0..0))
+}
+
+fn span_of(expr: &Expression, file: FileId) -> Span {
+    range_span(expr.span(), file)
+}
+
+fn key_span(attr: &Attribute, file: FileId) -> Span {
+    range_span(attr.key.span(), file)
+}
+
+fn attr_span(attr: &Attribute, file: FileId) -> Span {
+    range_span(attr.span(), file)
+}
+
+/// `job "api"`: the block identifier through its last label.
+fn block_header_span(block: &Block, file: FileId) -> Span {
+    let start = block.ident.span().map_or(0, |r| r.start);
+    let end = block.labels.last().and_then(|l| l.span()).or_else(|| block.ident.span()).map_or(start, |r| r.end);
+    Span::new(file, start..end)
+}
+
+/// The attributes of a body that must be flat (bucket.conf, vars.hcl, a job block),
+/// each with its converted [`Var`]. Blocks and non-literal values are reported and
+/// skipped. (Duplicate names never get here: the parser rejects them, see
+/// [`syntax_error`].)
+fn flat_vars<'b>(body: &'b Body, file: FileId, what: &str, diags: &mut Diagnostics) -> Vec<(Var, &'b Attribute)> {
+    let mut out: Vec<(Var, &Attribute)> = Vec::new();
+    for structure in body.iter() {
+        match structure {
+            Structure::Block(block) => diags.push(
+                Diagnostic::error(format!("blocks are not allowed in {what}"))
+                    .at(block_header_span(block, file))
+                    .label("this is a block")
+                    .help(format!(
+                        "{what} holds flat attributes only (`name = value`); to store an object write `{} = {{ … }}`",
+                        block.ident.value().as_str()
+                    )),
+            ),
+            Structure::Attribute(attr) => {
+                let name = attr.key.value().as_str();
+                match value::literal_value(&attr.value, file) {
+                    Ok(v) => out.push((Var { name: name.to_string(), value: v, span: attr_span(attr, file) }, attr)),
+                    Err(d) => diags.push(d),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The closest candidate to a misspelt `word`, if one is close enough to be a plausible
+/// typo (edit distance at most a third of the word, at least 1).
+fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let c = ["max_versions", "job_config_selector"];
+        assert_eq!(did_you_mean("max_version", &c), Some("max_versions"));
+        assert_eq!(did_you_mean("job_config_selecter", &c), Some("job_config_selector"));
+        assert_eq!(did_you_mean("colour", &c), None);
+    }
+
+    #[test]
+    fn vars_span_the_whole_attribute_and_keep_file_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("workspace")).unwrap();
+        let text = "# pool\nport_max = 31000\n\nlog_level   = \"info\" # trailing\n";
+        std::fs::write(tmp.path().join("workspace/bucket.conf"), text).unwrap();
+        let (mut sources, mut diags) = (SourceMap::new(), Diagnostics::new());
+        let (vars, pool) = bucket_conf(tmp.path(), &mut sources, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(sources.name(0), "workspace/bucket.conf");
+        let spanned: Vec<&str> = vars.iter().map(|v| &text[v.span.range()]).collect();
+        assert_eq!(spanned, ["port_max = 31000", "log_level   = \"info\""]);
+        // Only what is written becomes a var; the unwritten bound keeps its default.
+        assert_eq!(vars.len(), 2);
+        assert_eq!(pool, PortPool { min: 30000, max: 31000 });
+    }
 }

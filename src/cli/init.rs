@@ -1,0 +1,201 @@
+//! `kvform init [DIR]`: create the bucket layout of SPEC §1.
+//!
+//! Never overwrites: every file is created with `O_EXCL` and an existing one is kept as
+//! is, so running `init` again (or on a checked-out bucket) is safe and only fills in
+//! what is missing. The output lists what was created and what was kept.
+//!
+//! `secrets/kv.key` is 32 bytes from the OS random source, created 0600 inside a 0700
+//! directory. An existing key that group or others can read is refused (as ssh refuses
+//! private keys), because every secret in the state is only as safe as this file.
+
+use super::Context;
+use crate::bucket::Bucket;
+use anyhow::{Context as _, bail};
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use zeroize::Zeroizing;
+
+/// Create a bucket: kvform.hcl, workspace/ (workers.json, bucket.conf, jobs/), data/ and
+/// secrets/kv.key. Existing files are never overwritten; running it again only adds what
+/// is missing.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  kvform init ./bucket      create a bucket in ./bucket\n  kvform -C ./bucket init   the same, using -C\n  kvform init               initialise the current directory"
+)]
+pub struct Args {
+    /// Where to create the bucket (relative to -C DIR; default: -C DIR or the current directory).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+const KEY_LEN: usize = 32;
+
+const SETTINGS: &str = r#"# kvform bucket settings. Every setting is optional; the values below are the defaults.
+
+# "" reads workspace/bucket.jobs.conf; "prod" reads workspace/bucket.jobs.prod.conf.
+job_config_selector = ""
+
+# History rows kept per key (at least 1).
+max_versions = 10
+
+state {
+  # The state database, relative to the bucket root.
+  path = "data/kvform.db"
+}
+
+hooks {
+  # Time limit of one hook invocation: "90s", "10m", "1h".
+  timeout = "10m"
+  # Loopback port of the hook API: 0 = any free port, 8080 = maand-compatible clients.
+  api_port = 0
+}
+"#;
+
+const BUCKET_CONF: &str = r#"# Bucket-wide variables: every attribute is written to the vars/bucket namespace.
+# port_min/port_max bound the pool that `{}` ports in job manifests are assigned from.
+port_min = 30000
+port_max = 39999
+"#;
+
+/// One thing `init` makes, in creation order.
+enum Item {
+    Dir { rel: &'static str, private: bool },
+    File { rel: &'static str, contents: &'static str },
+    Key { rel: &'static str },
+}
+
+const LAYOUT: &[Item] = &[
+    Item::File { rel: "kvform.hcl", contents: SETTINGS },
+    Item::Dir { rel: "workspace", private: false },
+    Item::File { rel: "workspace/workers.json", contents: "[]\n" },
+    Item::File { rel: "workspace/bucket.conf", contents: BUCKET_CONF },
+    Item::Dir { rel: "workspace/jobs", private: false },
+    Item::Dir { rel: "data", private: true },
+    Item::Dir { rel: "secrets", private: true },
+    Item::Key { rel: "secrets/kv.key" },
+];
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let root = match &args.dir {
+        Some(d) => ctx.dir.join(d),
+        None => ctx.dir.clone(),
+    };
+    if root.exists() && !root.is_dir() {
+        bail!("{} exists and is not a directory", root.display());
+    }
+    let bucket = Bucket::at(&root);
+    // Refuse before creating anything, so a refused run leaves no half-made bucket.
+    check_existing_key(&bucket.key_file())?;
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+
+    let (mut created, mut kept) = (0, 0);
+    for item in LAYOUT {
+        let (rel, made) = match item {
+            Item::Dir { rel, private } => (*rel, make_dir(&root, rel, *private, ctx)?),
+            Item::File { rel, contents } => (*rel, make_file(&root.join(rel), contents.as_bytes(), 0o644)?),
+            Item::Key { rel } => (*rel, make_key(&root.join(rel))?),
+        };
+        let shown = if matches!(item, Item::Dir { .. }) { format!("{rel}/") } else { rel.to_string() };
+        if made {
+            created += 1;
+            ctx.printer.out(&format!("  created  {shown}"));
+        } else {
+            kept += 1;
+            ctx.printer.out(&format!("  kept     {shown} (already exists)"));
+        }
+    }
+    // state: created by crate::state::init (wired by the lead)
+
+    let shown_root = root.display();
+    if created == 0 {
+        ctx.printer.out(&format!("The bucket in {shown_root} is already initialised: nothing created, {kept} kept."));
+    } else {
+        ctx.printer.out(&format!("Initialised the kvform bucket in {shown_root}: {created} created, {kept} kept."));
+        ctx.printer.info(
+            "Next: add workers to workspace/workers.json and jobs under workspace/jobs/<job>/, then run `kvform validate`.",
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An existing key must be a private 32-byte file.
+fn check_existing_key(path: &Path) -> anyhow::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+    };
+    if !meta.is_file() {
+        bail!(
+            "{} exists but is not a regular file\n  help: move it away; kvform init then creates a new key",
+            path.display()
+        );
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} is accessible by group or others (mode {mode:04o}); refusing to use it\n  help: run `chmod 600 {}` if the key has not leaked, otherwise rotate it",
+            path.display(),
+            path.display()
+        );
+    }
+    if meta.len() != KEY_LEN as u64 {
+        bail!(
+            "{} is {} bytes, not a {KEY_LEN}-byte key\n  help: restore the right key file from your backup",
+            path.display(),
+            meta.len()
+        );
+    }
+    Ok(())
+}
+
+/// Create `root/rel`; `Ok(false)` when it already exists. Private directories are 0700; an
+/// existing one that is more open gets a warning (we never change what we did not make).
+fn make_dir(root: &Path, rel: &str, private: bool, ctx: &Context) -> anyhow::Result<bool> {
+    let path = root.join(rel);
+    if path.is_dir() {
+        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+        if private && mode & 0o077 != 0 {
+            ctx.printer.warn(&format!(
+                "{rel}/ is accessible by group or others (mode {mode:04o}); run `chmod 700 {}`",
+                path.display()
+            ));
+        }
+        return Ok(false);
+    }
+    let mut builder = DirBuilder::new();
+    if private {
+        builder.mode(0o700);
+    }
+    builder.create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(true)
+}
+
+/// Write a new file with `O_EXCL`; `Ok(false)` when it already exists.
+fn make_file(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<bool> {
+    let mut f = match OpenOptions::new().write(true).create_new(true).mode(mode).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+    };
+    if let Err(e) = f.write_all(contents).and_then(|()| f.sync_all()) {
+        // A half-written file (a truncated key above all) must not pass for a good one.
+        let _ = std::fs::remove_file(path);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(true)
+}
+
+fn make_key(path: &Path) -> anyhow::Result<bool> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    getrandom::fill(key.as_mut()).map_err(|e| anyhow::anyhow!("cannot get random bytes for the key: {e}"))?;
+    let made = make_file(path, key.as_ref(), 0o600)?;
+    if made && let Some(dir) = path.parent() {
+        // Make the new directory entry durable too, not only the key's bytes.
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
+    }
+    Ok(made)
+}

@@ -1,0 +1,251 @@
+//! `kvform.hcl`: bucket settings (SPEC §1). Every setting is optional; a missing file or a
+//! rejected value leaves the default in place (the diagnostic makes the run fail anyway).
+//!
+//! The accepted names are one table, [`SCHEMA`], so "unknown attribute" checks, "did you
+//! mean" hints and the help listing cannot drift from what is parsed.
+
+use super::{HclFile, block_header_span, did_you_mean, key_span, read_hcl, span_of, value};
+use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+use crate::workspace::types::Settings;
+use hcl::edit::expr::Expression;
+use hcl::edit::structure::{Attribute, Body, Structure};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const FILE: &str = "kvform.hcl";
+
+/// Block name ("" = top level) -> the attributes it accepts.
+const SCHEMA: &[(&str, &[&str])] =
+    &[("", &["job_config_selector", "max_versions"]), ("state", &["path"]), ("hooks", &["timeout", "api_port"])];
+
+const ACCEPTED: &str = "job_config_selector, max_versions, state { path }, hooks { timeout, api_port }";
+
+pub(super) fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Settings {
+    let mut settings = Settings::default();
+    let Some(HclFile { file, body }) = read_hcl(root, FILE, sources, diags) else {
+        return settings;
+    };
+    let blocks: Vec<&str> = SCHEMA.iter().map(|(b, _)| *b).filter(|b| !b.is_empty()).collect();
+    let mut seen_blocks: BTreeMap<String, Span> = BTreeMap::new();
+    for structure in body.iter() {
+        let Structure::Block(block) = structure else { continue };
+        let name = block.ident.value().as_str();
+        let header = block_header_span(block, file);
+        if !blocks.contains(&name) {
+            diags.push(unknown_block(name, header, &blocks));
+            continue;
+        }
+        if let Some(first) = seen_blocks.get(name) {
+            diags.push(
+                Diagnostic::error(format!("duplicate `{name}` block"))
+                    .at(header)
+                    .label("written again here")
+                    .also(*first, "first written here")
+                    .help(format!("merge the attributes into one `{name}` block")),
+            );
+            continue;
+        }
+        seen_blocks.insert(name.to_string(), header);
+        if !block.labels.is_empty() {
+            diags.push(
+                Diagnostic::error(format!("the `{name}` block takes no labels"))
+                    .at(header)
+                    .label("unexpected label")
+                    .help(format!("write `{name} {{ … }}`")),
+            );
+            continue;
+        }
+        for attr in attributes(&block.body, name, file, diags) {
+            apply(&mut settings, name, attr, file, diags);
+        }
+    }
+    for attr in attributes(&body, "", file, diags) {
+        apply(&mut settings, "", attr, file, diags);
+    }
+    settings
+}
+
+/// The attributes of `body` (top level when `block` is ""), with unknown names, duplicates
+/// and nested blocks reported and dropped (the parser already rejects duplicates).
+fn attributes<'b>(body: &'b Body, block: &str, file: FileId, diags: &mut Diagnostics) -> Vec<&'b Attribute> {
+    let accepted: &[&str] = SCHEMA.iter().find(|(b, _)| *b == block).map_or(&[], |(_, a)| a);
+    let mut out = Vec::new();
+    for structure in body.iter() {
+        match structure {
+            Structure::Block(inner) if !block.is_empty() => diags.push(
+                Diagnostic::error(format!(
+                    "unexpected block `{}` in the `{block}` block",
+                    inner.ident.value().as_str()
+                ))
+                .at(block_header_span(inner, file))
+                .label("blocks do not nest here")
+                .help(format!("the `{block}` block accepts the attributes {}", accepted.join(", "))),
+            ),
+            Structure::Block(_) => {}
+            Structure::Attribute(attr) => {
+                let name = attr.key.value().as_str();
+                if accepted.contains(&name) {
+                    out.push(attr);
+                } else {
+                    diags.push(unknown_attribute(name, block, key_span(attr, file), accepted));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn unknown_attribute(name: &str, block: &str, at: Span, accepted: &[&str]) -> Diagnostic {
+    let is_block = block.is_empty() && SCHEMA.iter().any(|(b, _)| !b.is_empty() && *b == name);
+    let (message, label) = if block.is_empty() {
+        (format!("unknown attribute `{name}` in {FILE}"), "not a kvform.hcl setting".to_string())
+    } else {
+        (format!("unknown attribute `{name}` in the `{block}` block"), format!("not a `{block}` setting"))
+    };
+    let help = if is_block {
+        format!("`{name}` is a block: write `{name} {{ … }}` without `=`")
+    } else if let Some(s) = did_you_mean(name, accepted) {
+        format!("did you mean `{s}`?")
+    } else if block.is_empty() {
+        format!("{FILE} accepts {ACCEPTED}")
+    } else {
+        format!("the `{block}` block accepts {}", accepted.join(", "))
+    };
+    Diagnostic::error(message).at(at).label(label).help(help)
+}
+
+fn unknown_block(name: &str, at: Span, blocks: &[&str]) -> Diagnostic {
+    let top: &[&str] = SCHEMA[0].1;
+    let help = if top.contains(&name) {
+        format!("`{name}` is an attribute: write `{name} = …`")
+    } else if let Some(s) = did_you_mean(name, blocks) {
+        format!("did you mean `{s}`?")
+    } else {
+        format!("{FILE} accepts {ACCEPTED}")
+    };
+    Diagnostic::error(format!("unknown block `{name}` in {FILE}")).at(at).label("not a kvform.hcl block").help(help)
+}
+
+/// Check one known attribute's value and store it in `settings`.
+fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, diags: &mut Diagnostics) {
+    let name = attr.key.value().as_str();
+    let expr = &attr.value;
+    let result = match (block, name) {
+        ("", "job_config_selector") => string(expr, name, "\"prod\"", file).and_then(|s| {
+            if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                settings.job_config_selector = s;
+                Ok(())
+            } else {
+                Err(out_of_range(
+                    expr,
+                    name,
+                    file,
+                    "may contain only letters, digits, `_` and `-`",
+                    "it names the file bucket.jobs.<selector>.conf; use \"\" for bucket.jobs.conf",
+                ))
+            }
+        }),
+        ("", "max_versions") => integer(expr, name, "10", file).and_then(|n| match u32::try_from(n) {
+            Ok(n) if n >= 1 => {
+                settings.max_versions = n;
+                Ok(())
+            }
+            _ => Err(out_of_range(
+                expr,
+                name,
+                file,
+                "must be at least 1",
+                "the store keeps this many versions of each key; 10 is the default",
+            )),
+        }),
+        ("state", "path") => string(expr, name, "\"data/kvform.db\"", file).and_then(|s| {
+            if s.trim().is_empty() {
+                Err(out_of_range(expr, name, file, "must not be empty", "remove it to use the default data/kvform.db"))
+            } else {
+                settings.state_path = PathBuf::from(s.trim());
+                Ok(())
+            }
+        }),
+        ("hooks", "timeout") => string(expr, name, "\"10m\"", file).and_then(|s| match parse_timeout(&s) {
+            Some(secs) => {
+                settings.hook_timeout_secs = secs;
+                Ok(())
+            }
+            None => Err(out_of_range(
+                expr,
+                name,
+                file,
+                "is not a duration of at least one second",
+                "write a duration such as \"90s\", \"10m\", \"1h 30m\" or \"PT10M\"",
+            )),
+        }),
+        ("hooks", "api_port") => integer(expr, name, "0", file).and_then(|n| match u16::try_from(n) {
+            Ok(p) => {
+                settings.api_port = p;
+                Ok(())
+            }
+            Err(_) => Err(out_of_range(
+                expr,
+                name,
+                file,
+                "must be a port between 0 and 65535",
+                "0 picks a free loopback port; 8080 serves maand-compatible clients",
+            )),
+        }),
+        _ => Ok(()),
+    };
+    if let Err(d) = result {
+        diags.push(d);
+    }
+}
+
+/// Seconds of a friendly (`10m`, `1h 30m`) or ISO 8601 (`PT10M`) duration; `None` when it
+/// does not parse or is shorter than one second.
+fn parse_timeout(s: &str) -> Option<u64> {
+    let d: jiff::SignedDuration = s.trim().parse().ok()?;
+    let secs = d.as_secs();
+    let secs = if d.subsec_nanos() > 0 { secs + 1 } else { secs };
+    u64::try_from(secs).ok().filter(|s| *s >= 1)
+}
+
+fn string(expr: &Expression, name: &str, example: &str, file: FileId) -> Result<String, Diagnostic> {
+    match value::string_text(expr, file) {
+        Some(r) => r,
+        None => Err(wrong_type(expr, name, "a string", example, file)),
+    }
+}
+
+fn integer(expr: &Expression, name: &str, example: &str, file: FileId) -> Result<i128, Diagnostic> {
+    value::integer(expr).map_err(|_| wrong_type(expr, name, "an integer", example, file))
+}
+
+fn wrong_type(expr: &Expression, name: &str, expected: &str, example: &str, file: FileId) -> Diagnostic {
+    let found = match value::integer(expr) {
+        Err("a fraction") => "a fraction",
+        _ => value::kind(expr),
+    };
+    Diagnostic::error(format!("`{name}` must be {expected}, not {found}"))
+        .at(span_of(expr, file))
+        .label(format!("this is {found}"))
+        .help(format!("write `{name} = {example}`"))
+}
+
+fn out_of_range(expr: &Expression, name: &str, file: FileId, what: &str, help: &str) -> Diagnostic {
+    Diagnostic::error(format!("`{name}` {what}")).at(span_of(expr, file)).label("invalid value").help(help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_timeout;
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("10m"), Some(600));
+        assert_eq!(parse_timeout("1h 30m"), Some(5400));
+        assert_eq!(parse_timeout("PT90S"), Some(90));
+        assert_eq!(parse_timeout("1.5s"), Some(2));
+        assert_eq!(parse_timeout("0s"), None);
+        assert_eq!(parse_timeout("-5m"), None);
+        assert_eq!(parse_timeout("ten minutes"), None);
+    }
+}

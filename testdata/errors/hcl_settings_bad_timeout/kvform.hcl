@@ -1,0 +1,4 @@
+hooks {
+  timeout  = "10 minutes and a bit"
+  api_port = 70000
+}

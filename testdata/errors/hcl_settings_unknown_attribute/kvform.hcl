@@ -1,0 +1,2 @@
+# kvform.hcl with a misspelt setting
+max_version = 5

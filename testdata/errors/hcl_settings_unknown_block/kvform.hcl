@@ -1,0 +1,5 @@
+job_config_selector = ""
+
+hook {
+  timeout = "5m"
+}

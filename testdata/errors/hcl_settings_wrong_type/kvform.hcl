@@ -1,0 +1,2 @@
+max_versions = "10"
+job_config_selector = 3

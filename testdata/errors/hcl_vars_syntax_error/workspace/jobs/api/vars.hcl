@@ -1,0 +1,2 @@
+workers = 4
+base_path = "/api

@@ -1,0 +1,179 @@
+//! `kvform init` end to end: the layout, private modes, idempotence, and the refusal of a
+//! key file that group or others can read.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kvform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvform")).args(args).env("NO_COLOR", "1").output().expect("run kvform")
+}
+
+fn init(dir: &Path) -> Output {
+    kvform(&["init", dir.to_str().unwrap()])
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every path under `root` with its mode and (for files) contents.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.insert(p.clone(), (mode(&p), None));
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), (mode(&p), Some(std::fs::read(&p).unwrap())));
+            }
+        }
+    }
+    out
+}
+
+const LAYOUT: [&str; 8] = [
+    "kvform.hcl",
+    "workspace/",
+    "workspace/workers.json",
+    "workspace/bucket.conf",
+    "workspace/jobs/",
+    "data/",
+    "secrets/",
+    "secrets/kv.key",
+];
+
+#[test]
+fn creates_the_layout_with_private_modes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tmp.path().join("bucket");
+    let out = init(&b);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for rel in LAYOUT {
+        assert!(b.join(rel.trim_end_matches('/')).exists(), "{rel} missing");
+        assert!(stdout(&out).contains(&format!("created  {rel}\n")), "{rel} not reported:\n{}", stdout(&out));
+    }
+    assert!(stdout(&out).contains("8 created, 0 kept"));
+    assert_eq!(mode(&b.join("data")), 0o700);
+    assert_eq!(mode(&b.join("secrets")), 0o700);
+    assert_eq!(mode(&b.join("secrets/kv.key")), 0o600);
+    let key = std::fs::read(b.join("secrets/kv.key")).unwrap();
+    assert_eq!(key.len(), 32);
+    assert!(key.iter().any(|&x| x != 0), "the key is not random");
+    assert_eq!(std::fs::read_to_string(b.join("workspace/workers.json")).unwrap(), "[]\n");
+    let conf = std::fs::read_to_string(b.join("workspace/bucket.conf")).unwrap();
+    assert!(conf.contains("port_min = 30000") && conf.contains("port_max = 39999"));
+}
+
+#[test]
+fn the_new_bucket_is_a_valid_workspace_with_default_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(init(tmp.path()).status.success());
+    let loaded = kvform::workspace::load(tmp.path());
+    assert!(loaded.diagnostics.is_empty(), "{}", loaded.diagnostics.render(&loaded.sources, false));
+    let ws = loaded.workspace.expect("valid");
+    assert_eq!(ws.settings, kvform::workspace::types::Settings::default());
+    assert_eq!(ws.port_pool, kvform::workspace::types::PortPool { min: 30000, max: 39999 });
+    let v = kvform(&["-C", tmp.path().to_str().unwrap(), "validate"]);
+    assert!(v.status.success(), "{}", stderr(&v));
+}
+
+#[test]
+fn a_second_run_changes_nothing_and_reports_what_it_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(init(tmp.path()).status.success());
+    let before = snapshot(tmp.path());
+    let out = init(tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(snapshot(tmp.path()), before);
+    for rel in LAYOUT {
+        assert!(stdout(&out).contains(&format!("kept     {rel} (already exists)")), "{}", stdout(&out));
+    }
+    assert!(!stdout(&out).contains("created  "));
+    assert!(stdout(&out).contains("already initialised: nothing created, 8 kept"));
+}
+
+#[test]
+fn existing_files_are_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("kvform.hcl"), "max_versions = 3\n").unwrap();
+    std::fs::create_dir(tmp.path().join("workspace")).unwrap();
+    std::fs::write(tmp.path().join("workspace/bucket.conf"), "region = \"eu\"\n").unwrap();
+    let out = init(tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(tmp.path().join("kvform.hcl")).unwrap(), "max_versions = 3\n");
+    assert_eq!(std::fs::read_to_string(tmp.path().join("workspace/bucket.conf")).unwrap(), "region = \"eu\"\n");
+    let s = stdout(&out);
+    assert!(s.contains("kept     kvform.hcl") && s.contains("kept     workspace/bucket.conf"), "{s}");
+    assert!(s.contains("created  secrets/kv.key") && s.contains("5 created, 3 kept"), "{s}");
+}
+
+#[test]
+fn a_key_readable_by_others_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(init(tmp.path()).status.success());
+    let key = tmp.path().join("secrets/kv.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = init(tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(e.contains("kv.key is accessible by group or others (mode 0644)"), "{e}");
+    assert!(e.contains("chmod 600"), "{e}");
+    // The key is left as it was.
+    assert_eq!(mode(&key), 0o644);
+}
+
+#[test]
+fn a_refused_key_stops_init_before_anything_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("secrets")).unwrap();
+    let key = tmp.path().join("secrets/kv.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = init(tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!tmp.path().join("kvform.hcl").exists());
+    assert!(!tmp.path().join("workspace").exists());
+}
+
+#[test]
+fn a_key_of_the_wrong_size_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("secrets")).unwrap();
+    let key = tmp.path().join("secrets/kv.key");
+    std::fs::write(&key, b"short").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = init(tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is 5 bytes, not a 32-byte key"), "{}", stderr(&out));
+}
+
+#[test]
+fn every_bucket_gets_its_own_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(init(&tmp.path().join("a")).status.success());
+    assert!(init(&tmp.path().join("b")).status.success());
+    let a = std::fs::read(tmp.path().join("a/secrets/kv.key")).unwrap();
+    let b = std::fs::read(tmp.path().join("b/secrets/kv.key")).unwrap();
+    assert_ne!(a, b);
+}
+
+#[test]
+fn dir_is_relative_to_chdir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = kvform(&["-C", tmp.path().to_str().unwrap(), "init", "sub"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(tmp.path().join("sub/secrets/kv.key").is_file());
+}
