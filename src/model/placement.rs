@@ -2,7 +2,8 @@
 //!
 //! - Fleet order: by `position` (explicit, else the index in `workers.json`), ties by host.
 //! - A job is placed on every worker that carries all of its selectors (AND). Labels and
-//!   selectors are lowercased by the parser, so the comparison is case-insensitive.
+//!   selectors are lowercased by the parser, so the comparison is case-insensitive. An
+//!   explicitly empty selector list matches every worker (AND over nothing).
 //! - A placed allocation is *disabled* when disabled.json names its job with an empty
 //!   `allocations` list (whole job), names its host in the job's `allocations`, or lists
 //!   the host under `workers`; otherwise it is *active*.

@@ -301,3 +301,26 @@ fn json_rendering_is_sorted_and_parses() {
     assert_eq!(v["allocations"][1]["state"], "disabled");
     assert_eq!(s, render::json(&desired(&fleet_ws(), &prior()).unwrap()));
 }
+
+#[test]
+fn model_diagnostics_render_with_their_spans() {
+    let ws = WsBuilder::new()
+        .job("api")
+        .job("db")
+        .job("cache")
+        .demand("api", "db")
+        .demand("db", "cache")
+        .demand("cache", "api")
+        .build();
+    let mut sources = crate::diag::SourceMap::new();
+    let text: String = (0..100).map(|i| format!("line {i:03}\n")).collect();
+    sources.add("workspace/jobs/api/manifest.json", text);
+    let e = desired(&ws, &prior()).unwrap_err();
+    let out = e.render(&sources, false);
+    assert!(out.starts_with("error: dependency cycle: api -> db -> cache -> api\n"), "{out}");
+    assert!(out.contains("--> workspace/jobs/api/manifest.json:"), "{out}");
+    for label in ["`api` demands `db`", "`db` demands `cache`", "`cache` demands `api`"] {
+        assert!(out.contains(label), "missing {label}:\n{out}");
+    }
+    assert!(out.contains("= help: a job cannot depend on itself"), "{out}");
+}
