@@ -112,6 +112,8 @@ pub fn diff(desired: &Desired, current: &Snapshot, opts: &PlanOptions, now: i64)
         }
     }
 
+    // Writes and tombstones of one namespace were produced in two passes.
+    changes.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
     let summary = summarize(&changes);
     let rollout = rollout(desired, &changes);
     Plan {
