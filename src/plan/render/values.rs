@@ -37,7 +37,10 @@ pub(crate) fn detail_lines(before: Option<&str>, after: &str) -> Option<(String,
     let Some(before) = before else {
         return Some((String::new(), after.lines().map(|l| line('+', l)).collect()));
     };
-    let diff = TextDiff::from_lines(before, after);
+    // Both sides end with a newline, so a last line that gains a successor is not shown as
+    // changed just because it gained a line ending.
+    let (before, after) = (format!("{before}\n"), format!("{after}\n"));
+    let diff = TextDiff::from_lines(&before, &after);
     let mut out = Vec::new();
     for (i, group) in diff.grouped_ops(CONTEXT).iter().enumerate() {
         if i > 0 {
