@@ -7,7 +7,13 @@ use kvform::plan::{Action, BatchKind, Summary};
 use kvform::workspace::types::Event;
 use plan_fixture::{Fx, NOW, brief};
 
-fn row(ns: &str, key: &str, action: &str, reason: Option<&str>, purge: bool) -> (String, String, String, Option<String>, bool) {
+fn row(
+    ns: &str,
+    key: &str,
+    action: &str,
+    reason: Option<&str>,
+    purge: bool,
+) -> (String, String, String, Option<String>, bool) {
     (ns.into(), key.into(), action.into(), reason.map(str::to_string), purge)
 }
 
@@ -244,10 +250,7 @@ fn ttl_expiry_tombstones_expired_keys_except_those_the_plan_writes() {
 
 #[test]
 fn secrets_never_carry_values() {
-    let plan = Fx::new()
-        .removed_job("old")
-        .live("secrets/job/old", "token", "CIPHERTEXT-SHOULD-NOT-LEAK")
-        .plan();
+    let plan = Fx::new().removed_job("old").live("secrets/job/old", "token", "CIPHERTEXT-SHOULD-NOT-LEAK").plan();
     let c = &plan.changes[0];
     assert_eq!((c.before.as_ref(), c.after.as_ref(), c.before_sensitive), (None, None, true));
 }

@@ -60,7 +60,10 @@ Plan: 1 to add, 1 to change, 5 to destroy.
 fn detail_lists_every_purged_key() {
     let out = render_text(&spec_example(), TextOptions { color: false, detail: true });
     assert!(out.contains("  - maand/job/web/worker/10.0.0.3  peer_workers"), "{out}");
-    assert!(out.contains("  - secrets/job/vault              password (sensitive)  # purge: job removed from workspace"), "{out}");
+    assert!(
+        out.contains("  - secrets/job/vault              password (sensitive)  # purge: job removed from workspace"),
+        "{out}"
+    );
     assert!(!out.contains("(2 keys)"), "{out}");
 }
 

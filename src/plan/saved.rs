@@ -50,7 +50,9 @@ pub enum PlanError {
     Lineage { plan: Uuid, state: Uuid },
     #[error("Saved plan is stale: the state changed after this plan was made; run `kvform plan` again")]
     Stale { plan_serial: u64, state_serial: u64 },
-    #[error("Saved plan was made by kvform {plan}, this is kvform {current}; run `kvform plan` again with this version")]
+    #[error(
+        "Saved plan was made by kvform {plan}, this is kvform {current}; run `kvform plan` again with this version"
+    )]
     Version { plan: String, current: String },
     #[error("Saved plan is stale: the workspace changed after this plan was made; run `kvform plan` again")]
     Workspace,

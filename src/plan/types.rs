@@ -196,19 +196,18 @@ impl Plan {
     /// changed namespace no job of the rollout claims (the bucket-level namespaces, and the
     /// purges of jobs removed from the workspace, which have no hooks and no wave). Sorted.
     pub fn bucket_step_namespaces(&self) -> Vec<&str> {
-        let claimed: std::collections::BTreeSet<String> = self
-            .rollout
-            .iter()
-            .flat_map(|w| &w.jobs)
-            .flat_map(|j| {
-                j.namespaces.iter().cloned().chain(
-                    j.batches
-                        .iter()
-                        .flat_map(|b| &b.hosts)
-                        .map(|h| crate::kv::NamespaceKind::Allocation { job: j.job.clone(), host: h.clone() }.path()),
-                )
-            })
-            .collect();
+        let claimed: std::collections::BTreeSet<String> =
+            self.rollout
+                .iter()
+                .flat_map(|w| &w.jobs)
+                .flat_map(|j| {
+                    j.namespaces.iter().cloned().chain(
+                        j.batches.iter().flat_map(|b| &b.hosts).map(|h| {
+                            crate::kv::NamespaceKind::Allocation { job: j.job.clone(), host: h.clone() }.path()
+                        }),
+                    )
+                })
+                .collect();
         self.changed_namespaces().into_iter().filter(|ns| !claimed.contains(*ns)).collect()
     }
 

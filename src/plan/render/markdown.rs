@@ -15,7 +15,11 @@ pub fn render_markdown(plan: &Plan) -> String {
         return out;
     }
     let s = plan.summary;
-    let _ = writeln!(out, "| to add | to change | to destroy |\n|---:|---:|---:|\n| {} | {} | {} |\n", s.add, s.change, s.destroy);
+    let _ = writeln!(
+        out,
+        "| to add | to change | to destroy |\n|---:|---:|---:|\n| {} | {} | {} |\n",
+        s.add, s.change, s.destroy
+    );
 
     let lines: Vec<String> = change_lines(plan, false)
         .iter()
@@ -58,10 +62,6 @@ pub fn render_markdown(plan: &Plan) -> String {
 
 /// A code fence longer than any backtick run in the content (values may hold backticks).
 fn fence_for(lines: &[String]) -> String {
-    let longest = lines
-        .iter()
-        .flat_map(|l| l.split(|c| c != '`').map(str::len).max())
-        .max()
-        .unwrap_or(0);
+    let longest = lines.iter().flat_map(|l| l.split(|c| c != '`').map(str::len).max()).max().unwrap_or(0);
     "`".repeat(longest.max(2) + 1)
 }

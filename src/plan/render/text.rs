@@ -66,7 +66,11 @@ pub(crate) fn rollout_text(plan: &Plan) -> String {
         for job in &wave.jobs {
             let _ = writeln!(out, "    {}", job.job);
             if job.batches.is_empty() {
-                let _ = writeln!(out, "      no allocation batches; {} namespace(s) applied without hooks", job.namespaces.len());
+                let _ = writeln!(
+                    out,
+                    "      no allocation batches; {} namespace(s) applied without hooks",
+                    job.namespaces.len()
+                );
                 continue;
             }
             let _ = writeln!(out, "      hooks    {}", hooks_text(&job.hooks));
