@@ -38,7 +38,7 @@ fn text_matches_the_spec_layout() {
   - maand/job/web/worker/10.0.0.3  (2 keys)  # purge: allocation removed
   - secrets/job/vault  (2 keys)              # purge: job removed from workspace
   ~ vars/bucket    log_level = "info" -> "debug"
-  - vars/job/old   feature_x                 # purge: job removed from workspace
+  - vars/job/old   feature_x                 # tombstone: job removed from workspace
 
 Rollout:
   bucket level, no hooks: 3 namespaces
@@ -61,7 +61,9 @@ fn detail_lists_every_purged_key() {
     let out = render_text(&spec_example(), TextOptions { color: false, detail: true });
     assert!(out.contains("  - maand/job/web/worker/10.0.0.3  peer_workers"), "{out}");
     assert!(
-        out.contains("  - secrets/job/vault              password (sensitive)  # purge: job removed from workspace"),
+        out.contains(
+            "  - secrets/job/vault              password (sensitive)  # tombstone: job removed from workspace"
+        ),
         "{out}"
     );
     assert!(!out.contains("(2 keys)"), "{out}");

@@ -80,6 +80,8 @@ impl SavedPlan {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = path.file_name().ok_or_else(|| err(std::io::Error::other("not a file name")))?;
         let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+        // A leftover from a crashed run of this same process id is ours to replace.
+        let _ = std::fs::remove_file(&tmp);
         let result = (|| {
             let mut f = private_file(&tmp)?;
             f.write_all(&json)?;

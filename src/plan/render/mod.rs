@@ -93,9 +93,10 @@ fn rows(changes: &[Change], detail: bool) -> Vec<Row> {
 }
 
 fn row(c: &Change) -> Row {
-    let comment = match (c.action, c.purge) {
-        (Action::Tombstone, true) => c.reason.as_ref().map(|r| format!("purge: {r}")),
-        (Action::Tombstone, false) => c.reason.as_ref().map(|r| format!("tombstone: {r}")),
+    // Key rows say `tombstone:` (also for the keys of a purge listed one by one); only a
+    // folded purge group says `purge:` (SPEC §5 example).
+    let comment = match c.action {
+        Action::Tombstone => c.reason.as_ref().map(|r| format!("tombstone: {r}")),
         _ => c.reason.clone(),
     };
     let (body, details) = match c.action {
