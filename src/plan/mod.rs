@@ -1,1 +1,24 @@
-//! See the crate docs (`src/lib.rs`) for what this module is for.
+//! The plan: `diff(desired, current) -> Plan` (pure), the rollout the apply executor
+//! follows, the renderers (text, JSON, markdown), saved plans and the workspace digest.
+//!
+//! - [`types`] — `Plan`, `Change`, `Wave`/`JobRollout`/`Batch`, `Summary`, `PlanOptions`.
+//! - [`diff`] — ownership-driven diff, purges, TTL expiry.
+//! - [`rollout`] — waves -> jobs -> allocation batches + hooks (single source of truth).
+//! - [`render`] — `render_text`, `render_json`, `render_markdown`, `plan_schema`.
+//! - [`saved`] — `SavedPlan` files (0600) and `check_applicable`.
+//! - [`digest`] — `workspace_digest(root)`.
+
+pub mod diff;
+pub mod digest;
+pub mod render;
+pub mod rollout;
+pub mod saved;
+pub mod types;
+
+pub use diff::diff;
+pub use digest::workspace_digest;
+pub use render::json::{plan_schema, render_json};
+pub use render::markdown::render_markdown;
+pub use render::text::{TextOptions, render_text};
+pub use saved::{PlanError, SavedPlan, check_applicable};
+pub use types::*;

@@ -1,0 +1,219 @@
+//! `diff(desired, current) -> Plan`: pure, deterministic (no clock, no I/O; `now` comes in).
+//!
+//! Per namespace, the ownership table ([`crate::kv::NAMESPACE_RULES`]) decides:
+//! - **synced**: desired keys are created/updated; live keys no longer desired are tombstoned
+//!   with a reason naming the file they came from ([`STALE_REASONS`]).
+//! - **merged** (`vars/job/<job>`): desired keys are written; other live keys are kept.
+//! - **hook-only** (`secrets/job/<job>`): never written.
+//!
+//! Purges tombstone every live key of a namespace that is not desired, as one group
+//! (`Change::purge`), with one reason ([`purge_reasons`], first match wins):
+//! 1. a job removed from the workspace: all its namespaces, `vars/job` and `secrets/job` too;
+//! 2. a worker removed from workers.json: `maand/worker/<host>`, its tags and every
+//!    allocation namespace on it;
+//! 3. an allocation removed (`AllocState::Removed`): its allocation namespace;
+//! 4. `--purge-secrets-kv` for a job still in the workspace with no active allocation:
+//!    `secrets/job/<job>` entirely, and the keys of `vars/job/<job>` that vars.hcl does not
+//!    declare. The vars.hcl keys stay (they are desired), so planning again converges to
+//!    "No changes." instead of tombstoning and re-creating them on alternate plans.
+//!
+//! A job whose allocations are all removed gets its allocation namespaces purged (rule 3);
+//! its job-level namespaces follow the desired KV like any job in the workspace.
+//!
+//! TTL: a live key with `created_at + ttl <= now` is tombstoned (`expired at <RFC 3339>`)
+//! unless this plan writes it. A desired key whose live row has a ttl is rewritten (an
+//! update, even with the same value) because workspace keys never expire; that also means
+//! it is "written by this plan" and not tombstoned.
+//!
+//! Values are compared trimmed; an identical value with ttl 0 is not a change. Reviving a
+//! tombstoned key is a create (the store continues its version numbers). Namespaces outside
+//! the layout (`NamespaceKind::parse` is `None`) are treated as merged: desired keys are
+//! written, live keys are only touched by TTL expiry.
+
+use super::rollout::rollout;
+use super::types::{Action, Change, FORMAT_VERSION, KVFORM_VERSION, Plan, PlanMeta, PlanOptions, Summary};
+use crate::clock::format_time;
+use crate::kv::{Entry, NamespaceKind, Ownership, Snapshot, is_secret_namespace};
+use crate::model::types::{AllocState, Desired};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a live key of a synced namespace is tombstoned when the workspace no longer
+/// produces it, by ownership-table pattern.
+pub const STALE_REASONS: &[(&str, &str)] = &[
+    ("maand/bucket", "no longer derived from the workspace"),
+    ("maand/worker", "no longer in workers.json"),
+    ("maand/worker/<host>", "no longer in workers.json"),
+    ("maand/worker/<host>/tags", "tag no longer in workers.json"),
+    ("maand/job/<job>", "no longer derived from the job's manifest.json"),
+    ("maand/job/<job>/worker/<host>", "no longer derived from the workspace"),
+    ("vars/bucket", "no longer in bucket.conf"),
+    ("vars/bucket/job/<job>", "no longer in bucket.jobs.conf"),
+    ("vars/job/<job>", "no longer in vars.hcl"),
+    ("secrets/job/<job>", "no longer desired"),
+];
+
+pub const REASON_JOB_REMOVED: &str = "job removed from workspace";
+pub const REASON_WORKER_REMOVED: &str = "worker removed";
+pub const REASON_ALLOCATION_REMOVED: &str = "allocation removed";
+pub const REASON_PURGE_SECRETS_KV: &str = "--purge-secrets-kv: job has no active allocation";
+const REASON_REVIVED: &str = "revives a tombstoned key";
+const REASON_TTL_RESET: &str = "ttl reset: workspace keys never expire";
+
+fn stale_reason(kind: &NamespaceKind) -> &'static str {
+    let pattern = kind.rule().pattern;
+    STALE_REASONS.iter().find(|(p, _)| *p == pattern).map(|(_, r)| *r).expect("every namespace rule has a reason")
+}
+
+/// Compute the plan that takes `current` to `desired`. `now` (unix seconds) decides TTL
+/// expiry. Pure and deterministic: changes sorted by namespace then key.
+pub fn diff(desired: &Desired, current: &Snapshot, opts: &PlanOptions, now: i64) -> Plan {
+    let purges = purge_reasons(desired, current, opts);
+    let no_values = BTreeMap::new();
+    let no_entries = BTreeMap::new();
+    let namespaces: BTreeSet<&String> = desired.kv.keys().chain(current.entries.keys()).collect();
+
+    let mut changes = Vec::new();
+    for ns in namespaces {
+        let kind = NamespaceKind::parse(ns);
+        let ownership = kind.as_ref().map_or(Ownership::Merged, NamespaceKind::ownership);
+        let secret = is_secret_namespace(ns);
+        let want = match ownership {
+            Ownership::HookOnly => &no_values,
+            _ => desired.kv.get(ns).unwrap_or(&no_values),
+        };
+        let live = current.entries.get(ns).unwrap_or(&no_entries);
+
+        for (key, value) in want {
+            let value = value.trim();
+            let change = match live.get(key) {
+                Some(e) if e.is_live() && e.value.trim() == value && e.ttl == 0 => continue,
+                Some(e) if e.is_live() => {
+                    let reason = (e.value.trim() == value).then(|| REASON_TTL_RESET.to_string());
+                    write(ns, key, Action::Update, Some(e.value.trim()), value, secret, reason)
+                }
+                Some(_) => write(ns, key, Action::Create, None, value, secret, Some(REASON_REVIVED.into())),
+                None => write(ns, key, Action::Create, None, value, secret, None),
+            };
+            changes.push(change);
+        }
+
+        let purge = purges.get(ns.as_str());
+        for (key, entry) in live.iter().filter(|(k, e)| e.is_live() && !want.contains_key(*k)) {
+            let (reason, is_purge) = if let Some(reason) = purge {
+                (reason.clone(), true)
+            } else if ownership == Ownership::Synced {
+                (stale_reason(kind.as_ref().expect("synced namespaces parse")).to_string(), false)
+            } else if let Some(at) = entry.expires_at().filter(|_| entry.is_expired(now)) {
+                (format!("expired at {}", format_time(at)), false)
+            } else {
+                continue;
+            };
+            changes.push(tombstone(ns, key, entry, secret, reason, is_purge));
+        }
+    }
+
+    // Writes and tombstones of one namespace were produced in two passes.
+    changes.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+    let summary = summarize(&changes);
+    let rollout = rollout(desired, &changes);
+    Plan {
+        format_version: FORMAT_VERSION.into(),
+        changes,
+        rollout,
+        summary,
+        meta: PlanMeta {
+            lineage: current.lineage,
+            base_serial: current.serial,
+            kvform_version: KVFORM_VERSION.into(),
+            options: opts.clone(),
+        },
+    }
+}
+
+fn write(
+    ns: &str,
+    key: &str,
+    action: Action,
+    before: Option<&str>,
+    after: &str,
+    secret: bool,
+    reason: Option<String>,
+) -> Change {
+    Change {
+        namespace: ns.into(),
+        key: key.into(),
+        action,
+        before: before.filter(|_| !secret).map(str::to_string),
+        after: (!secret).then(|| after.to_string()),
+        before_sensitive: secret && before.is_some(),
+        after_sensitive: secret,
+        reason,
+        purge: false,
+    }
+}
+
+fn tombstone(ns: &str, key: &str, entry: &Entry, secret: bool, reason: String, purge: bool) -> Change {
+    Change {
+        namespace: ns.into(),
+        key: key.into(),
+        action: Action::Tombstone,
+        before: (!secret).then(|| entry.value.trim().to_string()),
+        after: None,
+        before_sensitive: secret,
+        after_sensitive: false,
+        reason: Some(reason),
+        purge,
+    }
+}
+
+/// Terraform-style counts.
+pub fn summarize(changes: &[Change]) -> Summary {
+    let mut s = Summary::default();
+    for c in changes {
+        match c.action {
+            Action::Create => s.add += 1,
+            Action::Update => s.change += 1,
+            Action::Tombstone => s.destroy += 1,
+        }
+    }
+    s
+}
+
+/// Namespace -> purge reason for every live namespace the plan purges (see the module docs
+/// for the rules and their precedence).
+pub fn purge_reasons(desired: &Desired, current: &Snapshot, opts: &PlanOptions) -> BTreeMap<String, String> {
+    let removed_allocations: BTreeSet<(&str, &str)> = desired
+        .allocations
+        .iter()
+        .filter(|a| a.state == AllocState::Removed)
+        .map(|a| (a.job.as_str(), a.host.as_str()))
+        .collect();
+    let purge_kv_jobs: BTreeSet<&str> = if opts.purge_secrets_kv {
+        desired.jobs.values().filter(|j| j.active_hosts.is_empty()).map(|j| j.name.as_str()).collect()
+    } else {
+        BTreeSet::new()
+    };
+
+    let mut out = BTreeMap::new();
+    for ns in current.live_namespaces() {
+        let Some(kind) = NamespaceKind::parse(ns) else { continue };
+        let job = kind.job();
+        let reason = if job.is_some_and(|j| desired.removed_jobs.contains(j)) {
+            REASON_JOB_REMOVED
+        } else if kind.host().is_some_and(|h| desired.removed_workers.contains(h)) {
+            REASON_WORKER_REMOVED
+        } else if let NamespaceKind::Allocation { job, host } = &kind
+            && removed_allocations.contains(&(job.as_str(), host.as_str()))
+        {
+            REASON_ALLOCATION_REMOVED
+        } else if matches!(kind, NamespaceKind::JobVars(_) | NamespaceKind::JobSecrets(_))
+            && job.is_some_and(|j| purge_kv_jobs.contains(j))
+        {
+            REASON_PURGE_SECRETS_KV
+        } else {
+            continue;
+        };
+        out.insert(ns.clone(), reason.to_string());
+    }
+    out
+}
