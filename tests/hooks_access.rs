@@ -823,12 +823,31 @@ const MATRIX: &[(&str, Req, &str, u16)] = &[
 ];
 
 const SEEDED: &[&str] = &[
-    "maand/bucket", "vars/bucket", "maand/worker", "maand/worker/10.0.0.1", "maand/worker/10.0.0.2",
-    "maand/worker/10.0.0.1/tags", "maand/worker/10.0.0.2/tags", "maand/job/api", "maand/job/db",
-    "maand/job/web", "maand/job/api2", "vars/bucket/job/api", "vars/bucket/job/web", "vars/job/api",
-    "vars/job/db", "vars/job/web", "vars/job/api2", "secrets/job/api", "secrets/job/db", "secrets/job/web",
-    "secrets/job/api2", "maand/job/api/worker/10.0.0.1", "maand/job/api/worker/10.0.0.2",
-    "maand/job/web/worker/10.0.0.1", "maand/job/db/worker/10.0.0.1",
+    "maand/bucket",
+    "vars/bucket",
+    "maand/worker",
+    "maand/worker/10.0.0.1",
+    "maand/worker/10.0.0.2",
+    "maand/worker/10.0.0.1/tags",
+    "maand/worker/10.0.0.2/tags",
+    "maand/job/api",
+    "maand/job/db",
+    "maand/job/web",
+    "maand/job/api2",
+    "vars/bucket/job/api",
+    "vars/bucket/job/web",
+    "vars/job/api",
+    "vars/job/db",
+    "vars/job/web",
+    "vars/job/api2",
+    "secrets/job/api",
+    "secrets/job/db",
+    "secrets/job/web",
+    "secrets/job/api2",
+    "maand/job/api/worker/10.0.0.1",
+    "maand/job/api/worker/10.0.0.2",
+    "maand/job/web/worker/10.0.0.1",
+    "maand/job/db/worker/10.0.0.1",
 ];
 
 fn seeded() -> MemoryStore {

@@ -165,7 +165,13 @@ fn reads_take_a_query_string_and_report_expiry() {
     // Secrets are read back decrypted but never echoed by writes.
     let r = call(fx.addr(), &t, "GET", "/kv", json!({"namespace": "secrets/job/api", "key": "pw"}));
     assert_eq!(r.body["value"], "hunter2");
-    let r = call(fx.addr(), &t, "PUT", "/kv/secret", json!({"namespace": "secrets/job/api", "key": "pw2", "value": "s3cr3t", "ttl": 60}));
+    let r = call(
+        fx.addr(),
+        &t,
+        "PUT",
+        "/kv/secret",
+        json!({"namespace": "secrets/job/api", "key": "pw2", "value": "s3cr3t", "ttl": 60}),
+    );
     assert_eq!(r.status, 200);
     assert!(!r.raw_body.contains("s3cr3t"));
     let e = fx.store.lock().unwrap().entry("secrets/job/api", "pw2").cloned().unwrap();
@@ -174,7 +180,10 @@ fn reads_take_a_query_string_and_report_expiry() {
     call(fx.addr(), &t, "PUT", "/kv", json!({"namespace": "vars/job/api", "key": "n", "value": 42}));
     call(fx.addr(), &t, "PUT", "/kv", json!({"namespace": "vars/job/api", "key": "s", "value": "  x \n"}));
     let st = fx.store.lock().unwrap();
-    assert_eq!((st.entry("vars/job/api", "n").unwrap().value.as_str(), st.entry("vars/job/api", "s").unwrap().value.as_str()), ("42", "x"));
+    assert_eq!(
+        (st.entry("vars/job/api", "n").unwrap().value.as_str(), st.entry("vars/job/api", "s").unwrap().value.as_str()),
+        ("42", "x")
+    );
 }
 
 #[test]
@@ -243,7 +252,10 @@ fn semaphores_over_http() {
     assert_eq!(sem(&fx, &c, "acquire", acq(65, 1)).status, 400);
     assert_eq!(sem(&fx, &c, "acquire", acq(1, 3601)).status, 400);
     let st = sem(&fx, &a, "status", json!({"name": "leave"}));
-    assert_eq!(st.body["semaphores"], json!([{"name": "leave", "capacity": 2, "held": 2, "waiting": 0, "held_by_you": true}]));
+    assert_eq!(
+        st.body["semaphores"],
+        json!([{"name": "leave", "capacity": 2, "held": 2, "waiting": 0, "held_by_you": true}])
+    );
     // A waiter gets the slot as soon as a holder's hook exits without releasing.
     let waiter = std::thread::scope(|s| {
         let w = s.spawn(|| sem(&fx, &c, "acquire", acq(2, 30)).status);

@@ -109,13 +109,7 @@ pub const ACCESS_RULES: &[AccessRule] = &[
     AccessRule { name: "read-bucket-vars", scope: Scope::BucketVars, ops: READ, events: ALL_EVENTS, key: None },
     AccessRule { name: "read-workers", scope: Scope::Workers, ops: READ, events: ALL_EVENTS, key: None },
     AccessRule { name: "read-own-worker", scope: Scope::OwnWorker, ops: READ, events: ALL_EVENTS, key: None },
-    AccessRule {
-        name: "read-own-worker-tags",
-        scope: Scope::OwnWorkerTags,
-        ops: READ,
-        events: ALL_EVENTS,
-        key: None,
-    },
+    AccessRule { name: "read-own-worker-tags", scope: Scope::OwnWorkerTags, ops: READ, events: ALL_EVENTS, key: None },
     AccessRule { name: "read-own-job", scope: Scope::OwnJob, ops: READ, events: ALL_EVENTS, key: None },
     AccessRule {
         name: "write-own-rollout-order",

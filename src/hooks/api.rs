@@ -52,7 +52,9 @@ impl ApiConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("cannot start the hook API on 127.0.0.1:{port}: {reason}\n  help: pick another `hooks {{ api_port }}` in kvform.hcl, or 0 for an ephemeral port")]
+    #[error(
+        "cannot start the hook API on 127.0.0.1:{port}: {reason}\n  help: pick another `hooks {{ api_port }}` in kvform.hcl, or 0 for an ephemeral port"
+    )]
     Bind { port: u16, reason: String },
 }
 

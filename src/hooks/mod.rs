@@ -12,8 +12,8 @@
 
 pub mod access;
 pub mod api;
-pub mod runner;
 mod routes;
+pub mod runner;
 pub mod semaphore;
 pub mod store;
 pub mod token;

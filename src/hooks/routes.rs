@@ -123,9 +123,9 @@ fn keys(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
 fn semaphore_reply(e: SemaphoreError) -> Reply {
     let status = match e {
         SemaphoreError::Timeout { .. } => 408,
-        SemaphoreError::CapacityChanged { .. } | SemaphoreError::AlreadyHeld { .. } | SemaphoreError::NotHeld { .. } => {
-            409
-        }
+        SemaphoreError::CapacityChanged { .. }
+        | SemaphoreError::AlreadyHeld { .. }
+        | SemaphoreError::NotHeld { .. } => 409,
         SemaphoreError::Revoked { .. } => 401,
         SemaphoreError::ShuttingDown => 503,
     };

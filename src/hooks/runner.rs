@@ -231,9 +231,9 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
         duration: Duration::ZERO,
     };
     let log_path = log_dir.join(&inv.job).join(format!("{}@{}.log", inv.command, inv.host));
-    let mut log: Option<File> = mkdir_private(&log_dir.join(&inv.job)).ok().and_then(|_| {
-        OpenOptions::new().create(true).append(true).mode(0o600).open(&log_path).ok()
-    });
+    let mut log: Option<File> = mkdir_private(&log_dir.join(&inv.job))
+        .ok()
+        .and_then(|_| OpenOptions::new().create(true).append(true).mode(0o600).open(&log_path).ok());
     if log.is_some() {
         outcome.log_file = Some(log_path);
     }
@@ -345,7 +345,10 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
                     kill_group(pgid);
                     let _ = child.kill();
                     let _ = child.wait();
-                    record(format!("kvform: timed out after {} s; killed the hook's process group", inv.timeout.as_secs()), &mut log);
+                    record(
+                        format!("kvform: timed out after {} s; killed the hook's process group", inv.timeout.as_secs()),
+                        &mut log,
+                    );
                     status = Some(HookStatus::TimedOut(inv.timeout));
                     exited_at = Some(Instant::now());
                 }
@@ -380,7 +383,12 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
 
 /// Run one rollout batch: at most `parallelism` hooks at a time (at least 1), results in
 /// the order of `invocations`.
-pub fn run_batch(invocations: &[HookInvocation], parallelism: usize, api: &ApiHandle, log_dir: &Path) -> Vec<HookOutcome> {
+pub fn run_batch(
+    invocations: &[HookInvocation],
+    parallelism: usize,
+    api: &ApiHandle,
+    log_dir: &Path,
+) -> Vec<HookOutcome> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);

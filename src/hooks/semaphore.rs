@@ -88,7 +88,11 @@ impl Semaphores {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let sem = inner.sems.entry(key.clone()).or_insert(Sem { capacity, holders: BTreeSet::new(), waiting: 0 });
         if sem.capacity != capacity {
-            return Err(SemaphoreError::CapacityChanged { name: name.into(), existing: sem.capacity, requested: capacity });
+            return Err(SemaphoreError::CapacityChanged {
+                name: name.into(),
+                existing: sem.capacity,
+                requested: capacity,
+            });
         }
         if sem.holders.contains(&token) {
             return Err(SemaphoreError::AlreadyHeld { name: name.into() });

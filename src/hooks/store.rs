@@ -82,9 +82,7 @@ impl MemoryStore {
 
 impl HookStore for MemoryStore {
     fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError> {
-        Ok(self
-            .entry(ns, key)
-            .map(|e| HookValue { value: Zeroizing::new(e.value.clone()), expired_at: e.expired_at }))
+        Ok(self.entry(ns, key).map(|e| HookValue { value: Zeroizing::new(e.value.clone()), expired_at: e.expired_at }))
     }
 
     fn put(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) -> Result<(), HookStoreError> {
