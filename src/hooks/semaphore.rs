@@ -86,6 +86,14 @@ impl Semaphores {
         let key: SemKey = (job.to_string(), event, name.to_string());
         let deadline = Instant::now() + timeout;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // The hook may have exited between authentication and here: a slot taken now
+        // would never be released.
+        if inner.revoked.contains(&token) {
+            return Err(SemaphoreError::Revoked { name: name.into() });
+        }
+        if inner.closed {
+            return Err(SemaphoreError::ShuttingDown);
+        }
         let sem = inner.sems.entry(key.clone()).or_insert(Sem { capacity, holders: BTreeSet::new(), waiting: 0 });
         if sem.capacity != capacity {
             return Err(SemaphoreError::CapacityChanged {
@@ -206,7 +214,7 @@ mod tests {
     #[test]
     fn capacity_is_enforced_and_slots_come_back() {
         let s = Semaphores::new();
-        let t = ids(3);
+        let t = ids(4);
         let ev = Event::PostDeploy;
         let short = Duration::from_millis(50);
         s.acquire(t[0], "api", ev, "x", 2, short).unwrap();
@@ -220,6 +228,10 @@ mod tests {
         s.acquire(t[2], "api", ev, "x", 2, short).unwrap();
         assert!(matches!(s.release(t[0], "api", ev, "x"), Err(SemaphoreError::NotHeld { .. })));
         assert!(matches!(s.acquire(t[2], "api", ev, "x", 2, short), Err(SemaphoreError::AlreadyHeld { .. })));
+        // A token whose hook exited cannot take a slot, even a free one.
+        s.release_all(t[1]);
+        assert!(matches!(s.acquire(t[1], "api", ev, "y", 1, short), Err(SemaphoreError::Revoked { .. })));
+        s.acquire(t[3], "api", ev, "x", 2, short).unwrap();
         let st = s.status(t[2], "api", ev, None);
         assert_eq!(st.len(), 1);
         assert_eq!((st[0].held, st[0].held_by_you), (2, true));
