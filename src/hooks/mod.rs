@@ -1,1 +1,19 @@
-//! See the crate docs (`src/lib.rs`) for what this module is for.
+//! Hooks: job commands run once per active allocation, and the loopback HTTP API they use
+//! to read and write the store (SPEC §6).
+//!
+//! - [`access`] — the access table (who may read/write which namespace, per event).
+//! - [`store`] — [`store::HookStore`], the seam to the state (the apply executor implements
+//!   it over its write transaction), and an in-memory store.
+//! - [`token`] — per-hook bearer tokens, issued at start and revoked at exit.
+//! - [`semaphore`] — named semaphores per job + event.
+//! - [`api`] — the HTTP server (tiny_http, 127.0.0.1 only) and its routes.
+//! - [`runner`] — running a hook process: environment, process group, timeout, logs.
+//! - `python/kvform_hook.py` — the stdlib-only client module put on hooks' `PYTHONPATH`.
+
+pub mod access;
+pub mod api;
+mod routes;
+pub mod runner;
+pub mod semaphore;
+pub mod store;
+pub mod token;

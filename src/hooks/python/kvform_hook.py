@@ -1,0 +1,162 @@
+"""kvform hook helper: read and write the kvform store from a hook (stdlib only).
+
+kvform puts this module on PYTHONPATH for every hook and sets KVFORM_API (base URL)
+and KVFORM_TOKEN (valid while the hook runs) in its environment.
+
+    import kvform_hook as kv
+    port = kv.get("maand/bucket", "api_port")
+    kv.put("schema_version", "7")                  # vars/job/$JOB
+    kv.put_secret("db_password", pw, ttl=3600)     # secrets/job/$JOB, encrypted
+    kv.rollout_order(["10.0.0.2", "10.0.0.1"])     # pre_deploy / cli hooks only
+    with kv.semaphore("leave-cluster"):
+        ...
+
+Every failure raises KvformHookError carrying the HTTP status and the API's error
+(and, for 403, the access rule that denied it).
+"""
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+
+__all__ = [
+    "KvformHookError", "get", "put", "delete", "put_secret", "delete_secret",
+    "keys", "demands", "acquire", "release", "semaphore", "status", "rollout_order",
+]
+
+
+class KvformHookError(Exception):
+    """A hook API request failed: .status (HTTP code), .error (message), .rule (403 only)."""
+
+    def __init__(self, method, path, status, error, rule=None):
+        self.status = status
+        self.error = error
+        self.rule = rule
+        msg = "kvform hook API %s %s failed with %s: %s" % (method, path, status, error)
+        if rule:
+            msg += " (rule: %s)" % rule
+        super().__init__(msg)
+
+
+def _env(name):
+    value = os.environ.get(name)
+    if not value:
+        raise KvformHookError("-", "-", 0, "%s is not set: run this inside a kvform hook" % name)
+    return value
+
+
+def _job():
+    return _env("JOB")
+
+
+def _call(method, path, body=None):
+    url = _env("KVFORM_API").rstrip("/") + path
+    data = None
+    headers = {"Authorization": "Bearer " + _env("KVFORM_TOKEN")}
+    if body is not None:
+        data = json.dumps(body).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=3700) as resp:
+            return json.loads(resp.read().decode("utf-8") or "null")
+    except urllib.error.HTTPError as e:
+        raw = e.read().decode("utf-8", "replace")
+        try:
+            parsed = json.loads(raw)
+            error, rule = parsed.get("error", raw), parsed.get("rule")
+        except ValueError:
+            error, rule = raw, None
+        raise KvformHookError(method, path, e.code, error, rule) from None
+    except urllib.error.URLError as e:
+        raise KvformHookError(method, path, 0, "cannot reach %s: %s" % (url, e.reason)) from None
+
+
+def get(namespace, key, default=None):
+    """The value of namespace/key, or `default` when the key does not exist."""
+    try:
+        return _call("GET", "/kv", {"namespace": namespace, "key": key})["value"]
+    except KvformHookError as e:
+        if e.status == 404:
+            return default
+        raise
+
+
+def put(key, value, ttl=0):
+    """Write vars/job/$JOB key (ttl seconds, 0 = never expires)."""
+    _call("PUT", "/kv", {"namespace": "vars/job/" + _job(), "key": key, "value": str(value), "ttl": int(ttl)})
+
+
+def delete(key):
+    """Tombstone vars/job/$JOB key. Returns False if it did not exist."""
+    return _delete("/kv", "vars/job/", key)
+
+
+def put_secret(key, value, ttl=0):
+    """Write secrets/job/$JOB key, stored encrypted."""
+    _call("PUT", "/kv/secret",
+          {"namespace": "secrets/job/" + _job(), "key": key, "value": str(value), "ttl": int(ttl)})
+
+
+def delete_secret(key):
+    """Tombstone secrets/job/$JOB key. Returns False if it did not exist."""
+    return _delete("/kv/secret", "secrets/job/", key)
+
+
+def _delete(path, prefix, key):
+    try:
+        _call("DELETE", path, {"namespace": prefix + _job(), "key": key})
+        return True
+    except KvformHookError as e:
+        if e.status == 404:
+            return False
+        raise
+
+
+def keys():
+    """{namespace: [keys]} for vars/job/$JOB and secrets/job/$JOB."""
+    return _call("GET", "/kv/keys")["namespaces"]
+
+
+def demands():
+    """Downstream commands that demand this job+command: [{job, command, demand_config}]."""
+    return _call("GET", "/demands")
+
+
+def acquire(name, capacity=1, timeout=60):
+    """Take a slot of the job+event semaphore `name` (waits up to `timeout` s; 408 after)."""
+    _call("POST", "/semaphore/acquire", {"name": name, "capacity": int(capacity), "timeout": int(timeout)})
+
+
+def release(name):
+    """Give back the slot of semaphore `name` (released automatically when the hook exits)."""
+    _call("POST", "/semaphore/release", {"name": name})
+
+
+def status(name=None):
+    """Semaphores of this job+event: [{name, capacity, held, waiting, held_by_you}]."""
+    query = "?name=" + urllib.parse.quote(name, safe="") if name else ""
+    return _call("GET", "/semaphore/status" + query)["semaphores"]
+
+
+class semaphore:
+    """`with semaphore("name"):` acquires on entry, releases on exit."""
+
+    def __init__(self, name, capacity=1, timeout=60):
+        self.name, self.capacity, self.timeout = name, capacity, timeout
+
+    def __enter__(self):
+        acquire(self.name, self.capacity, self.timeout)
+        return self
+
+    def __exit__(self, *exc):
+        release(self.name)
+        return False
+
+
+def rollout_order(hosts):
+    """Override maand/job/$JOB rollout_order for this apply (pre_deploy and cli hooks)."""
+    _call("PUT", "/kv", {"namespace": "maand/job/" + _job(), "key": "rollout_order",
+                         "value": ",".join(hosts)})

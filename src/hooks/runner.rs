@@ -1,0 +1,410 @@
+//! Running one hook process (SPEC §6): environment, working directory, a token for the
+//! API, its own process group, a timeout that kills the whole group, and output captured
+//! line by line into `logs/<serial>/<job>/<command>@<host>.log`.
+//!
+//! Why a process group: a hook is usually a shell script that starts children; killing
+//! only the script on timeout would leave its children running (and holding the output
+//! pipes open). The hook is started as the leader of a new group and the whole group gets
+//! SIGKILL, sent with the system `kill` command so no `libc` binding is needed.
+//!
+//! Output after the hook exits: background children that keep the pipes open are not
+//! waited for longer than [`DRAIN_GRACE`]; the hook's result does not depend on them.
+
+use super::api::ApiHandle;
+use super::token::HookIdentity;
+use crate::workspace::types::Event;
+use std::collections::VecDeque;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The Python client module, put on every hook's `PYTHONPATH`.
+pub const PYTHON_HELPER: &str = include_str!("python/kvform_hook.py");
+
+/// How long to keep reading output after the hook exited.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// Lines of output kept in memory for failure reports (the log file has all of them).
+pub const OUTPUT_TAIL_LINES: usize = 200;
+
+/// Everything needed to run one hook for one allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookInvocation {
+    /// The bucket root: the working directory, and what a relative `script` is relative to.
+    pub bucket_root: PathBuf,
+    /// The command's script (`workspace/jobs/<job>/_modules/<command>.py`), relative to the
+    /// bucket root or absolute.
+    pub script: PathBuf,
+    pub job: String,
+    pub command: String,
+    pub event: Event,
+    pub alloc_id: Uuid,
+    /// The worker's address (`ALLOCATION_IP`).
+    pub host: String,
+    /// `<job>_allocation_index` of this allocation (`ALLOCATION_INDEX`).
+    pub alloc_index: usize,
+    pub disabled: bool,
+    pub current_version: String,
+    pub new_version: String,
+    pub timeout: Duration,
+}
+
+impl HookInvocation {
+    pub fn identity(&self) -> HookIdentity {
+        HookIdentity {
+            alloc_id: self.alloc_id,
+            job: self.job.clone(),
+            host: self.host.clone(),
+            event: self.event,
+            command: self.command.clone(),
+        }
+    }
+    /// `<job>/<command>@<host>`
+    pub fn label(&self) -> String {
+        self.identity().label()
+    }
+}
+
+/// How a hook ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookStatus {
+    /// Exited with this code (0 = success).
+    Exited(i32),
+    /// Killed by this signal (not by us).
+    Signaled(i32),
+    /// Ran past its timeout; its process group was killed.
+    TimedOut(Duration),
+    /// Could not be started (missing script, not executable, interpreter missing, …).
+    FailedToStart(String),
+}
+
+/// The result of one hook, for progress lines and failure reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookOutcome {
+    pub job: String,
+    pub command: String,
+    pub host: String,
+    pub event: Event,
+    pub status: HookStatus,
+    /// The last [`OUTPUT_TAIL_LINES`] lines of stdout+stderr, each prefixed
+    /// `[<job>/<command>@<host>] `.
+    pub output: Vec<String>,
+    /// Where the full output was written (`None` if the log could not be opened).
+    pub log_file: Option<PathBuf>,
+    pub duration: Duration,
+}
+
+impl HookOutcome {
+    pub fn success(&self) -> bool {
+        self.status == HookStatus::Exited(0)
+    }
+
+    /// One line saying how it ended, e.g. `api/command_health@10.0.0.1 exited with status 3`.
+    pub fn summary(&self) -> String {
+        let who = format!("{}/{}@{}", self.job, self.command, self.host);
+        match &self.status {
+            HookStatus::Exited(0) => format!("{who} succeeded"),
+            HookStatus::Exited(c) => format!("{who} exited with status {c}"),
+            HookStatus::Signaled(s) => format!("{who} was killed by signal {s}"),
+            HookStatus::TimedOut(t) => format!("{who} timed out after {} s and was killed", t.as_secs()),
+            HookStatus::FailedToStart(why) => format!("{who} could not start: {why}"),
+        }
+    }
+}
+
+/// The log directory of one apply: `<bucket>/logs/<serial>`.
+pub fn log_dir(bucket_root: &Path, serial: u64) -> PathBuf {
+    bucket_root.join("logs").join(serial.to_string())
+}
+
+/// How to start the script: `.py` with python3, `.sh` with bash, anything else must be
+/// executable.
+fn command_for(script: &Path) -> Result<Command, String> {
+    let meta = std::fs::metadata(script).map_err(|e| format!("{}: {e}", script.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", script.display()));
+    }
+    Ok(match script.extension().and_then(|e| e.to_str()) {
+        Some("py") => {
+            let mut c = Command::new("python3");
+            c.arg(script);
+            c
+        }
+        Some("sh") => {
+            let mut c = Command::new("bash");
+            c.arg(script);
+            c
+        }
+        _ if meta.permissions().mode() & 0o111 == 0 => {
+            return Err(format!(
+                "{} is not executable; run `chmod +x {}` or name it <command>.sh / <command>.py",
+                script.display(),
+                script.display()
+            ));
+        }
+        _ => Command::new(script),
+    })
+}
+
+fn mkdir_private(path: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+}
+
+/// A private temp directory holding `kvform_hook.py`, removed on drop.
+struct HelperDir(PathBuf);
+
+impl HelperDir {
+    fn create() -> std::io::Result<HelperDir> {
+        let mut rnd = [0u8; 8];
+        getrandom::fill(&mut rnd).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let name: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("kvform-hook-{name}"));
+        DirBuilder::new().mode(0o700).create(&dir)?;
+        let d = HelperDir(dir);
+        std::fs::write(d.0.join("kvform_hook.py"), PYTHON_HELPER)?;
+        Ok(d)
+    }
+}
+
+impl Drop for HelperDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Kill a whole process group with SIGKILL.
+fn kill_group(pgid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+enum Chunk {
+    Line(String),
+    Eof,
+}
+
+fn pump(stream: impl std::io::Read + Send + 'static, tx: mpsc::Sender<Chunk>) {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end_matches(['\n', '\r']).to_string();
+                    if tx.send(Chunk::Line(line)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Chunk::Eof);
+    });
+}
+
+/// Run one hook to completion (or timeout). Never panics on hook failure: every way a hook
+/// can fail is a [`HookStatus`].
+pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOutcome {
+    let started = Instant::now();
+    let prefix = format!("[{}] ", inv.label());
+    let mut outcome = HookOutcome {
+        job: inv.job.clone(),
+        command: inv.command.clone(),
+        host: inv.host.clone(),
+        event: inv.event,
+        status: HookStatus::FailedToStart(String::new()),
+        output: Vec::new(),
+        log_file: None,
+        duration: Duration::ZERO,
+    };
+    let log_path = log_dir.join(&inv.job).join(format!("{}@{}.log", inv.command, inv.host));
+    let mut log: Option<File> = mkdir_private(&log_dir.join(&inv.job))
+        .ok()
+        .and_then(|_| OpenOptions::new().create(true).append(true).mode(0o600).open(&log_path).ok());
+    if log.is_some() {
+        outcome.log_file = Some(log_path);
+    }
+    let mut tail: VecDeque<String> = VecDeque::new();
+    let mut record = |line: String, log: &mut Option<File>| {
+        let line = format!("{prefix}{line}");
+        if let Some(f) = log.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+        if tail.len() == OUTPUT_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    };
+
+    let fail = |mut o: HookOutcome, why: String, tail: Vec<String>| {
+        o.status = HookStatus::FailedToStart(why);
+        o.output = tail;
+        o.duration = started.elapsed();
+        o
+    };
+    let script = if inv.script.is_absolute() { inv.script.clone() } else { inv.bucket_root.join(&inv.script) };
+    let mut cmd = match command_for(&script) {
+        Ok(c) => c,
+        Err(why) => {
+            record(format!("kvform: cannot start hook: {why}"), &mut log);
+            return fail(outcome, why, tail.into());
+        }
+    };
+    let helper = match HelperDir::create() {
+        Ok(h) => h,
+        Err(e) => {
+            let why = format!("cannot write the Python helper to a temp dir: {e}");
+            return fail(outcome, why, tail.into());
+        }
+    };
+    let token = match api.issue(inv.identity()) {
+        Ok(t) => t,
+        Err(e) => return fail(outcome, e.to_string(), tail.into()),
+    };
+    let pythonpath = match std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
+        Some(old) => {
+            let mut p = helper.0.clone().into_os_string();
+            p.push(":");
+            p.push(old);
+            p
+        }
+        None => helper.0.clone().into_os_string(),
+    };
+    cmd.current_dir(&inv.bucket_root)
+        .env("KVFORM_API", api.base_url())
+        .env("KVFORM_TOKEN", token.as_str())
+        .env("ALLOCATION_ID", inv.alloc_id.to_string())
+        .env("ALLOCATION_IP", &inv.host)
+        .env("ALLOCATION_INDEX", inv.alloc_index.to_string())
+        .env("JOB", &inv.job)
+        .env("EVENT", inv.event.as_str())
+        .env("COMMAND", &inv.command)
+        .env("DISABLED", if inv.disabled { "1" } else { "0" })
+        .env("CURRENT_VERSION", &inv.current_version)
+        .env("NEW_VERSION", &inv.new_version)
+        .env("JOB_COMMAND_API_HOST", "127.0.0.1")
+        .env("PYTHONPATH", pythonpath)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            api.revoke(&token);
+            let why = format!("{}: {e}", script.display());
+            record(format!("kvform: cannot start hook: {why}"), &mut log);
+            return fail(outcome, why, tail.into());
+        }
+    };
+    let pgid = child.id();
+    let (tx, rx) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        pump(out, tx.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        pump(err, tx.clone());
+    }
+    drop(tx);
+
+    let deadline = started + inv.timeout;
+    let mut open_streams = 2;
+    let mut status: Option<HookStatus> = None;
+    let mut exited_at: Option<Instant> = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(Chunk::Line(l)) => record(l, &mut log),
+            Ok(Chunk::Eof) => open_streams -= 1,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => open_streams = 0,
+        }
+        if status.is_none() {
+            match child.try_wait() {
+                Ok(Some(st)) => {
+                    status = Some(match (st.code(), st.signal()) {
+                        (Some(c), _) => HookStatus::Exited(c),
+                        (None, Some(s)) => HookStatus::Signaled(s),
+                        (None, None) => HookStatus::Exited(-1),
+                    });
+                    exited_at = Some(Instant::now());
+                }
+                Ok(None) if Instant::now() >= deadline => {
+                    kill_group(pgid);
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    record(
+                        format!("kvform: timed out after {} s; killed the hook's process group", inv.timeout.as_secs()),
+                        &mut log,
+                    );
+                    status = Some(HookStatus::TimedOut(inv.timeout));
+                    exited_at = Some(Instant::now());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    kill_group(pgid);
+                    status = Some(HookStatus::FailedToStart(format!("cannot wait for the hook: {e}")));
+                    exited_at = Some(Instant::now());
+                }
+            }
+        }
+        if let Some(t) = exited_at
+            && (open_streams == 0 || t.elapsed() >= DRAIN_GRACE)
+        {
+            break;
+        }
+    }
+    // Drain whatever already arrived.
+    while let Ok(Chunk::Line(l)) = rx.try_recv() {
+        record(l, &mut log);
+    }
+    let forgotten = api.revoke(&token);
+    if forgotten > 0 {
+        record(format!("kvform: released {forgotten} semaphore hold(s) the hook did not release"), &mut log);
+    }
+    drop(helper);
+    outcome.status = status.unwrap_or(HookStatus::Exited(-1));
+    outcome.output = tail.into();
+    outcome.duration = started.elapsed();
+    outcome
+}
+
+/// Run one rollout batch: at most `parallelism` hooks at a time (at least 1), results in
+/// the order of `invocations`.
+pub fn run_batch(
+    invocations: &[HookInvocation],
+    parallelism: usize,
+    api: &ApiHandle,
+    log_dir: &Path,
+) -> Vec<HookOutcome> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<HookOutcome>>> = Mutex::new(vec![None; invocations.len()]);
+    let workers = parallelism.max(1).min(invocations.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(inv) = invocations.get(i) else { break };
+                    let o = run_hook(inv, api, log_dir);
+                    results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(o);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|o| o.expect("every hook ran")).collect()
+}

@@ -1,0 +1,108 @@
+//! The seam between the hook API and the state: [`HookStore`].
+//!
+//! The API never talks to SQLite itself. During `apply` the lead implements this trait over
+//! the running write transaction (so hook writes land in the job's checkpoint and roll back
+//! with it); tests and tools use [`MemoryStore`]. Secrets cross this seam as plaintext in
+//! [`Zeroizing`] buffers: sealing and opening happen behind the trait.
+
+use std::collections::BTreeMap;
+use zeroize::Zeroizing;
+
+/// One key as a hook reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookValue {
+    /// The value; for `secrets/job/*` already decrypted.
+    pub value: Zeroizing<String>,
+    /// `Some(t)` when the key's ttl ran out at unix second `t` (`created_at + ttl <= now`).
+    /// Such a key stays readable until the next plan tombstones it; reads report it.
+    pub expired_at: Option<i64>,
+}
+
+/// Why the store refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum HookStoreError {
+    /// The request is well-formed but the store will not do it (too large, bad key name, …).
+    /// Answered with 400 and this message.
+    #[error("{0}")]
+    Rejected(String),
+    /// The backend failed (I/O, SQLite, decryption). Answered with 500. Must never contain
+    /// plaintext secret values.
+    #[error("state store failed: {0}")]
+    Backend(String),
+}
+
+/// Reads and writes of the hook API, in the order the hooks make them.
+pub trait HookStore: Send {
+    /// The latest live version of a key; `None` when missing or tombstoned.
+    fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError>;
+    /// Write a key (`ttl` seconds, 0 = never expires). `writer` is recorded in history.
+    fn put(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) -> Result<(), HookStoreError>;
+    /// Tombstone a key; `false` when it was not live.
+    fn delete(&mut self, ns: &str, key: &str, writer: &str) -> Result<bool, HookStoreError>;
+    /// Live keys of a namespace, sorted.
+    fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError>;
+}
+
+/// One row of [`MemoryStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryEntry {
+    pub value: String,
+    pub ttl: u64,
+    pub writer: String,
+    pub expired_at: Option<i64>,
+}
+
+/// An in-memory [`HookStore`] (namespace -> key -> entry), for tests and dry runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryStore {
+    pub entries: BTreeMap<String, BTreeMap<String, MemoryEntry>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Seed a key (writer `seed`, no ttl).
+    pub fn with(mut self, ns: &str, key: &str, value: &str) -> MemoryStore {
+        self.insert(ns, key, value, 0, "seed");
+        self
+    }
+
+    fn insert(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) {
+        let entry = MemoryEntry { value: value.to_string(), ttl, writer: writer.to_string(), expired_at: None };
+        self.entries.entry(ns.to_string()).or_default().insert(key.to_string(), entry);
+    }
+
+    /// The entry of a key, if live.
+    pub fn entry(&self, ns: &str, key: &str) -> Option<&MemoryEntry> {
+        self.entries.get(ns)?.get(key)
+    }
+}
+
+impl HookStore for MemoryStore {
+    fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError> {
+        Ok(self.entry(ns, key).map(|e| HookValue { value: Zeroizing::new(e.value.clone()), expired_at: e.expired_at }))
+    }
+
+    fn put(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) -> Result<(), HookStoreError> {
+        if key.is_empty() {
+            return Err(HookStoreError::Rejected("key must not be empty".into()));
+        }
+        self.insert(ns, key, value, ttl, writer);
+        Ok(())
+    }
+
+    fn delete(&mut self, ns: &str, key: &str, _writer: &str) -> Result<bool, HookStoreError> {
+        let Some(m) = self.entries.get_mut(ns) else { return Ok(false) };
+        let removed = m.remove(key).is_some();
+        if m.is_empty() {
+            self.entries.remove(ns);
+        }
+        Ok(removed)
+    }
+
+    fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
+        Ok(self.entries.get(ns).map(|m| m.keys().cloned().collect()).unwrap_or_default())
+    }
+}

@@ -1,0 +1,289 @@
+//! The hook API beyond the access matrix: authentication, the maand header form, request
+//! errors, `/kv/keys`, `/demands`, TTL reporting and semaphores.
+
+mod hooks_common;
+
+use hooks_common::*;
+use kvform::hooks::api::ApiConfig;
+use kvform::hooks::store::MemoryStore;
+use kvform::hooks::token::HookIdentity;
+use kvform::workspace::types::Event;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+fn store() -> MemoryStore {
+    MemoryStore::new()
+        .with("vars/job/api", "b", "2")
+        .with("vars/job/api", "a", "1")
+        .with("secrets/job/api", "pw", "hunter2")
+        .with("maand/bucket", "bucket_id", "x")
+}
+
+fn read(fx: &Fixture, headers: &[(&str, &str)]) -> u16 {
+    let body = json!({"namespace": "vars/job/api", "key": "a"}).to_string();
+    let mut h = headers.to_vec();
+    h.push(("Content-Type", "application/json"));
+    send(fx.addr(), "GET", "/kv", &h, Some(&body)).status
+}
+
+#[test]
+fn binds_loopback_only() {
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    assert!(fx.addr().ip().is_loopback(), "{}", fx.addr());
+    assert_eq!(fx.addr().ip().to_string(), "127.0.0.1");
+    assert_ne!(fx.addr().port(), 0);
+    assert_eq!(fx.server.base_url(), format!("http://127.0.0.1:{}", fx.addr().port()));
+}
+
+#[test]
+fn tokens_are_required_bound_and_revocable() {
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    let t = fx.issue(Event::PostDeploy);
+    let bearer = format!("Bearer {}", t.as_str());
+    assert_eq!(read(&fx, &[("Authorization", &bearer)]), 200);
+    // No token, a made-up token, a malformed header.
+    assert_eq!(read(&fx, &[]), 401);
+    assert_eq!(read(&fx, &[("Authorization", &format!("Bearer {}", "0".repeat(64)))]), 401);
+    assert_eq!(read(&fx, &[("Authorization", t.as_str())]), 401);
+    // The token names its hook: maand headers that disagree with it are refused.
+    let alloc = fx.alloc_id.to_string();
+    let ok = [("Authorization", bearer.as_str()), ("X-ALLOCATION-ID", &alloc), ("EVENT", "post_deploy")];
+    assert_eq!(read(&fx, &ok), 200);
+    assert_eq!(read(&fx, &[("Authorization", &bearer), ("EVENT", "pre_deploy")]), 401);
+    assert_eq!(read(&fx, &[("Authorization", &bearer), ("COMMAND", "command_other")]), 401);
+    let other = Uuid::from_u128(7).to_string();
+    assert_eq!(read(&fx, &[("Authorization", &bearer), ("X-ALLOCATION-ID", &other)]), 401);
+    // Another allocation's token acts as that allocation: it cannot read api's secrets.
+    let web = fx
+        .server
+        .handle()
+        .issue(HookIdentity {
+            alloc_id: Uuid::from_u128(9),
+            job: "api2".into(),
+            host: HOST.into(),
+            event: Event::PostDeploy,
+            command: "command_a".into(),
+        })
+        .unwrap();
+    let r = call(fx.addr(), &web, "GET", "/kv", json!({"namespace": "secrets/job/api", "key": "pw"}));
+    assert_eq!(r.status, 403);
+    // ... and cannot pose as api's allocation.
+    let web_bearer = format!("Bearer {}", web.as_str());
+    assert_eq!(read(&fx, &[("Authorization", &web_bearer), ("X-ALLOCATION-ID", &alloc)]), 401);
+    // Revoked when the hook exits.
+    fx.server.handle().revoke(&t);
+    assert_eq!(read(&fx, &[("Authorization", &bearer)]), 401);
+    // Token text never appears in a Debug print.
+    assert!(!format!("{web:?}").contains(web.as_str()));
+}
+
+#[test]
+fn header_form_matches_a_running_hook() {
+    let fx = Fixture::start(store(), ApiConfig { port: 0, header_auth: true });
+    let alloc = fx.alloc_id.to_string();
+    let hdr = |event: &'static str, cmd: &'static str| -> Vec<(&'static str, String)> {
+        vec![("X-ALLOCATION-ID", alloc.clone()), ("EVENT", event.to_string()), ("COMMAND", cmd.to_string())]
+    };
+    let as_refs = |v: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { v.clone() };
+    let go = |h: Vec<(&'static str, String)>, method: &str, body: serde_json::Value| {
+        let mut hs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        hs.push(("Content-Type", "application/json"));
+        send(fx.addr(), method, "/kv", &hs, Some(&body.to_string()))
+    };
+    let read_body = json!({"namespace": "vars/job/api", "key": "a"});
+    let write_body = json!({"namespace": "vars/job/api", "key": "c", "value": "3"});
+    // Nothing running yet.
+    assert_eq!(go(hdr("post_deploy", "command_setup"), "GET", read_body.clone()).status, 401);
+    let t = fx.issue(Event::PostDeploy);
+    let h = hdr("post_deploy", "command_setup");
+    assert_eq!(go(as_refs(&h), "GET", read_body.clone()).status, 200);
+    assert_eq!(go(as_refs(&h), "PUT", write_body.clone()).status, 200);
+    assert_eq!(fx.store.lock().unwrap().entry("vars/job/api", "c").unwrap().writer, "hook:api/command_setup@10.0.0.1");
+    // Wrong event, wrong command, missing header: no such running hook.
+    assert_eq!(go(hdr("pre_deploy", "command_setup"), "GET", read_body.clone()).status, 401);
+    assert_eq!(go(hdr("post_deploy", "command_x"), "GET", read_body.clone()).status, 401);
+    assert_eq!(go(vec![("X-ALLOCATION-ID", alloc.clone())], "GET", read_body.clone()).status, 401);
+    // Access rules still apply in the header form.
+    let denied = go(as_refs(&h), "PUT", json!({"namespace": "vars/job/db", "key": "c", "value": "3"}));
+    assert_eq!(denied.status, 403);
+    fx.server.handle().revoke(&t);
+    assert_eq!(go(h, "GET", read_body).status, 401);
+
+    // Without header_auth (ephemeral port) the header form is refused.
+    let fx2 = Fixture::start(store(), ApiConfig::for_port(0));
+    let _t2 = fx2.issue(Event::PostDeploy);
+    let hs = [("X-ALLOCATION-ID", alloc.as_str()), ("EVENT", "post_deploy"), ("COMMAND", "command_setup")];
+    assert_eq!(read(&fx2, &hs), 401);
+}
+
+#[test]
+fn request_errors() {
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    let t = fx.issue(Event::Cli);
+    let bearer = format!("Bearer {}", t.as_str());
+    let auth = ("Authorization", bearer.as_str());
+    let json_ct = ("Content-Type", "application/json");
+    let r = send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some("{\"namespace\": "));
+    assert_eq!(r.status, 400, "{}", r.raw_body);
+    assert!(r.body["error"].as_str().unwrap().contains("not valid JSON"));
+    assert_eq!(send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some("[1]")).status, 400);
+    let missing = send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some(r#"{"namespace":"vars/job/api","key":"k"}"#));
+    assert_eq!((missing.status, missing.body["error"].as_str()), (400, Some("missing field \"value\"")));
+    let bad_ttl = r#"{"namespace":"vars/job/api","key":"k","value":"v","ttl":-1}"#;
+    assert_eq!(send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some(bad_ttl)).status, 400);
+    let body = r#"{"namespace":"vars/job/api","key":"k","value":"v"}"#;
+    let r = send(fx.addr(), "PUT", "/kv", &[auth, ("Content-Type", "text/plain")], Some(body));
+    assert_eq!(r.status, 415);
+    assert_eq!(send(fx.addr(), "PUT", "/kv", &[auth], Some(body)).status, 415);
+    let charset = ("Content-Type", "application/json; charset=utf-8");
+    assert_eq!(send(fx.addr(), "PUT", "/kv", &[auth, charset], Some(body)).status, 200);
+    let r = send(fx.addr(), "GET", "/nope", &[auth], None);
+    assert_eq!(r.status, 404);
+    assert!(r.body["error"].as_str().unwrap().contains("/kv"));
+    let r = send(fx.addr(), "POST", "/kv", &[auth], None);
+    assert_eq!(r.status, 405);
+    assert!(r.headers.contains("Allow: GET, PUT, DELETE"), "{}", r.headers);
+    assert_eq!(send(fx.addr(), "GET", "/kv/secret", &[auth], None).status, 405);
+    // A missing key is 404 for reads and deletes.
+    assert_eq!(call(fx.addr(), &t, "GET", "/kv", json!({"namespace": "vars/job/api", "key": "zz"})).status, 404);
+    assert_eq!(call(fx.addr(), &t, "DELETE", "/kv", json!({"namespace": "vars/job/api", "key": "zz"})).status, 404);
+}
+
+#[test]
+fn reads_take_a_query_string_and_report_expiry() {
+    let mut s = store();
+    s.entries.get_mut("vars/job/api").unwrap().get_mut("a").unwrap().expired_at = Some(1_700_000_000);
+    let fx = Fixture::start(s, ApiConfig::for_port(0));
+    let t = fx.issue(Event::PostDeploy);
+    let bearer = format!("Bearer {}", t.as_str());
+    let r = send(fx.addr(), "GET", "/kv?namespace=vars%2Fjob%2Fapi&key=b", &[("Authorization", &bearer)], None);
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    assert_eq!(r.body, json!({"namespace": "vars/job/api", "key": "b", "value": "2"}));
+    let r = call(fx.addr(), &t, "GET", "/kv", json!({"namespace": "vars/job/api", "key": "a"}));
+    assert_eq!((r.body["expired"].clone(), r.body["expired_at"].clone()), (json!(true), json!(1_700_000_000)));
+    // Secrets are read back decrypted but never echoed by writes.
+    let r = call(fx.addr(), &t, "GET", "/kv", json!({"namespace": "secrets/job/api", "key": "pw"}));
+    assert_eq!(r.body["value"], "hunter2");
+    let r = call(
+        fx.addr(),
+        &t,
+        "PUT",
+        "/kv/secret",
+        json!({"namespace": "secrets/job/api", "key": "pw2", "value": "s3cr3t", "ttl": 60}),
+    );
+    assert_eq!(r.status, 200);
+    assert!(!r.raw_body.contains("s3cr3t"));
+    let e = fx.store.lock().unwrap().entry("secrets/job/api", "pw2").cloned().unwrap();
+    assert_eq!((e.value.as_str(), e.ttl), ("s3cr3t", 60));
+    // Values are trimmed; numbers are stored as their text.
+    call(fx.addr(), &t, "PUT", "/kv", json!({"namespace": "vars/job/api", "key": "n", "value": 42}));
+    call(fx.addr(), &t, "PUT", "/kv", json!({"namespace": "vars/job/api", "key": "s", "value": "  x \n"}));
+    let st = fx.store.lock().unwrap();
+    assert_eq!(
+        (st.entry("vars/job/api", "n").unwrap().value.as_str(), st.entry("vars/job/api", "s").unwrap().value.as_str()),
+        ("42", "x")
+    );
+}
+
+#[test]
+fn keys_and_demands() {
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    let t = fx.issue(Event::HealthCheck);
+    let r = call(fx.addr(), &t, "GET", "/kv/keys", json!({}));
+    assert_eq!(r.body, json!({"namespaces": {"vars/job/api": ["a", "b"], "secrets/job/api": ["pw"]}}));
+    let r = call(fx.addr(), &t, "GET", "/demands", json!({}));
+    assert_eq!(
+        r.body,
+        json!([
+            {"job": "web", "command": "command_a", "demand_config": {}},
+            {"job": "web", "command": "command_b", "demand_config": {"replicas": 2}},
+        ])
+    );
+    // db's init command is demanded by api's setup.
+    let db = fx
+        .server
+        .handle()
+        .issue(HookIdentity {
+            alloc_id: Uuid::from_u128(3),
+            job: "db".into(),
+            host: HOST.into(),
+            event: Event::PostDeploy,
+            command: "command_init".into(),
+        })
+        .unwrap();
+    let r = call(fx.addr(), &db, "GET", "/demands", json!({}));
+    assert_eq!(r.body, json!([{"job": "api", "command": "command_setup", "demand_config": {}}]));
+}
+
+fn sem(fx: &Fixture, t: &kvform::hooks::token::HookToken, op: &str, body: serde_json::Value) -> Resp {
+    let method = if op == "status" { "GET" } else { "POST" };
+    call(fx.addr(), t, method, &format!("/semaphore/{op}"), body)
+}
+
+#[test]
+fn semaphores_over_http() {
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    let h = fx.server.handle();
+    let mk = |host: &str| {
+        h.issue(HookIdentity {
+            alloc_id: Uuid::new_v4(),
+            job: JOB.into(),
+            host: host.into(),
+            event: Event::PostDeploy,
+            command: "command_setup".into(),
+        })
+        .unwrap()
+    };
+    let (a, b, c) = (mk("h1"), mk("h2"), mk("h3"));
+    let acq = |cap: u64, timeout: u64| json!({"name": "leave", "capacity": cap, "timeout": timeout});
+    assert_eq!(sem(&fx, &a, "acquire", acq(2, 1)).status, 200);
+    assert_eq!(sem(&fx, &b, "acquire", acq(2, 1)).status, 200);
+    // Full: the third waits for its timeout and gets 408.
+    let started = Instant::now();
+    let r = sem(&fx, &c, "acquire", acq(2, 1));
+    assert_eq!(r.status, 408, "{}", r.raw_body);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // Misuse: another capacity, double acquire, release without holding, bad capacity/timeout.
+    assert_eq!(sem(&fx, &c, "acquire", acq(3, 1)).status, 409);
+    assert_eq!(sem(&fx, &a, "acquire", acq(2, 1)).status, 409);
+    assert_eq!(sem(&fx, &c, "release", json!({"name": "leave"})).status, 409);
+    assert_eq!(sem(&fx, &c, "acquire", acq(0, 1)).status, 400);
+    assert_eq!(sem(&fx, &c, "acquire", acq(65, 1)).status, 400);
+    assert_eq!(sem(&fx, &c, "acquire", acq(1, 3601)).status, 400);
+    let st = sem(&fx, &a, "status", json!({"name": "leave"}));
+    assert_eq!(
+        st.body["semaphores"],
+        json!([{"name": "leave", "capacity": 2, "held": 2, "waiting": 0, "held_by_you": true}])
+    );
+    // A waiter gets the slot as soon as a holder's hook exits without releasing.
+    let waiter = std::thread::scope(|s| {
+        let w = s.spawn(|| sem(&fx, &c, "acquire", acq(2, 30)).status);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(h.revoke(&a), 1, "the forgotten hold is released");
+        w.join().unwrap()
+    });
+    assert_eq!(waiter, 200);
+    assert_eq!(sem(&fx, &b, "release", json!({"name": "leave"})).status, 200);
+    assert_eq!(sem(&fx, &c, "release", json!({"name": "leave"})).status, 200);
+    // Empty again: a new capacity is accepted; other events are other semaphores.
+    assert_eq!(sem(&fx, &b, "acquire", acq(1, 1)).status, 200);
+    let other_event = fx.issue(Event::PreDeploy);
+    assert_eq!(sem(&fx, &other_event, "acquire", acq(5, 1)).status, 200);
+}
+
+#[test]
+fn shutdown_wakes_waiters_and_joins() {
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    let (a, b) = (fx.issue(Event::Cli), fx.issue(Event::Cli));
+    assert_eq!(sem(&fx, &a, "acquire", json!({"name": "x"})).status, 200);
+    let addr = fx.addr();
+    let w = std::thread::spawn(move || {
+        call(addr, &b, "POST", "/semaphore/acquire", json!({"name": "x", "timeout": 3600})).status
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    fx.server.shutdown();
+    assert_eq!(w.join().unwrap(), 503);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
