@@ -151,6 +151,8 @@ impl WsBuilder {
             min_version: None,
             max_version: None,
             span: dspan,
+            job_span: dspan,
+            command_span: dspan,
         };
         f(&mut demand);
         let cmd = Command {

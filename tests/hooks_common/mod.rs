@@ -65,6 +65,8 @@ pub fn command(name: &str, demands: Option<(&str, &str, &str)>) -> Command {
             min_version: None,
             max_version: None,
             span: kvform::diag::Span::new(0, 0..0),
+            job_span: kvform::diag::Span::new(0, 0..0),
+            command_span: kvform::diag::Span::new(0, 0..0),
         }),
         script: PathBuf::from(format!("workspace/jobs/x/_modules/{name}.sh")),
         span: kvform::diag::Span::new(0, 0..0),
