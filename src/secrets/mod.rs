@@ -42,11 +42,17 @@ pub enum SecretsError {
     BadKeyFile { path: PathBuf, len: usize },
     #[error("cannot access {}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{ns} {key} (version {version}) is not a sealed value\n  help: the row was not written by kvform; run `kvform state check`")]
+    #[error(
+        "{ns} {key} (version {version}) is not a sealed value\n  help: the row was not written by kvform; run `kvform state check`"
+    )]
     Malformed { ns: String, key: String, version: u64 },
-    #[error("{ns} {key} (version {version}) was sealed with key {key_id}, which is not in secrets/ (kv.key, kv.key.old)\n  help: restore the key file that matches this state")]
+    #[error(
+        "{ns} {key} (version {version}) was sealed with key {key_id}, which is not in secrets/ (kv.key, kv.key.old)\n  help: restore the key file that matches this state"
+    )]
     UnknownKey { ns: String, key: String, version: u64, key_id: String },
-    #[error("{ns} {key} (version {version}) failed to decrypt: the ciphertext was altered or copied from another key or version\n  help: write the secret again (`kvform kv set {ns} {key} - --secret`) or restore the state from a backup")]
+    #[error(
+        "{ns} {key} (version {version}) failed to decrypt: the ciphertext was altered or copied from another key or version\n  help: write the secret again (`kvform kv set {ns} {key} - --secret`) or restore the state from a backup"
+    )]
     Tampered { ns: String, key: String, version: u64 },
     #[error("cannot get random bytes from the OS: {0}")]
     Random(String),
@@ -171,9 +177,10 @@ impl Keyring {
     /// Whether `stored` looks like a sealed value (used by `state check` to prove no
     /// plaintext sits in a secrets namespace).
     pub fn is_sealed(stored: &str) -> bool {
-        stored.strip_prefix(SEALED_PREFIX).and_then(|r| r.split_once(':')).is_some_and(|(id, body)| {
-            id.len() == 8 && body.len() >= 2 * (NONCE_LEN + TAG_LEN) && unhex(body).is_some()
-        })
+        stored
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|r| r.split_once(':'))
+            .is_some_and(|(id, body)| id.len() == 8 && body.len() >= 2 * (NONCE_LEN + TAG_LEN) && unhex(body).is_some())
     }
 }
 
@@ -188,23 +195,26 @@ impl Keyring {
 /// [`Keyring::load`] also reads `kv.key.new`, so a crash between 2 and 3 still opens.
 pub struct Rotation {
     bucket: Bucket,
-    /// Old + new keys: opens everything, seals under the new key.
-    pub keyring: Keyring,
+    new_key_id: String,
 }
 
 impl Rotation {
-    pub fn prepare(bucket: &Bucket) -> Result<Rotation, SecretsError> {
+    /// Write `kv.key.new`; returns the rotation and a keyring that opens everything (old
+    /// and new keys) and seals under the new key — hand it to the state transaction.
+    pub fn prepare(bucket: &Bucket) -> Result<(Rotation, Keyring), SecretsError> {
         let old = Keyring::load(bucket)?;
         let bytes = random_key()?;
         write_key_file(&new_key_file(bucket), &bytes)?;
         let mut others = vec![old.current];
         others.extend(old.others);
-        Ok(Rotation { bucket: bucket.clone(), keyring: Keyring { current: KeyEntry::new(&bytes), others } })
+        let keyring = Keyring { current: KeyEntry::new(&bytes), others };
+        let rotation = Rotation { bucket: bucket.clone(), new_key_id: keyring.current.id.clone() };
+        Ok((rotation, keyring))
     }
 
     /// The new key's id.
     pub fn new_key_id(&self) -> &str {
-        self.keyring.current_key_id()
+        &self.new_key_id
     }
 
     pub fn finish(self) -> Result<(), SecretsError> {
@@ -239,14 +249,17 @@ fn read_key(path: &Path) -> Result<Zeroizing<[u8; 32]>, SecretsError> {
         return Err(SecretsError::KeyPermissions { path: path.to_path_buf(), mode });
     }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(io)?);
-    let arr: [u8; 32] =
-        bytes.as_slice().try_into().map_err(|_| SecretsError::BadKeyFile { path: path.to_path_buf(), len: bytes.len() })?;
+    let arr: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| SecretsError::BadKeyFile { path: path.to_path_buf(), len: bytes.len() })?;
     Ok(Zeroizing::new(arr))
 }
 
 fn write_key_file(path: &Path, bytes: &[u8; 32]) -> Result<(), SecretsError> {
     let io = |source| SecretsError::Io { path: path.to_path_buf(), source };
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
     // An existing file keeps its old mode on open; force 0600.
     f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
@@ -375,11 +388,11 @@ mod tests {
         Keyring::create(&b).unwrap();
         let before = Keyring::load(&b).unwrap();
         let sealed = before.seal("secrets/job/a", "k", 1, "v").unwrap();
-        let rot = Rotation::prepare(&b).unwrap();
+        let (rot, ring) = Rotation::prepare(&b).unwrap();
         // Crash here: kv.key.new exists, the keyring still opens everything.
         let mid = Keyring::load(&b).unwrap();
         assert_eq!(mid.open("secrets/job/a", "k", 1, &sealed).unwrap().as_str(), "v");
-        let resealed = rot.keyring.seal("secrets/job/a", "k", 1, "v").unwrap();
+        let resealed = ring.seal("secrets/job/a", "k", 1, "v").unwrap();
         let new_id = rot.new_key_id().to_string();
         rot.finish().unwrap();
         let after = Keyring::load(&b).unwrap();
