@@ -6,8 +6,13 @@
 //! anyhow::Result<ExitCode>`, then add one variant to [`Command`] and one arm to
 //! [`dispatch`].
 
+mod cat;
 mod completions;
+mod gc;
+mod kv;
 mod printer;
+mod secrets;
+mod state;
 
 pub use printer::Printer;
 
@@ -45,6 +50,16 @@ pub struct Cli {
 pub enum Command {
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Print what the state holds (`cat kv`, `cat kv get NS KEY`).
+    Cat(cat::Args),
+    /// Read and write single keys (get, set, delete, keys, history).
+    Kv(kv::Args),
+    /// Remove old history, old tombstones and removed allocations from the state.
+    Gc(gc::Args),
+    /// Inspect and maintain the state file (info, check, backup, restore, force-unlock).
+    State(state::Args),
+    /// Manage the secret key (rotate-key).
+    Secrets(secrets::Args),
 }
 
 /// What every command gets: where the bucket is and how to print.
@@ -73,5 +88,10 @@ pub fn main() -> ExitCode {
 fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Completions(a) => completions::run(ctx, a),
+        Command::Cat(a) => cat::run(ctx, a),
+        Command::Kv(a) => kv::run(ctx, a),
+        Command::Gc(a) => gc::run(ctx, a),
+        Command::State(a) => state::run(ctx, a),
+        Command::Secrets(a) => secrets::run(ctx, a),
     }
 }

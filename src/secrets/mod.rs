@@ -202,6 +202,13 @@ impl Rotation {
     /// Write `kv.key.new`; returns the rotation and a keyring that opens everything (old
     /// and new keys) and seals under the new key — hand it to the state transaction.
     pub fn prepare(bucket: &Bucket) -> Result<(Rotation, Keyring), SecretsError> {
+        // An unfinished earlier rotation: every row is sealed under kv.key or kv.key.new, so
+        // the old kv.key.old is unused; keep kv.key.new there rather than overwrite it.
+        let pending = new_key_file(bucket);
+        if pending.exists() {
+            std::fs::rename(&pending, bucket.old_key_file())
+                .map_err(|source| SecretsError::Io { path: pending.clone(), source })?;
+        }
         let old = Keyring::load(bucket)?;
         let bytes = random_key()?;
         write_key_file(&new_key_file(bucket), &bytes)?;

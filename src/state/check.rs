@@ -122,3 +122,38 @@ pub(crate) fn check_connection(conn: &Connection, path: &Path) -> Result<CheckRe
     }
     Ok(report)
 }
+
+/// Key counts of one namespace (`kvform state info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceStats {
+    pub namespace: String,
+    pub live: u64,
+    pub tombstoned: u64,
+    /// Rows in history (older versions).
+    pub history: u64,
+}
+
+impl StateStore {
+    /// Per-namespace counts, sorted by namespace.
+    pub fn namespace_stats(&self) -> Result<Vec<NamespaceStats>, StateError> {
+        let path = self.path();
+        self.conn()
+            .prepare(
+                "SELECT l.namespace, sum(l.deleted = 0), sum(l.deleted = 1),
+                        coalesce((SELECT count(*) FROM history h WHERE h.namespace = l.namespace), 0)
+                   FROM latest l GROUP BY l.namespace ORDER BY l.namespace",
+            )
+            .and_then(|mut st| {
+                st.query_map([], |r| {
+                    Ok(NamespaceStats {
+                        namespace: r.get(0)?,
+                        live: r.get::<_, i64>(1)? as u64,
+                        tombstoned: r.get::<_, i64>(2)? as u64,
+                        history: r.get::<_, i64>(3)? as u64,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(sql(path, "count keys"))
+    }
+}
