@@ -6,10 +6,15 @@
 //! anyhow::Result<ExitCode>`, then add one variant to [`Command`] and one arm to
 //! [`dispatch`].
 
+mod cat;
 mod completions;
 mod init;
 mod printer;
 mod validate;
+mod gc;
+mod kv;
+mod secrets;
+mod state;
 
 pub use printer::Printer;
 
@@ -51,6 +56,16 @@ pub enum Command {
     Init(init::Args),
     /// Check the workspace and report every problem; never touches the state.
     Validate(validate::Args),
+    /// Print what the state holds (`cat kv`, `cat kv get NS KEY`).
+    Cat(cat::Args),
+    /// Read and write single keys (get, set, delete, keys, history).
+    Kv(kv::Args),
+    /// Remove old history, old tombstones and removed allocations from the state.
+    Gc(gc::Args),
+    /// Inspect and maintain the state file (info, check, backup, restore, force-unlock).
+    State(state::Args),
+    /// Manage the secret key (rotate-key).
+    Secrets(secrets::Args),
 }
 
 /// What every command gets: where the bucket is and how to print.
@@ -81,5 +96,10 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Completions(a) => completions::run(ctx, a),
         Command::Init(a) => init::run(ctx, a),
         Command::Validate(a) => validate::run(ctx, a),
+        Command::Cat(a) => cat::run(ctx, a),
+        Command::Kv(a) => kv::run(ctx, a),
+        Command::Gc(a) => gc::run(ctx, a),
+        Command::State(a) => state::run(ctx, a),
+        Command::Secrets(a) => secrets::run(ctx, a),
     }
 }

@@ -1,1 +1,451 @@
-//! See the crate docs (`src/lib.rs`) for what this module is for.
+//! The state store: the versioned key-value state of one bucket in SQLite (SPEC §4 "The state").
+//!
+//! - [`StateStore`] opens or creates the state and serves reads: [`StateStore::snapshot`]
+//!   (latest row of every key, one ordered scan), [`StateStore::get`], [`StateStore::history`].
+//! - [`WriteTxn`] (from [`StateStore::begin_write`]) is the only way to change it: it holds
+//!   the write lock ([`lock`]) and one `BEGIN IMMEDIATE` transaction; every write appends a
+//!   version row; [`WriteTxn::commit`] bumps the serial, writes the audit record and commits
+//!   with `synchronous=FULL`.
+//! - `secrets/*` values are sealed with the bucket's [`Keyring`] inside `put`; the state only
+//!   ever holds ciphertext.
+//! - [`gc`], [`check`] and [`backup`] are the maintenance operations behind `kvform gc` and
+//!   `kvform state check|backup|restore`.
+//!
+//! Decisions (where the spec is silent):
+//! - The serial is bumped only when a change set wrote or removed a row; a no-op apply
+//!   commits nothing and leaves the serial alone (like Terraform).
+//! - History trimming to `max_versions` happens as each version is appended (so a key never
+//!   holds more than `max_versions` rows, even inside a transaction).
+//! - Files: the state's directory is 0700 and the state file 0600 (SQLite gives its `-wal`
+//!   and `-shm` files the state file's mode).
+
+pub mod backup;
+pub mod check;
+pub mod gc;
+pub mod lock;
+pub mod schema;
+mod txn;
+
+pub use lock::{LockHolder, actor};
+pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
+
+use crate::bucket::Bucket;
+use crate::kv::{Entry, Snapshot};
+use crate::secrets::{Keyring, SecretsError};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Rows kept per key when `kvform.hcl` does not say (SPEC §1).
+pub const DEFAULT_MAX_VERSIONS: u32 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("no state at {}\n  help: run `kvform init` to create it", .0.display())]
+    Missing(PathBuf),
+    #[error("the state at {} has schema version {found}; this kvform needs {want}\n  help: run `kvform init` to upgrade it (the old file is backed up first)", .path.display())]
+    OldSchema { path: PathBuf, found: u32, want: u32 },
+    #[error("the state at {} has schema version {found}, newer than this kvform understands ({want})\n  help: use a newer kvform", .path.display())]
+    NewerSchema { path: PathBuf, found: u32, want: u32 },
+    #[error("{} is not a kvform state: {reason}\n  help: check the path (kvform.hcl `state {{ path }}`) or restore a backup with `kvform state restore FILE`", .path.display())]
+    NotAState { path: PathBuf, reason: String },
+    #[error("the state is locked by {}{}\n  help: wait for it to finish, or pass --lock-timeout 5m to wait; a lock held by a process that died is released automatically", .holder.as_ref().map_or("another kvform process".to_string(), |h| h.to_string()), waited_note(.waited))]
+    Locked { holder: Option<Box<LockHolder>>, waited: Duration },
+    #[error("lock {} is held by a running process: {holder}\n  help: the operating system releases the lock when that process exits; stop it (kill {}) on that host if it is stuck", .holder.lock_id, .holder.pid)]
+    LockHeldByLiveProcess { holder: Box<LockHolder> },
+    #[error("no lock with id {id}{}\n  help: `kvform state info` shows the lock", .current.as_ref().map_or(String::new(), |h| format!(" (the lock record names {h})")))]
+    NoSuchLock { id: String, current: Option<Box<LockHolder>> },
+    #[error(
+        "{ns} {key}: writing a secret needs the bucket key\n  help: this is a bug in the caller: open the state `with_keyring`"
+    )]
+    NoKeyring { ns: String, key: String },
+    #[error("invalid {what} {value:?}: {reason}")]
+    Invalid { what: &'static str, value: String, reason: &'static str },
+    #[error("the state at {} failed its checks:\n{}\n  help: restore a backup with `kvform state restore FILE`", .path.display(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Corrupt { path: PathBuf, problems: Vec<String> },
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("state {}: {context}: {source}", .path.display())]
+    Sqlite { path: PathBuf, context: &'static str, source: rusqlite::Error },
+    #[error("cannot access {}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn waited_note(waited: &Duration) -> String {
+    if waited.is_zero() { String::new() } else { format!(" (waited {}s)", waited.as_secs()) }
+}
+
+/// What [`StateStore::init`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitOutcome {
+    /// A new state with fresh ids.
+    Created,
+    /// An older schema was migrated; the old file was copied to `backup` first.
+    Migrated { from: u32, to: u32, backup: PathBuf },
+    /// Already at the current schema; nothing changed.
+    UpToDate,
+}
+
+/// The state's identity and position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Meta {
+    pub bucket_id: Uuid,
+    pub lineage: Uuid,
+    pub serial: u64,
+    pub schema_version: u32,
+}
+
+/// One version row of a key (`kvform kv history`). For `secrets/*` the value is ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRow {
+    pub namespace: String,
+    pub key: String,
+    pub version: u64,
+    pub value: String,
+    pub deleted: bool,
+    pub ttl: u64,
+    pub created_at: i64,
+    pub serial: u64,
+    pub writer: String,
+}
+
+/// One audit record (one committed change set, or a failed apply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub serial: u64,
+    pub operation: String,
+    pub actor: String,
+    pub tool_version: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub duration_ms: u64,
+    pub added: u64,
+    pub changed: u64,
+    pub destroyed: u64,
+    pub removed: u64,
+    pub resealed: u64,
+    pub status: String,
+}
+
+/// The state file of a bucket. One function so the lead can rewire it to `kvform.hcl`'s
+/// `state { path }` (parsed by the workspace module) in one place.
+pub fn state_path(bucket: &Bucket) -> PathBuf {
+    bucket.default_state_file()
+}
+
+/// An open state. Owns its SQLite connection.
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+    keyring: Option<Arc<Keyring>>,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore").field("path", &self.path).field("keyring", &self.keyring).finish()
+    }
+}
+
+pub(crate) fn sql<'a>(path: &'a Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError + 'a {
+    move |source| classify(path, context, source)
+}
+
+/// "file is not a database" and friends are a user problem (wrong path, garbage file).
+fn classify(path: &Path, context: &'static str, source: rusqlite::Error) -> StateError {
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            StateError::NotAState { path: path.to_path_buf(), reason: "the file is not an SQLite database".into() }
+        }
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            StateError::Corrupt { path: path.to_path_buf(), problems: vec![source.to_string()] }
+        }
+        _ => StateError::Sqlite { path: path.to_path_buf(), context, source },
+    }
+}
+
+/// Create `dir` (and parents) 0700.
+fn private_dir(dir: &Path) -> Result<(), StateError> {
+    crate::secrets::ensure_private_dir(dir).map_err(|e| match e {
+        SecretsError::Io { path, source } => StateError::Io { path, source },
+        other => StateError::Secrets(other),
+    })
+}
+
+impl StateStore {
+    /// Create the state (fresh `bucket_id` and `lineage`) or migrate an older schema.
+    /// Dir 0700, file 0600. Used by `kvform init` and by `apply` on a bucket with no state.
+    pub fn init(path: &Path) -> Result<(StateStore, InitOutcome), StateError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            private_dir(dir)?;
+        }
+        let io = |source| StateError::Io { path: path.to_path_buf(), source };
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        let mut conn = Connection::open(path).map_err(sql(path, "open"))?;
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sql(path, "enable WAL"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StateError::NotAState {
+                path: path.into(),
+                reason: format!("cannot enable WAL (mode {mode})"),
+            });
+        }
+        schema::configure(&conn).map_err(sql(path, "configure"))?;
+        let found = schema::user_version(&conn).map_err(sql(path, "read schema version"))?;
+        let outcome = match found {
+            0 => {
+                let tables: i64 = conn
+                    .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+                    .map_err(sql(path, "inspect"))?;
+                if tables > 0 {
+                    return Err(StateError::NotAState {
+                        path: path.into(),
+                        reason: "it holds tables but no kvform schema version".into(),
+                    });
+                }
+                schema::migrate(&mut conn, 0).map_err(sql(path, "create schema"))?;
+                let now = crate::clock::now().unwrap_or_default();
+                conn.execute(
+                    "INSERT INTO meta (id, bucket_id, lineage, serial, created_at) VALUES (1, ?1, ?2, 0, ?3)",
+                    params![Uuid::new_v4().to_string(), Uuid::new_v4().to_string(), now],
+                )
+                .map_err(sql(path, "write meta"))?;
+                InitOutcome::Created
+            }
+            v if v < schema::SCHEMA_VERSION => {
+                let mut backup = path.as_os_str().to_owned();
+                backup.push(format!(".schema-v{v}.bak"));
+                let backup = PathBuf::from(backup);
+                backup::backup_connection(&conn, path, &backup)?;
+                let to = schema::migrate(&mut conn, v).map_err(sql(path, "migrate"))?;
+                InitOutcome::Migrated { from: v, to, backup }
+            }
+            v if v > schema::SCHEMA_VERSION => {
+                return Err(StateError::NewerSchema { path: path.into(), found: v, want: schema::SCHEMA_VERSION });
+            }
+            _ => InitOutcome::UpToDate,
+        };
+        Ok((StateStore { conn, path: path.to_path_buf(), keyring: None }, outcome))
+    }
+
+    /// Open an existing state. Refuses a missing file, a non-kvform file and an old schema.
+    pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        if !path.is_file() {
+            return Err(StateError::Missing(path.to_path_buf()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(sql(path, "open"))?;
+        schema::configure(&conn).map_err(sql(path, "configure"))?;
+        let found = schema::user_version(&conn).map_err(sql(path, "read schema version"))?;
+        if found == 0 {
+            return Err(StateError::NotAState { path: path.into(), reason: "no kvform schema version".into() });
+        }
+        if found < schema::SCHEMA_VERSION {
+            return Err(StateError::OldSchema { path: path.into(), found, want: schema::SCHEMA_VERSION });
+        }
+        if found > schema::SCHEMA_VERSION {
+            return Err(StateError::NewerSchema { path: path.into(), found, want: schema::SCHEMA_VERSION });
+        }
+        let store = StateStore { conn, path: path.to_path_buf(), keyring: None };
+        store.meta()?;
+        Ok(store)
+    }
+
+    /// Attach the bucket's keyring: needed to write `secrets/*` values.
+    pub fn with_keyring(mut self, keyring: Keyring) -> StateStore {
+        self.keyring = Some(Arc::new(keyring));
+        self
+    }
+
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_deref()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn meta(&self) -> Result<Meta, StateError> {
+        read_meta(&self.conn, &self.path)
+    }
+
+    /// Latest row of every key, tombstones included, in one ordered scan.
+    pub fn snapshot(&self) -> Result<Snapshot, StateError> {
+        read_snapshot(&self.conn, &self.path)
+    }
+
+    /// The latest row of one key (tombstone included), if the key was ever written.
+    pub fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
+        read_entry(&self.conn, &self.path, ns, key)
+    }
+
+    /// Every kept version of a key, oldest first.
+    pub fn history(&self, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT version, value, deleted, ttl, created_at, serial, writer FROM history
+                   WHERE namespace = ?1 AND key = ?2
+                 UNION ALL
+                 SELECT version, value, deleted, ttl, created_at, serial, writer FROM latest
+                   WHERE namespace = ?1 AND key = ?2
+                 ORDER BY version",
+            )
+            .map_err(sql(&self.path, "read history"))?;
+        let rows = st
+            .query_map(params![ns, key], |r| {
+                Ok(VersionRow {
+                    namespace: ns.to_string(),
+                    key: key.to_string(),
+                    version: r.get::<_, i64>(0)? as u64,
+                    value: r.get(1)?,
+                    deleted: r.get(2)?,
+                    ttl: r.get::<_, i64>(3)? as u64,
+                    created_at: r.get(4)?,
+                    serial: r.get::<_, i64>(5)? as u64,
+                    writer: r.get(6)?,
+                })
+            })
+            .map_err(sql(&self.path, "read history"))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path, "read history"))
+    }
+
+    /// The newest `limit` audit records, newest first.
+    pub fn audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StateError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
+                        added, changed, destroyed, removed, resealed, status
+                   FROM applies ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(sql(&self.path, "read audit records"))?;
+        let rows = st
+            .query_map([limit as i64], |r| {
+                Ok(AuditRecord {
+                    serial: r.get::<_, i64>(0)? as u64,
+                    operation: r.get(1)?,
+                    actor: r.get(2)?,
+                    tool_version: r.get(3)?,
+                    started_at: r.get(4)?,
+                    finished_at: r.get(5)?,
+                    duration_ms: r.get::<_, i64>(6)? as u64,
+                    added: r.get::<_, i64>(7)? as u64,
+                    changed: r.get::<_, i64>(8)? as u64,
+                    destroyed: r.get::<_, i64>(9)? as u64,
+                    removed: r.get::<_, i64>(10)? as u64,
+                    resealed: r.get::<_, i64>(11)? as u64,
+                    status: r.get(12)?,
+                })
+            })
+            .map_err(sql(&self.path, "read audit records"))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path, "read audit records"))
+    }
+
+    /// Take the write lock (fail at once when `lock_timeout` is zero, else wait up to it)
+    /// and `BEGIN IMMEDIATE`. The transaction owns the connection (`Send + 'static`).
+    pub fn begin_write(self, operation: &str, lock_timeout: Duration) -> Result<WriteTxn, StateError> {
+        let now = crate::clock::now().unwrap_or_default();
+        let guard = lock::acquire(&self.path, operation, lock_timeout, now)?;
+        WriteTxn::begin(self.conn, self.path, self.keyring, guard)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+pub(crate) fn read_meta(conn: &Connection, path: &Path) -> Result<Meta, StateError> {
+    let row = conn
+        .query_row("SELECT bucket_id, lineage, serial FROM meta WHERE id = 1", [], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })
+        .optional()
+        .map_err(sql(path, "read meta"))?;
+    let (b, l, serial) =
+        row.ok_or_else(|| StateError::NotAState { path: path.into(), reason: "the meta record is missing".into() })?;
+    let uuid = |s: &str| {
+        Uuid::parse_str(s).map_err(|_| StateError::NotAState {
+            path: path.into(),
+            reason: format!("bad id {s:?} in the meta record"),
+        })
+    };
+    let schema_version = schema::user_version(conn).map_err(sql(path, "read schema version"))?;
+    Ok(Meta { bucket_id: uuid(&b)?, lineage: uuid(&l)?, serial: serial as u64, schema_version })
+}
+
+pub(crate) fn read_entry(conn: &Connection, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
+    conn.prepare_cached(
+        "SELECT value, version, deleted, ttl, created_at, serial, writer FROM latest WHERE namespace = ?1 AND key = ?2",
+    )
+    .and_then(|mut st| st.query_row(params![ns, key], entry_from_row).optional())
+    .map_err(sql(path, "read key"))
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        value: r.get(0)?,
+        version: r.get::<_, i64>(1)? as u64,
+        deleted: r.get(2)?,
+        ttl: r.get::<_, i64>(3)? as u64,
+        created_at: r.get(4)?,
+        serial: r.get::<_, i64>(5)? as u64,
+        writer: r.get(6)?,
+    })
+}
+
+pub(crate) fn read_snapshot(conn: &Connection, path: &Path) -> Result<Snapshot, StateError> {
+    let meta = read_meta(conn, path)?;
+    let mut entries: BTreeMap<String, BTreeMap<String, Entry>> = BTreeMap::new();
+    let mut st = conn
+        .prepare_cached(
+            "SELECT value, version, deleted, ttl, created_at, serial, writer, namespace, key FROM latest
+              ORDER BY namespace, key",
+        )
+        .map_err(sql(path, "read snapshot"))?;
+    let mut rows = st.query([]).map_err(sql(path, "read snapshot"))?;
+    // Rows arrive sorted by (namespace, key): collect one namespace at a time and build its
+    // map from sorted input (linear), allocating each namespace string once.
+    let mut current: Option<(String, Vec<(String, Entry)>)> = None;
+    while let Some(r) = rows.next().map_err(sql(path, "read snapshot"))? {
+        let ns = r.get_ref(7).and_then(|v| Ok(v.as_str()?)).map_err(sql(path, "read snapshot"))?;
+        let key: String = r.get(8).map_err(sql(path, "read snapshot"))?;
+        let entry = entry_from_row(r).map_err(sql(path, "read snapshot"))?;
+        match &mut current {
+            Some((cur, list)) if cur == ns => list.push((key, entry)),
+            _ => {
+                if let Some((cur, list)) = current.take() {
+                    entries.insert(cur, list.into_iter().collect());
+                }
+                current = Some((ns.to_string(), vec![(key, entry)]));
+            }
+        }
+    }
+    if let Some((cur, list)) = current {
+        entries.insert(cur, list.into_iter().collect());
+    }
+    Ok(Snapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries })
+}
+
+/// Checks on namespace and key strings the store itself enforces (cheap, per write): not
+/// empty, no surrounding whitespace, no control characters.
+pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), StateError> {
+    let reason = if value.is_empty() {
+        "it is empty"
+    } else if value.trim() != value {
+        "it has leading or trailing whitespace"
+    } else if value.chars().any(char::is_control) {
+        "it contains control characters"
+    } else {
+        return Ok(());
+    };
+    Err(StateError::Invalid { what, value: value.to_string(), reason })
+}

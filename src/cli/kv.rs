@@ -1,0 +1,320 @@
+//! `kvform kv get|set|delete|keys|history`: single keys, by an operator.
+//!
+//! Writes go only to namespaces the ownership table opens to outside writers
+//! (`vars/job/<job>`, `secrets/job/<job>`); each write is its own change set (serial + 1)
+//! by `cli:<user>@<host>`, waiting up to `--lock-timeout` (default 30s) for a running
+//! kvform. Secret values are read from stdin (`-`) so they never appear in process
+//! arguments.
+
+use super::Context;
+use super::cat::{shown_value, table};
+use super::state::{DEFAULT_LOCK_TIMEOUT, cli_writer, lock_timeout, max_versions, now, open, open_with_keyring};
+use crate::kv::{Entry, ExternalWrites, NamespaceKind, is_secret_namespace};
+use crate::state::ApplyRecord;
+use anyhow::{anyhow, bail};
+use std::io::Read;
+use std::process::ExitCode;
+
+/// Read and write single keys of the state.
+///
+/// Examples:
+///   kvform kv get vars/job/api db_host
+///   kvform kv set vars/job/api feature_flag on --ttl 1h
+///   printf %s "$TOKEN" | kvform kv set secrets/job/api token -
+///   kvform kv delete vars/job/api feature_flag
+///   kvform kv keys vars/job/api --prefix db_
+///   kvform kv history vars/job/api db_host
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: KvCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum KvCommand {
+    /// Print a key's value. A missing or deleted key prints nothing (exit 0) unless
+    /// --error-on-missing.
+    #[command(after_help = "Examples:\n  kvform kv get vars/job/api db_host\n  \
+kvform kv get secrets/job/api token --reveal --error-on-missing")]
+    Get(GetArgs),
+    /// Write a key (a new version) in vars/job/<job> or secrets/job/<job>.
+    #[command(after_help = "Examples:\n  kvform kv set vars/job/api db_host 10.0.0.5\n  \
+kvform kv set vars/job/api maintenance on --ttl 2h --no-overwrite\n  \
+printf %s \"$TOKEN\" | kvform kv set secrets/job/api token -")]
+    Set(SetArgs),
+    /// Delete a key (writes a tombstone version; history is kept).
+    #[command(after_help = "Example:\n  kvform kv delete vars/job/api maintenance")]
+    Delete(DeleteArgs),
+    /// List the live keys of a namespace, sorted.
+    #[command(after_help = "Example:\n  kvform kv keys vars/job/api --prefix db_")]
+    Keys(KeysArgs),
+    /// List a key's kept versions with time, serial and writer.
+    #[command(after_help = "Example:\n  kvform kv history vars/job/api db_host")]
+    History(HistoryArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct GetArgs {
+    /// Namespace, e.g. vars/job/api.
+    ns: String,
+    key: String,
+    /// Exit 1 when the key is missing or deleted.
+    #[arg(long)]
+    error_on_missing: bool,
+    /// Print a secret's value in clear text instead of (sensitive).
+    #[arg(long)]
+    reveal: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SetArgs {
+    /// vars/job/<job> or secrets/job/<job>.
+    ns: String,
+    /// Letters, digits, `.`, `_`, `/`, `-`; starts with a letter or digit.
+    key: String,
+    /// The value, or `-` to read it from stdin (required for secrets). Surrounding
+    /// whitespace is trimmed.
+    value: String,
+    /// Expire after this long: seconds (3600), 1h, 30m, 7d or ISO 8601 (P30D). The next plan
+    /// tombstones an expired key. 0 = never.
+    #[arg(long, value_name = "DURATION", default_value = "0")]
+    ttl: String,
+    /// Fail if the key already exists (and is not deleted).
+    #[arg(long)]
+    no_overwrite: bool,
+    /// Store encrypted; implied by secrets/job/<job>, refused elsewhere.
+    #[arg(long)]
+    secret: bool,
+    /// Wait this long for a running kvform to finish (0 = fail at once).
+    #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
+    lock_timeout: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct DeleteArgs {
+    ns: String,
+    key: String,
+    /// Exit 1 when the key is missing or already deleted.
+    #[arg(long)]
+    error_on_missing: bool,
+    /// Wait this long for a running kvform to finish (0 = fail at once).
+    #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
+    lock_timeout: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct KeysArgs {
+    ns: String,
+    /// Only keys starting with this.
+    #[arg(long, default_value = "")]
+    prefix: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct HistoryArgs {
+    ns: String,
+    key: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = super::cat::Format::Table)]
+    format: super::cat::Format,
+    /// Print secret values in clear text instead of (sensitive).
+    #[arg(long)]
+    reveal: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        KvCommand::Get(a) => get(ctx, a),
+        KvCommand::Set(a) => set(ctx, a),
+        KvCommand::Delete(a) => delete(ctx, a),
+        KvCommand::Keys(a) => keys(ctx, a),
+        KvCommand::History(a) => history(ctx, a),
+    }
+}
+
+/// The namespace, which must be in the layout.
+fn namespace(ns: &str) -> anyhow::Result<NamespaceKind> {
+    NamespaceKind::parse(ns).ok_or_else(|| {
+        anyhow!(
+            "unknown namespace {ns:?}\n  help: namespaces follow the layout: maand/bucket, maand/worker/<host>, \
+maand/job/<job>, vars/bucket, vars/job/<job>, secrets/job/<job>, …"
+        )
+    })
+}
+
+/// The namespace, which must accept operator writes.
+fn writable(ns: &str) -> anyhow::Result<ExternalWrites> {
+    match namespace(ns)?.rule().external_writes {
+        ExternalWrites::Refused => bail!(
+            "{ns} is owned by the workspace: change the workspace and run `kvform apply`\n  \
+help: operators and hooks write only vars/job/<job> and secrets/job/<job>"
+        ),
+        w => Ok(w),
+    }
+}
+
+/// `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, plus `_` (workspace keys such as `worker_ip` use it).
+fn check_key(key: &str) -> anyhow::Result<()> {
+    let mut chars = key.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
+    if !ok {
+        bail!(
+            "invalid key {key:?}\n  help: a key starts with a letter or digit and uses only letters, digits, `.`, `_`, `/`, `-`"
+        );
+    }
+    Ok(())
+}
+
+fn expiry_notice(ctx: &Context, ns: &str, key: &str, e: &Entry, now: i64) {
+    if e.is_live() && e.is_expired(now) {
+        ctx.printer.warn(&format!(
+            "{ns} {key} expired at {} (ttl {}s); the next plan tombstones it",
+            crate::clock::format_time(e.expires_at().unwrap_or_default()),
+            e.ttl
+        ));
+    }
+}
+
+pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
+    namespace(&a.ns)?;
+    check_key(&a.key)?;
+    let secret = is_secret_namespace(&a.ns);
+    let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
+    match store.get(&a.ns, &a.key)?.filter(Entry::is_live) {
+        Some(e) => {
+            expiry_notice(ctx, &a.ns, &a.key, &e, now()?);
+            let shown = shown_value(&a.ns, &a.key, &e, store.keyring())?;
+            if secret && !a.reveal {
+                ctx.printer.info("(a secret: pass --reveal to print its value)");
+            }
+            ctx.printer.out(&format!("{shown}\n"));
+        }
+        None if a.error_on_missing => bail!("{} {} does not exist (or was deleted)", a.ns, a.key),
+        None => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn set(ctx: &Context, a: SetArgs) -> anyhow::Result<ExitCode> {
+    let kind = writable(&a.ns)?;
+    check_key(&a.key)?;
+    let ttl = super::state::parse_duration("--ttl", &a.ttl)?;
+    let timeout = lock_timeout(&a.lock_timeout)?;
+    match kind {
+        ExternalWrites::Plain if a.secret => bail!(
+            "--secret writes go to secrets/job/<job>, not {}\n  help: kvform kv set secrets/job/<job> {} - --secret",
+            a.ns,
+            a.key
+        ),
+        ExternalWrites::Encrypted if a.value != "-" => bail!(
+            "refusing a secret value on the command line (it would show in the process list and shell history)\n  \
+help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
+            a.ns,
+            a.key
+        ),
+        _ => {}
+    }
+    let value = if a.value == "-" {
+        let mut s = zeroize::Zeroizing::new(String::new());
+        std::io::stdin().read_to_string(&mut s)?;
+        s
+    } else {
+        zeroize::Zeroizing::new(a.value.clone())
+    };
+    let (b, store) = if kind == ExternalWrites::Encrypted { open_with_keyring(ctx)? } else { open(ctx)? };
+    let now = now()?;
+    let mut txn = store.begin_write("kv set", timeout)?;
+    txn.set_max_versions(max_versions(&b));
+    if a.no_overwrite
+        && let Some(e) = txn.get(&a.ns, &a.key)?.filter(Entry::is_live)
+    {
+        bail!("{} {} already exists (version {}); drop --no-overwrite to replace it", a.ns, a.key, e.version);
+    }
+    let outcome = txn.put(&a.ns, &a.key, &value, ttl, &cli_writer(), now)?;
+    let serial = txn.commit(ApplyRecord::new("kv set", now))?;
+    if outcome.changed() {
+        ctx.printer.info(&format!("{} {}: version {} (serial {serial})", a.ns, a.key, outcome.version()));
+    } else {
+        ctx.printer.info(&format!("{} {}: unchanged (version {})", a.ns, a.key, outcome.version()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
+    writable(&a.ns)?;
+    check_key(&a.key)?;
+    let timeout = lock_timeout(&a.lock_timeout)?;
+    let (_, store) = open(ctx)?;
+    let now = now()?;
+    let mut txn = store.begin_write("kv delete", timeout)?;
+    let deleted = txn.tombstone(&a.ns, &a.key, &cli_writer(), now)?;
+    if !deleted {
+        txn.rollback()?;
+        if a.error_on_missing {
+            bail!("{} {} does not exist (or was already deleted)", a.ns, a.key);
+        }
+        ctx.printer.info(&format!("{} {}: not present, nothing to delete", a.ns, a.key));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let serial = txn.commit(ApplyRecord::new("kv delete", now))?;
+    ctx.printer.info(&format!("{} {}: deleted (serial {serial})", a.ns, a.key));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys(ctx: &Context, a: KeysArgs) -> anyhow::Result<ExitCode> {
+    namespace(&a.ns)?;
+    let (_, store) = open(ctx)?;
+    let snap = store.snapshot()?;
+    let mut out = String::new();
+    for (k, _) in snap.live(&a.ns).filter(|(k, _)| k.starts_with(&a.prefix)) {
+        out.push_str(k);
+        out.push('\n');
+    }
+    ctx.printer.out(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
+    namespace(&a.ns)?;
+    check_key(&a.key)?;
+    let secret = is_secret_namespace(&a.ns);
+    let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
+    let rows = store.history(&a.ns, &a.key)?;
+    if rows.is_empty() {
+        bail!("{} {} has no versions", a.ns, a.key);
+    }
+    let ring = if a.reveal { store.keyring() } else { None };
+    let mut shown = Vec::with_capacity(rows.len());
+    for r in rows {
+        let e = Entry {
+            value: r.value.clone(),
+            version: r.version,
+            deleted: r.deleted,
+            ttl: r.ttl,
+            created_at: r.created_at,
+            serial: r.serial,
+            writer: r.writer.clone(),
+        };
+        let value = shown_value(&a.ns, &a.key, &e, ring)?;
+        shown.push(crate::state::VersionRow { value, ..r });
+    }
+    match a.format {
+        super::cat::Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&shown)?),
+        super::cat::Format::Table => {
+            let mut t = vec![["VERSION", "TIME", "SERIAL", "WRITER", "TTL", "VALUE"].map(String::from)];
+            for r in &shown {
+                t.push([
+                    r.version.to_string(),
+                    crate::clock::format_time(r.created_at),
+                    r.serial.to_string(),
+                    r.writer.clone(),
+                    if r.ttl == 0 { String::new() } else { format!("{}s", r.ttl) },
+                    if r.deleted { "(deleted)".into() } else { r.value.clone() },
+                ]);
+            }
+            ctx.printer.out(&table(&t, &[true, false, true, false, true, false]));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,156 @@
+//! `kvform state backup FILE` and `kvform state restore FILE`.
+//!
+//! Both use SQLite's online backup API, so they are consistent while other kvform
+//! processes read (and, for backup, write) the state. Backups are written to a temporary
+//! file beside the target (0600) and renamed into place, so a crash never leaves half a
+//! backup under the target's name.
+//!
+//! Restore checks the file first (SQLite integrity, kvform schema, meta record, the state
+//! invariants of [`super::check`]), takes the write lock, copies the current state aside
+//! (`<state>.before-restore.<serial>`), then copies the backup in page by page.
+
+use super::check::check_connection;
+use super::lock;
+use super::{Meta, StateError, StateStore, private_dir, read_meta, schema, sql};
+use rusqlite::{Connection, MAIN_DB, OpenFlags};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+impl StateStore {
+    /// Write a consistent copy of the state to `dest` (mode 0600), replacing it atomically.
+    pub fn backup(&self, dest: &Path) -> Result<(), StateError> {
+        backup_connection(self.conn(), self.path(), dest)
+    }
+}
+
+pub(crate) fn backup_connection(conn: &Connection, path: &Path, dest: &Path) -> Result<(), StateError> {
+    let mut tmp = dest.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| StateError::Io { path: p, source }
+    };
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
+    let result = conn
+        .backup(MAIN_DB, &tmp, None::<fn(rusqlite::backup::Progress)>)
+        .map_err(sql(path, "back up"))
+        .and_then(|()| {
+            // The copy keeps WAL mode in its header; make it a single self-contained file.
+            let c = Connection::open(&tmp).map_err(sql(&tmp, "open backup"))?;
+            c.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(())).map_err(sql(&tmp, "finish backup"))?;
+            drop(c);
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, dest).map_err(io(dest))
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreOutcome {
+    /// The restored state's meta.
+    pub restored: Meta,
+    /// The state that was replaced, and where a copy of it was kept (`None` when there was
+    /// no state, or it could not be opened and was copied byte for byte).
+    pub previous: Option<Meta>,
+    pub kept_as: Option<PathBuf>,
+}
+
+/// Check `src` as a kvform state without changing it; its meta on success.
+pub fn verify(src: &Path) -> Result<Meta, StateError> {
+    if !src.is_file() {
+        return Err(StateError::Io {
+            path: src.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    let conn = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(sql(src, "open backup"))?;
+    let found = schema::user_version(&conn).map_err(sql(src, "read schema version"))?;
+    if found == 0 {
+        return Err(StateError::NotAState { path: src.into(), reason: "no kvform schema version".into() });
+    }
+    if found != schema::SCHEMA_VERSION {
+        return Err(StateError::NotAState {
+            path: src.into(),
+            reason: format!("schema version {found}, this kvform restores {}", schema::SCHEMA_VERSION),
+        });
+    }
+    let report = check_connection(&conn, src)?;
+    if !report.ok() {
+        return Err(StateError::Corrupt { path: src.into(), problems: report.problems });
+    }
+    read_meta(&conn, src)
+}
+
+/// Replace the state at `state` with the backup `src` (see the module docs).
+pub fn restore(state: &Path, src: &Path, lock_timeout: Duration, now: i64) -> Result<RestoreOutcome, StateError> {
+    let restored = verify(src)?;
+    if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_dir(dir)?;
+    }
+    let _guard = lock::acquire(state, "state restore", lock_timeout, now)?;
+    let mut previous = None;
+    let mut kept_as = None;
+    if state.is_file() {
+        let current = StateStore::open(state).and_then(|s| s.meta().map(|m| (s, m)));
+        let serial = current.as_ref().map(|(_, m)| m.serial.to_string()).unwrap_or_else(|_| "unreadable".into());
+        let mut aside = state.as_os_str().to_owned();
+        aside.push(format!(".before-restore.{serial}"));
+        let aside = PathBuf::from(aside);
+        match current {
+            Ok((store, meta)) => {
+                store.backup(&aside)?;
+                previous = Some(meta);
+            }
+            // A broken state (the usual reason to restore): keep its bytes as they are.
+            Err(_) => {
+                std::fs::copy(state, &aside).map_err(|source| StateError::Io { path: aside.clone(), source })?;
+                std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|source| StateError::Io { path: aside.clone(), source })?;
+            }
+        }
+        kept_as = Some(aside);
+    } else {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(state)
+            .map_err(|source| StateError::Io { path: state.to_path_buf(), source })?;
+    }
+    let mut conn = match Connection::open(state) {
+        Ok(c) => c,
+        Err(e) => return Err(sql(state, "open state")(e)),
+    };
+    schema::configure(&conn).map_err(sql(state, "configure"))?;
+    // A state too broken for SQLite to open its WAL is replaced byte for byte instead.
+    if conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)).is_err() {
+        drop(conn);
+        for suffix in ["-wal", "-shm"] {
+            let mut p = state.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
+        std::fs::copy(src, state).map_err(|source| StateError::Io { path: state.to_path_buf(), source })?;
+        conn = Connection::open(state).map_err(sql(state, "open restored state"))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).map_err(sql(state, "enable WAL"))?;
+    } else {
+        conn.restore(MAIN_DB, src, None::<fn(rusqlite::backup::Progress)>).map_err(sql(state, "restore"))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).map_err(sql(state, "enable WAL"))?;
+    }
+    std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o600))
+        .map_err(|source| StateError::Io { path: state.to_path_buf(), source })?;
+    let after = check_connection(&conn, state)?;
+    if !after.ok() {
+        return Err(StateError::Corrupt { path: state.into(), problems: after.problems });
+    }
+    Ok(RestoreOutcome { restored, previous, kept_as })
+}

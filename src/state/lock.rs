@@ -1,0 +1,191 @@
+//! The write lock: one writer at a time, released by the OS when its holder dies.
+//!
+//! The lock is an `flock` on `<state>.lock` (std's `File::try_lock`, no extra crate). The
+//! kernel drops it when the holding process exits for any reason, so a killed `apply` never
+//! needs manual cleanup. While holding it, the writer records who it is (user@host, pid,
+//! operation, since, lock id) in the same file as one JSON line, so a loser can name the
+//! holder in its error. The record of the last lock taken is also committed to the state's
+//! `lock` table for the audit trail.
+//!
+//! `kvform state force-unlock ID` exists for the record: a lock of a dead process is already
+//! free, so it only clears the stale holder line; a lock held by a live process cannot be
+//! broken from outside (the kernel owns it) and the command says which process to stop.
+
+use super::StateError;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Who holds (or last held) the write lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub lock_id: String,
+    /// `user@host`.
+    pub actor: String,
+    pub pid: u32,
+    pub operation: String,
+    /// Unix seconds.
+    pub since: i64,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (pid {}, `{}`, since {}, lock id {})",
+            self.actor,
+            self.pid,
+            self.operation,
+            crate::clock::format_time(self.since),
+            self.lock_id
+        )
+    }
+}
+
+/// A held lock. Dropping it clears the holder line and releases the flock.
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+    pub holder: LockHolder,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+/// `<state>.lock` beside the state file.
+pub fn lock_path(state: &Path) -> PathBuf {
+    let mut p = state.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+fn open_lock_file(path: &Path) -> Result<File, StateError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| StateError::Io { path: path.to_path_buf(), source })
+}
+
+/// Read the holder line (empty or garbled -> `None`: the holder is between taking the lock
+/// and writing its line, or the lock is free).
+pub fn read_holder(state: &Path) -> Option<LockHolder> {
+    let mut s = String::new();
+    File::open(lock_path(state)).ok()?.read_to_string(&mut s).ok()?;
+    serde_json::from_str(s.trim()).ok()
+}
+
+/// Take the lock; fail at once (`timeout` zero) or poll until `timeout` passes.
+pub fn acquire(state: &Path, operation: &str, timeout: Duration, now: i64) -> Result<LockGuard, StateError> {
+    let path = lock_path(state);
+    let mut file = open_lock_file(&path)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {
+                if Instant::now() >= deadline {
+                    return Err(StateError::Locked { holder: read_holder(state).map(Box::new), waited: timeout });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(TryLockError::Error(source)) => return Err(StateError::Io { path, source }),
+        }
+    }
+    let holder = LockHolder {
+        lock_id: uuid::Uuid::new_v4().to_string(),
+        actor: actor(),
+        pid: std::process::id(),
+        operation: operation.to_string(),
+        since: now,
+    };
+    let line = serde_json::to_string(&holder).expect("holder serialises");
+    let write = |f: &mut File| -> std::io::Result<()> {
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(line.as_bytes())?;
+        f.write_all(b"\n")
+    };
+    write(&mut file).map_err(|source| StateError::Io { path, source })?;
+    Ok(LockGuard { file, holder })
+}
+
+/// The lock's current status: `Ok(None)` free, `Ok(Some(holder))` held by a live process.
+/// Also returns the stale line a dead holder left, if any.
+pub fn status(state: &Path) -> Result<(Option<LockHolder>, Option<LockHolder>), StateError> {
+    let path = lock_path(state);
+    if !path.exists() {
+        return Ok((None, None));
+    }
+    let file = open_lock_file(&path)?;
+    match file.try_lock() {
+        Ok(()) => {
+            let stale = read_holder(state);
+            let _ = file.unlock();
+            Ok((None, stale))
+        }
+        Err(TryLockError::WouldBlock) => Ok((read_holder(state), None)),
+        Err(TryLockError::Error(source)) => Err(StateError::Io { path, source }),
+    }
+}
+
+/// What `force-unlock ID` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ForceUnlock {
+    /// The holder was gone; its stale record was cleared.
+    ClearedStale(LockHolder),
+}
+
+/// `kvform state force-unlock ID`.
+pub fn force_unlock(state: &Path, id: &str) -> Result<ForceUnlock, StateError> {
+    let path = lock_path(state);
+    let file = open_lock_file(&path)?;
+    match file.try_lock() {
+        Ok(()) => {
+            let stale = read_holder(state);
+            match stale {
+                Some(h) if h.lock_id == id => {
+                    file.set_len(0).map_err(|source| StateError::Io { path: path.clone(), source })?;
+                    let _ = file.unlock();
+                    Ok(ForceUnlock::ClearedStale(h))
+                }
+                other => {
+                    let _ = file.unlock();
+                    Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) })
+                }
+            }
+        }
+        Err(TryLockError::WouldBlock) => match read_holder(state) {
+            Some(h) if h.lock_id == id => Err(StateError::LockHeldByLiveProcess { holder: Box::new(h) }),
+            other => Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) }),
+        },
+        Err(TryLockError::Error(source)) => Err(StateError::Io { path, source }),
+    }
+}
+
+/// `user@host` of this process: `$USER` (or `$LOGNAME`) and the kernel's hostname.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
+}

@@ -1,0 +1,106 @@
+//! The SQLite schema, connection settings and versioned migrations.
+//!
+//! Layout (why two version tables): every key's *latest* row lives in `latest`, its older
+//! rows in `history`. Together they are the version rows of SPEC §4. Splitting them keeps
+//! the hot paths to one B-tree each — a snapshot is one ordered scan of `latest`, a point
+//! read one primary-key seek, a new key one insert — while history stays a plain append.
+//! `state check` verifies the two agree (consecutive versions, latest = max).
+//!
+//! The schema version is SQLite's `user_version`; `meta` holds the bucket's ids and serial.
+
+use rusqlite::Connection;
+use std::time::Duration;
+
+/// The schema this build writes. Bump it and append to [`MIGRATIONS`] for every change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `MIGRATIONS[i]` takes a state from schema `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the initial schema.
+    "
+    CREATE TABLE meta (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        bucket_id   TEXT    NOT NULL,
+        lineage     TEXT    NOT NULL,
+        serial      INTEGER NOT NULL CHECK (serial >= 0),
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE latest (
+        namespace   TEXT    NOT NULL,
+        key         TEXT    NOT NULL,
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        value       TEXT    NOT NULL,
+        deleted     INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+        ttl         INTEGER NOT NULL CHECK (ttl >= 0),
+        created_at  INTEGER NOT NULL,
+        serial      INTEGER NOT NULL,
+        writer      TEXT    NOT NULL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE history (
+        namespace   TEXT    NOT NULL,
+        key         TEXT    NOT NULL,
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        value       TEXT    NOT NULL,
+        deleted     INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+        ttl         INTEGER NOT NULL CHECK (ttl >= 0),
+        created_at  INTEGER NOT NULL,
+        serial      INTEGER NOT NULL,
+        writer      TEXT    NOT NULL,
+        PRIMARY KEY (namespace, key, version),
+        FOREIGN KEY (namespace, key) REFERENCES latest (namespace, key) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    -- The audit trail: one record per committed change set (and per failed apply).
+    CREATE TABLE applies (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        serial       INTEGER NOT NULL,
+        operation    TEXT    NOT NULL,
+        actor        TEXT    NOT NULL,
+        tool_version TEXT    NOT NULL,
+        started_at   INTEGER NOT NULL,
+        finished_at  INTEGER NOT NULL,
+        duration_ms  INTEGER NOT NULL,
+        added        INTEGER NOT NULL,
+        changed      INTEGER NOT NULL,
+        destroyed    INTEGER NOT NULL,
+        removed      INTEGER NOT NULL,
+        resealed     INTEGER NOT NULL,
+        status       TEXT    NOT NULL
+    );
+    -- The last write lock taken (the live lock is the flock'd `<state>.lock` file; see lock.rs).
+    CREATE TABLE lock (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        lock_id     TEXT    NOT NULL,
+        actor       TEXT    NOT NULL,
+        pid         INTEGER NOT NULL,
+        operation   TEXT    NOT NULL,
+        since       INTEGER NOT NULL
+    );
+    ",
+];
+
+/// Settings every connection uses: WAL (readers never block the writer), `synchronous=FULL`
+/// (a committed change set survives power loss), foreign keys on, and a busy timeout so a
+/// reader that races WAL recovery after a crash waits instead of failing.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+pub fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Run every migration above `from`, in one transaction. Returns the new version.
+pub fn migrate(conn: &mut Connection, from: u32) -> rusqlite::Result<u32> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+    }
+    tx.commit()?;
+    Ok(SCHEMA_VERSION)
+}

@@ -1,0 +1,468 @@
+//! [`WriteTxn`]: the one write transaction of a change set.
+//!
+//! It owns the connection and the write lock, so it is `Send + 'static` and the apply
+//! executor can share it with the hook API thread behind `Arc<Mutex<_>>`. Dropping it
+//! without [`WriteTxn::commit`] rolls back.
+//!
+//! A write moves the key's latest row into `history` and writes the new one in `latest`;
+//! history beyond `max_versions` rows per key is trimmed right there.
+
+use super::lock::LockGuard;
+use super::{StateError, check_name, read_entry, read_snapshot, sql};
+use crate::kv::{Entry, Snapshot, is_secret_namespace};
+use crate::secrets::Keyring;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What a [`WriteTxn::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The key had no row: version 1 written.
+    Created { version: u64 },
+    /// A tombstoned key was written again.
+    Revived { version: u64 },
+    /// A live key got a different value or ttl.
+    Updated { version: u64 },
+    /// Identical value and ttl: nothing written.
+    Unchanged { version: u64 },
+}
+
+impl WriteOutcome {
+    pub fn version(&self) -> u64 {
+        match *self {
+            WriteOutcome::Created { version }
+            | WriteOutcome::Revived { version }
+            | WriteOutcome::Updated { version }
+            | WriteOutcome::Unchanged { version } => version,
+        }
+    }
+    pub fn changed(&self) -> bool {
+        !matches!(self, WriteOutcome::Unchanged { .. })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyStatus {
+    Success,
+    Failed,
+}
+
+impl ApplyStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ApplyStatus::Success => "success",
+            ApplyStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The audit record of a change set; counts are filled in by the transaction itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyRecord {
+    /// `apply`, `kv set`, `gc`, `secrets rotate-key`, …
+    pub operation: String,
+    /// `user@host`.
+    pub actor: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub status: ApplyStatus,
+}
+
+impl ApplyRecord {
+    /// A successful record by this process's `user@host`, started and finished at `now`.
+    pub fn new(operation: &str, now: i64) -> ApplyRecord {
+        ApplyRecord {
+            operation: operation.to_string(),
+            actor: super::actor(),
+            started_at: now,
+            finished_at: now,
+            status: ApplyStatus::Success,
+        }
+    }
+}
+
+/// Write counts, copied on each savepoint so `rollback_to` restores them exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub added: u64,
+    pub changed: u64,
+    pub destroyed: u64,
+    pub removed: u64,
+    pub resealed: u64,
+}
+
+impl Counts {
+    fn any(&self) -> bool {
+        *self != Counts::default()
+    }
+}
+
+pub struct WriteTxn {
+    conn: Connection,
+    path: PathBuf,
+    keyring: Option<Arc<Keyring>>,
+    lock: LockGuard,
+    base_serial: u64,
+    max_versions: u32,
+    pub(crate) counts: Counts,
+    savepoints: Vec<(String, Counts)>,
+    began: Instant,
+    finished: bool,
+}
+
+impl std::fmt::Debug for WriteTxn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTxn")
+            .field("path", &self.path)
+            .field("lock", &self.lock.holder)
+            .field("base_serial", &self.base_serial)
+            .field("counts", &self.counts)
+            .finish()
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl WriteTxn {
+    pub(super) fn begin(
+        conn: Connection,
+        path: PathBuf,
+        keyring: Option<Arc<Keyring>>,
+        lock: LockGuard,
+    ) -> Result<WriteTxn, StateError> {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql(&path, "begin the write transaction"))?;
+        let mut txn = WriteTxn {
+            conn,
+            path,
+            keyring,
+            lock,
+            base_serial: 0,
+            max_versions: super::DEFAULT_MAX_VERSIONS,
+            counts: Counts::default(),
+            savepoints: Vec::new(),
+            began: Instant::now(),
+            finished: false,
+        };
+        txn.base_serial = super::read_meta(&txn.conn, &txn.path)?.serial;
+        Ok(txn)
+    }
+
+    /// Rows kept per key (`kvform.hcl` `max_versions`, >= 1). Default 10.
+    pub fn set_max_versions(&mut self, max_versions: u32) {
+        self.max_versions = max_versions.max(1);
+    }
+
+    /// The serial this change set commits as (if it changes anything).
+    pub fn next_serial(&self) -> u64 {
+        self.base_serial + 1
+    }
+
+    /// Who holds the lock (this transaction).
+    pub fn lock_holder(&self) -> &super::LockHolder {
+        &self.lock.holder
+    }
+
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_deref()
+    }
+
+    /// Latest row of every key; sees this transaction's own writes.
+    pub fn snapshot(&self) -> Result<Snapshot, StateError> {
+        read_snapshot(&self.conn, &self.path)
+    }
+
+    /// Latest row of one key; sees this transaction's own writes.
+    pub fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
+        read_entry(&self.conn, &self.path, ns, key)
+    }
+
+    /// Append a version unless identical (value and ttl) to the live latest row. Revives a
+    /// tombstone. The value is trimmed. In `secrets/*` namespaces `value` is plaintext and
+    /// is sealed here for the new version.
+    pub fn put(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        writer: &str,
+        now: i64,
+    ) -> Result<WriteOutcome, StateError> {
+        check_name("namespace", ns)?;
+        check_name("key", key)?;
+        let value = value.trim();
+        let secret = is_secret_namespace(ns);
+        let head = self.head(ns, key)?;
+        if let Some((version, old, false, old_ttl)) = &head
+            && *old_ttl == ttl
+        {
+            let same = if secret {
+                self.need_keyring(ns, key)?.open(ns, key, *version, old)?.as_str() == value
+            } else {
+                old == value
+            };
+            if same {
+                return Ok(WriteOutcome::Unchanged { version: *version });
+            }
+        }
+        let version = head.as_ref().map_or(1, |h| h.0 + 1);
+        let sealed;
+        let stored = if secret {
+            sealed = self.need_keyring(ns, key)?.seal(ns, key, version, value)?;
+            sealed.as_str()
+        } else {
+            value
+        };
+        let serial = self.next_serial() as i64;
+        let outcome = match head {
+            None => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
+                         VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7)",
+                    )
+                    .and_then(|mut st| st.execute(params![ns, key, stored, ttl as i64, now, serial, writer]))
+                    .map_err(sql(&self.path, "write key"))?;
+                self.counts.added += 1;
+                WriteOutcome::Created { version }
+            }
+            Some((_, _, deleted, _)) => {
+                self.append(ns, key, version, stored, false, ttl, writer, now)?;
+                if deleted {
+                    self.counts.added += 1;
+                    WriteOutcome::Revived { version }
+                } else {
+                    self.counts.changed += 1;
+                    WriteOutcome::Updated { version }
+                }
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// Tombstone a live key (a new version with `deleted = 1`). `false` if the key was
+    /// absent or already tombstoned.
+    pub fn tombstone(&mut self, ns: &str, key: &str, writer: &str, now: i64) -> Result<bool, StateError> {
+        match self.head(ns, key)? {
+            Some((version, _, false, _)) => {
+                self.append(ns, key, version + 1, "", true, 0, writer, now)?;
+                self.counts.destroyed += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Tombstone every live key of a namespace. Returns how many keys were tombstoned.
+    pub fn purge_namespace(&mut self, ns: &str, writer: &str, now: i64) -> Result<usize, StateError> {
+        let keys: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key")
+            .and_then(|mut st| st.query_map([ns], |r| r.get(0))?.collect())
+            .map_err(sql(&self.path, "list namespace"))?;
+        for key in &keys {
+            self.tombstone(ns, key, writer, now)?;
+        }
+        Ok(keys.len())
+    }
+
+    /// Re-seal every secret row (all versions) under the keyring's current key; the keyring
+    /// must also hold the key(s) the rows were sealed with. Used by `secrets rotate-key`.
+    pub fn reseal_secrets(&mut self) -> Result<u64, StateError> {
+        let mut n = 0;
+        for table in ["latest", "history"] {
+            let rows: Vec<(String, String, i64, String)> = self
+                .conn
+                .prepare(&format!(
+                    "SELECT namespace, key, version, value FROM {table}
+                      WHERE namespace >= 'secrets/' AND namespace < 'secrets0' AND deleted = 0"
+                ))
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect())
+                .map_err(sql(&self.path, "read secrets"))?;
+            let update = format!("UPDATE {table} SET value = ?4 WHERE namespace = ?1 AND key = ?2 AND version = ?3");
+            for (ns, key, version, stored) in rows {
+                let ring = self.need_keyring(&ns, &key)?;
+                let plain = ring.open(&ns, &key, version as u64, &stored)?;
+                let sealed = ring.seal(&ns, &key, version as u64, &plain)?;
+                self.conn
+                    .prepare_cached(&update)
+                    .and_then(|mut st| st.execute(params![ns, key, version, sealed]))
+                    .map_err(sql(&self.path, "reseal secret"))?;
+                n += 1;
+            }
+        }
+        self.counts.resealed += n;
+        Ok(n)
+    }
+
+    pub fn savepoint(&mut self, name: &str) -> Result<(), StateError> {
+        let q = savepoint_name(name)?;
+        self.conn.execute_batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
+        self.savepoints.push((name.to_string(), self.counts));
+        Ok(())
+    }
+
+    pub fn release(&mut self, name: &str) -> Result<(), StateError> {
+        let q = savepoint_name(name)?;
+        self.conn.execute_batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"))?;
+        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+            self.savepoints.truncate(i);
+        }
+        Ok(())
+    }
+
+    /// Undo everything since the savepoint `name`, and release it.
+    pub fn rollback_to(&mut self, name: &str) -> Result<(), StateError> {
+        let q = savepoint_name(name)?;
+        self.conn
+            .execute_batch(&format!("ROLLBACK TO {q}; RELEASE {q}"))
+            .map_err(sql(&self.path, "roll back to savepoint"))?;
+        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+            self.counts = self.savepoints[i].1;
+            self.savepoints.truncate(i);
+        }
+        Ok(())
+    }
+
+    /// Commit. When anything was written or removed: serial + 1, the audit record, and the
+    /// lock record. A failed apply that wrote nothing still leaves its audit record. Commits
+    /// with `synchronous=FULL`. Returns the state's serial after the commit.
+    pub fn commit(mut self, record: ApplyRecord) -> Result<u64, StateError> {
+        let changed = self.counts.any();
+        let serial = if changed { self.next_serial() } else { self.base_serial };
+        if changed {
+            self.conn
+                .execute("UPDATE meta SET serial = ?1 WHERE id = 1", [serial as i64])
+                .map_err(sql(&self.path, "bump serial"))?;
+            let h = &self.lock.holder;
+            self.conn
+                .execute(
+                    "INSERT OR REPLACE INTO lock (id, lock_id, actor, pid, operation, since) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                    params![h.lock_id, h.actor, h.pid, h.operation, h.since],
+                )
+                .map_err(sql(&self.path, "write lock record"))?;
+        }
+        if changed || record.status != ApplyStatus::Success {
+            let c = self.counts;
+            self.conn
+                .execute(
+                    "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
+                                          added, changed, destroyed, removed, resealed, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        serial as i64,
+                        record.operation,
+                        record.actor,
+                        env!("CARGO_PKG_VERSION"),
+                        record.started_at,
+                        record.finished_at,
+                        self.began.elapsed().as_millis() as i64,
+                        c.added as i64,
+                        c.changed as i64,
+                        c.destroyed as i64,
+                        c.removed as i64,
+                        c.resealed as i64,
+                        record.status.as_str(),
+                    ],
+                )
+                .map_err(sql(&self.path, "write audit record"))?;
+        }
+        self.conn.execute_batch("COMMIT").map_err(sql(&self.path, "commit"))?;
+        self.finished = true;
+        Ok(serial)
+    }
+
+    /// Discard every write of this transaction and release the lock.
+    pub fn rollback(mut self) -> Result<(), StateError> {
+        self.finished = true;
+        self.conn.execute_batch("ROLLBACK").map_err(sql(&self.path, "roll back"))
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub(crate) fn max_versions(&self) -> u32 {
+        self.max_versions
+    }
+
+    fn need_keyring(&self, ns: &str, key: &str) -> Result<&Keyring, StateError> {
+        self.keyring.as_deref().ok_or_else(|| StateError::NoKeyring { ns: ns.into(), key: key.into() })
+    }
+
+    /// (version, value, deleted, ttl) of the latest row.
+    fn head(&self, ns: &str, key: &str) -> Result<Option<(u64, String, bool, u64)>, StateError> {
+        self.conn
+            .prepare_cached("SELECT version, value, deleted, ttl FROM latest WHERE namespace = ?1 AND key = ?2")
+            .and_then(|mut st| {
+                st.query_row(params![ns, key], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+                })
+                .optional()
+            })
+            .map_err(sql(&self.path, "read key"))
+    }
+
+    /// Move the latest row of an existing key to history, write `version` as the latest and
+    /// trim history to `max_versions` rows in all.
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &mut self,
+        ns: &str,
+        key: &str,
+        version: u64,
+        stored: &str,
+        deleted: bool,
+        ttl: u64,
+        writer: &str,
+        now: i64,
+    ) -> Result<(), StateError> {
+        let serial = self.next_serial() as i64;
+        let keep_from = version as i64 - self.max_versions as i64 + 1;
+        let c = &self.conn;
+        let p = &self.path;
+        c.prepare_cached(
+            "INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
+             SELECT namespace, key, version, value, deleted, ttl, created_at, serial, writer FROM latest
+              WHERE namespace = ?1 AND key = ?2",
+        )
+        .and_then(|mut st| st.execute(params![ns, key]))
+        .map_err(sql(p, "move version to history"))?;
+        c.prepare_cached(
+            "UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8, writer = ?9
+              WHERE namespace = ?1 AND key = ?2",
+        )
+        .and_then(|mut st| st.execute(params![ns, key, version as i64, stored, deleted, ttl as i64, now, serial, writer]))
+        .map_err(sql(p, "write key"))?;
+        if keep_from > 1 {
+            c.prepare_cached("DELETE FROM history WHERE namespace = ?1 AND key = ?2 AND version < ?3")
+                .and_then(|mut st| st.execute(params![ns, key, keep_from]))
+                .map_err(sql(p, "trim history"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Savepoint names are identifiers we quote ourselves; refuse anything else.
+fn savepoint_name(name: &str) -> Result<String, StateError> {
+    let ok = !name.is_empty()
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(StateError::Invalid { what: "savepoint name", value: name.into(), reason: "use letters, digits and _" })
+    }
+}

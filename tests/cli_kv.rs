@@ -1,0 +1,289 @@
+//! `kvform kv …`, `cat kv`, `state …`, `gc`, `secrets rotate-key` end to end through the binary.
+
+use kvform::bucket::Bucket;
+use kvform::secrets::Keyring;
+use kvform::state::StateStore;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const SECRET: &str = "s3cr3t-PLAINTEXT-value";
+
+/// A bucket with a workspace dir, a key and a fresh state (what `kvform init` will create).
+fn bucket() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workspace")).unwrap();
+    let b = Bucket::at(dir.path());
+    Keyring::create(&b).unwrap();
+    StateStore::init(&b.default_state_file()).unwrap();
+    dir
+}
+
+fn state_file(dir: &Path) -> PathBuf {
+    dir.join("data/kvform.db")
+}
+
+fn kvform(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    kvform_at(dir, "2026-01-02T03:04:05Z", args, stdin)
+}
+
+fn kvform_at(dir: &Path, now: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kvform"));
+    c.arg("-C").arg(dir).args(args).env("KVFORM_NOW", now).env("NO_COLOR", "1");
+    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = kvform(dir, args, None);
+    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Runs, must fail with exit 1; returns stderr.
+fn fails(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let o = kvform(dir, args, stdin);
+    assert_eq!(o.status.code(), Some(1), "{args:?} should fail; stdout {}", String::from_utf8_lossy(&o.stdout));
+    String::from_utf8(o.stderr).unwrap()
+}
+
+fn serial(dir: &Path) -> u64 {
+    StateStore::open(&state_file(dir)).unwrap().meta().unwrap().serial
+}
+
+#[test]
+fn set_get_delete_keys_history() {
+    let d = bucket();
+    let p = d.path();
+    ok(p, &["kv", "set", "vars/job/api", "db_host", "10.0.0.5"]);
+    ok(p, &["kv", "set", "vars/job/api", "db_host", "10.0.0.6"]);
+    ok(p, &["kv", "set", "vars/job/api", "db_host", "10.0.0.6"]); // identical: no new serial
+    ok(p, &["kv", "set", "vars/job/api", "db_port", "5432"]);
+    assert_eq!(serial(p), 3);
+    assert_eq!(ok(p, &["kv", "get", "vars/job/api", "db_host"]), "10.0.0.6\n");
+    assert_eq!(ok(p, &["kv", "keys", "vars/job/api", "--prefix", "db_"]), "db_host\ndb_port\n");
+    ok(p, &["kv", "delete", "vars/job/api", "db_port"]);
+    assert_eq!(ok(p, &["kv", "get", "vars/job/api", "db_port"]), "");
+    let err = fails(p, &["kv", "get", "vars/job/api", "db_port", "--error-on-missing"], None);
+    assert!(err.contains("vars/job/api db_port does not exist"), "{err}");
+    let err = fails(p, &["kv", "delete", "vars/job/api", "db_port", "--error-on-missing"], None);
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(ok(p, &["kv", "keys", "vars/job/api"]), "db_host\n");
+    let h = ok(p, &["kv", "history", "vars/job/api", "db_port"]);
+    let lines: Vec<&str> = h.lines().collect();
+    assert_eq!(lines.len(), 3, "{h}");
+    assert!(lines[0].starts_with("VERSION"));
+    assert!(
+        lines[1].contains("2026-01-02T03:04:05Z") && lines[1].contains("cli:") && lines[1].ends_with("5432"),
+        "{h}"
+    );
+    assert!(lines[2].contains("(deleted)"), "{h}");
+    // --no-overwrite
+    let err = fails(p, &["kv", "set", "vars/job/api", "db_host", "x", "--no-overwrite"], None);
+    assert!(err.contains("already exists (version 2)"), "{err}");
+    ok(p, &["kv", "set", "vars/job/api", "db_port", "1", "--no-overwrite"]); // deleted -> allowed
+    // value from stdin, trimmed
+    let o = kvform(p, &["kv", "set", "vars/job/api", "motd", "-"], Some("  hello\n"));
+    assert!(o.status.success());
+    assert_eq!(ok(p, &["kv", "get", "vars/job/api", "motd"]), "hello\n");
+}
+
+#[test]
+fn ttl_is_recorded_and_expiry_is_reported() {
+    let d = bucket();
+    let p = d.path();
+    ok(p, &["kv", "set", "vars/job/api", "a", "1", "--ttl", "1h"]);
+    ok(p, &["kv", "set", "vars/job/api", "b", "1", "--ttl", "P30D"]);
+    ok(p, &["kv", "set", "vars/job/api", "c", "1", "--ttl", "90"]);
+    let s = StateStore::open(&state_file(p)).unwrap();
+    assert_eq!(s.get("vars/job/api", "a").unwrap().unwrap().ttl, 3600);
+    assert_eq!(s.get("vars/job/api", "b").unwrap().unwrap().ttl, 30 * 86400);
+    assert_eq!(s.get("vars/job/api", "c").unwrap().unwrap().ttl, 90);
+    let o = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(p)
+        .args(["kv", "get", "vars/job/api", "a"])
+        .env("KVFORM_NOW", "2026-01-02T05:00:00Z")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1\n", "an expired key stays readable");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("expired at 2026-01-02T04:04:05Z"), "{err}");
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_written() {
+    let d = bucket();
+    let p = d.path();
+    let cases: &[(&[&str], &str)] = &[
+        (&["kv", "set", "vars/jobs/api", "k", "v"], "unknown namespace \"vars/jobs/api\""),
+        (
+            &["kv", "set", "maand/job/api", "k", "v"],
+            "owned by the workspace: change the workspace and run `kvform apply`",
+        ),
+        (&["kv", "set", "vars/bucket", "k", "v"], "owned by the workspace"),
+        (&["kv", "set", "vars/job/api", ".bad", "v"], "invalid key \".bad\""),
+        (&["kv", "set", "vars/job/api", "bad key", "v"], "invalid key"),
+        (&["kv", "set", "vars/job/api", "k", "v", "--ttl", "soon"], "invalid --ttl \"soon\""),
+        (&["kv", "set", "vars/job/api", "k", "v", "--ttl=-5"], "invalid --ttl"),
+        (&["kv", "set", "vars/job/api", "k", "v", "--ttl", "1.5s"], "invalid --ttl"),
+        (&["kv", "set", "vars/job/api", "k", "v", "--secret"], "--secret writes go to secrets/job/<job>"),
+        (&["kv", "set", "secrets/job/api", "k", SECRET], "refusing a secret value on the command line"),
+        (&["kv", "delete", "maand/bucket", "jobs"], "owned by the workspace"),
+        (&["kv", "get", "nope", "k"], "unknown namespace"),
+    ];
+    for (args, want) in cases {
+        let err = fails(p, args, None);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains(SECRET), "{err}");
+    }
+    assert_eq!(serial(p), 0);
+    assert!(StateStore::open(&state_file(p)).unwrap().snapshot().unwrap().entries.is_empty());
+}
+
+#[test]
+fn missing_state_wrong_schema_and_not_a_bucket() {
+    let d = tempfile::tempdir().unwrap();
+    let err = fails(d.path(), &["kv", "get", "vars/job/api", "k"], None);
+    assert!(err.contains("is not a kvform bucket"), "{err}");
+    std::fs::create_dir_all(d.path().join("workspace")).unwrap();
+    let err = fails(d.path(), &["kv", "set", "vars/job/api", "k", "v"], None);
+    assert!(err.contains("no state at") && err.contains("run `kvform init`"), "{err}");
+    assert!(!state_file(d.path()).exists(), "a failed command creates no state");
+    let b = bucket();
+    let c = rusqlite::Connection::open(state_file(b.path())).unwrap();
+    c.pragma_update(None, "user_version", 42).unwrap();
+    drop(c);
+    let err = fails(b.path(), &["state", "info"], None);
+    assert!(err.contains("schema version 42"), "{err}");
+}
+
+#[test]
+fn secrets_never_show_without_reveal_and_never_hit_disk() {
+    let d = bucket();
+    let p = d.path();
+    let o = kvform(p, &["kv", "set", "secrets/job/api", "token", "-"], Some(SECRET));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(p, &["kv", "set", "vars/job/api", "plain", "visible"]);
+    let mut outputs = vec![
+        ok(p, &["kv", "get", "secrets/job/api", "token"]),
+        ok(p, &["cat", "kv"]),
+        ok(p, &["cat", "kv", "--format", "json"]),
+        ok(p, &["kv", "history", "secrets/job/api", "token"]),
+        ok(p, &["kv", "history", "secrets/job/api", "token", "--format", "json"]),
+        ok(p, &["cat", "kv", "get", "secrets/job/api", "token"]),
+        ok(p, &["state", "info"]),
+    ];
+    let o = kvform(p, &["kv", "get", "secrets/job/api", "token"], None);
+    outputs.push(String::from_utf8_lossy(&o.stderr).into_owned());
+    for out in &outputs {
+        assert!(!out.contains("s3cr3t"), "{out}");
+    }
+    assert_eq!(outputs[0], "(sensitive)\n");
+    assert!(outputs[1].contains("(sensitive)") && outputs[1].contains("visible"), "{}", outputs[1]);
+    let json: serde_json::Value = serde_json::from_str(&outputs[2]).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["namespace"], "secrets/job/api");
+    assert_eq!(rows[0]["value"], "(sensitive)");
+    let fields: Vec<&str> = rows[0].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(fields, ["namespace", "key", "value", "version", "deleted", "ttl", "created_at", "serial", "writer"]);
+    // --reveal prints plaintext.
+    assert_eq!(ok(p, &["kv", "get", "secrets/job/api", "token", "--reveal"]), format!("{SECRET}\n"));
+    assert!(ok(p, &["cat", "kv", "--reveal"]).contains(SECRET));
+    // The raw files never hold the plaintext.
+    for entry in std::fs::read_dir(p.join("data")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"s3cr3t"));
+    }
+    // Rotation: everything still opens, old key kept.
+    let out = ok(p, &["secrets", "rotate-key"]);
+    assert!(out.contains("re-encrypted 1 secret value(s)"), "{out}");
+    assert!(p.join("secrets/kv.key.old").exists());
+    assert_eq!(ok(p, &["kv", "get", "secrets/job/api", "token", "--reveal"]), format!("{SECRET}\n"));
+    assert!(ok(p, &["state", "check"]).starts_with("ok:"));
+}
+
+#[test]
+fn a_key_file_readable_by_others_is_refused() {
+    let d = bucket();
+    let p = d.path();
+    std::fs::set_permissions(p.join("secrets/kv.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = fails(p, &["kv", "set", "secrets/job/api", "token", "-"], Some("x"));
+    assert!(err.contains("readable by group or others (mode 0644)") && err.contains("chmod 600"), "{err}");
+    assert_eq!(serial(p), 0);
+}
+
+#[test]
+fn cat_kv_filters_and_truncates() {
+    let d = bucket();
+    let p = d.path();
+    // Workspace-owned namespaces are written by apply; use the library as apply would.
+    let s = StateStore::open(&state_file(p)).unwrap();
+    let mut t = s.begin_write("apply", std::time::Duration::ZERO).unwrap();
+    t.put("maand/worker/10.0.0.1", "worker_ip", "10.0.0.1", 0, "apply", 0).unwrap();
+    t.put("maand/worker/10.0.0.2", "worker_ip", "10.0.0.2", 0, "apply", 0).unwrap();
+    t.put("maand/job/api/worker/10.0.0.1", "version", "1", 0, "apply", 0).unwrap();
+    t.put("maand/job/api/worker/10.0.0.2", "version", "1", 0, "apply", 0).unwrap();
+    t.put("vars/job/api", "long", &"x".repeat(200), 0, "apply", 0).unwrap();
+    t.put("vars/job/api", "gone", "v", 0, "apply", 0).unwrap();
+    t.tombstone("vars/job/api", "gone", "apply", 0).unwrap();
+    t.commit(kvform::state::ApplyRecord::new("apply", 0)).unwrap();
+
+    let only1 = ok(p, &["cat", "kv", "--workers", "10.0.0.1", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&only1).unwrap();
+    let ns: Vec<&str> = rows.iter().map(|r| r["namespace"].as_str().unwrap()).collect();
+    assert_eq!(ns, ["maand/job/api/worker/10.0.0.1", "maand/worker/10.0.0.1"]);
+    let table = ok(p, &["cat", "kv"]);
+    assert!(table.contains("deleted"), "{table}");
+    assert!(table.contains(&format!("{}…", "x".repeat(47))) && !table.contains(&"x".repeat(49)), "{table}");
+    assert!(!ok(p, &["cat", "kv", "--active"]).contains("gone"));
+    assert_eq!(ok(p, &["cat", "kv", "get", "vars/job/api", "long"]), format!("{}\n", "x".repeat(200)));
+}
+
+#[test]
+fn state_info_check_backup_restore_gc_force_unlock() {
+    let d = bucket();
+    let p = d.path();
+    ok(p, &["kv", "set", "vars/job/api", "a", "1"]);
+    let info = ok(p, &["state", "info"]);
+    assert!(info.contains("serial:         1"), "{info}");
+    assert!(info.contains("vars/job/<job>") && info.contains("lock:           free"), "{info}");
+    assert!(info.contains("kv set"), "{info}");
+    assert!(ok(p, &["state", "check"]).starts_with("ok: 1 keys"));
+    let backup = p.join("b.db");
+    ok(p, &["state", "backup", backup.to_str().unwrap()]);
+    assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
+    ok(p, &["kv", "set", "vars/job/api", "a", "2"]);
+    let junk = p.join("junk.db");
+    std::fs::write(&junk, "junk").unwrap();
+    let err = fails(p, &["state", "restore", junk.to_str().unwrap()], None);
+    assert!(err.contains("the state was not changed"), "{err}");
+    assert_eq!(ok(p, &["kv", "get", "vars/job/api", "a"]), "2\n");
+    ok(p, &["state", "restore", backup.to_str().unwrap()]);
+    assert_eq!(ok(p, &["kv", "get", "vars/job/api", "a"]), "1\n");
+    assert!(p.join("data/kvform.db.before-restore.2").exists());
+
+    ok(p, &["kv", "delete", "vars/job/api", "a"]);
+    let later = |args: &[&str]| {
+        let o = kvform_at(p, "2026-01-03T00:00:00Z", args, None);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let dry = later(&["gc", "--retain-days", "0", "--dry-run"]);
+    assert!(dry.contains("would remove 2 row(s) of 1 key(s)"), "{dry}");
+    assert!(StateStore::open(&state_file(p)).unwrap().get("vars/job/api", "a").unwrap().is_some());
+    let real = later(&["gc", "--retain-days", "0"]);
+    assert!(real.contains("removed 2 row(s)"), "{real}");
+    assert!(StateStore::open(&state_file(p)).unwrap().get("vars/job/api", "a").unwrap().is_none());
+
+    let err = fails(p, &["state", "force-unlock", "no-such-id"], None);
+    assert!(err.contains("no lock with id no-such-id"), "{err}");
+}

@@ -1,0 +1,485 @@
+//! The state store through its library API: versions, tombstones, trimming, serials,
+//! savepoints, locking, secrets at rest, file modes, schema refusal, GC, check, backup.
+
+use kvform::kv::Entry;
+use kvform::secrets::Keyring;
+use kvform::state::{ApplyRecord, ApplyStatus, InitOutcome, StateError, StateStore, WriteOutcome, WriteTxn};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const NOW: i64 = 1_767_323_045; // 2026-01-02T03:04:05Z
+const NS: &str = "vars/job/api";
+
+fn fresh() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/kvform.db");
+    let (_, outcome) = StateStore::init(&path).unwrap();
+    assert_eq!(outcome, InitOutcome::Created);
+    (dir, path)
+}
+
+fn txn(path: &Path) -> WriteTxn {
+    StateStore::open(path).unwrap().begin_write("test", Duration::ZERO).unwrap()
+}
+
+fn versions(path: &Path, ns: &str, key: &str) -> Vec<(u64, String, bool)> {
+    StateStore::open(path)
+        .unwrap()
+        .history(ns, key)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.version, r.value, r.deleted))
+        .collect()
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn versions_tombstones_and_revival() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    assert_eq!(t.put(NS, "a", " one ", 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(t.put(NS, "a", "two", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert_eq!(
+        t.put(NS, "a", "two ", 0, "test", NOW).unwrap(),
+        WriteOutcome::Unchanged { version: 2 },
+        "trimmed value is identical"
+    );
+    assert_eq!(
+        t.put(NS, "a", "two", 60, "test", NOW).unwrap(),
+        WriteOutcome::Updated { version: 3 },
+        "a ttl change is a change"
+    );
+    assert!(t.tombstone(NS, "a", "test", NOW).unwrap());
+    assert!(!t.tombstone(NS, "a", "test", NOW).unwrap(), "already tombstoned");
+    assert!(!t.tombstone(NS, "missing", "test", NOW).unwrap());
+    assert_eq!(t.get(NS, "a").unwrap().unwrap().deleted, true, "the transaction sees its own writes");
+    assert_eq!(t.put(NS, "a", "two", 60, "test", NOW).unwrap(), WriteOutcome::Revived { version: 5 });
+    assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
+    assert_eq!(
+        versions(&path, NS, "a"),
+        vec![
+            (1, "one".into(), false),
+            (2, "two".into(), false),
+            (3, "two".into(), false),
+            (4, "".into(), true),
+            (5, "two".into(), false)
+        ]
+    );
+    let s = StateStore::open(&path).unwrap();
+    let e = s.get(NS, "a").unwrap().unwrap();
+    assert_eq!(
+        e,
+        Entry {
+            value: "two".into(),
+            version: 5,
+            deleted: false,
+            ttl: 60,
+            created_at: NOW,
+            serial: 1,
+            writer: "test".into()
+        }
+    );
+    let audit = s.audit(10).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!((audit[0].serial, audit[0].added, audit[0].changed, audit[0].destroyed), (1, 2, 2, 1));
+    assert!(s.check().unwrap().ok());
+}
+
+#[test]
+fn serial_bumps_only_on_change_and_identical_writes_are_noops() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    t.put(NS, "k", "v", 0, "test", NOW).unwrap();
+    assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
+    let mut t = txn(&path);
+    assert!(!t.put(NS, "k", "v", 0, "test", NOW).unwrap().changed());
+    assert_eq!(t.commit(ApplyRecord::new("noop", NOW)).unwrap(), 1, "nothing changed, serial stays");
+    let mut t = txn(&path);
+    t.put(NS, "k", "w", 0, "test", NOW).unwrap();
+    assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 2);
+    // A failed apply that wrote nothing is still audited.
+    let t = txn(&path);
+    let mut rec = ApplyRecord::new("apply", NOW);
+    rec.status = ApplyStatus::Failed;
+    assert_eq!(t.commit(rec).unwrap(), 2);
+    let s = StateStore::open(&path).unwrap();
+    assert_eq!(s.meta().unwrap().serial, 2);
+    let audit = s.audit(10).unwrap();
+    assert_eq!(
+        audit.iter().map(|a| (a.serial, a.status.as_str())).collect::<Vec<_>>(),
+        vec![(2, "failed"), (2, "success"), (1, "success")]
+    );
+}
+
+#[test]
+fn purge_tombstones_only_live_keys() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    for k in ["a", "b", "c"] {
+        t.put(NS, k, "v", 0, "test", NOW).unwrap();
+    }
+    t.put("vars/job/other", "a", "v", 0, "test", NOW).unwrap();
+    t.tombstone(NS, "b", "test", NOW).unwrap();
+    assert_eq!(t.purge_namespace(NS, "test", NOW).unwrap(), 2);
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    let s = StateStore::open(&path).unwrap();
+    assert_eq!(s.get(NS, "a").unwrap().unwrap().version, 2);
+    assert_eq!(s.get(NS, "b").unwrap().unwrap().version, 2, "an already tombstoned key gets no second tombstone");
+    assert_eq!(s.get(NS, "c").unwrap().unwrap().version, 2);
+    assert!(s.get("vars/job/other", "a").unwrap().unwrap().is_live());
+}
+
+#[test]
+fn history_is_trimmed_to_max_versions() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    t.set_max_versions(3);
+    for i in 1..=7 {
+        t.put(NS, "k", &format!("v{i}"), 0, "test", NOW).unwrap();
+    }
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    let v: Vec<u64> = versions(&path, NS, "k").into_iter().map(|r| r.0).collect();
+    assert_eq!(v, vec![5, 6, 7]);
+    assert!(StateStore::open(&path).unwrap().check().unwrap().ok());
+}
+
+#[test]
+fn savepoints_undo_writes_and_counts() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    t.put(NS, "keep", "v", 0, "test", NOW).unwrap();
+    t.savepoint("wave_1").unwrap();
+    t.put(NS, "undo", "v", 0, "test", NOW).unwrap();
+    t.put(NS, "keep", "changed", 0, "test", NOW).unwrap();
+    t.rollback_to("wave_1").unwrap();
+    assert!(t.get(NS, "undo").unwrap().is_none());
+    t.savepoint("wave_2").unwrap();
+    t.put(NS, "kept", "v", 0, "test", NOW).unwrap();
+    t.release("wave_2").unwrap();
+    assert!(t.savepoint("bad name;").is_err());
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    let s = StateStore::open(&path).unwrap();
+    assert_eq!(s.get(NS, "keep").unwrap().unwrap().value, "v");
+    assert!(s.get(NS, "kept").unwrap().is_some());
+    assert_eq!(s.audit(1).unwrap()[0].added, 2);
+    assert_eq!(s.audit(1).unwrap()[0].changed, 0);
+}
+
+#[test]
+fn rollback_and_drop_discard_everything() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    t.put(NS, "a", "v", 0, "test", NOW).unwrap();
+    t.rollback().unwrap();
+    let mut t = txn(&path);
+    t.put(NS, "b", "v", 0, "test", NOW).unwrap();
+    drop(t);
+    let s = StateStore::open(&path).unwrap();
+    assert_eq!(s.snapshot().unwrap().entries.len(), 0);
+    assert_eq!(s.meta().unwrap().serial, 0);
+}
+
+#[test]
+fn write_txn_can_move_to_another_thread() {
+    fn assert_send_static<T: Send + 'static>() {}
+    assert_send_static::<WriteTxn>();
+    let (_d, path) = fresh();
+    let t = std::sync::Arc::new(std::sync::Mutex::new(txn(&path)));
+    let t2 = t.clone();
+    std::thread::spawn(move || t2.lock().unwrap().put(NS, "from-thread", "v", 0, "hook", NOW).unwrap()).join().unwrap();
+    let t = std::sync::Arc::try_unwrap(t).unwrap().into_inner().unwrap();
+    assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
+}
+
+#[test]
+fn second_writer_is_refused_with_the_holder_or_waits() {
+    let (_d, path) = fresh();
+    let holder = StateStore::open(&path).unwrap().begin_write("apply", Duration::ZERO).unwrap();
+    let err = StateStore::open(&path).unwrap().begin_write("kv set", Duration::ZERO).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StateError::Locked { .. }), "{msg}");
+    assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+    assert!(msg.contains("`apply`"), "{msg}");
+    assert!(msg.contains(&holder.lock_holder().lock_id), "{msg}");
+    // Readers are never blocked by the writer.
+    StateStore::open(&path).unwrap().snapshot().unwrap();
+    // A waiting writer gets the lock once the holder finishes.
+    let p2 = path.clone();
+    let waiter = std::thread::spawn(move || {
+        let start = Instant::now();
+        let t = StateStore::open(&p2).unwrap().begin_write("kv set", Duration::from_secs(20)).unwrap();
+        (start.elapsed(), t.commit(ApplyRecord::new("kv set", NOW)).unwrap())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut holder = holder;
+    holder.put(NS, "a", "v", 0, "test", NOW).unwrap();
+    holder.commit(ApplyRecord::new("apply", NOW)).unwrap();
+    let (waited, serial) = waiter.join().unwrap();
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    assert_eq!(serial, 1);
+}
+
+#[test]
+fn force_unlock_refuses_a_live_holder_and_unknown_ids() {
+    let (_d, path) = fresh();
+    let t = txn(&path);
+    let id = t.lock_holder().lock_id.clone();
+    let err = kvform::state::lock::force_unlock(&path, &id).unwrap_err();
+    assert!(matches!(err, StateError::LockHeldByLiveProcess { .. }), "{err}");
+    let err = kvform::state::lock::force_unlock(&path, "nope").unwrap_err();
+    assert!(matches!(err, StateError::NoSuchLock { .. }), "{err}");
+    drop(t);
+    assert_eq!(kvform::state::lock::status(&path).unwrap().0, None, "released on drop");
+}
+
+fn secret_store(dir: &Path) -> (PathBuf, kvform::bucket::Bucket) {
+    let b = kvform::bucket::Bucket::at(dir);
+    Keyring::create(&b).unwrap();
+    (dir.join("data/kvform.db"), b)
+}
+
+#[test]
+fn secrets_are_sealed_at_rest_and_bound_to_their_row() {
+    let (dir, _) = fresh();
+    let (path, b) = secret_store(dir.path());
+    let plaintext = "PLAINTEXT-hunter2-should-never-hit-disk";
+    let open = || StateStore::open(&path).unwrap().with_keyring(Keyring::load(&b).unwrap());
+    let mut t = open().begin_write("test", Duration::ZERO).unwrap();
+    t.put("secrets/job/api", "token", plaintext, 0, "test", NOW).unwrap();
+    t.put("secrets/job/api", "other", "x", 0, "test", NOW).unwrap();
+    assert_eq!(
+        t.put("secrets/job/api", "token", plaintext, 0, "test", NOW).unwrap(),
+        WriteOutcome::Unchanged { version: 1 }
+    );
+    t.put("secrets/job/api", "token", &format!("{plaintext}-2"), 0, "test", NOW).unwrap();
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+
+    let s = open();
+    let e = s.get("secrets/job/api", "token").unwrap().unwrap();
+    assert!(!e.value.contains("hunter2"));
+    let ring = s.keyring().unwrap();
+    assert_eq!(ring.open("secrets/job/api", "token", e.version, &e.value).unwrap().as_str(), format!("{plaintext}-2"));
+    let old = &s.history("secrets/job/api", "token").unwrap()[0];
+    assert_eq!(ring.open("secrets/job/api", "token", 1, &old.value).unwrap().as_str(), plaintext);
+    // Copied to another key or version: refused, naming the key.
+    let other = s.get("secrets/job/api", "other").unwrap().unwrap();
+    let err = ring.open("secrets/job/api", "token", other.version, &other.value).unwrap_err().to_string();
+    assert!(err.contains("secrets/job/api token") && !err.contains("hunter2"), "{err}");
+    assert!(ring.open("secrets/job/api", "token", 1, &e.value).is_err());
+    assert!(s.check().unwrap().ok());
+    assert!(!format!("{s:?} {e:?}").contains("hunter2"));
+    drop(s);
+    // Not in any file of the state.
+    for entry in std::fs::read_dir(path.parent().unwrap()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(7).any(|w| w == b"hunter2"));
+    }
+    // Writing a secret without the keyring is refused, not stored in the clear.
+    let mut t = StateStore::open(&path).unwrap().begin_write("test", Duration::ZERO).unwrap();
+    assert!(matches!(t.put("secrets/job/api", "x", "y", 0, "t", NOW), Err(StateError::NoKeyring { .. })));
+}
+
+#[test]
+fn rotation_reseals_every_version() {
+    let (dir, _) = fresh();
+    let (path, b) = secret_store(dir.path());
+    let mut t = StateStore::open(&path)
+        .unwrap()
+        .with_keyring(Keyring::load(&b).unwrap())
+        .begin_write("t", Duration::ZERO)
+        .unwrap();
+    t.put("secrets/job/api", "token", "v1", 0, "t", NOW).unwrap();
+    t.put("secrets/job/api", "token", "v2", 0, "t", NOW).unwrap();
+    t.tombstone("secrets/job/api", "token", "t", NOW).unwrap();
+    t.commit(ApplyRecord::new("t", NOW)).unwrap();
+    let old_id = Keyring::load(&b).unwrap().current_key_id().to_string();
+
+    let (rot, ring) = kvform::secrets::Rotation::prepare(&b).unwrap();
+    let new_id = rot.new_key_id().to_string();
+    let mut t = StateStore::open(&path).unwrap().with_keyring(ring).begin_write("rotate", Duration::ZERO).unwrap();
+    assert_eq!(t.reseal_secrets().unwrap(), 2);
+    t.commit(ApplyRecord::new("secrets rotate-key", NOW)).unwrap();
+    rot.finish().unwrap();
+    let s = StateStore::open(&path).unwrap();
+    let h = s.history("secrets/job/api", "token").unwrap();
+    for row in h.iter().filter(|r| !r.deleted) {
+        assert!(row.value.contains(&new_id) && !row.value.contains(&old_id), "{}", row.value);
+    }
+    let only_new = Keyring::load(&b).unwrap();
+    std::fs::remove_file(b.old_key_file()).unwrap();
+    assert_eq!(only_new.open("secrets/job/api", "token", 1, &h[0].value).unwrap().as_str(), "v1");
+}
+
+#[test]
+fn files_are_private() {
+    let (dir, path) = fresh();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    let mut t = txn(&path);
+    t.put(NS, "a", "v", 0, "t", NOW).unwrap();
+    t.commit(ApplyRecord::new("t", NOW)).unwrap();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600);
+    }
+    assert_eq!(mode(&kvform::state::lock::lock_path(&path)), 0o600);
+    let backup = dir.path().join("b.db");
+    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    assert_eq!(mode(&backup), 0o600);
+}
+
+#[test]
+fn missing_foreign_and_old_states_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("data/kvform.db");
+    let err = StateStore::open(&missing).unwrap_err().to_string();
+    assert!(err.contains("no state at") && err.contains("kvform init"), "{err}");
+    assert!(!missing.exists(), "open never creates");
+
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"this is not sqlite, not even close............................................").unwrap();
+    let err = StateStore::open(&junk).unwrap_err().to_string();
+    assert!(err.contains("not a kvform state"), "{err}");
+
+    let (_d, path) = fresh();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.pragma_update(None, "user_version", 0).unwrap();
+    drop(c);
+    let err = StateStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("not a kvform state"), "{err}");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
+    drop(c);
+    let err = StateStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("newer than this kvform"), "{err}");
+}
+
+#[test]
+fn init_keeps_ids_and_is_idempotent() {
+    let (_d, path) = fresh();
+    let before = StateStore::open(&path).unwrap().meta().unwrap();
+    let (s, outcome) = StateStore::init(&path).unwrap();
+    assert_eq!(outcome, InitOutcome::UpToDate);
+    assert_eq!(s.meta().unwrap(), before);
+    assert_ne!(before.bucket_id, before.lineage);
+}
+
+#[test]
+fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live() {
+    let (_d, path) = fresh();
+    let day = 86_400;
+    let old = NOW - 40 * day;
+    let alloc = "maand/job/api/worker/10.0.0.1";
+    let mut t = txn(&path);
+    t.put(NS, "live", "v1", 0, "t", old).unwrap();
+    t.put(NS, "live", "v2", 0, "t", old).unwrap();
+    t.put(NS, "ancient-live", "v", 0, "t", old).unwrap();
+    t.put(NS, "dead", "v", 0, "t", old).unwrap();
+    t.tombstone(NS, "dead", "t", old).unwrap();
+    t.put(NS, "recently-dead", "v", 0, "t", old).unwrap();
+    t.tombstone(NS, "recently-dead", "t", NOW - day).unwrap();
+    t.put(alloc, "version", "1", 0, "t", NOW).unwrap();
+    t.purge_namespace(alloc, "t", NOW).unwrap();
+    t.put("maand/job/api/worker/10.0.0.2", "version", "1", 0, "t", NOW).unwrap();
+    t.commit(ApplyRecord::new("t", NOW)).unwrap();
+
+    // Dry run: report, then roll back.
+    let mut t = txn(&path);
+    let dry = t.gc(30, NOW).unwrap();
+    t.rollback().unwrap();
+    assert_eq!(StateStore::open(&path).unwrap().meta().unwrap().serial, 1);
+
+    let mut t = txn(&path);
+    let report = t.gc(30, NOW).unwrap();
+    assert_eq!(report, dry);
+    assert_eq!(t.commit(ApplyRecord::new("gc", NOW)).unwrap(), 2);
+    let got: Vec<(String, String, u64)> =
+        report.items.iter().map(|i| (i.namespace.clone(), i.key.clone(), i.rows)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (alloc.to_string(), "version".to_string(), 2),
+            (NS.to_string(), "dead".to_string(), 2),
+            (NS.to_string(), "live".to_string(), 1),
+            // History older than the window goes too; the tombstone itself stays.
+            (NS.to_string(), "recently-dead".to_string(), 1),
+        ]
+    );
+    let s = StateStore::open(&path).unwrap();
+    assert_eq!(s.get(NS, "live").unwrap().unwrap().value, "v2");
+    assert!(s.get(NS, "ancient-live").unwrap().unwrap().is_live(), "the latest live version is never removed");
+    assert!(s.get(NS, "recently-dead").unwrap().is_some());
+    assert!(s.get(NS, "dead").unwrap().is_none());
+    assert!(s.get("maand/job/api/worker/10.0.0.2", "version").unwrap().is_some());
+    assert!(s.check().unwrap().ok());
+}
+
+#[test]
+fn check_reports_broken_invariants() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    for v in ["a", "b", "c"] {
+        t.put(NS, "k", v, 0, "t", NOW).unwrap();
+    }
+    t.commit(ApplyRecord::new("t", NOW)).unwrap();
+    assert!(StateStore::open(&path).unwrap().check().unwrap().ok());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute("DELETE FROM history WHERE version = 2", []).unwrap();
+    c.execute("INSERT INTO latest VALUES ('secrets/job/api', 'plain', 1, 'oops', 0, 0, 0, 1, 't')", []).unwrap();
+    drop(c);
+    let report = StateStore::open(&path).unwrap().check().unwrap();
+    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+    assert!(report.problems[0].contains("vars/job/api k: versions 1..3 have gaps"), "{:?}", report.problems);
+    assert!(report.problems[1].contains("unsealed"), "{:?}", report.problems);
+}
+
+#[test]
+fn backup_restore_round_trip_and_corrupt_restore_is_refused() {
+    let (dir, path) = fresh();
+    let mut t = txn(&path);
+    t.put(NS, "k", "before-backup", 0, "t", NOW).unwrap();
+    t.commit(ApplyRecord::new("t", NOW)).unwrap();
+    let backup = dir.path().join("backup.db");
+    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    let mut t = txn(&path);
+    t.put(NS, "k", "after-backup", 0, "t", NOW).unwrap();
+    t.commit(ApplyRecord::new("t", NOW)).unwrap();
+    let before = StateStore::open(&path).unwrap().meta().unwrap();
+
+    // A corrupt backup is refused and the state is untouched.
+    let corrupt = dir.path().join("corrupt.db");
+    let mut bytes = std::fs::read(&backup).unwrap();
+    // Break the header of every B-tree page after the first.
+    for page in 1..bytes.len() / 4096 {
+        for b in &mut bytes[page * 4096..page * 4096 + 16] {
+            *b = 0xAB;
+        }
+    }
+    std::fs::write(&corrupt, &bytes).unwrap();
+    assert!(kvform::state::backup::restore(&path, &corrupt, Duration::ZERO, NOW).is_err());
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, b"garbage").unwrap();
+    assert!(kvform::state::backup::restore(&path, &garbage, Duration::ZERO, NOW).is_err());
+    let s = StateStore::open(&path).unwrap();
+    assert_eq!(s.meta().unwrap(), before);
+    assert_eq!(s.get(NS, "k").unwrap().unwrap().value, "after-backup");
+    drop(s);
+
+    let out = kvform::state::backup::restore(&path, &backup, Duration::ZERO, NOW).unwrap();
+    assert_eq!(out.restored.serial, 1);
+    assert_eq!(out.previous.as_ref().unwrap().serial, 2);
+    let kept = out.kept_as.unwrap();
+    assert_eq!(mode(&kept), 0o600);
+    let s = StateStore::open(&path).unwrap();
+    assert_eq!(s.meta().unwrap().serial, 1);
+    assert_eq!(s.meta().unwrap().lineage, before.lineage);
+    assert_eq!(s.get(NS, "k").unwrap().unwrap().value, "before-backup");
+    assert!(s.check().unwrap().ok());
+    assert_eq!(StateStore::open(&kept).unwrap().get(NS, "k").unwrap().unwrap().value, "after-backup");
+}
