@@ -1,1 +1,19 @@
-//! See the crate docs (`src/lib.rs`) for what this module is for.
+//! The apply executor (SPEC §5): one write transaction, bucket-level namespaces first, then
+//! jobs wave by wave, each job in its own checkpoint (savepoint), allocation namespaces batch
+//! by batch in rollout order, hook steps plugged in at the points SPEC §5 names.
+//!
+//! The executor drives; hooks are reached only through [`HookSteps`], so the executor can run
+//! without hooks ([`NoHooks`]) and the hook runtime (`crate::hooks`) stays independent of it.
+//!
+//! The write transaction is shared as [`SharedTxn`] because hooks write through the loopback
+//! API while the executor waits for them: never hold the lock while a hook runs.
+
+pub mod steps;
+
+pub use steps::{HookSteps, NoHooks, StepContext, StepFailure};
+
+use crate::state::WriteTxn;
+use std::sync::{Arc, Mutex};
+
+/// The apply's write transaction, shared between the executor and the hook API thread.
+pub type SharedTxn = Arc<Mutex<WriteTxn>>;

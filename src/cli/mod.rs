@@ -8,13 +8,13 @@
 
 mod cat;
 mod completions;
-mod init;
-mod printer;
-mod validate;
 mod gc;
+mod init;
 mod kv;
+mod printer;
 mod secrets;
 mod state;
+mod validate;
 
 pub use printer::Printer;
 

@@ -1,0 +1,57 @@
+//! The seam between the executor and the hook runtime: the hook steps of SPEC §5.
+
+use super::SharedTxn;
+use crate::model::types::Desired;
+use crate::workspace::types::Event;
+
+/// What a hook step needs to know about where it runs.
+pub struct StepContext<'a> {
+    pub desired: &'a Desired,
+    /// The apply's write transaction; hooks' writes land here (through the API).
+    pub txn: &'a SharedTxn,
+    /// The serial this apply commits as (names the log directory `logs/<serial>/`).
+    pub serial: u64,
+}
+
+/// A failed hook step: the job fails, its checkpoint is rolled back, dependents are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    pub job: String,
+    pub event: Event,
+    /// One line: which hook on which host, and how it failed (exit code, timeout, start error).
+    pub message: String,
+    /// Captured hook output (prefixed lines), shown in the failure report.
+    pub output: Vec<String>,
+}
+
+/// Hook steps, called by the executor in SPEC §5 order. Every method runs the job's commands
+/// for that event once per listed host (active allocations only), in the order given.
+pub trait HookSteps {
+    /// Before the job's namespaces are written. May write vars/secrets and override
+    /// `maand/job/<job>` `rollout_order` for this apply (the executor reads it afterwards).
+    fn pre_deploy(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
+    /// After one batch's allocation namespaces are written; parallel within the batch.
+    fn post_deploy(&mut self, cx: &StepContext, job: &str, batch: &[String]) -> Result<(), StepFailure>;
+    /// The job's health gate after each batch; read-only.
+    fn health_check(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
+    /// After commit, in a follow-up transaction, waves in order.
+    fn post_build(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
+}
+
+/// No hooks at all (e.g. jobs without commands, or tests of the executor alone).
+pub struct NoHooks;
+
+impl HookSteps for NoHooks {
+    fn pre_deploy(&mut self, _: &StepContext, _: &str, _: &[String]) -> Result<(), StepFailure> {
+        Ok(())
+    }
+    fn post_deploy(&mut self, _: &StepContext, _: &str, _: &[String]) -> Result<(), StepFailure> {
+        Ok(())
+    }
+    fn health_check(&mut self, _: &StepContext, _: &str, _: &[String]) -> Result<(), StepFailure> {
+        Ok(())
+    }
+    fn post_build(&mut self, _: &StepContext, _: &str, _: &[String]) -> Result<(), StepFailure> {
+        Ok(())
+    }
+}
