@@ -97,6 +97,8 @@ fn state_survives_sigkill_at_random_moments() {
         child.wait().unwrap();
         reader.join().unwrap();
         let reported = *seen.lock().unwrap();
+        // The OS released the dead writer's lock: no manual cleanup needed.
+        assert_eq!(kvform::state::lock::status(&path).unwrap().0, None, "lock still held after SIGKILL");
         let serial = verify(&path, reported);
         if serial > last {
             progressed += 1;

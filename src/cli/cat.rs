@@ -67,10 +67,13 @@ pub(super) enum Format {
     Json,
 }
 
+/// A test on a namespace path.
+pub type NamespacePredicate = Box<dyn Fn(&str) -> bool>;
+
 /// All predicates must hold for a namespace to be listed.
 #[derive(Default)]
 pub struct NamespaceFilter {
-    predicates: Vec<Box<dyn Fn(&str) -> bool>>,
+    predicates: Vec<NamespacePredicate>,
 }
 
 impl NamespaceFilter {

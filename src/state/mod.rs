@@ -238,11 +238,9 @@ impl StateStore {
         if !path.is_file() {
             return Err(StateError::Missing(path.to_path_buf()));
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(sql(path, "open"))?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(sql(path, "open"))?;
         schema::configure(&conn).map_err(sql(path, "configure"))?;
         let found = schema::user_version(&conn).map_err(sql(path, "read schema version"))?;
         if found == 0 {
@@ -412,25 +410,24 @@ pub(crate) fn read_snapshot(conn: &Connection, path: &Path) -> Result<Snapshot, 
         )
         .map_err(sql(path, "read snapshot"))?;
     let mut rows = st.query([]).map_err(sql(path, "read snapshot"))?;
-    // Rows arrive sorted by (namespace, key): collect one namespace at a time and build its
-    // map from sorted input (linear), allocating each namespace string once.
-    let mut current: Option<(String, Vec<(String, Entry)>)> = None;
+    // Rows arrive sorted by (namespace, key): fill one namespace's map at a time, allocating
+    // each namespace string once.
+    let mut current: Option<(String, BTreeMap<String, Entry>)> = None;
     while let Some(r) = rows.next().map_err(sql(path, "read snapshot"))? {
         let ns = r.get_ref(7).and_then(|v| Ok(v.as_str()?)).map_err(sql(path, "read snapshot"))?;
+        if current.as_ref().is_none_or(|(cur, _)| cur != ns)
+            && let Some((done, map)) = current.replace((ns.to_string(), BTreeMap::new()))
+        {
+            entries.insert(done, map);
+        }
         let key: String = r.get(8).map_err(sql(path, "read snapshot"))?;
         let entry = entry_from_row(r).map_err(sql(path, "read snapshot"))?;
-        match &mut current {
-            Some((cur, list)) if cur == ns => list.push((key, entry)),
-            _ => {
-                if let Some((cur, list)) = current.take() {
-                    entries.insert(cur, list.into_iter().collect());
-                }
-                current = Some((ns.to_string(), vec![(key, entry)]));
-            }
+        if let Some((_, map)) = current.as_mut() {
+            map.insert(key, entry);
         }
     }
-    if let Some((cur, list)) = current {
-        entries.insert(cur, list.into_iter().collect());
+    if let Some((done, map)) = current {
+        entries.insert(done, map);
     }
     Ok(Snapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries })
 }
