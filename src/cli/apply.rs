@@ -27,7 +27,7 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:\n  kvform apply\n  kvform apply --auto-approve\n  \
 kvform plan --out plan.json && kvform apply plan.json\n  kvform apply --atomic --lock-timeout 5m")]
 pub struct Args {
-    /// A plan saved by `kvform plan --out FILE` (applied without a prompt).
+    /// A plan saved by `kvform plan --out FILE` (applied without a prompt); relative to -C DIR.
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
     /// Do not ask for confirmation (needed without a terminal).
@@ -57,7 +57,7 @@ fn hook_steps(_loaded: &LoadedBucket) -> Box<dyn HookSteps> {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let timeout = lock_timeout(&args.lock_timeout)?;
     let loaded = pipeline::load(ctx)?;
-    let saved = args.file.as_deref().map(SavedPlan::read).transpose()?;
+    let saved = args.file.as_ref().map(|f| SavedPlan::read(&ctx.dir.join(f))).transpose()?;
     // Refused before anything is created; with a state, only once the plan has changes.
     let cannot_prompt = saved.is_none() && !args.auto_approve && !std::io::stdin().is_terminal();
     let state = loaded.open_state()?;

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:\n  kvform plan\n  kvform plan --out plan.json && kvform apply plan.json\n  \
 kvform plan --format markdown > plan.md\n  kvform plan --detailed-exitcode || echo \"changes (2) or error (1)\"")]
 pub struct Args {
-    /// Save the plan to FILE (JSON, mode 0600) for `kvform apply FILE`.
+    /// Save the plan to FILE (JSON, mode 0600) for `kvform apply FILE`; relative to -C DIR.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Print the machine-readable plan (same as --format json).
@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Format::Json => render_json(&planned.plan),
     };
     ctx.printer.out(&text);
-    if let Some(out) = &args.out {
+    if let Some(out) = &args.out.as_ref().map(|o| ctx.dir.join(o)) {
         SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(out)?;
         ctx.printer.info(&format!("Saved the plan to {}; apply it with `kvform apply {}`", out.display(), out.display()));
     }

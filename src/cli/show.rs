@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  kvform show plan.json\n  kvform show plan.json --json | jq .summary")]
 pub struct Args {
-    /// The saved plan.
+    /// The saved plan (relative to -C DIR).
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// Print the machine-readable plan (same as --format json).
@@ -27,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let saved = SavedPlan::read(&args.file)?;
+    let saved = SavedPlan::read(&ctx.dir.join(&args.file))?;
     ctx.printer.info(&format!(
         "Saved plan for state lineage {} at serial {}, made by kvform {}{}",
         saved.lineage,
