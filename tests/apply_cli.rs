@@ -108,9 +108,8 @@ fn saved_plan_applies_once_then_is_stale() {
     let out = kvform(tmp.path(), &["apply", p]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains(
-            "Saved plan is stale: the state changed after this plan was made; run `kvform plan` again"
-        ),
+        text(&out.stderr)
+            .contains("Saved plan is stale: the state changed after this plan was made; run `kvform plan` again"),
         "{}",
         text(&out.stderr)
     );
@@ -141,9 +140,8 @@ fn saved_plan_is_refused_when_the_workspace_changed() {
     let out = kvform(tmp.path(), &["apply", tmp.path().join("plan.json").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains(
-            "Saved plan is stale: the workspace changed after this plan was made; run `kvform plan` again"
-        ),
+        text(&out.stderr)
+            .contains("Saved plan is stale: the workspace changed after this plan was made; run `kvform plan` again"),
         "{}",
         text(&out.stderr)
     );

@@ -165,7 +165,9 @@ fn a_failing_job_is_rolled_back_its_dependents_skipped_and_the_rest_committed() 
     assert!(snap.get("maand/bucket", "jobs").is_some());
     assert!(snap.get("maand/job/b/worker/h1", "version").is_some());
     assert!(snap.get("vars/job/b", "hook_key").is_some());
-    for (ns, key) in [("maand/job/a", "rollout_order"), ("maand/job/a/worker/h1", "version"), ("vars/job/a", "hook_key")] {
+    for (ns, key) in
+        [("maand/job/a", "rollout_order"), ("maand/job/a/worker/h1", "version"), ("vars/job/a", "hook_key")]
+    {
         assert!(snap.get(ns, key).is_none(), "{ns} {key} was rolled back");
     }
     assert!(snap.get("maand/job/c/worker/h2", "version").is_none());
@@ -197,8 +199,7 @@ fn rollout_order_override_reorders_batches_for_one_apply() {
     // First apply: everything exists.
     let fx = fixture();
     let plan = plan_for(&fx, &dir);
-    execute(begin(&dir), &plan, &fx.desired, &mut Fake::default(), &mut NoProgress, &ApplyOptions::new(NOW))
-        .unwrap();
+    execute(begin(&dir), &plan, &fx.desired, &mut Fake::default(), &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
 
     // Second apply: a's version changes on every allocation (changed batches of 1); a
     // pre_deploy hook puts h3 first and names a host that is not an allocation.

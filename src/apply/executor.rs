@@ -26,10 +26,10 @@
 //! `maand/job/<job>` `rollout_order` (which restores the desired value anyway), the executor
 //! writes the desired value back right after reading the override.
 
+use super::SharedTxn;
 use super::progress::{Progress, ProgressEvent};
 use super::reorder::{order_hosts, rechunk};
 use super::steps::{HookSteps, StepContext, StepFailure};
-use super::SharedTxn;
 use crate::model::types::Desired;
 use crate::plan::{Action, Batch, JobRollout, Plan};
 use crate::state::{ApplyRecord, ApplyStatus, StateError, WriteOutcome, WriteTxn};

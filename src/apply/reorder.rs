@@ -41,11 +41,7 @@ pub fn order_hosts(order: &str, fleet: &[String]) -> (Vec<String>, Vec<String>) 
 /// `max_concurrent_starts` / `max_concurrent_upgrades` (0 = all at once).
 pub fn rechunk(batches: &[Batch], order: &[String], starts: u32, upgrades: u32) -> Vec<Batch> {
     let of_kind = |kind: BatchKind| -> Vec<String> {
-        order
-            .iter()
-            .filter(|h| batches.iter().any(|b| b.kind == kind && b.hosts.contains(h)))
-            .cloned()
-            .collect()
+        order.iter().filter(|h| batches.iter().any(|b| b.kind == kind && b.hosts.contains(h))).cloned().collect()
     };
     let mut out = chunk(BatchKind::New, of_kind(BatchKind::New), starts);
     out.extend(chunk(BatchKind::Changed, of_kind(BatchKind::Changed), upgrades));

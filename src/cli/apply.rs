@@ -118,7 +118,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             print_output(ctx, &f.output);
         }
     }
-    let counts = format!("Resources: {} added, {} changed, {} destroyed.", report.added, report.changed, report.destroyed);
+    let counts =
+        format!("Resources: {} added, {} changed, {} destroyed.", report.added, report.changed, report.destroyed);
     if report.rolled_back {
         ctx.printer.out("Apply failed: --atomic rolled back every change; nothing was committed.");
         return Ok(ExitCode::from(1));

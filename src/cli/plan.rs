@@ -76,7 +76,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     ctx.printer.out(&text);
     if let Some(out) = &args.out.as_ref().map(|o| ctx.dir.join(o)) {
         SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(out)?;
-        ctx.printer.info(&format!("Saved the plan to {}; apply it with `kvform apply {}`", out.display(), out.display()));
+        ctx.printer.info(&format!(
+            "Saved the plan to {}; apply it with `kvform apply {}`",
+            out.display(),
+            out.display()
+        ));
     }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

@@ -32,7 +32,9 @@ pub fn line(event: &ProgressEvent<'_>) -> Option<String> {
         }
         ProgressEvent::JobDone { job } => format!("{job}: done"),
         ProgressEvent::JobFailed { job, message } => format!("{job}: FAILED: {message}"),
-        ProgressEvent::JobSkipped { job, because } => format!("{job}: skipped (it demands {because}, which did not apply)"),
+        ProgressEvent::JobSkipped { job, because } => {
+            format!("{job}: skipped (it demands {because}, which did not apply)")
+        }
         ProgressEvent::Warning(w) => format!("warning: {w}"),
         ProgressEvent::PostBuild { job } => format!("{job}: post_build"),
         ProgressEvent::Finished => return None,

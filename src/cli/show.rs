@@ -37,7 +37,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     ));
     let format = if args.json { Format::Json } else { args.format };
     let text = match format {
-        Format::Text => render_text(&saved.plan, TextOptions { color: ctx.printer.color_stdout(), detail: args.detail }),
+        Format::Text => {
+            render_text(&saved.plan, TextOptions { color: ctx.printer.color_stdout(), detail: args.detail })
+        }
         Format::Markdown => render_markdown(&saved.plan),
         Format::Json => render_json(&saved.plan),
     };

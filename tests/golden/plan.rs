@@ -181,7 +181,8 @@ fn run_case(g: &mut Golden, case: &Path) -> Result<(), String> {
 
         let (ok, out, err) = call(with(&["apply", "--auto-approve"]));
         let want = expected_counts(&text);
-        if !ok || !out.lines().last().is_some_and(|l| l == format!("Apply complete! {want}")) {
+        let complete = out.lines().last() == Some(format!("Apply complete! {want}").as_str());
+        if !ok || !complete {
             return Err(format!("step {n}: apply did not report `Apply complete! {want}`:\n{out}\n{err}"));
         }
         let (ok, dump, err) = call(vec!["cat".into(), "kv".into(), "--format".into(), "json".into()]);
