@@ -7,9 +7,21 @@
 //!
 //! The write transaction is shared as [`SharedTxn`] because hooks write through the loopback
 //! API while the executor waits for them: never hold the lock while a hook runs.
+//!
+//! - [`executor`] — [`execute`] and [`post_build`].
+//! - [`reorder`] — the one-apply `rollout_order` override.
+//! - [`progress`] — the [`Progress`] events the CLI shows.
 
+pub mod executor;
+pub mod progress;
+pub mod reorder;
 pub mod steps;
 
+pub use executor::{
+    APPLY_WRITER, ApplyError, ApplyOptions, ApplyReport, PostBuildReport, SkippedJob, execute, has_post_build,
+    post_build,
+};
+pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use steps::{HookSteps, NoHooks, StepContext, StepFailure};
 
 use crate::state::WriteTxn;

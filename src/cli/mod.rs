@@ -6,13 +6,18 @@
 //! anyhow::Result<ExitCode>`, then add one variant to [`Command`] and one arm to
 //! [`dispatch`].
 
+mod apply;
 mod cat;
 mod completions;
 mod gc;
 mod init;
 mod kv;
+mod pipeline;
+mod plan;
 mod printer;
+mod progress;
 mod secrets;
+mod show;
 mod state;
 mod validate;
 
@@ -58,6 +63,12 @@ pub enum Command {
     Validate(validate::Args),
     /// Print what the state holds (`cat kv`, `cat kv get NS KEY`).
     Cat(cat::Args),
+    /// Show what `apply` would change (text, markdown or JSON; --out saves it).
+    Plan(plan::Args),
+    /// Apply the workspace (or a saved plan) to the state, wave by wave, with hooks.
+    Apply(apply::Args),
+    /// Print a saved plan.
+    Show(show::Args),
     /// Read and write single keys (get, set, delete, keys, history).
     Kv(kv::Args),
     /// Remove old history, old tombstones and removed allocations from the state.
@@ -97,6 +108,9 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Init(a) => init::run(ctx, a),
         Command::Validate(a) => validate::run(ctx, a),
         Command::Cat(a) => cat::run(ctx, a),
+        Command::Plan(a) => plan::run(ctx, a),
+        Command::Apply(a) => apply::run(ctx, a),
+        Command::Show(a) => show::run(ctx, a),
         Command::Kv(a) => kv::run(ctx, a),
         Command::Gc(a) => gc::run(ctx, a),
         Command::State(a) => state::run(ctx, a),

@@ -46,6 +46,8 @@ impl WriteOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyStatus {
     Success,
+    /// Some jobs failed (rolled back) or were skipped; the rest committed.
+    Partial,
     Failed,
 }
 
@@ -53,6 +55,7 @@ impl ApplyStatus {
     pub fn as_str(&self) -> &'static str {
         match self {
             ApplyStatus::Success => "success",
+            ApplyStatus::Partial => "partial",
             ApplyStatus::Failed => "failed",
         }
     }

@@ -1,1 +1,209 @@
-//! `testdata/plan/<case>/` -> `golden/plan/<case>/` (owned by the plan/apply work).
+//! `testdata/plan/<case>/steps/<n>/` -> `golden/plan/<case>/<n>.{plan.txt,plan.json,state.json}`.
+//!
+//! A case is a sequence of steps run against one bucket (a temporary directory that
+//! persists across the steps), through the real binary. Each step directory holds:
+//! - `workspace/` — replaces the bucket's `workspace/` (required);
+//! - `kvform.hcl` — the bucket settings for this step (optional; removed when absent);
+//! - `env` — `KEY=VALUE` lines for every command of the step (optional). `KVFORM_NOW`
+//!   defaults to 2026-01-01T00:00:00Z plus `n` hours;
+//! - `pre` — lines of `kv set NS KEY VALUE [--ttl N] [--secret]` / `kv delete NS KEY`, run
+//!   before planning (optional; secret values are passed on stdin, as operators do);
+//! - `args` — extra arguments for `plan` and `apply` (optional, e.g. `--purge-secrets-kv`).
+//!
+//! Per step: `plan` (stdout -> `<n>.plan.txt`), `plan --json` (-> `<n>.plan.json`),
+//! `apply --auto-approve` (must succeed and report the plan's counts), then
+//! `cat kv --format json` (-> `<n>.state.json`: every key's latest row with version,
+//! ttl, created_at, serial and writer).
+//!
+//! Determinism: the state is created before step 1 through the library with a fixed bucket
+//! id (ids derived from it appear in values), the clock is fixed per step, and the
+//! `user@host` of operator writes (`cli:user@host`) is replaced by `<actor>`.
+
+use crate::support::{Golden, case_name, cases};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BUCKET_ID: &str = "6b766672-6d00-4000-8000-000000000002";
+/// 2026-01-01T00:00:00Z.
+const BASE_NOW: i64 = 1_767_225_600;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kvform")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A bucket with an empty state whose bucket id is [`BUCKET_ID`], and its key.
+fn new_bucket(root: &Path) {
+    let bucket = kvform::bucket::Bucket::at(root);
+    kvform::secrets::Keyring::create(&bucket).unwrap();
+    let path = bucket.default_state_file();
+    drop(kvform::state::StateStore::init(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE meta SET bucket_id = ?1 WHERE id = 1", [BUCKET_ID]).unwrap();
+}
+
+struct Step {
+    n: u32,
+    dir: PathBuf,
+}
+
+fn steps(case: &Path) -> Vec<Step> {
+    let mut out: Vec<Step> = std::fs::read_dir(case.join("steps"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| Some(Step { n: e.file_name().to_str()?.parse().ok()?, dir: e.path() }))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|s| s.n);
+    out
+}
+
+fn env_of(step: &Step) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("KVFORM_NOW".to_string(), (BASE_NOW + step.n as i64 * 3600).to_string()),
+        ("NO_COLOR".to_string(), "1".to_string()),
+    ];
+    if let Ok(s) = std::fs::read_to_string(step.dir.join("env")) {
+        for line in s.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let (k, v) = line.split_once('=').expect("env lines are KEY=VALUE");
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+    }
+    env
+}
+
+/// Run the binary in `root`; (status ok, stdout, stderr).
+fn kvform(root: &Path, env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("-C").arg(root).args(args).env_remove("KVFORM_NOW").env_remove("NO_COLOR");
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the kvform binary runs");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Run the `pre` lines of a step; an error message on failure.
+fn run_pre(root: &Path, env: &[(String, String)], step: &Step) -> Result<(), String> {
+    let Ok(pre) = std::fs::read_to_string(step.dir.join("pre")) else { return Ok(()) };
+    for line in pre.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let mut args: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        let mut stdin = None;
+        let secret = args.iter().any(|a| a == "--secret") || args.get(2).is_some_and(|ns| ns.starts_with("secrets/"));
+        if args.len() >= 5 && args[1] == "set" && secret {
+            stdin = Some(std::mem::replace(&mut args[4], "-".into()));
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, _, err) = kvform(root, env, &refs, stdin.as_deref());
+        if !ok {
+            return Err(format!("pre `{line}` failed:\n{err}"));
+        }
+    }
+    Ok(())
+}
+
+/// The summary counts of a text plan, as the apply reports them.
+fn expected_counts(plan_text: &str) -> String {
+    match plan_text.lines().find_map(|l| l.strip_prefix("Plan: ")) {
+        Some(rest) => {
+            let n: Vec<&str> = rest.split(", ").map(|p| p.split(' ').next().unwrap()).collect();
+            format!("Resources: {} added, {} changed, {} destroyed.", n[0], n[1], n[2])
+        }
+        None => "Resources: 0 added, 0 changed, 0 destroyed.".into(),
+    }
+}
+
+fn run_case(g: &mut Golden, case: &Path) -> Result<(), String> {
+    let name = case_name(case);
+    let steps = steps(case);
+    if steps.is_empty() {
+        return Err("no steps/<n>/ directories".into());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    new_bucket(root);
+    let actor = kvform::state::actor();
+    for step in &steps {
+        let n = step.n;
+        let ws = root.join("workspace");
+        let _ = std::fs::remove_dir_all(&ws);
+        copy_dir(&step.dir.join("workspace"), &ws);
+        let _ = std::fs::remove_file(root.join("kvform.hcl"));
+        if step.dir.join("kvform.hcl").is_file() {
+            std::fs::copy(step.dir.join("kvform.hcl"), root.join("kvform.hcl")).unwrap();
+        }
+        let env = env_of(step);
+        run_pre(root, &env, step).map_err(|e| format!("step {n}: {e}"))?;
+        let extra: Vec<String> = std::fs::read_to_string(step.dir.join("args"))
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let with = |base: &[&str]| -> Vec<String> {
+            base.iter().map(|s| s.to_string()).chain(extra.iter().cloned()).collect::<Vec<_>>()
+        };
+        let call = |args: Vec<String>| {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            kvform(root, &env, &refs, None)
+        };
+
+        let (ok, text, err) = call(with(&["plan"]));
+        if !ok {
+            return Err(format!("step {n}: plan failed:\n{err}"));
+        }
+        g.check(&format!("plan/{name}/{n}.plan.txt"), &text);
+        let (ok, json, err) = call(with(&["plan", "--json"]));
+        if !ok {
+            return Err(format!("step {n}: plan --json failed:\n{err}"));
+        }
+        g.check(&format!("plan/{name}/{n}.plan.json"), &json);
+
+        let (ok, out, err) = call(with(&["apply", "--auto-approve"]));
+        let want = expected_counts(&text);
+        let complete = out.lines().last() == Some(format!("Apply complete! {want}").as_str());
+        if !ok || !complete {
+            return Err(format!("step {n}: apply did not report `Apply complete! {want}`:\n{out}\n{err}"));
+        }
+        let (ok, dump, err) = call(vec!["cat".into(), "kv".into(), "--format".into(), "json".into()]);
+        if !ok {
+            return Err(format!("step {n}: cat kv failed:\n{err}"));
+        }
+        let dump = dump.replace(&actor, "<actor>");
+        g.check(&format!("plan/{name}/{n}.state.json"), &dump);
+    }
+    Ok(())
+}
+
+#[test]
+fn plan_and_apply_scenarios() {
+    let mut g = Golden::new();
+    let all = cases("plan");
+    for case in &all {
+        if let Err(e) = run_case(&mut g, case) {
+            g.fail(format!("testdata/plan/{}: {e}", case_name(case)));
+        }
+    }
+    assert!(all.len() >= 25, "expected at least 25 plan cases, found {}", all.len());
+    g.finish("plan", 75);
+}

@@ -1,0 +1,164 @@
+//! `kvform apply [FILE]`: plan (or read a saved plan), confirm, execute, report.
+//!
+//! - The write lock is taken before the state is read and held for the whole run, so the
+//!   plan shown is exactly what is applied; `--lock-timeout` (default 0: fail at once,
+//!   naming the holder) waits for another writer instead.
+//! - Without FILE: plan against the locked state, show it, ask for `yes` (refused without a
+//!   terminal on stdin unless `--auto-approve`). With FILE: no prompt; the plan is refused
+//!   when its lineage, base serial, kvform version or workspace digest no longer match;
+//!   the desired state is derived again from the workspace (the digest guarantees it is the
+//!   one the plan was made from).
+//! - A bucket without state gets one (and its key, if missing) before planning.
+//! - After the commit, `post_build` hooks run in a follow-up transaction; their failure
+//!   fails the command, not the committed apply.
+
+use super::Context;
+use super::pipeline::{self, LoadedBucket};
+use super::state::lock_timeout;
+use crate::apply::{self, ApplyOptions, ApplyReport, HookSteps, NoHooks};
+use crate::plan::{PlanOptions, SavedPlan, TextOptions, check_applicable, render_text};
+use anyhow::bail;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Apply the workspace to the state (or apply a saved plan).
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  kvform apply\n  kvform apply --auto-approve\n  \
+kvform plan --out plan.json && kvform apply plan.json\n  kvform apply --atomic --lock-timeout 5m")]
+pub struct Args {
+    /// A plan saved by `kvform plan --out FILE` (applied without a prompt); relative to -C DIR.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Do not ask for confirmation (needed without a terminal).
+    #[arg(long)]
+    auto_approve: bool,
+    /// Roll back everything on the first failing job instead of committing what succeeded.
+    #[arg(long)]
+    atomic: bool,
+    /// Wait this long for another kvform holding the state's write lock (0 = fail at once).
+    #[arg(long, default_value = "0", value_name = "DURATION")]
+    lock_timeout: String,
+    /// Also purge secrets/job/<job> and hook-written vars of jobs with no active allocation
+    /// (ignored with FILE: the saved plan's options apply).
+    #[arg(long)]
+    purge_secrets_kv: bool,
+}
+
+const NO_TTY: &str = "apply needs confirmation, but stdin is not a terminal\n  help: pass --auto-approve, or apply a reviewed plan: `kvform plan --out plan.json && kvform apply plan.json`";
+
+const PROMPT: &str = "Do you want to perform these actions? Only 'yes' will be accepted:";
+
+/// The hook runtime the apply uses. One function so it can be rewired in one place.
+fn hook_steps(_loaded: &LoadedBucket) -> Box<dyn HookSteps> {
+    Box::new(NoHooks)
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let timeout = lock_timeout(&args.lock_timeout)?;
+    let loaded = pipeline::load(ctx)?;
+    let saved = args.file.as_ref().map(|f| SavedPlan::read(&ctx.dir.join(f))).transpose()?;
+    // Refused before anything is created; with a state, only once the plan has changes.
+    let cannot_prompt = saved.is_none() && !args.auto_approve && !std::io::stdin().is_terminal();
+    let state = loaded.open_state()?;
+    if cannot_prompt && state.is_none() {
+        bail!(NO_TTY);
+    }
+    let store = match state {
+        Some(s) => s,
+        None if saved.is_some() => bail!(
+            "no state at {}: the saved plan was made for another state\n  help: run `kvform plan --out FILE` for this bucket",
+            loaded.state_file().display()
+        ),
+        None => loaded.create_state(ctx)?,
+    };
+    let txn = loaded.begin_write(store, "apply", timeout)?;
+    let snap = txn.snapshot()?;
+
+    let (plan, desired) = match saved {
+        Some(saved) => {
+            check_applicable(&saved, snap.lineage, snap.serial, &loaded.digest()?)?;
+            let desired = loaded.desired(ctx, &snap)?;
+            (saved.plan, desired)
+        }
+        None => {
+            let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
+            let planned = loaded.plan(ctx, &snap, &opts)?;
+            let text = render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: false });
+            ctx.printer.out(&text);
+            if !planned.plan.is_empty() && cannot_prompt {
+                bail!(NO_TTY);
+            }
+            if !planned.plan.is_empty() && !args.auto_approve && !confirm()? {
+                ctx.printer.out("Apply cancelled.");
+                return Ok(ExitCode::from(1));
+            }
+            (planned.plan, planned.desired)
+        }
+    };
+    if plan.is_empty() {
+        ctx.printer.out("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let now = crate::clock::now()?;
+    let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
+    let mut hooks = hook_steps(&loaded);
+    let mut progress = super::progress::for_printer(&ctx.printer);
+    let report = apply::execute(txn, &plan, &desired, hooks.as_mut(), progress.as_mut(), &opts)?;
+
+    let mut ok = report_failures(ctx, &report);
+    if !report.rolled_back && apply::has_post_build(&plan, &report.applied) {
+        let store = loaded.open_state()?.expect("the state exists after a commit");
+        let txn = loaded.begin_write(store, "apply post_build", timeout)?;
+        let pb = apply::post_build(txn, &plan, &desired, &report.applied, hooks.as_mut(), progress.as_mut(), &opts)?;
+        for f in &pb.failed {
+            ok = false;
+            ctx.printer.error(&format!("post_build of {} failed (the apply stays committed): {}", f.job, f.message));
+            print_output(ctx, &f.output);
+        }
+    }
+    let counts =
+        format!("Resources: {} added, {} changed, {} destroyed.", report.added, report.changed, report.destroyed);
+    if report.rolled_back {
+        ctx.printer.out("Apply failed: --atomic rolled back every change; nothing was committed.");
+        return Ok(ExitCode::from(1));
+    }
+    if report.failed.is_empty() && report.skipped.is_empty() {
+        ctx.printer.out(&format!("Apply complete! {counts}"));
+    } else {
+        ctx.printer.out(&format!("Apply partially complete (failed and skipped jobs were rolled back)! {counts}"));
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Print failed and skipped jobs to stderr; `true` when there were none.
+fn report_failures(ctx: &Context, report: &ApplyReport) -> bool {
+    for f in &report.failed {
+        ctx.printer.error(&format!("job {} failed in {}: {}", f.job, f.event.as_str(), f.message));
+        print_output(ctx, &f.output);
+    }
+    for s in &report.skipped {
+        ctx.printer.error(&format!("job {} skipped: it demands {}, which did not apply", s.job, s.because));
+    }
+    for w in &report.warnings {
+        ctx.printer.warn(w);
+    }
+    report.failed.is_empty() && report.skipped.is_empty()
+}
+
+fn print_output(ctx: &Context, lines: &[String]) {
+    for l in lines {
+        ctx.printer.raw_stderr(&format!("    | {l}\n"));
+    }
+}
+
+/// Ask on stdin; only `yes` confirms.
+fn confirm() -> anyhow::Result<bool> {
+    let mut out = std::io::stdout().lock();
+    write!(out, "\n{PROMPT} ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}

@@ -1,0 +1,142 @@
+//! The one place the CLI goes workspace -> desired -> plan (used by `plan`, `apply`, `show`,
+//! `run`, `health`):
+//!
+//! 1. [`load`]: find the bucket (`-C DIR` or the current directory), load and validate the
+//!    workspace; diagnostics (warnings too) go to stderr, errors fail the command (exit 1)
+//!    before the state is touched.
+//! 2. [`LoadedBucket::open_state`]: the state named by `kvform.hcl` `state { path }`, or
+//!    `None` when the bucket has none yet.
+//! 3. [`LoadedBucket::plan`]: `Prior::from_snapshot` -> `model::desired` (model errors are
+//!    rendered like workspace errors) -> `plan::diff` at `crate::clock::now()`; the plan's
+//!    meta carries the snapshot's lineage and serial, and [`Planned::digest`] the workspace
+//!    digest a saved plan records.
+
+use super::Context;
+use crate::bucket::Bucket;
+use crate::diag::{Diagnostics, SourceMap};
+use crate::kv::Snapshot;
+use crate::model::types::{Desired, Prior};
+use crate::plan::{Plan, PlanOptions};
+use crate::secrets::Keyring;
+use crate::state::{StateStore, WriteTxn};
+use crate::workspace::types::{Settings, Workspace};
+use anyhow::{Context as _, bail};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A bucket whose workspace loaded without errors.
+pub struct LoadedBucket {
+    pub bucket: Bucket,
+    pub workspace: Workspace,
+    /// Sources of the workspace files, to render model diagnostics that point into them.
+    pub sources: SourceMap,
+}
+
+/// The desired state and the plan computed from one snapshot.
+pub struct Planned {
+    pub desired: Desired,
+    pub plan: Plan,
+    /// `plan::workspace_digest` of the bucket (for saved plans).
+    pub digest: String,
+}
+
+/// Find the bucket and load its workspace; render diagnostics to stderr; fail on errors.
+pub fn load(ctx: &Context) -> anyhow::Result<LoadedBucket> {
+    let bucket = Bucket::find(&ctx.dir)?;
+    let loaded = crate::workspace::load(&bucket.root);
+    report(ctx, &loaded.diagnostics, &loaded.sources)?;
+    let workspace = loaded.workspace.expect("a workspace without errors loads");
+    Ok(LoadedBucket { bucket, workspace, sources: loaded.sources })
+}
+
+/// Print diagnostics to stderr; an error when any of them is one.
+fn report(ctx: &Context, diags: &Diagnostics, sources: &SourceMap) -> anyhow::Result<()> {
+    ctx.printer.raw_stderr(&diags.render(sources, ctx.printer.color_stderr()));
+    if diags.has_errors() {
+        let (e, w) = (diags.error_count(), diags.warning_count());
+        bail!(
+            "the workspace has {e} error{} and {w} warning{}; the state was not touched\n  help: fix the errors above (`kvform validate` checks the workspace alone)",
+            if e == 1 { "" } else { "s" },
+            if w == 1 { "" } else { "s" },
+        );
+    }
+    Ok(())
+}
+
+impl LoadedBucket {
+    pub fn settings(&self) -> &Settings {
+        &self.workspace.settings
+    }
+
+    /// The state file (`kvform.hcl` `state { path }`, relative to the bucket root).
+    pub fn state_file(&self) -> PathBuf {
+        self.bucket.state_file_for(&self.settings().state_path)
+    }
+
+    /// The bucket's state, or `None` when it has none yet (no keyring attached).
+    pub fn open_state(&self) -> anyhow::Result<Option<StateStore>> {
+        let path = self.state_file();
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(StateStore::open(&path)?))
+    }
+
+    /// Create the state (and the key, if missing) of a bucket that has none: what `apply`
+    /// does on a fresh bucket. Reports what it created on stderr.
+    pub fn create_state(&self, ctx: &Context) -> anyhow::Result<StateStore> {
+        if Keyring::create(&self.bucket)? {
+            ctx.printer.info(&format!("Created the secret key {}", self.bucket.key_file().display()));
+        }
+        let path = self.state_file();
+        let (store, _) = StateStore::init(&path)?;
+        ctx.printer.info(&format!("Created the state {} (the bucket had none)", path.display()));
+        Ok(store)
+    }
+
+    /// The bucket's keyring (`secrets/kv.key`); fails with "run `kvform init`" when missing.
+    pub fn keyring(&self) -> anyhow::Result<Keyring> {
+        Ok(Keyring::load(&self.bucket)?)
+    }
+
+    /// Open the state with the keyring and take the write lock (`operation` names the
+    /// holder in lock errors); `max_versions` from `kvform.hcl`.
+    pub fn begin_write(&self, store: StateStore, operation: &str, lock_timeout: Duration) -> anyhow::Result<WriteTxn> {
+        let store = store.with_keyring(self.keyring()?);
+        let mut txn = store.begin_write(operation, lock_timeout)?;
+        txn.set_max_versions(self.settings().max_versions);
+        Ok(txn)
+    }
+
+    /// The desired state against `snap` (model errors rendered to stderr, then an error).
+    pub fn desired(&self, ctx: &Context, snap: &Snapshot) -> anyhow::Result<Desired> {
+        let prior = Prior::from_snapshot(snap);
+        match crate::model::desired(&self.workspace, &prior) {
+            Ok(d) => Ok(d),
+            Err(mut diags) => {
+                diags.sort(&self.sources);
+                report(ctx, &diags, &self.sources)?;
+                bail!("the model rejected the workspace")
+            }
+        }
+    }
+
+    /// Desired state and plan against `snap` at the current time (`KVFORM_NOW` honoured).
+    pub fn plan(&self, ctx: &Context, snap: &Snapshot, opts: &PlanOptions) -> anyhow::Result<Planned> {
+        let desired = self.desired(ctx, snap)?;
+        let now = crate::clock::now()?;
+        let plan = crate::plan::diff(&desired, snap, opts, now);
+        Ok(Planned { desired, plan, digest: self.digest()? })
+    }
+
+    /// The workspace digest saved plans carry.
+    pub fn digest(&self) -> anyhow::Result<String> {
+        crate::plan::workspace_digest(&self.bucket.root)
+            .with_context(|| format!("cannot read the workspace of {}", self.bucket.root.display()))
+    }
+}
+
+/// The snapshot of a bucket without state: nothing live, serial 0, nil ids.
+pub fn empty_snapshot() -> Snapshot {
+    Snapshot::default()
+}

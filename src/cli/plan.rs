@@ -1,0 +1,86 @@
+//! `kvform plan`: desired vs current, printed (text, markdown or JSON), optionally saved.
+//!
+//! A bucket without state is planned against an empty state (said on stderr); such a plan
+//! cannot be saved, since the state `kvform apply` creates gets its own fresh lineage.
+
+use super::Context;
+use super::pipeline;
+use crate::plan::{PlanOptions, SavedPlan, TextOptions, render_json, render_markdown, render_text};
+use anyhow::bail;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Show what `kvform apply` would change.
+///
+/// Output is deterministic (sorted, no timestamps), so it can be committed and reviewed.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  kvform plan\n  kvform plan --out plan.json && kvform apply plan.json\n  \
+kvform plan --format markdown > plan.md\n  kvform plan --detailed-exitcode || echo \"changes (2) or error (1)\"")]
+pub struct Args {
+    /// Save the plan to FILE (JSON, mode 0600) for `kvform apply FILE`; relative to -C DIR.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print the machine-readable plan (same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// List every key of a purged namespace instead of one "(N keys)" line.
+    #[arg(long)]
+    detail: bool,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Also purge secrets/job/<job> and the hook-written keys of vars/job/<job> for jobs
+    /// that have no active allocation.
+    #[arg(long)]
+    purge_secrets_kv: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let loaded = pipeline::load(ctx)?;
+    let snap = match loaded.open_state()? {
+        Some(store) => store.snapshot()?,
+        None => {
+            if args.out.is_some() {
+                bail!(
+                    "no state at {}: a saved plan must name the state it applies to\n  help: run `kvform init` (or `kvform apply`) first",
+                    loaded.state_file().display()
+                );
+            }
+            ctx.printer.info(&format!(
+                "No state at {} yet: planning against an empty state (`kvform apply` creates it; ids derived from its bucket id will differ).",
+                loaded.state_file().display()
+            ));
+            pipeline::empty_snapshot()
+        }
+    };
+    let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
+    let planned = loaded.plan(ctx, &snap, &opts)?;
+    let format = if args.json { Format::Json } else { args.format };
+    let text = match format {
+        Format::Text => {
+            render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: args.detail })
+        }
+        Format::Markdown => render_markdown(&planned.plan),
+        Format::Json => render_json(&planned.plan),
+    };
+    ctx.printer.out(&text);
+    if let Some(out) = &args.out.as_ref().map(|o| ctx.dir.join(o)) {
+        SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(out)?;
+        ctx.printer.info(&format!(
+            "Saved the plan to {}; apply it with `kvform apply {}`",
+            out.display(),
+            out.display()
+        ));
+    }
+    Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,228 @@
+//! The executor with a recording fake `HookSteps` on a real state: SPEC §5 order, a failing
+//! job rolled back with its dependents skipped and independent jobs committed, `--atomic`,
+//! and the one-apply `rollout_order` override.
+
+mod plan_fixture;
+
+use kvform::apply::{ApplyOptions, HookSteps, NoProgress, StepContext, StepFailure, execute};
+use kvform::model::types::AllocState::Active;
+use kvform::plan::Plan;
+use kvform::state::{ApplyStatus, StateStore, WriteTxn};
+use kvform::workspace::types::Event;
+use plan_fixture::{Fx, NOW};
+use std::time::Duration;
+
+/// Records every call as `event job hosts`; fails `fail_at`; on `pre_deploy` writes a hook
+/// key and optionally overrides `rollout_order`.
+#[derive(Default)]
+struct Fake {
+    calls: Vec<String>,
+    fail_at: Option<(Event, String)>,
+    rollout_override: Option<(String, String)>,
+    /// Whether `maand/bucket` was written before the first hook ran.
+    bucket_first: Option<bool>,
+}
+
+impl Fake {
+    fn step(&mut self, cx: &StepContext, event: Event, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        if self.bucket_first.is_none() {
+            let txn = cx.txn.lock().unwrap();
+            self.bucket_first = Some(txn.get("maand/bucket", "jobs").unwrap().is_some());
+        }
+        self.calls.push(format!("{} {job} {}", event.as_str(), hosts.join(",")));
+        if event == Event::PreDeploy {
+            let mut txn = cx.txn.lock().unwrap();
+            txn.put(&format!("vars/job/{job}"), "hook_key", "from-hook", 0, "hook:test", NOW).unwrap();
+            if let Some((j, order)) = &self.rollout_override
+                && j == job
+            {
+                txn.put(&format!("maand/job/{job}"), "rollout_order", order, 0, "hook:test", NOW).unwrap();
+            }
+        }
+        match &self.fail_at {
+            Some((e, j)) if *e == event && j == job => Err(StepFailure {
+                job: job.into(),
+                event,
+                message: format!("command_x on {} exited with 3", hosts[0]),
+                output: vec!["boom".into()],
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl HookSteps for Fake {
+    fn pre_deploy(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, Event::PreDeploy, job, hosts)
+    }
+    fn post_deploy(&mut self, cx: &StepContext, job: &str, batch: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, Event::PostDeploy, job, batch)
+    }
+    fn health_check(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, Event::HealthCheck, job, hosts)
+    }
+    fn post_build(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, Event::PostBuild, job, hosts)
+    }
+}
+
+const ALL: &[Event] = &[Event::PreDeploy, Event::PostDeploy, Event::HealthCheck];
+
+/// Jobs `a` (wave 0, three new allocations, starts of 2), `b` (wave 0, independent),
+/// `c` (wave 1, demands `a`), each with pre_deploy/post_deploy/health_check commands.
+fn fixture() -> Fx {
+    let mut fx = Fx::new()
+        .job("a", 0, &[("h1", Active, true), ("h2", Active, true), ("h3", Active, true)])
+        .job("b", 0, &[("h1", Active, true)])
+        .job("c", 1, &[("h2", Active, true)])
+        .command("a", "command_x", ALL)
+        .command("b", "command_x", ALL)
+        .command("c", "command_x", ALL)
+        .want("maand/bucket", "jobs", "a,b,c")
+        .want("maand/job/a", "rollout_order", "h1,h2,h3")
+        .want("maand/job/b", "rollout_order", "h1")
+        .want("maand/job/c", "rollout_order", "h2");
+    fx.job_mut("a").max_concurrent_starts = 2;
+    fx.job_mut("c").upstreams = vec!["a".into()];
+    for (job, host) in [("a", "h1"), ("a", "h2"), ("a", "h3"), ("b", "h1"), ("c", "h2")] {
+        fx = fx.want(&format!("maand/job/{job}/worker/{host}"), "version", "1.0.0");
+    }
+    fx
+}
+
+fn store(dir: &tempfile::TempDir) -> StateStore {
+    StateStore::init(&dir.path().join("data/kvform.db")).unwrap().0
+}
+
+fn begin(dir: &tempfile::TempDir) -> WriteTxn {
+    StateStore::open(&dir.path().join("data/kvform.db")).unwrap().begin_write("apply", Duration::ZERO).unwrap()
+}
+
+fn plan_for(fx: &Fx, dir: &tempfile::TempDir) -> Plan {
+    let mut fx_snap = fx.snap.clone();
+    let real = store(dir).snapshot().unwrap();
+    fx_snap.lineage = real.lineage;
+    fx_snap.serial = real.serial;
+    kvform::plan::diff(&fx.desired, &fx_snap, &fx.opts, NOW)
+}
+
+#[test]
+fn order_is_bucket_then_waves_then_jobs_by_name_then_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture();
+    let plan = plan_for(&fx, &dir);
+    let mut hooks = Fake::default();
+    let report =
+        execute(begin(&dir), &plan, &fx.desired, &mut hooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+    assert_eq!(hooks.bucket_first, Some(true), "bucket-level namespaces are written before any hook");
+    assert_eq!(
+        hooks.calls,
+        [
+            "pre_deploy a h1,h2,h3",
+            "post_deploy a h1,h2",
+            "health_check a h1,h2,h3",
+            "post_deploy a h3",
+            "health_check a h1,h2,h3",
+            "pre_deploy b h1",
+            "post_deploy b h1",
+            "health_check b h1",
+            "pre_deploy c h2",
+            "post_deploy c h2",
+            "health_check c h2",
+        ]
+    );
+    assert_eq!(report.status, ApplyStatus::Success);
+    assert_eq!(report.applied, ["a", "b", "c"]);
+    assert_eq!((report.added, report.changed, report.destroyed), (9, 0, 0));
+    assert_eq!(report.serial, 1);
+    let snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
+    assert_eq!(snap.get("maand/job/a/worker/h3", "version").unwrap().writer, "apply");
+    assert_eq!(snap.get("vars/job/c", "hook_key").unwrap().value, "from-hook");
+}
+
+#[test]
+fn a_failing_job_is_rolled_back_its_dependents_skipped_and_the_rest_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture();
+    let plan = plan_for(&fx, &dir);
+    let mut hooks = Fake { fail_at: Some((Event::PostDeploy, "a".into())), ..Fake::default() };
+    let report =
+        execute(begin(&dir), &plan, &fx.desired, &mut hooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+    assert_eq!(report.status, ApplyStatus::Partial);
+    assert_eq!(report.applied, ["b"]);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].job, "a");
+    assert_eq!(report.failed[0].output, ["boom"]);
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!((report.skipped[0].job.as_str(), report.skipped[0].because.as_str()), ("c", "a"));
+    assert!(!hooks.calls.iter().any(|c| c.contains(" c ")), "c never runs: {:?}", hooks.calls);
+    // bucket (1) + b's namespaces (2) kept.
+    assert_eq!((report.added, report.changed, report.destroyed), (3, 0, 0));
+
+    let store = StateStore::open(&dir.path().join("data/kvform.db")).unwrap();
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.serial, 1);
+    assert!(snap.get("maand/bucket", "jobs").is_some());
+    assert!(snap.get("maand/job/b/worker/h1", "version").is_some());
+    assert!(snap.get("vars/job/b", "hook_key").is_some());
+    for (ns, key) in
+        [("maand/job/a", "rollout_order"), ("maand/job/a/worker/h1", "version"), ("vars/job/a", "hook_key")]
+    {
+        assert!(snap.get(ns, key).is_none(), "{ns} {key} was rolled back");
+    }
+    assert!(snap.get("maand/job/c/worker/h2", "version").is_none());
+    assert_eq!(store.audit(1).unwrap()[0].status, "partial");
+}
+
+#[test]
+fn atomic_commits_nothing_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = fixture();
+    let plan = plan_for(&fx, &dir);
+    let mut hooks = Fake { fail_at: Some((Event::HealthCheck, "b".into())), ..Fake::default() };
+    let opts = ApplyOptions { atomic: true, ..ApplyOptions::new(NOW) };
+    let report = execute(begin(&dir), &plan, &fx.desired, &mut hooks, &mut NoProgress, &opts).unwrap();
+    assert_eq!(report.status, ApplyStatus::Failed);
+    assert!(report.rolled_back);
+    assert!(report.applied.is_empty());
+    assert!(!hooks.calls.iter().any(|c| c.contains(" c ")), "nothing runs after the failure");
+    let store = StateStore::open(&dir.path().join("data/kvform.db")).unwrap();
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.serial, 0);
+    assert!(snap.entries.is_empty(), "nothing committed: {:?}", snap.entries.keys().collect::<Vec<_>>());
+    assert_eq!(store.audit(1).unwrap()[0].status, "failed");
+}
+
+#[test]
+fn rollout_order_override_reorders_batches_for_one_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    // First apply: everything exists.
+    let fx = fixture();
+    let plan = plan_for(&fx, &dir);
+    execute(begin(&dir), &plan, &fx.desired, &mut Fake::default(), &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+
+    // Second apply: a's version changes on every allocation (changed batches of 1); a
+    // pre_deploy hook puts h3 first and names a host that is not an allocation.
+    let mut fx2 = fixture();
+    for h in ["h1", "h2", "h3"] {
+        fx2 = fx2.want(&format!("maand/job/a/worker/{h}"), "version", "2.0.0");
+    }
+    for a in fx2.desired.allocations.iter_mut() {
+        a.is_new = false;
+    }
+    fx2.snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
+    let plan = kvform::plan::diff(&fx2.desired, &fx2.snap, &fx2.opts, NOW);
+    let batches: Vec<Vec<String>> = plan.rollout[0].jobs[0].batches.iter().map(|b| b.hosts.clone()).collect();
+    assert_eq!(batches, [["h1"], ["h2"], ["h3"]]);
+    let mut hooks = Fake { rollout_override: Some(("a".into(), "h3,h9,h1".into())), ..Fake::default() };
+    let report =
+        execute(begin(&dir), &plan, &fx2.desired, &mut hooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+    let post: Vec<&String> = hooks.calls.iter().filter(|c| c.starts_with("post_deploy a")).collect();
+    assert_eq!(post, ["post_deploy a h3", "post_deploy a h1", "post_deploy a h2"]);
+    assert_eq!(report.warnings.len(), 1);
+    assert!(report.warnings[0].contains("h9"), "{:?}", report.warnings);
+    // The override lasted one apply: the desired value is back, written by the apply.
+    let snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
+    let e = snap.get("maand/job/a", "rollout_order").unwrap();
+    assert_eq!((e.value.as_str(), e.writer.as_str()), ("h1,h2,h3", "apply"));
+}

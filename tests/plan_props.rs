@@ -1,0 +1,179 @@
+//! Property: for a random small workspace and a random prior state, applying the plan and
+//! planning again gives "No changes." (library level: load -> desired -> diff -> execute
+//! with `NoHooks` -> snapshot -> desired -> diff is empty).
+
+use kvform::apply::{ApplyOptions, NoHooks, NoProgress, execute};
+use kvform::model::types::Prior;
+use kvform::plan::{PlanOptions, diff};
+use kvform::secrets::Keyring;
+use kvform::state::{ApplyRecord, StateStore};
+use proptest::prelude::*;
+use std::path::Path;
+use std::time::Duration;
+
+const NOW: i64 = 1_767_323_045;
+const LABELS: &[&str] = &["api", "db", "web"];
+const JOBS: &[&str] = &["api", "db", "web", "cron"];
+
+#[derive(Debug, Clone)]
+struct Ws {
+    /// Per worker: label mask over LABELS, optional tag value.
+    workers: Vec<(u8, Option<u8>)>,
+    /// Per job of JOBS: present, selector mask override, vars.hcl value, disabled.
+    jobs: Vec<(bool, u8, Option<u8>, bool)>,
+    bucket_vars: Vec<(u8, u8)>,
+    with_port: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Pre {
+    /// A key in vars/job/<job> (hook-style), with a ttl of 0, expired or not yet expired.
+    Var {
+        job: usize,
+        key: u8,
+        ttl: u8,
+    },
+    Secret {
+        job: usize,
+        key: u8,
+    },
+    /// A leftover key in a synced namespace.
+    Stale {
+        ns: u8,
+        key: u8,
+    },
+}
+
+fn ws_strategy() -> impl Strategy<Value = Ws> {
+    (
+        prop::collection::vec((0u8..8, prop::option::of(0u8..3)), 0..4),
+        prop::collection::vec((any::<bool>(), 0u8..8, prop::option::of(0u8..3), prop::bool::weighted(0.2)), 4),
+        prop::collection::vec((0u8..4, 0u8..3), 0..4),
+        any::<bool>(),
+    )
+        .prop_map(|(workers, jobs, bucket_vars, with_port)| Ws { workers, jobs, bucket_vars, with_port })
+}
+
+fn pre_strategy() -> impl Strategy<Value = Vec<Pre>> {
+    prop::collection::vec(
+        prop_oneof![
+            (0usize..4, 0u8..3, 0u8..3).prop_map(|(job, key, ttl)| Pre::Var { job, key, ttl }),
+            (0usize..4, 0u8..2).prop_map(|(job, key)| Pre::Secret { job, key }),
+            (0u8..4, 0u8..2).prop_map(|(ns, key)| Pre::Stale { ns, key }),
+        ],
+        0..6,
+    )
+}
+
+fn labels(mask: u8) -> Vec<&'static str> {
+    LABELS.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, l)| *l).collect()
+}
+
+fn write_ws(root: &Path, ws: &Ws) {
+    let w = root.join("workspace");
+    std::fs::create_dir_all(w.join("jobs")).unwrap();
+    let workers: Vec<serde_json::Value> = ws
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, (mask, tag))| {
+            let mut v = serde_json::json!({"host": format!("10.0.0.{}", i + 1), "labels": labels(*mask)});
+            if let Some(t) = tag {
+                v["tags"] = serde_json::json!({"zone": format!("z{t}")});
+            }
+            v
+        })
+        .collect();
+    std::fs::write(w.join("workers.json"), serde_json::to_string(&workers).unwrap()).unwrap();
+    let mut disabled = serde_json::Map::new();
+    for (i, (present, sel, vars, off)) in ws.jobs.iter().enumerate() {
+        if !present {
+            continue;
+        }
+        let name = JOBS[i];
+        let dir = w.join("jobs").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut m = serde_json::json!({"version": "1.0.0"});
+        if name == "cron" && *sel != 0 {
+            m["selectors"] = serde_json::json!(labels(*sel));
+        }
+        if ws.with_port && name == "api" {
+            m["resources"] = serde_json::json!({"ports": {"api_http": {}}});
+        }
+        std::fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+        if let Some(v) = vars {
+            std::fs::write(dir.join("vars.hcl"), format!("k{v} = \"v{v}\"\n")).unwrap();
+        }
+        if *off {
+            disabled.insert(name.into(), serde_json::json!({}));
+        }
+    }
+    std::fs::write(w.join("disabled.json"), serde_json::json!({"jobs": disabled}).to_string()).unwrap();
+    // One value per key (a repeated attribute is an error).
+    let vars: std::collections::BTreeMap<u8, u8> = ws.bucket_vars.iter().copied().collect();
+    let conf: String = vars.iter().map(|(k, v)| format!("b{k} = \"{v}\"\n")).collect();
+    std::fs::write(w.join("bucket.conf"), conf).unwrap();
+}
+
+fn write_pre(store: StateStore, pre: &[Pre]) {
+    let mut txn = store.begin_write("test", Duration::ZERO).unwrap();
+    for p in pre {
+        match p {
+            Pre::Var { job, key, ttl } => {
+                // ttl 0 = forever; 1 = expired by NOW; 2 = still valid at NOW.
+                let (ttl, at) = match ttl {
+                    0 => (0, NOW - 10),
+                    1 => (60, NOW - 600),
+                    _ => (6000, NOW - 600),
+                };
+                txn.put(&format!("vars/job/{}", JOBS[*job]), &format!("h{key}"), "x", ttl, "hook:t", at).unwrap();
+            }
+            Pre::Secret { job, key } => {
+                txn.put(&format!("secrets/job/{}", JOBS[*job]), &format!("s{key}"), "pw", 0, "hook:t", NOW).unwrap();
+            }
+            Pre::Stale { ns, key } => {
+                let ns = ["maand/bucket", "maand/worker/10.0.0.9", "maand/job/gone", "vars/bucket"][*ns as usize];
+                txn.put(ns, &format!("old{key}"), "1", 0, "apply", NOW - 100).unwrap();
+            }
+        }
+    }
+    txn.commit(ApplyRecord::new("test", NOW)).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn apply_then_plan_again_has_no_changes(ws in ws_strategy(), pre in pre_strategy(), purge in any::<bool>()) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write_ws(root, &ws);
+        let path = root.join("data/kvform.db");
+        let ring = || Keyring::from_bytes(&[7u8; 32]);
+        let (store, _) = StateStore::init(&path).unwrap();
+        write_pre(store.with_keyring(ring()), &pre);
+
+        let loaded = kvform::workspace::load(root);
+        let Some(workspace) = loaded.workspace else {
+            panic!("generated workspace is invalid:\n{}", loaded.diagnostics.render(&loaded.sources, false));
+        };
+        let opts = PlanOptions { purge_secrets_kv: purge };
+
+        let store = StateStore::open(&path).unwrap().with_keyring(ring());
+        let snap = store.snapshot().unwrap();
+        let desired = kvform::model::desired(&workspace, &Prior::from_snapshot(&snap)).expect("model accepts");
+        let plan = diff(&desired, &snap, &opts, NOW);
+        let txn = store.begin_write("apply", Duration::ZERO).unwrap();
+        let report = execute(txn, &plan, &desired, &mut NoHooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+        prop_assert_eq!(report.status, kvform::state::ApplyStatus::Success);
+        prop_assert_eq!(
+            (report.added, report.changed, report.destroyed),
+            (plan.summary.add as u64, plan.summary.change as u64, plan.summary.destroy as u64)
+        );
+
+        let snap2 = StateStore::open(&path).unwrap().snapshot().unwrap();
+        let desired2 = kvform::model::desired(&workspace, &Prior::from_snapshot(&snap2)).expect("model accepts");
+        let again = diff(&desired2, &snap2, &opts, NOW);
+        prop_assert!(again.is_empty(), "second plan not empty:\n{}", kvform::plan::render_text(&again, Default::default()));
+    }
+}
