@@ -202,4 +202,3 @@ fn health_prints_a_table_refuses_writes_and_fails_on_an_unhealthy_host() {
     assert!(err.contains("no job \"nope\""), "{err}");
     assert_eq!(tb.serial(), before);
 }
-

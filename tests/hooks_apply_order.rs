@@ -68,7 +68,10 @@ fn pre_deploy_then_batches_with_post_deploy_and_health_gate() {
     assert_eq!(lines[..4], pre[..], "{lines:#?}");
     // Batches of max_concurrent_starts = 2, each followed by its health gate in order.
     let rest = take_batch(&lines[4..], &[H[0], H[1]]);
-    assert_eq!(rest[..2], [format!("health_check app {} 0 0 >1.0", H[0]), format!("health_check app {} 1 0 >1.0", H[1])]);
+    assert_eq!(
+        rest[..2],
+        [format!("health_check app {} 0 0 >1.0", H[0]), format!("health_check app {} 1 0 >1.0", H[1])]
+    );
     let rest = take_batch(&rest[2..], &[H[2], H[3]]);
     assert_eq!(rest, [format!("health_check app {} 2 0 >1.0", H[2]), format!("health_check app {} 3 0 >1.0", H[3])]);
 
@@ -102,20 +105,26 @@ fn waves_then_job_names_order_the_jobs() {
         }
         c
     };
-    tb.job("web", json!({"version": "1.0", "commands": {"command_w": pre(Some(("db", "command_d")))}}), &[("command_w.sh", &hook)]);
+    tb.job(
+        "web",
+        json!({"version": "1.0", "commands": {"command_w": pre(Some(("db", "command_d")))}}),
+        &[("command_w.sh", &hook)],
+    );
     tb.job("db", json!({"version": "1.0", "commands": {"command_d": pre(None)}}), &[("command_d.sh", &hook)]);
-    tb.job("aaa", json!({"version": "1.0", "commands": {"command_z": pre(None), "command_y": pre(None)}}), &[
-        ("command_z.sh", &hook),
-        ("command_y.sh", &hook),
-    ]);
+    tb.job(
+        "aaa",
+        json!({"version": "1.0", "commands": {"command_z": pre(None), "command_y": pre(None)}}),
+        &[("command_z.sh", &hook), ("command_y.sh", &hook)],
+    );
     let applied = mini_apply(&tb, |_| {});
     assert!(applied.failures.is_empty(), "{:?}", applied.failures);
     let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
     // Per job: pre_deploy on both hosts, then one batch of both (parallel: any order).
     let job_part = |lines: &[String], job: &str, commands: usize| {
         let (pre, post) = lines.split_at(2 * commands);
-        let want: Vec<String> =
-            (0..commands).flat_map(|_| [format!("pre_deploy {job} {}", H[0]), format!("pre_deploy {job} {}", H[1])]).collect();
+        let want: Vec<String> = (0..commands)
+            .flat_map(|_| [format!("pre_deploy {job} {}", H[0]), format!("pre_deploy {job} {}", H[1])])
+            .collect();
         assert_eq!(pre, want, "{lines:#?}");
         let got: BTreeSet<&String> = post[..2 * commands].iter().collect();
         let want: BTreeSet<String> = [H[0], H[1]].iter().map(|h| format!("post_deploy {job} {h}")).collect();

@@ -125,8 +125,12 @@ fn hook_writes_commit_with_their_job_and_roll_back_with_a_failed_one() {
     assert!(!logs.contains(SECRET), "{logs}");
 
     // A later apply keeps the secret (version 1) and the hooks see it.
-    tb.write("workspace/jobs/vault/manifest.json", &json!({"version": "1.1", "commands": {
-        "command_init": {"executed_on": ["pre_deploy"]}}}).to_string());
+    tb.write(
+        "workspace/jobs/vault/manifest.json",
+        &json!({"version": "1.1", "commands": {
+        "command_init": {"executed_on": ["pre_deploy"]}}})
+        .to_string(),
+    );
     let again = mini_apply(&tb, |_| {});
     assert!(again.failures.iter().all(|f| f.job == "broken"), "{:?}", again.failures);
     assert!(tb.all_logs().contains("init: token already set"));

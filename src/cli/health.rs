@@ -84,7 +84,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let read_only: SharedStore = Arc::new(Mutex::new(ReadOnlyStore::new(store, now)));
-    let server = ApiServer::start(ApiConfig::for_port(settings.api_port), read_only, Topology::from_jobs(&desired.jobs))?;
+    let server =
+        ApiServer::start(ApiConfig::for_port(settings.api_port), read_only, Topology::from_jobs(&desired.jobs))?;
     let api = server.handle();
     let mut outcomes = Vec::new();
     for (job, commands) in &work {

@@ -129,7 +129,10 @@ fn hosts(job: &DesiredJob, workers: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for w in workers.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
         if !active.iter().any(|a| a == w) {
-            bail!("{w} is not an active allocation of job {job}\n  help: its active allocations: {}", active.join(", "));
+            bail!(
+                "{w} is not an active allocation of job {job}\n  help: its active allocations: {}",
+                active.join(", ")
+            );
         }
         if !out.iter().any(|o| o == w) {
             out.push(w.to_string());
@@ -169,7 +172,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let serial = txn.next_serial();
     let txn = Arc::new(Mutex::new(txn));
     let mut hooks = RuntimeHooks::start(&bucket.root, &desired, txn.clone(), &settings, now)?;
-    let result = hooks.run_commands(&txn, serial, &args.job, &[command.as_str()], Event::Cli, &hosts, Order::Sequential);
+    let result =
+        hooks.run_commands(&txn, serial, &args.job, &[command.as_str()], Event::Cli, &hosts, Order::Sequential);
     let outcomes = hooks.outcomes().to_vec();
     hooks.shutdown();
     let txn = Arc::try_unwrap(txn)

@@ -80,8 +80,11 @@ impl HookTargets {
             .jobs
             .iter()
             .map(|(name, j)| {
-                let commands =
-                    j.commands.iter().map(|(c, cmd)| (c.clone(), (cmd.executed_on.clone(), cmd.script.clone()))).collect();
+                let commands = j
+                    .commands
+                    .iter()
+                    .map(|(c, cmd)| (c.clone(), (cmd.executed_on.clone(), cmd.script.clone())))
+                    .collect();
                 (name.clone(), JobTarget { version: j.version.clone(), commands, active_hosts: j.active_hosts.clone() })
             })
             .collect();
@@ -96,7 +99,8 @@ impl HookTargets {
                 .or_else(|| desired.jobs.get(&a.job).and_then(|j| j.active_hosts.iter().position(|h| *h == a.host)))
                 .unwrap_or(0);
             let current_version = current_version(&ns)?.unwrap_or_default();
-            allocs.insert((a.job.clone(), a.host.clone()), AllocTarget { alloc_id: a.alloc_id, index, current_version });
+            allocs
+                .insert((a.job.clone(), a.host.clone()), AllocTarget { alloc_id: a.alloc_id, index, current_version });
         }
         Ok(HookTargets { bucket_root: bucket_root.to_path_buf(), timeout, jobs, allocs })
     }
@@ -317,7 +321,14 @@ impl RuntimeHooks {
         failure.map_or(Ok(()), Err)
     }
 
-    fn step(&mut self, cx: &StepContext, job: &str, event: Event, hosts: &[String], order: Order) -> Result<(), StepFailure> {
+    fn step(
+        &mut self,
+        cx: &StepContext,
+        job: &str,
+        event: Event,
+        hosts: &[String],
+        order: Order,
+    ) -> Result<(), StepFailure> {
         let commands: Vec<String> = self.targets.commands(job, event).into_iter().map(str::to_string).collect();
         let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
         self.run_commands(cx.txn, cx.serial, job, &commands, event, hosts, order)

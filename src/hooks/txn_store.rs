@@ -48,7 +48,9 @@ impl TxnStore {
 
     fn lock(&self) -> Result<MutexGuard<'_, WriteTxn>, HookStoreError> {
         let txn = self.txn.as_ref().ok_or_else(|| {
-            HookStoreError::Backend("no write transaction is open: the store is only usable while a hook step runs".into())
+            HookStoreError::Backend(
+                "no write transaction is open: the store is only usable while a hook step runs".into(),
+            )
         })?;
         Ok(txn.lock().unwrap_or_else(|p| p.into_inner()))
     }

@@ -42,7 +42,8 @@ impl TestBucket {
     /// A copy of an example bucket's workspace (and kvform.hcl) with a fresh key and state.
     pub fn from_example(example: &Path) -> TestBucket {
         let dir = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new("cp").arg("-r").arg(example.join(".")).arg(dir.path()).status().unwrap();
+        let status =
+            std::process::Command::new("cp").arg("-r").arg(example.join(".")).arg(dir.path()).status().unwrap();
         assert!(status.success());
         let b = Bucket::at(dir.path());
         Keyring::create(&b).unwrap();
@@ -106,9 +107,9 @@ impl TestBucket {
     /// Settings and desired state, as the CLI builds them.
     pub fn desired(&self) -> (Settings, Desired) {
         let loaded = workspace::load(self.root());
-        let ws = loaded.workspace.unwrap_or_else(|| {
-            panic!("invalid workspace:\n{}", loaded.diagnostics.render(&loaded.sources, false))
-        });
+        let ws = loaded
+            .workspace
+            .unwrap_or_else(|| panic!("invalid workspace:\n{}", loaded.diagnostics.render(&loaded.sources, false)));
         let prior = Prior::from_snapshot(&self.store().snapshot().unwrap());
         let desired = model::desired(&ws, &prior)
             .unwrap_or_else(|d| panic!("model errors:\n{}", d.render(&loaded.sources, false)));
@@ -177,10 +178,10 @@ pub fn apply_without_hooks(tb: &TestBucket) -> Applied {
     run_apply(tb, &desired, |_| Box::new(NoHooks))
 }
 
-fn run_apply<'d>(
+fn run_apply<'a>(
     tb: &TestBucket,
-    desired: &'d Desired,
-    make_hooks: impl FnOnce(SharedTxn) -> Box<dyn HookSteps + 'd>,
+    desired: &Desired,
+    make_hooks: impl FnOnce(SharedTxn) -> Box<dyn HookSteps + 'a>,
 ) -> Applied {
     let store = tb.store();
     let snap = store.snapshot().unwrap();
