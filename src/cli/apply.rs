@@ -15,8 +15,12 @@
 use super::Context;
 use super::pipeline::{self, LoadedBucket};
 use super::state::lock_timeout;
-use crate::apply::{self, ApplyOptions, ApplyReport, HookSteps, NoHooks};
+use crate::apply::{self, ApplyOptions, ApplyReport, HookSteps};
+use crate::hooks::runner::HookOutcome;
+use crate::hooks::steps_impl::{HookTargets, RuntimeHooks};
+use crate::model::types::Desired;
 use crate::plan::{PlanOptions, SavedPlan, TextOptions, check_applicable, render_text};
+use crate::state::WriteTxn;
 use anyhow::bail;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -49,9 +53,29 @@ const NO_TTY: &str = "apply needs confirmation, but stdin is not a terminal\n  h
 
 const PROMPT: &str = "Do you want to perform these actions? Only 'yes' will be accepted:";
 
-/// The hook runtime the apply uses. One function so it can be rewired in one place.
-fn hook_steps(_loaded: &LoadedBucket) -> Box<dyn HookSteps> {
-    Box::new(NoHooks)
+/// The hook runtime the apply uses: the loopback API plus hook processes. Allocation versions
+/// are read here, before the executor writes them, so hooks see CURRENT_VERSION -> NEW_VERSION.
+fn hook_steps(
+    ctx: &Context,
+    loaded: &LoadedBucket,
+    desired: &Desired,
+    txn: &WriteTxn,
+    now: i64,
+) -> anyhow::Result<Box<dyn HookSteps>> {
+    let settings = loaded.settings();
+    let timeout = std::time::Duration::from_secs(settings.hook_timeout_secs);
+    let targets = HookTargets::new(&loaded.bucket.root, desired, timeout, |ns| {
+        Ok(txn.get(ns, "version")?.filter(|e| e.is_live()).map(|e| e.value))
+    })?;
+    let quiet = ctx.printer.quiet;
+    let hooks = RuntimeHooks::with_targets(targets, desired, settings.api_port, now)?.with_reporter(Box::new(
+        move |o: &HookOutcome| {
+            if !quiet {
+                eprintln!("  {} hook {} ({:.1}s)", o.event, o.summary(), o.duration.as_secs_f64());
+            }
+        },
+    ));
+    Ok(Box::new(hooks))
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -103,7 +127,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     let now = crate::clock::now()?;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
-    let mut hooks = hook_steps(&loaded);
+    let mut hooks = hook_steps(ctx, &loaded, &desired, &txn, now)?;
     let mut progress = super::progress::for_printer(&ctx.printer);
     let report = apply::execute(txn, &plan, &desired, hooks.as_mut(), progress.as_mut(), &opts)?;
 

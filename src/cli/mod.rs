@@ -10,12 +10,14 @@ mod apply;
 mod cat;
 mod completions;
 mod gc;
+mod health;
 mod init;
 mod kv;
 mod pipeline;
 mod plan;
 mod printer;
 mod progress;
+mod run;
 mod secrets;
 mod show;
 mod state;
@@ -77,6 +79,10 @@ pub enum Command {
     State(state::Args),
     /// Manage the secret key (rotate-key).
     Secrets(secrets::Args),
+    /// Run a job's `cli` command on its active allocations; commits its writes on success.
+    Run(run::Args),
+    /// Run the health_check hooks (read-only) and print one row per hook; exit 1 on failure.
+    Health(health::Args),
 }
 
 /// What every command gets: where the bucket is and how to print.
@@ -115,5 +121,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Gc(a) => gc::run(ctx, a),
         Command::State(a) => state::run(ctx, a),
         Command::Secrets(a) => secrets::run(ctx, a),
+        Command::Run(a) => run::run(ctx, a),
+        Command::Health(a) => health::run(ctx, a),
     }
 }

@@ -8,6 +8,10 @@
 //! - [`semaphore`] — named semaphores per job + event.
 //! - [`api`] — the HTTP server (tiny_http, 127.0.0.1 only) and its routes.
 //! - [`runner`] — running a hook process: environment, process group, timeout, logs.
+//! - [`txn_store`] — [`store::HookStore`] over the state: the apply's write transaction
+//!   ([`txn_store::TxnStore`]) or a read-only view ([`txn_store::ReadOnlyStore`]).
+//! - [`steps_impl`] — [`steps_impl::RuntimeHooks`], the executor's hook steps, and the pieces
+//!   `kvform run` / `kvform health` share with it.
 //! - `python/kvform_hook.py` — the stdlib-only client module put on hooks' `PYTHONPATH`.
 
 pub mod access;
@@ -15,5 +19,7 @@ pub mod api;
 mod routes;
 pub mod runner;
 pub mod semaphore;
+pub mod steps_impl;
 pub mod store;
 pub mod token;
+pub mod txn_store;

@@ -1,0 +1,365 @@
+//! The hook runtime behind the apply executor: [`RuntimeHooks`] implements
+//! [`crate::apply::HookSteps`] by running real hook processes against a loopback API whose
+//! store is the apply's write transaction ([`TxnStore`]). `kvform run` and `kvform health`
+//! reuse the same pieces ([`HookTargets`], [`run_step`], [`step_failure`]).
+//!
+//! Decisions (where SPEC §5–§6 are silent):
+//! - A step runs the job's commands for the event in command-name order; each command runs
+//!   on every given host before the next command starts. The first command that fails ends
+//!   the step (for `post_deploy`, after the whole batch of that command finished).
+//! - `pre_deploy`, `health_check`, `post_build` and `cli` run host by host in the order
+//!   given (the rollout order); `post_deploy` runs a batch in parallel, all of it at once.
+//! - Hosts without an active allocation of the job are skipped: disabled allocations get
+//!   no hooks (SPEC §3), removed ones have nothing to run on.
+//! - `CURRENT_VERSION` is the allocation's `version` key as the state held it when the
+//!   runtime started (before the executor rewrites the allocation namespaces), empty for
+//!   a new allocation; `NEW_VERSION` is the job's version in the workspace.
+//! - The store is bound to `cx.txn` only while a step runs, so no hook holds on to the
+//!   transaction between steps: the executor can take it back to commit, and `post_build`
+//!   runs in its follow-up transaction.
+
+use super::api::{ApiConfig, ApiError, ApiHandle, ApiServer, SharedStore, Topology};
+use super::runner::{self, HookInvocation, HookOutcome};
+use super::txn_store::TxnStore;
+use crate::apply::{HookSteps, SharedTxn, StepContext, StepFailure};
+use crate::kv::NamespaceKind;
+use crate::model::types::{AllocState, Desired};
+use crate::state::StateError;
+use crate::workspace::types::{Event, Settings};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookRuntimeError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("cannot read the current allocation versions: {0}")]
+    State(#[from] StateError),
+}
+
+/// One active allocation as its hooks see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AllocTarget {
+    alloc_id: Uuid,
+    index: usize,
+    current_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct JobTarget {
+    version: String,
+    /// command -> (events it runs on, script), by name.
+    commands: BTreeMap<String, (Vec<Event>, PathBuf)>,
+    /// Hosts of active allocations, fleet order.
+    active_hosts: Vec<String>,
+}
+
+/// What is needed to build a [`HookInvocation`] for any (job, command, event, host), taken
+/// once from the desired state and the state's current allocation versions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookTargets {
+    bucket_root: PathBuf,
+    timeout: Duration,
+    jobs: BTreeMap<String, JobTarget>,
+    allocs: BTreeMap<(String, String), AllocTarget>,
+}
+
+impl HookTargets {
+    /// `current_version(ns)` returns the live `version` key of allocation namespace `ns`
+    /// in the state before this command changes anything.
+    pub fn new(
+        bucket_root: &Path,
+        desired: &Desired,
+        timeout: Duration,
+        mut current_version: impl FnMut(&str) -> Result<Option<String>, StateError>,
+    ) -> Result<HookTargets, StateError> {
+        let jobs = desired
+            .jobs
+            .iter()
+            .map(|(name, j)| {
+                let commands = j
+                    .commands
+                    .iter()
+                    .map(|(c, cmd)| (c.clone(), (cmd.executed_on.clone(), cmd.script.clone())))
+                    .collect();
+                (name.clone(), JobTarget { version: j.version.clone(), commands, active_hosts: j.active_hosts.clone() })
+            })
+            .collect();
+        let mut allocs = BTreeMap::new();
+        for a in desired.allocations.iter().filter(|a| a.state == AllocState::Active) {
+            let ns = NamespaceKind::Allocation { job: a.job.clone(), host: a.host.clone() }.path();
+            let index = desired
+                .kv
+                .get(&ns)
+                .and_then(|m| m.get(&format!("{}_allocation_index", a.job)))
+                .and_then(|v| v.parse().ok())
+                .or_else(|| desired.jobs.get(&a.job).and_then(|j| j.active_hosts.iter().position(|h| *h == a.host)))
+                .unwrap_or(0);
+            let current_version = current_version(&ns)?.unwrap_or_default();
+            allocs
+                .insert((a.job.clone(), a.host.clone()), AllocTarget { alloc_id: a.alloc_id, index, current_version });
+        }
+        Ok(HookTargets { bucket_root: bucket_root.to_path_buf(), timeout, jobs, allocs })
+    }
+
+    /// Whether `job` is in the workspace.
+    pub fn has_job(&self, job: &str) -> bool {
+        self.jobs.contains_key(job)
+    }
+
+    /// The job's command names, sorted.
+    pub fn command_names(&self, job: &str) -> Vec<&str> {
+        self.jobs.get(job).map(|j| j.commands.keys().map(String::as_str).collect()).unwrap_or_default()
+    }
+
+    /// The events a command runs on; `None` when the job has no such command.
+    pub fn events_of(&self, job: &str, command: &str) -> Option<&[Event]> {
+        Some(self.jobs.get(job)?.commands.get(command)?.0.as_slice())
+    }
+
+    /// The job's commands that run on `event`, by name.
+    pub fn commands(&self, job: &str, event: Event) -> Vec<&str> {
+        let Some(j) = self.jobs.get(job) else { return Vec::new() };
+        j.commands.iter().filter(|(_, (events, _))| events.contains(&event)).map(|(c, _)| c.as_str()).collect()
+    }
+
+    /// Hosts of the job's active allocations, fleet order.
+    pub fn active_hosts(&self, job: &str) -> &[String] {
+        self.jobs.get(job).map(|j| j.active_hosts.as_slice()).unwrap_or_default()
+    }
+
+    /// The invocation of `command` on the allocation of `job` on `host`; `None` when that
+    /// allocation is not active or the command does not exist.
+    pub fn invocation(&self, job: &str, command: &str, event: Event, host: &str) -> Option<HookInvocation> {
+        let j = self.jobs.get(job)?;
+        let (_, script) = j.commands.get(command)?;
+        let a = self.allocs.get(&(job.to_string(), host.to_string()))?;
+        Some(HookInvocation {
+            bucket_root: self.bucket_root.clone(),
+            script: script.clone(),
+            job: job.to_string(),
+            command: command.to_string(),
+            event,
+            alloc_id: a.alloc_id,
+            host: host.to_string(),
+            alloc_index: a.index,
+            disabled: false,
+            current_version: a.current_version.clone(),
+            new_version: j.version.clone(),
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// How the hooks of one step share the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// One host after the other, in the order given.
+    Sequential,
+    /// All hosts at once (a `post_deploy` batch).
+    Parallel,
+}
+
+/// Run the job's `commands` (in the order given) on `hosts`, skipping hosts without an
+/// active allocation. With `stop_on_failure` a failing command ends the step (the hosts
+/// of that command still running in parallel finish first).
+#[allow(clippy::too_many_arguments)]
+pub fn run_step(
+    targets: &HookTargets,
+    api: &ApiHandle,
+    log_dir: &Path,
+    job: &str,
+    commands: &[&str],
+    event: Event,
+    hosts: &[String],
+    order: Order,
+    stop_on_failure: bool,
+) -> Vec<HookOutcome> {
+    let mut outcomes = Vec::new();
+    for command in commands {
+        let invocations: Vec<HookInvocation> =
+            hosts.iter().filter_map(|h| targets.invocation(job, command, event, h)).collect();
+        match order {
+            Order::Parallel => {
+                let batch = runner::run_batch(&invocations, invocations.len(), api, log_dir);
+                let failed = batch.iter().any(|o| !o.success());
+                outcomes.extend(batch);
+                if failed && stop_on_failure {
+                    return outcomes;
+                }
+            }
+            Order::Sequential => {
+                for inv in &invocations {
+                    let o = runner::run_hook(inv, api, log_dir);
+                    let failed = !o.success();
+                    outcomes.push(o);
+                    if failed && stop_on_failure {
+                        return outcomes;
+                    }
+                }
+            }
+        }
+    }
+    outcomes
+}
+
+/// The step's failure, if any hook failed: every failed hook is named (command@host and
+/// how it ended) and its output kept.
+pub fn step_failure(job: &str, event: Event, outcomes: &[HookOutcome]) -> Option<StepFailure> {
+    let failed: Vec<&HookOutcome> = outcomes.iter().filter(|o| !o.success()).collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let what: Vec<String> = failed.iter().map(|o| o.summary()).collect();
+    Some(StepFailure {
+        job: job.to_string(),
+        event,
+        message: format!("{event} hook failed: {}", what.join("; ")),
+        output: failed.iter().flat_map(|o| o.output.iter().cloned()).collect(),
+    })
+}
+
+/// [`crate::apply::HookSteps`] with real hook processes and the loopback API. Dropping it
+/// (or [`RuntimeHooks::shutdown`]) stops the API.
+/// Receives every hook outcome as its step finishes.
+pub type Reporter = Box<dyn FnMut(&HookOutcome)>;
+
+pub struct RuntimeHooks {
+    targets: HookTargets,
+    store: Arc<Mutex<TxnStore>>,
+    server: ApiServer,
+    outcomes: Vec<HookOutcome>,
+    /// Told about every hook as its step finishes (the CLI prints one line per hook).
+    reporter: Option<Reporter>,
+}
+
+impl RuntimeHooks {
+    /// Start the API (`hooks { api_port }`) over a store bound to each step's transaction,
+    /// and record the current allocation versions from `txn` (call this before the
+    /// executor writes any allocation namespace). `txn` is not kept.
+    pub fn start(
+        bucket_root: &Path,
+        desired: &Desired,
+        txn: SharedTxn,
+        settings: &Settings,
+        now: i64,
+    ) -> Result<RuntimeHooks, HookRuntimeError> {
+        let timeout = Duration::from_secs(settings.hook_timeout_secs);
+        let targets = {
+            let guard = txn.lock().unwrap_or_else(|p| p.into_inner());
+            HookTargets::new(bucket_root, desired, timeout, |ns| {
+                Ok(guard.get(ns, "version")?.filter(|e| e.is_live()).map(|e| e.value))
+            })?
+        };
+        drop(txn);
+        Self::with_targets(targets, desired, settings.api_port, now)
+    }
+
+    /// Start over prepared targets (`kvform run` reads versions itself).
+    pub fn with_targets(
+        targets: HookTargets,
+        desired: &Desired,
+        api_port: u16,
+        now: i64,
+    ) -> Result<RuntimeHooks, HookRuntimeError> {
+        let store = Arc::new(Mutex::new(TxnStore::detached(now)));
+        let shared: SharedStore = store.clone();
+        let server = ApiServer::start(ApiConfig::for_port(api_port), shared, Topology::from_jobs(&desired.jobs))?;
+        Ok(RuntimeHooks { targets, store, server, outcomes: Vec::new(), reporter: None })
+    }
+
+    /// Call `report` for every hook run, in the order the hooks finished their step.
+    pub fn with_reporter(mut self, report: Reporter) -> Self {
+        self.reporter = Some(report);
+        self
+    }
+
+    pub fn targets(&self) -> &HookTargets {
+        &self.targets
+    }
+
+    /// The API's base URL (`KVFORM_API`).
+    pub fn base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// Every hook run so far, in the order they finished their step.
+    pub fn outcomes(&self) -> &[HookOutcome] {
+        &self.outcomes
+    }
+
+    /// Stop the API (waits for in-flight requests).
+    pub fn shutdown(self) {
+        self.server.shutdown();
+    }
+
+    fn bind(&self, txn: Option<SharedTxn>) {
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        match txn {
+            Some(t) => store.attach(t),
+            None => {
+                store.detach();
+            }
+        }
+    }
+
+    /// Run `commands` of `job` on `hosts` with the store bound to `txn`; `Err` names the
+    /// failed hooks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_commands(
+        &mut self,
+        txn: &SharedTxn,
+        serial: u64,
+        job: &str,
+        commands: &[&str],
+        event: Event,
+        hosts: &[String],
+        order: Order,
+    ) -> Result<(), StepFailure> {
+        if commands.is_empty() || hosts.is_empty() {
+            return Ok(());
+        }
+        let log_dir = runner::log_dir(&self.targets.bucket_root, serial);
+        self.bind(Some(txn.clone()));
+        let api = self.server.handle();
+        let outcomes = run_step(&self.targets, &api, &log_dir, job, commands, event, hosts, order, true);
+        self.bind(None);
+        let failure = step_failure(job, event, &outcomes);
+        if let Some(report) = self.reporter.as_mut() {
+            outcomes.iter().for_each(report);
+        }
+        self.outcomes.extend(outcomes);
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn step(
+        &mut self,
+        cx: &StepContext,
+        job: &str,
+        event: Event,
+        hosts: &[String],
+        order: Order,
+    ) -> Result<(), StepFailure> {
+        let commands: Vec<String> = self.targets.commands(job, event).into_iter().map(str::to_string).collect();
+        let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+        self.run_commands(cx.txn, cx.serial, job, &commands, event, hosts, order)
+    }
+}
+
+impl HookSteps for RuntimeHooks {
+    fn pre_deploy(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, job, Event::PreDeploy, hosts, Order::Sequential)
+    }
+    fn post_deploy(&mut self, cx: &StepContext, job: &str, batch: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, job, Event::PostDeploy, batch, Order::Parallel)
+    }
+    fn health_check(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, job, Event::HealthCheck, hosts, Order::Sequential)
+    }
+    fn post_build(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, job, Event::PostBuild, hosts, Order::Sequential)
+    }
+}

@@ -1,0 +1,199 @@
+//! [`HookStore`] over the state: [`TxnStore`] for hooks that may write (apply steps,
+//! `kvform run`), [`ReadOnlyStore`] for `kvform health`.
+//!
+//! [`TxnStore`] writes into the running [`WriteTxn`], so a hook's writes land in the job's
+//! checkpoint and commit or roll back with it. It is bound to a transaction only while a
+//! step runs ([`TxnStore::attach`] / [`TxnStore::detach`]): the executor must be able to
+//! take the transaction back (`Arc::try_unwrap`) to commit it, and `post_build` hooks run
+//! in a follow-up transaction. The API thread locks the transaction for each request, so
+//! the executor must not hold the lock while hooks run.
+//!
+//! Secrets: the state holds only ciphertext; reads open it with the transaction's (or the
+//! store's) keyring, writes are sealed by [`WriteTxn::put`]. Errors never carry values.
+
+use super::store::{HookStore, HookStoreError, HookValue};
+use crate::apply::SharedTxn;
+use crate::kv::{Entry, is_secret_namespace};
+use crate::secrets::Keyring;
+use crate::state::{StateError, StateStore, WriteTxn};
+use rusqlite::Connection;
+use std::sync::MutexGuard;
+
+/// Hook reads and writes inside the apply's (or `kvform run`'s) write transaction.
+pub struct TxnStore {
+    txn: Option<SharedTxn>,
+    now: i64,
+}
+
+impl TxnStore {
+    /// A store writing into `txn`; `now` stamps `created_at` and decides expiry.
+    pub fn new(txn: SharedTxn, now: i64) -> TxnStore {
+        TxnStore { txn: Some(txn), now }
+    }
+
+    /// A store bound to no transaction yet (every request fails until [`TxnStore::attach`]).
+    pub fn detached(now: i64) -> TxnStore {
+        TxnStore { txn: None, now }
+    }
+
+    /// Send the following requests to `txn`.
+    pub fn attach(&mut self, txn: SharedTxn) {
+        self.txn = Some(txn);
+    }
+
+    /// Stop using the transaction (so its owner can commit it); returns the handle held.
+    pub fn detach(&mut self) -> Option<SharedTxn> {
+        self.txn.take()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, WriteTxn>, HookStoreError> {
+        let txn = self.txn.as_ref().ok_or_else(|| {
+            HookStoreError::Backend(
+                "no write transaction is open: the store is only usable while a hook step runs".into(),
+            )
+        })?;
+        Ok(txn.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Map a state error: bad names are the hook's fault (400), everything else is ours (500).
+/// State errors name namespaces and keys, never values.
+fn store_error(e: StateError) -> HookStoreError {
+    match e {
+        StateError::Invalid { .. } => HookStoreError::Rejected(e.to_string()),
+        e => HookStoreError::Backend(e.to_string()),
+    }
+}
+
+/// A latest row as a hook sees it: `None` when tombstoned; secrets opened.
+fn hook_value(
+    ns: &str,
+    key: &str,
+    entry: Option<Entry>,
+    keyring: Option<&Keyring>,
+    now: i64,
+) -> Result<Option<HookValue>, HookStoreError> {
+    let Some(e) = entry.filter(Entry::is_live) else { return Ok(None) };
+    let value = if is_secret_namespace(ns) {
+        let ring = keyring.ok_or_else(|| {
+            HookStoreError::Backend(format!("{ns} {key}: reading a secret needs the bucket key (secrets/kv.key)"))
+        })?;
+        ring.open(ns, key, e.version, &e.value).map_err(|err| HookStoreError::Backend(format!("{ns} {key}: {err}")))?
+    } else {
+        zeroize::Zeroizing::new(e.value.clone())
+    };
+    let expired_at = e.expires_at().filter(|t| *t <= now);
+    Ok(Some(HookValue { value, expired_at }))
+}
+
+/// Live keys of a namespace, sorted (one indexed query, not a snapshot of the whole state).
+fn live_keys(conn: &Connection, ns: &str) -> Result<Vec<String>, HookStoreError> {
+    conn.prepare_cached("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key")
+        .and_then(|mut st| st.query_map([ns], |r| r.get(0))?.collect())
+        .map_err(|e| HookStoreError::Backend(format!("list {ns}: {e}")))
+}
+
+impl HookStore for TxnStore {
+    fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError> {
+        let txn = self.lock()?;
+        let entry = txn.get(ns, key).map_err(store_error)?;
+        hook_value(ns, key, entry, txn.keyring(), self.now)
+    }
+
+    fn put(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) -> Result<(), HookStoreError> {
+        let now = self.now;
+        self.lock()?.put(ns, key, value, ttl, writer, now).map_err(store_error)?;
+        Ok(())
+    }
+
+    fn delete(&mut self, ns: &str, key: &str, writer: &str) -> Result<bool, HookStoreError> {
+        let now = self.now;
+        self.lock()?.tombstone(ns, key, writer, now).map_err(store_error)
+    }
+
+    fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
+        live_keys(self.lock()?.conn(), ns)
+    }
+}
+
+/// Reads from the committed state, no write lock (`kvform health` runs beside an apply).
+/// Writes are refused here as well as by the access table (`health_check` is read-only).
+pub struct ReadOnlyStore {
+    store: StateStore,
+    now: i64,
+}
+
+impl ReadOnlyStore {
+    /// `store` should carry the bucket's keyring so hooks can read their secrets.
+    pub fn new(store: StateStore, now: i64) -> ReadOnlyStore {
+        ReadOnlyStore { store, now }
+    }
+}
+
+fn read_only() -> HookStoreError {
+    HookStoreError::Rejected("this store is read-only (health checks cannot write)".into())
+}
+
+impl HookStore for ReadOnlyStore {
+    fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError> {
+        let entry = self.store.get(ns, key).map_err(store_error)?;
+        hook_value(ns, key, entry, self.store.keyring(), self.now)
+    }
+
+    fn put(&mut self, _: &str, _: &str, _: &str, _: u64, _: &str) -> Result<(), HookStoreError> {
+        Err(read_only())
+    }
+
+    fn delete(&mut self, _: &str, _: &str, _: &str) -> Result<bool, HookStoreError> {
+        Err(read_only())
+    }
+
+    fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
+        live_keys(self.store.conn(), ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket::Bucket;
+    use std::sync::{Arc, Mutex};
+
+    fn setup() -> (tempfile::TempDir, SharedTxn) {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Bucket::at(dir.path());
+        Keyring::create(&b).unwrap();
+        let (store, _) = StateStore::init(&b.default_state_file()).unwrap();
+        let store = store.with_keyring(Keyring::load(&b).unwrap());
+        let txn = store.begin_write("test", std::time::Duration::ZERO).unwrap();
+        (dir, Arc::new(Mutex::new(txn)))
+    }
+
+    #[test]
+    fn reads_writes_and_expiry_go_through_the_transaction() {
+        let (_d, txn) = setup();
+        let mut s = TxnStore::new(txn.clone(), 1000);
+        s.put("vars/job/api", "b", "2", 0, "hook:api/c@h").unwrap();
+        s.put("vars/job/api", "a", " 1 ", 10, "hook:api/c@h").unwrap();
+        s.put("secrets/job/api", "pw", "hunter2", 0, "hook:api/c@h").unwrap();
+        assert_eq!(s.keys("vars/job/api").unwrap(), ["a", "b"]);
+        let a = s.get("vars/job/api", "a").unwrap().unwrap();
+        assert_eq!((a.value.as_str(), a.expired_at), ("1", None));
+        let stored = txn.lock().unwrap().get("secrets/job/api", "pw").unwrap().unwrap();
+        assert!(!stored.value.contains("hunter2"), "sealed at rest");
+        assert_eq!(s.get("secrets/job/api", "pw").unwrap().unwrap().value.as_str(), "hunter2");
+        assert!(s.delete("vars/job/api", "b", "w").unwrap());
+        assert!(!s.delete("vars/job/api", "b", "w").unwrap());
+        assert_eq!(s.get("vars/job/api", "b").unwrap(), None);
+        assert_eq!(s.keys("vars/job/api").unwrap(), ["a"]);
+        // Later: the ttl ran out at 1010; still readable, reported as expired.
+        let mut later = TxnStore::new(txn.clone(), 1010);
+        assert_eq!(later.get("vars/job/api", "a").unwrap().unwrap().expired_at, Some(1010));
+        assert!(matches!(s.put("vars/job/api", " bad", "x", 0, "w"), Err(HookStoreError::Rejected(_))));
+        let mut d = TxnStore::detached(0);
+        assert!(matches!(d.get("vars/job/api", "a"), Err(HookStoreError::Backend(_))));
+        d.attach(txn.clone());
+        assert!(d.get("vars/job/api", "a").unwrap().is_some());
+        assert!(d.detach().is_some());
+    }
+}

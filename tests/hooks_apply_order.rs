@@ -1,0 +1,139 @@
+//! The order hooks run in during an apply (SPEC §5): pre_deploy host by host in rollout
+//! order, then batch by batch post_deploy (parallel within the batch) followed by the
+//! health_check gate; waves and job names order the jobs. Also the hook environment
+//! (ALLOCATION_INDEX, DISABLED, CURRENT_VERSION -> NEW_VERSION) and that disabled
+//! allocations get no hooks.
+
+mod hooks_apply_support;
+
+use hooks_apply_support::*;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+const H: [&str; 5] = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"];
+
+const APP_HOOK: &str = r#"#!/bin/bash
+set -e
+if [ "$EVENT" = post_deploy ]; then
+  echo "start post_deploy $JOB $ALLOCATION_IP" >> order.log
+  sleep 0.4
+  echo "end post_deploy $JOB $ALLOCATION_IP" >> order.log
+else
+  echo "$EVENT $JOB $ALLOCATION_IP $ALLOCATION_INDEX $DISABLED $CURRENT_VERSION>$NEW_VERSION" >> order.log
+fi
+"#;
+
+fn app_bucket(version: &str) -> TestBucket {
+    let workers: Vec<(&str, &[&str])> = H.iter().map(|h| (*h, &["app"][..])).collect();
+    let tb = TestBucket::new(&workers);
+    tb.write("workspace/disabled.json", r#"{"jobs": {"app": {"allocations": ["10.0.0.5"]}}}"#);
+    set_app(&tb, version);
+    tb
+}
+
+fn set_app(tb: &TestBucket, version: &str) {
+    tb.job(
+        "app",
+        json!({
+            "version": version,
+            "max_concurrent_starts": 2,
+            "commands": {"command_a": {"executed_on": ["pre_deploy", "post_deploy", "health_check"]}}
+        }),
+        &[("command_a.sh", APP_HOOK)],
+    );
+}
+
+/// Lines of order.log, split at the post_deploy batches: checks the part of one batch
+/// (starts, then ends, each as a set) and returns the rest.
+fn take_batch<'a>(lines: &'a [String], hosts: &[&str]) -> &'a [String] {
+    let n = hosts.len();
+    let starts: BTreeSet<&str> = lines[..n].iter().map(String::as_str).collect();
+    let ends: BTreeSet<&str> = lines[n..2 * n].iter().map(String::as_str).collect();
+    let want_starts: Vec<String> = hosts.iter().map(|h| format!("start post_deploy app {h}")).collect();
+    let want_ends: Vec<String> = hosts.iter().map(|h| format!("end post_deploy app {h}")).collect();
+    // Every start before any end: the batch ran in parallel (each hook sleeps 0.4 s).
+    assert_eq!(starts, want_starts.iter().map(String::as_str).collect(), "{lines:#?}");
+    assert_eq!(ends, want_ends.iter().map(String::as_str).collect(), "{lines:#?}");
+    &lines[2 * n..]
+}
+
+#[test]
+fn pre_deploy_then_batches_with_post_deploy_and_health_gate() {
+    let tb = app_bucket("1.0");
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}", applied.failures);
+    let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
+    // pre_deploy: rollout (fleet) order, the disabled 10.0.0.5 left out; new allocations.
+    let pre: Vec<String> = (0..4).map(|i| format!("pre_deploy app {} {i} 0 >1.0", H[i])).collect();
+    assert_eq!(lines[..4], pre[..], "{lines:#?}");
+    // Batches of max_concurrent_starts = 2, each followed by its health gate in order.
+    let rest = take_batch(&lines[4..], &[H[0], H[1]]);
+    assert_eq!(
+        rest[..2],
+        [format!("health_check app {} 0 0 >1.0", H[0]), format!("health_check app {} 1 0 >1.0", H[1])]
+    );
+    let rest = take_batch(&rest[2..], &[H[2], H[3]]);
+    assert_eq!(rest, [format!("health_check app {} 2 0 >1.0", H[2]), format!("health_check app {} 3 0 >1.0", H[3])]);
+
+    // An upgrade: CURRENT_VERSION is what the state held before this apply; changed
+    // allocations go one at a time (max_concurrent_upgrades defaults to 1).
+    std::fs::remove_file(tb.path("order.log")).unwrap();
+    set_app(&tb, "2.0");
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}", applied.failures);
+    let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
+    let pre: Vec<String> = (0..4).map(|i| format!("pre_deploy app {} {i} 0 1.0>2.0", H[i])).collect();
+    assert_eq!(lines[..4], pre[..], "{lines:#?}");
+    let mut rest = &lines[4..];
+    for (i, h) in H[..4].iter().enumerate() {
+        rest = take_batch(rest, &[h]);
+        assert_eq!(rest[0], format!("health_check app {h} {i} 0 1.0>2.0"));
+        rest = &rest[1..];
+    }
+    assert!(rest.is_empty(), "{rest:#?}");
+}
+
+#[test]
+fn waves_then_job_names_order_the_jobs() {
+    let workers: Vec<(&str, &[&str])> = vec![(H[0], &["db", "web", "aaa"]), (H[1], &["db", "web", "aaa"])];
+    let tb = TestBucket::new(&workers);
+    let hook = logging_hook("order.log", "");
+    let pre = |demands: Option<(&str, &str)>| {
+        let mut c = json!({"executed_on": ["pre_deploy", "post_deploy"]});
+        if let Some((job, command)) = demands {
+            c["demands"] = json!({"job": job, "command": command});
+        }
+        c
+    };
+    tb.job(
+        "web",
+        json!({"version": "1.0", "commands": {"command_w": pre(Some(("db", "command_d")))}}),
+        &[("command_w.sh", &hook)],
+    );
+    tb.job("db", json!({"version": "1.0", "commands": {"command_d": pre(None)}}), &[("command_d.sh", &hook)]);
+    tb.job(
+        "aaa",
+        json!({"version": "1.0", "commands": {"command_z": pre(None), "command_y": pre(None)}}),
+        &[("command_z.sh", &hook), ("command_y.sh", &hook)],
+    );
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}", applied.failures);
+    let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
+    // Per job: pre_deploy on both hosts, then one batch of both (parallel: any order).
+    let job_part = |lines: &[String], job: &str, commands: usize| {
+        let (pre, post) = lines.split_at(2 * commands);
+        let want: Vec<String> = (0..commands)
+            .flat_map(|_| [format!("pre_deploy {job} {}", H[0]), format!("pre_deploy {job} {}", H[1])])
+            .collect();
+        assert_eq!(pre, want, "{lines:#?}");
+        let got: BTreeSet<&String> = post[..2 * commands].iter().collect();
+        let want: BTreeSet<String> = [H[0], H[1]].iter().map(|h| format!("post_deploy {job} {h}")).collect();
+        assert_eq!(got, want.iter().collect(), "{lines:#?}");
+        lines[4 * commands..].to_vec()
+    };
+    // Wave 0: aaa (two commands, by name: command_y then command_z), db; wave 1: web.
+    let rest = job_part(&lines, "aaa", 2);
+    let rest = job_part(&rest, "db", 1);
+    let rest = job_part(&rest, "web", 1);
+    assert!(rest.is_empty(), "{rest:#?}");
+}

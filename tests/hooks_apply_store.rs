@@ -1,0 +1,139 @@
+//! Hook writes through the HTTP API land in the apply's write transaction (TxnStore):
+//! committed with the job's checkpoint, rolled back with it when the job fails, secrets
+//! sealed at rest and readable by later hooks (of the job and of jobs that demand it),
+//! and never written to hook logs.
+
+mod hooks_apply_support;
+
+use hooks_apply_support::*;
+use serde_json::json;
+
+const SECRET: &str = "s3cr3t-HOOK-value-4242";
+const H1: &str = "10.0.0.1";
+
+/// vault: pre_deploy creates a var and (once) a secret.
+const VAULT_INIT: &str = r#"
+import kvform_hook as kv
+kv.put("greeting", "hello")
+if kv.get("secrets/job/vault", "token") is None:
+    kv.put_secret("token", "s3cr3t-HOOK-" + "value-4242")
+    print("init: created the token")
+else:
+    print("init: token already set")
+"#;
+
+/// app (demands vault): post_deploy reads vault's secret and var.
+const APP_USE: &str = r#"
+import kvform_hook as kv
+token = kv.get("secrets/job/vault", "token")
+kv.put("token_ok", "yes" if token == "s3cr3t-HOOK-" + "value-4242" else "no")
+kv.put("greeting_seen", kv.get("vars/job/vault", "greeting"))
+print("use: checked the token")
+"#;
+
+/// app: pre_deploy through the raw API with curl (a .sh hook).
+const APP_CURL: &str = r#"#!/bin/bash
+set -eu
+auth="Authorization: Bearer $KVFORM_TOKEN"
+ct="Content-Type: application/json"
+curl -sf -X PUT -H "$auth" -H "$ct" -d '{"namespace":"vars/job/app","key":"from_sh","value":"1"}' "$KVFORM_API/kv" >/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' -X GET -H "$auth" -H "$ct" -d '{"namespace":"vars/job/app","key":"nope"}' "$KVFORM_API/kv")
+curl -sf -X PUT -H "$auth" -H "$ct" -d "{\"namespace\":\"vars/job/app\",\"key\":\"missing_status\",\"value\":\"$code\"}" "$KVFORM_API/kv" >/dev/null
+"#;
+
+/// broken: writes, then fails.
+const BROKEN: &str = r#"#!/bin/bash
+python3 -c 'import kvform_hook as kv; kv.put("partial", "1"); kv.put_secret("leak", "s3cr3t-HOOK-value-4242")'
+echo "broken: wrote partial, now failing"
+exit 3
+"#;
+
+fn bucket() -> TestBucket {
+    let labels: &[&str] = &["vault", "app", "broken", "dependent"];
+    let tb = TestBucket::new(&[(H1, labels)]);
+    let cmd = |events: &[&str], demands: Option<(&str, &str)>| {
+        let mut c = json!({ "executed_on": events });
+        if let Some((job, command)) = demands {
+            c["demands"] = json!({"job": job, "command": command});
+        }
+        c
+    };
+    tb.job(
+        "vault",
+        json!({"version": "1.0", "commands": {"command_init": cmd(&["pre_deploy"], None)}}),
+        &[("command_init.py", VAULT_INIT)],
+    );
+    tb.job(
+        "app",
+        json!({"version": "1.0", "commands": {
+            "command_use": cmd(&["post_deploy"], Some(("vault", "command_init"))),
+            "command_curl": cmd(&["pre_deploy"], None),
+        }}),
+        &[("command_use.py", APP_USE), ("command_curl.sh", APP_CURL)],
+    );
+    tb.job(
+        "broken",
+        json!({"version": "1.0", "commands": {"command_fail": cmd(&["post_deploy"], None)}}),
+        &[("command_fail.sh", BROKEN)],
+    );
+    tb.job(
+        "dependent",
+        json!({"version": "1.0", "commands": {"command_x": cmd(&["pre_deploy"], Some(("broken", "command_fail")))}}),
+        &[("command_x.sh", &logging_hook("dependent.log", ""))],
+    );
+    tb
+}
+
+#[test]
+fn hook_writes_commit_with_their_job_and_roll_back_with_a_failed_one() {
+    let tb = bucket();
+    let applied = mini_apply(&tb, |_| {});
+
+    // Committed: vault's var and secret, app's reads of them, the curl hook's writes.
+    assert_eq!(tb.value("vars/job/vault", "greeting").as_deref(), Some("hello"));
+    let writer = tb.store().get("vars/job/vault", "greeting").unwrap().unwrap().writer;
+    assert_eq!(writer, format!("hook:vault/command_init@{H1}"));
+    assert_eq!(tb.value("secrets/job/vault", "token").as_deref(), Some(SECRET));
+    assert_eq!(tb.value("vars/job/app", "token_ok").as_deref(), Some("yes"));
+    assert_eq!(tb.value("vars/job/app", "greeting_seen").as_deref(), Some("hello"));
+    assert_eq!(tb.value("vars/job/app", "from_sh").as_deref(), Some("1"));
+    assert_eq!(tb.value("vars/job/app", "missing_status").as_deref(), Some("404"));
+    assert_eq!(tb.value("maand/job/app/worker/10.0.0.1", "version").as_deref(), Some("1.0"));
+
+    // Rolled back: the failed job's hook writes and its own namespaces; its dependent skipped.
+    assert_eq!(applied.failures.len(), 1, "{:?}", applied.failures);
+    let f = &applied.failures[0];
+    assert_eq!(f.job, "broken");
+    assert_eq!(f.event.as_str(), "post_deploy");
+    assert!(f.message.contains(&format!("broken/command_fail@{H1} exited with status 3")), "{}", f.message);
+    assert!(f.output.iter().any(|l| l.ends_with("broken: wrote partial, now failing")), "{:?}", f.output);
+    assert_eq!(tb.value("vars/job/broken", "partial"), None);
+    assert_eq!(tb.value("secrets/job/broken", "leak"), None);
+    assert_eq!(tb.value("maand/job/broken", "version"), None);
+    assert_eq!(applied.skipped, ["dependent"]);
+    assert!(!tb.path("dependent.log").exists(), "a skipped job runs no hooks");
+
+    // Sealed at rest: the plaintext is nowhere in the state files (db, -wal, -shm).
+    for entry in std::fs::read_dir(tb.path("data")).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+        assert!(!found, "plaintext secret in {}", entry.path().display());
+    }
+    // Not in hook logs either (the logs themselves are there).
+    let logs = tb.all_logs();
+    assert!(logs.contains("init: created the token"), "{logs}");
+    assert!(!logs.contains(SECRET), "{logs}");
+
+    // A later apply keeps the secret (version 1) and the hooks see it.
+    tb.write(
+        "workspace/jobs/vault/manifest.json",
+        &json!({"version": "1.1", "commands": {
+        "command_init": {"executed_on": ["pre_deploy"]}}})
+        .to_string(),
+    );
+    let again = mini_apply(&tb, |_| {});
+    assert!(again.failures.iter().all(|f| f.job == "broken"), "{:?}", again.failures);
+    assert!(tb.all_logs().contains("init: token already set"));
+    assert_eq!(tb.store().get("secrets/job/vault", "token").unwrap().unwrap().version, 1);
+    assert_eq!(tb.value("vars/job/app", "token_ok").as_deref(), Some("yes"));
+}

@@ -1,0 +1,244 @@
+//! Shared fixtures for the hook-runtime tests: real buckets in temp dirs (workspace files,
+//! key, state), the desired state loaded the way the CLI loads it, and `mini_apply`, a
+//! small stand-in for the apply executor that follows SPEC §5 (bucket namespaces, then per
+//! job a savepoint: pre_deploy, job namespaces, batches with post_deploy + health_check)
+//! and calls the real [`RuntimeHooks`] through the `HookSteps` seam.
+#![allow(dead_code)]
+
+use kvform::apply::{HookSteps, NoHooks, SharedTxn, StepContext, StepFailure};
+use kvform::bucket::Bucket;
+use kvform::hooks::steps_impl::RuntimeHooks;
+use kvform::model::{self, types::Desired, types::Prior};
+use kvform::plan::{Action, Change, Plan, PlanOptions, diff};
+use kvform::secrets::Keyring;
+use kvform::state::{ApplyRecord, StateStore, WriteTxn};
+use kvform::workspace::{self, types::Settings};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const NOW: i64 = 1_767_323_045; // 2026-01-02T03:04:05Z
+pub const NOW_STR: &str = "2026-01-02T03:04:05Z";
+
+pub struct TestBucket {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestBucket {
+    /// A bucket with `workers` (host, labels) and a fresh key and state.
+    pub fn new(workers: &[(&str, &[&str])]) -> TestBucket {
+        let dir = tempfile::tempdir().unwrap();
+        let tb = TestBucket { dir };
+        let list: Vec<serde_json::Value> =
+            workers.iter().map(|(h, labels)| serde_json::json!({"host": h, "labels": labels})).collect();
+        tb.write("workspace/workers.json", &serde_json::to_string_pretty(&list).unwrap());
+        let b = Bucket::at(tb.root());
+        Keyring::create(&b).unwrap();
+        StateStore::init(&b.default_state_file()).unwrap();
+        tb
+    }
+
+    /// A copy of an example bucket's workspace (and kvform.hcl) with a fresh key and state.
+    pub fn from_example(example: &Path) -> TestBucket {
+        let dir = tempfile::tempdir().unwrap();
+        let status =
+            std::process::Command::new("cp").arg("-r").arg(example.join(".")).arg(dir.path()).status().unwrap();
+        assert!(status.success());
+        let b = Bucket::at(dir.path());
+        Keyring::create(&b).unwrap();
+        StateStore::init(&b.default_state_file()).unwrap();
+        TestBucket { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    /// A job: its manifest and `_modules/` scripts (name, body). Scripts are made
+    /// executable (only needed for ones without .sh/.py).
+    pub fn job(&self, name: &str, manifest: serde_json::Value, scripts: &[(&str, &str)]) {
+        self.write(&format!("workspace/jobs/{name}/manifest.json"), &serde_json::to_string_pretty(&manifest).unwrap());
+        for (file, body) in scripts {
+            let rel = format!("workspace/jobs/{name}/_modules/{file}");
+            self.write(&rel, body);
+            std::fs::set_permissions(self.path(&rel), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        Bucket::at(self.root()).default_state_file()
+    }
+
+    pub fn store(&self) -> StateStore {
+        let b = Bucket::at(self.root());
+        StateStore::open(&self.state_file()).unwrap().with_keyring(Keyring::load(&b).unwrap())
+    }
+
+    pub fn serial(&self) -> u64 {
+        self.store().meta().unwrap().serial
+    }
+
+    /// The live value of a key (secrets opened).
+    pub fn value(&self, ns: &str, key: &str) -> Option<String> {
+        let s = self.store();
+        let e = s.get(ns, key).unwrap().filter(|e| e.is_live())?;
+        if ns.starts_with("secrets/") {
+            Some(s.keyring().unwrap().open(ns, key, e.version, &e.value).unwrap().to_string())
+        } else {
+            Some(e.value)
+        }
+    }
+
+    /// Settings and desired state, as the CLI builds them.
+    pub fn desired(&self) -> (Settings, Desired) {
+        let loaded = workspace::load(self.root());
+        let ws = loaded
+            .workspace
+            .unwrap_or_else(|| panic!("invalid workspace:\n{}", loaded.diagnostics.render(&loaded.sources, false)));
+        let prior = Prior::from_snapshot(&self.store().snapshot().unwrap());
+        let desired = model::desired(&ws, &prior)
+            .unwrap_or_else(|d| panic!("model errors:\n{}", d.render(&loaded.sources, false)));
+        (ws.settings, desired)
+    }
+
+    /// Every file under `logs/`, concatenated.
+    pub fn all_logs(&self) -> String {
+        let mut out = String::new();
+        let mut stack = vec![self.path("logs")];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What `mini_apply` did.
+pub struct Applied {
+    /// The serial after commit.
+    pub serial: u64,
+    pub plan: Plan,
+    pub failures: Vec<StepFailure>,
+    /// Jobs skipped because an upstream failed.
+    pub skipped: Vec<String>,
+}
+
+fn apply_change(txn: &mut WriteTxn, c: &Change) {
+    match c.action {
+        Action::Create | Action::Update => {
+            txn.put(&c.namespace, &c.key, c.after.as_deref().unwrap_or(""), 0, "apply", NOW).unwrap();
+        }
+        Action::Tombstone => {
+            txn.tombstone(&c.namespace, &c.key, "apply", NOW).unwrap();
+        }
+    }
+}
+
+fn apply_ns(shared: &SharedTxn, plan: &Plan, ns: &str) {
+    let mut txn = shared.lock().unwrap();
+    for c in plan.changes_in(ns) {
+        apply_change(&mut txn, c);
+    }
+}
+
+/// Plan and apply the bucket with the real hook runtime (`settings` adjusted by `tweak`).
+pub fn mini_apply(tb: &TestBucket, tweak: impl FnOnce(&mut Settings)) -> Applied {
+    let (mut settings, desired) = tb.desired();
+    tweak(&mut settings);
+    run_apply(tb, &desired, |shared| {
+        Box::new(RuntimeHooks::start(tb.root(), &desired, shared, &settings, NOW).expect("start the hook runtime"))
+    })
+}
+
+/// Plan and apply without hooks (seeds a state for CLI tests).
+pub fn apply_without_hooks(tb: &TestBucket) -> Applied {
+    let (_, desired) = tb.desired();
+    run_apply(tb, &desired, |_| Box::new(NoHooks))
+}
+
+fn run_apply<'a>(
+    tb: &TestBucket,
+    desired: &Desired,
+    make_hooks: impl FnOnce(SharedTxn) -> Box<dyn HookSteps + 'a>,
+) -> Applied {
+    let store = tb.store();
+    let snap = store.snapshot().unwrap();
+    let plan = diff(desired, &snap, &PlanOptions::default(), NOW);
+    let txn = store.begin_write("apply", Duration::ZERO).unwrap();
+    let serial = txn.next_serial();
+    let shared: SharedTxn = Arc::new(Mutex::new(txn));
+    let mut hooks = make_hooks(shared.clone());
+    for ns in plan.bucket_step_namespaces() {
+        apply_ns(&shared, &plan, ns);
+    }
+    let mut failed: Vec<String> = Vec::new();
+    let mut failures = Vec::new();
+    let mut skipped = Vec::new();
+    for (_, job) in plan.jobs() {
+        if job.upstreams.iter().any(|u| failed.contains(u)) {
+            skipped.push(job.job.clone());
+            failed.push(job.job.clone());
+            continue;
+        }
+        let sp = format!("job_{}", job.job);
+        shared.lock().unwrap().savepoint(&sp).unwrap();
+        let cx = StepContext { desired, txn: &shared, serial };
+        let active = desired.jobs[&job.job].active_hosts.clone();
+        let result = (|| {
+            hooks.pre_deploy(&cx, &job.job, &active)?;
+            for ns in &job.namespaces {
+                apply_ns(&shared, &plan, ns);
+            }
+            for batch in &job.batches {
+                for h in &batch.hosts {
+                    apply_ns(&shared, &plan, &format!("maand/job/{}/worker/{h}", job.job));
+                }
+                hooks.post_deploy(&cx, &job.job, &batch.hosts)?;
+                if !job.hooks.health_check.is_empty() {
+                    hooks.health_check(&cx, &job.job, &batch.hosts)?;
+                }
+            }
+            Ok::<(), StepFailure>(())
+        })();
+        match result {
+            Ok(()) => shared.lock().unwrap().release(&sp).unwrap(),
+            Err(f) => {
+                shared.lock().unwrap().rollback_to(&sp).unwrap();
+                failed.push(job.job.clone());
+                failures.push(f);
+            }
+        }
+    }
+    drop(hooks); // stops the API: nothing else holds the transaction now
+    let txn = Arc::try_unwrap(shared).expect("the hook runtime released the transaction").into_inner().unwrap();
+    let serial = txn.commit(ApplyRecord::new("apply", NOW)).unwrap();
+    Applied { serial, plan, failures, skipped }
+}
+
+/// A `.sh` hook appending `<EVENT> <JOB> <ALLOCATION_IP>` plus `extra` to `file` (relative
+/// to the bucket root, where hooks run).
+pub fn logging_hook(file: &str, extra: &str) -> String {
+    format!("#!/bin/bash\nset -e\necho \"$EVENT $JOB $ALLOCATION_IP{extra}\" >> {file}\n")
+}
