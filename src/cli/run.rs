@@ -57,10 +57,7 @@ pub(super) struct Loaded {
 pub(super) fn load(ctx: &Context) -> anyhow::Result<Loaded> {
     let loaded = super::pipeline::load(ctx)?;
     let Some(store) = loaded.open_state()? else {
-        bail!(
-            "no state at {}\n  help: run `kvform init` (or `kvform apply`) first",
-            loaded.state_file().display()
-        );
+        bail!("no state at {}\n  help: run `kvform init` (or `kvform apply`) first", loaded.state_file().display());
     };
     let store = store.with_keyring(loaded.keyring()?);
     let desired = loaded.desired(ctx, &store.snapshot()?)?;

@@ -207,3 +207,39 @@ fn plan_and_apply_scenarios() {
     assert!(all.len() >= 25, "expected at least 25 plan cases, found {}", all.len());
     g.finish("plan", 75);
 }
+
+/// The `quickstart` scenario must stay a copy of `examples/quickstart`, so the README's example
+/// is the one whose plan and state are golden-tested.
+#[test]
+fn quickstart_scenario_matches_the_example() {
+    fn files(root: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    if name != "__pycache__" {
+                        stack.push(p);
+                    }
+                } else {
+                    let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                    out.push((rel, std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+    let example = crate::support::repo().join("examples/quickstart");
+    for step in ["1", "2"] {
+        let case = crate::support::repo().join("testdata/plan/quickstart/steps").join(step);
+        assert_eq!(
+            files(&case.join("workspace")),
+            files(&example.join("workspace")),
+            "step {step}: workspace/ differs"
+        );
+        assert_eq!(std::fs::read(case.join("kvform.hcl")).unwrap(), std::fs::read(example.join("kvform.hcl")).unwrap());
+    }
+}

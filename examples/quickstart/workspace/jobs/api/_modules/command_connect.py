@@ -10,5 +10,8 @@ host = kv.get("maand/job/database", "worker_0")
 password = kv.get("secrets/job/database", "admin_password")
 if not (port and host and password):
     sys.exit("api: database is not bootstrapped yet (missing port, worker or password)")
-kv.put("database_url", f"postgres://app@{host}:{port}/app")
+# Every api allocation checks the database; the first one publishes the shared URL, so the
+# writer recorded in the state does not depend on which parallel hook finished first.
+if os.environ["ALLOCATION_INDEX"] == "0":
+    kv.put("database_url", f"postgres://app@{host}:{port}/app")
 print(f"api on {os.environ['ALLOCATION_IP']}: database at {host}:{port} (password not shown)")

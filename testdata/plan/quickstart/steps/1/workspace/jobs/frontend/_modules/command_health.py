@@ -3,8 +3,7 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.getcwd(), "hooklib"))
-import kvform_hook as kv  # noqa: E402
+import kvform_hook as kv  # put on PYTHONPATH by kvform for every hook
 
 if kv.get("vars/job/api", "database_url") is None:
     sys.exit("frontend: the api has not published database_url yet")

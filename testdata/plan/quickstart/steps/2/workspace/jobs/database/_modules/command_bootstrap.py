@@ -2,10 +2,8 @@
 
 import os
 import secrets
-import sys
 
-sys.path.insert(0, os.path.join(os.getcwd(), "hooklib"))
-import kvform_hook as kv  # noqa: E402
+import kvform_hook as kv  # put on PYTHONPATH by kvform for every hook
 
 if kv.get("secrets/job/database", "admin_password") is None:
     kv.put_secret("admin_password", secrets.token_urlsafe(24))
