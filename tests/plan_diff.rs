@@ -382,3 +382,20 @@ fn every_change_belongs_to_exactly_one_apply_step() {
     let all: Vec<String> = plan.changed_namespaces().iter().map(|s| s.to_string()).collect();
     assert_eq!(seen, all, "each changed namespace is applied once");
 }
+
+#[test]
+fn job_placed_nowhere_purges_its_synced_job_namespaces_as_a_whole() {
+    let r = Some("job has no allocations left");
+    let plan = Fx::new()
+        .job("api", 0, &[("10.0.0.1", Removed, false)])
+        .live("maand/job/api", "name", "api")
+        .live("maand/job/api", "workers", "10.0.0.1")
+        .live("vars/bucket/job/api", "replicas", "3")
+        .live("vars/job/api", "hook_key", "kept")
+        .plan();
+    let rows = brief(&plan);
+    assert!(rows.contains(&row("maand/job/api", "name", "tombstone", r, true)), "{rows:?}");
+    assert!(rows.contains(&row("maand/job/api", "workers", "tombstone", r, true)), "{rows:?}");
+    assert!(rows.contains(&row("vars/bucket/job/api", "replicas", "tombstone", r, true)), "{rows:?}");
+    assert!(!rows.iter().any(|(ns, ..)| ns == "vars/job/api"), "merged vars/job stays without --purge-secrets-kv");
+}

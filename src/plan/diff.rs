@@ -41,8 +41,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// produces it, by ownership-table pattern.
 pub const STALE_REASONS: &[(&str, &str)] = &[
     ("maand/bucket", "no longer derived from the workspace"),
-    ("maand/worker", "no longer in workers.json"),
-    ("maand/worker/<host>", "no longer in workers.json"),
+    ("maand/worker", "no longer derived from workers.json"),
+    ("maand/worker/<host>", "no longer derived from workers.json"),
     ("maand/worker/<host>/tags", "tag no longer in workers.json"),
     ("maand/job/<job>", "no longer derived from the job's manifest.json"),
     ("maand/job/<job>/worker/<host>", "no longer derived from the workspace"),
@@ -56,6 +56,7 @@ pub const REASON_JOB_REMOVED: &str = "job removed from workspace";
 pub const REASON_WORKER_REMOVED: &str = "worker removed";
 pub const REASON_ALLOCATION_REMOVED: &str = "allocation removed";
 pub const REASON_PURGE_SECRETS_KV: &str = "--purge-secrets-kv: job has no active allocation";
+pub const REASON_NO_ALLOCATIONS: &str = "job has no allocations left";
 const REASON_REVIVED: &str = "revives a tombstoned key";
 const REASON_TTL_RESET: &str = "ttl reset: workspace keys never expire";
 
@@ -210,6 +211,13 @@ pub fn purge_reasons(desired: &Desired, current: &Snapshot, opts: &PlanOptions) 
             && job.is_some_and(|j| purge_kv_jobs.contains(j))
         {
             REASON_PURGE_SECRETS_KV
+        } else if matches!(kind, NamespaceKind::Job(_) | NamespaceKind::BucketJobVars(_))
+            && job.is_some_and(|j| desired.jobs.contains_key(j))
+            && !desired.kv.contains_key(ns.as_str())
+        {
+            // The job is still in the workspace but placed nowhere any more (SPEC §4: "jobs
+            // whose allocations are all removed"): its synced job namespaces go as a whole.
+            REASON_NO_ALLOCATIONS
         } else {
             continue;
         };

@@ -29,18 +29,20 @@ pub struct SavedPlan {
     pub plan: Plan,
 }
 
+/// The io/JSON error is part of the message (`cause`, not `source`), so anyhow's error chain
+/// does not print it a second time.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("cannot write plan file {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot read plan file {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write plan file {}: {cause}", path.display())]
+    Write { path: PathBuf, cause: std::io::Error },
+    #[error("cannot read plan file {}: {cause}", path.display())]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error(
-        "{} is not a kvform plan file: {source}\n  help: make one with `kvform plan --out {}`",
+        "{} is not a kvform plan file: {cause}\n  help: make one with `kvform plan --out {}`",
         path.display(),
         path.display()
     )]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse { path: PathBuf, cause: serde_json::Error },
     #[error(
         "{} has plan format {found:?}; this kvform reads format {FORMAT_VERSION:?}\n  help: run `kvform plan --out FILE` again",
         path.display()
@@ -74,7 +76,7 @@ impl SavedPlan {
 
     /// Write the plan file, mode 0600 from creation, replacing any existing file.
     pub fn write(&self, path: &Path) -> Result<(), PlanError> {
-        let err = |source| PlanError::Write { path: path.to_path_buf(), source };
+        let err = |cause| PlanError::Write { path: path.to_path_buf(), cause };
         let mut json = serde_json::to_vec_pretty(self).expect("a saved plan always serialises");
         json.push(b'\n');
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -96,19 +98,19 @@ impl SavedPlan {
 
     /// Read a plan file, with the plan's metadata restored from the file.
     pub fn read(path: &Path) -> Result<SavedPlan, PlanError> {
-        let bytes = std::fs::read(path).map_err(|source| PlanError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|cause| PlanError::Read { path: path.to_path_buf(), cause })?;
         // The format version first, so a future format gets this message, not a field error.
         #[derive(Deserialize)]
         struct Head {
             format_version: String,
         }
         let head: Head =
-            serde_json::from_slice(&bytes).map_err(|source| PlanError::Parse { path: path.to_path_buf(), source })?;
+            serde_json::from_slice(&bytes).map_err(|cause| PlanError::Parse { path: path.to_path_buf(), cause })?;
         if head.format_version != FORMAT_VERSION {
             return Err(PlanError::Format { path: path.to_path_buf(), found: head.format_version });
         }
         let mut saved: SavedPlan =
-            serde_json::from_slice(&bytes).map_err(|source| PlanError::Parse { path: path.to_path_buf(), source })?;
+            serde_json::from_slice(&bytes).map_err(|cause| PlanError::Parse { path: path.to_path_buf(), cause })?;
         saved.plan.meta = PlanMeta {
             lineage: saved.lineage,
             base_serial: saved.base_serial,
