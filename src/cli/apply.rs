@@ -14,6 +14,7 @@
 
 use super::Context;
 use super::pipeline::{self, LoadedBucket};
+use super::progress::Lines;
 use super::state::lock_timeout;
 use crate::apply::{self, ApplyOptions, ApplyReport, HookSteps};
 use crate::hooks::runner::HookOutcome;
@@ -56,7 +57,7 @@ const PROMPT: &str = "Do you want to perform these actions? Only 'yes' will be a
 /// The hook runtime the apply uses: the loopback API plus hook processes. Allocation versions
 /// are read here, before the executor writes them, so hooks see CURRENT_VERSION -> NEW_VERSION.
 fn hook_steps(
-    ctx: &Context,
+    lines: Lines,
     loaded: &LoadedBucket,
     desired: &Desired,
     txn: &WriteTxn,
@@ -67,12 +68,9 @@ fn hook_steps(
     let targets = HookTargets::new(&loaded.bucket.root, desired, timeout, |ns| {
         Ok(txn.get(ns, "version")?.filter(|e| e.is_live()).map(|e| e.value))
     })?;
-    let quiet = ctx.printer.quiet;
     let hooks = RuntimeHooks::with_targets(targets, desired, settings.api_port, now)?.with_reporter(Box::new(
         move |o: &HookOutcome| {
-            if !quiet {
-                eprintln!("  {} hook {} ({:.1}s)", o.event, o.summary(), o.duration.as_secs_f64());
-            }
+            lines.line(&format!("  {} hook {} ({:.1}s)", o.event, o.summary(), o.duration.as_secs_f64()));
         },
     ));
     Ok(Box::new(hooks))
@@ -127,8 +125,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     let now = crate::clock::now()?;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
-    let mut hooks = hook_steps(ctx, &loaded, &desired, &txn, now)?;
-    let mut progress = super::progress::for_printer(&ctx.printer);
+    let (mut progress, lines) = super::progress::for_printer(&ctx.printer);
+    let mut hooks = hook_steps(lines, &loaded, &desired, &txn, now)?;
     let report = apply::execute(txn, &plan, &desired, hooks.as_mut(), progress.as_mut(), &opts)?;
 
     let mut ok = report_failures(ctx, &report);

@@ -6,13 +6,36 @@ use crate::apply::{Progress, ProgressEvent};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The right progress for this invocation.
-pub fn for_printer(printer: &Printer) -> Box<dyn Progress> {
+pub fn for_printer(printer: &Printer) -> (Box<dyn Progress>, Lines) {
     if printer.quiet {
-        Box::new(crate::apply::NoProgress)
+        (Box::new(crate::apply::NoProgress), Lines::Quiet)
     } else if printer.stderr_is_tty() {
-        Box::new(BarProgress::new())
+        let bars = BarProgress::new();
+        let lines = Lines::Bars(bars.multi.clone());
+        (Box::new(bars), lines)
     } else {
-        Box::new(PlainProgress)
+        (Box::new(PlainProgress), Lines::Stderr)
+    }
+}
+
+/// Where extra status lines (one per hook run) go while progress is shown: above the bars on
+/// a terminal, so they do not tear the bars apart; plain stderr otherwise.
+#[derive(Clone)]
+pub enum Lines {
+    Quiet,
+    Stderr,
+    Bars(MultiProgress),
+}
+
+impl Lines {
+    pub fn line(&self, text: &str) {
+        match self {
+            Lines::Quiet => {}
+            Lines::Stderr => eprintln!("{text}"),
+            Lines::Bars(multi) => {
+                let _ = multi.println(text);
+            }
+        }
     }
 }
 
