@@ -287,3 +287,44 @@ fn state_info_check_backup_restore_gc_force_unlock() {
     let err = fails(p, &["state", "force-unlock", "no-such-id"], None);
     assert!(err.contains("no lock with id no-such-id"), "{err}");
 }
+
+/// kvform.hcl's `state { path }` and `max_versions` hold for every state command.
+#[test]
+fn commands_use_the_state_and_history_limit_of_kvform_hcl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("workspace")).unwrap();
+    std::fs::write(d.join("kvform.hcl"), "max_versions = 2\nstate {\n  path = \"elsewhere/main.db\"\n}\n").unwrap();
+    let b = Bucket::at(d);
+    Keyring::create(&b).unwrap();
+    assert_eq!(kvform::state::state_path(&b).unwrap(), d.join("elsewhere/main.db"));
+    // Only the configured state exists: a command that used the default would fail.
+    StateStore::init(&d.join("elsewhere/main.db")).unwrap();
+    for v in ["1", "2", "3"] {
+        ok(d, &["kv", "set", "vars/job/api", "level", v]);
+    }
+    let o = kvform(d, &["kv", "set", "--secret", "secrets/job/api", "token", "-"], Some(SECRET));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!state_file(d).exists());
+    let history = ok(d, &["kv", "history", "vars/job/api", "level"]);
+    assert_eq!(history.lines().count(), 3, "a header and max_versions = 2 rows:\n{history}");
+    let rows = StateStore::open(&d.join("elsewhere/main.db")).unwrap().history("vars/job/api", "level").unwrap();
+    assert_eq!(rows.iter().map(|r| r.version).collect::<Vec<_>>(), [2, 3], "max_versions = 2 keeps two rows");
+    assert!(ok(d, &["cat", "kv"]).contains("vars/job/api"));
+    assert!(ok(d, &["state", "info"]).contains("elsewhere/main.db"));
+    ok(d, &["gc", "--dry-run"]);
+    ok(d, &["secrets", "rotate-key"]);
+    assert_eq!(ok(d, &["kv", "get", "--reveal", "secrets/job/api", "token"]).trim(), SECRET);
+}
+
+/// A broken kvform.hcl is reported, not papered over with the default state path.
+#[test]
+fn an_invalid_kvform_hcl_is_an_error_not_the_default_state() {
+    let dir = bucket();
+    let d = dir.path();
+    std::fs::write(d.join("kvform.hcl"), "state {\n  path = 42\n}\n").unwrap();
+    let e = fails(d, &["kv", "get", "vars/job/api", "x"], None);
+    assert!(e.contains("kvform.hcl is invalid, so kvform cannot tell where the state is"), "{e}");
+    assert!(e.contains("kvform.hcl:2:10"), "{e}");
+    assert!(e.contains("kvform validate"), "{e}");
+}
