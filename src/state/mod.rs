@@ -254,14 +254,22 @@ impl StateStore {
 
     /// Open an existing state. Refuses a missing file, a non-kvform file and an old schema.
     pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        Self::open_existing(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    /// Open an existing state for reading only (`validate --print-desired`): SQLite is
+    /// asked for a read-only connection, so nothing this handle does can change the file.
+    pub fn open_read_only(path: &Path) -> Result<StateStore, StateError> {
+        Self::open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    fn open_existing(path: &Path, mode: OpenFlags) -> Result<StateStore, StateError> {
         if !path.is_file() {
             return Err(StateError::Missing(path.to_path_buf()));
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(sql(path, "open"))?;
+        let conn =
+            Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
+                .map_err(sql(path, "open"))?;
         schema::configure(&conn).map_err(sql(path, "configure"))?;
         let found = schema::user_version(&conn).map_err(sql(path, "read schema version"))?;
         if found == 0 {
