@@ -56,7 +56,7 @@ fn versions_tombstones_and_revival() {
     assert!(t.tombstone(NS, "a", "test", NOW).unwrap());
     assert!(!t.tombstone(NS, "a", "test", NOW).unwrap(), "already tombstoned");
     assert!(!t.tombstone(NS, "missing", "test", NOW).unwrap());
-    assert_eq!(t.get(NS, "a").unwrap().unwrap().deleted, true, "the transaction sees its own writes");
+    assert!(t.get(NS, "a").unwrap().unwrap().deleted, "the transaction sees its own writes");
     assert_eq!(t.put(NS, "a", "two", 60, "test", NOW).unwrap(), WriteOutcome::Revived { version: 5 });
     assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
     assert_eq!(
