@@ -1,8 +1,11 @@
 //! `kvform kv …`, `cat kv`, `state …`, `gc`, `secrets rotate-key` end to end through the binary.
 
+mod quickstart_copy;
+
 use kvform::bucket::Bucket;
 use kvform::secrets::Keyring;
 use kvform::state::StateStore;
+use quickstart_copy::quickstart_copy;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -329,26 +332,12 @@ fn an_invalid_kvform_hcl_is_an_error_not_the_default_state() {
     assert!(e.contains("kvform validate"), "{e}");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// The quickstart with a hand-made state, as an apply would leave it: api on 10.0.0.1 and
 /// 10.0.0.2, database on 10.0.0.1, frontend on 10.0.0.2, and api's old allocation on
 /// 10.0.0.3 removed (its namespace tombstoned).
 fn quickstart_with_state() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = quickstart_copy();
     let d = dir.path();
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart"), d);
     let b = Bucket::at(d);
     Keyring::create(&b).unwrap();
     let (store, _) = StateStore::init(&b.default_state_file()).unwrap();

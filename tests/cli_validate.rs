@@ -1,5 +1,8 @@
 //! `kvform validate` end to end, on the quickstart example and on broken buckets.
 
+mod quickstart_copy;
+
+use quickstart_copy::quickstart_copy;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -160,26 +163,6 @@ fn kvform_in(dir: &Path, args: &[&str]) -> Output {
         .env("KVFORM_NOW", "2026-01-02T03:04:05Z")
         .output()
         .expect("run kvform")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-/// The quickstart copied into a temp dir (the example itself must stay without a state).
-fn quickstart_copy() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("examples/quickstart"), tmp.path());
-    tmp
 }
 
 #[test]
