@@ -1,5 +1,5 @@
-//! `kvform init` end to end: the layout, private modes, idempotence, and the refusal of a
-//! key file that group or others can read.
+//! `kvform init` end to end: the layout and the state, private modes, idempotence, the
+//! state path from kvform.hcl, and the refusal of a key file that group or others can read.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -44,7 +44,7 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
     out
 }
 
-const LAYOUT: [&str; 8] = [
+const LAYOUT: [&str; 9] = [
     "kvform.hcl",
     "workspace/",
     "workspace/workers.json",
@@ -53,6 +53,7 @@ const LAYOUT: [&str; 8] = [
     "data/",
     "secrets/",
     "secrets/kv.key",
+    "data/kvform.db",
 ];
 
 #[test]
@@ -65,8 +66,9 @@ fn creates_the_layout_with_private_modes() {
         assert!(b.join(rel.trim_end_matches('/')).exists(), "{rel} missing");
         assert!(stdout(&out).contains(&format!("created  {rel}\n")), "{rel} not reported:\n{}", stdout(&out));
     }
-    assert!(stdout(&out).contains("8 created, 0 kept"));
+    assert!(stdout(&out).contains("9 created, 0 kept"));
     assert_eq!(mode(&b.join("data")), 0o700);
+    assert_eq!(mode(&b.join("data/kvform.db")), 0o600);
     assert_eq!(mode(&b.join("secrets")), 0o700);
     assert_eq!(mode(&b.join("secrets/kv.key")), 0o600);
     let key = std::fs::read(b.join("secrets/kv.key")).unwrap();
@@ -102,7 +104,7 @@ fn a_second_run_changes_nothing_and_reports_what_it_kept() {
         assert!(stdout(&out).contains(&format!("kept     {rel} (already exists)")), "{}", stdout(&out));
     }
     assert!(!stdout(&out).contains("created  "));
-    assert!(stdout(&out).contains("already initialised: nothing created, 8 kept"));
+    assert!(stdout(&out).contains("already initialised: nothing created, 9 kept"));
 }
 
 #[test]
@@ -117,7 +119,7 @@ fn existing_files_are_never_overwritten() {
     assert_eq!(std::fs::read_to_string(tmp.path().join("workspace/bucket.conf")).unwrap(), "region = \"eu\"\n");
     let s = stdout(&out);
     assert!(s.contains("kept     kvform.hcl") && s.contains("kept     workspace/bucket.conf"), "{s}");
-    assert!(s.contains("created  secrets/kv.key") && s.contains("5 created, 3 kept"), "{s}");
+    assert!(s.contains("created  secrets/kv.key") && s.contains("6 created, 3 kept"), "{s}");
 }
 
 #[test]
@@ -176,4 +178,57 @@ fn dir_is_relative_to_chdir() {
     let out = kvform(&["-C", tmp.path().to_str().unwrap(), "init", "sub"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(tmp.path().join("sub/secrets/kv.key").is_file());
+}
+
+/// `kvform state info`'s `bucket_id:` line.
+fn bucket_id(dir: &Path) -> String {
+    let out = kvform(&["-C", dir.to_str().unwrap(), "state", "info"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = stdout(&out);
+    let line = info.lines().find(|l| l.starts_with("bucket_id:")).unwrap_or_else(|| panic!("{info}"));
+    line["bucket_id:".len()..].trim().to_string()
+}
+
+#[test]
+fn the_state_is_created_once_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(init(tmp.path()).status.success());
+    let first = bucket_id(tmp.path());
+    assert_eq!(first.len(), 36, "{first}");
+    assert_ne!(first, "00000000-0000-0000-0000-000000000000");
+    let out = init(tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("kept     data/kvform.db (already exists)"), "{}", stdout(&out));
+    assert_eq!(bucket_id(tmp.path()), first);
+    // Another bucket gets another identity.
+    assert!(init(&tmp.path().join("other")).status.success());
+    assert_ne!(bucket_id(&tmp.path().join("other")), first);
+}
+
+#[test]
+fn the_state_goes_where_kvform_hcl_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("kvform.hcl"), "state {\n  path = \"var/state/main.db\"\n}\n").unwrap();
+    let out = init(tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("created  var/state/main.db"), "{}", stdout(&out));
+    let state = tmp.path().join("var/state/main.db");
+    assert_eq!(mode(&state), 0o600);
+    assert_eq!(mode(&tmp.path().join("var/state")), 0o700);
+    assert!(!tmp.path().join("data/kvform.db").exists());
+    // Every other command finds it there.
+    let info = kvform(&["-C", tmp.path().to_str().unwrap(), "state", "info"]);
+    assert!(stdout(&info).contains("var/state/main.db"), "{}", stdout(&info));
+}
+
+#[test]
+fn an_invalid_kvform_hcl_stops_init_before_anything_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("kvform.hcl"), "state {\n  paths = \"x.db\"\n}\n").unwrap();
+    let out = init(tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(e.contains("kvform.hcl is invalid, so kvform cannot tell where the state is"), "{e}");
+    assert!(e.contains("kvform.hcl:2:3") && e.contains("did you mean `path`?"), "{e}");
+    assert!(!tmp.path().join("workspace").exists() && !tmp.path().join("data").exists());
 }

@@ -1,8 +1,11 @@
 //! `kvform kv …`, `cat kv`, `state …`, `gc`, `secrets rotate-key` end to end through the binary.
 
+mod quickstart_copy;
+
 use kvform::bucket::Bucket;
 use kvform::secrets::Keyring;
 use kvform::state::StateStore;
+use quickstart_copy::quickstart_copy;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -286,4 +289,190 @@ fn state_info_check_backup_restore_gc_force_unlock() {
 
     let err = fails(p, &["state", "force-unlock", "no-such-id"], None);
     assert!(err.contains("no lock with id no-such-id"), "{err}");
+}
+
+/// kvform.hcl's `state { path }` and `max_versions` hold for every state command.
+#[test]
+fn commands_use_the_state_and_history_limit_of_kvform_hcl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("workspace")).unwrap();
+    std::fs::write(d.join("kvform.hcl"), "max_versions = 2\nstate {\n  path = \"elsewhere/main.db\"\n}\n").unwrap();
+    let b = Bucket::at(d);
+    Keyring::create(&b).unwrap();
+    assert_eq!(kvform::state::state_path(&b).unwrap(), d.join("elsewhere/main.db"));
+    // Only the configured state exists: a command that used the default would fail.
+    StateStore::init(&d.join("elsewhere/main.db")).unwrap();
+    for v in ["1", "2", "3"] {
+        ok(d, &["kv", "set", "vars/job/api", "level", v]);
+    }
+    let o = kvform(d, &["kv", "set", "--secret", "secrets/job/api", "token", "-"], Some(SECRET));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!state_file(d).exists());
+    let history = ok(d, &["kv", "history", "vars/job/api", "level"]);
+    assert_eq!(history.lines().count(), 3, "a header and max_versions = 2 rows:\n{history}");
+    let rows = StateStore::open(&d.join("elsewhere/main.db")).unwrap().history("vars/job/api", "level").unwrap();
+    assert_eq!(rows.iter().map(|r| r.version).collect::<Vec<_>>(), [2, 3], "max_versions = 2 keeps two rows");
+    assert!(ok(d, &["cat", "kv"]).contains("vars/job/api"));
+    assert!(ok(d, &["state", "info"]).contains("elsewhere/main.db"));
+    ok(d, &["gc", "--dry-run"]);
+    ok(d, &["secrets", "rotate-key"]);
+    assert_eq!(ok(d, &["kv", "get", "--reveal", "secrets/job/api", "token"]).trim(), SECRET);
+}
+
+/// A broken kvform.hcl is reported, not papered over with the default state path.
+#[test]
+fn an_invalid_kvform_hcl_is_an_error_not_the_default_state() {
+    let dir = bucket();
+    let d = dir.path();
+    std::fs::write(d.join("kvform.hcl"), "state {\n  path = 42\n}\n").unwrap();
+    let e = fails(d, &["kv", "get", "vars/job/api", "x"], None);
+    assert!(e.contains("kvform.hcl is invalid, so kvform cannot tell where the state is"), "{e}");
+    assert!(e.contains("kvform.hcl:2:10"), "{e}");
+    assert!(e.contains("kvform validate"), "{e}");
+}
+
+/// The quickstart with a hand-made state, as an apply would leave it: api on 10.0.0.1 and
+/// 10.0.0.2, database on 10.0.0.1, frontend on 10.0.0.2, and api's old allocation on
+/// 10.0.0.3 removed (its namespace tombstoned).
+fn quickstart_with_state() -> tempfile::TempDir {
+    let dir = quickstart_copy();
+    let d = dir.path();
+    let b = Bucket::at(d);
+    Keyring::create(&b).unwrap();
+    let (store, _) = StateStore::init(&b.default_state_file()).unwrap();
+    let mut txn = store.with_keyring(Keyring::load(&b).unwrap()).begin_write("test", Default::default()).unwrap();
+    let mut put = |ns: &str, key: &str| {
+        txn.put(ns, key, "x", 0, "apply", 1).unwrap();
+    };
+    for ns in [
+        "maand/bucket",
+        "maand/worker",
+        "vars/bucket",
+        "maand/worker/10.0.0.1",
+        "maand/worker/10.0.0.1/tags",
+        "maand/worker/10.0.0.2",
+        "maand/worker/10.0.0.3",
+        "maand/job/api",
+        "maand/job/database",
+        "maand/job/frontend",
+        "maand/job/api/worker/10.0.0.1",
+        "maand/job/api/worker/10.0.0.2",
+        "maand/job/api/worker/10.0.0.3",
+        "maand/job/database/worker/10.0.0.1",
+        "maand/job/frontend/worker/10.0.0.2",
+        "vars/bucket/job/api",
+        "vars/job/api",
+        "vars/job/database",
+        "vars/job/frontend",
+        "secrets/job/api",
+        "secrets/job/database",
+        "secrets/job/frontend",
+    ] {
+        put(ns, "k");
+    }
+    txn.tombstone("maand/job/api/worker/10.0.0.3", "k", "apply", 1).unwrap();
+    txn.commit(kvform::state::ApplyRecord::new("test", 1)).unwrap();
+    dir
+}
+
+/// Namespaces of `cat kv --format json`, deduplicated, in order.
+fn listed(d: &Path, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["cat", "kv", "--format", "json"];
+    all.extend_from_slice(args);
+    let rows: serde_json::Value = serde_json::from_str(&ok(d, &all)).unwrap();
+    let mut out: Vec<String> =
+        rows.as_array().unwrap().iter().map(|r| r["namespace"].as_str().unwrap().into()).collect();
+    out.dedup();
+    out
+}
+
+#[test]
+fn cat_kv_jobs_shows_what_the_jobs_hooks_can_read() {
+    let dir = quickstart_with_state();
+    let d = dir.path();
+    // api demands database: its own namespaces, both of its allocations' workers, and
+    // database's job-level namespaces — never frontend's, nor database's allocations, nor
+    // the removed allocation's worker.
+    assert_eq!(
+        listed(d, &["--jobs", "api"]),
+        [
+            "maand/bucket",
+            "maand/job/api",
+            "maand/job/api/worker/10.0.0.1",
+            "maand/job/api/worker/10.0.0.2",
+            "maand/job/database",
+            "maand/worker",
+            "maand/worker/10.0.0.1",
+            "maand/worker/10.0.0.1/tags",
+            "maand/worker/10.0.0.2",
+            "secrets/job/api",
+            "secrets/job/database",
+            "vars/bucket",
+            "vars/bucket/job/api",
+            "vars/job/api",
+            "vars/job/database",
+        ]
+    );
+    // --workers narrows the allocations, not the bucket-wide namespaces.
+    assert_eq!(
+        listed(d, &["--jobs", "api", "--workers", "10.0.0.2"]),
+        [
+            "maand/bucket",
+            "maand/job/api",
+            "maand/job/api/worker/10.0.0.2",
+            "maand/job/database",
+            "maand/worker",
+            "maand/worker/10.0.0.2",
+            "secrets/job/api",
+            "secrets/job/database",
+            "vars/bucket",
+            "vars/bucket/job/api",
+            "vars/job/api",
+            "vars/job/database",
+        ]
+    );
+    // A union over jobs: database demands nothing; frontend demands api, so it sees api's
+    // job-level namespaces (secrets included) but not api's allocations or vars/bucket/job/api.
+    assert_eq!(
+        listed(d, &["--jobs", "database,frontend"]),
+        [
+            "maand/bucket",
+            "maand/job/api",
+            "maand/job/database",
+            "maand/job/database/worker/10.0.0.1",
+            "maand/job/frontend",
+            "maand/job/frontend/worker/10.0.0.2",
+            "maand/worker",
+            "maand/worker/10.0.0.1",
+            "maand/worker/10.0.0.1/tags",
+            "maand/worker/10.0.0.2",
+            "secrets/job/api",
+            "secrets/job/database",
+            "secrets/job/frontend",
+            "vars/bucket",
+            "vars/job/api",
+            "vars/job/database",
+            "vars/job/frontend",
+        ]
+    );
+    // No allocation on that worker: nothing, with a note.
+    let o = kvform(d, &["cat", "kv", "--jobs", "database", "--workers", "10.0.0.2"], None);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no allocation of database on the given workers"));
+    // Unknown job: an error with a hint.
+    let e = fails(d, &["cat", "kv", "--jobs", "apj"], None);
+    assert!(e.contains("no job `apj` in the workspace") && e.contains("did you mean `api`?"), "{e}");
+}
+
+#[test]
+fn cat_kv_jobs_needs_a_valid_workspace() {
+    let dir = quickstart_with_state();
+    let d = dir.path();
+    std::fs::write(d.join("workspace/workers.json"), "[{\"host\": \"10.0.0.1\", \"memroy\": \"1 gb\"}]").unwrap();
+    let e = fails(d, &["cat", "kv", "--jobs", "api"], None);
+    assert!(e.contains("workspace/workers.json:1:23") && e.contains("did you mean `memory`?"), "{e}");
+    assert!(e.contains("the workspace is invalid"), "{e}");
+    // Without --jobs the state is listed as always.
+    assert!(ok(d, &["cat", "kv"]).contains("maand/job/api"));
 }

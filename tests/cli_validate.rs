@@ -1,5 +1,8 @@
 //! `kvform validate` end to end, on the quickstart example and on broken buckets.
 
+mod quickstart_copy;
+
+use quickstart_copy::quickstart_copy;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -149,4 +152,86 @@ fn walk(root: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+fn kvform_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("KVFORM_NOW", "2026-01-02T03:04:05Z")
+        .output()
+        .expect("run kvform")
+}
+
+#[test]
+fn print_desired_without_a_state_uses_the_nil_bucket_id_and_says_so() {
+    let out = kvform_in(&repo().join("examples/quickstart"), &["validate", "--print-desired"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.starts_with("# bucket_id 00000000-0000-0000-0000-000000000000\n"), "{s}");
+    for line in ["# wave 0: database\n", "# wave 1: api\n", "# wave 2: frontend\n"] {
+        assert!(s.contains(line), "missing {line:?} in:\n{s}");
+    }
+    assert!(s.contains("# allocation api@10.0.0.1 active (new)\n"), "{s}");
+    assert!(s.contains("maand/job/frontend  deployment_seq = \"2\"\n"), "{s}");
+    assert!(!s.contains("Workspace is valid"), "stdout holds only the rendering");
+    let e = text(&out.stderr);
+    assert!(e.contains("note: no state at") && e.contains("--bucket-id"), "{e}");
+
+    let id = "3f2b6a1e-8c1d-4f3e-9a7b-1c2d3e4f5a6b";
+    let out = kvform_in(&repo().join("examples/quickstart"), &["validate", "--print-desired", "--bucket-id", id]);
+    assert!(text(&out.stdout).starts_with(&format!("# bucket_id {id}\n")));
+    assert!(!text(&out.stderr).contains("note:"), "{}", text(&out.stderr));
+    assert!(!repo().join("examples/quickstart/data").exists(), "validate created a state");
+}
+
+#[test]
+fn print_desired_json_has_the_waves() {
+    let out = kvform_in(&repo().join("examples/quickstart"), &["validate", "--print-desired", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(v["waves"], serde_json::json!([["database"], ["api"], ["frontend"]]));
+    assert_eq!(v["jobs"]["api"]["deployment_seq"], 1);
+    assert_eq!(v["jobs"]["frontend"]["deployment_seq"], 2);
+    assert_eq!(v["kv"]["maand/job/api"]["deployment_seq"], "1");
+}
+
+#[test]
+fn print_desired_reads_the_state_without_changing_it() {
+    let tmp = quickstart_copy();
+    let d = tmp.path();
+    let init = kvform_in(d, &["init"]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let state = d.join("data/kvform.db");
+    // What an earlier apply would have left: a port number and one allocation.
+    let bucket_id = {
+        let store = kvform::state::StateStore::open(&state).unwrap();
+        let id = store.meta().unwrap().bucket_id;
+        let mut txn = store.begin_write("test", std::time::Duration::ZERO).unwrap();
+        txn.put("maand/bucket", "api_http", "30777", 0, "apply", 1).unwrap();
+        txn.put("maand/job/api/worker/10.0.0.1", "version", "1.4.0", 0, "apply", 1).unwrap();
+        txn.commit(kvform::state::ApplyRecord::new("test", 1)).unwrap();
+        id
+    };
+    let before = std::fs::read(&state).unwrap();
+    let out = kvform_in(d, &["validate", "--print-desired"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.starts_with(&format!("# bucket_id {bucket_id}\n")), "{s}");
+    assert!(s.contains("maand/bucket  api_http = \"30777\"\n"), "the state's port is kept:\n{s}");
+    assert!(s.contains("# allocation api@10.0.0.1 active\n"), "the state's allocation is not new:\n{s}");
+    assert!(s.contains("# allocation api@10.0.0.2 active (new)\n"), "{s}");
+    assert!(!text(&out.stderr).contains("note:"));
+    assert_eq!(std::fs::read(&state).unwrap(), before, "the state file changed");
+    let serial = kvform::state::StateStore::open(&state).unwrap().meta().unwrap().serial;
+    assert_eq!(serial, 1);
+}
+
+#[test]
+fn format_needs_print_desired() {
+    let out = kvform_in(&repo().join("examples/quickstart"), &["validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(text(&out.stderr).contains("--print-desired"), "{}", text(&out.stderr));
 }

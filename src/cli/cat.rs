@@ -1,13 +1,24 @@
 //! `kvform cat kv` (every key's latest row, as a table or JSON) and `kvform cat kv get`.
 //!
 //! Secrets show as `(sensitive)` unless `--reveal`. Filters are predicates over namespaces
-//! ([`NamespaceFilter`]) so `--jobs` (which needs the hook access table) plugs in as one
-//! more predicate. `--active` hides tombstoned keys.
+//! ([`NamespaceFilter`]). `--active` hides tombstoned keys.
+//!
+//! `--jobs a,b` shows what those jobs' hooks can read (SPEC §6): the namespaces some
+//! allocation of theirs may read by [`crate::hooks::access::readable`], the same rule the
+//! hook API enforces. The allocations are the jobs' live `maand/job/<job>/worker/<host>`
+//! namespaces in the state (removed allocations have none), narrowed by `--workers`; the
+//! demanded jobs come from the workspace, which must therefore be valid.
 
 use super::Context;
 use super::state::{open, open_with_keyring};
-use crate::kv::{Entry, NamespaceKind, is_secret_namespace};
+use crate::bucket::Bucket;
+use crate::diag::suggest::hint;
+use crate::hooks::access::readable;
+use crate::kv::{Entry, NamespaceKind, Snapshot, is_secret_namespace};
+use crate::model::graph;
 use crate::secrets::Keyring;
+use crate::workspace;
+use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -30,6 +41,8 @@ enum CatWhat {
     #[command(
         args_conflicts_with_subcommands = true,
         after_help = "Examples:\n  kvform cat kv\n  kvform cat kv --workers 10.0.0.1,10.0.0.2 --active\n  \
+kvform cat kv --jobs api                what the hooks of api can read\n  \
+kvform cat kv --jobs api --workers 10.0.0.2   … on that worker only\n  \
 kvform cat kv --format json | jq '.[] | select(.namespace == \"vars/job/api\")'\n  kvform cat kv get vars/job/api db_host"
     )]
     Kv(KvArgs),
@@ -39,8 +52,13 @@ kvform cat kv --format json | jq '.[] | select(.namespace == \"vars/job/api\")'\
 struct KvArgs {
     #[command(subcommand)]
     get: Option<KvGet>,
+    /// Only what these jobs' hooks can read (comma-separated job names): the namespaces an
+    /// allocation of the job may read, for each of its allocations in the state (needs a
+    /// valid workspace, for the jobs' demands).
+    #[arg(long, value_delimiter = ',', value_name = "JOBS")]
+    jobs: Vec<String>,
     /// Only namespaces of these workers (comma-separated hosts): maand/worker/<host>, its
-    /// tags and its allocations.
+    /// tags and its allocations. With --jobs: only the jobs' allocations on these workers.
     #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
     workers: Vec<String>,
     /// Only live keys (hide tombstones).
@@ -111,12 +129,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
-    let (_, store) = if a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
+    let (b, store) = if a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
     let snap = store.snapshot()?;
     let now = super::state::now()?;
+    let hosts: BTreeSet<String> = a.workers.iter().map(|h| h.trim().to_string()).collect();
     let mut filter = NamespaceFilter::default();
-    if !a.workers.is_empty() {
-        filter = filter.workers(a.workers.iter().map(|h| h.trim().to_string()).collect());
+    if !a.jobs.is_empty() {
+        let allocations = job_allocations(ctx, &b, &snap, &a.jobs, &hosts)?;
+        filter = filter.and(move |ns| allocations.iter().any(|(j, h, up)| readable(j, h, up, ns).is_ok()));
+    } else if !hosts.is_empty() {
+        filter = filter.workers(hosts);
     }
     let rows: Vec<(&String, &String, &Entry)> = snap
         .entries
@@ -173,6 +195,56 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// (job, host, the jobs it demands) for every live allocation namespace of `jobs` in the
+/// state, on `hosts` when given. Fails with the workspace's diagnostics when it is invalid
+/// (the demands would be unknown) and on a job the workspace does not have.
+fn job_allocations(
+    ctx: &Context,
+    bucket: &Bucket,
+    snap: &Snapshot,
+    jobs: &[String],
+    hosts: &BTreeSet<String>,
+) -> anyhow::Result<Vec<(String, String, Vec<String>)>> {
+    let loaded = workspace::load(&bucket.root);
+    let mut diags = loaded.diagnostics;
+    let waves = loaded.workspace.as_ref().and_then(|ws| graph::waves(ws, &mut diags));
+    let (Some(ws), Some(waves)) = (&loaded.workspace, waves) else {
+        diags.sort(&loaded.sources);
+        ctx.printer.raw_stderr(&diags.render(&loaded.sources, ctx.printer.color_stderr()));
+        bail!(
+            "the workspace is invalid ({} error(s) above); `cat kv --jobs` needs it to know what the jobs demand\n  \
+             help: fix the workspace (`kvform validate`), or list the state without --jobs",
+            diags.error_count()
+        );
+    };
+    let wanted: BTreeSet<&str> = jobs.iter().map(|j| j.trim()).collect();
+    for job in &wanted {
+        if !ws.jobs.contains_key(*job) {
+            let help = hint(job, ws.jobs.keys())
+                .unwrap_or_else(|| format!("jobs: {}", ws.jobs.keys().cloned().collect::<Vec<_>>().join(", ")));
+            bail!("no job `{job}` in the workspace\n  help: {help}");
+        }
+    }
+    let mut out = Vec::new();
+    for ns in snap.live_namespaces() {
+        if let Some(NamespaceKind::Allocation { job, host }) = NamespaceKind::parse(ns)
+            && wanted.contains(job.as_str())
+            && (hosts.is_empty() || hosts.contains(&host))
+        {
+            let upstreams = waves.upstreams.get(&job).cloned().unwrap_or_default();
+            out.push((job, host, upstreams));
+        }
+    }
+    if out.is_empty() {
+        let on = if hosts.is_empty() { String::new() } else { " on the given workers".to_string() };
+        ctx.printer.info(&format!(
+            "no allocation of {}{on} in the state, so nothing to show (run `kvform apply` first?)",
+            wanted.iter().copied().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(out)
 }
 
 /// The value as listings show it: tombstones empty, secrets masked unless a keyring is given.

@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let (b, store) = open(ctx)?;
     let now = now()?;
     let mut txn = store.begin_write("gc", lock_timeout(&args.lock_timeout)?)?;
-    txn.set_max_versions(max_versions(&b));
+    txn.set_max_versions(max_versions(&b)?);
     let report = txn.gc(args.retain_days, now)?;
     let mut out = String::new();
     for i in &report.items {

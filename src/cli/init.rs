@@ -7,9 +7,16 @@
 //! `secrets/kv.key` is 32 bytes from the OS random source, created 0600 inside a 0700
 //! directory. An existing key that group or others can read is refused (as ssh refuses
 //! private keys), because every secret in the state is only as safe as this file.
+//!
+//! Last comes the state, at `kvform.hcl`'s `state { path }` (default `data/kvform.db`):
+//! created with a fresh `bucket_id` and `lineage`, kept when it is current, or migrated
+//! (after a backup copy) when its schema is older (SPEC §4 "The state"). An existing but
+//! invalid kvform.hcl stops `init` before anything is created, since the state's place
+//! would be a guess.
 
 use super::Context;
 use crate::bucket::Bucket;
+use crate::state::{self, InitOutcome, StateStore};
 use anyhow::{Context as _, bail};
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
@@ -18,9 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zeroize::Zeroizing;
 
-/// Create a bucket: kvform.hcl, workspace/ (workers.json, bucket.conf, jobs/), data/ and
-/// secrets/kv.key. Existing files are never overwritten; running it again only adds what
-/// is missing.
+/// Create a bucket: kvform.hcl, workspace/ (workers.json, bucket.conf, jobs/), data/,
+/// secrets/kv.key and the state (data/kvform.db, or kvform.hcl's `state { path }`).
+/// Existing files are never overwritten; running it again only adds what is missing and
+/// migrates a state with an older schema (after copying it).
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Examples:\n  kvform init ./bucket      create a bucket in ./bucket\n  kvform -C ./bucket init   the same, using -C\n  kvform init               initialise the current directory"
@@ -89,6 +97,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let bucket = Bucket::at(&root);
     // Refuse before creating anything, so a refused run leaves no half-made bucket.
     check_existing_key(&bucket.key_file())?;
+    // A missing kvform.hcl means the defaults, which are also what the template below says.
+    let settings = state::bucket_settings(&bucket)?;
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
 
     let (mut created, mut kept) = (0, 0);
@@ -107,13 +117,39 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             ctx.printer.out(&format!("  kept     {shown} (already exists)"));
         }
     }
-    // state: created by crate::state::init (wired by the lead)
+
+    let state_file = bucket.state_file_for(&settings.state_path);
+    let shown = settings.state_path.display();
+    let (_, outcome) =
+        StateStore::init(&state_file).with_context(|| format!("cannot create the state {}", state_file.display()))?;
+    let mut migrated = 0;
+    match outcome {
+        InitOutcome::Created => {
+            created += 1;
+            ctx.printer.out(&format!("  created  {shown}"));
+        }
+        InitOutcome::UpToDate => {
+            kept += 1;
+            ctx.printer.out(&format!("  kept     {shown} (already exists)"));
+        }
+        InitOutcome::Migrated { from, to, backup } => {
+            migrated += 1;
+            ctx.printer.out(&format!(
+                "  migrated {shown} (schema v{from} -> v{to}; the old file is kept as {})",
+                backup.display()
+            ));
+        }
+    }
 
     let shown_root = root.display();
+    let migrated = if migrated > 0 { format!(", {migrated} migrated") } else { String::new() };
     if created == 0 {
-        ctx.printer.out(&format!("The bucket in {shown_root} is already initialised: nothing created, {kept} kept."));
+        ctx.printer.out(&format!(
+            "The bucket in {shown_root} is already initialised: nothing created, {kept} kept{migrated}."
+        ));
     } else {
-        ctx.printer.out(&format!("Initialised the kvform bucket in {shown_root}: {created} created, {kept} kept."));
+        ctx.printer
+            .out(&format!("Initialised the kvform bucket in {shown_root}: {created} created, {kept} kept{migrated}."));
         ctx.printer.info(
             "Next: add workers to workspace/workers.json and jobs under workspace/jobs/<job>/, then run `kvform validate`.",
         );

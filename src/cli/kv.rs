@@ -225,7 +225,7 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     let (b, store) = if kind == ExternalWrites::Encrypted { open_with_keyring(ctx)? } else { open(ctx)? };
     let now = now()?;
     let mut txn = store.begin_write("kv set", timeout)?;
-    txn.set_max_versions(max_versions(&b));
+    txn.set_max_versions(max_versions(&b)?);
     if a.no_overwrite
         && let Some(e) = txn.get(&a.ns, &a.key)?.filter(Entry::is_live)
     {

@@ -21,20 +21,20 @@ pub(super) fn bucket(ctx: &Context) -> anyhow::Result<Bucket> {
     Ok(Bucket::find(&ctx.dir)?)
 }
 
-/// The state file of `bucket` (kvform.hcl `state { path }` is wired in by `state::state_path`).
-pub(super) fn state_file(bucket: &Bucket) -> PathBuf {
-    state::state_path(bucket)
+/// The state file of `bucket` (kvform.hcl `state { path }`, see [`state::state_path`]).
+pub(super) fn state_file(bucket: &Bucket) -> anyhow::Result<PathBuf> {
+    Ok(state::state_path(bucket)?)
 }
 
-/// `max_versions` for writes (kvform.hcl; default 10 until settings are wired in here).
-pub(super) fn max_versions(_bucket: &Bucket) -> u32 {
-    state::DEFAULT_MAX_VERSIONS
+/// `max_versions` for writes (kvform.hcl, default 10).
+pub(super) fn max_versions(bucket: &Bucket) -> anyhow::Result<u32> {
+    Ok(state::bucket_settings(bucket)?.max_versions)
 }
 
 /// Open the bucket's state (no keyring).
 pub(super) fn open(ctx: &Context) -> anyhow::Result<(Bucket, StateStore)> {
     let b = bucket(ctx)?;
-    let store = StateStore::open(&state_file(&b))?;
+    let store = StateStore::open(&state_file(&b)?)?;
     Ok((b, store))
 }
 
@@ -155,7 +155,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         StateCommand::Restore { file, lock_timeout: t } => {
             let b = bucket(ctx)?;
-            let path = state_file(&b);
+            let path = state_file(&b)?;
             let out = state::backup::restore(&path, &file, lock_timeout(&t)?, now()?)
                 .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
             if let Some(prev) = &out.previous
@@ -174,7 +174,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         StateCommand::ForceUnlock { id } => {
             let b = bucket(ctx)?;
-            match lock::force_unlock(&state_file(&b), &id)? {
+            match lock::force_unlock(&state_file(&b)?, &id)? {
                 lock::ForceUnlock::ClearedStale(h) => ctx.printer.out(&format!(
                     "lock {id} was already released by the operating system (its holder {} pid {} is gone); cleared its record",
                     h.actor, h.pid

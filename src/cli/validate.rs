@@ -1,40 +1,81 @@
 //! `kvform validate`: parse and check the workspace, then build the desired state (placement,
-//! ports, resources, waves) without reading or writing the state. Every problem found is
-//! printed to stderr, sorted by file and position; warnings never fail the command.
+//! ports, resources, waves). Every problem found is printed to stderr, sorted by file and
+//! position; warnings never fail the command.
+//!
+//! `--print-desired` prints the desired state (`model::render::text` or `json`) to stdout.
+//! Ids derive from the bucket id: `--bucket-id`, else the state's, else the nil UUID (with a
+//! note). Port numbers and which allocations are new come from the state's snapshot when a
+//! state exists. The state is only ever opened read-only: validate never creates or changes it.
 
 use super::Context;
 use crate::bucket::Bucket;
-use crate::model::{self, types::Prior};
-use crate::workspace;
+use crate::model::{self, render, types::Prior};
+use crate::state::StateStore;
+use crate::workspace::{self, types::Workspace};
+use anyhow::Context as _;
 use std::process::ExitCode;
 use uuid::Uuid;
 
 /// Check the workspace: every file is parsed and every rule checked (placement, ports,
 /// resources, dependencies included). Prints every problem with file:line:column and
-/// exits 1 if there is an error. Never reads or writes the state.
+/// exits 1 if there is an error. Never writes the state.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  kvform validate\n  kvform -C ./bucket validate --no-color 2> problems.txt")]
-pub struct Args {}
+#[command(after_help = "Examples:\n  kvform validate\n  kvform -C ./bucket validate --no-color 2> problems.txt\n  \
+kvform validate --print-desired                  every key the next plan aims for\n  \
+kvform validate --print-desired --format json | jq '.waves'")]
+pub struct Args {
+    /// After a successful check, print the desired state (waves, allocations, every key) to
+    /// stdout. Reads the state (read-only) for the bucket id and current port numbers.
+    #[arg(long)]
+    pub print_desired: bool,
+    /// Output format of --print-desired.
+    #[arg(long, value_enum, default_value_t = Format::Text, requires = "print_desired")]
+    pub format: Format,
+    /// Bucket id the ids derive from (default: the state's; the nil UUID when there is no state).
+    #[arg(long, value_name = "UUID", requires = "print_desired")]
+    pub bucket_id: Option<Uuid>,
+}
 
-pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let bucket = Bucket::find(&ctx.dir)?;
     let loaded = workspace::load(&bucket.root);
     let mut diags = loaded.diagnostics;
-    let mut counts = None;
+    let mut valid = None;
     if let Some(ws) = &loaded.workspace {
-        // The state is not consulted: a nil bucket id and no prior assignments still
-        // exercise every rule of the model; ids and port numbers are not shown.
-        let prior = Prior { bucket_id: Uuid::nil(), ..Prior::default() };
+        let prior = if args.print_desired {
+            prior(ctx, &bucket, ws, args.bucket_id)?
+        } else {
+            // Without --print-desired the state is not consulted: a nil bucket id and no
+            // prior assignments still exercise every rule of the model.
+            Prior { bucket_id: Uuid::nil(), ..Prior::default() }
+        };
         match model::desired(ws, &prior) {
-            Ok(_) => counts = Some((ws.workers.len(), ws.jobs.len())),
+            Ok(d) => valid = Some((ws.workers.len(), ws.jobs.len(), d)),
             Err(model_diags) => diags.extend(model_diags),
         }
     }
     diags.sort(&loaded.sources);
     ctx.printer.raw_stderr(&diags.render(&loaded.sources, ctx.printer.color_stderr()));
-    match counts {
-        Some((workers, jobs)) if !diags.has_errors() => {
-            ctx.printer.out(&format!("Workspace is valid: {}, {}.", plural(workers, "worker"), plural(jobs, "job")));
+    match valid {
+        Some((workers, jobs, desired)) if !diags.has_errors() => {
+            let summary = format!("Workspace is valid: {}, {}.", plural(workers, "worker"), plural(jobs, "job"));
+            if args.print_desired {
+                // stdout carries only the rendering, so it can be piped or diffed.
+                ctx.printer.info(&summary);
+                let shown = match args.format {
+                    Format::Text => render::text(&desired),
+                    Format::Json => render::json(&desired),
+                };
+                ctx.printer.out(&shown);
+            } else {
+                ctx.printer.out(&summary);
+            }
             Ok(ExitCode::SUCCESS)
         }
         _ => {
@@ -46,6 +87,28 @@ pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// What the state already holds, read-only; defaults (plus a note) when there is no state.
+fn prior(ctx: &Context, bucket: &Bucket, ws: &Workspace, bucket_id: Option<Uuid>) -> anyhow::Result<Prior> {
+    let path = bucket.state_file_for(&ws.settings.state_path);
+    let mut prior = if path.exists() {
+        let store = StateStore::open_read_only(&path)?;
+        let snap = store.snapshot().with_context(|| format!("cannot read the state {}", path.display()))?;
+        Prior::from_snapshot(&snap)
+    } else {
+        if bucket_id.is_none() {
+            ctx.printer.info(&format!(
+                "note: no state at {}: ids derive from the nil bucket id (pass --bucket-id, or run `kvform init`)",
+                path.display()
+            ));
+        }
+        Prior { bucket_id: Uuid::nil(), ..Prior::default() }
+    };
+    if let Some(id) = bucket_id {
+        prior.bucket_id = id;
+    }
+    Ok(prior)
 }
 
 fn plural(n: usize, word: &str) -> String {

@@ -28,6 +28,15 @@ where
     best.map(|(_, c)| c)
 }
 
+/// The hint every file uses for a misspelt name: "did you mean `memory`?".
+pub fn hint<'a, I, S>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str> + 'a,
+{
+    did_you_mean(word, candidates).map(|s| format!("did you mean `{s}`?"))
+}
+
 /// Levenshtein distance over characters (insert, delete, substitute each cost 1).
 pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -66,5 +75,10 @@ mod tests {
         assert_eq!(did_you_mean("zzzzzz", fields), None);
         assert_eq!(did_you_mean("x", ["y"]).as_deref(), Some("y"));
         assert_eq!(did_you_mean("anything", Vec::<String>::new()), None);
+        let settings = ["max_versions", "job_config_selector"];
+        assert_eq!(did_you_mean("max_version", settings).as_deref(), Some("max_versions"));
+        assert_eq!(did_you_mean("job_config_selecter", settings).as_deref(), Some("job_config_selector"));
+        assert_eq!(did_you_mean("colour", settings), None);
+        assert_eq!(hint("jobs", ["job"]).as_deref(), Some("did you mean `job`?"));
     }
 }

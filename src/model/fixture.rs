@@ -88,20 +88,7 @@ impl WsBuilder {
 
     pub fn job_with(mut self, name: &str, f: impl FnOnce(&mut Job)) -> Self {
         let span = self.span();
-        let mut j = Job {
-            name: name.into(),
-            version: None,
-            selectors: vec![name.into()],
-            memory: None,
-            cpu: None,
-            ports: Vec::new(),
-            commands: BTreeMap::new(),
-            max_concurrent_upgrades: 1,
-            max_concurrent_starts: 0,
-            min_allocations_count: 0,
-            vars: Vec::new(),
-            span,
-        };
+        let mut j = Job::with_defaults(name, span);
         f(&mut j);
         self.ws.jobs.insert(name.into(), j);
         self

@@ -15,7 +15,7 @@
 
 use super::types::{AllocState, Allocation, Prior};
 use crate::workspace::types::{Job, Worker, Workspace};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// UUIDv5 of `name` (`alloc/<job>/<host>`, `worker/<host>`, `job/<job>`, `label/<label>`)
@@ -73,6 +73,17 @@ pub fn place(ws: &Workspace, fleet: &[&Worker], prior: &Prior) -> Vec<Allocation
     out.sort_by(|a, b| {
         a.job.cmp(&b.job).then_with(|| (a.state == AllocState::Removed).cmp(&(b.state == AllocState::Removed)))
     });
+    out
+}
+
+/// Host -> the jobs of its active allocations, in allocation order (job name order for
+/// [`place`]'s output). Built once so per-worker lookups do not rescan every allocation
+/// (workers x allocations is 10^9 comparisons on a 10,000-worker fleet).
+pub fn active_jobs_by_host(allocations: &[Allocation]) -> HashMap<&str, Vec<&str>> {
+    let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
+    for a in allocations.iter().filter(|a| a.state == AllocState::Active) {
+        out.entry(a.host.as_str()).or_default().push(a.job.as_str());
+    }
     out
 }
 

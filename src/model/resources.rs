@@ -89,12 +89,9 @@ pub fn check_capacity(
     reservations: &BTreeMap<String, Reservation>,
     diags: &mut Diagnostics,
 ) {
+    let by_host = super::placement::active_jobs_by_host(allocations);
     for w in fleet {
-        let active: Vec<&str> = allocations
-            .iter()
-            .filter(|a| a.host == w.host && a.state == AllocState::Active)
-            .map(|a| a.job.as_str())
-            .collect();
+        let active: &[&str] = by_host.get(w.host.as_str()).map_or(&[], Vec::as_slice);
         for dim in &DIMS {
             let reserving: Vec<(&str, f64)> = active
                 .iter()

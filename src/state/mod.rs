@@ -30,8 +30,10 @@ pub use lock::{LockHolder, actor};
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
 use crate::bucket::Bucket;
+use crate::diag::{Diagnostics, SourceMap};
 use crate::kv::{Entry, Snapshot};
 use crate::secrets::{Keyring, SecretsError};
+use crate::workspace::types::Settings;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -68,6 +70,10 @@ pub enum StateError {
     Invalid { what: &'static str, value: String, reason: &'static str },
     #[error("the state at {} failed its checks:\n{}\n  help: restore a backup with `kvform state restore FILE`", .path.display(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Corrupt { path: PathBuf, problems: Vec<String> },
+    #[error(
+        "kvform.hcl is invalid, so kvform cannot tell where the state is:\n{rendered}  help: fix kvform.hcl (`kvform validate` lists every problem)"
+    )]
+    Settings { rendered: String },
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error("state {}: {context}: {source}", .path.display())]
@@ -132,10 +138,23 @@ pub struct AuditRecord {
     pub status: String,
 }
 
-/// The state file of a bucket. One function so the lead can rewire it to `kvform.hcl`'s
-/// `state { path }` (parsed by the workspace module) in one place.
-pub fn state_path(bucket: &Bucket) -> PathBuf {
-    bucket.default_state_file()
+/// The bucket's `kvform.hcl` alone (defaults when the file is missing), for commands that
+/// need the settings but not the rest of the workspace. An invalid `kvform.hcl` is an error:
+/// guessing the default state path could open (or, for `init`, create) the wrong state.
+pub fn bucket_settings(bucket: &Bucket) -> Result<Settings, StateError> {
+    let (mut sources, mut diags) = (SourceMap::new(), Diagnostics::new());
+    let settings = crate::workspace::hcl_files::settings(&bucket.root, &mut sources, &mut diags);
+    if diags.has_errors() {
+        diags.sort(&sources);
+        return Err(StateError::Settings { rendered: diags.render(&sources, false) });
+    }
+    Ok(settings)
+}
+
+/// The state file of a bucket: `kvform.hcl`'s `state { path }` (relative to the bucket
+/// root unless absolute), default `data/kvform.db`. Every command finds the state here.
+pub fn state_path(bucket: &Bucket) -> Result<PathBuf, StateError> {
+    Ok(bucket.state_file_for(&bucket_settings(bucket)?.state_path))
 }
 
 /// An open state. Owns its SQLite connection.
@@ -235,11 +254,21 @@ impl StateStore {
 
     /// Open an existing state. Refuses a missing file, a non-kvform file and an old schema.
     pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        Self::open_existing(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    /// Open an existing state for reading only (`validate --print-desired`): SQLite is
+    /// asked for a read-only connection, so nothing this handle does can change the file.
+    pub fn open_read_only(path: &Path) -> Result<StateStore, StateError> {
+        Self::open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    fn open_existing(path: &Path, mode: OpenFlags) -> Result<StateStore, StateError> {
         if !path.is_file() {
             return Err(StateError::Missing(path.to_path_buf()));
         }
         let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
                 .map_err(sql(path, "open"))?;
         schema::configure(&conn).map_err(sql(path, "configure"))?;
         let found = schema::user_version(&conn).map_err(sql(path, "read schema version"))?;

@@ -7,7 +7,7 @@
 //! desired-state graph and are checked by `model`.
 
 use super::types::{Bounds, Job, Workspace};
-use crate::diag::suggest::did_you_mean;
+use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, Diagnostics, Span, Spanned};
 use crate::kv::value::decimal;
 use crate::workspace::units::Quantity;
@@ -22,10 +22,6 @@ pub fn cross_file(ws: &Workspace, diags: &mut Diagnostics) {
     versions(ws, diags);
     job_configs(ws, diags);
     disabled(ws, diags);
-}
-
-fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a String>) -> Option<String> {
-    did_you_mean(word, candidates).map(|s| format!("did you mean `{s}`?"))
 }
 
 /// Port names are keys of `maand/bucket`, so they are unique across the bucket.

@@ -31,7 +31,6 @@
 mod bucket;
 mod settings;
 mod syntax;
-mod units;
 pub mod value;
 
 use super::types::{JobConfig, PortPool, Settings, Var};
@@ -77,36 +76,7 @@ struct HclFile {
 /// Read, register and parse `root/<rel>`. `None` when the file does not exist (no
 /// diagnostic) or could not be read or parsed (with a diagnostic).
 fn read_hcl(root: &Path, rel: &str, sources: &mut SourceMap, diags: &mut Diagnostics) -> Option<HclFile> {
-    let path = root.join(rel);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            diags.push(
-                Diagnostic::error(format!("cannot read {rel}: {e}"))
-                    .in_file(rel)
-                    .help("check that it is a readable file"),
-            );
-            return None;
-        }
-    };
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            // The lossy copy is byte-identical up to `at`, where U+FFFD (3 bytes) starts.
-            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let file = sources.add(rel, lossy);
-            diags.push(
-                Diagnostic::error(format!("{rel} is not valid UTF-8"))
-                    .at(Span::new(file, at..at + 3))
-                    .label("invalid byte")
-                    .help("save the file as UTF-8 text"),
-            );
-            return None;
-        }
-    };
-    let file = sources.add(rel, text.clone());
+    let (file, text) = super::source::read(root, rel, sources, diags)?;
     match hcl::edit::parser::parse_body(&text) {
         Ok(body) => Some(HclFile { file, body }),
         Err(e) => {
@@ -207,44 +177,9 @@ fn flat_vars<'b>(body: &'b Body, file: FileId, what: &str, diags: &mut Diagnosti
     out
 }
 
-/// The closest candidate to a misspelt `word`, if one is close enough to be a plausible
-/// typo (edit distance at most a third of the word, at least 1).
-fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, c)| (*d, *c))
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.to_lowercase().chars().collect();
-    let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggestions() {
-        let c = ["max_versions", "job_config_selector"];
-        assert_eq!(did_you_mean("max_version", &c), Some("max_versions"));
-        assert_eq!(did_you_mean("job_config_selecter", &c), Some("job_config_selector"));
-        assert_eq!(did_you_mean("colour", &c), None);
-    }
 
     #[test]
     fn vars_span_the_whole_attribute_and_keep_file_order() {

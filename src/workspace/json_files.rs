@@ -16,6 +16,7 @@ pub mod workers;
 #[cfg(test)]
 mod tests;
 
+use super::source;
 use super::types::{Disabled, Job, Worker};
 use crate::diag::{Diagnostic, Diagnostics, SourceMap};
 use std::collections::BTreeMap;
@@ -65,7 +66,7 @@ pub fn jobs(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> BT
                 ),
             );
         }
-        let Some((file, text)) = doc::read(root, &rel, sources, diags) else { continue };
+        let Some((file, text)) = source::read(root, &rel, sources, diags) else { continue };
         let Some(value) = doc::parse(file, &text, diags) else { continue };
         // An invalid name is still parsed, so its manifest's own errors show in the same run.
         if let Some(job) = manifest::job(root, &name, file, &value, diags)

@@ -10,12 +10,14 @@
 //! - [`hcl_files`]: `kvform.hcl`, `bucket.conf`, `bucket.jobs[.<env>].conf`, `vars.hcl`.
 //! - [`json_files`]: `workers.json`, `disabled.json`, `jobs/<job>/manifest.json` and the
 //!   scripts in `_modules/`.
+//! - [`source`]: reading one file as text into the source map (shared by both).
 //! - [`checks`]: rules that span files (bucket-wide port names, demands that point at
 //!   other jobs, bucket.jobs blocks for unknown jobs, reservations within bounds).
 
 pub mod checks;
 pub mod hcl_files;
 pub mod json_files;
+pub mod source;
 pub mod types;
 pub mod units;
 

@@ -147,6 +147,27 @@ pub struct Job {
     pub span: Span,
 }
 
+impl Job {
+    /// A job with every manifest default (SPEC §2): selectors `[<name>]`, no bounds, no
+    /// ports or commands, one upgrade at a time, all starts at once, no minimum count.
+    pub fn with_defaults(name: &str, span: Span) -> Job {
+        Job {
+            name: name.to_string(),
+            version: None,
+            selectors: vec![name.to_string()],
+            memory: None,
+            cpu: None,
+            ports: Vec::new(),
+            commands: BTreeMap::new(),
+            max_concurrent_upgrades: 1,
+            max_concurrent_starts: 0,
+            min_allocations_count: 0,
+            vars: Vec::new(),
+            span,
+        }
+    }
+}
+
 /// Resource bounds, MB or MHz. `min` alone in the manifest means `max = min`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bounds {

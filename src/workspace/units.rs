@@ -5,7 +5,10 @@
 //! (`1 gb` = 1024 MB, as maand counts them); CPU units are decimal (`1 ghz` = 1000 MHz).
 //! A bare number means the base unit. Suffixes are case-insensitive; whitespace between
 //! the number and the suffix is optional. Used by workers.json, manifest.json resources and
-//! the bucket.jobs reservations, so every file accepts exactly the same spellings.
+//! the bucket.jobs reservations, so every file accepts exactly the same spellings and
+//! reports a bad one with the same words ([`diagnostic`]).
+
+use crate::diag::{Diagnostic, Span};
 
 /// Which kind of quantity a value measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,11 +114,25 @@ pub fn parse(q: Quantity, text: &str) -> Result<f64, UnitError> {
         return Ok(value);
     }
     let unit_lc = unit.to_ascii_lowercase();
-    q.units()
+    let factor = q
+        .units()
         .iter()
         .find(|(u, _)| *u == unit_lc)
-        .map(|(_, factor)| value * factor)
-        .ok_or_else(|| UnitError::UnknownUnit(unit.to_string(), q.field()))
+        .map(|(_, factor)| *factor)
+        .ok_or_else(|| UnitError::UnknownUnit(unit.to_string(), q.field()))?;
+    // Round away binary noise (`4.35 ghz` * 1000 = 4349.999…) so store values stay short
+    // decimals; a millionth of a MB or MHz is far below anything meaningful.
+    Ok((value * factor * 1e6).round() / 1e6)
+}
+
+/// The one diagnostic for a quantity that does not parse, in every file:
+/// "invalid `<what>`: <why>", the accepted units as the label and [`Quantity::accepted`]
+/// as the help.
+pub fn diagnostic(q: Quantity, what: &str, err: &UnitError, at: Span) -> Diagnostic {
+    Diagnostic::error(format!("invalid `{what}`: {err}"))
+        .at(at)
+        .label(format!("accepted units: {}", q.unit_list()))
+        .help(q.accepted())
 }
 
 /// A JSON number used as a quantity: a bare number of the base unit.
@@ -163,7 +180,8 @@ mod tests {
 
     #[test]
     fn cpu_units() {
-        let cases = [("4000 mhz", 4000.0), ("2.4 ghz", 2400.0), ("1 THz", 1_000_000.0), ("1500", 1500.0)];
+        let cases =
+            [("4000 mhz", 4000.0), ("2.4 ghz", 2400.0), ("4.35 ghz", 4350.0), ("1 THz", 1_000_000.0), ("1500", 1500.0)];
         for (text, want) in cases {
             assert_eq!(parse(Quantity::Cpu, text), Ok(want), "{text}");
         }

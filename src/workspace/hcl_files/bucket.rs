@@ -1,10 +1,11 @@
 //! The variable files: `bucket.conf` (+ the port pool), the bucket.jobs file chosen by
 //! `job_config_selector` (+ reservations), and `jobs/<job>/vars.hcl`.
 
-use super::units::{self, Quantity};
-use super::{HclFile, block_header_span, did_you_mean, flat_vars, key_span, read_hcl, span_of, value};
+use super::{HclFile, block_header_span, flat_vars, key_span, read_hcl, span_of, value};
+use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span, Spanned};
 use crate::workspace::types::{JobConfig, PortPool, Var};
+use crate::workspace::units::{self, Quantity};
 use hcl::edit::structure::{Attribute, Structure};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -122,10 +123,8 @@ pub(super) fn bucket_jobs(
         let header = block_header_span(block, file);
         let ident = block.ident.value().as_str();
         if ident != "job" {
-            let help = match did_you_mean(ident, &["job"]) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("{name} holds only `job \"<name>\" {{ … }}` blocks"),
-            };
+            let help =
+                hint(ident, ["job"]).unwrap_or_else(|| format!("{name} holds only `job \"<name>\" {{ … }}` blocks"));
             diags.push(
                 Diagnostic::error(format!("unknown block `{ident}` in {name}"))
                     .at(header)
@@ -193,7 +192,8 @@ fn is_job_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// The reservation written as `name` in a job block, in MB or MHz.
+/// The reservation written as `name` in a job block, in MB or MHz: a string with an
+/// optional unit or a bare number (see [`units`]).
 fn quantity(
     vars: &[(Var, &Attribute)],
     name: &str,
@@ -207,15 +207,15 @@ fn quantity(
         hcl::edit::expr::Expression::Number(_) => Some(var.value.clone()),
         e => value::string_text(e, file).and_then(Result::ok),
     };
-    match text.as_deref().and_then(|t| units::parse(q, t)) {
-        Some(v) => Some(Spanned::new(v, at)),
-        None => {
-            diags.push(
-                Diagnostic::error(format!("`{}` is not a valid {}", var.value, q.noun()))
-                    .at(at)
-                    .label(format!("expected a {}", q.noun()))
-                    .help(q.accepted()),
-            );
+    let parsed = match text {
+        Some(t) => units::parse(q, &t),
+        // A bool, list or object: its converted form is what the operator sees.
+        None => Err(units::UnitError::BadNumber(var.value.clone())),
+    };
+    match parsed {
+        Ok(v) => Some(Spanned::new(v, at)),
+        Err(e) => {
+            diags.push(units::diagnostic(q, name, &e, at));
             None
         }
     }

@@ -4,7 +4,8 @@
 //! The accepted names are one table, [`SCHEMA`], so "unknown attribute" checks, "did you
 //! mean" hints and the help listing cannot drift from what is parsed.
 
-use super::{HclFile, block_header_span, did_you_mean, key_span, read_hcl, span_of, value};
+use super::{HclFile, block_header_span, key_span, read_hcl, span_of, value};
+use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
 use crate::workspace::types::Settings;
 use hcl::edit::expr::Expression;
@@ -104,8 +105,8 @@ fn unknown_attribute(name: &str, block: &str, at: Span, accepted: &[&str]) -> Di
     };
     let help = if is_block {
         format!("`{name}` is a block: write `{name} {{ … }}` without `=`")
-    } else if let Some(s) = did_you_mean(name, accepted) {
-        format!("did you mean `{s}`?")
+    } else if let Some(h) = hint(name, accepted) {
+        h
     } else if block.is_empty() {
         format!("{FILE} accepts {ACCEPTED}")
     } else {
@@ -118,8 +119,8 @@ fn unknown_block(name: &str, at: Span, blocks: &[&str]) -> Diagnostic {
     let top: &[&str] = SCHEMA[0].1;
     let help = if top.contains(&name) {
         format!("`{name}` is an attribute: write `{name} = …`")
-    } else if let Some(s) = did_you_mean(name, blocks) {
-        format!("did you mean `{s}`?")
+    } else if let Some(h) = hint(name, blocks) {
+        h
     } else {
         format!("{FILE} accepts {ACCEPTED}")
     };

@@ -4,6 +4,7 @@
 
 use super::doc::{self, Ctx};
 use crate::diag::{Diagnostic, Diagnostics, SourceMap, Spanned};
+use crate::workspace::source;
 use crate::workspace::types::{Disabled, DisabledJob};
 use jsonc_parser::ast::Value;
 use std::path::Path;
@@ -14,7 +15,7 @@ pub const JOB_FIELDS: &[&str] = &["allocations"];
 
 pub fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Disabled {
     let mut out = Disabled::default();
-    let Some((file, text)) = doc::read(root, PATH, sources, diags) else { return out };
+    let Some((file, text)) = source::read(root, PATH, sources, diags) else { return out };
     let Some(value) = doc::parse(file, &text, diags) else { return out };
     let mut cx = Ctx::new(file, diags);
     let Value::Object(obj) = &value else {

@@ -1,6 +1,6 @@
-//! A small positioned-JSON layer over jsonc-parser's AST: reading and registering a file,
-//! syntax errors as diagnostics, and typed accessors that report wrong types, unknown and
-//! duplicate fields at the exact key or value responsible.
+//! A small positioned-JSON layer over jsonc-parser's AST: syntax errors as diagnostics,
+//! and typed accessors that report wrong types, unknown and duplicate fields at the exact
+//! key or value responsible. (Files are read by [`crate::workspace::source`].)
 //!
 //! The workspace files are strict JSON (no comments, no trailing commas, quoted property
 //! names) so any other JSON tool reads them the same way kvform does.
@@ -13,47 +13,12 @@
 //!   one is close, else the list of accepted fields;
 //! - duplicates: at the second occurrence, with a secondary label at the first.
 
-use crate::diag::suggest::did_you_mean;
-use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span, Spanned};
+use crate::diag::suggest::hint;
+use crate::diag::{Diagnostic, Diagnostics, FileId, Span, Spanned};
 use crate::workspace::units::{self, Quantity};
 use jsonc_parser::ast::{Array, Object, ObjectProp, ObjectPropName, Value};
 use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, ParseOptions};
-use std::path::Path;
-
-/// Read `<root>/<rel>` and register it in the source map under `rel`. `None` when the
-/// file does not exist; unreadable files are reported.
-pub fn read(root: &Path, rel: &str, sources: &mut SourceMap, diags: &mut Diagnostics) -> Option<(FileId, String)> {
-    let path = root.join(rel);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            diags.push(
-                Diagnostic::error(format!("cannot read {rel}: {e}")).in_file(rel).help("check the file's permissions"),
-            );
-            return None;
-        }
-    };
-    match String::from_utf8(bytes) {
-        Ok(text) => {
-            let file = sources.add(rel, text.clone());
-            Some((file, text))
-        }
-        Err(e) => {
-            let offset = e.utf8_error().valid_up_to();
-            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let file = sources.add(rel, text);
-            diags.push(
-                Diagnostic::error("file is not valid UTF-8")
-                    .at(Span::new(file, offset..offset))
-                    .label("invalid byte sequence starts here")
-                    .help("save the file as UTF-8"),
-            );
-            None
-        }
-    }
-}
 
 /// Parse strict JSON. Syntax errors become diagnostics at their position; `None` then.
 pub fn parse<'t>(file: FileId, text: &'t str, diags: &mut Diagnostics) -> Option<Value<'t>> {
@@ -210,10 +175,7 @@ impl<'d> Ctx<'d> {
             } else if known.contains(&name) {
                 seen.push(p);
             } else {
-                let help = match did_you_mean(name, known) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("accepted fields: {}", known.join(", ")),
-                };
+                let help = hint(name, known).unwrap_or_else(|| format!("accepted fields: {}", known.join(", ")));
                 let d = Diagnostic::error(format!("unknown field `{name}` in {context}"))
                     .at(self.key_span(p))
                     .label("unknown field")
@@ -357,10 +319,7 @@ impl<'d> Ctx<'d> {
         match result {
             Ok(x) => Some(Spanned::new(x, self.span(v))),
             Err(e) => {
-                let d = Diagnostic::error(format!("invalid `{path}`: {e}"))
-                    .at(self.span(v))
-                    .label(format!("accepted units: {}", q.unit_list()))
-                    .help(q.accepted());
+                let d = units::diagnostic(q, path, &e, self.span(v));
                 self.push(d);
                 None
             }

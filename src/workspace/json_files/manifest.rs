@@ -14,7 +14,7 @@
 
 use super::doc::{self, Ctx};
 use super::scripts;
-use crate::diag::suggest::did_you_mean;
+use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, FileId, Span, Spanned};
 use crate::kv::value::decimal;
 use crate::workspace::types::{Bounds, Command, Demand, Event, Job, PortSpec};
@@ -72,20 +72,7 @@ pub fn job(root: &Path, name: &str, file: FileId, value: &Value, diags: &mut cra
         cx.push(d);
         return None;
     };
-    let mut job = Job {
-        name: name.to_string(),
-        version: None,
-        selectors: vec![name.to_string()],
-        memory: None,
-        cpu: None,
-        ports: Vec::new(),
-        commands: BTreeMap::new(),
-        max_concurrent_upgrades: 1,
-        max_concurrent_starts: 0,
-        min_allocations_count: 0,
-        vars: Vec::new(),
-        span: cx.span(value),
-    };
+    let mut job = Job::with_defaults(name, cx.span(value));
     for p in cx.fields(obj, "manifest", FIELDS) {
         let v = &p.value;
         match p.name.as_str() {
@@ -329,10 +316,7 @@ fn events(cx: &mut Ctx, v: &Value, path: &str) -> Vec<Event> {
     for item in items {
         let Some(e) = Event::parse(&item.value) else {
             let names = Event::ALL.map(|e| e.as_str());
-            let help = match did_you_mean(&item.value, names) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("events: {}", event_list()),
-            };
+            let help = hint(&item.value, names).unwrap_or_else(|| format!("events: {}", event_list()));
             let d = Diagnostic::error(format!("unknown event `{}`", item.value))
                 .at(item.span)
                 .label("not an event")

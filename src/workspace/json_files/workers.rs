@@ -7,6 +7,7 @@
 
 use super::doc::{self, Ctx};
 use crate::diag::{Diagnostic, Diagnostics, SourceMap, Span, Spanned};
+use crate::workspace::source;
 use crate::workspace::types::Worker;
 use crate::workspace::units::Quantity;
 use jsonc_parser::ast::{Object, Value};
@@ -22,7 +23,7 @@ pub const FIELDS: &[&str] = &["host", "hostname", "labels", "memory", "cpu", "ta
 pub const WORKER_LABEL: &str = "worker";
 
 pub fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Vec<Worker> {
-    let Some((file, text)) = doc::read(root, PATH, sources, diags) else { return Vec::new() };
+    let Some((file, text)) = source::read(root, PATH, sources, diags) else { return Vec::new() };
     let Some(value) = doc::parse(file, &text, diags) else { return Vec::new() };
     let mut cx = Ctx::new(file, diags);
     let Value::Array(arr) = &value else {
