@@ -10,15 +10,20 @@
 //! A ratio near 1 means kvform costs about what storing the data costs; peak memory is
 //! the process's VmHWM from /proc/self/status.
 //!
-//! The apply figures (first apply, no-op plan, one-job version change) are hooks below,
-//! [`apply_figures`], to be filled in once the apply executor is on main.
+//! Then, through the real state store and executor (no hooks): the first apply (plan +
+//! apply into a fresh state, compared with the bulk insert), a no-op plan (compared with the
+//! full scan) and a one-job version change (plan + apply, compared with the full scan). Each
+//! apply figure reports its own peak memory (VmHWM reset between phases).
 
 mod generate;
 
 use generate::Fleet;
+use kvform::apply::{self, ApplyOptions, NoHooks, NoProgress};
 use kvform::kv::Snapshot;
 use kvform::model::{self, types::Prior};
 use kvform::plan::{diff, types::PlanOptions};
+use kvform::state::StateStore;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -26,10 +31,22 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Which baseline a figure is compared with.
+#[derive(Clone, Copy)]
+enum Base {
+    /// Bulk insert + full scan.
+    Both,
+    /// The bulk insert alone (for applies that write everything).
+    Insert,
+    /// The full scan alone (for plans that read everything).
+    Scan,
+}
+
 /// One measured step.
 struct Figure {
     name: &'static str,
     took: Duration,
+    base: Base,
     note: String,
 }
 
@@ -51,7 +68,7 @@ fn peak_mib() -> f64 {
 
 /// The baseline: `rows` rows inserted in one transaction into a plain table (same journal
 /// settings kvform uses: WAL, synchronous=FULL), then one full scan.
-fn baseline<'a>(dir: &std::path::Path, rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> Duration {
+fn baseline<'a>(dir: &Path, rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> (Duration, Duration) {
     let path = dir.join("baseline.db");
     let mut conn = rusqlite::Connection::open(&path).expect("open baseline db");
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
@@ -66,6 +83,8 @@ fn baseline<'a>(dir: &std::path::Path, rows: impl Iterator<Item = (&'a str, &'a 
         }
     }
     tx.commit().unwrap();
+    let insert = start.elapsed();
+    let start = Instant::now();
     let mut st = conn.prepare("SELECT namespace, key, value FROM kv").unwrap();
     let mut n = 0usize;
     let mut it = st.query([]).unwrap();
@@ -74,22 +93,77 @@ fn baseline<'a>(dir: &std::path::Path, rows: impl Iterator<Item = (&'a str, &'a 
         n += v.len().min(1);
     }
     std::hint::black_box(n);
-    start.elapsed()
+    (insert, start.elapsed())
 }
 
-/// HOOK for the lead once the apply executor merges: measure, with the same `Figure`s,
-/// 1. the first apply of `desired` into a fresh state at `dir/data/kvform.db`
-///    (`StateStore::init` + the executor, hooks stubbed or `true`),
-/// 2. a no-op plan after it (snapshot + `model::desired` with `Prior::from_snapshot` +
-///    `plan::diff::diff`) — target < 3 s at 100k allocations,
-/// 3. a one-job version change (bump `version` in one manifest): plan + apply.
-///
-/// Returns no figures until then, and says so.
-fn apply_figures(_dir: &std::path::Path, _desired: &model::types::Desired) -> Vec<Figure> {
-    eprintln!(
-        "apply figures: not measured yet (apply executor not merged; see apply_figures in benches/fleet/main.rs)"
-    );
-    Vec::new()
+/// Reset the peak-memory counter (VmHWM) so the next phase's peak can be read on its own.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Plan (snapshot + desired + diff) and apply it with the real executor, no hooks.
+fn plan_and_apply(root: &Path, state: &Path) -> (usize, Duration, Duration) {
+    let ws = kvform::workspace::load(root).workspace.expect("valid workspace");
+    let start = Instant::now();
+    let store = StateStore::open(state).expect("open state");
+    let snap = store.snapshot().expect("snapshot");
+    let desired = model::desired(&ws, &Prior::from_snapshot(&snap)).expect("desired");
+    let plan = diff::diff(&desired, &snap, &PlanOptions::default(), 0);
+    drop(snap);
+    let planned = start.elapsed();
+    let changes = plan.changes.len();
+    let start = Instant::now();
+    if !plan.is_empty() {
+        let txn = store.begin_write("apply", Duration::ZERO).expect("lock");
+        let report =
+            apply::execute(txn, &plan, &desired, &mut NoHooks, &mut NoProgress, &ApplyOptions::new(0)).expect("apply");
+        assert!(report.failed.is_empty(), "the benchmark apply failed");
+    }
+    (changes, planned, start.elapsed())
+}
+
+/// First apply, no-op plan, and a one-job version change, each through the real pipeline
+/// (workspace load excluded) against a state at `dir/bucket/data/kvform.db`.
+fn apply_figures(root: &Path, fleet: &Fleet) -> Vec<Figure> {
+    let state = root.join("data/kvform.db");
+    StateStore::init(&state).expect("init state");
+    let mut out = Vec::new();
+
+    reset_peak();
+    let (changes, plan, apply) = plan_and_apply(root, &state);
+    out.push(Figure {
+        name: "first apply",
+        took: plan + apply,
+        base: Base::Insert,
+        note: format!("{changes} changes: plan {plan:.2?} + apply {apply:.2?}; peak {:.0} MiB", peak_mib()),
+    });
+
+    reset_peak();
+    let (changes, plan, _) = plan_and_apply(root, &state);
+    assert_eq!(changes, 0, "planning right after an apply must show no changes");
+    out.push(Figure {
+        name: "no-op plan",
+        took: plan,
+        base: Base::Scan,
+        note: format!("snapshot + desired + diff; peak {:.0} MiB", peak_mib()),
+    });
+
+    // Bump one job's version: its job namespace and every allocation's `version` change.
+    let job = Fleet::job(fleet.jobs / 2);
+    let manifest = root.join("workspace/jobs").join(&job).join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let bumped = text.replacen("\"version\": \"1.0.", "\"version\": \"2.0.", 1);
+    assert_ne!(text, bumped, "the generator's manifest changed shape");
+    std::fs::write(&manifest, bumped).unwrap();
+    reset_peak();
+    let (changes, plan, apply) = plan_and_apply(root, &state);
+    out.push(Figure {
+        name: "one-job change",
+        took: plan + apply,
+        base: Base::Scan,
+        note: format!("{job}: {changes} changes: plan {plan:.2?} + apply {apply:.2?}; peak {:.0} MiB", peak_mib()),
+    });
+    out
 }
 
 fn main() {
@@ -122,6 +196,7 @@ fn main() {
     figures.push(Figure {
         name: "workspace load",
         took,
+        base: Base::Both,
         note: format!("{} workers, {} jobs", ws.workers.len(), ws.jobs.len()),
     });
 
@@ -136,6 +211,7 @@ fn main() {
     figures.push(Figure {
         name: "desired",
         took,
+        base: Base::Both,
         note: format!(
             "{} allocations, {} namespaces, {keys} keys, {} MiB of values ({} MiB in worker_peers)",
             desired.allocations.len(),
@@ -150,17 +226,20 @@ fn main() {
     figures.push(Figure {
         name: "diff vs empty",
         took,
+        base: Base::Both,
         note: format!("{} changes, {} waves", plan.changes.len(), plan.rollout.len()),
     });
     drop(plan);
 
-    figures.extend(apply_figures(tmp.path(), &desired));
-
     // Borrowed from the desired state, so the baseline holds no second copy of the data.
     let rows = desired.kv.iter().flat_map(|(ns, m)| m.iter().map(move |(k, v)| (ns.as_str(), k.as_str(), v.as_str())));
-    let base = baseline(tmp.path(), rows);
+    let (insert, scan) = baseline(tmp.path(), rows);
+    let peak_before_apply = peak_mib();
+    drop(desired);
+    figures.extend(apply_figures(&root, &fleet));
+    let base = insert + scan;
 
-    println!("baseline (raw rusqlite: insert {keys} rows in one transaction + full scan): {base:.2?}");
+    println!("baseline (raw rusqlite, {keys} rows): insert in one transaction {insert:.2?}, full scan {scan:.2?}");
     println!("{:<16} {:>10} {:>8}  note", "step", "time", "ratio");
     let total: Duration = figures.iter().map(|f| f.took).sum();
     for f in &figures {
@@ -168,10 +247,17 @@ fn main() {
             "{:<16} {:>10} {:>7.2}x  {}",
             f.name,
             format!("{:.2?}", f.took),
-            f.took.as_secs_f64() / base.as_secs_f64(),
+            f.took.as_secs_f64()
+                / match f.base {
+                    Base::Both => base,
+                    Base::Insert => insert,
+                    Base::Scan => scan,
+                }
+                .as_secs_f64(),
             f.note
         );
     }
     println!("{:<16} {:>10} {:>7.2}x", "total", format!("{total:.2?}"), total.as_secs_f64() / base.as_secs_f64());
-    println!("peak memory (VmHWM): {:.0} MiB", peak_mib());
+    println!("peak memory (VmHWM) through desired + diff + baseline: {peak_before_apply:.0} MiB");
+    println!("ratios: first apply vs insert, plans vs scan, the rest vs insert + scan");
 }

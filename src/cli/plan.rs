@@ -5,6 +5,7 @@
 
 use super::Context;
 use super::pipeline;
+use crate::plan::Plan;
 use crate::plan::{PlanOptions, SavedPlan, TextOptions, render_json, render_markdown, render_text};
 use anyhow::bail;
 use std::path::PathBuf;
@@ -66,14 +67,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
     let planned = loaded.plan(ctx, &snap, &opts)?;
     let format = if args.json { Format::Json } else { args.format };
-    let text = match format {
-        Format::Text => {
-            render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: args.detail })
-        }
-        Format::Markdown => render_markdown(&planned.plan),
-        Format::Json => render_json(&planned.plan),
-    };
-    ctx.printer.out(&text);
+    ctx.printer.out(&render(ctx, &planned.plan, format, args.detail));
     if let Some(out) = &args.out.as_ref().map(|o| ctx.dir.join(o)) {
         SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(out)?;
         ctx.printer.info(&format!(
@@ -83,4 +77,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// A plan in the chosen format (`plan` and `show` print the same way).
+pub(super) fn render(ctx: &Context, plan: &Plan, format: Format, detail: bool) -> String {
+    match format {
+        Format::Text => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail }),
+        Format::Markdown => render_markdown(plan),
+        Format::Json => render_json(plan),
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::Context;
 use super::plan::Format;
-use crate::plan::{SavedPlan, TextOptions, render_json, render_markdown, render_text};
+use crate::plan::SavedPlan;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,13 +36,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         if saved.options.purge_secrets_kv { " with --purge-secrets-kv" } else { "" }
     ));
     let format = if args.json { Format::Json } else { args.format };
-    let text = match format {
-        Format::Text => {
-            render_text(&saved.plan, TextOptions { color: ctx.printer.color_stdout(), detail: args.detail })
-        }
-        Format::Markdown => render_markdown(&saved.plan),
-        Format::Json => render_json(&saved.plan),
-    };
-    ctx.printer.out(&text);
+    ctx.printer.out(&super::plan::render(ctx, &saved.plan, format, args.detail));
     Ok(ExitCode::SUCCESS)
 }

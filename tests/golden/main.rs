@@ -6,4 +6,7 @@
 mod desired;
 mod errors;
 mod plan;
+#[path = "../quickstart_copy/mod.rs"]
+#[allow(dead_code)]
+mod quickstart_copy;
 mod support;

@@ -19,7 +19,7 @@
 //! id (ids derived from it appear in values), the clock is fixed per step, and the
 //! `user@host` of operator writes (`cli:user@host`) is replaced by `<actor>`.
 
-use crate::support::{Golden, case_name, cases};
+use crate::support::{Golden, case_name, cases, copy_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -29,19 +29,6 @@ const BASE_NOW: i64 = 1_767_225_600;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_kvform")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A bucket with an empty state whose bucket id is [`BUCKET_ID`], and its key.

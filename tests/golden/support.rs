@@ -1,5 +1,6 @@
 //! Shared golden-file plumbing.
 
+pub use crate::quickstart_copy::copy_dir;
 use similar::TextDiff;
 use std::path::{Path, PathBuf};
 
