@@ -1,4 +1,5 @@
-//! `kvform cat kv` (every key's latest row, as a table or JSON) and `kvform cat kv get`.
+//! `kvform cat kv` (every key's latest row, as a table or JSON) and `kvform cat kv get`;
+//! `cat workers|jobs|allocations` live in [`super::cat_fleet`].
 //!
 //! Secrets show as `(sensitive)` unless `--reveal`. Filters are predicates over namespaces
 //! ([`NamespaceFilter`]). `--active` hides tombstoned keys.
@@ -10,6 +11,7 @@
 //! demanded jobs come from the workspace, which must therefore be valid.
 
 use super::Context;
+use super::cat_fleet::Listing;
 use super::state::{open, open_with_keyring};
 use crate::bucket::Bucket;
 use crate::diag::suggest::hint;
@@ -46,6 +48,15 @@ kvform cat kv --jobs api --workers 10.0.0.2   … on that worker only\n  \
 kvform cat kv --format json | jq '.[] | select(.namespace == \"vars/job/api\")'\n  kvform cat kv get vars/job/api db_host"
     )]
     Kv(KvArgs),
+    /// Workers as the state holds them: position, labels, capacity, active jobs.
+    #[command(after_help = "Examples:\n  kvform cat workers\n  kvform cat workers --format json")]
+    Workers(super::cat_fleet::ListArgs),
+    /// Jobs as the state holds them: version, wave, number of active workers, reservations.
+    #[command(after_help = "Example:\n  kvform cat jobs")]
+    Jobs(super::cat_fleet::ListArgs),
+    /// Allocations (job on worker) as the state holds them: active or disabled, target version.
+    #[command(after_help = "Example:\n  kvform cat allocations --format json")]
+    Allocations(super::cat_fleet::ListArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -125,6 +136,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         CatWhat::Kv(KvArgs { get: Some(KvGet::Get(g)), .. }) => super::kv::get(ctx, g),
         CatWhat::Kv(a) => cat_kv(ctx, a),
+        CatWhat::Workers(a) => super::cat_fleet::run(ctx, Listing::Workers, a),
+        CatWhat::Jobs(a) => super::cat_fleet::run(ctx, Listing::Jobs, a),
+        CatWhat::Allocations(a) => super::cat_fleet::run(ctx, Listing::Allocations, a),
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod apply;
 mod cat;
+mod cat_fleet;
 mod completions;
 mod gc;
 mod health;
@@ -63,7 +64,7 @@ pub enum Command {
     Init(init::Args),
     /// Check the workspace and report every problem; never touches the state.
     Validate(validate::Args),
-    /// Print what the state holds (`cat kv`, `cat kv get NS KEY`).
+    /// Print what the state holds (`cat kv`, `cat kv get NS KEY`, `cat workers|jobs|allocations`).
     Cat(cat::Args),
     /// Show what `apply` would change (text, markdown or JSON; --out saves it).
     Plan(plan::Args),
