@@ -35,23 +35,24 @@ fn bucket(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 #[test]
 fn quickstart_is_valid() {
-    let out = validate(&repo().join("examples/quickstart"));
+    let qs = quickstart_copy();
+    let out = validate(qs.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("Workspace is valid: "), "{}", text(&out.stdout));
     assert_eq!(text(&out.stderr), "", "no warnings expected");
 }
 
-/// Needs the workers.json/manifest.json parsers (wsjson branch); un-ignore after the merge.
 #[test]
-
 fn quickstart_counts_workers_and_jobs() {
-    let out = validate(&repo().join("examples/quickstart"));
+    let qs = quickstart_copy();
+    let out = validate(qs.path());
     assert_eq!(text(&out.stdout), "Workspace is valid: 3 workers, 3 jobs.\n");
 }
 
 #[test]
 fn quickstart_hcl_files_convert_as_documented() {
-    let root = repo().join("examples/quickstart");
+    let qs = quickstart_copy();
+    let root = qs.path().to_path_buf();
     let loaded = kvform::workspace::load(&root);
     assert!(!loaded.diagnostics.has_errors(), "{}", loaded.diagnostics.render(&loaded.sources, false));
     let ws = loaded.workspace.unwrap();
@@ -167,7 +168,8 @@ fn kvform_in(dir: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn print_desired_without_a_state_uses_the_nil_bucket_id_and_says_so() {
-    let out = kvform_in(&repo().join("examples/quickstart"), &["validate", "--print-desired"]);
+    let qs = quickstart_copy();
+    let out = kvform_in(qs.path(), &["validate", "--print-desired"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.starts_with("# bucket_id 00000000-0000-0000-0000-000000000000\n"), "{s}");
@@ -181,15 +183,16 @@ fn print_desired_without_a_state_uses_the_nil_bucket_id_and_says_so() {
     assert!(e.contains("note: no state at") && e.contains("--bucket-id"), "{e}");
 
     let id = "3f2b6a1e-8c1d-4f3e-9a7b-1c2d3e4f5a6b";
-    let out = kvform_in(&repo().join("examples/quickstart"), &["validate", "--print-desired", "--bucket-id", id]);
+    let out = kvform_in(qs.path(), &["validate", "--print-desired", "--bucket-id", id]);
     assert!(text(&out.stdout).starts_with(&format!("# bucket_id {id}\n")));
     assert!(!text(&out.stderr).contains("note:"), "{}", text(&out.stderr));
-    assert!(!repo().join("examples/quickstart/data").exists(), "validate created a state");
+    assert!(!qs.path().join("data").exists(), "validate created a state");
 }
 
 #[test]
 fn print_desired_json_has_the_waves() {
-    let out = kvform_in(&repo().join("examples/quickstart"), &["validate", "--print-desired", "--format", "json"]);
+    let qs = quickstart_copy();
+    let out = kvform_in(qs.path(), &["validate", "--print-desired", "--format", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     assert_eq!(v["waves"], serde_json::json!([["database"], ["api"], ["frontend"]]));
@@ -231,7 +234,7 @@ fn print_desired_reads_the_state_without_changing_it() {
 
 #[test]
 fn format_needs_print_desired() {
-    let out = kvform_in(&repo().join("examples/quickstart"), &["validate", "--format", "json"]);
+    let out = kvform_in(quickstart_copy().path(), &["validate", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(text(&out.stderr).contains("--print-desired"), "{}", text(&out.stderr));
 }

@@ -58,6 +58,7 @@ const PROMPT: &str = "Do you want to perform these actions? Only 'yes' will be a
 /// are read here, before the executor writes them, so hooks see CURRENT_VERSION -> NEW_VERSION.
 fn hook_steps(
     lines: Lines,
+    verbose: bool,
     loaded: &LoadedBucket,
     desired: &Desired,
     txn: &WriteTxn,
@@ -71,6 +72,9 @@ fn hook_steps(
     let hooks = RuntimeHooks::with_targets(targets, desired, settings.api_port, now)?.with_reporter(Box::new(
         move |o: &HookOutcome| {
             lines.line(&format!("  {} hook {} ({:.1}s)", o.event, o.summary(), o.duration.as_secs_f64()));
+            if verbose {
+                o.output.iter().for_each(|l| lines.line(&format!("    {l}")));
+            }
         },
     ));
     Ok(Box::new(hooks))
@@ -126,7 +130,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let now = crate::clock::now()?;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
     let (mut progress, lines) = super::progress::for_printer(&ctx.printer);
-    let mut hooks = hook_steps(lines, &loaded, &desired, &txn, now)?;
+    let mut hooks = hook_steps(lines, ctx.printer.verbose, &loaded, &desired, &txn, now)?;
     let report = apply::execute(txn, &plan, &desired, hooks.as_mut(), progress.as_mut(), &opts)?;
 
     let mut ok = report_failures(ctx, &report);

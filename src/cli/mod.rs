@@ -95,7 +95,16 @@ pub struct Context {
 
 /// Parse arguments, run the command, map errors to exit status 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1, not clap's default 2: with `plan --detailed-exitcode`, 2 means
+    // "the plan has changes", and a typo in a CI script must not read as that.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(1);
+        }
+        Err(e) => e.exit(),
+    };
     let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let printer = Printer::new(color, cli.verbose, cli.quiet);
     let dir = cli.chdir.clone().unwrap_or_else(|| PathBuf::from("."));

@@ -68,12 +68,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let planned = loaded.plan(ctx, &snap, &opts)?;
     let format = if args.json { Format::Json } else { args.format };
     ctx.printer.out(&render(ctx, &planned.plan, format, args.detail));
-    if let Some(out) = &args.out.as_ref().map(|o| ctx.dir.join(o)) {
-        SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(out)?;
+    if let Some(rel) = &args.out {
+        let out = ctx.dir.join(rel);
+        SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(&out)?;
+        // The plan file path is relative to -C DIR, so the hint repeats the -C the user gave.
+        let chdir =
+            if ctx.dir == std::path::Path::new(".") { String::new() } else { format!("-C {} ", ctx.dir.display()) };
         ctx.printer.info(&format!(
-            "Saved the plan to {}; apply it with `kvform apply {}`",
+            "Saved the plan to {}; apply it with `kvform {chdir}apply {}`",
             out.display(),
-            out.display()
+            rel.display()
         ));
     }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })

@@ -45,6 +45,10 @@ impl TestBucket {
         let status =
             std::process::Command::new("cp").arg("-r").arg(example.join(".")).arg(dir.path()).status().unwrap();
         assert!(status.success());
+        // What running the example left behind (git-ignored) is not part of the example.
+        for runtime in ["data", "secrets", "logs"] {
+            let _ = std::fs::remove_dir_all(dir.path().join(runtime));
+        }
         let b = Bucket::at(dir.path());
         Keyring::create(&b).unwrap();
         StateStore::init(&b.default_state_file()).unwrap();

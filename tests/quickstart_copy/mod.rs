@@ -16,9 +16,26 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The quickstart bucket copied into a new temp dir.
+/// What running the example leaves behind (git-ignored): never part of the copy, so the
+/// tests behave the same after someone ran the README's quickstart in the checkout.
+const RUNTIME_DIRS: [&str; 3] = ["data", "secrets", "logs"];
+
+/// The quickstart bucket (its workspace and settings, not its runtime state) copied into a
+/// new temp dir.
 pub fn quickstart_copy() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart"), tmp.path());
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    for e in std::fs::read_dir(&example).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if RUNTIME_DIRS.iter().any(|d| name == *d) {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &tmp.path().join(&name));
+        } else {
+            std::fs::copy(e.path(), tmp.path().join(&name)).unwrap();
+        }
+    }
     tmp
 }
