@@ -235,6 +235,6 @@ fn print_desired_reads_the_state_without_changing_it() {
 #[test]
 fn format_needs_print_desired() {
     let out = kvform_in(quickstart_copy().path(), &["validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert_eq!(out.status.code(), Some(1), "a usage error (exit 1, never 2)");
     assert!(text(&out.stderr).contains("--print-desired"), "{}", text(&out.stderr));
 }
