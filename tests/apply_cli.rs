@@ -193,3 +193,21 @@ fn invalid_workspace_fails_before_touching_the_state() {
     assert!(err.contains("the state was not touched"), "{err}");
     assert_eq!(serial(tmp.path()), before);
 }
+
+#[test]
+fn an_edited_saved_plan_is_refused() {
+    let tmp = applied_bucket();
+    change_workspace(tmp.path());
+    assert!(kvform(tmp.path(), &["plan", "--out", "plan.json"]).status.success());
+    // Point the change somewhere else: lineage, serial and workspace still match.
+    let path = tmp.path().join("plan.json");
+    let edited = std::fs::read_to_string(&path).unwrap().replace("\"us\"", "\"evil\"").replace("us", "evil");
+    std::fs::write(&path, edited).unwrap();
+    let before = serial(tmp.path());
+    let out = kvform(tmp.path(), &["apply", "plan.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("Saved plan does not match"), "{}", text(&out.stderr));
+    assert_eq!(serial(tmp.path()), before, "nothing applied");
+    let out = kvform(tmp.path(), &["kv", "get", "vars/bucket", "region"]);
+    assert_eq!(text(&out.stdout), "eu\n");
+}

@@ -472,14 +472,41 @@ fn backup_restore_round_trip_and_corrupt_restore_is_refused() {
     drop(s);
 
     let out = kvform::state::backup::restore(&path, &backup, Duration::ZERO, NOW).unwrap();
-    assert_eq!(out.restored.serial, 1);
+    // Serials never go back: the backup was taken at 1, the replaced state was at 2.
+    assert_eq!(out.restored.serial, 3);
     assert_eq!(out.previous.as_ref().unwrap().serial, 2);
     let kept = out.kept_as.unwrap();
     assert_eq!(mode(&kept), 0o600);
     let s = StateStore::open(&path).unwrap();
-    assert_eq!(s.meta().unwrap().serial, 1);
+    assert_eq!(s.meta().unwrap().serial, 3);
+    assert_eq!(s.audit(1).unwrap()[0].operation, "state restore");
     assert_eq!(s.meta().unwrap().lineage, before.lineage);
     assert_eq!(s.get(NS, "k").unwrap().unwrap().value, "before-backup");
     assert!(s.check().unwrap().ok());
     assert_eq!(StateStore::open(&kept).unwrap().get(NS, "k").unwrap().unwrap().value, "after-backup");
+}
+
+#[test]
+fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/kvform.db");
+    StateStore::init(&path).unwrap();
+    let backup = dir.path().join("backup.db");
+    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    for value in ["first", "second"] {
+        let mut t = txn(&path);
+        t.put(NS, "k", value, 0, "t", NOW).unwrap();
+        t.commit(ApplyRecord::new("t", NOW)).unwrap();
+        kvform::state::backup::restore(&path, &backup, Duration::ZERO, NOW).unwrap();
+    }
+    let kept: Vec<String> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("before-restore"))
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let store = StateStore::open(&path).unwrap();
+    assert!(store.backup(&path).is_err(), "backing up onto the live state must be refused");
+    assert!(store.backup(&dir.path().join("data/../data/kvform.db-wal")).is_err());
+    assert!(store.check().unwrap().ok());
 }

@@ -90,13 +90,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if cannot_prompt && state.is_none() {
         bail!(NO_TTY);
     }
+    let mut created = None;
     let store = match state {
         Some(s) => s,
         None if saved.is_some() => bail!(
             "no state at {}: the saved plan was made for another state\n  help: run `kvform plan --out FILE` for this bucket",
             loaded.state_file().display()
         ),
-        None => loaded.create_state(ctx)?,
+        None => {
+            let (store, files) = loaded.create_state(ctx)?;
+            created = Some(files);
+            store
+        }
     };
     let txn = loaded.begin_write(store, "apply", timeout)?;
     let snap = txn.snapshot()?;
@@ -104,8 +109,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let (plan, desired) = match saved {
         Some(saved) => {
             check_applicable(&saved, snap.lineage, snap.serial, &loaded.digest()?)?;
-            let desired = loaded.desired(ctx, &snap)?;
-            (saved.plan, desired)
+            // Same lineage, serial and workspace must give the same plan. If it does not, the
+            // file was edited (a plan file is data, not authority) or a TTL expired since.
+            let now = loaded.plan(ctx, &snap, &saved.options)?;
+            if now.plan.changes != saved.plan.changes || now.plan.rollout != saved.plan.rollout {
+                bail!(
+                    "Saved plan does not match what this workspace and state produce now: the file was edited, or a key's TTL expired since it was made\n  help: run `kvform plan --out FILE` again and apply that"
+                );
+            }
+            (saved.plan, now.desired)
         }
         None => {
             let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
@@ -116,6 +128,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 bail!(NO_TTY);
             }
             if !planned.plan.is_empty() && !args.auto_approve && !confirm()? {
+                drop(txn);
+                if let Some(files) = created {
+                    files.discard();
+                    ctx.printer.info("Removed the state and key this run had created.");
+                }
                 ctx.printer.out("Apply cancelled.");
                 return Ok(ExitCode::from(1));
             }

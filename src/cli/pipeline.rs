@@ -83,15 +83,18 @@ impl LoadedBucket {
     }
 
     /// Create the state (and the key, if missing) of a bucket that has none: what `apply`
-    /// does on a fresh bucket. Reports what it created on stderr.
-    pub fn create_state(&self, ctx: &Context) -> anyhow::Result<StateStore> {
-        if Keyring::create(&self.bucket)? {
+    /// does on a fresh bucket. Reports what it created on stderr; the returned [`Created`]
+    /// can take it back when the operator then declines the plan.
+    pub fn create_state(&self, ctx: &Context) -> anyhow::Result<(StateStore, Created)> {
+        let key = Keyring::create(&self.bucket)?;
+        if key {
             ctx.printer.info(&format!("Created the secret key {}", self.bucket.key_file().display()));
         }
         let path = self.state_file();
         let (store, _) = StateStore::init(&path)?;
         ctx.printer.info(&format!("Created the state {} (the bucket had none)", path.display()));
-        Ok(store)
+        let key = key.then(|| self.bucket.key_file());
+        Ok((store, Created { state: path, key }))
     }
 
     /// The bucket's keyring (`secrets/kv.key`); fails with "run `kvform init`" when missing.
@@ -139,4 +142,27 @@ impl LoadedBucket {
 /// The snapshot of a bucket without state: nothing live, serial 0, nil ids.
 pub fn empty_snapshot() -> Snapshot {
     Snapshot::default()
+}
+
+/// Files an `apply` created on a fresh bucket, so a declined plan leaves nothing behind.
+pub struct Created {
+    state: PathBuf,
+    key: Option<PathBuf>,
+}
+
+impl Created {
+    /// Remove the state (with its WAL, shared-memory and lock files) and a key created with
+    /// it. Call only after the state's connection and lock are gone.
+    pub fn discard(self) {
+        let mut files = vec![self.state.clone(), crate::state::lock::lock_path(&self.state)];
+        for suffix in ["-wal", "-shm"] {
+            let mut p = self.state.clone().into_os_string();
+            p.push(suffix);
+            files.push(PathBuf::from(p));
+        }
+        files.extend(self.key);
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }

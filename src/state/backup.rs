@@ -7,7 +7,9 @@
 //!
 //! Restore checks the file first (SQLite integrity, kvform schema, meta record, the state
 //! invariants of [`super::check`]), takes the write lock, copies the current state aside
-//! (`<state>.before-restore.<serial>`), then copies the backup in page by page.
+//! (`<state>.before-restore.<serial>`, never overwriting an earlier copy), copies the backup
+//! in page by page, and moves the serial past both states (recorded as `state restore` in the
+//! audit trail), so serials never repeat and plans saved before the restore are stale.
 
 use super::check::check_connection;
 use super::lock;
@@ -20,8 +22,31 @@ use std::time::Duration;
 impl StateStore {
     /// Write a consistent copy of the state to `dest` (mode 0600), replacing it atomically.
     pub fn backup(&self, dest: &Path) -> Result<(), StateError> {
+        if is_state_file(self.path(), dest) {
+            return Err(StateError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "that is the live state (or its WAL/lock file); back up to another file",
+                ),
+            });
+        }
         backup_connection(self.conn(), self.path(), dest)
     }
+}
+
+/// Whether `dest` names the state file itself or one of its companion files.
+fn is_state_file(state: &Path, dest: &Path) -> bool {
+    let canon = |p: &Path| {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        parent.canonicalize().ok().map(|d| d.join(p.file_name().unwrap_or_default()))
+    };
+    let (Some(state), Some(dest)) = (canon(state), canon(dest)) else { return false };
+    ["", "-wal", "-shm", ".lock"].iter().any(|suffix| {
+        let mut p = state.clone().into_os_string();
+        p.push(suffix);
+        PathBuf::from(p) == dest
+    })
 }
 
 pub(crate) fn backup_connection(conn: &Connection, path: &Path, dest: &Path) -> Result<(), StateError> {
@@ -101,9 +126,7 @@ pub fn restore(state: &Path, src: &Path, lock_timeout: Duration, now: i64) -> Re
     if state.is_file() {
         let current = StateStore::open(state).and_then(|s| s.meta().map(|m| (s, m)));
         let serial = current.as_ref().map(|(_, m)| m.serial.to_string()).unwrap_or_else(|_| "unreadable".into());
-        let mut aside = state.as_os_str().to_owned();
-        aside.push(format!(".before-restore.{serial}"));
-        let aside = PathBuf::from(aside);
+        let aside = unused_name(state, &format!(".before-restore.{serial}"));
         match current {
             Ok((store, meta)) => {
                 store.backup(&aside)?;
@@ -148,9 +171,43 @@ pub fn restore(state: &Path, src: &Path, lock_timeout: Duration, now: i64) -> Re
     }
     std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o600))
         .map_err(|source| StateError::Io { path: state.to_path_buf(), source })?;
+    // Serials never go back: the restored state continues after both the state it replaces
+    // and the backup, so a plan saved against either is stale, and the audit trail says so.
+    let serial = previous.as_ref().map_or(0, |m| m.serial).max(restored.serial) + 1;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql(state, "begin"))?;
+    conn.execute("UPDATE meta SET serial = ?1 WHERE id = 1", [serial as i64]).map_err(sql(state, "bump serial"))?;
+    conn.execute(
+        "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
+                              added, changed, destroyed, removed, resealed, status)
+         VALUES (?1, 'state restore', ?2, ?3, ?4, ?4, 0, 0, 0, 0, 0, 0, 'success')",
+        rusqlite::params![serial as i64, super::actor(), env!("CARGO_PKG_VERSION"), now],
+    )
+    .map_err(sql(state, "write audit record"))?;
+    conn.execute_batch("COMMIT").map_err(sql(state, "commit"))?;
+    let restored = read_meta(&conn, state)?;
     let after = check_connection(&conn, state)?;
     if !after.ok() {
         return Err(StateError::Corrupt { path: state.into(), problems: after.problems });
     }
     Ok(RestoreOutcome { restored, previous, kept_as })
+}
+
+/// `<path><suffix>`, or `<path><suffix>.2`, `.3`, … when taken: a safety copy never
+/// overwrites an earlier one.
+fn unused_name(path: &Path, suffix: &str) -> PathBuf {
+    let mut base = path.as_os_str().to_owned();
+    base.push(suffix);
+    let base = PathBuf::from(base);
+    (1..)
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                let mut p = base.clone().into_os_string();
+                p.push(format!(".{n}"));
+                PathBuf::from(p)
+            }
+        })
+        .find(|p| !p.exists())
+        .expect("some name is free")
 }
