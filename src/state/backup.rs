@@ -45,7 +45,7 @@ fn is_state_file(state: &Path, dest: &Path) -> bool {
     ["", "-wal", "-shm", ".lock"].iter().any(|suffix| {
         let mut p = state.clone().into_os_string();
         p.push(suffix);
-        PathBuf::from(p) == dest
+        p == dest.as_os_str()
     })
 }
 
