@@ -3,12 +3,8 @@
 mod quickstart_copy;
 
 use quickstart_copy::quickstart_copy;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn validate(dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kvform"))
