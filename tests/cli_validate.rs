@@ -3,7 +3,7 @@
 mod quickstart_copy;
 
 use quickstart_copy::quickstart_copy;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn validate(dir: &Path) -> Output {
