@@ -13,10 +13,19 @@ use std::process::{Command, Output, Stdio};
 
 const SECRET: &str = "s3cr3t-PLAINTEXT-value";
 
-/// A bucket with a workspace dir, a key and a fresh state (what `kvform init` will create).
+/// Jobs `api` and `database` in `dir`'s workspace (operator writes must name a workspace job).
+fn jobs(dir: &Path) {
+    for job in ["api", "database"] {
+        std::fs::create_dir_all(dir.join("workspace/jobs").join(job)).unwrap();
+        std::fs::write(dir.join("workspace/jobs").join(job).join("manifest.json"), "{}").unwrap();
+    }
+}
+
+/// A bucket with jobs `api` and `database`, a key and a fresh state (what `kvform init` and a
+/// workspace would give).
 fn bucket() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("workspace")).unwrap();
+    jobs(dir.path());
     let b = Bucket::at(dir.path());
     Keyring::create(&b).unwrap();
     StateStore::init(&b.default_state_file()).unwrap();
@@ -296,7 +305,7 @@ fn state_info_check_backup_restore_gc_force_unlock() {
 fn commands_use_the_state_and_history_limit_of_kvform_hcl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::create_dir_all(d.join("workspace")).unwrap();
+    jobs(d);
     std::fs::write(d.join("kvform.hcl"), "max_versions = 2\nstate {\n  path = \"elsewhere/main.db\"\n}\n").unwrap();
     let b = Bucket::at(d);
     Keyring::create(&b).unwrap();
@@ -475,4 +484,16 @@ fn cat_kv_jobs_needs_a_valid_workspace() {
     assert!(e.contains("the workspace is invalid"), "{e}");
     // Without --jobs the state is listed as always.
     assert!(ok(d, &["cat", "kv"]).contains("maand/job/api"));
+}
+
+#[test]
+fn set_refuses_a_job_the_workspace_does_not_have() {
+    let dir = bucket();
+    for (ns, needle) in [("vars/job/apii", "no job `apii` in the workspace"), ("vars/job/API", "is not a job name")] {
+        let out = kvform(dir.path(), &["kv", "set", ns, "k", "v"], None);
+        assert_eq!(out.status.code(), Some(1), "{ns}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let serial = StateStore::open(&state_file(dir.path())).unwrap().meta().unwrap().serial;
+    assert_eq!(serial, 0, "nothing written");
 }

@@ -11,7 +11,9 @@ const WRITES: usize = 50;
 #[test]
 fn concurrent_kv_set_processes_all_land() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("workspace")).unwrap();
+    // Operator writes must name a job of the workspace.
+    std::fs::create_dir_all(dir.path().join("workspace/jobs/load")).unwrap();
+    std::fs::write(dir.path().join("workspace/jobs/load/manifest.json"), "{}").unwrap();
     let b = Bucket::at(dir.path());
     StateStore::init(&b.default_state_file()).unwrap();
     let root = dir.path().to_path_buf();

@@ -153,6 +153,21 @@ help: operators and hooks write only vars/job/<job> and secrets/job/<job>"
     }
 }
 
+/// A write to `vars/job/<job>` or `secrets/job/<job>` must name a job of the workspace: the
+/// next plan purges the namespaces of jobs it does not know, so a typo would be lost silently.
+fn job_in_workspace(b: &crate::bucket::Bucket, ns: &str) -> anyhow::Result<()> {
+    let Some(job) = namespace(ns)?.job().map(str::to_string) else { return Ok(()) };
+    if !crate::workspace::json_files::manifest::is_job_name(&job) {
+        bail!("{ns}: `{job}` is not a job name\n  help: job names match ^[a-z0-9][a-z0-9_-]*$ (lower case)");
+    }
+    if !b.jobs_dir().join(&job).join("manifest.json").is_file() {
+        bail!(
+            "{ns}: there is no job `{job}` in the workspace (workspace/jobs/{job}/manifest.json), so the next `kvform apply` would purge this key\n  help: check the job name, or add the job to the workspace first"
+        );
+    }
+    Ok(())
+}
+
 /// `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, plus `_` (workspace keys such as `worker_ip` use it).
 fn check_key(key: &str) -> anyhow::Result<()> {
     let mut chars = key.chars();
@@ -223,6 +238,7 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
         zeroize::Zeroizing::new(a.value.clone())
     };
     let (b, store) = if kind == ExternalWrites::Encrypted { open_with_keyring(ctx)? } else { open(ctx)? };
+    job_in_workspace(&b, &a.ns)?;
     let now = now()?;
     let mut txn = store.begin_write("kv set", timeout)?;
     txn.set_max_versions(max_versions(&b)?);
