@@ -497,3 +497,18 @@ fn set_refuses_a_job_the_workspace_does_not_have() {
     let serial = StateStore::open(&state_file(dir.path())).unwrap().meta().unwrap().serial;
     assert_eq!(serial, 0, "nothing written");
 }
+
+#[test]
+fn state_check_fails_when_a_secret_cannot_be_opened_with_the_key_files() {
+    let dir = bucket();
+    let out = kvform(dir.path(), &["kv", "set", "secrets/job/api", "token", "-", "--secret"], Some("s3cret"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(kvform(dir.path(), &["state", "check"], None).status.success());
+    // Another bucket's key: the state is intact on disk, but its secrets are lost to hooks.
+    std::fs::write(dir.path().join("secrets/kv.key"), [7u8; 32]).unwrap();
+    let out = kvform(dir.path(), &["state", "check"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("secrets/job/api token") && err.contains("sealed with key"), "{err}");
+    assert!(!err.contains("s3cret"));
+}

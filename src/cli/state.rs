@@ -4,7 +4,7 @@
 
 use super::Context;
 use crate::bucket::Bucket;
-use crate::kv::{NAMESPACE_RULES, NamespaceKind};
+use crate::kv::{NAMESPACE_RULES, NamespaceKind, is_secret_namespace};
 use crate::secrets::Keyring;
 use crate::state::{self, StateStore, lock};
 use anyhow::{Context as _, bail};
@@ -127,13 +127,37 @@ enum StateCommand {
     },
 }
 
+/// Live secrets the bucket's key files cannot open (a backup from another bucket, or from
+/// before a rotation whose old key is gone): readable on disk, lost to hooks.
+fn unreadable_secrets(b: &Bucket, store: &StateStore) -> anyhow::Result<Vec<String>> {
+    let snap = store.snapshot()?;
+    let mut secrets = snap.entries.iter().filter(|(ns, _)| is_secret_namespace(ns)).peekable();
+    if secrets.peek().is_none() {
+        return Ok(Vec::new());
+    }
+    let ring = match Keyring::load(b) {
+        Ok(r) => r,
+        Err(e) => return Ok(vec![format!("secrets cannot be checked: {e}")]),
+    };
+    let mut out = Vec::new();
+    for (ns, keys) in secrets {
+        for (key, e) in keys.iter().filter(|(_, e)| e.is_live()) {
+            if let Err(err) = ring.open(ns, key, e.version, &e.value) {
+                out.push(err.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         StateCommand::Info => info(ctx),
         StateCommand::Check => {
-            let (_, store) = open(ctx)?;
+            let (b, store) = open(ctx)?;
             let meta = store.meta()?;
-            let report = store.check()?;
+            let mut report = store.check()?;
+            report.problems.extend(unreadable_secrets(&b, &store)?);
             if !report.ok() {
                 bail!(state::StateError::Corrupt { path: store.path().to_path_buf(), problems: report.problems });
             }
