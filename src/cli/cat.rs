@@ -14,7 +14,7 @@ use super::Context;
 use super::cat_fleet::Listing;
 use super::state::{open, open_with_keyring};
 use crate::bucket::Bucket;
-use crate::diag::suggest::hint;
+use crate::diag::suggest::hint_or_list;
 use crate::hooks::access::readable;
 use crate::kv::{Entry, NamespaceKind, Snapshot, is_secret_namespace};
 use crate::model::graph;
@@ -236,8 +236,7 @@ fn job_allocations(
     let wanted: BTreeSet<&str> = jobs.iter().map(|j| j.trim()).collect();
     for job in &wanted {
         if !ws.jobs.contains_key(*job) {
-            let help = hint(job, ws.jobs.keys())
-                .unwrap_or_else(|| format!("jobs: {}", ws.jobs.keys().cloned().collect::<Vec<_>>().join(", ")));
+            let help = hint_or_list(job, ws.jobs.keys(), "jobs in the workspace");
             bail!("no job `{job}` in the workspace\n  help: {help}");
         }
     }

@@ -112,7 +112,7 @@ pub fn main() -> ExitCode {
     match dispatch(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            ctx.printer.error(&format!("{e:#}"));
+            ctx.printer.error(&error_text(&e));
             ExitCode::from(1)
         }
     }
@@ -134,4 +134,21 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(ctx, a),
         Command::Health(a) => health::run(ctx, a),
     }
+}
+
+/// The error and its causes, each cause once: several layers' messages already include the
+/// underlying io/SQLite error, and repeating it (`…: No such file or directory: No such
+/// file or directory`) only adds noise.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.is_empty() {
+            text = c;
+        } else if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
 }

@@ -10,7 +10,7 @@
 use super::Context;
 use super::state::{DEFAULT_LOCK_TIMEOUT, lock_timeout};
 use crate::bucket::Bucket;
-use crate::diag::suggest::did_you_mean;
+use crate::diag::suggest::hint_or_list;
 use crate::hooks::runner::HookOutcome;
 use crate::hooks::steps_impl::{Order, RuntimeHooks};
 use crate::model::types::{Desired, DesiredJob};
@@ -69,10 +69,7 @@ pub(super) fn check_job(desired: &Desired, job: &str) -> anyhow::Result<()> {
     if desired.jobs.contains_key(job) {
         return Ok(());
     }
-    let hint = match did_you_mean(job, desired.jobs.keys()) {
-        Some(s) => format!("did you mean `{s}`?"),
-        None => format!("jobs: {}", desired.jobs.keys().cloned().collect::<Vec<_>>().join(", ")),
-    };
+    let hint = hint_or_list(job, desired.jobs.keys(), "jobs in the workspace");
     bail!("no job {job:?} in the workspace (workspace/jobs/{job}/manifest.json)\n  help: {hint}")
 }
 
@@ -86,11 +83,7 @@ fn cli_command(job: &DesiredJob, command: &str) -> anyhow::Result<String> {
     };
     let (job, job_commands) = (&job.name, &job.commands);
     let Some(events) = job_commands.get(&name).map(|c| &c.executed_on) else {
-        let hint = match did_you_mean(&name, names.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None if names.is_empty() => "the job has no commands (scripts in its _modules/ directory)".to_string(),
-            None => format!("its commands: {}", names.join(", ")),
-        };
+        let hint = hint_or_list(&name, names.iter().copied(), "commands of the job");
         bail!("job {job} has no command {command:?}\n  help: {hint}");
     };
     if !events.contains(&Event::Cli) {

@@ -37,6 +37,20 @@ where
     did_you_mean(word, candidates).map(|s| format!("did you mean `{s}`?"))
 }
 
+/// "did you mean `x`?" when one candidate is close, else the list of what exists
+/// (`<noun>: a, b`), or that there is none.
+pub fn hint_or_list<I, S>(word: &str, candidates: I, noun: &str) -> String
+where
+    I: IntoIterator<Item = S> + Clone,
+    S: AsRef<str>,
+{
+    if let Some(h) = hint(word, candidates.clone()) {
+        return h;
+    }
+    let all: Vec<String> = candidates.into_iter().map(|c| c.as_ref().to_string()).collect();
+    if all.is_empty() { format!("there are no {noun} yet") } else { format!("{noun}: {}", all.join(", ")) }
+}
+
 /// Levenshtein distance over characters (insert, delete, substitute each cost 1).
 pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
