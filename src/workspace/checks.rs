@@ -116,7 +116,12 @@ fn versions(ws: &Workspace, diags: &mut Diagnostics) {
     }
     for (name, (why, why_label)) in needs {
         let job: &Job = &ws.jobs[name];
-        if job.version.is_some() {
+        // A version that was written but invalid has its own error already; saying it is
+        // missing too would send the operator looking for the wrong problem.
+        let invalid_version_reported = diags
+            .iter()
+            .any(|d| d.span.is_some_and(|s| s.file == job.span.file) && d.message.starts_with("invalid `version` "));
+        if job.version.is_some() || invalid_version_reported {
             continue;
         }
         let open = Span { file: job.span.file, start: job.span.start, end: job.span.start + 1 };
