@@ -57,6 +57,7 @@ printf %s \"$TOKEN\" | kvform kv set secrets/job/api token -")]
 pub(super) struct GetArgs {
     /// Namespace, e.g. vars/job/api.
     ns: String,
+    /// Key within the namespace.
     key: String,
     /// Exit 1 when the key is missing or deleted.
     #[arg(long)]
@@ -92,7 +93,9 @@ struct SetArgs {
 
 #[derive(clap::Args, Debug)]
 struct DeleteArgs {
+    /// vars/job/<job> or secrets/job/<job>.
     ns: String,
+    /// Key to tombstone (its history is kept).
     key: String,
     /// Exit 1 when the key is missing or already deleted.
     #[arg(long)]
@@ -104,6 +107,7 @@ struct DeleteArgs {
 
 #[derive(clap::Args, Debug)]
 struct KeysArgs {
+    /// Namespace, e.g. vars/job/api.
     ns: String,
     /// Only keys starting with this.
     #[arg(long, default_value = "")]
@@ -112,7 +116,9 @@ struct KeysArgs {
 
 #[derive(clap::Args, Debug)]
 struct HistoryArgs {
+    /// Namespace, e.g. vars/job/api.
     ns: String,
+    /// Key within the namespace.
     key: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = super::cat::Format::Table)]
