@@ -5,9 +5,10 @@ use clap::CommandFactory;
 use std::process::ExitCode;
 
 /// Print a completion script for SHELL to stdout.
-///
-/// Example: kvform completions bash > /etc/bash_completion.d/kvform
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  kvform completions bash > /etc/bash_completion.d/kvform\n  kvform completions zsh > \"${fpath[1]}/_kvform\""
+)]
 pub struct Args {
     /// bash, zsh, fish, elvish or powershell.
     pub shell: clap_complete::Shell,
