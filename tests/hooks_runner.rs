@@ -88,8 +88,10 @@ echo "to stderr" >&2
     let log = out.log_file.clone().unwrap();
     assert_eq!(log, dir.path().join("logs/7/api/command_setup@10.0.0.1.log"));
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.lines().count() >= want.len());
-    assert!(text.lines().all(|l| l.starts_with(p)), "{text}");
+    assert!(text.lines().count() > want.len());
+    // A header opens the invocation's section; every hook line after it is prefixed.
+    assert!(text.starts_with("=== post_deploy command_setup@10.0.0.1 "), "{text}");
+    assert!(text.lines().skip(1).all(|l| l.starts_with(p)), "{text}");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&log), 0o600);
     assert_eq!(mode(&dir.path().join("logs/7")), 0o700);

@@ -13,6 +13,7 @@
 //! right now.
 
 use super::access::{self, Caller, Op};
+use super::redact::SeenSecrets;
 use super::routes;
 use super::semaphore::Semaphores;
 use super::store::HookStore;
@@ -156,8 +157,23 @@ impl ApiHandle {
     /// The hook exited: its token stops working and every semaphore it still holds is
     /// released. Returns how many holds it had forgotten.
     pub fn revoke(&self, token: &HookToken) -> usize {
-        let id = self.shared.tokens().revoke(token);
-        id.map(|id| self.shared.semaphores.release_all(id)).unwrap_or(0)
+        self.retire(token).0
+    }
+
+    /// [`ApiHandle::revoke`], also handing back the secrets the hook saw, for a last
+    /// redaction pass over its output; they are zeroed when the caller drops them.
+    pub fn retire(&self, token: &HookToken) -> (usize, SeenSecrets) {
+        let revoked = self.shared.tokens().revoke(token);
+        match revoked {
+            Some((id, seen)) => (self.shared.semaphores.release_all(id), seen),
+            None => (0, SeenSecrets::new()),
+        }
+    }
+
+    /// `line` with every secret the token's hook has read or written so far replaced by
+    /// `(sensitive)` (see [`super::redact`]).
+    pub fn redact(&self, token: &HookToken, line: &str) -> String {
+        self.shared.tokens().redact(token, line)
     }
 }
 

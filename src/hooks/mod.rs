@@ -7,6 +7,7 @@
 //! - [`token`] — per-hook bearer tokens, issued at start and revoked at exit.
 //! - [`semaphore`] — named semaphores per job + event.
 //! - [`api`] — the HTTP server (tiny_http, 127.0.0.1 only) and its routes.
+//! - [`redact`] — [`redact::SeenSecrets`]: secret plaintexts a hook saw, redacted from its output.
 //! - [`runner`] — running a hook process: environment, process group, timeout, logs.
 //! - [`txn_store`] — [`store::HookStore`] over the state: the apply's write transaction
 //!   ([`txn_store::TxnStore`]) or a read-only view ([`txn_store::ReadOnlyStore`]).
@@ -16,6 +17,7 @@
 
 pub mod access;
 pub mod api;
+pub mod redact;
 mod routes;
 pub mod runner;
 pub mod semaphore;

@@ -5,6 +5,7 @@ use super::access::Op;
 use super::api::{Authed, Params, Reply, Shared};
 use super::semaphore::{MAX_CAPACITY, MAX_TIMEOUT_SECS, SemaphoreError};
 use super::store::HookStoreError;
+use crate::kv::NamespaceKind;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -58,6 +59,10 @@ fn value(p: &Params) -> Result<String, Reply> {
     }
 }
 
+fn is_secret(ns: &str) -> bool {
+    NamespaceKind::parse(ns).is_some_and(|k| k.is_secret())
+}
+
 fn store_error(e: HookStoreError) -> Reply {
     match e {
         HookStoreError::Rejected(m) => Reply::error(400, m),
@@ -72,6 +77,10 @@ fn get(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
     let Some(v) = found else {
         return Err(Reply::error(404, format!("key {key:?} not found in {ns}")));
     };
+    if is_secret(ns) {
+        // Before the reply leaves: the hook cannot print what it has not received yet.
+        shared.tokens().remember_secret(who.token, &v.value);
+    }
     let mut body = json!({ "namespace": ns, "key": key, "value": v.value.as_str() });
     if let Some(t) = v.expired_at {
         // Still readable until the next plan tombstones it; say so (SPEC §4 TTL).
@@ -84,6 +93,10 @@ fn get(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
 fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply> {
     let (ns, key) = (string(p, "namespace")?, string(p, "key")?);
     let value = zeroize::Zeroizing::new(value(p)?);
+    if op == Op::PutSecret || is_secret(ns) {
+        // Meant as a secret even if the write is then refused (403, 400).
+        shared.tokens().remember_secret(who.token, &value);
+    }
     let ttl = number(p, "ttl", 0)?;
     who.op_check(op, ns, Some(key))?;
     shared.store().put(ns, key, &value, ttl, &who.identity.writer()).map_err(store_error)?;

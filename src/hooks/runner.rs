@@ -7,15 +7,22 @@
 //! pipes open). The hook is started as the leader of a new group and the whole group gets
 //! SIGKILL, sent with the system `kill` command so no `libc` binding is needed.
 //!
+//! Secrets: every captured line (stdout and stderr) is redacted with the secrets the hook
+//! has read or written through the API ([`super::redact`]) before it reaches the log or
+//! the outcome; when the hook exits, its lines get one more pass with the final set.
+//! Each invocation's section of the log opens with a [`header`] line, since retried
+//! applies append to the same file.
+//!
 //! Output after the hook exits: background children that keep the pipes open are not
 //! waited for longer than [`DRAIN_GRACE`]; the hook's result does not depend on them.
 
 use super::api::ApiHandle;
+use super::redact::SeenSecrets;
 use super::token::HookIdentity;
 use crate::workspace::types::Event;
 use std::collections::VecDeque;
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -23,6 +30,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 /// The Python client module, put on every hook's `PYTHONPATH`.
 pub const PYTHON_HELPER: &str = include_str!("python/kvform_hook.py");
@@ -215,11 +223,94 @@ fn pump(stream: impl std::io::Read + Send + 'static, tx: mpsc::Sender<Chunk>) {
     });
 }
 
+/// Where a hook's lines go: all of them to its log file, the last [`OUTPUT_TAIL_LINES`]
+/// to the outcome. Lines are redacted by the caller before [`Capture::line`].
+struct Capture {
+    prefix: String,
+    log: Option<File>,
+    /// Where this invocation's lines start in the log file (just after its header).
+    section_start: u64,
+    tail: VecDeque<String>,
+}
+
+impl Capture {
+    /// Open (append to) the log and write this invocation's header line.
+    fn open(inv: &HookInvocation, log_dir: &Path) -> (Capture, Option<PathBuf>) {
+        let log_path = log_dir.join(&inv.job).join(format!("{}@{}.log", inv.command, inv.host));
+        let mut log: Option<File> = mkdir_private(&log_dir.join(&inv.job))
+            .ok()
+            .and_then(|_| OpenOptions::new().create(true).read(true).append(true).mode(0o600).open(&log_path).ok());
+        let mut section_start = 0;
+        if let Some(f) = log.as_mut() {
+            match writeln!(f, "{}", header(inv)).and_then(|_| f.metadata()) {
+                Ok(m) => section_start = m.len(),
+                Err(_) => log = None,
+            }
+        }
+        let path = log.is_some().then_some(log_path);
+        (Capture { prefix: format!("[{}] ", inv.label()), log, section_start, tail: VecDeque::new() }, path)
+    }
+
+    fn line(&mut self, text: &str) {
+        let line = format!("{}{text}", self.prefix);
+        if let Some(f) = self.log.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+        if self.tail.len() == OUTPUT_TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+
+    /// The kept lines, after one more redaction pass with every secret the hook saw by
+    /// the time it exited: a value it printed *before* writing it through the API was
+    /// not known when that line arrived. This invocation's section of the log file is
+    /// rewritten when the pass changes anything (best effort: an I/O error leaves it).
+    fn finish(mut self, seen: &SeenSecrets) -> Vec<String> {
+        if seen.is_empty() {
+            return self.tail.into();
+        }
+        let prefix = std::mem::take(&mut self.prefix);
+        let redact = |line: &str| match line.strip_prefix(prefix.as_str()) {
+            Some(text) => format!("{prefix}{}", seen.redact(text)),
+            None => line.to_string(),
+        };
+        if let Some(f) = self.log.as_mut() {
+            let _ = redact_log_section(f, self.section_start, &redact);
+        }
+        self.tail.iter().map(|l| redact(l)).collect()
+    }
+}
+
+/// Rewrite the log from `start` on with `redact` applied to every line, if it changes any.
+fn redact_log_section(f: &mut File, start: u64, redact: &dyn Fn(&str) -> String) -> std::io::Result<()> {
+    f.seek(SeekFrom::Start(start))?;
+    let mut text = Zeroizing::new(String::new());
+    f.read_to_string(&mut text)?;
+    let mut out = Zeroizing::new(String::with_capacity(text.len()));
+    for line in text.lines() {
+        out.push_str(&redact(line));
+        out.push('\n');
+    }
+    if *out != *text {
+        f.set_len(start)?;
+        f.write_all(out.as_bytes())?; // append mode: lands at the new end, `start`
+    }
+    Ok(())
+}
+
+/// The line that opens each invocation's section of its log. A failed or `--atomic` apply
+/// reuses `logs/<serial>/`, so several attempts append to one file; the header (with the
+/// wall-clock time, which logs may carry and plans may not) keeps them apart.
+pub fn header(inv: &HookInvocation) -> String {
+    let now = crate::clock::now().unwrap_or_else(|_| jiff::Timestamp::now().as_second());
+    format!("=== {} {}@{} {} ===", inv.event.as_str(), inv.command, inv.host, crate::clock::format_time(now))
+}
+
 /// Run one hook to completion (or timeout). Never panics on hook failure: every way a hook
 /// can fail is a [`HookStatus`].
 pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOutcome {
     let started = Instant::now();
-    let prefix = format!("[{}] ", inv.label());
     let mut outcome = HookOutcome {
         job: inv.job.clone(),
         command: inv.command.clone(),
@@ -230,28 +321,12 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
         log_file: None,
         duration: Duration::ZERO,
     };
-    let log_path = log_dir.join(&inv.job).join(format!("{}@{}.log", inv.command, inv.host));
-    let mut log: Option<File> = mkdir_private(&log_dir.join(&inv.job))
-        .ok()
-        .and_then(|_| OpenOptions::new().create(true).append(true).mode(0o600).open(&log_path).ok());
-    if log.is_some() {
-        outcome.log_file = Some(log_path);
-    }
-    let mut tail: VecDeque<String> = VecDeque::new();
-    let mut record = |line: String, log: &mut Option<File>| {
-        let line = format!("{prefix}{line}");
-        if let Some(f) = log.as_mut() {
-            let _ = writeln!(f, "{line}");
-        }
-        if tail.len() == OUTPUT_TAIL_LINES {
-            tail.pop_front();
-        }
-        tail.push_back(line);
-    };
+    let (mut capture, log_file) = Capture::open(inv, log_dir);
+    outcome.log_file = log_file;
 
-    let fail = |mut o: HookOutcome, why: String, tail: Vec<String>| {
+    let fail = |mut o: HookOutcome, why: String, capture: Capture| {
         o.status = HookStatus::FailedToStart(why);
-        o.output = tail;
+        o.output = capture.tail.into();
         o.duration = started.elapsed();
         o
     };
@@ -259,20 +334,20 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
     let mut cmd = match command_for(&script) {
         Ok(c) => c,
         Err(why) => {
-            record(format!("kvform: cannot start hook: {why}"), &mut log);
-            return fail(outcome, why, tail.into());
+            capture.line(&format!("kvform: cannot start hook: {why}"));
+            return fail(outcome, why, capture);
         }
     };
     let helper = match HelperDir::create() {
         Ok(h) => h,
         Err(e) => {
             let why = format!("cannot write the Python helper to a temp dir: {e}");
-            return fail(outcome, why, tail.into());
+            return fail(outcome, why, capture);
         }
     };
     let token = match api.issue(inv.identity()) {
         Ok(t) => t,
-        Err(e) => return fail(outcome, e.to_string(), tail.into()),
+        Err(e) => return fail(outcome, e.to_string(), capture),
     };
     let pythonpath = match std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
         Some(old) => {
@@ -306,8 +381,8 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
         Err(e) => {
             api.revoke(&token);
             let why = format!("{}: {e}", script.display());
-            record(format!("kvform: cannot start hook: {why}"), &mut log);
-            return fail(outcome, why, tail.into());
+            capture.line(&format!("kvform: cannot start hook: {why}"));
+            return fail(outcome, why, capture);
         }
     };
     let pgid = child.id();
@@ -326,7 +401,7 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
     let mut exited_at: Option<Instant> = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(Chunk::Line(l)) => record(l, &mut log),
+            Ok(Chunk::Line(l)) => capture.line(&api.redact(&token, &l)),
             Ok(Chunk::Eof) => open_streams -= 1,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => open_streams = 0,
@@ -345,10 +420,10 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
                     kill_group(pgid);
                     let _ = child.kill();
                     let _ = child.wait();
-                    record(
-                        format!("kvform: timed out after {} s; killed the hook's process group", inv.timeout.as_secs()),
-                        &mut log,
-                    );
+                    capture.line(&format!(
+                        "kvform: timed out after {} s; killed the hook's process group",
+                        inv.timeout.as_secs()
+                    ));
                     status = Some(HookStatus::TimedOut(inv.timeout));
                     exited_at = Some(Instant::now());
                 }
@@ -368,15 +443,15 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
     }
     // Drain whatever already arrived.
     while let Ok(Chunk::Line(l)) = rx.try_recv() {
-        record(l, &mut log);
+        capture.line(&api.redact(&token, &l));
     }
-    let forgotten = api.revoke(&token);
+    let (forgotten, seen) = api.retire(&token);
     if forgotten > 0 {
-        record(format!("kvform: released {forgotten} semaphore hold(s) the hook did not release"), &mut log);
+        capture.line(&format!("kvform: released {forgotten} semaphore hold(s) the hook did not release"));
     }
     drop(helper);
     outcome.status = status.unwrap_or(HookStatus::Exited(-1));
-    outcome.output = tail.into();
+    outcome.output = capture.finish(&seen);
     outcome.duration = started.elapsed();
     outcome
 }

@@ -4,7 +4,12 @@
 //! `KVFORM_TOKEN` is useless after the hook ends. The registry keys tokens by their
 //! SHA-256 digest: lookups never compare the secret itself byte by byte, and the table
 //! holds nothing that could be replayed if dumped.
+//!
+//! Each live token also carries the secret plaintexts its hook has seen through the API
+//! ([`SeenSecrets`]), so the runner can redact them from the hook's output; they are
+//! zeroed when the token is revoked.
 
+use super::redact::SeenSecrets;
 use crate::workspace::types::Event;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -60,10 +65,17 @@ fn digest(token: &str) -> TokenId {
 #[error("cannot generate a hook token: the OS random source failed: {0}")]
 pub struct TokenError(String);
 
+/// One live token: whose it is and which secrets it has seen.
+#[derive(Debug)]
+struct Live {
+    identity: HookIdentity,
+    seen: SeenSecrets,
+}
+
 /// Live tokens.
 #[derive(Debug, Default)]
 pub struct TokenRegistry {
-    live: HashMap<TokenId, HookIdentity>,
+    live: HashMap<TokenId, Live>,
 }
 
 impl TokenRegistry {
@@ -77,20 +89,37 @@ impl TokenRegistry {
             let _ = write!(hex, "{b:02x}");
         }
         let id = digest(&hex);
-        self.live.insert(id, identity);
+        self.live.insert(id, Live { identity, seen: SeenSecrets::new() });
         Ok((HookToken(hex), id))
     }
 
-    /// Forget a token; later requests carrying it get 401. Returns its id if it was live.
-    pub fn revoke(&mut self, token: &HookToken) -> Option<TokenId> {
+    /// Forget a token; later requests carrying it get 401. Returns its id and the secrets
+    /// its hook saw if it was live (the caller's last chance to redact with them).
+    pub fn revoke(&mut self, token: &HookToken) -> Option<(TokenId, SeenSecrets)> {
         let id = digest(token.as_str());
-        self.live.remove(&id).map(|_| id)
+        self.live.remove(&id).map(|l| (id, l.seen))
     }
 
     /// The hook a presented bearer token belongs to.
     pub fn lookup(&self, presented: &str) -> Option<(TokenId, &HookIdentity)> {
         let id = digest(presented);
-        self.live.get(&id).map(|ident| (id, ident))
+        self.live.get(&id).map(|l| (id, &l.identity))
+    }
+
+    /// Remember a secret plaintext served to or received from the hook of `id` (no-op for
+    /// a token revoked meanwhile: its hook has exited and prints nothing more).
+    pub fn remember_secret(&mut self, id: TokenId, plaintext: &str) {
+        if let Some(l) = self.live.get_mut(&id) {
+            l.seen.register(plaintext);
+        }
+    }
+
+    /// `line` with the secrets the token's hook has seen so far redacted.
+    pub fn redact(&self, token: &HookToken, line: &str) -> String {
+        match self.live.get(&digest(token.as_str())) {
+            Some(l) if !l.seen.is_empty() => l.seen.redact(line),
+            _ => line.to_string(),
+        }
     }
 
     /// Whether a token id is still live.
@@ -103,6 +132,7 @@ impl TokenRegistry {
         let mut found: Vec<_> = self
             .live
             .iter()
+            .map(|(id, l)| (id, &l.identity))
             .filter(|(_, i)| i.alloc_id == alloc_id && i.event == event && i.command == command)
             .collect();
         // Deterministic pick if the same hook somehow runs twice at once.
