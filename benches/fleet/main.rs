@@ -19,7 +19,7 @@ mod generate;
 
 use generate::Fleet;
 use kvform::apply::{self, ApplyOptions, NoHooks, NoProgress};
-use kvform::kv::Snapshot;
+use kvform::kv::{Snapshot, Value};
 use kvform::model::{self, types::Prior};
 use kvform::plan::{diff, types::PlanOptions};
 use kvform::state::StateStore;
@@ -68,7 +68,8 @@ fn peak_mib() -> f64 {
 
 /// The baseline: `rows` rows inserted in one transaction into a plain table (same journal
 /// settings kvform uses: WAL, synchronous=FULL), then one full scan.
-fn baseline<'a>(dir: &Path, rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> (Duration, Duration) {
+/// Values come as two pieces (see `kvform::kv::Value`), joined into one reused buffer.
+fn baseline<'a>(dir: &Path, rows: impl Iterator<Item = (&'a str, &'a str, [&'a str; 2])>) -> (Duration, Duration) {
     let path = dir.join("baseline.db");
     let mut conn = rusqlite::Connection::open(&path).expect("open baseline db");
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
@@ -78,8 +79,12 @@ fn baseline<'a>(dir: &Path, rows: impl Iterator<Item = (&'a str, &'a str, &'a st
     let tx = conn.transaction().unwrap();
     {
         let mut st = tx.prepare("INSERT INTO kv (namespace, key, value) VALUES (?1, ?2, ?3)").unwrap();
-        for (ns, k, v) in rows {
-            st.execute((ns, k, v)).unwrap();
+        let mut v = String::new();
+        for (ns, k, [a, b]) in rows {
+            v.clear();
+            v.push_str(a);
+            v.push_str(b);
+            st.execute((ns, k, &v)).unwrap();
         }
     }
     tx.commit().unwrap();
@@ -106,8 +111,14 @@ fn plan_and_apply(root: &Path, state: &Path) -> (usize, Duration, Duration) {
     let ws = kvform::workspace::load(root).workspace.expect("valid workspace");
     let start = Instant::now();
     let store = StateStore::open(state).expect("open state");
-    let snap = store.snapshot().expect("snapshot");
-    let desired = model::desired(&ws, &Prior::from_snapshot(&snap)).expect("desired");
+    let (snap, desired) = store
+        .read_for_plan(
+            |snap| {
+                Ok::<_, kvform::state::StateError>(model::desired(&ws, &Prior::from_current(snap)).expect("desired"))
+            },
+            |d| &d.kv,
+        )
+        .expect("read the state");
     let plan = diff::diff(&desired, &snap, &PlanOptions::default(), 0);
     drop(snap);
     let planned = start.elapsed();
@@ -205,9 +216,10 @@ fn main() {
     let desired = desired.unwrap_or_else(|d| panic!("model errors:\n{}", d.render(&loaded.sources, false)));
     let keys: usize = desired.kv.values().map(|m| m.len()).sum();
     // `<label>_peers` of the label every worker has (`worker_peers`) is O(workers^2) bytes
-    // by the SPEC's layout; shown separately because it dominates large fleets.
-    let bytes: usize = desired.kv.values().flat_map(|m| m.values()).map(String::len).sum();
-    let worker_peers: usize = desired.kv.values().filter_map(|m| m.get("worker_peers")).map(String::len).sum();
+    // by the SPEC's layout; shown separately because it dominates large fleets. The desired
+    // state shares one joined list among them (`kv::Value`); these are the bytes written.
+    let bytes: usize = desired.kv.values().flat_map(|m| m.values()).map(Value::len).sum();
+    let worker_peers: usize = desired.kv.values().filter_map(|m| m.get("worker_peers")).map(Value::len).sum();
     figures.push(Figure {
         name: "desired",
         took,
@@ -232,7 +244,7 @@ fn main() {
     drop(plan);
 
     // Borrowed from the desired state, so the baseline holds no second copy of the data.
-    let rows = desired.kv.iter().flat_map(|(ns, m)| m.iter().map(move |(k, v)| (ns.as_str(), k.as_str(), v.as_str())));
+    let rows = desired.kv.iter().flat_map(|(ns, m)| m.iter().map(move |(k, v)| (ns.as_str(), k.as_str(), v.parts())));
     let (insert, scan) = baseline(tmp.path(), rows);
     let peak_before_apply = peak_mib();
     drop(desired);

@@ -266,7 +266,7 @@ fn run_job(
     let mut batches = job.batches.clone();
     if deploys && let Some(dj) = dj {
         let ns = crate::kv::NamespaceKind::Job(job.job.clone()).path();
-        let want = cx.desired.kv.get(&ns).and_then(|m| m.get("rollout_order")).map(|v| v.trim().to_string());
+        let want = cx.desired.kv.get(&ns).and_then(|m| m.get("rollout_order")).map(|v| v.trimmed().into_owned());
         let mut txn = lock(cx.txn);
         let live = txn.get(&ns, "rollout_order")?.filter(|e| e.is_live());
         if let (Some(want), Some(live)) = (want, live)

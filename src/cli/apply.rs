@@ -95,17 +95,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         None => loaded.create_state(ctx)?,
     };
     let txn = loaded.begin_write(store, "apply", timeout)?;
-    let snap = txn.snapshot()?;
 
     let (plan, desired) = match saved {
         Some(saved) => {
+            let snap = txn.lean_snapshot()?;
             check_applicable(&saved, snap.lineage, snap.serial, &loaded.digest()?)?;
             let desired = loaded.desired(ctx, &snap)?;
             (saved.plan, desired)
         }
         None => {
             let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
-            let planned = loaded.plan(ctx, &snap, &opts)?;
+            let planned = loaded.plan_in(ctx, &txn, &opts)?;
             let text = render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: false });
             ctx.printer.out(&text);
             if !planned.plan.is_empty() && cannot_prompt {

@@ -9,7 +9,7 @@
 
 use super::lock::LockGuard;
 use super::{StateError, check_name, read_entry, read_snapshot, sql};
-use crate::kv::{Entry, Snapshot, is_secret_namespace};
+use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot, is_secret_namespace};
 use crate::secrets::Keyring;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::PathBuf;
@@ -180,6 +180,21 @@ impl WriteTxn {
     /// Latest row of every key; sees this transaction's own writes.
     pub fn snapshot(&self) -> Result<Snapshot, StateError> {
         read_snapshot(&self.conn, &self.path)
+    }
+
+    /// [`super::StateStore::read_for_plan`] inside this transaction.
+    pub fn read_for_plan<D, E: From<StateError>>(
+        &self,
+        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
+        kv: impl FnOnce(&D) -> &KvMap,
+    ) -> Result<(LeanSnapshot, D), E> {
+        super::lean::read_for_plan(&self.conn, &self.path, false, desire, kv)
+    }
+
+    /// The latest row of every key without values (only `maand/bucket`'s are read): enough
+    /// for `Prior::from_current`, not for a plan (use `read_for_plan`).
+    pub fn lean_snapshot(&self) -> Result<LeanSnapshot, StateError> {
+        super::lean::read_lean_snapshot(&self.conn, &self.path)
     }
 
     /// Latest row of one key; sees this transaction's own writes.
