@@ -329,9 +329,9 @@ fn apply_namespace(txn: &mut WriteTxn, plan: &Plan, ns: &str, now: i64) -> Resul
             Action::Create | Action::Update => {
                 let value = c
                     .after
-                    .as_deref()
+                    .as_ref()
                     .ok_or_else(|| ApplyError::NoValue { namespace: c.namespace.clone(), key: c.key.clone() })?;
-                match txn.put(&c.namespace, &c.key, value, 0, APPLY_WRITER, now)? {
+                match txn.put(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)? {
                     WriteOutcome::Created { .. } | WriteOutcome::Revived { .. } => counts.added += 1,
                     WriteOutcome::Updated { .. } => counts.changed += 1,
                     WriteOutcome::Unchanged { .. } => {}

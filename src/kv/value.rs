@@ -92,6 +92,12 @@ impl Value {
         }
     }
 
+    /// The value trimmed, sharing the list when trimming changes nothing (the usual case).
+    pub fn trimmed_value(&self) -> Value {
+        let [a, b] = self.trimmed_parts();
+        if a.len() + b.len() == self.len() { self.clone() } else { Value::from([a, b].concat()) }
+    }
+
     /// Whether the trimmed text equals `other` trimmed (how the plan compares values),
     /// without materialising either.
     pub fn eq_trimmed(&self, other: &str) -> bool {

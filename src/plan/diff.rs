@@ -151,7 +151,7 @@ fn write(
         key: key.into(),
         action,
         before: before.filter(|_| !secret).map(str::to_string),
-        after: (!secret).then(|| after.trimmed().into_owned()),
+        after: (!secret).then(|| after.trimmed_value()),
         before_sensitive: secret && before.is_some(),
         after_sensitive: secret,
         reason,
