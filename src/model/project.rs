@@ -92,8 +92,11 @@ impl Joined {
 pub fn project(i: &Inputs) -> KvMap {
     let mut kv = Kv(KvMap::new());
     let ws = i.ws;
+    // Each job's allocations in order, grouped in one pass (filtering all allocations per
+    // job is jobs x allocations string comparisons: 40M on a 10,000-worker fleet).
+    let by_job = super::placement::allocations_by_job(i.allocations);
     let hosts_of = |job: &str, pred: fn(AllocState) -> bool| -> Vec<&str> {
-        i.allocations.iter().filter(|a| a.job == job && pred(a.state)).map(|a| a.host.as_str()).collect()
+        by_job.get(job).into_iter().flatten().filter(|a| pred(a.state)).map(|a| a.host.as_str()).collect()
     };
     let active_jobs: BTreeSet<&str> =
         i.allocations.iter().filter(|a| a.state == AllocState::Active).map(|a| a.job.as_str()).collect();
