@@ -331,7 +331,10 @@ fn apply_namespace(txn: &mut WriteTxn, plan: &Plan, ns: &str, now: i64) -> Resul
                     .after
                     .as_ref()
                     .ok_or_else(|| ApplyError::NoValue { namespace: c.namespace.clone(), key: c.key.clone() })?;
-                match txn.put(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)? {
+                // A create without a reason is a key with no row at all (a revive says so).
+                let put =
+                    if c.action == Action::Create && c.reason.is_none() { WriteTxn::put_new } else { WriteTxn::put };
+                match put(txn, &c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)? {
                     WriteOutcome::Created { .. } | WriteOutcome::Revived { .. } => counts.added += 1,
                     WriteOutcome::Updated { .. } => counts.changed += 1,
                     WriteOutcome::Unchanged { .. } => {}
