@@ -159,9 +159,9 @@ proptest! {
             let ns = format!("maand/job/{}/worker/{}", a.job, a.host);
             match a.state {
                 AllocState::Active => {
-                    let jobs = &d.kv[&format!("maand/worker/{}", a.host)]["jobs"];
+                    let jobs = &d.kv[&format!("maand/worker/{}", a.host)]["jobs"].to_string();
                     prop_assert!(jobs.split(',').any(|j| j == a.job), "{} not in jobs of {}: {:?}", a.job, a.host, jobs);
-                    let workers = &d.kv[&format!("maand/job/{}", a.job)]["workers"];
+                    let workers = &d.kv[&format!("maand/job/{}", a.job)]["workers"].to_string();
                     prop_assert!(workers.split(',').any(|h| h == a.host), "{} not in workers of {}", a.host, a.job);
                     prop_assert!(d.kv.contains_key(&ns));
                 }

@@ -163,6 +163,12 @@ proptest! {
         let snap = store.snapshot().unwrap();
         let desired = kvform::model::desired(&workspace, &Prior::from_snapshot(&snap)).expect("model accepts");
         let plan = diff(&desired, &snap, &opts, NOW);
+        // The lean path (rows without values, then values compared in place) plans the same.
+        let (lean, lean_desired) = store
+            .read_for_plan(|s| Ok::<_, kvform::state::StateError>(kvform::model::desired(&workspace, &Prior::from_current(s)).expect("model accepts")), |d| &d.kv)
+            .unwrap();
+        prop_assert_eq!(&lean_desired.kv, &desired.kv);
+        prop_assert_eq!(&diff(&lean_desired, &lean, &opts, NOW), &plan);
         let txn = store.begin_write("apply", Duration::ZERO).unwrap();
         let report = execute(txn, &plan, &desired, &mut NoHooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
         prop_assert_eq!(report.status, kvform::state::ApplyStatus::Success);

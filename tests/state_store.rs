@@ -510,3 +510,20 @@ fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
     assert!(store.backup(&dir.path().join("data/../data/kvform.db-wal")).is_err());
     assert!(store.check().unwrap().ok());
 }
+
+#[test]
+fn put_new_inserts_once_and_falls_back_to_put_for_an_existing_key() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    assert_eq!(t.put_new(NS, "a", " one ", 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(t.put_new(NS, "a", "one", 0, "test", NOW).unwrap(), WriteOutcome::Unchanged { version: 1 });
+    assert_eq!(t.put_new(NS, "a", "two", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert!(t.tombstone(NS, "a", "test", NOW).unwrap());
+    assert_eq!(t.put_new(NS, "a", "three", 0, "test", NOW).unwrap(), WriteOutcome::Revived { version: 4 });
+    assert!(t.put_new(NS, " bad", "x", 0, "test", NOW).is_err());
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    assert_eq!(
+        versions(&path, NS, "a"),
+        [(1, "one".into(), false), (2, "two".into(), false), (3, "".into(), true), (4, "three".into(), false)]
+    );
+}

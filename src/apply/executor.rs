@@ -266,7 +266,7 @@ fn run_job(
     let mut batches = job.batches.clone();
     if deploys && let Some(dj) = dj {
         let ns = crate::kv::NamespaceKind::Job(job.job.clone()).path();
-        let want = cx.desired.kv.get(&ns).and_then(|m| m.get("rollout_order")).map(|v| v.trim().to_string());
+        let want = cx.desired.kv.get(&ns).and_then(|m| m.get("rollout_order")).map(|v| v.trimmed().into_owned());
         let mut txn = lock(cx.txn);
         let live = txn.get(&ns, "rollout_order")?.filter(|e| e.is_live());
         if let (Some(want), Some(live)) = (want, live)
@@ -329,9 +329,12 @@ fn apply_namespace(txn: &mut WriteTxn, plan: &Plan, ns: &str, now: i64) -> Resul
             Action::Create | Action::Update => {
                 let value = c
                     .after
-                    .as_deref()
+                    .as_ref()
                     .ok_or_else(|| ApplyError::NoValue { namespace: c.namespace.clone(), key: c.key.clone() })?;
-                match txn.put(&c.namespace, &c.key, value, 0, APPLY_WRITER, now)? {
+                // A create without a reason is a key with no row at all (a revive says so).
+                let put =
+                    if c.action == Action::Create && c.reason.is_none() { WriteTxn::put_new } else { WriteTxn::put };
+                match put(txn, &c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)? {
                     WriteOutcome::Created { .. } | WriteOutcome::Revived { .. } => counts.added += 1,
                     WriteOutcome::Updated { .. } => counts.changed += 1,
                     WriteOutcome::Unchanged { .. } => {}

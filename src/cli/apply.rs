@@ -104,14 +104,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let txn = loaded.begin_write(store, "apply", timeout)?;
-    let snap = txn.snapshot()?;
 
     let (plan, desired) = match saved {
         Some(saved) => {
+            let snap = txn.lean_snapshot()?;
             check_applicable(&saved, snap.lineage, snap.serial, &loaded.digest()?)?;
             // Same lineage, serial and workspace must give the same plan. If it does not, the
             // file was edited (a plan file is data, not authority) or a TTL expired since.
-            let now = loaded.plan(ctx, &snap, &saved.options)?;
+            let now = loaded.plan_in(ctx, &txn, &saved.options)?;
             if now.plan.changes != saved.plan.changes || now.plan.rollout != saved.plan.rollout {
                 bail!(
                     "Saved plan does not match what this workspace and state produce now: the file was edited, or a key's TTL expired since it was made\n  help: run `kvform plan --out FILE` again and apply that"
@@ -121,7 +121,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         None => {
             let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
-            let planned = loaded.plan(ctx, &snap, &opts)?;
+            let planned = loaded.plan_in(ctx, &txn, &opts)?;
             let text = render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: false });
             ctx.printer.out(&text);
             if !planned.plan.is_empty() && cannot_prompt {

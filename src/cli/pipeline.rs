@@ -6,15 +6,17 @@
 //!    before the state is touched.
 //! 2. [`LoadedBucket::open_state`]: the state named by `kvform.hcl` `state { path }`, or
 //!    `None` when the bucket has none yet.
-//! 3. [`LoadedBucket::plan`]: `Prior::from_snapshot` -> `model::desired` (model errors are
-//!    rendered like workspace errors) -> `plan::diff` at `crate::clock::now()`; the plan's
-//!    meta carries the snapshot's lineage and serial, and [`Planned::digest`] the workspace
-//!    digest a saved plan records.
+//! 3. [`LoadedBucket::plan`] / [`LoadedBucket::plan_in`]: the state's rows without values
+//!    (`read_for_plan`) -> `Prior::from_current` -> `model::desired` (model errors are
+//!    rendered like workspace errors) -> the stored values compared with the desired ones
+//!    -> `plan::diff` at `crate::clock::now()`; the plan's meta carries the snapshot's
+//!    lineage and serial, and [`Planned::digest`] the workspace digest a saved plan records.
+//!    Values are never all held in memory (see `crate::kv::current`).
 
 use super::Context;
 use crate::bucket::Bucket;
 use crate::diag::{Diagnostics, SourceMap};
-use crate::kv::Snapshot;
+use crate::kv::{Current, LeanSnapshot};
 use crate::model::types::{Desired, Prior};
 use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Keyring;
@@ -112,8 +114,8 @@ impl LoadedBucket {
     }
 
     /// The desired state against `snap` (model errors rendered to stderr, then an error).
-    pub fn desired(&self, ctx: &Context, snap: &Snapshot) -> anyhow::Result<Desired> {
-        let prior = Prior::from_snapshot(snap);
+    pub fn desired(&self, ctx: &Context, snap: &impl Current) -> anyhow::Result<Desired> {
+        let prior = Prior::from_current(snap);
         match crate::model::desired(&self.workspace, &prior) {
             Ok(d) => Ok(d),
             Err(mut diags) => {
@@ -124,11 +126,29 @@ impl LoadedBucket {
         }
     }
 
-    /// Desired state and plan against `snap` at the current time (`KVFORM_NOW` honoured).
-    pub fn plan(&self, ctx: &Context, snap: &Snapshot, opts: &PlanOptions) -> anyhow::Result<Planned> {
-        let desired = self.desired(ctx, snap)?;
+    /// Desired state and plan against the bucket's state (`None`: it has none yet, so
+    /// against an empty one) at the current time (`KVFORM_NOW` honoured).
+    pub fn plan(&self, ctx: &Context, store: Option<&StateStore>, opts: &PlanOptions) -> anyhow::Result<Planned> {
+        let (snap, desired) = match store {
+            Some(store) => store.read_for_plan(|snap| self.desired(ctx, snap), |d| &d.kv)?,
+            None => {
+                let snap = LeanSnapshot::default();
+                let desired = self.desired(ctx, &snap)?;
+                (snap, desired)
+            }
+        };
+        self.finish_plan(snap, desired, opts)
+    }
+
+    /// [`Self::plan`] inside the apply's write transaction.
+    pub fn plan_in(&self, ctx: &Context, txn: &WriteTxn, opts: &PlanOptions) -> anyhow::Result<Planned> {
+        let (snap, desired) = txn.read_for_plan(|snap| self.desired(ctx, snap), |d| &d.kv)?;
+        self.finish_plan(snap, desired, opts)
+    }
+
+    fn finish_plan(&self, snap: LeanSnapshot, desired: Desired, opts: &PlanOptions) -> anyhow::Result<Planned> {
         let now = crate::clock::now()?;
-        let plan = crate::plan::diff(&desired, snap, opts, now);
+        let plan = crate::plan::diff(&desired, &snap, opts, now);
         Ok(Planned { desired, plan, digest: self.digest()? })
     }
 
@@ -137,11 +157,6 @@ impl LoadedBucket {
         crate::plan::workspace_digest(&self.bucket.root)
             .with_context(|| format!("cannot read the workspace of {}", self.bucket.root.display()))
     }
-}
-
-/// The snapshot of a bucket without state: nothing live, serial 0, nil ids.
-pub fn empty_snapshot() -> Snapshot {
-    Snapshot::default()
 }
 
 /// Files an `apply` created on a fresh bucket, so a declined plan leaves nothing behind.

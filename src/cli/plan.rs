@@ -48,24 +48,21 @@ pub(super) enum Format {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let loaded = pipeline::load(ctx)?;
-    let snap = match loaded.open_state()? {
-        Some(store) => store.snapshot()?,
-        None => {
-            if args.out.is_some() {
-                bail!(
-                    "no state at {}: a saved plan must name the state it applies to\n  help: run `kvform init` (or `kvform apply`) first",
-                    loaded.state_file().display()
-                );
-            }
-            ctx.printer.info(&format!(
-                "No state at {} yet: planning against an empty state (`kvform apply` creates it; ids derived from its bucket id will differ).",
+    let store = loaded.open_state()?;
+    if store.is_none() {
+        if args.out.is_some() {
+            bail!(
+                "no state at {}: a saved plan must name the state it applies to\n  help: run `kvform init` (or `kvform apply`) first",
                 loaded.state_file().display()
-            ));
-            pipeline::empty_snapshot()
+            );
         }
-    };
+        ctx.printer.info(&format!(
+            "No state at {} yet: planning against an empty state (`kvform apply` creates it; ids derived from its bucket id will differ).",
+            loaded.state_file().display()
+        ));
+    }
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
-    let planned = loaded.plan(ctx, &snap, &opts)?;
+    let planned = loaded.plan(ctx, store.as_ref(), &opts)?;
     let format = if args.json { Format::Json } else { args.format };
     ctx.printer.out(&render(ctx, &planned.plan, format, args.detail));
     if let Some(rel) = &args.out {

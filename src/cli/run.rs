@@ -60,7 +60,7 @@ pub(super) fn load(ctx: &Context) -> anyhow::Result<Loaded> {
         bail!("no state at {}\n  help: run `kvform init` (or `kvform apply`) first", loaded.state_file().display());
     };
     let store = store.with_keyring(loaded.keyring()?);
-    let desired = loaded.desired(ctx, &store.snapshot()?)?;
+    let desired = loaded.desired(ctx, &store.lean_snapshot()?)?;
     Ok(Loaded { bucket: loaded.bucket, settings: loaded.workspace.settings, desired, store })
 }
 

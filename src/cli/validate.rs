@@ -94,8 +94,8 @@ fn prior(ctx: &Context, bucket: &Bucket, ws: &Workspace, bucket_id: Option<Uuid>
     let path = bucket.state_file_for(&ws.settings.state_path);
     let mut prior = if path.exists() {
         let store = StateStore::open_read_only(&path)?;
-        let snap = store.snapshot().with_context(|| format!("cannot read the state {}", path.display()))?;
-        Prior::from_snapshot(&snap)
+        let snap = store.lean_snapshot().with_context(|| format!("cannot read the state {}", path.display()))?;
+        Prior::from_current(&snap)
     } else {
         if bucket_id.is_none() {
             ctx.printer.info(&format!(

@@ -95,7 +95,7 @@ impl HookTargets {
                 .kv
                 .get(&ns)
                 .and_then(|m| m.get(&format!("{}_allocation_index", a.job)))
-                .and_then(|v| v.parse().ok())
+                .and_then(|v| v.to_cow().parse().ok())
                 .or_else(|| desired.jobs.get(&a.job).and_then(|j| j.active_hosts.iter().position(|h| *h == a.host)))
                 .unwrap_or(0);
             let current_version = current_version(&ns)?.unwrap_or_default();

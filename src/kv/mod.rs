@@ -6,7 +6,11 @@
 //! `vars/bucket/job/api`, `secrets/job/api`, …) so hooks and templates written for that
 //! layout keep working.
 
+pub mod current;
 pub mod value;
+
+pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};
+pub use value::Value;
 
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -239,7 +243,7 @@ impl Entry {
 }
 
 /// namespace -> key -> value.
-pub type KvMap = BTreeMap<String, BTreeMap<String, String>>;
+pub type KvMap = BTreeMap<String, BTreeMap<String, Value>>;
 
 /// The latest row of every key in the state (tombstones included), read in one scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

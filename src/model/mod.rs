@@ -66,8 +66,9 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         seq: &waves.seq,
     });
 
+    let by_job = placement::allocations_by_job(&allocations);
     let hosts = |job: &str, state: AllocState| -> Vec<String> {
-        allocations.iter().filter(|a| a.job == job && a.state == state).map(|a| a.host.clone()).collect()
+        by_job.get(job).into_iter().flatten().filter(|a| a.state == state).map(|a| a.host.clone()).collect()
     };
     let jobs: BTreeMap<String, DesiredJob> = ws
         .jobs

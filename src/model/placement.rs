@@ -79,6 +79,15 @@ pub fn place(ws: &Workspace, fleet: &[&Worker], prior: &Prior) -> Vec<Allocation
 /// Host -> the jobs of its active allocations, in allocation order (job name order for
 /// [`place`]'s output). Built once so per-worker lookups do not rescan every allocation
 /// (workers x allocations is 10^9 comparisons on a 10,000-worker fleet).
+/// Each job's allocations, in their order in `allocations`.
+pub fn allocations_by_job(allocations: &[Allocation]) -> HashMap<&str, Vec<&Allocation>> {
+    let mut out: HashMap<&str, Vec<&Allocation>> = HashMap::new();
+    for a in allocations {
+        out.entry(a.job.as_str()).or_default().push(a);
+    }
+    out
+}
+
 pub fn active_jobs_by_host(allocations: &[Allocation]) -> HashMap<&str, Vec<&str>> {
     let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
     for a in allocations.iter().filter(|a| a.state == AllocState::Active) {

@@ -3,24 +3,29 @@
 //! Only live (not tombstoned) keys count.
 
 use super::types::Prior;
-use crate::kv::{NamespaceKind, Snapshot};
+use crate::kv::{Current, CurrentEntry, NamespaceKind, Snapshot};
 
 /// Keys of `maand/bucket` that are not port names.
 const BUCKET_KEYS: [&str; 3] = ["bucket_id", "jobs", "activejobs"];
 
 impl Prior {
     pub fn from_snapshot(snap: &Snapshot) -> Prior {
-        let mut prior = Prior { bucket_id: snap.bucket_id, ..Default::default() };
-        for ns in snap.live_namespaces() {
+        Prior::from_current(snap)
+    }
+
+    /// From any view of the current state (a lean snapshot knows the `maand/bucket` values).
+    pub fn from_current<C: Current>(snap: &C) -> Prior {
+        let mut prior = Prior { bucket_id: snap.bucket_id(), ..Default::default() };
+        for ns in Current::live_namespaces(snap) {
             let Some(kind) = NamespaceKind::parse(ns) else { continue };
             if let Some(job) = kind.job() {
                 prior.jobs.insert(job.to_string());
             }
             match &kind {
                 NamespaceKind::Bucket => {
-                    for (key, e) in snap.live(ns) {
+                    for (key, e) in Current::live(snap, ns) {
                         if !BUCKET_KEYS.contains(&key.as_str())
-                            && let Ok(n) = e.value.trim().parse::<u16>()
+                            && let Some(Ok(n)) = e.value().map(|v| v.trim().parse::<u16>())
                         {
                             prior.ports.insert(key.clone(), n);
                         }

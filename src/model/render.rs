@@ -58,7 +58,7 @@ pub fn text(d: &Desired) -> String {
     }
     for (ns, keys) in &d.kv {
         for (k, v) in keys {
-            out.push_str(&format!("{ns}  {k} = {}\n", quote(v)));
+            out.push_str(&format!("{ns}  {k} = {}\n", quote(&v.to_cow())));
         }
     }
     out
@@ -69,7 +69,8 @@ pub fn json(d: &Desired) -> String {
     let kv: Map<String, Value> =
         d.kv.iter()
             .map(|(ns, keys)| {
-                let keys: Map<String, Value> = keys.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+                let keys: Map<String, Value> =
+                    keys.iter().map(|(k, v)| (k.clone(), Value::from(v.to_cow().into_owned()))).collect();
                 (ns.clone(), Value::Object(keys))
             })
             .collect();

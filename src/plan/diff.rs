@@ -33,7 +33,7 @@
 use super::rollout::rollout;
 use super::types::{Action, Change, FORMAT_VERSION, KVFORM_VERSION, Plan, PlanMeta, PlanOptions, Summary};
 use crate::clock::format_time;
-use crate::kv::{Entry, NamespaceKind, Ownership, Snapshot, is_secret_namespace};
+use crate::kv::{Current, CurrentEntry, NamespaceKind, Ownership, Value, is_secret_namespace};
 use crate::model::types::{AllocState, Desired};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -66,12 +66,13 @@ fn stale_reason(kind: &NamespaceKind) -> &'static str {
 }
 
 /// Compute the plan that takes `current` to `desired`. `now` (unix seconds) decides TTL
-/// expiry. Pure and deterministic: changes sorted by namespace then key.
-pub fn diff(desired: &Desired, current: &Snapshot, opts: &PlanOptions, now: i64) -> Plan {
+/// expiry. Pure and deterministic: changes sorted by namespace then key. `current` is a
+/// full `Snapshot` or a `LeanSnapshot` whose values were compared with this `desired`.
+pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now: i64) -> Plan {
     let purges = purge_reasons(desired, current, opts);
     let no_values = BTreeMap::new();
     let no_entries = BTreeMap::new();
-    let namespaces: BTreeSet<&String> = desired.kv.keys().chain(current.entries.keys()).collect();
+    let namespaces: BTreeSet<&String> = desired.kv.keys().chain(current.entries().keys()).collect();
 
     let mut changes = Vec::new();
     for ns in namespaces {
@@ -82,15 +83,20 @@ pub fn diff(desired: &Desired, current: &Snapshot, opts: &PlanOptions, now: i64)
             Ownership::HookOnly => &no_values,
             _ => desired.kv.get(ns).unwrap_or(&no_values),
         };
-        let live = current.entries.get(ns).unwrap_or(&no_entries);
+        let live = current.entries().get(ns).unwrap_or(&no_entries);
 
         for (key, value) in want {
-            let value = value.trim();
             let change = match live.get(key) {
-                Some(e) if e.is_live() && e.value.trim() == value && e.ttl == 0 => continue,
                 Some(e) if e.is_live() => {
-                    let reason = (e.value.trim() == value).then(|| REASON_TTL_RESET.to_string());
-                    write(ns, key, Action::Update, Some(e.value.trim()), value, secret, reason)
+                    let same = e.same_value(value);
+                    if same && e.ttl() == 0 {
+                        continue;
+                    }
+                    let reason = same.then(|| REASON_TTL_RESET.to_string());
+                    // A value equal to the desired one may not have been kept (lean snapshot).
+                    let trimmed = value.trimmed();
+                    let before = if same { Some(&*trimmed) } else { e.value().or(Some("")) };
+                    write(ns, key, Action::Update, before, value, secret, reason)
                 }
                 Some(_) => write(ns, key, Action::Create, None, value, secret, Some(REASON_REVIVED.into())),
                 None => write(ns, key, Action::Create, None, value, secret, None),
@@ -123,8 +129,8 @@ pub fn diff(desired: &Desired, current: &Snapshot, opts: &PlanOptions, now: i64)
         rollout,
         summary,
         meta: PlanMeta {
-            lineage: current.lineage,
-            base_serial: current.serial,
+            lineage: current.lineage(),
+            base_serial: current.serial(),
             kvform_version: KVFORM_VERSION.into(),
             options: opts.clone(),
         },
@@ -136,7 +142,7 @@ fn write(
     key: &str,
     action: Action,
     before: Option<&str>,
-    after: &str,
+    after: &Value,
     secret: bool,
     reason: Option<String>,
 ) -> Change {
@@ -145,7 +151,7 @@ fn write(
         key: key.into(),
         action,
         before: before.filter(|_| !secret).map(str::to_string),
-        after: (!secret).then(|| after.to_string()),
+        after: (!secret).then(|| after.trimmed_value()),
         before_sensitive: secret && before.is_some(),
         after_sensitive: secret,
         reason,
@@ -153,12 +159,12 @@ fn write(
     }
 }
 
-fn tombstone(ns: &str, key: &str, entry: &Entry, secret: bool, reason: String, purge: bool) -> Change {
+fn tombstone(ns: &str, key: &str, entry: &impl CurrentEntry, secret: bool, reason: String, purge: bool) -> Change {
     Change {
         namespace: ns.into(),
         key: key.into(),
         action: Action::Tombstone,
-        before: (!secret).then(|| entry.value.trim().to_string()),
+        before: (!secret).then(|| entry.value().unwrap_or_default().to_string()),
         after: None,
         before_sensitive: secret,
         after_sensitive: false,
@@ -182,7 +188,7 @@ pub fn summarize(changes: &[Change]) -> Summary {
 
 /// Namespace -> purge reason for every live namespace the plan purges (see the module docs
 /// for the rules and their precedence).
-pub fn purge_reasons(desired: &Desired, current: &Snapshot, opts: &PlanOptions) -> BTreeMap<String, String> {
+pub fn purge_reasons<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions) -> BTreeMap<String, String> {
     let removed_allocations: BTreeSet<(&str, &str)> = desired
         .allocations
         .iter()
@@ -196,7 +202,7 @@ pub fn purge_reasons(desired: &Desired, current: &Snapshot, opts: &PlanOptions) 
     };
 
     let mut out = BTreeMap::new();
-    for ns in current.live_namespaces() {
+    for ns in Current::live_namespaces(current) {
         let Some(kind) = NamespaceKind::parse(ns) else { continue };
         let job = kind.job();
         let reason = if job.is_some_and(|j| desired.removed_jobs.contains(j)) {

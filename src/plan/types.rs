@@ -2,6 +2,7 @@
 //! the apply executor executes. Field order here is the key order of the JSON document
 //! (`kvform plan --json`), so reordering a field is a format change.
 
+use crate::kv::Value;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -55,7 +56,9 @@ pub struct Change {
     /// The live value (trimmed) before the change; `None` for creates and sensitive values.
     pub before: Option<String>,
     /// The value written (trimmed); `None` for tombstones and sensitive values.
-    pub after: Option<String>,
+    // A `Value` (serialised as a string) so a plan writing every peer list (a first apply)
+    // shares their text with the desired state instead of holding O(workers²) bytes.
+    pub after: Option<Value>,
     pub before_sensitive: bool,
     pub after_sensitive: bool,
     /// Why (tombstones always have one; creates/updates only when not obvious).

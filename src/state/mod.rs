@@ -22,6 +22,7 @@
 pub mod backup;
 pub mod check;
 pub mod gc;
+mod lean;
 pub mod lock;
 pub mod schema;
 mod txn;
@@ -31,7 +32,7 @@ pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
 use crate::bucket::Bucket;
 use crate::diag::{Diagnostics, SourceMap};
-use crate::kv::{Entry, Snapshot};
+use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};
 use crate::secrets::{Keyring, SecretsError};
 use crate::workspace::types::Settings;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -307,6 +308,23 @@ impl StateStore {
     /// Latest row of every key, tombstones included, in one ordered scan.
     pub fn snapshot(&self) -> Result<Snapshot, StateError> {
         read_snapshot(&self.conn, &self.path)
+    }
+
+    /// What a plan needs of the state, in one read transaction: the rows without their
+    /// values, handed to `desire` to build the desired state, then the values compared with
+    /// `kv(&desired)` (only differing values are kept). See `crate::kv::current`.
+    pub fn read_for_plan<D, E: From<StateError>>(
+        &self,
+        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
+        kv: impl FnOnce(&D) -> &KvMap,
+    ) -> Result<(LeanSnapshot, D), E> {
+        lean::read_for_plan(&self.conn, &self.path, true, desire, kv)
+    }
+
+    /// The latest row of every key without values (only `maand/bucket`'s are read): enough
+    /// for `Prior::from_current`, not for a plan (use `read_for_plan`).
+    pub fn lean_snapshot(&self) -> Result<LeanSnapshot, StateError> {
+        lean::read_lean_snapshot(&self.conn, &self.path)
     }
 
     /// The latest row of one key (tombstone included), if the key was ever written.

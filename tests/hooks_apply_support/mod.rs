@@ -152,7 +152,15 @@ pub struct Applied {
 fn apply_change(txn: &mut WriteTxn, c: &Change) {
     match c.action {
         Action::Create | Action::Update => {
-            txn.put(&c.namespace, &c.key, c.after.as_deref().unwrap_or(""), 0, "apply", NOW).unwrap();
+            txn.put(
+                &c.namespace,
+                &c.key,
+                &c.after.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                0,
+                "apply",
+                NOW,
+            )
+            .unwrap();
         }
         Action::Tombstone => {
             txn.tombstone(&c.namespace, &c.key, "apply", NOW).unwrap();

@@ -105,7 +105,8 @@ fn row(c: &Change) -> Row {
         _ if c.after_sensitive || c.before_sensitive => (format!("{} = (sensitive)", c.key), Vec::new()),
         _ => {
             let before = c.before.as_deref().filter(|_| c.action == Action::Update);
-            let after = c.after.as_deref().unwrap_or_default();
+            let after = c.after.as_ref().map(|v| v.to_cow()).unwrap_or_default();
+            let after = &*after;
             match detail_lines(before, after) {
                 Some((label, lines)) => (format!("{}{label}", c.key), lines),
                 None => match before {
