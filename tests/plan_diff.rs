@@ -402,3 +402,23 @@ fn job_placed_nowhere_purges_its_synced_job_namespaces_as_a_whole() {
     assert!(rows.contains(&row("vars/bucket/job/api", "replicas", "tombstone", r, true)), "{rows:?}");
     assert!(!rows.iter().any(|(ns, ..)| ns == "vars/job/api"), "merged vars/job stays without --purge-secrets-kv");
 }
+
+#[test]
+fn resetting_a_hook_rollout_order_override_does_not_roll_the_job() {
+    // A `cli` hook left its order in the state; the plan puts the workspace's order back
+    // without re-rolling every allocation (only .1 and .3, whose own namespace changes, roll).
+    let fx = rollout_fx(0, 1).want("maand/job/api", "rollout_order", "10.0.0.1,10.0.0.2,10.0.0.3").live(
+        "maand/job/api",
+        "rollout_order",
+        "10.0.0.3,10.0.0.1,10.0.0.2",
+    );
+    assert_eq!(
+        batches(&fx),
+        vec![
+            (BatchKind::New, hosts(&["4", "5", "6"])),
+            (BatchKind::Changed, hosts(&["1"])),
+            (BatchKind::Changed, hosts(&["3"])),
+        ]
+    );
+    assert!(fx.plan().changes.iter().any(|c| c.namespace == "maand/job/api" && c.key == "rollout_order"));
+}

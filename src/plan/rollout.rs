@@ -55,7 +55,11 @@ pub fn rollout(desired: &Desired, changes: &[Change]) -> Vec<Wave> {
             }
         }
         t.rolls |= match kind {
-            NamespaceKind::Job(_) | NamespaceKind::BucketJobVars(_) => true,
+            // `rollout_order` is ordering, not configuration: resetting a hook's override (SPEC §6,
+            // "for one apply") must not re-roll every allocation. A real fleet change also
+            // changes `workers`, which does roll.
+            NamespaceKind::Job(_) => c.key != "rollout_order",
+            NamespaceKind::BucketJobVars(_) => true,
             NamespaceKind::JobVars(_) => c.action != Action::Tombstone,
             _ => false,
         };
