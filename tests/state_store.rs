@@ -431,7 +431,12 @@ fn check_reports_broken_invariants() {
     assert!(StateStore::open(&path).unwrap().check().unwrap().ok());
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute("DELETE FROM history WHERE version = 2", []).unwrap();
-    c.execute("INSERT INTO latest VALUES ('secrets/job/api', 'plain', 1, 'oops', 0, 0, 0, 1, 't')", []).unwrap();
+    c.execute(
+        "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
+         VALUES ('secrets/job/api', 'plain', 1, 'oops', 0, 0, 0, 1, 't')",
+        [],
+    )
+    .unwrap();
     drop(c);
     let report = StateStore::open(&path).unwrap().check().unwrap();
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);

@@ -25,31 +25,35 @@ pub const MIGRATIONS: &[&str] = &[
         serial      INTEGER NOT NULL CHECK (serial >= 0),
         created_at  INTEGER NOT NULL
     );
+    -- Rowid tables with the value last: values can be large (peer lists of a big fleet), and
+    -- SQLite stores a WITHOUT ROWID row inside its key's B-tree, where large rows split pages
+    -- on every insert; here rows append, the (namespace, key) index stays small, and a scan
+    -- that skips the value never walks its overflow pages.
     CREATE TABLE latest (
         namespace   TEXT    NOT NULL,
         key         TEXT    NOT NULL,
         version     INTEGER NOT NULL CHECK (version >= 1),
-        value       TEXT    NOT NULL,
         deleted     INTEGER NOT NULL CHECK (deleted IN (0, 1)),
         ttl         INTEGER NOT NULL CHECK (ttl >= 0),
         created_at  INTEGER NOT NULL,
         serial      INTEGER NOT NULL,
         writer      TEXT    NOT NULL,
-        PRIMARY KEY (namespace, key)
-    ) WITHOUT ROWID;
+        value       TEXT    NOT NULL,
+        UNIQUE (namespace, key)
+    );
     CREATE TABLE history (
         namespace   TEXT    NOT NULL,
         key         TEXT    NOT NULL,
         version     INTEGER NOT NULL CHECK (version >= 1),
-        value       TEXT    NOT NULL,
         deleted     INTEGER NOT NULL CHECK (deleted IN (0, 1)),
         ttl         INTEGER NOT NULL CHECK (ttl >= 0),
         created_at  INTEGER NOT NULL,
         serial      INTEGER NOT NULL,
         writer      TEXT    NOT NULL,
-        PRIMARY KEY (namespace, key, version),
+        value       TEXT    NOT NULL,
+        UNIQUE (namespace, key, version),
         FOREIGN KEY (namespace, key) REFERENCES latest (namespace, key) ON DELETE CASCADE
-    ) WITHOUT ROWID;
+    );
     -- The audit trail: one record per committed change set (and per failed apply).
     CREATE TABLE applies (
         id           INTEGER PRIMARY KEY AUTOINCREMENT,
