@@ -6,39 +6,11 @@ mod hooks_common;
 
 use hooks_common::*;
 use kvform::hooks::api::ApiConfig;
-use kvform::hooks::runner::{HookInvocation, HookOutcome, HookStatus, log_dir, run_hook};
+use kvform::hooks::runner::{HookOutcome, HookStatus, log_dir, run_hook};
 use kvform::hooks::store::MemoryStore;
 use kvform::workspace::types::Event;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-use uuid::Uuid;
 
 const PREFIX: &str = "[api/command_setup@10.0.0.1] ";
-
-fn bucket_with(script_name: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let rel = PathBuf::from("workspace/jobs/api/_modules").join(script_name);
-    std::fs::create_dir_all(dir.path().join(rel.parent().unwrap())).unwrap();
-    std::fs::write(dir.path().join(&rel), body).unwrap();
-    (dir, rel)
-}
-
-fn invocation(root: &Path, script: &Path, event: Event) -> HookInvocation {
-    HookInvocation {
-        bucket_root: root.to_path_buf(),
-        script: script.to_path_buf(),
-        job: JOB.into(),
-        command: "command_setup".into(),
-        event,
-        alloc_id: Uuid::from_u128(0xa11c),
-        host: HOST.into(),
-        alloc_index: 0,
-        disabled: false,
-        current_version: "1.0.0".into(),
-        new_version: "1.0.0".into(),
-        timeout: Duration::from_secs(30),
-    }
-}
 
 fn seeded() -> Fixture {
     let store = MemoryStore::new()
@@ -79,7 +51,11 @@ sys.exit(1)
 "#;
     let (dir, rel) = bucket_with("command_setup.py", script);
     let fx = seeded();
-    let o = run_hook(&invocation(dir.path(), &rel, Event::PreDeploy), &fx.server.handle(), &log_dir(dir.path(), 5));
+    let o = run_hook(
+        &invocation(dir.path(), &rel, Event::PreDeploy, 0, "1.0.0"),
+        &fx.server.handle(),
+        &log_dir(dir.path(), 5),
+    );
     assert_eq!(o.status, HookStatus::Exited(1), "{:#?}", o.output);
     let (mut out, log) = texts(&o);
     out.sort(); // stdout and stderr interleave in no fixed order
@@ -110,7 +86,11 @@ print("color blue-not-secret")
 "#;
     let (dir, rel) = bucket_with("command_setup.py", script);
     let fx = seeded();
-    let o = run_hook(&invocation(dir.path(), &rel, Event::PreDeploy), &fx.server.handle(), &log_dir(dir.path(), 6));
+    let o = run_hook(
+        &invocation(dir.path(), &rel, Event::PreDeploy, 0, "1.0.0"),
+        &fx.server.handle(),
+        &log_dir(dir.path(), 6),
+    );
     assert_eq!(o.status, HookStatus::Exited(0), "{:#?}", o.output);
     let (out, log) = texts(&o);
     assert_eq!(out, ["about to store (sensitive)", "stored (sensitive)", "color blue-not-secret"]);
@@ -138,7 +118,11 @@ echo "err $pw" >&2
 "#;
     let (dir, rel) = bucket_with("command_setup.sh", script);
     let fx = seeded();
-    let o = run_hook(&invocation(dir.path(), &rel, Event::PostDeploy), &fx.server.handle(), &log_dir(dir.path(), 7));
+    let o = run_hook(
+        &invocation(dir.path(), &rel, Event::PostDeploy, 0, "1.0.0"),
+        &fx.server.handle(),
+        &log_dir(dir.path(), 7),
+    );
     assert_eq!(o.status, HookStatus::Exited(0), "{:#?}", o.output);
     let (mut out, log) = texts(&o);
     out.sort();
@@ -189,8 +173,8 @@ fn every_invocation_opens_its_log_section_with_a_header() {
     let (dir, rel) = bucket_with("command_setup.sh", "echo \"run $EVENT\"\n");
     let fx = seeded();
     let logs = log_dir(dir.path(), 9);
-    let first = run_hook(&invocation(dir.path(), &rel, Event::PostDeploy), &fx.server.handle(), &logs);
-    let second = run_hook(&invocation(dir.path(), &rel, Event::PostDeploy), &fx.server.handle(), &logs);
+    let first = run_hook(&invocation(dir.path(), &rel, Event::PostDeploy, 0, "1.0.0"), &fx.server.handle(), &logs);
+    let second = run_hook(&invocation(dir.path(), &rel, Event::PostDeploy, 0, "1.0.0"), &fx.server.handle(), &logs);
     assert_eq!(first.log_file, second.log_file, "a retry appends to the same file");
     // The header is only in the log: failure reports show the hook's own lines.
     assert_eq!(second.output, [format!("{PREFIX}run post_deploy")]);

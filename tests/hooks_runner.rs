@@ -10,34 +10,9 @@ use kvform::hooks::runner::{HookInvocation, HookStatus, log_dir, run_batch, run_
 use kvform::hooks::store::MemoryStore;
 use kvform::workspace::types::Event;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-
-fn bucket_with(script_name: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let rel = PathBuf::from("workspace/jobs/api/_modules").join(script_name);
-    std::fs::create_dir_all(dir.path().join(rel.parent().unwrap())).unwrap();
-    std::fs::write(dir.path().join(&rel), body).unwrap();
-    (dir, rel)
-}
-
-fn invocation(root: &Path, script: &Path, event: Event) -> HookInvocation {
-    HookInvocation {
-        bucket_root: root.to_path_buf(),
-        script: script.to_path_buf(),
-        job: JOB.into(),
-        command: "command_setup".into(),
-        event,
-        alloc_id: Uuid::from_u128(0xa11c),
-        host: HOST.into(),
-        alloc_index: 1,
-        disabled: false,
-        current_version: "1.0.0".into(),
-        new_version: "1.1.0".into(),
-        timeout: Duration::from_secs(30),
-    }
-}
 
 fn fixture() -> Fixture {
     Fixture::start(MemoryStore::new().with("maand/job/db", "version", "9.9"), ApiConfig::for_port(0))
@@ -57,7 +32,7 @@ echo "to stderr" >&2
     let (dir, rel) = bucket_with("command_setup.sh", script);
     let fx = fixture();
     let logs = log_dir(dir.path(), 7);
-    let out = run_hook(&invocation(dir.path(), &rel, Event::PostDeploy), &fx.server.handle(), &logs);
+    let out = run_hook(&invocation(dir.path(), &rel, Event::PostDeploy, 1, "1.1.0"), &fx.server.handle(), &logs);
     assert_eq!(out.status, HookStatus::Exited(0), "{:?}", out.output);
     let p = "[api/command_setup@10.0.0.1] ";
     let root = dir.path().canonicalize().unwrap();
@@ -110,7 +85,7 @@ fn pid_alive(pid: u32) -> bool {
 fn timeout_kills_the_script_and_its_children() {
     let (dir, rel) = bucket_with("command_setup.sh", "sleep 1000 &\necho $! > child.pid\necho started\nsleep 1000\n");
     let fx = fixture();
-    let mut inv = invocation(dir.path(), &rel, Event::PreDeploy);
+    let mut inv = invocation(dir.path(), &rel, Event::PreDeploy, 1, "1.1.0");
     inv.timeout = Duration::from_secs(1);
     let started = Instant::now();
     let out = run_hook(&inv, &fx.server.handle(), &log_dir(dir.path(), 1));
@@ -132,21 +107,21 @@ fn start_errors_and_exit_codes() {
     let api = fx.server.handle();
     // A file with no .sh/.py extension must be executable.
     let (dir, rel) = bucket_with("command_setup", "#!/bin/sh\necho hi\n");
-    let out = run_hook(&invocation(dir.path(), &rel, Event::Cli), &api, &log_dir(dir.path(), 1));
+    let out = run_hook(&invocation(dir.path(), &rel, Event::Cli, 1, "1.1.0"), &api, &log_dir(dir.path(), 1));
     match &out.status {
         HookStatus::FailedToStart(why) => assert!(why.contains("not executable") && why.contains("chmod +x"), "{why}"),
         other => panic!("expected a start error, got {other:?}"),
     }
     std::fs::set_permissions(dir.path().join(&rel), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = run_hook(&invocation(dir.path(), &rel, Event::Cli), &api, &log_dir(dir.path(), 1));
+    let out = run_hook(&invocation(dir.path(), &rel, Event::Cli, 1, "1.1.0"), &api, &log_dir(dir.path(), 1));
     assert_eq!(out.status, HookStatus::Exited(0));
     assert_eq!(out.output, vec!["[api/command_setup@10.0.0.1] hi".to_string()]);
     // Missing script.
-    let missing = invocation(dir.path(), Path::new("workspace/jobs/api/_modules/nope.sh"), Event::Cli);
+    let missing = invocation(dir.path(), Path::new("workspace/jobs/api/_modules/nope.sh"), Event::Cli, 1, "1.1.0");
     assert!(matches!(run_hook(&missing, &api, &log_dir(dir.path(), 1)).status, HookStatus::FailedToStart(_)));
     // Non-zero exit.
     let (dir, rel) = bucket_with("command_setup.sh", "echo boom >&2\nexit 3\n");
-    let out = run_hook(&invocation(dir.path(), &rel, Event::Cli), &api, &log_dir(dir.path(), 1));
+    let out = run_hook(&invocation(dir.path(), &rel, Event::Cli, 1, "1.1.0"), &api, &log_dir(dir.path(), 1));
     assert_eq!(out.status, HookStatus::Exited(3));
     assert!(!out.success());
     assert_eq!(out.summary(), "api/command_setup@10.0.0.1 exited with status 3");
@@ -163,7 +138,7 @@ fn batches_run_in_parallel_and_keep_input_order() {
         .map(|(i, h)| HookInvocation {
             host: h.to_string(),
             alloc_id: Uuid::from_u128(i as u128),
-            ..invocation(dir.path(), &rel, Event::PostDeploy)
+            ..invocation(dir.path(), &rel, Event::PostDeploy, 1, "1.1.0")
         })
         .collect();
     let started = Instant::now();
@@ -202,7 +177,11 @@ print("held", kv.status("forgotten")[0]["held_by_you"])
 "#;
     let (dir, rel) = bucket_with("command_setup.py", script);
     let fx = fixture();
-    let out = run_hook(&invocation(dir.path(), &rel, Event::PreDeploy), &fx.server.handle(), &log_dir(dir.path(), 3));
+    let out = run_hook(
+        &invocation(dir.path(), &rel, Event::PreDeploy, 1, "1.1.0"),
+        &fx.server.handle(),
+        &log_dir(dir.path(), 3),
+    );
     assert_eq!(out.status, HookStatus::Exited(0), "{:#?}", out.output);
     let lines: Vec<&str> =
         out.output.iter().map(|l| l.strip_prefix("[api/command_setup@10.0.0.1] ").unwrap()).collect();
@@ -244,7 +223,11 @@ fn python_helper_raises_with_the_api_error() {
     let script = "import kvform_hook as kv\nkv.put_secret('k', 'v')\n";
     let (dir, rel) = bucket_with("command_setup.py", script);
     let fx = fixture();
-    let out = run_hook(&invocation(dir.path(), &rel, Event::HealthCheck), &fx.server.handle(), &log_dir(dir.path(), 4));
+    let out = run_hook(
+        &invocation(dir.path(), &rel, Event::HealthCheck, 1, "1.1.0"),
+        &fx.server.handle(),
+        &log_dir(dir.path(), 4),
+    );
     assert_eq!(out.status, HookStatus::Exited(1));
     let text = out.output.join("\n");
     assert!(text.contains("kvform_hook.KvformHookError: kvform hook API PUT /kv/secret failed with 403"), "{text}");

@@ -21,15 +21,8 @@ pub struct Args {
     /// Save the plan to FILE (JSON, mode 0600) for `kvform apply FILE`; relative to -C DIR.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Print the machine-readable plan (same as --format json).
-    #[arg(long, conflicts_with = "format")]
-    json: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// List every key of a purged namespace instead of one "(N keys)" line.
-    #[arg(long)]
-    detail: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
@@ -63,8 +56,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
     let planned = loaded.plan(ctx, store.as_ref(), &opts)?;
-    let format = if args.json { Format::Json } else { args.format };
-    ctx.printer.out(&render(ctx, &planned.plan, format, args.detail));
+    ctx.printer.out(&args.output.render(ctx, &planned.plan));
     if let Some(rel) = &args.out {
         let out = ctx.dir.join(rel);
         SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(&out)?;
@@ -80,11 +72,27 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-/// A plan in the chosen format (`plan` and `show` print the same way).
-pub(super) fn render(ctx: &Context, plan: &Plan, format: Format, detail: bool) -> String {
-    match format {
-        Format::Text => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail }),
-        Format::Markdown => render_markdown(plan),
-        Format::Json => render_json(plan),
+/// How a plan is printed; shared by `plan` and `show`.
+#[derive(clap::Args, Debug)]
+pub(super) struct OutputArgs {
+    /// Print the machine-readable plan (same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// List every key of a purged namespace instead of one "(N keys)" line.
+    #[arg(long)]
+    detail: bool,
+}
+
+impl OutputArgs {
+    /// The plan in the chosen format.
+    pub(super) fn render(&self, ctx: &Context, plan: &Plan) -> String {
+        match if self.json { Format::Json } else { self.format } {
+            Format::Text => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
+            Format::Markdown => render_markdown(plan),
+            Format::Json => render_json(plan),
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! stderr so stdout stays the same as `kvform plan` printed.
 
 use super::Context;
-use super::plan::Format;
+use super::plan::OutputArgs;
 use crate::plan::SavedPlan;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,15 +15,8 @@ pub struct Args {
     /// The saved plan (relative to -C DIR).
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// Print the machine-readable plan (same as --format json).
-    #[arg(long, conflicts_with = "format")]
-    json: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// List every key of a purged namespace instead of one "(N keys)" line.
-    #[arg(long)]
-    detail: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -35,7 +28,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         saved.kvform_version,
         if saved.options.purge_secrets_kv { " with --purge-secrets-kv" } else { "" }
     ));
-    let format = if args.json { Format::Json } else { args.format };
-    ctx.printer.out(&super::plan::render(ctx, &saved.plan, format, args.detail));
+    ctx.printer.out(&args.output.render(ctx, &saved.plan));
     Ok(ExitCode::SUCCESS)
 }

@@ -142,3 +142,37 @@ impl Fixture {
         self.server.handle().issue(self.identity(event)).unwrap()
     }
 }
+
+/// A bucket dir holding one hook script at `workspace/jobs/api/_modules/<script_name>`;
+/// returns the dir and the script path relative to it.
+pub fn bucket_with(script_name: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rel = PathBuf::from("workspace/jobs/api/_modules").join(script_name);
+    std::fs::create_dir_all(dir.path().join(rel.parent().unwrap())).unwrap();
+    std::fs::write(dir.path().join(&rel), body).unwrap();
+    (dir, rel)
+}
+
+/// A `command_setup` invocation of job [`JOB`] on [`HOST`] running `script` for `event`.
+pub fn invocation(
+    root: &std::path::Path,
+    script: &std::path::Path,
+    event: Event,
+    alloc_index: usize,
+    new_version: &str,
+) -> kvform::hooks::runner::HookInvocation {
+    kvform::hooks::runner::HookInvocation {
+        bucket_root: root.to_path_buf(),
+        script: script.to_path_buf(),
+        job: JOB.into(),
+        command: "command_setup".into(),
+        event,
+        alloc_id: Uuid::from_u128(0xa11c),
+        host: HOST.into(),
+        alloc_index,
+        disabled: false,
+        current_version: "1.0.0".into(),
+        new_version: new_version.into(),
+        timeout: std::time::Duration::from_secs(30),
+    }
+}
