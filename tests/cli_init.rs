@@ -232,3 +232,15 @@ fn an_invalid_kvform_hcl_stops_init_before_anything_is_created() {
     assert!(e.contains("kvform.hcl:2:3") && e.contains("did you mean `path`?"), "{e}");
     assert!(!tmp.path().join("workspace").exists() && !tmp.path().join("data").exists());
 }
+
+#[test]
+fn quiet_init_prints_only_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("b");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvform")).args(["-q", "init"]).arg(&dir).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("Initialised the kvform bucket in "), "{stdout}");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -147,6 +147,11 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
     let snap = store.snapshot()?;
     let now = super::state::now()?;
     let hosts: BTreeSet<String> = a.workers.iter().map(|h| h.trim().to_string()).collect();
+    for h in &hosts {
+        if snap.live(&NamespaceKind::Worker(h.clone()).path()).next().is_none() {
+            ctx.printer.warn(&format!("no worker `{h}` in the state (see `kvform cat workers`)"));
+        }
+    }
     let mut filter = NamespaceFilter::default();
     if !a.jobs.is_empty() {
         let allocations = job_allocations(ctx, &b, &snap, &a.jobs, &hosts)?;

@@ -101,6 +101,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let settings = state::bucket_settings(&bucket)?;
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
 
+    // One line per item; `--quiet` keeps only the summary.
+    let line = |text: String| {
+        if !ctx.printer.quiet {
+            ctx.printer.out(&text);
+        }
+    };
     let (mut created, mut kept) = (0, 0);
     for item in LAYOUT {
         let (rel, made) = match item {
@@ -111,10 +117,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let shown = if matches!(item, Item::Dir { .. }) { format!("{rel}/") } else { rel.to_string() };
         if made {
             created += 1;
-            ctx.printer.out(&format!("  created  {shown}"));
+            line(format!("  created  {shown}"));
         } else {
             kept += 1;
-            ctx.printer.out(&format!("  kept     {shown} (already exists)"));
+            line(format!("  kept     {shown} (already exists)"));
         }
     }
 
@@ -126,18 +132,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match outcome {
         InitOutcome::Created => {
             created += 1;
-            ctx.printer.out(&format!("  created  {shown}"));
+            line(format!("  created  {shown}"));
         }
         InitOutcome::UpToDate => {
             kept += 1;
-            ctx.printer.out(&format!("  kept     {shown} (already exists)"));
+            line(format!("  kept     {shown} (already exists)"));
         }
         InitOutcome::Migrated { from, to, backup } => {
             migrated += 1;
-            ctx.printer.out(&format!(
-                "  migrated {shown} (schema v{from} -> v{to}; the old file is kept as {})",
-                backup.display()
-            ));
+            line(format!("  migrated {shown} (schema v{from} -> v{to}; the old file is kept as {})", backup.display()));
         }
     }
 
