@@ -247,17 +247,9 @@ impl WriteTxn {
         } else {
             value
         };
-        let serial = self.next_serial() as i64;
         let outcome = match head {
             None => {
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
-                         VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7)",
-                    )
-                    .and_then(|mut st| st.execute(params![ns, key, stored, ttl as i64, now, serial, writer]))
-                    .map_err(sql(&self.path, "write key"))?;
-                self.counts.added += 1;
+                self.insert_first(ns, key, stored, ttl, writer, now)?;
                 WriteOutcome::Created { version }
             }
             Some((_, _, deleted, _)) => {
@@ -292,6 +284,22 @@ impl WriteTxn {
         }
         check_name("namespace", ns)?;
         check_name("key", key)?;
+        if !self.insert_first(ns, key, value.trim(), ttl, writer, now)? {
+            return self.put(ns, key, value, ttl, writer, now);
+        }
+        Ok(WriteOutcome::Created { version: 1 })
+    }
+
+    /// Version 1 of a key that has no row; `false` (nothing written) when it has one.
+    fn insert_first(
+        &mut self,
+        ns: &str,
+        key: &str,
+        stored: &str,
+        ttl: u64,
+        writer: &str,
+        now: i64,
+    ) -> Result<bool, StateError> {
         let serial = self.next_serial() as i64;
         let inserted = self
             .conn
@@ -299,13 +307,12 @@ impl WriteTxn {
                 "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
                  VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7) ON CONFLICT (namespace, key) DO NOTHING",
             )
-            .and_then(|mut st| st.execute(params![ns, key, value.trim(), ttl as i64, now, serial, writer]))
+            .and_then(|mut st| st.execute(params![ns, key, stored, ttl as i64, now, serial, writer]))
             .map_err(sql(&self.path, "write key"))?;
-        if inserted == 0 {
-            return self.put(ns, key, value, ttl, writer, now);
+        if inserted > 0 {
+            self.counts.added += 1;
         }
-        self.counts.added += 1;
-        Ok(WriteOutcome::Created { version: 1 })
+        Ok(inserted > 0)
     }
 
     /// Tombstone a live key (a new version with `deleted = 1`). `false` if the key was
