@@ -48,10 +48,14 @@ impl<T> Spanned<T> {
 
 /// Every file read while loading a workspace, by display name (a path relative to the
 /// bucket root, `/`-separated, so rendered diagnostics are identical on every machine).
+///
+/// It also carries the largest file the workspace reader may register
+/// (`kvform.hcl` `limits { max_file_size }`), so every reader of the load sees one limit.
 #[derive(Default)]
 pub struct SourceMap {
     files: SimpleFiles<String, String>,
     names: Vec<String>,
+    max_file_size: Option<u64>,
 }
 
 impl SourceMap {
@@ -62,6 +66,13 @@ impl SourceMap {
         let name = name.into();
         self.names.push(name.clone());
         self.files.add(name, source.into())
+    }
+    /// The largest file the workspace reader reads (default 64 MiB).
+    pub fn max_file_size(&self) -> u64 {
+        self.max_file_size.unwrap_or(crate::workspace::source::DEFAULT_MAX_FILE_SIZE)
+    }
+    pub fn set_max_file_size(&mut self, bytes: u64) {
+        self.max_file_size = Some(bytes);
     }
     pub fn name(&self, file: FileId) -> &str {
         &self.names[file]

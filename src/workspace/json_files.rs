@@ -35,13 +35,63 @@ pub fn disabled(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -
 /// Every `workspace/jobs/<job>/manifest.json` with its `_modules/` scripts. `vars` is
 /// left empty (filled from vars.hcl by the loader). Directories without a manifest are
 /// ignored; jobs are read in name order so diagnostics come out in a stable order.
+///
+/// An entry that looks like a job but cannot be read is an error, never an absent job (the
+/// plan would purge an absent job's namespaces): a dangling symlink, a FIFO or device, a job
+/// directory that cannot be listed, a `manifest.json` that is not a readable regular file.
+/// Regular files directly under `jobs/` (a README) are not jobs.
 pub fn jobs(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> BTreeMap<String, Job> {
+    const DIR: &str = "workspace/jobs";
     let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(root.join("workspace/jobs")) else { return out };
+    let entries = match std::fs::read_dir(root.join(DIR)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => {
+            let e = match source::resolve(&root.join(DIR)) {
+                Ok(Some(meta)) if !meta.is_dir() => source::ReadError::NotRegular(source::kind(&meta)),
+                Err(cause) => cause,
+                _ => source::ReadError::Io(e),
+            };
+            diags.push(unreadable_dir(DIR, &e));
+            return out;
+        }
+    };
     let mut names: Vec<String> = Vec::new();
-    for entry in entries.flatten() {
-        if !entry.path().join("manifest.json").is_file() {
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                diags.push(unreadable_dir(DIR, &source::ReadError::Io(e)));
+                continue;
+            }
+        };
+        let rel = format!("{DIR}/{}", entry.file_name().to_string_lossy());
+        let path = entry.path();
+        match source::resolve(&path) {
+            Ok(Some(meta)) if meta.is_dir() => {}
+            // A README or .gitkeep next to the job directories; it vanished since the listing.
+            Ok(Some(meta)) if meta.is_file() => continue,
+            Ok(None) => continue,
+            Ok(Some(meta)) => {
+                diags.push(unreadable_dir(&rel, &source::ReadError::NotRegular(source::kind(&meta))));
+                continue;
+            }
+            Err(e) => {
+                diags.push(unreadable_dir(&rel, &e));
+                continue;
+            }
+        }
+        if let Err(e) = std::fs::read_dir(&path) {
+            diags.push(unreadable_dir(&rel, &source::ReadError::Io(e)));
             continue;
+        }
+        match source::exists(&path.join("manifest.json")) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                diags.push(source::unreadable(&format!("{rel}/manifest.json"), &source::ReadError::Io(e)));
+                continue;
+            }
         }
         match entry.file_name().into_string() {
             Ok(name) => names.push(name),
@@ -76,4 +126,19 @@ pub fn jobs(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> BT
         }
     }
     out
+}
+
+/// A job directory (or `workspace/jobs` itself) that exists but cannot be listed.
+fn unreadable_dir(rel: &str, e: &source::ReadError) -> Diagnostic {
+    let help = match e {
+        source::ReadError::NotRegular(_) | source::ReadError::Dangling(_) => {
+            "a job is a directory holding manifest.json; replace or remove this entry".to_string()
+        }
+        _ => e.help(),
+    };
+    let what = match e {
+        source::ReadError::NotRegular(kind) => format!("it is {kind}, not a directory"),
+        other => other.to_string(),
+    };
+    Diagnostic::error(format!("cannot read {rel}: {what}")).in_file(rel).help(help)
 }

@@ -40,6 +40,8 @@ pub fn load(root: &Path) -> Loaded {
     let mut diags = Diagnostics::new();
 
     let settings = hcl_files::settings(root, &mut sources, &mut diags);
+    sources.set_max_file_size(settings.max_file_size);
+    check_workspace_dir(root, &mut diags);
     let (bucket_vars, port_pool) = hcl_files::bucket_conf(root, &mut sources, &mut diags);
     let job_configs = hcl_files::bucket_jobs(root, &settings.job_config_selector, &mut sources, &mut diags);
     let workers = json_files::workers(root, &mut sources, &mut diags);
@@ -55,4 +57,29 @@ pub fn load(root: &Path) -> Loaded {
     diags.sort(&sources);
     let workspace = (!diags.has_errors()).then_some(ws);
     Loaded { workspace, diagnostics: diags, sources }
+}
+
+/// `workspace/` itself: absent is an empty workspace, but one that exists and cannot be
+/// listed (a dangling symlink, a file, no permission) would make every file look absent,
+/// and the plan would purge every job.
+fn check_workspace_dir(root: &Path, diags: &mut Diagnostics) {
+    let dir = root.join("workspace");
+    let problem = match source::resolve(&dir) {
+        Ok(None) => return,
+        Ok(Some(meta)) if !meta.is_dir() => source::ReadError::NotRegular(source::kind(&meta)),
+        Ok(Some(_)) => match std::fs::read_dir(&dir) {
+            Ok(_) => return,
+            Err(e) => source::ReadError::Io(e),
+        },
+        Err(e) => e,
+    };
+    let what = match &problem {
+        source::ReadError::NotRegular(kind) => format!("it is {kind}, not a directory"),
+        other => other.to_string(),
+    };
+    diags.push(
+        crate::diag::Diagnostic::error(format!("cannot read workspace: {what}"))
+            .in_file("workspace")
+            .help("workspace/ must be a directory kvform can list; fix or remove it"),
+    );
 }

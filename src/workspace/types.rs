@@ -35,6 +35,8 @@ pub struct Settings {
     pub hook_timeout_secs: u64,
     /// 0 = ephemeral loopback port.
     pub api_port: u16,
+    /// `limits { max_file_size }`: a larger workspace file is refused unread. Default 64 MiB.
+    pub max_file_size: u64,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             state_path: PathBuf::from("data/kvform.db"),
             hook_timeout_secs: 600,
             api_port: 0,
+            max_file_size: crate::workspace::source::DEFAULT_MAX_FILE_SIZE,
         }
     }
 }

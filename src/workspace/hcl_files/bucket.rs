@@ -84,7 +84,8 @@ pub(super) fn bucket_jobs(
     let name =
         if selector.is_empty() { "bucket.jobs.conf".to_string() } else { format!("bucket.jobs.{selector}.conf") };
     let rel = format!("workspace/{name}");
-    if !root.join(&rel).exists() {
+    // `exists` follows symlinks; a dangling one must reach the reader and be reported.
+    if !crate::workspace::source::exists(&root.join(&rel)).unwrap_or(true) {
         let others = other_bucket_jobs_files(root, &name);
         if !others.is_empty() {
             let found = others.join(", ");

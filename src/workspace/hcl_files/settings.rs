@@ -16,10 +16,18 @@ use std::path::{Path, PathBuf};
 const FILE: &str = "kvform.hcl";
 
 /// Block name ("" = top level) -> the attributes it accepts.
-const SCHEMA: &[(&str, &[&str])] =
-    &[("", &["job_config_selector", "max_versions"]), ("state", &["path"]), ("hooks", &["timeout", "api_port"])];
+const SCHEMA: &[(&str, &[&str])] = &[
+    ("", &["job_config_selector", "max_versions"]),
+    ("state", &["path"]),
+    ("hooks", &["timeout", "api_port"]),
+    ("limits", &["max_file_size"]),
+];
 
-const ACCEPTED: &str = "job_config_selector, max_versions, state { path }, hooks { timeout, api_port }";
+const ACCEPTED: &str =
+    "job_config_selector, max_versions, state { path }, hooks { timeout, api_port }, limits { max_file_size }";
+
+/// Size suffixes of `limits { max_file_size }` (case-insensitive; binary, as `ls -h` counts).
+const SIZE_UNITS: &[(&str, u64)] = &[("b", 1), ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30)];
 
 pub(super) fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Settings {
     let mut settings = Settings::default();
@@ -193,6 +201,25 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
                 "0 picks a free loopback port; 8080 serves maand-compatible clients",
             )),
         }),
+        ("limits", "max_file_size") => {
+            let text = match value::integer(expr) {
+                Ok(n) => Ok(n.to_string()),
+                Err(_) => string(expr, name, "\"64 MiB\"", file),
+            };
+            text.and_then(|t| match parse_size(&t) {
+                Some(bytes) if bytes >= 1 => {
+                    settings.max_file_size = bytes;
+                    Ok(())
+                }
+                _ => Err(out_of_range(
+                    expr,
+                    name,
+                    file,
+                    "is not a size of at least one byte",
+                    "write a size such as \"64 MiB\", \"512 KiB\", \"1 GiB\" or a number of bytes",
+                )),
+            })
+        }
         _ => Ok(()),
     };
     if let Err(d) = result {
@@ -207,6 +234,17 @@ fn parse_timeout(s: &str) -> Option<u64> {
     let secs = d.as_secs();
     let secs = if d.subsec_nanos() > 0 { secs + 1 } else { secs };
     u64::try_from(secs).ok().filter(|s| *s >= 1)
+}
+
+/// Bytes of `64 MiB`, `512kib`, `1 GiB`, `100 b` or a bare number of bytes.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let factor = if unit.is_empty() { 1 } else { SIZE_UNITS.iter().find(|(u, _)| *u == unit)?.1 };
+    number.checked_mul(factor)
 }
 
 fn string(expr: &Expression, name: &str, example: &str, file: FileId) -> Result<String, Diagnostic> {

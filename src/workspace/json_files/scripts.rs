@@ -3,20 +3,48 @@
 
 use super::doc::Ctx;
 use crate::diag::{Diagnostic, Span};
+use crate::workspace::source;
 use std::path::{Path, PathBuf};
 
 /// The command's script, relative to the bucket root; reports none / more than one at
 /// `span` (the command's name in the manifest).
+///
+/// A candidate that exists but is not a regular file (a dangling symlink, a directory, a
+/// FIFO) is reported, not skipped: skipping it could pick another script or none.
 pub fn find(cx: &mut Ctx, root: &Path, job: &str, command: &str, span: Span) -> Option<PathBuf> {
     let dir = format!("workspace/jobs/{job}/_modules");
-    let bare = root.join(&dir).join(command);
-    let bare_is_file = bare.is_file();
-    let mut found: Vec<String> = [format!("{command}.py"), format!("{command}.sh")]
-        .into_iter()
-        .filter(|f| root.join(&dir).join(f).is_file())
-        .collect();
-    if bare_is_file && is_executable(&bare) {
-        found.push(command.to_string());
+    let mut found: Vec<String> = Vec::new();
+    let mut bare_is_file = false;
+    let mut broken = false;
+    for (name, bare) in
+        [(format!("{command}.py"), false), (format!("{command}.sh"), false), (command.to_string(), true)]
+    {
+        let path = root.join(&dir).join(&name);
+        let problem = match source::resolve(&path) {
+            Ok(None) => continue,
+            Ok(Some(meta)) if meta.is_file() => {
+                if !bare || is_executable(&path) {
+                    found.push(name);
+                } else {
+                    bare_is_file = true;
+                }
+                continue;
+            }
+            // A directory with the bare command's name is not a script candidate (a helper
+            // package `_modules/<name>/` is a directory by intent).
+            Ok(Some(meta)) if bare && meta.is_dir() => continue,
+            Ok(Some(meta)) => source::ReadError::NotRegular(source::kind(&meta)),
+            Err(e) => e,
+        };
+        broken = true;
+        let d = Diagnostic::error(format!("cannot use the script {dir}/{name} for `{command}`: {problem}"))
+            .at(span)
+            .label(format!("{dir}/{name} is not a readable regular file"))
+            .help(problem.help());
+        cx.push(d);
+    }
+    if broken {
+        return None;
     }
     match found.as_slice() {
         [one] => Some(PathBuf::from(format!("{dir}/{one}"))),
