@@ -106,6 +106,15 @@ fn syntax_error(e: &hcl::edit::parser::Error, text: &str, file: FileId) -> Diagn
                 .help(format!("each {what} may appear only once; remove one of them"));
         }
     }
+    if let Some(d) = number_out_of_range(text, at, file) {
+        return d;
+    }
+    if msg.contains("nesting depth") {
+        return Diagnostic::error("lists and objects nest too deeply")
+            .at(Span::new(file, at..end))
+            .label("more than 64 levels of `[` / `{` here")
+            .help("kvform reads at most 64 nested levels; flatten the value");
+    }
     if let Some(u) = syntax::unbalanced(text) {
         let mut d = Diagnostic::error(u.message).at(Span::new(file, u.range)).label(u.label).help(u.help);
         if let Some(opened) = u.opened {
@@ -122,6 +131,32 @@ fn syntax_error(e: &hcl::edit::parser::Error, text: &str, file: FileId) -> Diagn
         .at(Span::new(file, at..end))
         .label(if msg.is_empty() { "unexpected input".to_string() } else { msg.to_string() })
         .help(help)
+}
+
+/// hcl-edit cannot represent a number beyond a double's range (`1e400`) and stops at its
+/// exponent with "expected newline or eof"; name the real cause.
+fn number_out_of_range(text: &str, at: usize, file: FileId) -> Option<Diagnostic> {
+    let bytes = text.as_bytes();
+    if at == 0 || !bytes[at - 1].is_ascii_digit() || !matches!(bytes.get(at), Some(b'e' | b'E')) {
+        return None;
+    }
+    let start = text[..at].rfind(|c: char| !(c.is_ascii_digit() || c == '.')).map_or(0, |i| i + 1);
+    let mut end = at + 1;
+    if matches!(bytes.get(end), Some(b'+' | b'-')) {
+        end += 1;
+    }
+    let digits = text[end..].find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len() - end);
+    if digits == 0 {
+        return None;
+    }
+    let number = &text[start..end + digits];
+    let why = value::exact_decimal(number).err()?;
+    Some(
+        Diagnostic::error(format!("the number `{number}` {why}"))
+            .at(Span::new(file, start..end + digits))
+            .label(why)
+            .help("numbers are stored as plain decimals; write one within ±1.7e308, or quote it to store the text as written"),
+    )
 }
 
 /// The diagnostic span of a range reported by hcl-edit (always present for parsed input).

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 /// The largest workspace file read when `kvform.hcl` does not say (`limits { max_file_size }`).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// Why a path that exists could not be read as a regular file.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -129,7 +131,7 @@ pub fn unreadable(rel: &str, e: &ReadError) -> Diagnostic {
 /// Read `<root>/<rel>` and register it under `rel`. `None` when the file does not exist
 /// (no diagnostic) or could not be read as UTF-8 text (with a diagnostic).
 pub fn read(root: &Path, rel: &str, sources: &mut SourceMap, diags: &mut Diagnostics) -> Option<(FileId, String)> {
-    let bytes = match read_regular(&root.join(rel), sources.max_file_size()) {
+    let mut bytes = match read_regular(&root.join(rel), sources.max_file_size()) {
         Ok(Some(b)) => b,
         Ok(None) => return None,
         Err(e) => {
@@ -137,6 +139,11 @@ pub fn read(root: &Path, rel: &str, sources: &mut SourceMap, diags: &mut Diagnos
             return None;
         }
     };
+    // A UTF-8 byte order mark (Windows editors write one) is accepted and dropped: it is
+    // not part of the JSON or HCL, and editors do not show it, so columns match theirs.
+    if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
+    }
     match String::from_utf8(bytes) {
         Ok(text) => {
             let file = sources.add(rel, text.clone());

@@ -93,7 +93,13 @@ pub enum UnitError {
     BadNumber(String),
     #[error("unknown {1} unit `{0}`")]
     UnknownUnit(String, &'static str),
+    #[error("`{0}` is too large (at most {max} {1})", max = MAX_QUANTITY)]
+    TooLarge(String, &'static str),
 }
+
+/// The largest quantity in the base unit: the largest integer a double holds exactly
+/// (2^53). Larger ones used to saturate silently when counted.
+pub const MAX_QUANTITY: u64 = 1 << 53;
 
 /// Parse `"4 gb"`, `"2.4GHz"`, `"512"` into the base unit (MB or MHz).
 pub fn parse(q: Quantity, text: &str) -> Result<f64, UnitError> {
@@ -111,7 +117,7 @@ pub fn parse(q: Quantity, text: &str) -> Result<f64, UnitError> {
     }
     let value = parse_number(num).ok_or_else(|| UnitError::BadNumber(num.to_string()))?;
     if unit.is_empty() {
-        return Ok(value);
+        return within_range(q, s, value);
     }
     let unit_lc = unit.to_ascii_lowercase();
     let factor = q
@@ -122,7 +128,15 @@ pub fn parse(q: Quantity, text: &str) -> Result<f64, UnitError> {
         .ok_or_else(|| UnitError::UnknownUnit(unit.to_string(), q.field()))?;
     // Round away binary noise (`4.35 ghz` * 1000 = 4349.999…) so store values stay short
     // decimals; a millionth of a MB or MHz is far below anything meaningful.
-    Ok((value * factor * 1e6).round() / 1e6)
+    within_range(q, s, (value * factor * 1e6).round() / 1e6)
+}
+
+fn within_range(q: Quantity, text: &str, value: f64) -> Result<f64, UnitError> {
+    if value > MAX_QUANTITY as f64 {
+        Err(UnitError::TooLarge(text.to_string(), q.base_unit()))
+    } else {
+        Ok(value)
+    }
 }
 
 /// The one diagnostic for a quantity that does not parse, in every file:
@@ -135,14 +149,14 @@ pub fn diagnostic(q: Quantity, what: &str, err: &UnitError, at: Span) -> Diagnos
         .help(q.accepted())
 }
 
-/// A JSON number used as a quantity: a bare number of the base unit.
-pub fn from_number(n: f64) -> Result<f64, UnitError> {
+/// A JSON number used as a quantity: a bare number of the base unit (`text` as written).
+pub fn from_number(q: Quantity, text: &str, n: f64) -> Result<f64, UnitError> {
     if n < 0.0 {
         Err(UnitError::Negative)
     } else if !n.is_finite() {
-        Err(UnitError::BadNumber(n.to_string()))
+        Err(UnitError::TooLarge(text.to_string(), q.base_unit()))
     } else {
-        Ok(n)
+        within_range(q, text, n)
     }
 }
 
@@ -200,8 +214,14 @@ mod tests {
         assert_eq!(parse(Quantity::Memory, "4 mhz"), Err(UnitError::UnknownUnit("mhz".into(), "memory")));
         assert_eq!(parse(Quantity::Cpu, "100 hz"), Err(UnitError::UnknownUnit("hz".into(), "cpu")));
         assert_eq!(parse(Quantity::Cpu, "1e3"), Err(UnitError::UnknownUnit("e3".into(), "cpu")));
-        assert_eq!(from_number(-2.0), Err(UnitError::Negative));
-        assert_eq!(from_number(2.5), Ok(2.5));
+        assert_eq!(from_number(Quantity::Cpu, "-2", -2.0), Err(UnitError::Negative));
+        assert_eq!(from_number(Quantity::Cpu, "2.5", 2.5), Ok(2.5));
+        assert_eq!(from_number(Quantity::Cpu, "1e400", f64::INFINITY), Err(UnitError::TooLarge("1e400".into(), "MHz")));
+        // Before, this overflowed silently when counted.
+        assert_eq!(
+            parse(Quantity::Cpu, "18446744073709551616 thz"),
+            Err(UnitError::TooLarge("18446744073709551616 thz".into(), "MHz"))
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::diag::{Diagnostic, FileId};
 use crate::kv::value::decimal;
 use hcl::edit::expr::{Expression, ObjectKey};
 use hcl::edit::template::Element;
-use hcl::edit::{Number, Span as _};
+use hcl::edit::{Formatted, Number, Span as _};
 use std::collections::BTreeMap;
 
 /// Convert an attribute value to its store string. The error points at the offending
@@ -98,22 +98,78 @@ fn number_integer(n: &Number) -> Option<i128> {
     }
 }
 
-fn number_text(n: &Number) -> String {
-    match number_integer(n) {
-        // Integers beyond f64's exact range keep every digit.
-        Some(i) if n.as_i64().is_some() || n.as_u64().is_some() => i.to_string(),
-        _ => decimal(n.as_f64().unwrap_or(0.0)),
+/// The store text of a number literal: the digits as written, never rounded through a
+/// float (`123456789012345678901234567890` stays exactly that), in plain decimal form
+/// (`1e3` -> `1000`, `2.50` -> `2.5`). A number beyond a double's range (`1e400`) is an
+/// error: it is almost certainly a typo, and its plain form would be hundreds of digits.
+fn number_text(expr: &Expression, n: &Formatted<Number>, file: FileId) -> Result<String, Diagnostic> {
+    let Some(repr) = n.as_repr().map(|r| r.to_string()).filter(|r| !r.trim().is_empty()) else {
+        // A number without its source text (not from the parser): the value is all there is.
+        return Ok(match number_integer(n.value()) {
+            Some(i) if n.value().as_i64().is_some() || n.value().as_u64().is_some() => i.to_string(),
+            _ => decimal(n.value().as_f64().unwrap_or(0.0)),
+        });
+    };
+    exact_decimal(&repr).map_err(|why| {
+        Diagnostic::error(format!("the number `{}` {why}", repr.trim()))
+            .at(span_of(expr, file))
+            .label(why)
+            .help("numbers are stored as plain decimals; write one within ±1.7e308, or quote it to store the text as written")
+    })
+}
+
+/// `repr` (an HCL number literal, maybe with a leading `-`) as a plain decimal string.
+pub(crate) fn exact_decimal(repr: &str) -> Result<String, &'static str> {
+    let text = repr.trim();
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, text),
+    };
+    let magnitude: f64 = text.parse().map_err(|_| "is not a number")?;
+    if !magnitude.is_finite() {
+        return Err("is too large to store");
     }
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().map_err(|_| "has an invalid exponent")?),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    if magnitude == 0.0 && digits.bytes().any(|b| b != b'0') {
+        return Err("is too small to store (it is not zero, but below ±2.2e-308)");
+    }
+    // Where the decimal point falls in `digits` once the exponent is applied.
+    let point = int.len() as i64 + exponent;
+    let (whole, fraction) = if point <= 0 {
+        (String::from("0"), format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)))
+    } else if point as usize >= digits.len() {
+        (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+    } else {
+        (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+    };
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let fraction = fraction.trim_end_matches('0');
+    let mut out = String::new();
+    if negative && (whole != "0" || !fraction.is_empty()) {
+        out.push('-');
+    }
+    out.push_str(whole);
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    Ok(out)
 }
 
 /// Numbers, bools and the non-literal expressions (which are errors).
 fn scalar(expr: &Expression, file: FileId) -> Result<String, Diagnostic> {
     match expr {
         Expression::Bool(b) => Ok(b.value().to_string()),
-        Expression::Number(n) => Ok(number_text(n.value())),
+        Expression::Number(n) => number_text(expr, n, file),
         Expression::UnaryOp(op) if op.operator.value().as_str() == "-" => match &op.expr {
             Expression::Number(n) => {
-                let text = number_text(n.value());
+                let text = number_text(expr, n, file)?;
                 Ok(if text == "0" { text } else { format!("-{text}") })
             }
             _ => Err(not_literal(expr, file)),
@@ -259,6 +315,21 @@ mod tests {
         assert_eq!(conv("2.5e-1").unwrap(), "0.25");
         assert_eq!(conv("18446744073709551615").unwrap(), "18446744073709551615");
         assert_eq!(conv("-0").unwrap(), "0");
+        assert_eq!(conv("007").unwrap(), "7");
+        assert_eq!(conv("0.000").unwrap(), "0");
+        assert_eq!(conv("1.25E+2").unwrap(), "125");
+    }
+
+    #[test]
+    fn integers_keep_every_digit_and_out_of_range_numbers_are_errors() {
+        // Before, these went through f64: 123456789012345680000000000000.
+        assert_eq!(conv("123456789012345678901234567890").unwrap(), "123456789012345678901234567890");
+        assert_eq!(conv("-123456789012345678901234567890").unwrap(), "-123456789012345678901234567890");
+        assert_eq!(conv("0.1000000000000000055511151231257827").unwrap(), "0.1000000000000000055511151231257827");
+        assert_eq!(conv("[18446744073709551616]").unwrap(), "[18446744073709551616]");
+        assert_eq!(conv("1e-3").unwrap(), "0.001");
+        assert_eq!(exact_decimal("1e400"), Err("is too large to store"));
+        assert!(exact_decimal("1e-400").unwrap_err().contains("too small"));
     }
 
     #[test]

@@ -20,8 +20,22 @@ use jsonc_parser::ast::{Array, Object, ObjectProp, ObjectPropName, Value};
 use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, ParseOptions};
 
+/// The deepest nesting of `[` / `{` a workspace JSON file may have (the HCL parser's limit
+/// too). The parser recurses per level, so without a limit a file of `[[[[…` crashed kvform
+/// with a stack overflow.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parse strict JSON. Syntax errors become diagnostics at their position; `None` then.
 pub fn parse<'t>(file: FileId, text: &'t str, diags: &mut Diagnostics) -> Option<Value<'t>> {
+    if let Some(at) = too_deep(text) {
+        diags.push(
+            Diagnostic::error("arrays and objects nest too deeply")
+                .at(Span::new(file, at..at + 1))
+                .label(format!("more than {MAX_DEPTH} levels of `[` / `{{` here"))
+                .help(format!("kvform reads at most {MAX_DEPTH} nested levels; flatten the document")),
+        );
+        return None;
+    }
     let options =
         ParseOptions { allow_comments: false, allow_loose_object_property_names: false, allow_trailing_commas: false };
     match jsonc_parser::parse_to_ast(text, &CollectOptions::default(), &options) {
@@ -43,6 +57,34 @@ pub fn parse<'t>(file: FileId, text: &'t str, diags: &mut Diagnostics) -> Option
             None
         }
     }
+}
+
+/// The offset of the first `[` or `{` (outside strings) that opens level `MAX_DEPTH + 1`.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A parse error as a diagnostic. Spans are clipped to one line; for an unterminated
@@ -299,7 +341,7 @@ impl<'d> Ctx<'d> {
         let result = match v {
             Value::StringLit(s) => units::parse(q, &s.value),
             Value::NumberLit(n) => match n.value.parse::<f64>() {
-                Ok(f) => units::from_number(f),
+                Ok(f) => units::from_number(q, &n.value, f),
                 Err(_) => Err(units::UnitError::BadNumber(n.value.to_string())),
             },
             _ => {

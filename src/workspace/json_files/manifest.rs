@@ -131,12 +131,15 @@ fn selectors(cx: &mut Ctx, v: &Value) -> Option<Vec<String>> {
         cx.push(d);
         return None;
     }
-    let mut out: Vec<(String, Span)> = Vec::new();
+    // The first span of each label, by name: a Vec scan here was quadratic (100,000 labels
+    // took minutes).
+    let mut seen: std::collections::HashMap<String, Span> = std::collections::HashMap::new();
+    let mut out: Vec<String> = Vec::new();
     for item in items {
         // Selectors match worker labels, which cannot hold whitespace or `/` either.
         let Some(item) = super::workers::name_chars(cx, item, "selector") else { continue };
         let label = item.value.to_lowercase();
-        if let Some((_, first)) = out.iter().find(|(l, _)| *l == label) {
+        if let Some(first) = seen.get(&label) {
             let d = Diagnostic::error(format!("duplicate selector `{label}`"))
                 .at(item.span)
                 .label("already listed")
@@ -145,9 +148,10 @@ fn selectors(cx: &mut Ctx, v: &Value) -> Option<Vec<String>> {
             cx.push(d);
             continue;
         }
-        out.push((label, item.span));
+        seen.insert(label.clone(), item.span);
+        out.push(label);
     }
-    Some(out.into_iter().map(|(l, _)| l).collect())
+    Some(out)
 }
 
 fn resources(cx: &mut Ctx, v: &Value, job: &mut Job) {

@@ -123,11 +123,14 @@ pub fn name_chars(cx: &mut Ctx, s: Spanned<String>, what: &str) -> Option<Spanne
 /// `worker` is fine, it is simply not added a second time).
 fn labels(cx: &mut Ctx, v: &Value) -> Vec<String> {
     let Some(items) = cx.string_list(v, "labels") else { return Vec::new() };
-    let mut out: Vec<(String, Span)> = Vec::new();
+    // The first span of each label, by name: a Vec scan here was quadratic (100,000 labels
+    // took minutes).
+    let mut seen: std::collections::HashMap<String, Span> = std::collections::HashMap::new();
+    let mut out: Vec<String> = Vec::new();
     for item in items {
         let Some(item) = name_chars(cx, item, "label") else { continue };
         let label = item.value.to_lowercase();
-        if let Some((_, first)) = out.iter().find(|(l, _)| *l == label) {
+        if let Some(first) = seen.get(&label) {
             let d = Diagnostic::error(format!("duplicate label `{label}`"))
                 .at(item.span)
                 .label("already listed")
@@ -136,9 +139,10 @@ fn labels(cx: &mut Ctx, v: &Value) -> Vec<String> {
             cx.push(d);
             continue;
         }
-        out.push((label, item.span));
+        seen.insert(label.clone(), item.span);
+        out.push(label);
     }
-    out.into_iter().map(|(l, _)| l).collect()
+    out
 }
 
 fn tags(cx: &mut Ctx, v: &Value) -> BTreeMap<String, String> {
