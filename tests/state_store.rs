@@ -467,16 +467,16 @@ fn backup_restore_round_trip_and_corrupt_restore_is_refused() {
         }
     }
     std::fs::write(&corrupt, &bytes).unwrap();
-    assert!(kvform::state::backup::restore(&path, &corrupt, Duration::ZERO, NOW).is_err());
+    assert!(kvform::state::backup::restore(&path, &corrupt, Duration::ZERO, NOW, false).is_err());
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, b"garbage").unwrap();
-    assert!(kvform::state::backup::restore(&path, &garbage, Duration::ZERO, NOW).is_err());
+    assert!(kvform::state::backup::restore(&path, &garbage, Duration::ZERO, NOW, false).is_err());
     let s = StateStore::open(&path).unwrap();
     assert_eq!(s.meta().unwrap(), before);
     assert_eq!(s.get(NS, "k").unwrap().unwrap().value, "after-backup");
     drop(s);
 
-    let out = kvform::state::backup::restore(&path, &backup, Duration::ZERO, NOW).unwrap();
+    let out = kvform::state::backup::restore(&path, &backup, Duration::ZERO, NOW, false).unwrap();
     // Serials never go back: the backup was taken at 1, the replaced state was at 2.
     assert_eq!(out.restored.serial, 3);
     assert_eq!(out.previous.as_ref().unwrap().serial, 2);
@@ -502,7 +502,7 @@ fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
         let mut t = txn(&path);
         t.put(NS, "k", value, 0, "t", NOW).unwrap();
         t.commit(ApplyRecord::new("t", NOW)).unwrap();
-        kvform::state::backup::restore(&path, &backup, Duration::ZERO, NOW).unwrap();
+        kvform::state::backup::restore(&path, &backup, Duration::ZERO, NOW, false).unwrap();
     }
     let kept: Vec<String> = std::fs::read_dir(dir.path().join("data"))
         .unwrap()

@@ -62,7 +62,10 @@ fn the_default_limit_is_64_mib_and_checked_before_reading() {
     // Sparse: 65 MiB by its size, nothing on disk. Reading it would still take 65 MiB.
     let f = std::fs::File::create(b.path().join("workspace/bucket.conf")).unwrap();
     f.set_len(65 * 1024 * 1024).unwrap();
-    assert_invalid(b.path(), &["cannot read workspace/bucket.conf: it is 68157440 bytes, larger than the limit of 67108864 bytes"]);
+    assert_invalid(
+        b.path(),
+        &["cannot read workspace/bucket.conf: it is 68157440 bytes, larger than the limit of 67108864 bytes"],
+    );
 }
 
 #[test]

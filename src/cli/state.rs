@@ -116,6 +116,9 @@ enum StateCommand {
         /// Wait this long for a running kvform to finish (0 = fail at once).
         #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
         lock_timeout: String,
+        /// Restore a backup of another lineage (another bucket) anyway.
+        #[arg(long)]
+        force: bool,
     },
     /// Clear the record of a lock whose holder died. The OS already released the lock
     /// itself; a lock of a running process cannot be broken and the command says which
@@ -177,16 +180,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             ctx.printer.out(&format!("backed up serial {} to {}", meta.serial, file.display()));
             Ok(ExitCode::SUCCESS)
         }
-        StateCommand::Restore { file, lock_timeout: t } => {
+        StateCommand::Restore { file, lock_timeout: t, force } => {
             let b = bucket(ctx)?;
             let path = state_file(&b)?;
-            let out = state::backup::restore(&path, &file, lock_timeout(&t)?, now()?)
+            let out = state::backup::restore(&path, &file, lock_timeout(&t)?, now()?, force)
                 .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
             if let Some(prev) = &out.previous
                 && prev.lineage != out.restored.lineage
             {
                 ctx.printer.warn(&format!(
-                    "the backup has lineage {}, the replaced state had {}: it came from another bucket",
+                    "restored with --force: the backup has lineage {}, the replaced state had {}: it came from another bucket",
                     out.restored.lineage, prev.lineage
                 ));
             }

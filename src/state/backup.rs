@@ -115,12 +115,33 @@ pub fn verify(src: &Path) -> Result<Meta, StateError> {
 }
 
 /// Replace the state at `state` with the backup `src` (see the module docs).
-pub fn restore(state: &Path, src: &Path, lock_timeout: Duration, now: i64) -> Result<RestoreOutcome, StateError> {
+///
+/// A backup of another lineage (another bucket, or a state re-created since) is refused
+/// unless `force`: its secrets are sealed under another bucket's key, so the restored state
+/// would fail `state check` and hooks could not read them.
+pub fn restore(
+    state: &Path,
+    src: &Path,
+    lock_timeout: Duration,
+    now: i64,
+    force: bool,
+) -> Result<RestoreOutcome, StateError> {
     let restored = verify(src)?;
     if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
         private_dir(dir)?;
     }
     let _guard = lock::acquire(state, "state restore", lock_timeout, now)?;
+    if !force
+        && state.is_file()
+        && let Ok(current) = StateStore::open(state).and_then(|s| s.meta())
+        && current.lineage != restored.lineage
+    {
+        return Err(StateError::ForeignLineage {
+            backup: src.to_path_buf(),
+            found: restored.lineage,
+            want: current.lineage,
+        });
+    }
     let mut previous = None;
     let mut kept_as = None;
     if state.is_file() {

@@ -75,6 +75,12 @@ pub enum StateError {
         "kvform.hcl is invalid, so kvform cannot tell where the state is:\n{rendered}  help: fix kvform.hcl (`kvform validate` lists every problem)"
     )]
     Settings { rendered: String },
+    #[error("{} is a backup of lineage {found}, but this state has lineage {want}: it comes from another bucket (or a state created anew)\n  help: restore a backup of this bucket; to replace the state with it anyway, pass --force (its secrets stay sealed under the other bucket's key)", .backup.display())]
+    ForeignLineage { backup: PathBuf, found: Uuid, want: Uuid },
+    #[error("the state at {} is on a read-only filesystem ({context})\n  help: remount it read-write; read commands (`cat kv`, `kv get`, `state info`, `plan`) work as they are", .path.display())]
+    ReadOnly { path: PathBuf, context: &'static str },
+    #[error("state {}: {context}: no space left on device\n  help: free space on the filesystem holding the state and run the command again; nothing was committed", .path.display())]
+    NoSpace { path: PathBuf, context: &'static str },
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error("state {}: {context}: {source}", .path.display())]
@@ -175,16 +181,86 @@ pub(crate) fn sql<'a>(path: &'a Path, context: &'static str) -> impl FnOnce(rusq
     move |source| classify(path, context, source)
 }
 
-/// "file is not a database" and friends are a user problem (wrong path, garbage file).
-fn classify(path: &Path, context: &'static str, source: rusqlite::Error) -> StateError {
+/// Map SQLite's errors to what the operator can act on:
+/// - "file is not a database": a wrong path or a garbage file;
+/// - damage SQLite or the row decoding notices (a flipped byte: malformed pages, text that
+///   is not UTF-8, a value of the wrong type, a schema that lost a column) is corruption,
+///   with the same "restore a backup" hint as `state check`;
+/// - a read-only filesystem and a full disk are named as such (SQLite says "attempt to
+///   write a readonly database" and "disk I/O error: Error code 4874").
+pub(crate) fn classify(path: &Path, context: &'static str, source: rusqlite::Error) -> StateError {
+    use rusqlite::Error as E;
+    let corrupt = |detail: String| StateError::Corrupt { path: path.to_path_buf(), problems: vec![detail] };
+    match &source {
+        E::Utf8Error(..)
+        | E::FromSqlConversionFailure(..)
+        | E::InvalidColumnType(..)
+        | E::IntegralValueOutOfRange(..) => {
+            return corrupt(format!("{context}: {source}"));
+        }
+        E::SqliteFailure(_, Some(msg)) | E::SqlInputError { msg, .. }
+            if msg.starts_with("no such column") || msg.starts_with("no such table") =>
+        {
+            return corrupt(format!("{context}: {msg} (the schema is damaged)"));
+        }
+        _ => {}
+    }
     match source.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase) => {
             StateError::NotAState { path: path.to_path_buf(), reason: "the file is not an SQLite database".into() }
         }
-        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
-            StateError::Corrupt { path: path.to_path_buf(), problems: vec![source.to_string()] }
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => corrupt(source.to_string()),
+        Some(rusqlite::ErrorCode::ReadOnly) if fs_status(path).read_only => {
+            StateError::ReadOnly { path: path.to_path_buf(), context }
+        }
+        Some(rusqlite::ErrorCode::DiskFull) => StateError::NoSpace { path: path.to_path_buf(), context },
+        Some(rusqlite::ErrorCode::SystemIoFailure) if fs_status(path).full => {
+            StateError::NoSpace { path: path.to_path_buf(), context }
         }
         _ => StateError::Sqlite { path: path.to_path_buf(), context, source },
+    }
+}
+
+/// What `statvfs` says about the filesystem holding `path` (its directory if the file is
+/// not there); both false when it cannot tell.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FsStatus {
+    pub read_only: bool,
+    pub full: bool,
+}
+
+pub(crate) fn fs_status(path: &Path) -> FsStatus {
+    use std::os::unix::ffi::OsStrExt;
+    let probe = if path.exists() { path } else { path.parent().unwrap_or(Path::new(".")) };
+    let probe = if probe.as_os_str().is_empty() { Path::new(".") } else { probe };
+    let Ok(c) = std::ffi::CString::new(probe.as_os_str().as_bytes()) else { return FsStatus::default() };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return FsStatus::default();
+    }
+    FsStatus { read_only: st.f_flag & libc::ST_RDONLY != 0, full: st.f_bavail == 0 }
+}
+
+/// `file:<path>?immutable=1`, the path percent-encoded where URI syntax needs it.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", c as u32)),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// An io error writing next to the state, with the read-only and full-disk cases named.
+pub(crate) fn io_error(path: &Path, context: &'static str, source: std::io::Error) -> StateError {
+    match source.raw_os_error() {
+        Some(libc::EROFS) => StateError::ReadOnly { path: path.to_path_buf(), context },
+        Some(libc::ENOSPC) => StateError::NoSpace { path: path.to_path_buf(), context },
+        _ => StateError::Io { path: path.to_path_buf(), source },
     }
 }
 
@@ -268,9 +344,16 @@ impl StateStore {
         if !path.is_file() {
             return Err(StateError::Missing(path.to_path_buf()));
         }
-        let conn =
-            Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)
-                .map_err(sql(path, "open"))?;
+        let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        // On a read-only filesystem SQLite cannot create the WAL index (`-shm`) a WAL state
+        // needs even for reading; `immutable=1` tells it nothing can change the file, so it
+        // reads without one. Writers are refused in `begin_write`.
+        let conn = if fs_status(path).read_only {
+            Connection::open_with_flags(immutable_uri(path), OpenFlags::SQLITE_OPEN_READ_ONLY | flags)
+        } else {
+            Connection::open_with_flags(path, mode | flags)
+        }
+        .map_err(sql(path, "open"))?;
         schema::configure(&conn).map_err(sql(path, "configure"))?;
         let found = schema::user_version(&conn).map_err(sql(path, "read schema version"))?;
         if found == 0 {
@@ -398,6 +481,9 @@ impl StateStore {
     /// Take the write lock (fail at once when `lock_timeout` is zero, else wait up to it)
     /// and `BEGIN IMMEDIATE`. The transaction owns the connection (`Send + 'static`).
     pub fn begin_write(self, operation: &str, lock_timeout: Duration) -> Result<WriteTxn, StateError> {
+        if fs_status(&self.path).read_only {
+            return Err(StateError::ReadOnly { path: self.path, context: "a write needs the write lock" });
+        }
         let now = crate::clock::now().unwrap_or_default();
         let guard = lock::acquire(&self.path, operation, lock_timeout, now)?;
         WriteTxn::begin(self.conn, self.path, self.keyring, guard)
@@ -492,4 +578,34 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), StateErr
         return Ok(());
     };
     Err(StateError::Invalid { what, value: value.to_string(), reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn a_full_disk_and_a_read_only_filesystem_are_named() {
+        let p = Path::new("/nonexistent/kvform.db");
+        assert!(matches!(classify(p, "commit", failure(rusqlite::ffi::SQLITE_FULL)), StateError::NoSpace { .. }));
+        let e = io_error(p, "lock", std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(e.to_string().contains("no space left on device"), "{e}");
+        let e = io_error(p, "lock", std::io::Error::from_raw_os_error(libc::EROFS));
+        assert!(e.to_string().contains("is on a read-only filesystem"), "{e}");
+        // SQLITE_READONLY on a writable filesystem (a file mode problem) is not called one.
+        let tmp = tempfile::tempdir().unwrap();
+        let e = classify(&tmp.path().join("s.db"), "write", failure(rusqlite::ffi::SQLITE_READONLY));
+        assert!(matches!(e, StateError::Sqlite { .. }), "{e}");
+    }
+
+    #[test]
+    fn undecodable_rows_are_corruption_with_the_restore_hint() {
+        let bad = rusqlite::Error::Utf8Error(0, std::str::from_utf8(b"\xff").unwrap_err());
+        let e = classify(Path::new("s.db"), "read snapshot", bad);
+        assert!(e.to_string().contains("failed its checks") && e.to_string().contains("restore a backup"), "{e}");
+    }
 }

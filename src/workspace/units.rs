@@ -132,11 +132,7 @@ pub fn parse(q: Quantity, text: &str) -> Result<f64, UnitError> {
 }
 
 fn within_range(q: Quantity, text: &str, value: f64) -> Result<f64, UnitError> {
-    if value > MAX_QUANTITY as f64 {
-        Err(UnitError::TooLarge(text.to_string(), q.base_unit()))
-    } else {
-        Ok(value)
-    }
+    if value > MAX_QUANTITY as f64 { Err(UnitError::TooLarge(text.to_string(), q.base_unit())) } else { Ok(value) }
 }
 
 /// The one diagnostic for a quantity that does not parse, in every file:

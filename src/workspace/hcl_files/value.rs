@@ -111,10 +111,9 @@ fn number_text(expr: &Expression, n: &Formatted<Number>, file: FileId) -> Result
         });
     };
     exact_decimal(&repr).map_err(|why| {
-        Diagnostic::error(format!("the number `{}` {why}", repr.trim()))
-            .at(span_of(expr, file))
-            .label(why)
-            .help("numbers are stored as plain decimals; write one within ±1.7e308, or quote it to store the text as written")
+        Diagnostic::error(format!("the number `{}` {why}", repr.trim())).at(span_of(expr, file)).label(why).help(
+            "numbers are stored as plain decimals; write one within ±1.7e308, or quote it to store the text as written",
+        )
     })
 }
 
