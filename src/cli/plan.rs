@@ -41,6 +41,8 @@ pub(super) enum Format {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let loaded = pipeline::load(ctx)?;
+    // Like `apply`: a key readable by others is refused before it is used, not after.
+    crate::secrets::check_permissions(&loaded.bucket)?;
     let store = loaded.open_state()?;
     if store.is_none() {
         if args.out.is_some() {

@@ -38,6 +38,8 @@ pub enum SecretsError {
     MissingKey(PathBuf),
     #[error("{} is readable by group or others (mode {mode:04o}); kvform refuses to use it\n  help: chmod 600 {}", .path.display(), .path.display())]
     KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("{} is accessible by group or others (mode {mode:04o}); kvform refuses to use the keys in it\n  help: chmod 700 {}", .path.display(), .path.display())]
+    DirPermissions { path: PathBuf, mode: u32 },
     #[error("{} is not a kvform key (expected 32 bytes, found {len})\n  help: restore the key from your backup; without it secrets/job/* values cannot be read", .path.display())]
     BadKeyFile { path: PathBuf, len: usize },
     #[error("cannot access {}: {source}", .path.display())]
@@ -90,21 +92,27 @@ impl Keyring {
     /// Load `secrets/kv.key` (required) plus `kv.key.old` / `kv.key.new` when present.
     /// Refuses a key file readable by group or others, like ssh does with private keys.
     pub fn load(bucket: &Bucket) -> Result<Keyring, SecretsError> {
+        let mut ring = Self::load_current(bucket)?;
+        for extra in [bucket.old_key_file(), new_key_file(bucket)] {
+            if extra.exists() {
+                let k = KeyEntry::new(&*read_key(&extra)?);
+                if k.id != ring.current.id {
+                    ring.others.push(k);
+                }
+            }
+        }
+        Ok(ring)
+    }
+
+    /// `secrets/kv.key` alone (no `kv.key.old` / `kv.key.new`): what `rotate-key` checks the
+    /// state against before it calls the old key unneeded.
+    pub fn load_current(bucket: &Bucket) -> Result<Keyring, SecretsError> {
         let path = bucket.key_file();
         if !path.exists() {
             return Err(SecretsError::MissingKey(path));
         }
-        let current = KeyEntry::new(&*read_key(&path)?);
-        let mut others = Vec::new();
-        for extra in [bucket.old_key_file(), new_key_file(bucket)] {
-            if extra.exists() {
-                let k = KeyEntry::new(&*read_key(&extra)?);
-                if k.id != current.id {
-                    others.push(k);
-                }
-            }
-        }
-        Ok(Keyring { current, others })
+        check_permissions(bucket)?;
+        Ok(Keyring { current: KeyEntry::new(&*read_key(&path)?), others: Vec::new() })
     }
 
     /// Create `secrets/kv.key` (dir 0700, file 0600) with 32 random bytes unless it exists.
@@ -272,6 +280,44 @@ fn write_key_file(path: &Path, bytes: &[u8; 32]) -> Result<(), SecretsError> {
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
     Ok(())
+}
+
+/// Refuse a `secrets/` directory or a `kv.key` that group or others can access (like ssh
+/// with `~/.ssh`): `apply` and `plan` alike, so a leaky key is noticed before the first
+/// secret is sealed with it. A bucket without a key passes (it has nothing to leak yet).
+pub fn check_permissions(bucket: &Bucket) -> Result<(), SecretsError> {
+    let dir = bucket.secrets_dir();
+    let meta = match std::fs::metadata(&dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(SecretsError::Io { path: dir, source }),
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SecretsError::DirPermissions { path: dir, mode });
+    }
+    let key = bucket.key_file();
+    match std::fs::metadata(&key) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            Err(SecretsError::KeyPermissions { path: key, mode: m.permissions().mode() & 0o777 })
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(SecretsError::Io { path: key, source }),
+    }
+}
+
+/// Remove `kv.key.old` (after `rotate-key --remove-old-key` verified the state without it).
+pub fn remove_old_key(bucket: &Bucket) -> Result<bool, SecretsError> {
+    let old = bucket.old_key_file();
+    match std::fs::remove_file(&old) {
+        Ok(()) => {
+            sync_dir(&bucket.secrets_dir());
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(SecretsError::Io { path: old, source }),
+    }
 }
 
 /// Create `dir` (and parents) with mode 0700.
