@@ -1,6 +1,6 @@
 //! "Did you mean …?" hints for misspelt names (unknown fields, unknown jobs, commands).
 //!
-//! One small Levenshtein distance shared by every parser, so HCL and JSON files suggest
+//! One Levenshtein distance (`strsim`) shared by every parser, so HCL and JSON files suggest
 //! corrections the same way. A candidate is suggested when it is within a third of the
 //! word's length (at least 1, at most 3 edits); ties go to the candidate listed first.
 
@@ -53,18 +53,7 @@ where
 
 /// Levenshtein distance over characters (insert, delete, substitute each cost 1).
 pub fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+    strsim::levenshtein(a, b)
 }
 
 #[cfg(test)]
