@@ -14,6 +14,7 @@ use super::Context;
 use super::cat_fleet::Listing;
 use super::state::{open, open_with_keyring};
 use crate::bucket::Bucket;
+use crate::clock::format_time;
 use crate::diag::suggest::hint_or_list;
 use crate::hooks::access::readable;
 use crate::kv::{Entry, NamespaceKind, Snapshot, is_secret_namespace};
@@ -119,6 +120,8 @@ impl NamespaceFilter {
     }
 }
 
+/// One key in `cat kv --format json`. Times are RFC 3339 in UTC (`2026-01-02T03:04:05Z`),
+/// like every time kvform prints, not unix seconds.
 #[derive(Serialize)]
 struct JsonRow<'a> {
     namespace: &'a str,
@@ -126,8 +129,12 @@ struct JsonRow<'a> {
     value: String,
     version: u64,
     deleted: bool,
+    /// Seconds; 0 = never expires.
     ttl: u64,
-    created_at: i64,
+    /// When this version was written.
+    created_at: String,
+    /// `created_at + ttl`; `null` without a TTL.
+    expires_at: Option<String>,
     serial: u64,
     writer: &'a str,
 }
@@ -178,7 +185,8 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
                     version: e.version,
                     deleted: e.deleted,
                     ttl: e.ttl,
-                    created_at: e.created_at,
+                    created_at: format_time(e.created_at),
+                    expires_at: e.expires_at().map(format_time),
                     serial: e.serial,
                     writer: &e.writer,
                 });
