@@ -299,34 +299,42 @@ fn truncate(v: &str) -> String {
     }
 }
 
-/// Columns padded to their widest cell (by characters); `right[i]` right-aligns column i.
+/// The first row as a header, then the rest; columns padded to their widest cell, two spaces
+/// apart, no borders (comfy-table's NOTHING preset); `right[i]` right-aligns column i. Never
+/// sized to the terminal, so the output is the same in a pipe, a golden file or a terminal.
 pub(super) fn table<const N: usize>(rows: &[[String; N]], right: &[bool; N]) -> String {
-    let mut width = [0usize; N];
+    use comfy_table::{CellAlignment, ContentArrangement, Table, presets::NOTHING};
+    let mut t = Table::new();
+    t.load_style(NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    let mut rows = rows.iter();
+    if let Some(header) = rows.next() {
+        t.set_header(header.iter());
+    }
     for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
+        t.add_row(r.iter());
+    }
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_padding((0, if i + 1 < N { 2 } else { 0 }));
+        if right[i] {
+            col.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            let pad = " ".repeat(width[i] - c.chars().count());
-            if i > 0 {
-                line.push_str("  ");
-            }
-            if right[i] {
-                line.push_str(&pad);
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                if i + 1 < N {
-                    line.push_str(&pad);
-                }
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = t.trim_fmt();
+    out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_padded_two_spaces_apart_without_trailing_blanks() {
+        let rows = [
+            ["NAME", "N", "NOTE"].map(String::from),
+            ["api", "12", "…"].map(String::from),
+            ["database", "3", ""].map(String::from),
+        ];
+        assert_eq!(table(&rows, &[false, true, false]), "NAME       N  NOTE\napi       12  …\ndatabase   3\n");
+    }
 }
