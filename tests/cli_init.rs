@@ -44,8 +44,9 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>)> {
     out
 }
 
-const LAYOUT: [&str; 9] = [
+const LAYOUT: [&str; 10] = [
     "kvform.hcl",
+    ".gitignore",
     "workspace/",
     "workspace/workers.json",
     "workspace/bucket.conf",
@@ -66,7 +67,7 @@ fn creates_the_layout_with_private_modes() {
         assert!(b.join(rel.trim_end_matches('/')).exists(), "{rel} missing");
         assert!(stdout(&out).contains(&format!("created  {rel}\n")), "{rel} not reported:\n{}", stdout(&out));
     }
-    assert!(stdout(&out).contains("9 created, 0 kept"));
+    assert!(stdout(&out).contains("10 created, 0 kept"));
     assert_eq!(mode(&b.join("data")), 0o700);
     assert_eq!(mode(&b.join("data/kvform.db")), 0o600);
     assert_eq!(mode(&b.join("secrets")), 0o700);
@@ -104,7 +105,7 @@ fn a_second_run_changes_nothing_and_reports_what_it_kept() {
         assert!(stdout(&out).contains(&format!("kept     {rel} (already exists)")), "{}", stdout(&out));
     }
     assert!(!stdout(&out).contains("created  "));
-    assert!(stdout(&out).contains("already initialised: nothing created, 9 kept"));
+    assert!(stdout(&out).contains("already initialised: nothing created, 10 kept"));
 }
 
 #[test]
@@ -119,7 +120,7 @@ fn existing_files_are_never_overwritten() {
     assert_eq!(std::fs::read_to_string(tmp.path().join("workspace/bucket.conf")).unwrap(), "region = \"eu\"\n");
     let s = stdout(&out);
     assert!(s.contains("kept     kvform.hcl") && s.contains("kept     workspace/bucket.conf"), "{s}");
-    assert!(s.contains("created  secrets/kv.key") && s.contains("6 created, 3 kept"), "{s}");
+    assert!(s.contains("created  secrets/kv.key") && s.contains("7 created, 3 kept"), "{s}");
 }
 
 #[test]
@@ -243,4 +244,67 @@ fn quiet_init_prints_only_the_summary() {
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.starts_with("Initialised the kvform bucket in "), "{stdout}");
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_new_bucket_ignores_its_state_key_logs_and_plans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = init(tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ignore = std::fs::read_to_string(tmp.path().join(".gitignore")).unwrap();
+    for line in ["/data/", "/secrets/", "/logs/", "/plan.json", "*.plan.json"] {
+        assert!(ignore.lines().any(|l| l == line), "{line} missing from:\n{ignore}");
+    }
+    // git agrees, where git is installed: `git add .` must not pick up the key or the state.
+    let git = |args: &[&str]| Command::new("git").current_dir(tmp.path()).args(args).output();
+    if git(&["init", "-q"]).is_ok_and(|o| o.status.success()) {
+        let o = git(&["add", "--dry-run", "."]).unwrap();
+        let added = stdout(&o);
+        assert!(added.contains("kvform.hcl"), "{added}");
+        assert!(!added.contains("kv.key") && !added.contains("kvform.db"), "git would add:\n{added}");
+    }
+}
+
+#[test]
+fn an_existing_gitignore_gets_only_the_missing_lines_appended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let own = "# mine\ntarget\ndata\n/logs/";
+    std::fs::write(tmp.path().join(".gitignore"), own).unwrap();
+    let out = init(tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stdout(&out);
+    assert!(s.contains("  updated  .gitignore (appended /secrets/ /plan.json *.plan.json)\n"), "{s}");
+    assert!(s.contains("1 updated"), "{s}");
+    let ignore = std::fs::read_to_string(tmp.path().join(".gitignore")).unwrap();
+    assert!(ignore.starts_with(&format!("{own}\n#")), "the operator's lines were not kept as they were:\n{ignore}");
+    assert!(ignore.ends_with("/secrets/\n/plan.json\n*.plan.json\n"), "{ignore}");
+    // Nothing is missing any more: a second run keeps it byte for byte.
+    let again = init(tmp.path());
+    assert!(stdout(&again).contains("kept     .gitignore (already exists)"), "{}", stdout(&again));
+    assert_eq!(std::fs::read_to_string(tmp.path().join(".gitignore")).unwrap(), ignore);
+}
+
+#[test]
+fn a_state_moved_out_of_data_is_ignored_as_well() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("kvform.hcl"), "state {\n  path = \"var/state/main.db\"\n}\n").unwrap();
+    assert!(init(tmp.path()).status.success());
+    let ignore = std::fs::read_to_string(tmp.path().join(".gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "/var/state/main.db*"), "{ignore}");
+}
+
+#[test]
+fn the_bucket_path_is_printed_as_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_kvform")).current_dir(tmp.path()).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let s = run(&["init", "./mybucket"]);
+    assert!(s.contains("Initialised the kvform bucket in ./mybucket: "), "{s}");
+    let s = run(&["init", "."]);
+    assert!(s.contains("Initialised the kvform bucket in .: "), "{s}");
+    let s = run(&["-C", "mybucket", "init"]);
+    assert!(s.contains("The bucket in mybucket is already initialised"), "{s}");
 }

@@ -206,7 +206,11 @@ fn secrets_never_show_without_reveal_and_never_hit_disk() {
     assert_eq!(rows[0]["namespace"], "secrets/job/api");
     assert_eq!(rows[0]["value"], "(sensitive)");
     let fields: Vec<&str> = rows[0].as_object().unwrap().keys().map(|k| k.as_str()).collect();
-    assert_eq!(fields, ["namespace", "key", "value", "version", "deleted", "ttl", "created_at", "serial", "writer"]);
+    assert_eq!(
+        fields,
+        ["namespace", "key", "value", "version", "deleted", "ttl", "created_at", "expires_at", "serial", "writer"]
+    );
+    assert_eq!(rows[0]["created_at"], "2026-01-02T03:04:05Z");
     // --reveal prints plaintext.
     assert_eq!(ok(p, &["kv", "get", "secrets/job/api", "token", "--reveal"]), format!("{SECRET}\n"));
     assert!(ok(p, &["cat", "kv", "--reveal"]).contains(SECRET));

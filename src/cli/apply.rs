@@ -170,9 +170,36 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if report.failed.is_empty() && report.skipped.is_empty() {
         ctx.printer.out(&format!("Apply complete! {counts}"));
     } else {
-        ctx.printer.out(&format!("Apply partially complete (failed and skipped jobs were rolled back)! {counts}"));
+        ctx.printer.out(&partial_summary(&plan, &report));
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The last line of an apply that committed only part of the plan: which jobs were rolled
+/// back (failed, or skipped because they demand a failed job), what was kept, and the counts
+/// of what was kept next to the plan's — "0 changed" alone read as if nothing happened.
+fn partial_summary(plan: &crate::plan::Plan, report: &ApplyReport) -> String {
+    let mut rolled_back: Vec<String> =
+        report.failed.iter().map(|f| format!("{} (failed in {})", f.job, f.event.as_str())).collect();
+    rolled_back.extend(report.skipped.iter().map(|s| format!("{} (skipped: it demands {})", s.job, s.because)));
+    let bucket_level =
+        plan.changes.iter().any(|c| crate::kv::NamespaceKind::parse(&c.namespace).is_none_or(|k| k.job().is_none()));
+    let mut kept: Vec<String> = report.applied.clone();
+    if bucket_level {
+        kept.push("the bucket-level changes".to_string());
+    }
+    let kept = if kept.is_empty() { "nothing".to_string() } else { kept.join(", ") };
+    let s = &plan.summary;
+    format!(
+        "Apply partially complete! Rolled back: {}. Kept: {kept}. Resources: {} added, {} changed, {} destroyed (of the plan's {} to add, {} to change, {} to destroy).",
+        rolled_back.join(", "),
+        report.added,
+        report.changed,
+        report.destroyed,
+        s.add,
+        s.change,
+        s.destroy
+    )
 }
 
 /// Print failed and skipped jobs to stderr; `true` when there were none.

@@ -14,6 +14,7 @@ use super::Context;
 use super::cat_fleet::Listing;
 use super::state::{open, open_with_keyring};
 use crate::bucket::Bucket;
+use crate::clock::format_time;
 use crate::diag::suggest::hint_or_list;
 use crate::hooks::access::readable;
 use crate::kv::{Entry, NamespaceKind, Snapshot, is_secret_namespace};
@@ -119,6 +120,8 @@ impl NamespaceFilter {
     }
 }
 
+/// One key in `cat kv --format json`. Times are RFC 3339 in UTC (`2026-01-02T03:04:05Z`),
+/// like every time kvform prints, not unix seconds.
 #[derive(Serialize)]
 struct JsonRow<'a> {
     namespace: &'a str,
@@ -126,8 +129,12 @@ struct JsonRow<'a> {
     value: String,
     version: u64,
     deleted: bool,
+    /// Seconds; 0 = never expires.
     ttl: u64,
-    created_at: i64,
+    /// When this version was written.
+    created_at: String,
+    /// `created_at + ttl`; `null` without a TTL.
+    expires_at: Option<String>,
     serial: u64,
     writer: &'a str,
 }
@@ -178,7 +185,8 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
                     version: e.version,
                     deleted: e.deleted,
                     ttl: e.ttl,
-                    created_at: e.created_at,
+                    created_at: format_time(e.created_at),
+                    expires_at: e.expires_at().map(format_time),
                     serial: e.serial,
                     writer: &e.writer,
                 });
@@ -291,34 +299,42 @@ fn truncate(v: &str) -> String {
     }
 }
 
-/// Columns padded to their widest cell (by characters); `right[i]` right-aligns column i.
+/// The first row as a header, then the rest; columns padded to their widest cell, two spaces
+/// apart, no borders (comfy-table's NOTHING preset); `right[i]` right-aligns column i. Never
+/// sized to the terminal, so the output is the same in a pipe, a golden file or a terminal.
 pub(super) fn table<const N: usize>(rows: &[[String; N]], right: &[bool; N]) -> String {
-    let mut width = [0usize; N];
+    use comfy_table::{CellAlignment, ContentArrangement, Table, presets::NOTHING};
+    let mut t = Table::new();
+    t.load_style(NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    let mut rows = rows.iter();
+    if let Some(header) = rows.next() {
+        t.set_header(header.iter());
+    }
     for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
+        t.add_row(r.iter());
+    }
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_padding((0, if i + 1 < N { 2 } else { 0 }));
+        if right[i] {
+            col.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            let pad = " ".repeat(width[i] - c.chars().count());
-            if i > 0 {
-                line.push_str("  ");
-            }
-            if right[i] {
-                line.push_str(&pad);
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                if i + 1 < N {
-                    line.push_str(&pad);
-                }
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = t.trim_fmt();
+    out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_padded_two_spaces_apart_without_trailing_blanks() {
+        let rows = [
+            ["NAME", "N", "NOTE"].map(String::from),
+            ["api", "12", "…"].map(String::from),
+            ["database", "3", ""].map(String::from),
+        ];
+        assert_eq!(table(&rows, &[false, true, false]), "NAME       N  NOTE\napi       12  …\ndatabase   3\n");
+    }
 }

@@ -14,8 +14,11 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "kvform", &mut std::io::stdout());
+    // Into a buffer first: `generate` panics when its writer fails (`completions bash | head`).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "kvform", &mut script);
+    ctx.printer.out(&String::from_utf8_lossy(&script));
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,11 @@
 //! directory. An existing key that group or others can read is refused (as ssh refuses
 //! private keys), because every secret in the state is only as safe as this file.
 //!
+//! `.gitignore` keeps what must never be committed out of git (the state, the key, hook
+//! logs, saved plans): the README tells operators to keep the bucket in git, and `git add .`
+//! must not pick up `secrets/kv.key`. An existing `.gitignore` is never rewritten: the lines
+//! it lacks are appended under a comment, and the output says which.
+//!
 //! Last comes the state, at `kvform.hcl`'s `state { path }` (default `data/kvform.db`):
 //! created with a fresh `bucket_id` and `lineage`, kept when it is current, or migrated
 //! (after a backup copy) when its schema is older (SPEC §4 "The state"). An existing but
@@ -86,11 +91,27 @@ const LAYOUT: &[Item] = &[
     Item::Key { rel: "secrets/kv.key" },
 ];
 
-pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let root = match &args.dir {
-        Some(d) => ctx.dir.join(d),
-        None => ctx.dir.clone(),
+/// What `.gitignore` must hold (paths relative to the bucket root; `plan.json` and
+/// `*.plan.json` are the names the README and `plan --help` use for saved plans, which carry
+/// the lineage and are only valid for one serial).
+const GITIGNORE: &[&str] = &["/data/", "/secrets/", "/logs/", "/plan.json", "*.plan.json"];
+
+const GITIGNORE_HEADER: &str = "# kvform: the state, the secret key, hook logs and saved plans stay out of git.\n";
+
+/// `-C DIR` joined with the DIR argument, without the `./.` noise `Path::join` leaves
+/// (`init ./b` printed `in ././b`): `components()` drops every `.` but a leading one.
+fn bucket_root(chdir: &Path, dir: Option<&Path>) -> PathBuf {
+    let joined = match dir {
+        Some(d) if chdir == Path::new(".") => d.to_path_buf(),
+        Some(d) => chdir.join(d),
+        None => chdir.to_path_buf(),
     };
+    let clean: PathBuf = joined.components().collect();
+    if clean.as_os_str().is_empty() { PathBuf::from(".") } else { clean }
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let root = bucket_root(&ctx.dir, args.dir.as_deref());
     if root.exists() && !root.is_dir() {
         bail!("{} exists and is not a directory", root.display());
     }
@@ -124,6 +145,26 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let mut updated = 0;
+    match gitignore(&root, &settings.state_path)? {
+        Gitignore::Created => {
+            created += 1;
+            line("  created  .gitignore".to_string());
+        }
+        Gitignore::Kept => {
+            kept += 1;
+            line("  kept     .gitignore (already exists)".to_string());
+        }
+        Gitignore::Appended(lines) => {
+            updated += 1;
+            line(format!("  updated  .gitignore (appended {})", lines.join(" ")));
+        }
+        Gitignore::NotAFile => {
+            kept += 1;
+            ctx.printer.warn(".gitignore exists but is not a regular file; left as it is (add data/, secrets/ and logs/ to your ignore rules)");
+        }
+    }
+
     let state_file = bucket.state_file_for(&settings.state_path);
     let shown = settings.state_path.display();
     let (_, outcome) =
@@ -146,6 +187,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     let shown_root = root.display();
     let migrated = if migrated > 0 { format!(", {migrated} migrated") } else { String::new() };
+    let migrated = if updated > 0 { format!(", {updated} updated{migrated}") } else { migrated };
     if created == 0 {
         ctx.printer.out(&format!(
             "The bucket in {shown_root} is already initialised: nothing created, {kept} kept{migrated}."
@@ -158,6 +200,63 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+enum Gitignore {
+    Created,
+    Kept,
+    /// The lines that were missing and are now appended.
+    Appended(Vec<String>),
+    NotAFile,
+}
+
+/// The ignore lines this bucket needs: [`GITIGNORE`], plus the state file (and its WAL, lock
+/// and restore copies) when `kvform.hcl` moved it out of `data/` but kept it in the bucket.
+fn gitignore_lines(state_path: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = GITIGNORE.iter().map(|l| l.to_string()).collect();
+    let inside =
+        state_path.is_relative() && state_path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if inside && !state_path.starts_with("data") {
+        lines.push(format!("/{}*", state_path.display()));
+    }
+    lines
+}
+
+/// `data/`, `/data`, `data` … all name the same directory for our purpose.
+fn same_rule(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim().trim_start_matches('/').trim_end_matches('/').to_string();
+    norm(a) == norm(b)
+}
+
+/// Create `root/.gitignore`, or append the lines an existing one lacks (never rewriting it).
+fn gitignore(root: &Path, state_path: &Path) -> anyhow::Result<Gitignore> {
+    let path = root.join(".gitignore");
+    let wanted = gitignore_lines(state_path);
+    let mut text = String::from(GITIGNORE_HEADER);
+    wanted.iter().for_each(|l| text.push_str(&format!("{l}\n")));
+    if make_file(&path, text.as_bytes(), 0o644)? {
+        return Ok(Gitignore::Created);
+    }
+    if !path.is_file() {
+        return Ok(Gitignore::NotAFile);
+    }
+    let existing = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let missing: Vec<String> = wanted.into_iter().filter(|w| !existing.lines().any(|l| same_rule(l, w))).collect();
+    if missing.is_empty() {
+        return Ok(Gitignore::Kept);
+    }
+    let mut add = String::new();
+    if !existing.is_empty() && !existing.ends_with('\n') {
+        add.push('\n');
+    }
+    add.push_str(GITIGNORE_HEADER);
+    missing.iter().for_each(|l| add.push_str(&format!("{l}\n")));
+    let mut f =
+        OpenOptions::new().append(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    f.write_all(add.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot append to {}", path.display()))?;
+    Ok(Gitignore::Appended(missing))
 }
 
 /// An existing key must be a private 32-byte file.
@@ -237,4 +336,26 @@ fn make_key(path: &Path) -> anyhow::Result<bool> {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
     }
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_printed_as_the_user_spelled_it() {
+        let r = |c: &str, d: Option<&str>| bucket_root(Path::new(c), d.map(Path::new)).display().to_string();
+        assert_eq!(r(".", Some("./mybucket")), "./mybucket");
+        assert_eq!(r(".", Some(".")), ".");
+        assert_eq!(r(".", None), ".");
+        assert_eq!(r(".", Some("b")), "b");
+        assert_eq!(r("/tmp/x", Some("./b/")), "/tmp/x/b");
+    }
+
+    #[test]
+    fn a_state_outside_data_is_ignored_too() {
+        assert!(gitignore_lines(Path::new("data/kvform.db")).iter().all(|l| !l.contains("kvform.db")));
+        assert!(gitignore_lines(Path::new("var/main.db")).contains(&"/var/main.db*".to_string()));
+        assert_eq!(gitignore_lines(Path::new("/abs/main.db")).len(), GITIGNORE.len());
+    }
 }

@@ -128,6 +128,38 @@ struct HistoryArgs {
     reveal: bool,
 }
 
+/// One version in `kv history --format json`; times RFC 3339 UTC, as `cat kv` prints them.
+#[derive(serde::Serialize)]
+struct JsonVersion<'a> {
+    namespace: &'a str,
+    key: &'a str,
+    version: u64,
+    value: &'a str,
+    deleted: bool,
+    ttl: u64,
+    created_at: String,
+    expires_at: Option<String>,
+    serial: u64,
+    writer: &'a str,
+}
+
+impl<'a> From<&'a crate::state::VersionRow> for JsonVersion<'a> {
+    fn from(r: &'a crate::state::VersionRow) -> Self {
+        JsonVersion {
+            namespace: &r.namespace,
+            key: &r.key,
+            version: r.version,
+            value: &r.value,
+            deleted: r.deleted,
+            ttl: r.ttl,
+            created_at: crate::clock::format_time(r.created_at),
+            expires_at: (r.ttl > 0).then(|| crate::clock::format_time(r.created_at.saturating_add(r.ttl as i64))),
+            serial: r.serial,
+            writer: &r.writer,
+        }
+    }
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         KvCommand::Get(a) => get(ctx, a),
@@ -322,7 +354,10 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
         shown.push(crate::state::VersionRow { value, ..r });
     }
     match a.format {
-        super::cat::Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&shown)?),
+        super::cat::Format::Json => {
+            let rows: Vec<JsonVersion> = shown.iter().map(JsonVersion::from).collect();
+            ctx.printer.out(&serde_json::to_string_pretty(&rows)?)
+        }
         super::cat::Format::Table => {
             let mut t = vec![["VERSION", "TIME", "SERIAL", "WRITER", "TTL", "VALUE"].map(String::from)];
             for r in &shown {

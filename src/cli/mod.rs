@@ -7,6 +7,7 @@
 //! [`dispatch`].
 
 mod apply;
+mod argv;
 mod cat;
 mod cat_fleet;
 mod completions;
@@ -26,7 +27,7 @@ mod validate;
 
 pub use printer::Printer;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,7 +38,8 @@ use std::process::ExitCode;
     about = "Declarative reconciler for a fleet catalog kept in a versioned key-value store",
     long_about = "kvform turns a workspace of workers, jobs and variables into a desired state, \
 diffs it against the state in SQLite, shows a reviewable plan and applies it wave by wave.",
-    after_help = "Examples:\n  kvform init ./bucket\n  kvform -C ./bucket validate\n  kvform -C ./bucket plan"
+    after_help = "Examples:\n  kvform init ./bucket\n  kvform -C ./bucket validate\n  kvform -C ./bucket plan\n\n\
+Long flags also take Terraform's single-dash spelling: -chdir=DIR, -out=FILE, -json, -auto-approve."
 )]
 pub struct Cli {
     /// Run as if kvform was started in DIR (the bucket root).
@@ -97,7 +99,14 @@ pub struct Context {
 pub fn main() -> ExitCode {
     // Usage errors exit 1, not clap's default 2: with `plan --detailed-exitcode`, 2 means
     // "the plan has changes", and a typo in a CI script must not read as that.
-    let cli = match Cli::try_parse() {
+    let args = match argv::rewrite(std::env::args_os(), &Cli::command()) {
+        Ok(args) => args,
+        Err(message) => {
+            printer::stderr_line(&format!("error: {message}"));
+            return ExitCode::from(1);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             let _ = e.print();

@@ -1,6 +1,12 @@
 //! One place that decides what goes where: results to stdout, progress and diagnostics
 //! to stderr; colour only when allowed and the stream is a terminal.
+//!
+//! A closed pipe is not an error: `kvform cat kv | head -1` closes stdout early, and like
+//! other CLIs kvform then stops printing quietly instead of panicking (`println!` does) or
+//! reporting "Broken pipe". Every write here ignores its result for that reason; the
+//! command itself still finishes (an apply is never cut short because a reader went away).
 
+use anstyle::{AnsiColor, Style};
 use std::io::{IsTerminal, Write};
 
 pub struct Printer {
@@ -38,20 +44,20 @@ impl Printer {
     /// A status line to stderr, hidden by `--quiet`.
     pub fn info(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            stderr_line(text);
         }
     }
     /// Detail to stderr, shown only with `--verbose`.
     pub fn detail(&self, text: &str) {
         if self.verbose {
-            eprintln!("{text}");
+            stderr_line(text);
         }
     }
     pub fn warn(&self, text: &str) {
-        eprintln!("{}: {text}", self.paint_stderr("warning", "33"));
+        stderr_line(&format!("{}: {text}", self.paint_stderr("warning", AnsiColor::Yellow)));
     }
     pub fn error(&self, text: &str) {
-        eprintln!("{}: {text}", self.paint_stderr("error", "31"));
+        stderr_line(&format!("{}: {text}", self.paint_stderr("error", AnsiColor::Red)));
     }
     /// Pre-rendered text (diagnostics) to stderr, as is.
     pub fn raw_stderr(&self, text: &str) {
@@ -59,7 +65,31 @@ impl Printer {
         let _ = e.write_all(text.as_bytes());
     }
 
-    fn paint_stderr(&self, word: &str, code: &str) -> String {
-        if self.color_stderr() { format!("\x1b[1;{code}m{word}\x1b[0m") } else { word.to_string() }
+    fn paint_stderr(&self, word: &str, color: AnsiColor) -> String {
+        if self.color_stderr() { painted(word, color) } else { word.to_string() }
+    }
+}
+
+/// `word` in bold `color`, reset after.
+fn painted(word: &str, color: AnsiColor) -> String {
+    let style = Style::new().bold().fg_color(Some(color.into()));
+    format!("{style}{word}{style:#}")
+}
+
+/// One line to stderr; a closed stderr is ignored (see the module docs), where `eprintln!`
+/// would panic.
+pub fn stderr_line(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes()).and_then(|()| e.write_all(b"\n"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_and_warning_words_are_bold_red_and_yellow() {
+        assert_eq!(painted("error", AnsiColor::Red), "\x1b[1m\x1b[31merror\x1b[0m");
+        assert_eq!(painted("warning", AnsiColor::Yellow), "\x1b[1m\x1b[33mwarning\x1b[0m");
     }
 }

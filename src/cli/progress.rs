@@ -31,7 +31,7 @@ impl Lines {
     pub fn line(&self, text: &str) {
         match self {
             Lines::Quiet => {}
-            Lines::Stderr => eprintln!("{text}"),
+            Lines::Stderr => super::printer::stderr_line(text),
             Lines::Bars(multi) => {
                 let _ = multi.println(text);
             }
@@ -67,7 +67,7 @@ pub fn line(event: &ProgressEvent<'_>) -> Option<String> {
 impl Progress for PlainProgress {
     fn event(&mut self, event: ProgressEvent<'_>) {
         if let Some(l) = line(&event) {
-            eprintln!("{l}");
+            super::printer::stderr_line(&l);
         }
     }
 }

@@ -95,8 +95,12 @@ pub struct Args {
 enum StateCommand {
     /// Show ids, serial, schema, key counts per namespace class, file size, lock and the
     /// last change sets.
-    #[command(after_help = "Example:\n  kvform state info")]
-    Info,
+    #[command(after_help = "Examples:\n  kvform state info\n  kvform state info --format json | jq .serial")]
+    Info {
+        /// Output format (JSON times are RFC 3339, UTC).
+        #[arg(long, value_enum, default_value_t = super::cat::Format::Table)]
+        format: super::cat::Format,
+    },
     /// Verify the state: SQLite integrity, version chains, serials, secrets sealed. Exit 1 on
     /// any problem.
     #[command(after_help = "Example:\n  kvform state check && echo healthy")]
@@ -155,7 +159,7 @@ fn unreadable_secrets(b: &Bucket, store: &StateStore) -> anyhow::Result<Vec<Stri
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        StateCommand::Info => info(ctx),
+        StateCommand::Info { format } => info(ctx, format),
         StateCommand::Check => {
             let (b, store) = open(ctx)?;
             let meta = store.meta()?;
@@ -216,26 +220,13 @@ fn file_size(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-fn info(ctx: &Context) -> anyhow::Result<ExitCode> {
+fn info(ctx: &Context, format: super::cat::Format) -> anyhow::Result<ExitCode> {
     let (_, store) = open(ctx)?;
     let meta = store.meta()?;
     let path = store.path().to_path_buf();
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    let mut out = String::new();
-    out += &format!("state:          {}\n", path.display());
-    out += &format!("size:           {} bytes (+ {} bytes WAL)\n", file_size(&path), file_size(Path::new(&wal)));
-    out += &format!("schema version: {}\n", meta.schema_version);
-    out += &format!("bucket_id:      {}\n", meta.bucket_id);
-    out += &format!("lineage:        {}\n", meta.lineage);
-    out += &format!("serial:         {}\n", meta.serial);
-    let lock_line = match lock::status(&path)? {
-        (Some(h), _) => format!("held by {h}"),
-        (None, Some(stale)) => format!("free (a dead holder left its record: {stale})"),
-        (None, None) => "free".to_string(),
-    };
-    out += &format!("lock:           {lock_line}\n\n");
-
+    let (holder, stale) = lock::status(&path)?;
     // Counts per namespace class, in the ownership table's order.
     let mut classes: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
     for s in store.namespace_stats()? {
@@ -245,19 +236,68 @@ fn info(ctx: &Context) -> anyhow::Result<ExitCode> {
         c[1] += s.tombstoned;
         c[2] += s.history;
     }
-    let mut rows = vec![["NAMESPACE CLASS".to_string(), "LIVE".into(), "TOMBSTONED".into(), "HISTORY".into()]];
     let patterns = NAMESPACE_RULES.iter().map(|r| r.pattern).chain(std::iter::once("(outside the layout)"));
-    for p in patterns {
-        if let Some(c) = classes.get(p) {
-            rows.push([p.to_string(), c[0].to_string(), c[1].to_string(), c[2].to_string()]);
-        }
+    let classes: Vec<(&str, [u64; 3])> = patterns.filter_map(|p| classes.get(p).map(|c| (p, *c))).collect();
+    let audit = store.audit(5)?;
+
+    if format == super::cat::Format::Json {
+        use crate::clock::format_time;
+        let lock_json = |h: &lock::LockHolder| {
+            serde_json::json!({
+                "lock_id": h.lock_id, "actor": h.actor, "pid": h.pid,
+                "operation": h.operation, "since": format_time(h.since),
+            })
+        };
+        let out = serde_json::json!({
+            "state": path.display().to_string(),
+            "size_bytes": file_size(&path),
+            "wal_bytes": file_size(Path::new(&wal)),
+            "schema_version": meta.schema_version,
+            "bucket_id": meta.bucket_id,
+            "lineage": meta.lineage,
+            "serial": meta.serial,
+            "lock": {
+                "held_by": holder.as_ref().map(lock_json),
+                "stale_record": stale.as_ref().map(lock_json),
+            },
+            "namespace_classes": classes.iter().map(|(p, c)| serde_json::json!({
+                "class": p, "live": c[0], "tombstoned": c[1], "history": c[2],
+            })).collect::<Vec<_>>(),
+            "last_change_sets": audit.iter().map(|a| serde_json::json!({
+                "serial": a.serial, "operation": a.operation, "actor": a.actor,
+                "tool_version": a.tool_version,
+                "started_at": format_time(a.started_at), "finished_at": format_time(a.finished_at),
+                "duration_ms": a.duration_ms, "added": a.added, "changed": a.changed,
+                "destroyed": a.destroyed, "removed": a.removed, "resealed": a.resealed, "status": a.status,
+            })).collect::<Vec<_>>(),
+        });
+        ctx.printer.out(&serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut out = String::new();
+    out += &format!("state:          {}\n", path.display());
+    out += &format!("size:           {} bytes (+ {} bytes WAL)\n", file_size(&path), file_size(Path::new(&wal)));
+    out += &format!("schema version: {}\n", meta.schema_version);
+    out += &format!("bucket_id:      {}\n", meta.bucket_id);
+    out += &format!("lineage:        {}\n", meta.lineage);
+    out += &format!("serial:         {}\n", meta.serial);
+    let lock_line = match (holder, stale) {
+        (Some(h), _) => format!("held by {h}"),
+        (None, Some(stale)) => format!("free (a dead holder left its record: {stale})"),
+        (None, None) => "free".to_string(),
+    };
+    out += &format!("lock:           {lock_line}\n\n");
+
+    let mut rows = vec![["NAMESPACE CLASS".to_string(), "LIVE".into(), "TOMBSTONED".into(), "HISTORY".into()]];
+    for (p, c) in &classes {
+        rows.push([p.to_string(), c[0].to_string(), c[1].to_string(), c[2].to_string()]);
     }
     if rows.len() == 1 {
         out += "no keys yet\n";
     } else {
         out += &super::cat::table(&rows, &[false, true, true, true]);
     }
-    let audit = store.audit(5)?;
     if !audit.is_empty() {
         out += "\nlast change sets:\n";
         for a in audit {

@@ -1,6 +1,6 @@
 //! "Did you mean …?" hints for misspelt names (unknown fields, unknown jobs, commands).
 //!
-//! One small Levenshtein distance shared by every parser, so HCL and JSON files suggest
+//! One edit distance (`strsim`) shared by every parser, so HCL and JSON files suggest
 //! corrections the same way. A candidate is suggested when it is within a third of the
 //! word's length (at least 1, at most 3 edits); ties go to the candidate listed first.
 
@@ -51,20 +51,12 @@ where
     if all.is_empty() { format!("there are no {noun} yet") } else { format!("{noun}: {}", all.join(", ")) }
 }
 
-/// Levenshtein distance over characters (insert, delete, substitute each cost 1).
+/// Edit distance over characters: insert, delete, substitute and swapping two neighbours
+/// each cost 1 (optimal string alignment). Swapped letters are the most common typo
+/// (`wbe` for `web`), and plain Levenshtein counts them as two edits, too many for a short
+/// name's limit.
 pub fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+    strsim::osa_distance(a, b)
 }
 
 #[cfg(test)]
@@ -75,7 +67,8 @@ mod tests {
     fn distances() {
         assert_eq!(distance("", ""), 0);
         assert_eq!(distance("abc", ""), 3);
-        assert_eq!(distance("memroy", "memory"), 2);
+        assert_eq!(distance("memroy", "memory"), 1);
+        assert_eq!(distance("wbe", "web"), 1);
         assert_eq!(distance("kitten", "sitting"), 3);
     }
 
@@ -88,6 +81,8 @@ mod tests {
         assert_eq!(did_you_mean("cpus", fields).as_deref(), Some("cpu"));
         assert_eq!(did_you_mean("zzzzzz", fields), None);
         assert_eq!(did_you_mean("x", ["y"]).as_deref(), Some("y"));
+        assert_eq!(did_you_mean("wbe", ["db", "web"]).as_deref(), Some("web"));
+        assert_eq!(did_you_mean("port_mn", ["port_min", "port_max"]).as_deref(), Some("port_min"));
         assert_eq!(did_you_mean("anything", Vec::<String>::new()), None);
         let settings = ["max_versions", "job_config_selector"];
         assert_eq!(did_you_mean("max_version", settings).as_deref(), Some("max_versions"));

@@ -345,26 +345,14 @@ fn aad(ns: &str, key: &str, version: u64) -> Vec<u8> {
     a
 }
 
+/// Lower-case hex, the sealed format's only spelling.
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+    base16ct::lower::encode_string(bytes)
 }
 
+/// Strict lower-case hex (an upper-case body is not a sealed value of ours).
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    s.as_bytes().chunks(2).map(|p| Some(nib(p[0])? << 4 | nib(p[1])?)).collect()
+    base16ct::lower::decode_vec(s.as_bytes()).ok()
 }
 
 #[cfg(test)]
@@ -373,6 +361,15 @@ mod tests {
 
     fn ring() -> Keyring {
         Keyring::from_bytes(&[7u8; 32])
+    }
+
+    #[test]
+    fn hex_is_strict_lower_case() {
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+        assert_eq!(unhex("00abff"), Some(vec![0x00, 0xab, 0xff]));
+        assert_eq!(unhex("00ABFF"), None);
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
     }
 
     #[test]

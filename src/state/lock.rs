@@ -193,34 +193,27 @@ pub fn force_unlock(state: &Path, id: &str) -> Result<ForceUnlock, StateError> {
     }
 }
 
-/// `user@host` of this process: `$USER` (or `$LOGNAME`) and the kernel's hostname.
-/// The login name of this process's uid from /etc/passwd (cron jobs and containers often run
-/// without USER/LOGNAME), or `uid<N>` when the uid has no entry.
-fn user_of_this_process() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let name = passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let (name, _, id) = (f.next()?, f.next()?, f.next()?);
-        (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
-    });
-    Some(name.unwrap_or_else(|| format!("uid{uid}")))
-}
-
+/// `user@host` of this process: `$USER` (or `$LOGNAME`), else the login name of this
+/// process's uid (`whoami`, through getpwuid: cron jobs and containers often run without
+/// USER/LOGNAME), and the kernel's hostname (gethostname).
 pub fn actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| !u.is_empty())
-        .or_else(user_of_this_process)
-        .unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .or_else(|| whoami::username().ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| format!("uid{}", uid_of_this_process()));
+    let host = whoami::hostname()
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into());
     format!("{user}@{host}")
+}
+
+/// The uid, for a process whose uid has no passwd entry (`uid<N>` names it then).
+fn uid_of_this_process() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
 }

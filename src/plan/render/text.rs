@@ -16,10 +16,11 @@ pub struct TextOptions {
     pub detail: bool,
 }
 
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const RED: &str = "\x1b[31m";
-const RESET: &str = "\x1b[0m";
+use anstyle::{AnsiColor, Style};
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const RED: Style = AnsiColor::Red.on_default();
 
 /// Render the plan as text (ends with a newline).
 pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
@@ -40,9 +41,9 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
 
 fn format_line(line: &Line, color: bool) -> String {
     let sym = match (color, line.sym) {
-        (true, '+') => format!("{GREEN}+{RESET}"),
-        (true, '~') => format!("{YELLOW}~{RESET}"),
-        (true, '-') => format!("{RED}-{RESET}"),
+        (true, '+') => format!("{GREEN}+{GREEN:#}"),
+        (true, '~') => format!("{YELLOW}~{YELLOW:#}"),
+        (true, '-') => format!("{RED}-{RED:#}"),
         (_, c) => c.to_string(),
     };
     let text = format!("  {sym} {}{}", " ".repeat(line.indent), line.text);

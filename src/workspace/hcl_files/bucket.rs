@@ -17,8 +17,35 @@ pub(super) fn bucket_conf(root: &Path, sources: &mut SourceMap, diags: &mut Diag
         return (Vec::new(), PortPool::default());
     };
     let vars = flat_vars(&body, file, "bucket.conf", diags);
+    near_misses(&vars, &["port_min", "port_max"], "vars/bucket", "the port pool ignores it", file, diags);
     let pool = port_pool(&vars, file, diags);
     (vars.into_iter().map(|(v, _)| v).collect(), pool)
+}
+
+/// Attributes are free-form variables, so a misspelt setting (`port_mn`, `memroy`) would be
+/// stored as a variable and the setting silently left at its default: warn, with the
+/// suggestion (a warning, since the name may be a variable on purpose).
+fn near_misses(
+    vars: &[(Var, &Attribute)],
+    settings: &[&str],
+    ns: &str,
+    effect: &str,
+    file: FileId,
+    diags: &mut Diagnostics,
+) {
+    for (var, attr) in vars {
+        if settings.contains(&var.name.as_str()) {
+            continue;
+        }
+        if let Some(help) = hint(&var.name, settings) {
+            diags.push(
+                Diagnostic::warning(format!("`{}` is not a setting; it is stored in {ns} as a variable", var.name))
+                    .at(key_span(attr, file))
+                    .label(format!("a variable, {effect}"))
+                    .help(help),
+            );
+        }
+    }
 }
 
 /// `port_min`/`port_max` when written and valid, the defaults otherwise.
@@ -167,6 +194,8 @@ pub(super) fn bucket_jobs(
             continue;
         }
         let vars = flat_vars(&block.body, file, "a `job` block", diags);
+        let ns = format!("vars/bucket/job/{job}");
+        near_misses(&vars, &["memory", "cpu"], &ns, "it reserves nothing", file, diags);
         let memory_mb = quantity(&vars, "memory", Quantity::Memory, file, diags);
         let cpu_mhz = quantity(&vars, "cpu", Quantity::Cpu, file, diags);
         let vars = vars.into_iter().map(|(v, _)| v).collect();

@@ -1,0 +1,91 @@
+//! A small bucket without hooks (two workers, jobs `web` and `db`) and a runner for the
+//! binary, shared by the CLI tests of the Terraform-habit features (pipes, flags, init,
+//! fmt, targets, show, state list).
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+pub const NOW: &str = "2026-01-02T03:04:05Z";
+
+pub fn kvform(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("KVFORM_NOW", NOW)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kvform")
+}
+
+/// Run in `dir` as the current directory, `args` exactly as given (no `-C`).
+pub fn kvform_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .current_dir(dir)
+        .args(args)
+        .env("KVFORM_NOW", NOW)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kvform")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `kvform -C dir ARGS`, which must succeed; its stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = kvform(dir, args);
+    assert!(o.status.success(), "{args:?} failed ({:?}):\n{}{}", o.status, stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+pub const WORKERS: &str = r#"[
+  { "host": "10.0.0.1", "labels": ["web", "db"], "memory": "4 gb", "cpu": "4000 mhz" },
+  { "host": "10.0.0.2", "labels": ["web"], "memory": "4 gb", "cpu": "4000 mhz" }
+]
+"#;
+
+pub const JOBS_CONF: &str = r#"# reservations
+job "web" {
+  memory = "256 mb"
+}
+
+job "db" {
+  memory = "512 mb"
+}
+"#;
+
+/// A bucket made by `kvform init` with workers and the jobs `web` and `db` (no hooks), not
+/// yet applied.
+pub fn bucket() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = kvform(tmp.path(), &["init"]);
+    assert!(out.status.success(), "init failed: {}", stderr(&out));
+    let ws = tmp.path().join("workspace");
+    std::fs::write(ws.join("workers.json"), WORKERS).unwrap();
+    std::fs::write(ws.join("bucket.jobs.conf"), JOBS_CONF).unwrap();
+    for (job, manifest) in [
+        ("web", "{\n  \"version\": \"1.0.0\",\n  \"resources\": { \"ports\": { \"web_http\": {} } }\n}\n"),
+        ("db", "{\n  \"version\": \"2.0.0\"\n}\n"),
+    ] {
+        std::fs::create_dir_all(ws.join("jobs").join(job)).unwrap();
+        std::fs::write(ws.join("jobs").join(job).join("manifest.json"), manifest).unwrap();
+    }
+    std::fs::write(ws.join("jobs/web/vars.hcl"), "greeting = \"hello\"\n").unwrap();
+    tmp
+}
+
+/// [`bucket`], applied once.
+pub fn applied_bucket() -> tempfile::TempDir {
+    let b = bucket();
+    ok(b.path(), &["apply", "--auto-approve"]);
+    b
+}
