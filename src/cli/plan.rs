@@ -87,9 +87,14 @@ pub(super) struct OutputArgs {
 }
 
 impl OutputArgs {
+    /// The chosen format (`--json` is `--format json`).
+    pub(super) fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format }
+    }
+
     /// The plan in the chosen format.
     pub(super) fn render(&self, ctx: &Context, plan: &Plan) -> String {
-        match if self.json { Format::Json } else { self.format } {
+        match self.format() {
             Format::Text => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
             Format::Markdown => render_markdown(plan),
             Format::Json => render_json(plan),
