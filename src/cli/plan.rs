@@ -30,6 +30,10 @@ pub struct Args {
     /// that have no active allocation.
     #[arg(long)]
     purge_secrets_kv: bool,
+    /// Plan only this job's namespaces (and the bucket-level changes they depend on);
+    /// repeatable. Not for routine use: for recovering from errors or mistakes.
+    #[arg(long = "target", value_name = "JOB", value_delimiter = ',')]
+    targets: Vec<String>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +44,8 @@ pub(super) enum Format {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let loaded = pipeline::load(ctx)?;
+    let mut loaded = pipeline::load(ctx)?;
+    loaded.targets = args.targets.clone();
     let store = loaded.open_state()?;
     if store.is_none() {
         if args.out.is_some() {
@@ -56,10 +61,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
     let planned = loaded.plan(ctx, store.as_ref(), &opts)?;
+    loaded.warn_if_targeted(ctx);
     ctx.printer.out(&args.output.render(ctx, &planned.plan));
     if let Some(rel) = &args.out {
         let out = ctx.dir.join(rel);
-        SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(&out)?;
+        let mut saved = SavedPlan::new(planned.plan.clone(), planned.digest.clone());
+        saved.targets = args.targets.clone();
+        saved.write(&out)?;
         // The plan file path is relative to -C DIR, so the hint repeats the -C the user gave.
         let chdir =
             if ctx.dir == std::path::Path::new(".") { String::new() } else { format!("-C {} ", ctx.dir.display()) };

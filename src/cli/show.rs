@@ -37,11 +37,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let Some(file) = &args.file else { return show_state(ctx, &args.output) };
     let saved = SavedPlan::read(&ctx.dir.join(file))?;
     ctx.printer.info(&format!(
-        "Saved plan for state lineage {} at serial {}, made by kvform {}{}",
+        "Saved plan for state lineage {} at serial {}, made by kvform {}{}{}",
         saved.lineage,
         saved.base_serial,
         saved.kvform_version,
-        if saved.options.purge_secrets_kv { " with --purge-secrets-kv" } else { "" }
+        if saved.options.purge_secrets_kv { " with --purge-secrets-kv" } else { "" },
+        if saved.targets.is_empty() { String::new() } else { format!(" with --target {}", saved.targets.join(",")) }
     ));
     ctx.printer.out(&args.output.render(ctx, &saved.plan));
     Ok(ExitCode::SUCCESS)
