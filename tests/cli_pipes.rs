@@ -51,6 +51,11 @@ const LISTINGS: &[&[&str]] = &[
     &["plan"],
     &["plan", "--json"],
     &["show", "p.json"],
+    &["show"],
+    &["show", "--json"],
+    &["state", "list"],
+    &["state", "info", "--format", "json"],
+    &["kv", "get", "vars/job/web", "greeting", "--format", "json"],
     &["--help"],
 ];
 

@@ -48,6 +48,10 @@ pub struct Args {
     /// (ignored with FILE: the saved plan's options apply).
     #[arg(long)]
     purge_secrets_kv: bool,
+    /// Apply only this job's namespaces (and the bucket-level changes they depend on);
+    /// repeatable. Not for routine use (with FILE: the saved plan's targets apply).
+    #[arg(long = "target", value_name = "JOB", value_delimiter = ',', conflicts_with = "file")]
+    targets: Vec<String>,
 }
 
 const NO_TTY: &str = "apply needs confirmation, but stdin is not a terminal\n  help: pass --auto-approve, or apply a reviewed plan: `kvform plan --out plan.json && kvform apply plan.json`";
@@ -82,8 +86,9 @@ fn hook_steps(
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let timeout = lock_timeout(&args.lock_timeout)?;
-    let loaded = pipeline::load(ctx)?;
+    let mut loaded = pipeline::load(ctx)?;
     let saved = args.file.as_ref().map(|f| SavedPlan::read(&ctx.dir.join(f))).transpose()?;
+    loaded.targets = saved.as_ref().map_or_else(|| args.targets.clone(), |s| s.targets.clone());
     // Refused before anything is created; with a state, only once the plan has changes.
     let cannot_prompt = saved.is_none() && !args.auto_approve && !std::io::stdin().is_terminal();
     let state = loaded.open_state()?;
@@ -122,6 +127,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         None => {
             let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
             let planned = loaded.plan_in(ctx, &txn, &opts)?;
+            loaded.warn_if_targeted(ctx);
             let text = render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: false });
             ctx.printer.out(&text);
             if !planned.plan.is_empty() && cannot_prompt {
@@ -166,6 +172,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if report.rolled_back {
         ctx.printer.out("Apply failed: --atomic rolled back every change; nothing was committed.");
         return Ok(ExitCode::from(1));
+    }
+    if !loaded.targets.is_empty() {
+        ctx.printer.warn(
+            "applied changes may be incomplete: the plan was made with --target, so changes the workspace asks for outside the targeted jobs were not applied\n  help: run `kvform plan` to see what is still pending",
+        );
     }
     if report.failed.is_empty() && report.skipped.is_empty() {
         ctx.printer.out(&format!("Apply complete! {counts}"));

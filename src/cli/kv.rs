@@ -65,6 +65,36 @@ pub(super) struct GetArgs {
     /// Print a secret's value in clear text instead of (sensitive).
     #[arg(long)]
     reveal: bool,
+    /// `text`: the value alone; `json`: the value with its version, times (RFC 3339), TTL,
+    /// serial and writer (`null` for a missing key).
+    #[arg(long, value_enum, default_value_t = GetFormat::Text)]
+    format: GetFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GetFormat {
+    Text,
+    Json,
+}
+
+/// `kv get --format json`: one key with what an operator asks about it. Times are RFC 3339
+/// UTC. `created_at` is the time of the key's first version while history still holds it
+/// (`null` once `max_versions` or gc trimmed it); `updated_at` is the current version's.
+#[derive(serde::Serialize)]
+struct JsonKey<'a> {
+    namespace: &'a str,
+    key: &'a str,
+    value: String,
+    sensitive: bool,
+    version: u64,
+    created_at: Option<String>,
+    updated_at: String,
+    /// Seconds; 0 = never expires.
+    ttl: u64,
+    expires_at: Option<String>,
+    expired: bool,
+    serial: u64,
+    writer: &'a str,
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,7 +264,36 @@ pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
     check_key(&a.key)?;
     let secret = is_secret_namespace(&a.ns);
     let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
-    match store.get(&a.ns, &a.key)?.filter(Entry::is_live) {
+    let live = store.get(&a.ns, &a.key)?.filter(Entry::is_live);
+    if a.format == GetFormat::Json {
+        if live.is_none() && a.error_on_missing {
+            bail!("{} {} does not exist (or was deleted)", a.ns, a.key);
+        }
+        let shown = match &live {
+            None => serde_json::Value::Null,
+            Some(e) => {
+                let first = store.history(&a.ns, &a.key)?.into_iter().find(|r| r.version == 1);
+                let now = now()?;
+                serde_json::to_value(JsonKey {
+                    namespace: &a.ns,
+                    key: &a.key,
+                    value: shown_value(&a.ns, &a.key, e, store.keyring())?,
+                    sensitive: secret,
+                    version: e.version,
+                    created_at: first.map(|r| crate::clock::format_time(r.created_at)),
+                    updated_at: crate::clock::format_time(e.created_at),
+                    ttl: e.ttl,
+                    expires_at: e.expires_at().map(crate::clock::format_time),
+                    expired: e.is_expired(now),
+                    serial: e.serial,
+                    writer: &e.writer,
+                })?
+            }
+        };
+        ctx.printer.out(&serde_json::to_string_pretty(&shown)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match live {
         Some(e) => {
             expiry_notice(ctx, &a.ns, &a.key, &e, now()?);
             let shown = shown_value(&a.ns, &a.key, &e, store.keyring())?;

@@ -11,6 +11,7 @@ mod argv;
 mod cat;
 mod cat_fleet;
 mod completions;
+mod fmt;
 mod gc;
 mod health;
 mod init;
@@ -66,6 +67,8 @@ pub enum Command {
     Init(init::Args),
     /// Check the workspace and report every problem; never touches the state.
     Validate(validate::Args),
+    /// Rewrite the bucket's HCL and JSON files in canonical form (--check: exit 3 if not).
+    Fmt(fmt::Args),
     /// Print what the state holds (`cat kv`, `cat kv get NS KEY`, `cat workers|jobs|allocations`).
     Cat(cat::Args),
     /// Show what `apply` would change (text, markdown or JSON; --out saves it).
@@ -132,6 +135,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Completions(a) => completions::run(ctx, a),
         Command::Init(a) => init::run(ctx, a),
         Command::Validate(a) => validate::run(ctx, a),
+        Command::Fmt(a) => fmt::run(ctx, a),
         Command::Cat(a) => cat::run(ctx, a),
         Command::Plan(a) => plan::run(ctx, a),
         Command::Apply(a) => apply::run(ctx, a),

@@ -32,6 +32,8 @@ pub struct LoadedBucket {
     pub workspace: Workspace,
     /// Sources of the workspace files, to render model diagnostics that point into them.
     pub sources: SourceMap,
+    /// `--target JOB`: plans are narrowed to these jobs (`plan::target`); empty = all.
+    pub targets: Vec<String>,
 }
 
 /// The desired state and the plan computed from one snapshot.
@@ -48,7 +50,7 @@ pub fn load(ctx: &Context) -> anyhow::Result<LoadedBucket> {
     let loaded = crate::workspace::load(&bucket.root);
     report(ctx, &loaded.diagnostics, &loaded.sources)?;
     let workspace = loaded.workspace.expect("a workspace without errors loads");
-    Ok(LoadedBucket { bucket, workspace, sources: loaded.sources })
+    Ok(LoadedBucket { bucket, workspace, sources: loaded.sources, targets: Vec::new() })
 }
 
 /// Print diagnostics to stderr; an error when any of them is one.
@@ -148,8 +150,32 @@ impl LoadedBucket {
 
     fn finish_plan(&self, snap: LeanSnapshot, desired: Desired, opts: &PlanOptions) -> anyhow::Result<Planned> {
         let now = crate::clock::now()?;
-        let plan = crate::plan::diff(&desired, &snap, opts, now);
+        let mut plan = crate::plan::diff(&desired, &snap, opts, now);
+        if !self.targets.is_empty() {
+            let jobs = self.workspace.jobs.keys().cloned().collect();
+            let ports = self
+                .workspace
+                .jobs
+                .iter()
+                .flat_map(|(job, j)| j.ports.iter().map(move |p| (p.name.clone(), job.clone())))
+                .collect();
+            plan = crate::plan::target::restrict(plan, &self.targets, &jobs, &ports)?;
+        }
         Ok(Planned { desired, plan, digest: self.digest()? })
+    }
+
+    /// Terraform's warning about partial plans, when `--target` is in effect.
+    pub fn warn_if_targeted(&self, ctx: &Context) {
+        if self.targets.is_empty() {
+            return;
+        }
+        ctx.printer.warn(&format!(
+            "resource targeting is in effect: this plan covers only the job(s) {} and the bucket-level changes \
+they depend on, so it may not show every change the workspace asks for.\n  \
+--target is not for routine use: it is for exceptional situations such as recovering from errors or \
+mistakes. Run `kvform plan` without it afterwards to see what is still pending.",
+            self.targets.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+        ));
     }
 
     /// The workspace digest saved plans carry.

@@ -30,6 +30,10 @@ pub struct Args {
     /// that have no active allocation.
     #[arg(long)]
     purge_secrets_kv: bool,
+    /// Plan only this job's namespaces (and the bucket-level changes they depend on);
+    /// repeatable. Not for routine use: for recovering from errors or mistakes.
+    #[arg(long = "target", value_name = "JOB", value_delimiter = ',')]
+    targets: Vec<String>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +44,8 @@ pub(super) enum Format {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let loaded = pipeline::load(ctx)?;
+    let mut loaded = pipeline::load(ctx)?;
+    loaded.targets = args.targets.clone();
     // Like `apply`: a key readable by others is refused before it is used, not after.
     crate::secrets::check_permissions(&loaded.bucket)?;
     let store = loaded.open_state()?;
@@ -58,10 +63,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
     let planned = loaded.plan(ctx, store.as_ref(), &opts)?;
+    loaded.warn_if_targeted(ctx);
     ctx.printer.out(&args.output.render(ctx, &planned.plan));
     if let Some(rel) = &args.out {
         let out = ctx.dir.join(rel);
-        SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(&out)?;
+        let mut saved = SavedPlan::new(planned.plan.clone(), planned.digest.clone());
+        saved.targets = args.targets.clone();
+        saved.write(&out)?;
         // The plan file path is relative to -C DIR, so the hint repeats the -C the user gave.
         let chdir =
             if ctx.dir == std::path::Path::new(".") { String::new() } else { format!("-C {} ", ctx.dir.display()) };
@@ -89,9 +97,14 @@ pub(super) struct OutputArgs {
 }
 
 impl OutputArgs {
+    /// The chosen format (`--json` is `--format json`).
+    pub(super) fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format }
+    }
+
     /// The plan in the chosen format.
     pub(super) fn render(&self, ctx: &Context, plan: &Plan) -> String {
-        match if self.json { Format::Json } else { self.format } {
+        match self.format() {
             Format::Text => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
             Format::Markdown => render_markdown(plan),
             Format::Json => render_json(plan),

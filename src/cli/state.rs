@@ -101,6 +101,18 @@ enum StateCommand {
         #[arg(long, value_enum, default_value_t = super::cat::Format::Table)]
         format: super::cat::Format,
     },
+    /// List the namespaces that hold live keys (or, with --keys, every live key), sorted,
+    /// one per line; PATTERN is a glob over namespace paths: `*` matches within one segment,
+    /// `**` across segments.
+    #[command(after_help = "Examples:\n  kvform state list\n  kvform state list 'maand/job/*'\n  \
+kvform state list 'maand/job/web/**'   web's allocations\n  kvform state list 'vars/**' --keys")]
+    List {
+        /// Glob over namespaces (default: every namespace).
+        pattern: Option<String>,
+        /// Print `NAMESPACE KEY` for every live key of the matching namespaces.
+        #[arg(long)]
+        keys: bool,
+    },
     /// Verify the state: SQLite integrity, version chains, serials, secrets sealed. Exit 1 on
     /// any problem.
     #[command(after_help = "Example:\n  kvform state check && echo healthy")]
@@ -160,6 +172,7 @@ fn unreadable_secrets(b: &Bucket, store: &StateStore) -> anyhow::Result<Vec<Stri
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         StateCommand::Info { format } => info(ctx, format),
+        StateCommand::List { pattern, keys } => list(ctx, pattern.as_deref(), keys),
         StateCommand::Check => {
             let (b, store) = open(ctx)?;
             let meta = store.meta()?;
@@ -214,6 +227,43 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn list(ctx: &Context, pattern: Option<&str>, keys: bool) -> anyhow::Result<ExitCode> {
+    let glob = match pattern {
+        Some(p) => Some(
+            globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    anyhow::anyhow!("invalid pattern {p:?}: {e}\n  help: a glob such as 'maand/job/*' or 'vars/**'")
+                })?
+                .compile_matcher(),
+        ),
+        None => None,
+    };
+    let (_, store) = open(ctx)?;
+    let snap = store.snapshot()?;
+    let mut out = String::new();
+    let mut matched = 0;
+    for ns in snap.live_namespaces().filter(|ns| glob.as_ref().is_none_or(|g| g.is_match(ns))) {
+        matched += 1;
+        if keys {
+            for (k, _) in snap.live(ns) {
+                out.push_str(&format!("{ns} {k}\n"));
+            }
+        } else {
+            out.push_str(ns);
+            out.push('\n');
+        }
+    }
+    if matched == 0 {
+        let what = pattern.map_or(String::new(), |p| format!(" matches {p:?}"));
+        ctx.printer.info(&format!("no namespace with live keys{what}"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    ctx.printer.out(&out);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn file_size(p: &Path) -> u64 {

@@ -7,12 +7,14 @@
 //! - [`render`] — `render_text`, `render_json`, `render_markdown`, `plan_schema`.
 //! - [`saved`] — `SavedPlan` files (0600) and `check_applicable`.
 //! - [`digest`] — `workspace_digest(root)`.
+//! - [`target`] — `--target JOB`: a plan narrowed to some jobs (a pure filter).
 
 pub mod diff;
 pub mod digest;
 pub mod render;
 pub mod rollout;
 pub mod saved;
+pub mod target;
 pub mod types;
 
 pub use diff::diff;

@@ -26,6 +26,10 @@ pub struct SavedPlan {
     /// `plan::digest::workspace_digest` of the workspace the plan was made from.
     pub workspace_digest: String,
     pub options: PlanOptions,
+    /// `plan --target JOB`: the jobs the plan was narrowed to (none: the whole workspace).
+    /// Applying the file narrows the re-plan the same way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     pub plan: Plan,
 }
 
@@ -70,6 +74,7 @@ impl SavedPlan {
             base_serial: plan.meta.base_serial,
             workspace_digest,
             options: plan.meta.options.clone(),
+            targets: Vec::new(),
             plan,
         }
     }

@@ -15,6 +15,7 @@
 //!   other jobs, bucket.jobs blocks for unknown jobs, reservations within bounds).
 
 pub mod checks;
+pub mod format;
 pub mod hcl_files;
 pub mod json_files;
 pub mod source;

@@ -9,4 +9,5 @@ mod plan;
 #[path = "../quickstart_copy/mod.rs"]
 #[allow(dead_code)]
 mod quickstart_copy;
+mod show;
 mod support;

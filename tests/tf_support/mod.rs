@@ -73,7 +73,10 @@ pub fn bucket() -> tempfile::TempDir {
     std::fs::write(ws.join("workers.json"), WORKERS).unwrap();
     std::fs::write(ws.join("bucket.jobs.conf"), JOBS_CONF).unwrap();
     for (job, manifest) in [
-        ("web", "{\n  \"version\": \"1.0.0\",\n  \"resources\": { \"ports\": { \"web_http\": {} } }\n}\n"),
+        (
+            "web",
+            "{\n  \"version\": \"1.0.0\",\n  \"resources\": {\n    \"ports\": {\n      \"web_http\": {}\n    }\n  }\n}\n",
+        ),
         ("db", "{\n  \"version\": \"2.0.0\"\n}\n"),
     ] {
         std::fs::create_dir_all(ws.join("jobs").join(job)).unwrap();

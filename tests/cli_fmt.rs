@@ -1,0 +1,88 @@
+//! `kvform fmt [--check] [--diff]` end to end: canonical HCL (comments kept) and JSON,
+//! exit 3 for --check, a unified diff, atomic rewrites that keep permissions, canonical
+//! files never rewritten, and files that cannot be formatted safely left as they are.
+
+mod tf_support;
+
+use std::os::unix::fs::PermissionsExt;
+use tf_support::{bucket, kvform, stderr, stdout};
+
+const MESSY_CONF: &str = "# bucket-wide\nport_min=30000\n  port_max    = 39999   # the pool's top\n\nregion = \"eu\"\n";
+const CANONICAL_CONF: &str =
+    "# bucket-wide\nport_min = 30000\nport_max = 39999   # the pool's top\n\nregion = \"eu\"\n";
+
+#[test]
+fn check_diff_then_format_keeps_comments_and_modes() {
+    let b = bucket();
+    let conf = b.path().join("workspace/bucket.conf");
+    std::fs::write(&conf, MESSY_CONF).unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let workers = b.path().join("workspace/workers.json");
+    std::fs::write(&workers, "[{\"host\":\"10.0.0.1\",\"labels\":[\"web\",\"db\"],\"memory\":\"4 gb\"}]").unwrap();
+
+    let o = kvform(b.path(), &["fmt", "--check"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "workspace/bucket.conf\nworkspace/workers.json\n");
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), MESSY_CONF, "--check wrote the file");
+
+    let o = kvform(b.path(), &["fmt", "--check", "--diff"]);
+    assert_eq!(o.status.code(), Some(3));
+    let d = stdout(&o);
+    assert!(d.contains("--- a/workspace/bucket.conf\n+++ b/workspace/bucket.conf\n"), "{d}");
+    assert!(d.contains("\n-port_min=30000\n") && d.contains("\n+port_min = 30000\n"), "{d}");
+
+    let o = kvform(b.path(), &["fmt"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), CANONICAL_CONF);
+    assert_eq!(std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(
+        std::fs::read_to_string(&workers).unwrap(),
+        "[\n  {\n    \"host\": \"10.0.0.1\",\n    \"labels\": [\n      \"web\",\n      \"db\"\n    ],\n    \"memory\": \"4 gb\"\n  }\n]\n"
+    );
+    // No temporary file is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(b.path().join("workspace"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Now canonical: nothing to do, nothing rewritten.
+    let before = std::fs::metadata(&conf).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = kvform(b.path(), &["fmt"]);
+    assert!(o.status.success() && stdout(&o).is_empty(), "{}", stdout(&o));
+    assert_eq!(std::fs::metadata(&conf).unwrap().modified().unwrap(), before, "a canonical file was rewritten");
+    assert_eq!(kvform(b.path(), &["fmt", "--check"]).status.code(), Some(0));
+    assert!(kvform(b.path(), &["validate"]).status.success());
+}
+
+#[test]
+fn a_new_bucket_is_already_canonical() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(kvform(tmp.path(), &["init"]).status.success());
+    let o = kvform(tmp.path(), &["fmt", "--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn files_that_cannot_be_formatted_safely_are_left_and_named() {
+    let b = bucket();
+    let manifest = b.path().join("workspace/jobs/db/manifest.json");
+    // serde_json would re-spell the escape as "é": not only whitespace, so refused.
+    let text = "{ \"version\": \"2.0.0\", \"note\":\"caf\\u00e9\" }";
+    std::fs::write(&manifest, text).unwrap();
+    let vars = b.path().join("workspace/jobs/web/vars.hcl");
+    std::fs::write(&vars, "greeting = {\n").unwrap();
+    let conf = b.path().join("workspace/bucket.conf");
+    std::fs::write(&conf, "x=1\n").unwrap();
+    let o = kvform(b.path(), &["fmt"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("error: cannot format workspace/jobs/db/manifest.json: the canonical form would spell"), "{e}");
+    assert!(e.contains("error: cannot format workspace/jobs/web/vars.hcl: not valid HCL"), "{e}");
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&vars).unwrap(), "greeting = {\n");
+    // The others are still formatted.
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "x = 1\n");
+}
