@@ -387,10 +387,11 @@ fn every_change_belongs_to_exactly_one_apply_step() {
 }
 
 #[test]
-fn job_placed_nowhere_purges_its_synced_job_namespaces_as_a_whole() {
+fn job_whose_allocations_all_went_purges_its_synced_job_namespaces_as_a_whole() {
     let r = Some("job has no allocations left");
     let plan = Fx::new()
         .job("api", 0, &[("10.0.0.1", Removed, false)])
+        .purged("api")
         .live("maand/job/api", "name", "api")
         .live("maand/job/api", "workers", "10.0.0.1")
         .live("vars/bucket/job/api", "replicas", "3")
@@ -401,6 +402,19 @@ fn job_placed_nowhere_purges_its_synced_job_namespaces_as_a_whole() {
     assert!(rows.contains(&row("maand/job/api", "workers", "tombstone", r, true)), "{rows:?}");
     assert!(rows.contains(&row("vars/bucket/job/api", "replicas", "tombstone", r, true)), "{rows:?}");
     assert!(!rows.iter().any(|(ns, ..)| ns == "vars/job/api"), "merged vars/job stays without --purge-secrets-kv");
+}
+
+#[test]
+fn job_never_placed_keeps_its_namespaces_and_stale_keys_get_their_file_reason() {
+    // Not purged (never placed): a key bucket.jobs.conf no longer declares is just stale.
+    let plan = Fx::new()
+        .job("cache", 0, &[])
+        .want("maand/job/cache", "workers", "")
+        .live("maand/job/cache", "workers", "")
+        .live("vars/bucket/job/cache", "tier", "gold")
+        .plan();
+    let rows = brief(&plan);
+    assert_eq!(rows, [row("vars/bucket/job/cache", "tier", "tombstone", Some("no longer in bucket.jobs.conf"), false)]);
 }
 
 #[test]

@@ -224,6 +224,9 @@ pub fn execute(
     } else if opts.atomic {
         lock(&shared).release(ALL)?;
     }
+    if !report.rolled_back {
+        record_purged_jobs(&mut lock(&shared), desired, &report)?;
+    }
     report.status = if report.rolled_back {
         ApplyStatus::Failed
     } else if report.failed.is_empty() && report.skipped.is_empty() {
@@ -242,6 +245,22 @@ pub fn execute(
     report.destroyed = total.destroyed;
     progress.event(ProgressEvent::Finished);
     Ok(report)
+}
+
+/// The purged-jobs record after this apply: `Desired::purged_jobs`, except that a job whose
+/// checkpoint was rolled back or skipped keeps the record it had (its namespaces did not
+/// change either).
+fn record_purged_jobs(txn: &mut WriteTxn, desired: &Desired, report: &ApplyReport) -> Result<(), ApplyError> {
+    let before = txn.purged_jobs()?;
+    let kept_back: BTreeSet<&str> =
+        report.failed.iter().map(|f| f.job.as_str()).chain(report.skipped.iter().map(|s| s.job.as_str())).collect();
+    let after: BTreeSet<String> = before
+        .union(&desired.purged_jobs)
+        .filter(|j| if kept_back.contains(j.as_str()) { before.contains(*j) } else { desired.purged_jobs.contains(*j) })
+        .cloned()
+        .collect();
+    txn.set_purged_jobs(&after)?;
+    Ok(())
 }
 
 /// One job inside its savepoint.

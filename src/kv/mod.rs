@@ -12,7 +12,7 @@ pub mod value;
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};
 pub use value::Value;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// What a namespace is, parsed from its path. Matching is by whole path segment, so
@@ -253,6 +253,8 @@ pub struct Snapshot {
     pub serial: u64,
     /// namespace -> key -> latest row.
     pub entries: BTreeMap<String, BTreeMap<String, Entry>>,
+    /// Jobs the state records as purged (placed nowhere since their allocations went).
+    pub purged_jobs: BTreeSet<String>,
 }
 
 impl Snapshot {
