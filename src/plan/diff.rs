@@ -54,6 +54,7 @@ pub const STALE_REASONS: &[(&str, &str)] = &[
     ("vars/bucket/job/<job>", "no longer in bucket.jobs.conf"),
     ("vars/job/<job>", "no longer in vars.hcl"),
     ("secrets/job/<job>", "no longer desired"),
+    ("maand/prometheus", "no longer derived from the jobs' _prometheus files"),
 ];
 
 pub const REASON_JOB_REMOVED: &str = "job removed from workspace";
