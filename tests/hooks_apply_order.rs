@@ -73,7 +73,10 @@ fn pre_deploy_then_batches_with_post_deploy_and_health_gate() {
         [format!("health_check app {} 0 0 0.0.0>1.0", H[0]), format!("health_check app {} 1 0 0.0.0>1.0", H[1])]
     );
     let rest = take_batch(&rest[2..], &[H[2], H[3]]);
-    assert_eq!(rest, [format!("health_check app {} 2 0 0.0.0>1.0", H[2]), format!("health_check app {} 3 0 0.0.0>1.0", H[3])]);
+    assert_eq!(
+        rest,
+        [format!("health_check app {} 2 0 0.0.0>1.0", H[2]), format!("health_check app {} 3 0 0.0.0>1.0", H[3])]
+    );
 
     // An upgrade: CURRENT_VERSION is what the state held before this apply; changed
     // allocations go one at a time (max_concurrent_upgrades defaults to 1).
