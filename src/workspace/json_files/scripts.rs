@@ -1,4 +1,5 @@
 //! The hook script of a command: exactly one of `_modules/<command>.py`,
+//! `_modules/<command>.js` (run with node, as maand runs its `.js` commands),
 //! `_modules/<command>.sh` or an executable `_modules/<command>`.
 
 use super::doc::Ctx;
@@ -11,7 +12,7 @@ pub fn find(cx: &mut Ctx, root: &Path, job: &str, command: &str, span: Span) -> 
     let dir = format!("workspace/jobs/{job}/_modules");
     let bare = root.join(&dir).join(command);
     let bare_is_file = bare.is_file();
-    let mut found: Vec<String> = [format!("{command}.py"), format!("{command}.sh")]
+    let mut found: Vec<String> = [format!("{command}.py"), format!("{command}.js"), format!("{command}.sh")]
         .into_iter()
         .filter(|f| root.join(&dir).join(f).is_file())
         .collect();
@@ -32,7 +33,9 @@ pub fn find(cx: &mut Ctx, root: &Path, job: &str, command: &str, span: Span) -> 
             let d = Diagnostic::error(format!("no script for command `{command}`"))
                 .at(span)
                 .label(format!("nothing in {dir}/"))
-                .help(format!("add one of {command}.py, {command}.sh or an executable {command} to {dir}/"));
+                .help(format!(
+                    "add one of {command}.py, {command}.js, {command}.sh or an executable {command} to {dir}/"
+                ));
             cx.push(d);
             None
         }
