@@ -8,7 +8,10 @@
 //!   on every given host before the next command starts. The first command that fails ends
 //!   the step (for `post_deploy`, after the whole batch of that command finished).
 //! - `pre_deploy`, `health_check`, `post_build` and `cli` run host by host in the order
-//!   given (the rollout order); `post_deploy` runs a batch in parallel, all of it at once.
+//!   given (the rollout order); `post_deploy` and the rollout events (`job_control`,
+//!   `after_allocation_started`, `after_allocation_stopped`) run their hosts in parallel, all
+//!   at once (maand runs a batch's allocation hooks with the batch's size as concurrency),
+//!   each with the event's variables added to its environment.
 //! - Hosts without an active allocation of the job are skipped: disabled allocations get
 //!   no hooks (SPEC §3). Removed allocations of a job still in the workspace get only
 //!   their stop events (`job_control` with `TARGET=stop`, `after_allocation_stopped`), with
