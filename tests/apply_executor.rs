@@ -32,6 +32,12 @@ impl Fake {
         self.calls.push(format!("{} {job} {}", event.as_str(), hosts.join(",")));
         if event == Event::PreDeploy {
             let mut txn = cx.txn.lock().unwrap();
+            // The job's new catalog is written before pre_deploy runs.
+            let ns = format!("maand/job/{job}");
+            if cx.desired.kv.get(&ns).is_some_and(|m| m.contains_key("workers")) {
+                let workers = txn.get(&ns, "workers").unwrap().filter(|e| e.is_live());
+                self.calls.push(format!("  sees workers={}", workers.map_or("(missing)".into(), |e| e.value)));
+            }
             txn.put(&format!("vars/job/{job}"), "hook_key", "from-hook", 0, "hook:test", NOW).unwrap();
             if let Some((j, order)) = &self.rollout_override
                 && j == job
@@ -64,9 +70,42 @@ impl HookSteps for Fake {
     fn post_build(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
         self.step(cx, Event::PostBuild, job, hosts)
     }
+    fn rollout_event(
+        &mut self,
+        cx: &StepContext,
+        job: &str,
+        event: Event,
+        hosts: &[String],
+        env: &[(String, String)],
+    ) -> Result<(), StepFailure> {
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // A stopped allocation's hooks still read its namespace.
+        let own = {
+            let txn = cx.txn.lock().unwrap();
+            txn.get(&format!("maand/job/{job}/worker/{}", hosts[0]), "version").unwrap().filter(|e| e.is_live())
+        };
+        self.calls.push(format!(
+            "{} {job} {} [{}] own={}",
+            event.as_str(),
+            hosts.join(","),
+            env.join(" "),
+            own.is_some()
+        ));
+        self.step(cx, event, job, hosts).map(|_| {
+            self.calls.pop();
+        })
+    }
 }
 
 const ALL: &[Event] = &[Event::PreDeploy, Event::PostDeploy, Event::HealthCheck];
+const EVERY: &[Event] = &[
+    Event::PreDeploy,
+    Event::JobControl,
+    Event::AfterAllocationStarted,
+    Event::PostDeploy,
+    Event::HealthCheck,
+    Event::AfterAllocationStopped,
+];
 
 /// Jobs `a` (wave 0, three new allocations, starts of 2), `b` (wave 0, independent),
 /// `c` (wave 1, demands `a`), each with pre_deploy/post_deploy/health_check commands.
@@ -120,7 +159,8 @@ fn order_is_bucket_then_waves_then_jobs_by_name_then_batches() {
         [
             "pre_deploy a h1,h2,h3",
             "post_deploy a h1,h2",
-            "health_check a h1,h2,h3",
+            // The gate checks what has rolled so far, not h3, which is still waiting.
+            "health_check a h1,h2",
             "post_deploy a h3",
             "health_check a h1,h2,h3",
             "pre_deploy b h1",
@@ -225,4 +265,84 @@ fn rollout_order_override_reorders_batches_for_one_apply() {
     let snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
     let e = snap.get("maand/job/a", "rollout_order").unwrap();
     assert_eq!((e.value.as_str(), e.writer.as_str()), ("h1,h2,h3", "apply"));
+}
+
+#[test]
+fn rollout_events_run_in_maand_order_with_their_environment() {
+    use kvform::model::types::AllocState::Removed;
+    let dir = tempfile::tempdir().unwrap();
+    // h1, h2 new (two start batches), h3 removed (its namespace is live).
+    let mut fx = Fx::new()
+        .job("a", 0, &[("h1", Active, true), ("h2", Active, true), ("h3", Removed, false)])
+        .command("a", "command_x", EVERY)
+        .want("maand/job/a", "workers", "h1,h2")
+        .want("maand/job/a", "rollout_order", "h1,h2")
+        .live("maand/job/a/worker/h3", "version", "0.9.0");
+    fx.job_mut("a").max_concurrent_starts = 1;
+    for host in ["h1", "h2"] {
+        fx = fx.want(&format!("maand/job/a/worker/{host}"), "version", "1.0.0");
+    }
+    {
+        drop(store(&dir));
+        let mut t = begin(&dir);
+        t.put("maand/job/a/worker/h3", "version", "0.9.0", 0, "apply", NOW).unwrap();
+        t.commit(kvform::state::ApplyRecord::new("test", NOW)).unwrap();
+    }
+    let plan = plan_for(&fx, &dir);
+    assert_eq!(plan.rollout[0].jobs[0].stopped, ["h3"]);
+    let mut hooks = Fake::default();
+    let report =
+        execute(begin(&dir), &plan, &fx.desired, &mut hooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+    assert_eq!(report.status, ApplyStatus::Success, "{:?}", report.failed);
+    let b = |i: usize, host: &str| {
+        format!(
+            "BATCH_ALLOCATIONS={host} BATCH_INDEX={i} BATCH_COUNT=2 DEPLOY_PHASE=new ROLLOUT_ORDER=h1,h2 ROLLOUT_ORDER_SOURCE=default"
+        )
+    };
+    let stop =
+        "BATCH_ALLOCATIONS=h3 BATCH_INDEX=0 BATCH_COUNT=1 DEPLOY_PHASE=stop ROLLOUT_ORDER= ROLLOUT_ORDER_SOURCE=";
+    assert_eq!(
+        hooks.calls,
+        [
+            format!("job_control a h3 [{stop} TARGET=stop] own=true"),
+            format!("after_allocation_stopped a h3 [{stop}] own=true"),
+            "pre_deploy a h1,h2".into(),
+            "  sees workers=h1,h2".into(),
+            format!("job_control a h1 [{} NEW_ALLOCATIONS=h1 UPDATED_ALLOCATIONS=] own=true", b(0, "h1")),
+            format!("after_allocation_started a h1 [{}] own=true", b(0, "h1")),
+            "post_deploy a h1".into(),
+            "health_check a h1".into(),
+            format!("job_control a h2 [{} NEW_ALLOCATIONS=h2 UPDATED_ALLOCATIONS=] own=true", b(1, "h2")),
+            format!("after_allocation_started a h2 [{}] own=true", b(1, "h2")),
+            "post_deploy a h2".into(),
+            "health_check a h1,h2".into(),
+        ]
+    );
+    let snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
+    assert!(snap.get("maand/job/a/worker/h3", "version").unwrap().deleted, "tombstoned after its stop hooks");
+}
+
+#[test]
+fn a_failing_stop_hook_fails_the_job_and_keeps_the_allocation() {
+    use kvform::model::types::AllocState::Removed;
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fx::new().job("a", 0, &[("h3", Removed, false)]).command("a", "command_x", EVERY).live(
+        "maand/job/a/worker/h3",
+        "version",
+        "0.9.0",
+    );
+    {
+        drop(store(&dir));
+        let mut t = begin(&dir);
+        t.put("maand/job/a/worker/h3", "version", "0.9.0", 0, "apply", NOW).unwrap();
+        t.commit(kvform::state::ApplyRecord::new("test", NOW)).unwrap();
+    }
+    let plan = plan_for(&fx, &dir);
+    let mut hooks = Fake { fail_at: Some((Event::AfterAllocationStopped, "a".into())), ..Fake::default() };
+    let report =
+        execute(begin(&dir), &plan, &fx.desired, &mut hooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+    assert_eq!(report.status, ApplyStatus::Partial);
+    assert_eq!(report.failed[0].event, Event::AfterAllocationStopped);
+    let snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
+    assert!(!snap.get("maand/job/a/worker/h3", "version").unwrap().deleted, "rolled back with the job");
 }

@@ -225,41 +225,55 @@ fn sem(fx: &Fixture, t: &kvform::hooks::token::HookToken, op: &str, body: serde_
 fn semaphores_over_http() {
     let fx = Fixture::start(store(), ApiConfig::for_port(0));
     let h = fx.server.handle();
-    let mk = |host: &str| {
+    let ids: Vec<Uuid> = (1..=3).map(Uuid::from_u128).collect();
+    let mk = |i: usize| {
         h.issue(HookIdentity {
-            alloc_id: Uuid::new_v4(),
+            alloc_id: ids[i],
             job: JOB.into(),
-            host: host.into(),
+            host: format!("h{i}"),
             event: Event::PostDeploy,
             command: "command_setup".into(),
         })
         .unwrap()
     };
-    let (a, b, c) = (mk("h1"), mk("h2"), mk("h3"));
-    let acq = |cap: u64, timeout: u64| json!({"name": "leave", "capacity": cap, "timeout": timeout});
-    assert_eq!(sem(&fx, &a, "acquire", acq(2, 1)).status, 200);
+    let (a, b, c) = (mk(0), mk(1), mk(2));
+    let acq = |cap: i64, timeout: i64| json!({"name": "leave", "capacity": cap, "timeout_seconds": timeout});
+    let r = sem(&fx, &a, "acquire", acq(2, 1));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, json!({"name": "leave", "allocation_id": ids[0].to_string(), "capacity": 2, "acquired": true}));
     assert_eq!(sem(&fx, &b, "acquire", acq(2, 1)).status, 200);
-    // Full: the third waits for its timeout and gets 408.
+    // Re-acquire by a holder is idempotent (maand), not a second slot.
+    assert_eq!(sem(&fx, &a, "acquire", acq(2, 1)).status, 200);
+    // Full: the third waits for its timeout_seconds and gets 408.
     let started = Instant::now();
     let r = sem(&fx, &c, "acquire", acq(2, 1));
     assert_eq!(r.status, 408, "{}", r.raw_body);
     assert!(started.elapsed() >= Duration::from_millis(900));
-    // Misuse: another capacity, double acquire, release without holding, bad capacity/timeout.
+    // Misuse: another capacity, release without holding, capacity above 64.
     assert_eq!(sem(&fx, &c, "acquire", acq(3, 1)).status, 409);
-    assert_eq!(sem(&fx, &a, "acquire", acq(2, 1)).status, 409);
     assert_eq!(sem(&fx, &c, "release", json!({"name": "leave"})).status, 409);
-    assert_eq!(sem(&fx, &c, "acquire", acq(0, 1)).status, 400);
-    assert_eq!(sem(&fx, &c, "acquire", acq(65, 1)).status, 400);
-    assert_eq!(sem(&fx, &c, "acquire", acq(1, 3601)).status, 400);
-    let st = sem(&fx, &a, "status", json!({"name": "leave"}));
+    assert_eq!(sem(&fx, &c, "acquire", json!({"name": "big", "capacity": 65})).status, 409);
+    assert_eq!(sem(&fx, &c, "acquire", json!({"capacity": 1})).status, 400, "a name is required");
+    let st = call(fx.addr(), &c, "GET", "/semaphore/status?name=leave", json!({}));
     assert_eq!(
-        st.body["semaphores"],
-        json!([{"name": "leave", "capacity": 2, "held": 2, "waiting": 0, "held_by_you": true}])
+        st.body,
+        json!({"name": "leave", "capacity": 2, "holders": [ids[0].to_string(), ids[1].to_string()],
+               "waiting": 0, "available": 0})
     );
-    // A waiter gets the slot as soon as a holder's hook exits without releasing.
+    // Unknown: free, capacity 1. Capacity < 1 means 1.
+    let st = call(fx.addr(), &c, "GET", "/semaphore/status?name=nobody", json!({}));
+    assert_eq!(st.body, json!({"name": "nobody", "capacity": 1, "holders": [], "waiting": 0, "available": 1}));
+    let r = sem(&fx, &c, "acquire", json!({"name": "zero", "capacity": 0, "timeout_seconds": 1}));
+    assert_eq!(r.body["capacity"], 1);
+    // A waiter gets the slot as soon as a holder's hook exits without releasing, and shows
+    // as waiting meanwhile.
     let waiter = std::thread::scope(|s| {
         let w = s.spawn(|| sem(&fx, &c, "acquire", acq(2, 30)).status);
-        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        while call(fx.addr(), &b, "GET", "/semaphore/status?name=leave", json!({})).body["waiting"] != 1 {
+            assert!(t0.elapsed() < Duration::from_secs(20), "the waiter never queued");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(h.revoke(&a), 1, "the forgotten hold is released");
         w.join().unwrap()
     });
@@ -275,7 +289,19 @@ fn semaphores_over_http() {
 #[test]
 fn shutdown_wakes_waiters_and_joins() {
     let fx = Fixture::start(store(), ApiConfig::for_port(0));
-    let (a, b) = (fx.issue(Event::Cli), fx.issue(Event::Cli));
+    let a = fx.issue(Event::Cli);
+    // Another allocation (the same one would just hold the slot again).
+    let b = fx
+        .server
+        .handle()
+        .issue(HookIdentity {
+            alloc_id: Uuid::from_u128(0xb),
+            job: JOB.into(),
+            host: "h2".into(),
+            event: Event::Cli,
+            command: "command_setup".into(),
+        })
+        .unwrap();
     assert_eq!(sem(&fx, &a, "acquire", json!({"name": "x"})).status, 200);
     let addr = fx.addr();
     let w = std::thread::spawn(move || {
@@ -286,4 +312,35 @@ fn shutdown_wakes_waiters_and_joins() {
     fx.server.shutdown();
     assert_eq!(w.join().unwrap(), 503);
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn hook_writes_obey_the_kv_set_key_rules() {
+    let fx = Fixture::start(store().with("maand/job/api", "workers", "10.0.0.1,10.0.0.2"), ApiConfig::for_port(0));
+    let t = fx.issue(Event::Cli);
+    let put = |ns: &str, key: &str, value: &str| {
+        call(fx.addr(), &t, "PUT", "/kv", json!({"namespace": ns, "key": key, "value": value}))
+    };
+    let long = "k".repeat(1_000_000);
+    for (key, rule) in [(long.as_str(), "key-length"), ("a/../../x", "key-segments"), ("-x", "key-characters")] {
+        let r = put("vars/job/api", key, "v");
+        assert_eq!(
+            (r.status, r.body["rule"].as_str()),
+            (400, Some(rule)),
+            "{}",
+            &r.raw_body[..r.raw_body.len().min(300)]
+        );
+        assert!(r.raw_body.len() < 1000, "the refusal does not echo the key");
+        let r =
+            call(fx.addr(), &t, "PUT", "/kv/secret", json!({"namespace": "secrets/job/api", "key": key, "value": "s"}));
+        assert_eq!(r.status, 400, "secrets follow the same rules");
+    }
+    assert!(fx.store.lock().unwrap().entry("vars/job/api", "a/../../x").is_none());
+    assert_eq!(put("vars/job/api", "tls/cert.pem", "v").status, 200);
+    // rollout_order: only the job's active allocations, each once.
+    let r = put("maand/job/api", "rollout_order", "10.0.0.2,10.0.0.9");
+    assert_eq!((r.status, r.body["rule"].as_str()), (400, Some("rollout-order-hosts")), "{}", r.raw_body);
+    assert!(r.body["error"].as_str().unwrap().contains("10.0.0.9"));
+    assert_eq!(put("maand/job/api", "rollout_order", "10.0.0.2,10.0.0.2").status, 400);
+    assert_eq!(put("maand/job/api", "rollout_order", "10.0.0.2,10.0.0.1").status, 200);
 }

@@ -64,16 +64,18 @@ fn pre_deploy_then_batches_with_post_deploy_and_health_gate() {
     assert!(applied.failures.is_empty(), "{:?}", applied.failures);
     let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
     // pre_deploy: rollout (fleet) order, the disabled 10.0.0.5 left out; new allocations.
-    let pre: Vec<String> = (0..4).map(|i| format!("pre_deploy app {} {i} 0 >1.0", H[i])).collect();
+    let pre: Vec<String> = (0..4).map(|i| format!("pre_deploy app {} {i} 0 0.0.0>1.0", H[i])).collect();
     assert_eq!(lines[..4], pre[..], "{lines:#?}");
     // Batches of max_concurrent_starts = 2, each followed by its health gate in order.
     let rest = take_batch(&lines[4..], &[H[0], H[1]]);
     assert_eq!(
         rest[..2],
-        [format!("health_check app {} 0 0 >1.0", H[0]), format!("health_check app {} 1 0 >1.0", H[1])]
+        [format!("health_check app {} 0 0 0.0.0>1.0", H[0]), format!("health_check app {} 1 0 0.0.0>1.0", H[1])]
     );
+    // The gate checks every allocation rolled so far: after the last batch, all of them.
     let rest = take_batch(&rest[2..], &[H[2], H[3]]);
-    assert_eq!(rest, [format!("health_check app {} 2 0 >1.0", H[2]), format!("health_check app {} 3 0 >1.0", H[3])]);
+    let gate: Vec<String> = (0..4).map(|i| format!("health_check app {} {i} 0 0.0.0>1.0", H[i])).collect();
+    assert_eq!(rest, gate);
 
     // An upgrade: CURRENT_VERSION is what the state held before this apply; changed
     // allocations go one at a time (max_concurrent_upgrades defaults to 1).
@@ -87,8 +89,11 @@ fn pre_deploy_then_batches_with_post_deploy_and_health_gate() {
     let mut rest = &lines[4..];
     for (i, h) in H[..4].iter().enumerate() {
         rest = take_batch(rest, &[h]);
-        assert_eq!(rest[0], format!("health_check app {h} {i} 0 1.0>2.0"));
-        rest = &rest[1..];
+        // Rolled so far: the upgraded ones and nothing still waiting.
+        for (j, g) in H[..=i].iter().enumerate() {
+            assert_eq!(rest[j], format!("health_check app {g} {j} 0 1.0>2.0"));
+        }
+        rest = &rest[i + 1..];
     }
     assert!(rest.is_empty(), "{rest:#?}");
 }

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 fn fixture() -> Fixture {
-    Fixture::start(MemoryStore::new().with("maand/job/db", "version", "9.9"), ApiConfig::for_port(0))
+    Fixture::start(
+        MemoryStore::new().with("maand/job/db", "version", "9.9").with("maand/job/api", "workers", "10.0.0.1,10.0.0.2"),
+        ApiConfig::for_port(0),
+    )
 }
 
 #[test]
@@ -173,7 +176,7 @@ except kv.KvformHookError as e:
 kv.rollout_order(["10.0.0.2", "10.0.0.1"])
 print("deleted", kv.delete("greeting"), kv.delete("greeting"))
 kv.acquire("forgotten", capacity=1, timeout=5)
-print("held", kv.status("forgotten")[0]["held_by_you"])
+print("held", kv.status("forgotten")["holders"] == [os.environ["ALLOCATION_ID"]])
 "#;
     let (dir, rel) = bucket_with("command_setup.py", script);
     let fx = fixture();
@@ -212,9 +215,20 @@ print("held", kv.status("forgotten")[0]["held_by_you"])
     let bearer = format!("Bearer {token}");
     let r = send(fx.addr(), "GET", "/kv?namespace=vars%2Fjob%2Fapi&key=x", &[("Authorization", &bearer)], None);
     assert_eq!(r.status, 401);
-    let other = fx.issue(Event::PreDeploy);
-    let r =
-        call(fx.addr(), &other, "POST", "/semaphore/acquire", serde_json::json!({"name": "forgotten", "timeout": 0}));
+    // Another allocation: the same one would simply hold the slot again.
+    let other = fx
+        .server
+        .handle()
+        .issue(kvform::hooks::token::HookIdentity {
+            alloc_id: Uuid::from_u128(0xb),
+            job: "api".into(),
+            host: "10.0.0.2".into(),
+            event: Event::PreDeploy,
+            command: "command_setup".into(),
+        })
+        .unwrap();
+    let body = serde_json::json!({"name": "forgotten", "timeout_seconds": 1});
+    let r = call(fx.addr(), &other, "POST", "/semaphore/acquire", body);
     assert_eq!(r.status, 200, "{}", r.raw_body);
 }
 

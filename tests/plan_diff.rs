@@ -157,10 +157,31 @@ fn allocation_removed_purges_its_namespace_and_rolls_out_without_hooks() {
         ]
     );
     let job = &plan.rollout[0].jobs[0];
-    assert_eq!(job.namespaces, vec!["maand/job/api/worker/10.0.0.2"]);
+    assert!(job.namespaces.is_empty());
+    assert_eq!(job.stopped, ["10.0.0.2"], "tombstoned after its stop hooks");
     assert!(job.batches.is_empty());
-    assert!(job.hooks.is_empty(), "no batch, so no hook runs");
+    assert!(job.hooks.is_empty(), "the job has no commands");
     assert!(plan.bucket_step_namespaces().is_empty());
+}
+
+#[test]
+fn a_stopping_job_runs_only_its_stop_hooks_and_a_deploying_one_every_rollout_hook() {
+    use kvform::workspace::types::Event::*;
+    let every = [PreDeploy, JobControl, AfterAllocationStarted, PostDeploy, HealthCheck, AfterAllocationStopped];
+    let fx = || {
+        Fx::new()
+            .job("api", 0, &[("10.0.0.1", Active, false), ("10.0.0.2", Removed, false)])
+            .command("api", "command_x", &every)
+            .live("maand/job/api/worker/10.0.0.2", "version", "1")
+    };
+    let only_stop = fx().plan();
+    let h = &only_stop.rollout[0].jobs[0].hooks;
+    assert_eq!((h.job_control.len(), h.after_allocation_stopped.len()), (1, 1));
+    assert!(h.pre_deploy.is_empty() && h.after_allocation_started.is_empty() && h.post_deploy.is_empty());
+    let both = fx().want("maand/job/api/worker/10.0.0.1", "version", "2").plan();
+    let job = &both.rollout[0].jobs[0];
+    assert_eq!((job.batches.len(), job.stopped.len()), (1, 1));
+    assert!(job.hooks.by_event().iter().filter(|(e, _)| *e != "post_build").all(|(_, c)| c.len() == 1));
 }
 
 #[test]
@@ -387,10 +408,11 @@ fn every_change_belongs_to_exactly_one_apply_step() {
 }
 
 #[test]
-fn job_placed_nowhere_purges_its_synced_job_namespaces_as_a_whole() {
+fn job_whose_allocations_all_went_purges_its_synced_job_namespaces_as_a_whole() {
     let r = Some("job has no allocations left");
     let plan = Fx::new()
         .job("api", 0, &[("10.0.0.1", Removed, false)])
+        .purged("api")
         .live("maand/job/api", "name", "api")
         .live("maand/job/api", "workers", "10.0.0.1")
         .live("vars/bucket/job/api", "replicas", "3")
@@ -401,6 +423,19 @@ fn job_placed_nowhere_purges_its_synced_job_namespaces_as_a_whole() {
     assert!(rows.contains(&row("maand/job/api", "workers", "tombstone", r, true)), "{rows:?}");
     assert!(rows.contains(&row("vars/bucket/job/api", "replicas", "tombstone", r, true)), "{rows:?}");
     assert!(!rows.iter().any(|(ns, ..)| ns == "vars/job/api"), "merged vars/job stays without --purge-secrets-kv");
+}
+
+#[test]
+fn job_never_placed_keeps_its_namespaces_and_stale_keys_get_their_file_reason() {
+    // Not purged (never placed): a key bucket.jobs.conf no longer declares is just stale.
+    let plan = Fx::new()
+        .job("cache", 0, &[])
+        .want("maand/job/cache", "workers", "")
+        .live("maand/job/cache", "workers", "")
+        .live("vars/bucket/job/cache", "tier", "gold")
+        .plan();
+    let rows = brief(&plan);
+    assert_eq!(rows, [row("vars/bucket/job/cache", "tier", "tombstone", Some("no longer in bucket.jobs.conf"), false)]);
 }
 
 #[test]

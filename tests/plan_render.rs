@@ -49,7 +49,8 @@ Rollout:
       new      10.0.0.2
   wave 1:
     web
-      no allocation batches; 1 namespace(s) applied without hooks
+      hooks    none
+      stopped  10.0.0.3
 
 Plan: 1 to add, 1 to change, 5 to destroy.
 "#;

@@ -56,7 +56,19 @@ fn schemas_describe_the_formats() {
     assert_eq!(manifest["properties"]["max_concurrent_upgrades"]["minimum"], 1);
     assert_eq!(manifest["properties"]["commands"]["propertyNames"]["pattern"], "^command_[a-z0-9_-]+$");
     let events = &manifest["$defs"]["EventName"]["enum"];
-    assert_eq!(events, &serde_json::json!(["post_build", "pre_deploy", "post_deploy", "health_check", "cli"]));
+    assert_eq!(
+        events,
+        &serde_json::json!([
+            "post_build",
+            "pre_deploy",
+            "post_deploy",
+            "health_check",
+            "cli",
+            "job_control",
+            "after_allocation_started",
+            "after_allocation_stopped"
+        ])
+    );
 
     let disabled = generated("disabled.schema.json");
     assert_eq!(disabled["additionalProperties"], false);

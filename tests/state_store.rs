@@ -532,3 +532,47 @@ fn put_new_inserts_once_and_falls_back_to_put_for_an_existing_key() {
         [(1, "one".into(), false), (2, "two".into(), false), (3, "".into(), true), (4, "three".into(), false)]
     );
 }
+
+#[test]
+fn purged_jobs_are_a_record_of_the_state_that_gc_keeps() {
+    use std::collections::BTreeSet;
+    let (_d, path) = fresh();
+    let set = |jobs: &[&str]| jobs.iter().map(|j| j.to_string()).collect::<BTreeSet<String>>();
+    let mut t = txn(&path);
+    assert!(t.set_purged_jobs(&set(&["api", "db"])).unwrap());
+    assert!(!t.set_purged_jobs(&set(&["api", "db"])).unwrap(), "the same record is no change");
+    let serial = t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    assert_eq!(serial, 1, "a record change is a change of the state");
+    let mut t = txn(&path);
+    assert!(t.set_purged_jobs(&set(&["db"])).unwrap());
+    t.gc(0, NOW + 86_400 * 400).unwrap();
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    let store = StateStore::open(&path).unwrap();
+    assert_eq!(store.snapshot().unwrap().purged_jobs, set(&["db"]));
+    assert_eq!(store.lean_snapshot().unwrap().purged_jobs, set(&["db"]));
+}
+
+#[test]
+fn migrating_a_schema_1_state_infers_purged_jobs_from_its_rows() {
+    let (_d, path) = fresh();
+    let mut t = txn(&path);
+    // `lost`: every allocation tombstoned and no live catalog -> purged.
+    t.put("maand/job/lost/worker/10.0.0.1", "version", "1", 0, "apply", NOW).unwrap();
+    t.tombstone("maand/job/lost/worker/10.0.0.1", "version", "apply", NOW).unwrap();
+    // `live`: one live allocation -> not purged. `disabled`: catalog live -> not purged.
+    t.put("maand/job/live/worker/10.0.0.1", "version", "1", 0, "apply", NOW).unwrap();
+    t.put("maand/job/live/worker/10.0.0.2", "version", "1", 0, "apply", NOW).unwrap();
+    t.tombstone("maand/job/live/worker/10.0.0.2", "version", "apply", NOW).unwrap();
+    t.put("maand/job/kept/worker/10.0.0.1", "version", "1", 0, "apply", NOW).unwrap();
+    t.tombstone("maand/job/kept/worker/10.0.0.1", "version", "apply", NOW).unwrap();
+    t.put("maand/job/kept", "workers", "", 0, "apply", NOW).unwrap();
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch("DROP TABLE purged_jobs; PRAGMA user_version = 1;").unwrap();
+    drop(c);
+    assert!(StateStore::open(&path).unwrap_err().to_string().contains("run `kvform init`"));
+    let (store, outcome) = StateStore::init(&path).unwrap();
+    assert!(matches!(outcome, InitOutcome::Migrated { from: 1, to: 2, .. }), "{outcome:?}");
+    let purged: Vec<String> = store.snapshot().unwrap().purged_jobs.into_iter().collect();
+    assert_eq!(purged, ["lost"]);
+}

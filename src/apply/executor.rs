@@ -3,12 +3,11 @@
 //! 1. The bucket-level step: every changed namespace no job of the rollout claims
 //!    (`Plan::bucket_step_namespaces`: `maand/bucket`, `maand/worker*`, `vars/bucket`, and
 //!    the purges of jobs removed from the workspace, which have no hooks).
-//! 2. Jobs, wave by wave, in name order. Each job runs in a savepoint: `pre_deploy` on its
-//!    active hosts (fleet order); the `rollout_order` override check ([`super::reorder`]);
-//!    the job-level namespaces; then batch by batch: the batch's allocation namespaces,
-//!    `post_deploy` on the batch, `health_check` on all the job's active hosts as a gate.
-//!    A failing step rolls the savepoint back; jobs that demand a failed or skipped job
-//!    (transitively) are skipped; independent jobs continue. With `atomic`, the first
+//! 2. Jobs, wave by wave, in name order. Each job runs in a savepoint, in the order
+//!    [`super::job`] documents: job-level namespaces, stops of removed allocations,
+//!    `pre_deploy`, the `rollout_order` override, then batch by batch with the rollout
+//!    events. A failing step rolls the savepoint back; jobs that demand a failed or skipped
+//!    job (transitively) are skipped; independent jobs continue. With `atomic`, the first
 //!    failure rolls back everything.
 //! 3. Commit (serial + 1 when anything changed) with the apply record, status `success`,
 //!    `partial` (some job failed or was skipped) or `failed` (`atomic` and a failure: nothing
@@ -22,16 +21,15 @@
 //! a [`HookSteps`] implementation must not keep clones of `StepContext::txn` after a step
 //! returns.
 //!
-//! The override of `rollout_order` lasts one apply: when the plan does not itself write
-//! `maand/job/<job>` `rollout_order` (which restores the desired value anyway), the executor
-//! writes the desired value back right after reading the override.
+//! The override of `rollout_order` lasts one apply: the executor writes the desired value
+//! back right after reading the override.
 
 use super::SharedTxn;
+use super::job::{JobError, run_job};
 use super::progress::{Progress, ProgressEvent};
-use super::reorder::{order_hosts, rechunk};
 use super::steps::{HookSteps, StepContext, StepFailure};
 use crate::model::types::Desired;
-use crate::plan::{Action, Batch, JobRollout, Plan};
+use crate::plan::{Action, JobRollout, Plan};
 use crate::state::{ApplyRecord, ApplyStatus, StateError, WriteOutcome, WriteTxn};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -100,41 +98,23 @@ pub enum ApplyError {
 
 /// Counts of plan changes applied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Counts {
-    added: u64,
-    changed: u64,
-    destroyed: u64,
+pub(super) struct Counts {
+    pub(super) added: u64,
+    pub(super) changed: u64,
+    pub(super) destroyed: u64,
 }
 
 impl Counts {
-    fn add(&mut self, o: Counts) {
+    pub(super) fn add(&mut self, o: Counts) {
         self.added += o.added;
         self.changed += o.changed;
         self.destroyed += o.destroyed;
     }
 }
 
-/// Why a job stopped.
-enum JobError {
-    Step(StepFailure),
-    Apply(ApplyError),
-}
-
-impl From<StateError> for JobError {
-    fn from(e: StateError) -> Self {
-        JobError::Apply(e.into())
-    }
-}
-
-impl From<ApplyError> for JobError {
-    fn from(e: ApplyError) -> Self {
-        JobError::Apply(e)
-    }
-}
-
 const ALL: &str = "kvform_apply";
 
-fn lock(txn: &SharedTxn) -> MutexGuard<'_, WriteTxn> {
+pub(super) fn lock(txn: &SharedTxn) -> MutexGuard<'_, WriteTxn> {
     // A panicking hook thread poisons the mutex; the transaction itself is intact (each
     // SQLite statement is atomic), and the executor decides what to keep.
     txn.lock().unwrap_or_else(|p| p.into_inner())
@@ -195,7 +175,7 @@ pub fn execute(
         progress.event(ProgressEvent::JobStarted { wave: *wave, job: &job.job });
         let savepoint = format!("job_{i}");
         lock(&shared).savepoint(&savepoint)?;
-        match run_job(&cx, plan, job, hooks, progress, opts, &mut report.warnings) {
+        match run_job(&cx, plan, job, hooks, progress, opts.now, &mut report.warnings) {
             Ok(counts) => {
                 lock(&shared).release(&savepoint)?;
                 total.add(counts);
@@ -224,6 +204,9 @@ pub fn execute(
     } else if opts.atomic {
         lock(&shared).release(ALL)?;
     }
+    if !report.rolled_back {
+        record_purged_jobs(&mut lock(&shared), desired, &report)?;
+    }
     report.status = if report.rolled_back {
         ApplyStatus::Failed
     } else if report.failed.is_empty() && report.skipped.is_empty() {
@@ -244,85 +227,24 @@ pub fn execute(
     Ok(report)
 }
 
-/// One job inside its savepoint.
-fn run_job(
-    cx: &StepContext,
-    plan: &Plan,
-    job: &JobRollout,
-    hooks: &mut dyn HookSteps,
-    progress: &mut dyn Progress,
-    opts: &ApplyOptions,
-    warnings: &mut Vec<String>,
-) -> Result<Counts, JobError> {
-    let mut counts = Counts::default();
-    let dj = cx.desired.jobs.get(&job.job);
-    let active: Vec<String> = dj.map(|j| j.active_hosts.clone()).unwrap_or_default();
-    let deploys = !job.batches.is_empty();
-
-    if deploys && !job.hooks.pre_deploy.is_empty() {
-        hooks.pre_deploy(cx, &job.job, &active).map_err(JobError::Step)?;
-    }
-
-    let mut batches = job.batches.clone();
-    if deploys && let Some(dj) = dj {
-        let ns = crate::kv::NamespaceKind::Job(job.job.clone()).path();
-        let want = cx.desired.kv.get(&ns).and_then(|m| m.get("rollout_order")).map(|v| v.trimmed().into_owned());
-        let mut txn = lock(cx.txn);
-        let live = txn.get(&ns, "rollout_order")?.filter(|e| e.is_live());
-        if let (Some(want), Some(live)) = (want, live)
-            && live.writer != APPLY_WRITER
-            && live.value.trim() != want
-        {
-            let (order, unknown) = order_hosts(&live.value, &active);
-            for h in unknown {
-                let w = format!(
-                    "{}: rollout_order names {h}, which is not an active allocation of the job; ignored",
-                    job.job
-                );
-                progress.event(ProgressEvent::Warning(&w));
-                warnings.push(w);
-            }
-            batches = rechunk(&job.batches, &order, dj.max_concurrent_starts, dj.max_concurrent_upgrades);
-            // The override lasts one apply: restore the desired value unless the plan does.
-            let planned = plan.changes_in(&ns).iter().any(|c| c.key == "rollout_order");
-            if !planned {
-                txn.put(&ns, "rollout_order", &want, 0, APPLY_WRITER, opts.now)?;
-            }
-        }
-    }
-
-    {
-        let mut txn = lock(cx.txn);
-        for ns in &job.namespaces {
-            counts.add(apply_namespace(&mut txn, plan, ns, opts.now)?);
-        }
-    }
-
-    for batch in &batches {
-        counts.add(apply_batch(cx, plan, &job.job, batch, opts.now)?);
-        if !job.hooks.post_deploy.is_empty() {
-            hooks.post_deploy(cx, &job.job, &batch.hosts).map_err(JobError::Step)?;
-        }
-        if !job.hooks.health_check.is_empty() {
-            hooks.health_check(cx, &job.job, &active).map_err(JobError::Step)?;
-        }
-        progress.event(ProgressEvent::BatchDone { job: &job.job, kind: batch.kind, hosts: &batch.hosts });
-    }
-    Ok(counts)
-}
-
-fn apply_batch(cx: &StepContext, plan: &Plan, job: &str, batch: &Batch, now: i64) -> Result<Counts, ApplyError> {
-    let mut counts = Counts::default();
-    let mut txn = lock(cx.txn);
-    for host in &batch.hosts {
-        let ns = crate::kv::NamespaceKind::Allocation { job: job.to_string(), host: host.clone() }.path();
-        counts.add(apply_namespace(&mut txn, plan, &ns, now)?);
-    }
-    Ok(counts)
+/// The purged-jobs record after this apply: `Desired::purged_jobs`, except that a job whose
+/// checkpoint was rolled back or skipped keeps the record it had (its namespaces did not
+/// change either).
+fn record_purged_jobs(txn: &mut WriteTxn, desired: &Desired, report: &ApplyReport) -> Result<(), ApplyError> {
+    let before = txn.purged_jobs()?;
+    let kept_back: BTreeSet<&str> =
+        report.failed.iter().map(|f| f.job.as_str()).chain(report.skipped.iter().map(|s| s.job.as_str())).collect();
+    let after: BTreeSet<String> = before
+        .union(&desired.purged_jobs)
+        .filter(|j| if kept_back.contains(j.as_str()) { before.contains(*j) } else { desired.purged_jobs.contains(*j) })
+        .cloned()
+        .collect();
+    txn.set_purged_jobs(&after)?;
+    Ok(())
 }
 
 /// Apply the plan's changes of one namespace.
-fn apply_namespace(txn: &mut WriteTxn, plan: &Plan, ns: &str, now: i64) -> Result<Counts, ApplyError> {
+pub(super) fn apply_namespace(txn: &mut WriteTxn, plan: &Plan, ns: &str, now: i64) -> Result<Counts, ApplyError> {
     let mut counts = Counts::default();
     for c in plan.changes_in(ns) {
         match c.action {

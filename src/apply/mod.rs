@@ -9,10 +9,12 @@
 //! API while the executor waits for them: never hold the lock while a hook runs.
 //!
 //! - [`executor`] — [`execute`] and [`post_build`].
+//! - [`job`] — one job's checkpoint: namespaces, stops, `pre_deploy`, batches, rollout events.
 //! - [`reorder`] — the one-apply `rollout_order` override.
 //! - [`progress`] — the [`Progress`] events the CLI shows.
 
 pub mod executor;
+pub mod job;
 pub mod progress;
 pub mod reorder;
 pub mod steps;
@@ -21,6 +23,7 @@ pub use executor::{
     APPLY_WRITER, ApplyError, ApplyOptions, ApplyReport, PostBuildReport, SkippedJob, execute, has_post_build,
     post_build,
 };
+pub use job::EventEnv;
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use steps::{HookSteps, NoHooks, StepContext, StepFailure};
 

@@ -27,8 +27,9 @@ pub struct StepFailure {
 /// Hook steps, called by the executor in SPEC §5 order. Every method runs the job's commands
 /// for that event once per listed host (active allocations only), in the order given.
 pub trait HookSteps {
-    /// Before the job's namespaces are written. May write vars/secrets and override
-    /// `maand/job/<job>` `rollout_order` for this apply (the executor reads it afterwards).
+    /// After the job-level namespaces are written (hooks read the new catalog), before the
+    /// allocation batches. May write vars/secrets and override `maand/job/<job>`
+    /// `rollout_order` for this apply (the executor reads it afterwards).
     fn pre_deploy(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
     /// After one batch's allocation namespaces are written; parallel within the batch.
     fn post_deploy(&mut self, cx: &StepContext, job: &str, batch: &[String]) -> Result<(), StepFailure>;
@@ -36,6 +37,21 @@ pub trait HookSteps {
     fn health_check(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
     /// After commit, in a follow-up transaction, waves in order.
     fn post_build(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
+    /// A rollout event (`job_control`, `after_allocation_started`, `after_allocation_stopped`):
+    /// the job's commands for `event` on `hosts` (parallel), each hook's environment extended
+    /// with `env` (maand's batch variables). `after_allocation_stopped` and a stop's
+    /// `job_control` run on a removed allocation, still reading its last namespace.
+    fn rollout_event(
+        &mut self,
+        cx: &StepContext,
+        job: &str,
+        event: Event,
+        hosts: &[String],
+        env: &[(String, String)],
+    ) -> Result<(), StepFailure> {
+        let _ = (cx, job, event, hosts, env);
+        Ok(())
+    }
 }
 
 /// No hooks at all (e.g. jobs without commands, or tests of the executor alone).

@@ -70,8 +70,8 @@ fn hook_steps(
 ) -> anyhow::Result<Box<dyn HookSteps>> {
     let settings = loaded.settings();
     let timeout = std::time::Duration::from_secs(settings.hook_timeout_secs);
-    let targets = HookTargets::new(&loaded.bucket.root, desired, timeout, |ns| {
-        Ok(txn.get(ns, "version")?.filter(|e| e.is_live()).map(|e| e.value))
+    let targets = HookTargets::new(&loaded.bucket.root, desired, timeout, |ns, key| {
+        Ok(txn.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
     })?;
     let hooks = RuntimeHooks::with_targets(targets, desired, settings.api_port, now)?.with_reporter(Box::new(
         move |o: &HookOutcome| {

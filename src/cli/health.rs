@@ -57,8 +57,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         jobs = desired.jobs.keys().cloned().collect();
     }
     let timeout = Duration::from_secs(settings.hook_timeout_secs);
-    let targets = HookTargets::new(&bucket.root, &desired, timeout, |ns| {
-        Ok(store.get(ns, "version")?.filter(|e| e.is_live()).map(|e| e.value))
+    let targets = HookTargets::new(&bucket.root, &desired, timeout, |ns, key| {
+        Ok(store.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
     })?;
     let serial = store.meta()?.serial;
     let log_dir = runner::log_dir(&bucket.root, serial);

@@ -236,17 +236,9 @@ fn job_in_workspace(b: &crate::bucket::Bucket, ns: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, plus `_` (workspace keys such as `worker_ip` use it).
+/// The key rules shared with hook writes (`crate::kv::keys`).
 fn check_key(key: &str) -> anyhow::Result<()> {
-    let mut chars = key.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
-    if !ok {
-        bail!(
-            "invalid key {key:?}\n  help: a key starts with a letter or digit and uses only letters, digits, `.`, `_`, `/`, `-`"
-        );
-    }
-    Ok(())
+    crate::kv::keys::check_key(key).map_err(|e| anyhow::anyhow!(e.message))
 }
 
 fn expiry_notice(ctx: &Context, ns: &str, key: &str, e: &Entry, now: i64) {
@@ -334,6 +326,7 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     } else {
         zeroize::Zeroizing::new(a.value.clone())
     };
+    crate::kv::keys::check_value(&a.key, &value).map_err(|e| anyhow::anyhow!(e.message))?;
     let (b, store) = if kind == ExternalWrites::Encrypted { open_with_keyring(ctx)? } else { open(ctx)? };
     job_in_workspace(&b, &a.ns)?;
     let now = now()?;

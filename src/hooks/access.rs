@@ -81,6 +81,8 @@ pub enum Scope {
     DemandedJobVars,
     /// `secrets/job/U` for a job U that J demands
     DemandedJobSecrets,
+    /// `maand/prometheus`, the scrape catalog (every hook, as in maand)
+    Prometheus,
 }
 
 /// One row of the access table.
@@ -99,7 +101,15 @@ const READ: &[Op] = &[Op::Get];
 const READ_KEYS: &[Op] = &[Op::Get, Op::Keys];
 const ALL_EVENTS: &[Event] = &Event::ALL;
 /// `health_check` hooks are read-only (SPEC §6): every write row leaves it out.
-const WRITE_EVENTS: &[Event] = &[Event::PostBuild, Event::PreDeploy, Event::PostDeploy, Event::Cli];
+const WRITE_EVENTS: &[Event] = &[
+    Event::PostBuild,
+    Event::PreDeploy,
+    Event::PostDeploy,
+    Event::Cli,
+    Event::JobControl,
+    Event::AfterAllocationStarted,
+    Event::AfterAllocationStopped,
+];
 /// `rollout_order` only matters before the allocations roll out.
 const ROLLOUT_EVENTS: &[Event] = &[Event::PreDeploy, Event::Cli];
 
@@ -163,6 +173,7 @@ pub const ACCESS_RULES: &[AccessRule] = &[
         events: ALL_EVENTS,
         key: None,
     },
+    AccessRule { name: "read-prometheus", scope: Scope::Prometheus, ops: READ, events: ALL_EVENTS, key: None },
 ];
 
 /// The allocation a request comes from.
@@ -207,6 +218,7 @@ fn scopes_of(caller: &Caller, kind: &NamespaceKind) -> Vec<Scope> {
     match kind {
         NamespaceKind::Bucket => out.push(Scope::Bucket),
         NamespaceKind::BucketVars => out.push(Scope::BucketVars),
+        NamespaceKind::Prometheus => out.push(Scope::Prometheus),
         NamespaceKind::Workers => out.push(Scope::Workers),
         NamespaceKind::Worker(h) if me(h) => out.push(Scope::OwnWorker),
         NamespaceKind::WorkerTags(h) if me(h) => out.push(Scope::OwnWorkerTags),
@@ -289,8 +301,8 @@ pub fn check(caller: &Caller, event: Event, op: Op, ns: &str, key: Option<&str>)
     deny(
         denied_by::READ_SCOPE,
         format!(
-            "allocation {job}@{host} may not read {ns}: hooks read the bucket, their own worker, job and allocation, \
-             and the maand/job, vars/job and secrets/job namespaces of jobs they demand"
+            "allocation {job}@{host} may not read {ns}: hooks read the bucket, maand/prometheus, their own worker, \
+             job and allocation, and the maand/job, vars/job and secrets/job namespaces of jobs they demand"
         ),
     )
 }
@@ -336,6 +348,8 @@ mod tests {
         assert_eq!(readable("api", "h1", &up, "vars/job/db2").unwrap_err().rule, denied_by::READ_SCOPE);
         assert_eq!(readable("api", "h1", &up, "maand/job/api/").unwrap_err().rule, denied_by::LAYOUT);
         assert!(readable("api", "h1", &up, "maand/job/api/worker/h1").is_ok());
+        assert!(readable("web", "h9", &[], "maand/prometheus").is_ok(), "every hook reads the scrape catalog");
+        assert_eq!(readable("api", "h1", &up, "maand/prometheus/x").unwrap_err().rule, denied_by::LAYOUT);
         assert!(readable("api", "h1", &up, "maand/job/api/worker/h10").is_err());
     }
 

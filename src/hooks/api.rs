@@ -269,6 +269,10 @@ impl Reply {
     pub(crate) fn error(status: u16, message: impl Into<String>) -> Reply {
         Reply { status, body: json!({ "error": message.into() }), allow: None }
     }
+    /// A refusal naming the rule that refused it (like a 403's `rule`).
+    pub(crate) fn rule(status: u16, message: impl Into<String>, rule: &str) -> Reply {
+        Reply { status, body: json!({ "error": message.into(), "rule": rule }), allow: None }
+    }
     pub(crate) fn denied(d: access::Denial) -> Reply {
         Reply { status: 403, body: json!({ "error": d.message, "rule": d.rule }), allow: None }
     }

@@ -3,11 +3,10 @@
 
 use super::access::Op;
 use super::api::{Authed, Params, Reply, Shared};
-use super::semaphore::{MAX_CAPACITY, MAX_TIMEOUT_SECS, SemaphoreError};
+use super::semaphore::{SemaphoreError, normalize_capacity, normalize_timeout};
 use super::store::HookStoreError;
 use crate::kv::NamespaceKind;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 pub(crate) fn dispatch(shared: &Shared, who: &Authed, method: &str, path: &str, p: &Params) -> Reply {
     let result = match (method, path) {
@@ -45,6 +44,17 @@ fn number(p: &Params, name: &str, default: u64) -> Result<u64, Reply> {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Number(n)) => n.as_u64().ok_or_else(bad),
         Some(Value::String(s)) => s.trim().parse().map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// An optional integer field, any sign (a JSON number, or a decimal string from a query).
+fn integer(p: &Params, name: &str) -> Result<Option<i64>, Reply> {
+    let bad = || Reply::error(400, format!("field {name:?} must be an integer"));
+    match p.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad()),
         Some(_) => Err(bad()),
     }
 }
@@ -99,6 +109,13 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
     }
     let ttl = number(p, "ttl", 0)?;
     who.op_check(op, ns, Some(key))?;
+    // The same key rules and limits as `kvform kv set`.
+    let refused = |e: crate::kv::keys::KeyRuleError| Reply::rule(400, e.message, e.rule);
+    crate::kv::keys::check_key(key).map_err(refused)?;
+    crate::kv::keys::check_value(key, &value).map_err(refused)?;
+    if NamespaceKind::parse(ns).is_some_and(|k| matches!(k, NamespaceKind::Job(_))) && key == "rollout_order" {
+        check_rollout_order(shared, who, ns, &value)?;
+    }
     shared.store().put(ns, key, &value, ttl, &who.identity.writer()).map_err(store_error)?;
     let mut body = json!({ "namespace": ns, "key": key, "ttl": ttl });
     if op == Op::Put {
@@ -106,6 +123,39 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
         body["value"] = json!(value.as_str());
     }
     Ok(Reply::ok(body))
+}
+
+/// A `rollout_order` override names only the job's active allocations (the `workers` of its
+/// catalog as this command sees it), each once (maand's `validateRolloutOrderList`, which
+/// maand applies at deploy time and kvform at the write, where the hook can be told).
+fn check_rollout_order(shared: &Shared, who: &Authed, ns: &str, order: &str) -> Result<(), Reply> {
+    let workers = shared.store().get(ns, "workers").map_err(store_error)?.map(|v| v.value.to_string());
+    let active: Vec<&str> =
+        workers.as_deref().unwrap_or("").split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
+    let mut seen: Vec<&str> = Vec::new();
+    for host in order.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        if !active.contains(&host) {
+            return Err(Reply::rule(
+                400,
+                format!(
+                    "rollout_order names {host}, which is not an active allocation of job `{}` (workers: {})\n  help: list only hosts of maand/job/{} workers",
+                    who.identity.job,
+                    if active.is_empty() { "none".to_string() } else { active.join(",") },
+                    who.identity.job
+                ),
+                "rollout-order-hosts",
+            ));
+        }
+        if seen.contains(&host) {
+            return Err(Reply::rule(
+                400,
+                format!("rollout_order names {host} twice\n  help: list each allocation once"),
+                "rollout-order-hosts",
+            ));
+        }
+        seen.push(host);
+    }
+    Ok(())
 }
 
 fn delete(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply> {
@@ -134,10 +184,11 @@ fn keys(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
 }
 
 fn semaphore_reply(e: SemaphoreError) -> Reply {
+    // maand: 408 on timeout, 409 for any other acquire/release failure.
     let status = match e {
         SemaphoreError::Timeout { .. } => 408,
         SemaphoreError::CapacityChanged { .. }
-        | SemaphoreError::AlreadyHeld { .. }
+        | SemaphoreError::CapacityTooLarge { .. }
         | SemaphoreError::NotHeld { .. } => 409,
         SemaphoreError::Revoked { .. } => 401,
         SemaphoreError::ShuttingDown => 503,
@@ -153,35 +204,38 @@ fn semaphore_name(p: &Params) -> Result<&str, Reply> {
     Ok(name)
 }
 
+/// `{name, capacity?, timeout_seconds?}` (maand's payload; `timeout` is kvform's older
+/// name for the same field). Blocks this request's thread while it waits.
 fn acquire(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
     let name = semaphore_name(p)?;
-    let capacity = number(p, "capacity", 1)?;
-    if !(1..=MAX_CAPACITY as u64).contains(&capacity) {
-        return Err(Reply::error(400, format!("capacity must be between 1 and {MAX_CAPACITY}, not {capacity}")));
-    }
-    let timeout = number(p, "timeout", 60)?;
-    if timeout > MAX_TIMEOUT_SECS {
-        return Err(Reply::error(400, format!("timeout must be at most {MAX_TIMEOUT_SECS} seconds, not {timeout}")));
-    }
-    let (job, event) = (&who.identity.job, who.event());
+    let capacity = normalize_capacity(name, integer(p, "capacity")?.unwrap_or(1)).map_err(semaphore_reply)?;
+    let seconds = match integer(p, "timeout_seconds")? {
+        Some(s) => Some(s),
+        None => integer(p, "timeout")?,
+    };
+    let (job, event, alloc) = (&who.identity.job, who.event(), who.identity.alloc_id);
     shared
         .semaphores
-        .acquire(who.token, job, event, name, capacity as u32, Duration::from_secs(timeout))
+        .acquire(who.token, alloc, job, event, name, capacity, normalize_timeout(seconds))
         .map_err(semaphore_reply)?;
-    Ok(Reply::ok(json!({ "name": name, "capacity": capacity, "acquired": true })))
+    Ok(Reply::ok(json!({
+        "name": name,
+        "allocation_id": alloc.to_string(),
+        "capacity": capacity,
+        "acquired": true,
+    })))
 }
 
 fn release(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
     let name = semaphore_name(p)?;
-    shared.semaphores.release(who.token, &who.identity.job, who.event(), name).map_err(semaphore_reply)?;
-    Ok(Reply::ok(json!({ "name": name, "released": true })))
+    let alloc = who.identity.alloc_id;
+    shared.semaphores.release(alloc, &who.identity.job, who.event(), name).map_err(semaphore_reply)?;
+    Ok(Reply::ok(json!({ "name": name, "allocation_id": alloc.to_string(), "released": true })))
 }
 
+/// `?name=` (required, as in maand): `{name, capacity, holders, waiting, available}`.
 fn status(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
-    let name = match p.get("name") {
-        Some(_) => Some(semaphore_name(p)?),
-        None => None,
-    };
-    let list = shared.semaphores.status(who.token, &who.identity.job, who.event(), name);
-    Ok(Reply::ok(json!({ "semaphores": list })))
+    let name = semaphore_name(p)?;
+    let st = shared.semaphores.status(&who.identity.job, who.event(), name);
+    Ok(Reply::ok(serde_json::to_value(st).unwrap_or_else(|_| json!({}))))
 }

@@ -61,6 +61,9 @@ pub struct HookInvocation {
     pub current_version: String,
     pub new_version: String,
     pub timeout: Duration,
+    /// Extra environment of a rollout event (maand's `BATCH_*`, `TARGET`, …), set after
+    /// the variables above.
+    pub env: Vec<(String, String)>,
 }
 
 impl HookInvocation {
@@ -131,8 +134,25 @@ pub fn log_dir(bucket_root: &Path, serial: u64) -> PathBuf {
     bucket_root.join("logs").join(serial.to_string())
 }
 
-/// How to start the script: `.py` with python3, `.sh` with bash, anything else must be
-/// executable.
+/// The Python a `.py` hook runs with (maand's `ResolvePythonExecutable`): the job's
+/// virtualenv next to its scripts (`_modules/.venv`, then `_modules/venv`; `bin/python3`,
+/// then `bin/python`) when there is one, else `python3` from `PATH`.
+pub fn python_for(script: &Path) -> PathBuf {
+    let modules = script.parent().unwrap_or(Path::new("."));
+    for venv in [".venv", "venv"] {
+        for name in ["python3", "python"] {
+            let candidate = modules.join(venv).join("bin").join(name);
+            if candidate.is_file() {
+                // Absolute: the hook runs with the bucket root as its working directory.
+                return std::path::absolute(&candidate).unwrap_or(candidate);
+            }
+        }
+    }
+    PathBuf::from("python3")
+}
+
+/// How to start the script: `.py` with the job's Python ([`python_for`]), `.js` with
+/// `node`, `.sh` with bash, anything else must be executable.
 fn command_for(script: &Path) -> Result<Command, String> {
     let meta = std::fs::metadata(script).map_err(|e| format!("{}: {e}", script.display()))?;
     if !meta.is_file() {
@@ -140,7 +160,12 @@ fn command_for(script: &Path) -> Result<Command, String> {
     }
     Ok(match script.extension().and_then(|e| e.to_str()) {
         Some("py") => {
-            let mut c = Command::new("python3");
+            let mut c = Command::new(python_for(script));
+            c.arg(script);
+            c
+        }
+        Some("js") => {
+            let mut c = Command::new("node");
             c.arg(script);
             c
         }
@@ -372,6 +397,7 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
         .env("NEW_VERSION", &inv.new_version)
         .env("JOB_COMMAND_API_HOST", "127.0.0.1")
         .env("PYTHONPATH", pythonpath)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -8,12 +8,17 @@
 //!   on every given host before the next command starts. The first command that fails ends
 //!   the step (for `post_deploy`, after the whole batch of that command finished).
 //! - `pre_deploy`, `health_check`, `post_build` and `cli` run host by host in the order
-//!   given (the rollout order); `post_deploy` runs a batch in parallel, all of it at once.
+//!   given (the rollout order); `post_deploy` and the rollout events (`job_control`,
+//!   `after_allocation_started`, `after_allocation_stopped`) run their hosts in parallel, all
+//!   at once (maand runs a batch's allocation hooks with the batch's size as concurrency),
+//!   each with the event's variables added to its environment.
 //! - Hosts without an active allocation of the job are skipped: disabled allocations get
-//!   no hooks (SPEC §3), removed ones have nothing to run on.
+//!   no hooks (SPEC §3). Removed allocations of a job still in the workspace get only
+//!   their stop events (`job_control` with `TARGET=stop`, `after_allocation_stopped`), with
+//!   the `<job>_allocation_index` and `version` their namespace last held.
 //! - `CURRENT_VERSION` is the allocation's `version` key as the state held it when the
-//!   runtime started (before the executor rewrites the allocation namespaces), empty for
-//!   a new allocation; `NEW_VERSION` is the job's version in the workspace.
+//!   runtime started (before the executor rewrites the allocation namespaces), `0.0.0` for
+//!   a new allocation (maand's default); `NEW_VERSION` is the job's version in the workspace.
 //! - The store is bound to `cx.txn` only while a step runs, so no hook holds on to the
 //!   transaction between steps: the executor can take it back to commit, and `post_build`
 //!   runs in its follow-up transaction.
@@ -46,7 +51,13 @@ struct AllocTarget {
     alloc_id: Uuid,
     index: usize,
     current_version: String,
+    /// A removed allocation: only its stop events run.
+    removed: bool,
 }
+
+/// `CURRENT_VERSION` of an allocation that has never been deployed (maand's
+/// `DefaultAllocationVersion`).
+pub const NEW_ALLOCATION_VERSION: &str = "0.0.0";
 
 #[derive(Debug, Clone, PartialEq)]
 struct JobTarget {
@@ -68,15 +79,16 @@ pub struct HookTargets {
 }
 
 impl HookTargets {
-    /// `current_version(ns)` returns the live `version` key of allocation namespace `ns`
-    /// in the state before this command changes anything.
+    /// `current(ns, key)` returns the live value of `key` in namespace `ns` in the state
+    /// before this command changes anything (allocation `version`s, and the
+    /// `<job>_allocation_index` of removed allocations).
     pub fn new(
         bucket_root: &Path,
         desired: &Desired,
         timeout: Duration,
-        mut current_version: impl FnMut(&str) -> Result<Option<String>, StateError>,
+        mut current: impl FnMut(&str, &str) -> Result<Option<String>, StateError>,
     ) -> Result<HookTargets, StateError> {
-        let jobs = desired
+        let jobs: BTreeMap<String, JobTarget> = desired
             .jobs
             .iter()
             .map(|(name, j)| {
@@ -98,9 +110,17 @@ impl HookTargets {
                 .and_then(|v| v.to_cow().parse().ok())
                 .or_else(|| desired.jobs.get(&a.job).and_then(|j| j.active_hosts.iter().position(|h| *h == a.host)))
                 .unwrap_or(0);
-            let current_version = current_version(&ns)?.unwrap_or_default();
-            allocs
-                .insert((a.job.clone(), a.host.clone()), AllocTarget { alloc_id: a.alloc_id, index, current_version });
+            let current_version = current(&ns, "version")?.unwrap_or_else(|| NEW_ALLOCATION_VERSION.into());
+            let target = AllocTarget { alloc_id: a.alloc_id, index, current_version, removed: false };
+            allocs.insert((a.job.clone(), a.host.clone()), target);
+        }
+        for a in desired.allocations.iter().filter(|a| a.state == AllocState::Removed && jobs.contains_key(&a.job)) {
+            let ns = NamespaceKind::Allocation { job: a.job.clone(), host: a.host.clone() }.path();
+            let index = current(&ns, &format!("{}_allocation_index", a.job))?.and_then(|v| v.trim().parse().ok());
+            let current_version = current(&ns, "version")?.unwrap_or_else(|| NEW_ALLOCATION_VERSION.into());
+            let target =
+                AllocTarget { alloc_id: a.alloc_id, index: index.unwrap_or(0), current_version, removed: true };
+            allocs.insert((a.job.clone(), a.host.clone()), target);
         }
         Ok(HookTargets { bucket_root: bucket_root.to_path_buf(), timeout, jobs, allocs })
     }
@@ -132,11 +152,15 @@ impl HookTargets {
     }
 
     /// The invocation of `command` on the allocation of `job` on `host`; `None` when that
-    /// allocation is not active or the command does not exist.
+    /// allocation is not active (removed ones: except for their stop events) or the command
+    /// does not exist.
     pub fn invocation(&self, job: &str, command: &str, event: Event, host: &str) -> Option<HookInvocation> {
         let j = self.jobs.get(job)?;
         let (_, script) = j.commands.get(command)?;
         let a = self.allocs.get(&(job.to_string(), host.to_string()))?;
+        if a.removed && !matches!(event, Event::JobControl | Event::AfterAllocationStopped) {
+            return None;
+        }
         Some(HookInvocation {
             bucket_root: self.bucket_root.clone(),
             script: script.clone(),
@@ -150,6 +174,7 @@ impl HookTargets {
             current_version: a.current_version.clone(),
             new_version: j.version.clone(),
             timeout: self.timeout,
+            env: Vec::new(),
         })
     }
 }
@@ -178,10 +203,30 @@ pub fn run_step(
     order: Order,
     stop_on_failure: bool,
 ) -> Vec<HookOutcome> {
+    run_step_with_env(targets, api, log_dir, job, commands, event, hosts, order, stop_on_failure, &[])
+}
+
+/// [`run_step`] with `env` added to every hook's environment (a rollout event's variables).
+#[allow(clippy::too_many_arguments)]
+pub fn run_step_with_env(
+    targets: &HookTargets,
+    api: &ApiHandle,
+    log_dir: &Path,
+    job: &str,
+    commands: &[&str],
+    event: Event,
+    hosts: &[String],
+    order: Order,
+    stop_on_failure: bool,
+    env: &[(String, String)],
+) -> Vec<HookOutcome> {
     let mut outcomes = Vec::new();
     for command in commands {
-        let invocations: Vec<HookInvocation> =
-            hosts.iter().filter_map(|h| targets.invocation(job, command, event, h)).collect();
+        let invocations: Vec<HookInvocation> = hosts
+            .iter()
+            .filter_map(|h| targets.invocation(job, command, event, h))
+            .map(|inv| HookInvocation { env: env.to_vec(), ..inv })
+            .collect();
         match order {
             Order::Parallel => {
                 let batch = runner::run_batch(&invocations, invocations.len(), api, log_dir);
@@ -250,8 +295,8 @@ impl RuntimeHooks {
         let timeout = Duration::from_secs(settings.hook_timeout_secs);
         let targets = {
             let guard = txn.lock().unwrap_or_else(|p| p.into_inner());
-            HookTargets::new(bucket_root, desired, timeout, |ns| {
-                Ok(guard.get(ns, "version")?.filter(|e| e.is_live()).map(|e| e.value))
+            HookTargets::new(bucket_root, desired, timeout, |ns, key| {
+                Ok(guard.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
             })?
         };
         drop(txn);
@@ -319,13 +364,29 @@ impl RuntimeHooks {
         hosts: &[String],
         order: Order,
     ) -> Result<(), StepFailure> {
+        self.run_commands_with_env(txn, serial, job, commands, event, hosts, order, &[])
+    }
+
+    /// [`Self::run_commands`] with `env` added to every hook's environment.
+    #[allow(clippy::too_many_arguments)]
+    fn run_commands_with_env(
+        &mut self,
+        txn: &SharedTxn,
+        serial: u64,
+        job: &str,
+        commands: &[&str],
+        event: Event,
+        hosts: &[String],
+        order: Order,
+        env: &[(String, String)],
+    ) -> Result<(), StepFailure> {
         if commands.is_empty() || hosts.is_empty() {
             return Ok(());
         }
         let log_dir = runner::log_dir(&self.targets.bucket_root, serial);
         self.bind(Some(txn.clone()));
         let api = self.server.handle();
-        let outcomes = run_step(&self.targets, &api, &log_dir, job, commands, event, hosts, order, true);
+        let outcomes = run_step_with_env(&self.targets, &api, &log_dir, job, commands, event, hosts, order, true, env);
         self.bind(None);
         let failure = step_failure(job, event, &outcomes);
         if let Some(report) = self.reporter.as_mut() {
@@ -343,9 +404,21 @@ impl RuntimeHooks {
         hosts: &[String],
         order: Order,
     ) -> Result<(), StepFailure> {
+        self.step_with_env(cx, job, event, hosts, order, &[])
+    }
+
+    fn step_with_env(
+        &mut self,
+        cx: &StepContext,
+        job: &str,
+        event: Event,
+        hosts: &[String],
+        order: Order,
+        env: &[(String, String)],
+    ) -> Result<(), StepFailure> {
         let commands: Vec<String> = self.targets.commands(job, event).into_iter().map(str::to_string).collect();
         let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-        self.run_commands(cx.txn, cx.serial, job, &commands, event, hosts, order)
+        self.run_commands_with_env(cx.txn, cx.serial, job, &commands, event, hosts, order, env)
     }
 }
 
@@ -361,5 +434,16 @@ impl HookSteps for RuntimeHooks {
     }
     fn post_build(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
         self.step(cx, job, Event::PostBuild, hosts, Order::Sequential)
+    }
+    fn rollout_event(
+        &mut self,
+        cx: &StepContext,
+        job: &str,
+        event: Event,
+        hosts: &[String],
+        env: &[(String, String)],
+    ) -> Result<(), StepFailure> {
+        // maand runs a batch's allocation hooks with the batch's size as concurrency.
+        self.step_with_env(cx, job, event, hosts, Order::Parallel, env)
     }
 }

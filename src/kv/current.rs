@@ -12,7 +12,7 @@
 
 use super::value::Value;
 use super::{Entry, Snapshot};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// The latest row of one key, as much of it as the plan needs.
@@ -45,6 +45,10 @@ pub trait Current {
     fn serial(&self) -> u64;
     /// namespace -> key -> latest row (tombstones included).
     fn entries(&self) -> &BTreeMap<String, BTreeMap<String, Self::Entry>>;
+    /// Jobs whose allocations were all removed and that have not been placed since: their
+    /// synced namespaces stay purged (a record of the state, not of key history, so gc
+    /// cannot bring them back).
+    fn purged_jobs(&self) -> &BTreeSet<String>;
 
     /// Namespaces that have at least one live key.
     fn live_namespaces(&self) -> impl Iterator<Item = &String> {
@@ -87,6 +91,9 @@ impl Current for Snapshot {
     }
     fn entries(&self) -> &BTreeMap<String, BTreeMap<String, Entry>> {
         &self.entries
+    }
+    fn purged_jobs(&self) -> &BTreeSet<String> {
+        &self.purged_jobs
     }
 }
 
@@ -144,6 +151,8 @@ pub struct LeanSnapshot {
     pub serial: u64,
     /// namespace -> key -> latest row.
     pub entries: BTreeMap<String, BTreeMap<String, LeanEntry>>,
+    /// Jobs the state records as purged (see [`Current::purged_jobs`]).
+    pub purged_jobs: BTreeSet<String>,
 }
 
 impl Current for LeanSnapshot {
@@ -159,5 +168,8 @@ impl Current for LeanSnapshot {
     }
     fn entries(&self) -> &BTreeMap<String, BTreeMap<String, LeanEntry>> {
         &self.entries
+    }
+    fn purged_jobs(&self) -> &BTreeSet<String> {
+        &self.purged_jobs
     }
 }

@@ -7,12 +7,13 @@
 //! layout keep working.
 
 pub mod current;
+pub mod keys;
 pub mod value;
 
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};
 pub use value::Value;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// What a namespace is, parsed from its path. Matching is by whole path segment, so
@@ -39,6 +40,8 @@ pub enum NamespaceKind {
     JobVars(String),
     /// `secrets/job/<job>`
     JobSecrets(String),
+    /// `maand/prometheus` (the scrape catalog, SPEC §8; readable by every hook)
+    Prometheus,
 }
 
 /// How the plan treats a namespace (SPEC §4 "Ownership").
@@ -107,6 +110,11 @@ pub const NAMESPACE_RULES: &[NamespaceRule] = &[
         ownership: Ownership::HookOnly,
         external_writes: ExternalWrites::Encrypted,
     },
+    NamespaceRule {
+        pattern: "maand/prometheus",
+        ownership: Ownership::Synced,
+        external_writes: ExternalWrites::Refused,
+    },
 ];
 
 impl NamespaceKind {
@@ -119,6 +127,7 @@ impl NamespaceKind {
         let s = |i: usize| seg[i].to_string();
         Some(match seg.as_slice() {
             ["maand", "bucket"] => NamespaceKind::Bucket,
+            ["maand", "prometheus"] => NamespaceKind::Prometheus,
             ["maand", "worker"] => NamespaceKind::Workers,
             ["maand", "worker", _] => NamespaceKind::Worker(s(2)),
             ["maand", "worker", _, "tags"] => NamespaceKind::WorkerTags(s(2)),
@@ -145,6 +154,7 @@ impl NamespaceKind {
             NamespaceKind::BucketJobVars(j) => format!("vars/bucket/job/{j}"),
             NamespaceKind::JobVars(j) => format!("vars/job/{j}"),
             NamespaceKind::JobSecrets(j) => format!("secrets/job/{j}"),
+            NamespaceKind::Prometheus => "maand/prometheus".into(),
         }
     }
 
@@ -161,6 +171,7 @@ impl NamespaceKind {
             NamespaceKind::BucketJobVars(_) => "vars/bucket/job/<job>",
             NamespaceKind::JobVars(_) => "vars/job/<job>",
             NamespaceKind::JobSecrets(_) => "secrets/job/<job>",
+            NamespaceKind::Prometheus => "maand/prometheus",
         };
         NAMESPACE_RULES.iter().find(|r| r.pattern == pattern).expect("every namespace kind has a rule")
     }
@@ -199,6 +210,7 @@ impl NamespaceKind {
                 | NamespaceKind::Worker(_)
                 | NamespaceKind::WorkerTags(_)
                 | NamespaceKind::BucketVars
+                | NamespaceKind::Prometheus
         )
     }
 
@@ -253,6 +265,8 @@ pub struct Snapshot {
     pub serial: u64,
     /// namespace -> key -> latest row.
     pub entries: BTreeMap<String, BTreeMap<String, Entry>>,
+    /// Jobs the state records as purged (placed nowhere since their allocations went).
+    pub purged_jobs: BTreeSet<String>,
 }
 
 impl Snapshot {

@@ -56,6 +56,17 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         _ => return Err(diags),
     };
 
+    let placed_jobs: BTreeSet<&str> =
+        allocations.iter().filter(|a| a.state != AllocState::Removed).map(|a| a.job.as_str()).collect();
+    let purged_jobs: BTreeSet<String> = prior
+        .allocations
+        .iter()
+        .map(|(job, _)| job)
+        .chain(&prior.purged_jobs)
+        .filter(|j| !placed_jobs.contains(j.as_str()))
+        .cloned()
+        .collect();
+
     let kv = project::project(&project::Inputs {
         ws,
         bucket_id: prior.bucket_id,
@@ -64,6 +75,7 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         reservations: &reservations,
         ports: &ports,
         seq: &waves.seq,
+        purged_jobs: &purged_jobs,
     });
 
     let by_job = placement::allocations_by_job(&allocations);
@@ -112,6 +124,7 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         allocations,
         removed_jobs: prior.jobs.iter().filter(|j| !ws.jobs.contains_key(*j)).cloned().collect(),
         removed_workers: prior.workers.iter().filter(|h| !hosts_now.contains(h.as_str())).cloned().collect(),
+        purged_jobs,
         waves: waves.waves,
     })
 }

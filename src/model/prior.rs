@@ -15,7 +15,8 @@ impl Prior {
 
     /// From any view of the current state (a lean snapshot knows the `maand/bucket` values).
     pub fn from_current<C: Current>(snap: &C) -> Prior {
-        let mut prior = Prior { bucket_id: snap.bucket_id(), ..Default::default() };
+        let mut prior =
+            Prior { bucket_id: snap.bucket_id(), purged_jobs: snap.purged_jobs().clone(), ..Default::default() };
         for ns in Current::live_namespaces(snap) {
             let Some(kind) = NamespaceKind::parse(ns) else { continue };
             if let Some(job) = kind.job() {

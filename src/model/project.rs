@@ -5,11 +5,11 @@
 //! not produced.
 //!
 //! Decisions where the SPEC leaves room:
-//! - `maand/job/<job>` and `vars/bucket/job/<job>` are written only for jobs with at least
-//!   one non-removed (active or disabled) allocation. A job whose allocations are all
-//!   removed — or that is placed nowhere — has its synced namespaces purged (SPEC §4
-//!   "Ownership"), so the desired state must not hold them. A fully disabled job keeps
-//!   them: draining is not deleting.
+//! - `maand/job/<job>` and `vars/bucket/job/<job>` are written for every job of the
+//!   workspace except purged ones (`Inputs::purged_jobs`: all allocations removed and not
+//!   placed since, SPEC §4 "Ownership"). A job that has never been placed keeps them, with
+//!   empty `workers`/`rollout_order` (as maand's build writes them); a fully disabled job
+//!   keeps them too: draining is not deleting.
 //! - `vars/job/<job>` (merged) carries vars.hcl for every job of the workspace: it is the
 //!   job's configuration and survives while the job is in the workspace.
 //! - `<job>_allocation_index` is the index among the job's **non-removed** allocations in
@@ -46,6 +46,8 @@ pub struct Inputs<'a> {
     pub ports: &'a BTreeMap<String, u16>,
     /// Job -> deployment_seq.
     pub seq: &'a BTreeMap<String, u32>,
+    /// Jobs whose synced namespaces are purged (`Desired::purged_jobs`).
+    pub purged_jobs: &'a BTreeSet<String>,
 }
 
 struct Kv(KvMap);
@@ -176,10 +178,10 @@ pub fn project(i: &Inputs) -> KvMap {
         for v in &job.vars {
             kv.put(&NamespaceKind::JobVars(job.name.clone()), &v.name, &v.value);
         }
-        let placed = hosts_of(&job.name, |s| s != AllocState::Removed);
-        if placed.is_empty() {
+        if i.purged_jobs.contains(&job.name) {
             continue;
         }
+        let placed = hosts_of(&job.name, |s| s != AllocState::Removed);
         let active = hosts_of(&job.name, |s| s == AllocState::Active);
         let version = job.version.as_ref().map_or("0.0.0", |v| v.value.as_str());
         let r = i.reservations.get(&job.name).copied().unwrap_or_default();

@@ -110,6 +110,21 @@ fn every_key_of_the_projection() {
         "maand/job/db/worker/10.0.0.1 db_allocation_index=0".into(),
         "maand/job/db/worker/10.0.0.1 peer_workers=".into(),
         "maand/job/db/worker/10.0.0.1 version=2.0.0".into(),
+        // Never placed (no worker has the label): keeps its catalog, as maand's build does.
+        "maand/job/idle cpu=0".into(),
+        "maand/job/idle deployment_seq=0".into(),
+        format!("maand/job/idle job_id={}", id("job/idle")),
+        "maand/job/idle max_cpu_mhz=0".into(),
+        "maand/job/idle max_memory_mb=0".into(),
+        "maand/job/idle memory=0".into(),
+        "maand/job/idle min_cpu_mhz=0".into(),
+        "maand/job/idle min_memory_mb=0".into(),
+        "maand/job/idle name=idle".into(),
+        "maand/job/idle rollout_order=".into(),
+        "maand/job/idle selectors=idle".into(),
+        "maand/job/idle version=0.0.0".into(),
+        "maand/job/idle workers=".into(),
+        "maand/job/idle workers_length=0".into(),
         "maand/worker api_0=10.0.0.1".into(),
         "maand/worker api_1=10.0.0.2".into(),
         format!("maand/worker api_label_id={}", id("label/api")),
@@ -229,12 +244,36 @@ fn jobs_placed_nowhere_or_fully_disabled() {
     assert_eq!(d.kv["maand/bucket"]["jobs"], "drained,nowhere");
     assert_eq!(d.kv["maand/bucket"]["activejobs"], "");
     assert!(!d.kv["maand/bucket"].contains_key("drained_http"));
-    assert!(!d.kv.contains_key("maand/job/nowhere"));
+    assert!(!d.kv["maand/bucket"].contains_key("nowhere_http"));
+    // Never placed: the catalog stays, with empty lists (maand's build writes it too).
+    assert_eq!(d.kv["maand/job/nowhere"]["workers"], "");
+    assert_eq!(d.kv["maand/job/nowhere"]["workers_length"], "0");
+    assert_eq!(d.kv["maand/job/nowhere"]["rollout_order"], "");
+    assert_eq!(d.kv["maand/job/nowhere"]["version"], "0.0.0");
+    assert!(d.purged_jobs.is_empty());
     // A drained job keeps its namespaces, with no active workers.
     assert_eq!(d.kv["maand/job/drained"]["workers"], "");
     assert_eq!(d.kv["maand/job/drained"]["workers_length"], "0");
     assert_eq!(d.kv["maand/job/drained/worker/h1"]["drained_allocation_index"], "0");
     assert_eq!(d.kv["maand/worker/h1"]["jobs"], "");
+}
+
+#[test]
+fn jobs_whose_allocations_all_went_stay_purged_until_placed() {
+    let ws = WsBuilder::new().worker("h1", &["api"]).job("api").job("lost").job("recorded").build();
+    let mut p = prior();
+    p.allocations.insert(("lost".into(), "h1".into()));
+    p.allocations.insert(("gone".into(), "h1".into()));
+    p.purged_jobs.insert("recorded".into());
+    p.purged_jobs.insert("api".into());
+    let d = desired(&ws, &p).unwrap();
+    // `api` is placed again, so it leaves the record; `gone` left the workspace with
+    // allocations, so it is recorded too (it stays purged if it comes back unplaced).
+    assert_eq!(d.purged_jobs.iter().collect::<Vec<_>>(), ["gone", "lost", "recorded"]);
+    for job in ["lost", "recorded", "gone"] {
+        assert!(!d.kv.contains_key(&format!("maand/job/{job}")), "{job}");
+    }
+    assert_eq!(d.kv["maand/job/api"]["workers"], "h1");
 }
 
 #[test]

@@ -19,6 +19,8 @@ pub struct Prior {
     pub jobs: BTreeSet<String>,
     /// (job, host) pairs with a live `maand/job/<job>/worker/<host>` namespace.
     pub allocations: BTreeSet<(String, String)>,
+    /// Jobs the state records as purged (all allocations removed, not placed since).
+    pub purged_jobs: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -99,6 +101,11 @@ pub struct Desired {
     pub removed_jobs: BTreeSet<String>,
     /// Hosts in the prior state that are no longer in workers.json.
     pub removed_workers: BTreeSet<String>,
+    /// Jobs whose synced namespaces are purged after this plan, the record the apply
+    /// leaves in the state: jobs that had allocations (in the prior state, or recorded as
+    /// purged) and have no placed (active or disabled) allocation now — in the workspace or
+    /// not. A job that has never been placed is not one of them: it keeps its namespaces.
+    pub purged_jobs: BTreeSet<String>,
     /// Jobs per wave: `waves[seq]` = job names in that wave, sorted.
     pub waves: Vec<Vec<String>>,
 }

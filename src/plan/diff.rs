@@ -15,10 +15,14 @@
 //! 4. `--purge-secrets-kv` for a job still in the workspace with no active allocation:
 //!    `secrets/job/<job>` entirely, and the keys of `vars/job/<job>` that vars.hcl does not
 //!    declare. The vars.hcl keys stay (they are desired), so planning again converges to
-//!    "No changes." instead of tombstoning and re-creating them on alternate plans.
+//!    "No changes." instead of tombstoning and re-creating them on alternate plans;
+//! 5. a job of the workspace in `Desired::purged_jobs`: `maand/job/<job>` and
+//!    `vars/bucket/job/<job>`.
 //!
-//! A job whose allocations are all removed gets its allocation namespaces purged (rule 3);
-//! its job-level namespaces follow the desired KV like any job in the workspace.
+//! A job whose allocations are all removed gets its allocation namespaces purged (rule 3)
+//! and, while it stays placed nowhere (`Desired::purged_jobs`), its job-level synced
+//! namespaces too (rule 5, "job has no allocations left"). A job never placed keeps its job
+//! namespaces like any other job of the workspace.
 //!
 //! TTL: a live key with `created_at + ttl <= now` is tombstoned (`expired at <RFC 3339>`)
 //! unless this plan writes it. A desired key whose live row has a ttl is rewritten (an
@@ -50,6 +54,7 @@ pub const STALE_REASONS: &[(&str, &str)] = &[
     ("vars/bucket/job/<job>", "no longer in bucket.jobs.conf"),
     ("vars/job/<job>", "no longer in vars.hcl"),
     ("secrets/job/<job>", "no longer desired"),
+    ("maand/prometheus", "no longer derived from the jobs' _prometheus files"),
 ];
 
 pub const REASON_JOB_REMOVED: &str = "job removed from workspace";
@@ -218,11 +223,10 @@ pub fn purge_reasons<C: Current>(desired: &Desired, current: &C, opts: &PlanOpti
         {
             REASON_PURGE_SECRETS_KV
         } else if matches!(kind, NamespaceKind::Job(_) | NamespaceKind::BucketJobVars(_))
-            && job.is_some_and(|j| desired.jobs.contains_key(j))
-            && !desired.kv.contains_key(ns.as_str())
+            && job.is_some_and(|j| desired.jobs.contains_key(j) && desired.purged_jobs.contains(j))
         {
-            // The job is still in the workspace but placed nowhere any more (SPEC §4: "jobs
-            // whose allocations are all removed"): its synced job namespaces go as a whole.
+            // The job is still in the workspace but its allocations are all removed (SPEC §4):
+            // its synced job namespaces go as a whole. A job never placed keeps them.
             REASON_NO_ALLOCATIONS
         } else {
             continue;

@@ -16,11 +16,14 @@
 //!   all of them when the configuration rolls, go in batches of `max_concurrent_upgrades`
 //!   (0 is treated as all at once too). Both in fleet order (`DesiredJob::active_hosts`);
 //!   new batches first, so capacity is added before existing allocations are upgraded.
-//! - Changes of disabled or removed allocations are listed in `JobRollout::namespaces` and
-//!   applied with the job-level namespaces, without hooks.
-//! - Hooks run only for a job that has at least one batch (it deploys): its `pre_deploy`,
-//!   `post_deploy`, `health_check` and `post_build` commands (by `executed_on`). A job with
-//!   changes but no batch (only bookkeeping, or only disabled allocations) runs none.
+//! - Changes of disabled allocations are listed in `JobRollout::namespaces` and applied with
+//!   the job-level namespaces, without hooks. Removed allocations with live namespaces are
+//!   `JobRollout::stopped`: their stop hooks run before their namespaces are tombstoned.
+//! - A job that deploys (has at least one batch) runs its `pre_deploy`, `job_control`,
+//!   `after_allocation_started`, `post_deploy`, `health_check` and `post_build` commands
+//!   (by `executed_on`); a job that stops allocations runs `job_control` and
+//!   `after_allocation_stopped`. A job with changes but neither (only bookkeeping, or only
+//!   disabled allocations) runs none.
 
 use super::types::{Action, Batch, BatchKind, Change, JobHooks, JobRollout, Wave};
 use crate::kv::NamespaceKind;
@@ -104,17 +107,30 @@ fn job_rollout(desired: &Desired, job: &DesiredJob, t: &Touched) -> JobRollout {
     batches.extend(chunk(BatchKind::Changed, changed, job.max_concurrent_upgrades));
 
     let in_batches: BTreeSet<&str> = batches.iter().flat_map(|b| &b.hosts).map(String::as_str).collect();
+    let removed = |h: &str| allocations.get(h).is_none_or(|a| a.state == AllocState::Removed);
     let mut namespaces: Vec<String> = t.job_namespaces.iter().map(|s| s.to_string()).collect();
-    namespaces.extend(
-        t.hosts
-            .iter()
-            .filter(|h| !in_batches.contains(*h))
-            .map(|h| NamespaceKind::Allocation { job: job.name.clone(), host: h.to_string() }.path()),
-    );
+    let mut stopped = Vec::new();
+    for h in t.hosts.iter().filter(|h| !in_batches.contains(*h)) {
+        if removed(h) {
+            stopped.push(h.to_string());
+        } else {
+            namespaces.push(NamespaceKind::Allocation { job: job.name.clone(), host: h.to_string() }.path());
+        }
+    }
     namespaces.sort();
 
-    let hooks = if batches.is_empty() { JobHooks::default() } else { hooks_of(job) };
-    JobRollout { job: job.name.clone(), upstreams: job.upstreams.clone(), namespaces, batches, hooks }
+    let mut hooks = hooks_of(job);
+    if batches.is_empty() {
+        let (job_control, after_allocation_stopped) = (hooks.job_control, hooks.after_allocation_stopped);
+        hooks = JobHooks::default();
+        if !stopped.is_empty() {
+            hooks.job_control = job_control;
+            hooks.after_allocation_stopped = after_allocation_stopped;
+        }
+    } else if stopped.is_empty() {
+        hooks.after_allocation_stopped.clear();
+    }
+    JobRollout { job: job.name.clone(), upstreams: job.upstreams.clone(), namespaces, batches, stopped, hooks }
 }
 
 fn chunk(kind: BatchKind, hosts: Vec<String>, size: u32) -> Vec<Batch> {
@@ -133,8 +149,11 @@ pub fn hooks_of(job: &DesiredJob) -> JobHooks {
         for event in &cmd.executed_on {
             let list = match event {
                 Event::PreDeploy => &mut h.pre_deploy,
+                Event::JobControl => &mut h.job_control,
+                Event::AfterAllocationStarted => &mut h.after_allocation_started,
                 Event::PostDeploy => &mut h.post_deploy,
                 Event::HealthCheck => &mut h.health_check,
+                Event::AfterAllocationStopped => &mut h.after_allocation_stopped,
                 Event::PostBuild => &mut h.post_build,
                 Event::Cli => continue,
             };

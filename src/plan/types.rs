@@ -109,22 +109,39 @@ pub struct Batch {
 /// mean nothing runs for that event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct JobHooks {
-    /// Once per active allocation, before the job-level namespaces are written.
+    /// Once per active allocation, after the job-level namespaces are written.
     pub pre_deploy: Vec<String>,
+    /// Once per batch on its first allocation (`NEW_ALLOCATIONS`/`UPDATED_ALLOCATIONS`),
+    /// and on each stopped allocation with `TARGET=stop`.
+    pub job_control: Vec<String>,
+    /// After each batch's `job_control`, on the batch's allocations.
+    pub after_allocation_started: Vec<String>,
     /// After each batch, on the batch's allocations.
     pub post_deploy: Vec<String>,
-    /// After each batch, as a gate (a failure fails the job).
+    /// After each batch, as a gate on the allocations rolled so far (a failure fails the job).
     pub health_check: Vec<String>,
+    /// On each stopped (removed) allocation, before its namespace is tombstoned.
+    pub after_allocation_stopped: Vec<String>,
     /// After the apply commits, in wave order.
     pub post_build: Vec<String>,
 }
 
 impl JobHooks {
     pub fn is_empty(&self) -> bool {
-        self.pre_deploy.is_empty()
-            && self.post_deploy.is_empty()
-            && self.health_check.is_empty()
-            && self.post_build.is_empty()
+        self.by_event().iter().all(|(_, cmds)| cmds.is_empty())
+    }
+
+    /// Every list with its event name, in rollout order.
+    pub fn by_event(&self) -> [(&'static str, &Vec<String>); 7] {
+        [
+            ("pre_deploy", &self.pre_deploy),
+            ("job_control", &self.job_control),
+            ("after_allocation_started", &self.after_allocation_started),
+            ("post_deploy", &self.post_deploy),
+            ("health_check", &self.health_check),
+            ("after_allocation_stopped", &self.after_allocation_stopped),
+            ("post_build", &self.post_build),
+        ]
     }
 }
 
@@ -134,12 +151,15 @@ pub struct JobRollout {
     pub job: String,
     /// Jobs this job demands; when one of them fails, this job is skipped.
     pub upstreams: Vec<String>,
-    /// Namespaces with changes applied after `pre_deploy` and before the batches, without
-    /// hooks of their own: the job-level namespaces and the allocation namespaces of
-    /// disabled/removed allocations. Sorted.
+    /// Namespaces with changes applied at the start of the job's checkpoint (before
+    /// `pre_deploy`, so its hooks read the job's new catalog), without hooks of their own:
+    /// the job-level namespaces and the allocation namespaces of disabled allocations. Sorted.
     pub namespaces: Vec<String>,
     /// Allocation batches in order: new allocations first, then changed ones.
     pub batches: Vec<Batch>,
+    /// Hosts of removed allocations whose namespace the plan tombstones: each gets its
+    /// `job_control` (`TARGET=stop`) and `after_allocation_stopped` hooks first. Sorted.
+    pub stopped: Vec<String>,
     pub hooks: JobHooks,
 }
 
@@ -205,7 +225,7 @@ impl Plan {
                 .flat_map(|w| &w.jobs)
                 .flat_map(|j| {
                     j.namespaces.iter().cloned().chain(
-                        j.batches.iter().flat_map(|b| &b.hosts).map(|h| {
+                        j.batches.iter().flat_map(|b| &b.hosts).chain(&j.stopped).map(|h| {
                             crate::kv::NamespaceKind::Allocation { job: j.job.clone(), host: h.clone() }.path()
                         }),
                     )

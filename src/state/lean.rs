@@ -81,7 +81,8 @@ pub(crate) fn read_lean_snapshot(conn: &Connection, path: &Path) -> Result<LeanS
     if let Some((done, map)) = current {
         entries.insert(done, map);
     }
-    Ok(LeanSnapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries })
+    let purged_jobs = super::read_purged_jobs(conn, path)?;
+    Ok(LeanSnapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries, purged_jobs })
 }
 
 fn compare_values(conn: &Connection, path: &Path, snap: &mut LeanSnapshot, desired: &KvMap) -> Result<(), StateError> {

@@ -37,7 +37,7 @@ use crate::secrets::{Keyring, SecretsError};
 use crate::workspace::types::Settings;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -562,7 +562,15 @@ pub(crate) fn read_snapshot(conn: &Connection, path: &Path) -> Result<Snapshot, 
     if let Some((done, map)) = current {
         entries.insert(done, map);
     }
-    Ok(Snapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries })
+    let purged_jobs = read_purged_jobs(conn, path)?;
+    Ok(Snapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries, purged_jobs })
+}
+
+/// The jobs recorded as purged (table `purged_jobs`, schema 2).
+pub(crate) fn read_purged_jobs(conn: &Connection, path: &Path) -> Result<BTreeSet<String>, StateError> {
+    conn.prepare_cached("SELECT job FROM purged_jobs ORDER BY job")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(sql(path, "read purged jobs"))
 }
 
 /// Checks on namespace and key strings the store itself enforces (cheap, per write): not

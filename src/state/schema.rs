@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use std::time::Duration;
 
 /// The schema this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `MIGRATIONS[i]` takes a state from schema `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
@@ -80,6 +80,22 @@ pub const MIGRATIONS: &[&str] = &[
         operation   TEXT    NOT NULL,
         since       INTEGER NOT NULL
     );
+    ",
+    // 1 -> 2: jobs whose allocations were all removed (or that left the workspace with
+    // allocations). Their synced namespaces stay purged until the job is placed again; key
+    // history cannot tell (gc removes it), so the state records it. States older than the
+    // record get it inferred: jobs with allocation rows, none live, and no live job catalog.
+    "
+    CREATE TABLE purged_jobs (
+        job     TEXT    NOT NULL PRIMARY KEY,
+        serial  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO purged_jobs (job, serial)
+    SELECT a.job, coalesce((SELECT serial FROM meta WHERE id = 1), 0)
+      FROM (SELECT substr(namespace, 11, instr(substr(namespace, 11), '/') - 1) AS job, max(deleted = 0) AS live
+              FROM latest WHERE namespace LIKE 'maand/job/%/worker/%' GROUP BY 1) a
+     WHERE a.live = 0 AND a.job <> ''
+       AND NOT EXISTS (SELECT 1 FROM latest l WHERE l.namespace = 'maand/job/' || a.job AND l.deleted = 0);
     ",
 ];
 

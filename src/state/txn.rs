@@ -12,6 +12,7 @@ use super::{StateError, check_name, read_entry, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot, is_secret_namespace};
 use crate::secrets::Keyring;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -97,6 +98,9 @@ pub(crate) struct Counts {
     pub destroyed: u64,
     pub removed: u64,
     pub resealed: u64,
+    /// Jobs added to or dropped from the purged-jobs record (not in the audit counts: a
+    /// record, not a key; but a change of the state, so it bumps the serial).
+    pub records: u64,
 }
 
 impl Counts {
@@ -326,6 +330,36 @@ impl WriteTxn {
             }
             _ => Ok(false),
         }
+    }
+
+    /// The jobs recorded as purged; sees this transaction's own changes.
+    pub fn purged_jobs(&self) -> Result<BTreeSet<String>, StateError> {
+        super::read_purged_jobs(&self.conn, &self.path)
+    }
+
+    /// Make the purged-jobs record exactly `jobs` (see `Current::purged_jobs`). Returns
+    /// whether it changed.
+    pub fn set_purged_jobs(&mut self, jobs: &BTreeSet<String>) -> Result<bool, StateError> {
+        let old = self.purged_jobs()?;
+        let serial = self.next_serial() as i64;
+        let mut n = 0;
+        for job in old.difference(jobs) {
+            self.conn
+                .prepare_cached("DELETE FROM purged_jobs WHERE job = ?1")
+                .and_then(|mut st| st.execute([job]))
+                .map_err(sql(&self.path, "unrecord purged job"))?;
+            n += 1;
+        }
+        for job in jobs.difference(&old) {
+            check_name("job", job)?;
+            self.conn
+                .prepare_cached("INSERT INTO purged_jobs (job, serial) VALUES (?1, ?2)")
+                .and_then(|mut st| st.execute(params![job, serial]))
+                .map_err(sql(&self.path, "record purged job"))?;
+            n += 1;
+        }
+        self.counts.records += n;
+        Ok(n > 0)
     }
 
     /// Tombstone every live key of a namespace. Returns how many keys were tombstoned.

@@ -194,10 +194,26 @@ pub enum Event {
     PostDeploy,
     HealthCheck,
     Cli,
+    /// Once per rollout batch on its first allocation (maand: replaces the runner's
+    /// start/restart), and per removed allocation with `TARGET=stop`.
+    JobControl,
+    /// On each allocation of a rollout batch, after its `job_control`.
+    AfterAllocationStarted,
+    /// On each removed allocation, before its namespace is tombstoned.
+    AfterAllocationStopped,
 }
 
 impl Event {
-    pub const ALL: [Event; 5] = [Event::PostBuild, Event::PreDeploy, Event::PostDeploy, Event::HealthCheck, Event::Cli];
+    pub const ALL: [Event; 8] = [
+        Event::PostBuild,
+        Event::PreDeploy,
+        Event::PostDeploy,
+        Event::HealthCheck,
+        Event::Cli,
+        Event::JobControl,
+        Event::AfterAllocationStarted,
+        Event::AfterAllocationStopped,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -206,6 +222,9 @@ impl Event {
             Event::PostDeploy => "post_deploy",
             Event::HealthCheck => "health_check",
             Event::Cli => "cli",
+            Event::JobControl => "job_control",
+            Event::AfterAllocationStarted => "after_allocation_started",
+            Event::AfterAllocationStopped => "after_allocation_stopped",
         }
     }
 

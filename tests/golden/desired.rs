@@ -4,7 +4,7 @@
 //! - `bucket_id`: the UUID to derive ids from (default [`DEFAULT_BUCKET_ID`]);
 //! - `prior.json`: what the current state holds,
 //!   `{"ports": {"api_http": 30001}, "workers": ["10.0.0.1"], "jobs": ["api"],
-//!   "allocations": [["api", "10.0.0.1"]]}` (every field optional).
+//!   "allocations": [["api", "10.0.0.1"]], "purged_jobs": ["old"]}` (every field optional).
 //!
 //! Output: warnings of the load (if any), then `model::render::text`. A case whose
 //! workspace does not load or whose model fails is a failure showing the diagnostics.
@@ -25,6 +25,7 @@ struct PriorFile {
     workers: BTreeSet<String>,
     jobs: BTreeSet<String>,
     allocations: BTreeSet<(String, String)>,
+    purged_jobs: BTreeSet<String>,
 }
 
 fn prior(dir: &Path) -> Result<Prior, String> {
@@ -37,7 +38,14 @@ fn prior(dir: &Path) -> Result<Prior, String> {
         Ok(s) => serde_json::from_str(&s).map_err(|e| format!("prior.json: {e}"))?,
         Err(_) => PriorFile::default(),
     };
-    Ok(Prior { bucket_id, ports: file.ports, workers: file.workers, jobs: file.jobs, allocations: file.allocations })
+    Ok(Prior {
+        bucket_id,
+        ports: file.ports,
+        workers: file.workers,
+        jobs: file.jobs,
+        allocations: file.allocations,
+        purged_jobs: file.purged_jobs,
+    })
 }
 
 #[test]

@@ -1,17 +1,15 @@
 //! Shared fixtures for the hook-runtime tests: real buckets in temp dirs (workspace files,
-//! key, state), the desired state loaded the way the CLI loads it, and `mini_apply`, a
-//! small stand-in for the apply executor that follows SPEC §5 (bucket namespaces, then per
-//! job a savepoint: pre_deploy, job namespaces, batches with post_deploy + health_check)
-//! and calls the real [`RuntimeHooks`] through the `HookSteps` seam.
+//! key, state), the desired state loaded the way the CLI loads it, and `mini_apply`: plan,
+//! then the real apply executor with the real [`RuntimeHooks`].
 #![allow(dead_code)]
 
-use kvform::apply::{HookSteps, NoHooks, SharedTxn, StepContext, StepFailure};
+use kvform::apply::{ApplyOptions, HookSteps, NoHooks, NoProgress, SharedTxn, StepFailure, execute};
 use kvform::bucket::Bucket;
 use kvform::hooks::steps_impl::RuntimeHooks;
 use kvform::model::{self, types::Desired, types::Prior};
 use kvform::plan::{Action, Change, Plan, PlanOptions, diff};
 use kvform::secrets::Keyring;
-use kvform::state::{ApplyRecord, StateStore, WriteTxn};
+use kvform::state::{StateStore, WriteTxn};
 use kvform::workspace::{self, types::Settings};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -199,54 +197,14 @@ fn run_apply<'a>(
     let snap = store.snapshot().unwrap();
     let plan = diff(desired, &snap, &PlanOptions::default(), NOW);
     let txn = store.begin_write("apply", Duration::ZERO).unwrap();
-    let serial = txn.next_serial();
+    // The hook runtime reads the current allocation versions from the transaction, then lets go.
     let shared: SharedTxn = Arc::new(Mutex::new(txn));
     let mut hooks = make_hooks(shared.clone());
-    for ns in plan.bucket_step_namespaces() {
-        apply_ns(&shared, &plan, ns);
-    }
-    let mut failed: Vec<String> = Vec::new();
-    let mut failures = Vec::new();
-    let mut skipped = Vec::new();
-    for (_, job) in plan.jobs() {
-        if job.upstreams.iter().any(|u| failed.contains(u)) {
-            skipped.push(job.job.clone());
-            failed.push(job.job.clone());
-            continue;
-        }
-        let sp = format!("job_{}", job.job);
-        shared.lock().unwrap().savepoint(&sp).unwrap();
-        let cx = StepContext { desired, txn: &shared, serial };
-        let active = desired.jobs[&job.job].active_hosts.clone();
-        let result = (|| {
-            hooks.pre_deploy(&cx, &job.job, &active)?;
-            for ns in &job.namespaces {
-                apply_ns(&shared, &plan, ns);
-            }
-            for batch in &job.batches {
-                for h in &batch.hosts {
-                    apply_ns(&shared, &plan, &format!("maand/job/{}/worker/{h}", job.job));
-                }
-                hooks.post_deploy(&cx, &job.job, &batch.hosts)?;
-                if !job.hooks.health_check.is_empty() {
-                    hooks.health_check(&cx, &job.job, &batch.hosts)?;
-                }
-            }
-            Ok::<(), StepFailure>(())
-        })();
-        match result {
-            Ok(()) => shared.lock().unwrap().release(&sp).unwrap(),
-            Err(f) => {
-                shared.lock().unwrap().rollback_to(&sp).unwrap();
-                failed.push(job.job.clone());
-                failures.push(f);
-            }
-        }
-    }
-    drop(hooks); // stops the API: nothing else holds the transaction now
-    let txn = Arc::try_unwrap(shared).expect("the hook runtime released the transaction").into_inner().unwrap();
-    let serial = txn.commit(ApplyRecord::new("apply", NOW)).unwrap();
-    Applied { serial, plan, failures, skipped }
+    let txn = Arc::try_unwrap(shared).expect("the hook runtime keeps no transaction").into_inner().unwrap();
+    let report = execute(txn, &plan, desired, hooks.as_mut(), &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+    drop(hooks); // stops the API
+    let skipped = report.skipped.iter().map(|s| s.job.clone()).collect();
+    Applied { serial: report.serial, plan, failures: report.failed, skipped }
 }
 
 /// A `.sh` hook appending `<EVENT> <JOB> <ALLOCATION_IP>` plus `extra` to `file` (relative

@@ -37,9 +37,10 @@ impl Fx {
                 allocations: Vec::new(),
                 removed_jobs: Default::default(),
                 removed_workers: Default::default(),
+                purged_jobs: Default::default(),
                 waves: Vec::new(),
             },
-            snap: Snapshot { bucket_id: Uuid::nil(), lineage: lineage(), serial: 7, entries: BTreeMap::new() },
+            snap: Snapshot { bucket_id: Uuid::nil(), lineage: lineage(), serial: 7, ..Default::default() },
             opts: PlanOptions::default(),
         }
     }
@@ -122,6 +123,12 @@ impl Fx {
 
     pub fn removed_job(mut self, job: &str) -> Fx {
         self.desired.removed_jobs.insert(job.into());
+        self
+    }
+
+    /// The model's `Desired::purged_jobs`: the job's allocations are all gone.
+    pub fn purged(mut self, job: &str) -> Fx {
+        self.desired.purged_jobs.insert(job.into());
         self
     }
 

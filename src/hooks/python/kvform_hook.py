@@ -125,9 +125,13 @@ def demands():
     return _call("GET", "/demands")
 
 
-def acquire(name, capacity=1, timeout=60):
-    """Take a slot of the job+event semaphore `name` (waits up to `timeout` s; 408 after)."""
-    _call("POST", "/semaphore/acquire", {"name": name, "capacity": int(capacity), "timeout": int(timeout)})
+def acquire(name, capacity=1, timeout=600):
+    """Take a slot of the job+event semaphore `name` for this allocation (waits up to
+    `timeout` s, at most 3600; 408 after). Acquiring a slot it already holds succeeds."""
+    return _call(
+        "POST", "/semaphore/acquire",
+        {"name": name, "capacity": int(capacity), "timeout_seconds": int(timeout)},
+    )
 
 
 def release(name):
@@ -135,16 +139,16 @@ def release(name):
     _call("POST", "/semaphore/release", {"name": name})
 
 
-def status(name=None):
-    """Semaphores of this job+event: [{name, capacity, held, waiting, held_by_you}]."""
-    query = "?name=" + urllib.parse.quote(name, safe="") if name else ""
-    return _call("GET", "/semaphore/status" + query)["semaphores"]
+def status(name):
+    """Semaphore `name` of this job+event: {name, capacity, holders (allocation ids),
+    waiting, available}; one nobody holds is free with capacity 1."""
+    return _call("GET", "/semaphore/status?name=" + urllib.parse.quote(name, safe=""))
 
 
 class semaphore:
     """`with semaphore("name"):` acquires on entry, releases on exit."""
 
-    def __init__(self, name, capacity=1, timeout=60):
+    def __init__(self, name, capacity=1, timeout=600):
         self.name, self.capacity, self.timeout = name, capacity, timeout
 
     def __enter__(self):

@@ -46,13 +46,16 @@ pub fn render_markdown(plan: &Plan) -> String {
         for wave in &plan.rollout {
             let _ = writeln!(out, "- wave {}", wave.seq);
             for job in &wave.jobs {
-                if job.batches.is_empty() {
+                if job.batches.is_empty() && job.stopped.is_empty() {
                     let _ = writeln!(out, "  - `{}`: no allocation batches, applied without hooks", job.job);
                     continue;
                 }
                 let _ = writeln!(out, "  - `{}` (hooks: {})", job.job, hooks_text(&job.hooks));
                 for batch in &job.batches {
                     let _ = writeln!(out, "    - {}: {}", batch.kind.as_str(), batch.hosts.join(", "));
+                }
+                if !job.stopped.is_empty() {
+                    let _ = writeln!(out, "    - stopped: {}", job.stopped.join(", "));
                 }
             }
         }

@@ -66,7 +66,7 @@ pub(crate) fn rollout_text(plan: &Plan) -> String {
         let _ = writeln!(out, "  wave {}:", wave.seq);
         for job in &wave.jobs {
             let _ = writeln!(out, "    {}", job.job);
-            if job.batches.is_empty() {
+            if job.batches.is_empty() && job.stopped.is_empty() {
                 let _ = writeln!(
                     out,
                     "      no allocation batches; {} namespace(s) applied without hooks",
@@ -78,6 +78,9 @@ pub(crate) fn rollout_text(plan: &Plan) -> String {
             for batch in &job.batches {
                 let _ = writeln!(out, "      {:<8} {}", batch.kind.as_str(), batch.hosts.join(", "));
             }
+            if !job.stopped.is_empty() {
+                let _ = writeln!(out, "      {:<8} {}", "stopped", job.stopped.join(", "));
+            }
         }
     }
     out.push('\n');
@@ -86,15 +89,11 @@ pub(crate) fn rollout_text(plan: &Plan) -> String {
 
 /// `pre_deploy: a; post_deploy: b, c` or `none`.
 pub(crate) fn hooks_text(h: &JobHooks) -> String {
-    let parts: Vec<String> = [
-        ("pre_deploy", &h.pre_deploy),
-        ("post_deploy", &h.post_deploy),
-        ("health_check", &h.health_check),
-        ("post_build", &h.post_build),
-    ]
-    .iter()
-    .filter(|(_, cmds)| !cmds.is_empty())
-    .map(|(event, cmds)| format!("{event}: {}", cmds.join(", ")))
-    .collect();
+    let parts: Vec<String> = h
+        .by_event()
+        .iter()
+        .filter(|(_, cmds)| !cmds.is_empty())
+        .map(|(event, cmds)| format!("{event}: {}", cmds.join(", ")))
+        .collect();
     if parts.is_empty() { "none".into() } else { parts.join("; ") }
 }

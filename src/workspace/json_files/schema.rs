@@ -148,6 +148,9 @@ pub enum EventName {
     PostDeploy,
     HealthCheck,
     Cli,
+    JobControl,
+    AfterAllocationStarted,
+    AfterAllocationStopped,
 }
 
 /// A dependency on another job's command; the job then deploys in a later wave.

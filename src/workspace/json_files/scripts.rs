@@ -1,4 +1,5 @@
 //! The hook script of a command: exactly one of `_modules/<command>.py`,
+//! `_modules/<command>.js` (run with node, as maand runs its `.js` commands),
 //! `_modules/<command>.sh` or an executable `_modules/<command>`.
 
 use super::doc::Ctx;
@@ -17,7 +18,7 @@ pub fn find(cx: &mut Ctx, root: &Path, job: &str, command: &str, span: Span) -> 
     let mut bare_is_file = false;
     let mut broken = false;
     for (name, bare) in
-        [(format!("{command}.py"), false), (format!("{command}.sh"), false), (command.to_string(), true)]
+        [(format!("{command}.py"), false), (format!("{command}.js"), false), (format!("{command}.sh"), false), (command.to_string(), true)]
     {
         let path = root.join(&dir).join(&name);
         let problem = match source::resolve(&path) {
@@ -60,7 +61,9 @@ pub fn find(cx: &mut Ctx, root: &Path, job: &str, command: &str, span: Span) -> 
             let d = Diagnostic::error(format!("no script for command `{command}`"))
                 .at(span)
                 .label(format!("nothing in {dir}/"))
-                .help(format!("add one of {command}.py, {command}.sh or an executable {command} to {dir}/"));
+                .help(format!(
+                    "add one of {command}.py, {command}.js, {command}.sh or an executable {command} to {dir}/"
+                ));
             cx.push(d);
             None
         }

@@ -1,0 +1,341 @@
+//! maand's rollout through `kvform apply` with real hook processes (SPEC §5–§6): every rollout
+//! event of a two-batch rollout and of a stop, each with its environment; `pre_deploy` reading
+//! its job's new catalog on the first apply while its `rollout_order` override still orders
+//! the batches; semaphore contention between the hooks of one batch; `.py` hooks on the job's
+//! virtualenv and `.js` hooks on node.
+
+mod hooks_apply_support;
+
+use hooks_apply_support::*;
+use serde_json::json;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn kvform(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .env("KVFORM_NOW", NOW_STR)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn apply(tb: &TestBucket) -> Output {
+    let out = kvform(tb.root(), &["apply", "--auto-approve"]);
+    assert!(
+        out.status.success(),
+        "apply failed:\n{}\n{}\nlogs:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        tb.all_logs()
+    );
+    out
+}
+
+fn workers(tb: &TestBucket, list: &[(&str, &[&str])]) {
+    let list: Vec<serde_json::Value> = list.iter().map(|(h, l)| json!({"host": h, "labels": l})).collect();
+    tb.write("workspace/workers.json", &serde_json::to_string_pretty(&list).unwrap());
+}
+
+/// Records each event with maand's variables; `pre_deploy` also reads the job's catalog and
+/// applies the override in `override` (if present); `after_allocation_stopped` reads its own
+/// allocation namespace.
+const RECORDER: &str = r#"
+import os, kvform_hook as kv
+e = os.environ
+names = ["BATCH_ALLOCATIONS", "BATCH_INDEX", "BATCH_COUNT", "DEPLOY_PHASE", "ROLLOUT_ORDER",
+         "ROLLOUT_ORDER_SOURCE", "NEW_ALLOCATIONS", "UPDATED_ALLOCATIONS", "TARGET"]
+extra = " ".join(n + "=" + e[n] for n in names if n in e)
+line = (e["EVENT"] + " " + e["ALLOCATION_IP"] + " " + e["CURRENT_VERSION"] + ">" + e["NEW_VERSION"] + " " + extra).rstrip()
+if e["EVENT"] == "pre_deploy":
+    line += " | workers=%s version=%s" % (kv.get("maand/job/app", "workers"), kv.get("maand/job/app", "version"))
+    if os.path.exists("override"):
+        kv.rollout_order(open("override").read().strip().split(","))
+if e["EVENT"] == "after_allocation_stopped":
+    line += " | own version=%s" % kv.get("maand/job/app/worker/" + e["ALLOCATION_IP"], "version")
+with open("events.log", "a") as f:
+    f.write(line + "\n")
+"#;
+
+const H1: &str = "10.0.0.1";
+const H2: &str = "10.0.0.2";
+const H3: &str = "10.0.0.3";
+
+/// events.log, with the lines of each run of one event on several hosts (which run in
+/// parallel) sorted, and emptied for the next apply.
+fn events(tb: &TestBucket) -> Vec<String> {
+    let text = tb.read("events.log");
+    std::fs::remove_file(tb.path("events.log")).unwrap();
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let event = |l: &str| l.split(' ').next().unwrap_or_default().to_string();
+        if run.first().is_some_and(|f| event(f) != event(line)) {
+            run.sort();
+            out.append(&mut run);
+        }
+        run.push(line.to_string());
+    }
+    run.sort();
+    out.append(&mut run);
+    out
+}
+
+fn app(tb: &TestBucket, version: &str) {
+    let events = ["pre_deploy", "job_control", "after_allocation_started", "post_deploy", "health_check"];
+    let mut all = events.to_vec();
+    all.push("after_allocation_stopped");
+    tb.job(
+        "app",
+        json!({
+            "version": version,
+            "max_concurrent_starts": 2,
+            "commands": {"command_rec": {"executed_on": all}}
+        }),
+        &[("command_rec.py", RECORDER)],
+    );
+}
+
+#[test]
+fn two_batch_rollout_and_a_stop_record_every_event_with_its_environment() {
+    let tb = TestBucket::new(&[(H1, &["app"]), (H2, &["app"]), (H3, &["app"])]);
+    app(&tb, "1.0");
+    // The first apply: pre_deploy sees the new catalog and puts 10.0.0.3 first.
+    tb.write("override", "10.0.0.3,10.0.0.1,10.0.0.2");
+    apply(&tb);
+    let order = "ROLLOUT_ORDER=10.0.0.3,10.0.0.1,10.0.0.2 ROLLOUT_ORDER_SOURCE=kv";
+    let b0 = format!("BATCH_ALLOCATIONS={H3},{H1} BATCH_INDEX=0 BATCH_COUNT=2 DEPLOY_PHASE=new {order}");
+    let b1 = format!("BATCH_ALLOCATIONS={H2} BATCH_INDEX=1 BATCH_COUNT=2 DEPLOY_PHASE=new {order}");
+    let pre = |h: &str| format!("pre_deploy {h} 0.0.0>1.0 | workers={H1},{H2},{H3} version=1.0");
+    assert_eq!(
+        events(&tb),
+        [
+            pre(H1),
+            pre(H2),
+            pre(H3),
+            format!("job_control {H3} 0.0.0>1.0 {b0} NEW_ALLOCATIONS={H3},{H1} UPDATED_ALLOCATIONS="),
+            format!("after_allocation_started {H1} 0.0.0>1.0 {b0}"),
+            format!("after_allocation_started {H3} 0.0.0>1.0 {b0}"),
+            format!("post_deploy {H1} 0.0.0>1.0"),
+            format!("post_deploy {H3} 0.0.0>1.0"),
+            // The gate checks what has rolled, not 10.0.0.2, still waiting.
+            format!("health_check {H1} 0.0.0>1.0"),
+            format!("health_check {H3} 0.0.0>1.0"),
+            format!("job_control {H2} 0.0.0>1.0 {b1} NEW_ALLOCATIONS={H2} UPDATED_ALLOCATIONS="),
+            format!("after_allocation_started {H2} 0.0.0>1.0 {b1}"),
+            format!("post_deploy {H2} 0.0.0>1.0"),
+            format!("health_check {H1} 0.0.0>1.0"),
+            format!("health_check {H2} 0.0.0>1.0"),
+            format!("health_check {H3} 0.0.0>1.0"),
+        ]
+    );
+    // The override lasted one apply.
+    assert_eq!(tb.value("maand/job/app", "rollout_order").as_deref(), Some("10.0.0.1,10.0.0.2,10.0.0.3"));
+
+    // The second apply: 10.0.0.3 leaves, and the version changes (upgrades one at a time).
+    std::fs::remove_file(tb.path("override")).unwrap();
+    workers(&tb, &[(H1, &["app"]), (H2, &["app"]), (H3, &[])]);
+    app(&tb, "2.0");
+    let plan = kvform(tb.root(), &["plan"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains(&format!("      stopped  {H3}")), "{text}");
+    apply(&tb);
+    let stop = format!(
+        "BATCH_ALLOCATIONS={H3} BATCH_INDEX=0 BATCH_COUNT=1 DEPLOY_PHASE=stop ROLLOUT_ORDER= ROLLOUT_ORDER_SOURCE="
+    );
+    let up = |i: usize, h: &str| {
+        format!(
+            "BATCH_ALLOCATIONS={h} BATCH_INDEX={i} BATCH_COUNT=2 DEPLOY_PHASE=update ROLLOUT_ORDER={H1},{H2} ROLLOUT_ORDER_SOURCE=default"
+        )
+    };
+    let pre = |h: &str| format!("pre_deploy {h} 1.0>2.0 | workers={H1},{H2} version=2.0");
+    assert_eq!(
+        events(&tb),
+        [
+            format!("job_control {H3} 1.0>2.0 {stop} TARGET=stop"),
+            format!("after_allocation_stopped {H3} 1.0>2.0 {stop} | own version=1.0"),
+            pre(H1),
+            pre(H2),
+            format!("job_control {H1} 1.0>2.0 {} NEW_ALLOCATIONS= UPDATED_ALLOCATIONS={H1}", up(0, H1)),
+            format!("after_allocation_started {H1} 1.0>2.0 {}", up(0, H1)),
+            format!("post_deploy {H1} 1.0>2.0"),
+            format!("health_check {H1} 1.0>2.0"),
+            format!("job_control {H2} 1.0>2.0 {} NEW_ALLOCATIONS= UPDATED_ALLOCATIONS={H2}", up(1, H2)),
+            format!("after_allocation_started {H2} 1.0>2.0 {}", up(1, H2)),
+            format!("post_deploy {H2} 1.0>2.0"),
+            format!("health_check {H1} 1.0>2.0"),
+            format!("health_check {H2} 1.0>2.0"),
+        ]
+    );
+    assert_eq!(tb.value(&format!("maand/job/app/worker/{H3}"), "version"), None, "tombstoned after its stop hooks");
+    assert_eq!(kvform(tb.root(), &["plan", "--detailed-exitcode"]).status.code(), Some(0), "converged");
+}
+
+#[test]
+fn a_failing_rollout_event_fails_the_job_like_any_hook() {
+    let tb = TestBucket::new(&[(H1, &["app"])]);
+    tb.job(
+        "app",
+        json!({"version": "1.0", "commands": {"command_ctl": {"executed_on": ["job_control"]}}}),
+        &[("command_ctl.sh", "echo \"starting $NEW_ALLOCATIONS\"\nexit 4\n")],
+    );
+    let out = kvform(tb.root(), &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("job_control hook failed") && all.contains("exited with status 4"), "{all}");
+    assert!(tb.all_logs().contains("starting 10.0.0.1"));
+    assert_eq!(tb.value(&format!("maand/job/app/worker/{H1}"), "version"), None, "the job's checkpoint rolled back");
+}
+
+/// Two post_deploy commands on a batch of two (in parallel): `command_a` holds the mutex
+/// until the other allocation has timed out (408, `timeout_seconds` 1), `command_b` takes it
+/// in turn (the second acquires after the first released).
+const CONTENDER_A: &str = r#"
+import os, time, urllib.error, kvform_hook as kv
+me = os.environ["ALLOCATION_IP"]
+try:
+    r = kv.acquire("mutex", capacity=1, timeout=1)
+    assert r["allocation_id"] == os.environ["ALLOCATION_ID"], r
+    print("acquired", me)
+    deadline = time.time() + 60
+    while not os.path.exists("a-timed-out") and time.time() < deadline:
+        time.sleep(0.05)
+    kv.release("mutex")
+except kv.KvformHookError as e:
+    print("refused", me, e.status)
+    open("a-timed-out", "w").close()
+"#;
+
+const CONTENDER_B: &str = r#"
+import os, time, kvform_hook as kv
+me = os.environ["ALLOCATION_IP"]
+kv.acquire("mutex", capacity=1, timeout=60)
+start = time.time()
+st = kv.status("mutex")
+assert st["holders"] == [os.environ["ALLOCATION_ID"]] and st["available"] == 0, st
+time.sleep(0.3)
+end = time.time()
+kv.release("mutex")
+with open("b.log", "a") as f:
+    f.write("%s %.6f %.6f\n" % (me, start, end))
+"#;
+
+#[test]
+fn semaphore_contention_between_the_hooks_of_a_batch() {
+    let tb = TestBucket::new(&[(H1, &["app"]), (H2, &["app"])]);
+    tb.job(
+        "app",
+        json!({
+            "version": "1.0",
+            "max_concurrent_starts": 2,
+            "commands": {
+                "command_a": {"executed_on": ["post_deploy"]},
+                "command_b": {"executed_on": ["post_deploy"]}
+            }
+        }),
+        &[("command_a.py", CONTENDER_A), ("command_b.py", CONTENDER_B)],
+    );
+    apply(&tb);
+    let logs = tb.all_logs();
+    let acquired = logs.lines().filter(|l| l.contains("] acquired ")).count();
+    let refused = logs.lines().filter(|l| l.contains("] refused ") && l.ends_with(" 408")).count();
+    assert_eq!((acquired, refused), (1, 1), "{logs}");
+    // command_b: both held the mutex, one after the other.
+    let mut spans: Vec<(f64, f64)> = tb
+        .read("b.log")
+        .lines()
+        .map(|l| {
+            let p: Vec<&str> = l.split(' ').collect();
+            (p[1].parse().unwrap(), p[2].parse().unwrap())
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(spans.len(), 2, "{}", tb.read("b.log"));
+    assert!(spans[1].0 >= spans[0].1, "the second acquired only after the first released: {spans:?}");
+}
+
+#[test]
+fn py_hooks_use_the_jobs_virtualenv_and_js_hooks_run_on_node() {
+    let tb = TestBucket::new(&[(H1, &["app"])]);
+    tb.job(
+        "app",
+        json!({
+            "version": "1.0",
+            "commands": {
+                "command_py": {"executed_on": ["post_deploy"]},
+                "command_js": {"executed_on": ["post_deploy"]}
+            }
+        }),
+        &[
+            ("command_py.py", "import sys\nprint('python', sys.argv[0].endswith('command_py.py'))\n"),
+            ("command_js.js", "console.log('node says ' + process.env.EVENT + ' ' + process.env.CURRENT_VERSION);\n"),
+            // The job's virtualenv: a python that says it was used.
+            (".venv/bin/python", "#!/bin/bash\necho \"venv python\"\nexec python3 \"$@\"\n"),
+        ],
+    );
+    apply(&tb);
+    let logs = tb.all_logs();
+    assert!(logs.contains("] venv python") && logs.contains("] python True"), "{logs}");
+    // node: installed by .ci/run when the machine lacks it.
+    assert!(logs.contains("] node says post_deploy 0.0.0"), "{logs}");
+}
+
+/// `tests/fixtures/maand_client.py`: maand's client, header form only, every route.
+#[test]
+fn a_maand_client_using_only_the_header_form_reaches_every_route() {
+    // A fixed port turns the header form on; a free one, since 8080 may be taken.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tb = TestBucket::new(&[(H1, &["app"]), (H2, &["app"])]);
+    tb.write("kvform.hcl", &format!("hooks {{\n  api_port = {port}\n}}\n"));
+    tb.job(
+        "app",
+        json!({"version": "1.0", "commands": {"command_maand": {"executed_on": ["pre_deploy"]}}}),
+        &[("command_maand.py", include_str!("fixtures/maand_client.py"))],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(tb.root())
+        .args(["apply", "--auto-approve"])
+        .env("KVFORM_NOW", NOW_STR)
+        .env("MAAND_API_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), tb.all_logs());
+    let lines: Vec<String> = tb
+        .read("maand_client.out")
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{H1} ")))
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let want = [
+        // The new catalog is readable in pre_deploy of the first apply.
+        "get_version 200 1.0",
+        "get_workers 200 10.0.0.1,10.0.0.2",
+        "get_prometheus 404",
+        "get_other_job 403",
+        "put_var 200 hello",
+        "put_bad_key 400",
+        "put_rollout_order 200 10.0.0.2,10.0.0.1",
+        "put_rollout_order_unknown 400",
+        "get_rollout_order 200 10.0.0.2,10.0.0.1",
+        "put_secret 200",
+        r#"list_keys 200 {"secrets/job/app": ["token"], "vars/job/app": ["greeting"]}"#,
+        r#"list_keys_vars 200 {"vars/job/app": ["greeting"]}"#,
+        "delete_var 200",
+        "delete_secret 200",
+        "demands 200 []",
+        "acquire 200 True",
+        "acquire_again 200",
+        "status 200 True",
+        "release 200",
+        "status_after 200 1/1",
+    ];
+    assert_eq!(lines, want, "logs:\n{}", tb.all_logs());
+    assert!(tb.read("maand_client.out").contains(&format!("{H2} get_version 200 1.0")));
+    assert_eq!(tb.value("vars/job/app", "greeting"), None);
+    assert_eq!(tb.value("maand/job/app", "rollout_order").as_deref(), Some("10.0.0.1,10.0.0.2"), "one apply only");
+}
