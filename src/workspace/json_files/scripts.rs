@@ -17,9 +17,12 @@ pub fn find(cx: &mut Ctx, root: &Path, job: &str, command: &str, span: Span) -> 
     let mut found: Vec<String> = Vec::new();
     let mut bare_is_file = false;
     let mut broken = false;
-    for (name, bare) in
-        [(format!("{command}.py"), false), (format!("{command}.js"), false), (format!("{command}.sh"), false), (command.to_string(), true)]
-    {
+    for (name, bare) in [
+        (format!("{command}.py"), false),
+        (format!("{command}.js"), false),
+        (format!("{command}.sh"), false),
+        (command.to_string(), true),
+    ] {
         let path = root.join(&dir).join(&name);
         let problem = match source::resolve(&path) {
             Ok(None) => continue,
