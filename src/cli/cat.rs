@@ -12,21 +12,19 @@
 
 use super::Context;
 use super::cat_fleet::Listing;
-use super::state::{open, open_with_keyring};
+use super::output::{Format, shown_value, table};
+use super::session::Session;
 use crate::bucket::Bucket;
 use crate::diag::suggest::hint_or_list;
 use crate::hooks::access::readable;
-use crate::kv::{Entry, NamespaceKind, Snapshot, is_secret_namespace};
+use crate::kv::{Entry, NamespaceKind, Snapshot};
 use crate::model::graph;
-use crate::secrets::Keyring;
 use crate::workspace;
 use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-/// Shown instead of a secret's value.
-pub(super) const SENSITIVE: &str = "(sensitive)";
 /// Longest value a table cell shows before truncating with `…`.
 const MAX_CELL: usize = 48;
 
@@ -87,13 +85,7 @@ struct KvArgs {
 enum KvGet {
     /// Print one key's value (like `kvform kv get`).
     #[command(after_help = "Example:\n  kvform cat kv get secrets/job/api token --reveal")]
-    Get(super::kv::GetArgs),
-}
-
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Format {
-    Table,
-    Json,
+    Get(super::keys::GetArgs),
 }
 
 /// A test on a namespace path.
@@ -134,7 +126,7 @@ struct JsonRow<'a> {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
-        CatWhat::Kv(KvArgs { get: Some(KvGet::Get(g)), .. }) => super::kv::get(ctx, g),
+        CatWhat::Kv(KvArgs { get: Some(KvGet::Get(g)), .. }) => super::keys::get(ctx, g),
         CatWhat::Kv(a) => cat_kv(ctx, a),
         CatWhat::Workers(a) => super::cat_fleet::run(ctx, Listing::Workers, a),
         CatWhat::Jobs(a) => super::cat_fleet::run(ctx, Listing::Jobs, a),
@@ -143,9 +135,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
-    let (b, store) = if a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
+    let session = Session::new(ctx)?;
+    let store = if a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
     let snap = store.snapshot()?;
-    let now = super::state::now()?;
+    let now = session.now;
+    let b = &session.bucket;
     let hosts: BTreeSet<String> = a.workers.iter().map(|h| h.trim().to_string()).collect();
     for h in &hosts {
         if snap.live(&NamespaceKind::Worker(h.clone()).path()).next().is_none() {
@@ -154,7 +148,7 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
     }
     let mut filter = NamespaceFilter::default();
     if !a.jobs.is_empty() {
-        let allocations = job_allocations(ctx, &b, &snap, &a.jobs, &hosts)?;
+        let allocations = job_allocations(ctx, b, &snap, &a.jobs, &hosts)?;
         filter = filter.and(move |ns| allocations.iter().any(|(j, h, up)| readable(j, h, up, ns).is_ok()));
     } else if !hosts.is_empty() {
         filter = filter.workers(hosts);
@@ -265,20 +259,6 @@ fn job_allocations(
     Ok(out)
 }
 
-/// The value as listings show it: tombstones empty, secrets masked unless a keyring is given.
-pub(super) fn shown_value(ns: &str, key: &str, e: &Entry, reveal: Option<&Keyring>) -> anyhow::Result<String> {
-    if e.deleted {
-        return Ok(String::new());
-    }
-    if !is_secret_namespace(ns) {
-        return Ok(e.value.clone());
-    }
-    match reveal {
-        Some(ring) => Ok(ring.open(ns, key, e.version, &e.value)?.to_string()),
-        None => Ok(SENSITIVE.to_string()),
-    }
-}
-
 /// One line, at most [`MAX_CELL`] characters.
 fn truncate(v: &str) -> String {
     let one_line = v.replace('\n', "\\n").replace('\t', "\\t");
@@ -289,36 +269,4 @@ fn truncate(v: &str) -> String {
         s.push('…');
         s
     }
-}
-
-/// Columns padded to their widest cell (by characters); `right[i]` right-aligns column i.
-pub(super) fn table<const N: usize>(rows: &[[String; N]], right: &[bool; N]) -> String {
-    let mut width = [0usize; N];
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            let pad = " ".repeat(width[i] - c.chars().count());
-            if i > 0 {
-                line.push_str("  ");
-            }
-            if right[i] {
-                line.push_str(&pad);
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                if i + 1 < N {
-                    line.push_str(&pad);
-                }
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }

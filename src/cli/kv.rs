@@ -7,11 +7,12 @@
 //! arguments.
 
 use super::Context;
-use super::cat::{shown_value, table};
-use super::state::{DEFAULT_LOCK_TIMEOUT, cli_writer, lock_timeout, max_versions, now, open, open_with_keyring};
-use crate::kv::{Entry, ExternalWrites, NamespaceKind, is_secret_namespace};
+use super::keys::{GetArgs, check_key, get, namespace};
+use super::output::{Format, shown_value, table};
+use super::session::{DEFAULT_LOCK_TIMEOUT, Session, cli_writer, lock_timeout, parse_duration};
+use crate::kv::{Entry, ExternalWrites, is_secret_namespace};
 use crate::state::ApplyRecord;
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -51,20 +52,6 @@ printf %s \"$TOKEN\" | kvform kv set secrets/job/api token -")]
     /// List a key's kept versions with time, serial and writer.
     #[command(after_help = "Example:\n  kvform kv history vars/job/api db_host")]
     History(HistoryArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub(super) struct GetArgs {
-    /// Namespace, e.g. vars/job/api.
-    ns: String,
-    /// Key within the namespace.
-    key: String,
-    /// Exit 1 when the key is missing or deleted.
-    #[arg(long)]
-    error_on_missing: bool,
-    /// Print a secret's value in clear text instead of (sensitive).
-    #[arg(long)]
-    reveal: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,8 +108,8 @@ struct HistoryArgs {
     /// Key within the namespace.
     key: String,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = super::cat::Format::Table)]
-    format: super::cat::Format,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
     /// Print secret values in clear text instead of (sensitive).
     #[arg(long)]
     reveal: bool,
@@ -136,16 +123,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         KvCommand::Keys(a) => keys(ctx, a),
         KvCommand::History(a) => history(ctx, a),
     }
-}
-
-/// The namespace, which must be in the layout.
-fn namespace(ns: &str) -> anyhow::Result<NamespaceKind> {
-    NamespaceKind::parse(ns).ok_or_else(|| {
-        anyhow!(
-            "unknown namespace {ns:?}\n  help: namespaces follow the layout: maand/bucket, maand/worker/<host>, \
-maand/job/<job>, vars/bucket, vars/job/<job>, secrets/job/<job>, …"
-        )
-    })
 }
 
 /// The namespace, which must accept operator writes.
@@ -174,53 +151,10 @@ fn job_in_workspace(b: &crate::bucket::Bucket, ns: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, plus `_` (workspace keys such as `worker_ip` use it).
-fn check_key(key: &str) -> anyhow::Result<()> {
-    let mut chars = key.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
-    if !ok {
-        bail!(
-            "invalid key {key:?}\n  help: a key starts with a letter or digit and uses only letters, digits, `.`, `_`, `/`, `-`"
-        );
-    }
-    Ok(())
-}
-
-fn expiry_notice(ctx: &Context, ns: &str, key: &str, e: &Entry, now: i64) {
-    if e.is_live() && e.is_expired(now) {
-        ctx.printer.warn(&format!(
-            "{ns} {key} expired at {} (ttl {}s); the next plan tombstones it",
-            crate::clock::format_time(e.expires_at().unwrap_or_default()),
-            e.ttl
-        ));
-    }
-}
-
-pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
-    namespace(&a.ns)?;
-    check_key(&a.key)?;
-    let secret = is_secret_namespace(&a.ns);
-    let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
-    match store.get(&a.ns, &a.key)?.filter(Entry::is_live) {
-        Some(e) => {
-            expiry_notice(ctx, &a.ns, &a.key, &e, now()?);
-            let shown = shown_value(&a.ns, &a.key, &e, store.keyring())?;
-            if secret && !a.reveal {
-                ctx.printer.info("(a secret: pass --reveal to print its value)");
-            }
-            ctx.printer.out(&format!("{shown}\n"));
-        }
-        None if a.error_on_missing => bail!("{} {} does not exist (or was deleted)", a.ns, a.key),
-        None => {}
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn set(ctx: &Context, a: SetArgs) -> anyhow::Result<ExitCode> {
     let kind = writable(&a.ns)?;
     check_key(&a.key)?;
-    let ttl = super::state::parse_duration("--ttl", &a.ttl)?;
+    let ttl = parse_duration("--ttl", &a.ttl)?;
     let timeout = lock_timeout(&a.lock_timeout)?;
     match kind {
         ExternalWrites::Plain if a.secret => bail!(
@@ -243,11 +177,12 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     } else {
         zeroize::Zeroizing::new(a.value.clone())
     };
-    let (b, store) = if kind == ExternalWrites::Encrypted { open_with_keyring(ctx)? } else { open(ctx)? };
-    job_in_workspace(&b, &a.ns)?;
-    let now = now()?;
-    let mut txn = store.begin_write("kv set", timeout)?;
-    txn.set_max_versions(max_versions(&b)?);
+    let session = Session::new(ctx)?;
+    let store =
+        if kind == ExternalWrites::Encrypted { session.open_state_with_keyring()? } else { session.open_state()? };
+    job_in_workspace(&session.bucket, &a.ns)?;
+    let now = session.now;
+    let mut txn = session.begin_write(store, "kv set", timeout)?;
     if a.no_overwrite
         && let Some(e) = txn.get(&a.ns, &a.key)?.filter(Entry::is_live)
     {
@@ -267,9 +202,10 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     writable(&a.ns)?;
     check_key(&a.key)?;
     let timeout = lock_timeout(&a.lock_timeout)?;
-    let (_, store) = open(ctx)?;
-    let now = now()?;
-    let mut txn = store.begin_write("kv delete", timeout)?;
+    let session = Session::new(ctx)?;
+    let store = session.open_state()?;
+    let now = session.now;
+    let mut txn = session.begin_write(store, "kv delete", timeout)?;
     let deleted = txn.tombstone(&a.ns, &a.key, &cli_writer(), now)?;
     if !deleted {
         txn.rollback()?;
@@ -286,7 +222,7 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
 
 fn keys(ctx: &Context, a: KeysArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
-    let (_, store) = open(ctx)?;
+    let store = Session::new(ctx)?.open_state()?;
     let snap = store.snapshot()?;
     let mut out = String::new();
     for (k, _) in snap.live(&a.ns).filter(|(k, _)| k.starts_with(&a.prefix)) {
@@ -301,7 +237,8 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
     check_key(&a.key)?;
     let secret = is_secret_namespace(&a.ns);
-    let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
+    let session = Session::new(ctx)?;
+    let store = if secret && a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
     let rows = store.history(&a.ns, &a.key)?;
     if rows.is_empty() {
         bail!("{} {} has no versions", a.ns, a.key);
@@ -322,8 +259,8 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
         shown.push(crate::state::VersionRow { value, ..r });
     }
     match a.format {
-        super::cat::Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&shown)?),
-        super::cat::Format::Table => {
+        Format::Json => ctx.printer.out(&serde_json::to_string_pretty(&shown)?),
+        Format::Table => {
             let mut t = vec![["VERSION", "TIME", "SERIAL", "WRITER", "TTL", "VALUE"].map(String::from)];
             for r in &shown {
                 t.push([

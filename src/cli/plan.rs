@@ -4,9 +4,10 @@
 //! cannot be saved, since the state `kvform apply` creates gets its own fresh lineage.
 
 use super::Context;
+use super::output::OutputArgs;
 use super::pipeline;
-use crate::plan::Plan;
-use crate::plan::{PlanOptions, SavedPlan, TextOptions, render_json, render_markdown, render_text};
+use super::plan_files;
+use crate::plan::{PlanOptions, SavedPlan};
 use anyhow::bail;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,17 +33,10 @@ pub struct Args {
     purge_secrets_kv: bool,
 }
 
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Format {
-    Text,
-    Markdown,
-    Json,
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let loaded = pipeline::load(ctx)?;
     // Like `apply`: a key readable by others is refused before it is used, not after.
-    crate::secrets::check_permissions(&loaded.bucket)?;
+    crate::secrets::check_permissions(&loaded.session.bucket)?;
     let store = loaded.open_state()?;
     if store.is_none() {
         if args.out.is_some() {
@@ -61,7 +55,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     ctx.printer.out(&args.output.render(ctx, &planned.plan));
     if let Some(rel) = &args.out {
         let out = ctx.dir.join(rel);
-        SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(&out)?;
+        plan_files::write(&SavedPlan::new(planned.plan.clone(), planned.digest.clone()), &out)?;
         // The plan file path is relative to -C DIR, so the hint repeats the -C the user gave.
         let chdir =
             if ctx.dir == std::path::Path::new(".") { String::new() } else { format!("-C {} ", ctx.dir.display()) };
@@ -72,29 +66,4 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
-}
-
-/// How a plan is printed; shared by `plan` and `show`.
-#[derive(clap::Args, Debug)]
-pub(super) struct OutputArgs {
-    /// Print the machine-readable plan (same as --format json).
-    #[arg(long, conflicts_with = "format")]
-    json: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// List every key of a purged namespace instead of one "(N keys)" line.
-    #[arg(long)]
-    detail: bool,
-}
-
-impl OutputArgs {
-    /// The plan in the chosen format.
-    pub(super) fn render(&self, ctx: &Context, plan: &Plan) -> String {
-        match if self.json { Format::Json } else { self.format } {
-            Format::Text => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
-            Format::Markdown => render_markdown(plan),
-            Format::Json => render_json(plan),
-        }
-    }
 }

@@ -3,8 +3,8 @@
 //! stderr so stdout stays the same as `kvform plan` printed.
 
 use super::Context;
-use super::plan::OutputArgs;
-use crate::plan::SavedPlan;
+use super::output::OutputArgs;
+use super::plan_files;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let saved = SavedPlan::read(&ctx.dir.join(&args.file))?;
+    let saved = plan_files::read(&ctx.dir.join(&args.file))?;
     ctx.printer.info(&format!(
         "Saved plan for state lineage {} at serial {}, made by kvform {}{}",
         saved.lineage,

@@ -63,6 +63,8 @@ struct JobTarget {
 pub struct HookTargets {
     bucket_root: PathBuf,
     timeout: Duration,
+    /// The command's `now`, stamped on every invocation (log headers).
+    now: i64,
     jobs: BTreeMap<String, JobTarget>,
     allocs: BTreeMap<(String, String), AllocTarget>,
 }
@@ -74,6 +76,7 @@ impl HookTargets {
         bucket_root: &Path,
         desired: &Desired,
         timeout: Duration,
+        now: i64,
         mut current_version: impl FnMut(&str) -> Result<Option<String>, StateError>,
     ) -> Result<HookTargets, StateError> {
         let jobs = desired
@@ -102,7 +105,7 @@ impl HookTargets {
             allocs
                 .insert((a.job.clone(), a.host.clone()), AllocTarget { alloc_id: a.alloc_id, index, current_version });
         }
-        Ok(HookTargets { bucket_root: bucket_root.to_path_buf(), timeout, jobs, allocs })
+        Ok(HookTargets { bucket_root: bucket_root.to_path_buf(), timeout, now, jobs, allocs })
     }
 
     /// Whether `job` is in the workspace.
@@ -150,6 +153,7 @@ impl HookTargets {
             current_version: a.current_version.clone(),
             new_version: j.version.clone(),
             timeout: self.timeout,
+            started_at: self.now,
         })
     }
 }
@@ -250,7 +254,7 @@ impl RuntimeHooks {
         let timeout = Duration::from_secs(settings.hook_timeout_secs);
         let targets = {
             let guard = txn.lock().unwrap_or_else(|p| p.into_inner());
-            HookTargets::new(bucket_root, desired, timeout, |ns| {
+            HookTargets::new(bucket_root, desired, timeout, now, |ns| {
                 Ok(guard.get(ns, "version")?.filter(|e| e.is_live()).map(|e| e.value))
             })?
         };

@@ -133,6 +133,7 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
             base_serial: current.serial(),
             kvform_version: KVFORM_VERSION.into(),
             options: opts.clone(),
+            now,
         },
     }
 }

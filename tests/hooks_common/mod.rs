@@ -173,6 +173,7 @@ pub fn invocation(
         disabled: false,
         current_version: "1.0.0".into(),
         new_version: new_version.into(),
+        started_at: 1767323045,
         timeout: std::time::Duration::from_secs(30),
     }
 }
