@@ -14,7 +14,6 @@ use super::Context;
 use super::cat_fleet::Listing;
 use super::output::{Format, shown_value, table};
 use super::session::Session;
-use crate::bucket::Bucket;
 use crate::diag::suggest::hint_or_list;
 use crate::hooks::access::readable;
 use crate::kv::{Entry, NamespaceKind, Snapshot};
@@ -139,7 +138,6 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
     let store = if a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
     let snap = store.snapshot()?;
     let now = session.now;
-    let b = &session.bucket;
     let hosts: BTreeSet<String> = a.workers.iter().map(|h| h.trim().to_string()).collect();
     for h in &hosts {
         if snap.live(&NamespaceKind::Worker(h.clone()).path()).next().is_none() {
@@ -148,7 +146,7 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
     }
     let mut filter = NamespaceFilter::default();
     if !a.jobs.is_empty() {
-        let allocations = job_allocations(ctx, b, &snap, &a.jobs, &hosts)?;
+        let allocations = job_allocations(ctx, &session, &snap, &a.jobs, &hosts)?;
         filter = filter.and(move |ns| allocations.iter().any(|(j, h, up)| readable(j, h, up, ns).is_ok()));
     } else if !hosts.is_empty() {
         filter = filter.workers(hosts);
@@ -215,12 +213,12 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
 /// (the demands would be unknown) and on a job the workspace does not have.
 fn job_allocations(
     ctx: &Context,
-    bucket: &Bucket,
+    session: &Session,
     snap: &Snapshot,
     jobs: &[String],
     hosts: &BTreeSet<String>,
 ) -> anyhow::Result<Vec<(String, String, Vec<String>)>> {
-    let loaded = workspace::load(&bucket.root);
+    let loaded = workspace::load_with_settings(&session.bucket.root, &session.settings);
     let mut diags = loaded.diagnostics;
     let waves = loaded.workspace.as_ref().and_then(|ws| graph::waves(ws, &mut diags));
     let (Some(ws), Some(waves)) = (&loaded.workspace, waves) else {
