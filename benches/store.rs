@@ -53,9 +53,9 @@ fn main() {
     let mut path = PathBuf::new();
     for run in 0..RUNS {
         path = dir.path().join(format!("data{run}/kvform.db"));
-        let (store, _) = StateStore::init(&path).unwrap();
+        let (store, _) = StateStore::init(&path, 1767323045).unwrap();
         let t = Instant::now();
-        let mut txn = store.begin_write("bench", Duration::ZERO).unwrap();
+        let mut txn = store.begin_write("bench", Duration::ZERO, 1767323045).unwrap();
         for (i, (ns, key)) in names.iter().enumerate() {
             txn.put(ns, key, &value(i), 0, "bench", 0).unwrap();
         }

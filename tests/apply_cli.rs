@@ -167,7 +167,7 @@ fn apply_fails_at_once_naming_the_lock_holder() {
     let tmp = applied_bucket();
     change_workspace(tmp.path());
     let store = kvform::state::StateStore::open(&tmp.path().join("data/kvform.db")).unwrap();
-    let held = store.begin_write("test holder", std::time::Duration::ZERO).unwrap();
+    let held = store.begin_write("test holder", std::time::Duration::ZERO, 1767323045).unwrap();
     let started = std::time::Instant::now();
     let out = kvform(tmp.path(), &["apply", "--auto-approve"]);
     assert!(started.elapsed() < std::time::Duration::from_secs(20));

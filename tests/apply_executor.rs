@@ -130,11 +130,14 @@ fn fixture() -> Fx {
 }
 
 fn store(dir: &tempfile::TempDir) -> StateStore {
-    StateStore::init(&dir.path().join("data/kvform.db")).unwrap().0
+    StateStore::init(&dir.path().join("data/kvform.db"), 1767323045).unwrap().0
 }
 
 fn begin(dir: &tempfile::TempDir) -> WriteTxn {
-    StateStore::open(&dir.path().join("data/kvform.db")).unwrap().begin_write("apply", Duration::ZERO).unwrap()
+    StateStore::open(&dir.path().join("data/kvform.db"))
+        .unwrap()
+        .begin_write("apply", Duration::ZERO, 1767323045)
+        .unwrap()
 }
 
 fn plan_for(fx: &Fx, dir: &tempfile::TempDir) -> Plan {

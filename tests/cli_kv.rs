@@ -28,7 +28,7 @@ fn bucket() -> tempfile::TempDir {
     jobs(dir.path());
     let b = Bucket::at(dir.path());
     Keyring::create(&b).unwrap();
-    StateStore::init(&b.default_state_file()).unwrap();
+    StateStore::init(&b.default_state_file(), 1767323045).unwrap();
     dir
 }
 
@@ -243,7 +243,7 @@ fn cat_kv_filters_and_truncates() {
     let p = d.path();
     // Workspace-owned namespaces are written by apply; use the library as apply would.
     let s = StateStore::open(&state_file(p)).unwrap();
-    let mut t = s.begin_write("apply", std::time::Duration::ZERO).unwrap();
+    let mut t = s.begin_write("apply", std::time::Duration::ZERO, 1767323045).unwrap();
     t.put("maand/worker/10.0.0.1", "worker_ip", "10.0.0.1", 0, "apply", 0).unwrap();
     t.put("maand/worker/10.0.0.2", "worker_ip", "10.0.0.2", 0, "apply", 0).unwrap();
     t.put("maand/job/api/worker/10.0.0.1", "version", "1", 0, "apply", 0).unwrap();
@@ -313,9 +313,10 @@ fn commands_use_the_state_and_history_limit_of_kvform_hcl() {
     std::fs::write(d.join("kvform.hcl"), "max_versions = 2\nstate {\n  path = \"elsewhere/main.db\"\n}\n").unwrap();
     let b = Bucket::at(d);
     Keyring::create(&b).unwrap();
-    assert_eq!(kvform::state::state_path(&b).unwrap(), d.join("elsewhere/main.db"));
+    let session = kvform::cli::session::Session::for_bucket(b.clone()).unwrap();
+    assert_eq!(session.state_file(), d.join("elsewhere/main.db"));
     // Only the configured state exists: a command that used the default would fail.
-    StateStore::init(&d.join("elsewhere/main.db")).unwrap();
+    StateStore::init(&d.join("elsewhere/main.db"), 1767323045).unwrap();
     for v in ["1", "2", "3"] {
         ok(d, &["kv", "set", "vars/job/api", "level", v]);
     }
@@ -353,8 +354,9 @@ fn quickstart_with_state() -> tempfile::TempDir {
     let d = dir.path();
     let b = Bucket::at(d);
     Keyring::create(&b).unwrap();
-    let (store, _) = StateStore::init(&b.default_state_file()).unwrap();
-    let mut txn = store.with_keyring(Keyring::load(&b).unwrap()).begin_write("test", Default::default()).unwrap();
+    let (store, _) = StateStore::init(&b.default_state_file(), 1767323045).unwrap();
+    let mut txn =
+        store.with_keyring(Keyring::load(&b).unwrap()).begin_write("test", Default::default(), 1767323045).unwrap();
     let mut put = |ns: &str, key: &str| {
         txn.put(ns, key, "x", 0, "apply", 1).unwrap();
     };

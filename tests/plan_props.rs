@@ -116,7 +116,7 @@ fn write_ws(root: &Path, ws: &Ws) {
 }
 
 fn write_pre(store: StateStore, pre: &[Pre]) {
-    let mut txn = store.begin_write("test", Duration::ZERO).unwrap();
+    let mut txn = store.begin_write("test", Duration::ZERO, 1767323045).unwrap();
     for p in pre {
         match p {
             Pre::Var { job, key, ttl } => {
@@ -150,7 +150,7 @@ proptest! {
         write_ws(root, &ws);
         let path = root.join("data/kvform.db");
         let ring = || Keyring::from_bytes(&[7u8; 32]);
-        let (store, _) = StateStore::init(&path).unwrap();
+        let (store, _) = StateStore::init(&path, 1767323045).unwrap();
         write_pre(store.with_keyring(ring()), &pre);
 
         let loaded = kvform::workspace::load(root);
@@ -169,7 +169,7 @@ proptest! {
             .unwrap();
         prop_assert_eq!(&lean_desired.kv, &desired.kv);
         prop_assert_eq!(&diff(&lean_desired, &lean, &opts, NOW), &plan);
-        let txn = store.begin_write("apply", Duration::ZERO).unwrap();
+        let txn = store.begin_write("apply", Duration::ZERO, 1767323045).unwrap();
         let report = execute(txn, &plan, &desired, &mut NoHooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
         prop_assert_eq!(report.status, kvform::state::ApplyStatus::Success);
         prop_assert_eq!(

@@ -2,8 +2,9 @@
 
 mod plan_fixture;
 
+use kvform::cli::plan_files;
 use kvform::model::types::AllocState::Active;
-use kvform::plan::{PlanError, SavedPlan, check_applicable, workspace_digest};
+use kvform::plan::{PlanError, SavedPlan, check_applicable};
 use plan_fixture::{Fx, lineage};
 use std::path::Path;
 use uuid::Uuid;
@@ -26,8 +27,8 @@ fn round_trip_keeps_plan_and_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.json");
     let saved = sample();
-    saved.write(&path).unwrap();
-    let back = SavedPlan::read(&path).unwrap();
+    plan_files::write(&saved, &path).unwrap();
+    let back = plan_files::read(&path).unwrap();
     assert_eq!(back, saved);
     assert_eq!(back.plan.meta, saved.plan.meta);
     assert_eq!(back.lineage, lineage());
@@ -35,8 +36,8 @@ fn round_trip_keeps_plan_and_metadata() {
     assert!(back.options.purge_secrets_kv);
     assert_eq!(back.kvform_version, env!("CARGO_PKG_VERSION"));
     // Writing again replaces the file.
-    saved.write(&path).unwrap();
-    assert_eq!(SavedPlan::read(&path).unwrap(), saved);
+    plan_files::write(&saved, &path).unwrap();
+    assert_eq!(plan_files::read(&path).unwrap(), saved);
     // No temporary file is left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
@@ -49,7 +50,7 @@ fn plan_file_is_private_even_when_replacing_a_readable_file() {
     let path = dir.path().join("plan.json");
     std::fs::write(&path, "old").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    sample().write(&path).unwrap();
+    plan_files::write(&sample(), &path).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
@@ -60,7 +61,7 @@ fn plan_file_holds_no_secret_value() {
     let path = dir.path().join("plan.json");
     let saved = sample();
     assert!(saved.plan.changes.iter().any(|c| c.namespace == "secrets/job/vault" && c.before_sensitive));
-    saved.write(&path).unwrap();
+    plan_files::write(&saved, &path).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("CIPHERTEXT"), "secret value in the plan file:\n{text}");
 }
@@ -101,17 +102,17 @@ fn applicable_only_to_the_same_state_version_and_workspace() {
 fn unreadable_files_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.json");
-    let err = SavedPlan::read(&missing).unwrap_err();
+    let err = plan_files::read(&missing).unwrap_err();
     assert!(err.to_string().starts_with(&format!("cannot read plan file {}", missing.display())), "{err}");
 
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "{\"hello\": 1}").unwrap();
-    let err = SavedPlan::read(&garbage).unwrap_err().to_string();
+    let err = plan_files::read(&garbage).unwrap_err().to_string();
     assert!(err.contains("is not a kvform plan file") && err.contains("kvform plan --out"), "{err}");
 
     let future = dir.path().join("future.json");
     std::fs::write(&future, "{\"format_version\": \"9\"}").unwrap();
-    let err = SavedPlan::read(&future).unwrap_err().to_string();
+    let err = plan_files::read(&future).unwrap_err().to_string();
     assert!(err.contains("has plan format \"9\"") && err.contains("reads format \"1\""), "{err}");
 }
 
@@ -128,28 +129,28 @@ fn workspace_digest_tracks_workspace_files_only() {
     write(root, "kvform.hcl", "max_versions = 10\n");
     write(root, "workspace/workers.json", "[]");
     write(root, "workspace/jobs/api/manifest.json", "{}");
-    let d0 = workspace_digest(root).unwrap();
+    let d0 = plan_files::workspace_digest(root, 1 << 26).unwrap();
     assert_eq!(d0.len(), 64);
     assert!(d0.chars().all(|c| c.is_ascii_hexdigit()));
-    assert_eq!(workspace_digest(root).unwrap(), d0, "stable");
+    assert_eq!(plan_files::workspace_digest(root, 1 << 26).unwrap(), d0, "stable");
 
     // Outside workspace/ (the state, the key file) and __pycache__ do not count.
     write(root, "data/kvform.db", "state");
     write(root, "workspace/jobs/api/_modules/__pycache__/x.pyc", "bytecode");
-    assert_eq!(workspace_digest(root).unwrap(), d0);
+    assert_eq!(plan_files::workspace_digest(root, 1 << 26).unwrap(), d0);
 
     // Content, a new file, a rename and kvform.hcl all count.
     write(root, "workspace/jobs/api/manifest.json", "{ }");
-    let d1 = workspace_digest(root).unwrap();
+    let d1 = plan_files::workspace_digest(root, 1 << 26).unwrap();
     assert_ne!(d1, d0);
     write(root, "workspace/jobs/api/vars.hcl", "");
-    let d2 = workspace_digest(root).unwrap();
+    let d2 = plan_files::workspace_digest(root, 1 << 26).unwrap();
     assert_ne!(d2, d1);
     std::fs::rename(root.join("workspace/jobs/api/vars.hcl"), root.join("workspace/jobs/api/vars2.hcl")).unwrap();
-    let d3 = workspace_digest(root).unwrap();
+    let d3 = plan_files::workspace_digest(root, 1 << 26).unwrap();
     assert_ne!(d3, d2);
     write(root, "kvform.hcl", "max_versions = 11\n");
-    assert_ne!(workspace_digest(root).unwrap(), d3);
+    assert_ne!(plan_files::workspace_digest(root, 1 << 26).unwrap(), d3);
 }
 
 #[test]
@@ -159,5 +160,8 @@ fn digest_framing_is_unambiguous() {
     write(a.path(), "workspace/ab", "c");
     let b = tempfile::tempdir().unwrap();
     write(b.path(), "workspace/a", "bc");
-    assert_ne!(workspace_digest(a.path()).unwrap(), workspace_digest(b.path()).unwrap());
+    assert_ne!(
+        plan_files::workspace_digest(a.path(), 1 << 26).unwrap(),
+        plan_files::workspace_digest(b.path(), 1 << 26).unwrap()
+    );
 }

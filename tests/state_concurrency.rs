@@ -15,7 +15,7 @@ fn concurrent_kv_set_processes_all_land() {
     std::fs::create_dir_all(dir.path().join("workspace/jobs/load")).unwrap();
     std::fs::write(dir.path().join("workspace/jobs/load/manifest.json"), "{}").unwrap();
     let b = Bucket::at(dir.path());
-    StateStore::init(&b.default_state_file()).unwrap();
+    StateStore::init(&b.default_state_file(), 1767323045).unwrap();
     let root = dir.path().to_path_buf();
     let handles: Vec<_> = (0..PROCS)
         .map(|i| {

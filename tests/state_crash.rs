@@ -24,7 +24,7 @@ fn crash_writer_child() {
     let path = PathBuf::from(path);
     loop {
         let store = StateStore::open(&path).unwrap();
-        let mut t = store.begin_write("crash-writer", Duration::from_secs(10)).unwrap();
+        let mut t = store.begin_write("crash-writer", Duration::from_secs(10), 1767323045).unwrap();
         let serial = t.next_serial();
         for k in 0..KEYS {
             t.put(NS, &format!("k{k:05}"), &format!("t{serial}"), 0, "crash", serial as i64).unwrap();
@@ -70,7 +70,7 @@ fn verify(path: &Path, last_committed: u64) -> u64 {
 fn state_survives_sigkill_at_random_moments() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data/kvform.db");
-    StateStore::init(&path).unwrap();
+    StateStore::init(&path, 1767323045).unwrap();
     let mut last = 0;
     let mut progressed = 0;
     for round in 0..KILLS {

@@ -14,13 +14,13 @@ const NS: &str = "vars/job/api";
 fn fresh() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data/kvform.db");
-    let (_, outcome) = StateStore::init(&path).unwrap();
+    let (_, outcome) = StateStore::init(&path, 1767323045).unwrap();
     assert_eq!(outcome, InitOutcome::Created);
     (dir, path)
 }
 
 fn txn(path: &Path) -> WriteTxn {
-    StateStore::open(path).unwrap().begin_write("test", Duration::ZERO).unwrap()
+    StateStore::open(path).unwrap().begin_write("test", Duration::ZERO, 1767323045).unwrap()
 }
 
 fn versions(path: &Path, ns: &str, key: &str) -> Vec<(u64, String, bool)> {
@@ -198,8 +198,8 @@ fn write_txn_can_move_to_another_thread() {
 #[test]
 fn second_writer_is_refused_with_the_holder_or_waits() {
     let (_d, path) = fresh();
-    let holder = StateStore::open(&path).unwrap().begin_write("apply", Duration::ZERO).unwrap();
-    let err = StateStore::open(&path).unwrap().begin_write("kv set", Duration::ZERO).unwrap_err();
+    let holder = StateStore::open(&path).unwrap().begin_write("apply", Duration::ZERO, 1767323045).unwrap();
+    let err = StateStore::open(&path).unwrap().begin_write("kv set", Duration::ZERO, 1767323045).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, StateError::Locked { .. }), "{msg}");
     assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
@@ -211,7 +211,7 @@ fn second_writer_is_refused_with_the_holder_or_waits() {
     let p2 = path.clone();
     let waiter = std::thread::spawn(move || {
         let start = Instant::now();
-        let t = StateStore::open(&p2).unwrap().begin_write("kv set", Duration::from_secs(20)).unwrap();
+        let t = StateStore::open(&p2).unwrap().begin_write("kv set", Duration::from_secs(20), 1767323045).unwrap();
         (start.elapsed(), t.commit(ApplyRecord::new("kv set", NOW)).unwrap())
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -248,7 +248,7 @@ fn secrets_are_sealed_at_rest_and_bound_to_their_row() {
     let (path, b) = secret_store(dir.path());
     let plaintext = "PLAINTEXT-hunter2-should-never-hit-disk";
     let open = || StateStore::open(&path).unwrap().with_keyring(Keyring::load(&b).unwrap());
-    let mut t = open().begin_write("test", Duration::ZERO).unwrap();
+    let mut t = open().begin_write("test", Duration::ZERO, 1767323045).unwrap();
     t.put("secrets/job/api", "token", plaintext, 0, "test", NOW).unwrap();
     t.put("secrets/job/api", "other", "x", 0, "test", NOW).unwrap();
     assert_eq!(
@@ -279,7 +279,7 @@ fn secrets_are_sealed_at_rest_and_bound_to_their_row() {
         assert!(!bytes.windows(7).any(|w| w == b"hunter2"));
     }
     // Writing a secret without the keyring is refused, not stored in the clear.
-    let mut t = StateStore::open(&path).unwrap().begin_write("test", Duration::ZERO).unwrap();
+    let mut t = StateStore::open(&path).unwrap().begin_write("test", Duration::ZERO, 1767323045).unwrap();
     assert!(matches!(t.put("secrets/job/api", "x", "y", 0, "t", NOW), Err(StateError::NoKeyring { .. })));
 }
 
@@ -290,7 +290,7 @@ fn rotation_reseals_every_version() {
     let mut t = StateStore::open(&path)
         .unwrap()
         .with_keyring(Keyring::load(&b).unwrap())
-        .begin_write("t", Duration::ZERO)
+        .begin_write("t", Duration::ZERO, 1767323045)
         .unwrap();
     t.put("secrets/job/api", "token", "v1", 0, "t", NOW).unwrap();
     t.put("secrets/job/api", "token", "v2", 0, "t", NOW).unwrap();
@@ -300,7 +300,8 @@ fn rotation_reseals_every_version() {
 
     let (rot, ring) = kvform::secrets::Rotation::prepare(&b).unwrap();
     let new_id = rot.new_key_id().to_string();
-    let mut t = StateStore::open(&path).unwrap().with_keyring(ring).begin_write("rotate", Duration::ZERO).unwrap();
+    let mut t =
+        StateStore::open(&path).unwrap().with_keyring(ring).begin_write("rotate", Duration::ZERO, 1767323045).unwrap();
     assert_eq!(t.reseal_secrets().unwrap(), 2);
     t.commit(ApplyRecord::new("secrets rotate-key", NOW)).unwrap();
     rot.finish().unwrap();
@@ -364,7 +365,7 @@ fn missing_foreign_and_old_states_are_refused_clearly() {
 fn init_keeps_ids_and_is_idempotent() {
     let (_d, path) = fresh();
     let before = StateStore::open(&path).unwrap().meta().unwrap();
-    let (s, outcome) = StateStore::init(&path).unwrap();
+    let (s, outcome) = StateStore::init(&path, 1767323045).unwrap();
     assert_eq!(outcome, InitOutcome::UpToDate);
     assert_eq!(s.meta().unwrap(), before);
     assert_ne!(before.bucket_id, before.lineage);
@@ -495,7 +496,7 @@ fn backup_restore_round_trip_and_corrupt_restore_is_refused() {
 fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data/kvform.db");
-    StateStore::init(&path).unwrap();
+    StateStore::init(&path, 1767323045).unwrap();
     let backup = dir.path().join("backup.db");
     StateStore::open(&path).unwrap().backup(&backup).unwrap();
     for value in ["first", "second"] {

@@ -148,7 +148,7 @@ fn plan_and_apply(root: &Path, state: &Path) -> Run {
     let changes = plan.changes.len();
     let start = Instant::now();
     if !plan.is_empty() {
-        let txn = store.begin_write("apply", Duration::ZERO).expect("lock");
+        let txn = store.begin_write("apply", Duration::ZERO, 1767323045).expect("lock");
         let report =
             apply::execute(txn, &plan, &desired, &mut NoHooks, &mut NoProgress, &ApplyOptions::new(0)).expect("apply");
         assert!(report.failed.is_empty(), "the benchmark apply failed");
@@ -160,7 +160,7 @@ fn plan_and_apply(root: &Path, state: &Path) -> Run {
 /// (workspace load excluded) against a state at `dir/bucket/data/kvform.db`.
 fn apply_figures(root: &Path, fleet: &Fleet) -> Vec<Figure> {
     let state = root.join("data/kvform.db");
-    StateStore::init(&state).expect("init state");
+    StateStore::init(&state, 1767323045).expect("init state");
     let mut out = Vec::new();
 
     reset_peak();

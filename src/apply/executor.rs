@@ -42,7 +42,8 @@ pub const APPLY_WRITER: &str = "apply";
 pub struct ApplyOptions {
     /// Roll back everything on the first failure (`apply --atomic`).
     pub atomic: bool,
-    /// Unix seconds recorded as `created_at` of every write (from `crate::clock::now()`).
+    /// Unix seconds recorded as `created_at` of every write and in the apply record (the
+    /// command's one `now`, read by the CLI session).
     pub now: i64,
     /// The audit record's operation (`apply`).
     pub operation: String,
@@ -216,8 +217,8 @@ pub fn execute(
     };
     let txn = Arc::try_unwrap(shared).map_err(|_| ApplyError::TxnStillShared)?;
     let txn = txn.into_inner().unwrap_or_else(|p| p.into_inner());
+    // The record carries the command's one `now` (its real length is `duration_ms`).
     let mut record = ApplyRecord::new(&opts.operation, opts.now);
-    record.finished_at = crate::clock::now().unwrap_or(opts.now).max(opts.now);
     record.status = report.status;
     report.serial = txn.commit(record)?;
     report.added = total.added;

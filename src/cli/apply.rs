@@ -14,13 +14,14 @@
 
 use super::Context;
 use super::pipeline::{self, LoadedBucket};
+use super::plan_files;
 use super::progress::Lines;
-use super::state::lock_timeout;
+use super::session::lock_timeout;
 use crate::apply::{self, ApplyOptions, ApplyReport, HookSteps};
 use crate::hooks::runner::HookOutcome;
 use crate::hooks::steps_impl::{HookTargets, RuntimeHooks};
 use crate::model::types::Desired;
-use crate::plan::{PlanOptions, SavedPlan, TextOptions, check_applicable, render_text};
+use crate::plan::{PlanOptions, TextOptions, check_applicable, render_text};
 use crate::state::WriteTxn;
 use anyhow::bail;
 use std::io::{BufRead, IsTerminal, Write};
@@ -70,7 +71,7 @@ fn hook_steps(
 ) -> anyhow::Result<Box<dyn HookSteps>> {
     let settings = loaded.settings();
     let timeout = std::time::Duration::from_secs(settings.hook_timeout_secs);
-    let targets = HookTargets::new(&loaded.bucket.root, desired, timeout, |ns, key| {
+    let targets = HookTargets::new(&loaded.session.bucket.root, desired, timeout, now, |ns, key| {
         Ok(txn.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
     })?;
     let hooks = RuntimeHooks::with_targets(targets, desired, settings.api_port, now)?.with_reporter(Box::new(
@@ -87,7 +88,7 @@ fn hook_steps(
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let timeout = lock_timeout(&args.lock_timeout)?;
     let mut loaded = pipeline::load(ctx)?;
-    let saved = args.file.as_ref().map(|f| SavedPlan::read(&ctx.dir.join(f))).transpose()?;
+    let saved = args.file.as_ref().map(|f| plan_files::read(&ctx.dir.join(f))).transpose()?;
     loaded.targets = saved.as_ref().map_or_else(|| args.targets.clone(), |s| s.targets.clone());
     // Refused before anything is created; with a state, only once the plan has changes.
     let cannot_prompt = saved.is_none() && !args.auto_approve && !std::io::stdin().is_terminal();
@@ -116,13 +117,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             check_applicable(&saved, snap.lineage, snap.serial, &loaded.digest()?)?;
             // Same lineage, serial and workspace must give the same plan. If it does not, the
             // file was edited (a plan file is data, not authority) or a TTL expired since.
-            let now = loaded.plan_in(ctx, &txn, &saved.options)?;
-            if now.plan.changes != saved.plan.changes || now.plan.rollout != saved.plan.rollout {
+            let again = loaded.plan_in(ctx, &txn, &saved.options)?;
+            if again.plan.changes != saved.plan.changes || again.plan.rollout != saved.plan.rollout {
                 bail!(
                     "Saved plan does not match what this workspace and state produce now: the file was edited, or a key's TTL expired since it was made\n  help: run `kvform plan --out FILE` again and apply that"
                 );
             }
-            (saved.plan, now.desired)
+            (saved.plan, again.desired)
         }
         None => {
             let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
@@ -150,7 +151,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let now = crate::clock::now()?;
+    let now = loaded.session.now;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
     let (mut progress, lines) = super::progress::for_printer(&ctx.printer);
     let mut hooks = hook_steps(lines, ctx.printer.verbose, &loaded, &desired, &txn, now)?;

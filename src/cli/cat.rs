@@ -12,22 +12,19 @@
 
 use super::Context;
 use super::cat_fleet::Listing;
-use super::state::{open, open_with_keyring};
-use crate::bucket::Bucket;
+use super::output::{Format, shown_value, table};
+use super::session::Session;
 use crate::clock::format_time;
 use crate::diag::suggest::hint_or_list;
 use crate::hooks::access::readable;
-use crate::kv::{Entry, NamespaceKind, Snapshot, is_secret_namespace};
+use crate::kv::{Entry, NamespaceKind, Snapshot};
 use crate::model::graph;
-use crate::secrets::Keyring;
 use crate::workspace;
 use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-/// Shown instead of a secret's value.
-pub(super) const SENSITIVE: &str = "(sensitive)";
 /// Longest value a table cell shows before truncating with `…`.
 const MAX_CELL: usize = 48;
 
@@ -88,13 +85,7 @@ struct KvArgs {
 enum KvGet {
     /// Print one key's value (like `kvform kv get`).
     #[command(after_help = "Example:\n  kvform cat kv get secrets/job/api token --reveal")]
-    Get(super::kv::GetArgs),
-}
-
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Format {
-    Table,
-    Json,
+    Get(super::keys::GetArgs),
 }
 
 /// A test on a namespace path.
@@ -141,7 +132,7 @@ struct JsonRow<'a> {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
-        CatWhat::Kv(KvArgs { get: Some(KvGet::Get(g)), .. }) => super::kv::get(ctx, g),
+        CatWhat::Kv(KvArgs { get: Some(KvGet::Get(g)), .. }) => super::keys::get(ctx, g),
         CatWhat::Kv(a) => cat_kv(ctx, a),
         CatWhat::Workers(a) => super::cat_fleet::run(ctx, Listing::Workers, a),
         CatWhat::Jobs(a) => super::cat_fleet::run(ctx, Listing::Jobs, a),
@@ -150,9 +141,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
-    let (b, store) = if a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
+    let session = Session::new(ctx)?;
+    let store = if a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
     let snap = store.snapshot()?;
-    let now = super::state::now()?;
+    let now = session.now;
     let hosts: BTreeSet<String> = a.workers.iter().map(|h| h.trim().to_string()).collect();
     for h in &hosts {
         if snap.live(&NamespaceKind::Worker(h.clone()).path()).next().is_none() {
@@ -161,7 +153,7 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
     }
     let mut filter = NamespaceFilter::default();
     if !a.jobs.is_empty() {
-        let allocations = job_allocations(ctx, &b, &snap, &a.jobs, &hosts)?;
+        let allocations = job_allocations(ctx, &session, &snap, &a.jobs, &hosts)?;
         filter = filter.and(move |ns| allocations.iter().any(|(j, h, up)| readable(j, h, up, ns).is_ok()));
     } else if !hosts.is_empty() {
         filter = filter.workers(hosts);
@@ -229,12 +221,12 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
 /// (the demands would be unknown) and on a job the workspace does not have.
 fn job_allocations(
     ctx: &Context,
-    bucket: &Bucket,
+    session: &Session,
     snap: &Snapshot,
     jobs: &[String],
     hosts: &BTreeSet<String>,
 ) -> anyhow::Result<Vec<(String, String, Vec<String>)>> {
-    let loaded = workspace::load(&bucket.root);
+    let loaded = workspace::load_with_settings(&session.bucket.root, &session.settings);
     let mut diags = loaded.diagnostics;
     let waves = loaded.workspace.as_ref().and_then(|ws| graph::waves(ws, &mut diags));
     let (Some(ws), Some(waves)) = (&loaded.workspace, waves) else {
@@ -273,20 +265,6 @@ fn job_allocations(
     Ok(out)
 }
 
-/// The value as listings show it: tombstones empty, secrets masked unless a keyring is given.
-pub(super) fn shown_value(ns: &str, key: &str, e: &Entry, reveal: Option<&Keyring>) -> anyhow::Result<String> {
-    if e.deleted {
-        return Ok(String::new());
-    }
-    if !is_secret_namespace(ns) {
-        return Ok(e.value.clone());
-    }
-    match reveal {
-        Some(ring) => Ok(ring.open(ns, key, e.version, &e.value)?.to_string()),
-        None => Ok(SENSITIVE.to_string()),
-    }
-}
-
 /// One line, at most [`MAX_CELL`] characters.
 fn truncate(v: &str) -> String {
     let one_line = v.replace('\n', "\\n").replace('\t', "\\t");
@@ -296,45 +274,5 @@ fn truncate(v: &str) -> String {
         let mut s: String = one_line.chars().take(MAX_CELL - 1).collect();
         s.push('…');
         s
-    }
-}
-
-/// The first row as a header, then the rest; columns padded to their widest cell, two spaces
-/// apart, no borders (comfy-table's NOTHING preset); `right[i]` right-aligns column i. Never
-/// sized to the terminal, so the output is the same in a pipe, a golden file or a terminal.
-pub(super) fn table<const N: usize>(rows: &[[String; N]], right: &[bool; N]) -> String {
-    use comfy_table::{CellAlignment, ContentArrangement, Table, presets::NOTHING};
-    let mut t = Table::new();
-    t.load_style(NOTHING).set_content_arrangement(ContentArrangement::Disabled);
-    let mut rows = rows.iter();
-    if let Some(header) = rows.next() {
-        t.set_header(header.iter());
-    }
-    for r in rows {
-        t.add_row(r.iter());
-    }
-    for (i, col) in t.column_iter_mut().enumerate() {
-        col.set_padding((0, if i + 1 < N { 2 } else { 0 }));
-        if right[i] {
-            col.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    let mut out = t.trim_fmt();
-    out.push('\n');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_are_padded_two_spaces_apart_without_trailing_blanks() {
-        let rows = [
-            ["NAME", "N", "NOTE"].map(String::from),
-            ["api", "12", "…"].map(String::from),
-            ["database", "3", ""].map(String::from),
-        ];
-        assert_eq!(table(&rows, &[false, true, false]), "NAME       N  NOTE\napi       12  …\ndatabase   3\n");
     }
 }

@@ -6,7 +6,8 @@
 //! an allocation whose host is not in its job's `workers` list is disabled.
 
 use super::Context;
-use super::cat::{Format, table};
+use super::output::{Format, table};
+use super::session::Session;
 use crate::kv::{NamespaceKind, Snapshot};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -93,7 +94,7 @@ fn rows(snap: &Snapshot, listing: Listing) -> Vec<Row> {
 }
 
 pub(super) fn run(ctx: &Context, listing: Listing, a: ListArgs) -> anyhow::Result<ExitCode> {
-    let (_, store) = super::state::open(ctx)?;
+    let store = Session::new(ctx)?.open_state()?;
     let rows = rows(&store.snapshot()?, listing);
     match a.format {
         Format::Json => {

@@ -1,7 +1,7 @@
 //! `kvform gc [--retain-days N] [--dry-run]`.
 
 use super::Context;
-use super::state::{DEFAULT_LOCK_TIMEOUT, lock_timeout, max_versions, now, open};
+use super::session::{DEFAULT_LOCK_TIMEOUT, Session, lock_timeout};
 use crate::state::ApplyRecord;
 use std::process::ExitCode;
 
@@ -23,10 +23,9 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let (b, store) = open(ctx)?;
-    let now = now()?;
-    let mut txn = store.begin_write("gc", lock_timeout(&args.lock_timeout)?)?;
-    txn.set_max_versions(max_versions(&b)?);
+    let session = Session::new(ctx)?;
+    let now = session.now;
+    let mut txn = session.begin_write(session.open_state()?, "gc", lock_timeout(&args.lock_timeout)?)?;
     let report = txn.gc(args.retain_days, now)?;
     let mut out = String::new();
     for i in &report.items {

@@ -8,8 +8,8 @@
 //! `logs/<serial>/<job>/<command>@<host>.log` (the current serial).
 
 use super::Context;
-use super::cat::table;
-use super::run::{Loaded, check_job, load, print_failures, seconds};
+use super::output::table;
+use super::pipeline::{Loaded, check_job, load_for_hooks, print_failures, seconds};
 use crate::hooks::api::{ApiConfig, ApiServer, SharedStore, Topology};
 use crate::hooks::runner::{self, HookOutcome, HookStatus};
 use crate::hooks::steps_impl::{HookTargets, Order, run_step};
@@ -44,8 +44,8 @@ fn status(o: &HookOutcome) -> String {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let now = crate::clock::now()?;
-    let Loaded { bucket, settings, desired, store } = load(ctx)?;
+    let Loaded { session, desired, store } = load_for_hooks(ctx)?;
+    let (bucket, settings, now) = (&session.bucket, &session.settings, session.now);
     let mut jobs: Vec<String> = args.jobs.iter().map(|j| j.trim().to_string()).filter(|j| !j.is_empty()).collect();
     for j in &jobs {
         check_job(&desired, j)?;
@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         jobs = desired.jobs.keys().cloned().collect();
     }
     let timeout = Duration::from_secs(settings.hook_timeout_secs);
-    let targets = HookTargets::new(&bucket.root, &desired, timeout, |ns, key| {
+    let targets = HookTargets::new(&bucket.root, &desired, timeout, now, |ns, key| {
         Ok(store.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
     })?;
     let serial = store.meta()?.serial;

@@ -20,8 +20,9 @@
 //! would be a guess.
 
 use super::Context;
+use super::session::Session;
 use crate::bucket::Bucket;
-use crate::state::{self, InitOutcome, StateStore};
+use crate::state::{InitOutcome, StateStore};
 use anyhow::{Context as _, bail};
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
@@ -119,7 +120,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // Refuse before creating anything, so a refused run leaves no half-made bucket.
     check_existing_key(&bucket.key_file())?;
     // A missing kvform.hcl means the defaults, which are also what the template below says.
-    let settings = state::bucket_settings(&bucket)?;
+    let session = Session::for_bucket(bucket)?;
+    let (bucket, settings) = (&session.bucket, &session.settings);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
 
     // One line per item; `--quiet` keeps only the summary.
@@ -167,8 +169,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     let state_file = bucket.state_file_for(&settings.state_path);
     let shown = settings.state_path.display();
-    let (_, outcome) =
-        StateStore::init(&state_file).with_context(|| format!("cannot create the state {}", state_file.display()))?;
+    let (_, outcome) = StateStore::init(&state_file, session.now)
+        .with_context(|| format!("cannot create the state {}", state_file.display()))?;
     let mut migrated = 0;
     match outcome {
         InitOutcome::Created => {

@@ -7,11 +7,12 @@
 //! arguments.
 
 use super::Context;
-use super::cat::{shown_value, table};
-use super::state::{DEFAULT_LOCK_TIMEOUT, cli_writer, lock_timeout, max_versions, now, open, open_with_keyring};
-use crate::kv::{Entry, ExternalWrites, NamespaceKind, is_secret_namespace};
+use super::keys::{GetArgs, check_key, get, namespace};
+use super::output::{Format, shown_value, table};
+use super::session::{DEFAULT_LOCK_TIMEOUT, Session, cli_writer, lock_timeout, parse_duration};
+use crate::kv::{Entry, ExternalWrites, is_secret_namespace};
 use crate::state::ApplyRecord;
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -51,50 +52,6 @@ printf %s \"$TOKEN\" | kvform kv set secrets/job/api token -")]
     /// List a key's kept versions with time, serial and writer.
     #[command(after_help = "Example:\n  kvform kv history vars/job/api db_host")]
     History(HistoryArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub(super) struct GetArgs {
-    /// Namespace, e.g. vars/job/api.
-    ns: String,
-    /// Key within the namespace.
-    key: String,
-    /// Exit 1 when the key is missing or deleted.
-    #[arg(long)]
-    error_on_missing: bool,
-    /// Print a secret's value in clear text instead of (sensitive).
-    #[arg(long)]
-    reveal: bool,
-    /// `text`: the value alone; `json`: the value with its version, times (RFC 3339), TTL,
-    /// serial and writer (`null` for a missing key).
-    #[arg(long, value_enum, default_value_t = GetFormat::Text)]
-    format: GetFormat,
-}
-
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum GetFormat {
-    Text,
-    Json,
-}
-
-/// `kv get --format json`: one key with what an operator asks about it. Times are RFC 3339
-/// UTC. `created_at` is the time of the key's first version while history still holds it
-/// (`null` once `max_versions` or gc trimmed it); `updated_at` is the current version's.
-#[derive(serde::Serialize)]
-struct JsonKey<'a> {
-    namespace: &'a str,
-    key: &'a str,
-    value: String,
-    sensitive: bool,
-    version: u64,
-    created_at: Option<String>,
-    updated_at: String,
-    /// Seconds; 0 = never expires.
-    ttl: u64,
-    expires_at: Option<String>,
-    expired: bool,
-    serial: u64,
-    writer: &'a str,
 }
 
 #[derive(clap::Args, Debug)]
@@ -151,8 +108,8 @@ struct HistoryArgs {
     /// Key within the namespace.
     key: String,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = super::cat::Format::Table)]
-    format: super::cat::Format,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
     /// Print secret values in clear text instead of (sensitive).
     #[arg(long)]
     reveal: bool,
@@ -200,16 +157,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The namespace, which must be in the layout.
-fn namespace(ns: &str) -> anyhow::Result<NamespaceKind> {
-    NamespaceKind::parse(ns).ok_or_else(|| {
-        anyhow!(
-            "unknown namespace {ns:?}\n  help: namespaces follow the layout: maand/bucket, maand/worker/<host>, \
-maand/job/<job>, vars/bucket, vars/job/<job>, secrets/job/<job>, …"
-        )
-    })
-}
-
 /// The namespace, which must accept operator writes.
 fn writable(ns: &str) -> anyhow::Result<ExternalWrites> {
     match namespace(ns)?.rule().external_writes {
@@ -236,74 +183,10 @@ fn job_in_workspace(b: &crate::bucket::Bucket, ns: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The key rules shared with hook writes (`crate::kv::keys`).
-fn check_key(key: &str) -> anyhow::Result<()> {
-    crate::kv::keys::check_key(key).map_err(|e| anyhow::anyhow!(e.message))
-}
-
-fn expiry_notice(ctx: &Context, ns: &str, key: &str, e: &Entry, now: i64) {
-    if e.is_live() && e.is_expired(now) {
-        ctx.printer.warn(&format!(
-            "{ns} {key} expired at {} (ttl {}s); the next plan tombstones it",
-            crate::clock::format_time(e.expires_at().unwrap_or_default()),
-            e.ttl
-        ));
-    }
-}
-
-pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
-    namespace(&a.ns)?;
-    check_key(&a.key)?;
-    let secret = is_secret_namespace(&a.ns);
-    let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
-    let live = store.get(&a.ns, &a.key)?.filter(Entry::is_live);
-    if a.format == GetFormat::Json {
-        if live.is_none() && a.error_on_missing {
-            bail!("{} {} does not exist (or was deleted)", a.ns, a.key);
-        }
-        let shown = match &live {
-            None => serde_json::Value::Null,
-            Some(e) => {
-                let first = store.history(&a.ns, &a.key)?.into_iter().find(|r| r.version == 1);
-                let now = now()?;
-                serde_json::to_value(JsonKey {
-                    namespace: &a.ns,
-                    key: &a.key,
-                    value: shown_value(&a.ns, &a.key, e, store.keyring())?,
-                    sensitive: secret,
-                    version: e.version,
-                    created_at: first.map(|r| crate::clock::format_time(r.created_at)),
-                    updated_at: crate::clock::format_time(e.created_at),
-                    ttl: e.ttl,
-                    expires_at: e.expires_at().map(crate::clock::format_time),
-                    expired: e.is_expired(now),
-                    serial: e.serial,
-                    writer: &e.writer,
-                })?
-            }
-        };
-        ctx.printer.out(&serde_json::to_string_pretty(&shown)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    match live {
-        Some(e) => {
-            expiry_notice(ctx, &a.ns, &a.key, &e, now()?);
-            let shown = shown_value(&a.ns, &a.key, &e, store.keyring())?;
-            if secret && !a.reveal {
-                ctx.printer.info("(a secret: pass --reveal to print its value)");
-            }
-            ctx.printer.out(&format!("{shown}\n"));
-        }
-        None if a.error_on_missing => bail!("{} {} does not exist (or was deleted)", a.ns, a.key),
-        None => {}
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn set(ctx: &Context, a: SetArgs) -> anyhow::Result<ExitCode> {
     let kind = writable(&a.ns)?;
     check_key(&a.key)?;
-    let ttl = super::state::parse_duration("--ttl", &a.ttl)?;
+    let ttl = parse_duration("--ttl", &a.ttl)?;
     let timeout = lock_timeout(&a.lock_timeout)?;
     match kind {
         ExternalWrites::Plain if a.secret => bail!(
@@ -327,11 +210,12 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
         zeroize::Zeroizing::new(a.value.clone())
     };
     crate::kv::keys::check_value(&a.key, &value).map_err(|e| anyhow::anyhow!(e.message))?;
-    let (b, store) = if kind == ExternalWrites::Encrypted { open_with_keyring(ctx)? } else { open(ctx)? };
-    job_in_workspace(&b, &a.ns)?;
-    let now = now()?;
-    let mut txn = store.begin_write("kv set", timeout)?;
-    txn.set_max_versions(max_versions(&b)?);
+    let session = Session::new(ctx)?;
+    let store =
+        if kind == ExternalWrites::Encrypted { session.open_state_with_keyring()? } else { session.open_state()? };
+    job_in_workspace(&session.bucket, &a.ns)?;
+    let now = session.now;
+    let mut txn = session.begin_write(store, "kv set", timeout)?;
     if a.no_overwrite
         && let Some(e) = txn.get(&a.ns, &a.key)?.filter(Entry::is_live)
     {
@@ -351,9 +235,10 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     writable(&a.ns)?;
     check_key(&a.key)?;
     let timeout = lock_timeout(&a.lock_timeout)?;
-    let (_, store) = open(ctx)?;
-    let now = now()?;
-    let mut txn = store.begin_write("kv delete", timeout)?;
+    let session = Session::new(ctx)?;
+    let store = session.open_state()?;
+    let now = session.now;
+    let mut txn = session.begin_write(store, "kv delete", timeout)?;
     let deleted = txn.tombstone(&a.ns, &a.key, &cli_writer(), now)?;
     if !deleted {
         txn.rollback()?;
@@ -370,7 +255,7 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
 
 fn keys(ctx: &Context, a: KeysArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
-    let (_, store) = open(ctx)?;
+    let store = Session::new(ctx)?.open_state()?;
     let snap = store.snapshot()?;
     let mut out = String::new();
     for (k, _) in snap.live(&a.ns).filter(|(k, _)| k.starts_with(&a.prefix)) {
@@ -385,7 +270,8 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
     check_key(&a.key)?;
     let secret = is_secret_namespace(&a.ns);
-    let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
+    let session = Session::new(ctx)?;
+    let store = if secret && a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
     let rows = store.history(&a.ns, &a.key)?;
     if rows.is_empty() {
         bail!("{} {} has no versions", a.ns, a.key);
@@ -406,11 +292,11 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
         shown.push(crate::state::VersionRow { value, ..r });
     }
     match a.format {
-        super::cat::Format::Json => {
+        Format::Json => {
             let rows: Vec<JsonVersion> = shown.iter().map(JsonVersion::from).collect();
             ctx.printer.out(&serde_json::to_string_pretty(&rows)?)
         }
-        super::cat::Format::Table => {
+        Format::Table => {
             let mut t = vec![["VERSION", "TIME", "SERIAL", "WRITER", "TTL", "VALUE"].map(String::from)];
             for r in &shown {
                 t.push([

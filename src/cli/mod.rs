@@ -5,6 +5,13 @@
 //! operator-facing help with an example) and `pub fn run(ctx: &Context, args: Args) ->
 //! anyhow::Result<ExitCode>`, then add one variant to [`Command`] and one arm to
 //! [`dispatch`].
+//!
+//! A command builds one [`session::Session`] (bucket, `kvform.hcl`, the command's `now`)
+//! and passes its values down. Command files never import each other; what several share
+//! lives in neutral modules: [`session`] (the session, lock timeouts, the writer name),
+//! `output` (tables, shown values, plan output flags), `keys` (single-key reads),
+//! `pipeline` (workspace -> desired -> plan), [`plan_files`] (saved plans and the workspace
+//! digest on disk), `progress` and [`Printer`]. (`cat_fleet` is the second file of `cat`.)
 
 mod apply;
 mod argv;
@@ -15,13 +22,17 @@ mod fmt;
 mod gc;
 mod health;
 mod init;
+mod keys;
 mod kv;
+mod output;
 mod pipeline;
 mod plan;
+pub mod plan_files;
 mod printer;
 mod progress;
 mod run;
 mod secrets;
+pub mod session;
 mod show;
 mod state;
 mod validate;

@@ -1,34 +1,39 @@
-//! The one place the CLI goes workspace -> desired -> plan (used by `plan`, `apply`, `show`,
-//! `run`, `health`):
+//! The one place the CLI goes workspace -> desired -> plan (used by `plan`, `apply`, `run`,
+//! `health`):
 //!
-//! 1. [`load`]: find the bucket (`-C DIR` or the current directory), load and validate the
-//!    workspace; diagnostics (warnings too) go to stderr, errors fail the command (exit 1)
-//!    before the state is touched.
+//! 1. [`load`]: the command's [`Session`] (bucket, `kvform.hcl`, `now`), then the workspace,
+//!    loaded and validated with those settings; diagnostics (warnings too) go to stderr,
+//!    errors fail the command (exit 1) before the state is touched.
 //! 2. [`LoadedBucket::open_state`]: the state named by `kvform.hcl` `state { path }`, or
 //!    `None` when the bucket has none yet.
 //! 3. [`LoadedBucket::plan`] / [`LoadedBucket::plan_in`]: the state's rows without values
 //!    (`read_for_plan`) -> `Prior::from_current` -> `model::desired` (model errors are
 //!    rendered like workspace errors) -> the stored values compared with the desired ones
-//!    -> `plan::diff` at `crate::clock::now()`; the plan's meta carries the snapshot's
-//!    lineage and serial, and [`Planned::digest`] the workspace digest a saved plan records.
+//!    -> `plan::diff` at the session's `now`; the plan's meta carries that `now` and the
+//!    snapshot's lineage and serial, and [`Planned::digest`] the workspace digest a saved
+//!    plan records.
+//! 4. [`load_for_hooks`]: the desired state against an existing state with its keyring, for
+//!    the commands that run hooks by hand (`run`, `health`).
 //!    Values are never all held in memory (see `crate::kv::current`).
 
 use super::Context;
-use crate::bucket::Bucket;
+use super::session::Session;
+use crate::diag::suggest::hint_or_list;
 use crate::diag::{Diagnostics, SourceMap};
+use crate::hooks::runner::HookOutcome;
 use crate::kv::{Current, LeanSnapshot};
 use crate::model::types::{Desired, Prior};
 use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Keyring;
 use crate::state::{StateStore, WriteTxn};
 use crate::workspace::types::{Settings, Workspace};
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// A bucket whose workspace loaded without errors.
 pub struct LoadedBucket {
-    pub bucket: Bucket,
+    pub session: Session,
     pub workspace: Workspace,
     /// Sources of the workspace files, to render model diagnostics that point into them.
     pub sources: SourceMap,
@@ -46,11 +51,11 @@ pub struct Planned {
 
 /// Find the bucket and load its workspace; render diagnostics to stderr; fail on errors.
 pub fn load(ctx: &Context) -> anyhow::Result<LoadedBucket> {
-    let bucket = Bucket::find(&ctx.dir)?;
-    let loaded = crate::workspace::load(&bucket.root);
+    let session = Session::new(ctx)?;
+    let loaded = crate::workspace::load_with_settings(&session.bucket.root, &session.settings);
     report(ctx, &loaded.diagnostics, &loaded.sources)?;
     let workspace = loaded.workspace.expect("a workspace without errors loads");
-    Ok(LoadedBucket { bucket, workspace, sources: loaded.sources, targets: Vec::new() })
+    Ok(LoadedBucket { session, workspace, sources: loaded.sources, targets: Vec::new() })
 }
 
 /// Print diagnostics to stderr; an error when any of them is one.
@@ -69,50 +74,44 @@ fn report(ctx: &Context, diags: &Diagnostics, sources: &SourceMap) -> anyhow::Re
 
 impl LoadedBucket {
     pub fn settings(&self) -> &Settings {
-        &self.workspace.settings
+        &self.session.settings
     }
 
     /// The state file (`kvform.hcl` `state { path }`, relative to the bucket root).
     pub fn state_file(&self) -> PathBuf {
-        self.bucket.state_file_for(&self.settings().state_path)
+        self.session.state_file()
     }
 
     /// The bucket's state, or `None` when it has none yet (no keyring attached).
     pub fn open_state(&self) -> anyhow::Result<Option<StateStore>> {
-        let path = self.state_file();
-        if !path.exists() {
-            return Ok(None);
-        }
-        Ok(Some(StateStore::open(&path)?))
+        self.session.open_state_if_any()
     }
 
     /// Create the state (and the key, if missing) of a bucket that has none: what `apply`
     /// does on a fresh bucket. Reports what it created on stderr; the returned [`Created`]
     /// can take it back when the operator then declines the plan.
     pub fn create_state(&self, ctx: &Context) -> anyhow::Result<(StateStore, Created)> {
-        let key = Keyring::create(&self.bucket)?;
+        let bucket = &self.session.bucket;
+        let key = Keyring::create(bucket)?;
         if key {
-            ctx.printer.info(&format!("Created the secret key {}", self.bucket.key_file().display()));
+            ctx.printer.info(&format!("Created the secret key {}", bucket.key_file().display()));
         }
         let path = self.state_file();
-        let (store, _) = StateStore::init(&path)?;
+        let (store, _) = StateStore::init(&path, self.session.now)?;
         ctx.printer.info(&format!("Created the state {} (the bucket had none)", path.display()));
-        let key = key.then(|| self.bucket.key_file());
+        let key = key.then(|| bucket.key_file());
         Ok((store, Created { state: path, key }))
     }
 
     /// The bucket's keyring (`secrets/kv.key`); fails with "run `kvform init`" when missing.
     pub fn keyring(&self) -> anyhow::Result<Keyring> {
-        Ok(Keyring::load(&self.bucket)?)
+        self.session.keyring()
     }
 
     /// Open the state with the keyring and take the write lock (`operation` names the
     /// holder in lock errors); `max_versions` from `kvform.hcl`.
     pub fn begin_write(&self, store: StateStore, operation: &str, lock_timeout: Duration) -> anyhow::Result<WriteTxn> {
-        let store = store.with_keyring(self.keyring()?);
-        let mut txn = store.begin_write(operation, lock_timeout)?;
-        txn.set_max_versions(self.settings().max_versions);
-        Ok(txn)
+        self.session.begin_write(store.with_keyring(self.keyring()?), operation, lock_timeout)
     }
 
     /// The desired state against `snap` (model errors rendered to stderr, then an error).
@@ -129,7 +128,7 @@ impl LoadedBucket {
     }
 
     /// Desired state and plan against the bucket's state (`None`: it has none yet, so
-    /// against an empty one) at the current time (`KVFORM_NOW` honoured).
+    /// against an empty one) at the session's `now`.
     pub fn plan(&self, ctx: &Context, store: Option<&StateStore>, opts: &PlanOptions) -> anyhow::Result<Planned> {
         let (snap, desired) = match store {
             Some(store) => store.read_for_plan(|snap| self.desired(ctx, snap), |d| &d.kv)?,
@@ -149,8 +148,7 @@ impl LoadedBucket {
     }
 
     fn finish_plan(&self, snap: LeanSnapshot, desired: Desired, opts: &PlanOptions) -> anyhow::Result<Planned> {
-        let now = crate::clock::now()?;
-        let mut plan = crate::plan::diff(&desired, &snap, opts, now);
+        let mut plan = crate::plan::diff(&desired, &snap, opts, self.session.now);
         if !self.targets.is_empty() {
             let jobs = self.workspace.jobs.keys().cloned().collect();
             let ports = self
@@ -180,8 +178,55 @@ mistakes. Run `kvform plan` without it afterwards to see what is still pending."
 
     /// The workspace digest saved plans carry.
     pub fn digest(&self) -> anyhow::Result<String> {
-        crate::plan::workspace_digest(&self.bucket.root)
-            .with_context(|| format!("cannot read the workspace of {}", self.bucket.root.display()))
+        super::plan_files::workspace_digest(&self.session.bucket.root, self.settings().max_file_size)
+    }
+}
+
+/// What `run` and `health` need: the validated workspace's desired state against the
+/// current state.
+pub(super) struct Loaded {
+    pub session: Session,
+    pub desired: Desired,
+    /// The state, with the bucket's keyring (hooks read their secrets).
+    pub store: StateStore,
+}
+
+/// The shared pipeline (workspace -> desired) against an existing state.
+pub(super) fn load_for_hooks(ctx: &Context) -> anyhow::Result<Loaded> {
+    let loaded = load(ctx)?;
+    let Some(store) = loaded.open_state()? else {
+        bail!("no state at {}\n  help: run `kvform init` (or `kvform apply`) first", loaded.state_file().display());
+    };
+    let store = store.with_keyring(loaded.keyring()?);
+    let desired = loaded.desired(ctx, &store.lean_snapshot()?)?;
+    Ok(Loaded { session: loaded.session, desired, store })
+}
+
+/// The job, or an error naming the jobs that exist.
+pub(super) fn check_job(desired: &Desired, job: &str) -> anyhow::Result<()> {
+    if desired.jobs.contains_key(job) {
+        return Ok(());
+    }
+    let hint = hint_or_list(job, desired.jobs.keys(), "jobs in the workspace");
+    bail!("no job {job:?} in the workspace (workspace/jobs/{job}/manifest.json)\n  help: {hint}")
+}
+
+/// `0.12s`
+pub(super) fn seconds(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+/// Print every failed hook's output to stderr.
+pub(super) fn print_failures(ctx: &Context, outcomes: &[HookOutcome]) {
+    for o in outcomes.iter().filter(|o| !o.success()) {
+        let mut text = format!("{}\n", o.summary());
+        for line in &o.output {
+            text.push_str(&format!("  {line}\n"));
+        }
+        if let Some(log) = &o.log_file {
+            text.push_str(&format!("  (full output: {})\n", log.display()));
+        }
+        ctx.printer.raw_stderr(&text);
     }
 }
 

@@ -4,9 +4,10 @@
 //! cannot be saved, since the state `kvform apply` creates gets its own fresh lineage.
 
 use super::Context;
+use super::output::OutputArgs;
 use super::pipeline;
-use crate::plan::Plan;
-use crate::plan::{PlanOptions, SavedPlan, TextOptions, render_json, render_markdown, render_text};
+use super::plan_files;
+use crate::plan::{PlanOptions, SavedPlan};
 use anyhow::bail;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,18 +37,11 @@ pub struct Args {
     targets: Vec<String>,
 }
 
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Format {
-    Text,
-    Markdown,
-    Json,
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut loaded = pipeline::load(ctx)?;
     loaded.targets = args.targets.clone();
     // Like `apply`: a key readable by others is refused before it is used, not after.
-    crate::secrets::check_permissions(&loaded.bucket)?;
+    crate::secrets::check_permissions(&loaded.session.bucket)?;
     let store = loaded.open_state()?;
     if store.is_none() {
         if args.out.is_some() {
@@ -69,7 +63,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let out = ctx.dir.join(rel);
         let mut saved = SavedPlan::new(planned.plan.clone(), planned.digest.clone());
         saved.targets = args.targets.clone();
-        saved.write(&out)?;
+        plan_files::write(&saved, &out)?;
         // The plan file path is relative to -C DIR, so the hint repeats the -C the user gave.
         let chdir =
             if ctx.dir == std::path::Path::new(".") { String::new() } else { format!("-C {} ", ctx.dir.display()) };
@@ -80,34 +74,4 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
-}
-
-/// How a plan is printed; shared by `plan` and `show`.
-#[derive(clap::Args, Debug)]
-pub(super) struct OutputArgs {
-    /// Print the machine-readable plan (same as --format json).
-    #[arg(long, conflicts_with = "format")]
-    json: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// List every key of a purged namespace instead of one "(N keys)" line.
-    #[arg(long)]
-    detail: bool,
-}
-
-impl OutputArgs {
-    /// The chosen format (`--json` is `--format json`).
-    pub(super) fn format(&self) -> Format {
-        if self.json { Format::Json } else { self.format }
-    }
-
-    /// The plan in the chosen format.
-    pub(super) fn render(&self, ctx: &Context, plan: &Plan) -> String {
-        match self.format() {
-            Format::Text => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
-            Format::Markdown => render_markdown(plan),
-            Format::Json => render_json(plan),
-        }
-    }
 }

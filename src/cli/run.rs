@@ -8,18 +8,16 @@
 //! (the serial this run commits as).
 
 use super::Context;
-use super::state::{DEFAULT_LOCK_TIMEOUT, lock_timeout};
-use crate::bucket::Bucket;
+use super::pipeline::{Loaded, check_job, load_for_hooks, print_failures, seconds};
+use super::session::{DEFAULT_LOCK_TIMEOUT, lock_timeout};
 use crate::diag::suggest::hint_or_list;
-use crate::hooks::runner::HookOutcome;
 use crate::hooks::steps_impl::{Order, RuntimeHooks};
-use crate::model::types::{Desired, DesiredJob};
-use crate::state::{ApplyRecord, StateStore};
-use crate::workspace::types::{Event, Settings};
+use crate::model::types::DesiredJob;
+use crate::state::ApplyRecord;
+use crate::workspace::types::Event;
 use anyhow::{anyhow, bail};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Run a job's command (one with "cli" in executed_on) on the job's active allocations.
 ///
@@ -41,36 +39,6 @@ pub struct Args {
     /// Wait this long for a running kvform to finish (0 = fail at once).
     #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
     lock_timeout: String,
-}
-
-/// What `run` and `health` need: the validated workspace's desired state against the
-/// current state.
-pub(super) struct Loaded {
-    pub bucket: Bucket,
-    pub settings: Settings,
-    pub desired: Desired,
-    /// The state, with the bucket's keyring (hooks read their secrets).
-    pub store: StateStore,
-}
-
-/// The shared pipeline (workspace -> desired) against an existing state.
-pub(super) fn load(ctx: &Context) -> anyhow::Result<Loaded> {
-    let loaded = super::pipeline::load(ctx)?;
-    let Some(store) = loaded.open_state()? else {
-        bail!("no state at {}\n  help: run `kvform init` (or `kvform apply`) first", loaded.state_file().display());
-    };
-    let store = store.with_keyring(loaded.keyring()?);
-    let desired = loaded.desired(ctx, &store.lean_snapshot()?)?;
-    Ok(Loaded { bucket: loaded.bucket, settings: loaded.workspace.settings, desired, store })
-}
-
-/// The job, or an error naming the jobs that exist.
-pub(super) fn check_job(desired: &Desired, job: &str) -> anyhow::Result<()> {
-    if desired.jobs.contains_key(job) {
-        return Ok(());
-    }
-    let hint = hint_or_list(job, desired.jobs.keys(), "jobs in the workspace");
-    bail!("no job {job:?} in the workspace (workspace/jobs/{job}/manifest.json)\n  help: {hint}")
 }
 
 /// The full command name, checked to exist and to run on `cli`.
@@ -124,37 +92,17 @@ fn hosts(job: &DesiredJob, workers: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// `0.12s`
-pub(super) fn seconds(d: Duration) -> String {
-    format!("{:.2}s", d.as_secs_f64())
-}
-
-/// Print every failed hook's output to stderr.
-pub(super) fn print_failures(ctx: &Context, outcomes: &[HookOutcome]) {
-    for o in outcomes.iter().filter(|o| !o.success()) {
-        let mut text = format!("{}\n", o.summary());
-        for line in &o.output {
-            text.push_str(&format!("  {line}\n"));
-        }
-        if let Some(log) = &o.log_file {
-            text.push_str(&format!("  (full output: {})\n", log.display()));
-        }
-        ctx.printer.raw_stderr(&text);
-    }
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let now = crate::clock::now()?;
-    let Loaded { bucket, settings, desired, store } = load(ctx)?;
+    let Loaded { session, desired, store } = load_for_hooks(ctx)?;
+    let (bucket, settings, now) = (&session.bucket, &session.settings, session.now);
     check_job(&desired, &args.job)?;
     let command = cli_command(&desired.jobs[&args.job], &args.command)?;
     let hosts = hosts(&desired.jobs[&args.job], &args.workers)?;
     let timeout = lock_timeout(&args.lock_timeout)?;
-    let mut txn = store.begin_write("run", timeout)?;
-    txn.set_max_versions(settings.max_versions);
+    let txn = session.begin_write(store, "run", timeout)?;
     let serial = txn.next_serial();
     let txn = Arc::new(Mutex::new(txn));
-    let mut hooks = RuntimeHooks::start(&bucket.root, &desired, txn.clone(), &settings, now)?;
+    let mut hooks = RuntimeHooks::start(&bucket.root, &desired, txn.clone(), settings, now)?;
     let result =
         hooks.run_commands(&txn, serial, &args.job, &[command.as_str()], Event::Cli, &hosts, Order::Sequential);
     let outcomes = hooks.outcomes().to_vec();

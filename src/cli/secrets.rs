@@ -1,7 +1,7 @@
 //! `kvform secrets rotate-key`.
 
 use super::Context;
-use super::state::{DEFAULT_LOCK_TIMEOUT, lock_timeout, now, open};
+use super::session::{DEFAULT_LOCK_TIMEOUT, Session, lock_timeout};
 use crate::secrets::Rotation;
 use crate::state::ApplyRecord;
 use std::process::ExitCode;
@@ -36,12 +36,13 @@ kvform secrets rotate-key --remove-old-key   # the old key leaked: keep no copy"
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let SecretsCommand::RotateKey { lock_timeout: t, remove_old_key } = args.command;
-    let (b, store) = open(ctx)?;
+    let session = Session::new(ctx)?;
+    let (b, store) = (&session.bucket, session.open_state()?);
     let store_path = store.path().to_path_buf();
     let timeout = lock_timeout(&t)?;
-    let now = now()?;
-    let (rotation, keyring) = Rotation::prepare(&b)?;
-    let result = store.with_keyring(keyring).begin_write("secrets rotate-key", timeout).and_then(|mut txn| {
+    let now = session.now;
+    let (rotation, keyring) = Rotation::prepare(b)?;
+    let result = session.begin_write(store.with_keyring(keyring), "secrets rotate-key", timeout).and_then(|mut txn| {
         let n = txn.reseal_secrets()?;
         txn.commit(ApplyRecord::new("secrets rotate-key", now))?;
         Ok(n)
@@ -50,10 +51,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Ok(n) => {
             let id = rotation.new_key_id().to_string();
             rotation.finish()?;
-            let checked = verify_with_new_key_alone(&b, &store_path)?;
+            let checked = verify_with_new_key_alone(b, &store_path)?;
             let old = b.old_key_file();
             let old_note = if remove_old_key {
-                crate::secrets::remove_old_key(&b)?;
+                crate::secrets::remove_old_key(b)?;
                 format!("removed the previous key {}", old.display())
             } else {
                 format!(
@@ -68,7 +69,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             rotation.abandon();
-            Err(e.into())
+            Err(e)
         }
     }
 }

@@ -12,10 +12,11 @@
 //! written and no lock is taken.
 
 use super::Context;
-use super::plan::{Format, OutputArgs};
+use super::output::{OutputArgs, PlanFormat as Format};
+use super::plan_files;
+use super::session::Session;
 use crate::clock::format_time;
 use crate::kv::{Entry, Snapshot, is_secret_namespace};
-use crate::plan::SavedPlan;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,7 +36,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let Some(file) = &args.file else { return show_state(ctx, &args.output) };
-    let saved = SavedPlan::read(&ctx.dir.join(file))?;
+    let saved = plan_files::read(&ctx.dir.join(file))?;
     ctx.printer.info(&format!(
         "Saved plan for state lineage {} at serial {}, made by kvform {}{}{}",
         saved.lineage,
@@ -69,10 +70,11 @@ struct ValueJson<'a> {
 }
 
 fn show_state(ctx: &Context, output: &OutputArgs) -> anyhow::Result<ExitCode> {
-    let (_, store) = super::state::open(ctx)?;
+    let session = Session::new(ctx)?;
+    let store = session.open_state()?;
     let meta = store.meta()?;
     let snap = store.snapshot()?;
-    let now = super::state::now()?;
+    let now = session.now;
     let live: Vec<(&str, &str, &Entry)> = snap
         .entries
         .iter()

@@ -1,8 +1,8 @@
-//! `kvform state info|check|backup FILE|restore FILE|force-unlock ID`, plus the helpers the
-//! state-touching commands (`kv`, `cat kv`, `gc`, `secrets`) share: where the state is,
-//! opening it, durations, the writer name.
+//! `kvform state info|check|backup FILE|restore FILE|force-unlock ID`.
 
 use super::Context;
+use super::output::{Format, table};
+use super::session::{DEFAULT_LOCK_TIMEOUT, Session, lock_timeout};
 use crate::bucket::Bucket;
 use crate::kv::{NAMESPACE_RULES, NamespaceKind, is_secret_namespace};
 use crate::secrets::Keyring;
@@ -11,71 +11,6 @@ use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
-
-/// How long a writing command waits for another kvform holding the write lock.
-pub(super) const DEFAULT_LOCK_TIMEOUT: &str = "30s";
-
-/// The bucket of this invocation (`-C DIR` or the current directory).
-pub(super) fn bucket(ctx: &Context) -> anyhow::Result<Bucket> {
-    Ok(Bucket::find(&ctx.dir)?)
-}
-
-/// The state file of `bucket` (kvform.hcl `state { path }`, see [`state::state_path`]).
-pub(super) fn state_file(bucket: &Bucket) -> anyhow::Result<PathBuf> {
-    Ok(state::state_path(bucket)?)
-}
-
-/// `max_versions` for writes (kvform.hcl, default 10).
-pub(super) fn max_versions(bucket: &Bucket) -> anyhow::Result<u32> {
-    Ok(state::bucket_settings(bucket)?.max_versions)
-}
-
-/// Open the bucket's state (no keyring).
-pub(super) fn open(ctx: &Context) -> anyhow::Result<(Bucket, StateStore)> {
-    let b = bucket(ctx)?;
-    let store = StateStore::open(&state_file(&b)?)?;
-    Ok((b, store))
-}
-
-/// Open the bucket's state with its keyring (needed to write or reveal secrets).
-pub(super) fn open_with_keyring(ctx: &Context) -> anyhow::Result<(Bucket, StateStore)> {
-    let (b, store) = open(ctx)?;
-    let ring = Keyring::load(&b)?;
-    Ok((b, store.with_keyring(ring)))
-}
-
-pub(super) fn now() -> anyhow::Result<i64> {
-    Ok(crate::clock::now()?)
-}
-
-/// `cli:<user>@<host>`.
-pub(super) fn cli_writer() -> String {
-    format!("cli:{}", state::actor())
-}
-
-/// Seconds from `3600`, `1h`, `90m`, `1h30m`, `P30D`, `PT1H` (days are 24 hours).
-pub(super) fn parse_duration(flag: &str, s: &str) -> anyhow::Result<u64> {
-    let s = s.trim();
-    let bad = || {
-        anyhow::anyhow!(
-            "invalid {flag} {s:?}\n  help: use seconds (3600), a duration (30s, 1h, 1h30m, 7d) or ISO 8601 (PT1H, P30D)"
-        )
-    };
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse::<u64>().map_err(|_| bad());
-    }
-    let span: jiff::Span = s.parse().map_err(|_| bad())?;
-    let total = span.total(jiff::SpanTotal::from(jiff::Unit::Second).days_are_24_hours()).map_err(|_| bad())?;
-    if total < 0.0 || total.fract() != 0.0 || !total.is_finite() {
-        return Err(bad());
-    }
-    Ok(total as u64)
-}
-
-pub(super) fn lock_timeout(s: &str) -> anyhow::Result<Duration> {
-    Ok(Duration::from_secs(parse_duration("--lock-timeout", s)?))
-}
 
 /// Inspect and maintain the state file.
 ///
@@ -98,8 +33,8 @@ enum StateCommand {
     #[command(after_help = "Examples:\n  kvform state info\n  kvform state info --format json | jq .serial")]
     Info {
         /// Output format (JSON times are RFC 3339, UTC).
-        #[arg(long, value_enum, default_value_t = super::cat::Format::Table)]
-        format: super::cat::Format,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// List the namespaces that hold live keys (or, with --keys, every live key), sorted,
     /// one per line; PATTERN is a glob over namespace paths: `*` matches within one segment,
@@ -174,10 +109,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         StateCommand::Info { format } => info(ctx, format),
         StateCommand::List { pattern, keys } => list(ctx, pattern.as_deref(), keys),
         StateCommand::Check => {
-            let (b, store) = open(ctx)?;
+            let session = Session::new(ctx)?;
+            let (b, store) = (&session.bucket, session.open_state()?);
             let meta = store.meta()?;
             let mut report = store.check()?;
-            report.problems.extend(unreadable_secrets(&b, &store)?);
+            report.problems.extend(unreadable_secrets(b, &store)?);
             if !report.ok() {
                 bail!(state::StateError::Corrupt { path: store.path().to_path_buf(), problems: report.problems });
             }
@@ -191,16 +127,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         StateCommand::Backup { file } => {
-            let (_, store) = open(ctx)?;
+            let store = Session::new(ctx)?.open_state()?;
             let meta = store.meta()?;
             store.backup(&file)?;
             ctx.printer.out(&format!("backed up serial {} to {}", meta.serial, file.display()));
             Ok(ExitCode::SUCCESS)
         }
         StateCommand::Restore { file, lock_timeout: t, force } => {
-            let b = bucket(ctx)?;
-            let path = state_file(&b)?;
-            let out = state::backup::restore(&path, &file, lock_timeout(&t)?, now()?, force)
+            let session = Session::new(ctx)?;
+            let path = session.state_file();
+            let out = state::backup::restore(&path, &file, lock_timeout(&t)?, session.now, force)
                 .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
             if let Some(prev) = &out.previous
                 && prev.lineage != out.restored.lineage
@@ -217,8 +153,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         StateCommand::ForceUnlock { id } => {
-            let b = bucket(ctx)?;
-            match lock::force_unlock(&state_file(&b)?, &id)? {
+            match lock::force_unlock(&Session::new(ctx)?.state_file(), &id)? {
                 lock::ForceUnlock::ClearedStale(h) => ctx.printer.out(&format!(
                     "lock {id} was already released by the operating system (its holder {} pid {} is gone); cleared its record",
                     h.actor, h.pid
@@ -242,7 +177,7 @@ fn list(ctx: &Context, pattern: Option<&str>, keys: bool) -> anyhow::Result<Exit
         ),
         None => None,
     };
-    let (_, store) = open(ctx)?;
+    let store = Session::new(ctx)?.open_state()?;
     let snap = store.snapshot()?;
     let mut out = String::new();
     let mut matched = 0;
@@ -270,8 +205,8 @@ fn file_size(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-fn info(ctx: &Context, format: super::cat::Format) -> anyhow::Result<ExitCode> {
-    let (_, store) = open(ctx)?;
+fn info(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
+    let store = Session::new(ctx)?.open_state()?;
     let meta = store.meta()?;
     let path = store.path().to_path_buf();
     let mut wal = path.as_os_str().to_owned();
@@ -290,7 +225,7 @@ fn info(ctx: &Context, format: super::cat::Format) -> anyhow::Result<ExitCode> {
     let classes: Vec<(&str, [u64; 3])> = patterns.filter_map(|p| classes.get(p).map(|c| (p, *c))).collect();
     let audit = store.audit(5)?;
 
-    if format == super::cat::Format::Json {
+    if format == Format::Json {
         use crate::clock::format_time;
         let lock_json = |h: &lock::LockHolder| {
             serde_json::json!({
@@ -346,7 +281,7 @@ fn info(ctx: &Context, format: super::cat::Format) -> anyhow::Result<ExitCode> {
     if rows.len() == 1 {
         out += "no keys yet\n";
     } else {
-        out += &super::cat::table(&rows, &[false, true, true, true]);
+        out += &table(&rows, &[false, true, true, true]);
     }
     if !audit.is_empty() {
         out += "\nlast change sets:\n";

@@ -64,6 +64,8 @@ pub struct HookInvocation {
     /// Extra environment of a rollout event (maand's `BATCH_*`, `TARGET`, …), set after
     /// the variables above.
     pub env: Vec<(String, String)>,
+    /// The command's `now` (read once by the CLI session), shown in the log header.
+    pub started_at: i64,
 }
 
 impl HookInvocation {
@@ -326,10 +328,9 @@ fn redact_log_section(f: &mut File, start: u64, redact: &dyn Fn(&str) -> String)
 
 /// The line that opens each invocation's section of its log. A failed or `--atomic` apply
 /// reuses `logs/<serial>/`, so several attempts append to one file; the header (with the
-/// wall-clock time, which logs may carry and plans may not) keeps them apart.
+/// command's time, which logs may carry and plans may not) keeps them apart.
 pub fn header(inv: &HookInvocation) -> String {
-    let now = crate::clock::now().unwrap_or_else(|_| jiff::Timestamp::now().as_second());
-    format!("=== {} {}@{} {} ===", inv.event.as_str(), inv.command, inv.host, crate::clock::format_time(now))
+    format!("=== {} {}@{} {} ===", inv.event.as_str(), inv.command, inv.host, crate::clock::format_time(inv.started_at))
 }
 
 /// Run one hook to completion (or timeout). Never panics on hook failure: every way a hook

@@ -74,6 +74,8 @@ struct JobTarget {
 pub struct HookTargets {
     bucket_root: PathBuf,
     timeout: Duration,
+    /// The command's `now`, stamped on every invocation (log headers).
+    now: i64,
     jobs: BTreeMap<String, JobTarget>,
     allocs: BTreeMap<(String, String), AllocTarget>,
 }
@@ -86,6 +88,7 @@ impl HookTargets {
         bucket_root: &Path,
         desired: &Desired,
         timeout: Duration,
+        now: i64,
         mut current: impl FnMut(&str, &str) -> Result<Option<String>, StateError>,
     ) -> Result<HookTargets, StateError> {
         let jobs: BTreeMap<String, JobTarget> = desired
@@ -122,7 +125,7 @@ impl HookTargets {
                 AllocTarget { alloc_id: a.alloc_id, index: index.unwrap_or(0), current_version, removed: true };
             allocs.insert((a.job.clone(), a.host.clone()), target);
         }
-        Ok(HookTargets { bucket_root: bucket_root.to_path_buf(), timeout, jobs, allocs })
+        Ok(HookTargets { bucket_root: bucket_root.to_path_buf(), timeout, now, jobs, allocs })
     }
 
     /// Whether `job` is in the workspace.
@@ -175,6 +178,7 @@ impl HookTargets {
             new_version: j.version.clone(),
             timeout: self.timeout,
             env: Vec::new(),
+            started_at: self.now,
         })
     }
 }
@@ -295,7 +299,7 @@ impl RuntimeHooks {
         let timeout = Duration::from_secs(settings.hook_timeout_secs);
         let targets = {
             let guard = txn.lock().unwrap_or_else(|p| p.into_inner());
-            HookTargets::new(bucket_root, desired, timeout, |ns, key| {
+            HookTargets::new(bucket_root, desired, timeout, now, |ns, key| {
                 Ok(guard.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
             })?
         };

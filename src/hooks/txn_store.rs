@@ -163,9 +163,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Bucket::at(dir.path());
         Keyring::create(&b).unwrap();
-        let (store, _) = StateStore::init(&b.default_state_file()).unwrap();
+        let (store, _) = StateStore::init(&b.default_state_file(), 1767323045).unwrap();
         let store = store.with_keyring(Keyring::load(&b).unwrap());
-        let txn = store.begin_write("test", std::time::Duration::ZERO).unwrap();
+        let txn = store.begin_write("test", std::time::Duration::ZERO, 1767323045).unwrap();
         (dir, Arc::new(Mutex::new(txn)))
     }
 

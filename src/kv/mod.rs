@@ -68,112 +68,126 @@ pub enum ExternalWrites {
 
 /// One row of the ownership table.
 pub struct NamespaceRule {
-    /// Path pattern; `<job>` and `<host>` stand for one path segment each.
+    /// Path pattern; `<job>` and `<host>` stand for one path segment each. The only place a
+    /// namespace's layout is spelled: parsing, printing and `rule()` all go through it.
     pub pattern: &'static str,
     pub ownership: Ownership,
     pub external_writes: ExternalWrites,
+    /// Why the plan tombstones a live key of this namespace the workspace no longer
+    /// produces (synced namespaces; shown as the change's reason).
+    pub stale_reason: &'static str,
 }
 
-/// The ownership table (SPEC §4): one row per namespace kind, data rather than code.
+const fn rule(
+    pattern: &'static str,
+    ownership: Ownership,
+    external_writes: ExternalWrites,
+    stale_reason: &'static str,
+) -> NamespaceRule {
+    NamespaceRule { pattern, ownership, external_writes, stale_reason }
+}
+
+use ExternalWrites::{Encrypted, Plain, Refused};
+use Ownership::{HookOnly, Merged, Synced};
+
+/// The ownership table (SPEC §4): one row per namespace kind, in [`NamespaceKind`]'s
+/// variant order, data rather than code.
 pub const NAMESPACE_RULES: &[NamespaceRule] = &[
-    NamespaceRule { pattern: "maand/bucket", ownership: Ownership::Synced, external_writes: ExternalWrites::Refused },
-    NamespaceRule { pattern: "maand/worker", ownership: Ownership::Synced, external_writes: ExternalWrites::Refused },
-    NamespaceRule {
-        pattern: "maand/worker/<host>",
-        ownership: Ownership::Synced,
-        external_writes: ExternalWrites::Refused,
-    },
-    NamespaceRule {
-        pattern: "maand/worker/<host>/tags",
-        ownership: Ownership::Synced,
-        external_writes: ExternalWrites::Refused,
-    },
-    NamespaceRule {
-        pattern: "maand/job/<job>",
-        ownership: Ownership::Synced,
-        external_writes: ExternalWrites::Refused,
-    },
-    NamespaceRule {
-        pattern: "maand/job/<job>/worker/<host>",
-        ownership: Ownership::Synced,
-        external_writes: ExternalWrites::Refused,
-    },
-    NamespaceRule { pattern: "vars/bucket", ownership: Ownership::Synced, external_writes: ExternalWrites::Refused },
-    NamespaceRule {
-        pattern: "vars/bucket/job/<job>",
-        ownership: Ownership::Synced,
-        external_writes: ExternalWrites::Refused,
-    },
-    NamespaceRule { pattern: "vars/job/<job>", ownership: Ownership::Merged, external_writes: ExternalWrites::Plain },
-    NamespaceRule {
-        pattern: "secrets/job/<job>",
-        ownership: Ownership::HookOnly,
-        external_writes: ExternalWrites::Encrypted,
-    },
-    NamespaceRule {
-        pattern: "maand/prometheus",
-        ownership: Ownership::Synced,
-        external_writes: ExternalWrites::Refused,
-    },
+    rule("maand/bucket", Synced, Refused, "no longer derived from the workspace"),
+    rule("maand/worker", Synced, Refused, "no longer derived from workers.json"),
+    rule("maand/worker/<host>", Synced, Refused, "no longer derived from workers.json"),
+    rule("maand/worker/<host>/tags", Synced, Refused, "tag no longer in workers.json"),
+    rule("maand/job/<job>", Synced, Refused, "no longer derived from the job's manifest.json"),
+    rule("maand/job/<job>/worker/<host>", Synced, Refused, "no longer derived from the workspace"),
+    rule("vars/bucket", Synced, Refused, "no longer in bucket.conf"),
+    rule("vars/bucket/job/<job>", Synced, Refused, "no longer in bucket.jobs.conf"),
+    rule("vars/job/<job>", Merged, Plain, "no longer in vars.hcl"),
+    rule("secrets/job/<job>", HookOnly, Encrypted, "no longer desired"),
+    rule("maand/prometheus", Synced, Refused, "no longer derived from the jobs' _prometheus files"),
 ];
 
 impl NamespaceKind {
-    /// Parse a namespace path; `None` for anything outside the layout.
+    /// Parse a namespace path against the patterns of [`NAMESPACE_RULES`]; `None` for
+    /// anything outside the layout. Segments match whole, so `maand/job/api2` is never
+    /// `maand/job/api`.
     pub fn parse(ns: &str) -> Option<NamespaceKind> {
         let seg: Vec<&str> = ns.split('/').collect();
         if seg.iter().any(|s| s.is_empty()) {
             return None;
         }
-        let s = |i: usize| seg[i].to_string();
-        Some(match seg.as_slice() {
-            ["maand", "bucket"] => NamespaceKind::Bucket,
-            ["maand", "prometheus"] => NamespaceKind::Prometheus,
-            ["maand", "worker"] => NamespaceKind::Workers,
-            ["maand", "worker", _] => NamespaceKind::Worker(s(2)),
-            ["maand", "worker", _, "tags"] => NamespaceKind::WorkerTags(s(2)),
-            ["maand", "job", _] => NamespaceKind::Job(s(2)),
-            ["maand", "job", _, "worker", _] => NamespaceKind::Allocation { job: s(2), host: s(4) },
-            ["vars", "bucket"] => NamespaceKind::BucketVars,
-            ["vars", "bucket", "job", _] => NamespaceKind::BucketJobVars(s(3)),
-            ["vars", "job", _] => NamespaceKind::JobVars(s(2)),
-            ["secrets", "job", _] => NamespaceKind::JobSecrets(s(2)),
-            _ => return None,
+        NAMESPACE_RULES.iter().enumerate().find_map(|(index, rule)| {
+            let (mut job, mut host) = (None, None);
+            let mut pattern = rule.pattern.split('/');
+            for s in &seg {
+                match pattern.next()? {
+                    "<job>" => job = Some(s.to_string()),
+                    "<host>" => host = Some(s.to_string()),
+                    literal if literal == *s => {}
+                    _ => return None,
+                }
+            }
+            if pattern.next().is_some() {
+                return None;
+            }
+            Some(Self::of_rule(index, job, host))
         })
     }
 
-    /// The namespace path of this kind.
-    pub fn path(&self) -> String {
-        match self {
-            NamespaceKind::Bucket => "maand/bucket".into(),
-            NamespaceKind::Workers => "maand/worker".into(),
-            NamespaceKind::Worker(h) => format!("maand/worker/{h}"),
-            NamespaceKind::WorkerTags(h) => format!("maand/worker/{h}/tags"),
-            NamespaceKind::Job(j) => format!("maand/job/{j}"),
-            NamespaceKind::Allocation { job, host } => format!("maand/job/{job}/worker/{host}"),
-            NamespaceKind::BucketVars => "vars/bucket".into(),
-            NamespaceKind::BucketJobVars(j) => format!("vars/bucket/job/{j}"),
-            NamespaceKind::JobVars(j) => format!("vars/job/{j}"),
-            NamespaceKind::JobSecrets(j) => format!("secrets/job/{j}"),
-            NamespaceKind::Prometheus => "maand/prometheus".into(),
+    /// The kind of row `index` of [`NAMESPACE_RULES`] with the captured segments.
+    fn of_rule(index: usize, job: Option<String>, host: Option<String>) -> NamespaceKind {
+        let (j, h) = (|| job.clone().unwrap_or_default(), || host.clone().unwrap_or_default());
+        match index {
+            0 => NamespaceKind::Bucket,
+            1 => NamespaceKind::Workers,
+            2 => NamespaceKind::Worker(h()),
+            3 => NamespaceKind::WorkerTags(h()),
+            4 => NamespaceKind::Job(j()),
+            5 => NamespaceKind::Allocation { job: j(), host: h() },
+            6 => NamespaceKind::BucketVars,
+            7 => NamespaceKind::BucketJobVars(j()),
+            8 => NamespaceKind::JobVars(j()),
+            9 => NamespaceKind::JobSecrets(j()),
+            10 => NamespaceKind::Prometheus,
+            _ => unreachable!("NAMESPACE_RULES has {} rows", NAMESPACE_RULES.len()),
         }
+    }
+
+    /// This kind's row in [`NAMESPACE_RULES`] (the variant order).
+    fn rule_index(&self) -> usize {
+        match self {
+            NamespaceKind::Bucket => 0,
+            NamespaceKind::Workers => 1,
+            NamespaceKind::Worker(_) => 2,
+            NamespaceKind::WorkerTags(_) => 3,
+            NamespaceKind::Job(_) => 4,
+            NamespaceKind::Allocation { .. } => 5,
+            NamespaceKind::BucketVars => 6,
+            NamespaceKind::BucketJobVars(_) => 7,
+            NamespaceKind::JobVars(_) => 8,
+            NamespaceKind::JobSecrets(_) => 9,
+            NamespaceKind::Prometheus => 10,
+        }
+    }
+
+    /// The namespace path of this kind: its rule's pattern with the job and host filled in.
+    pub fn path(&self) -> String {
+        let mut out = String::new();
+        for (i, segment) in self.rule().pattern.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(match segment {
+                "<job>" => self.job().unwrap_or_default(),
+                "<host>" => self.host().unwrap_or_default(),
+                literal => literal,
+            });
+        }
+        out
     }
 
     /// The row of [`NAMESPACE_RULES`] this namespace falls under.
     pub fn rule(&self) -> &'static NamespaceRule {
-        let pattern = match self {
-            NamespaceKind::Bucket => "maand/bucket",
-            NamespaceKind::Workers => "maand/worker",
-            NamespaceKind::Worker(_) => "maand/worker/<host>",
-            NamespaceKind::WorkerTags(_) => "maand/worker/<host>/tags",
-            NamespaceKind::Job(_) => "maand/job/<job>",
-            NamespaceKind::Allocation { .. } => "maand/job/<job>/worker/<host>",
-            NamespaceKind::BucketVars => "vars/bucket",
-            NamespaceKind::BucketJobVars(_) => "vars/bucket/job/<job>",
-            NamespaceKind::JobVars(_) => "vars/job/<job>",
-            NamespaceKind::JobSecrets(_) => "secrets/job/<job>",
-            NamespaceKind::Prometheus => "maand/prometheus",
-        };
-        NAMESPACE_RULES.iter().find(|r| r.pattern == pattern).expect("every namespace kind has a rule")
+        &NAMESPACE_RULES[self.rule_index()]
     }
 
     pub fn ownership(&self) -> Ownership {
@@ -307,6 +321,16 @@ mod tests {
         assert_eq!(NamespaceKind::parse("maand/job//worker/x"), None);
         assert_eq!(NamespaceKind::parse("vars/jobs/api"), None);
         assert_eq!(NamespaceKind::parse("secrets/job/api/x"), None);
+    }
+
+    #[test]
+    fn every_rule_parses_to_its_own_kind() {
+        for (i, rule) in NAMESPACE_RULES.iter().enumerate() {
+            let ns = rule.pattern.replace("<job>", "j").replace("<host>", "h");
+            let kind = NamespaceKind::parse(&ns).unwrap_or_else(|| panic!("{ns}"));
+            assert_eq!(kind.rule_index(), i, "{ns}");
+            assert_eq!(kind.path(), ns);
+        }
     }
 
     #[test]

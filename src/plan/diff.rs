@@ -2,7 +2,7 @@
 //!
 //! Per namespace, the ownership table ([`crate::kv::NAMESPACE_RULES`]) decides:
 //! - **synced**: desired keys are created/updated; live keys no longer desired are tombstoned
-//!   with a reason naming the file they came from ([`STALE_REASONS`]).
+//!   with a reason naming the file they came from (the rule's `stale_reason`).
 //! - **merged** (`vars/job/<job>`): desired keys are written; other live keys are kept.
 //! - **hook-only** (`secrets/job/<job>`): never written.
 //!
@@ -41,22 +41,6 @@ use crate::kv::{Current, CurrentEntry, NamespaceKind, Ownership, Value, is_secre
 use crate::model::types::{AllocState, Desired};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Why a live key of a synced namespace is tombstoned when the workspace no longer
-/// produces it, by ownership-table pattern.
-pub const STALE_REASONS: &[(&str, &str)] = &[
-    ("maand/bucket", "no longer derived from the workspace"),
-    ("maand/worker", "no longer derived from workers.json"),
-    ("maand/worker/<host>", "no longer derived from workers.json"),
-    ("maand/worker/<host>/tags", "tag no longer in workers.json"),
-    ("maand/job/<job>", "no longer derived from the job's manifest.json"),
-    ("maand/job/<job>/worker/<host>", "no longer derived from the workspace"),
-    ("vars/bucket", "no longer in bucket.conf"),
-    ("vars/bucket/job/<job>", "no longer in bucket.jobs.conf"),
-    ("vars/job/<job>", "no longer in vars.hcl"),
-    ("secrets/job/<job>", "no longer desired"),
-    ("maand/prometheus", "no longer derived from the jobs' _prometheus files"),
-];
-
 pub const REASON_JOB_REMOVED: &str = "job removed from workspace";
 pub const REASON_WORKER_REMOVED: &str = "worker removed";
 pub const REASON_ALLOCATION_REMOVED: &str = "allocation removed";
@@ -66,8 +50,7 @@ const REASON_REVIVED: &str = "revives a tombstoned key";
 const REASON_TTL_RESET: &str = "ttl reset: workspace keys never expire";
 
 fn stale_reason(kind: &NamespaceKind) -> &'static str {
-    let pattern = kind.rule().pattern;
-    STALE_REASONS.iter().find(|(p, _)| *p == pattern).map(|(_, r)| *r).expect("every namespace rule has a reason")
+    kind.rule().stale_reason
 }
 
 /// Compute the plan that takes `current` to `desired`. `now` (unix seconds) decides TTL
@@ -138,6 +121,7 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
             base_serial: current.serial(),
             kvform_version: KVFORM_VERSION.into(),
             options: opts.clone(),
+            now,
         },
     }
 }

@@ -4,54 +4,36 @@
 //!
 //! Each file contributes its relative path (`/`-separated), a NUL, its length (u64 LE) and
 //! its bytes, in sorted path order: unambiguous, and independent of directory listing order.
-//! An absent `kvform.hcl` contributes nothing (it is optional). `__pycache__` directories
-//! are skipped: Python writes them next to hook scripts when a hook runs, which must not
-//! make a saved plan stale. Symlinked directories are not followed (no cycles); symlinked
-//! files count with their target's contents.
+//! Pure: the shell (`cli::plan_files::workspace_digest`) finds and reads the files and feeds
+//! them here in path order.
 
 use sha2::{Digest, Sha256};
-use std::io;
-use std::path::Path;
 
-/// Directory names left out of the digest (see the module docs).
-const SKIPPED_DIRS: &[&str] = &["__pycache__"];
-
-/// Hex sha256 of the bucket's workspace files.
-pub fn workspace_digest(root: &Path) -> io::Result<String> {
-    let mut files: Vec<String> = Vec::new();
-    if root.join("kvform.hcl").is_file() {
-        files.push("kvform.hcl".into());
-    }
-    let ws = root.join("workspace");
-    if ws.is_dir() {
-        collect(root, &ws, &mut files)?;
-    }
-    files.sort();
-    let mut h = Sha256::new();
-    for rel in &files {
-        let bytes = std::fs::read(root.join(rel))?;
-        h.update(rel.as_bytes());
-        h.update([0u8]);
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(&bytes);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+/// Accumulates files in sorted path order; [`WorkspaceDigest::finish`] gives the hex digest.
+#[derive(Default)]
+pub struct WorkspaceDigest {
+    hasher: Sha256,
+    last: Option<String>,
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            if !SKIPPED_DIRS.iter().any(|d| entry.file_name() == *d) {
-                collect(root, &path, out)?;
-            }
-        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
-            let rel = path.strip_prefix(root).expect("walked under root");
-            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-            out.push(rel.join("/"));
-        }
+impl WorkspaceDigest {
+    pub fn new() -> Self {
+        Self::default()
     }
-    Ok(())
+
+    /// Add one file. Paths must come in ascending order (the framing is only unambiguous
+    /// for one order); an out-of-order or repeated path panics, as a caller bug.
+    pub fn add(&mut self, rel: &str, bytes: &[u8]) {
+        assert!(self.last.as_deref().is_none_or(|l| l < rel), "workspace digest: {rel} out of order");
+        self.hasher.update(rel.as_bytes());
+        self.hasher.update([0u8]);
+        self.hasher.update((bytes.len() as u64).to_le_bytes());
+        self.hasher.update(bytes);
+        self.last = Some(rel.to_string());
+    }
+
+    /// Hex sha256.
+    pub fn finish(self) -> String {
+        self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }

@@ -5,9 +5,11 @@
 //! - [`diff`] — ownership-driven diff, purges, TTL expiry.
 //! - [`rollout`] — waves -> jobs -> allocation batches + hooks (single source of truth).
 //! - [`render`] — `render_text`, `render_json`, `render_markdown`, `plan_schema`.
-//! - [`saved`] — `SavedPlan` files (0600) and `check_applicable`.
-//! - [`digest`] — `workspace_digest(root)`.
+//! - [`saved`] — the `SavedPlan` document (encode/decode) and `check_applicable`.
+//! - [`digest`] — `WorkspaceDigest` over file bytes (the shell reads the files).
 //! - [`target`] — `--target JOB`: a plan narrowed to some jobs (a pure filter).
+//!
+//! No file I/O here: reading the workspace and writing plan files is `cli::plan_files`.
 
 pub mod diff;
 pub mod digest;
@@ -18,7 +20,7 @@ pub mod target;
 pub mod types;
 
 pub use diff::diff;
-pub use digest::workspace_digest;
+pub use digest::WorkspaceDigest;
 pub use render::json::{plan_schema, render_json};
 pub use render::markdown::render_markdown;
 pub use render::text::{TextOptions, render_text};

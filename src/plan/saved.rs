@@ -1,10 +1,9 @@
 //! Saved plans (`kvform plan --out FILE`, `kvform apply FILE`): the plan plus what it was
 //! made from (lineage, base serial, kvform version, workspace digest, options), as JSON.
 //!
-//! The file is created with mode 0600 from the first byte: written to a fresh temporary
-//! file opened with that mode in the same directory, then renamed over the target, so it
-//! is never world-readable, even briefly, and a crash never leaves half a plan. No secret
-//! reaches it: the plan never writes `secrets/*` and carries no value of those namespaces.
+//! Encoding and decoding only; the file itself is written and read by the shell
+//! (`cli::plan_files`: mode 0600 from the first byte, atomic rename). No secret reaches
+//! it: the plan never writes `secrets/*` and carries no value of those namespaces.
 //!
 //! Before applying, [`check_applicable`] refuses a plan made for another state (lineage),
 //! on an older state (serial), by another kvform version, or from another workspace
@@ -12,7 +11,6 @@
 
 use super::types::{FORMAT_VERSION, KVFORM_VERSION, Plan, PlanMeta, PlanOptions};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -23,7 +21,11 @@ pub struct SavedPlan {
     pub kvform_version: String,
     pub lineage: Uuid,
     pub base_serial: u64,
-    /// `plan::digest::workspace_digest` of the workspace the plan was made from.
+    /// The time the plan was computed at (its command's `now`, unix seconds). Older files
+    /// without it read as 0; apply re-plans at its own `now` anyway.
+    #[serde(default)]
+    pub planned_at: i64,
+    /// The digest (`plan::WorkspaceDigest`) of the workspace the plan was made from.
     pub workspace_digest: String,
     pub options: PlanOptions,
     /// `plan --target JOB`: the jobs the plan was narrowed to (none: the whole workspace).
@@ -65,13 +67,14 @@ pub enum PlanError {
 }
 
 impl SavedPlan {
-    /// Wrap a plan for saving; `workspace_digest` is `digest::workspace_digest(root)`.
+    /// Wrap a plan for saving; `workspace_digest` is `cli::plan_files::workspace_digest`.
     pub fn new(plan: Plan, workspace_digest: String) -> SavedPlan {
         SavedPlan {
             format_version: FORMAT_VERSION.into(),
             kvform_version: plan.meta.kvform_version.clone(),
             lineage: plan.meta.lineage,
             base_serial: plan.meta.base_serial,
+            planned_at: plan.meta.now,
             workspace_digest,
             options: plan.meta.options.clone(),
             targets: Vec::new(),
@@ -79,62 +82,38 @@ impl SavedPlan {
         }
     }
 
-    /// Write the plan file, mode 0600 from creation, replacing any existing file.
-    pub fn write(&self, path: &Path) -> Result<(), PlanError> {
-        let err = |cause| PlanError::Write { path: path.to_path_buf(), cause };
+    /// The plan file's bytes (pretty JSON and a newline). Writing them is the shell's job
+    /// (`cli::plan_files`).
+    pub fn to_json(&self) -> Vec<u8> {
         let mut json = serde_json::to_vec_pretty(self).expect("a saved plan always serialises");
         json.push(b'\n');
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-        let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-        // A leftover from a crashed run of this same process id is ours to replace.
-        let _ = std::fs::remove_file(&tmp);
-        let result = (|| {
-            let mut f = private_file(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(err)
+        json
     }
 
-    /// Read a plan file, with the plan's metadata restored from the file.
-    pub fn read(path: &Path) -> Result<SavedPlan, PlanError> {
-        let bytes = std::fs::read(path).map_err(|cause| PlanError::Read { path: path.to_path_buf(), cause })?;
+    /// Decode a plan file's bytes (`path` names it in errors), with the plan's metadata
+    /// restored from the file.
+    pub fn from_json(path: &Path, bytes: &[u8]) -> Result<SavedPlan, PlanError> {
         // The format version first, so a future format gets this message, not a field error.
         #[derive(Deserialize)]
         struct Head {
             format_version: String,
         }
         let head: Head =
-            serde_json::from_slice(&bytes).map_err(|cause| PlanError::Parse { path: path.to_path_buf(), cause })?;
+            serde_json::from_slice(bytes).map_err(|cause| PlanError::Parse { path: path.to_path_buf(), cause })?;
         if head.format_version != FORMAT_VERSION {
             return Err(PlanError::Format { path: path.to_path_buf(), found: head.format_version });
         }
         let mut saved: SavedPlan =
-            serde_json::from_slice(&bytes).map_err(|cause| PlanError::Parse { path: path.to_path_buf(), cause })?;
+            serde_json::from_slice(bytes).map_err(|cause| PlanError::Parse { path: path.to_path_buf(), cause })?;
         saved.plan.meta = PlanMeta {
             lineage: saved.lineage,
             base_serial: saved.base_serial,
             kvform_version: saved.kvform_version.clone(),
             options: saved.options.clone(),
+            now: saved.planned_at,
         };
         Ok(saved)
     }
-}
-
-#[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
-}
-
-#[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 /// Whether a saved plan may be applied to the state (`lineage`, `serial`) and workspace

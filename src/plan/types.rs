@@ -179,6 +179,8 @@ pub struct PlanMeta {
     pub base_serial: u64,
     pub kvform_version: String,
     pub options: PlanOptions,
+    /// The time the plan was computed at (TTL expiry), unix seconds: the command's `now`.
+    pub now: i64,
 }
 
 /// The whole plan. Serialises to the `kvform plan --json` document.

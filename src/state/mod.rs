@@ -30,11 +30,8 @@ mod txn;
 pub use lock::{LockHolder, actor};
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
-use crate::bucket::Bucket;
-use crate::diag::{Diagnostics, SourceMap};
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};
 use crate::secrets::{Keyring, SecretsError};
-use crate::workspace::types::Settings;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,10 +68,6 @@ pub enum StateError {
     Invalid { what: &'static str, value: String, reason: &'static str },
     #[error("the state at {} failed its checks:\n{}\n  help: restore a backup with `kvform state restore FILE`", .path.display(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Corrupt { path: PathBuf, problems: Vec<String> },
-    #[error(
-        "kvform.hcl is invalid, so kvform cannot tell where the state is:\n{rendered}  help: fix kvform.hcl (`kvform validate` lists every problem)"
-    )]
-    Settings { rendered: String },
     #[error("{} is a backup of lineage {found}, but this state has lineage {want}: it comes from another bucket (or a state created anew)\n  help: restore a backup of this bucket; to replace the state with it anyway, pass --force (its secrets stay sealed under the other bucket's key)", .backup.display())]
     ForeignLineage { backup: PathBuf, found: Uuid, want: Uuid },
     #[error("the state at {} is on a read-only filesystem ({context})\n  help: remount it read-write; read commands (`cat kv`, `kv get`, `state info`, `plan`) work as they are", .path.display())]
@@ -143,25 +136,6 @@ pub struct AuditRecord {
     pub removed: u64,
     pub resealed: u64,
     pub status: String,
-}
-
-/// The bucket's `kvform.hcl` alone (defaults when the file is missing), for commands that
-/// need the settings but not the rest of the workspace. An invalid `kvform.hcl` is an error:
-/// guessing the default state path could open (or, for `init`, create) the wrong state.
-pub fn bucket_settings(bucket: &Bucket) -> Result<Settings, StateError> {
-    let (mut sources, mut diags) = (SourceMap::new(), Diagnostics::new());
-    let settings = crate::workspace::hcl_files::settings(&bucket.root, &mut sources, &mut diags);
-    if diags.has_errors() {
-        diags.sort(&sources);
-        return Err(StateError::Settings { rendered: diags.render(&sources, false) });
-    }
-    Ok(settings)
-}
-
-/// The state file of a bucket: `kvform.hcl`'s `state { path }` (relative to the bucket
-/// root unless absolute), default `data/kvform.db`. Every command finds the state here.
-pub fn state_path(bucket: &Bucket) -> Result<PathBuf, StateError> {
-    Ok(bucket.state_file_for(&bucket_settings(bucket)?.state_path))
 }
 
 /// An open state. Owns its SQLite connection.
@@ -274,8 +248,9 @@ fn private_dir(dir: &Path) -> Result<(), StateError> {
 
 impl StateStore {
     /// Create the state (fresh `bucket_id` and `lineage`) or migrate an older schema.
-    /// Dir 0700, file 0600. Used by `kvform init` and by `apply` on a bucket with no state.
-    pub fn init(path: &Path) -> Result<(StateStore, InitOutcome), StateError> {
+    /// Dir 0700, file 0600. Used by `kvform init` and by `apply` on a bucket with no state;
+    /// `now` (the command's one clock read) is the state's `created_at`.
+    pub fn init(path: &Path, now: i64) -> Result<(StateStore, InitOutcome), StateError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             private_dir(dir)?;
         }
@@ -305,7 +280,6 @@ impl StateStore {
                     });
                 }
                 schema::migrate(&mut conn, 0).map_err(sql(path, "create schema"))?;
-                let now = crate::clock::now().unwrap_or_default();
                 conn.execute(
                     "INSERT INTO meta (id, bucket_id, lineage, serial, created_at) VALUES (1, ?1, ?2, 0, ?3)",
                     params![Uuid::new_v4().to_string(), Uuid::new_v4().to_string(), now],
@@ -479,12 +453,12 @@ impl StateStore {
     }
 
     /// Take the write lock (fail at once when `lock_timeout` is zero, else wait up to it)
-    /// and `BEGIN IMMEDIATE`. The transaction owns the connection (`Send + 'static`).
-    pub fn begin_write(self, operation: &str, lock_timeout: Duration) -> Result<WriteTxn, StateError> {
+    /// and `BEGIN IMMEDIATE`. The transaction owns the connection (`Send + 'static`). `now`
+    /// (the command's one clock read) is when the lock record says it was taken.
+    pub fn begin_write(self, operation: &str, lock_timeout: Duration, now: i64) -> Result<WriteTxn, StateError> {
         if fs_status(&self.path).read_only {
             return Err(StateError::ReadOnly { path: self.path, context: "a write needs the write lock" });
         }
-        let now = crate::clock::now().unwrap_or_default();
         let guard = lock::acquire(&self.path, operation, lock_timeout, now)?;
         WriteTxn::begin(self.conn, self.path, self.keyring, guard)
     }
@@ -612,7 +586,8 @@ mod tests {
 
     #[test]
     fn undecodable_rows_are_corruption_with_the_restore_hint() {
-        let bad = rusqlite::Error::Utf8Error(0, std::str::from_utf8(b"\xff").unwrap_err());
+        let bytes: Vec<u8> = vec![0xff];
+        let bad = rusqlite::Error::Utf8Error(0, std::str::from_utf8(&bytes).unwrap_err());
         let e = classify(Path::new("s.db"), "read snapshot", bad);
         assert!(e.to_string().contains("failed its checks") && e.to_string().contains("restore a backup"), "{e}");
     }

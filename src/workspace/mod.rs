@@ -24,7 +24,7 @@ pub mod units;
 
 use crate::diag::{Diagnostics, SourceMap};
 use std::path::Path;
-use types::Workspace;
+use types::{Settings, Workspace};
 
 /// What [`load`] returns: the workspace when there were no errors, every diagnostic
 /// (warnings included, sorted by file and position), and the sources needed to render them
@@ -39,8 +39,16 @@ pub struct Loaded {
 pub fn load(root: &Path) -> Loaded {
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
-
     let settings = hcl_files::settings(root, &mut sources, &mut diags);
+    load_rest(root, settings, sources, diags)
+}
+
+/// [`load`] with `kvform.hcl` already parsed (the CLI session parses it once per command).
+pub fn load_with_settings(root: &Path, settings: &Settings) -> Loaded {
+    load_rest(root, settings.clone(), SourceMap::new(), Diagnostics::new())
+}
+
+fn load_rest(root: &Path, settings: Settings, mut sources: SourceMap, mut diags: Diagnostics) -> Loaded {
     sources.set_max_file_size(settings.max_file_size);
     check_workspace_dir(root, &mut diags);
     let (bucket_vars, port_pool) = hcl_files::bucket_conf(root, &mut sources, &mut diags);

@@ -36,7 +36,7 @@ fn new_bucket(root: &Path) {
     let bucket = kvform::bucket::Bucket::at(root);
     kvform::secrets::Keyring::create(&bucket).unwrap();
     let path = bucket.default_state_file();
-    drop(kvform::state::StateStore::init(&path).unwrap());
+    drop(kvform::state::StateStore::init(&path, 1767323045).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE meta SET bucket_id = ?1 WHERE id = 1", [BUCKET_ID]).unwrap();
 }

@@ -33,7 +33,7 @@ impl TestBucket {
         tb.write("workspace/workers.json", &serde_json::to_string_pretty(&list).unwrap());
         let b = Bucket::at(tb.root());
         Keyring::create(&b).unwrap();
-        StateStore::init(&b.default_state_file()).unwrap();
+        StateStore::init(&b.default_state_file(), 1767323045).unwrap();
         tb
     }
 
@@ -49,7 +49,7 @@ impl TestBucket {
         }
         let b = Bucket::at(dir.path());
         Keyring::create(&b).unwrap();
-        StateStore::init(&b.default_state_file()).unwrap();
+        StateStore::init(&b.default_state_file(), 1767323045).unwrap();
         TestBucket { dir }
     }
 
@@ -196,7 +196,7 @@ fn run_apply<'a>(
     let store = tb.store();
     let snap = store.snapshot().unwrap();
     let plan = diff(desired, &snap, &PlanOptions::default(), NOW);
-    let txn = store.begin_write("apply", Duration::ZERO).unwrap();
+    let txn = store.begin_write("apply", Duration::ZERO, NOW).unwrap();
     // The hook runtime reads the current allocation versions from the transaction, then lets go.
     let shared: SharedTxn = Arc::new(Mutex::new(txn));
     let mut hooks = make_hooks(shared.clone());

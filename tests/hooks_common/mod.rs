@@ -174,6 +174,7 @@ pub fn invocation(
         current_version: "1.0.0".into(),
         new_version: new_version.into(),
         env: Vec::new(),
+        started_at: 1767323045,
         timeout: std::time::Duration::from_secs(30),
     }
 }

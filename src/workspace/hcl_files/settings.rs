@@ -227,13 +227,10 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
     }
 }
 
-/// Seconds of a friendly (`10m`, `1h 30m`) or ISO 8601 (`PT10M`) duration; `None` when it
-/// does not parse or is shorter than one second.
+/// Seconds of a duration in the one syntax ([`crate::clock::parse_duration`]); `None` when
+/// it does not parse or is shorter than one second.
 fn parse_timeout(s: &str) -> Option<u64> {
-    let d: jiff::SignedDuration = s.trim().parse().ok()?;
-    let secs = d.as_secs();
-    let secs = if d.subsec_nanos() > 0 { secs + 1 } else { secs };
-    u64::try_from(secs).ok().filter(|s| *s >= 1)
+    crate::clock::parse_duration(s).filter(|s| *s >= 1)
 }
 
 /// Bytes of `64 MiB`, `512kib`, `1 GiB`, `100 b` or a bare number of bytes.
@@ -282,7 +279,9 @@ mod tests {
         assert_eq!(parse_timeout("10m"), Some(600));
         assert_eq!(parse_timeout("1h 30m"), Some(5400));
         assert_eq!(parse_timeout("PT90S"), Some(90));
-        assert_eq!(parse_timeout("1.5s"), Some(2));
+        assert_eq!(parse_timeout("P1D"), Some(86400));
+        assert_eq!(parse_timeout("600"), Some(600));
+        assert_eq!(parse_timeout("1.5s"), None);
         assert_eq!(parse_timeout("0s"), None);
         assert_eq!(parse_timeout("-5m"), None);
         assert_eq!(parse_timeout("ten minutes"), None);

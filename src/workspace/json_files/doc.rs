@@ -341,7 +341,7 @@ impl<'d> Ctx<'d> {
         let result = match v {
             Value::StringLit(s) => units::parse(q, &s.value),
             Value::NumberLit(n) => match n.value.parse::<f64>() {
-                Ok(f) => units::from_number(q, &n.value, f),
+                Ok(f) => units::from_number(q, n.value, f),
                 Err(_) => Err(units::UnitError::BadNumber(n.value.to_string())),
             },
             _ => {

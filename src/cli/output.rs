@@ -1,0 +1,110 @@
+//! Output shared by several commands, so no command file imports another: the table
+//! renderer and listing format (`cat`, `kv history`, `state info`, `health`), how a stored
+//! value is shown (secrets masked), and how a plan is printed (`plan`, `show`).
+
+use super::Context;
+use crate::kv::{Entry, is_secret_namespace};
+use crate::plan::{Plan, TextOptions, render_json, render_markdown, render_text};
+use crate::secrets::Keyring;
+
+/// Shown instead of a secret's value.
+pub(super) const SENSITIVE: &str = "(sensitive)";
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    Table,
+    Json,
+}
+
+/// The value as listings show it: tombstones empty, secrets masked unless a keyring is given.
+pub(super) fn shown_value(ns: &str, key: &str, e: &Entry, reveal: Option<&Keyring>) -> anyhow::Result<String> {
+    if e.deleted {
+        return Ok(String::new());
+    }
+    if !is_secret_namespace(ns) {
+        return Ok(e.value.clone());
+    }
+    match reveal {
+        Some(ring) => Ok(ring.open(ns, key, e.version, &e.value)?.to_string()),
+        None => Ok(SENSITIVE.to_string()),
+    }
+}
+
+/// The first row as a header, then the rest; columns padded to their widest cell, two spaces
+/// apart, no borders (comfy-table's NOTHING preset); `right[i]` right-aligns column i. Never
+/// sized to the terminal, so the output is the same in a pipe, a golden file or a terminal.
+pub(super) fn table<const N: usize>(rows: &[[String; N]], right: &[bool; N]) -> String {
+    use comfy_table::{CellAlignment, ContentArrangement, Table, presets::NOTHING};
+    let mut t = Table::new();
+    t.load_style(NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    let mut rows = rows.iter();
+    if let Some(header) = rows.next() {
+        t.set_header(header.iter());
+    }
+    for r in rows {
+        t.add_row(r.iter());
+    }
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_padding((0, if i + 1 < N { 2 } else { 0 }));
+        if right[i] {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = t.trim_fmt();
+    out.push('\n');
+    out
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// How a plan is printed; shared by `plan` and `show`.
+#[derive(clap::Args, Debug)]
+pub(super) struct OutputArgs {
+    /// Print the machine-readable plan (same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    format: PlanFormat,
+    /// List every key of a purged namespace instead of one "(N keys)" line.
+    #[arg(long)]
+    detail: bool,
+}
+
+impl OutputArgs {
+    /// The chosen format (`--json` is `--format json`).
+    pub(super) fn format(&self) -> PlanFormat {
+        if self.json { PlanFormat::Json } else { self.format }
+    }
+
+    /// The plan in the chosen format.
+    pub(super) fn render(&self, ctx: &Context, plan: &Plan) -> String {
+        match self.format() {
+            PlanFormat::Text => {
+                render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail })
+            }
+            PlanFormat::Markdown => render_markdown(plan),
+            PlanFormat::Json => render_json(plan),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_padded_two_spaces_apart_without_trailing_blanks() {
+        let rows = [
+            ["NAME", "N", "NOTE"].map(String::from),
+            ["api", "12", "…"].map(String::from),
+            ["database", "3", ""].map(String::from),
+        ];
+        assert_eq!(table(&rows, &[false, true, false]), "NAME       N  NOTE\napi       12  …\ndatabase   3\n");
+    }
+}

@@ -1,0 +1,114 @@
+//! One [`Session`] per command: the bucket, its `kvform.hcl` settings parsed once, the
+//! state file they name, and the command's one `now` — read here, once, and passed down as
+//! a value to everything below (the plan, the write transaction and its lock record, the
+//! apply record, hooks). `crate::clock::now` is called nowhere else.
+//!
+//! Also the small helpers every state-touching command shares (the lock timeout flag, the
+//! writer name), so no command file imports another.
+
+use super::Context;
+use crate::bucket::Bucket;
+use crate::diag::{Diagnostics, SourceMap};
+use crate::secrets::Keyring;
+use crate::state::{self, StateStore, WriteTxn};
+use crate::workspace::types::Settings;
+use anyhow::bail;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a writing command waits for another kvform holding the write lock.
+pub(super) const DEFAULT_LOCK_TIMEOUT: &str = "30s";
+
+/// What one command works with. Build it once, at the top of the command.
+pub struct Session {
+    pub bucket: Bucket,
+    /// `kvform.hcl` (defaults when missing), parsed once.
+    pub settings: Settings,
+    /// The command's time, unix seconds (`KVFORM_NOW` honoured; a bad one is an error).
+    pub now: i64,
+}
+
+impl Session {
+    /// Find the bucket (`-C DIR` or the current directory), parse its `kvform.hcl` and read
+    /// the clock. An invalid `kvform.hcl` is an error: guessing the default state path could
+    /// open (or, for `init`, create) the wrong state.
+    pub fn new(ctx: &Context) -> anyhow::Result<Session> {
+        Self::for_bucket(Bucket::find(&ctx.dir)?)
+    }
+
+    /// [`Session::new`] for a bucket already found (or just created, by `init`).
+    pub fn for_bucket(bucket: Bucket) -> anyhow::Result<Session> {
+        let (mut sources, mut diags) = (SourceMap::new(), Diagnostics::new());
+        let settings = crate::workspace::hcl_files::settings(&bucket.root, &mut sources, &mut diags);
+        if diags.has_errors() {
+            diags.sort(&sources);
+            bail!(
+                "kvform.hcl is invalid, so kvform cannot tell where the state is:\n{}  help: fix kvform.hcl (`kvform validate` lists every problem)",
+                diags.render(&sources, false)
+            );
+        }
+        Ok(Session { bucket, settings, now: Self::clock()? })
+    }
+
+    /// The one clock read of a command (also for `init`, before there is a bucket).
+    pub fn clock() -> anyhow::Result<i64> {
+        Ok(crate::clock::now()?)
+    }
+
+    /// The state file: `kvform.hcl` `state { path }` (relative to the bucket root unless
+    /// absolute), default `data/kvform.db`. Every command finds the state here.
+    pub fn state_file(&self) -> PathBuf {
+        self.bucket.state_file_for(&self.settings.state_path)
+    }
+
+    /// The bucket's state (no keyring); an error when it has none.
+    pub fn open_state(&self) -> anyhow::Result<StateStore> {
+        Ok(StateStore::open(&self.state_file())?)
+    }
+
+    /// The bucket's state, or `None` when it has none yet.
+    pub fn open_state_if_any(&self) -> anyhow::Result<Option<StateStore>> {
+        let path = self.state_file();
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(StateStore::open(&path)?))
+    }
+
+    /// The bucket's state with its keyring (needed to write or reveal secrets).
+    pub fn open_state_with_keyring(&self) -> anyhow::Result<StateStore> {
+        Ok(self.open_state()?.with_keyring(self.keyring()?))
+    }
+
+    /// The bucket's keyring (`secrets/kv.key`); fails with "run `kvform init`" when missing.
+    pub fn keyring(&self) -> anyhow::Result<Keyring> {
+        Ok(Keyring::load(&self.bucket)?)
+    }
+
+    /// Take the write lock (`operation` names the holder in lock errors) at this session's
+    /// `now`, with `max_versions` from `kvform.hcl`.
+    pub fn begin_write(&self, store: StateStore, operation: &str, lock_timeout: Duration) -> anyhow::Result<WriteTxn> {
+        let mut txn = store.begin_write(operation, lock_timeout, self.now)?;
+        txn.set_max_versions(self.settings.max_versions);
+        Ok(txn)
+    }
+}
+
+/// `cli:<user>@<host>`.
+pub(super) fn cli_writer() -> String {
+    format!("cli:{}", state::actor())
+}
+
+/// Seconds of a duration flag, in the one syntax ([`crate::clock::parse_duration`]).
+pub(super) fn parse_duration(flag: &str, s: &str) -> anyhow::Result<u64> {
+    crate::clock::parse_duration(s).ok_or_else(|| {
+        anyhow::anyhow!(
+            "invalid {flag} {:?}\n  help: use seconds (3600), a duration (30s, 1h, 1h30m, 7d) or ISO 8601 (PT1H, P30D)",
+            s.trim()
+        )
+    })
+}
+
+pub(super) fn lock_timeout(s: &str) -> anyhow::Result<Duration> {
+    Ok(Duration::from_secs(parse_duration("--lock-timeout", s)?))
+}
