@@ -572,7 +572,7 @@ fn migrating_a_schema_1_state_infers_purged_jobs_from_its_rows() {
     c.execute_batch("DROP TABLE purged_jobs; PRAGMA user_version = 1;").unwrap();
     drop(c);
     assert!(StateStore::open(&path).unwrap_err().to_string().contains("run `kvform init`"));
-    let (store, outcome) = StateStore::init(&path).unwrap();
+    let (store, outcome) = StateStore::init(&path, NOW).unwrap();
     assert!(matches!(outcome, InitOutcome::Migrated { from: 1, to: 2, .. }), "{outcome:?}");
     let purged: Vec<String> = store.snapshot().unwrap().purged_jobs.into_iter().collect();
     assert_eq!(purged, ["lost"]);

@@ -8,6 +8,7 @@ use crate::kv::{Entry, NamespaceKind, is_secret_namespace};
 use anyhow::{anyhow, bail};
 use std::process::ExitCode;
 
+#[derive(clap::Args, Debug)]
 pub(super) struct GetArgs {
     /// Namespace, e.g. vars/job/api.
     ns: String,

@@ -41,7 +41,7 @@ fn case(dir: &Path) -> Result<(String, String), String> {
     let bucket = kvform::bucket::Bucket::at(root);
     kvform::secrets::Keyring::create(&bucket).unwrap();
     let path = bucket.default_state_file();
-    drop(kvform::state::StateStore::init(&path).unwrap());
+    drop(kvform::state::StateStore::init(&path, 1_767_225_600).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE meta SET bucket_id = ?1, lineage = ?2 WHERE id = 1", [BUCKET_ID, LINEAGE]).unwrap();
     drop(conn);
