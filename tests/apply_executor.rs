@@ -299,7 +299,7 @@ fn rollout_events_run_in_maand_order_with_their_environment() {
     assert_eq!(report.status, ApplyStatus::Success, "{:?}", report.failed);
     let b = |i: usize, host: &str| {
         format!(
-            "BATCH_ALLOCATIONS={host} BATCH_INDEX={i} BATCH_COUNT=2 DEPLOY_PHASE=new ROLLOUT_ORDER=h1,h2 ROLLOUT_ORDER_SOURCE=default"
+            "BATCH_ALLOCATIONS={host} BATCH_INDEX={i} BATCH_COUNT=2 DEPLOY_PHASE=start ROLLOUT_ORDER=h1,h2 ROLLOUT_ORDER_SOURCE=workspace"
         )
     };
     let stop =

@@ -106,9 +106,9 @@ fn two_batch_rollout_and_a_stop_record_every_event_with_its_environment() {
     // The first apply: pre_deploy sees the new catalog and puts 10.0.0.3 first.
     tb.write("override", "10.0.0.3,10.0.0.1,10.0.0.2");
     apply(&tb);
-    let order = "ROLLOUT_ORDER=10.0.0.3,10.0.0.1,10.0.0.2 ROLLOUT_ORDER_SOURCE=kv";
-    let b0 = format!("BATCH_ALLOCATIONS={H3},{H1} BATCH_INDEX=0 BATCH_COUNT=2 DEPLOY_PHASE=new {order}");
-    let b1 = format!("BATCH_ALLOCATIONS={H2} BATCH_INDEX=1 BATCH_COUNT=2 DEPLOY_PHASE=new {order}");
+    let order = "ROLLOUT_ORDER=10.0.0.3,10.0.0.1,10.0.0.2 ROLLOUT_ORDER_SOURCE=hook";
+    let b0 = format!("BATCH_ALLOCATIONS={H3},{H1} BATCH_INDEX=0 BATCH_COUNT=2 DEPLOY_PHASE=start {order}");
+    let b1 = format!("BATCH_ALLOCATIONS={H2} BATCH_INDEX=1 BATCH_COUNT=2 DEPLOY_PHASE=start {order}");
     let pre = |h: &str| format!("pre_deploy {h} 0.0.0>1.0 | workers={H1},{H2},{H3} version=1.0");
     assert_eq!(
         events(&tb),
@@ -148,7 +148,7 @@ fn two_batch_rollout_and_a_stop_record_every_event_with_its_environment() {
     );
     let up = |i: usize, h: &str| {
         format!(
-            "BATCH_ALLOCATIONS={h} BATCH_INDEX={i} BATCH_COUNT=2 DEPLOY_PHASE=update ROLLOUT_ORDER={H1},{H2} ROLLOUT_ORDER_SOURCE=default"
+            "BATCH_ALLOCATIONS={h} BATCH_INDEX={i} BATCH_COUNT=2 DEPLOY_PHASE=upgrade ROLLOUT_ORDER={H1},{H2} ROLLOUT_ORDER_SOURCE=workspace"
         )
     };
     let pre = |h: &str| format!("pre_deploy {h} 1.0>2.0 | workers={H1},{H2} version=2.0");

@@ -30,16 +30,16 @@ use crate::plan::{Batch, BatchKind, JobRollout, Plan};
 use crate::state::StateError;
 use crate::workspace::types::Event;
 
-/// `DEPLOY_PHASE` of a batch of new allocations (maand's `deployPhaseNew`).
-pub const PHASE_NEW: &str = "new";
-/// `DEPLOY_PHASE` of a batch of changed allocations (maand's `deployPhaseUpdate`).
-pub const PHASE_UPDATE: &str = "update";
+/// `DEPLOY_PHASE` of a batch of new allocations (SPEC §6; maand's deploy calls it `new`).
+pub const PHASE_NEW: &str = "start";
+/// `DEPLOY_PHASE` of a batch of changed allocations (SPEC §6; maand's deploy calls it `update`).
+pub const PHASE_UPDATE: &str = "upgrade";
 /// `DEPLOY_PHASE` of a removed allocation's stop (maand's `deployPhaseStop`).
 pub const PHASE_STOP: &str = "stop";
-/// `ROLLOUT_ORDER_SOURCE` when the workspace's order is used (maand: `default`).
-pub const ORDER_FROM_WORKSPACE: &str = "default";
-/// `ROLLOUT_ORDER_SOURCE` when a hook's `rollout_order` override is used (maand: `kv`).
-pub const ORDER_FROM_HOOK: &str = "kv";
+/// `ROLLOUT_ORDER_SOURCE` when the workspace's order is used (SPEC §6; maand: `default`).
+pub const ORDER_FROM_WORKSPACE: &str = "workspace";
+/// `ROLLOUT_ORDER_SOURCE` when a hook's `rollout_order` override is used (SPEC §6; maand: `kv`).
+pub const ORDER_FROM_HOOK: &str = "hook";
 
 /// Extra environment of one rollout hook: (name, value).
 pub type EventEnv = Vec<(String, String)>;
