@@ -21,7 +21,7 @@ fn spec_example() -> Plan {
         .live("vars/job/old", "feature_x", "on")
         .job("web", 1, &[("10.0.0.1", Active, false), ("10.0.0.3", Removed, false)])
         .live("maand/job/web/worker/10.0.0.3", "version", "1")
-        .live("maand/job/web/worker/10.0.0.3", "peer_workers", "10.0.0.1")
+        .live("maand/job/web/worker/10.0.0.3", "web_allocation_index", "1")
         .removed_job("vault")
         .live("secrets/job/vault", "token", "CIPHERTEXT-abc")
         .live("secrets/job/vault", "password", "CIPHERTEXT-def");
@@ -59,7 +59,7 @@ Plan: 1 to add, 1 to change, 5 to destroy.
 #[test]
 fn detail_lists_every_purged_key() {
     let out = render_text(&spec_example(), TextOptions { color: false, detail: true });
-    assert!(out.contains("  - maand/job/web/worker/10.0.0.3  peer_workers"), "{out}");
+    assert!(out.contains("  - maand/job/web/worker/10.0.0.3  web_allocation_index"), "{out}");
     assert!(
         out.contains(
             "  - secrets/job/vault              password (sensitive)  # tombstone: job removed from workspace"

@@ -287,7 +287,7 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
 fn keys(ctx: &Context, a: KeysArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
     let (_, store) = open(ctx)?;
-    let snap = store.snapshot()?;
+    let snap = store.snapshot_with_derived()?;
     let mut out = String::new();
     for (k, _) in snap.live(&a.ns).filter(|(k, _)| k.starts_with(&a.prefix)) {
         out.push_str(k);
@@ -302,6 +302,21 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
     check_key(&a.key)?;
     let secret = is_secret_namespace(&a.ns);
     let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
+    if let Some(d) = crate::kv::derived::derivation(&a.ns, &a.key) {
+        // No rows to show: say where the value comes from, whose history is the key's.
+        match a.format {
+            super::cat::Format::Json => ctx.printer.out("[]\n"),
+            super::cat::Format::Table => ctx.printer.out(&format!(
+                "{} {} is derived from {} when read: it has no versions of its own\n  see `kvform kv history {} {}`\n",
+                a.ns,
+                a.key,
+                d.source(),
+                d.source_namespace,
+                d.source_key
+            )),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let rows = store.history(&a.ns, &a.key)?;
     if rows.is_empty() {
         bail!("{} {} has no versions", a.ns, a.key);

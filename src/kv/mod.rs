@@ -7,6 +7,7 @@
 //! layout keep working.
 
 pub mod current;
+pub mod derived;
 pub mod value;
 
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};

@@ -105,7 +105,11 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
         }
 
         let purge = purges.get(ns.as_str());
-        for (key, entry) in live.iter().filter(|(k, e)| e.is_live() && !want.contains_key(*k)) {
+        // Derived keys are never stored; a view of the state that shows them (as readers see
+        // it) must not make the plan tombstone them.
+        for (key, entry) in
+            live.iter().filter(|(k, e)| e.is_live() && !want.contains_key(*k) && !crate::kv::derived::is_derived(ns, k))
+        {
             let (reason, is_purge) = if let Some(reason) = purge {
                 (reason.clone(), true)
             } else if ownership == Ownership::Synced {

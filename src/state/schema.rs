@@ -12,12 +12,19 @@ use rusqlite::Connection;
 use std::time::Duration;
 
 /// The schema this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// One schema step: SQL, or code for steps that must look at the data.
+pub enum Migration {
+    Sql(&'static str),
+    Code(fn(&rusqlite::Transaction) -> rusqlite::Result<()>),
+}
 
 /// `MIGRATIONS[i]` takes a state from schema `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[Migration] = &[
     // 0 -> 1: the initial schema.
-    "
+    Migration::Sql(
+        "
     CREATE TABLE meta (
         id          INTEGER PRIMARY KEY CHECK (id = 1),
         bucket_id   TEXT    NOT NULL,
@@ -81,6 +88,10 @@ pub const MIGRATIONS: &[&str] = &[
         since       INTEGER NOT NULL
     );
     ",
+    ),
+    // 1 -> 2: `<label>_peers` and `peer_workers` are derived when read (SPEC §4): write
+    // `placed_workers`, delete the stored peer rows (`super::migrate`).
+    Migration::Code(super::migrate::derive_peer_keys),
 ];
 
 /// Settings every connection uses: WAL (readers never block the writer), `synchronous=FULL`
@@ -101,8 +112,11 @@ pub fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
 /// Run every migration above `from`, in one transaction. Returns the new version.
 pub fn migrate(conn: &mut Connection, from: u32) -> rusqlite::Result<u32> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-        tx.execute_batch(sql)?;
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        match step {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Code(f) => f(&tx)?,
+        }
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
     }
     tx.commit()?;

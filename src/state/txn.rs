@@ -8,7 +8,7 @@
 //! history beyond `max_versions` rows per key is trimmed right there.
 
 use super::lock::LockGuard;
-use super::{StateError, check_name, read_entry, read_snapshot, sql};
+use super::{StateError, check_name, read_key, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot, is_secret_namespace};
 use crate::secrets::Keyring;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -205,9 +205,10 @@ impl WriteTxn {
         super::lean::read_lean_snapshot(&self.conn, &self.path)
     }
 
-    /// Latest row of one key; sees this transaction's own writes.
+    /// Latest row of one key (a derived key as readers see it); sees this transaction's
+    /// own writes.
     pub fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
-        read_entry(&self.conn, &self.path, ns, key)
+        read_key(&self.conn, &self.path, ns, key)
     }
 
     /// Append a version unless identical (value and ttl) to the live latest row. Revives a
@@ -224,6 +225,7 @@ impl WriteTxn {
     ) -> Result<WriteOutcome, StateError> {
         check_name("namespace", ns)?;
         check_name("key", key)?;
+        refuse_derived(ns, key)?;
         let value = value.trim();
         let secret = is_secret_namespace(ns);
         let head = self.head(ns, key)?;
@@ -284,6 +286,7 @@ impl WriteTxn {
         }
         check_name("namespace", ns)?;
         check_name("key", key)?;
+        refuse_derived(ns, key)?;
         if !self.insert_first(ns, key, value.trim(), ttl, writer, now)? {
             return self.put(ns, key, value, ttl, writer, now);
         }
@@ -519,6 +522,15 @@ impl WriteTxn {
                 .map_err(sql(p, "trim history"))?;
         }
         Ok(())
+    }
+}
+
+/// Derived keys (`crate::kv::derived`) have no rows: writing one would store what is
+/// computed when read, and readers would never see it.
+fn refuse_derived(ns: &str, key: &str) -> Result<(), StateError> {
+    match crate::kv::derived::derivation(ns, key) {
+        Some(d) => Err(StateError::Derived { ns: ns.into(), key: key.into(), from: d.source() }),
+        None => Ok(()),
     }
 }
 
