@@ -6,7 +6,7 @@
 use super::Context;
 use super::pipeline;
 use crate::plan::Plan;
-use crate::plan::{PlanOptions, SavedPlan, TextOptions, render_json, render_markdown, render_text};
+use crate::plan::{PlanOptions, SavedPlan, TextOptions, render_markdown, render_text, write_json};
 use anyhow::bail;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,10 +56,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
     let planned = loaded.plan(ctx, store.as_ref(), &opts)?;
-    ctx.printer.out(&args.output.render(ctx, &planned.plan));
+    args.output.print(ctx, &planned.plan)?;
+    let changes = !planned.plan.is_empty();
     if let Some(rel) = &args.out {
         let out = ctx.dir.join(rel);
-        SavedPlan::new(planned.plan.clone(), planned.digest.clone()).write(&out)?;
+        SavedPlan::new(planned.plan, planned.digest).write(&out)?;
         // The plan file path is relative to -C DIR, so the hint repeats the -C the user gave.
         let chdir =
             if ctx.dir == std::path::Path::new(".") { String::new() } else { format!("-C {} ", ctx.dir.display()) };
@@ -69,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             rel.display()
         ));
     }
-    Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if args.detailed_exitcode && changes { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 /// How a plan is printed; shared by `plan` and `show`.
@@ -81,18 +82,29 @@ pub(super) struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// List every key of a purged namespace instead of one "(N keys)" line.
+    /// List every change: every key of a purged namespace instead of one "(N keys)" line,
+    /// and every namespace of a shape with more than 20 (`maand/job/api/worker/*`) instead
+    /// of one line with counts.
     #[arg(long)]
     detail: bool,
 }
 
 impl OutputArgs {
-    /// The plan in the chosen format.
-    pub(super) fn render(&self, ctx: &Context, plan: &Plan) -> String {
-        match if self.json { Format::Json } else { self.format } {
-            Format::Text => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
+    /// Print the plan to stdout in the chosen format; JSON is streamed as it is serialised.
+    pub(super) fn print(&self, ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
+        if self.json || self.format == Format::Json {
+            let out = std::io::stdout().lock();
+            return Ok(write_json(plan, std::io::BufWriter::new(out))?);
+        }
+        ctx.printer.out(&self.render(ctx, plan));
+        Ok(())
+    }
+
+    /// The plan as text or markdown (JSON goes through [`Self::print`]).
+    fn render(&self, ctx: &Context, plan: &Plan) -> String {
+        match self.format {
             Format::Markdown => render_markdown(plan),
-            Format::Json => render_json(plan),
+            _ => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
         }
     }
 }

@@ -28,6 +28,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         saved.kvform_version,
         if saved.options.purge_secrets_kv { " with --purge-secrets-kv" } else { "" }
     ));
-    ctx.printer.out(&args.output.render(ctx, &saved.plan));
+    args.output.print(ctx, &saved.plan)?;
     Ok(ExitCode::SUCCESS)
 }

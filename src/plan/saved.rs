@@ -77,16 +77,17 @@ impl SavedPlan {
     /// Write the plan file, mode 0600 from creation, replacing any existing file.
     pub fn write(&self, path: &Path) -> Result<(), PlanError> {
         let err = |cause| PlanError::Write { path: path.to_path_buf(), cause };
-        let mut json = serde_json::to_vec_pretty(self).expect("a saved plan always serialises");
-        json.push(b'\n');
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = path.file_name().ok_or_else(|| err(std::io::Error::other("not a file name")))?;
         let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
         // A leftover from a crashed run of this same process id is ours to replace.
         let _ = std::fs::remove_file(&tmp);
         let result = (|| {
-            let mut f = private_file(&tmp)?;
-            f.write_all(&json)?;
+            // Streamed: a large plan is never held as one JSON text (SPEC §11).
+            let mut w = std::io::BufWriter::new(private_file(&tmp)?);
+            serde_json::to_writer_pretty(&mut w, self).map_err(std::io::Error::from)?;
+            w.write_all(b"\n")?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)
         })();
