@@ -138,6 +138,10 @@ fn init_migrates_a_state_that_stored_peer_keys() {
             c.execute(insert, [ns, key, value]).unwrap();
         }
         c.execute("DELETE FROM latest WHERE key = 'placed_workers'", []).unwrap();
+        c.execute_batch(
+            "DROP TABLE fingerprints; DROP TABLE plan_base; DROP INDEX latest_serial; DROP INDEX latest_expiry;",
+        )
+        .unwrap();
         c.pragma_update(None, "user_version", 1).unwrap();
     }
     let o = kvform(d, &["plan"]);
@@ -147,7 +151,7 @@ fn init_migrates_a_state_that_stored_peer_keys() {
 
     ok(d, &["init"]);
     let store = state(d);
-    assert_eq!(store.meta().unwrap().schema_version, 2);
+    assert_eq!(store.meta().unwrap().schema_version, kvform::state::schema::SCHEMA_VERSION);
     assert_eq!(store.meta().unwrap().serial, serial + 1, "the migration is one change set");
     let snap = store.snapshot().unwrap();
     assert!(snap.get("maand/worker/10.0.0.1", "api_peers").is_none());

@@ -48,6 +48,10 @@ pub struct Args {
     /// (ignored with FILE: the saved plan's options apply).
     #[arg(long)]
     purge_secrets_kv: bool,
+    /// Read and compare every key of the state, not only the namespaces that may have
+    /// changed since the last apply.
+    #[arg(long)]
+    refresh: bool,
 }
 
 const NO_TTY: &str = "apply needs confirmation, but stdin is not a terminal\n  help: pass --auto-approve, or apply a reviewed plan: `kvform plan --out plan.json && kvform apply plan.json`";
@@ -105,23 +109,23 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let txn = loaded.begin_write(store, "apply", timeout)?;
 
-    let (plan, desired) = match saved {
+    let (plan, desired, basis) = match saved {
         Some(saved) => {
             let snap = txn.lean_snapshot()?;
             check_applicable(&saved, snap.lineage, snap.serial, &loaded.digest()?)?;
             // Same lineage, serial and workspace must give the same plan. If it does not, the
             // file was edited (a plan file is data, not authority) or a TTL expired since.
-            let now = loaded.plan_in(ctx, &txn, &saved.options)?;
+            let now = loaded.plan_in(ctx, &txn, &saved.options, super::plan::read_mode(args.refresh))?;
             if now.plan.changes != saved.plan.changes || now.plan.rollout != saved.plan.rollout {
                 bail!(
                     "Saved plan does not match what this workspace and state produce now: the file was edited, or a key's TTL expired since it was made\n  help: run `kvform plan --out FILE` again and apply that"
                 );
             }
-            (saved.plan, now.desired)
+            (saved.plan, now.desired, now.basis)
         }
         None => {
             let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
-            let planned = loaded.plan_in(ctx, &txn, &opts)?;
+            let planned = loaded.plan_in(ctx, &txn, &opts, super::plan::read_mode(args.refresh))?;
             let text = render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: false });
             ctx.printer.out(&text);
             if !planned.plan.is_empty() && cannot_prompt {
@@ -136,10 +140,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 ctx.printer.out("Apply cancelled.");
                 return Ok(ExitCode::from(1));
             }
-            (planned.plan, planned.desired)
+            (planned.plan, planned.desired, planned.basis)
         }
     };
+    let mut txn = txn;
+    txn.stage_fingerprints(&basis, plan.changed_namespaces(), crate::apply::APPLY_WRITER)?;
     if plan.is_empty() {
+        // Nothing to write, but what this plan verified is recorded, so the next plan
+        // need not read it again (no serial change, no audit record).
+        if !basis.read.is_empty() {
+            txn.commit(crate::state::ApplyRecord::new("apply", crate::clock::now()?))?;
+        }
         ctx.printer.out("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
         return Ok(ExitCode::SUCCESS);
     }

@@ -7,11 +7,13 @@
 //! 2. [`LoadedBucket::open_state`]: the state named by `kvform.hcl` `state { path }`, or
 //!    `None` when the bucket has none yet.
 //! 3. [`LoadedBucket::plan`] / [`LoadedBucket::plan_in`]: the state's rows without values
-//!    (`read_for_plan`) -> `Prior::from_current` -> `model::desired` (model errors are
+//!    (`read_for_plan_with`) -> `Prior::from_current` -> `model::desired` (model errors are
 //!    rendered like workspace errors) -> the stored values compared with the desired ones
 //!    -> `plan::diff` at `crate::clock::now()`; the plan's meta carries the snapshot's
 //!    lineage and serial, and [`Planned::digest`] the workspace digest a saved plan records.
-//!    Values are never all held in memory (see `crate::kv::current`).
+//!    Values are never all held in memory (see `crate::kv::current`). By default only the
+//!    namespaces that may have changed since the last apply are read and compared
+//!    (`crate::state::fingerprint`); `--refresh` ([`ReadMode::Full`]) reads everything.
 
 use super::Context;
 use crate::bucket::Bucket;
@@ -20,9 +22,10 @@ use crate::kv::{Current, LeanSnapshot};
 use crate::model::types::{Desired, Prior};
 use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Keyring;
-use crate::state::{StateStore, WriteTxn};
+use crate::state::{PlanBasis, ReadMode, StateStore, WriteTxn};
 use crate::workspace::types::{Settings, Workspace};
 use anyhow::{Context as _, bail};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,6 +43,18 @@ pub struct Planned {
     pub plan: Plan,
     /// `plan::workspace_digest` of the bucket (for saved plans).
     pub digest: String,
+    /// What the plan read, for the apply to record (`crate::state::fingerprint`).
+    pub basis: PlanBasis,
+}
+
+/// `--purge-secrets-kv` purges by a rule the fingerprints do not see: such plans read all.
+fn effective(mode: ReadMode, opts: &PlanOptions) -> ReadMode {
+    if opts.purge_secrets_kv { ReadMode::Full } else { mode }
+}
+
+/// The namespaces a plan purges (they must be read even when their fingerprint matches).
+fn purged(desired: &Desired, snap: &LeanSnapshot, opts: &PlanOptions) -> BTreeSet<String> {
+    crate::plan::diff::purge_reasons(desired, snap, opts).into_keys().collect()
 }
 
 /// Find the bucket and load its workspace; render diagnostics to stderr; fail on errors.
@@ -127,29 +142,63 @@ impl LoadedBucket {
     }
 
     /// Desired state and plan against the bucket's state (`None`: it has none yet, so
-    /// against an empty one) at the current time (`KVFORM_NOW` honoured).
-    pub fn plan(&self, ctx: &Context, store: Option<&StateStore>, opts: &PlanOptions) -> anyhow::Result<Planned> {
-        let (snap, desired) = match store {
-            Some(store) => store.read_for_plan(|snap| self.desired(ctx, snap), |d| &d.kv)?,
+    /// against an empty one) at the current time (`KVFORM_NOW` honoured). `mode`: read only
+    /// what may have changed since the last apply, or everything (`--refresh`).
+    pub fn plan(
+        &self,
+        ctx: &Context,
+        store: Option<&StateStore>,
+        opts: &PlanOptions,
+        mode: ReadMode,
+    ) -> anyhow::Result<Planned> {
+        let now = crate::clock::now()?;
+        let mode = effective(mode, opts);
+        let (snap, desired, basis) = match store {
+            Some(store) => store.read_for_plan_with(
+                mode,
+                now,
+                |snap| self.desired(ctx, snap),
+                |d| &d.kv,
+                |d, snap| purged(d, snap, opts),
+            )?,
             None => {
                 let snap = LeanSnapshot::default();
                 let desired = self.desired(ctx, &snap)?;
-                (snap, desired)
+                (snap, desired, PlanBasis::default())
             }
         };
-        self.finish_plan(snap, desired, opts)
+        self.finish_plan(snap, desired, basis, opts, now)
     }
 
     /// [`Self::plan`] inside the apply's write transaction.
-    pub fn plan_in(&self, ctx: &Context, txn: &WriteTxn, opts: &PlanOptions) -> anyhow::Result<Planned> {
-        let (snap, desired) = txn.read_for_plan(|snap| self.desired(ctx, snap), |d| &d.kv)?;
-        self.finish_plan(snap, desired, opts)
+    pub fn plan_in(
+        &self,
+        ctx: &Context,
+        txn: &WriteTxn,
+        opts: &PlanOptions,
+        mode: ReadMode,
+    ) -> anyhow::Result<Planned> {
+        let now = crate::clock::now()?;
+        let (snap, desired, basis) = txn.read_for_plan_with(
+            effective(mode, opts),
+            now,
+            |snap| self.desired(ctx, snap),
+            |d| &d.kv,
+            |d, snap| purged(d, snap, opts),
+        )?;
+        self.finish_plan(snap, desired, basis, opts, now)
     }
 
-    fn finish_plan(&self, snap: LeanSnapshot, desired: Desired, opts: &PlanOptions) -> anyhow::Result<Planned> {
-        let now = crate::clock::now()?;
+    fn finish_plan(
+        &self,
+        snap: LeanSnapshot,
+        desired: Desired,
+        basis: PlanBasis,
+        opts: &PlanOptions,
+        now: i64,
+    ) -> anyhow::Result<Planned> {
         let plan = crate::plan::diff(&desired, &snap, opts, now);
-        Ok(Planned { desired, plan, digest: self.digest()? })
+        Ok(Planned { desired, plan, basis, digest: self.digest()? })
     }
 
     /// The workspace digest saved plans carry.

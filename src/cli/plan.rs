@@ -30,6 +30,15 @@ pub struct Args {
     /// that have no active allocation.
     #[arg(long)]
     purge_secrets_kv: bool,
+    /// Read and compare every key of the state, not only the namespaces that may have
+    /// changed since the last apply.
+    #[arg(long)]
+    refresh: bool,
+}
+
+/// `--refresh` as a read mode.
+pub(super) fn read_mode(refresh: bool) -> crate::state::ReadMode {
+    if refresh { crate::state::ReadMode::Full } else { crate::state::ReadMode::Incremental }
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +64,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
-    let planned = loaded.plan(ctx, store.as_ref(), &opts)?;
+    let planned = loaded.plan(ctx, store.as_ref(), &opts, read_mode(args.refresh))?;
     args.output.print(ctx, &planned.plan)?;
     let changes = !planned.plan.is_empty();
     if let Some(rel) = &args.out {

@@ -72,7 +72,9 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
     let purges = purge_reasons(desired, current, opts);
     let no_values = BTreeMap::new();
     let no_entries = BTreeMap::new();
-    let namespaces: BTreeSet<&String> = desired.kv.keys().chain(current.entries().keys()).collect();
+    // An incremental view covers only the namespaces that may have changed.
+    let namespaces: BTreeSet<&String> =
+        desired.kv.keys().chain(current.entries().keys()).filter(|ns| current.covers(ns)).collect();
 
     let mut changes = Vec::new();
     for ns in namespaces {

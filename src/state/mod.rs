@@ -21,6 +21,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod fingerprint;
 pub mod gc;
 mod lean;
 pub mod lock;
@@ -28,6 +29,8 @@ mod migrate;
 pub mod schema;
 mod txn;
 
+pub use fingerprint::PlanBasis;
+pub use lean::ReadMode;
 pub use lock::{LockHolder, actor};
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
@@ -327,6 +330,20 @@ impl StateStore {
         kv: impl FnOnce(&D) -> &KvMap,
     ) -> Result<(LeanSnapshot, D), E> {
         lean::read_for_plan(&self.conn, &self.path, true, desire, kv)
+    }
+
+    /// [`Self::read_for_plan`], reading only what may have changed since the last apply
+    /// when `mode` is incremental (`fingerprint`); `purged` names the namespaces the plan
+    /// purges. Also returns what the apply records.
+    pub fn read_for_plan_with<D, E: From<StateError>>(
+        &self,
+        mode: ReadMode,
+        now: i64,
+        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
+        kv: impl Fn(&D) -> &KvMap,
+        purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
+    ) -> Result<(LeanSnapshot, D, PlanBasis), E> {
+        lean::read_for_plan_with(&self.conn, &self.path, true, mode, now, desire, kv, purged)
     }
 
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough

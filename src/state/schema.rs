@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use std::time::Duration;
 
 /// The schema this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One schema step: SQL, or code for steps that must look at the data.
 pub enum Migration {
@@ -92,6 +92,26 @@ pub const MIGRATIONS: &[Migration] = &[
     // 1 -> 2: `<label>_peers` and `peer_workers` are derived when read (SPEC §4): write
     // `placed_workers`, delete the stored peer rows (`super::migrate`).
     Migration::Code(super::migrate::derive_peer_keys),
+    // 2 -> 3: change-proportional planning (`super::fingerprint`). Empty until the next
+    // apply, so the first plan after migrating reads everything.
+    Migration::Sql(
+        "
+    -- Per live namespace, the fingerprint of the desired keys the last apply verified.
+    CREATE TABLE fingerprints (
+        namespace   TEXT PRIMARY KEY,
+        digest      BLOB NOT NULL
+    ) WITHOUT ROWID;
+    -- The serial the fingerprints are valid at, and the kvform that computed them.
+    CREATE TABLE plan_base (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        serial       INTEGER NOT NULL,
+        tool_version TEXT    NOT NULL
+    );
+    -- Keys written since a serial (out-of-band writes), and keys whose ttl ran out.
+    CREATE INDEX latest_serial ON latest (serial);
+    CREATE INDEX latest_expiry ON latest (created_at + ttl) WHERE ttl > 0 AND deleted = 0;
+    ",
+    ),
 ];
 
 /// Settings every connection uses: WAL (readers never block the writer), `synchronous=FULL`

@@ -7,6 +7,7 @@
 //! A write moves the key's latest row into `history` and writes the new one in `latest`;
 //! history beyond `max_versions` rows per key is trimmed right there.
 
+use super::fingerprint::{self, PlanBasis, Staged};
 use super::lock::LockGuard;
 use super::{StateError, check_name, read_key, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot, is_secret_namespace};
@@ -116,6 +117,8 @@ pub struct WriteTxn {
     savepoints: Vec<(String, Counts)>,
     began: Instant,
     finished: bool,
+    /// Fingerprints of the plan being applied (`super::fingerprint`).
+    staged: Option<Staged>,
 }
 
 impl std::fmt::Debug for WriteTxn {
@@ -161,6 +164,7 @@ impl WriteTxn {
             savepoints: Vec::new(),
             began: Instant::now(),
             finished: false,
+            staged: None,
         };
         txn.base_serial = super::read_meta(&txn.conn, &txn.path)?.serial;
         Ok(txn)
@@ -197,6 +201,63 @@ impl WriteTxn {
         kv: impl FnOnce(&D) -> &KvMap,
     ) -> Result<(LeanSnapshot, D), E> {
         super::lean::read_for_plan(&self.conn, &self.path, false, desire, kv)
+    }
+
+    /// [`super::StateStore::read_for_plan_with`] inside this transaction.
+    pub fn read_for_plan_with<D, E: From<StateError>>(
+        &self,
+        mode: super::ReadMode,
+        now: i64,
+        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
+        kv: impl Fn(&D) -> &KvMap,
+        purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
+    ) -> Result<(LeanSnapshot, D, PlanBasis), E> {
+        super::lean::read_for_plan_with(&self.conn, &self.path, false, mode, now, desire, kv, purged)
+    }
+
+    /// Record what the plan being applied learned (`super::fingerprint`): `changed` are the
+    /// namespaces the plan changes, `writer` the writer it applies them as. Rows of changed
+    /// namespaces are marked unverified now (outside any savepoint) and written again as the
+    /// writer writes them; rows of namespaces read unchanged are written at commit; a write
+    /// by any other writer marks its namespace's row unverified.
+    pub fn stage_fingerprints<'a>(
+        &mut self,
+        basis: &PlanBasis,
+        changed: impl IntoIterator<Item = &'a str>,
+        writer: &str,
+    ) -> Result<(), StateError> {
+        if basis.full {
+            self.conn.execute("DELETE FROM fingerprints", []).map_err(sql(&self.path, "reset fingerprints"))?;
+        }
+        let mut staged = Staged { writer: writer.to_string(), ..Default::default() };
+        let changed: std::collections::BTreeSet<&str> = changed.into_iter().collect();
+        for (ns, d) in &basis.read {
+            if changed.contains(ns.as_str()) {
+                fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
+                staged.on_write.insert(ns.clone(), *d);
+            } else {
+                staged.on_commit.insert(ns.clone(), *d);
+            }
+        }
+        self.staged = Some(staged);
+        Ok(())
+    }
+
+    /// Keep the fingerprint rows true after a write to `ns` by `writer` (see
+    /// [`Self::stage_fingerprints`]); nothing to do when no apply is staged.
+    fn note_write(&mut self, ns: &str, writer: &str) -> Result<(), StateError> {
+        let Some(staged) = self.staged.as_mut() else { return Ok(()) };
+        if writer == staged.writer {
+            if let Some(d) = staged.on_write.get(ns) {
+                fingerprint::put_row(&self.conn, &self.path, ns, d)?;
+            }
+        } else {
+            staged.on_write.remove(ns);
+            staged.on_commit.remove(ns);
+            staged.foreign.insert(ns.to_string());
+            fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
+        }
+        Ok(())
     }
 
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough
@@ -238,6 +299,7 @@ impl WriteTxn {
                 old == value
             };
             if same {
+                self.note_write(ns, writer)?;
                 return Ok(WriteOutcome::Unchanged { version: *version });
             }
         }
@@ -249,6 +311,7 @@ impl WriteTxn {
         } else {
             value
         };
+        self.note_write(ns, writer)?;
         let outcome = match head {
             None => {
                 self.insert_first(ns, key, stored, ttl, writer, now)?;
@@ -290,6 +353,7 @@ impl WriteTxn {
         if !self.insert_first(ns, key, value.trim(), ttl, writer, now)? {
             return self.put(ns, key, value, ttl, writer, now);
         }
+        self.note_write(ns, writer)?;
         Ok(WriteOutcome::Created { version: 1 })
     }
 
@@ -323,6 +387,7 @@ impl WriteTxn {
     pub fn tombstone(&mut self, ns: &str, key: &str, writer: &str, now: i64) -> Result<bool, StateError> {
         match self.head(ns, key)? {
             Some((version, _, false, _)) => {
+                self.note_write(ns, writer)?;
                 self.append(ns, key, version + 1, "", true, 0, writer, now)?;
                 self.counts.destroyed += 1;
                 Ok(true)
@@ -408,6 +473,9 @@ impl WriteTxn {
     pub fn commit(mut self, record: ApplyRecord) -> Result<u64, StateError> {
         let changed = self.counts.any();
         let serial = if changed { self.next_serial() } else { self.base_serial };
+        if let Some(staged) = self.staged.take() {
+            fingerprint::finish(&self.conn, &self.path, staged, serial)?;
+        }
         if changed {
             self.conn
                 .execute("UPDATE meta SET serial = ?1 WHERE id = 1", [serial as i64])
