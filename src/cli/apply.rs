@@ -144,7 +144,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let mut txn = txn;
-    txn.stage_fingerprints(&basis, plan.changed_namespaces(), crate::apply::APPLY_WRITER)?;
+    let digest = loaded.digest().ok();
+    txn.stage_fingerprints(&basis, plan.changed_namespaces(), crate::apply::APPLY_WRITER, digest.as_deref())?;
     if plan.is_empty() {
         // Nothing to write, but what this plan verified is recorded, so the next plan
         // need not read it again (no serial change, no audit record).
@@ -154,6 +155,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ctx.printer.out("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
         return Ok(ExitCode::SUCCESS);
     }
+    let desired = desired.expect("a plan with changes was made from a desired state");
 
     let now = crate::clock::now()?;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };

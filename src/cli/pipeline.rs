@@ -22,7 +22,7 @@ use crate::kv::{Current, LeanSnapshot};
 use crate::model::types::{Desired, Prior};
 use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Keyring;
-use crate::state::{PlanBasis, ReadMode, StateStore, WriteTxn};
+use crate::state::{PlanBasis, PlanRead, ReadMode, StateStore, WriteTxn};
 use crate::workspace::types::{Settings, Workspace};
 use anyhow::{Context as _, bail};
 use std::collections::BTreeSet;
@@ -35,11 +35,17 @@ pub struct LoadedBucket {
     pub workspace: Workspace,
     /// Sources of the workspace files, to render model diagnostics that point into them.
     pub sources: SourceMap,
+    /// `plan::workspace_digest`, taken before the workspace was read (so a file changed
+    /// meanwhile makes the digest older, never newer, than what was loaded); `None` when a
+    /// file could not be read for it.
+    digest: Option<String>,
 }
 
 /// The desired state and the plan computed from one snapshot.
 pub struct Planned {
-    pub desired: Desired,
+    /// `None` when the state shows nothing can have changed since the last apply: the plan
+    /// is empty and was made without building the desired state (`crate::state::fingerprint`).
+    pub desired: Option<Desired>,
     pub plan: Plan,
     /// `plan::workspace_digest` of the bucket (for saved plans).
     pub digest: String,
@@ -60,10 +66,11 @@ fn purged(desired: &Desired, snap: &LeanSnapshot, opts: &PlanOptions) -> BTreeSe
 /// Find the bucket and load its workspace; render diagnostics to stderr; fail on errors.
 pub fn load(ctx: &Context) -> anyhow::Result<LoadedBucket> {
     let bucket = Bucket::find(&ctx.dir)?;
+    let digest = crate::plan::workspace_digest(&bucket.root).ok();
     let loaded = crate::workspace::load(&bucket.root);
     report(ctx, &loaded.diagnostics, &loaded.sources)?;
     let workspace = loaded.workspace.expect("a workspace without errors loads");
-    Ok(LoadedBucket { bucket, workspace, sources: loaded.sources })
+    Ok(LoadedBucket { bucket, workspace, sources: loaded.sources, digest })
 }
 
 /// Print diagnostics to stderr; an error when any of them is one.
@@ -152,11 +159,10 @@ impl LoadedBucket {
         mode: ReadMode,
     ) -> anyhow::Result<Planned> {
         let now = crate::clock::now()?;
-        let mode = effective(mode, opts);
+        let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.digest.as_deref() };
         let (snap, desired, basis) = match store {
             Some(store) => store.read_for_plan_with(
-                mode,
-                now,
+                how,
                 |snap| self.desired(ctx, snap),
                 |d| &d.kv,
                 |d, snap| purged(d, snap, opts),
@@ -164,7 +170,7 @@ impl LoadedBucket {
             None => {
                 let snap = LeanSnapshot::default();
                 let desired = self.desired(ctx, &snap)?;
-                (snap, desired, PlanBasis::default())
+                (snap, Some(desired), PlanBasis::default())
             }
         };
         self.finish_plan(snap, desired, basis, opts, now)
@@ -179,30 +185,32 @@ impl LoadedBucket {
         mode: ReadMode,
     ) -> anyhow::Result<Planned> {
         let now = crate::clock::now()?;
-        let (snap, desired, basis) = txn.read_for_plan_with(
-            effective(mode, opts),
-            now,
-            |snap| self.desired(ctx, snap),
-            |d| &d.kv,
-            |d, snap| purged(d, snap, opts),
-        )?;
+        let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.digest.as_deref() };
+        let (snap, desired, basis) =
+            txn.read_for_plan_with(how, |snap| self.desired(ctx, snap), |d| &d.kv, |d, snap| purged(d, snap, opts))?;
         self.finish_plan(snap, desired, basis, opts, now)
     }
 
     fn finish_plan(
         &self,
         snap: LeanSnapshot,
-        desired: Desired,
+        desired: Option<Desired>,
         basis: PlanBasis,
         opts: &PlanOptions,
         now: i64,
     ) -> anyhow::Result<Planned> {
-        let plan = crate::plan::diff(&desired, &snap, opts, now);
+        let plan = match &desired {
+            Some(d) => crate::plan::diff(d, &snap, opts, now),
+            None => crate::plan::Plan::no_changes(snap.lineage, snap.serial, opts),
+        };
         Ok(Planned { desired, plan, basis, digest: self.digest()? })
     }
 
     /// The workspace digest saved plans carry.
     pub fn digest(&self) -> anyhow::Result<String> {
+        if let Some(d) = &self.digest {
+            return Ok(d.clone());
+        }
         crate::plan::workspace_digest(&self.bucket.root)
             .with_context(|| format!("cannot read the workspace of {}", self.bucket.root.display()))
     }

@@ -61,6 +61,25 @@ pub fn digest(keys: Option<&BTreeMap<String, Value>>) -> Digest {
     out
 }
 
+/// How a plan reads the state (`StateStore::read_for_plan_with`).
+#[derive(Debug, Clone, Copy)]
+pub struct PlanRead<'a> {
+    pub mode: super::ReadMode,
+    /// Unix seconds: decides TTL expiry.
+    pub now: i64,
+    /// `plan::workspace_digest` of the workspace being planned, taken before it was loaded.
+    pub workspace_digest: Option<&'a str>,
+}
+
+/// The record of the last apply's plan (`plan_base`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Base {
+    pub serial: u64,
+    pub workspace_digest: Option<String>,
+    /// No namespace was left unverified.
+    pub verified: bool,
+}
+
 /// What a plan learned about the namespaces it read, for the apply to record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanBasis {
@@ -83,15 +102,23 @@ pub(crate) struct Staged {
     pub on_commit: HashMap<String, Digest>,
     /// Namespaces another writer wrote: [`UNVERIFIED`] while live.
     pub foreign: BTreeSet<String>,
+    /// The workspace the plan was made from.
+    pub workspace_digest: Option<String>,
 }
 
 /// Fingerprints valid at this serial, if the kvform version that wrote them is this one.
-pub(crate) fn read_base(conn: &Connection, path: &Path) -> Result<Option<u64>, StateError> {
-    let row: Option<(i64, String)> = conn
-        .query_row("SELECT serial, tool_version FROM plan_base WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+pub(crate) fn read_base(conn: &Connection, path: &Path) -> Result<Option<Base>, StateError> {
+    let row: Option<(i64, String, Option<String>, bool)> = conn
+        .query_row("SELECT serial, tool_version, workspace_digest, verified FROM plan_base WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()
         .map_err(sql(path, "read plan base"))?;
-    Ok(row.filter(|(_, v)| v == env!("CARGO_PKG_VERSION")).map(|(s, _)| s as u64))
+    Ok(row.filter(|(_, v, _, _)| v == env!("CARGO_PKG_VERSION")).map(|(serial, _, workspace_digest, verified)| Base {
+        serial: serial as u64,
+        workspace_digest,
+        verified,
+    }))
 }
 
 /// Every recorded fingerprint.
@@ -167,9 +194,15 @@ pub(crate) fn finish(conn: &Connection, path: &Path, staged: Staged, serial: u64
             delete_row(conn, path, ns)?;
         }
     }
+    let verified = !conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM fingerprints WHERE digest = ?1)", [&UNVERIFIED[..]], |r| {
+            r.get::<_, bool>(0)
+        })
+        .map_err(sql(path, "check fingerprints"))?;
     conn.execute(
-        "INSERT OR REPLACE INTO plan_base (id, serial, tool_version) VALUES (1, ?1, ?2)",
-        params![serial as i64, env!("CARGO_PKG_VERSION")],
+        "INSERT OR REPLACE INTO plan_base (id, serial, tool_version, workspace_digest, verified)
+         VALUES (1, ?1, ?2, ?3, ?4)",
+        params![serial as i64, env!("CARGO_PKG_VERSION"), staged.workspace_digest, verified],
     )
     .map_err(sql(path, "write plan base"))?;
     Ok(())

@@ -7,7 +7,7 @@
 //!    from SQLite, never copied) with the desired value of its key; only values that differ,
 //!    or whose key is not desired, are copied into the snapshot.
 
-use super::fingerprint::{self, Digest, PlanBasis};
+use super::fingerprint::{self, Base, Digest, PlanBasis, PlanRead};
 use super::{StateError, read_meta, sql};
 use crate::kv::{KvMap, LeanEntry, LeanSnapshot, LeanValue, is_secret_namespace};
 use rusqlite::Connection;
@@ -33,17 +33,21 @@ const SCAN_SHARE: usize = 4;
 /// fingerprints (rows read for `maand/bucket` and the dirty namespaces only); `purged` names
 /// the namespaces the plan purges. Returns a partial snapshot (`covered`) and the basis the
 /// apply records. The plan made from it equals the full plan (tests/plan_props.rs).
-#[allow(clippy::too_many_arguments)] // the two modes share one read transaction
+///
+/// The desired state is `None` when nothing can have changed: the workspace digest is the
+/// one the last apply planned from, that apply verified every namespace, and nothing was
+/// written or expired since — the plan is empty without projecting anything (the model is
+/// a fixed point: applying a plan and planning again gives no changes).
 pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
     conn: &Connection,
     path: &Path,
     own_txn: bool,
-    mode: ReadMode,
-    now: i64,
+    how: PlanRead<'_>,
     desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
     kv: impl Fn(&D) -> &KvMap,
     purged: impl FnOnce(&D, &LeanSnapshot) -> BTreeSet<String>,
-) -> Result<(LeanSnapshot, D, PlanBasis), E> {
+) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
+    let (mode, now) = (how.mode, how.now);
     if own_txn {
         conn.execute_batch("BEGIN").map_err(sql(path, "begin reading"))?;
     }
@@ -53,7 +57,22 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
             ReadMode::Full => None,
         };
         match base {
-            Some(base) => incremental(conn, path, base, now, desire, &kv, purged),
+            Some(base) => {
+                let dirty = fingerprint::dirty(conn, path, base.serial, now)?;
+                if unchanged(&base, how.workspace_digest, &dirty) {
+                    let meta = read_meta(conn, path)?;
+                    let snap = LeanSnapshot {
+                        bucket_id: meta.bucket_id,
+                        lineage: meta.lineage,
+                        serial: meta.serial,
+                        covered: Some(BTreeSet::new()),
+                        ..Default::default()
+                    };
+                    return Ok((snap, None, PlanBasis::default()));
+                }
+                let (snap, desired, basis) = incremental(conn, path, dirty, desire, &kv, purged)?;
+                Ok((snap, Some(desired), basis))
+            }
             None => {
                 let mut snap = read_lean_snapshot(conn, path)?;
                 let desired = desire(&snap)?;
@@ -61,7 +80,7 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
                 compare_values(conn, path, &mut snap, want)?;
                 let all = want.keys().chain(snap.entries.keys()).cloned().collect::<BTreeSet<_>>();
                 let read = fingerprint::digests_of(want, all);
-                Ok((snap, desired, PlanBasis { full: true, read }))
+                Ok((snap, Some(desired), PlanBasis { full: true, read }))
             }
         }
     })();
@@ -74,18 +93,24 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
     out
 }
 
+/// Nothing can have changed since the last apply (see [`read_for_plan_with`]).
+fn unchanged(base: &Base, workspace_digest: Option<&str>, dirty: &BTreeSet<String>) -> bool {
+    base.verified
+        && dirty.is_empty()
+        && workspace_digest.is_some()
+        && base.workspace_digest.as_deref() == workspace_digest
+}
+
 fn incremental<D, E: From<StateError>>(
     conn: &Connection,
     path: &Path,
-    base: u64,
-    now: i64,
+    dirty: BTreeSet<String>,
     desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
     kv: &impl Fn(&D) -> &KvMap,
     purged: impl FnOnce(&D, &LeanSnapshot) -> BTreeSet<String>,
 ) -> Result<(LeanSnapshot, D, PlanBasis), E> {
     let meta = read_meta(conn, path)?;
     let table = fingerprint::read_table(conn, path)?;
-    let dirty = fingerprint::dirty(conn, path, base, now)?;
     // What the model needs: which namespaces are live, and maand/bucket's values.
     let mut pre =
         LeanSnapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, ..Default::default() };

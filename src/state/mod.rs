@@ -29,7 +29,7 @@ mod migrate;
 pub mod schema;
 mod txn;
 
-pub use fingerprint::PlanBasis;
+pub use fingerprint::{PlanBasis, PlanRead};
 pub use lean::ReadMode;
 pub use lock::{LockHolder, actor};
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
@@ -334,16 +334,16 @@ impl StateStore {
 
     /// [`Self::read_for_plan`], reading only what may have changed since the last apply
     /// when `mode` is incremental (`fingerprint`); `purged` names the namespaces the plan
-    /// purges. Also returns what the apply records.
+    /// purges. Also returns what the apply records. The desired state is `None` when the
+    /// plan is known to be empty without building it (see `lean::read_for_plan_with`).
     pub fn read_for_plan_with<D, E: From<StateError>>(
         &self,
-        mode: ReadMode,
-        now: i64,
+        how: PlanRead<'_>,
         desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
         kv: impl Fn(&D) -> &KvMap,
         purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
-    ) -> Result<(LeanSnapshot, D, PlanBasis), E> {
-        lean::read_for_plan_with(&self.conn, &self.path, true, mode, now, desire, kv, purged)
+    ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
+        lean::read_for_plan_with(&self.conn, &self.path, true, how, desire, kv, purged)
     }
 
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough

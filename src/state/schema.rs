@@ -102,10 +102,15 @@ pub const MIGRATIONS: &[Migration] = &[
         digest      BLOB NOT NULL
     ) WITHOUT ROWID;
     -- The serial the fingerprints are valid at, and the kvform that computed them.
+    -- workspace_digest/verified: the workspace the last apply planned from, and whether
+    -- every namespace it planned was verified (then an unchanged workspace and no write
+    -- since need no projection at all).
     CREATE TABLE plan_base (
-        id           INTEGER PRIMARY KEY CHECK (id = 1),
-        serial       INTEGER NOT NULL,
-        tool_version TEXT    NOT NULL
+        id               INTEGER PRIMARY KEY CHECK (id = 1),
+        serial           INTEGER NOT NULL,
+        tool_version     TEXT    NOT NULL,
+        workspace_digest TEXT,
+        verified         INTEGER NOT NULL CHECK (verified IN (0, 1))
     );
     -- Keys written since a serial (out-of-band writes), and keys whose ttl ran out.
     CREATE INDEX latest_serial ON latest (serial);

@@ -206,13 +206,12 @@ impl WriteTxn {
     /// [`super::StateStore::read_for_plan_with`] inside this transaction.
     pub fn read_for_plan_with<D, E: From<StateError>>(
         &self,
-        mode: super::ReadMode,
-        now: i64,
+        how: super::PlanRead<'_>,
         desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
         kv: impl Fn(&D) -> &KvMap,
         purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
-    ) -> Result<(LeanSnapshot, D, PlanBasis), E> {
-        super::lean::read_for_plan_with(&self.conn, &self.path, false, mode, now, desire, kv, purged)
+    ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
+        super::lean::read_for_plan_with(&self.conn, &self.path, false, how, desire, kv, purged)
     }
 
     /// Record what the plan being applied learned (`super::fingerprint`): `changed` are the
@@ -220,16 +219,22 @@ impl WriteTxn {
     /// namespaces are marked unverified now (outside any savepoint) and written again as the
     /// writer writes them; rows of namespaces read unchanged are written at commit; a write
     /// by any other writer marks its namespace's row unverified.
+    /// `workspace_digest`: the workspace the plan was made from (recorded with the base).
     pub fn stage_fingerprints<'a>(
         &mut self,
         basis: &PlanBasis,
         changed: impl IntoIterator<Item = &'a str>,
         writer: &str,
+        workspace_digest: Option<&str>,
     ) -> Result<(), StateError> {
         if basis.full {
             self.conn.execute("DELETE FROM fingerprints", []).map_err(sql(&self.path, "reset fingerprints"))?;
         }
-        let mut staged = Staged { writer: writer.to_string(), ..Default::default() };
+        let mut staged = Staged {
+            writer: writer.to_string(),
+            workspace_digest: workspace_digest.map(str::to_string),
+            ..Default::default()
+        };
         let changed: std::collections::BTreeSet<&str> = changed.into_iter().collect();
         for (ns, d) in &basis.read {
             if changed.contains(ns.as_str()) {
