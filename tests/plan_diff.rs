@@ -125,14 +125,14 @@ fn worker_removed_purges_worker_tags_and_its_allocations() {
         .live("maand/worker/10.0.0.9", "worker_ip", "10.0.0.9")
         .live("maand/worker/10.0.0.9/tags", "rack", "r9")
         .live("maand/job/api/worker/10.0.0.9", "version", "1")
-        .live("maand/job/api/worker/10.0.0.9", "peer_workers", "")
+        .live("maand/job/api/worker/10.0.0.9", "api_allocation_index", "1")
         .live("maand/worker/10.0.0.1", "worker_ip", "10.0.0.1")
         .want("maand/worker/10.0.0.1", "worker_ip", "10.0.0.1")
         .plan();
     assert_eq!(
         brief(&plan),
         vec![
-            row("maand/job/api/worker/10.0.0.9", "peer_workers", "tombstone", r, true),
+            row("maand/job/api/worker/10.0.0.9", "api_allocation_index", "tombstone", r, true),
             row("maand/job/api/worker/10.0.0.9", "version", "tombstone", r, true),
             row("maand/worker/10.0.0.9", "worker_ip", "tombstone", r, true),
             row("maand/worker/10.0.0.9/tags", "rack", "tombstone", r, true),

@@ -6,7 +6,7 @@ use kvform::apply::{ApplyOptions, NoHooks, NoProgress, execute};
 use kvform::model::types::Prior;
 use kvform::plan::{PlanOptions, diff};
 use kvform::secrets::Keyring;
-use kvform::state::{ApplyRecord, StateStore};
+use kvform::state::{ApplyRecord, PlanBasis, PlanRead, ReadMode, StateStore};
 use proptest::prelude::*;
 use std::path::Path;
 use std::time::Duration;
@@ -181,5 +181,116 @@ proptest! {
         let desired2 = kvform::model::desired(&workspace, &Prior::from_snapshot(&snap2)).expect("model accepts");
         let again = diff(&desired2, &snap2, &opts, NOW);
         prop_assert!(again.is_empty(), "second plan not empty:\n{}", kvform::plan::render_text(&again, Default::default()));
+    }
+}
+
+/// A plan read `mode`-wise (what `kvform plan` / `plan --refresh` do), for the workspace
+/// at `root` (its digest taken as `kvform` takes it).
+fn plan_with(
+    store: &StateStore,
+    root: &Path,
+    workspace: &kvform::workspace::types::Workspace,
+    mode: ReadMode,
+    opts: &PlanOptions,
+    now: i64,
+) -> Planned {
+    let digest = kvform::plan::workspace_digest(root).unwrap();
+    let how = PlanRead { mode, now, workspace_digest: Some(&digest) };
+    let (snap, desired, basis) = store
+        .read_for_plan_with(
+            how,
+            |s| {
+                Ok::<_, kvform::state::StateError>(
+                    kvform::model::desired(workspace, &Prior::from_current(s)).expect("model accepts"),
+                )
+            },
+            |d| &d.kv,
+            |d, s| kvform::plan::diff::purge_reasons(d, s, opts).into_keys().collect(),
+        )
+        .unwrap();
+    let plan = match &desired {
+        Some(d) => diff(d, &snap, opts, now),
+        None => kvform::plan::Plan::no_changes(snap.lineage, snap.serial, opts),
+    };
+    (plan, desired, basis, digest)
+}
+
+/// A plan, its desired state (`None`: known empty without one), what it read, the digest.
+type Planned = (kvform::plan::Plan, Option<kvform::model::types::Desired>, PlanBasis, String);
+
+/// Apply a plan as `kvform apply` does (fingerprints staged); `hook` is a write a hook makes
+/// in the apply's transaction before the changes (`pre_deploy`).
+fn apply_recorded(store: StateStore, planned: &Planned, hook: Option<(usize, u8)>, now: i64) {
+    let (plan, desired, basis, digest) = planned;
+    let mut txn = store.begin_write("apply", Duration::ZERO).unwrap();
+    txn.stage_fingerprints(basis, plan.changed_namespaces(), kvform::apply::APPLY_WRITER, Some(digest)).unwrap();
+    if let Some((job, key)) = hook {
+        txn.put(&format!("vars/job/{}", JOBS[job]), &format!("k{key}"), "hooked", 0, "hook:t", now).unwrap();
+    }
+    // What `kvform apply` does: an empty plan only records what it verified.
+    if plan.is_empty() {
+        txn.commit(ApplyRecord::new("apply", now)).unwrap();
+        return;
+    }
+    let desired = desired.as_ref().expect("a plan with changes has a desired state");
+    let report = execute(txn, plan, desired, &mut NoHooks, &mut NoProgress, &ApplyOptions::new(now)).unwrap();
+    assert_eq!(report.status, kvform::state::ApplyStatus::Success);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Change-proportional planning (SPEC §11): after an apply recorded its fingerprints, a
+    /// plan that reads only what may have changed equals the full plan (`--refresh`), for a
+    /// random workspace change, random out-of-band writes, a hook write during the apply and
+    /// the clock moving past ttls; and after applying it, both plan "No changes.".
+    #[test]
+    fn incremental_plan_equals_full_plan(
+        ws1 in ws_strategy(),
+        pre in pre_strategy(),
+        ws2 in prop::option::weighted(0.7, ws_strategy()),
+        later in pre_strategy(),
+        hook in prop::option::of((0usize..4, 0u8..3)),
+        wait in prop_oneof![Just(0i64), Just(6_000i64)],
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write_ws(root, &ws1);
+        let path = root.join("data/kvform.db");
+        let ring = || Keyring::from_bytes(&[7u8; 32]);
+        let (store, _) = StateStore::init(&path).unwrap();
+        write_pre(store.with_keyring(ring()), &pre);
+        let open = || StateStore::open(&path).unwrap().with_keyring(ring());
+        let load = || kvform::workspace::load(root).workspace.expect("generated workspace is valid");
+        let opts = PlanOptions::default();
+
+        // First apply: nothing recorded yet, so the incremental read is a full one.
+        let ws = load();
+        let first = plan_with(&open(), root, &ws, ReadMode::Incremental, &opts, NOW);
+        prop_assert!(first.2.full);
+        apply_recorded(open(), &first, hook, NOW);
+
+        // Out of band: hook/operator writes after the apply; then the workspace changes and
+        // time passes.
+        write_pre(open(), &later);
+        // Often a new workspace, else the same one (only the out-of-band writes changed).
+        std::fs::remove_dir_all(root.join("workspace")).unwrap();
+        write_ws(root, ws2.as_ref().unwrap_or(&ws1));
+        let ws = load();
+        let now = NOW + wait;
+        let incr = plan_with(&open(), root, &ws, ReadMode::Incremental, &opts, now);
+        let full = plan_with(&open(), root, &ws, ReadMode::Full, &opts, now);
+        prop_assert!(!incr.2.full);
+        prop_assert_eq!(&incr.0, &full.0, "incremental:\n{}\nfull:\n{}",
+            kvform::plan::render_text(&incr.0, Default::default()), kvform::plan::render_text(&full.0, Default::default()));
+
+        apply_recorded(open(), &incr, hook, now);
+        let again = plan_with(&open(), root, &ws, ReadMode::Incremental, &opts, now);
+        let refreshed = plan_with(&open(), root, &ws, ReadMode::Full, &opts, now);
+        prop_assert_eq!(&again.0, &refreshed.0);
+        // A hook overriding a vars.hcl key is undone by the next plan, never hidden.
+        if hook.is_none() {
+            prop_assert!(again.0.is_empty(), "{}", kvform::plan::render_text(&again.0, Default::default()));
+        }
     }
 }

@@ -21,7 +21,7 @@ fn spec_example() -> Plan {
         .live("vars/job/old", "feature_x", "on")
         .job("web", 1, &[("10.0.0.1", Active, false), ("10.0.0.3", Removed, false)])
         .live("maand/job/web/worker/10.0.0.3", "version", "1")
-        .live("maand/job/web/worker/10.0.0.3", "peer_workers", "10.0.0.1")
+        .live("maand/job/web/worker/10.0.0.3", "web_allocation_index", "1")
         .removed_job("vault")
         .live("secrets/job/vault", "token", "CIPHERTEXT-abc")
         .live("secrets/job/vault", "password", "CIPHERTEXT-def");
@@ -60,7 +60,7 @@ Plan: 1 to add, 1 to change, 5 to destroy.
 #[test]
 fn detail_lists_every_purged_key() {
     let out = render_text(&spec_example(), TextOptions { color: false, detail: true });
-    assert!(out.contains("  - maand/job/web/worker/10.0.0.3  peer_workers"), "{out}");
+    assert!(out.contains("  - maand/job/web/worker/10.0.0.3  web_allocation_index"), "{out}");
     assert!(
         out.contains(
             "  - secrets/job/vault              password (sensitive)  # tombstone: job removed from workspace"
@@ -209,4 +209,50 @@ fn rendering_is_deterministic() {
     assert_eq!(render_text(&a, PLAIN), render_text(&a, PLAIN));
     assert_eq!(render_json(&a), render_json(&b));
     assert_eq!(render_markdown(&a), render_markdown(&b));
+}
+
+/// `hosts` allocation namespaces of `api` created (2 keys each), plus one bucket key.
+fn wide_plan(hosts: usize) -> Plan {
+    let mut fx = Fx::new().want("vars/bucket", "region", "eu");
+    for i in 0..hosts {
+        let ns = format!("maand/job/api/worker/10.0.{}.{}", i / 100, i % 100);
+        fx = fx.want(&ns, "api_allocation_index", &i.to_string()).want(&ns, "version", "1");
+    }
+    fx.plan()
+}
+
+#[test]
+fn more_than_twenty_namespaces_of_one_shape_print_as_one_line() {
+    // 20 is listed key by key…
+    let out = render_text(&wide_plan(20), PLAIN);
+    assert_eq!(out.matches("maand/job/api/worker/").count(), 40, "{out}");
+    // …21 is one line with counts and the first names.
+    let out = render_text(&wide_plan(21), PLAIN);
+    let group: Vec<&str> = out.lines().filter(|l| l.contains("maand/job/api/worker/")).collect();
+    assert_eq!(group.len(), 1, "{out}");
+    assert!(group[0].starts_with("  + maand/job/api/worker/*  (21 namespaces; keys +42)"), "{out}");
+    assert!(group[0].contains("# 10.0.0.0, 10.0.0.1, 10.0.0.10, … (--detail lists every change)"), "{out}");
+    assert!(out.contains("  + vars/bucket"), "other namespaces are listed as before: {out}");
+    assert!(out.contains("Plan: 43 to add, 0 to change, 0 to destroy."), "{out}");
+    // --detail lists everything; JSON is always complete.
+    let detail = render_text(&wide_plan(21), TextOptions { color: false, detail: true });
+    assert_eq!(detail.matches("maand/job/api/worker/").count(), 42, "{detail}");
+    assert_eq!(render_json(&wide_plan(21)).matches("\"namespace\": \"maand/job/api/worker/").count(), 42);
+    assert!(render_markdown(&wide_plan(21)).contains("+ maand/job/api/worker/*  (21 namespaces; keys +42)"));
+}
+
+#[test]
+fn a_group_with_mixed_actions_counts_each() {
+    let mut fx = Fx::new();
+    for i in 0..25 {
+        let ns = format!("maand/worker/10.0.0.{i}");
+        fx = if i % 2 == 0 { fx.want(&ns, "jobs", "api").live(&ns, "jobs", "") } else { fx.want(&ns, "jobs", "") };
+        if i == 0 {
+            fx = fx.live(&ns, "old", "x");
+        }
+    }
+    let out = render_text(&fx.plan(), PLAIN);
+    let group: Vec<&str> = out.lines().filter(|l| l.contains("maand/worker/")).collect();
+    assert_eq!(group.len(), 1, "{out}");
+    assert!(group[0].starts_with("  ~ maand/worker/*  (25 namespaces; keys +12 ~13 -1)"), "{out}");
 }

@@ -5,7 +5,8 @@
 //! `i % groups`); job j selects group `j % groups`, so every job lands on
 //! `workers / groups` workers and every worker hosts `jobs / groups` jobs. With the default
 //! 10,000 workers, 200 jobs and 20 groups that is 500 workers per job and 100,000
-//! allocations. Each job has a pool port, memory bounds, a vars.hcl and one command; job j
+//! allocations. Each job has a pool port, memory bounds, a vars.hcl and one `cli` command
+//! (run only by `kvform run`, so the CLI benchmark's applies start no hook process); job j
 //! demands job `j - groups` (same group), so the dependency graph has `jobs / groups`
 //! waves, like a real bucket's layered services.
 
@@ -76,7 +77,7 @@ impl Fleet {
     "ports": {{"{name}_http": {{}}}}
   }},
   "commands": {{
-    "command_ping": {{"executed_on": ["post_deploy"]{demands}}}
+    "command_ping": {{"executed_on": ["cli"]{demands}}}
   }},
   "max_concurrent_upgrades": 50
 }}

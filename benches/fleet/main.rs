@@ -1,28 +1,27 @@
-//! Issue-5 benchmark: how kvform scales to a large fleet, measured through the library.
+//! Fleet benchmark (issues 5 and 11): how kvform scales to a large fleet.
 //!
 //! `cargo bench --bench fleet` (release). Size from the environment:
 //! `FLEET_WORKERS` (default 10,000), `FLEET_JOBS` (default 200), `FLEET_GROUPS` (default
-//! 20; each job lands on workers/groups workers, so the defaults give 100,000 allocations).
+//! 20; each job lands on workers/groups workers, so the defaults give 100,000 allocations);
+//! `FLEET_BIG_WORKERS` (default 100,000: 1,000,000 allocations; 0 skips that run).
 //!
 //! Every figure is printed with its ratio to a raw-rusqlite baseline measured in the same
 //! run on the same machine: bulk-inserting as many `(namespace, key, value)` rows as the
 //! desired state has keys, in one transaction, into a plain table, then scanning them all.
-//! A ratio near 1 means kvform costs about what storing the data costs; peak memory is
-//! the process's VmHWM from /proc/self/status.
 //!
-//! Then, through the real state store and executor (no hooks): the first apply (plan +
-//! apply into a fresh state, compared with the bulk insert), a no-op plan (compared with the
-//! full scan) and a one-job version change (plan + apply, compared with the full scan). Each
-//! apply figure reports its own peak memory (VmHWM reset between phases).
+//! The issue-11 rows are whole `kvform` processes (the release binary, `cli.rs`): the first
+//! apply of a fresh state (time, and peak memory by getrusage), the state's size, a no-op
+//! `kvform plan` (3 runs), the same at a tenth of the fleet (their ratio), and a one-job
+//! version change (`kvform plan` + `kvform apply`, 3 runs); then the 1,000,000-allocation
+//! run plans and applies once.
 
+mod cli;
 mod generate;
 
 use generate::Fleet;
-use kvform::apply::{self, ApplyOptions, NoHooks, NoProgress};
-use kvform::kv::{Snapshot, Value};
+use kvform::kv::Snapshot;
 use kvform::model::{self, types::Prior};
 use kvform::plan::{diff, types::PlanOptions};
-use kvform::state::StateStore;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -31,46 +30,18 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Which baseline a figure is compared with.
-#[derive(Clone, Copy)]
-enum Base {
-    /// Bulk insert + full scan.
-    Both,
-    /// The bulk insert alone (for applies that write everything).
-    Insert,
-    /// The full scan alone (for plans that read everything).
-    Scan,
-}
-
-/// One measured step.
-struct Figure {
-    name: &'static str,
-    took: Duration,
-    base: Base,
-    note: String,
-}
-
 fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let out = f();
     (out, start.elapsed())
 }
 
-/// Peak resident memory so far (VmHWM), in MiB.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// The baseline: `rows` rows inserted in one transaction into a plain table (same journal
 /// settings kvform uses: WAL, synchronous=FULL), then one full scan.
 /// Values come as two pieces (see `kvform::kv::Value`), joined into one reused buffer.
-fn baseline<'a>(dir: &Path, rows: impl Iterator<Item = (&'a str, &'a str, [&'a str; 2])>) -> (Duration, Duration) {
+fn baseline<'a>(dir: &Path, rows: impl Iterator<Item = (&'a str, &'a str, [&'a str; 2])>) -> Baseline {
     let path = dir.join("baseline.db");
+    let _ = std::fs::remove_file(&path);
     let mut conn = rusqlite::Connection::open(&path).expect("open baseline db");
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "FULL").unwrap();
@@ -98,208 +69,189 @@ fn baseline<'a>(dir: &Path, rows: impl Iterator<Item = (&'a str, &'a str, [&'a s
         n += v.len().min(1);
     }
     std::hint::black_box(n);
-    (insert, start.elapsed())
+    let scan = start.elapsed();
+    drop(it);
+    drop(st);
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    drop(conn);
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let _ = std::fs::remove_file(&path);
+    Baseline { insert, scan, bytes }
 }
 
-/// Reset the peak-memory counter (VmHWM) so the next phase's peak can be read on its own.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// The raw-SQLite baseline of one fleet.
+struct Baseline {
+    insert: Duration,
+    scan: Duration,
+    /// The database file holding the rows.
+    bytes: u64,
 }
 
-/// One plan + apply: its change count, times, and where the plan's time went.
-struct Run {
-    changes: usize,
-    plan: Duration,
-    apply: Duration,
-    /// `scan a + desired b + compare c + diff d`.
-    breakdown: String,
-}
-
-/// Plan (rows without values, desired, values compared in place, diff — what `kvform plan`
-/// does) and apply it with the real executor, no hooks.
-fn plan_and_apply(root: &Path, state: &Path) -> Run {
-    let ws = kvform::workspace::load(root).workspace.expect("valid workspace");
-    let start = Instant::now();
-    let store = StateStore::open(state).expect("open state");
-    let marks = std::cell::Cell::new((start, start));
-    let (snap, desired) = store
-        .read_for_plan(
-            |snap| {
-                let scanned = Instant::now();
-                let desired = model::desired(&ws, &Prior::from_current(snap)).expect("desired");
-                marks.set((scanned, Instant::now()));
-                Ok::<_, kvform::state::StateError>(desired)
-            },
-            |d| &d.kv,
-        )
-        .expect("read the state");
-    let compared = Instant::now();
-    let plan = diff::diff(&desired, &snap, &PlanOptions::default(), 0);
-    drop(snap);
-    let planned = start.elapsed();
-    let (scanned, desired_at) = marks.get();
-    let breakdown = format!(
-        "scan {:.2?} + desired {:.2?} + compare {:.2?} + diff {:.2?}",
-        scanned - start,
-        desired_at - scanned,
-        compared - desired_at,
-        compared.elapsed()
-    );
-    let changes = plan.changes.len();
-    let start = Instant::now();
-    if !plan.is_empty() {
-        let txn = store.begin_write("apply", Duration::ZERO, 1767323045).expect("lock");
-        let report =
-            apply::execute(txn, &plan, &desired, &mut NoHooks, &mut NoProgress, &ApplyOptions::new(0)).expect("apply");
-        assert!(report.failed.is_empty(), "the benchmark apply failed");
-    }
-    Run { changes, plan: planned, apply: start.elapsed(), breakdown }
-}
-
-/// First apply, no-op plan, and a one-job version change, each through the real pipeline
-/// (workspace load excluded) against a state at `dir/bucket/data/kvform.db`.
-fn apply_figures(root: &Path, fleet: &Fleet) -> Vec<Figure> {
-    let state = root.join("data/kvform.db");
-    StateStore::init(&state, 1767323045).expect("init state");
-    let mut out = Vec::new();
-
-    reset_peak();
-    let r = plan_and_apply(root, &state);
-    out.push(Figure {
-        name: "first apply",
-        took: r.plan + r.apply,
-        base: Base::Insert,
-        note: format!("{} changes: plan {:.2?} + apply {:.2?}; peak {:.0} MiB", r.changes, r.plan, r.apply, peak_mib()),
-    });
-
-    reset_peak();
-    let r = plan_and_apply(root, &state);
-    assert_eq!(r.changes, 0, "planning right after an apply must show no changes");
-    out.push(Figure {
-        name: "no-op plan",
-        took: r.plan,
-        base: Base::Scan,
-        note: format!("{}; peak {:.0} MiB", r.breakdown, peak_mib()),
-    });
-
-    // Bump one job's version: its job namespace and every allocation's `version` change.
-    let job = Fleet::job(fleet.jobs / 2);
-    let manifest = root.join("workspace/jobs").join(&job).join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    let bumped = text.replacen("\"version\": \"1.0.", "\"version\": \"2.0.", 1);
-    assert_ne!(text, bumped, "the generator's manifest changed shape");
-    std::fs::write(&manifest, bumped).unwrap();
-    reset_peak();
-    let r = plan_and_apply(root, &state);
-    out.push(Figure {
-        name: "one-job change",
-        took: r.plan + r.apply,
-        base: Base::Scan,
-        note: format!(
-            "{job}: {} changes: plan {:.2?} ({}) + apply {:.2?}; peak {:.0} MiB",
-            r.changes,
-            r.plan,
-            r.breakdown,
-            r.apply,
-            peak_mib()
-        ),
-    });
-    out
-}
-
-fn main() {
-    let fleet = Fleet {
-        workers: env_usize("FLEET_WORKERS", 10_000),
-        jobs: env_usize("FLEET_JOBS", 200),
-        groups: env_usize("FLEET_GROUPS", 20).max(1),
-    };
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let root = tmp.path().join("bucket");
-    std::fs::create_dir_all(&root).unwrap();
-    let (_, gen_took) = time(|| fleet.write(&root).expect("write the bucket"));
-    println!(
-        "fleet: {} workers, {} jobs, {} groups -> {} allocations (generated in {:.2?})",
-        fleet.workers,
-        fleet.jobs,
-        fleet.groups,
-        fleet.allocations(),
-        gen_took
-    );
-
-    let mut figures = Vec::new();
-
-    let (loaded, took) = time(|| kvform::workspace::load(&root));
+/// Desired state (library) and the raw-SQLite baseline of its rows.
+fn desired_and_baseline(dir: &Path, root: &Path) -> (usize, Baseline, Duration, Duration) {
+    let loaded = kvform::workspace::load(root);
     if loaded.diagnostics.has_errors() {
         eprintln!("{}", loaded.diagnostics.render(&loaded.sources, false));
         panic!("the generated workspace is invalid");
     }
     let ws = loaded.workspace.expect("valid");
-    figures.push(Figure {
-        name: "workspace load",
-        took,
-        base: Base::Both,
-        note: format!("{} workers, {} jobs", ws.workers.len(), ws.jobs.len()),
-    });
-
     let prior = Prior { bucket_id: Uuid::from_u128(0x5eed), ..Prior::default() };
     let (desired, took) = time(|| model::desired(&ws, &prior));
     let desired = desired.unwrap_or_else(|d| panic!("model errors:\n{}", d.render(&loaded.sources, false)));
     let keys: usize = desired.kv.values().map(|m| m.len()).sum();
-    // `<label>_peers` of the label every worker has (`worker_peers`) is O(workers^2) bytes
-    // by the SPEC's layout; shown separately because it dominates large fleets. The desired
-    // state shares one joined list among them (`kv::Value`); these are the bytes written.
-    let bytes: usize = desired.kv.values().flat_map(|m| m.values()).map(Value::len).sum();
-    let worker_peers: usize = desired.kv.values().filter_map(|m| m.get("worker_peers")).map(Value::len).sum();
-    figures.push(Figure {
-        name: "desired",
-        took,
-        base: Base::Both,
-        note: format!(
-            "{} allocations, {} namespaces, {keys} keys, {} MiB of values ({} MiB in worker_peers)",
-            desired.allocations.len(),
-            desired.kv.len(),
-            bytes >> 20,
-            worker_peers >> 20
-        ),
-    });
-
     let empty = Snapshot { bucket_id: prior.bucket_id, ..Snapshot::default() };
-    let (plan, took) = time(|| diff::diff(&desired, &empty, &PlanOptions::default(), 0));
-    figures.push(Figure {
-        name: "diff vs empty",
-        took,
-        base: Base::Both,
-        note: format!("{} changes, {} waves", plan.changes.len(), plan.rollout.len()),
-    });
+    let (plan, diff_took) = time(|| diff::diff(&desired, &empty, &PlanOptions::default(), 0));
     drop(plan);
-
     // Borrowed from the desired state, so the baseline holds no second copy of the data.
     let rows = desired.kv.iter().flat_map(|(ns, m)| m.iter().map(move |(k, v)| (ns.as_str(), k.as_str(), v.parts())));
-    let (insert, scan) = baseline(tmp.path(), rows);
-    let peak_before_apply = peak_mib();
-    drop(desired);
-    figures.extend(apply_figures(&root, &fleet));
-    let base = insert + scan;
+    (keys, baseline(dir, rows), took, diff_took)
+}
 
-    println!("baseline (raw rusqlite, {keys} rows): insert in one transaction {insert:.2?}, full scan {scan:.2?}");
-    println!("{:<16} {:>10} {:>8}  note", "step", "time", "ratio");
-    let total: Duration = figures.iter().map(|f| f.took).sum();
-    for f in &figures {
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn row(measure: &str, kvform: &str, baseline: &str, ratio: f64, target: &str, met: bool) {
+    println!(
+        "{measure:<34} {kvform:>20} {baseline:>22} {ratio:>8.2}x  {target:<10} {}",
+        if met { "met" } else { "NOT met" }
+    );
+}
+
+fn main() {
+    let workers = env_usize("FLEET_WORKERS", 10_000);
+    let jobs = env_usize("FLEET_JOBS", 200);
+    let groups = env_usize("FLEET_GROUPS", 20).max(1);
+    let fleet = Fleet { workers, jobs, groups };
+    // The no-op ratio's smaller fleet: a tenth of the workers (a tenth of the allocations).
+    let small = Fleet { workers: (workers / 10).max(groups), jobs, groups };
+    let big_workers = env_usize("FLEET_BIG_WORKERS", 100_000);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = tmp.path().join("bucket");
+    std::fs::create_dir_all(&root).unwrap();
+    let (_, gen_took) = time(|| fleet.write(&root).expect("write the bucket"));
+    println!(
+        "fleet: {} workers, {} jobs, {} groups -> {} allocations (generated in {:.2?}); small fleet {} allocations",
+        fleet.workers,
+        fleet.jobs,
+        fleet.groups,
+        fleet.allocations(),
+        gen_took,
+        small.allocations()
+    );
+
+    // Library figures and the baselines (the generated bucket is reused by the CLI run).
+    let (keys, base, desired_took, diff_took) = desired_and_baseline(tmp.path(), &root);
+    println!(
+        "baseline (raw rusqlite, {keys} rows): insert in one transaction {:.2?}, full scan {:.2?}, file {:.1} MiB",
+        base.insert,
+        base.scan,
+        mib(base.bytes)
+    );
+    println!(
+        "library: desired {desired_took:.2?}, diff vs empty {diff_took:.2?} ({:.2}x insert + scan)",
+        secs(desired_took + diff_took) / secs(base.insert + base.scan)
+    );
+
+    // The CLI rows. The first apply is this process's first big child, so getrusage's
+    // largest child is its peak.
+    let cli = cli::measure(&root, &fleet, cli::RUNS);
+    let small_root = tmp.path().join("small");
+    std::fs::create_dir_all(&small_root).unwrap();
+    small.write(&small_root).unwrap();
+    let (_, small_base, _, _) = desired_and_baseline(tmp.path(), &small_root);
+    let small_cli = cli::measure(&small_root, &small, cli::RUNS);
+    let _ = std::fs::remove_dir_all(&small_root);
+
+    let (noop_min, noop_med) = cli::stats(cli::stats_input(&cli.noop));
+    let (small_min, small_med) = cli::stats(cli::stats_input(&small_cli.noop));
+    let one: Vec<Duration> = cli.one_job.iter().map(|(p, a)| *p + *a).collect();
+    let (one_min, one_med) = cli::stats(one);
+    let data_bytes: u64 = base.bytes;
+    println!();
+    println!("issue 11 (whole `kvform` processes, release build; min / median of {} runs where repeated):", cli::RUNS);
+    println!("{:<34} {:>20} {:>22} {:>9}  {:<10}", "measure", "kvform", "raw SQLite baseline", "ratio", "target");
+    row(
+        "state size",
+        &format!("{:.1} MiB", mib(cli.state_bytes)),
+        &format!("{:.1} MiB (rows only)", mib(base.bytes)),
+        cli.state_bytes as f64 / base.bytes.max(1) as f64,
+        "<= 250 MB",
+        cli.state_bytes <= 250_000_000,
+    );
+    row(
+        "no-op plan, whole process",
+        &format!("{:.3}s / {:.3}s", secs(noop_min), secs(noop_med)),
+        &format!("scan {:.3}s", secs(base.scan)),
+        secs(noop_med) / secs(base.scan),
+        "<= 1 s",
+        noop_med <= Duration::from_secs(1),
+    );
+    let ratio = secs(noop_med) / secs(small_med);
+    row(
+        &format!("no-op plan {}k / {}k alloc", fleet.allocations() / 1000, small.allocations() / 1000),
+        &format!("{ratio:.2} ({:.3}s / {:.3}s)", secs(noop_med), secs(small_med)),
+        &format!("scan ratio {:.2}", secs(base.scan) / secs(small_base.scan)),
+        ratio / (secs(base.scan) / secs(small_base.scan)),
+        "<= 3",
+        ratio <= 3.0,
+    );
+    let _ = small_min;
+    row(
+        "one-job change: plan + apply",
+        &format!("{:.3}s / {:.3}s", secs(one_min), secs(one_med)),
+        &format!("scan {:.3}s", secs(base.scan)),
+        secs(one_med) / secs(base.scan),
+        "<= 1.5 s",
+        one_med <= Duration::from_millis(1500),
+    );
+    row(
+        "first apply (CLI)",
+        &format!("{:.2}s", secs(cli.first_apply)),
+        &format!("insert {:.2}s", secs(base.insert)),
+        secs(cli.first_apply) / secs(base.insert),
+        "<= 10 s",
+        cli.first_apply <= Duration::from_secs(10),
+    );
+    row(
+        "first apply peak memory (CLI)",
+        &format!("{:.0} MiB", cli.first_apply_peak),
+        &format!("{:.0} MiB of rows", mib(data_bytes)),
+        cli.first_apply_peak / mib(data_bytes).max(1.0),
+        "<= 1 GiB",
+        cli.first_apply_peak <= 1024.0,
+    );
+    println!(
+        "  one-job change runs (plan + apply): {}",
+        cli.one_job.iter().map(|(p, a)| format!("{:.3}s + {:.3}s", secs(*p), secs(*a))).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "  no-op plan runs: {}",
+        cli.noop.iter().map(|d| format!("{:.3}s", secs(*d))).collect::<Vec<_>>().join(", ")
+    );
+    let _ = std::fs::remove_dir_all(&root);
+
+    if big_workers > 0 {
+        let big = Fleet { workers: big_workers, jobs, groups };
+        let big_root = tmp.path().join("big");
+        let run = cli::measure(&big_root, &big, 1);
+        println!();
         println!(
-            "{:<16} {:>10} {:>7.2}x  {}",
-            f.name,
-            format!("{:.2?}", f.took),
-            f.took.as_secs_f64()
-                / match f.base {
-                    Base::Both => base,
-                    Base::Insert => insert,
-                    Base::Scan => scan,
-                }
-                .as_secs_f64(),
-            f.note
+            "{} allocations ({} workers x {} jobs): first apply {:.1}s (peak {:.0} MiB), state {:.0} MiB, no-op plan {:.2}s, one-job change plan {:.2}s + apply {:.2}s",
+            big.allocations(),
+            big.workers,
+            big.jobs,
+            secs(run.first_apply),
+            cli::children_peak_mib(),
+            mib(run.state_bytes),
+            secs(run.noop[0]),
+            secs(run.one_job[0].0),
+            secs(run.one_job[0].1)
         );
+        println!("  (peak: the largest kvform process of the whole run, which is this fleet's first apply)");
     }
-    println!("{:<16} {:>10} {:>7.2}x", "total", format!("{total:.2?}"), total.as_secs_f64() / base.as_secs_f64());
-    println!("peak memory (VmHWM) through desired + diff + baseline: {peak_before_apply:.0} MiB");
-    println!("ratios: first apply vs insert, plans vs scan, the rest vs insert + scan");
 }

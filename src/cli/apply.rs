@@ -53,6 +53,10 @@ pub struct Args {
     /// repeatable. Not for routine use (with FILE: the saved plan's targets apply).
     #[arg(long = "target", value_name = "JOB", value_delimiter = ',', conflicts_with = "file")]
     targets: Vec<String>,
+    /// Read and compare every key of the state, not only the namespaces that may have
+    /// changed since the last apply.
+    #[arg(long)]
+    refresh: bool,
 }
 
 const NO_TTY: &str = "apply needs confirmation, but stdin is not a terminal\n  help: pass --auto-approve, or apply a reviewed plan: `kvform plan --out plan.json && kvform apply plan.json`";
@@ -111,23 +115,23 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let txn = loaded.begin_write(store, "apply", timeout)?;
 
-    let (plan, desired) = match saved {
+    let (plan, desired, basis) = match saved {
         Some(saved) => {
             let snap = txn.lean_snapshot()?;
             check_applicable(&saved, snap.lineage, snap.serial, &loaded.digest()?)?;
             // Same lineage, serial and workspace must give the same plan. If it does not, the
             // file was edited (a plan file is data, not authority) or a TTL expired since.
-            let again = loaded.plan_in(ctx, &txn, &saved.options)?;
+            let again = loaded.plan_in(ctx, &txn, &saved.options, pipeline::read_mode(args.refresh))?;
             if again.plan.changes != saved.plan.changes || again.plan.rollout != saved.plan.rollout {
                 bail!(
                     "Saved plan does not match what this workspace and state produce now: the file was edited, or a key's TTL expired since it was made\n  help: run `kvform plan --out FILE` again and apply that"
                 );
             }
-            (saved.plan, again.desired)
+            (saved.plan, again.desired, again.basis)
         }
         None => {
             let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
-            let planned = loaded.plan_in(ctx, &txn, &opts)?;
+            let planned = loaded.plan_in(ctx, &txn, &opts, pipeline::read_mode(args.refresh))?;
             loaded.warn_if_targeted(ctx);
             let text = render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: false });
             ctx.printer.out(&text);
@@ -143,13 +147,22 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 ctx.printer.out("Apply cancelled.");
                 return Ok(ExitCode::from(1));
             }
-            (planned.plan, planned.desired)
+            (planned.plan, planned.desired, planned.basis)
         }
     };
+    let mut txn = txn;
+    let digest = loaded.digest().ok();
+    txn.stage_fingerprints(&basis, plan.changed_namespaces(), crate::apply::APPLY_WRITER, digest.as_deref())?;
     if plan.is_empty() {
+        // Nothing to write, but what this plan verified is recorded, so the next plan
+        // need not read it again (no serial change, no audit record).
+        if !basis.read.is_empty() {
+            txn.commit(crate::state::ApplyRecord::new("apply", crate::clock::now()?))?;
+        }
         ctx.printer.out("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
         return Ok(ExitCode::SUCCESS);
     }
+    let desired = desired.expect("a plan with changes was made from a desired state");
 
     let now = loaded.session.now;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };

@@ -143,7 +143,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
     let session = Session::new(ctx)?;
     let store = if a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
-    let snap = store.snapshot()?;
+    // Derived keys (peer lists) read as if stored; their STATUS says `derived`.
+    let snap = store.snapshot_with_derived()?;
     let now = session.now;
     let hosts: BTreeSet<String> = a.workers.iter().map(|h| h.trim().to_string()).collect();
     for h in &hosts {
@@ -194,6 +195,8 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
             for (ns, key, e) in &rows {
                 let status = if e.deleted {
                     "deleted".to_string()
+                } else if e.writer == crate::kv::derived::DERIVED_WRITER && e.version == 0 {
+                    "derived".to_string()
                 } else if e.is_expired(now) {
                     format!("expired at {}", crate::clock::format_time(e.expires_at().unwrap_or_default()))
                 } else if let Some(t) = e.expires_at() {

@@ -256,7 +256,7 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
 fn keys(ctx: &Context, a: KeysArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
     let store = Session::new(ctx)?.open_state()?;
-    let snap = store.snapshot()?;
+    let snap = store.snapshot_with_derived()?;
     let mut out = String::new();
     for (k, _) in snap.live(&a.ns).filter(|(k, _)| k.starts_with(&a.prefix)) {
         out.push_str(k);
@@ -272,6 +272,21 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
     let secret = is_secret_namespace(&a.ns);
     let session = Session::new(ctx)?;
     let store = if secret && a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
+    if let Some(d) = crate::kv::derived::derivation(&a.ns, &a.key) {
+        // No rows to show: say where the value comes from, whose history is the key's.
+        match a.format {
+            Format::Json => ctx.printer.out("[]\n"),
+            Format::Table => ctx.printer.out(&format!(
+                "{} {} is derived from {} when read: it has no versions of its own\n  see `kvform kv history {} {}`\n",
+                a.ns,
+                a.key,
+                d.source(),
+                d.source_namespace,
+                d.source_key
+            )),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let rows = store.history(&a.ns, &a.key)?;
     if rows.is_empty() {
         bail!("{} {} has no versions", a.ns, a.key);

@@ -4,7 +4,7 @@
 
 use super::Context;
 use crate::kv::{Entry, is_secret_namespace};
-use crate::plan::{Plan, TextOptions, render_json, render_markdown, render_text};
+use crate::plan::{Plan, TextOptions, render_markdown, render_text, write_json};
 use crate::secrets::Keyring;
 
 /// Shown instead of a secret's value.
@@ -82,14 +82,26 @@ impl OutputArgs {
         if self.json { PlanFormat::Json } else { self.format }
     }
 
-    /// The plan in the chosen format.
-    pub(super) fn render(&self, ctx: &Context, plan: &Plan) -> String {
+    /// Print the plan to stdout in the chosen format; JSON is streamed as it is serialised
+    /// (a large plan is never held as one text, SPEC §11). A reader that closes the pipe
+    /// early ends the output quietly, like every other listing.
+    pub(super) fn print(&self, ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
+        if self.format() == PlanFormat::Json {
+            let out = std::io::stdout().lock();
+            return match write_json(plan, std::io::BufWriter::new(out)) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
+            };
+        }
+        ctx.printer.out(&self.render(ctx, plan));
+        Ok(())
+    }
+
+    /// The plan as text or markdown (JSON goes through [`Self::print`]).
+    fn render(&self, ctx: &Context, plan: &Plan) -> String {
         match self.format() {
-            PlanFormat::Text => {
-                render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail })
-            }
             PlanFormat::Markdown => render_markdown(plan),
-            PlanFormat::Json => render_json(plan),
+            _ => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
         }
     }
 }

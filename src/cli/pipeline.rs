@@ -7,11 +7,13 @@
 //! 2. [`LoadedBucket::open_state`]: the state named by `kvform.hcl` `state { path }`, or
 //!    `None` when the bucket has none yet.
 //! 3. [`LoadedBucket::plan`] / [`LoadedBucket::plan_in`]: the state's rows without values
-//!    (`read_for_plan`) -> `Prior::from_current` -> `model::desired` (model errors are
+//!    (`read_for_plan_with`) -> `Prior::from_current` -> `model::desired` (model errors are
 //!    rendered like workspace errors) -> the stored values compared with the desired ones
 //!    -> `plan::diff` at the session's `now`; the plan's meta carries that `now` and the
 //!    snapshot's lineage and serial, and [`Planned::digest`] the workspace digest a saved
-//!    plan records.
+//!    plan records. By default only the namespaces that may have changed since the last
+//!    apply are read and compared (`crate::state::fingerprint`); `--refresh`
+//!    ([`ReadMode::Full`]) reads everything.
 //! 4. [`load_for_hooks`]: the desired state against an existing state with its keyring, for
 //!    the commands that run hooks by hand (`run`, `health`).
 //!    Values are never all held in memory (see `crate::kv::current`).
@@ -25,9 +27,10 @@ use crate::kv::{Current, LeanSnapshot};
 use crate::model::types::{Desired, Prior};
 use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Keyring;
-use crate::state::{StateStore, WriteTxn};
+use crate::state::{PlanBasis, PlanRead, ReadMode, StateStore, WriteTxn};
 use crate::workspace::types::{Settings, Workspace};
 use anyhow::bail;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,23 +42,50 @@ pub struct LoadedBucket {
     pub sources: SourceMap,
     /// `--target JOB`: plans are narrowed to these jobs (`plan::target`); empty = all.
     pub targets: Vec<String>,
+    /// `plan::workspace_digest`, taken before the workspace was read (so a file changed
+    /// meanwhile makes the digest older, never newer, than what was loaded); `None` when a
+    /// file could not be read for it.
+    digest: Option<String>,
 }
 
 /// The desired state and the plan computed from one snapshot.
 pub struct Planned {
-    pub desired: Desired,
+    /// `None` when the state shows nothing can have changed since the last apply: the plan
+    /// is empty and was made without building the desired state (`crate::state::fingerprint`).
+    pub desired: Option<Desired>,
     pub plan: Plan,
     /// `plan::workspace_digest` of the bucket (for saved plans).
     pub digest: String,
+    /// What the plan read, for the apply to record (`crate::state::fingerprint`).
+    pub basis: PlanBasis,
+}
+
+/// `--purge-secrets-kv` purges by a rule the fingerprints do not see: such plans read all.
+fn effective(mode: ReadMode, opts: &PlanOptions) -> ReadMode {
+    if opts.purge_secrets_kv { ReadMode::Full } else { mode }
+}
+
+/// The namespaces a plan purges (they must be read even when their fingerprint matches).
+fn purged(desired: &Desired, snap: &LeanSnapshot, opts: &PlanOptions) -> BTreeSet<String> {
+    crate::plan::diff::purge_reasons(desired, snap, opts).into_keys().collect()
+}
+
+/// `--refresh` (`plan`, `apply`) as a read mode: every key of the state, or only the
+/// namespaces that may have changed since the last apply.
+pub(super) fn read_mode(refresh: bool) -> crate::state::ReadMode {
+    if refresh { crate::state::ReadMode::Full } else { crate::state::ReadMode::Incremental }
 }
 
 /// Find the bucket and load its workspace; render diagnostics to stderr; fail on errors.
 pub fn load(ctx: &Context) -> anyhow::Result<LoadedBucket> {
     let session = Session::new(ctx)?;
+    // Taken before the workspace is read, so a file changed meanwhile makes the digest
+    // older, never newer, than what was loaded.
+    let digest = super::plan_files::workspace_digest(&session.bucket.root, session.settings.max_file_size).ok();
     let loaded = crate::workspace::load_with_settings(&session.bucket.root, &session.settings);
     report(ctx, &loaded.diagnostics, &loaded.sources)?;
     let workspace = loaded.workspace.expect("a workspace without errors loads");
-    Ok(LoadedBucket { session, workspace, sources: loaded.sources, targets: Vec::new() })
+    Ok(LoadedBucket { session, workspace, sources: loaded.sources, targets: Vec::new(), digest })
 }
 
 /// Print diagnostics to stderr; an error when any of them is one.
@@ -128,27 +158,61 @@ impl LoadedBucket {
     }
 
     /// Desired state and plan against the bucket's state (`None`: it has none yet, so
-    /// against an empty one) at the session's `now`.
-    pub fn plan(&self, ctx: &Context, store: Option<&StateStore>, opts: &PlanOptions) -> anyhow::Result<Planned> {
-        let (snap, desired) = match store {
-            Some(store) => store.read_for_plan(|snap| self.desired(ctx, snap), |d| &d.kv)?,
+    /// against an empty one) at the session's `now`. `mode`: read only what may have
+    /// changed since the last apply, or everything (`--refresh`).
+    pub fn plan(
+        &self,
+        ctx: &Context,
+        store: Option<&StateStore>,
+        opts: &PlanOptions,
+        mode: ReadMode,
+    ) -> anyhow::Result<Planned> {
+        let now = self.session.now;
+        let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.digest.as_deref() };
+        let (snap, desired, basis) = match store {
+            Some(store) => store.read_for_plan_with(
+                how,
+                |snap| self.desired(ctx, snap),
+                |d| &d.kv,
+                |d, snap| purged(d, snap, opts),
+            )?,
             None => {
                 let snap = LeanSnapshot::default();
                 let desired = self.desired(ctx, &snap)?;
-                (snap, desired)
+                (snap, Some(desired), PlanBasis::default())
             }
         };
-        self.finish_plan(snap, desired, opts)
+        self.finish_plan(snap, desired, basis, opts, now)
     }
 
     /// [`Self::plan`] inside the apply's write transaction.
-    pub fn plan_in(&self, ctx: &Context, txn: &WriteTxn, opts: &PlanOptions) -> anyhow::Result<Planned> {
-        let (snap, desired) = txn.read_for_plan(|snap| self.desired(ctx, snap), |d| &d.kv)?;
-        self.finish_plan(snap, desired, opts)
+    pub fn plan_in(
+        &self,
+        ctx: &Context,
+        txn: &WriteTxn,
+        opts: &PlanOptions,
+        mode: ReadMode,
+    ) -> anyhow::Result<Planned> {
+        let now = self.session.now;
+        let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.digest.as_deref() };
+        let (snap, desired, basis) =
+            txn.read_for_plan_with(how, |snap| self.desired(ctx, snap), |d| &d.kv, |d, snap| purged(d, snap, opts))?;
+        self.finish_plan(snap, desired, basis, opts, now)
     }
 
-    fn finish_plan(&self, snap: LeanSnapshot, desired: Desired, opts: &PlanOptions) -> anyhow::Result<Planned> {
-        let mut plan = crate::plan::diff(&desired, &snap, opts, self.session.now);
+    fn finish_plan(
+        &self,
+        snap: LeanSnapshot,
+        desired: Option<Desired>,
+        basis: PlanBasis,
+        opts: &PlanOptions,
+        now: i64,
+    ) -> anyhow::Result<Planned> {
+        let mut plan = match &desired {
+            Some(d) => crate::plan::diff(d, &snap, opts, now),
+            None => crate::plan::Plan::no_changes(snap.lineage, snap.serial, opts),
+        };
+        let mut basis = basis;
         if !self.targets.is_empty() {
             let jobs = self.workspace.jobs.keys().cloned().collect();
             let ports = self
@@ -158,8 +222,11 @@ impl LoadedBucket {
                 .flat_map(|(job, j)| j.ports.iter().map(move |p| (p.name.clone(), job.clone())))
                 .collect();
             plan = crate::plan::target::restrict(plan, &self.targets, &jobs, &ports)?;
+            // A targeted apply leaves the other jobs' changes pending: it must not record
+            // their namespaces as verified, or the next plan would skip them.
+            basis = PlanBasis::default();
         }
-        Ok(Planned { desired, plan, digest: self.digest()? })
+        Ok(Planned { desired, plan, basis, digest: self.digest()? })
     }
 
     /// Terraform's warning about partial plans, when `--target` is in effect.
@@ -178,6 +245,9 @@ mistakes. Run `kvform plan` without it afterwards to see what is still pending."
 
     /// The workspace digest saved plans carry.
     pub fn digest(&self) -> anyhow::Result<String> {
+        if let Some(d) = &self.digest {
+            return Ok(d.clone());
+        }
         super::plan_files::workspace_digest(&self.session.bucket.root, self.settings().max_file_size)
     }
 }
@@ -227,6 +297,8 @@ pub(super) fn print_failures(ctx: &Context, outcomes: &[HookOutcome]) {
             text.push_str(&format!("  (full output: {})\n", log.display()));
         }
         ctx.printer.raw_stderr(&text);
+    }
+}
     }
 }
 

@@ -35,6 +35,10 @@ pub struct Args {
     /// repeatable. Not for routine use: for recovering from errors or mistakes.
     #[arg(long = "target", value_name = "JOB", value_delimiter = ',')]
     targets: Vec<String>,
+    /// Read and compare every key of the state, not only the namespaces that may have
+    /// changed since the last apply.
+    #[arg(long)]
+    refresh: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -56,12 +60,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
-    let planned = loaded.plan(ctx, store.as_ref(), &opts)?;
+    let planned = loaded.plan(ctx, store.as_ref(), &opts, pipeline::read_mode(args.refresh))?;
     loaded.warn_if_targeted(ctx);
-    ctx.printer.out(&args.output.render(ctx, &planned.plan));
+    args.output.print(ctx, &planned.plan)?;
+    let changes = !planned.plan.is_empty();
     if let Some(rel) = &args.out {
         let out = ctx.dir.join(rel);
-        let mut saved = SavedPlan::new(planned.plan.clone(), planned.digest.clone());
+        let mut saved = SavedPlan::new(planned.plan, planned.digest);
         saved.targets = args.targets.clone();
         plan_files::write(&saved, &out)?;
         // The plan file path is relative to -C DIR, so the hint repeats the -C the user gave.
@@ -73,5 +78,5 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             rel.display()
         ));
     }
-    Ok(if args.detailed_exitcode && !planned.plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if args.detailed_exitcode && changes { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

@@ -45,7 +45,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         if saved.options.purge_secrets_kv { " with --purge-secrets-kv" } else { "" },
         if saved.targets.is_empty() { String::new() } else { format!(" with --target {}", saved.targets.join(",")) }
     ));
-    ctx.printer.out(&args.output.render(ctx, &saved.plan));
+    args.output.print(ctx, &saved.plan)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,10 +13,12 @@
 
 use super::store::{HookStore, HookStoreError, HookValue};
 use crate::apply::SharedTxn;
+use crate::kv::derived::Deriver;
 use crate::kv::{Entry, is_secret_namespace};
 use crate::secrets::Keyring;
-use crate::state::{StateError, StateStore, WriteTxn};
+use crate::state::{StateError, StateStore, WriteTxn, read_entry};
 use rusqlite::Connection;
+use std::path::Path;
 use std::sync::MutexGuard;
 
 /// Hook reads and writes inside the apply's (or `kvform run`'s) write transaction.
@@ -60,7 +62,7 @@ impl TxnStore {
 /// State errors name namespaces and keys, never values.
 fn store_error(e: StateError) -> HookStoreError {
     match e {
-        StateError::Invalid { .. } => HookStoreError::Rejected(e.to_string()),
+        StateError::Invalid { .. } | StateError::Derived { .. } => HookStoreError::Rejected(e.to_string()),
         e => HookStoreError::Backend(e.to_string()),
     }
 }
@@ -86,11 +88,21 @@ fn hook_value(
     Ok(Some(HookValue { value, expired_at }))
 }
 
-/// Live keys of a namespace, sorted (one indexed query, not a snapshot of the whole state).
-fn live_keys(conn: &Connection, ns: &str) -> Result<Vec<String>, HookStoreError> {
-    conn.prepare_cached("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key")
+/// Live keys of a namespace, derived keys included, sorted (one indexed query, not a
+/// snapshot of the whole state).
+fn live_keys(conn: &Connection, path: &Path, ns: &str) -> Result<Vec<String>, HookStoreError> {
+    let mut keys: Vec<String> = conn
+        .prepare_cached("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key")
         .and_then(|mut st| st.query_map([ns], |r| r.get(0))?.collect())
-        .map_err(|e| HookStoreError::Backend(format!("list {ns}: {e}")))
+        .map_err(|e| HookStoreError::Backend(format!("list {ns}: {e}")))?;
+    let derived = Deriver::new(|n: &str, k: &str| read_entry(conn, path, n, k))
+        .keys_of(ns, keys.iter().map(String::as_str))
+        .map_err(store_error)?;
+    if !derived.is_empty() {
+        keys.extend(derived.into_iter().map(|(k, _)| k));
+        keys.sort();
+    }
+    Ok(keys)
 }
 
 impl HookStore for TxnStore {
@@ -112,7 +124,8 @@ impl HookStore for TxnStore {
     }
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
-        live_keys(self.lock()?.conn(), ns)
+        let txn = self.lock()?;
+        live_keys(txn.conn(), txn.path(), ns)
     }
 }
 
@@ -149,7 +162,7 @@ impl HookStore for ReadOnlyStore {
     }
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
-        live_keys(self.store.conn(), ns)
+        live_keys(self.store.conn(), self.store.path(), ns)
     }
 }
 

@@ -54,6 +54,12 @@ pub trait Current {
     fn live_namespaces(&self) -> impl Iterator<Item = &String> {
         self.entries().iter().filter(|(_, m)| m.values().any(CurrentEntry::is_live)).map(|(ns, _)| ns)
     }
+    /// Whether the plan covers this namespace. A partial view (an incremental plan, see
+    /// `crate::state::fingerprint`) covers only the namespaces it read; the others are
+    /// known unchanged and produce no changes.
+    fn covers(&self, _ns: &str) -> bool {
+        true
+    }
     /// Live entries of a namespace.
     fn live(&self, ns: &str) -> impl Iterator<Item = (&String, &Self::Entry)> {
         self.entries().get(ns).into_iter().flat_map(|m| m.iter()).filter(|(_, e)| e.is_live())
@@ -153,9 +159,24 @@ pub struct LeanSnapshot {
     pub entries: BTreeMap<String, BTreeMap<String, LeanEntry>>,
     /// Jobs the state records as purged (see [`Current::purged_jobs`]).
     pub purged_jobs: BTreeSet<String>,
+    /// Live namespaces whose rows were not read (unchanged since the last apply).
+    pub unread_live: BTreeSet<String>,
+    /// `Some`: the namespaces this view covers (read, or known to have no rows); the plan
+    /// leaves every other namespace alone. `None`: everything was read.
+    pub covered: Option<BTreeSet<String>>,
 }
 
 impl Current for LeanSnapshot {
+    fn live_namespaces(&self) -> impl Iterator<Item = &String> {
+        self.entries
+            .iter()
+            .filter(|(_, m)| m.values().any(CurrentEntry::is_live))
+            .map(|(ns, _)| ns)
+            .chain(self.unread_live.iter())
+    }
+    fn covers(&self, ns: &str) -> bool {
+        self.covered.as_ref().is_none_or(|c| c.contains(ns))
+    }
     type Entry = LeanEntry;
     fn bucket_id(&self) -> Uuid {
         self.bucket_id

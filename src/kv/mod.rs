@@ -8,6 +8,7 @@
 
 pub mod current;
 pub mod keys;
+pub mod derived;
 pub mod value;
 
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};

@@ -15,12 +15,16 @@
 //! - `<job>_allocation_index` is the index among the job's **non-removed** allocations in
 //!   fleet order, the same list `peer_workers` is drawn from: draining one worker does not
 //!   renumber the others (indexes are often used as cluster member ids).
+//! - `maand/job/<job>` `placed_workers` lists those non-removed workers (fleet order): it is
+//!   the stored list the derived `peer_workers` is cut from (`crate::kv::derived`), since
+//!   `workers` lists active allocations only.
+//! - `<label>_peers` and `peer_workers` are not produced here: they are derived when read.
 //! - `worker_<i>`/`workers`/`rollout_order` list only active allocations.
 //! - `position` is the fleet position the worker is ordered by (explicit `position`, else
 //!   the array index), not its rank.
 //! - `worker_memory_mb` / `worker_cpu_mhz` are `0` when the worker declares no capacity:
 //!   such a worker can host only jobs that reserve nothing, which is what 0 says.
-//! - A disabled worker stays in the label lists (`<label>_workers`, `_peers`, indexes):
+//! - A disabled worker stays in the label lists (`<label>_workers`, indexes):
 //!   it is still part of the fleet, only its allocations are drained.
 //! - `vars/bucket` is exactly the bucket.conf attributes the parser returns (it decides
 //!   whether default `port_min`/`port_max` appear).
@@ -32,7 +36,6 @@ use crate::kv::value::decimal;
 use crate::kv::{KvMap, NamespaceKind, Value};
 use crate::workspace::types::{Worker, Workspace};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// Everything the projection reads, computed by the earlier steps.
@@ -60,35 +63,6 @@ impl Kv {
 
 fn join<S: AsRef<str>>(items: &[S]) -> String {
     items.iter().map(|s| s.as_ref()).collect::<Vec<_>>().join(",")
-}
-
-/// A comma-joined list that can produce "every item but one" (`<label>_peers`,
-/// `peer_workers`) as a [`Value`] sharing the joined text: n such values of a list of n
-/// items would otherwise be O(n²) bytes, which dominated large fleets (1 GB at 10,000
-/// workers).
-struct Joined {
-    text: Arc<str>,
-    /// Byte offset of each item in `text`.
-    starts: Vec<usize>,
-    lens: Vec<usize>,
-}
-
-impl Joined {
-    fn new(items: &[&str]) -> Joined {
-        let text: Arc<str> = join(items).into();
-        let mut starts = Vec::with_capacity(items.len());
-        let mut at = 0;
-        for item in items {
-            starts.push(at);
-            at += item.len() + 1;
-        }
-        Joined { text, starts, lens: items.iter().map(|s| s.len()).collect() }
-    }
-
-    /// The list without item `i` (the same text `join` of the other items gives).
-    fn without(&self, i: usize) -> Value {
-        Value::list_without(&self.text, self.starts[i], self.lens[i], self.starts.len() == 1)
-    }
 }
 
 pub fn project(i: &Inputs) -> KvMap {
@@ -119,14 +93,12 @@ pub fn project(i: &Inputs) -> KvMap {
             by_label.entry(l).or_default().push(&w.host);
         }
     }
-    // Per label: its joined list (for `_peers`) and each host's index in it.
-    let label_lists: BTreeMap<&str, (Joined, HashMap<&str, usize>)> = by_label
-        .iter()
-        .map(|(l, hosts)| (*l, (Joined::new(hosts), hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect())))
-        .collect();
+    // Each host's index in each of its labels' lists.
+    let label_index: BTreeMap<&str, HashMap<&str, usize>> =
+        by_label.iter().map(|(l, hosts)| (*l, hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect())).collect();
     let workers_ns = NamespaceKind::Workers;
     for (label, hosts) in &by_label {
-        kv.put(&workers_ns, format!("{label}_workers"), &*label_lists[label].0.text);
+        kv.put(&workers_ns, format!("{label}_workers"), join(hosts));
         kv.put(&workers_ns, format!("{label}_workers_length"), hosts.len().to_string());
         for (idx, h) in hosts.iter().enumerate() {
             kv.put(&workers_ns, format!("{label}_{idx}"), *h);
@@ -155,13 +127,9 @@ pub fn project(i: &Inputs) -> KvMap {
         if let Some(h) = &w.hostname {
             kv.put(&ns, "hostname", h);
         }
+        // `<label>_peers` is derived from `<label>_workers` when read (`crate::kv::derived`).
         for l in &labels {
-            let (joined, index) = &label_lists[l];
-            let idx = index[w.host.as_str()];
-            kv.put(&ns, format!("{l}_allocation_index"), idx.to_string());
-            if joined.starts.len() > 1 {
-                kv.put(&ns, format!("{l}_peers"), joined.without(idx));
-            }
+            kv.put(&ns, format!("{l}_allocation_index"), label_index[l][w.host.as_str()].to_string());
         }
         let tags = NamespaceKind::WorkerTags(w.host.clone());
         for (k, v) in &w.tags {
@@ -203,6 +171,8 @@ pub fn project(i: &Inputs) -> KvMap {
             kv.put(&ns, format!("worker_{idx}"), *h);
         }
         kv.put(&ns, "rollout_order", join(&active));
+        // The source of every allocation's derived `peer_workers` (`crate::kv::derived`).
+        kv.put(&ns, "placed_workers", join(&placed));
         kv.put(&ns, "deployment_seq", i.seq.get(&job.name).copied().unwrap_or(0).to_string());
 
         if let Some(cfg) = ws.job_configs.get(&job.name) {
@@ -211,30 +181,11 @@ pub fn project(i: &Inputs) -> KvMap {
             }
         }
 
-        let placed_joined = Joined::new(&placed);
         for (idx, host) in placed.iter().enumerate() {
             let ns = NamespaceKind::Allocation { job: job.name.clone(), host: host.to_string() };
             kv.put(&ns, format!("{}_allocation_index", job.name), idx.to_string());
-            kv.put(&ns, "peer_workers", placed_joined.without(idx));
             kv.put(&ns, "version", version);
         }
     }
     kv.0
-}
-
-#[cfg(test)]
-mod joined_tests {
-    use super::{Joined, join};
-
-    #[test]
-    fn without_equals_joining_the_others() {
-        for items in [vec!["a"], vec!["a", "bb"], vec!["10.0.0.1", "10.0.0.22", "h", "10.0.0.4"]] {
-            let j = Joined::new(&items);
-            assert_eq!(&*j.text, join(&items));
-            for i in 0..items.len() {
-                let others: Vec<&str> = items.iter().enumerate().filter(|(k, _)| *k != i).map(|(_, s)| *s).collect();
-                assert_eq!(j.without(i), join(&others), "{items:?} without {i}");
-            }
-        }
-    }
 }

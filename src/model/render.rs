@@ -56,7 +56,8 @@ pub fn text(d: &Desired) -> String {
             d.removed_workers.iter().cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    for (ns, keys) in &d.kv {
+    // With the derived peer keys: what readers will see after an apply.
+    for (ns, keys) in &crate::kv::derived::complete(&d.kv) {
         for (k, v) in keys {
             out.push_str(&format!("{ns}  {k} = {}\n", quote(&v.to_cow())));
         }
@@ -66,14 +67,14 @@ pub fn text(d: &Desired) -> String {
 
 /// Pretty JSON with every object's keys in sorted order.
 pub fn json(d: &Desired) -> String {
-    let kv: Map<String, Value> =
-        d.kv.iter()
-            .map(|(ns, keys)| {
-                let keys: Map<String, Value> =
-                    keys.iter().map(|(k, v)| (k.clone(), Value::from(v.to_cow().into_owned()))).collect();
-                (ns.clone(), Value::Object(keys))
-            })
-            .collect();
+    let kv: Map<String, Value> = crate::kv::derived::complete(&d.kv)
+        .iter()
+        .map(|(ns, keys)| {
+            let keys: Map<String, Value> =
+                keys.iter().map(|(k, v)| (k.clone(), Value::from(v.to_cow().into_owned()))).collect();
+            (ns.clone(), Value::Object(keys))
+        })
+        .collect();
     let jobs: Map<String, Value> = d
         .jobs
         .values()

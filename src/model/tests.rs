@@ -60,7 +60,9 @@ fn every_key_of_the_projection() {
         Some(min);
     let d = desired(&ws, &prior()).unwrap_or_else(|e| panic!("{e:?}"));
     let mut actual = Vec::new();
-    for (ns, keys) in &d.kv {
+    // As readers see it: with the derived peer keys (10.0.0.2's api allocation is disabled
+    // and still counts as a peer).
+    for (ns, keys) in &crate::kv::derived::complete(&d.kv) {
         for (k, v) in keys {
             actual.push(format!("{ns} {k}={v}"));
         }
@@ -80,6 +82,7 @@ fn every_key_of_the_projection() {
         "maand/job/api min_cpu_mhz=0".into(),
         "maand/job/api min_memory_mb=256".into(),
         "maand/job/api name=api".into(),
+        "maand/job/api placed_workers=10.0.0.1,10.0.0.2".into(),
         "maand/job/api rollout_order=10.0.0.1".into(),
         "maand/job/api selectors=api".into(),
         "maand/job/api version=v1.2".into(),
@@ -101,6 +104,7 @@ fn every_key_of_the_projection() {
         "maand/job/db min_cpu_mhz=500".into(),
         "maand/job/db min_memory_mb=300".into(),
         "maand/job/db name=db".into(),
+        "maand/job/db placed_workers=10.0.0.1".into(),
         "maand/job/db rollout_order=10.0.0.1".into(),
         "maand/job/db selectors=db".into(),
         "maand/job/db version=2.0.0".into(),

@@ -60,7 +60,9 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
     let purges = purge_reasons(desired, current, opts);
     let no_values = BTreeMap::new();
     let no_entries = BTreeMap::new();
-    let namespaces: BTreeSet<&String> = desired.kv.keys().chain(current.entries().keys()).collect();
+    // An incremental view covers only the namespaces that may have changed.
+    let namespaces: BTreeSet<&String> =
+        desired.kv.keys().chain(current.entries().keys()).filter(|ns| current.covers(ns)).collect();
 
     let mut changes = Vec::new();
     for ns in namespaces {
@@ -93,7 +95,11 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
         }
 
         let purge = purges.get(ns.as_str());
-        for (key, entry) in live.iter().filter(|(k, e)| e.is_live() && !want.contains_key(*k)) {
+        // Derived keys are never stored; a view of the state that shows them (as readers see
+        // it) must not make the plan tombstone them.
+        for (key, entry) in
+            live.iter().filter(|(k, e)| e.is_live() && !want.contains_key(*k) && !crate::kv::derived::is_derived(ns, k))
+        {
             let (reason, is_purge) = if let Some(reason) = purge {
                 (reason.clone(), true)
             } else if ownership == Ownership::Synced {

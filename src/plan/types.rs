@@ -198,6 +198,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The empty plan against a state (lineage, serial) with `options`: what `diff` gives
+    /// when nothing differs.
+    pub fn no_changes(lineage: Uuid, base_serial: u64, options: &PlanOptions) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION.into(),
+            changes: Vec::new(),
+            rollout: Vec::new(),
+            summary: Summary::default(),
+            meta: PlanMeta { lineage, base_serial, kvform_version: KVFORM_VERSION.into(), options: options.clone() },
+        }
+    }
+
     /// No key is written or tombstoned (and so nothing is rolled out).
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()

@@ -7,11 +7,221 @@
 //!    from SQLite, never copied) with the desired value of its key; only values that differ,
 //!    or whose key is not desired, are copied into the snapshot.
 
+use super::fingerprint::{self, Base, Digest, PlanBasis, PlanRead};
 use super::{StateError, read_meta, sql};
-use crate::kv::{KvMap, LeanEntry, LeanSnapshot, LeanValue};
+use crate::kv::{KvMap, LeanEntry, LeanSnapshot, LeanValue, is_secret_namespace};
 use rusqlite::Connection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// How a plan reads the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Read only what may have changed since the last apply (`super::fingerprint`); falls
+    /// back to [`ReadMode::Full`] when the state has no usable fingerprints.
+    Incremental,
+    /// Read and compare everything (`plan --refresh`).
+    Full,
+}
+
+/// More suspect namespaces than this share of the recorded ones are read with the two full
+/// scans instead of one query each (same result, fewer round trips).
+const SCAN_SHARE: usize = 4;
+
+/// [`read_for_plan`] that reads only the namespaces that may have changed (see
+/// `super::fingerprint`): `desire` gets a view whose live namespaces come from the recorded
+/// fingerprints (rows read for `maand/bucket` and the dirty namespaces only); `purged` names
+/// the namespaces the plan purges. Returns a partial snapshot (`covered`) and the basis the
+/// apply records. The plan made from it equals the full plan (tests/plan_props.rs).
+///
+/// The desired state is `None` when nothing can have changed: the workspace digest is the
+/// one the last apply planned from, that apply verified every namespace, and nothing was
+/// written or expired since — the plan is empty without projecting anything (the model is
+/// a fixed point: applying a plan and planning again gives no changes).
+pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
+    conn: &Connection,
+    path: &Path,
+    own_txn: bool,
+    how: PlanRead<'_>,
+    desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
+    kv: impl Fn(&D) -> &KvMap,
+    purged: impl FnOnce(&D, &LeanSnapshot) -> BTreeSet<String>,
+) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
+    let (mode, now) = (how.mode, how.now);
+    if own_txn {
+        conn.execute_batch("BEGIN").map_err(sql(path, "begin reading"))?;
+    }
+    let out = (|| {
+        let base = match mode {
+            ReadMode::Incremental => fingerprint::read_base(conn, path)?,
+            ReadMode::Full => None,
+        };
+        match base {
+            Some(base) => {
+                let dirty = fingerprint::dirty(conn, path, base.serial, now)?;
+                if unchanged(&base, how.workspace_digest, &dirty) {
+                    let meta = read_meta(conn, path)?;
+                    let snap = LeanSnapshot {
+                        bucket_id: meta.bucket_id,
+                        lineage: meta.lineage,
+                        serial: meta.serial,
+                        purged_jobs: super::read_purged_jobs(conn, path)?,
+                        covered: Some(BTreeSet::new()),
+                        ..Default::default()
+                    };
+                    return Ok((snap, None, PlanBasis::default()));
+                }
+                let (snap, desired, basis) = incremental(conn, path, dirty, desire, &kv, purged)?;
+                Ok((snap, Some(desired), basis))
+            }
+            None => {
+                let mut snap = read_lean_snapshot(conn, path)?;
+                let desired = desire(&snap)?;
+                let want = kv(&desired);
+                compare_values(conn, path, &mut snap, want)?;
+                let all = want.keys().chain(snap.entries.keys()).cloned().collect::<BTreeSet<_>>();
+                let read = fingerprint::digests_of(want, all);
+                Ok((snap, Some(desired), PlanBasis { full: true, read }))
+            }
+        }
+    })();
+    if own_txn {
+        let ended = conn.execute_batch("COMMIT").map_err(sql(path, "end reading"));
+        if out.is_ok() {
+            ended?;
+        }
+    }
+    out
+}
+
+/// Nothing can have changed since the last apply (see [`read_for_plan_with`]).
+fn unchanged(base: &Base, workspace_digest: Option<&str>, dirty: &BTreeSet<String>) -> bool {
+    base.verified
+        && dirty.is_empty()
+        && workspace_digest.is_some()
+        && base.workspace_digest.as_deref() == workspace_digest
+}
+
+fn incremental<D, E: From<StateError>>(
+    conn: &Connection,
+    path: &Path,
+    dirty: BTreeSet<String>,
+    desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
+    kv: &impl Fn(&D) -> &KvMap,
+    purged: impl FnOnce(&D, &LeanSnapshot) -> BTreeSet<String>,
+) -> Result<(LeanSnapshot, D, PlanBasis), E> {
+    let meta = read_meta(conn, path)?;
+    let table = fingerprint::read_table(conn, path)?;
+    // What the model needs: which namespaces are live, and maand/bucket's values.
+    let mut pre = LeanSnapshot {
+        bucket_id: meta.bucket_id,
+        lineage: meta.lineage,
+        serial: meta.serial,
+        purged_jobs: super::read_purged_jobs(conn, path)?,
+        ..Default::default()
+    };
+    let bucket = crate::kv::NamespaceKind::Bucket.path();
+    let bucket_rows = read_namespace(conn, path, &bucket, None)?;
+    for ns in table.keys().chain(dirty.iter()) {
+        if *ns == bucket || pre.unread_live.contains(ns) {
+            continue;
+        }
+        if !dirty.contains(ns) || fingerprint::is_live(conn, path, ns)? {
+            pre.unread_live.insert(ns.clone());
+        }
+    }
+    if !bucket_rows.is_empty() {
+        pre.entries.insert(bucket.clone(), bucket_rows);
+    }
+    let desired = desire(&pre)?;
+    let want = kv(&desired);
+
+    // Suspect: written or expired since, purged, or desired keys that differ from the record.
+    let mut suspect = dirty;
+    suspect.extend(purged(&desired, &pre));
+    let empty = fingerprint::digest(None);
+    let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
+    for (ns, keys) in want {
+        let d = fingerprint::digest(Some(keys));
+        if table.get(ns) != Some(&d) {
+            suspect.insert(ns.clone());
+        }
+        digests.insert(ns.clone(), d);
+    }
+    for (ns, d) in &table {
+        if !want.contains_key(ns) && *d != empty {
+            suspect.insert(ns.clone());
+        }
+    }
+
+    let mut snap = pre;
+    snap.unread_live.retain(|ns| !suspect.contains(ns));
+    if !suspect.contains(&bucket) {
+        let live = snap.entries.remove(&bucket).is_some_and(|m| m.values().any(|e| !e.deleted));
+        if live {
+            snap.unread_live.insert(bucket.clone());
+        }
+    }
+    if suspect.len() > table.len() / SCAN_SHARE + 64 {
+        // Most of the state is suspect (a large change): two scans beat a query each.
+        let mut full = read_lean_snapshot(conn, path)?;
+        compare_values(conn, path, &mut full, want)?;
+        full.entries.retain(|ns, _| suspect.contains(ns));
+        snap.entries = full.entries;
+    } else {
+        for ns in &suspect {
+            let rows = read_namespace(conn, path, ns, Some(want))?;
+            if rows.is_empty() {
+                snap.entries.remove(ns);
+            } else {
+                snap.entries.insert(ns.clone(), rows);
+            }
+        }
+    }
+    let read = suspect.iter().map(|ns| (ns.clone(), digests.get(ns).copied().unwrap_or(empty))).collect();
+    snap.covered = Some(suspect);
+    Ok((snap, desired, PlanBasis { full: false, read }))
+}
+
+/// Every latest row of one namespace; live values compared with `want` when given (else
+/// kept, as the lean snapshot keeps `maand/bucket`'s), never read in `secrets/*`.
+fn read_namespace(
+    conn: &Connection,
+    path: &Path,
+    ns: &str,
+    want: Option<&KvMap>,
+) -> Result<BTreeMap<String, LeanEntry>, StateError> {
+    let err = || sql(path, "read namespace");
+    let secret = is_secret_namespace(ns);
+    let no_values = BTreeMap::new();
+    let want_ns = want.and_then(|w| w.get(ns)).unwrap_or(&no_values);
+    let mut st = conn
+        .prepare_cached("SELECT key, deleted, ttl, created_at, value FROM latest WHERE namespace = ?1")
+        .map_err(err())?;
+    let mut rows = st.query([ns]).map_err(err())?;
+    let mut out = BTreeMap::new();
+    while let Some(r) = rows.next().map_err(err())? {
+        let key: String = r.get(0).map_err(err())?;
+        let deleted: bool = r.get(1).map_err(err())?;
+        let value = if deleted || secret {
+            LeanValue::NotRead
+        } else {
+            let v = r.get_ref(4).and_then(|v| Ok(v.as_str()?)).map_err(err())?;
+            match want_ns.get(&key) {
+                Some(w) if want.is_some() && w.eq_trimmed(v) => LeanValue::SameAsDesired,
+                _ => LeanValue::Stored(v.trim().to_string()),
+            }
+        };
+        let entry = LeanEntry {
+            deleted,
+            ttl: r.get::<_, i64>(2).map_err(err())? as u64,
+            created_at: r.get(3).map_err(err())?,
+            value,
+        };
+        out.insert(key, entry);
+    }
+    Ok(out)
+}
 
 /// Scan the rows (1), build the desired state from them (`desire`), compare the values (2):
 /// returns the lean snapshot and the desired state. `own_txn`: wrap the scans in a read
@@ -82,7 +292,14 @@ pub(crate) fn read_lean_snapshot(conn: &Connection, path: &Path) -> Result<LeanS
         entries.insert(done, map);
     }
     let purged_jobs = super::read_purged_jobs(conn, path)?;
-    Ok(LeanSnapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries, purged_jobs })
+    Ok(LeanSnapshot {
+        bucket_id: meta.bucket_id,
+        lineage: meta.lineage,
+        serial: meta.serial,
+        entries,
+        purged_jobs,
+        ..Default::default()
+    })
 }
 
 fn compare_values(conn: &Connection, path: &Path, snap: &mut LeanSnapshot, desired: &KvMap) -> Result<(), StateError> {

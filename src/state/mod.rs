@@ -21,12 +21,16 @@
 
 pub mod backup;
 pub mod check;
+pub mod fingerprint;
 pub mod gc;
 mod lean;
 pub mod lock;
+mod migrate;
 pub mod schema;
 mod txn;
 
+pub use fingerprint::{PlanBasis, PlanRead};
+pub use lean::ReadMode;
 pub use lock::{LockHolder, actor};
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
@@ -64,6 +68,10 @@ pub enum StateError {
         "{ns} {key}: writing a secret needs the bucket key\n  help: this is a bug in the caller: open the state `with_keyring`"
     )]
     NoKeyring { ns: String, key: String },
+    #[error(
+        "{ns} {key} is derived from {from} when read; it is never stored and cannot be written\n  help: change the workspace the list comes from and run `kvform apply`"
+    )]
+    Derived { ns: String, key: String, from: String },
     #[error("invalid {what} {value:?}: {reason}")]
     Invalid { what: &'static str, value: String, reason: &'static str },
     #[error("the state at {} failed its checks:\n{}\n  help: restore a backup with `kvform state restore FILE`", .path.display(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -293,6 +301,9 @@ impl StateStore {
                 let backup = PathBuf::from(backup);
                 backup::backup_connection(&conn, path, &backup)?;
                 let to = schema::migrate(&mut conn, v).map_err(sql(path, "migrate"))?;
+                // Migrations can delete most of a large state (the stored peer lists of
+                // schema 1): give the space back.
+                conn.execute_batch("VACUUM").map_err(sql(path, "compact after migrating"))?;
                 InitOutcome::Migrated { from: v, to, backup }
             }
             v if v > schema::SCHEMA_VERSION => {
@@ -378,15 +389,38 @@ impl StateStore {
         lean::read_for_plan(&self.conn, &self.path, true, desire, kv)
     }
 
+    /// [`Self::read_for_plan`], reading only what may have changed since the last apply
+    /// when `mode` is incremental (`fingerprint`); `purged` names the namespaces the plan
+    /// purges. Also returns what the apply records. The desired state is `None` when the
+    /// plan is known to be empty without building it (see `lean::read_for_plan_with`).
+    pub fn read_for_plan_with<D, E: From<StateError>>(
+        &self,
+        how: PlanRead<'_>,
+        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
+        kv: impl Fn(&D) -> &KvMap,
+        purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
+    ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
+        lean::read_for_plan_with(&self.conn, &self.path, true, how, desire, kv, purged)
+    }
+
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough
     /// for `Prior::from_current`, not for a plan (use `read_for_plan`).
     pub fn lean_snapshot(&self) -> Result<LeanSnapshot, StateError> {
         lean::read_lean_snapshot(&self.conn, &self.path)
     }
 
-    /// The latest row of one key (tombstone included), if the key was ever written.
+    /// The latest row of one key (tombstone included), if the key was ever written; a
+    /// derived key (`crate::kv::derived`) as readers see it.
     pub fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
-        read_entry(&self.conn, &self.path, ns, key)
+        read_key(&self.conn, &self.path, ns, key)
+    }
+
+    /// [`Self::snapshot`] with every derived key added: the state as readers see it
+    /// (`cat kv`, `kv keys`). Never plan against it (derived keys are not stored).
+    pub fn snapshot_with_derived(&self) -> Result<Snapshot, StateError> {
+        let mut snap = read_snapshot(&self.conn, &self.path)?;
+        crate::kv::derived::add_to_entries(&mut snap.entries);
+        Ok(snap)
     }
 
     /// Every kept version of a key, oldest first.
@@ -485,6 +519,14 @@ pub(crate) fn read_meta(conn: &Connection, path: &Path) -> Result<Meta, StateErr
     };
     let schema_version = schema::user_version(conn).map_err(sql(path, "read schema version"))?;
     Ok(Meta { bucket_id: uuid(&b)?, lineage: uuid(&l)?, serial: serial as u64, schema_version })
+}
+
+/// [`read_entry`], or the derived entry of a derived key.
+pub(crate) fn read_key(conn: &Connection, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
+    match crate::kv::derived::derivation(ns, key) {
+        Some(d) => crate::kv::derived::Deriver::new(|n: &str, k: &str| read_entry(conn, path, n, k)).get(ns, &d),
+        None => read_entry(conn, path, ns, key),
+    }
 }
 
 pub(crate) fn read_entry(conn: &Connection, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {

@@ -12,12 +12,19 @@ use rusqlite::Connection;
 use std::time::Duration;
 
 /// The schema this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// One schema step: SQL, or code for steps that must look at the data.
+pub enum Migration {
+    Sql(&'static str),
+    Code(fn(&rusqlite::Transaction) -> rusqlite::Result<()>),
+}
 
 /// `MIGRATIONS[i]` takes a state from schema `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[Migration] = &[
     // 0 -> 1: the initial schema.
-    "
+    Migration::Sql(
+        "
     CREATE TABLE meta (
         id          INTEGER PRIMARY KEY CHECK (id = 1),
         bucket_id   TEXT    NOT NULL,
@@ -81,11 +88,41 @@ pub const MIGRATIONS: &[&str] = &[
         since       INTEGER NOT NULL
     );
     ",
-    // 1 -> 2: jobs whose allocations were all removed (or that left the workspace with
+    ),
+    // 1 -> 2: `<label>_peers` and `peer_workers` are derived when read (SPEC §4): write
+    // `placed_workers`, delete the stored peer rows (`super::migrate`).
+    Migration::Code(super::migrate::derive_peer_keys),
+    // 2 -> 3: change-proportional planning (`super::fingerprint`). Empty until the next
+    // apply, so the first plan after migrating reads everything.
+    Migration::Sql(
+        "
+    -- Per live namespace, the fingerprint of the desired keys the last apply verified.
+    CREATE TABLE fingerprints (
+        namespace   TEXT PRIMARY KEY,
+        digest      BLOB NOT NULL
+    ) WITHOUT ROWID;
+    -- The serial the fingerprints are valid at, and the kvform that computed them.
+    -- workspace_digest/verified: the workspace the last apply planned from, and whether
+    -- every namespace it planned was verified (then an unchanged workspace and no write
+    -- since need no projection at all).
+    CREATE TABLE plan_base (
+        id               INTEGER PRIMARY KEY CHECK (id = 1),
+        serial           INTEGER NOT NULL,
+        tool_version     TEXT    NOT NULL,
+        workspace_digest TEXT,
+        verified         INTEGER NOT NULL CHECK (verified IN (0, 1))
+    );
+    -- Keys written since a serial (out-of-band writes), and keys whose ttl ran out.
+    CREATE INDEX latest_serial ON latest (serial);
+    CREATE INDEX latest_expiry ON latest (created_at + ttl) WHERE ttl > 0 AND deleted = 0;
+    ",
+    ),
+    // 3 -> 4: jobs whose allocations were all removed (or that left the workspace with
     // allocations). Their synced namespaces stay purged until the job is placed again; key
     // history cannot tell (gc removes it), so the state records it. States older than the
     // record get it inferred: jobs with allocation rows, none live, and no live job catalog.
-    "
+    Migration::Sql(
+        "
     CREATE TABLE purged_jobs (
         job     TEXT    NOT NULL PRIMARY KEY,
         serial  INTEGER NOT NULL
@@ -97,6 +134,7 @@ pub const MIGRATIONS: &[&str] = &[
      WHERE a.live = 0 AND a.job <> ''
        AND NOT EXISTS (SELECT 1 FROM latest l WHERE l.namespace = 'maand/job/' || a.job AND l.deleted = 0);
     ",
+    ),
 ];
 
 /// Settings every connection uses: WAL (readers never block the writer), `synchronous=FULL`
@@ -117,8 +155,11 @@ pub fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
 /// Run every migration above `from`, in one transaction. Returns the new version.
 pub fn migrate(conn: &mut Connection, from: u32) -> rusqlite::Result<u32> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-        tx.execute_batch(sql)?;
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        match step {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Code(f) => f(&tx)?,
+        }
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
     }
     tx.commit()?;

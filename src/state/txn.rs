@@ -7,8 +7,9 @@
 //! A write moves the key's latest row into `history` and writes the new one in `latest`;
 //! history beyond `max_versions` rows per key is trimmed right there.
 
+use super::fingerprint::{self, PlanBasis, Staged};
 use super::lock::LockGuard;
-use super::{StateError, check_name, read_entry, read_snapshot, sql};
+use super::{StateError, check_name, read_key, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot, is_secret_namespace};
 use crate::secrets::Keyring;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -120,6 +121,8 @@ pub struct WriteTxn {
     savepoints: Vec<(String, Counts)>,
     began: Instant,
     finished: bool,
+    /// Fingerprints of the plan being applied (`super::fingerprint`).
+    staged: Option<Staged>,
 }
 
 impl std::fmt::Debug for WriteTxn {
@@ -165,6 +168,7 @@ impl WriteTxn {
             savepoints: Vec::new(),
             began: Instant::now(),
             finished: false,
+            staged: None,
         };
         txn.base_serial = super::read_meta(&txn.conn, &txn.path)?.serial;
         Ok(txn)
@@ -203,15 +207,78 @@ impl WriteTxn {
         super::lean::read_for_plan(&self.conn, &self.path, false, desire, kv)
     }
 
+    /// [`super::StateStore::read_for_plan_with`] inside this transaction.
+    pub fn read_for_plan_with<D, E: From<StateError>>(
+        &self,
+        how: super::PlanRead<'_>,
+        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
+        kv: impl Fn(&D) -> &KvMap,
+        purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
+    ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
+        super::lean::read_for_plan_with(&self.conn, &self.path, false, how, desire, kv, purged)
+    }
+
+    /// Record what the plan being applied learned (`super::fingerprint`): `changed` are the
+    /// namespaces the plan changes, `writer` the writer it applies them as. Rows of changed
+    /// namespaces are marked unverified now (outside any savepoint) and written again as the
+    /// writer writes them; rows of namespaces read unchanged are written at commit; a write
+    /// by any other writer marks its namespace's row unverified.
+    /// `workspace_digest`: the workspace the plan was made from (recorded with the base).
+    pub fn stage_fingerprints<'a>(
+        &mut self,
+        basis: &PlanBasis,
+        changed: impl IntoIterator<Item = &'a str>,
+        writer: &str,
+        workspace_digest: Option<&str>,
+    ) -> Result<(), StateError> {
+        if basis.full {
+            self.conn.execute("DELETE FROM fingerprints", []).map_err(sql(&self.path, "reset fingerprints"))?;
+        }
+        let mut staged = Staged {
+            writer: writer.to_string(),
+            workspace_digest: workspace_digest.map(str::to_string),
+            ..Default::default()
+        };
+        let changed: std::collections::BTreeSet<&str> = changed.into_iter().collect();
+        for (ns, d) in &basis.read {
+            if changed.contains(ns.as_str()) {
+                fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
+                staged.on_write.insert(ns.clone(), *d);
+            } else {
+                staged.on_commit.insert(ns.clone(), *d);
+            }
+        }
+        self.staged = Some(staged);
+        Ok(())
+    }
+
+    /// Keep the fingerprint rows true after a write to `ns` by `writer` (see
+    /// [`Self::stage_fingerprints`]); nothing to do when no apply is staged.
+    fn note_write(&mut self, ns: &str, writer: &str) -> Result<(), StateError> {
+        let Some(staged) = self.staged.as_mut() else { return Ok(()) };
+        if writer == staged.writer {
+            if let Some(d) = staged.on_write.get(ns) {
+                fingerprint::put_row(&self.conn, &self.path, ns, d)?;
+            }
+        } else {
+            staged.on_write.remove(ns);
+            staged.on_commit.remove(ns);
+            staged.foreign.insert(ns.to_string());
+            fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
+        }
+        Ok(())
+    }
+
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough
     /// for `Prior::from_current`, not for a plan (use `read_for_plan`).
     pub fn lean_snapshot(&self) -> Result<LeanSnapshot, StateError> {
         super::lean::read_lean_snapshot(&self.conn, &self.path)
     }
 
-    /// Latest row of one key; sees this transaction's own writes.
+    /// Latest row of one key (a derived key as readers see it); sees this transaction's
+    /// own writes.
     pub fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
-        read_entry(&self.conn, &self.path, ns, key)
+        read_key(&self.conn, &self.path, ns, key)
     }
 
     /// Append a version unless identical (value and ttl) to the live latest row. Revives a
@@ -228,6 +295,7 @@ impl WriteTxn {
     ) -> Result<WriteOutcome, StateError> {
         check_name("namespace", ns)?;
         check_name("key", key)?;
+        refuse_derived(ns, key)?;
         let value = value.trim();
         let secret = is_secret_namespace(ns);
         let head = self.head(ns, key)?;
@@ -240,6 +308,7 @@ impl WriteTxn {
                 old == value
             };
             if same {
+                self.note_write(ns, writer)?;
                 return Ok(WriteOutcome::Unchanged { version: *version });
             }
         }
@@ -251,6 +320,7 @@ impl WriteTxn {
         } else {
             value
         };
+        self.note_write(ns, writer)?;
         let outcome = match head {
             None => {
                 self.insert_first(ns, key, stored, ttl, writer, now)?;
@@ -288,9 +358,11 @@ impl WriteTxn {
         }
         check_name("namespace", ns)?;
         check_name("key", key)?;
+        refuse_derived(ns, key)?;
         if !self.insert_first(ns, key, value.trim(), ttl, writer, now)? {
             return self.put(ns, key, value, ttl, writer, now);
         }
+        self.note_write(ns, writer)?;
         Ok(WriteOutcome::Created { version: 1 })
     }
 
@@ -324,6 +396,7 @@ impl WriteTxn {
     pub fn tombstone(&mut self, ns: &str, key: &str, writer: &str, now: i64) -> Result<bool, StateError> {
         match self.head(ns, key)? {
             Some((version, _, false, _)) => {
+                self.note_write(ns, writer)?;
                 self.append(ns, key, version + 1, "", true, 0, writer, now)?;
                 self.counts.destroyed += 1;
                 Ok(true)
@@ -439,6 +512,9 @@ impl WriteTxn {
     pub fn commit(mut self, record: ApplyRecord) -> Result<u64, StateError> {
         let changed = self.counts.any();
         let serial = if changed { self.next_serial() } else { self.base_serial };
+        if let Some(staged) = self.staged.take() {
+            fingerprint::finish(&self.conn, &self.path, staged, serial)?;
+        }
         if changed {
             self.conn
                 .execute("UPDATE meta SET serial = ?1 WHERE id = 1", [serial as i64])
@@ -553,6 +629,15 @@ impl WriteTxn {
                 .map_err(sql(p, "trim history"))?;
         }
         Ok(())
+    }
+}
+
+/// Derived keys (`crate::kv::derived`) have no rows: writing one would store what is
+/// computed when read, and readers would never see it.
+fn refuse_derived(ns: &str, key: &str) -> Result<(), StateError> {
+    match crate::kv::derived::derivation(ns, key) {
+        Some(d) => Err(StateError::Derived { ns: ns.into(), key: key.into(), from: d.source() }),
+        None => Ok(()),
     }
 }
 

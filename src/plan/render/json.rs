@@ -7,9 +7,17 @@ use crate::plan::types::Plan;
 
 /// The plan as pretty JSON (ends with a newline).
 pub fn render_json(plan: &Plan) -> String {
-    let mut s = serde_json::to_string_pretty(plan).expect("a plan always serialises");
-    s.push('\n');
-    s
+    let mut out = Vec::new();
+    write_json(plan, &mut out).expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// [`render_json`] streamed into `w` as it is serialised (wrap files and stdout in a
+/// `BufWriter`): the document of a large plan is never held in memory whole (SPEC §11).
+pub fn write_json(plan: &Plan, mut w: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut w, plan).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")?;
+    w.flush()
 }
 
 /// The JSON Schema of the `--json` document, pretty JSON ending with a newline.

@@ -13,6 +13,8 @@ pub mod text;
 mod values;
 
 use super::types::{Action, Change, Plan};
+use crate::kv::NamespaceKind;
+use std::collections::HashMap;
 use values::{detail_lines, quote};
 
 /// One output line of the change listing.
@@ -64,11 +66,115 @@ fn width(s: &str) -> usize {
     s.chars().count()
 }
 
+/// More namespaces of one shape than this are printed as one line (SPEC §11).
+pub(crate) const GROUP_OVER: usize = 20;
+/// Names a group line shows before `…`.
+const GROUP_NAMES: usize = 3;
+
+/// The shape a namespace is grouped under: its host (or, for job-level namespaces, its job)
+/// replaced by `*` — `maand/job/api/worker/*`, `maand/worker/*`, `vars/job/*`. `None` for
+/// the bucket-wide namespaces, which are one of a kind.
+pub(crate) fn shape(ns: &str) -> Option<String> {
+    Some(match NamespaceKind::parse(ns)? {
+        NamespaceKind::Allocation { job, .. } => format!("maand/job/{job}/worker/*"),
+        NamespaceKind::Worker(_) => "maand/worker/*".into(),
+        NamespaceKind::WorkerTags(_) => "maand/worker/*/tags".into(),
+        NamespaceKind::Job(_) => "maand/job/*".into(),
+        NamespaceKind::BucketJobVars(_) => "vars/bucket/job/*".into(),
+        NamespaceKind::JobVars(_) => "vars/job/*".into(),
+        NamespaceKind::JobSecrets(_) => "secrets/job/*".into(),
+        NamespaceKind::Bucket | NamespaceKind::Workers | NamespaceKind::BucketVars => return None,
+    })
+}
+
+/// The name a namespace shows in its group line (the part the `*` stands for).
+fn member(ns: &str) -> String {
+    match NamespaceKind::parse(ns) {
+        Some(k) => k.host().or(k.job()).unwrap_or(ns).to_string(),
+        None => ns.to_string(),
+    }
+}
+
+/// Per shape with more than [`GROUP_OVER`] changed namespaces: its group line.
+fn groups(changes: &[Change]) -> HashMap<String, Row> {
+    struct Acc {
+        names: Vec<String>,
+        namespaces: usize,
+        counts: [usize; 3],
+        last: String,
+    }
+    let mut acc: HashMap<String, Acc> = HashMap::new();
+    for c in changes {
+        let Some(shape) = shape(&c.namespace) else { continue };
+        let a = acc.entry(shape).or_insert_with(|| Acc {
+            names: Vec::new(),
+            namespaces: 0,
+            counts: [0; 3],
+            last: String::new(),
+        });
+        if a.last != c.namespace {
+            a.namespaces += 1;
+            if a.names.len() < GROUP_NAMES {
+                a.names.push(member(&c.namespace));
+            }
+            a.last.clone_from(&c.namespace);
+        }
+        a.counts[match c.action {
+            Action::Create => 0,
+            Action::Update => 1,
+            Action::Tombstone => 2,
+        }] += 1;
+    }
+    acc.into_iter()
+        .filter(|(_, a)| a.namespaces > GROUP_OVER)
+        .map(|(shape, a)| {
+            let kinds = a.counts.iter().filter(|n| **n > 0).count();
+            let sym = match a.counts {
+                _ if kinds > 1 => '~',
+                [n, _, _] if n > 0 => '+',
+                [_, n, _] if n > 0 => '~',
+                _ => '-',
+            };
+            let counts: Vec<String> =
+                ['+', '~', '-'].iter().zip(a.counts).filter(|(_, n)| *n > 0).map(|(s, n)| format!("{s}{n}")).collect();
+            let body = format!("({} namespaces; keys {})", a.namespaces, counts.join(" "));
+            let more = if a.namespaces > a.names.len() { ", …" } else { "" };
+            let comment = format!("{}{more} (--detail lists every change)", a.names.join(", "));
+            (
+                shape.clone(),
+                Row { sym, namespace: shape, body, comment: Some(comment), folded: true, details: Vec::new() },
+            )
+        })
+        .collect()
+}
+
 fn rows(changes: &[Change], detail: bool) -> Vec<Row> {
+    let mut groups = if detail { HashMap::new() } else { groups(changes) };
     let mut rows = Vec::new();
     let mut i = 0;
     while i < changes.len() {
         let c = &changes[i];
+        // A namespace of a grouped shape: the group's line at its first namespace, then
+        // every change of the group is skipped.
+        if let Some(shape) = (!groups.is_empty()).then(|| shape(&c.namespace)).flatten()
+            && let Some(row) = groups.get_mut(&shape)
+        {
+            if !row.body.is_empty() {
+                rows.push(std::mem::replace(
+                    row,
+                    Row {
+                        sym: ' ',
+                        namespace: String::new(),
+                        body: String::new(),
+                        comment: None,
+                        folded: true,
+                        details: Vec::new(),
+                    },
+                ));
+            }
+            i += 1;
+            continue;
+        }
         // A purge group: consecutive purge changes of one namespace with one reason.
         let group_len = changes[i..]
             .iter()

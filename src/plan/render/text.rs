@@ -1,5 +1,7 @@
 //! The terminal form of a plan (SPEC §5): the changes grouped by namespace (sorted),
-//! aligned, then the rollout, then the summary line. Deterministic, so it can be committed
+//! aligned, then the rollout, then the summary line. More than 20 changed namespaces of one
+//! shape (`maand/job/api/worker/*`) print as one line with counts and the first names
+//! (SPEC §11; `detail` lists them all), so a 100,000-allocation plan stays readable. Deterministic, so it can be committed
 //! as a golden file. Colour only when the caller asks (`--no-color`/NO_COLOR are decided in
 //! the CLI): green `+`, yellow `~`, red `-`.
 

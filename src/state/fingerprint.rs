@@ -1,0 +1,232 @@
+//! Change-proportional planning (SPEC §11): what the state remembers of the last apply so
+//! that the next plan reads and compares only the namespaces that may have changed.
+//!
+//! Each apply stores, per live namespace, a fingerprint ([`Digest`]) of the desired keys
+//! and values it was verified or written with (table `fingerprints`), and the serial that
+//! record is valid at (`plan_base`, with the kvform version that computed it: another
+//! version may project differently, so its fingerprints are not trusted). A plan then
+//! treats a namespace as **unchanged** — not read, not compared — when its fingerprint
+//! equals the fingerprint of its desired keys now, no key of it was written after that
+//! serial (index `latest_serial`), no key of it has expired (index `latest_expiry`), and
+//! the plan does not purge it. Every other namespace is read and compared in full, exactly
+//! as a full plan would (`plan --refresh` reads them all).
+//!
+//! The fingerprint is of the namespace's *projected* desired keys, so it changes whenever
+//! any workspace piece the namespace is projected from changes (a worker's entry, a job's
+//! manifest/vars/bucket.jobs block, placement, ports, bucket settings), with no dependency
+//! list to keep in step with the projection.
+//!
+//! Why the invariant holds — a row says "at serial S this namespace held exactly these
+//! desired keys (synced: and nothing else live; all ttl 0)":
+//! - the apply writes a namespace's row when the plan's writer writes the namespace (inside
+//!   the job's savepoint, so a rolled-back job keeps the row it had before), and at commit
+//!   for namespaces it read and found unchanged; rows of namespaces it is about to change
+//!   are first set to [`UNVERIFIED`], outside any savepoint;
+//! - any other writer in the apply's transaction (hooks) sets the namespace's row to
+//!   [`UNVERIFIED`];
+//! - at commit every row written on the way is dropped if its namespace is not live: the
+//!   rows are also the list of live namespaces the next plan's model starts from;
+//! - writes outside applies (`kv set`, `post_build` hooks) land at a serial > S and make the
+//!   namespace dirty; gc only removes tombstones and old versions, never live content.
+
+use super::{StateError, sql};
+use crate::kv::{KvMap, Value};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+/// The fingerprint of one namespace's desired keys: 16 bytes of sha256.
+pub type Digest = [u8; 16];
+
+/// The row of a live namespace whose content no plan has verified (a hook wrote it during
+/// the apply, or the apply was about to change it): it matches no digest, so the next plan
+/// reads the namespace, and its presence keeps the namespace known as live.
+pub const UNVERIFIED: Digest = [0xff; 16];
+
+/// The fingerprint of a namespace's desired keys (trimmed values, as plans compare them).
+pub fn digest(keys: Option<&BTreeMap<String, Value>>) -> Digest {
+    let mut h = Sha256::new();
+    for (k, v) in keys.into_iter().flatten() {
+        h.update(k.as_bytes());
+        h.update([0u8]);
+        for part in v.trimmed_parts() {
+            h.update(part.as_bytes());
+        }
+        h.update([0u8]);
+    }
+    let full = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// How a plan reads the state (`StateStore::read_for_plan_with`).
+#[derive(Debug, Clone, Copy)]
+pub struct PlanRead<'a> {
+    pub mode: super::ReadMode,
+    /// Unix seconds: decides TTL expiry.
+    pub now: i64,
+    /// `plan::workspace_digest` of the workspace being planned, taken before it was loaded.
+    pub workspace_digest: Option<&'a str>,
+}
+
+/// The record of the last apply's plan (`plan_base`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Base {
+    pub serial: u64,
+    pub workspace_digest: Option<String>,
+    /// No namespace was left unverified.
+    pub verified: bool,
+}
+
+/// What a plan learned about the namespaces it read, for the apply to record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanBasis {
+    /// Every namespace was read (no usable fingerprints, or `--refresh`): the apply rewrites
+    /// the whole table.
+    pub full: bool,
+    /// The namespaces the plan read and compared, with the fingerprint of their desired
+    /// keys now (of no keys when not desired).
+    pub read: BTreeMap<String, Digest>,
+}
+
+/// The apply's pending fingerprint writes (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct Staged {
+    /// The plan's writer (`apply`); any other writer invalidates a namespace's row.
+    pub writer: String,
+    /// Namespaces with changes: their row is written when the plan's writer writes them.
+    pub on_write: HashMap<String, Digest>,
+    /// Namespaces read and found unchanged: their row is written at commit.
+    pub on_commit: HashMap<String, Digest>,
+    /// Namespaces another writer wrote: [`UNVERIFIED`] while live.
+    pub foreign: BTreeSet<String>,
+    /// The workspace the plan was made from.
+    pub workspace_digest: Option<String>,
+}
+
+/// Fingerprints valid at this serial, if the kvform version that wrote them is this one.
+pub(crate) fn read_base(conn: &Connection, path: &Path) -> Result<Option<Base>, StateError> {
+    let row: Option<(i64, String, Option<String>, bool)> = conn
+        .query_row("SELECT serial, tool_version, workspace_digest, verified FROM plan_base WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+        .map_err(sql(path, "read plan base"))?;
+    Ok(row.filter(|(_, v, _, _)| v == env!("CARGO_PKG_VERSION")).map(|(serial, _, workspace_digest, verified)| Base {
+        serial: serial as u64,
+        workspace_digest,
+        verified,
+    }))
+}
+
+/// Every recorded fingerprint.
+pub(crate) fn read_table(conn: &Connection, path: &Path) -> Result<HashMap<String, Digest>, StateError> {
+    let err = || sql(path, "read fingerprints");
+    let mut st = conn.prepare_cached("SELECT namespace, digest FROM fingerprints").map_err(err())?;
+    let mut rows = st.query([]).map_err(err())?;
+    let mut out = HashMap::new();
+    while let Some(r) = rows.next().map_err(err())? {
+        let ns: String = r.get(0).map_err(err())?;
+        let blob = r.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(err())?;
+        let mut d = [0u8; 16];
+        if blob.len() == 16 {
+            d.copy_from_slice(blob);
+        }
+        out.insert(ns, d);
+    }
+    Ok(out)
+}
+
+/// Namespaces with a key written after `base` or a live key expired at `now` (both indexed).
+pub(crate) fn dirty(conn: &Connection, path: &Path, base: u64, now: i64) -> Result<BTreeSet<String>, StateError> {
+    let err = || sql(path, "find changed namespaces");
+    let mut out = BTreeSet::new();
+    for (query, arg) in [
+        ("SELECT DISTINCT namespace FROM latest WHERE serial > ?1", base as i64),
+        ("SELECT DISTINCT namespace FROM latest WHERE ttl > 0 AND deleted = 0 AND created_at + ttl <= ?1", now),
+    ] {
+        let mut st = conn.prepare_cached(query).map_err(err())?;
+        let rows = st.query_map([arg], |r| r.get::<_, String>(0)).map_err(err())?;
+        for ns in rows {
+            out.insert(ns.map_err(err())?);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a namespace has a live key.
+pub(crate) fn is_live(conn: &Connection, path: &Path, ns: &str) -> Result<bool, StateError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM latest WHERE namespace = ?1 AND deleted = 0)")
+        .and_then(|mut st| st.query_row([ns], |r| r.get(0)))
+        .map_err(sql(path, "read namespace"))
+}
+
+pub(crate) fn put_row(conn: &Connection, path: &Path, ns: &str, d: &Digest) -> Result<(), StateError> {
+    conn.prepare_cached("INSERT OR REPLACE INTO fingerprints (namespace, digest) VALUES (?1, ?2)")
+        .and_then(|mut st| st.execute(params![ns, &d[..]]))
+        .map_err(sql(path, "write fingerprint"))?;
+    Ok(())
+}
+
+pub(crate) fn delete_row(conn: &Connection, path: &Path, ns: &str) -> Result<(), StateError> {
+    conn.prepare_cached("DELETE FROM fingerprints WHERE namespace = ?1")
+        .and_then(|mut st| st.execute([ns]))
+        .map_err(sql(path, "drop fingerprint"))?;
+    Ok(())
+}
+
+/// At commit: the rows of namespaces read unchanged, and a check that every row written
+/// on the way names a namespace still live; then the base serial.
+pub(crate) fn finish(conn: &Connection, path: &Path, staged: Staged, serial: u64) -> Result<(), StateError> {
+    for (ns, d) in &staged.on_commit {
+        if is_live(conn, path, ns)? {
+            put_row(conn, path, ns, d)?;
+        } else {
+            delete_row(conn, path, ns)?;
+        }
+    }
+    // A row exists only for a live namespace: the model learns which namespaces are live
+    // from these rows (an allocation's `is_new`, removed jobs and workers).
+    for ns in staged.on_write.keys().chain(staged.foreign.iter()) {
+        if !is_live(conn, path, ns)? {
+            delete_row(conn, path, ns)?;
+        }
+    }
+    let verified = !conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM fingerprints WHERE digest = ?1)", [&UNVERIFIED[..]], |r| {
+            r.get::<_, bool>(0)
+        })
+        .map_err(sql(path, "check fingerprints"))?;
+    conn.execute(
+        "INSERT OR REPLACE INTO plan_base (id, serial, tool_version, workspace_digest, verified)
+         VALUES (1, ?1, ?2, ?3, ?4)",
+        params![serial as i64, env!("CARGO_PKG_VERSION"), staged.workspace_digest, verified],
+    )
+    .map_err(sql(path, "write plan base"))?;
+    Ok(())
+}
+
+/// The fingerprint of every namespace of `kv` (for a full plan's basis).
+pub(crate) fn digests_of(kv: &KvMap, namespaces: impl IntoIterator<Item = String>) -> BTreeMap<String, Digest> {
+    namespaces.into_iter().map(|ns| (ns.clone(), digest(kv.get(&ns)))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_follow_keys_and_trimmed_values() {
+        let m = |pairs: &[(&str, &str)]| -> BTreeMap<String, Value> {
+            pairs.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect()
+        };
+        let a = digest(Some(&m(&[("a", "1"), ("b", "2")])));
+        assert_eq!(a, digest(Some(&m(&[("a", " 1 "), ("b", "2")]))));
+        assert_ne!(a, digest(Some(&m(&[("a", "1"), ("b", "3")]))));
+        assert_ne!(a, digest(Some(&m(&[("a", "1")]))));
+        assert_ne!(digest(Some(&m(&[("ab", "")]))), digest(Some(&m(&[("a", "b")]))));
+        assert_eq!(digest(None), digest(Some(&m(&[]))));
+    }
+}
