@@ -110,7 +110,7 @@ fn peer_keys_read_as_before_and_are_not_stored() {
 fn derived_keys_cannot_be_written() {
     let dir = applied();
     let d = dir.path();
-    let mut txn = state(d).begin_write("test", Default::default()).unwrap();
+    let mut txn = state(d).begin_write("test", Default::default(), 1_767_323_045).unwrap();
     let e = txn.put("maand/job/api/worker/10.0.0.1", "peer_workers", "x", 0, "apply", 1).unwrap_err();
     assert!(matches!(e, StateError::Derived { .. }), "{e}");
     assert!(e.to_string().contains("derived from maand/job/api placed_workers"), "{e}");

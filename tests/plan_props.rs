@@ -194,7 +194,7 @@ fn plan_with(
     opts: &PlanOptions,
     now: i64,
 ) -> Planned {
-    let digest = kvform::plan::workspace_digest(root).unwrap();
+    let digest = kvform::cli::plan_files::workspace_digest(root, 64 << 20).unwrap();
     let how = PlanRead { mode, now, workspace_digest: Some(&digest) };
     let (snap, desired, basis) = store
         .read_for_plan_with(
@@ -210,7 +210,7 @@ fn plan_with(
         .unwrap();
     let plan = match &desired {
         Some(d) => diff(d, &snap, opts, now),
-        None => kvform::plan::Plan::no_changes(snap.lineage, snap.serial, opts),
+        None => kvform::plan::Plan::no_changes(snap.lineage, snap.serial, opts, now),
     };
     (plan, desired, basis, digest)
 }
@@ -222,7 +222,7 @@ type Planned = (kvform::plan::Plan, Option<kvform::model::types::Desired>, PlanB
 /// in the apply's transaction before the changes (`pre_deploy`).
 fn apply_recorded(store: StateStore, planned: &Planned, hook: Option<(usize, u8)>, now: i64) {
     let (plan, desired, basis, digest) = planned;
-    let mut txn = store.begin_write("apply", Duration::ZERO).unwrap();
+    let mut txn = store.begin_write("apply", Duration::ZERO, now).unwrap();
     txn.stage_fingerprints(basis, plan.changed_namespaces(), kvform::apply::APPLY_WRITER, Some(digest)).unwrap();
     if let Some((job, key)) = hook {
         txn.put(&format!("vars/job/{}", JOBS[job]), &format!("k{key}"), "hooked", 0, "hook:t", now).unwrap();
@@ -258,7 +258,7 @@ proptest! {
         write_ws(root, &ws1);
         let path = root.join("data/kvform.db");
         let ring = || Keyring::from_bytes(&[7u8; 32]);
-        let (store, _) = StateStore::init(&path).unwrap();
+        let (store, _) = StateStore::init(&path, NOW).unwrap();
         write_pre(store.with_keyring(ring()), &pre);
         let open = || StateStore::open(&path).unwrap().with_keyring(ring());
         let load = || kvform::workspace::load(root).workspace.expect("generated workspace is valid");

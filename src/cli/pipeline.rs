@@ -210,7 +210,7 @@ impl LoadedBucket {
     ) -> anyhow::Result<Planned> {
         let mut plan = match &desired {
             Some(d) => crate::plan::diff(d, &snap, opts, now),
-            None => crate::plan::Plan::no_changes(snap.lineage, snap.serial, opts),
+            None => crate::plan::Plan::no_changes(snap.lineage, snap.serial, opts, now),
         };
         let mut basis = basis;
         if !self.targets.is_empty() {
@@ -297,8 +297,6 @@ pub(super) fn print_failures(ctx: &Context, outcomes: &[HookOutcome]) {
             text.push_str(&format!("  (full output: {})\n", log.display()));
         }
         ctx.printer.raw_stderr(&text);
-    }
-}
     }
 }
 

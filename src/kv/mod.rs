@@ -7,8 +7,8 @@
 //! layout keep working.
 
 pub mod current;
-pub mod keys;
 pub mod derived;
+pub mod keys;
 pub mod value;
 
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};

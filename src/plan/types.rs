@@ -199,14 +199,20 @@ pub struct Plan {
 
 impl Plan {
     /// The empty plan against a state (lineage, serial) with `options`: what `diff` gives
-    /// when nothing differs.
-    pub fn no_changes(lineage: Uuid, base_serial: u64, options: &PlanOptions) -> Plan {
+    /// when nothing differs, computed at `now`.
+    pub fn no_changes(lineage: Uuid, base_serial: u64, options: &PlanOptions, now: i64) -> Plan {
         Plan {
             format_version: FORMAT_VERSION.into(),
             changes: Vec::new(),
             rollout: Vec::new(),
             summary: Summary::default(),
-            meta: PlanMeta { lineage, base_serial, kvform_version: KVFORM_VERSION.into(), options: options.clone() },
+            meta: PlanMeta {
+                lineage,
+                base_serial,
+                kvform_version: KVFORM_VERSION.into(),
+                options: options.clone(),
+                now,
+            },
         }
     }
 

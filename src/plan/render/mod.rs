@@ -83,7 +83,9 @@ pub(crate) fn shape(ns: &str) -> Option<String> {
         NamespaceKind::BucketJobVars(_) => "vars/bucket/job/*".into(),
         NamespaceKind::JobVars(_) => "vars/job/*".into(),
         NamespaceKind::JobSecrets(_) => "secrets/job/*".into(),
-        NamespaceKind::Bucket | NamespaceKind::Workers | NamespaceKind::BucketVars => return None,
+        NamespaceKind::Bucket | NamespaceKind::Workers | NamespaceKind::BucketVars | NamespaceKind::Prometheus => {
+            return None;
+        }
     })
 }
 
