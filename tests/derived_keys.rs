@@ -139,7 +139,7 @@ fn init_migrates_a_state_that_stored_peer_keys() {
         }
         c.execute("DELETE FROM latest WHERE key = 'placed_workers'", []).unwrap();
         c.execute_batch(
-            "DROP TABLE fingerprints; DROP TABLE plan_base; DROP INDEX latest_serial; DROP INDEX latest_expiry;",
+            "DROP TABLE fingerprints; DROP TABLE plan_base; DROP INDEX latest_serial; DROP INDEX latest_expiry; DROP TABLE purged_jobs;",
         )
         .unwrap();
         c.pragma_update(None, "user_version", 1).unwrap();

@@ -151,7 +151,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let mut txn = txn;
-    let digest = loaded.digest().ok();
+    // A targeted apply leaves other jobs' changes pending: it records no workspace digest,
+    // so the next plan cannot take the workspace as applied and skip projecting it.
+    let digest = if loaded.targets.is_empty() { loaded.digest().ok() } else { None };
     txn.stage_fingerprints(&basis, plan.changed_namespaces(), crate::apply::APPLY_WRITER, digest.as_deref())?;
     if plan.is_empty() {
         // Nothing to write, but what this plan verified is recorded, so the next plan

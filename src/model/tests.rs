@@ -124,6 +124,7 @@ fn every_key_of_the_projection() {
         "maand/job/idle min_cpu_mhz=0".into(),
         "maand/job/idle min_memory_mb=0".into(),
         "maand/job/idle name=idle".into(),
+        "maand/job/idle placed_workers=".into(),
         "maand/job/idle rollout_order=".into(),
         "maand/job/idle selectors=idle".into(),
         "maand/job/idle version=0.0.0".into(),
