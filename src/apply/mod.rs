@@ -9,9 +9,11 @@
 //! API while the executor waits for them: never hold the lock while a hook runs.
 //!
 //! - [`executor`] — [`execute`] and [`post_build`].
+//! - [`certs`] — the certificate material of `(known after apply)` changes, made in the transaction.
 //! - [`reorder`] — the one-apply `rollout_order` override.
 //! - [`progress`] — the [`Progress`] events the CLI shows.
 
+pub mod certs;
 pub mod executor;
 pub mod progress;
 pub mod reorder;

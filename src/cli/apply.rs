@@ -82,7 +82,7 @@ fn hook_steps(
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let timeout = lock_timeout(&args.lock_timeout)?;
-    let loaded = pipeline::load(ctx)?;
+    let mut loaded = pipeline::load(ctx)?;
     let saved = args.file.as_ref().map(|f| SavedPlan::read(&ctx.dir.join(f))).transpose()?;
     // Refused before anything is created; with a state, only once the plan has changes.
     let cannot_prompt = saved.is_none() && !args.auto_approve && !std::io::stdin().is_terminal();
@@ -145,6 +145,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let now = crate::clock::now()?;
+    // Certificates the plan shows as `(known after apply)` are made now, in the transaction.
+    let plan = apply::certs::materialise(plan, &desired, &loaded.bucket, now)?;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
     let (mut progress, lines) = super::progress::for_printer(&ctx.printer);
     let mut hooks = hook_steps(lines, ctx.printer.verbose, &loaded, &desired, &txn, now)?;

@@ -16,7 +16,7 @@ use super::state::{open, open_with_keyring};
 use crate::bucket::Bucket;
 use crate::diag::suggest::hint_or_list;
 use crate::hooks::access::readable;
-use crate::kv::{Entry, NamespaceKind, Snapshot, is_secret_namespace};
+use crate::kv::{Entry, NamespaceKind, Snapshot, is_secret_key};
 use crate::model::graph;
 use crate::secrets::Keyring;
 use crate::workspace;
@@ -270,7 +270,7 @@ pub(super) fn shown_value(ns: &str, key: &str, e: &Entry, reveal: Option<&Keyrin
     if e.deleted {
         return Ok(String::new());
     }
-    if !is_secret_namespace(ns) {
+    if !is_secret_key(ns, key) {
         return Ok(e.value.clone());
     }
     match reveal {

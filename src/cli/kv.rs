@@ -9,7 +9,7 @@
 use super::Context;
 use super::cat::{shown_value, table};
 use super::state::{DEFAULT_LOCK_TIMEOUT, cli_writer, lock_timeout, max_versions, now, open, open_with_keyring};
-use crate::kv::{Entry, ExternalWrites, NamespaceKind, is_secret_namespace};
+use crate::kv::{Entry, ExternalWrites, NamespaceKind, is_secret_key};
 use crate::state::ApplyRecord;
 use anyhow::{anyhow, bail};
 use std::io::Read;
@@ -200,7 +200,7 @@ fn expiry_notice(ctx: &Context, ns: &str, key: &str, e: &Entry, now: i64) {
 pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
     check_key(&a.key)?;
-    let secret = is_secret_namespace(&a.ns);
+    let secret = is_secret_key(&a.ns, &a.key);
     let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
     match store.get(&a.ns, &a.key)?.filter(Entry::is_live) {
         Some(e) => {
@@ -300,7 +300,7 @@ fn keys(ctx: &Context, a: KeysArgs) -> anyhow::Result<ExitCode> {
 fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
     check_key(&a.key)?;
-    let secret = is_secret_namespace(&a.ns);
+    let secret = is_secret_key(&a.ns, &a.key);
     let (_, store) = if secret && a.reveal { open_with_keyring(ctx)? } else { open(ctx)? };
     let rows = store.history(&a.ns, &a.key)?;
     if rows.is_empty() {

@@ -9,6 +9,7 @@
 mod apply;
 mod cat;
 mod cat_fleet;
+mod certs;
 mod completions;
 mod gc;
 mod health;
@@ -80,6 +81,8 @@ pub enum Command {
     State(state::Args),
     /// Manage the secret key (rotate-key).
     Secrets(secrets::Args),
+    /// The bucket CA and the allocations' certificates (list, rotate-ca).
+    Certs(certs::Args),
     /// Run a job's `cli` command on its active allocations; commits its writes on success.
     Run(run::Args),
     /// Run the health_check hooks (read-only) and print one row per hook; exit 1 on failure.
@@ -131,6 +134,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Gc(a) => gc::run(ctx, a),
         Command::State(a) => state::run(ctx, a),
         Command::Secrets(a) => secrets::run(ctx, a),
+        Command::Certs(a) => certs::run(ctx, a),
         Command::Run(a) => run::run(ctx, a),
         Command::Health(a) => health::run(ctx, a),
     }

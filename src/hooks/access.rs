@@ -81,6 +81,8 @@ pub enum Scope {
     DemandedJobVars,
     /// `secrets/job/U` for a job U that J demands
     DemandedJobSecrets,
+    /// `maand/prometheus` (every allocation, as in maand)
+    Prometheus,
 }
 
 /// One row of the access table.
@@ -163,6 +165,7 @@ pub const ACCESS_RULES: &[AccessRule] = &[
         events: ALL_EVENTS,
         key: None,
     },
+    AccessRule { name: "read-prometheus", scope: Scope::Prometheus, ops: READ, events: ALL_EVENTS, key: None },
 ];
 
 /// The allocation a request comes from.
@@ -208,6 +211,7 @@ fn scopes_of(caller: &Caller, kind: &NamespaceKind) -> Vec<Scope> {
         NamespaceKind::Bucket => out.push(Scope::Bucket),
         NamespaceKind::BucketVars => out.push(Scope::BucketVars),
         NamespaceKind::Workers => out.push(Scope::Workers),
+        NamespaceKind::Prometheus => out.push(Scope::Prometheus),
         NamespaceKind::Worker(h) if me(h) => out.push(Scope::OwnWorker),
         NamespaceKind::WorkerTags(h) if me(h) => out.push(Scope::OwnWorkerTags),
         NamespaceKind::Job(j) if own(j) => out.push(Scope::OwnJob),

@@ -39,6 +39,8 @@ pub enum NamespaceKind {
     JobVars(String),
     /// `secrets/job/<job>`
     JobSecrets(String),
+    /// `maand/prometheus`: the scrape catalog (SPEC §8).
+    Prometheus,
 }
 
 /// How the plan treats a namespace (SPEC §4 "Ownership").
@@ -107,6 +109,11 @@ pub const NAMESPACE_RULES: &[NamespaceRule] = &[
         ownership: Ownership::HookOnly,
         external_writes: ExternalWrites::Encrypted,
     },
+    NamespaceRule {
+        pattern: "maand/prometheus",
+        ownership: Ownership::Synced,
+        external_writes: ExternalWrites::Refused,
+    },
 ];
 
 impl NamespaceKind {
@@ -119,6 +126,7 @@ impl NamespaceKind {
         let s = |i: usize| seg[i].to_string();
         Some(match seg.as_slice() {
             ["maand", "bucket"] => NamespaceKind::Bucket,
+            ["maand", "prometheus"] => NamespaceKind::Prometheus,
             ["maand", "worker"] => NamespaceKind::Workers,
             ["maand", "worker", _] => NamespaceKind::Worker(s(2)),
             ["maand", "worker", _, "tags"] => NamespaceKind::WorkerTags(s(2)),
@@ -145,6 +153,7 @@ impl NamespaceKind {
             NamespaceKind::BucketJobVars(j) => format!("vars/bucket/job/{j}"),
             NamespaceKind::JobVars(j) => format!("vars/job/{j}"),
             NamespaceKind::JobSecrets(j) => format!("secrets/job/{j}"),
+            NamespaceKind::Prometheus => "maand/prometheus".into(),
         }
     }
 
@@ -161,6 +170,7 @@ impl NamespaceKind {
             NamespaceKind::BucketJobVars(_) => "vars/bucket/job/<job>",
             NamespaceKind::JobVars(_) => "vars/job/<job>",
             NamespaceKind::JobSecrets(_) => "secrets/job/<job>",
+            NamespaceKind::Prometheus => "maand/prometheus",
         };
         NAMESPACE_RULES.iter().find(|r| r.pattern == pattern).expect("every namespace kind has a rule")
     }
@@ -199,6 +209,7 @@ impl NamespaceKind {
                 | NamespaceKind::Worker(_)
                 | NamespaceKind::WorkerTags(_)
                 | NamespaceKind::BucketVars
+                | NamespaceKind::Prometheus
         )
     }
 
@@ -211,6 +222,23 @@ impl NamespaceKind {
 pub fn is_secret_namespace(ns: &str) -> bool {
     ns.starts_with("secrets/")
 }
+
+/// Whether one key holds an encrypted value: every key of `secrets/*`, and the private keys
+/// of certificates (`certs/<name>.key` in `maand/job/<job>/worker/<host>`, SPEC §8). Every
+/// place that seals, opens, hides or reveals a value asks this, not the namespace alone.
+pub fn is_secret_key(ns: &str, key: &str) -> bool {
+    is_secret_namespace(ns) || is_cert_private_key(ns, key)
+}
+
+/// `certs/<name>.key` in an allocation namespace: a certificate's private key.
+pub fn is_cert_private_key(ns: &str, key: &str) -> bool {
+    key.starts_with(CERTS_PREFIX)
+        && key.ends_with(".key")
+        && matches!(NamespaceKind::parse(ns), Some(NamespaceKind::Allocation { .. }))
+}
+
+/// Keys of certificate material in allocation namespaces (and `maand/worker` `certs/ca.crt`).
+pub const CERTS_PREFIX: &str = "certs/";
 
 /// The latest row of one key as the state holds it. For `secrets/*` namespaces `value`
 /// is the sealed ciphertext (never plaintext); see `crate::secrets`.
@@ -286,6 +314,7 @@ mod tests {
             "vars/bucket/job/api",
             "vars/job/api",
             "secrets/job/api",
+            "maand/prometheus",
         ] {
             assert_eq!(NamespaceKind::parse(ns).unwrap().path(), ns);
         }
@@ -304,5 +333,15 @@ mod tests {
             NamespaceKind::parse("maand/job/a/worker/h").unwrap().rule().external_writes,
             ExternalWrites::Refused
         );
+        assert_eq!(NamespaceKind::parse("maand/prometheus").unwrap().ownership(), Ownership::Synced);
+    }
+
+    #[test]
+    fn certificate_private_keys_are_secret() {
+        assert!(is_secret_key("maand/job/api/worker/10.0.0.1", "certs/server.key"));
+        assert!(!is_secret_key("maand/job/api/worker/10.0.0.1", "certs/server.crt"));
+        assert!(!is_secret_key("maand/job/api", "certs/server.key"));
+        assert!(!is_secret_key("maand/worker", "certs/ca.crt"));
+        assert!(is_secret_key("secrets/job/api", "anything"));
     }
 }

@@ -7,12 +7,14 @@
 //! 2. [`ports`]: port numbers for jobs with an active allocation.
 //! 3. [`resources`]: reservations, worker capacity, `min_allocations_count`.
 //! 4. [`graph`] + [`version`]: dependency waves, cycles, demand version constraints.
-//! 5. [`project`]: the exact keys of SPEC §4.
+//! 5. [`project`]: the exact keys of SPEC §4; [`catalog`]: the keys of SPEC §8
+//!    (`maand/prometheus`, `job_name`, `certs/ca.crt`, the certificates to hold).
 //!
 //! [`prior`] builds the [`types::Prior`] input from a state snapshot; [`render`] prints a
 //! [`types::Desired`] as text or JSON. Each module documents the decisions it made where
 //! the SPEC leaves room.
 
+pub mod catalog;
 pub mod graph;
 pub mod placement;
 pub mod ports;
@@ -56,7 +58,7 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         _ => return Err(diags),
     };
 
-    let kv = project::project(&project::Inputs {
+    let mut kv = project::project(&project::Inputs {
         ws,
         bucket_id: prior.bucket_id,
         fleet: &fleet,
@@ -65,6 +67,7 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         ports: &ports,
         seq: &waves.seq,
     });
+    let certs = catalog::project(ws, &fleet, &allocations, &mut kv);
 
     let by_job = placement::allocations_by_job(&allocations);
     let hosts = |job: &str, state: AllocState| -> Vec<String> {
@@ -113,5 +116,6 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         removed_jobs: prior.jobs.iter().filter(|j| !ws.jobs.contains_key(*j)).cloned().collect(),
         removed_workers: prior.workers.iter().filter(|h| !hosts_now.contains(h.as_str())).cloned().collect(),
         waves: waves.waves,
+        certs,
     })
 }

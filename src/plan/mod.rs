@@ -3,11 +3,13 @@
 //!
 //! - [`types`] — `Plan`, `Change`, `Wave`/`JobRollout`/`Batch`, `Summary`, `PlanOptions`.
 //! - [`diff`] — ownership-driven diff, purges, TTL expiry.
+//! - [`certs`] — which certificates the plan (re)issues, and why.
 //! - [`rollout`] — waves -> jobs -> allocation batches + hooks (single source of truth).
 //! - [`render`] — `render_text`, `render_json`, `render_markdown`, `plan_schema`.
 //! - [`saved`] — `SavedPlan` files (0600) and `check_applicable`.
 //! - [`digest`] — `workspace_digest(root)`.
 
+pub mod certs;
 pub mod diff;
 pub mod digest;
 pub mod render;

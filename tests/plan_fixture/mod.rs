@@ -38,6 +38,7 @@ impl Fx {
                 removed_jobs: Default::default(),
                 removed_workers: Default::default(),
                 waves: Vec::new(),
+                certs: Default::default(),
             },
             snap: Snapshot { bucket_id: Uuid::nil(), lineage: lineage(), serial: 7, entries: BTreeMap::new() },
             opts: PlanOptions::default(),
