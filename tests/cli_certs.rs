@@ -202,6 +202,14 @@ fn apply_issues_verified_certificates_and_keeps_keys_sealed() {
         ok(d, &["kv", "get", "maand/worker", "certs/ca.crt"]).trim(),
         std::fs::read_to_string(d.join("secrets/ca.crt")).unwrap().trim()
     );
+
+    // A new secret key re-seals the certificates' keys too (else they would be lost with
+    // kv.key.old at the next rotation).
+    let key = ok(d, &["kv", "get", ns1, "certs/server.key", "--reveal"]);
+    assert!(ok(d, &["secrets", "rotate-key"]).contains("re-encrypted"));
+    std::fs::remove_file(d.join("secrets/kv.key.old")).unwrap();
+    assert_eq!(ok(d, &["kv", "get", ns1, "certs/server.key", "--reveal"]), key);
+    assert!(ok(d, &["state", "check"]).starts_with("ok"));
 }
 
 /// A bucket with one job `svc` on three workers declaring `certs` (and a post_deploy hook).

@@ -51,11 +51,10 @@ fn issue_all(
         }
         let fresh;
         let issued = if c.one {
-            let group = (c.job.as_str(), c.request.name.as_str());
-            if !shared.contains_key(&group) {
-                shared.insert(group, issue(signer, &c.request, now)?);
+            match shared.entry((c.job.as_str(), c.request.name.as_str())) {
+                std::collections::btree_map::Entry::Occupied(e) => &*e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => &*e.insert(issue(signer, &c.request, now)?),
             }
-            &shared[&group]
         } else {
             fresh = issue(signer, &c.request, now)?;
             &fresh
