@@ -64,6 +64,7 @@ pub const REASON_ALLOCATION_REMOVED: &str = "allocation removed";
 pub const REASON_PURGE_SECRETS_KV: &str = "--purge-secrets-kv: job has no active allocation";
 pub const REASON_NO_ALLOCATIONS: &str = "job has no allocations left";
 pub const REASON_CERT_REMOVED: &str = "certificate no longer declared in the job's manifest.json";
+pub const REASON_SCRAPE_REMOVED: &str = "the job no longer has a _prometheus/scrape.yaml";
 const REASON_REVIVED: &str = "revives a tombstoned key";
 const REASON_TTL_RESET: &str = "ttl reset: workspace keys never expire";
 
@@ -126,6 +127,9 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
                 && key.starts_with(CERTS_PREFIX)
             {
                 (REASON_CERT_REMOVED.to_string(), false)
+            } else if ownership == Ownership::Synced && matches!(kind, Some(NamespaceKind::Job(_))) && key == "job_name"
+            {
+                (REASON_SCRAPE_REMOVED.to_string(), false)
             } else if ownership == Ownership::Synced {
                 (stale_reason(kind.as_ref().expect("synced namespaces parse")).to_string(), false)
             } else if let Some(at) = entry.expires_at().filter(|_| entry.is_expired(now)) {
