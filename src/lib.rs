@@ -22,6 +22,7 @@
 
 pub mod apply;
 pub mod bucket;
+pub mod certs;
 pub mod cli;
 pub mod clock;
 pub mod diag;

@@ -10,9 +10,11 @@
 //!
 //! - [`executor`] — [`execute`] and [`post_build`].
 //! - [`job`] — one job's checkpoint: namespaces, stops, `pre_deploy`, batches, rollout events.
+//! - [`certs`] — the certificate material of `(known after apply)` changes, made in the transaction.
 //! - [`reorder`] — the one-apply `rollout_order` override.
 //! - [`progress`] — the [`Progress`] events the CLI shows.
 
+pub mod certs;
 pub mod executor;
 pub mod job;
 pub mod progress;

@@ -167,6 +167,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let desired = desired.expect("a plan with changes was made from a desired state");
 
     let now = loaded.session.now;
+    // Certificates the plan shows as `(known after apply)` are made now, in the transaction.
+    let plan = apply::certs::materialise(plan, &desired, &loaded.session.bucket, now)?;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
     let (mut progress, lines) = super::progress::for_printer(&ctx.printer);
     let mut hooks = hook_steps(lines, ctx.printer.verbose, &loaded, &desired, &txn, now)?;

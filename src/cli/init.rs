@@ -12,6 +12,8 @@
 //! logs, saved plans): the README tells operators to keep the bucket in git, and `git add .`
 //! must not pick up `secrets/kv.key`. An existing `.gitignore` is never rewritten: the lines
 //! it lacks are appended under a comment, and the output says which.
+//! The bucket CA (`secrets/ca.crt`, `secrets/ca.key`, 0600) comes after the state, whose
+//! bucket id is its common name; `init` refuses up front when only one of the two exists.
 //!
 //! Last comes the state, at `kvform.hcl`'s `state { path }` (default `data/kvform.db`):
 //! created with a fresh `bucket_id` and `lineage`, kept when it is current, or migrated
@@ -54,6 +56,11 @@ job_config_selector = ""
 
 # History rows kept per key (at least 1).
 max_versions = 10
+
+# Certificates issued to allocations by the bucket CA: valid this many days, re-issued this
+# many days before they expire.
+certs_ttl          = 60
+certs_renewal_days = 15
 
 state {
   # The state database, relative to the bucket root.
@@ -119,6 +126,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let bucket = Bucket::at(&root);
     // Refuse before creating anything, so a refused run leaves no half-made bucket.
     check_existing_key(&bucket.key_file())?;
+    crate::certs::ca::exists(&bucket)?;
     // A missing kvform.hcl means the defaults, which are also what the template below says.
     let session = Session::for_bucket(bucket)?;
     let (bucket, settings) = (&session.bucket, &session.settings);
@@ -169,7 +177,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     let state_file = bucket.state_file_for(&settings.state_path);
     let shown = settings.state_path.display();
-    let (_, outcome) = StateStore::init(&state_file, session.now)
+    let (store, outcome) = StateStore::init(&state_file, session.now)
         .with_context(|| format!("cannot create the state {}", state_file.display()))?;
     let mut migrated = 0;
     match outcome {
@@ -185,6 +193,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             migrated += 1;
             line(format!("  migrated {shown} (schema v{from} -> v{to}; the old file is kept as {})", backup.display()));
         }
+    }
+
+    if make_ca(bucket, &store, session.now)? {
+        created += 1;
+        line("  created  secrets/ca.crt, secrets/ca.key (the bucket CA)".to_string());
+    } else {
+        kept += 1;
+        line("  kept     secrets/ca.crt, secrets/ca.key (already exist)".to_string());
     }
 
     let shown_root = root.display();
@@ -327,6 +343,13 @@ fn make_file(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<bool> {
         return Err(e).with_context(|| format!("cannot write {}", path.display()));
     }
     Ok(true)
+}
+
+/// The bucket CA (SPEC §8), for new buckets and buckets made before kvform had one: CN = the
+/// state's bucket id, so it needs the state first. `Ok(false)` when it exists.
+fn make_ca(bucket: &Bucket, store: &StateStore, now: i64) -> anyhow::Result<bool> {
+    let bucket_id = store.meta()?.bucket_id.to_string();
+    Ok(crate::certs::ca::ensure(bucket, &bucket_id, now)?)
 }
 
 fn make_key(path: &Path) -> anyhow::Result<bool> {

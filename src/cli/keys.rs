@@ -4,7 +4,7 @@
 use super::Context;
 use super::output::shown_value;
 use super::session::Session;
-use crate::kv::{Entry, NamespaceKind, is_secret_namespace};
+use crate::kv::{Entry, NamespaceKind, is_secret_key};
 use anyhow::{anyhow, bail};
 use std::process::ExitCode;
 
@@ -80,7 +80,7 @@ pub(super) fn expiry_notice(ctx: &Context, ns: &str, key: &str, e: &Entry, now: 
 pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
     check_key(&a.key)?;
-    let secret = is_secret_namespace(&a.ns);
+    let secret = is_secret_key(&a.ns, &a.key);
     let session = Session::new(ctx)?;
     let store = if secret && a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
     let live = store.get(&a.ns, &a.key)?.filter(Entry::is_live);

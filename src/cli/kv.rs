@@ -10,7 +10,7 @@ use super::Context;
 use super::keys::{GetArgs, check_key, get, namespace};
 use super::output::{Format, shown_value, table};
 use super::session::{DEFAULT_LOCK_TIMEOUT, Session, cli_writer, lock_timeout, parse_duration};
-use crate::kv::{Entry, ExternalWrites, is_secret_namespace};
+use crate::kv::{Entry, ExternalWrites, is_secret_key};
 use crate::state::ApplyRecord;
 use anyhow::bail;
 use std::io::Read;
@@ -269,7 +269,7 @@ fn keys(ctx: &Context, a: KeysArgs) -> anyhow::Result<ExitCode> {
 fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
     namespace(&a.ns)?;
     check_key(&a.key)?;
-    let secret = is_secret_namespace(&a.ns);
+    let secret = is_secret_key(&a.ns, &a.key);
     let session = Session::new(ctx)?;
     let store = if secret && a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
     if let Some(d) = crate::kv::derived::derivation(&a.ns, &a.key) {

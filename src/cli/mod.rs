@@ -17,6 +17,7 @@ mod apply;
 mod argv;
 mod cat;
 mod cat_fleet;
+mod certs;
 mod completions;
 mod fmt;
 mod gc;
@@ -96,6 +97,8 @@ pub enum Command {
     State(state::Args),
     /// Manage the secret key (rotate-key).
     Secrets(secrets::Args),
+    /// The bucket CA and the allocations' certificates (list, rotate-ca).
+    Certs(certs::Args),
     /// Run a job's `cli` command on its active allocations; commits its writes on success.
     Run(run::Args),
     /// Run the health_check hooks (read-only) and print one row per hook; exit 1 on failure.
@@ -155,6 +158,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Gc(a) => gc::run(ctx, a),
         Command::State(a) => state::run(ctx, a),
         Command::Secrets(a) => secrets::run(ctx, a),
+        Command::Certs(a) => certs::run(ctx, a),
         Command::Run(a) => run::run(ctx, a),
         Command::Health(a) => health::run(ctx, a),
     }

@@ -3,7 +3,7 @@
 //! value is shown (secrets masked), and how a plan is printed (`plan`, `show`).
 
 use super::Context;
-use crate::kv::{Entry, is_secret_namespace};
+use crate::kv::{Entry, is_secret_key};
 use crate::plan::{Plan, TextOptions, render_markdown, render_text, write_json};
 use crate::secrets::Keyring;
 
@@ -21,7 +21,7 @@ pub(super) fn shown_value(ns: &str, key: &str, e: &Entry, reveal: Option<&Keyrin
     if e.deleted {
         return Ok(String::new());
     }
-    if !is_secret_namespace(ns) {
+    if !is_secret_key(ns, key) {
         return Ok(e.value.clone());
     }
     match reveal {

@@ -120,9 +120,9 @@ impl LoadedBucket {
     /// Create the state (and the key, if missing) of a bucket that has none: what `apply`
     /// does on a fresh bucket. Reports what it created on stderr; the returned [`Created`]
     /// can take it back when the operator then declines the plan.
-    pub fn create_state(&self, ctx: &Context) -> anyhow::Result<(StateStore, Created)> {
+    pub fn create_state(&mut self, ctx: &Context) -> anyhow::Result<(StateStore, Created)> {
+        let key = Keyring::create(&self.session.bucket)?;
         let bucket = &self.session.bucket;
-        let key = Keyring::create(bucket)?;
         if key {
             ctx.printer.info(&format!("Created the secret key {}", bucket.key_file().display()));
         }
@@ -130,7 +130,25 @@ impl LoadedBucket {
         let (store, _) = StateStore::init(&path, self.session.now)?;
         ctx.printer.info(&format!("Created the state {} (the bucket had none)", path.display()));
         let key = key.then(|| bucket.key_file());
-        Ok((store, Created { state: path, key }))
+        let ca = self.create_ca(ctx, &store)?;
+        Ok((store, Created { state: path, key, ca }))
+    }
+
+    /// The bucket CA, made with the state as `kvform init` would (CN = the new bucket id),
+    /// and read into the workspace so the plan can issue certificates. The CA files when
+    /// they were created here.
+    fn create_ca(&mut self, ctx: &Context, store: &StateStore) -> anyhow::Result<Vec<PathBuf>> {
+        let id = store.meta()?.bucket_id.to_string();
+        let bucket = &self.session.bucket;
+        let made = crate::certs::ca::ensure(bucket, &id, self.session.now)?;
+        let crt = crate::certs::ca::cert_file(bucket);
+        if made {
+            ctx.printer.info(&format!("Created the bucket CA {}", crt.display()));
+        }
+        let pem = std::fs::read_to_string(&crt).with_context(|| format!("cannot read {}", crt.display()))?;
+        let made_files = if made { vec![crt, crate::certs::ca::key_file(bucket)] } else { Vec::new() };
+        self.workspace.ca = Some(crate::workspace::types::CaCert { pem: pem.trim().to_string() });
+        Ok(made_files)
     }
 
     /// The bucket's keyring (`secrets/kv.key`); fails with "run `kvform init`" when missing.
@@ -147,6 +165,13 @@ impl LoadedBucket {
     /// The desired state against `snap` (model errors rendered to stderr, then an error).
     pub fn desired(&self, ctx: &Context, snap: &impl Current) -> anyhow::Result<Desired> {
         let prior = Prior::from_current(snap);
+        // Certificates need the bucket CA; the workspace alone is valid without one (it is
+        // bucket state, like data/: `kvform init` or the first `apply` makes it).
+        let mut no_ca = Diagnostics::new();
+        crate::workspace::ca::check_declared(&self.workspace.jobs, self.workspace.ca.as_ref(), &mut no_ca);
+        if no_ca.has_errors() {
+            report(ctx, &no_ca, &self.sources)?;
+        }
         match crate::model::desired(&self.workspace, &prior) {
             Ok(d) => Ok(d),
             Err(mut diags) => {
@@ -304,6 +329,7 @@ pub(super) fn print_failures(ctx: &Context, outcomes: &[HookOutcome]) {
 pub struct Created {
     state: PathBuf,
     key: Option<PathBuf>,
+    ca: Vec<PathBuf>,
 }
 
 impl Created {
@@ -317,6 +343,7 @@ impl Created {
             files.push(PathBuf::from(p));
         }
         files.extend(self.key);
+        files.extend(self.ca);
         for f in files {
             let _ = std::fs::remove_file(f);
         }

@@ -16,7 +16,7 @@ use super::output::{OutputArgs, PlanFormat as Format};
 use super::plan_files;
 use super::session::Session;
 use crate::clock::format_time;
-use crate::kv::{Entry, Snapshot, is_secret_namespace};
+use crate::kv::{Entry, Snapshot, is_secret_key};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,7 +86,7 @@ fn show_state(ctx: &Context, output: &OutputArgs) -> anyhow::Result<ExitCode> {
             let values = live
                 .iter()
                 .map(|(ns, key, e)| {
-                    let sensitive = is_secret_namespace(ns);
+                    let sensitive = is_secret_key(ns, key);
                     ValueJson {
                         namespace: ns,
                         key,
@@ -118,7 +118,7 @@ fn state_text(snap: &Snapshot, live: &[(&str, &str, &Entry)], serial: u64, now: 
     let rows: Vec<(String, Option<String>)> = live
         .iter()
         .map(|(ns, key, e)| {
-            let value = if is_secret_namespace(ns) { "(sensitive)".to_string() } else { format!("{:?}", e.value) };
+            let value = if is_secret_key(ns, key) { "(sensitive)".to_string() } else { format!("{:?}", e.value) };
             let comment = e
                 .expires_at()
                 .map(|t| format!("# {} at {}", if e.is_expired(now) { "expired" } else { "expires" }, format_time(t)));

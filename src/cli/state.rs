@@ -4,7 +4,7 @@ use super::Context;
 use super::output::{Format, table};
 use super::session::{DEFAULT_LOCK_TIMEOUT, Session, lock_timeout};
 use crate::bucket::Bucket;
-use crate::kv::{NAMESPACE_RULES, NamespaceKind, is_secret_namespace};
+use crate::kv::{NAMESPACE_RULES, NamespaceKind, is_secret_key};
 use crate::secrets::Keyring;
 use crate::state::{self, StateStore, lock};
 use anyhow::{Context as _, bail};
@@ -85,7 +85,12 @@ kvform state list 'maand/job/web/**'   web's allocations\n  kvform state list 'v
 /// before a rotation whose old key is gone): readable on disk, lost to hooks.
 fn unreadable_secrets(b: &Bucket, store: &StateStore) -> anyhow::Result<Vec<String>> {
     let snap = store.snapshot()?;
-    let mut secrets = snap.entries.iter().filter(|(ns, _)| is_secret_namespace(ns)).peekable();
+    let mut secrets = snap
+        .entries
+        .iter()
+        .flat_map(|(ns, keys)| keys.iter().map(move |(k, e)| (ns, k, e)))
+        .filter(|(ns, k, e)| e.is_live() && is_secret_key(ns, k))
+        .peekable();
     if secrets.peek().is_none() {
         return Ok(Vec::new());
     }
@@ -94,11 +99,9 @@ fn unreadable_secrets(b: &Bucket, store: &StateStore) -> anyhow::Result<Vec<Stri
         Err(e) => return Ok(vec![format!("secrets cannot be checked: {e}")]),
     };
     let mut out = Vec::new();
-    for (ns, keys) in secrets {
-        for (key, e) in keys.iter().filter(|(_, e)| e.is_live()) {
-            if let Err(err) = ring.open(ns, key, e.version, &e.value) {
-                out.push(err.to_string());
-            }
+    for (ns, key, e) in secrets {
+        if let Err(err) = ring.open(ns, key, e.version, &e.value) {
+            out.push(err.to_string());
         }
     }
     Ok(out)

@@ -87,7 +87,7 @@ fn get(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
     let Some(v) = found else {
         return Err(Reply::error(404, format!("key {key:?} not found in {ns}")));
     };
-    if is_secret(ns) {
+    if crate::kv::is_secret_key(ns, key) {
         // Before the reply leaves: the hook cannot print what it has not received yet.
         shared.tokens().remember_secret(who.token, &v.value);
     }

@@ -14,7 +14,7 @@
 use super::store::{HookStore, HookStoreError, HookValue};
 use crate::apply::SharedTxn;
 use crate::kv::derived::Deriver;
-use crate::kv::{Entry, is_secret_namespace};
+use crate::kv::{Entry, is_secret_key};
 use crate::secrets::Keyring;
 use crate::state::{StateError, StateStore, WriteTxn, read_entry};
 use rusqlite::Connection;
@@ -76,7 +76,7 @@ fn hook_value(
     now: i64,
 ) -> Result<Option<HookValue>, HookStoreError> {
     let Some(e) = entry.filter(Entry::is_live) else { return Ok(None) };
-    let value = if is_secret_namespace(ns) {
+    let value = if is_secret_key(ns, key) {
         let ring = keyring.ok_or_else(|| {
             HookStoreError::Backend(format!("{ns} {key}: reading a secret needs the bucket key (secrets/kv.key)"))
         })?;

@@ -104,7 +104,7 @@ pub const NAMESPACE_RULES: &[NamespaceRule] = &[
     rule("vars/bucket/job/<job>", Synced, Refused, "no longer in bucket.jobs.conf"),
     rule("vars/job/<job>", Merged, Plain, "no longer in vars.hcl"),
     rule("secrets/job/<job>", HookOnly, Encrypted, "no longer desired"),
-    rule("maand/prometheus", Synced, Refused, "no longer derived from the jobs' _prometheus files"),
+    rule("maand/prometheus", Synced, Refused, "no longer derived from the jobs' _prometheus/scrape.yaml"),
 ];
 
 impl NamespaceKind {
@@ -239,6 +239,23 @@ pub fn is_secret_namespace(ns: &str) -> bool {
     ns.starts_with("secrets/")
 }
 
+/// Whether one key holds an encrypted value: every key of `secrets/*`, and the private keys
+/// of certificates (`certs/<name>.key` in `maand/job/<job>/worker/<host>`, SPEC §8). Every
+/// place that seals, opens, hides or reveals a value asks this, not the namespace alone.
+pub fn is_secret_key(ns: &str, key: &str) -> bool {
+    is_secret_namespace(ns) || is_cert_private_key(ns, key)
+}
+
+/// `certs/<name>.key` in an allocation namespace: a certificate's private key.
+pub fn is_cert_private_key(ns: &str, key: &str) -> bool {
+    key.starts_with(CERTS_PREFIX)
+        && key.ends_with(".key")
+        && matches!(NamespaceKind::parse(ns), Some(NamespaceKind::Allocation { .. }))
+}
+
+/// Keys of certificate material in allocation namespaces (and `maand/worker` `certs/ca.crt`).
+pub const CERTS_PREFIX: &str = "certs/";
+
 /// The latest row of one key as the state holds it. For `secrets/*` namespaces `value`
 /// is the sealed ciphertext (never plaintext); see `crate::secrets`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,6 +332,7 @@ mod tests {
             "vars/bucket/job/api",
             "vars/job/api",
             "secrets/job/api",
+            "maand/prometheus",
         ] {
             assert_eq!(NamespaceKind::parse(ns).unwrap().path(), ns);
         }
@@ -343,5 +361,15 @@ mod tests {
             NamespaceKind::parse("maand/job/a/worker/h").unwrap().rule().external_writes,
             ExternalWrites::Refused
         );
+        assert_eq!(NamespaceKind::parse("maand/prometheus").unwrap().ownership(), Ownership::Synced);
+    }
+
+    #[test]
+    fn certificate_private_keys_are_secret() {
+        assert!(is_secret_key("maand/job/api/worker/10.0.0.1", "certs/server.key"));
+        assert!(!is_secret_key("maand/job/api/worker/10.0.0.1", "certs/server.crt"));
+        assert!(!is_secret_key("maand/job/api", "certs/server.key"));
+        assert!(!is_secret_key("maand/worker", "certs/ca.crt"));
+        assert!(is_secret_key("secrets/job/api", "anything"));
     }
 }

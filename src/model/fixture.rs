@@ -38,6 +38,7 @@ impl WsBuilder {
                 port_pool: PortPool::default(),
                 job_configs: BTreeMap::new(),
                 jobs: BTreeMap::new(),
+                ca: None,
             },
             next: 0,
         }

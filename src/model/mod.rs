@@ -7,12 +7,14 @@
 //! 2. [`ports`]: port numbers for jobs with an active allocation.
 //! 3. [`resources`]: reservations, worker capacity, `min_allocations_count`.
 //! 4. [`graph`] + [`version`]: dependency waves, cycles, demand version constraints.
-//! 5. [`project`]: the exact keys of SPEC §4.
+//! 5. [`project`]: the exact keys of SPEC §4; [`catalog`]: the keys of SPEC §8
+//!    (`maand/prometheus`, `job_name`, `certs/ca.crt`, the certificates to hold).
 //!
 //! [`prior`] builds the [`types::Prior`] input from a state snapshot; [`render`] prints a
 //! [`types::Desired`] as text or JSON. Each module documents the decisions it made where
 //! the SPEC leaves room.
 
+pub mod catalog;
 pub mod graph;
 pub mod placement;
 pub mod ports;
@@ -67,7 +69,7 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         .cloned()
         .collect();
 
-    let kv = project::project(&project::Inputs {
+    let mut kv = project::project(&project::Inputs {
         ws,
         bucket_id: prior.bucket_id,
         fleet: &fleet,
@@ -77,6 +79,7 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         seq: &waves.seq,
         purged_jobs: &purged_jobs,
     });
+    let certs = catalog::project(ws, &fleet, &allocations, &mut kv);
 
     let by_job = placement::allocations_by_job(&allocations);
     let hosts = |job: &str, state: AllocState| -> Vec<String> {
@@ -126,5 +129,6 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         removed_workers: prior.workers.iter().filter(|h| !hosts_now.contains(h.as_str())).cloned().collect(),
         purged_jobs,
         waves: waves.waves,
+        certs,
     })
 }

@@ -130,6 +130,9 @@ fn every_key_of_the_projection() {
         "maand/job/idle version=0.0.0".into(),
         "maand/job/idle workers=".into(),
         "maand/job/idle workers_length=0".into(),
+        "maand/prometheus scrape_configs=[]".into(),
+        "maand/prometheus scrape_jobs=".into(),
+        "maand/prometheus scrape_jobs_length=0".into(),
         "maand/worker api_0=10.0.0.1".into(),
         "maand/worker api_1=10.0.0.2".into(),
         format!("maand/worker api_label_id={}", id("label/api")),
@@ -192,12 +195,13 @@ fn every_key_of_the_projection() {
 }
 
 #[test]
-fn empty_workspace_projects_only_the_bucket_keys() {
+fn empty_workspace_projects_only_the_bucket_keys_and_an_empty_catalog() {
     let d = desired(&WsBuilder::new().build(), &prior()).unwrap();
     assert_eq!(
         render::text(&d),
         format!(
-            "# bucket_id {}\n# waves: none\nmaand/bucket  activejobs = \"\"\nmaand/bucket  bucket_id = \"{}\"\nmaand/bucket  jobs = \"\"\n",
+            "# bucket_id {}\n# waves: none\nmaand/bucket  activejobs = \"\"\nmaand/bucket  bucket_id = \"{}\"\nmaand/bucket  jobs = \"\"\n\
+             maand/prometheus  scrape_configs = \"[]\"\nmaand/prometheus  scrape_jobs = \"\"\nmaand/prometheus  scrape_jobs_length = \"0\"\n",
             bucket(),
             bucket()
         )

@@ -108,4 +108,43 @@ pub struct Desired {
     pub purged_jobs: BTreeSet<String>,
     /// Jobs per wave: `waves[seq]` = job names in that wave, sorted.
     pub waves: Vec<Vec<String>>,
+    /// Certificates the plan checks against the state and issues when needed (SPEC §8).
+    pub certs: DesiredCerts,
+}
+
+/// The certificates of the desired state: what each allocation must hold. Their PEM is not
+/// part of [`Desired::kv`] (it is random, made by `apply`); the plan decides per certificate
+/// whether the stored one is still good (`crate::certs::inspect::reissue_reason`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredCerts {
+    /// `secrets/ca.crt`, when the bucket has a CA.
+    pub ca_pem: Option<String>,
+    /// `kvform.hcl` `certs_renewal_days`.
+    pub renewal_days: u32,
+    /// Sorted by namespace, then certificate name.
+    pub certs: Vec<DesiredCert>,
+}
+
+/// One declared certificate of one non-removed allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredCert {
+    pub job: String,
+    pub host: String,
+    /// `maand/job/<job>/worker/<host>`.
+    pub namespace: String,
+    /// `one = true`: one certificate for all of the job's allocations (same PEM everywhere).
+    pub one: bool,
+    pub request: crate::certs::IssueRequest,
+}
+
+impl DesiredCert {
+    pub fn crt_key(&self) -> String {
+        format!("certs/{}.crt", self.request.name)
+    }
+    pub fn key_key(&self) -> String {
+        format!("certs/{}.key", self.request.name)
+    }
+    pub fn spec_key(&self) -> String {
+        format!("certs/{}.spec", self.request.name)
+    }
 }

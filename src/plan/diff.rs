@@ -29,6 +29,11 @@
 //! update, even with the same value) because workspace keys never expire; that also means
 //! it is "written by this plan" and not tombstoned.
 //!
+//! Certificates (SPEC §8) are decided by [`super::certs`]: their `.crt`/`.key` values are
+//! made by apply, so the plan writes them as `(known after apply)` with the reason, and
+//! never tombstones the ones still declared. `certs/*` keys no longer declared are
+//! tombstoned like any stale key.
+//!
 //! Values are compared trimmed; an identical value with ttl 0 is not a change. Reviving a
 //! tombstoned key is a create (the store continues its version numbers). Namespaces outside
 //! the layout (`NamespaceKind::parse` is `None`) are treated as merged: desired keys are
@@ -37,7 +42,7 @@
 use super::rollout::rollout;
 use super::types::{Action, Change, FORMAT_VERSION, KVFORM_VERSION, Plan, PlanMeta, PlanOptions, Summary};
 use crate::clock::format_time;
-use crate::kv::{Current, CurrentEntry, NamespaceKind, Ownership, Value, is_secret_namespace};
+use crate::kv::{CERTS_PREFIX, Current, CurrentEntry, NamespaceKind, Ownership, Value, is_secret_key};
 use crate::model::types::{AllocState, Desired};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +51,8 @@ pub const REASON_WORKER_REMOVED: &str = "worker removed";
 pub const REASON_ALLOCATION_REMOVED: &str = "allocation removed";
 pub const REASON_PURGE_SECRETS_KV: &str = "--purge-secrets-kv: job has no active allocation";
 pub const REASON_NO_ALLOCATIONS: &str = "job has no allocations left";
+pub const REASON_CERT_REMOVED: &str = "certificate no longer declared in the job's manifest.json";
+pub const REASON_SCRAPE_REMOVED: &str = "the job no longer has a _prometheus/scrape.yaml";
 const REASON_REVIVED: &str = "revives a tombstoned key";
 const REASON_TTL_RESET: &str = "ttl reset: workspace keys never expire";
 
@@ -64,11 +71,12 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
     let namespaces: BTreeSet<&String> =
         desired.kv.keys().chain(current.entries().keys()).filter(|ns| current.covers(ns)).collect();
 
-    let mut changes = Vec::new();
+    // Certificates and their keys are decided by `certs` (their values are not in
+    // `desired.kv`: apply makes them); the loops below leave them alone.
+    let (mut changes, cert_keys) = super::certs::changes(desired, current, now);
     for ns in namespaces {
         let kind = NamespaceKind::parse(ns);
         let ownership = kind.as_ref().map_or(Ownership::Merged, NamespaceKind::ownership);
-        let secret = is_secret_namespace(ns);
         let want = match ownership {
             Ownership::HookOnly => &no_values,
             _ => desired.kv.get(ns).unwrap_or(&no_values),
@@ -76,6 +84,7 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
         let live = current.entries().get(ns).unwrap_or(&no_entries);
 
         for (key, value) in want {
+            let secret = is_secret_key(ns, key);
             let change = match live.get(key) {
                 Some(e) if e.is_live() => {
                     let same = e.same_value(value);
@@ -100,8 +109,20 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
         for (key, entry) in
             live.iter().filter(|(k, e)| e.is_live() && !want.contains_key(*k) && !crate::kv::derived::is_derived(ns, k))
         {
+            if purge.is_none() && cert_keys.contains(ns, key) {
+                continue;
+            }
+            let secret = is_secret_key(ns, key);
             let (reason, is_purge) = if let Some(reason) = purge {
                 (reason.clone(), true)
+            } else if ownership == Ownership::Synced
+                && matches!(kind, Some(NamespaceKind::Allocation { .. }))
+                && key.starts_with(CERTS_PREFIX)
+            {
+                (REASON_CERT_REMOVED.to_string(), false)
+            } else if ownership == Ownership::Synced && matches!(kind, Some(NamespaceKind::Job(_))) && key == "job_name"
+            {
+                (REASON_SCRAPE_REMOVED.to_string(), false)
             } else if ownership == Ownership::Synced {
                 (stale_reason(kind.as_ref().expect("synced namespaces parse")).to_string(), false)
             } else if let Some(at) = entry.expires_at().filter(|_| entry.is_expired(now)) {
@@ -149,6 +170,7 @@ fn write(
         after: (!secret).then(|| after.trimmed_value()),
         before_sensitive: secret && before.is_some(),
         after_sensitive: secret,
+        after_unknown: false,
         reason,
         purge: false,
     }
@@ -163,6 +185,7 @@ fn tombstone(ns: &str, key: &str, entry: &impl CurrentEntry, secret: bool, reaso
         after: None,
         before_sensitive: secret,
         after_sensitive: false,
+        after_unknown: false,
         reason: Some(reason),
         purge,
     }

@@ -3,6 +3,7 @@
 //!
 //! - [`types`] — `Plan`, `Change`, `Wave`/`JobRollout`/`Batch`, `Summary`, `PlanOptions`.
 //! - [`diff`] — ownership-driven diff, purges, TTL expiry.
+//! - [`certs`] — which certificates the plan (re)issues, and why.
 //! - [`rollout`] — waves -> jobs -> allocation batches + hooks (single source of truth).
 //! - [`render`] — `render_text`, `render_json`, `render_markdown`, `plan_schema`.
 //! - [`saved`] — the `SavedPlan` document (encode/decode) and `check_applicable`.
@@ -11,6 +12,7 @@
 //!
 //! No file I/O here: reading the workspace and writing plan files is `cli::plan_files`.
 
+pub mod certs;
 pub mod diff;
 pub mod digest;
 pub mod render;

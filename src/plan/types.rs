@@ -61,11 +61,19 @@ pub struct Change {
     pub after: Option<Value>,
     pub before_sensitive: bool,
     pub after_sensitive: bool,
+    /// The value is made by `apply` (a certificate or its private key, SPEC §8): `after` is
+    /// `None` in every plan and plan file; shown as `(known after apply)`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub after_unknown: bool,
     /// Why (tombstones always have one; creates/updates only when not obvious).
     pub reason: Option<String>,
     /// Part of a purge group (a whole namespace going away, or the non-workspace keys of
     /// `vars/job/<job>` under `--purge-secrets-kv`); the text renderer folds these into one line.
     pub purge: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Terraform-style counts: create = add, update = change, tombstone = destroy.

@@ -102,11 +102,12 @@ pub(crate) fn check_connection(conn: &Connection, path: &Path) -> Result<CheckRe
     )?);
     // Secrets: prove nothing unsealed sits at rest (checked in Rust: the format check is ours).
     let mut st = conn
-        .prepare(
-            "SELECT namespace, key, version, value FROM latest WHERE namespace LIKE 'secrets/%' AND deleted = 0
+        .prepare(&format!(
+            "SELECT namespace, key, version, value FROM latest WHERE {rows} AND deleted = 0
              UNION ALL
-             SELECT namespace, key, version, value FROM history WHERE namespace LIKE 'secrets/%' AND deleted = 0",
-        )
+             SELECT namespace, key, version, value FROM history WHERE {rows} AND deleted = 0",
+            rows = super::SECRET_ROWS
+        ))
         .map_err(sql(path, "check secrets"))?;
     let mut rows = st.query([]).map_err(sql(path, "check secrets"))?;
     while let Some(r) = rows.next().map_err(sql(path, "check secrets"))? {

@@ -3,7 +3,8 @@
 //!
 //! 1. [`read_lean_snapshot`]: every latest row without its value (except `maand/bucket`,
 //!    whose port numbers the model needs before it can build the desired state).
-//! 2. [`compare_values`]: every live value outside `secrets/*`, compared in place (borrowed
+//! 2. [`compare_values`]: every live value that is not encrypted (`secrets/*`, certificates'
+//!    private keys), compared in place (borrowed
 //!    from SQLite, never copied) with the desired value of its key; only values that differ,
 //!    or whose key is not desired, are copied into the snapshot.
 
@@ -305,11 +306,10 @@ pub(crate) fn read_lean_snapshot(conn: &Connection, path: &Path) -> Result<LeanS
 fn compare_values(conn: &Connection, path: &Path, snap: &mut LeanSnapshot, desired: &KvMap) -> Result<(), StateError> {
     let err = || sql(path, "compare values");
     let mut st = conn
-        .prepare_cached(
-            "SELECT namespace, key, value FROM latest
-              WHERE deleted = 0 AND NOT (namespace >= 'secrets/' AND namespace < 'secrets0')
-              ORDER BY namespace, key",
-        )
+        .prepare_cached(&format!(
+            "SELECT namespace, key, value FROM latest WHERE deleted = 0 AND NOT {} ORDER BY namespace, key",
+            super::SECRET_ROWS
+        ))
         .map_err(err())?;
     let mut rows = st.query([]).map_err(err())?;
     let no_values = BTreeMap::new();

@@ -36,6 +36,11 @@ pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};
 use crate::secrets::{Keyring, SecretsError};
+
+/// SQL condition on a row's `namespace`/`key` for the encrypted values, the same set as
+/// `crate::kv::is_secret_key`: every `secrets/*` row and certificates' private keys.
+pub(crate) const SECRET_ROWS: &str = "((namespace >= 'secrets/' AND namespace < 'secrets0') \
+     OR (namespace GLOB 'maand/job/*/worker/*' AND key GLOB 'certs/*.key'))";
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

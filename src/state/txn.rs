@@ -10,7 +10,7 @@
 use super::fingerprint::{self, PlanBasis, Staged};
 use super::lock::LockGuard;
 use super::{StateError, check_name, read_key, read_snapshot, sql};
-use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot, is_secret_namespace};
+use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot, is_secret_key};
 use crate::secrets::Keyring;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeSet;
@@ -297,7 +297,7 @@ impl WriteTxn {
         check_name("key", key)?;
         refuse_derived(ns, key)?;
         let value = value.trim();
-        let secret = is_secret_namespace(ns);
+        let secret = is_secret_key(ns, key);
         let head = self.head(ns, key)?;
         if let Some((version, old, false, old_ttl)) = &head
             && *old_ttl == ttl
@@ -353,7 +353,7 @@ impl WriteTxn {
         writer: &str,
         now: i64,
     ) -> Result<WriteOutcome, StateError> {
-        if is_secret_namespace(ns) {
+        if is_secret_key(ns, key) {
             return self.put(ns, key, value, ttl, writer, now);
         }
         check_name("namespace", ns)?;
@@ -456,8 +456,8 @@ impl WriteTxn {
             let rows: Vec<(String, String, i64, String)> = self
                 .conn
                 .prepare(&format!(
-                    "SELECT namespace, key, version, value FROM {table}
-                      WHERE namespace >= 'secrets/' AND namespace < 'secrets0' AND deleted = 0"
+                    "SELECT namespace, key, version, value FROM {table} WHERE {} AND deleted = 0",
+                    super::SECRET_ROWS
                 ))
                 .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect())
                 .map_err(sql(&self.path, "read secrets"))?;

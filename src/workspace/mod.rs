@@ -11,13 +11,16 @@
 //! - [`json_files`]: `workers.json`, `disabled.json`, `jobs/<job>/manifest.json` and the
 //!   scripts in `_modules/`.
 //! - [`source`]: reading one file as text into the source map (shared by both).
+//! - [`scrape`]: `jobs/<job>/_prometheus/scrape.yaml` (YAML); [`ca`]: `secrets/ca.crt`.
 //! - [`checks`]: rules that span files (bucket-wide port names, demands that point at
 //!   other jobs, bucket.jobs blocks for unknown jobs, reservations within bounds).
 
+pub mod ca;
 pub mod checks;
 pub mod format;
 pub mod hcl_files;
 pub mod json_files;
+pub mod scrape;
 pub mod source;
 pub mod types;
 pub mod units;
@@ -59,9 +62,20 @@ fn load_rest(root: &Path, settings: Settings, mut sources: SourceMap, mut diags:
     for job in jobs.values_mut() {
         job.vars = hcl_files::job_vars(root, &job.name, &mut sources, &mut diags);
     }
+    load_catalog_files(root, &mut jobs, &mut sources, &mut diags);
+    let ca = ca::load(root, &mut sources, &mut diags);
 
-    let ws =
-        Workspace { root: root.to_path_buf(), settings, workers, disabled, bucket_vars, port_pool, job_configs, jobs };
+    let ws = Workspace {
+        root: root.to_path_buf(),
+        settings,
+        workers,
+        disabled,
+        bucket_vars,
+        port_pool,
+        job_configs,
+        jobs,
+        ca,
+    };
     checks::cross_file(&ws, &mut diags);
     diags.sort(&sources);
     let workspace = (!diags.has_errors()).then_some(ws);
@@ -91,4 +105,14 @@ fn check_workspace_dir(root: &Path, diags: &mut Diagnostics) {
             .in_file("workspace")
             .help("workspace/ must be a directory kvform can list; fix or remove it"),
     );
+/// Each job's `_prometheus/scrape.yaml` (SPEC §8).
+fn load_catalog_files(
+    root: &Path,
+    jobs: &mut std::collections::BTreeMap<String, types::Job>,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+) {
+    for job in jobs.values_mut() {
+        job.scrape = scrape::load(root, &job.name, &job.ports, sources, diags);
+    }
 }

@@ -22,6 +22,16 @@ pub struct Workspace {
     pub job_configs: BTreeMap<String, JobConfig>,
     /// Jobs by name (directories under `workspace/jobs/` that hold a `manifest.json`).
     pub jobs: BTreeMap<String, Job>,
+    /// The bucket CA's certificate (`secrets/ca.crt`), when the bucket has one (SPEC §8).
+    pub ca: Option<CaCert>,
+}
+
+/// The public half of the bucket CA, as read from `secrets/ca.crt` (the private key is only
+/// read by `apply` when it issues certificates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaCert {
+    /// The PEM text, trimmed.
+    pub pem: String,
 }
 
 /// `kvform.hcl`.
@@ -37,6 +47,10 @@ pub struct Settings {
     pub api_port: u16,
     /// `limits { max_file_size }`: a larger workspace file is refused unread. Default 64 MiB.
     pub max_file_size: u64,
+    /// Validity of issued certificates, days (`certs_ttl`, default 60).
+    pub certs_ttl_days: u32,
+    /// Re-issue a certificate this many days before it expires (`certs_renewal_days`, default 15).
+    pub certs_renewal_days: u32,
 }
 
 impl Default for Settings {
@@ -48,6 +62,8 @@ impl Default for Settings {
             hook_timeout_secs: 600,
             api_port: 0,
             max_file_size: crate::workspace::source::DEFAULT_MAX_FILE_SIZE,
+            certs_ttl_days: 60,
+            certs_renewal_days: 15,
         }
     }
 }
@@ -146,8 +162,66 @@ pub struct Job {
     pub min_allocations_count: u32,
     /// `vars.hcl` attributes in file order.
     pub vars: Vec<Var>,
+    /// `certs.<name>` declarations, by name order.
+    pub certs: Vec<CertDecl>,
+    /// `_prometheus/scrape.yaml`, when the job ships one.
+    pub scrape: Option<Scrape>,
     /// The whole manifest document; used for diagnostics about the job as a whole.
     pub span: Span,
+}
+
+/// The key algorithm of a declared certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyType {
+    EcdsaP256,
+    Ed25519,
+    Rsa2048,
+    Rsa4096,
+}
+
+impl KeyType {
+    pub const ALL: [KeyType; 4] = [KeyType::EcdsaP256, KeyType::Ed25519, KeyType::Rsa2048, KeyType::Rsa4096];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa2048 => "rsa-2048",
+            KeyType::Rsa4096 => "rsa-4096",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyType> {
+        KeyType::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One `certs.<name>` entry of a manifest (SPEC §8).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertDecl {
+    /// Matches the job name pattern; the keys are `certs/<name>.crt` and `certs/<name>.key`.
+    pub name: String,
+    /// `subject.common_name`; the job name when absent.
+    pub common_name: String,
+    /// PKCS#8 `PRIVATE KEY` PEM; otherwise the traditional form (PKCS#1 / SEC1).
+    pub pkcs8: bool,
+    /// One certificate shared by every allocation of the job.
+    pub one: bool,
+    pub key_type: KeyType,
+    /// The `certs.<name>` property.
+    pub span: Span,
+}
+
+/// A job's `_prometheus/scrape.yaml`: a list of Prometheus scrape configs, placeholders
+/// (`maand:job`, `maand:port/<name>`) kept as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scrape {
+    /// The items as compact JSON objects with keys sorted (maand's encoding).
+    pub items: Vec<String>,
+    /// The first item's `job_name`, as written.
+    pub first_job_name: String,
+    /// Some `static_configs[].targets[]` entry uses `maand:port/…`.
+    pub uses_port_placeholder: bool,
 }
 
 impl Job {
@@ -166,6 +240,8 @@ impl Job {
             max_concurrent_starts: 0,
             min_allocations_count: 0,
             vars: Vec::new(),
+            certs: Vec::new(),
+            scrape: None,
             span,
         }
     }

@@ -8,7 +8,9 @@
 //!   defaults to 2026-01-01T00:00:00Z plus `n` hours;
 //! - `pre` — lines of `kv set NS KEY VALUE [--ttl N] [--secret]` / `kv delete NS KEY`, run
 //!   before planning (optional; secret values are passed on stdin, as operators do);
-//! - `args` — extra arguments for `plan` and `apply` (optional, e.g. `--purge-secrets-kv`).
+//! - `args` — extra arguments for `plan` and `apply` (optional, e.g. `--purge-secrets-kv`);
+//! - `secrets/` — files copied into the bucket's `secrets/` (0600) before the step: a fixed
+//!   CA (`ca.crt`, `ca.key`) for cases with certificates, or a new one to rotate to.
 //!
 //! Per step: `plan` (stdout -> `<n>.plan.txt`), `plan --json` (-> `<n>.plan.json`),
 //! `apply --auto-approve` (must succeed and report the plan's counts), then
@@ -17,7 +19,10 @@
 //!
 //! Determinism: the state is created before step 1 through the library with a fixed bucket
 //! id (ids derived from it appear in values), the clock is fixed per step, and the
-//! `user@host` of operator writes (`cli:user@host`) is replaced by `<actor>`.
+//! `user@host` of operator writes (`cli:user@host`) is replaced by `<actor>`. Certificates
+//! issued by apply are random: the state dump shows each as `<certificate #n …>` — its
+//! subject, SANs, validity and whether the bucket CA signed it, `#n` numbering distinct PEMs
+//! in order of appearance (so a `one` certificate shows the same number everywhere).
 
 use crate::support::{Golden, case_name, cases, copy_dir};
 use std::path::{Path, PathBuf};
@@ -142,6 +147,7 @@ fn run_case(g: &mut Golden, case: &Path) -> Result<(), String> {
         if step.dir.join("kvform.hcl").is_file() {
             std::fs::copy(step.dir.join("kvform.hcl"), root.join("kvform.hcl")).unwrap();
         }
+        copy_secrets(&step.dir, root);
         let env = env_of(step);
         run_pre(root, &env, step).map_err(|e| format!("step {n}: {e}"))?;
         let extra: Vec<String> = std::fs::read_to_string(step.dir.join("args"))
@@ -164,7 +170,7 @@ fn run_case(g: &mut Golden, case: &Path) -> Result<(), String> {
         if !ok {
             return Err(format!("step {n}: plan --json failed:\n{err}"));
         }
-        g.check(&format!("plan/{name}/{n}.plan.json"), &json);
+        g.check(&format!("plan/{name}/{n}.plan.json"), &mask_certificates(root, &json));
 
         let (ok, out, err) = call(with(&["apply", "--auto-approve"]));
         let want = expected_counts(&text);
@@ -176,10 +182,68 @@ fn run_case(g: &mut Golden, case: &Path) -> Result<(), String> {
         if !ok {
             return Err(format!("step {n}: cat kv failed:\n{err}"));
         }
-        let dump = dump.replace(&actor, "<actor>");
+        let dump = mask_certificates(root, &dump.replace(&actor, "<actor>"));
         g.check(&format!("plan/{name}/{n}.state.json"), &dump);
     }
     Ok(())
+}
+
+/// The step's `secrets/` files into the bucket's (0600).
+fn copy_secrets(step: &Path, root: &Path) {
+    let Ok(rd) = std::fs::read_dir(step.join("secrets")) else { return };
+    for e in rd.flatten() {
+        let to = root.join("secrets").join(e.file_name());
+        std::fs::copy(e.path(), &to).unwrap();
+        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
+}
+
+/// Replace the certificates apply issued (random) in a JSON document (`plan --json`, the
+/// state dump) by what they say; CA certificates (fixed files of the case) stay as they are.
+fn mask_certificates(root: &Path, json: &str) -> String {
+    if !json.contains("BEGIN CERTIFICATE") {
+        return json.to_string();
+    }
+    let ca = std::fs::read_to_string(root.join("secrets/ca.crt")).unwrap_or_default();
+    let mut doc: serde_json::Value = serde_json::from_str(json).expect("kvform prints JSON");
+    let mut seen: Vec<String> = Vec::new();
+    mask_value(&mut doc, &ca, &mut seen);
+    serde_json::to_string_pretty(&doc).unwrap() + "\n"
+}
+
+fn mask_value(v: &mut serde_json::Value, ca: &str, seen: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| mask_value(x, ca, seen)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| mask_value(x, ca, seen)),
+        serde_json::Value::String(pem) if pem.contains("BEGIN CERTIFICATE") => {
+            if kvform::certs::inspect::check_ca(pem).is_ok() {
+                return;
+            }
+            let n = match seen.iter().position(|p| p == pem) {
+                Some(i) => i + 1,
+                None => {
+                    seen.push(pem.clone());
+                    seen.len()
+                }
+            };
+            let info = kvform::certs::inspect::read(pem).expect("an issued certificate reads back");
+            let at = |t: i64| jiff::Timestamp::from_second(t).unwrap().to_string();
+            let by = if kvform::certs::inspect::signed_by(pem, ca) {
+                "signed by the bucket CA"
+            } else {
+                "NOT signed by the bucket CA"
+            };
+            *v = format!(
+                "<certificate #{n} CN={} SANs={} {}..{} {by}>",
+                info.common_name,
+                info.sans.join(","),
+                at(info.not_before),
+                at(info.not_after)
+            )
+            .into();
+        }
+        _ => {}
+    }
 }
 
 #[test]

@@ -49,7 +49,9 @@ impl TestBucket {
         }
         let b = Bucket::at(dir.path());
         Keyring::create(&b).unwrap();
-        StateStore::init(&b.default_state_file(), 1767323045).unwrap();
+        let (store, _) = StateStore::init(&b.default_state_file(), NOW).unwrap();
+        // As `kvform init` does: the CA, for the certificates the example declares.
+        kvform::certs::ca::ensure(&b, &store.meta().unwrap().bucket_id.to_string(), NOW).unwrap();
         TestBucket { dir }
     }
 
@@ -196,6 +198,7 @@ fn run_apply<'a>(
     let store = tb.store();
     let snap = store.snapshot().unwrap();
     let plan = diff(desired, &snap, &PlanOptions::default(), NOW);
+    let plan = kvform::apply::certs::materialise(plan, desired, &Bucket::at(tb.root()), NOW).unwrap();
     let txn = store.begin_write("apply", Duration::ZERO, NOW).unwrap();
     // The hook runtime reads the current allocation versions from the transaction, then lets go.
     let shared: SharedTxn = Arc::new(Mutex::new(txn));

@@ -39,6 +39,7 @@ impl Fx {
                 removed_workers: Default::default(),
                 purged_jobs: Default::default(),
                 waves: Vec::new(),
+                certs: Default::default(),
             },
             snap: Snapshot { bucket_id: Uuid::nil(), lineage: lineage(), serial: 7, ..Default::default() },
             opts: PlanOptions::default(),

@@ -210,6 +210,10 @@ fn row(c: &Change) -> Row {
     let (body, details) = match c.action {
         Action::Tombstone if c.before_sensitive => (format!("{} (sensitive)", c.key), Vec::new()),
         Action::Tombstone => (c.key.clone(), Vec::new()),
+        _ if c.after_unknown && c.after_sensitive => {
+            (format!("{} = (sensitive, known after apply)", c.key), Vec::new())
+        }
+        _ if c.after_unknown => (format!("{} = (known after apply)", c.key), Vec::new()),
         _ if c.after_sensitive || c.before_sensitive => (format!("{} = (sensitive)", c.key), Vec::new()),
         _ => {
             let before = c.before.as_deref().filter(|_| c.action == Action::Update);

@@ -17,14 +17,14 @@ const FILE: &str = "kvform.hcl";
 
 /// Block name ("" = top level) -> the attributes it accepts.
 const SCHEMA: &[(&str, &[&str])] = &[
-    ("", &["job_config_selector", "max_versions"]),
+    ("", &["job_config_selector", "max_versions", "certs_ttl", "certs_renewal_days"]),
     ("state", &["path"]),
     ("hooks", &["timeout", "api_port"]),
     ("limits", &["max_file_size"]),
 ];
 
-const ACCEPTED: &str =
-    "job_config_selector, max_versions, state { path }, hooks { timeout, api_port }, limits { max_file_size }";
+const ACCEPTED: &str = "job_config_selector, max_versions, certs_ttl, certs_renewal_days, state { path }, \
+hooks { timeout, api_port }, limits { max_file_size }";
 
 /// Size suffixes of `limits { max_file_size }` (case-insensitive; binary, as `ls -h` counts).
 const SIZE_UNITS: &[(&str, u64)] = &[("b", 1), ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30)];
@@ -71,7 +71,26 @@ pub(super) fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics
     for attr in attributes(&body, "", file, diags) {
         apply(&mut settings, "", attr, file, diags);
     }
+    check_renewal(&settings, &body, file, diags);
     settings
+}
+
+/// A renewal window as long as the validity would re-issue every certificate on every plan.
+fn check_renewal(settings: &Settings, body: &Body, file: FileId, diags: &mut Diagnostics) {
+    if settings.certs_renewal_days < settings.certs_ttl_days {
+        return;
+    }
+    let attr = |name: &str| body.get_attribute(name).map(|a| span_of(&a.value, file));
+    let Some(at) = attr("certs_renewal_days").or_else(|| attr("certs_ttl")) else { return };
+    diags.push(
+        Diagnostic::error(format!(
+            "`certs_renewal_days` ({}) must be less than `certs_ttl` ({})",
+            settings.certs_renewal_days, settings.certs_ttl_days
+        ))
+        .at(at)
+        .label("every certificate would be due for renewal as soon as it is issued")
+        .help("renew some days before expiry, e.g. certs_ttl = 60 and certs_renewal_days = 15"),
+    );
 }
 
 /// The attributes of `body` (top level when `block` is ""), with unknown names, duplicates
@@ -165,6 +184,32 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
                 file,
                 "must be at least 1",
                 "the store keeps this many versions of each key; 10 is the default",
+            )),
+        }),
+        ("", "certs_ttl") => integer(expr, name, "60", file).and_then(|n| match u32::try_from(n) {
+            Ok(n) if (1..=3650).contains(&n) => {
+                settings.certs_ttl_days = n;
+                Ok(())
+            }
+            _ => Err(out_of_range(
+                expr,
+                name,
+                file,
+                "must be between 1 and 3650 days",
+                "issued certificates are valid this many days; 60 is the default",
+            )),
+        }),
+        ("", "certs_renewal_days") => integer(expr, name, "15", file).and_then(|n| match u32::try_from(n) {
+            Ok(n) => {
+                settings.certs_renewal_days = n;
+                Ok(())
+            }
+            Err(_) => Err(out_of_range(
+                expr,
+                name,
+                file,
+                "must be 0 or more days",
+                "a certificate is re-issued this many days before it expires; 0 waits until it has expired",
             )),
         }),
         ("state", "path") => string(expr, name, "\"data/kvform.db\"", file).and_then(|s| {

@@ -17,7 +17,7 @@ use super::scripts;
 use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, FileId, Span, Spanned};
 use crate::kv::value::decimal;
-use crate::workspace::types::{Bounds, Command, Demand, Event, Job, PortSpec};
+use crate::workspace::types::{Bounds, CertDecl, Command, Demand, Event, Job, KeyType, PortSpec};
 use crate::workspace::units::Quantity;
 use jsonc_parser::ast::{ObjectProp, Value};
 use regex::Regex;
@@ -33,11 +33,16 @@ pub const FIELDS: &[&str] = &[
     "max_concurrent_upgrades",
     "max_concurrent_starts",
     "min_allocations_count",
+    "certs",
 ];
 pub const RESOURCE_FIELDS: &[&str] = &["memory", "cpu", "ports"];
 pub const BOUND_FIELDS: &[&str] = &["min", "max"];
 pub const COMMAND_FIELDS: &[&str] = &["executed_on", "demands"];
 pub const DEMAND_FIELDS: &[&str] = &["job", "command", "config"];
+pub const CERT_FIELDS: &[&str] = &["subject", "pkcs8", "one", "key_type"];
+pub const SUBJECT_FIELDS: &[&str] = &["common_name"];
+/// Certificate names become key names (`certs/<name>.crt`): no `/`, no `.`.
+pub const CERT_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]*$";
 
 pub const JOB_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]*$";
 pub const PORT_NAME_PATTERN: &str = "^[a-z][a-z0-9_]*$";
@@ -101,6 +106,7 @@ pub fn job(root: &Path, name: &str, file: FileId, value: &Value, diags: &mut cra
             "min_allocations_count" => {
                 job.min_allocations_count = cx.count(v, "min_allocations_count", 0, "0 means no minimum").unwrap_or(0)
             }
+            "certs" => job.certs = certs(&mut cx, name, v),
             _ => unreachable!("fields() only returns known names"),
         }
     }
@@ -467,6 +473,95 @@ pub fn canonical(v: &Value, out: &mut String) {
                 canonical(val, out);
             }
             out.push('}');
+        }
+    }
+}
+
+/// `certs`: name -> `{subject?: {common_name?}, pkcs8?, one?, key_type?}` (SPEC §8).
+/// Decisions: `subject.common_name` defaults to the job name; `pkcs8` defaults to false
+/// (maand's default, the traditional PKCS#1 / SEC1 form); ed25519 keys exist only as PKCS#8,
+/// so `key_type: "ed25519"` needs `pkcs8: true`.
+fn certs(cx: &mut Ctx, job: &str, v: &Value) -> Vec<CertDecl> {
+    static CERT_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(CERT_NAME_PATTERN).unwrap());
+    let mut out = Vec::new();
+    let Some(obj) = cx.object(v, "certs") else { return out };
+    for p in cx.unique_props(obj, "`certs`") {
+        let name = p.name.as_str();
+        if !CERT_NAME.is_match(name) {
+            let d = Diagnostic::error(format!("invalid certificate name `{name}`"))
+                .at(cx.key_span(p))
+                .label(format!("must match {CERT_NAME_PATTERN}"))
+                .help("the name becomes the keys certs/<name>.crt and certs/<name>.key: lower-case letters, digits, `_` and `-`");
+            cx.push(d);
+            continue;
+        }
+        let path = format!("certs.{name}");
+        let Some(cert) = cx.object(&p.value, &path) else { continue };
+        let mut decl = CertDecl {
+            name: name.to_string(),
+            common_name: job.to_string(),
+            pkcs8: false,
+            one: false,
+            key_type: KeyType::EcdsaP256,
+            span: cx.span(p),
+        };
+        let before = cx.diags.error_count();
+        let mut key_type_span = None;
+        for f in cx.fields(cert, &format!("`{path}`"), CERT_FIELDS) {
+            let field = format!("{path}.{}", f.name.as_str());
+            match f.name.as_str() {
+                "subject" => {
+                    let Some(subject) = cx.object(&f.value, &field) else { continue };
+                    for s in cx.fields(subject, &format!("`{field}`"), SUBJECT_FIELDS) {
+                        if let Some(cn) = cx.nonempty_string(&s.value, &format!("{field}.common_name")) {
+                            decl.common_name = cn.value;
+                        }
+                    }
+                }
+                "pkcs8" => decl.pkcs8 = boolean(cx, &f.value, &field).unwrap_or(false),
+                "one" => decl.one = boolean(cx, &f.value, &field).unwrap_or(false),
+                "key_type" => {
+                    let Some(k) = cx.string(&f.value, &field) else { continue };
+                    match KeyType::parse(&k.value) {
+                        Some(t) => {
+                            decl.key_type = t;
+                            key_type_span = Some(k.span);
+                        }
+                        None => {
+                            let names = KeyType::ALL.map(|t| t.as_str());
+                            let help =
+                                hint(&k.value, names).unwrap_or_else(|| format!("key types: {}", names.join(", ")));
+                            let d = Diagnostic::error(format!("unknown key type `{}`", k.value))
+                                .at(k.span)
+                                .label("not a key type")
+                                .help(help);
+                            cx.push(d);
+                        }
+                    }
+                }
+                _ => unreachable!("fields() only returns known names"),
+            }
+        }
+        if decl.key_type == KeyType::Ed25519 && !decl.pkcs8 {
+            let d = Diagnostic::error(format!("`{path}` uses an ed25519 key without `pkcs8`"))
+                .at(key_type_span.unwrap_or(decl.span))
+                .label("ed25519 keys exist only as PKCS#8")
+                .help(format!(r#"add "pkcs8": true to `{path}`, or choose "ecdsa-p256""#));
+            cx.push(d);
+        }
+        if cx.diags.error_count() == before {
+            out.push(decl);
+        }
+    }
+    out
+}
+
+fn boolean(cx: &mut Ctx, v: &Value, path: &str) -> Option<bool> {
+    match v {
+        Value::BooleanLit(b) => Some(b.value),
+        other => {
+            cx.type_error(other, path, "true or false");
+            None
         }
     }
 }

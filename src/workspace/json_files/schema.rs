@@ -4,7 +4,7 @@
 //! the same constants and unit table the parser uses, and `tests/schemas.rs` fails when
 //! the checked-in schemas drift from what this module generates.
 
-use super::manifest::{COMMAND_NAME_PATTERN, PORT_NAME_PATTERN, VERSION_PATTERN};
+use super::manifest::{CERT_NAME_PATTERN, COMMAND_NAME_PATTERN, PORT_NAME_PATTERN, VERSION_PATTERN};
 use crate::workspace::units::Quantity;
 use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
@@ -87,6 +87,43 @@ pub struct ManifestFile {
     /// The job must have at least this many non-removed allocations.
     #[schemars(extend("default" = 0))]
     pub min_allocations_count: Option<u32>,
+    /// Certificates issued for every allocation by the bucket CA (SPEC §8).
+    #[schemars(extend("propertyNames" = {"pattern": CERT_NAME_PATTERN}))]
+    pub certs: Option<BTreeMap<String, CertEntry>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertEntry {
+    pub subject: Option<CertSubject>,
+    /// PKCS#8 `PRIVATE KEY` PEM instead of PKCS#1 / SEC1 (required for ed25519).
+    #[schemars(extend("default" = false))]
+    pub pkcs8: Option<bool>,
+    /// One certificate, with every allocation's host, shared by all allocations.
+    #[schemars(extend("default" = false))]
+    pub one: Option<bool>,
+    #[schemars(extend("default" = "ecdsa-p256"))]
+    pub key_type: Option<KeyTypeName>,
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertSubject {
+    /// Default: the job name.
+    #[schemars(length(min = 1))]
+    pub common_name: Option<String>,
+}
+
+#[derive(JsonSchema)]
+pub enum KeyTypeName {
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "ed25519")]
+    Ed25519,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "rsa-4096")]
+    Rsa4096,
 }
 
 /// Resource bounds and ports.

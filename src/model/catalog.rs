@@ -1,0 +1,99 @@
+//! The build-written namespaces of SPEC §8, projected from the workspace like the rest of the
+//! desired KV (pure):
+//!
+//! - `maand/prometheus`: `scrape/<job>` (every job with a `_prometheus/scrape.yaml`),
+//!   `scrape_jobs` / `scrape_jobs_length` (the jobs counted: a job whose targets use
+//!   `maand:port/…` and that has no active allocation has nothing to scrape and is left out),
+//!   `scrape_configs` (the items of the counted jobs, in job name order). Written for every
+//!   bucket: without scrape files `[]`, `""`, `0`.
+//! - `maand/job/<job>` `job_name`: the first scrape item's `job_name` (`maand:job` → the job's
+//!   name), for jobs whose `maand/job/<job>` namespace the projection writes.
+//! - `maand/worker` `certs/ca.crt`: the CA certificate, when the bucket has one.
+//! - `maand/job/<job>/worker/<host>` `certs/<name>.spec`: the certificate declaration, and
+//!   [`DesiredCerts`]: which certificate every non-removed allocation must hold. The
+//!   certificate and key values are decided by the plan (the state holds them) and made by
+//!   `apply`, never here.
+
+use super::types::{AllocState, Allocation, DesiredCert, DesiredCerts};
+use crate::certs::{IssueRequest, sans_for, spec_value};
+use crate::kv::{KvMap, NamespaceKind};
+use crate::workspace::scrape::JOB_PLACEHOLDER;
+use crate::workspace::types::{Worker, Workspace};
+
+pub fn project(ws: &Workspace, _fleet: &[&Worker], allocations: &[Allocation], kv: &mut KvMap) -> DesiredCerts {
+    prometheus(ws, allocations, kv);
+    if let Some(ca) = &ws.ca {
+        kv.entry(NamespaceKind::Workers.path()).or_default().insert("certs/ca.crt".into(), ca.pem.as_str().into());
+    }
+    certificates(ws, allocations, kv)
+}
+
+fn prometheus(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) {
+    let mut counted: Vec<&str> = Vec::new();
+    let mut items: Vec<&str> = Vec::new();
+    let mut ns = std::collections::BTreeMap::new();
+    for job in ws.jobs.values() {
+        let Some(scrape) = &job.scrape else { continue };
+        ns.insert(format!("scrape/{}", job.name), format!("[{}]", scrape.items.join(",")).into());
+        let job_ns = NamespaceKind::Job(job.name.clone()).path();
+        if let Some(keys) = kv.get_mut(&job_ns) {
+            let name = if scrape.first_job_name == JOB_PLACEHOLDER {
+                job.name.as_str()
+            } else {
+                scrape.first_job_name.as_str()
+            };
+            keys.insert("job_name".into(), name.into());
+        }
+        let active = allocations.iter().any(|a| a.job == job.name && a.state == AllocState::Active);
+        if scrape.uses_port_placeholder && !active {
+            continue;
+        }
+        counted.push(&job.name);
+        items.extend(scrape.items.iter().map(String::as_str));
+    }
+    ns.insert("scrape_configs".into(), format!("[{}]", items.join(",")).into());
+    ns.insert("scrape_jobs".into(), counted.join(",").into());
+    ns.insert("scrape_jobs_length".into(), counted.len().to_string().into());
+    kv.insert(NamespaceKind::Prometheus.path(), ns);
+}
+
+fn certificates(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) -> DesiredCerts {
+    let mut out = DesiredCerts {
+        ca_pem: ws.ca.as_ref().map(|c| c.pem.clone()),
+        renewal_days: ws.settings.certs_renewal_days,
+        certs: Vec::new(),
+    };
+    for job in ws.jobs.values().filter(|j| !j.certs.is_empty()) {
+        // Allocations are sorted by job, then fleet order.
+        let placed: Vec<&str> = allocations
+            .iter()
+            .filter(|a| a.job == job.name && a.state != AllocState::Removed)
+            .map(|a| a.host.as_str())
+            .collect();
+        for host in &placed {
+            let ns = NamespaceKind::Allocation { job: job.name.clone(), host: host.to_string() }.path();
+            for decl in &job.certs {
+                let sans = if decl.one { sans_for(placed.iter().copied()) } else { sans_for([*host]) };
+                if let Some(keys) = kv.get_mut(&ns) {
+                    keys.insert(format!("certs/{}.spec", decl.name), spec_value(decl).into());
+                }
+                out.certs.push(DesiredCert {
+                    job: job.name.clone(),
+                    host: host.to_string(),
+                    namespace: ns.clone(),
+                    one: decl.one,
+                    request: IssueRequest {
+                        name: decl.name.clone(),
+                        common_name: decl.common_name.clone(),
+                        key_type: decl.key_type,
+                        pkcs8: decl.pkcs8,
+                        sans,
+                        ttl_days: ws.settings.certs_ttl_days,
+                    },
+                });
+            }
+        }
+    }
+    out.certs.sort_by(|a, b| (&a.namespace, &a.request.name).cmp(&(&b.namespace, &b.request.name)));
+    out
+}

@@ -1,0 +1,235 @@
+//! `workspace/jobs/<job>/_prometheus/scrape.yaml`: a YAML list of Prometheus scrape configs
+//! (SPEC §8), projected into `maand/prometheus` by the model.
+//!
+//! Parsed with `yaml_serde` (the YAML organisation's maintained continuation of the archived
+//! `serde_yaml`) straight into JSON values; a syntax error is reported at its line and
+//! column. Placeholders (`maand:job`, `maand:port/<name>`) are kept as written.
+//!
+//! Rules (maand's `promconfig` validation, the parts that concern the catalog):
+//! - the document is a non-empty list of mappings, each with a non-empty string `job_name`;
+//! - a `maand:port/<name>` target names a port of the job's manifest (`_implicit` too: maand
+//!   resolves it to the job's metrics port when it expands targets).
+//!
+//! Items are encoded as compact JSON with object keys sorted, the bytes maand's Go encoder
+//! writes, so templates that compare the catalog see the same text. Semantic errors point at
+//! the item's `-` line (block lists) or the start of the document.
+
+use super::source;
+use super::types::{PortSpec, Scrape};
+use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+use serde_json::Value;
+use std::path::Path;
+
+pub const JOB_PLACEHOLDER: &str = "maand:job";
+pub const PORT_PLACEHOLDER_PREFIX: &str = "maand:port/";
+
+/// Read and check the job's scrape file; `None` when there is none or it is invalid.
+pub fn load(
+    root: &Path,
+    job: &str,
+    ports: &[PortSpec],
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Option<Scrape> {
+    let rel = format!("workspace/jobs/{job}/_prometheus/scrape.yaml");
+    let (file, text) = source::read(root, &rel, sources, diags)?;
+    parse(file, &rel, &text, ports, diags)
+}
+
+fn parse(file: FileId, rel: &str, text: &str, ports: &[PortSpec], diags: &mut Diagnostics) -> Option<Scrape> {
+    let whole = Span::new(file, 0..text.len().min(1));
+    if text.trim().is_empty() {
+        diags.push(
+            Diagnostic::error(format!("{rel} is empty"))
+                .at(whole)
+                .label("no scrape configs")
+                .help("list at least one scrape config (`- job_name: maand:job`), or delete the file"),
+        );
+        return None;
+    }
+    let doc: Value = match yaml_serde::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = e.location().map_or(0, |l| l.index()).min(text.len());
+            let message = e.to_string();
+            // The location is rendered by the diagnostic; keep only what went wrong.
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            diags.push(
+                Diagnostic::error(format!("invalid YAML in {rel}: {message}"))
+                    .at(Span::new(file, at..(at + 1).min(text.len().max(at))))
+                    .label("here")
+                    .help("the file is a YAML list of Prometheus scrape configs, e.g. `- job_name: maand:job`"),
+            );
+            return None;
+        }
+    };
+    let Value::Array(items) = doc else {
+        diags.push(
+            Diagnostic::error(format!("{rel} must be a list of scrape configs, found {}", kind(&doc)))
+                .at(whole)
+                .label("expected a list")
+                .help("start every scrape config with `- ` (a YAML list item)"),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        diags.push(
+            Diagnostic::error(format!("{rel} lists no scrape configs"))
+                .at(whole)
+                .label("empty list")
+                .help("list at least one scrape config, or delete the file"),
+        );
+        return None;
+    }
+    let starts = item_starts(text);
+    let item_span = |i: usize| starts.get(i).map_or(whole, |&s| Span::new(file, s..s + 1));
+    let before = diags.error_count();
+    let mut uses_port_placeholder = false;
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(map) = item else {
+            diags.push(
+                Diagnostic::error(format!("scrape config {i} in {rel} must be a mapping, found {}", kind(item)))
+                    .at(item_span(i))
+                    .label("expected `job_name: …` and the other settings")
+                    .help("write each scrape config as a YAML mapping under `- `"),
+            );
+            continue;
+        };
+        match map.get("job_name") {
+            Some(Value::String(s)) if !s.trim().is_empty() => {}
+            _ => diags.push(
+                Diagnostic::error(format!("scrape config {i} in {rel} has no `job_name`"))
+                    .at(item_span(i))
+                    .label("`job_name` missing or not a string")
+                    .help("write `job_name: maand:job` (replaced by the job's name) or a name of your own"),
+            ),
+        }
+        for target in port_targets(map) {
+            uses_port_placeholder = true;
+            let name = target.strip_prefix(PORT_PLACEHOLDER_PREFIX).unwrap_or_default();
+            let name = name.split('/').next().unwrap_or_default();
+            if name != "_implicit" && !ports.iter().any(|p| p.name == name) {
+                let declared: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+                let help = if declared.is_empty() {
+                    "declare the port under `resources.ports` in the job's manifest.json".to_string()
+                } else {
+                    format!("the job declares the ports {}", declared.join(", "))
+                };
+                diags.push(
+                    Diagnostic::error(format!(
+                        "scrape config {i} in {rel} targets `{target}`, a port the job does not declare"
+                    ))
+                    .at(item_span(i))
+                    .label("unknown port")
+                    .help(help),
+                );
+            }
+        }
+    }
+    if diags.error_count() != before {
+        return None;
+    }
+    let first_job_name = items[0].get("job_name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let items = items.iter().map(compact_sorted).collect();
+    Some(Scrape { items, first_job_name, uses_port_placeholder })
+}
+
+/// `static_configs[].targets[]` strings that are `maand:port/…` placeholders.
+fn port_targets(item: &serde_json::Map<String, Value>) -> Vec<&str> {
+    let blocks = item.get("static_configs").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    blocks
+        .iter()
+        .filter_map(|b| b.get("targets").and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| t.starts_with(PORT_PLACEHOLDER_PREFIX))
+        .collect()
+}
+
+/// Byte offsets of the top-level `- ` items of a block list (lines starting with `-`).
+fn item_starts(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('-') && !line.starts_with("---") {
+            out.push(at);
+        }
+        at += line.len();
+    }
+    out
+}
+
+/// Compact JSON with object keys sorted at every level (Go's `encoding/json` order).
+pub fn compact_sorted(v: &Value) -> String {
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_string(&sort(v)).expect("JSON values serialise")
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::SourceMap;
+
+    fn run(text: &str) -> (Option<Scrape>, Vec<String>) {
+        let mut sources = SourceMap::new();
+        let file = sources.add("scrape.yaml", text.to_string());
+        let mut diags = Diagnostics::new();
+        let ports = vec![PortSpec { name: "api_metrics".into(), fixed: None, span: Span::new(file, 0..0) }];
+        let s = parse(file, "scrape.yaml", text, &ports, &mut diags);
+        let msgs = diags.iter().map(|d| crate::diag::render_one(d, &sources, false)).collect();
+        (s, msgs)
+    }
+
+    #[test]
+    fn items_are_compact_sorted_json_with_placeholders_kept() {
+        let (s, msgs) = run(
+            "- job_name: maand:job\n  static_configs:\n    - targets: [\"maand:port/api_metrics\"]\n  honor_labels: true\n",
+        );
+        assert!(msgs.is_empty(), "{msgs:?}");
+        let s = s.unwrap();
+        assert_eq!(
+            s.items,
+            [
+                r#"{"honor_labels":true,"job_name":"maand:job","static_configs":[{"targets":["maand:port/api_metrics"]}]}"#
+            ]
+        );
+        assert_eq!(s.first_job_name, "maand:job");
+        assert!(s.uses_port_placeholder);
+    }
+
+    #[test]
+    fn errors_point_at_line_and_column() {
+        let (s, msgs) = run("- job_name: a\n  labels: [unclosed\n");
+        assert!(s.is_none());
+        assert!(msgs[0].contains("invalid YAML in scrape.yaml"), "{msgs:?}");
+        assert!(msgs[0].contains("scrape.yaml:3:1") || msgs[0].contains("scrape.yaml:2:"), "{msgs:?}");
+        let (_, msgs) =
+            run("- static_configs: []\n- job_name: b\n  static_configs:\n    - targets: [\"maand:port/nope\"]\n");
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("scrape config 0 in scrape.yaml has no `job_name`") && msgs[0].contains(":1:1"));
+        assert!(msgs[1].contains("`maand:port/nope`") && msgs[1].contains(":2:1"), "{msgs:?}");
+        let (_, msgs) = run("job_name: x\n");
+        assert!(msgs[0].contains("must be a list"), "{msgs:?}");
+    }
+}
