@@ -115,7 +115,7 @@ fn an_existing_bucket_without_a_ca_gets_one_from_init() {
     // What an older kvform's init left: a key and a state, no CA.
     let b = kvform::bucket::Bucket::at(d);
     kvform::secrets::Keyring::create(&b).unwrap();
-    kvform::state::StateStore::init(&b.default_state_file()).unwrap();
+    kvform::state::StateStore::init(&b.default_state_file(), 1_767_225_600).unwrap();
     let o = kvform_at(d, NOW, &["plan"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("declares certificates but the bucket has no CA"));

@@ -7,8 +7,8 @@
 //! ("signed by another CA").
 
 use super::Context;
-use super::cat::{Format, table};
-use super::state::{now, open};
+use super::output::{Format, table};
+use super::session::Session;
 use crate::certs::inspect::{date, read};
 use crate::kv::{CERTS_PREFIX, NamespaceKind};
 use serde::Serialize;
@@ -57,9 +57,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn list(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
-    let (_, store) = open(ctx)?;
+    let session = Session::new(ctx)?;
+    let store = session.open_state()?;
     let snap = store.snapshot()?;
-    let now = now()?;
+    let now = session.now;
     let mut rows = Vec::new();
     for (ns, keys) in &snap.entries {
         let Some(NamespaceKind::Allocation { job, host }) = NamespaceKind::parse(ns) else { continue };
@@ -75,7 +76,7 @@ fn list(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
                 Err(reason) => (format!("(unreadable: {reason})"), Vec::new(), String::new(), 0),
             };
             rows.push(Listed {
-                namespace: ns.clone(),
+                namespace: ns.to_string(),
                 job: job.clone(),
                 host: host.clone(),
                 name: name.to_string(),
@@ -113,10 +114,11 @@ fn list(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
 }
 
 fn rotate(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let (bucket, store) = open(ctx)?;
+    let session = Session::new(ctx)?;
+    let store = session.open_state()?;
     let bucket_id = store.meta()?.bucket_id.to_string();
-    let now = now()?;
-    crate::certs::ca::rotate(&bucket, &bucket_id, now)?;
+    let now = session.now;
+    crate::certs::ca::rotate(&session.bucket, &bucket_id, now)?;
     ctx.printer.out(&format!(
         "made a new bucket CA (CN {bucket_id}, valid until {}); the previous one is kept as secrets/ca.crt.old and secrets/ca.key.old",
         date(now + crate::certs::ca::CA_DAYS * 86_400)

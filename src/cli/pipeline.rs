@@ -29,7 +29,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Keyring;
 use crate::state::{PlanBasis, PlanRead, ReadMode, StateStore, WriteTxn};
 use crate::workspace::types::{Settings, Workspace};
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;

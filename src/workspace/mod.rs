@@ -105,6 +105,8 @@ fn check_workspace_dir(root: &Path, diags: &mut Diagnostics) {
             .in_file("workspace")
             .help("workspace/ must be a directory kvform can list; fix or remove it"),
     );
+}
+
 /// Each job's `_prometheus/scrape.yaml` (SPEC §8).
 fn load_catalog_files(
     root: &Path,
