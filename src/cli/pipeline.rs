@@ -65,9 +65,13 @@ fn effective(mode: ReadMode, opts: &PlanOptions) -> ReadMode {
     if opts.purge_secrets_kv { ReadMode::Full } else { mode }
 }
 
-/// The namespaces a plan purges (they must be read even when their fingerprint matches).
+/// The namespaces a plan must read even when their fingerprint matches: the ones it purges,
+/// and the allocations that hold certificates (their PEM is not in the desired keys the
+/// fingerprint covers, and whether one is due for renewal depends on `now`).
 fn purged(desired: &Desired, snap: &LeanSnapshot, opts: &PlanOptions) -> BTreeSet<String> {
-    crate::plan::diff::purge_reasons(desired, snap, opts).into_keys().collect()
+    let mut out: BTreeSet<String> = crate::plan::diff::purge_reasons(desired, snap, opts).into_keys().collect();
+    out.extend(desired.certs.certs.iter().map(|c| c.namespace.clone()));
+    out
 }
 
 /// `--refresh` (`plan`, `apply`) as a read mode: every key of the state, or only the
@@ -193,7 +197,7 @@ impl LoadedBucket {
         mode: ReadMode,
     ) -> anyhow::Result<Planned> {
         let now = self.session.now;
-        let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.digest.as_deref() };
+        let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.unchanged_digest() };
         let (snap, desired, basis) = match store {
             Some(store) => store.read_for_plan_with(
                 how,
@@ -219,7 +223,7 @@ impl LoadedBucket {
         mode: ReadMode,
     ) -> anyhow::Result<Planned> {
         let now = self.session.now;
-        let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.digest.as_deref() };
+        let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.unchanged_digest() };
         let (snap, desired, basis) =
             txn.read_for_plan_with(how, |snap| self.desired(ctx, snap), |d| &d.kv, |d, snap| purged(d, snap, opts))?;
         self.finish_plan(snap, desired, basis, opts, now)
@@ -266,6 +270,13 @@ they depend on, so it may not show every change the workspace asks for.\n  \
 mistakes. Run `kvform plan` without it afterwards to see what is still pending.",
             self.targets.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
         ));
+    }
+
+    /// The digest that lets a plan skip projecting an unchanged workspace, or `None` when it
+    /// must not: certificates fall due for renewal with time alone, so a workspace that
+    /// declares any is projected (and its certificate namespaces read) on every plan.
+    fn unchanged_digest(&self) -> Option<&str> {
+        if self.workspace.jobs.values().any(|j| !j.certs.is_empty()) { None } else { self.digest.as_deref() }
     }
 
     /// The workspace digest saved plans carry.
