@@ -67,7 +67,7 @@ fn creates_the_layout_with_private_modes() {
         assert!(b.join(rel.trim_end_matches('/')).exists(), "{rel} missing");
         assert!(stdout(&out).contains(&format!("created  {rel}\n")), "{rel} not reported:\n{}", stdout(&out));
     }
-    assert!(stdout(&out).contains("10 created, 0 kept"));
+    assert!(stdout(&out).contains("11 created, 0 kept"));
     assert_eq!(mode(&b.join("data")), 0o700);
     assert_eq!(mode(&b.join("data/kvform.db")), 0o600);
     assert_eq!(mode(&b.join("secrets")), 0o700);
@@ -105,7 +105,7 @@ fn a_second_run_changes_nothing_and_reports_what_it_kept() {
         assert!(stdout(&out).contains(&format!("kept     {rel} (already exists)")), "{}", stdout(&out));
     }
     assert!(!stdout(&out).contains("created  "));
-    assert!(stdout(&out).contains("already initialised: nothing created, 10 kept"));
+    assert!(stdout(&out).contains("already initialised: nothing created, 11 kept"));
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn existing_files_are_never_overwritten() {
     assert_eq!(std::fs::read_to_string(tmp.path().join("workspace/bucket.conf")).unwrap(), "region = \"eu\"\n");
     let s = stdout(&out);
     assert!(s.contains("kept     kvform.hcl") && s.contains("kept     workspace/bucket.conf"), "{s}");
-    assert!(s.contains("created  secrets/kv.key") && s.contains("7 created, 3 kept"), "{s}");
+    assert!(s.contains("created  secrets/kv.key") && s.contains("8 created, 3 kept"), "{s}");
 }
 
 #[test]

@@ -315,7 +315,7 @@ fn a_maand_client_using_only_the_header_form_reaches_every_route() {
         // The new catalog is readable in pre_deploy of the first apply.
         "get_version 200 1.0",
         "get_workers 200 10.0.0.1,10.0.0.2",
-        "get_prometheus 404",
+        "get_prometheus 200",
         "get_other_job 403",
         "put_var 200 hello",
         "put_bad_key 400",
