@@ -7,9 +7,12 @@
 //! layout keep working.
 
 pub mod current;
+pub mod rules;
+pub mod types;
 pub mod value;
 
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};
+pub use types::{KeyMeta, KvType, Typed};
 pub use value::Value;
 
 use std::collections::BTreeMap;
