@@ -88,8 +88,7 @@ impl BodyError {
 /// The whole body, refusing more than `limit` bytes without buffering them.
 pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large { BodyError::TooLarge(limit) } else { BodyError::Unreadable }
     })
 }

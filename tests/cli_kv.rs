@@ -528,6 +528,7 @@ fn kv_set_types_are_validated_and_shown_in_history() {
     ok(d, &["kv", "set", "--type", "number", "--description", "replica count", "vars/job/api", "x", "3"]);
     let h = ok(d, &["kv", "history", "vars/job/api", "x"]);
     assert!(h.contains("TYPE") && h.contains("number") && h.contains("replica count"), "{h}");
-    let j: serde_json::Value = serde_json::from_str(&ok(d, &["kv", "history", "vars/job/api", "x", "--format", "json"])).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(d, &["kv", "history", "vars/job/api", "x", "--format", "json"])).unwrap();
     assert_eq!((j[0]["type"].as_str(), j[0]["description"].as_str()), (Some("number"), Some("replica count")));
 }

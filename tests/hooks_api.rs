@@ -336,7 +336,8 @@ fn connections_are_kept_alive_and_large_bodies_refused() {
     // A body over the 1 MiB limit is 413 with a JSON error, and nothing is written.
     let big = format!(r#"{{"namespace":"vars/job/api","key":"big","value":"{}"}}"#, "x".repeat(1 << 20));
     let auth = format!("Bearer {}", t.as_str());
-    let r = send(fx.addr(), "PUT", "/kv", &[("Authorization", &auth), ("Content-Type", "application/json")], Some(&big));
+    let r =
+        send(fx.addr(), "PUT", "/kv", &[("Authorization", &auth), ("Content-Type", "application/json")], Some(&big));
     assert_eq!(r.status, 413, "{}", r.raw_body);
     assert!(r.body["error"].as_str().unwrap().contains("larger than"), "{}", r.raw_body);
     assert!(fx.store.lock().unwrap().entry("vars/job/api", "big").is_none());

@@ -22,11 +22,11 @@ use super::store::HookStore;
 use super::token::{HookIdentity, HookToken, TokenError, TokenId, TokenRegistry};
 use crate::model::types::DesiredJob;
 use crate::workspace::types::Event;
-use serde_json::{Map, Value, json};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -286,7 +286,13 @@ impl Authed {
 /// Every request: route, authenticate and parse on the runtime (cheap, never blocks), then
 /// run the handler on the blocking pool, because the store mutex is shared with the apply
 /// executor and `POST /semaphore/acquire` may wait for up to an hour.
-async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn serve(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let path = uri.path().to_string();
     let method = method.as_str().to_ascii_uppercase();
     let reply = match prepare(&shared, &method, &uri, &headers, body).await {
@@ -302,7 +308,13 @@ async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, head
 }
 
 /// Route, authenticate, then read the body (only for a request that will be served).
-async fn prepare(shared: &Shared, method: &str, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<(Authed, Params), Reply> {
+async fn prepare(
+    shared: &Shared,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Authed, Params), Reply> {
     route(method, uri.path())?;
     let authed = authenticate(headers, shared)?;
     let body = crate::http::read_body(body, MAX_BODY).await.map_err(|e| Reply::error(e.status(), e.to_string()))?;

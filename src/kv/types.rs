@@ -74,9 +74,7 @@ impl KvType {
             KvType::Boolean => matches!(value, "true" | "false"),
             KvType::Datetime => value.parse::<jiff::Timestamp>().is_ok(),
             KvType::Date => value.len() == 10 && value.parse::<jiff::civil::Date>().is_ok(),
-            KvType::Duration => {
-                value.starts_with(['P', 'p', '-', '+']) && value.parse::<jiff::Span>().is_ok()
-            }
+            KvType::Duration => value.starts_with(['P', 'p', '-', '+']) && value.parse::<jiff::Span>().is_ok(),
             KvType::Json => serde_json::from_str::<serde_json::Value>(value).is_ok(),
         };
         if ok { Ok(()) } else { Err(TypeError { kind: self, value: value.to_string(), expect: self.expect() }) }

@@ -23,8 +23,10 @@ pub mod backup;
 pub mod check;
 pub mod gc;
 mod lean;
+pub mod listing;
 pub mod lock;
 pub mod schema;
+pub mod tokens;
 mod txn;
 
 pub use lock::{LockHolder, actor};
@@ -67,7 +69,10 @@ pub enum StateError {
         "{ns} {key}: writing a secret needs the bucket key\n  help: this is a bug in the caller: open the state `with_keyring`"
     )]
     NoKeyring { ns: String, key: String },
-    #[error("{ns} {key}: {error}\n  help: write a value of that type, or pick another with --type ({})", crate::kv::KvType::names())]
+    #[error(
+        "{ns} {key}: {error}\n  help: write a value of that type, or pick another with --type ({})",
+        crate::kv::KvType::names()
+    )]
     WrongType { ns: String, key: String, error: crate::kv::types::TypeError },
     #[error("invalid {what} {value:?}: {reason}")]
     Invalid { what: &'static str, value: String, reason: &'static str },

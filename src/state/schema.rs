@@ -81,7 +81,7 @@ pub const MIGRATIONS: &[&str] = &[
         since       INTEGER NOT NULL
     );
     ",
-    // 1 -> 2: typed values and metadata (SPEC §9). Every version row gains `type`,
+    // 1 -> 2: typed values and metadata, and API tokens (SPEC §9, `kvform serve`). Every version row gains `type`,
     // `description` and `key_created_at` (the key's first version, kept when old versions are
     // trimmed). The tables are rebuilt rather than ALTERed so the value stays the last column
     // (see above). `history_v1` is renamed first so its foreign key follows `latest_v1` and
@@ -132,6 +132,17 @@ pub const MIGRATIONS: &[&str] = &[
            FROM history_v1 h ORDER BY h.rowid;
     DROP TABLE history_v1;
     DROP TABLE latest_v1;
+    -- `kvform serve` API tokens: the sha-256 of each token, never the token (SPEC §9).
+    CREATE TABLE api_tokens (
+        name        TEXT    PRIMARY KEY,
+        hash        TEXT    NOT NULL UNIQUE,
+        role        TEXT    NOT NULL,
+        namespaces  TEXT    NOT NULL,
+        reveal      INTEGER NOT NULL CHECK (reveal IN (0, 1)),
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER,
+        revoked_at  INTEGER
+    );
     ",
 ];
 

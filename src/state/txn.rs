@@ -239,7 +239,11 @@ impl WriteTxn {
         now: i64,
         typed: &Typed,
     ) -> Result<WriteOutcome, StateError> {
-        typed.kv_type.validate(value.trim()).map_err(|e| StateError::WrongType { ns: ns.into(), key: key.into(), error: e })?;
+        typed.kv_type.validate(value.trim()).map_err(|e| StateError::WrongType {
+            ns: ns.into(),
+            key: key.into(),
+            error: e,
+        })?;
         self.write(ns, key, value, ttl, writer, now, Some(typed))
     }
 
@@ -351,7 +355,17 @@ impl WriteTxn {
                  VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?5) ON CONFLICT (namespace, key) DO NOTHING",
             )
             .and_then(|mut st| {
-                st.execute(params![ns, key, stored, ttl as i64, now, serial, writer, meta.kv_type.as_str(), meta.description])
+                st.execute(params![
+                    ns,
+                    key,
+                    stored,
+                    ttl as i64,
+                    now,
+                    serial,
+                    writer,
+                    meta.kv_type.as_str(),
+                    meta.description
+                ])
             })
             .map_err(sql(&self.path, "write key"))?;
         if inserted > 0 {
