@@ -30,6 +30,12 @@ impl Running {
                 let shutdown = async move {
                     let _ = stopped.await;
                 };
+                // No Nagle delay: small JSON answers go out at once (keep-alive clients
+                // otherwise wait on delayed ACKs).
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let _ = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
             });
             // Blocking handlers still running (a semaphore waiter woken by shutdown) finish
