@@ -6,6 +6,7 @@
 //! - [`rest`] — the routes and their handlers.
 //! - [`metrics`] — counters and histograms, rendered as Prometheus text.
 //! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
+//! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
 //!
 //! Reads use one read-only connection (WAL: never waiting for the apply lock); each write
 //! opens the state, takes the write lock for at most [`WRITE_LOCK_TIMEOUT`] like `kv set`,
@@ -15,6 +16,8 @@ pub mod access;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+pub mod ui;
+mod ui_pages;
 
 use crate::bucket::Bucket;
 use crate::plan::Plan;
@@ -56,6 +59,7 @@ pub(crate) struct App {
     pub(crate) planner: Planner,
     reader: Mutex<StateStore>,
     pub(crate) metrics: metrics::Metrics,
+    pub(crate) sessions: ui::Sessions,
 }
 
 impl App {
@@ -87,6 +91,7 @@ impl Server {
             planner: cfg.planner,
             reader: Mutex::new(reader),
             metrics: metrics::Metrics::default(),
+            sessions: ui::Sessions::default(),
         });
         let running = crate::http::Running::start("kvform-serve", listener, rest::router(app))
             .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;

@@ -36,10 +36,10 @@ pub(crate) fn router(app: Arc<App>) -> axum::Router {
 
 /// An answer: status, body, content type.
 pub(crate) struct Reply {
-    status: u16,
-    body: String,
-    content_type: &'static str,
-    index: Option<u64>,
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) content_type: &'static str,
+    pub(crate) index: Option<u64>,
 }
 
 impl Reply {
@@ -70,13 +70,13 @@ impl Reply {
 
 /// A parsed request.
 pub(crate) struct Req {
-    method: String,
+    pub(crate) method: String,
     /// Path segments after the leading `/`, percent-decoded.
-    segments: Vec<String>,
-    trailing_slash: bool,
-    query: BTreeMap<String, String>,
-    body: Option<Map<String, Value>>,
-    token: TokenRecord,
+    pub(crate) segments: Vec<String>,
+    pub(crate) trailing_slash: bool,
+    pub(crate) query: BTreeMap<String, String>,
+    pub(crate) body: Option<Map<String, Value>>,
+    pub(crate) token: TokenRecord,
 }
 
 impl Req {
@@ -93,6 +93,9 @@ impl Req {
 async fn serve(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     let method = method.as_str().to_string();
     let path = uri.path();
+    if super::ui::is_ui(path) {
+        return super::ui::serve(app, &method, &uri, &headers, body).await;
+    }
     if method == "GET" && path == "/api/v1/openapi.json" {
         return respond(Reply::ok(super::openapi::document()));
     }
@@ -172,7 +175,7 @@ async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
     }
 }
 
-fn respond(reply: Reply) -> Response {
+pub(crate) fn respond(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = (status, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response();
     if let Some(i) = reply.index
@@ -191,20 +194,25 @@ fn unauthorized(why: &str) -> Reply {
     )
 }
 
+/// The usable token with this hash (401 when unknown, revoked or expired). Checked on every
+/// request, so a revocation takes effect at once (web sessions too).
+pub(crate) fn token_for(app: &App, hash: &str) -> Result<TokenRecord, Reply> {
+    let now = crate::clock::now().unwrap_or_default();
+    match app.reader().token_by_hash(hash).map_err(Reply::state)? {
+        None => Err(unauthorized("unknown token")),
+        Some(t) if t.revoked_at.is_some() => Err(unauthorized(&format!("token `{}` was revoked", t.name))),
+        Some(t) if !t.usable(now) => Err(unauthorized(&format!("token `{}` has expired", t.name))),
+        Some(t) => Ok(t),
+    }
+}
+
 async fn prepare(app: &Arc<App>, method: String, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Req, Reply> {
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let Some(auth) = auth else { return Err(unauthorized("no credentials")) };
     let Some(presented) = auth.trim().strip_prefix("Bearer ").map(str::trim) else {
         return Err(unauthorized("the Authorization header is not a bearer token"));
     };
-    let now = crate::clock::now().unwrap_or_default();
-    let found = app.reader().token_by_hash(&token_hash(presented)).map_err(Reply::state)?;
-    let token = match found {
-        None => return Err(unauthorized("unknown token")),
-        Some(t) if t.revoked_at.is_some() => return Err(unauthorized(&format!("token `{}` was revoked", t.name))),
-        Some(t) if !t.usable(now) => return Err(unauthorized(&format!("token `{}` has expired", t.name))),
-        Some(t) => t,
-    };
+    let token = token_for(app, &token_hash(presented))?;
     let bytes = crate::http::read_body(body, MAX_BODY)
         .await
         .map_err(|e| Reply::error(e.status(), e.to_string(), format!("send at most {MAX_BODY} bytes")))?;
@@ -288,7 +296,7 @@ enum Target {
     Key(String, String),
 }
 
-fn known(ns: &str) -> bool {
+pub(crate) fn known(ns: &str) -> bool {
     rules::namespace(ns).is_ok()
 }
 
@@ -327,7 +335,7 @@ fn rfc3339(t: i64) -> Value {
 }
 
 /// The value as this token may see it.
-fn shown(
+pub(crate) fn shown(
     app: &App,
     token: &TokenRecord,
     ns: &str,
@@ -353,7 +361,7 @@ fn shown(
     Ok((json!(plain.as_str()), false))
 }
 
-fn namespaces(app: &App) -> Result<Reply, Reply> {
+pub(crate) fn namespaces(app: &App) -> Result<Reply, Reply> {
     let counts = app.reader().namespace_counts().map_err(Reply::state)?;
     // A tree: every namespace with its own keys and the keys under it.
     let mut tree: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -404,7 +412,7 @@ fn key_json(
     Ok(v)
 }
 
-fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
+pub(crate) fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
     let prefix = req.query.get("prefix").map_or("", String::as_str);
     let now = crate::clock::now().unwrap_or_default();
     let rows = app.reader().list_keys(ns, prefix).map_err(Reply::state)?;
@@ -412,7 +420,7 @@ fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
     Ok(Reply::ok(json!({ "namespace": ns, "prefix": prefix, "keys": keys })))
 }
 
-fn get(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+pub(crate) fn get(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
     let now = crate::clock::now().unwrap_or_default();
     let found = app.reader().list_keys(ns, key).map_err(Reply::state)?.into_iter().find(|l| l.key == key);
@@ -447,7 +455,7 @@ fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> 
     Ok(txn)
 }
 
-fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
     access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
     rules::job_in_workspace(&app.bucket, ns).map_err(rule_reply)?;
@@ -533,7 +541,7 @@ fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     Ok(r)
 }
 
-fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
     access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
     let now = crate::clock::now().unwrap_or_default();
@@ -562,7 +570,7 @@ fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     Ok(r)
 }
 
-fn history(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+pub(crate) fn history(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
     let rows = app.reader().history(ns, key).map_err(Reply::state)?;
     if rows.is_empty() {
@@ -585,7 +593,7 @@ fn history(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     Ok(Reply::ok(json!({ "namespace": ns, "key": key, "versions": out })))
 }
 
-fn applies(app: &App, req: &Req) -> Result<Reply, Reply> {
+pub(crate) fn applies(app: &App, req: &Req) -> Result<Reply, Reply> {
     let limit = req.query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100usize).min(1000);
     let r = app.reader();
     let records = r.audit(limit).map_err(Reply::state)?;
@@ -602,7 +610,7 @@ fn applies(app: &App, req: &Req) -> Result<Reply, Reply> {
     Ok(Reply::ok(json!({ "applies": out })))
 }
 
-fn plan(app: &App) -> Result<Reply, Reply> {
+pub(crate) fn plan(app: &App) -> Result<Reply, Reply> {
     let plan = (app.planner)().map_err(|e| {
         let (msg, hint) = e.split_once("\n  help: ").map_or((e.as_str(), ""), |(a, b)| (a, b));
         Reply::error(422, msg, hint)
