@@ -109,6 +109,18 @@ impl Driver {
         }
         panic!("the page did not settle")
     }
+    /// The page's text once it contains `needle` (a click's navigation may not have started
+    /// when the click returns); the last text seen after 15 s otherwise.
+    fn wait_for(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let t = self.text();
+            if t.contains(needle) || start.elapsed() > Duration::from_secs(15) {
+                return t;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     fn url(&self) -> String {
         self.call("GET", "/url", None).as_str().unwrap().to_string()
     }
@@ -176,18 +188,20 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     assert!(b.text().contains("Paste an API token"));
     b.type_in("input[name=token]", "kvf_wrong");
     b.click("button.p");
-    assert!(b.text().contains("unknown token"), "{}", b.text());
+    let t = b.wait_for("unknown token");
+    assert!(t.contains("unknown token"), "{t}");
     b.type_in("input[name=token]", &token);
     b.click("button.p");
-    let t = b.text();
+    let t = b.wait_for("browser · writer");
     assert!(t.contains("Namespaces") && t.contains("browser · writer"), "{t}");
     b.shot("namespaces");
 
     // Search, then open vars/job/api.
     b.type_in("input[name=q]", "vars/job");
     b.click("form button.p");
-    assert!(b.text().contains("vars/job/api"));
+    assert!(b.wait_for("vars/job/api").contains("vars/job/api"));
     b.click("a[href='/ui/ns/vars/job/api/']");
+    b.wait_for("Create a key");
     assert!(b.url().ends_with("/ui/ns/vars/job/api/"), "{}", b.url());
     b.shot("namespace");
 
@@ -197,13 +211,14 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     b.type_in("textarea[name=value]", "three");
     b.type_in("input[name=description]", "how many");
     b.click("form[action='/ui/put'] button.p");
-    assert!(b.text().contains("is not a number"), "{}", b.text());
+    let t = b.wait_for("is not a number");
+    assert!(t.contains("is not a number"), "{t}");
     b.type_in("input[name=key]", "replicas");
     b.click("select[name=type] > option:nth-child(2)");
     b.type_in("textarea[name=value]", "3");
     b.type_in("input[name=description]", "how many");
     b.click("form[action='/ui/put'] button.p");
-    let t = b.text();
+    let t = b.wait_for("api:browser");
     assert!(b.url().ends_with("/ui/key/vars/job/api/replicas"), "{}", b.url());
     assert!(t.contains("number") && t.contains("how many") && t.contains("api:browser"), "{t}");
     b.shot("created");
@@ -211,7 +226,7 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     // Edit it: a new version.
     b.type_in("textarea[name=value]", "5");
     b.click("form[action='/ui/put'] button.p");
-    let t = b.text();
+    let t = b.wait_for("version 2");
     assert!(t.contains("version 2"), "{t}");
     b.shot("edited");
 
@@ -224,16 +239,16 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
 
     // Delete it.
     b.click("form[action='/ui/delete'] button.d");
-    let t = b.text();
+    let t = b.wait_for("deleted replicas");
     assert!(t.contains("deleted replicas"), "{t}");
     assert!(!t.contains("api:browser"), "the key is gone from the table: {t}");
     b.shot("deleted");
 
     // The applies and plan pages.
     b.go(&format!("{site}/ui/applies"));
-    assert!(b.text().contains("serve delete"));
+    assert!(b.wait_for("serve delete").contains("serve delete"));
     b.go(&format!("{site}/ui/plan"));
-    assert!(b.text().contains("Pending plan"));
+    assert!(b.wait_for("Pending plan").contains("Pending plan"));
     b.shot("plan");
     b.call("DELETE", "", None);
 }
