@@ -16,6 +16,8 @@
 //! - [`secrets`] — the key file and AES-256-GCM sealing of `secrets/job/*` values.
 //! - [`apply`] — the executor: waves, checkpoints, rollout batches.
 //! - [`hooks`] — hook processes, the loopback HTTP API and the access table.
+//! - [`serve`] — `kvform serve`: REST API, tokens' access table, metrics.
+//! - [`http`] — the one HTTP stack (axum on tokio) both servers run on.
 //! - [`cli`] — clap definitions, one file per command; the only place that knows about
 //!   terminals and exit codes.
 //! - [`bucket`] — where a bucket's files live.
@@ -27,9 +29,11 @@ pub mod cli;
 pub mod clock;
 pub mod diag;
 pub mod hooks;
+pub mod http;
 pub mod kv;
 pub mod model;
 pub mod plan;
 pub mod secrets;
+pub mod serve;
 pub mod state;
 pub mod workspace;

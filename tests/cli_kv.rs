@@ -518,3 +518,23 @@ fn state_check_fails_when_a_secret_cannot_be_opened_with_the_key_files() {
     assert!(err.contains("secrets/job/api token") && err.contains("sealed with key"), "{err}");
     assert!(!err.contains("s3cret"));
 }
+
+#[test]
+fn kv_set_types_are_validated_and_shown_in_history() {
+    let dir = bucket();
+    let d = dir.path();
+    let o = kvform(d, &["kv", "set", "--type", "number", "vars/job/api", "x", "abc"], None);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("vars/job/api x: \"abc\" is not a number"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert_eq!(ok(d, &["kv", "get", "vars/job/api", "x"]), "", "nothing was written");
+    let o = kvform(d, &["kv", "set", "--type", "int", "vars/job/api", "x", "1"], None);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("number"), "the error lists the types");
+    ok(d, &["kv", "set", "--type", "number", "--description", "replica count", "vars/job/api", "x", "3"]);
+    let h = ok(d, &["kv", "history", "vars/job/api", "x"]);
+    assert!(h.contains("TYPE") && h.contains("number") && h.contains("replica count"), "{h}");
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(d, &["kv", "history", "vars/job/api", "x", "--format", "json"])).unwrap();
+    assert_eq!((j[0]["type"].as_str(), j[0]["description"].as_str()), (Some("number"), Some("replica count")));
+}

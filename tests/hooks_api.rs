@@ -143,7 +143,8 @@ fn request_errors() {
     assert!(r.body["error"].as_str().unwrap().contains("/kv"));
     let r = send(fx.addr(), "POST", "/kv", &[auth], None);
     assert_eq!(r.status, 405);
-    assert!(r.headers.contains("Allow: GET, PUT, DELETE"), "{}", r.headers);
+    // Header names are case-insensitive (hyper sends them lower-case).
+    assert!(r.headers.to_ascii_lowercase().contains("\nallow: get, put, delete"), "{}", r.headers);
     assert_eq!(send(fx.addr(), "GET", "/kv/secret", &[auth], None).status, 405);
     // A missing key is 404 for reads and deletes.
     assert_eq!(call(fx.addr(), &t, "GET", "/kv", json!({"namespace": "vars/job/api", "key": "zz"})).status, 404);
@@ -343,4 +344,58 @@ fn hook_writes_obey_the_kv_set_key_rules() {
     assert!(r.body["error"].as_str().unwrap().contains("10.0.0.9"));
     assert_eq!(put("maand/job/api", "rollout_order", "10.0.0.2,10.0.0.2").status, 400);
     assert_eq!(put("maand/job/api", "rollout_order", "10.0.0.2,10.0.0.1").status, 200);
+}
+
+/// Read one HTTP/1.1 response (headers + Content-Length body) from a kept-alive stream.
+fn read_response(r: &mut std::io::BufReader<std::net::TcpStream>) -> (u16, String) {
+    use std::io::{BufRead, Read};
+    let (mut status, mut len) = (0u16, 0usize);
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("HTTP/1.1 ") {
+            status = rest[..3].parse().unwrap();
+        } else if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    (status, String::from_utf8(body).unwrap())
+}
+
+#[test]
+fn connections_are_kept_alive_and_large_bodies_refused() {
+    use std::io::Write;
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    let t = fx.issue(Event::PostDeploy);
+    let stream = std::net::TcpStream::connect(fx.addr()).unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut w = stream;
+    // Three requests on one connection (what a Python http.client hook does).
+    for key in ["a", "b", "a"] {
+        let req = format!(
+            "GET /kv?namespace=vars%2Fjob%2Fapi&key={key} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+            t.as_str()
+        );
+        w.write_all(req.as_bytes()).unwrap();
+        let (status, body) = read_response(&mut reader);
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["value"], if key == "a" { "1" } else { "2" });
+    }
+    // A body over the 1 MiB limit is 413 with a JSON error, and nothing is written.
+    let big = format!(r#"{{"namespace":"vars/job/api","key":"big","value":"{}"}}"#, "x".repeat(1 << 20));
+    let auth = format!("Bearer {}", t.as_str());
+    let r =
+        send(fx.addr(), "PUT", "/kv", &[("Authorization", &auth), ("Content-Type", "application/json")], Some(&big));
+    assert_eq!(r.status, 413, "{}", r.raw_body);
+    assert!(r.body["error"].as_str().unwrap().contains("larger than"), "{}", r.raw_body);
+    assert!(fx.store.lock().unwrap().entry("vars/job/api", "big").is_none());
 }

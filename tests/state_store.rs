@@ -433,8 +433,8 @@ fn check_reports_broken_invariants() {
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute("DELETE FROM history WHERE version = 2", []).unwrap();
     c.execute(
-        "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
-         VALUES ('secrets/job/api', 'plain', 1, 'oops', 0, 0, 0, 1, 't')",
+        "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer, key_created_at)
+         VALUES ('secrets/job/api', 'plain', 1, 'oops', 0, 0, 0, 1, 't', 0)",
         [],
     )
     .unwrap();

@@ -73,6 +73,13 @@ struct SetArgs {
     /// Store encrypted; implied by secrets/job/<job>, refused elsewhere.
     #[arg(long)]
     secret: bool,
+    /// The value's type, checked before anything is written: string, number, boolean,
+    /// datetime (RFC 3339), date, duration (ISO 8601) or json.
+    #[arg(long = "type", value_name = "TYPE", default_value = "string", value_parser = parse_type)]
+    kv_type: crate::kv::KvType,
+    /// What the key is for (shown by `kv history`, `kv get --format json` and the web UI).
+    #[arg(long, default_value = "")]
+    description: String,
     /// Wait this long for a running kvform to finish (0 = fail at once).
     #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
     lock_timeout: String,
@@ -128,6 +135,9 @@ struct JsonVersion<'a> {
     expires_at: Option<String>,
     serial: u64,
     writer: &'a str,
+    #[serde(rename = "type")]
+    kv_type: crate::kv::KvType,
+    description: &'a str,
 }
 
 impl<'a> From<&'a crate::state::VersionRow> for JsonVersion<'a> {
@@ -143,6 +153,8 @@ impl<'a> From<&'a crate::state::VersionRow> for JsonVersion<'a> {
             expires_at: (r.ttl > 0).then(|| crate::clock::format_time(r.created_at.saturating_add(r.ttl as i64))),
             serial: r.serial,
             writer: &r.writer,
+            kv_type: r.kv_type,
+            description: &r.description,
         }
     }
 }
@@ -159,30 +171,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
 /// The namespace, which must accept operator writes.
 fn writable(ns: &str) -> anyhow::Result<ExternalWrites> {
-    match namespace(ns)?.rule().external_writes {
-        ExternalWrites::Refused => bail!(
-            "{ns} is owned by the workspace: change the workspace and run `kvform apply`\n  \
-help: operators and hooks write only vars/job/<job> and secrets/job/<job>"
-        ),
-        w => Ok(w),
-    }
+    Ok(crate::kv::rules::writable(ns)?)
 }
 
-/// A write to `vars/job/<job>` or `secrets/job/<job>` must name a job of the workspace: the
-/// next plan purges the namespaces of jobs it does not know, so a typo would be lost silently.
 fn job_in_workspace(b: &crate::bucket::Bucket, ns: &str) -> anyhow::Result<()> {
-    let Some(job) = namespace(ns)?.job().map(str::to_string) else { return Ok(()) };
-    if !crate::workspace::json_files::manifest::is_job_name(&job) {
-        bail!("{ns}: `{job}` is not a job name\n  help: job names match ^[a-z0-9][a-z0-9_-]*$ (lower case)");
-    }
-    if !b.jobs_dir().join(&job).join("manifest.json").is_file() {
-        bail!(
-            "{ns}: there is no job `{job}` in the workspace (workspace/jobs/{job}/manifest.json), so the next `kvform apply` would purge this key\n  help: check the job name, or add the job to the workspace first"
-        );
-    }
-    Ok(())
+    Ok(crate::kv::rules::job_in_workspace(b, ns)?)
 }
 
+fn parse_type(s: &str) -> Result<crate::kv::KvType, String> {
+    crate::kv::KvType::parse(s).ok_or_else(|| format!("unknown type {s:?}; use one of {}", crate::kv::KvType::names()))
+}
 fn set(ctx: &Context, a: SetArgs) -> anyhow::Result<ExitCode> {
     let kind = writable(&a.ns)?;
     check_key(&a.key)?;
@@ -221,7 +219,8 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     {
         bail!("{} {} already exists (version {}); drop --no-overwrite to replace it", a.ns, a.key, e.version);
     }
-    let outcome = txn.put(&a.ns, &a.key, &value, ttl, &cli_writer(), now)?;
+    let typed = crate::kv::Typed::new(a.kv_type, &a.description);
+    let outcome = txn.put_typed(&a.ns, &a.key, &value, ttl, &cli_writer(), now, &typed)?;
     let serial = txn.commit(ApplyRecord::new("kv set", now))?;
     if outcome.changed() {
         ctx.printer.info(&format!("{} {}: version {} (serial {serial})", a.ns, a.key, outcome.version()));
@@ -312,7 +311,8 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
             ctx.printer.out(&serde_json::to_string_pretty(&rows)?)
         }
         Format::Table => {
-            let mut t = vec![["VERSION", "TIME", "SERIAL", "WRITER", "TTL", "VALUE"].map(String::from)];
+            let mut t =
+                vec![["VERSION", "TIME", "SERIAL", "WRITER", "TTL", "TYPE", "VALUE", "DESCRIPTION"].map(String::from)];
             for r in &shown {
                 t.push([
                     r.version.to_string(),
@@ -320,10 +320,12 @@ fn history(ctx: &Context, a: HistoryArgs) -> anyhow::Result<ExitCode> {
                     r.serial.to_string(),
                     r.writer.clone(),
                     if r.ttl == 0 { String::new() } else { format!("{}s", r.ttl) },
+                    r.kv_type.to_string(),
                     if r.deleted { "(deleted)".into() } else { r.value.clone() },
+                    r.description.clone(),
                 ]);
             }
-            ctx.printer.out(&table(&t, &[true, false, true, false, true, false]));
+            ctx.printer.out(&table(&t, &[true, false, true, false, true, false, false, false]));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -34,8 +34,10 @@ mod progress;
 mod run;
 mod secrets;
 pub mod session;
+mod serve;
 mod show;
 mod state;
+mod token;
 mod validate;
 
 pub use printer::Printer;
@@ -103,6 +105,10 @@ pub enum Command {
     Run(run::Args),
     /// Run the health_check hooks (read-only) and print one row per hook; exit 1 on failure.
     Health(health::Args),
+    /// Serve the state over HTTP: REST API and metrics, until SIGINT/SIGTERM.
+    Serve(serve::Args),
+    /// Manage API tokens for `kvform serve` (create, list, revoke).
+    Token(token::Args),
 }
 
 /// What every command gets: where the bucket is and how to print.
@@ -161,6 +167,8 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Certs(a) => certs::run(ctx, a),
         Command::Run(a) => run::run(ctx, a),
         Command::Health(a) => health::run(ctx, a),
+        Command::Serve(a) => serve::run(ctx, a),
+        Command::Token(a) => token::run(ctx, a),
     }
 }
 

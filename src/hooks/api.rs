@@ -1,9 +1,11 @@
-//! The hook HTTP API: a tiny_http server on 127.0.0.1 that lives for one command.
+//! The hook HTTP API: an axum server on 127.0.0.1 that lives for one command (the same
+//! stack as `kvform serve`, [`crate::http`]).
 //!
 //! Life of a request: route (404 unknown path, 405 wrong method) → authenticate (401) →
-//! body (415 not JSON, 400 malformed) → access table (403 + rule) → store. Every request
-//! is handled on its own thread, because `POST /semaphore/acquire` may block for up to an
-//! hour and must not starve the hooks that would release the slot.
+//! body (413 too large, 415 not JSON, 400 malformed) → access table (403 + rule) → store.
+//! Connections are kept alive; the handler runs on tokio's blocking pool, because
+//! `POST /semaphore/acquire` may block for up to an hour and must not starve the hooks that
+//! would release the slot.
 //!
 //! Authentication is `Authorization: Bearer <KVFORM_TOKEN>`. A bearer request that also
 //! sends the maand headers (`X-ALLOCATION-ID`, `EVENT`, `COMMAND`) must agree with the
@@ -20,19 +22,21 @@ use super::store::HookStore;
 use super::token::{HookIdentity, HookToken, TokenError, TokenId, TokenRegistry};
 use crate::model::types::DesiredJob;
 use crate::workspace::types::Event;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use uuid::Uuid;
 
 /// The store as the server shares it with the apply executor.
 pub type SharedStore = Arc<Mutex<dyn HookStore>>;
 
 /// Largest accepted request body.
-const MAX_BODY: u64 = 1 << 20;
+const MAX_BODY: usize = 1 << 20;
 
 /// How the server listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,8 +135,7 @@ impl Shared {
 pub struct ApiServer {
     handle: ApiHandle,
     addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
-    acceptor: Option<JoinHandle<()>>,
+    running: Option<crate::http::Running>,
 }
 
 /// What hook runners need from the server: its URL, and issuing/revoking tokens. Cheap to
@@ -180,13 +183,9 @@ impl ApiHandle {
 impl ApiServer {
     /// Bind 127.0.0.1:`cfg.port` and serve until [`ApiServer::shutdown`].
     pub fn start(cfg: ApiConfig, store: SharedStore, topology: Topology) -> Result<ApiServer, ApiError> {
-        let server = tiny_http::Server::http(("127.0.0.1", cfg.port))
+        let listener = std::net::TcpListener::bind(("127.0.0.1", cfg.port))
             .map_err(|e| ApiError::Bind { port: cfg.port, reason: e.to_string() })?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| ApiError::Bind { port: cfg.port, reason: "not an IP listener".into() })?;
-        let server = Arc::new(server);
+        let addr = listener.local_addr().map_err(|e| ApiError::Bind { port: cfg.port, reason: e.to_string() })?;
         let shared = Arc::new(Shared {
             tokens: Mutex::new(TokenRegistry::default()),
             semaphores: Semaphores::new(),
@@ -194,15 +193,11 @@ impl ApiServer {
             topology,
             header_auth: cfg.header_auth,
         });
-        let acceptor = {
-            let (server, shared) = (server.clone(), shared.clone());
-            std::thread::Builder::new()
-                .name("kvform-hook-api".into())
-                .spawn(move || accept_loop(&server, &shared))
-                .map_err(|e| ApiError::Bind { port: cfg.port, reason: e.to_string() })?
-        };
+        let router = axum::Router::new().fallback(serve).with_state(shared.clone());
+        let running = crate::http::Running::start("kvform-hook-api", listener, router)
+            .map_err(|e| ApiError::Bind { port: cfg.port, reason: e.to_string() })?;
         let handle = ApiHandle { base_url: format!("http://{addr}"), shared };
-        Ok(ApiServer { handle, addr, server, acceptor: Some(acceptor) })
+        Ok(ApiServer { handle, addr, running: Some(running) })
     }
 
     pub fn base_url(&self) -> &str {
@@ -218,16 +213,16 @@ impl ApiServer {
         self.handle.clone()
     }
 
-    /// Stop accepting, wake semaphore waiters and join every request thread.
+    /// Stop accepting, wake semaphore waiters and wait for every request in flight.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
-        if let Some(acceptor) = self.acceptor.take() {
+        if let Some(running) = self.running.take() {
+            // Waiters first: an acquire blocked for an hour would otherwise hold shutdown.
             self.handle.shared.semaphores.close();
-            self.server.unblock();
-            let _ = acceptor.join();
+            running.stop();
         }
     }
 }
@@ -235,22 +230,6 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn accept_loop(server: &tiny_http::Server, shared: &Arc<Shared>) {
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
-    for request in server.incoming_requests() {
-        workers.retain(|w| !w.is_finished());
-        let shared = shared.clone();
-        match std::thread::Builder::new().name("kvform-hook-req".into()).spawn(move || serve(request, &shared)) {
-            Ok(w) => workers.push(w),
-            Err(_) => continue, // out of threads: the client sees a reset connection and may retry
-        }
-    }
-    shared.semaphores.close();
-    for w in workers {
-        let _ = w.join();
     }
 }
 
@@ -308,58 +287,82 @@ impl Authed {
     }
 }
 
-fn serve(mut request: tiny_http::Request, shared: &Shared) {
-    let reply = handle(&mut request, shared);
-    let mut response = tiny_http::Response::from_string(reply.body.to_string()).with_status_code(reply.status);
-    response.add_header(header("Content-Type", "application/json"));
+/// Every request: route, authenticate and parse on the runtime (cheap, never blocks), then
+/// run the handler on the blocking pool, because the store mutex is shared with the apply
+/// executor and `POST /semaphore/acquire` may wait for up to an hour.
+async fn serve(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let path = uri.path().to_string();
+    let method = method.as_str().to_ascii_uppercase();
+    let reply = match prepare(&shared, &method, &uri, &headers, body).await {
+        Err(reply) => reply,
+        Ok((authed, params)) => {
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || routes::dispatch(&shared, &authed, &method, &path, &params))
+                .await
+                .unwrap_or_else(|_| Reply::error(500, "the request handler panicked"))
+        }
+    };
+    respond(reply)
+}
+
+/// Route, authenticate, then read the body (only for a request that will be served).
+async fn prepare(
+    shared: &Shared,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Authed, Params), Reply> {
+    route(method, uri.path())?;
+    let authed = authenticate(headers, shared)?;
+    let body = crate::http::read_body(body, MAX_BODY).await.map_err(|e| Reply::error(e.status(), e.to_string()))?;
+    let params = read_params(headers, uri.query().unwrap_or(""), &body)?;
+    Ok((authed, params))
+}
+
+fn respond(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], reply.body.to_string()).into_response();
     if let Some(allow) = reply.allow {
-        response.add_header(header("Allow", allow));
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
     }
-    let _ = request.respond(response);
+    response
 }
 
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid")
+fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn header_value<'a>(request: &'a tiny_http::Request, name: &str) -> Option<&'a str> {
-    request.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
-}
-
-fn handle(request: &mut tiny_http::Request, shared: &Shared) -> Reply {
-    let url = request.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let method = request.method().as_str().to_ascii_uppercase();
+/// 404 for an unknown path, 405 (with `Allow`) for a known path and another method.
+fn route(method: &str, path: &str) -> Result<(), Reply> {
     let Some((_, methods, allow)) = ROUTES.iter().find(|(p, _, _)| *p == path) else {
         let known: Vec<&str> = ROUTES.iter().map(|r| r.0).collect();
-        return Reply::error(404, format!("no route {path}; the hook API serves {}", known.join(", ")));
+        return Err(Reply::error(404, format!("no route {path}; the hook API serves {}", known.join(", "))));
     };
-    if !methods.contains(&method.as_str()) {
+    if !methods.contains(&method) {
         let mut r = Reply::error(405, format!("{method} is not allowed on {path}; use {allow}"));
         r.allow = Some(allow);
-        return r;
+        return Err(r);
     }
-    let authed = match authenticate(request, shared) {
-        Ok(a) => a,
-        Err(reply) => return reply,
-    };
-    let params = match read_params(request, query) {
-        Ok(p) => p,
-        Err(reply) => return reply,
-    };
-    routes::dispatch(shared, &authed, &method, path, &params)
+    Ok(())
 }
 
 fn unauthorized(why: &str) -> Reply {
     Reply::error(401, format!("{why}: send `Authorization: Bearer $KVFORM_TOKEN` (tokens expire when the hook exits)"))
 }
 
-fn authenticate(request: &tiny_http::Request, shared: &Shared) -> Result<Authed, Reply> {
-    let alloc = header_value(request, "X-ALLOCATION-ID").map(str::trim);
-    let event = header_value(request, "EVENT").map(str::trim);
-    let command = header_value(request, "COMMAND").map(str::trim);
+fn authenticate(headers: &HeaderMap, shared: &Shared) -> Result<Authed, Reply> {
+    let alloc = header_value(headers, "X-ALLOCATION-ID").map(str::trim);
+    let event = header_value(headers, "EVENT").map(str::trim);
+    let command = header_value(headers, "COMMAND").map(str::trim);
     let tokens = shared.tokens();
-    let (token, identity) = if let Some(auth) = header_value(request, "Authorization") {
+    let (token, identity) = if let Some(auth) = header_value(headers, "Authorization") {
         let Some(presented) = auth.trim().strip_prefix("Bearer ").map(str::trim) else {
             return Err(unauthorized("the Authorization header is not a bearer token"));
         };
@@ -395,18 +398,10 @@ fn authenticate(request: &tiny_http::Request, shared: &Shared) -> Result<Authed,
 /// does not set (so `GET /kv?namespace=..&key=..` works too).
 pub(crate) type Params = Map<String, Value>;
 
-fn read_params(request: &mut tiny_http::Request, query: &str) -> Result<Params, Reply> {
-    let mut body = Vec::new();
-    let read = request.as_reader().take(MAX_BODY + 1).read_to_end(&mut body);
-    if read.is_err() {
-        return Err(Reply::error(400, "could not read the request body"));
-    }
-    if body.len() as u64 > MAX_BODY {
-        return Err(Reply::error(400, format!("request body is larger than {MAX_BODY} bytes")));
-    }
+fn read_params(headers: &HeaderMap, query: &str, body: &[u8]) -> Result<Params, Reply> {
     let mut params = Map::new();
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let ct = header_value(request, "Content-Type").unwrap_or("");
+        let ct = header_value(headers, "Content-Type").unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/json") {
             return Err(Reply::error(
@@ -414,41 +409,16 @@ fn read_params(request: &mut tiny_http::Request, query: &str) -> Result<Params, 
                 format!("request bodies must be JSON: send `Content-Type: application/json` (got {ct:?})"),
             ));
         }
-        match serde_json::from_slice::<Value>(&body) {
+        match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(m)) => params = m,
             Ok(_) => return Err(Reply::error(400, "the request body must be a JSON object")),
             Err(e) => return Err(Reply::error(400, format!("the request body is not valid JSON: {e}"))),
         }
     }
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (percent_decode(k), percent_decode(v));
-        params.entry(k).or_insert(Value::String(v));
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        params.entry(k.into_owned()).or_insert(Value::String(v.into_owned()));
     }
     Ok(params)
-}
-
-/// `application/x-www-form-urlencoded` decoding (`+` is a space, `%XX` a byte).
-fn percent_decode(s: &str) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -456,9 +426,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_strings_decode() {
-        assert_eq!(percent_decode("maand%2Fjob%2Fapi"), "maand/job/api");
-        assert_eq!(percent_decode("a+b%"), "a b%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    fn query_strings_fill_in_what_the_body_does_not_set() {
+        let h = HeaderMap::new();
+        let p = read_params(&h, "namespace=maand%2Fjob%2Fapi&key=a+b&key=ignored", b"").unwrap();
+        assert_eq!(p["namespace"], "maand/job/api");
+        assert_eq!(p["key"], "a b");
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let p = read_params(&h, "key=q", br#"{"key": "body"}"#).unwrap();
+        assert_eq!(p["key"], "body");
     }
 }

@@ -6,7 +6,7 @@
 //!   it over its write transaction), and an in-memory store.
 //! - [`token`] — per-hook bearer tokens, issued at start and revoked at exit.
 //! - [`semaphore`] — named semaphores per job + event.
-//! - [`api`] — the HTTP server (tiny_http, 127.0.0.1 only) and its routes.
+//! - [`api`] — the HTTP server (axum, 127.0.0.1 only) and its routes.
 //! - [`redact`] — [`redact::SeenSecrets`]: secret plaintexts a hook saw, redacted from its output.
 //! - [`runner`] — running a hook process: environment, process group, timeout, logs.
 //! - [`txn_store`] — [`store::HookStore`] over the state: the apply's write transaction

@@ -9,9 +9,12 @@
 pub mod current;
 pub mod derived;
 pub mod keys;
+pub mod rules;
+pub mod types;
 pub mod value;
 
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};
+pub use types::{KeyMeta, KvType, Typed};
 pub use value::Value;
 
 use std::collections::{BTreeMap, BTreeSet};

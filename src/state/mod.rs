@@ -24,9 +24,11 @@ pub mod check;
 pub mod fingerprint;
 pub mod gc;
 mod lean;
+pub mod listing;
 pub mod lock;
 mod migrate;
 pub mod schema;
+pub mod tokens;
 mod txn;
 
 pub use fingerprint::{PlanBasis, PlanRead};
@@ -77,6 +79,10 @@ pub enum StateError {
         "{ns} {key} is derived from {from} when read; it is never stored and cannot be written\n  help: change the workspace the list comes from and run `kvform apply`"
     )]
     Derived { ns: String, key: String, from: String },
+        "{ns} {key}: {error}\n  help: write a value of that type, or pick another with --type ({})",
+        crate::kv::KvType::names()
+    )]
+    WrongType { ns: String, key: String, error: crate::kv::types::TypeError },
     #[error("invalid {what} {value:?}: {reason}")]
     Invalid { what: &'static str, value: String, reason: &'static str },
     #[error("the state at {} failed its checks:\n{}\n  help: restore a backup with `kvform state restore FILE`", .path.display(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -131,6 +137,9 @@ pub struct VersionRow {
     pub created_at: i64,
     pub serial: u64,
     pub writer: String,
+    #[serde(rename = "type")]
+    pub kv_type: crate::kv::KvType,
+    pub description: String,
 }
 
 /// One audit record (one committed change set, or a failed apply).
@@ -428,15 +437,20 @@ impl StateStore {
         Ok(snap)
     }
 
+    /// Type, description and first-version time of a key's latest row.
+    pub fn key_meta(&self, ns: &str, key: &str) -> Result<Option<crate::kv::KeyMeta>, StateError> {
+        read_key_meta(&self.conn, &self.path, ns, key)
+    }
+
     /// Every kept version of a key, oldest first.
     pub fn history(&self, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT version, value, deleted, ttl, created_at, serial, writer FROM history
+                "SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM history
                    WHERE namespace = ?1 AND key = ?2
                  UNION ALL
-                 SELECT version, value, deleted, ttl, created_at, serial, writer FROM latest
+                 SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM latest
                    WHERE namespace = ?1 AND key = ?2
                  ORDER BY version",
             )
@@ -453,6 +467,8 @@ impl StateStore {
                     created_at: r.get(4)?,
                     serial: r.get::<_, i64>(5)? as u64,
                     writer: r.get(6)?,
+                    kv_type: crate::kv::KvType::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
+                    description: r.get(8)?,
                 })
             })
             .map_err(sql(&self.path, "read history"))?;
@@ -540,6 +556,26 @@ pub(crate) fn read_entry(conn: &Connection, path: &Path, ns: &str, key: &str) ->
     )
     .and_then(|mut st| st.query_row(params![ns, key], entry_from_row).optional())
     .map_err(sql(path, "read key"))
+}
+
+pub(crate) fn read_key_meta(
+    conn: &Connection,
+    path: &Path,
+    ns: &str,
+    key: &str,
+) -> Result<Option<crate::kv::KeyMeta>, StateError> {
+    conn.prepare_cached("SELECT type, description, key_created_at FROM latest WHERE namespace = ?1 AND key = ?2")
+        .and_then(|mut st| {
+            st.query_row(params![ns, key], |r| {
+                Ok(crate::kv::KeyMeta {
+                    kv_type: crate::kv::KvType::parse(&r.get::<_, String>(0)?).unwrap_or_default(),
+                    description: r.get(1)?,
+                    key_created_at: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(sql(path, "read key"))
 }
 
 fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use std::time::Duration;
 
 /// The schema this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// One schema step: SQL, or code for steps that must look at the data.
 pub enum Migration {
@@ -133,6 +133,74 @@ pub const MIGRATIONS: &[Migration] = &[
               FROM latest WHERE namespace LIKE 'maand/job/%/worker/%' GROUP BY 1) a
      WHERE a.live = 0 AND a.job <> ''
        AND NOT EXISTS (SELECT 1 FROM latest l WHERE l.namespace = 'maand/job/' || a.job AND l.deleted = 0);
+    ",
+    ),
+    // 4 -> 5: typed values and metadata, and API tokens (SPEC §9, `kvform serve`). Every version row gains `type`,
+    // `description` and `key_created_at` (the key's first version, kept when old versions are
+    // trimmed). The tables are rebuilt rather than ALTERed so the value stays the last column
+    // (see above). `history_v1` is renamed first so its foreign key follows `latest_v1` and
+    // no cascade touches the new tables.
+    Migration::Sql(
+        "
+    ALTER TABLE history RENAME TO history_v1;
+    ALTER TABLE latest RENAME TO latest_v1;
+    CREATE TABLE latest (
+        namespace      TEXT    NOT NULL,
+        key            TEXT    NOT NULL,
+        version        INTEGER NOT NULL CHECK (version >= 1),
+        deleted        INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+        ttl            INTEGER NOT NULL CHECK (ttl >= 0),
+        created_at     INTEGER NOT NULL,
+        serial         INTEGER NOT NULL,
+        writer         TEXT    NOT NULL,
+        type           TEXT    NOT NULL DEFAULT 'string',
+        description    TEXT    NOT NULL DEFAULT '',
+        key_created_at INTEGER NOT NULL,
+        value          TEXT    NOT NULL,
+        UNIQUE (namespace, key)
+    );
+    CREATE TABLE history (
+        namespace      TEXT    NOT NULL,
+        key            TEXT    NOT NULL,
+        version        INTEGER NOT NULL CHECK (version >= 1),
+        deleted        INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+        ttl            INTEGER NOT NULL CHECK (ttl >= 0),
+        created_at     INTEGER NOT NULL,
+        serial         INTEGER NOT NULL,
+        writer         TEXT    NOT NULL,
+        type           TEXT    NOT NULL DEFAULT 'string',
+        description    TEXT    NOT NULL DEFAULT '',
+        key_created_at INTEGER NOT NULL,
+        value          TEXT    NOT NULL,
+        UNIQUE (namespace, key, version),
+        FOREIGN KEY (namespace, key) REFERENCES latest (namespace, key) ON DELETE CASCADE
+    );
+    INSERT INTO latest (namespace, key, version, deleted, ttl, created_at, serial, writer, key_created_at, value)
+         SELECT l.namespace, l.key, l.version, l.deleted, l.ttl, l.created_at, l.serial, l.writer,
+                min(l.created_at, coalesce((SELECT min(h.created_at) FROM history_v1 h
+                                             WHERE h.namespace = l.namespace AND h.key = l.key), l.created_at)),
+                l.value
+           FROM latest_v1 l ORDER BY l.rowid;
+    INSERT INTO history (namespace, key, version, deleted, ttl, created_at, serial, writer, key_created_at, value)
+         SELECT h.namespace, h.key, h.version, h.deleted, h.ttl, h.created_at, h.serial, h.writer,
+                (SELECT l.key_created_at FROM latest l WHERE l.namespace = h.namespace AND l.key = h.key), h.value
+           FROM history_v1 h ORDER BY h.rowid;
+    DROP TABLE history_v1;
+    DROP TABLE latest_v1;
+    -- The rebuilt `latest` gets the indexes of 2 -> 3 again (they went with `latest_v1`).
+    CREATE INDEX latest_serial ON latest (serial);
+    CREATE INDEX latest_expiry ON latest (created_at + ttl) WHERE ttl > 0 AND deleted = 0;
+    -- `kvform serve` API tokens: the sha-256 of each token, never the token (SPEC §9).
+    CREATE TABLE api_tokens (
+        name        TEXT    PRIMARY KEY,
+        hash        TEXT    NOT NULL UNIQUE,
+        role        TEXT    NOT NULL,
+        namespaces  TEXT    NOT NULL,
+        reveal      INTEGER NOT NULL CHECK (reveal IN (0, 1)),
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER,
+        revoked_at  INTEGER
+    );
     ",
     ),
 ];

@@ -10,7 +10,7 @@
 use super::fingerprint::{self, PlanBasis, Staged};
 use super::lock::LockGuard;
 use super::{StateError, check_name, read_key, read_snapshot, sql};
-use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot, is_secret_key};
+use crate::kv::{Entry, KvMap, KvType, LeanSnapshot, Snapshot, Typed, is_secret_key};
 use crate::secrets::Keyring;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeSet;
@@ -283,7 +283,8 @@ impl WriteTxn {
 
     /// Append a version unless identical (value and ttl) to the live latest row. Revives a
     /// tombstone. The value is trimmed. In `secrets/*` namespaces `value` is plaintext and
-    /// is sealed here for the new version.
+    /// is sealed here for the new version. An untyped write is a `string` write that keeps
+    /// the key's description ([`Self::put_typed`] sets both).
     pub fn put(
         &mut self,
         ns: &str,
@@ -293,26 +294,69 @@ impl WriteTxn {
         writer: &str,
         now: i64,
     ) -> Result<WriteOutcome, StateError> {
+        self.write(ns, key, value, ttl, writer, now, None)
+    }
+
+    /// [`Self::put`] with a type and description (SPEC §9). The value is validated against
+    /// the type first; nothing is written when it does not fit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_typed(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        writer: &str,
+        now: i64,
+        typed: &Typed,
+    ) -> Result<WriteOutcome, StateError> {
+        typed.kv_type.validate(value.trim()).map_err(|e| StateError::WrongType {
+            ns: ns.into(),
+            key: key.into(),
+            error: e,
+        })?;
+        self.write(ns, key, value, ttl, writer, now, Some(typed))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        writer: &str,
+        now: i64,
+        typed: Option<&Typed>,
+    ) -> Result<WriteOutcome, StateError> {
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
         let value = value.trim();
         let secret = is_secret_key(ns, key);
         let head = self.head(ns, key)?;
-        if let Some((version, old, false, old_ttl)) = &head
-            && *old_ttl == ttl
+        let meta = match (typed, &head) {
+            (Some(t), _) => t.clone(),
+            (None, Some(h)) => Typed { kv_type: KvType::String, description: h.description.clone() },
+            (None, None) => Typed::default(),
+        };
+        if let Some(h) = &head
+            && !h.deleted
+            && h.ttl == ttl
+            && h.kv_type == meta.kv_type
+            && h.description == meta.description
         {
             let same = if secret {
-                self.need_keyring(ns, key)?.open(ns, key, *version, old)?.as_str() == value
+                self.need_keyring(ns, key)?.open(ns, key, h.version, &h.value)?.as_str() == value
             } else {
-                old == value
+                h.value == value
             };
             if same {
                 self.note_write(ns, writer)?;
-                return Ok(WriteOutcome::Unchanged { version: *version });
+                return Ok(WriteOutcome::Unchanged { version: h.version });
             }
         }
-        let version = head.as_ref().map_or(1, |h| h.0 + 1);
+        let version = head.as_ref().map_or(1, |h| h.version + 1);
         let sealed;
         let stored = if secret {
             sealed = self.need_keyring(ns, key)?.seal(ns, key, version, value)?;
@@ -323,12 +367,12 @@ impl WriteTxn {
         self.note_write(ns, writer)?;
         let outcome = match head {
             None => {
-                self.insert_first(ns, key, stored, ttl, writer, now)?;
+                self.insert_first(ns, key, stored, ttl, writer, now, &meta)?;
                 WriteOutcome::Created { version }
             }
-            Some((_, _, deleted, _)) => {
-                self.append(ns, key, version, stored, false, ttl, writer, now)?;
-                if deleted {
+            Some(h) => {
+                self.append(ns, key, version, stored, false, ttl, writer, now, &meta)?;
+                if h.deleted {
                     self.counts.added += 1;
                     WriteOutcome::Revived { version }
                 } else {
@@ -359,7 +403,7 @@ impl WriteTxn {
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
-        if !self.insert_first(ns, key, value.trim(), ttl, writer, now)? {
+        if !self.insert_first(ns, key, value.trim(), ttl, writer, now, &Typed::default())? {
             return self.put(ns, key, value, ttl, writer, now);
         }
         self.note_write(ns, writer)?;
@@ -367,6 +411,7 @@ impl WriteTxn {
     }
 
     /// Version 1 of a key that has no row; `false` (nothing written) when it has one.
+    #[allow(clippy::too_many_arguments)]
     fn insert_first(
         &mut self,
         ns: &str,
@@ -375,15 +420,29 @@ impl WriteTxn {
         ttl: u64,
         writer: &str,
         now: i64,
+        meta: &Typed,
     ) -> Result<bool, StateError> {
         let serial = self.next_serial() as i64;
         let inserted = self
             .conn
             .prepare_cached(
-                "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
-                 VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7) ON CONFLICT (namespace, key) DO NOTHING",
+                "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
+                                     type, description, key_created_at)
+                 VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?5) ON CONFLICT (namespace, key) DO NOTHING",
             )
-            .and_then(|mut st| st.execute(params![ns, key, stored, ttl as i64, now, serial, writer]))
+            .and_then(|mut st| {
+                st.execute(params![
+                    ns,
+                    key,
+                    stored,
+                    ttl as i64,
+                    now,
+                    serial,
+                    writer,
+                    meta.kv_type.as_str(),
+                    meta.description
+                ])
+            })
             .map_err(sql(&self.path, "write key"))?;
         if inserted > 0 {
             self.counts.added += 1;
@@ -395,9 +454,11 @@ impl WriteTxn {
     /// absent or already tombstoned.
     pub fn tombstone(&mut self, ns: &str, key: &str, writer: &str, now: i64) -> Result<bool, StateError> {
         match self.head(ns, key)? {
-            Some((version, _, false, _)) => {
+            Some(h) if !h.deleted => {
                 self.note_write(ns, writer)?;
-                self.append(ns, key, version + 1, "", true, 0, writer, now)?;
+                // A tombstone keeps the key's type and description (a revival shows them).
+                let meta = Typed { kv_type: h.kv_type, description: h.description };
+                self.append(ns, key, h.version + 1, "", true, 0, writer, now, &meta)?;
                 self.counts.destroyed += 1;
                 Ok(true)
             }
@@ -579,13 +640,22 @@ impl WriteTxn {
         self.keyring.as_deref().ok_or_else(|| StateError::NoKeyring { ns: ns.into(), key: key.into() })
     }
 
-    /// (version, value, deleted, ttl) of the latest row.
-    fn head(&self, ns: &str, key: &str) -> Result<Option<(u64, String, bool, u64)>, StateError> {
+    /// What a write compares against: the latest row.
+    fn head(&self, ns: &str, key: &str) -> Result<Option<Head>, StateError> {
         self.conn
-            .prepare_cached("SELECT version, value, deleted, ttl FROM latest WHERE namespace = ?1 AND key = ?2")
+            .prepare_cached(
+                "SELECT version, value, deleted, ttl, type, description FROM latest WHERE namespace = ?1 AND key = ?2",
+            )
             .and_then(|mut st| {
                 st.query_row(params![ns, key], |r| {
-                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+                    Ok(Head {
+                        version: r.get::<_, i64>(0)? as u64,
+                        value: r.get(1)?,
+                        deleted: r.get(2)?,
+                        ttl: r.get::<_, i64>(3)? as u64,
+                        kv_type: KvType::parse(&r.get::<_, String>(4)?).unwrap_or_default(),
+                        description: r.get(5)?,
+                    })
                 })
                 .optional()
             })
@@ -605,23 +675,30 @@ impl WriteTxn {
         ttl: u64,
         writer: &str,
         now: i64,
+        meta: &Typed,
     ) -> Result<(), StateError> {
         let serial = self.next_serial() as i64;
         let keep_from = version as i64 - self.max_versions as i64 + 1;
         let c = &self.conn;
         let p = &self.path;
         c.prepare_cached(
-            "INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
-             SELECT namespace, key, version, value, deleted, ttl, created_at, serial, writer FROM latest
+            "INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
+                                  type, description, key_created_at)
+             SELECT namespace, key, version, value, deleted, ttl, created_at, serial, writer,
+                    type, description, key_created_at FROM latest
               WHERE namespace = ?1 AND key = ?2",
         )
         .and_then(|mut st| st.execute(params![ns, key]))
         .map_err(sql(p, "move version to history"))?;
         c.prepare_cached(
-            "UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8, writer = ?9
+            "UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8, writer = ?9,
+                               type = ?10, description = ?11
               WHERE namespace = ?1 AND key = ?2",
         )
-        .and_then(|mut st| st.execute(params![ns, key, version as i64, stored, deleted, ttl as i64, now, serial, writer]))
+        .and_then(|mut st| {
+            let (t, d) = (meta.kv_type.as_str(), &meta.description);
+            st.execute(params![ns, key, version as i64, stored, deleted, ttl as i64, now, serial, writer, t, d])
+        })
         .map_err(sql(p, "write key"))?;
         if keep_from > 1 {
             c.prepare_cached("DELETE FROM history WHERE namespace = ?1 AND key = ?2 AND version < ?3")
@@ -651,4 +728,14 @@ fn savepoint_name(name: &str) -> Result<String, StateError> {
     } else {
         Err(StateError::Invalid { what: "savepoint name", value: name.into(), reason: "use letters, digits and _" })
     }
+}
+
+/// The latest row of a key as a write sees it.
+struct Head {
+    version: u64,
+    value: String,
+    deleted: bool,
+    ttl: u64,
+    kv_type: KvType,
+    description: String,
 }

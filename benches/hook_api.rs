@@ -1,0 +1,150 @@
+//! Hook API latency: `GET /kv` from a keep-alive client (Rust, and Python's `http.client` as
+//! hooks use it) against the store's own point get on the same state, in the same run.
+//! Prints p50/p99 and the ratio to the baseline; asserts nothing (timings are not tests).
+//!
+//! Run: `cargo bench --bench hook_api`. Target: API p99 < 1 ms.
+
+use kvform::hooks::api::{ApiConfig, ApiServer, SharedStore, Topology};
+use kvform::hooks::token::HookIdentity;
+use kvform::hooks::txn_store::ReadOnlyStore;
+use kvform::state::{ApplyRecord, StateStore};
+use kvform::workspace::types::Event;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const KEYS: usize = 1_000;
+const GETS: usize = 5_000;
+
+fn percentiles(mut d: Vec<Duration>) -> (Duration, Duration) {
+    d.sort();
+    (d[d.len() / 2], d[d.len() * 99 / 100])
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn read_response(r: &mut BufReader<TcpStream>) -> u16 {
+    let (mut status, mut len) = (0u16, 0usize);
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("HTTP/1.1 ") {
+            status = rest[..3].parse().unwrap();
+        } else if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    status
+}
+
+const PY: &str = r#"
+import http.client, json, sys, time
+host, port, token, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+c = http.client.HTTPConnection(host, port)
+h = {"Authorization": "Bearer " + token}
+out = []
+for i in range(n):
+    t = time.perf_counter_ns()
+    c.request("GET", "/kv?namespace=vars%%2Fjob%%2Fapi&key=key_%04d" % ((i * 7919) % %KEYS%), headers=h)
+    r = c.getresponse(); r.read()
+    out.append(time.perf_counter_ns() - t)
+    assert r.status == 200, r.status
+print(json.dumps(out))
+"#;
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/kvform.db");
+    let (store, _) = StateStore::init(&path).unwrap();
+    let mut txn = store.begin_write("bench", Duration::ZERO).unwrap();
+    for i in 0..KEYS {
+        txn.put("vars/job/api", &format!("key_{i:04}"), &format!("value-{i}"), 0, "bench", 0).unwrap();
+    }
+    txn.commit(ApplyRecord::new("bench", 0)).unwrap();
+    let key = |i: usize| format!("key_{:04}", (i * 7919) % KEYS);
+
+    // Baseline: the store's point get.
+    let store = StateStore::open(&path).unwrap();
+    let mut base = Vec::with_capacity(GETS);
+    for i in 0..GETS {
+        let t = Instant::now();
+        assert!(store.get("vars/job/api", &key(i)).unwrap().is_some());
+        base.push(t.elapsed());
+    }
+    let (b50, b99) = percentiles(base);
+
+    let shared: SharedStore = Arc::new(Mutex::new(ReadOnlyStore::new(StateStore::open(&path).unwrap(), 0)));
+    let server = ApiServer::start(ApiConfig::for_port(0), shared, Topology::default()).unwrap();
+    let identity = HookIdentity {
+        alloc_id: uuid::Uuid::nil(),
+        job: "api".into(),
+        host: "10.0.0.1".into(),
+        event: Event::PostDeploy,
+        command: "command_x".into(),
+    };
+    let token = server.handle().issue(identity).unwrap();
+    let addr = server.local_addr();
+
+    // Rust keep-alive client.
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut w = stream;
+    let mut rust = Vec::with_capacity(GETS);
+    for i in 0..GETS + 200 {
+        let req = format!(
+            "GET /kv?namespace=vars%2Fjob%2Fapi&key={} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+            key(i),
+            token.as_str()
+        );
+        let t = Instant::now();
+        w.write_all(req.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut reader), 200);
+        if i >= 200 {
+            rust.push(t.elapsed()); // the first 200 warm up the connection and caches
+        }
+    }
+    let (r50, r99) = percentiles(rust);
+
+    println!("hook API GET /kv, {KEYS} keys, {GETS} requests on one kept-alive connection");
+    println!("  store point get (baseline)  p50 {:>8.1} µs  p99 {:>8.1} µs", us(b50), us(b99));
+    println!(
+        "  Rust client                 p50 {:>8.1} µs  p99 {:>8.1} µs  ({:.1}x / {:.1}x baseline)",
+        us(r50),
+        us(r99),
+        us(r50) / us(b50),
+        us(r99) / us(b99)
+    );
+    let py = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(PY.replace("%KEYS%", &KEYS.to_string()))
+        .args(["127.0.0.1", &addr.port().to_string(), token.as_str(), &GETS.to_string()])
+        .output();
+    match py {
+        Ok(out) if out.status.success() => {
+            let ns: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
+            let (p50, p99) = percentiles(ns.into_iter().skip(200).map(Duration::from_nanos).collect());
+            println!(
+                "  Python http.client          p50 {:>8.1} µs  p99 {:>8.1} µs  ({:.1}x / {:.1}x baseline)",
+                us(p50),
+                us(p99),
+                us(p50) / us(b50),
+                us(p99) / us(b99)
+            );
+        }
+        Ok(out) => println!("  Python http.client          failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => println!("  Python http.client          skipped (no python3: {e})"),
+    }
+    server.shutdown();
+}

@@ -1,0 +1,59 @@
+//! `kvform serve [--listen 127.0.0.1:7400]`: the REST API and metrics of one bucket until
+//! SIGINT/SIGTERM (then: stop accepting, finish requests in flight, close the state, exit 0).
+
+use super::Context;
+use super::state::{bucket, max_versions, state_file};
+use crate::serve::{Planner, ServeConfig, Server};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Serve the bucket's state over HTTP: REST API (/api/v1), Prometheus metrics (/metrics).
+///
+/// Every request needs a token: `kvform token create NAME --role reader|writer|admin`.
+///
+/// Examples:
+///   kvform serve
+///   kvform serve --listen 127.0.0.1:7401
+///   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:7400/api/v1/namespaces
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on (keep it on loopback or behind a TLS proxy).
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    listen: SocketAddr,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let b = bucket(ctx)?;
+    let state_path = state_file(&b)?;
+    // The plan route plans exactly as `kvform plan` does, through the CLI's pipeline.
+    let dir = ctx.dir.clone();
+    let planner: Planner = Arc::new(move || {
+        let ctx = Context { dir: dir.clone(), printer: super::printer::Printer::new(false, false, true) };
+        let loaded = super::pipeline::load(&ctx).map_err(|e| format!("{e:#}"))?;
+        let store = loaded.open_state().map_err(|e| format!("{e:#}"))?;
+        let planned =
+            loaded.plan(&ctx, store.as_ref(), &crate::plan::PlanOptions::default()).map_err(|e| format!("{e:#}"))?;
+        Ok(planned.plan)
+    });
+    let cfg = ServeConfig { listen: args.listen, max_versions: max_versions(&b)?, bucket: b, state_path, planner };
+    let server = Server::start(cfg)?;
+    ctx.printer.info(&format!("serving on http://{} (Ctrl-C to stop)", server.local_addr()));
+    wait_for_signal()?;
+    ctx.printer.info("stopping: finishing requests in flight");
+    server.stop();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Block until SIGINT or SIGTERM.
+fn wait_for_signal() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    })?;
+    Ok(())
+}

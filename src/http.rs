@@ -1,0 +1,100 @@
+//! The one HTTP stack (axum on tokio) behind both servers: the per-command hook API
+//! ([`crate::hooks::api`]) and `kvform serve` ([`crate::serve`]).
+//!
+//! [`Running`] owns a small runtime on its own thread, so callers stay synchronous (the
+//! apply executor, `kvform health`) and stopping is one call: stop accepting, let requests
+//! in flight finish, join.
+
+use axum::Router;
+use axum::body::Body;
+use std::net::TcpListener;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// A server running on its own thread and runtime.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Serve `router` on `listener` (already bound, so bind errors reach the caller
+    /// synchronously) until [`Running::stop`].
+    pub fn start(name: &str, listener: TcpListener, router: Router) -> std::io::Result<Running> {
+        listener.set_nonblocking(true)?;
+        let runtime = runtime()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                // No Nagle delay: small JSON answers go out at once (keep-alive clients
+                // otherwise wait on delayed ACKs).
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let _ = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+            });
+            // Blocking handlers still running (a semaphore waiter woken by shutdown) finish
+            // here rather than being abandoned.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        })?;
+        Ok(Running { stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// Stop accepting, finish requests in flight, join the server thread.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// The runtime both servers use: two workers (connections are cheap tasks; the real work
+/// runs on the blocking pool, which grows as waiting handlers need it).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("kvform-http").enable_all().build()
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("could not read the request body")]
+    Unreadable,
+}
+
+impl BodyError {
+    /// 413 or 400.
+    pub fn status(&self) -> u16 {
+        match self {
+            BodyError::TooLarge(_) => 413,
+            BodyError::Unreadable => 400,
+        }
+    }
+}
+
+/// The whole body, refusing more than `limit` bytes without buffering them.
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large { BodyError::TooLarge(limit) } else { BodyError::Unreadable }
+    })
+}

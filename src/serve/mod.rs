@@ -1,0 +1,109 @@
+//! `kvform serve` (SPEC §9): one long-running process per bucket — the REST API under
+//! `/api/v1`, Prometheus metrics at `/metrics` — on the same HTTP stack as the hook API
+//! ([`crate::http`]), with the same key rules as `kvform kv set` ([`crate::kv::rules`]).
+//!
+//! - [`access`] — the role table (reader, writer, admin) and token namespace patterns.
+//! - [`rest`] — the routes and their handlers.
+//! - [`metrics`] — counters and histograms, rendered as Prometheus text.
+//! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
+//! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
+//!
+//! Reads use one read-only connection (WAL: never waiting for the apply lock); each write
+//! opens the state, takes the write lock for at most [`WRITE_LOCK_TIMEOUT`] like `kv set`,
+//! and commits one change set.
+
+pub mod access;
+pub mod metrics;
+pub mod openapi;
+pub mod rest;
+pub mod ui;
+mod ui_pages;
+
+use crate::bucket::Bucket;
+use crate::plan::Plan;
+use crate::state::{StateError, StateStore};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a write waits for a running `apply` before answering 503.
+pub const WRITE_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The plan of the workspace against the state, computed by the CLI's pipeline (the shell
+/// hands it in so `serve` plans exactly as `kvform plan` does).
+pub type Planner = Arc<dyn Fn() -> Result<Plan, String> + Send + Sync>;
+
+/// What `kvform serve` needs from the shell.
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub bucket: Bucket,
+    pub state_path: PathBuf,
+    pub max_versions: u32,
+    pub planner: Planner,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}\n  help: pick another address with --listen 127.0.0.1:PORT")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Shared by every request.
+pub(crate) struct App {
+    pub(crate) bucket: Bucket,
+    pub(crate) state_path: PathBuf,
+    pub(crate) max_versions: u32,
+    pub(crate) planner: Planner,
+    reader: Mutex<StateStore>,
+    pub(crate) metrics: metrics::Metrics,
+    pub(crate) sessions: ui::Sessions,
+}
+
+impl App {
+    /// The read connection (with the keyring when the bucket has one, for `--reveal` tokens).
+    pub(crate) fn reader(&self) -> MutexGuard<'_, StateStore> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running server; [`Server::stop`] finishes requests in flight and releases the state.
+pub struct Server {
+    addr: SocketAddr,
+    running: crate::http::Running,
+}
+
+impl Server {
+    pub fn start(cfg: ServeConfig) -> Result<Server, ServeError> {
+        let mut reader = StateStore::open_read_only(&cfg.state_path)?;
+        if let Ok(ring) = crate::secrets::Keyring::load(&cfg.bucket) {
+            reader = reader.with_keyring(ring);
+        }
+        let listener =
+            std::net::TcpListener::bind(cfg.listen).map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
+        let app = Arc::new(App {
+            bucket: cfg.bucket,
+            state_path: cfg.state_path,
+            max_versions: cfg.max_versions,
+            planner: cfg.planner,
+            reader: Mutex::new(reader),
+            metrics: metrics::Metrics::default(),
+            sessions: ui::Sessions::default(),
+        });
+        let running = crate::http::Running::start("kvform-serve", listener, rest::router(app))
+            .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
+        Ok(Server { addr, running })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting, finish requests in flight, close the state.
+    pub fn stop(self) {
+        self.running.stop();
+    }
+}

@@ -1,0 +1,97 @@
+//! The OpenAPI 3 document of the REST API (`GET /api/v1/openapi.json`), written out by hand
+//! from the routes in [`super::rest`]; a test checks every route it names answers.
+
+use crate::kv::KvType;
+use serde_json::{Value, json};
+
+fn error_ref() -> Value {
+    json!({ "description": "error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn ok(desc: &str, schema: Value) -> Value {
+    json!({ "description": desc, "content": { "application/json": { "schema": schema } } })
+}
+
+fn params(names: &[(&str, &str, &str)]) -> Value {
+    Value::Array(
+        names
+            .iter()
+            .map(|(name, inn, desc)| json!({ "name": name, "in": inn, "required": *inn == "path", "description": desc, "schema": { "type": "string" } }))
+            .collect(),
+    )
+}
+
+pub fn document() -> Value {
+    let types: Vec<&str> = KvType::ALL.iter().map(|(_, n, _)| *n).collect();
+    let watch = [
+        ("index", "query", "block until the state's serial passes this (the X-Kvform-Index of an earlier answer)"),
+        ("wait", "query", "longest to block: 30s, 5m (default 5m, at most 10m)"),
+    ];
+    let ns_key = [
+        ("namespace", "path", "the namespace; it contains `/` (vars/job/api): every segment but the last"),
+        ("key", "path", "the last path segment (a `/` inside a key is sent as %2F)"),
+    ];
+    let mut key_params = ns_key.to_vec();
+    key_params.push(("error_on_missing", "query", "false: a missing key answers 200 null instead of 404"));
+    key_params.extend(watch);
+    let mut list_params = vec![
+        ("namespace", "path", "the namespace (vars/job/api); end the path with / to always list"),
+        ("prefix", "query", "only keys starting with this"),
+    ];
+    list_params.extend(watch);
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "kvform serve",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The versioned key-value state of one kvform bucket. Every request needs `Authorization: Bearer <token>` (`kvform token create`). Namespaces contain `/`: in /kv/{namespace}/{key} the last segment is the key."
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error", "hint"], "properties": {
+                    "error": { "type": "string" }, "hint": { "type": "string" }, "rule": { "type": "string", "description": "403 only: the access rule that denied" } } },
+                "Key": { "type": "object", "properties": {
+                    "namespace": { "type": "string" }, "key": { "type": "string" },
+                    "value": { "type": "string", "description": "`(sensitive)` for secrets unless the token has --reveal" },
+                    "type": { "type": "string", "enum": types }, "description": { "type": "string" },
+                    "version": { "type": "integer" }, "versions": { "type": "integer" }, "ttl": { "type": "integer" },
+                    "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" },
+                    "expires_at": { "type": "string", "format": "date-time", "nullable": true }, "expired": { "type": "boolean" },
+                    "writer": { "type": "string" }, "serial": { "type": "integer" } } },
+                "Put": { "type": "object", "required": ["value"], "properties": {
+                    "value": { "description": "string, number or boolean (lists/objects with type json)" },
+                    "type": { "type": "string", "enum": types, "default": "string" },
+                    "ttl": { "type": "integer", "minimum": 0, "description": "seconds; 0 = never expires" },
+                    "description": { "type": "string" },
+                    "overwrite": { "type": "boolean", "default": true, "description": "false: 409 when the key exists" } } }
+            }
+        },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/api/v1/namespaces": { "get": { "summary": "Namespace tree with key counts", "parameters": params(&watch),
+                "responses": { "200": ok("namespaces", json!({ "type": "object" })), "401": error_ref() } } },
+            "/api/v1/kv/{namespace}": { "get": { "summary": "Live keys of a namespace with metadata", "parameters": params(&list_params),
+                "responses": { "200": ok("keys", json!({ "type": "object", "properties": { "keys": { "type": "array", "items": { "$ref": "#/components/schemas/Key" } } } })), "401": error_ref(), "404": error_ref() } } },
+            "/api/v1/kv/{namespace}/{key}": {
+                "get": { "summary": "One key", "parameters": params(&key_params),
+                    "responses": { "200": ok("the key, or null with error_on_missing=false", json!({ "$ref": "#/components/schemas/Key" })), "401": error_ref(), "404": error_ref() } },
+                "put": { "summary": "Write a key (vars/job/*, secrets/job/*; writer and admin tokens)", "parameters": params(&ns_key),
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Put" } } } },
+                    "responses": { "200": ok("written (or unchanged)", json!({ "type": "object" })), "201": ok("created", json!({ "type": "object" })),
+                        "400": error_ref(), "401": error_ref(), "403": error_ref(), "409": error_ref(), "413": error_ref(), "415": error_ref(), "503": error_ref() } },
+                "delete": { "summary": "Tombstone a key", "parameters": params(&[ns_key[0], ns_key[1], ("error_on_missing", "query", "false: deleting a missing key is 200")]),
+                    "responses": { "200": ok("deleted", json!({ "type": "object" })), "401": error_ref(), "403": error_ref(), "404": error_ref() } }
+            },
+            "/api/v1/history/{namespace}/{key}": { "get": { "summary": "Every kept version of a key", "parameters": params(&ns_key),
+                "responses": { "200": ok("versions, oldest first", json!({ "type": "object" })), "404": error_ref() } } },
+            "/api/v1/applies": { "get": { "summary": "The audit trail: each apply with actor, time, counts, status and changes",
+                "parameters": params(&[("limit", "query", "newest N (default 100)")]),
+                "responses": { "200": ok("applies, newest first", json!({ "type": "object" })) } } },
+            "/api/v1/plan": { "get": { "summary": "The plan of the workspace against the state (read-only; the JSON of `kvform plan --format json`)",
+                "responses": { "200": ok("plan", json!({ "type": "object" })), "422": error_ref() } } },
+            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "Prometheus text format" } } } },
+            "/api/v1/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OpenAPI 3" } } } }
+        }
+    })
+}

@@ -1,0 +1,645 @@
+//! The REST API (`/api/v1`) and `/metrics`.
+//!
+//! Life of a request: route (404) → authenticate (401: no, bad, expired or revoked token)
+//! → body (413 over [`MAX_BODY`], 415 not JSON, 400 malformed) → the access table (403 with
+//! the rule) → the key rules of `kv set` (400) → the state. Handlers run on the blocking
+//! pool (SQLite is synchronous); a watch (`?index=N&wait=30s`) waits on the runtime.
+//!
+//! Paths: a namespace contains `/`, so in `/api/v1/kv/{namespace}/{key}` the **last**
+//! segment is the key (percent-encode a `/` inside a key as `%2F`). `/api/v1/kv/{namespace}/`
+//! (trailing slash) always lists; without it, a path whose namespace part is not a known
+//! namespace but which is one as a whole lists too (`/api/v1/kv/vars/job/api`). History is
+//! `/api/v1/history/{namespace}/{key}`.
+
+use super::App;
+use super::access::{self, Action, Denial};
+use crate::kv::{KvType, Typed, is_secret_namespace, rules};
+use crate::state::StateError;
+use crate::state::tokens::{TokenRecord, token_hash};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 1 << 20;
+/// Longest a watch may block.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+pub(crate) fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new().fallback(serve).with_state(app)
+}
+
+/// An answer: status, body, content type.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) content_type: &'static str,
+    pub(crate) index: Option<u64>,
+}
+
+impl Reply {
+    fn json(status: u16, v: Value) -> Reply {
+        Reply { status, body: v.to_string(), content_type: "application/json", index: None }
+    }
+    fn ok(v: Value) -> Reply {
+        Reply::json(200, v)
+    }
+    fn error(status: u16, error: impl Into<String>, hint: impl Into<String>) -> Reply {
+        Reply::json(status, json!({ "error": error.into(), "hint": hint.into() }))
+    }
+    fn denied(d: Denial) -> Reply {
+        Reply::json(403, json!({ "error": d.message, "rule": d.rule, "hint": d.hint }))
+    }
+    /// A state error: locked → 503, a typed value that does not fit → 400, else 500.
+    fn state(e: StateError) -> Reply {
+        let text = e.to_string();
+        let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
+        let status = match e {
+            StateError::Locked { .. } => 503,
+            StateError::WrongType { .. } | StateError::Invalid { .. } => 400,
+            _ => 500,
+        };
+        Reply::error(status, msg, hint)
+    }
+}
+
+/// A parsed request.
+pub(crate) struct Req {
+    pub(crate) method: String,
+    /// Path segments after the leading `/`, percent-decoded.
+    pub(crate) segments: Vec<String>,
+    pub(crate) trailing_slash: bool,
+    pub(crate) query: BTreeMap<String, String>,
+    pub(crate) body: Option<Map<String, Value>>,
+    pub(crate) token: TokenRecord,
+}
+
+impl Req {
+    fn flag(&self, name: &str, default: bool) -> Result<bool, Reply> {
+        match self.query.get(name).map(String::as_str) {
+            None => Ok(default),
+            Some("true" | "1" | "") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(v) => Err(Reply::error(400, format!("?{name}={v} is not true or false"), "use true or false")),
+        }
+    }
+}
+
+async fn serve(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    let method = method.as_str().to_string();
+    let path = uri.path();
+    if super::ui::is_ui(path) {
+        return super::ui::serve(app, &method, &uri, &headers, body).await;
+    }
+    if method == "GET" && path == "/api/v1/openapi.json" {
+        return respond(Reply::ok(super::openapi::document()));
+    }
+    if !known_route(path) {
+        return respond(Reply::error(
+            404,
+            format!("no route {path}"),
+            "the API is under /api/v1 (see /api/v1/openapi.json); metrics are at /metrics",
+        ));
+    }
+    let req = match prepare(&app, method, &uri, &headers, body).await {
+        Ok(r) => r,
+        Err(reply) => return respond(reply),
+    };
+    if let Some(index) = req.query.get("index") {
+        let Ok(index) = index.parse::<u64>() else {
+            return respond(Reply::error(
+                400,
+                format!("?index={index} is not a serial"),
+                "pass the X-Kvform-Index of a previous answer",
+            ));
+        };
+        let wait = match req.query.get("wait").map(|w| parse_wait(w)) {
+            None => Ok(Duration::from_secs(300)),
+            Some(w) => w,
+        };
+        let Ok(wait) = wait else {
+            return respond(Reply::error(
+                400,
+                "?wait is not a duration",
+                "use seconds or a duration such as 30s or 5m",
+            ));
+        };
+        watch(&app, index, wait.min(MAX_WAIT)).await;
+    }
+    let app2 = app.clone();
+    let reply = tokio::task::spawn_blocking(move || dispatch(&app2, &req))
+        .await
+        .unwrap_or_else(|_| Reply::error(500, "the request handler panicked", "this is a bug in kvform"));
+    let mut reply = reply;
+    if reply.index.is_none() {
+        reply.index = app.reader().meta().ok().map(|m| m.serial);
+    }
+    respond(reply)
+}
+
+fn known_route(path: &str) -> bool {
+    path == "/metrics"
+        || ["/api/v1/namespaces", "/api/v1/applies", "/api/v1/plan"].contains(&path)
+        || path.starts_with("/api/v1/kv/")
+        || path.starts_with("/api/v1/history/")
+}
+
+/// `30`, `30s`, `5m`, `1h`.
+fn parse_wait(s: &str) -> Result<Duration, ()> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| ())?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Block (on the runtime, not a thread) until the serial passes `index` or `wait` is over.
+async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    loop {
+        let serial = app.reader().meta().map(|m| m.serial).unwrap_or(u64::MAX);
+        if serial > index || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub(crate) fn respond(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = (status, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response();
+    if let Some(i) = reply.index
+        && let Ok(v) = i.to_string().parse()
+    {
+        r.headers_mut().insert("x-kvform-index", v);
+    }
+    r
+}
+
+fn unauthorized(why: &str) -> Reply {
+    Reply::error(
+        401,
+        why,
+        "send `Authorization: Bearer <token>` (create one with `kvform token create NAME --role reader`)",
+    )
+}
+
+/// The usable token with this hash (401 when unknown, revoked or expired). Checked on every
+/// request, so a revocation takes effect at once (web sessions too).
+pub(crate) fn token_for(app: &App, hash: &str) -> Result<TokenRecord, Reply> {
+    let now = crate::clock::now().unwrap_or_default();
+    match app.reader().token_by_hash(hash).map_err(Reply::state)? {
+        None => Err(unauthorized("unknown token")),
+        Some(t) if t.revoked_at.is_some() => Err(unauthorized(&format!("token `{}` was revoked", t.name))),
+        Some(t) if !t.usable(now) => Err(unauthorized(&format!("token `{}` has expired", t.name))),
+        Some(t) => Ok(t),
+    }
+}
+
+async fn prepare(app: &Arc<App>, method: String, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Req, Reply> {
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let Some(auth) = auth else { return Err(unauthorized("no credentials")) };
+    let Some(presented) = auth.trim().strip_prefix("Bearer ").map(str::trim) else {
+        return Err(unauthorized("the Authorization header is not a bearer token"));
+    };
+    let token = token_for(app, &token_hash(presented))?;
+    let bytes = crate::http::read_body(body, MAX_BODY)
+        .await
+        .map_err(|e| Reply::error(e.status(), e.to_string(), format!("send at most {MAX_BODY} bytes")))?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Err(Reply::error(
+                415,
+                format!("request bodies must be JSON (got {ct:?})"),
+                "send `Content-Type: application/json`",
+            ));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(m)) => Some(m),
+            Ok(_) => return Err(Reply::error(400, "the request body must be a JSON object", "send {\"value\": ...}")),
+            Err(e) => {
+                return Err(Reply::error(
+                    400,
+                    format!("the request body is not valid JSON: {e}"),
+                    "check the JSON syntax",
+                ));
+            }
+        }
+    };
+    let raw = uri.path();
+    let trailing_slash = raw.ends_with('/');
+    let segments = raw
+        .trim_matches('/')
+        .split('/')
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let query = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    Ok(Req { method, segments, trailing_slash, query, body, token })
+}
+
+fn dispatch(app: &App, req: &Req) -> Reply {
+    let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    let m = req.method.as_str();
+    let result = match (m, segs.as_slice()) {
+        ("GET", ["metrics"]) => metrics(app),
+        ("GET", ["api", "v1", "namespaces"]) => timed(app, "namespaces", false, || namespaces(app)),
+        ("GET", ["api", "v1", "applies"]) => timed(app, "applies", false, || applies(app, req)),
+        ("GET", ["api", "v1", "plan"]) => plan(app),
+        ("GET", ["api", "v1", "history", rest @ ..]) => {
+            split_key(rest).and_then(|(ns, key)| timed(app, "history", false, || history(app, req, &ns, key)))
+        }
+        (_, ["api", "v1", "kv", rest @ ..]) => match target(rest, req.trailing_slash) {
+            Err(r) => Err(r),
+            Ok(Target::Namespace(ns)) if m == "GET" => timed(app, "list", false, || list(app, req, &ns)),
+            Ok(Target::Namespace(ns)) => Err(Reply::error(
+                405,
+                format!("{m} is not allowed on the namespace {ns}"),
+                "GET lists it; PUT/DELETE take a key",
+            )),
+            Ok(Target::Key(ns, key)) => match m {
+                "GET" => timed(app, "get", false, || get(app, req, &ns, &key)),
+                "PUT" => timed(app, "put", true, || put(app, req, &ns, &key)),
+                "DELETE" => timed(app, "delete", true, || delete(app, req, &ns, &key)),
+                _ => Err(Reply::error(405, format!("{m} is not allowed on a key"), "use GET, PUT or DELETE")),
+            },
+        },
+        _ => Err(Reply::error(404, format!("no route {m} /{}", req.segments.join("/")), "see /api/v1/openapi.json")),
+    };
+    result.unwrap_or_else(|r| r)
+}
+
+/// Run a storage operation and record it in the metrics (a 5xx counts as an error).
+fn timed(app: &App, op: &'static str, write: bool, f: impl FnOnce() -> Result<Reply, Reply>) -> Result<Reply, Reply> {
+    let t = Instant::now();
+    let r = f();
+    let failed = matches!(&r, Err(e) | Ok(e) if e.status >= 500);
+    app.metrics.observe(op, write, t.elapsed(), !failed);
+    r
+}
+
+enum Target {
+    Namespace(String),
+    Key(String, String),
+}
+
+pub(crate) fn known(ns: &str) -> bool {
+    rules::namespace(ns).is_ok()
+}
+
+fn target(segs: &[&str], trailing_slash: bool) -> Result<Target, Reply> {
+    let whole = segs.join("/");
+    if trailing_slash || segs.len() < 2 {
+        return if known(&whole) { Ok(Target::Namespace(whole)) } else { Err(unknown_ns(&whole)) };
+    }
+    match split_key(segs) {
+        Ok((ns, key)) => Ok(Target::Key(ns, key.to_string())),
+        Err(_) if known(&whole) => Ok(Target::Namespace(whole)),
+        Err(r) => Err(r),
+    }
+}
+
+fn unknown_ns(ns: &str) -> Reply {
+    Reply::error(
+        404,
+        format!("unknown namespace {ns:?}"),
+        "namespaces follow the layout (maand/job/<job>, vars/job/<job>, …); GET /api/v1/namespaces lists them",
+    )
+}
+
+/// The last segment is the key, the rest the namespace.
+fn split_key<'a>(segs: &[&'a str]) -> Result<(String, &'a str), Reply> {
+    let Some((key, ns)) = segs.split_last() else { return Err(unknown_ns("")) };
+    let ns = ns.join("/");
+    if !known(&ns) {
+        return Err(unknown_ns(&ns));
+    }
+    Ok((ns, key))
+}
+
+fn rfc3339(t: i64) -> Value {
+    json!(crate::clock::format_time(t))
+}
+
+/// The value as this token may see it.
+pub(crate) fn shown(
+    app: &App,
+    token: &TokenRecord,
+    ns: &str,
+    key: &str,
+    version: u64,
+    stored: &str,
+) -> Result<(Value, bool), Reply> {
+    if !is_secret_namespace(ns) || stored.is_empty() {
+        return Ok((json!(stored), false));
+    }
+    if access::check(token, Action::Reveal, ns).is_err() {
+        return Ok((json!("(sensitive)"), true));
+    }
+    let r = app.reader();
+    let Some(ring) = r.keyring() else {
+        return Err(Reply::error(
+            500,
+            "the bucket key (secrets/kv.key) is missing",
+            "restore secrets/kv.key to read secrets",
+        ));
+    };
+    let plain = ring.open(ns, key, version, stored).map_err(|e| Reply::error(500, e.to_string(), ""))?;
+    Ok((json!(plain.as_str()), false))
+}
+
+pub(crate) fn namespaces(app: &App) -> Result<Reply, Reply> {
+    let counts = app.reader().namespace_counts().map_err(Reply::state)?;
+    // A tree: every namespace with its own keys and the keys under it.
+    let mut tree: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (ns, n) in &counts {
+        let parts: Vec<&str> = ns.split('/').collect();
+        for i in 1..=parts.len() {
+            let e = tree.entry(parts[..i].join("/")).or_default();
+            e.1 += n;
+            if i == parts.len() {
+                e.0 += n;
+            }
+        }
+    }
+    let list: Vec<Value> = tree
+        .iter()
+        .map(|(p, (own, total))| json!({ "namespace": p, "depth": p.matches('/').count(), "keys": own, "total_keys": total }))
+        .collect();
+    Ok(Reply::ok(json!({ "namespaces": list })))
+}
+
+fn key_json(
+    app: &App,
+    token: &TokenRecord,
+    ns: &str,
+    l: &crate::state::listing::KeyListing,
+    now: i64,
+) -> Result<Value, Reply> {
+    let (value, sensitive) = shown(app, token, ns, &l.key, l.entry.version, &l.entry.value)?;
+    let mut v = json!({
+        "namespace": ns,
+        "key": l.key,
+        "value": value,
+        "type": l.meta.kv_type,
+        "description": l.meta.description,
+        "version": l.entry.version,
+        "versions": l.versions,
+        "ttl": l.entry.ttl,
+        "created_at": rfc3339(l.meta.key_created_at),
+        "updated_at": rfc3339(l.entry.created_at),
+        "expires_at": l.entry.expires_at().map(rfc3339),
+        "expired": l.entry.is_expired(now),
+        "writer": l.entry.writer,
+        "serial": l.entry.serial,
+    });
+    if sensitive {
+        v["sensitive"] = json!(true);
+    }
+    Ok(v)
+}
+
+pub(crate) fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
+    let prefix = req.query.get("prefix").map_or("", String::as_str);
+    let now = crate::clock::now().unwrap_or_default();
+    let rows = app.reader().list_keys(ns, prefix).map_err(Reply::state)?;
+    let keys = rows.iter().map(|l| key_json(app, &req.token, ns, l, now)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Reply::ok(json!({ "namespace": ns, "prefix": prefix, "keys": keys })))
+}
+
+pub(crate) fn get(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+    rules::check_key(key).map_err(rule_reply)?;
+    let now = crate::clock::now().unwrap_or_default();
+    let found = app.reader().list_keys(ns, key).map_err(Reply::state)?.into_iter().find(|l| l.key == key);
+    match found {
+        Some(l) => Ok(Reply::ok(key_json(app, &req.token, ns, &l, now)?)),
+        None if !req.flag("error_on_missing", true)? => Ok(Reply::ok(Value::Null)),
+        None => Err(Reply::error(
+            404,
+            format!("{ns} {key} does not exist (or was deleted)"),
+            "pass ?error_on_missing=false to get null instead",
+        )),
+    }
+}
+
+fn rule_reply(e: rules::RuleError) -> Reply {
+    let text = e.to_string();
+    let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
+    Reply::error(400, msg, hint)
+}
+
+fn writer(req: &Req) -> String {
+    format!("api:{}", req.token.name)
+}
+
+fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> {
+    let mut store = crate::state::StateStore::open(&app.state_path).map_err(Reply::state)?;
+    if let Ok(ring) = crate::secrets::Keyring::load(&app.bucket) {
+        store = store.with_keyring(ring);
+    }
+    let mut txn = store.begin_write(op, super::WRITE_LOCK_TIMEOUT).map_err(Reply::state)?;
+    txn.set_max_versions(app.max_versions);
+    Ok(txn)
+}
+
+pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+    rules::check_key(key).map_err(rule_reply)?;
+    access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
+    rules::job_in_workspace(&app.bucket, ns).map_err(rule_reply)?;
+    let Some(body) = &req.body else {
+        return Err(Reply::error(
+            400,
+            "missing request body",
+            "send {\"value\": ..., \"type\"?, \"ttl\"?, \"description\"?, \"overwrite\"?}",
+        ));
+    };
+    let kv_type = match body.get("type") {
+        None | Some(Value::Null) => KvType::String,
+        Some(Value::String(s)) => KvType::parse(s).ok_or_else(|| {
+            Reply::error(400, format!("unknown type {s:?}"), format!("use one of {}", KvType::names()))
+        })?,
+        Some(_) => {
+            return Err(Reply::error(400, "\"type\" must be a string", format!("use one of {}", KvType::names())));
+        }
+    };
+    let value = match body.get("value") {
+        Some(Value::String(s)) => zeroize::Zeroizing::new(s.clone()),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => zeroize::Zeroizing::new(v.to_string()),
+        Some(v @ (Value::Array(_) | Value::Object(_))) if kv_type == KvType::Json => {
+            zeroize::Zeroizing::new(v.to_string())
+        }
+        None | Some(Value::Null) => {
+            return Err(Reply::error(400, "missing field \"value\"", "send {\"value\": \"...\"}"));
+        }
+        Some(_) => {
+            return Err(Reply::error(
+                400,
+                "\"value\" must be a string, number or boolean",
+                "lists and objects need \"type\": \"json\"",
+            ));
+        }
+    };
+    let ttl = match body.get("ttl") {
+        None | Some(Value::Null) => 0,
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
+        Some(_) => {
+            return Err(Reply::error(400, "\"ttl\" must be a non-negative number of seconds", "0 = never expires"));
+        }
+    };
+    let description = match body.get("description") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(Reply::error(400, "\"description\" must be a string", "")),
+    };
+    let overwrite = match body.get("overwrite") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(Reply::error(400, "\"overwrite\" must be true or false", "")),
+    };
+    // Check the type before taking the lock: a bad value never waits for an apply.
+    kv_type
+        .validate(value.trim())
+        .map_err(|e| Reply::error(400, format!("{ns} {key}: {e}"), format!("send a {kv_type}, or another \"type\"")))?;
+    let now = crate::clock::now().unwrap_or_default();
+    let mut txn = open_for_write(app, "serve put")?;
+    if !overwrite && let Some(e) = txn.get(ns, key).map_err(Reply::state)?.filter(|e| e.is_live()) {
+        let _ = txn.rollback();
+        return Err(Reply::error(
+            409,
+            format!("{ns} {key} already exists (version {})", e.version),
+            "send \"overwrite\": true to replace it",
+        ));
+    }
+    let typed = Typed::new(kv_type, description);
+    let outcome = match txn.put_typed(ns, key, &value, ttl, &writer(req), now, &typed) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = txn.rollback();
+            return Err(Reply::state(e));
+        }
+    };
+    let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now)).map_err(Reply::state)?;
+    let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
+    let mut r = Reply::json(
+        status,
+        json!({ "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(), "type": kv_type, "serial": serial }),
+    );
+    r.index = Some(serial);
+    Ok(r)
+}
+
+pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+    rules::check_key(key).map_err(rule_reply)?;
+    access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
+    let now = crate::clock::now().unwrap_or_default();
+    let mut txn = open_for_write(app, "serve delete")?;
+    let deleted = match txn.tombstone(ns, key, &writer(req), now) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = txn.rollback();
+            return Err(Reply::state(e));
+        }
+    };
+    if !deleted {
+        let _ = txn.rollback();
+        if req.flag("error_on_missing", true)? {
+            return Err(Reply::error(
+                404,
+                format!("{ns} {key} does not exist (or was already deleted)"),
+                "pass ?error_on_missing=false to ignore",
+            ));
+        }
+        return Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": false })));
+    }
+    let serial = txn.commit(crate::state::ApplyRecord::new("serve delete", now)).map_err(Reply::state)?;
+    let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
+    r.index = Some(serial);
+    Ok(r)
+}
+
+pub(crate) fn history(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+    rules::check_key(key).map_err(rule_reply)?;
+    let rows = app.reader().history(ns, key).map_err(Reply::state)?;
+    if rows.is_empty() {
+        return Err(Reply::error(404, format!("{ns} {key} has no versions"), "check the namespace and key"));
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let (value, sensitive) =
+            if r.deleted { (Value::Null, false) } else { shown(app, &req.token, ns, key, r.version, &r.value)? };
+        let mut v = json!({
+            "version": r.version, "value": value, "deleted": r.deleted, "type": r.kv_type,
+            "description": r.description, "ttl": r.ttl, "updated_at": rfc3339(r.created_at),
+            "serial": r.serial, "writer": r.writer,
+        });
+        if sensitive {
+            v["sensitive"] = json!(true);
+        }
+        out.push(v);
+    }
+    Ok(Reply::ok(json!({ "namespace": ns, "key": key, "versions": out })))
+}
+
+pub(crate) fn applies(app: &App, req: &Req) -> Result<Reply, Reply> {
+    let limit = req.query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100usize).min(1000);
+    let r = app.reader();
+    let records = r.audit(limit).map_err(Reply::state)?;
+    let mut out = Vec::with_capacity(records.len());
+    for a in records {
+        let changes = r.changes_at(a.serial).map_err(Reply::state)?;
+        out.push(json!({
+            "serial": a.serial, "operation": a.operation, "actor": a.actor, "tool_version": a.tool_version,
+            "started_at": rfc3339(a.started_at), "finished_at": rfc3339(a.finished_at), "duration_ms": a.duration_ms,
+            "counts": { "added": a.added, "changed": a.changed, "destroyed": a.destroyed, "removed": a.removed, "resealed": a.resealed },
+            "status": a.status, "changes": changes,
+        }));
+    }
+    Ok(Reply::ok(json!({ "applies": out })))
+}
+
+pub(crate) fn plan(app: &App) -> Result<Reply, Reply> {
+    let plan = (app.planner)().map_err(|e| {
+        let (msg, hint) = e.split_once("\n  help: ").map_or((e.as_str(), ""), |(a, b)| (a, b));
+        Reply::error(422, msg, hint)
+    })?;
+    Ok(Reply { status: 200, body: crate::plan::render_json(&plan), content_type: "application/json", index: None })
+}
+
+fn metrics(app: &App) -> Result<Reply, Reply> {
+    let r = app.reader();
+    let meta = r.meta().map_err(Reply::state)?;
+    let mut keys: BTreeMap<String, u64> = ["maand", "secrets", "vars"].iter().map(|c| (c.to_string(), 0)).collect();
+    for (ns, n) in r.namespace_counts().map_err(Reply::state)? {
+        *keys.entry(ns.split('/').next().unwrap_or("").to_string()).or_default() += n;
+    }
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = app.state_path.clone().into_os_string();
+    wal.push("-wal");
+    let figures = super::metrics::StateFigures {
+        db_size_bytes: size(&app.state_path) + size(std::path::Path::new(&wal)),
+        keys: keys.into_iter().collect(),
+        applies: r.apply_counts().map_err(Reply::state)?,
+        serial: meta.serial,
+        lock_held: matches!(crate::state::lock::status(&app.state_path), Ok((Some(_), _))),
+    };
+    drop(r);
+    Ok(Reply {
+        status: 200,
+        body: app.metrics.render(&figures),
+        content_type: "text/plain; version=0.0.4",
+        index: Some(meta.serial),
+    })
+}

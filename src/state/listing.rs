@@ -1,0 +1,117 @@
+//! Read queries behind `kvform serve`: namespaces with counts, a namespace's keys with their
+//! metadata, the rows an apply wrote, apply counts by status. Reads only; they never take
+//! the write lock (WAL readers see the last commit).
+
+use super::{StateError, StateStore, sql};
+use crate::kv::{Entry, KeyMeta, KvType};
+use rusqlite::params;
+use serde::Serialize;
+
+/// One key of a namespace listing: its latest row and metadata, and how many versions it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyListing {
+    pub key: String,
+    pub entry: Entry,
+    pub meta: KeyMeta,
+    pub versions: u64,
+}
+
+/// One version row an apply (a serial) wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SerialChange {
+    pub namespace: String,
+    pub key: String,
+    pub version: u64,
+    pub deleted: bool,
+    pub writer: String,
+}
+
+impl StateStore {
+    /// Live key count per namespace, sorted by namespace.
+    pub fn namespace_counts(&self) -> Result<Vec<(String, u64)>, StateError> {
+        let p = self.path();
+        let mut st = self
+            .conn()
+            .prepare_cached(
+                "SELECT namespace, count(*) FROM latest WHERE deleted = 0 GROUP BY namespace ORDER BY namespace",
+            )
+            .map_err(sql(p, "count keys"))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).map_err(sql(p, "count keys"))?;
+        rows.collect::<Result<_, _>>().map_err(sql(p, "count keys"))
+    }
+
+    /// Live keys of `ns` starting with `prefix`, sorted, with metadata.
+    pub fn list_keys(&self, ns: &str, prefix: &str) -> Result<Vec<KeyListing>, StateError> {
+        let p = self.path();
+        let mut st = self
+            .conn()
+            .prepare_cached(
+                "SELECT l.value, l.version, l.deleted, l.ttl, l.created_at, l.serial, l.writer, l.key,
+                        l.type, l.description, l.key_created_at,
+                        1 + (SELECT count(*) FROM history h WHERE h.namespace = l.namespace AND h.key = l.key)
+                   FROM latest l WHERE l.namespace = ?1 AND l.deleted = 0 AND substr(l.key, 1, length(?2)) = ?2
+                  ORDER BY l.key",
+            )
+            .map_err(sql(p, "list keys"))?;
+        let rows = st
+            .query_map(params![ns, prefix], |r| {
+                Ok(KeyListing {
+                    key: r.get(7)?,
+                    entry: Entry {
+                        value: r.get(0)?,
+                        version: r.get::<_, i64>(1)? as u64,
+                        deleted: r.get(2)?,
+                        ttl: r.get::<_, i64>(3)? as u64,
+                        created_at: r.get(4)?,
+                        serial: r.get::<_, i64>(5)? as u64,
+                        writer: r.get(6)?,
+                    },
+                    meta: KeyMeta {
+                        kv_type: KvType::parse(&r.get::<_, String>(8)?).unwrap_or_default(),
+                        description: r.get(9)?,
+                        key_created_at: r.get(10)?,
+                    },
+                    versions: r.get::<_, i64>(11)? as u64,
+                })
+            })
+            .map_err(sql(p, "list keys"))?;
+        rows.collect::<Result<_, _>>().map_err(sql(p, "list keys"))
+    }
+
+    /// The version rows written at `serial` (still kept), sorted.
+    pub fn changes_at(&self, serial: u64) -> Result<Vec<SerialChange>, StateError> {
+        let p = self.path();
+        let mut st = self
+            .conn()
+            .prepare_cached(
+                "SELECT namespace, key, version, deleted, writer FROM latest WHERE serial = ?1
+                 UNION ALL SELECT namespace, key, version, deleted, writer FROM history WHERE serial = ?1
+                 ORDER BY 1, 2, 3",
+            )
+            .map_err(sql(p, "read changes"))?;
+        let rows = st
+            .query_map([serial as i64], |r| {
+                Ok(SerialChange {
+                    namespace: r.get(0)?,
+                    key: r.get(1)?,
+                    version: r.get::<_, i64>(2)? as u64,
+                    deleted: r.get(3)?,
+                    writer: r.get(4)?,
+                })
+            })
+            .map_err(sql(p, "read changes"))?;
+        rows.collect::<Result<_, _>>().map_err(sql(p, "read changes"))
+    }
+
+    /// Recorded applies per status, sorted by status.
+    pub fn apply_counts(&self) -> Result<Vec<(String, u64)>, StateError> {
+        let p = self.path();
+        let mut st = self
+            .conn()
+            .prepare_cached("SELECT status, count(*) FROM applies GROUP BY status ORDER BY status")
+            .map_err(sql(p, "count applies"))?;
+        let rows =
+            st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).map_err(sql(p, "count applies"))?;
+        rows.collect::<Result<_, _>>().map_err(sql(p, "count applies"))
+    }
+}

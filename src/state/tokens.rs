@@ -1,0 +1,120 @@
+//! API tokens of `kvform serve` (SPEC §9): a token is shown once when created; the state
+//! keeps only its sha-256, so a copied state file grants nothing.
+
+use super::{StateError, StateStore, sql};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// One token as the state records it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    pub name: String,
+    /// `reader`, `writer` or `admin` (see `serve::access`).
+    pub role: String,
+    /// Namespace patterns a writer may write (`vars/job/*`); empty = every writable one.
+    pub namespaces: Vec<String>,
+    /// May read secret plaintext.
+    pub reveal: bool,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl TokenRecord {
+    /// Usable at `now`: not revoked, not expired.
+    pub fn usable(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t)
+    }
+}
+
+/// The hash the state keeps for `token`.
+pub fn token_hash(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh token: `kvf_` and 64 hex digits (256 random bits).
+fn fresh_token() -> Result<zeroize::Zeroizing<String>, StateError> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut())
+        .map_err(|e| StateError::Io { path: "/dev/urandom".into(), source: std::io::Error::other(e.to_string()) })?;
+    let mut s = zeroize::Zeroizing::new(String::from("kvf_"));
+    for b in bytes.iter() {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+    }
+    Ok(s)
+}
+
+const COLUMNS: &str = "name, role, namespaces, reveal, created_at, expires_at, revoked_at";
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let ns: String = r.get(2)?;
+    Ok(TokenRecord {
+        name: r.get(0)?,
+        role: r.get(1)?,
+        namespaces: ns.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        reveal: r.get(3)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+impl StateStore {
+    /// Record a new token and return it (the only time it exists in clear). A name in use
+    /// by a token that is not revoked is refused; a revoked name is reused.
+    pub fn create_token(&self, t: &TokenRecord) -> Result<zeroize::Zeroizing<String>, StateError> {
+        let token = fresh_token()?;
+        let p = self.path();
+        let live: Option<i64> = self
+            .conn()
+            .query_row("SELECT 1 FROM api_tokens WHERE name = ?1 AND revoked_at IS NULL", [&t.name], |r| r.get(0))
+            .optional()
+            .map_err(sql(p, "read tokens"))?;
+        if live.is_some() {
+            return Err(StateError::Invalid {
+                what: "token name",
+                value: t.name.clone(),
+                reason: "a token with this name exists; revoke it first (`kvform token revoke NAME`)",
+            });
+        }
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO api_tokens (name, hash, role, namespaces, reveal, created_at, expires_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
+                params![t.name, token_hash(&token), t.role, t.namespaces.join(","), t.reveal, t.created_at, t.expires_at],
+            )
+            .map_err(sql(p, "write token"))?;
+        Ok(token)
+    }
+
+    /// Every token, by name.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, StateError> {
+        let p = self.path();
+        let mut st = self
+            .conn()
+            .prepare(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY name"))
+            .map_err(sql(p, "read tokens"))?;
+        let rows = st.query_map([], record).map_err(sql(p, "read tokens"))?;
+        rows.collect::<Result<_, _>>().map_err(sql(p, "read tokens"))
+    }
+
+    /// The token whose hash is `hash`, if any (usable or not: the caller says why not).
+    pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StateError> {
+        self.conn()
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM api_tokens WHERE hash = ?1"))
+            .and_then(|mut st| st.query_row([hash], record).optional())
+            .map_err(sql(self.path(), "read tokens"))
+    }
+
+    /// Revoke a token by name; `false` when there is no such live token.
+    pub fn revoke_token(&self, name: &str, now: i64) -> Result<bool, StateError> {
+        let n = self
+            .conn()
+            .execute("UPDATE api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL", params![name, now])
+            .map_err(sql(self.path(), "revoke token"))?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,306 @@
+//! `kvform serve` over real HTTP on the quickstart bucket (applied): every route, role and
+//! error of SPEC §9's REST API, metrics, the watch, and a clean exit on SIGTERM.
+
+mod quickstart_copy;
+
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn kvform(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvform")).arg("-C").arg(dir).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = kvform(dir, args);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn token(dir: &Path, args: &[&str]) -> String {
+    let mut a = vec!["token", "create"];
+    a.extend(args);
+    ok(dir, &a).trim().to_string()
+}
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn serve(dir: &Path) -> Served {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "kvform serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served { child, base }
+}
+
+/// An applied quickstart bucket.
+fn bucket() -> tempfile::TempDir {
+    let dir = quickstart_copy::quickstart_copy();
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    dir
+}
+
+struct Resp {
+    status: u16,
+    body: Value,
+    text: String,
+    headers: Vec<(String, String)>,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+fn send(method: &str, url: &str, token: Option<&str>, body: Option<(&str, &str)>) -> Resp {
+    let a = agent();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let resp = match body {
+        Some((ct, b)) => a.run(req.header("Content-Type", ct).body(b.to_string()).unwrap()),
+        None => a.run(req.body(()).unwrap()),
+    }
+    .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let text = resp.into_body().read_to_string().unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, body, text, headers }
+}
+
+fn get(s: &Served, path: &str, t: &str) -> Resp {
+    send("GET", &format!("{}{path}", s.base), Some(t), None)
+}
+
+fn put(s: &Served, path: &str, t: &str, body: Value) -> Resp {
+    send("PUT", &format!("{}{path}", s.base), Some(t), Some(("application/json", &body.to_string())))
+}
+
+#[test]
+fn rest_api_routes_roles_and_errors() {
+    let dir = bucket();
+    let d = dir.path();
+    let reader = token(d, &["r", "--role", "reader"]);
+    let writer = token(d, &["w", "--role", "writer", "--namespaces", "vars/job/api,secrets/job/*"]);
+    let revealer = token(d, &["rv", "--role", "reader", "--reveal"]);
+    let expired = token(d, &["old", "--role", "admin", "--expires", "1"]);
+    let revoked = token(d, &["gone", "--role", "admin"]);
+    ok(d, &["token", "revoke", "gone"]);
+    let list = ok(d, &["token", "list"]);
+    assert!(list.contains("gone\tadmin") && list.contains("revoked"), "{list}");
+    assert!(!list.contains(&reader), "token list never shows a token");
+    let s = serve(d);
+
+    // 401: none, bad, revoked, expired.
+    let r = send("GET", &format!("{}/api/v1/namespaces", s.base), None, None);
+    assert_eq!(r.status, 401);
+    assert!(r.body["hint"].as_str().unwrap().contains("Bearer"), "{}", r.text);
+    assert_eq!(get(&s, "/api/v1/namespaces", "kvf_nope").status, 401);
+    assert!(get(&s, "/api/v1/namespaces", &revoked).body["error"].as_str().unwrap().contains("revoked"));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(get(&s, "/api/v1/namespaces", &expired).body["error"].as_str().unwrap().contains("expired"));
+
+    // Namespaces: a tree with counts.
+    let r = get(&s, "/api/v1/namespaces", &reader);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let nss = r.body["namespaces"].as_array().unwrap();
+    let maand = nss.iter().find(|n| n["namespace"] == "maand").unwrap();
+    assert!(maand["total_keys"].as_u64().unwrap() > 10, "{maand}");
+    assert!(nss.iter().any(|n| n["namespace"] == "maand/job/api" && n["keys"].as_u64().unwrap() > 0));
+
+    // Listing, with and without trailing slash, by prefix; a key; 404 / null.
+    let r = get(&s, "/api/v1/kv/maand/job/api/", &reader);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let keys: Vec<&str> = r.body["keys"].as_array().unwrap().iter().map(|k| k["key"].as_str().unwrap()).collect();
+    assert!(keys.contains(&"job_id") && keys.contains(&"workers"), "{keys:?}");
+    let r = get(&s, "/api/v1/kv/maand/job/api?prefix=work", &reader);
+    assert!(
+        r.body["keys"].as_array().unwrap().iter().all(|k| k["key"].as_str().unwrap().starts_with("work")),
+        "{}",
+        r.text
+    );
+    let r = get(&s, "/api/v1/kv/maand/job/api/name", &reader);
+    assert_eq!((r.status, r.body["value"].as_str()), (200, Some("api")), "{}", r.text);
+    assert_eq!(r.body["type"], "string");
+    assert!(r.body["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(get(&s, "/api/v1/kv/maand/job/api/nope", &reader).status, 404);
+    let r = get(&s, "/api/v1/kv/maand/job/api/nope?error_on_missing=false", &reader);
+    assert_eq!((r.status, r.text.as_str()), (200, "null"));
+    assert_eq!(get(&s, "/api/v1/kv/nonsense/ns/k", &reader).status, 404);
+    assert_eq!(get(&s, "/api/v2/whatever", &reader).status, 404);
+
+    // Writes: roles, key rules, types, overwrite, bad input.
+    let body = json!({"value": 3, "type": "number", "description": "replicas", "ttl": 3600});
+    let r = put(&s, "/api/v1/kv/vars/job/api/replicas", &reader, body.clone());
+    assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{}", r.text);
+    let r = put(&s, "/api/v1/kv/vars/job/database/replicas", &writer, body.clone());
+    assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("token-namespaces")), "{}", r.text);
+    let r = put(&s, "/api/v1/kv/maand/job/api/replicas", &writer, body.clone());
+    assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("kv-set-namespaces")), "{}", r.text);
+    let r = put(&s, "/api/v1/kv/vars/job/api/replicas", &writer, body.clone());
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.headers.iter().any(|(k, _)| k == "x-kvform-index"));
+    let r = get(&s, "/api/v1/kv/vars/job/api/replicas", &reader);
+    assert_eq!((r.body["value"].as_str(), r.body["type"].as_str()), (Some("3"), Some("number")));
+    assert_eq!((r.body["description"].as_str(), r.body["ttl"].as_u64()), (Some("replicas"), Some(3600)));
+    assert!(r.body["expires_at"].is_string());
+    assert_eq!(r.body["writer"], "api:w");
+    let r = put(&s, "/api/v1/kv/vars/job/api/replicas", &writer, json!({"value": "x", "overwrite": false}));
+    assert_eq!(r.status, 409, "{}", r.text);
+    let r = put(&s, "/api/v1/kv/vars/job/api/replicas", &writer, json!({"value": "abc", "type": "number"}));
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"].as_str().unwrap().contains("is not a number"), "{}", r.text);
+    let r = put(&s, "/api/v1/kv/vars/job/api/bad%20key", &writer, json!({"value": "x"}));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("invalid key"));
+    let url = format!("{}/api/v1/kv/vars/job/api/k", s.base);
+    assert_eq!(send("PUT", &url, Some(&writer), Some(("application/json", "{\"value\": "))).status, 400);
+    assert_eq!(send("PUT", &url, Some(&writer), Some(("text/plain", "{\"value\": \"x\"}"))).status, 415);
+    let big = json!({"value": "x".repeat(1 << 20)}).to_string();
+    assert_eq!(send("PUT", &url, Some(&writer), Some(("application/json", &big))).status, 413);
+    assert_eq!(
+        get(&s, "/api/v1/kv/vars/job/api/k?error_on_missing=false", &reader).text,
+        "null",
+        "nothing half-written"
+    );
+    let r = put(
+        &s,
+        "/api/v1/kv/vars/job/api/replicas",
+        &writer,
+        json!({"value": 4, "type": "number", "description": "replicas"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // History.
+    let r = get(&s, "/api/v1/history/vars/job/api/replicas", &reader);
+    let versions = r.body["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{}", r.text);
+    assert_eq!((versions[0]["value"].as_str(), versions[1]["value"].as_str()), (Some("3"), Some("4")));
+
+    // Secrets: masked unless the token may reveal.
+    let r = put(&s, "/api/v1/kv/secrets/job/api/pw", &writer, json!({"value": "hunter2"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = get(&s, "/api/v1/kv/secrets/job/api/pw", &reader);
+    assert_eq!((r.body["value"].as_str(), r.body["sensitive"].as_bool()), (Some("(sensitive)"), Some(true)));
+    assert!(!r.text.contains("hunter2"));
+    assert_eq!(get(&s, "/api/v1/kv/secrets/job/api/pw", &revealer).body["value"], "hunter2");
+
+    // Delete.
+    let del = |path: &str, t: &str| send("DELETE", &format!("{}{path}", s.base), Some(t), None);
+    assert_eq!(del("/api/v1/kv/vars/job/api/replicas", &reader).status, 403);
+    assert_eq!(del("/api/v1/kv/vars/job/api/replicas", &writer).status, 200);
+    assert_eq!(del("/api/v1/kv/vars/job/api/replicas", &writer).status, 404);
+    assert_eq!(del("/api/v1/kv/vars/job/api/replicas?error_on_missing=false", &writer).status, 200);
+
+    // Applies: the audit trail with changes.
+    let r = get(&s, "/api/v1/applies", &reader);
+    let applies = r.body["applies"].as_array().unwrap();
+    assert!(
+        applies.iter().any(|a| a["operation"] == "serve put" && a["changes"][0]["writer"] == "api:w"),
+        "{}",
+        r.text
+    );
+    let first = applies.last().unwrap();
+    assert!(first["counts"]["added"].as_u64().unwrap() > 0 && first["status"] == "success", "{first}");
+
+    // Plan: read-only JSON, the same as `kvform plan --format json`.
+    let r = get(&s, "/api/v1/plan", &reader);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body.is_object(), "{}", r.text);
+
+    // OpenAPI: served without a token; every path it names is routed.
+    let r = send("GET", &format!("{}/api/v1/openapi.json", s.base), None, None);
+    assert_eq!(r.body["openapi"], "3.0.3");
+    for path in r.body["paths"].as_object().unwrap().keys() {
+        let concrete = path.replace("{namespace}", "vars/job/api").replace("{key}", "x");
+        let code = get(&s, &concrete, &reader).status;
+        assert!(code == 200 || code == 404, "{path}: {code}");
+        if code == 404 {
+            assert!(!get(&s, &concrete, &reader).text.contains("no route"), "{path} is not routed");
+        }
+    }
+
+    // Metrics: the seed's names.
+    let m = get(&s, "/metrics", &reader).text;
+    for name in [
+        "storage_read_duration_seconds_bucket",
+        "storage_write_duration_seconds_count",
+        "storage_operations_total{op=\"put\"}",
+        "storage_errors_total",
+        "storage_db_size_bytes",
+        "storage_keys{class=\"maand\"}",
+        "kvform_applies_total{status=\"success\"}",
+        "kvform_serial",
+        "kvform_lock_held 0",
+    ] {
+        assert!(m.contains(name), "{name} missing:\n{m}");
+    }
+}
+
+#[test]
+fn a_watch_returns_when_the_serial_passes_and_sigterm_exits_cleanly() {
+    let dir = bucket();
+    let d = dir.path();
+    let reader = token(d, &["r"]);
+    let mut s = serve(d);
+    let serial: u64 = get(&s, "/api/v1/namespaces", &reader)
+        .headers
+        .iter()
+        .find(|(k, _)| k == "x-kvform-index")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    // Nothing changes: the watch answers after its wait.
+    let t = Instant::now();
+    let r = get(&s, &format!("/api/v1/kv/vars/job/api?index={serial}&wait=1s"), &reader);
+    assert_eq!(r.status, 200);
+    assert!(t.elapsed() >= Duration::from_millis(900), "{:?}", t.elapsed());
+    // A write from the CLI (another process) wakes it.
+    let (base, tok) = (s.base.clone(), reader.clone());
+    let watcher = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = send("GET", &format!("{base}/api/v1/kv/vars/job/api?index={serial}&wait=60s"), Some(&tok), None);
+        (r, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    ok(d, &["kv", "set", "vars/job/api", "flag", "on"]);
+    let (r, took) = watcher.join().unwrap();
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert!(r.body["keys"].as_array().unwrap().iter().any(|k| k["key"] == "flag"), "{}", r.text);
+
+    // SIGTERM: exit 0.
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(s.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("serving on http://127.0.0.1:"), "{err}");
+}

@@ -1,0 +1,78 @@
+//! Typed values and metadata in the state (SPEC §9): validation before anything is written,
+//! type/description on every version row, the key's first-version time, and the migration of
+//! a schema-1 state.
+
+use kvform::kv::{KvType, Typed};
+use kvform::state::schema::{MIGRATIONS, SCHEMA_VERSION};
+use kvform::state::{ApplyRecord, InitOutcome, StateError, StateStore, WriteOutcome};
+use std::time::Duration;
+
+const NOW: i64 = 1_767_323_045;
+const NS: &str = "vars/job/api";
+
+#[test]
+fn typed_writes_validate_and_keep_their_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/kvform.db");
+    StateStore::init(&path).unwrap();
+    let mut t = StateStore::open(&path).unwrap().begin_write("t", Duration::ZERO).unwrap();
+    let number = Typed::new(KvType::Number, "  replicas wanted ");
+    let err = t.put_typed(NS, "n", "abc", 0, "t", NOW, &number).unwrap_err();
+    assert!(matches!(err, StateError::WrongType { .. }), "{err}");
+    assert!(err.to_string().contains("vars/job/api n: \"abc\" is not a number"), "{err}");
+    assert!(t.get(NS, "n").unwrap().is_none(), "nothing written");
+    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW, &number).unwrap(), WriteOutcome::Created { version: 1 });
+    // Same value and metadata: not a change. A new description is.
+    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW + 1, &number).unwrap(), WriteOutcome::Unchanged { version: 1 });
+    let described = Typed::new(KvType::Number, "replicas");
+    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW + 2, &described).unwrap(), WriteOutcome::Updated { version: 2 });
+    // An untyped write is a string write that keeps the description.
+    assert_eq!(t.put(NS, "n", "three", 0, "t", NOW + 3).unwrap(), WriteOutcome::Updated { version: 3 });
+    assert!(t.tombstone(NS, "n", "t", NOW + 4).unwrap());
+    t.commit(ApplyRecord::new("t", NOW)).unwrap();
+
+    let s = StateStore::open(&path).unwrap();
+    let h: Vec<_> = s.history(NS, "n").unwrap().into_iter().map(|r| (r.version, r.kv_type, r.description)).collect();
+    assert_eq!(
+        h,
+        vec![
+            (1, KvType::Number, "replicas wanted".to_string()),
+            (2, KvType::Number, "replicas".to_string()),
+            (3, KvType::String, "replicas".to_string()),
+            (4, KvType::String, "replicas".to_string()),
+        ]
+    );
+    let meta = s.key_meta(NS, "n").unwrap().unwrap();
+    assert_eq!(meta.key_created_at, NOW, "created = the first version's time");
+    assert_eq!(s.get(NS, "n").unwrap().unwrap().created_at, NOW + 4, "updated = this version's time");
+    assert!(s.check().unwrap().ok());
+}
+
+#[test]
+fn a_schema_1_state_migrates_with_its_rows_typed_string() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/kvform.db");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO meta VALUES (1, '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000002', 3, 0);
+             INSERT INTO latest (namespace, key, version, deleted, ttl, created_at, serial, writer, value)
+                  VALUES ('vars/job/api', 'k', 3, 0, 0, 300, 3, 'apply', 'v3');
+             INSERT INTO history (namespace, key, version, deleted, ttl, created_at, serial, writer, value)
+                  VALUES ('vars/job/api', 'k', 2, 0, 0, 200, 2, 'apply', 'v2');",
+        )
+        .unwrap();
+    }
+    assert!(matches!(StateStore::open(&path), Err(StateError::OldSchema { found: 1, .. })));
+    let (s, outcome) = StateStore::init(&path).unwrap();
+    assert!(matches!(outcome, InitOutcome::Migrated { from: 1, to, .. } if to == SCHEMA_VERSION), "{outcome:?}");
+    let h: Vec<_> = s.history(NS, "k").unwrap().into_iter().map(|r| (r.version, r.value, r.kv_type)).collect();
+    assert_eq!(h, vec![(2, "v2".into(), KvType::String), (3, "v3".into(), KvType::String)]);
+    // The oldest kept version stands in for the first one.
+    assert_eq!(s.key_meta(NS, "k").unwrap().unwrap().key_created_at, 200);
+    assert!(s.check().unwrap().ok(), "{:?}", s.check().unwrap().problems);
+    assert_eq!(s.meta().unwrap().serial, 3);
+}
