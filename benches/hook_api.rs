@@ -66,8 +66,8 @@ print(json.dumps(out))
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data/kvform.db");
-    let (store, _) = StateStore::init(&path).unwrap();
-    let mut txn = store.begin_write("bench", Duration::ZERO).unwrap();
+    let (store, _) = StateStore::init(&path, 1_767_323_045).unwrap();
+    let mut txn = store.begin_write("bench", Duration::ZERO, 1_767_323_045).unwrap();
     for i in 0..KEYS {
         txn.put("vars/job/api", &format!("key_{i:04}"), &format!("value-{i}"), 0, "bench", 0).unwrap();
     }

@@ -14,8 +14,8 @@ const NS: &str = "vars/job/api";
 fn typed_writes_validate_and_keep_their_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data/kvform.db");
-    StateStore::init(&path).unwrap();
-    let mut t = StateStore::open(&path).unwrap().begin_write("t", Duration::ZERO).unwrap();
+    StateStore::init(&path, 1_767_323_045).unwrap();
+    let mut t = StateStore::open(&path).unwrap().begin_write("t", Duration::ZERO, 1_767_323_045).unwrap();
     let number = Typed::new(KvType::Number, "  replicas wanted ");
     let err = t.put_typed(NS, "n", "abc", 0, "t", NOW, &number).unwrap_err();
     assert!(matches!(err, StateError::WrongType { .. }), "{err}");
@@ -55,7 +55,8 @@ fn a_schema_1_state_migrates_with_its_rows_typed_string() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch(MIGRATIONS[0]).unwrap();
+        let kvform::state::schema::Migration::Sql(first) = MIGRATIONS[0] else { unreachable!("0 -> 1 is SQL") };
+        c.execute_batch(first).unwrap();
         c.execute_batch(
             "PRAGMA user_version = 1;
              INSERT INTO meta VALUES (1, '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000002', 3, 0);
@@ -67,7 +68,7 @@ fn a_schema_1_state_migrates_with_its_rows_typed_string() {
         .unwrap();
     }
     assert!(matches!(StateStore::open(&path), Err(StateError::OldSchema { found: 1, .. })));
-    let (s, outcome) = StateStore::init(&path).unwrap();
+    let (s, outcome) = StateStore::init(&path, 1_767_323_045).unwrap();
     assert!(matches!(outcome, InitOutcome::Migrated { from: 1, to, .. } if to == SCHEMA_VERSION), "{outcome:?}");
     let h: Vec<_> = s.history(NS, "k").unwrap().into_iter().map(|r| (r.version, r.value, r.kv_type)).collect();
     assert_eq!(h, vec![(2, "v2".into(), KvType::String), (3, "v3".into(), KvType::String)]);

@@ -159,7 +159,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         // Nothing to write, but what this plan verified is recorded, so the next plan
         // need not read it again (no serial change, no audit record).
         if !basis.read.is_empty() {
-            txn.commit(crate::state::ApplyRecord::new("apply", crate::clock::now()?))?;
+            txn.commit(crate::state::ApplyRecord::new("apply", loaded.session.now))?;
         }
         ctx.printer.out("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
         return Ok(ExitCode::SUCCESS);

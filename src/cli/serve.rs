@@ -2,7 +2,7 @@
 //! SIGINT/SIGTERM (then: stop accepting, finish requests in flight, close the state, exit 0).
 
 use super::Context;
-use super::state::{bucket, max_versions, state_file};
+use super::session::Session;
 use crate::serve::{Planner, ServeConfig, Server};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -24,19 +24,28 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let b = bucket(ctx)?;
-    let state_path = state_file(&b)?;
+    // Checks the bucket, kvform.hcl and KVFORM_NOW once, up front; a long-running server
+    // then reads the clock per request (TTLs, token expiry).
+    let session = Session::new(ctx)?;
+    let state_path = session.state_file();
     // The plan route plans exactly as `kvform plan` does, through the CLI's pipeline.
     let dir = ctx.dir.clone();
     let planner: Planner = Arc::new(move || {
         let ctx = Context { dir: dir.clone(), printer: super::printer::Printer::new(false, false, true) };
         let loaded = super::pipeline::load(&ctx).map_err(|e| format!("{e:#}"))?;
         let store = loaded.open_state().map_err(|e| format!("{e:#}"))?;
-        let planned =
-            loaded.plan(&ctx, store.as_ref(), &crate::plan::PlanOptions::default()).map_err(|e| format!("{e:#}"))?;
+        let planned = loaded
+            .plan(&ctx, store.as_ref(), &crate::plan::PlanOptions::default(), crate::state::ReadMode::Incremental)
+            .map_err(|e| format!("{e:#}"))?;
         Ok(planned.plan)
     });
-    let cfg = ServeConfig { listen: args.listen, max_versions: max_versions(&b)?, bucket: b, state_path, planner };
+    let cfg = ServeConfig {
+        listen: args.listen,
+        max_versions: session.settings.max_versions,
+        bucket: session.bucket,
+        state_path,
+        planner,
+    };
     let server = Server::start(cfg)?;
     ctx.printer.info(&format!("serving on http://{} (Ctrl-C to stop)", server.local_addr()));
     wait_for_signal()?;

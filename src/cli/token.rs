@@ -2,7 +2,7 @@
 //! the state keeps only its sha-256.
 
 use super::Context;
-use super::state::{now, open, parse_duration};
+use super::session::{Session, parse_duration};
 use crate::serve::access::Role;
 use crate::state::tokens::TokenRecord;
 use anyhow::bail;
@@ -53,8 +53,9 @@ struct CreateArgs {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let (_, store) = open(ctx)?;
-    let now = now()?;
+    let session = Session::new(ctx)?;
+    let store = session.open_state()?;
+    let now = session.now;
     match args.command {
         TokenCommand::Create(a) => {
             if Role::parse(&a.role).is_none() {

@@ -450,7 +450,8 @@ fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> 
     if let Ok(ring) = crate::secrets::Keyring::load(&app.bucket) {
         store = store.with_keyring(ring);
     }
-    let mut txn = store.begin_write(op, super::WRITE_LOCK_TIMEOUT).map_err(Reply::state)?;
+    let now = crate::clock::now().unwrap_or_default();
+    let mut txn = store.begin_write(op, super::WRITE_LOCK_TIMEOUT, now).map_err(Reply::state)?;
     txn.set_max_versions(app.max_versions);
     Ok(txn)
 }

@@ -79,6 +79,7 @@ pub enum StateError {
         "{ns} {key} is derived from {from} when read; it is never stored and cannot be written\n  help: change the workspace the list comes from and run `kvform apply`"
     )]
     Derived { ns: String, key: String, from: String },
+    #[error(
         "{ns} {key}: {error}\n  help: write a value of that type, or pick another with --type ({})",
         crate::kv::KvType::names()
     )]
