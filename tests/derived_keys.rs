@@ -126,8 +126,9 @@ fn init_migrates_a_state_that_stored_peer_keys() {
     // Make it a schema-1 state, as kvform 0.1 left it: peer lists stored, no placed_workers.
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        let insert = "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer)
-                      VALUES (?1, ?2, 1, ?3, 0, 0, 0, 1, 'apply')";
+        // (`key_created_at` is schema 5's; migrating 4 -> 5 again rebuilds the tables from these rows.)
+        let insert = "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer, key_created_at)
+                      VALUES (?1, ?2, 1, ?3, 0, 0, 0, 1, 'apply', 0)";
         for (ns, key, value) in [
             ("maand/job/api/worker/10.0.0.1", "peer_workers", "10.0.0.2,10.0.0.3"),
             ("maand/job/api/worker/10.0.0.2", "peer_workers", "10.0.0.1,10.0.0.3"),
@@ -139,7 +140,7 @@ fn init_migrates_a_state_that_stored_peer_keys() {
         }
         c.execute("DELETE FROM latest WHERE key = 'placed_workers'", []).unwrap();
         c.execute_batch(
-            "DROP TABLE fingerprints; DROP TABLE plan_base; DROP INDEX latest_serial; DROP INDEX latest_expiry; DROP TABLE purged_jobs;",
+            "DROP TABLE fingerprints; DROP TABLE plan_base; DROP INDEX latest_serial; DROP INDEX latest_expiry; DROP TABLE purged_jobs; DROP TABLE api_tokens;",
         )
         .unwrap();
         c.pragma_update(None, "user_version", 1).unwrap();

@@ -14,9 +14,8 @@ pub enum RuleError {
         "{0} is owned by the workspace: change the workspace and run `kvform apply`\n  help: operators and hooks write only vars/job/<job> and secrets/job/<job>"
     )]
     Owned(String),
-    #[error(
-        "invalid key {0:?}\n  help: a key starts with a letter or digit and uses only letters, digits, `.`, `_`, `/`, `-`"
-    )]
+    /// The message of [`crate::kv::keys`] (the one key rule set), e.g. "invalid key …".
+    #[error("{0}")]
     BadKey(String),
     #[error("{0}: `{1}` is not a job name\n  help: job names match ^[a-z0-9][a-z0-9_-]*$ (lower case)")]
     BadJob(String, String),
@@ -39,12 +38,9 @@ pub fn writable(ns: &str) -> Result<ExternalWrites, RuleError> {
     }
 }
 
-/// `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, plus `_` (workspace keys such as `worker_ip` use it).
+/// The key rules of [`crate::kv::keys`] (characters, segments, length), as a rule error.
 pub fn check_key(key: &str) -> Result<(), RuleError> {
-    let mut chars = key.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
-    if ok { Ok(()) } else { Err(RuleError::BadKey(key.to_string())) }
+    crate::kv::keys::check_key(key).map_err(|e| RuleError::BadKey(e.message))
 }
 
 /// A write to `vars/job/<job>` or `secrets/job/<job>` must name a job of the workspace: the

@@ -155,7 +155,7 @@ pub const MIGRATIONS: &[Migration] = &[
         writer         TEXT    NOT NULL,
         type           TEXT    NOT NULL DEFAULT 'string',
         description    TEXT    NOT NULL DEFAULT '',
-        key_created_at INTEGER NOT NULL,
+        key_created_at INTEGER NOT NULL DEFAULT 0,
         value          TEXT    NOT NULL,
         UNIQUE (namespace, key)
     );
@@ -170,7 +170,7 @@ pub const MIGRATIONS: &[Migration] = &[
         writer         TEXT    NOT NULL,
         type           TEXT    NOT NULL DEFAULT 'string',
         description    TEXT    NOT NULL DEFAULT '',
-        key_created_at INTEGER NOT NULL,
+        key_created_at INTEGER NOT NULL DEFAULT 0,
         value          TEXT    NOT NULL,
         UNIQUE (namespace, key, version),
         FOREIGN KEY (namespace, key) REFERENCES latest (namespace, key) ON DELETE CASCADE
