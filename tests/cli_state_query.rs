@@ -43,6 +43,7 @@ fn kv_get_json_has_version_times_and_ttl() {
     assert_eq!(v["ttl"], 0);
     assert_eq!(v["expires_at"], Value::Null);
     assert_eq!(v["writer"], "apply");
+    assert_eq!((v["type"].as_str(), v["description"].as_str()), (Some("string"), Some("")));
 
     let later = "2026-01-02T05:00:00Z";
     let set = Command::new(env!("CARGO_BIN_EXE_kvform"))
@@ -104,4 +105,13 @@ fn show_without_a_file_prints_the_state_and_never_a_secret() {
     // Without a state: the usual "no state" error, exit 1.
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(kvform(empty.path(), &["show"]).status.code(), Some(1));
+}
+
+#[test]
+fn kv_get_json_shows_the_type_and_description_a_writer_gave() {
+    let b = applied_bucket();
+    ok(b.path(), &["kv", "set", "vars/job/web", "replicas", "3", "--type", "number", "--description", "how many"]);
+    let v: Value =
+        serde_json::from_str(&ok(b.path(), &["kv", "get", "vars/job/web", "replicas", "--format", "json"])).unwrap();
+    assert_eq!((v["type"].as_str(), v["description"].as_str()), (Some("number"), Some("how many")));
 }

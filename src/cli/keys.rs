@@ -50,6 +50,10 @@ struct JsonKey<'a> {
     expired: bool,
     serial: u64,
     writer: &'a str,
+    /// Kestra's value type (`string` unless a writer gave one) and the operator's note.
+    #[serde(rename = "type")]
+    kv_type: crate::kv::KvType,
+    description: String,
 }
 
 /// The namespace, which must be in the layout.
@@ -92,6 +96,8 @@ pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
             None => serde_json::Value::Null,
             Some(e) => {
                 let first = store.history(&a.ns, &a.key)?.into_iter().find(|r| r.version == 1);
+                // Derived keys (peer lists) have no row of their own: `string`, no description.
+                let meta = store.key_meta(&a.ns, &a.key)?;
                 let now = session.now;
                 serde_json::to_value(JsonKey {
                     namespace: &a.ns,
@@ -106,6 +112,8 @@ pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
                     expired: e.is_expired(now),
                     serial: e.serial,
                     writer: &e.writer,
+                    kv_type: meta.as_ref().map(|m| m.kv_type).unwrap_or_default(),
+                    description: meta.map(|m| m.description).unwrap_or_default(),
                 })?
             }
         };
