@@ -9,10 +9,14 @@ use kvform::hooks::token::HookIdentity;
 use kvform::hooks::txn_store::ReadOnlyStore;
 use kvform::state::{ApplyRecord, StateStore};
 use kvform::workspace::types::Event;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "support/http.rs"]
+mod http;
+use http::read_response;
 
 const KEYS: usize = 1_000;
 const GETS: usize = 5_000;
@@ -24,28 +28,6 @@ fn percentiles(mut d: Vec<Duration>) -> (Duration, Duration) {
 
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-fn read_response(r: &mut BufReader<TcpStream>) -> u16 {
-    let (mut status, mut len) = (0u16, 0usize);
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(rest) = line.strip_prefix("HTTP/1.1 ") {
-            status = rest[..3].parse().unwrap();
-        } else if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            len = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).unwrap();
-    status
 }
 
 const PY: &str = r#"
