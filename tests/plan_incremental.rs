@@ -1,31 +1,8 @@
 //! `kvform plan` reads only what may have changed since the last apply; `--refresh` reads
 //! everything (SPEC §11). End to end through the binary.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn kvform(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kvform"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("KVFORM_NOW", "2026-01-02T03:04:05Z")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = kvform(dir, args);
-    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
+mod tf_support;
+use tf_support::{ok, write};
 
 #[test]
 fn plans_follow_changes_and_refresh_reads_everything() {

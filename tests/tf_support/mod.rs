@@ -47,6 +47,13 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     stdout(&o)
 }
 
+/// Write `text` to `dir/rel`, creating its directories.
+pub fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
 pub const WORKERS: &str = r#"[
   { "host": "10.0.0.1", "labels": ["web", "db"], "memory": "4 gb", "cpu": "4000 mhz" },
   { "host": "10.0.0.2", "labels": ["web"], "memory": "4 gb", "cpu": "4000 mhz" }
