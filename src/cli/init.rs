@@ -175,10 +175,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let state_file = bucket.state_file_for(&settings.state_path);
-    let shown = settings.state_path.display();
-    let (store, outcome) = StateStore::init(&state_file, session.now)
-        .with_context(|| format!("cannot create the state {}", state_file.display()))?;
+    let location = session.state_location();
+    let (store, outcome, pg_bucket) = StateStore::init_at(&location, session.now)
+        .with_context(|| format!("cannot create the state {}", location_name(&location, bucket)))?;
+    let shown = store.path().strip_prefix(&root).unwrap_or(store.path()).display().to_string();
+    // A new PostgreSQL bucket is found from kvform.hcl on every other machine (a fresh
+    // clone on a CI runner): write its id there now.
+    if let Some(id) = pg_bucket
+        && settings.state_bucket_id != Some(id)
+    {
+        crate::workspace::hcl_files::set_state_attributes(&root, &[("bucket_id", Some(id.to_string()))])
+            .with_context(|| format!("created the PostgreSQL bucket {id}, but cannot record it in kvform.hcl"))?;
+        updated += 1;
+        line(format!("  updated  kvform.hcl (state {{ bucket_id = \"{id}\" }})"));
+    }
     let mut migrated = 0;
     match outcome {
         InitOutcome::Created => {
@@ -230,6 +240,19 @@ enum Gitignore {
 
 /// The ignore lines this bucket needs: [`GITIGNORE`], plus the state file (and its WAL, lock
 /// and restore copies) when `kvform.hcl` moved it out of `data/` but kept it in the bucket.
+/// What messages call the state being created.
+fn location_name(loc: &crate::state::Location, bucket: &Bucket) -> String {
+    match loc {
+        crate::state::Location::Sqlite(p) => p.strip_prefix(&bucket.root).unwrap_or(p).display().to_string(),
+        crate::state::Location::Postgres(pg) => format!(
+            "on PostgreSQL (${}, schema {}{})",
+            pg.url_env,
+            pg.schema,
+            pg.bucket_id.map_or(String::new(), |id| format!(", bucket {id}"))
+        ),
+    }
+}
+
 fn gitignore_lines(state_path: &Path) -> Vec<String> {
     let mut lines: Vec<String> = GITIGNORE.iter().map(|l| l.to_string()).collect();
     let inside =

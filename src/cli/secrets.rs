@@ -38,7 +38,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let SecretsCommand::RotateKey { lock_timeout: t, remove_old_key } = args.command;
     let session = Session::new(ctx)?;
     let (b, store) = (&session.bucket, session.open_state()?);
-    let store_path = store.path().to_path_buf();
     let timeout = lock_timeout(&t)?;
     let now = session.now;
     let (rotation, keyring) = Rotation::prepare(b)?;
@@ -51,7 +50,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Ok(n) => {
             let id = rotation.new_key_id().to_string();
             rotation.finish()?;
-            let checked = verify_with_new_key_alone(b, &store_path)?;
+            let checked = verify_with_new_key_alone(b, session.open_state()?)?;
             let old = b.old_key_file();
             let old_note = if remove_old_key {
                 crate::secrets::remove_old_key(b)?;
@@ -76,9 +75,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
 /// Every secret version in the state (live, tombstoned and history rows) opens with
 /// `kv.key` alone: only then is `kv.key.old` unneeded by the state. Returns how many.
-fn verify_with_new_key_alone(b: &crate::bucket::Bucket, path: &std::path::Path) -> anyhow::Result<usize> {
+fn verify_with_new_key_alone(b: &crate::bucket::Bucket, store: crate::state::StateStore) -> anyhow::Result<usize> {
     let ring = crate::secrets::Keyring::load_current(b)?;
-    let store = crate::state::StateStore::open(path)?;
     let mut checked = 0;
     for (ns, keys) in store.snapshot()?.entries.iter().filter(|(ns, _)| crate::kv::is_secret_namespace(ns)) {
         for key in keys.keys() {

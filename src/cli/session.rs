@@ -19,6 +19,18 @@ use std::time::Duration;
 /// How long a writing command waits for another kvform holding the write lock.
 pub(super) const DEFAULT_LOCK_TIMEOUT: &str = "30s";
 
+/// Where the state of `bucket` is, by its settings (see [`Session::state_location`]).
+pub(super) fn location_of(bucket: &Bucket, settings: &Settings) -> state::Location {
+    match settings.state_backend.as_str() {
+        "postgres" => state::Location::Postgres(state::PgLocation {
+            url_env: settings.state_url_env.clone(),
+            schema: settings.state_schema.clone(),
+            bucket_id: settings.state_bucket_id,
+        }),
+        _ => state::Location::Sqlite(bucket.state_file_for(&settings.state_path)),
+    }
+}
+
 /// What one command works with. Build it once, at the top of the command.
 pub struct Session {
     pub bucket: Bucket,
@@ -61,18 +73,24 @@ impl Session {
         self.bucket.state_file_for(&self.settings.state_path)
     }
 
+    /// Where the state is: the file above, or a PostgreSQL bucket (`state { backend =
+    /// "postgres" }`).
+    pub fn state_location(&self) -> state::Location {
+        location_of(&self.bucket, &self.settings)
+    }
+
     /// The bucket's state (no keyring); an error when it has none.
     pub fn open_state(&self) -> anyhow::Result<StateStore> {
-        Ok(StateStore::open(&self.state_file())?)
+        Ok(StateStore::open_at(&self.state_location())?)
     }
 
     /// The bucket's state, or `None` when it has none yet.
     pub fn open_state_if_any(&self) -> anyhow::Result<Option<StateStore>> {
-        let path = self.state_file();
-        if !path.exists() {
+        let loc = self.state_location();
+        if !StateStore::exists_at(&loc)? {
             return Ok(None);
         }
-        Ok(Some(StateStore::open(&path)?))
+        Ok(Some(StateStore::open_at(&loc)?))
     }
 
     /// The bucket's state with its keyring (needed to write or reveal secrets).

@@ -71,6 +71,30 @@ kvform state list 'maand/job/web/**'   web's allocations\n  kvform state list 'v
         #[arg(long)]
         force: bool,
     },
+    /// Copy the whole state to another backend (every version row, audit records, lineage,
+    /// serial, fingerprints, tokens), verify row counts and digests on both sides, then
+    /// switch kvform.hcl's `state` block to it. The old state is left as it was.
+    #[command(
+        after_help = "Examples:\n  KVFORM_PG_URL=postgres://kvform@db/kvform kvform state migrate --to postgres\n  \
+kvform state migrate --to sqlite"
+    )]
+    Migrate {
+        /// The backend to move to.
+        #[arg(long, value_parser = ["postgres", "sqlite"])]
+        to: String,
+        /// Replace a state of this bucket the target already holds.
+        #[arg(long)]
+        force: bool,
+        /// With --to postgres: the environment variable holding the connection string.
+        #[arg(long, default_value = "KVFORM_PG_URL", value_name = "VAR")]
+        url_env: String,
+        /// With --to postgres: the registry schema.
+        #[arg(long, default_value = "kvform")]
+        schema: String,
+        /// Wait this long for a running kvform to finish (0 = fail at once).
+        #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
+        lock_timeout: String,
+    },
     /// Clear the record of a lock whose holder died. The OS already released the lock
     /// itself; a lock of a running process cannot be broken and the command says which
     /// process holds it.
@@ -138,7 +162,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         StateCommand::Restore { file, lock_timeout: t, force } => {
             let session = Session::new(ctx)?;
-            let path = session.state_file();
+            let state::Location::Sqlite(path) = session.state_location() else {
+                bail!(
+                    "state restore onto a PostgreSQL state is not supported yet\n  help: restore into an SQLite state (`state {{ backend = \"sqlite\" }}`), then `kvform state migrate --to postgres --force`"
+                );
+            };
             let out = state::backup::restore(&path, &file, lock_timeout(&t)?, session.now, force)
                 .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
             if let Some(prev) = &out.previous
@@ -155,8 +183,44 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             ctx.printer.out(&format!("restored serial {} from {}", out.restored.serial, file.display()));
             Ok(ExitCode::SUCCESS)
         }
+        StateCommand::Migrate { to, force, url_env, schema, lock_timeout: t } => {
+            let session = Session::new(ctx)?;
+            let store = session.open_state()?;
+            let from = store.backend();
+            let target = if to == "postgres" {
+                state::Location::Postgres(state::PgLocation {
+                    url_env: url_env.clone(),
+                    schema: schema.clone(),
+                    bucket_id: None,
+                })
+            } else {
+                state::Location::Sqlite(session.bucket.state_file_for(&session.settings.state_path))
+            };
+            let out = state::copy::migrate(store, &target, force, lock_timeout(&t)?, session.now)
+                .with_context(|| format!("cannot migrate the state to {to}; the {from} state was not changed"))?;
+            let attrs: Vec<(&str, Option<String>)> = if to == "postgres" {
+                vec![
+                    ("backend", Some("postgres".into())),
+                    ("url_env", Some(url_env)),
+                    ("schema", Some(schema)),
+                    ("bucket_id", Some(out.bucket_id.to_string())),
+                ]
+            } else {
+                vec![("backend", None), ("bucket_id", None)]
+            };
+            crate::workspace::hcl_files::set_state_attributes(&session.bucket.root, &attrs).with_context(|| {
+                format!("the state was copied to {}, but kvform.hcl could not be switched to it", out.target.display())
+            })?;
+            let rows: u64 = out.rows.iter().map(|(_, n)| n).sum();
+            ctx.printer.out(&format!(
+                "migrated serial {} ({rows} rows, verified) from {from} to {}; kvform.hcl now points at it",
+                out.serial,
+                out.target.display()
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
         StateCommand::ForceUnlock { id } => {
-            match lock::force_unlock(&Session::new(ctx)?.state_file(), &id)? {
+            match lock::force_unlock_at(&Session::new(ctx)?.state_location(), &id)? {
                 lock::ForceUnlock::ClearedStale(h) => ctx.printer.out(&format!(
                     "lock {id} was already released by the operating system (its holder {} pid {} is gone); cleared its record",
                     h.actor, h.pid
@@ -214,7 +278,7 @@ fn info(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
     let path = store.path().to_path_buf();
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    let (holder, stale) = lock::status(&path)?;
+    let (holder, stale) = store.lock_status()?;
     // Counts per namespace class, in the ownership table's order.
     let mut classes: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
     for s in store.namespace_stats()? {

@@ -13,6 +13,7 @@ use crate::model::{self, render, types::Prior};
 use crate::state::StateStore;
 use crate::workspace::{self, types::Workspace};
 use anyhow::Context as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use uuid::Uuid;
 
@@ -91,9 +92,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
 /// What the state already holds, read-only; defaults (plus a note) when there is no state.
 fn prior(ctx: &Context, bucket: &Bucket, ws: &Workspace, bucket_id: Option<Uuid>) -> anyhow::Result<Prior> {
-    let path = bucket.state_file_for(&ws.settings.state_path);
-    let mut prior = if path.exists() {
-        let store = StateStore::open_read_only(&path)?;
+    let loc = super::session::location_of(bucket, &ws.settings);
+    let path = match &loc {
+        crate::state::Location::Sqlite(p) => p.clone(),
+        crate::state::Location::Postgres(_) => PathBuf::from("(the PostgreSQL state)"),
+    };
+    let mut prior = if StateStore::exists_at(&loc)? {
+        let store = match &loc {
+            crate::state::Location::Sqlite(p) => StateStore::open_read_only(p)?,
+            // Reads only: a plan-like read never takes the lock or writes.
+            crate::state::Location::Postgres(_) => StateStore::open_at(&loc)?,
+        };
         let snap = store.lean_snapshot().with_context(|| format!("cannot read the state {}", path.display()))?;
         Prior::from_current(&snap)
     } else {

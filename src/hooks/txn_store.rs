@@ -13,12 +13,9 @@
 
 use super::store::{HookStore, HookStoreError, HookValue};
 use crate::apply::SharedTxn;
-use crate::kv::derived::Deriver;
 use crate::kv::{Entry, is_secret_key};
 use crate::secrets::Keyring;
-use crate::state::{StateError, StateStore, WriteTxn, read_entry};
-use rusqlite::Connection;
-use std::path::Path;
+use crate::state::{StateError, StateStore, WriteTxn};
 use std::sync::MutexGuard;
 
 /// Hook reads and writes inside the apply's (or `kvform run`'s) write transaction.
@@ -88,21 +85,9 @@ fn hook_value(
     Ok(Some(HookValue { value, expired_at }))
 }
 
-/// Live keys of a namespace, derived keys included, sorted (one indexed query, not a
-/// snapshot of the whole state).
-fn live_keys(conn: &Connection, path: &Path, ns: &str) -> Result<Vec<String>, HookStoreError> {
-    let mut keys: Vec<String> = conn
-        .prepare_cached("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key")
-        .and_then(|mut st| st.query_map([ns], |r| r.get(0))?.collect())
-        .map_err(|e| HookStoreError::Backend(format!("list {ns}: {e}")))?;
-    let derived = Deriver::new(|n: &str, k: &str| read_entry(conn, path, n, k))
-        .keys_of(ns, keys.iter().map(String::as_str))
-        .map_err(store_error)?;
-    if !derived.is_empty() {
-        keys.extend(derived.into_iter().map(|(k, _)| k));
-        keys.sort();
-    }
-    Ok(keys)
+/// Live keys of a namespace, derived keys included, sorted.
+fn live_keys(keys: Result<Vec<String>, StateError>) -> Result<Vec<String>, HookStoreError> {
+    keys.map_err(store_error)
 }
 
 impl HookStore for TxnStore {
@@ -125,7 +110,7 @@ impl HookStore for TxnStore {
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
         let txn = self.lock()?;
-        live_keys(txn.conn(), txn.path(), ns)
+        live_keys(txn.live_keys(ns))
     }
 }
 
@@ -162,7 +147,7 @@ impl HookStore for ReadOnlyStore {
     }
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
-        live_keys(self.store.conn(), self.store.path(), ns)
+        live_keys(self.store.live_keys(ns))
     }
 }
 

@@ -12,6 +12,7 @@
 //! audit trail), so serials never repeat and plans saved before the restore are stale.
 
 use super::check::check_connection;
+use super::db::Db;
 use super::lock;
 use super::{Meta, StateError, StateStore, private_dir, read_meta, schema, sql};
 use rusqlite::{Connection, MAIN_DB, OpenFlags};
@@ -31,7 +32,12 @@ impl StateStore {
                 ),
             });
         }
-        backup_connection(self.conn(), self.path(), dest)
+        match self.conn().lite() {
+            Some(c) => backup_connection(c, self.path(), dest),
+            // A PostgreSQL state is copied row by row into a new SQLite file: the backup is
+            // portable and restores onto either backend.
+            None => super::copy::to_sqlite_file(self, dest),
+        }
     }
 }
 
@@ -107,6 +113,7 @@ pub fn verify(src: &Path) -> Result<Meta, StateError> {
             reason: format!("schema version {found}, this kvform restores {}", schema::SCHEMA_VERSION),
         });
     }
+    let conn = Db::Lite(conn);
     let report = check_connection(&conn, src)?;
     if !report.ok() {
         return Err(StateError::Corrupt { path: src.into(), problems: report.problems });
@@ -205,6 +212,7 @@ pub fn restore(
     )
     .map_err(sql(state, "write audit record"))?;
     conn.execute_batch("COMMIT").map_err(sql(state, "commit"))?;
+    let conn = Db::Lite(conn);
     let restored = read_meta(&conn, state)?;
     let after = check_connection(&conn, state)?;
     if !after.ok() {

@@ -8,9 +8,9 @@
 //! - every live value in a `secrets/*` namespace is sealed (no plaintext at rest);
 //! - foreign keys hold (no history without a latest row).
 
+use super::db::{Db, vals};
 use super::{StateError, StateStore, read_meta, sql};
 use crate::secrets::Keyring;
-use rusqlite::Connection;
 use std::path::Path;
 
 /// What `state check` found.
@@ -38,46 +38,47 @@ impl StateStore {
 /// readable report.
 const LIMIT: i64 = 20;
 
-pub(crate) fn check_connection(conn: &Connection, path: &Path) -> Result<CheckReport, StateError> {
+pub(crate) fn check_connection(conn: &Db, path: &Path) -> Result<CheckReport, StateError> {
     let mut report = CheckReport::default();
     let q = |sql_text: &str| -> Result<Vec<String>, StateError> {
-        conn.prepare(sql_text)
-            .and_then(|mut st| st.query_map([LIMIT], |r| r.get::<_, String>(0))?.collect())
-            .map_err(sql(path, "check the state"))
+        conn.query_map(sql_text, vals![LIMIT], |r| r.text(0)).map_err(sql(path, "check the state"))
     };
-    let integrity: Vec<String> = conn
-        .prepare("PRAGMA integrity_check")
-        .and_then(|mut st| st.query_map([], |r| r.get::<_, String>(0))?.collect())
-        .map_err(sql(path, "integrity check"))?;
-    if integrity != ["ok"] {
-        report.problems.extend(integrity.into_iter().map(|p| format!("sqlite integrity: {p}")));
-        return Ok(report);
+    // SQLite's page-level check; PostgreSQL checks its own pages (data checksums, WAL)
+    // and keeps no file a flipped byte could reach unnoticed here.
+    if let Some(lite) = conn.lite() {
+        let integrity: Vec<String> = lite
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut st| st.query_map([], |r| r.get::<_, String>(0))?.collect())
+            .map_err(sql(path, "integrity check"))?;
+        if integrity != ["ok"] {
+            report.problems.extend(integrity.into_iter().map(|p| format!("sqlite integrity: {p}")));
+            return Ok(report);
+        }
     }
-    let meta_rows: i64 =
-        conn.query_row("SELECT count(*) FROM meta", [], |r| r.get(0)).map_err(sql(path, "check meta"))?;
+    let meta_rows = conn.query_one("SELECT count(*) FROM meta", &[], |r| r.i64(0)).map_err(sql(path, "check meta"))?;
     if meta_rows != 1 {
         report.problems.push(format!("expected one meta record, found {meta_rows}"));
         return Ok(report);
     }
     let meta = read_meta(conn, path)?;
     (report.keys, report.rows) = conn
-        .query_row(
+        .query_one(
             "SELECT (SELECT count(*) FROM latest), (SELECT count(*) FROM latest) + (SELECT count(*) FROM history)",
-            [],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            &[],
+            |r| Ok((r.u64(0)?, r.u64(1)?)),
         )
         .map_err(sql(path, "count rows"))?;
 
     report.problems.extend(q(&format!(
         "SELECT namespace || ' ' || key || ' version ' || version || ': serial ' || serial || ' is above the state serial {s}'
-           FROM (SELECT namespace, key, version, serial FROM latest UNION ALL SELECT namespace, key, version, serial FROM history)
+           FROM (SELECT namespace, key, version, serial FROM latest UNION ALL SELECT namespace, key, version, serial FROM history) v
           WHERE serial > {s} LIMIT ?1",
         s = meta.serial
     ))?);
     report.problems.extend(q(
         "SELECT l.namespace || ' ' || l.key || ': versions ' || min(h.version) || '..' || l.version || ' have gaps or the latest is not the highest'
            FROM latest l JOIN history h USING (namespace, key)
-          GROUP BY l.namespace, l.key
+          GROUP BY l.namespace, l.key, l.version
          HAVING max(h.version) >= l.version OR count(*) != l.version - min(h.version)
           LIMIT ?1",
     )?);
@@ -86,13 +87,13 @@ pub(crate) fn check_connection(conn: &Connection, path: &Path) -> Result<CheckRe
            FROM (SELECT namespace, key, version, serial,
                         lag(serial) OVER (PARTITION BY namespace, key ORDER BY version) AS prev
                    FROM (SELECT namespace, key, version, serial FROM latest
-                         UNION ALL SELECT namespace, key, version, serial FROM history))
+                         UNION ALL SELECT namespace, key, version, serial FROM history) v) w
           WHERE prev > serial LIMIT ?1",
     )?);
     report.problems.extend(q(
         "SELECT namespace || ' ' || key || ' version ' || version || ': a tombstone holds a value or ttl'
            FROM (SELECT namespace, key, version, value, deleted, ttl FROM latest
-                 UNION ALL SELECT namespace, key, version, value, deleted, ttl FROM history)
+                 UNION ALL SELECT namespace, key, version, value, deleted, ttl FROM history) v
           WHERE deleted = 1 AND (value != '' OR ttl != 0) LIMIT ?1",
     )?);
     report.problems.extend(q(
@@ -101,26 +102,23 @@ pub(crate) fn check_connection(conn: &Connection, path: &Path) -> Result<CheckRe
           LIMIT ?1",
     )?);
     // Secrets: prove nothing unsealed sits at rest (checked in Rust: the format check is ours).
-    let mut st = conn
-        .prepare(&format!(
+    conn.query(
+        &format!(
             "SELECT namespace, key, version, value FROM latest WHERE {rows} AND deleted = 0
              UNION ALL
              SELECT namespace, key, version, value FROM history WHERE {rows} AND deleted = 0",
-            rows = super::SECRET_ROWS
-        ))
-        .map_err(sql(path, "check secrets"))?;
-    let mut rows = st.query([]).map_err(sql(path, "check secrets"))?;
-    while let Some(r) = rows.next().map_err(sql(path, "check secrets"))? {
-        let value: String = r.get(3).map_err(sql(path, "check secrets"))?;
-        if !Keyring::is_sealed(&value) {
-            let (ns, key, v): (String, String, i64) = (
-                r.get(0).map_err(sql(path, "check secrets"))?,
-                r.get(1).map_err(sql(path, "check secrets"))?,
-                r.get(2).map_err(sql(path, "check secrets"))?,
-            );
-            report.problems.push(format!("{ns} {key} version {v}: a secret is stored unsealed"));
-        }
-    }
+            rows = conn.secret_rows()
+        ),
+        &[],
+        |r| {
+            if !Keyring::is_sealed(r.str(3)?) {
+                let (ns, key, v) = (r.str(0)?, r.str(1)?, r.i64(2)?);
+                report.problems.push(format!("{ns} {key} version {v}: a secret is stored unsealed"));
+            }
+            Ok(())
+        },
+    )
+    .map_err(sql(path, "check secrets"))?;
     Ok(report)
 }
 
@@ -138,23 +136,23 @@ impl StateStore {
     /// Per-namespace counts, sorted by namespace.
     pub fn namespace_stats(&self) -> Result<Vec<NamespaceStats>, StateError> {
         let path = self.path();
+        // `count(*) - sum(deleted)`, not `sum(deleted = 0)`: PostgreSQL cannot sum booleans,
+        // and its sum of bigints is NUMERIC (hence the casts).
         self.conn()
-            .prepare(
-                "SELECT l.namespace, sum(l.deleted = 0), sum(l.deleted = 1),
+            .query_map(
+                "SELECT l.namespace, CAST(count(*) - sum(l.deleted) AS BIGINT), CAST(sum(l.deleted) AS BIGINT),
                         coalesce((SELECT count(*) FROM history h WHERE h.namespace = l.namespace), 0)
                    FROM latest l GROUP BY l.namespace ORDER BY l.namespace",
-            )
-            .and_then(|mut st| {
-                st.query_map([], |r| {
+                &[],
+                |r| {
                     Ok(NamespaceStats {
-                        namespace: r.get(0)?,
-                        live: r.get::<_, i64>(1)? as u64,
-                        tombstoned: r.get::<_, i64>(2)? as u64,
-                        history: r.get::<_, i64>(3)? as u64,
+                        namespace: r.text(0)?,
+                        live: r.u64(1)?,
+                        tombstoned: r.u64(2)?,
+                        history: r.u64(3)?,
                     })
-                })?
-                .collect()
-            })
+                },
+            )
             .map_err(sql(path, "count keys"))
     }
 }

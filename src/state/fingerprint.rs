@@ -29,9 +29,9 @@
 //! - writes outside applies (`kv set`, `post_build` hooks) land at a serial > S and make the
 //!   namespace dirty; gc only removes tombstones and old versions, never live content.
 
+use super::db::{Db, vals};
 use super::{StateError, sql};
 use crate::kv::{KvMap, Value};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -107,12 +107,11 @@ pub(crate) struct Staged {
 }
 
 /// Fingerprints valid at this serial, if the kvform version that wrote them is this one.
-pub(crate) fn read_base(conn: &Connection, path: &Path) -> Result<Option<Base>, StateError> {
-    let row: Option<(i64, String, Option<String>, bool)> = conn
-        .query_row("SELECT serial, tool_version, workspace_digest, verified FROM plan_base WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+pub(crate) fn read_base(conn: &Db, path: &Path) -> Result<Option<Base>, StateError> {
+    let row = conn
+        .query_opt("SELECT serial, tool_version, workspace_digest, verified FROM plan_base WHERE id = 1", &[], |r| {
+            Ok((r.i64(0)?, r.text(1)?, r.opt_text(2)?, r.bool(3)?))
         })
-        .optional()
         .map_err(sql(path, "read plan base"))?;
     Ok(row.filter(|(_, v, _, _)| v == env!("CARGO_PKG_VERSION")).map(|(serial, _, workspace_digest, verified)| Base {
         serial: serial as u64,
@@ -122,64 +121,63 @@ pub(crate) fn read_base(conn: &Connection, path: &Path) -> Result<Option<Base>, 
 }
 
 /// Every recorded fingerprint.
-pub(crate) fn read_table(conn: &Connection, path: &Path) -> Result<HashMap<String, Digest>, StateError> {
-    let err = || sql(path, "read fingerprints");
-    let mut st = conn.prepare_cached("SELECT namespace, digest FROM fingerprints").map_err(err())?;
-    let mut rows = st.query([]).map_err(err())?;
+pub(crate) fn read_table(conn: &Db, path: &Path) -> Result<HashMap<String, Digest>, StateError> {
     let mut out = HashMap::new();
-    while let Some(r) = rows.next().map_err(err())? {
-        let ns: String = r.get(0).map_err(err())?;
-        let blob = r.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(err())?;
+    conn.query("SELECT namespace, digest FROM fingerprints", &[], |r| {
+        let blob = r.bytes(1)?;
         let mut d = [0u8; 16];
         if blob.len() == 16 {
             d.copy_from_slice(blob);
         }
-        out.insert(ns, d);
-    }
+        out.insert(r.text(0)?, d);
+        Ok(())
+    })
+    .map_err(sql(path, "read fingerprints"))?;
     Ok(out)
 }
 
 /// Namespaces with a key written after `base` or a live key expired at `now` (both indexed).
-pub(crate) fn dirty(conn: &Connection, path: &Path, base: u64, now: i64) -> Result<BTreeSet<String>, StateError> {
-    let err = || sql(path, "find changed namespaces");
+pub(crate) fn dirty(conn: &Db, path: &Path, base: u64, now: i64) -> Result<BTreeSet<String>, StateError> {
     let mut out = BTreeSet::new();
     for (query, arg) in [
         ("SELECT DISTINCT namespace FROM latest WHERE serial > ?1", base as i64),
         ("SELECT DISTINCT namespace FROM latest WHERE ttl > 0 AND deleted = 0 AND created_at + ttl <= ?1", now),
     ] {
-        let mut st = conn.prepare_cached(query).map_err(err())?;
-        let rows = st.query_map([arg], |r| r.get::<_, String>(0)).map_err(err())?;
-        for ns in rows {
-            out.insert(ns.map_err(err())?);
-        }
+        conn.query(query, vals![arg], |r| {
+            out.insert(r.text(0)?);
+            Ok(())
+        })
+        .map_err(sql(path, "find changed namespaces"))?;
     }
     Ok(out)
 }
 
 /// Whether a namespace has a live key.
-pub(crate) fn is_live(conn: &Connection, path: &Path, ns: &str) -> Result<bool, StateError> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM latest WHERE namespace = ?1 AND deleted = 0)")
-        .and_then(|mut st| st.query_row([ns], |r| r.get(0)))
-        .map_err(sql(path, "read namespace"))
+pub(crate) fn is_live(conn: &Db, path: &Path, ns: &str) -> Result<bool, StateError> {
+    conn.query_one("SELECT EXISTS (SELECT 1 FROM latest WHERE namespace = ?1 AND deleted = 0)", vals![ns], |r| {
+        r.bool(0)
+    })
+    .map_err(sql(path, "read namespace"))
 }
 
-pub(crate) fn put_row(conn: &Connection, path: &Path, ns: &str, d: &Digest) -> Result<(), StateError> {
-    conn.prepare_cached("INSERT OR REPLACE INTO fingerprints (namespace, digest) VALUES (?1, ?2)")
-        .and_then(|mut st| st.execute(params![ns, &d[..]]))
-        .map_err(sql(path, "write fingerprint"))?;
+pub(crate) fn put_row(conn: &Db, path: &Path, ns: &str, d: &Digest) -> Result<(), StateError> {
+    conn.execute(
+        "INSERT INTO fingerprints (namespace, digest) VALUES (?1, ?2)
+         ON CONFLICT (namespace) DO UPDATE SET digest = excluded.digest",
+        vals![ns, &d[..]],
+    )
+    .map_err(sql(path, "write fingerprint"))?;
     Ok(())
 }
 
-pub(crate) fn delete_row(conn: &Connection, path: &Path, ns: &str) -> Result<(), StateError> {
-    conn.prepare_cached("DELETE FROM fingerprints WHERE namespace = ?1")
-        .and_then(|mut st| st.execute([ns]))
-        .map_err(sql(path, "drop fingerprint"))?;
+pub(crate) fn delete_row(conn: &Db, path: &Path, ns: &str) -> Result<(), StateError> {
+    conn.execute("DELETE FROM fingerprints WHERE namespace = ?1", vals![ns]).map_err(sql(path, "drop fingerprint"))?;
     Ok(())
 }
 
 /// At commit: the rows of namespaces read unchanged, and a check that every row written
 /// on the way names a namespace still live; then the base serial.
-pub(crate) fn finish(conn: &Connection, path: &Path, staged: Staged, serial: u64) -> Result<(), StateError> {
+pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Result<(), StateError> {
     for (ns, d) in &staged.on_commit {
         if is_live(conn, path, ns)? {
             put_row(conn, path, ns, d)?;
@@ -195,14 +193,15 @@ pub(crate) fn finish(conn: &Connection, path: &Path, staged: Staged, serial: u64
         }
     }
     let verified = !conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM fingerprints WHERE digest = ?1)", [&UNVERIFIED[..]], |r| {
-            r.get::<_, bool>(0)
+        .query_one("SELECT EXISTS (SELECT 1 FROM fingerprints WHERE digest = ?1)", vals![&UNVERIFIED[..]], |r| {
+            r.bool(0)
         })
         .map_err(sql(path, "check fingerprints"))?;
     conn.execute(
-        "INSERT OR REPLACE INTO plan_base (id, serial, tool_version, workspace_digest, verified)
-         VALUES (1, ?1, ?2, ?3, ?4)",
-        params![serial as i64, env!("CARGO_PKG_VERSION"), staged.workspace_digest, verified],
+        "INSERT INTO plan_base (id, serial, tool_version, workspace_digest, verified) VALUES (1, ?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET serial = excluded.serial, tool_version = excluded.tool_version,
+            workspace_digest = excluded.workspace_digest, verified = excluded.verified",
+        vals![serial as i64, env!("CARGO_PKG_VERSION"), staged.workspace_digest.as_deref(), verified],
     )
     .map_err(sql(path, "write plan base"))?;
     Ok(())

@@ -12,9 +12,9 @@
 //! GC runs inside a [`WriteTxn`]; `--dry-run` is the same work rolled back, so what it
 //! prints is exactly what a real run removes.
 
+use super::db::vals;
 use super::{StateError, WriteTxn, sql};
 use crate::kv::NamespaceKind;
-use rusqlite::params;
 
 /// Why rows were removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,61 +69,66 @@ impl WriteTxn {
 
         // Removed allocations first, so their rows are not also counted as history.
         let dead_allocs: Vec<String> = conn
-            .prepare(
+            .query_map(
                 "SELECT namespace FROM latest WHERE namespace LIKE 'maand/job/%/worker/%'
-                  GROUP BY namespace HAVING max(deleted = 0) = 0 ORDER BY namespace",
+                  GROUP BY namespace HAVING max(1 - deleted) = 0 ORDER BY namespace",
+                &[],
+                |r| r.text(0),
             )
-            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
             .map_err(sql(&path, "find removed allocations"))?;
         for ns in
             dead_allocs.iter().filter(|ns| matches!(NamespaceKind::parse(ns), Some(NamespaceKind::Allocation { .. })))
         {
-            let rows: Vec<(String, i64)> = conn
-                .prepare(
+            let rows = conn
+                .query_map(
                     "SELECT l.key, 1 + (SELECT count(*) FROM history h WHERE h.namespace = l.namespace AND h.key = l.key)
                        FROM latest l WHERE l.namespace = ?1 ORDER BY l.key",
+                    vals![ns],
+                    |r| Ok((r.text(0)?, r.u64(1)?)),
                 )
-                .and_then(|mut st| st.query_map([ns], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
                 .map_err(sql(&path, "list removed allocation"))?;
             for (key, n) in rows {
-                items.push(GcItem { namespace: ns.clone(), key, reason: GcReason::RemovedAllocation, rows: n as u64 });
+                items.push(GcItem { namespace: ns.clone(), key, reason: GcReason::RemovedAllocation, rows: n });
             }
             // ON DELETE CASCADE removes the history rows.
-            conn.execute("DELETE FROM latest WHERE namespace = ?1", [ns]).map_err(sql(&path, "remove allocation"))?;
+            conn.execute("DELETE FROM latest WHERE namespace = ?1", vals![ns])
+                .map_err(sql(&path, "remove allocation"))?;
         }
 
         // Keys tombstoned before the cutoff.
-        let old: Vec<(String, String, i64)> = conn
-            .prepare(
+        let old = conn
+            .query_map(
                 "SELECT l.namespace, l.key, 1 + (SELECT count(*) FROM history h WHERE h.namespace = l.namespace AND h.key = l.key)
                    FROM latest l WHERE l.deleted = 1 AND l.created_at < ?1 ORDER BY l.namespace, l.key",
+                vals![cutoff],
+                |r| Ok((r.text(0)?, r.text(1)?, r.u64(2)?)),
             )
-            .and_then(|mut st| st.query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .map_err(sql(&path, "find old tombstones"))?;
         for (ns, key, n) in old {
-            conn.execute("DELETE FROM latest WHERE namespace = ?1 AND key = ?2", params![ns, key])
+            conn.execute("DELETE FROM latest WHERE namespace = ?1 AND key = ?2", vals![&ns, &key])
                 .map_err(sql(&path, "remove tombstoned key"))?;
-            items.push(GcItem { namespace: ns, key, reason: GcReason::OldTombstone, rows: n as u64 });
+            items.push(GcItem { namespace: ns, key, reason: GcReason::OldTombstone, rows: n });
         }
 
         // History beyond max_versions or older than the cutoff (never a latest row: those
         // live in `latest`).
-        let hist: Vec<(String, String, i64)> = conn
-            .prepare(
+        let hist = conn
+            .query_map(
                 "SELECT h.namespace, h.key, count(*) FROM history h JOIN latest l USING (namespace, key)
                   WHERE h.version <= l.version - ?1 OR h.created_at < ?2
                   GROUP BY h.namespace, h.key ORDER BY h.namespace, h.key",
+                vals![max, cutoff],
+                |r| Ok((r.text(0)?, r.text(1)?, r.u64(2)?)),
             )
-            .and_then(|mut st| st.query_map(params![max, cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .map_err(sql(&path, "find old history"))?;
         conn.execute(
             "DELETE FROM history WHERE created_at < ?2 OR version <= (SELECT l.version FROM latest l
                WHERE l.namespace = history.namespace AND l.key = history.key) - ?1",
-            params![max, cutoff],
+            vals![max, cutoff],
         )
         .map_err(sql(&path, "remove old history"))?;
         for (ns, key, n) in hist {
-            items.push(GcItem { namespace: ns, key, reason: GcReason::History, rows: n as u64 });
+            items.push(GcItem { namespace: ns, key, reason: GcReason::History, rows: n });
         }
 
         items.sort();

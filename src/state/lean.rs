@@ -8,10 +8,10 @@
 //!    from SQLite, never copied) with the desired value of its key; only values that differ,
 //!    or whose key is not desired, are copied into the snapshot.
 
+use super::db::{Db, vals};
 use super::fingerprint::{self, Base, Digest, PlanBasis, PlanRead};
 use super::{StateError, read_meta, sql};
 use crate::kv::{KvMap, LeanEntry, LeanSnapshot, LeanValue, is_secret_namespace};
-use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -40,7 +40,7 @@ const SCAN_SHARE: usize = 4;
 /// written or expired since — the plan is empty without projecting anything (the model is
 /// a fixed point: applying a plan and planning again gives no changes).
 pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     own_txn: bool,
     how: PlanRead<'_>,
@@ -50,7 +50,7 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
 ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
     let (mode, now) = (how.mode, how.now);
     if own_txn {
-        conn.execute_batch("BEGIN").map_err(sql(path, "begin reading"))?;
+        conn.begin_read().map_err(sql(path, "begin reading"))?;
     }
     let out = (|| {
         let base = match mode {
@@ -87,7 +87,7 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
         }
     })();
     if own_txn {
-        let ended = conn.execute_batch("COMMIT").map_err(sql(path, "end reading"));
+        let ended = conn.batch("COMMIT").map_err(sql(path, "end reading"));
         if out.is_ok() {
             ended?;
         }
@@ -104,7 +104,7 @@ fn unchanged(base: &Base, workspace_digest: Option<&str>, dirty: &BTreeSet<Strin
 }
 
 fn incremental<D, E: From<StateError>>(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     dirty: BTreeSet<String>,
     desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
@@ -187,40 +187,31 @@ fn incremental<D, E: From<StateError>>(
 /// Every latest row of one namespace; live values compared with `want` when given (else
 /// kept, as the lean snapshot keeps `maand/bucket`'s), never read in `secrets/*`.
 fn read_namespace(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     ns: &str,
     want: Option<&KvMap>,
 ) -> Result<BTreeMap<String, LeanEntry>, StateError> {
-    let err = || sql(path, "read namespace");
     let secret = is_secret_namespace(ns);
     let no_values = BTreeMap::new();
     let want_ns = want.and_then(|w| w.get(ns)).unwrap_or(&no_values);
-    let mut st = conn
-        .prepare_cached("SELECT key, deleted, ttl, created_at, value FROM latest WHERE namespace = ?1")
-        .map_err(err())?;
-    let mut rows = st.query([ns]).map_err(err())?;
     let mut out = BTreeMap::new();
-    while let Some(r) = rows.next().map_err(err())? {
-        let key: String = r.get(0).map_err(err())?;
-        let deleted: bool = r.get(1).map_err(err())?;
+    conn.query("SELECT key, deleted, ttl, created_at, value FROM latest WHERE namespace = ?1", vals![ns], |r| {
+        let key = r.text(0)?;
+        let deleted = r.bool(1)?;
         let value = if deleted || secret {
             LeanValue::NotRead
         } else {
-            let v = r.get_ref(4).and_then(|v| Ok(v.as_str()?)).map_err(err())?;
+            let v = r.str(4)?;
             match want_ns.get(&key) {
                 Some(w) if want.is_some() && w.eq_trimmed(v) => LeanValue::SameAsDesired,
                 _ => LeanValue::Stored(v.trim().to_string()),
             }
         };
-        let entry = LeanEntry {
-            deleted,
-            ttl: r.get::<_, i64>(2).map_err(err())? as u64,
-            created_at: r.get(3).map_err(err())?,
-            value,
-        };
-        out.insert(key, entry);
-    }
+        out.insert(key, LeanEntry { deleted, ttl: r.u64(2)?, created_at: r.i64(3)?, value });
+        Ok(())
+    })
+    .map_err(sql(path, "read namespace"))?;
     Ok(out)
 }
 
@@ -228,14 +219,14 @@ fn read_namespace(
 /// returns the lean snapshot and the desired state. `own_txn`: wrap the scans in a read
 /// transaction (false when the connection is already inside one, as a `WriteTxn` is).
 pub(crate) fn read_for_plan<D, E: From<StateError>>(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     own_txn: bool,
     desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
     kv: impl FnOnce(&D) -> &KvMap,
 ) -> Result<(LeanSnapshot, D), E> {
     if own_txn {
-        conn.execute_batch("BEGIN").map_err(sql(path, "begin reading"))?;
+        conn.begin_read().map_err(sql(path, "begin reading"))?;
     }
     let out = (|| {
         let mut snap = read_lean_snapshot(conn, path)?;
@@ -245,7 +236,7 @@ pub(crate) fn read_for_plan<D, E: From<StateError>>(
     })();
     if own_txn {
         // Nothing was written: ending the read transaction either way is the same.
-        let ended = conn.execute_batch("COMMIT").map_err(sql(path, "end reading"));
+        let ended = conn.batch("COMMIT").map_err(sql(path, "end reading"));
         if out.is_ok() {
             ended?;
         }
@@ -253,42 +244,36 @@ pub(crate) fn read_for_plan<D, E: From<StateError>>(
     out
 }
 
-pub(crate) fn read_lean_snapshot(conn: &Connection, path: &Path) -> Result<LeanSnapshot, StateError> {
+pub(crate) fn read_lean_snapshot(conn: &Db, path: &Path) -> Result<LeanSnapshot, StateError> {
     let meta = read_meta(conn, path)?;
-    let err = || sql(path, "read snapshot");
     let mut entries: BTreeMap<String, BTreeMap<String, LeanEntry>> = BTreeMap::new();
-    let mut st = conn
-        .prepare_cached(
-            "SELECT namespace, key, deleted, ttl, created_at,
-                    CASE WHEN namespace = 'maand/bucket' AND deleted = 0 THEN value END
-               FROM latest ORDER BY namespace, key",
-        )
-        .map_err(err())?;
-    let mut rows = st.query([]).map_err(err())?;
     // Rows arrive sorted by (namespace, key): fill one namespace's map at a time.
     let mut current: Option<(String, BTreeMap<String, LeanEntry>)> = None;
-    while let Some(r) = rows.next().map_err(err())? {
-        let ns = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err())?;
-        if current.as_ref().is_none_or(|(cur, _)| cur != ns)
-            && let Some((done, map)) = current.replace((ns.to_string(), BTreeMap::new()))
-        {
-            entries.insert(done, map);
-        }
-        let key: String = r.get(1).map_err(err())?;
-        let value = match r.get::<_, Option<String>>(5).map_err(err())? {
-            Some(v) => LeanValue::Stored(v.trim().to_string()),
-            None => LeanValue::NotRead,
-        };
-        let entry = LeanEntry {
-            deleted: r.get(2).map_err(err())?,
-            ttl: r.get::<_, i64>(3).map_err(err())? as u64,
-            created_at: r.get(4).map_err(err())?,
-            value,
-        };
-        if let Some((_, map)) = current.as_mut() {
-            map.insert(key, entry);
-        }
-    }
+    conn.query(
+        "SELECT namespace, key, deleted, ttl, created_at,
+                CASE WHEN namespace = 'maand/bucket' AND deleted = 0 THEN value END
+           FROM latest ORDER BY namespace, key",
+        &[],
+        |r| {
+            let ns = r.str(0)?;
+            if current.as_ref().is_none_or(|(cur, _)| cur != ns)
+                && let Some((done, map)) = current.replace((ns.to_string(), BTreeMap::new()))
+            {
+                entries.insert(done, map);
+            }
+            let key = r.text(1)?;
+            let value = match r.opt_text(5)? {
+                Some(v) => LeanValue::Stored(v.trim().to_string()),
+                None => LeanValue::NotRead,
+            };
+            let entry = LeanEntry { deleted: r.bool(2)?, ttl: r.u64(3)?, created_at: r.i64(4)?, value };
+            if let Some((_, map)) = current.as_mut() {
+                map.insert(key, entry);
+            }
+            Ok(())
+        },
+    )
+    .map_err(sql(path, "read snapshot"))?;
     if let Some((done, map)) = current {
         entries.insert(done, map);
     }
@@ -303,36 +288,37 @@ pub(crate) fn read_lean_snapshot(conn: &Connection, path: &Path) -> Result<LeanS
     })
 }
 
-fn compare_values(conn: &Connection, path: &Path, snap: &mut LeanSnapshot, desired: &KvMap) -> Result<(), StateError> {
-    let err = || sql(path, "compare values");
-    let mut st = conn
-        .prepare_cached(&format!(
-            "SELECT namespace, key, value FROM latest WHERE deleted = 0 AND NOT {} ORDER BY namespace, key",
-            super::SECRET_ROWS
-        ))
-        .map_err(err())?;
-    let mut rows = st.query([]).map_err(err())?;
+fn compare_values(conn: &Db, path: &Path, snap: &mut LeanSnapshot, desired: &KvMap) -> Result<(), StateError> {
     let no_values = BTreeMap::new();
     // The maps of the namespace the rows are in (rows arrive sorted by namespace).
     let mut ns_now = String::new();
-    let mut lean: Option<&mut BTreeMap<String, LeanEntry>> = None;
     let mut want = &no_values;
-    while let Some(r) = rows.next().map_err(err())? {
-        let ns = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err())?;
-        if ns != ns_now {
-            ns_now.clear();
-            ns_now.push_str(ns);
-            lean = snap.entries.get_mut(ns);
-            want = desired.get(ns).unwrap_or(&no_values);
-        }
-        let key = r.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(err())?;
-        let value = r.get_ref(2).and_then(|v| Ok(v.as_str()?)).map_err(err())?;
-        // Both scans run in one transaction, so every row here was in the first scan.
-        let Some(entry) = lean.as_deref_mut().and_then(|m| m.get_mut(key)) else { continue };
-        entry.value = match want.get(key) {
-            Some(w) if w.eq_trimmed(value) => LeanValue::SameAsDesired,
-            _ => LeanValue::Stored(value.trim().to_string()),
-        };
-    }
-    Ok(())
+    conn.query(
+        &format!(
+            "SELECT namespace, key, value FROM latest WHERE deleted = 0 AND NOT {} ORDER BY namespace, key",
+            conn.secret_rows()
+        ),
+        &[],
+        |r| {
+            let ns = r.str(0)?;
+            if ns != ns_now {
+                ns_now.clear();
+                ns_now.push_str(ns);
+                want = desired.get(ns).unwrap_or(&no_values);
+            }
+            let key = r.str(1)?;
+            let value = r.str(2)?;
+            // Both scans run in one transaction, so every row here was in the first scan.
+            // (Looked up per row: a closure called per row cannot keep a `&mut` into `snap`.)
+            let Some(entry) = snap.entries.get_mut(ns_now.as_str()).and_then(|m| m.get_mut(key)) else {
+                return Ok(());
+            };
+            entry.value = match want.get(key) {
+                Some(w) if w.eq_trimmed(value) => LeanValue::SameAsDesired,
+                _ => LeanValue::Stored(value.trim().to_string()),
+            };
+            Ok(())
+        },
+    )
+    .map_err(sql(path, "compare values"))
 }

@@ -2,9 +2,9 @@
 //! metadata, the rows an apply wrote, apply counts by status. Reads only; they never take
 //! the write lock (WAL readers see the last commit).
 
+use super::db::vals;
 use super::{StateError, StateStore, sql};
 use crate::kv::{Entry, KeyMeta, KvType};
-use rusqlite::params;
 use serde::Serialize;
 
 /// One key of a namespace listing: its latest row and metadata, and how many versions it keeps.
@@ -29,89 +29,76 @@ pub struct SerialChange {
 impl StateStore {
     /// Live key count per namespace, sorted by namespace.
     pub fn namespace_counts(&self) -> Result<Vec<(String, u64)>, StateError> {
-        let p = self.path();
-        let mut st = self
-            .conn()
-            .prepare_cached(
+        self.conn()
+            .query_map(
                 "SELECT namespace, count(*) FROM latest WHERE deleted = 0 GROUP BY namespace ORDER BY namespace",
+                &[],
+                |r| Ok((r.text(0)?, r.u64(1)?)),
             )
-            .map_err(sql(p, "count keys"))?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).map_err(sql(p, "count keys"))?;
-        rows.collect::<Result<_, _>>().map_err(sql(p, "count keys"))
+            .map_err(sql(self.path(), "count keys"))
     }
 
     /// Live keys of `ns` starting with `prefix`, sorted, with metadata.
     pub fn list_keys(&self, ns: &str, prefix: &str) -> Result<Vec<KeyListing>, StateError> {
-        let p = self.path();
-        let mut st = self
-            .conn()
-            .prepare_cached(
+        self.conn()
+            .query_map(
                 "SELECT l.value, l.version, l.deleted, l.ttl, l.created_at, l.serial, l.writer, l.key,
                         l.type, l.description, l.key_created_at,
                         1 + (SELECT count(*) FROM history h WHERE h.namespace = l.namespace AND h.key = l.key)
-                   FROM latest l WHERE l.namespace = ?1 AND l.deleted = 0 AND substr(l.key, 1, length(?2)) = ?2
+                   FROM latest l WHERE l.namespace = ?1 AND l.deleted = 0 AND substr(l.key, 1, length(CAST(?2 AS TEXT))) = ?2
                   ORDER BY l.key",
+                vals![ns, prefix],
+                |r| {
+                    Ok(KeyListing {
+                        key: r.text(7)?,
+                        entry: Entry {
+                            value: r.text(0)?,
+                            version: r.u64(1)?,
+                            deleted: r.bool(2)?,
+                            ttl: r.u64(3)?,
+                            created_at: r.i64(4)?,
+                            serial: r.u64(5)?,
+                            writer: r.text(6)?,
+                        },
+                        meta: KeyMeta {
+                            kv_type: KvType::parse(r.str(8)?).unwrap_or_default(),
+                            description: r.text(9)?,
+                            key_created_at: r.i64(10)?,
+                        },
+                        versions: r.u64(11)?,
+                    })
+                },
             )
-            .map_err(sql(p, "list keys"))?;
-        let rows = st
-            .query_map(params![ns, prefix], |r| {
-                Ok(KeyListing {
-                    key: r.get(7)?,
-                    entry: Entry {
-                        value: r.get(0)?,
-                        version: r.get::<_, i64>(1)? as u64,
-                        deleted: r.get(2)?,
-                        ttl: r.get::<_, i64>(3)? as u64,
-                        created_at: r.get(4)?,
-                        serial: r.get::<_, i64>(5)? as u64,
-                        writer: r.get(6)?,
-                    },
-                    meta: KeyMeta {
-                        kv_type: KvType::parse(&r.get::<_, String>(8)?).unwrap_or_default(),
-                        description: r.get(9)?,
-                        key_created_at: r.get(10)?,
-                    },
-                    versions: r.get::<_, i64>(11)? as u64,
-                })
-            })
-            .map_err(sql(p, "list keys"))?;
-        rows.collect::<Result<_, _>>().map_err(sql(p, "list keys"))
+            .map_err(sql(self.path(), "list keys"))
     }
 
     /// The version rows written at `serial` (still kept), sorted.
     pub fn changes_at(&self, serial: u64) -> Result<Vec<SerialChange>, StateError> {
-        let p = self.path();
-        let mut st = self
-            .conn()
-            .prepare_cached(
+        self.conn()
+            .query_map(
                 "SELECT namespace, key, version, deleted, writer FROM latest WHERE serial = ?1
                  UNION ALL SELECT namespace, key, version, deleted, writer FROM history WHERE serial = ?1
                  ORDER BY 1, 2, 3",
+                vals![serial as i64],
+                |r| {
+                    Ok(SerialChange {
+                        namespace: r.text(0)?,
+                        key: r.text(1)?,
+                        version: r.u64(2)?,
+                        deleted: r.bool(3)?,
+                        writer: r.text(4)?,
+                    })
+                },
             )
-            .map_err(sql(p, "read changes"))?;
-        let rows = st
-            .query_map([serial as i64], |r| {
-                Ok(SerialChange {
-                    namespace: r.get(0)?,
-                    key: r.get(1)?,
-                    version: r.get::<_, i64>(2)? as u64,
-                    deleted: r.get(3)?,
-                    writer: r.get(4)?,
-                })
-            })
-            .map_err(sql(p, "read changes"))?;
-        rows.collect::<Result<_, _>>().map_err(sql(p, "read changes"))
+            .map_err(sql(self.path(), "read changes"))
     }
 
     /// Recorded applies per status, sorted by status.
     pub fn apply_counts(&self) -> Result<Vec<(String, u64)>, StateError> {
-        let p = self.path();
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT status, count(*) FROM applies GROUP BY status ORDER BY status")
-            .map_err(sql(p, "count applies"))?;
-        let rows =
-            st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).map_err(sql(p, "count applies"))?;
-        rows.collect::<Result<_, _>>().map_err(sql(p, "count applies"))
+        self.conn()
+            .query_map("SELECT status, count(*) FROM applies GROUP BY status ORDER BY status", &[], |r| {
+                Ok((r.text(0)?, r.u64(1)?))
+            })
+            .map_err(sql(self.path(), "count applies"))
     }
 }

@@ -7,6 +7,15 @@
 //! holder in its error. The record of the last lock taken is also committed to the state's
 //! `lock` table for the audit trail.
 //!
+//! On PostgreSQL (`super::pg`) the lock is a session-level `pg_try_advisory_lock` on a
+//! connection of its own, held by the [`LockGuard`]: the server releases it when that
+//! connection closes for any reason (the process died, the runner vanished, the network
+//! dropped), so a dead holder never leaves a stale lock there either. The holder record is
+//! the bucket's `live_lock` row, written in autocommit right after the lock is taken; a row
+//! whose advisory lock is free is stale and the next holder replaces it. Before committing,
+//! a write transaction checks that its lock connection is still alive (else another writer
+//! may hold the lock now) and rolls back if not.
+//!
 //! `kvform state force-unlock ID` exists for the record: a lock of a dead process is already
 //! free, so it only clears the stale holder line; a lock held by a live process cannot be
 //! broken from outside (the kernel owns it) and the command says which process to stop.
@@ -45,17 +54,164 @@ impl std::fmt::Display for LockHolder {
     }
 }
 
-/// A held lock. Dropping it clears the holder line and releases the flock.
-#[derive(Debug)]
+/// A held lock. Dropping it clears the holder record and releases the lock.
 pub struct LockGuard {
-    file: File,
+    held: Held,
     pub holder: LockHolder,
+}
+
+enum Held {
+    File(File),
+    /// The connection holding the advisory lock `key`.
+    Pg {
+        client: Box<postgres::Client>,
+        key: i64,
+    },
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard").field("holder", &self.holder).finish()
+    }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        match &mut self.held {
+            Held::File(file) => {
+                let _ = file.set_len(0);
+                let _ = file.unlock();
+            }
+            Held::Pg { client, key } => {
+                let _ = client.execute("DELETE FROM live_lock WHERE lock_id = $1", &[&self.holder.lock_id]);
+                let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&*key]);
+            }
+        }
+    }
+}
+
+impl LockGuard {
+    /// Whether the lock is still ours: always for a flock; on PostgreSQL, whether the lock
+    /// connection is alive (the server dropped the advisory lock with a dead one).
+    pub(crate) fn still_held(&mut self) -> bool {
+        match &mut self.held {
+            Held::File(_) => true,
+            Held::Pg { client, .. } => client.simple_query("SELECT 1").is_ok(),
+        }
+    }
+}
+
+/// The advisory lock key of a PostgreSQL bucket: its id's first 8 bytes (a bucket's
+/// schema and id are unique, so two buckets sharing a key is a 2^-64 chance that would
+/// only serialise their writers).
+fn pg_key(bucket_id: uuid::Uuid) -> i64 {
+    let b = bucket_id.as_bytes();
+    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+fn pg_holder(client: &mut postgres::Client) -> Option<LockHolder> {
+    let row = client
+        .query_opt("SELECT lock_id, actor, pid, operation, since FROM live_lock WHERE id = 1", &[])
+        .ok()
+        .flatten()?;
+    Some(LockHolder {
+        lock_id: row.try_get(0).ok()?,
+        actor: row.try_get(1).ok()?,
+        pid: row.try_get::<_, i64>(2).ok()? as u32,
+        operation: row.try_get(3).ok()?,
+        since: row.try_get(4).ok()?,
+    })
+}
+
+fn pg_try_lock(client: &mut postgres::Client, key: i64, shown: &Path) -> Result<bool, StateError> {
+    client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+        .and_then(|r| r.try_get(0))
+        .map_err(super::sql(shown, "take the write lock"))
+}
+
+/// [`acquire`] for a PostgreSQL state (see the module docs).
+pub(crate) fn acquire_pg(
+    target: &super::pg::PgTarget,
+    shown: &Path,
+    operation: &str,
+    timeout: Duration,
+    now: i64,
+) -> Result<LockGuard, StateError> {
+    let mut client = target.connect("connect for the write lock")?;
+    let key = pg_key(target.bucket_id);
+    let deadline = Instant::now() + timeout;
+    let mut unnamed_since: Option<Instant> = None;
+    loop {
+        if pg_try_lock(&mut client, key, shown)? {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let holder = pg_holder(&mut client);
+            let grace = unnamed_since.get_or_insert_with(Instant::now);
+            if holder.is_some() || grace.elapsed() >= RECORD_GRACE {
+                return Err(StateError::Locked { holder: holder.map(Box::new), waited: timeout });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let holder = LockHolder {
+        lock_id: uuid::Uuid::new_v4().to_string(),
+        actor: actor(),
+        pid: std::process::id(),
+        operation: operation.to_string(),
+        since: now,
+    };
+    // Replaces a stale record (its advisory lock was free, or we would not hold it).
+    client
+        .execute(
+            "INSERT INTO live_lock (id, lock_id, actor, pid, operation, since) VALUES (1, $1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, actor = excluded.actor, pid = excluded.pid,
+                                            operation = excluded.operation, since = excluded.since",
+            &[&holder.lock_id, &holder.actor, &(holder.pid as i64), &holder.operation, &holder.since],
+        )
+        .map_err(super::sql(shown, "write the lock record"))?;
+    Ok(LockGuard { held: Held::Pg { client: Box::new(client), key }, holder })
+}
+
+/// [`status`] for a PostgreSQL state.
+pub fn status_pg(target: &super::pg::PgTarget) -> Result<(Option<LockHolder>, Option<LockHolder>), StateError> {
+    let shown = target.display();
+    let mut client = target.connect("read the write lock")?;
+    let key = pg_key(target.bucket_id);
+    let holder = pg_holder(&mut client);
+    if pg_try_lock(&mut client, key, &shown)? {
+        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
+        Ok((None, holder))
+    } else {
+        Ok((holder, None))
+    }
+}
+
+/// [`force_unlock`] for a PostgreSQL state.
+pub fn force_unlock_pg(target: &super::pg::PgTarget, id: &str) -> Result<ForceUnlock, StateError> {
+    let shown = target.display();
+    let mut client = target.connect("read the write lock")?;
+    let key = pg_key(target.bucket_id);
+    if pg_try_lock(&mut client, key, &shown)? {
+        let out = match pg_holder(&mut client) {
+            Some(h) if h.lock_id == id => {
+                client
+                    .execute("DELETE FROM live_lock WHERE lock_id = $1", &[&id])
+                    .map_err(super::sql(&shown, "clear the lock record"))?;
+                Ok(ForceUnlock::ClearedStale(h))
+            }
+            other => Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) }),
+        };
+        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
+        out
+    } else {
+        match pg_holder(&mut client) {
+            Some(h) if h.lock_id == id => Err(StateError::LockHeldByLiveProcess { holder: Box::new(h) }),
+            other => Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) }),
+        }
     }
 }
 
@@ -135,7 +291,7 @@ pub fn acquire(state: &Path, operation: &str, timeout: Duration, now: i64) -> Re
         f.write_all(line.as_bytes())
     };
     write(&mut file).map_err(|source| StateError::Io { path, source })?;
-    Ok(LockGuard { file, holder })
+    Ok(LockGuard { held: Held::File(file), holder })
 }
 
 /// The lock's current status: `Ok(None)` free, `Ok(Some(holder))` held by a live process.
@@ -190,6 +346,28 @@ pub fn force_unlock(state: &Path, id: &str) -> Result<ForceUnlock, StateError> {
             other => Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) }),
         },
         Err(TryLockError::Error(source)) => Err(StateError::Io { path, source }),
+    }
+}
+
+impl super::StateStore {
+    /// The write lock's status ([`status`]) on either backend.
+    pub fn lock_status(&self) -> Result<(Option<LockHolder>, Option<LockHolder>), StateError> {
+        match self.pg_target() {
+            Some(t) => status_pg(t),
+            None => status(self.path()),
+        }
+    }
+}
+
+/// `kvform state force-unlock ID` on either backend.
+pub fn force_unlock_at(loc: &super::Location, id: &str) -> Result<ForceUnlock, StateError> {
+    match loc {
+        super::Location::Sqlite(p) => force_unlock(p, id),
+        super::Location::Postgres(_) => {
+            let store = super::StateStore::open_at(loc)?;
+            let target = store.pg_target().expect("a PostgreSQL store has its target");
+            force_unlock_pg(target, id)
+        }
     }
 }
 

@@ -21,12 +21,15 @@
 
 pub mod backup;
 pub mod check;
+pub mod copy;
+pub(crate) mod db;
 pub mod fingerprint;
 pub mod gc;
 mod lean;
 pub mod listing;
 pub mod lock;
 mod migrate;
+pub mod pg;
 pub mod schema;
 pub mod tokens;
 mod txn;
@@ -34,16 +37,18 @@ mod txn;
 pub use fingerprint::{PlanBasis, PlanRead};
 pub use lean::ReadMode;
 pub use lock::{LockHolder, actor};
+pub use pg::{Location, PgLocation};
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};
 use crate::secrets::{Keyring, SecretsError};
+use db::{Db, DbError, vals};
 
 /// SQL condition on a row's `namespace`/`key` for the encrypted values, the same set as
 /// `crate::kv::is_secret_key`: every `secrets/*` row and certificates' private keys.
 pub(crate) const SECRET_ROWS: &str = "((namespace >= 'secrets/' AND namespace < 'secrets0') \
      OR (namespace GLOB 'maand/job/*/worker/*' AND key GLOB 'certs/*.key'))";
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, params};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -97,7 +102,9 @@ pub enum StateError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error("state {}: {context}: {source}", .path.display())]
-    Sqlite { path: PathBuf, context: &'static str, source: rusqlite::Error },
+    Db { path: PathBuf, context: &'static str, source: DbError },
+    #[error("{0}")]
+    Config(String),
     #[error("cannot access {}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -161,11 +168,14 @@ pub struct AuditRecord {
     pub status: String,
 }
 
-/// An open state. Owns its SQLite connection.
+/// An open state. Owns its connection ([`Db`]: SQLite or PostgreSQL).
 pub struct StateStore {
-    conn: Connection,
+    conn: Db,
+    /// The SQLite file, or `postgres:<schema>/<bucket id>` (what messages name).
     path: PathBuf,
     keyring: Option<Arc<Keyring>>,
+    /// Where a PostgreSQL state is (to take its lock); `None` on SQLite.
+    pg: Option<pg::PgTarget>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -174,8 +184,28 @@ impl std::fmt::Debug for StateStore {
     }
 }
 
-pub(crate) fn sql<'a>(path: &'a Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError + 'a {
-    move |source| classify(path, context, source)
+pub(crate) fn sql<'a, E: Into<DbError>>(path: &'a Path, context: &'static str) -> impl FnOnce(E) -> StateError + 'a {
+    move |source| classify(path, context, source.into())
+}
+
+/// [`classify_sqlite`] for SQLite; for PostgreSQL, a missing table or column is a damaged
+/// schema and a full disk is named as such, like SQLite's.
+pub(crate) fn classify(path: &Path, context: &'static str, source: DbError) -> StateError {
+    use postgres::error::SqlState;
+    match source {
+        DbError::Sqlite(e) => classify_sqlite(path, context, e),
+        DbError::Decode { .. } => {
+            StateError::Corrupt { path: path.to_path_buf(), problems: vec![format!("{context}: {source}")] }
+        }
+        DbError::Pg(ref e) => match e.code() {
+            Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::UNDEFINED_COLUMN => StateError::Corrupt {
+                path: path.to_path_buf(),
+                problems: vec![format!("{context}: {source} (the schema is damaged)")],
+            },
+            Some(c) if *c == SqlState::DISK_FULL => StateError::NoSpace { path: path.to_path_buf(), context },
+            _ => StateError::Db { path: path.to_path_buf(), context, source },
+        },
+    }
 }
 
 /// Map SQLite's errors to what the operator can act on:
@@ -185,7 +215,7 @@ pub(crate) fn sql<'a>(path: &'a Path, context: &'static str) -> impl FnOnce(rusq
 ///   with the same "restore a backup" hint as `state check`;
 /// - a read-only filesystem and a full disk are named as such (SQLite says "attempt to
 ///   write a readonly database" and "disk I/O error: Error code 4874").
-pub(crate) fn classify(path: &Path, context: &'static str, source: rusqlite::Error) -> StateError {
+pub(crate) fn classify_sqlite(path: &Path, context: &'static str, source: rusqlite::Error) -> StateError {
     use rusqlite::Error as E;
     let corrupt = |detail: String| StateError::Corrupt { path: path.to_path_buf(), problems: vec![detail] };
     match &source {
@@ -214,7 +244,7 @@ pub(crate) fn classify(path: &Path, context: &'static str, source: rusqlite::Err
         Some(rusqlite::ErrorCode::SystemIoFailure) if fs_status(path).full => {
             StateError::NoSpace { path: path.to_path_buf(), context }
         }
-        _ => StateError::Sqlite { path: path.to_path_buf(), context, source },
+        _ => StateError::Db { path: path.to_path_buf(), context, source: DbError::Sqlite(source) },
     }
 }
 
@@ -326,7 +356,7 @@ impl StateStore {
             }
             _ => InitOutcome::UpToDate,
         };
-        Ok((StateStore { conn, path: path.to_path_buf(), keyring: None }, outcome))
+        Ok((StateStore { conn: Db::Lite(conn), path: path.to_path_buf(), keyring: None, pg: None }, outcome))
     }
 
     /// Open an existing state. Refuses a missing file, a non-kvform file and an old schema.
@@ -365,7 +395,7 @@ impl StateStore {
         if found > schema::SCHEMA_VERSION {
             return Err(StateError::NewerSchema { path: path.into(), found, want: schema::SCHEMA_VERSION });
         }
-        let store = StateStore { conn, path: path.to_path_buf(), keyring: None };
+        let store = StateStore { conn: Db::Lite(conn), path: path.to_path_buf(), keyring: None, pg: None };
         store.meta()?;
         Ok(store)
     }
@@ -443,93 +473,107 @@ impl StateStore {
         read_key_meta(&self.conn, &self.path, ns, key)
     }
 
+    /// Live keys of a namespace (derived keys included), sorted.
+    pub fn live_keys(&self, ns: &str) -> Result<Vec<String>, StateError> {
+        live_keys(&self.conn, &self.path, ns)
+    }
+
     /// Every kept version of a key, oldest first.
     pub fn history(&self, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
+        self.conn
+            .query_map(
                 "SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM history
                    WHERE namespace = ?1 AND key = ?2
                  UNION ALL
                  SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM latest
                    WHERE namespace = ?1 AND key = ?2
                  ORDER BY version",
+                vals![ns, key],
+                |r| {
+                    Ok(VersionRow {
+                        namespace: ns.to_string(),
+                        key: key.to_string(),
+                        version: r.u64(0)?,
+                        value: r.text(1)?,
+                        deleted: r.bool(2)?,
+                        ttl: r.u64(3)?,
+                        created_at: r.i64(4)?,
+                        serial: r.u64(5)?,
+                        writer: r.text(6)?,
+                        kv_type: crate::kv::KvType::parse(r.str(7)?).unwrap_or_default(),
+                        description: r.text(8)?,
+                    })
+                },
             )
-            .map_err(sql(&self.path, "read history"))?;
-        let rows = st
-            .query_map(params![ns, key], |r| {
-                Ok(VersionRow {
-                    namespace: ns.to_string(),
-                    key: key.to_string(),
-                    version: r.get::<_, i64>(0)? as u64,
-                    value: r.get(1)?,
-                    deleted: r.get(2)?,
-                    ttl: r.get::<_, i64>(3)? as u64,
-                    created_at: r.get(4)?,
-                    serial: r.get::<_, i64>(5)? as u64,
-                    writer: r.get(6)?,
-                    kv_type: crate::kv::KvType::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
-                    description: r.get(8)?,
-                })
-            })
-            .map_err(sql(&self.path, "read history"))?;
-        rows.collect::<Result<_, _>>().map_err(sql(&self.path, "read history"))
+            .map_err(sql(&self.path, "read history"))
     }
 
     /// The newest `limit` audit records, newest first.
     pub fn audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StateError> {
-        let mut st = self
-            .conn
-            .prepare(
+        self.conn
+            .query_map(
                 "SELECT serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
                         added, changed, destroyed, removed, resealed, status
                    FROM applies ORDER BY id DESC LIMIT ?1",
+                vals![limit as i64],
+                |r| {
+                    Ok(AuditRecord {
+                        serial: r.u64(0)?,
+                        operation: r.text(1)?,
+                        actor: r.text(2)?,
+                        tool_version: r.text(3)?,
+                        started_at: r.i64(4)?,
+                        finished_at: r.i64(5)?,
+                        duration_ms: r.u64(6)?,
+                        added: r.u64(7)?,
+                        changed: r.u64(8)?,
+                        destroyed: r.u64(9)?,
+                        removed: r.u64(10)?,
+                        resealed: r.u64(11)?,
+                        status: r.text(12)?,
+                    })
+                },
             )
-            .map_err(sql(&self.path, "read audit records"))?;
-        let rows = st
-            .query_map([limit as i64], |r| {
-                Ok(AuditRecord {
-                    serial: r.get::<_, i64>(0)? as u64,
-                    operation: r.get(1)?,
-                    actor: r.get(2)?,
-                    tool_version: r.get(3)?,
-                    started_at: r.get(4)?,
-                    finished_at: r.get(5)?,
-                    duration_ms: r.get::<_, i64>(6)? as u64,
-                    added: r.get::<_, i64>(7)? as u64,
-                    changed: r.get::<_, i64>(8)? as u64,
-                    destroyed: r.get::<_, i64>(9)? as u64,
-                    removed: r.get::<_, i64>(10)? as u64,
-                    resealed: r.get::<_, i64>(11)? as u64,
-                    status: r.get(12)?,
-                })
-            })
-            .map_err(sql(&self.path, "read audit records"))?;
-        rows.collect::<Result<_, _>>().map_err(sql(&self.path, "read audit records"))
+            .map_err(sql(&self.path, "read audit records"))
     }
 
     /// Take the write lock (fail at once when `lock_timeout` is zero, else wait up to it)
-    /// and `BEGIN IMMEDIATE`. The transaction owns the connection (`Send + 'static`). `now`
-    /// (the command's one clock read) is when the lock record says it was taken.
+    /// and begin the write transaction. The transaction owns the connection (`Send +
+    /// 'static`). `now` (the command's one clock read) is when the lock record says it was
+    /// taken.
     pub fn begin_write(self, operation: &str, lock_timeout: Duration, now: i64) -> Result<WriteTxn, StateError> {
-        if fs_status(&self.path).read_only {
-            return Err(StateError::ReadOnly { path: self.path, context: "a write needs the write lock" });
-        }
-        let guard = lock::acquire(&self.path, operation, lock_timeout, now)?;
+        let guard = match &self.pg {
+            Some(target) => lock::acquire_pg(target, &self.path, operation, lock_timeout, now)?,
+            None => {
+                if fs_status(&self.path).read_only {
+                    return Err(StateError::ReadOnly { path: self.path, context: "a write needs the write lock" });
+                }
+                lock::acquire(&self.path, operation, lock_timeout, now)?
+            }
+        };
         WriteTxn::begin(self.conn, self.path, self.keyring, guard)
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
+    pub(crate) fn conn(&self) -> &Db {
         &self.conn
+    }
+
+    /// Where a PostgreSQL state lives; `None` for SQLite.
+    pub fn pg_target(&self) -> Option<&pg::PgTarget> {
+        self.pg.as_ref()
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        if self.conn.is_pg() { "postgres" } else { "sqlite" }
     }
 }
 
-pub(crate) fn read_meta(conn: &Connection, path: &Path) -> Result<Meta, StateError> {
+pub(crate) fn read_meta(conn: &Db, path: &Path) -> Result<Meta, StateError> {
     let row = conn
-        .query_row("SELECT bucket_id, lineage, serial FROM meta WHERE id = 1", [], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        .query_opt("SELECT bucket_id, lineage, serial FROM meta WHERE id = 1", &[], |r| {
+            Ok((r.text(0)?, r.text(1)?, r.i64(2)?))
         })
-        .optional()
         .map_err(sql(path, "read meta"))?;
     let (b, l, serial) =
         row.ok_or_else(|| StateError::NotAState { path: path.into(), reason: "the meta record is missing".into() })?;
@@ -539,84 +583,85 @@ pub(crate) fn read_meta(conn: &Connection, path: &Path) -> Result<Meta, StateErr
             reason: format!("bad id {s:?} in the meta record"),
         })
     };
-    let schema_version = schema::user_version(conn).map_err(sql(path, "read schema version"))?;
+    let schema_version = schema::version(conn).map_err(sql(path, "read schema version"))?;
     Ok(Meta { bucket_id: uuid(&b)?, lineage: uuid(&l)?, serial: serial as u64, schema_version })
 }
 
 /// [`read_entry`], or the derived entry of a derived key.
-pub(crate) fn read_key(conn: &Connection, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
+pub(crate) fn read_key(conn: &Db, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
     match crate::kv::derived::derivation(ns, key) {
         Some(d) => crate::kv::derived::Deriver::new(|n: &str, k: &str| read_entry(conn, path, n, k)).get(ns, &d),
         None => read_entry(conn, path, ns, key),
     }
 }
 
-pub(crate) fn read_entry(conn: &Connection, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
-    conn.prepare_cached(
+pub(crate) fn read_entry(conn: &Db, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
+    conn.query_opt(
         "SELECT value, version, deleted, ttl, created_at, serial, writer FROM latest WHERE namespace = ?1 AND key = ?2",
+        vals![ns, key],
+        entry_from_row,
     )
-    .and_then(|mut st| st.query_row(params![ns, key], entry_from_row).optional())
     .map_err(sql(path, "read key"))
 }
 
 pub(crate) fn read_key_meta(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     ns: &str,
     key: &str,
 ) -> Result<Option<crate::kv::KeyMeta>, StateError> {
-    conn.prepare_cached("SELECT type, description, key_created_at FROM latest WHERE namespace = ?1 AND key = ?2")
-        .and_then(|mut st| {
-            st.query_row(params![ns, key], |r| {
-                Ok(crate::kv::KeyMeta {
-                    kv_type: crate::kv::KvType::parse(&r.get::<_, String>(0)?).unwrap_or_default(),
-                    description: r.get(1)?,
-                    key_created_at: r.get(2)?,
-                })
+    conn.query_opt(
+        "SELECT type, description, key_created_at FROM latest WHERE namespace = ?1 AND key = ?2",
+        vals![ns, key],
+        |r| {
+            Ok(crate::kv::KeyMeta {
+                kv_type: crate::kv::KvType::parse(r.str(0)?).unwrap_or_default(),
+                description: r.text(1)?,
+                key_created_at: r.i64(2)?,
             })
-            .optional()
-        })
-        .map_err(sql(path, "read key"))
+        },
+    )
+    .map_err(sql(path, "read key"))
 }
 
-fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+fn entry_from_row(r: &db::Row<'_, '_>) -> Result<Entry, DbError> {
     Ok(Entry {
-        value: r.get(0)?,
-        version: r.get::<_, i64>(1)? as u64,
-        deleted: r.get(2)?,
-        ttl: r.get::<_, i64>(3)? as u64,
-        created_at: r.get(4)?,
-        serial: r.get::<_, i64>(5)? as u64,
-        writer: r.get(6)?,
+        value: r.text(0)?,
+        version: r.u64(1)?,
+        deleted: r.bool(2)?,
+        ttl: r.u64(3)?,
+        created_at: r.i64(4)?,
+        serial: r.u64(5)?,
+        writer: r.text(6)?,
     })
 }
 
-pub(crate) fn read_snapshot(conn: &Connection, path: &Path) -> Result<Snapshot, StateError> {
+pub(crate) fn read_snapshot(conn: &Db, path: &Path) -> Result<Snapshot, StateError> {
     let meta = read_meta(conn, path)?;
     let mut entries: BTreeMap<String, BTreeMap<String, Entry>> = BTreeMap::new();
-    let mut st = conn
-        .prepare_cached(
-            "SELECT value, version, deleted, ttl, created_at, serial, writer, namespace, key FROM latest
-              ORDER BY namespace, key",
-        )
-        .map_err(sql(path, "read snapshot"))?;
-    let mut rows = st.query([]).map_err(sql(path, "read snapshot"))?;
     // Rows arrive sorted by (namespace, key): fill one namespace's map at a time, allocating
     // each namespace string once.
     let mut current: Option<(String, BTreeMap<String, Entry>)> = None;
-    while let Some(r) = rows.next().map_err(sql(path, "read snapshot"))? {
-        let ns = r.get_ref(7).and_then(|v| Ok(v.as_str()?)).map_err(sql(path, "read snapshot"))?;
-        if current.as_ref().is_none_or(|(cur, _)| cur != ns)
-            && let Some((done, map)) = current.replace((ns.to_string(), BTreeMap::new()))
-        {
-            entries.insert(done, map);
-        }
-        let key: String = r.get(8).map_err(sql(path, "read snapshot"))?;
-        let entry = entry_from_row(r).map_err(sql(path, "read snapshot"))?;
-        if let Some((_, map)) = current.as_mut() {
-            map.insert(key, entry);
-        }
-    }
+    conn.query(
+        "SELECT value, version, deleted, ttl, created_at, serial, writer, namespace, key FROM latest
+          ORDER BY namespace, key",
+        &[],
+        |r| {
+            let ns = r.str(7)?;
+            if current.as_ref().is_none_or(|(cur, _)| cur != ns)
+                && let Some((done, map)) = current.replace((ns.to_string(), BTreeMap::new()))
+            {
+                entries.insert(done, map);
+            }
+            let key = r.text(8)?;
+            let entry = entry_from_row(r)?;
+            if let Some((_, map)) = current.as_mut() {
+                map.insert(key, entry);
+            }
+            Ok(())
+        },
+    )
+    .map_err(sql(path, "read snapshot"))?;
     if let Some((done, map)) = current {
         entries.insert(done, map);
     }
@@ -625,10 +670,29 @@ pub(crate) fn read_snapshot(conn: &Connection, path: &Path) -> Result<Snapshot, 
 }
 
 /// The jobs recorded as purged (table `purged_jobs`, schema 2).
-pub(crate) fn read_purged_jobs(conn: &Connection, path: &Path) -> Result<BTreeSet<String>, StateError> {
-    conn.prepare_cached("SELECT job FROM purged_jobs ORDER BY job")
-        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
-        .map_err(sql(path, "read purged jobs"))
+pub(crate) fn read_purged_jobs(conn: &Db, path: &Path) -> Result<BTreeSet<String>, StateError> {
+    let mut out = BTreeSet::new();
+    conn.query("SELECT job FROM purged_jobs ORDER BY job", &[], |r| {
+        out.insert(r.text(0)?);
+        Ok(())
+    })
+    .map_err(sql(path, "read purged jobs"))?;
+    Ok(out)
+}
+
+/// Live keys of a namespace, derived keys included, sorted (one indexed query, not a
+/// snapshot of the whole state).
+pub(crate) fn live_keys(conn: &Db, path: &Path, ns: &str) -> Result<Vec<String>, StateError> {
+    let mut keys = conn
+        .query_map("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key", vals![ns], |r| r.text(0))
+        .map_err(sql(path, "list keys"))?;
+    let derived = crate::kv::derived::Deriver::new(|n: &str, k: &str| read_entry(conn, path, n, k))
+        .keys_of(ns, keys.iter().map(String::as_str))?;
+    if !derived.is_empty() {
+        keys.extend(derived.into_iter().map(|(k, _)| k));
+        keys.sort();
+    }
+    Ok(keys)
 }
 
 /// Checks on namespace and key strings the store itself enforces (cheap, per write): not
@@ -657,22 +721,25 @@ mod tests {
     #[test]
     fn a_full_disk_and_a_read_only_filesystem_are_named() {
         let p = Path::new("/nonexistent/kvform.db");
-        assert!(matches!(classify(p, "commit", failure(rusqlite::ffi::SQLITE_FULL)), StateError::NoSpace { .. }));
+        assert!(matches!(
+            classify_sqlite(p, "commit", failure(rusqlite::ffi::SQLITE_FULL)),
+            StateError::NoSpace { .. }
+        ));
         let e = io_error(p, "lock", std::io::Error::from_raw_os_error(libc::ENOSPC));
         assert!(e.to_string().contains("no space left on device"), "{e}");
         let e = io_error(p, "lock", std::io::Error::from_raw_os_error(libc::EROFS));
         assert!(e.to_string().contains("is on a read-only filesystem"), "{e}");
         // SQLITE_READONLY on a writable filesystem (a file mode problem) is not called one.
         let tmp = tempfile::tempdir().unwrap();
-        let e = classify(&tmp.path().join("s.db"), "write", failure(rusqlite::ffi::SQLITE_READONLY));
-        assert!(matches!(e, StateError::Sqlite { .. }), "{e}");
+        let e = classify_sqlite(&tmp.path().join("s.db"), "write", failure(rusqlite::ffi::SQLITE_READONLY));
+        assert!(matches!(e, StateError::Db { .. }), "{e}");
     }
 
     #[test]
     fn undecodable_rows_are_corruption_with_the_restore_hint() {
         let bytes: Vec<u8> = vec![0xff];
         let bad = rusqlite::Error::Utf8Error(0, std::str::from_utf8(&bytes).unwrap_err());
-        let e = classify(Path::new("s.db"), "read snapshot", bad);
+        let e = classify_sqlite(Path::new("s.db"), "read snapshot", bad);
         assert!(e.to_string().contains("failed its checks") && e.to_string().contains("restore a backup"), "{e}");
     }
 }

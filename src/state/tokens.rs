@@ -1,8 +1,8 @@
 //! API tokens of `kvform serve` (SPEC §9): a token is shown once when created; the state
 //! keeps only its sha-256, so a copied state file grants nothing.
 
+use super::db::{DbError, Row, vals};
 use super::{StateError, StateStore, sql};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -49,16 +49,15 @@ fn fresh_token() -> Result<zeroize::Zeroizing<String>, StateError> {
 
 const COLUMNS: &str = "name, role, namespaces, reveal, created_at, expires_at, revoked_at";
 
-fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
-    let ns: String = r.get(2)?;
+fn record(r: &Row<'_, '_>) -> Result<TokenRecord, DbError> {
     Ok(TokenRecord {
-        name: r.get(0)?,
-        role: r.get(1)?,
-        namespaces: ns.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-        reveal: r.get(3)?,
-        created_at: r.get(4)?,
-        expires_at: r.get(5)?,
-        revoked_at: r.get(6)?,
+        name: r.text(0)?,
+        role: r.text(1)?,
+        namespaces: r.str(2)?.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        reveal: r.bool(3)?,
+        created_at: r.i64(4)?,
+        expires_at: r.opt_i64(5)?,
+        revoked_at: r.opt_i64(6)?,
     })
 }
 
@@ -68,10 +67,9 @@ impl StateStore {
     pub fn create_token(&self, t: &TokenRecord) -> Result<zeroize::Zeroizing<String>, StateError> {
         let token = fresh_token()?;
         let p = self.path();
-        let live: Option<i64> = self
+        let live = self
             .conn()
-            .query_row("SELECT 1 FROM api_tokens WHERE name = ?1 AND revoked_at IS NULL", [&t.name], |r| r.get(0))
-            .optional()
+            .query_opt("SELECT 1 FROM api_tokens WHERE name = ?1 AND revoked_at IS NULL", vals![&t.name], |r| r.i64(0))
             .map_err(sql(p, "read tokens"))?;
         if live.is_some() {
             return Err(StateError::Invalid {
@@ -80,11 +78,15 @@ impl StateStore {
                 reason: "a token with this name exists; revoke it first (`kvform token revoke NAME`)",
             });
         }
+        let (hash, namespaces) = (token_hash(&token), t.namespaces.join(","));
         self.conn()
             .execute(
-                "INSERT OR REPLACE INTO api_tokens (name, hash, role, namespaces, reveal, created_at, expires_at, revoked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
-                params![t.name, token_hash(&token), t.role, t.namespaces.join(","), t.reveal, t.created_at, t.expires_at],
+                "INSERT INTO api_tokens (name, hash, role, namespaces, reveal, created_at, expires_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
+                 ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, role = excluded.role,
+                    namespaces = excluded.namespaces, reveal = excluded.reveal, created_at = excluded.created_at,
+                    expires_at = excluded.expires_at, revoked_at = NULL",
+                vals![&t.name, &hash, &t.role, &namespaces, t.reveal, t.created_at, t.expires_at],
             )
             .map_err(sql(p, "write token"))?;
         Ok(token)
@@ -92,20 +94,15 @@ impl StateStore {
 
     /// Every token, by name.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StateError> {
-        let p = self.path();
-        let mut st = self
-            .conn()
-            .prepare(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY name"))
-            .map_err(sql(p, "read tokens"))?;
-        let rows = st.query_map([], record).map_err(sql(p, "read tokens"))?;
-        rows.collect::<Result<_, _>>().map_err(sql(p, "read tokens"))
+        self.conn()
+            .query_map(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY name"), &[], record)
+            .map_err(sql(self.path(), "read tokens"))
     }
 
     /// The token whose hash is `hash`, if any (usable or not: the caller says why not).
     pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StateError> {
         self.conn()
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM api_tokens WHERE hash = ?1"))
-            .and_then(|mut st| st.query_row([hash], record).optional())
+            .query_opt(&format!("SELECT {COLUMNS} FROM api_tokens WHERE hash = ?1"), vals![hash], record)
             .map_err(sql(self.path(), "read tokens"))
     }
 
@@ -113,7 +110,7 @@ impl StateStore {
     pub fn revoke_token(&self, name: &str, now: i64) -> Result<bool, StateError> {
         let n = self
             .conn()
-            .execute("UPDATE api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL", params![name, now])
+            .execute("UPDATE api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL", vals![name, now])
             .map_err(sql(self.path(), "revoke token"))?;
         Ok(n > 0)
     }

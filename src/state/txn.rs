@@ -7,12 +7,12 @@
 //! A write moves the key's latest row into `history` and writes the new one in `latest`;
 //! history beyond `max_versions` rows per key is trimmed right there.
 
+use super::db::{Db, vals};
 use super::fingerprint::{self, PlanBasis, Staged};
 use super::lock::LockGuard;
 use super::{StateError, check_name, read_key, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, KvType, LeanSnapshot, Snapshot, Typed, is_secret_key};
 use crate::secrets::Keyring;
-use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -111,7 +111,7 @@ impl Counts {
 }
 
 pub struct WriteTxn {
-    conn: Connection,
+    conn: Db,
     path: PathBuf,
     keyring: Option<Arc<Keyring>>,
     lock: LockGuard,
@@ -139,14 +139,14 @@ impl std::fmt::Debug for WriteTxn {
 impl Drop for WriteTxn {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self.conn.batch("ROLLBACK");
         }
     }
 }
 
 impl WriteTxn {
     pub(super) fn begin(
-        conn: Connection,
+        conn: Db,
         path: PathBuf,
         keyring: Option<Arc<Keyring>>,
         lock: LockGuard,
@@ -155,8 +155,10 @@ impl WriteTxn {
         // a 10,000-worker fleet). With SQLite's default 2 MB page cache such a transaction
         // spills dirty pages to the WAL over and over and then searches the WAL for them;
         // a larger cache (grown only as pages are touched) keeps the working set in memory.
-        conn.pragma_update(None, "cache_size", WRITE_CACHE_KIB).map_err(sql(&path, "size the page cache"))?;
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql(&path, "begin the write transaction"))?;
+        if let Some(c) = conn.lite() {
+            c.pragma_update(None, "cache_size", WRITE_CACHE_KIB).map_err(sql(&path, "size the page cache"))?;
+        }
+        conn.begin_write().map_err(sql(&path, "begin the write transaction"))?;
         let mut txn = WriteTxn {
             conn,
             path,
@@ -232,7 +234,7 @@ impl WriteTxn {
         workspace_digest: Option<&str>,
     ) -> Result<(), StateError> {
         if basis.full {
-            self.conn.execute("DELETE FROM fingerprints", []).map_err(sql(&self.path, "reset fingerprints"))?;
+            self.conn.execute("DELETE FROM fingerprints", &[]).map_err(sql(&self.path, "reset fingerprints"))?;
         }
         let mut staged = Staged {
             writer: writer.to_string(),
@@ -425,24 +427,12 @@ impl WriteTxn {
         let serial = self.next_serial() as i64;
         let inserted = self
             .conn
-            .prepare_cached(
+            .execute(
                 "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
                                      type, description, key_created_at)
                  VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?5) ON CONFLICT (namespace, key) DO NOTHING",
+                vals![ns, key, stored, ttl as i64, now, serial, writer, meta.kv_type.as_str(), &meta.description],
             )
-            .and_then(|mut st| {
-                st.execute(params![
-                    ns,
-                    key,
-                    stored,
-                    ttl as i64,
-                    now,
-                    serial,
-                    writer,
-                    meta.kv_type.as_str(),
-                    meta.description
-                ])
-            })
             .map_err(sql(&self.path, "write key"))?;
         if inserted > 0 {
             self.counts.added += 1;
@@ -466,6 +456,11 @@ impl WriteTxn {
         }
     }
 
+    /// Live keys of a namespace (derived keys included), sorted; sees this transaction's writes.
+    pub fn live_keys(&self, ns: &str) -> Result<Vec<String>, StateError> {
+        super::live_keys(&self.conn, &self.path, ns)
+    }
+
     /// The jobs recorded as purged; sees this transaction's own changes.
     pub fn purged_jobs(&self) -> Result<BTreeSet<String>, StateError> {
         super::read_purged_jobs(&self.conn, &self.path)
@@ -479,16 +474,14 @@ impl WriteTxn {
         let mut n = 0;
         for job in old.difference(jobs) {
             self.conn
-                .prepare_cached("DELETE FROM purged_jobs WHERE job = ?1")
-                .and_then(|mut st| st.execute([job]))
+                .execute("DELETE FROM purged_jobs WHERE job = ?1", vals![job])
                 .map_err(sql(&self.path, "unrecord purged job"))?;
             n += 1;
         }
         for job in jobs.difference(&old) {
             check_name("job", job)?;
             self.conn
-                .prepare_cached("INSERT INTO purged_jobs (job, serial) VALUES (?1, ?2)")
-                .and_then(|mut st| st.execute(params![job, serial]))
+                .execute("INSERT INTO purged_jobs (job, serial) VALUES (?1, ?2)", vals![job, serial])
                 .map_err(sql(&self.path, "record purged job"))?;
             n += 1;
         }
@@ -500,8 +493,9 @@ impl WriteTxn {
     pub fn purge_namespace(&mut self, ns: &str, writer: &str, now: i64) -> Result<usize, StateError> {
         let keys: Vec<String> = self
             .conn
-            .prepare_cached("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key")
-            .and_then(|mut st| st.query_map([ns], |r| r.get(0))?.collect())
+            .query_map("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key", vals![ns], |r| {
+                r.text(0)
+            })
             .map_err(sql(&self.path, "list namespace"))?;
         for key in &keys {
             self.tombstone(ns, key, writer, now)?;
@@ -516,11 +510,14 @@ impl WriteTxn {
         for table in ["latest", "history"] {
             let rows: Vec<(String, String, i64, String)> = self
                 .conn
-                .prepare(&format!(
-                    "SELECT namespace, key, version, value FROM {table} WHERE {} AND deleted = 0",
-                    super::SECRET_ROWS
-                ))
-                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect())
+                .query_map(
+                    &format!(
+                        "SELECT namespace, key, version, value FROM {table} WHERE {} AND deleted = 0",
+                        self.conn.secret_rows()
+                    ),
+                    &[],
+                    |r| Ok((r.text(0)?, r.text(1)?, r.i64(2)?, r.text(3)?)),
+                )
                 .map_err(sql(&self.path, "read secrets"))?;
             let update = format!("UPDATE {table} SET value = ?4 WHERE namespace = ?1 AND key = ?2 AND version = ?3");
             for (ns, key, version, stored) in rows {
@@ -528,8 +525,7 @@ impl WriteTxn {
                 let plain = ring.open(&ns, &key, version as u64, &stored)?;
                 let sealed = ring.seal(&ns, &key, version as u64, &plain)?;
                 self.conn
-                    .prepare_cached(&update)
-                    .and_then(|mut st| st.execute(params![ns, key, version, sealed]))
+                    .execute(&update, vals![&ns, &key, version, sealed.as_str()])
                     .map_err(sql(&self.path, "reseal secret"))?;
                 n += 1;
             }
@@ -540,14 +536,14 @@ impl WriteTxn {
 
     pub fn savepoint(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
-        self.conn.execute_batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
+        self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
         self.savepoints.push((name.to_string(), self.counts));
         Ok(())
     }
 
     pub fn release(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
-        self.conn.execute_batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"))?;
+        self.conn.batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"))?;
         if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
             self.savepoints.truncate(i);
         }
@@ -557,9 +553,7 @@ impl WriteTxn {
     /// Undo everything since the savepoint `name`, and release it.
     pub fn rollback_to(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
-        self.conn
-            .execute_batch(&format!("ROLLBACK TO {q}; RELEASE {q}"))
-            .map_err(sql(&self.path, "roll back to savepoint"))?;
+        self.conn.batch(&format!("ROLLBACK TO {q}; RELEASE {q}")).map_err(sql(&self.path, "roll back to savepoint"))?;
         if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
             self.counts = self.savepoints[i].1;
             self.savepoints.truncate(i);
@@ -578,13 +572,15 @@ impl WriteTxn {
         }
         if changed {
             self.conn
-                .execute("UPDATE meta SET serial = ?1 WHERE id = 1", [serial as i64])
+                .execute("UPDATE meta SET serial = ?1 WHERE id = 1", vals![serial as i64])
                 .map_err(sql(&self.path, "bump serial"))?;
             let h = &self.lock.holder;
             self.conn
                 .execute(
-                    "INSERT OR REPLACE INTO lock (id, lock_id, actor, pid, operation, since) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-                    params![h.lock_id, h.actor, h.pid, h.operation, h.since],
+                    "INSERT INTO lock (id, lock_id, actor, pid, operation, since) VALUES (1, ?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, actor = excluded.actor,
+                        pid = excluded.pid, operation = excluded.operation, since = excluded.since",
+                    vals![&h.lock_id, &h.actor, h.pid as i64, &h.operation, h.since],
                 )
                 .map_err(sql(&self.path, "write lock record"))?;
         }
@@ -595,10 +591,10 @@ impl WriteTxn {
                     "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
                                           added, changed, destroyed, removed, resealed, status)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                    params![
+                    vals![
                         serial as i64,
-                        record.operation,
-                        record.actor,
+                        &record.operation,
+                        &record.actor,
                         env!("CARGO_PKG_VERSION"),
                         record.started_at,
                         record.finished_at,
@@ -613,7 +609,15 @@ impl WriteTxn {
                 )
                 .map_err(sql(&self.path, "write audit record"))?;
         }
-        self.conn.execute_batch("COMMIT").map_err(sql(&self.path, "commit"))?;
+        if !self.lock.still_held() {
+            // The lock's connection died (PostgreSQL released the lock with it): another
+            // writer may be in; committing now could interleave two change sets.
+            return Err(StateError::Config(format!(
+                "state {}: the write lock was lost (its database connection closed); nothing was committed\n  help: run the command again",
+                self.path.display()
+            )));
+        }
+        self.conn.batch("COMMIT").map_err(sql(&self.path, "commit"))?;
         self.finished = true;
         Ok(serial)
     }
@@ -621,10 +625,10 @@ impl WriteTxn {
     /// Discard every write of this transaction and release the lock.
     pub fn rollback(mut self) -> Result<(), StateError> {
         self.finished = true;
-        self.conn.execute_batch("ROLLBACK").map_err(sql(&self.path, "roll back"))
+        self.conn.batch("ROLLBACK").map_err(sql(&self.path, "roll back"))
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
+    pub(crate) fn conn(&self) -> &Db {
         &self.conn
     }
 
@@ -643,22 +647,20 @@ impl WriteTxn {
     /// What a write compares against: the latest row.
     fn head(&self, ns: &str, key: &str) -> Result<Option<Head>, StateError> {
         self.conn
-            .prepare_cached(
+            .query_opt(
                 "SELECT version, value, deleted, ttl, type, description FROM latest WHERE namespace = ?1 AND key = ?2",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![ns, key], |r| {
+                vals![ns, key],
+                |r| {
                     Ok(Head {
-                        version: r.get::<_, i64>(0)? as u64,
-                        value: r.get(1)?,
-                        deleted: r.get(2)?,
-                        ttl: r.get::<_, i64>(3)? as u64,
-                        kv_type: KvType::parse(&r.get::<_, String>(4)?).unwrap_or_default(),
-                        description: r.get(5)?,
+                        version: r.u64(0)?,
+                        value: r.text(1)?,
+                        deleted: r.bool(2)?,
+                        ttl: r.u64(3)?,
+                        kv_type: KvType::parse(r.str(4)?).unwrap_or_default(),
+                        description: r.text(5)?,
                     })
-                })
-                .optional()
-            })
+                },
+            )
             .map_err(sql(&self.path, "read key"))
     }
 
@@ -681,29 +683,29 @@ impl WriteTxn {
         let keep_from = version as i64 - self.max_versions as i64 + 1;
         let c = &self.conn;
         let p = &self.path;
-        c.prepare_cached(
+        c.execute(
             "INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
                                   type, description, key_created_at)
              SELECT namespace, key, version, value, deleted, ttl, created_at, serial, writer,
                     type, description, key_created_at FROM latest
               WHERE namespace = ?1 AND key = ?2",
+            vals![ns, key],
         )
-        .and_then(|mut st| st.execute(params![ns, key]))
         .map_err(sql(p, "move version to history"))?;
-        c.prepare_cached(
+        let (t, d) = (meta.kv_type.as_str(), meta.description.as_str());
+        c.execute(
             "UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8, writer = ?9,
                                type = ?10, description = ?11
               WHERE namespace = ?1 AND key = ?2",
+            vals![ns, key, version as i64, stored, deleted, ttl as i64, now, serial, writer, t, d],
         )
-        .and_then(|mut st| {
-            let (t, d) = (meta.kv_type.as_str(), &meta.description);
-            st.execute(params![ns, key, version as i64, stored, deleted, ttl as i64, now, serial, writer, t, d])
-        })
         .map_err(sql(p, "write key"))?;
         if keep_from > 1 {
-            c.prepare_cached("DELETE FROM history WHERE namespace = ?1 AND key = ?2 AND version < ?3")
-                .and_then(|mut st| st.execute(params![ns, key, keep_from]))
-                .map_err(sql(p, "trim history"))?;
+            c.execute(
+                "DELETE FROM history WHERE namespace = ?1 AND key = ?2 AND version < ?3",
+                vals![ns, key, keep_from],
+            )
+            .map_err(sql(p, "trim history"))?;
         }
         Ok(())
     }

@@ -43,6 +43,8 @@ use std::ops::Range;
 use std::path::Path;
 
 /// `kvform.hcl` (optional; defaults when missing).
+pub use settings::set_state_attributes;
+
 pub fn settings(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Settings {
     settings::load(root, sources, diags)
 }

@@ -73,7 +73,15 @@ job "db" {
 /// A bucket made by `kvform init` with workers and the jobs `web` and `db` (no hooks), not
 /// yet applied.
 pub fn bucket() -> tempfile::TempDir {
+    bucket_with_settings("")
+}
+
+/// [`bucket`] with `kvform.hcl` written before `kvform init` (empty: none).
+pub fn bucket_with_settings(kvform_hcl: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
+    if !kvform_hcl.is_empty() {
+        std::fs::write(tmp.path().join("kvform.hcl"), kvform_hcl).unwrap();
+    }
     let out = kvform(tmp.path(), &["init"]);
     assert!(out.status.success(), "init failed: {}", stderr(&out));
     let ws = tmp.path().join("workspace");
@@ -98,4 +106,34 @@ pub fn applied_bucket() -> tempfile::TempDir {
     let b = bucket();
     ok(b.path(), &["apply", "--auto-approve"]);
     b
+}
+
+/// The PostgreSQL the backend tests run against: `KVFORM_TEST_PG_URL` (`.ci/run` starts a
+/// throwaway cluster and sets it). Unset: `None` and a note that the PostgreSQL half was
+/// skipped — except under `CI=true`, where a missing database is a failure, so CI never
+/// passes by skipping.
+pub fn pg_url(test: &str) -> Option<String> {
+    match std::env::var("KVFORM_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: CI=true but KVFORM_TEST_PG_URL is not set: the PostgreSQL tests must run in CI")
+        }
+        _ => {
+            eprintln!("{test}: skipped the PostgreSQL half (set KVFORM_TEST_PG_URL, see CONTRIBUTING)");
+            None
+        }
+    }
+}
+
+/// A `state` block for a PostgreSQL bucket in a registry schema of its own, so tests run in
+/// parallel against one database without seeing each other's buckets.
+pub fn pg_state_block() -> String {
+    let schema = format!("kvt_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    format!("state {{\n  backend = \"postgres\"\n  url_env = \"KVFORM_TEST_PG_URL\"\n  schema  = \"{schema}\"\n}}\n")
+}
+
+/// [`bucket`] whose state is on PostgreSQL (`kvform init` creates the bucket there and
+/// writes its id into kvform.hcl).
+pub fn pg_bucket() -> tempfile::TempDir {
+    bucket_with_settings(&pg_state_block())
 }

@@ -18,12 +18,14 @@ const FILE: &str = "kvform.hcl";
 /// Block name ("" = top level) -> the attributes it accepts.
 const SCHEMA: &[(&str, &[&str])] = &[
     ("", &["job_config_selector", "max_versions", "certs_ttl", "certs_renewal_days"]),
-    ("state", &["path"]),
+    // `url` is listed so that it gets its own refusal (a connection string belongs in the
+    // environment), not "unknown attribute".
+    ("state", &["path", "backend", "url_env", "schema", "bucket_id", "url"]),
     ("hooks", &["timeout", "api_port"]),
     ("limits", &["max_file_size"]),
 ];
 
-const ACCEPTED: &str = "job_config_selector, max_versions, certs_ttl, certs_renewal_days, state { path }, \
+const ACCEPTED: &str = "job_config_selector, max_versions, certs_ttl, certs_renewal_days, state { path, backend, url_env, schema, bucket_id }, \
 hooks { timeout, api_port }, limits { max_file_size }";
 
 /// Size suffixes of `limits { max_file_size }` (case-insensitive; binary, as `ls -h` counts).
@@ -220,6 +222,76 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
                 Ok(())
             }
         }),
+        ("state", "backend") => string(expr, name, "\"postgres\"", file).and_then(|s| match s.trim() {
+            b @ ("sqlite" | "postgres") => {
+                settings.state_backend = b.to_string();
+                Ok(())
+            }
+            _ => Err(out_of_range(
+                expr,
+                name,
+                file,
+                "must be \"sqlite\" or \"postgres\"",
+                "sqlite (the default) keeps the state in a file; postgres shares it through a PostgreSQL database",
+            )),
+        }),
+        ("state", "url_env") => string(expr, name, "\"KVFORM_PG_URL\"", file).and_then(|s| {
+            let s = s.trim();
+            let ok = !s.is_empty()
+                && !s.starts_with(|c: char| c.is_ascii_digit())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if ok {
+                settings.state_url_env = s.to_string();
+                Ok(())
+            } else {
+                Err(out_of_range(
+                    expr,
+                    name,
+                    file,
+                    "is not an environment variable name",
+                    "name the variable that holds the connection string, e.g. url_env = \"KVFORM_PG_URL\"",
+                ))
+            }
+        }),
+        ("state", "schema") => string(expr, name, "\"kvform\"", file).and_then(|s| {
+            let s = s.trim();
+            let ok = (1..=crate::state::pg::MAX_REGISTRY_LEN).contains(&s.len())
+                && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if ok {
+                settings.state_schema = s.to_string();
+                Ok(())
+            } else {
+                Err(out_of_range(
+                    expr,
+                    name,
+                    file,
+                    "is not a schema name kvform uses",
+                    "use 1-28 lower-case letters, digits and _ (starting with a letter or _), e.g. \"kvform\"",
+                ))
+            }
+        }),
+        ("state", "bucket_id") => {
+            string(expr, name, "\"<uuid>\"", file).and_then(|s| match uuid::Uuid::parse_str(s.trim()) {
+                Ok(id) => {
+                    settings.state_bucket_id = Some(id);
+                    Ok(())
+                }
+                Err(_) => Err(out_of_range(
+                    expr,
+                    name,
+                    file,
+                    "is not a UUID",
+                    "`kvform init` writes it when it creates the bucket; copy it from `kvform state info`",
+                )),
+            })
+        }
+        ("state", "url") => Err(Diagnostic::error(
+            "`url` is not allowed in kvform.hcl: a connection string carries credentials and kvform.hcl is committed",
+        )
+        .at(span_of(expr, file))
+        .label("remove this")
+        .help("put the connection string in an environment variable and name it: `url_env = \"KVFORM_PG_URL\"`")),
         ("hooks", "timeout") => string(expr, name, "\"10m\"", file).and_then(|s| match parse_timeout(&s) {
             Some(secs) => {
                 settings.hook_timeout_secs = secs;
@@ -330,5 +402,115 @@ mod tests {
         assert_eq!(parse_timeout("0s"), None);
         assert_eq!(parse_timeout("-5m"), None);
         assert_eq!(parse_timeout("ten minutes"), None);
+    }
+}
+
+/// Set (or, with `None`, remove) attributes of the `state` block of `<root>/kvform.hcl`,
+/// creating the block (and the file) when missing: `kvform init` writes the PostgreSQL
+/// bucket id it created, `state migrate` switches the backend. Every other line of the
+/// file, comments included, is kept as it was; the result is parsed again before it
+/// replaces the file, so a rewrite never leaves an invalid kvform.hcl behind.
+pub fn set_state_attributes(root: &Path, attrs: &[(&str, Option<String>)]) -> std::io::Result<()> {
+    let path = root.join(FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let new = rewrite_state_block(&text, attrs);
+    if new.parse::<hcl::edit::structure::Body>().is_err() {
+        return Err(std::io::Error::other(format!(
+            "cannot rewrite the `state` block of {} (write it by hand: {})",
+            path.display(),
+            attrs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} = {v:?}"))).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let tmp = root.join(".kvform.hcl.tmp");
+    std::fs::write(&tmp, new)?;
+    std::fs::rename(&tmp, &path)
+}
+
+fn rewrite_state_block(text: &str, attrs: &[(&str, Option<String>)]) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let is_header = |l: &str| {
+        let t = l.trim_start();
+        t.strip_prefix("state").is_some_and(|r| r.trim_start().starts_with('{')) && l.len() - t.len() == 0
+    };
+    let attr_line = |k: &str, v: &str| format!("  {k} = {v:?}");
+    let Some(start) = lines.iter().position(|l| is_header(l)) else {
+        let mut out = text.to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str("\nstate {\n");
+        for (k, v) in attrs {
+            if let Some(v) = v {
+                out.push_str(&attr_line(k, v));
+                out.push('\n');
+            }
+        }
+        out.push_str("}\n");
+        return out;
+    };
+    // The block's lines: a one-line block (`state { path = "x" }`) is opened up first.
+    let mut body: Vec<String> = Vec::new();
+    let end;
+    let header = lines[start];
+    let after = &header[header.find('{').map_or(header.len(), |i| i + 1)..];
+    if let Some(close) = after.rfind('}') {
+        let inner = after[..close].trim();
+        if !inner.is_empty() {
+            body.push(format!("  {inner}"));
+        }
+        end = start;
+    } else {
+        let mut i = start + 1;
+        while i < lines.len() && lines[i].trim() != "}" {
+            body.push(lines[i].to_string());
+            i += 1;
+        }
+        end = i.min(lines.len().saturating_sub(1));
+    }
+    for (k, v) in attrs {
+        let pos = body.iter().position(|l| {
+            let t = l.trim_start();
+            t.strip_prefix(k).is_some_and(|r| r.trim_start().starts_with('='))
+        });
+        match (pos, v) {
+            (Some(i), Some(v)) => body[i] = attr_line(k, v),
+            (Some(i), None) => {
+                body.remove(i);
+            }
+            (None, Some(v)) => body.push(attr_line(k, v)),
+            (None, None) => {}
+        }
+    }
+    let mut out: Vec<String> = lines[..start].iter().map(|l| l.to_string()).collect();
+    out.push("state {".to_string());
+    out.extend(body);
+    out.push("}".to_string());
+    out.extend(lines[end + 1..].iter().map(|l| l.to_string()));
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod state_block_tests {
+    use super::rewrite_state_block;
+
+    #[test]
+    fn the_state_block_is_rewritten_in_place() {
+        let t = "# top\nmax_versions = 3\nstate {\n  backend = \"postgres\" # shared\n}\n# end\n";
+        let out = rewrite_state_block(t, &[("bucket_id", Some("abc".into()))]);
+        assert_eq!(
+            out,
+            "# top\nmax_versions = 3\nstate {\n  backend = \"postgres\" # shared\n  bucket_id = \"abc\"\n}\n# end\n"
+        );
+        let out =
+            rewrite_state_block("state { path = \"x.db\" }\n", &[("path", None), ("backend", Some("postgres".into()))]);
+        assert_eq!(out, "state {\n  backend = \"postgres\"\n}\n");
+        let out = rewrite_state_block("max_versions = 3", &[("backend", Some("postgres".into()))]);
+        assert_eq!(out, "max_versions = 3\n\nstate {\n  backend = \"postgres\"\n}\n");
     }
 }

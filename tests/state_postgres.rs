@@ -1,0 +1,243 @@
+//! The state on a real PostgreSQL (`KVFORM_TEST_PG_URL`; `.ci/run` starts one): the CLI
+//! from `init` to `apply`, `plan`, `kv set|get|history`, `cat`, `gc`, `state check|info`;
+//! the lock across processes and connections; 8 × 50 concurrent `kv set`; and `state
+//! migrate` sqlite -> postgres -> sqlite. Each test has its own registry schema.
+
+mod tf_support;
+
+use std::process::Command;
+use tf_support::{kvform, ok, pg_bucket, pg_url, stderr, stdout};
+
+fn hcl(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("kvform.hcl")).unwrap()
+}
+
+fn state_info_json(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, &["state", "info", "--format", "json"])).unwrap()
+}
+
+#[test]
+fn the_cli_works_on_a_postgres_state() {
+    let Some(url) = pg_url("the_cli_works_on_a_postgres_state") else { return };
+    let b = pg_bucket();
+    let d = b.path();
+    let text = hcl(d);
+    assert!(text.contains("bucket_id = \""), "init records the bucket id in kvform.hcl:\n{text}");
+    assert!(!d.join("data/kvform.db").exists(), "no SQLite file is made for a PostgreSQL state");
+
+    let out = ok(d, &["apply", "--auto-approve"]);
+    assert!(out.contains("Apply complete"), "{out}");
+    let out = ok(d, &["plan"]);
+    assert!(out.contains("No changes"), "a second plan is empty:\n{out}");
+    let serial = state_info_json(d)["serial"].as_u64().unwrap();
+
+    ok(d, &["kv", "set", "vars/job/web", "greeting2", "one"]);
+    ok(d, &["kv", "set", "vars/job/web", "greeting2", "two"]);
+    assert_eq!(ok(d, &["kv", "get", "vars/job/web", "greeting2"]).trim(), "two");
+    let hist = ok(d, &["kv", "history", "vars/job/web", "greeting2"]);
+    assert!(hist.contains("one") && hist.contains("two"), "{hist}");
+    assert_eq!(state_info_json(d)["serial"].as_u64().unwrap(), serial + 2);
+    assert!(ok(d, &["cat", "kv"]).contains("greeting2"));
+    ok(d, &["kv", "delete", "vars/job/web", "greeting2"]);
+    ok(d, &["gc"]);
+    let check = ok(d, &["state", "check"]);
+    assert!(check.starts_with("ok:"), "{check}");
+    // A secret reaches PostgreSQL sealed only.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["kv", "set", "secrets/job/web", "password", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"hunter2-plain").unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(ok(d, &["kv", "get", "secrets/job/web", "password", "--reveal"]).trim(), "hunter2-plain");
+    let loc = location(d);
+    let kvform::state::Location::Postgres(pg) = &loc else { unreachable!() };
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
+    let stored: String = db
+        .query_one(&format!("SELECT value FROM {schema}.latest WHERE namespace = 'secrets/job/web'"), &[])
+        .unwrap()
+        .get(0);
+    assert!(!stored.contains("hunter2"), "the database holds ciphertext only: {stored}");
+    assert!(ok(d, &["state", "check"]).starts_with("ok:"));
+
+    // A fresh clone (kvform.hcl, no data/) finds the same state.
+    let clone = tempfile::tempdir().unwrap();
+    std::fs::write(clone.path().join("kvform.hcl"), hcl(d)).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(clone.path(), &["state", "info", "--format", "json"])).unwrap();
+    assert_eq!(info["serial"], state_info_json(d)["serial"]);
+}
+
+#[test]
+fn a_connection_string_in_kvform_hcl_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kvform.hcl"),
+        "state {\n  backend = \"postgres\"\n  url = \"postgres://u:secret@db/kvform\"\n}\n",
+    )
+    .unwrap();
+    let o = kvform(dir.path(), &["state", "info"]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("`url` is not allowed in kvform.hcl") && err.contains("url_env"), "{err}");
+    let o = kvform(dir.path(), &["validate"]);
+    assert!(!o.status.success() && stderr(&o).contains("url_env"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_held_lock_names_its_holder_and_a_dropped_connection_releases_it() {
+    let Some(url) = pg_url("a_held_lock_names_its_holder_and_a_dropped_connection_releases_it") else { return };
+    let b = pg_bucket();
+    let d = b.path();
+    // Hold the lock from a second process: `kvform kv set` waiting on stdin is not
+    // possible, so take it from this process through the library, as a running apply would.
+    let loc = location(d);
+    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let txn = store.begin_write("apply", std::time::Duration::ZERO, 1767323045).unwrap();
+    let lock_id = txn.lock_holder().lock_id.clone();
+
+    let o = kvform(d, &["kv", "set", "--lock-timeout", "0", "vars/job/web", "k", "v"]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("locked by") && err.contains(&lock_id) && err.contains("`apply`"), "{err}");
+    // Waiting: released within the timeout, the waiter goes on.
+    let waiter = std::thread::spawn({
+        let d = d.to_path_buf();
+        move || kvform(&d, &["kv", "set", "--lock-timeout", "20s", "vars/job/web", "k", "v"])
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    drop(txn);
+    let o = waiter.join().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A holder whose connection drops (a vanished runner) frees the lock at once; its
+    // record is stale and replaced by the next holder.
+    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let mut txn = store.begin_write("apply", std::time::Duration::ZERO, 1767323045).unwrap();
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let n = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+               AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1",
+            &[&((advisory_key(&loc) as u64 >> 32) as i64), &((advisory_key(&loc) as u64 & 0xffff_ffff) as i64)],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the holder's advisory lock was found");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = kvform(d, &["kv", "set", "--lock-timeout", "5s", "vars/job/web", "k", "w"]);
+    assert!(o.status.success(), "the lock was released with the connection: {}", stderr(&o));
+    // The old holder cannot commit without its lock.
+    txn.put("vars/job/web", "k", "lost", 0, "test", 1767323045).unwrap();
+    let err = txn.commit(kvform::state::ApplyRecord::new("apply", 1767323045)).unwrap_err();
+    assert!(err.to_string().contains("lock was lost"), "{err}");
+    assert_eq!(ok(d, &["kv", "get", "vars/job/web", "k"]).trim(), "w");
+}
+
+fn location(d: &std::path::Path) -> kvform::state::Location {
+    let text = hcl(d);
+    let field = |name: &str| {
+        let line = text.lines().find(|l| l.trim_start().starts_with(name)).unwrap();
+        line.split('"').nth(1).unwrap().to_string()
+    };
+    kvform::state::Location::Postgres(kvform::state::PgLocation {
+        url_env: "KVFORM_TEST_PG_URL".into(),
+        schema: field("schema"),
+        bucket_id: Some(field("bucket_id").parse().unwrap()),
+    })
+}
+
+fn advisory_key(loc: &kvform::state::Location) -> i64 {
+    let kvform::state::Location::Postgres(pg) = loc else { unreachable!() };
+    let b = pg.bucket_id.unwrap();
+    let b = b.as_bytes();
+    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+#[test]
+fn concurrent_kv_set_processes_all_land_on_postgres() {
+    if pg_url("concurrent_kv_set_processes_all_land_on_postgres").is_none() {
+        return;
+    }
+    const PROCS: usize = 8;
+    const WRITES: usize = 50;
+    let b = pg_bucket();
+    let root = b.path().to_path_buf();
+    let before = state_info_json(&root)["serial"].as_u64().unwrap();
+    let handles: Vec<_> = (0..PROCS)
+        .map(|i| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                for j in 0..WRITES {
+                    let key = if j % 2 == 0 { "shared".to_string() } else { format!("own-{i}") };
+                    let o = Command::new(env!("CARGO_BIN_EXE_kvform"))
+                        .arg("-C")
+                        .arg(&root)
+                        .args(["kv", "set", "--lock-timeout", "2m", "vars/job/web", &key, &format!("p{i}-w{j}")])
+                        .output()
+                        .unwrap();
+                    if !o.status.success() {
+                        failures.push(format!("p{i} w{j}: {}", String::from_utf8_lossy(&o.stderr)));
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let failures: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert!(failures.is_empty(), "{} of 400 writes failed:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(state_info_json(&root)["serial"].as_u64().unwrap(), before + (PROCS * WRITES) as u64);
+    // Versions per key consecutive, serials increasing: the state's own invariants.
+    assert!(ok(&root, &["state", "check"]).starts_with("ok:"));
+}
+
+#[test]
+fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
+    if pg_url("migrate_sqlite_to_postgres_and_back_keeps_every_version_row").is_none() {
+        return;
+    }
+    let b = tf_support::applied_bucket();
+    let d = b.path();
+    for v in ["a", "b", "c"] {
+        ok(d, &["kv", "set", "vars/job/web", "multi", v]);
+    }
+    let before = state_info_json(d);
+    let hist_before = ok(d, &["kv", "history", "vars/job/web", "multi"]);
+    let cat_before = ok(d, &["cat", "kv"]);
+    // Point the migration at this test's own registry schema.
+    let block = tf_support::pg_state_block();
+    let schema = block.lines().find(|l| l.contains("schema")).unwrap().split('"').nth(1).unwrap().to_string();
+    let out = ok(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema]);
+    assert!(out.contains("verified"), "{out}");
+    assert!(hcl(d).contains("backend = \"postgres\""), "{}", hcl(d));
+    let on_pg = state_info_json(d);
+    for f in ["serial", "lineage", "bucket_id"] {
+        assert_eq!(on_pg[f], before[f], "{f}");
+    }
+    assert_eq!(ok(d, &["kv", "history", "vars/job/web", "multi"]), hist_before);
+    assert_eq!(ok(d, &["cat", "kv"]), cat_before);
+    assert!(ok(d, &["plan"]).contains("No changes"));
+    // Again: the target holds this bucket now.
+    std::fs::write(d.join("kvform.hcl"), "").unwrap();
+    let o =
+        kvform(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema]);
+    assert!(!o.status.success() && stderr(&o).contains("--force"), "{}", stderr(&o));
+    ok(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema, "--force"]);
+
+    // And back: the SQLite file is there from before, so --force.
+    let o = kvform(d, &["state", "migrate", "--to", "sqlite"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    ok(d, &["state", "migrate", "--to", "sqlite", "--force"]);
+    assert!(!hcl(d).contains("postgres\""), "{}", hcl(d));
+    let back = state_info_json(d);
+    for f in ["serial", "lineage", "bucket_id"] {
+        assert_eq!(back[f], before[f], "{f}");
+    }
+    assert_eq!(ok(d, &["kv", "history", "vars/job/web", "multi"]), hist_before);
+    assert!(ok(d, &["state", "check"]).starts_with("ok:"));
+}
