@@ -11,3 +11,5 @@ mod plan;
 mod quickstart_copy;
 mod show;
 mod support;
+#[path = "../tf_support/mod.rs"]
+mod tf_support;

@@ -36,10 +36,38 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_kvform")
 }
 
+/// Where a case's state is: the default SQLite file, or a PostgreSQL bucket (the same
+/// golden files must come out of both).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The `state` block of a PostgreSQL case: its own registry schema, the bucket [`BUCKET_ID`].
+fn pg_attrs(schema: &str) -> Vec<(&'static str, Option<String>)> {
+    vec![
+        ("backend", Some("postgres".into())),
+        ("url_env", Some("KVFORM_TEST_PG_URL".into())),
+        ("schema", Some(schema.into())),
+        ("bucket_id", Some(BUCKET_ID.into())),
+        ("path", None),
+    ]
+}
+
 /// A bucket with an empty state whose bucket id is [`BUCKET_ID`], and its key.
-fn new_bucket(root: &Path) {
+fn new_bucket(root: &Path, backend: Backend, schema: &str) {
     let bucket = kvform::bucket::Bucket::at(root);
     kvform::secrets::Keyring::create(&bucket).unwrap();
+    if backend == Backend::Postgres {
+        let loc = kvform::state::Location::Postgres(kvform::state::PgLocation {
+            url_env: "KVFORM_TEST_PG_URL".into(),
+            schema: schema.into(),
+            bucket_id: Some(BUCKET_ID.parse().unwrap()),
+        });
+        drop(kvform::state::StateStore::init_at(&loc, 1767323045).unwrap());
+        return;
+    }
     let path = bucket.default_state_file();
     drop(kvform::state::StateStore::init(&path, 1767323045).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -128,7 +156,7 @@ fn expected_counts(plan_text: &str) -> String {
     }
 }
 
-fn run_case(g: &mut Golden, case: &Path) -> Result<(), String> {
+fn run_case(g: &mut Golden, case: &Path, backend: Backend) -> Result<(), String> {
     let name = case_name(case);
     let steps = steps(case);
     if steps.is_empty() {
@@ -136,7 +164,8 @@ fn run_case(g: &mut Golden, case: &Path) -> Result<(), String> {
     }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    new_bucket(root);
+    let schema = format!("kvg_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    new_bucket(root, backend, &schema);
     let actor = kvform::state::actor();
     for step in &steps {
         let n = step.n;
@@ -146,6 +175,9 @@ fn run_case(g: &mut Golden, case: &Path) -> Result<(), String> {
         let _ = std::fs::remove_file(root.join("kvform.hcl"));
         if step.dir.join("kvform.hcl").is_file() {
             std::fs::copy(step.dir.join("kvform.hcl"), root.join("kvform.hcl")).unwrap();
+        }
+        if backend == Backend::Postgres {
+            kvform::workspace::hcl_files::set_state_attributes(root, &pg_attrs(&schema)).unwrap();
         }
         copy_secrets(&step.dir, root);
         let env = env_of(step);
@@ -251,12 +283,28 @@ fn plan_and_apply_scenarios() {
     let mut g = Golden::new();
     let all = cases("plan");
     for case in &all {
-        if let Err(e) = run_case(&mut g, case) {
+        if let Err(e) = run_case(&mut g, case, Backend::Sqlite) {
             g.fail(format!("testdata/plan/{}: {e}", case_name(case)));
         }
     }
     assert!(all.len() >= 25, "expected at least 25 plan cases, found {}", all.len());
     g.finish("plan", 75);
+}
+
+/// The same cases and golden files with the state on PostgreSQL (`KVFORM_TEST_PG_URL`).
+#[test]
+fn plan_and_apply_scenarios_on_postgres() {
+    if crate::tf_support::pg_url("plan_and_apply_scenarios_on_postgres").is_none() {
+        return;
+    }
+    let mut g = Golden::new();
+    let all = cases("plan");
+    for case in &all {
+        if let Err(e) = run_case(&mut g, case, Backend::Postgres) {
+            g.fail(format!("testdata/plan/{} (postgres): {e}", case_name(case)));
+        }
+    }
+    g.finish("plan (postgres)", 75);
 }
 
 /// The `quickstart` scenario must stay a copy of `examples/quickstart`, so the README's example
