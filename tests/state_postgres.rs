@@ -241,3 +241,34 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
     assert_eq!(ok(d, &["kv", "history", "vars/job/web", "multi"]), hist_before);
     assert!(ok(d, &["state", "check"]).starts_with("ok:"));
 }
+
+#[test]
+fn two_appliers_in_parallel_one_applies_the_other_waits_or_names_the_holder() {
+    if pg_url("two_appliers_in_parallel_one_applies_the_other_waits_or_names_the_holder").is_none() {
+        return;
+    }
+    let run_both = |d: &std::path::Path, timeout: &str| {
+        let spawn = |d: std::path::PathBuf, t: String| {
+            std::thread::spawn(move || kvform(&d, &["apply", "--auto-approve", "--lock-timeout", &t]))
+        };
+        let (a, b) = (spawn(d.to_path_buf(), timeout.into()), spawn(d.to_path_buf(), timeout.into()));
+        (a.join().unwrap(), b.join().unwrap())
+    };
+    // Without waiting: each either applied or was refused naming the other as holder.
+    let b = pg_bucket();
+    let (x, y) = run_both(b.path(), "0");
+    assert!(x.status.success() || y.status.success(), "{}\n{}", stderr(&x), stderr(&y));
+    for o in [&x, &y] {
+        if !o.status.success() {
+            let err = stderr(o);
+            assert!(err.contains("locked by") && err.contains("lock id"), "{err}");
+        }
+    }
+    // Waiting: both finish; the second one found nothing left to do.
+    let b = pg_bucket();
+    let (x, y) = run_both(b.path(), "2m");
+    assert!(x.status.success() && y.status.success(), "{}\n{}", stderr(&x), stderr(&y));
+    let outs = [stdout(&x), stdout(&y)];
+    assert!(outs.iter().any(|o| o.contains("Apply complete")), "{outs:?}");
+    assert!(ok(b.path(), &["plan"]).contains("No changes"));
+}
