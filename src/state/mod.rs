@@ -1,9 +1,18 @@
-//! The state store: the versioned key-value state of one bucket in SQLite (SPEC §4 "The state").
+//! The state store: the versioned key-value state of one bucket in SQLite or PostgreSQL
+//! (SPEC §4 "The state", §10 "State backends").
+//!
+//! Backends: the code above `state/` opens a [`Location`] and never learns which backend it
+//! got. Below, every query is written once against [`db::Db`] (the connection seam, with
+//! the dialect differences named there); [`pg`] holds the PostgreSQL layout (a registry
+//! schema, one schema per bucket), [`lock`] both locks (flock / advisory lock), [`copy`]
+//! `state migrate` and the portable backup of a PostgreSQL state. Why a seam and not a
+//! backend trait: the version/serial/fingerprint logic is the same on both, and two copies
+//! of it would drift.
 //!
 //! - [`StateStore`] opens or creates the state and serves reads: [`StateStore::snapshot`]
 //!   (latest row of every key, one ordered scan), [`StateStore::get`], [`StateStore::history`].
 //! - [`WriteTxn`] (from [`StateStore::begin_write`]) is the only way to change it: it holds
-//!   the write lock ([`lock`]) and one `BEGIN IMMEDIATE` transaction; every write appends a
+//!   the write lock ([`lock`]) and one write transaction (`BEGIN IMMEDIATE` on SQLite); every write appends a
 //!   version row; [`WriteTxn::commit`] bumps the serial, writes the audit record and commits
 //!   with `synchronous=FULL`.
 //! - `secrets/*` values are sealed with the bucket's [`Keyring`] inside `put`; the state only

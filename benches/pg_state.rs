@@ -1,0 +1,143 @@
+//! PostgreSQL state benchmark (issue 12): first apply, no-op plan and a one-job change of a
+//! generated fleet through the real binary, with the state on SQLite and on PostgreSQL, and
+//! a raw PostgreSQL baseline measured in the same run: the rows the first apply wrote
+//! (`namespace, key, value` of every latest row) loaded into a plain table with COPY, and
+//! with multi-row INSERTs of 1,000 rows. Prints figures and ratios; asserts no timing.
+//!
+//! `KVFORM_TEST_PG_URL=… cargo bench --bench pg_state`. Size: `FLEET_WORKERS` (default
+//! 1,000), `FLEET_JOBS` (50), `FLEET_GROUPS` (10). Targets: first apply <= 3x the COPY
+//! baseline; no-op plan and one-job change within 2x of SQLite.
+
+#[path = "fleet/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+#[path = "fleet/generate.rs"]
+#[allow(dead_code)]
+mod generate;
+
+use generate::Fleet;
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn row(name: &str, run: &cli::CliRun) -> (Duration, Duration, Duration) {
+    let (noop, _) = cli::stats(cli::stats_input(&run.noop));
+    let (one, _) = cli::stats(run.one_job.iter().map(|(p, a)| *p + *a).collect());
+    println!(
+        "{name:>10}: first apply {:.2?}, no-op plan {:.2?} (min of {}), one-job change {:.2?}",
+        run.first_apply,
+        noop,
+        run.noop.len(),
+        one
+    );
+    (run.first_apply, noop, one)
+}
+
+/// The raw baseline: the state's latest rows, COPYed (and multi-row INSERTed) into a plain
+/// table of a fresh schema. Returns (rows, copy, insert).
+fn baseline(url: &str, bucket_schema: &str) -> (usize, Duration, Duration) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let rows: Vec<(String, String, String)> = c
+        .query(&format!("SELECT namespace, key, value FROM {bucket_schema}.latest"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    c.batch_execute("DROP SCHEMA IF EXISTS kvform_bench_raw CASCADE; CREATE SCHEMA kvform_bench_raw;
+                     CREATE TABLE kvform_bench_raw.kv (namespace TEXT COLLATE \"C\" NOT NULL, key TEXT COLLATE \"C\" NOT NULL,
+                                                      value TEXT NOT NULL, UNIQUE (namespace, key))")
+        .unwrap();
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r");
+    let start = Instant::now();
+    let mut tx = c.transaction().unwrap();
+    {
+        let mut w = tx.copy_in("COPY kvform_bench_raw.kv (namespace, key, value) FROM STDIN").unwrap();
+        for (ns, k, v) in &rows {
+            writeln!(w, "{}\t{}\t{}", escape(ns), escape(k), escape(v)).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    tx.commit().unwrap();
+    let copy = start.elapsed();
+    c.batch_execute("TRUNCATE kvform_bench_raw.kv").unwrap();
+    let start = Instant::now();
+    let mut tx = c.transaction().unwrap();
+    for chunk in rows.chunks(1000) {
+        let marks: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        let sql = format!("INSERT INTO kvform_bench_raw.kv (namespace, key, value) VALUES {}", marks.join(", "));
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            chunk.iter().flat_map(|(a, b, v)| [a as _, b as _, v as _]).collect();
+        tx.execute(&sql, &params).unwrap();
+    }
+    tx.commit().unwrap();
+    let insert = start.elapsed();
+    c.batch_execute("DROP SCHEMA kvform_bench_raw CASCADE").unwrap();
+    (rows.len(), copy, insert)
+}
+
+fn main() {
+    let Ok(url) = std::env::var("KVFORM_TEST_PG_URL") else {
+        println!("pg_state: KVFORM_TEST_PG_URL is not set; nothing measured (see CONTRIBUTING)");
+        return;
+    };
+    let fleet = Fleet {
+        workers: env_usize("FLEET_WORKERS", 1_000),
+        jobs: env_usize("FLEET_JOBS", 50),
+        groups: env_usize("FLEET_GROUPS", 10).max(1),
+    };
+    println!("fleet: {} workers, {} jobs -> {} allocations", fleet.workers, fleet.jobs, fleet.allocations());
+    let tmp = tempfile::tempdir().unwrap();
+
+    let lite_root = tmp.path().join("sqlite");
+    let lite = cli::measure(&lite_root, &fleet, cli::RUNS);
+
+    let pg_root = tmp.path().join("postgres");
+    std::fs::create_dir_all(&pg_root).unwrap();
+    fleet.write(&pg_root).unwrap();
+    let registry = format!("kvb_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let hcl = pg_root.join("kvform.hcl");
+    let mut text = std::fs::read_to_string(&hcl).unwrap();
+    text.push_str(&format!(
+        "\nstate {{\n  backend = \"postgres\"\n  url_env = \"KVFORM_TEST_PG_URL\"\n  schema = \"{registry}\"\n}}\n"
+    ));
+    std::fs::write(&hcl, text).unwrap();
+    let pg = cli::measure(&pg_root, &fleet, cli::RUNS);
+    let id: uuid::Uuid = std::fs::read_to_string(&hcl)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("bucket_id")
+                .map(|r| r.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string())
+        })
+        .expect("init wrote the bucket id")
+        .parse()
+        .unwrap();
+    let bucket_schema = kvform::state::pg::bucket_schema(&registry, id);
+    let (rows, copy, insert) = baseline(&url, &bucket_schema);
+
+    println!("baseline (raw PostgreSQL, {rows} rows): COPY {copy:.2?}, multi-row INSERT {insert:.2?}");
+    let (la, ln, lo) = row("sqlite", &lite);
+    let (pa, pn, po) = row("postgres", &pg);
+    println!(
+        "first apply on PostgreSQL: {:.1}x COPY, {:.1}x multi-row INSERT (target <= 3x COPY); {:.1}x SQLite",
+        secs(pa) / secs(copy),
+        secs(pa) / secs(insert),
+        secs(pa) / secs(la)
+    );
+    println!(
+        "no-op plan: {:.2}x SQLite; one-job change: {:.2}x SQLite (target <= 2x)",
+        secs(pn) / secs(ln),
+        secs(po) / secs(lo)
+    );
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!("DROP SCHEMA {bucket_schema} CASCADE; DROP SCHEMA {registry} CASCADE")).unwrap();
+}
