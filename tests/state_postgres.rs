@@ -65,6 +65,15 @@ fn the_cli_works_on_a_postgres_state() {
     assert!(!stored.contains("hunter2"), "the database holds ciphertext only: {stored}");
     assert!(ok(d, &["state", "check"]).starts_with("ok:"));
 
+    // `state backup` writes a portable SQLite file holding the same state.
+    let backup = d.join("backup.db");
+    ok(d, &["state", "backup", backup.to_str().unwrap()]);
+    let meta = kvform::state::backup::verify(&backup).unwrap();
+    assert_eq!(meta.serial, state_info_json(d)["serial"].as_u64().unwrap());
+    assert_eq!(meta.lineage.to_string(), state_info_json(d)["lineage"].as_str().unwrap());
+    let copy = kvform::state::StateStore::open(&backup).unwrap();
+    assert_eq!(copy.history("vars/job/web", "greeting2").unwrap().len(), 3);
+
     // A fresh clone (kvform.hcl, no data/) finds the same state.
     let clone = tempfile::tempdir().unwrap();
     std::fs::write(clone.path().join("kvform.hcl"), hcl(d)).unwrap();

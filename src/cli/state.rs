@@ -278,6 +278,11 @@ fn info(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
     let path = store.path().to_path_buf();
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
+    // A PostgreSQL state has no file: the size of its tables instead.
+    let (size, wal_size) = match store.storage_bytes()? {
+        Some(n) => (n, 0),
+        None => (file_size(&path), file_size(Path::new(&wal))),
+    };
     let (holder, stale) = store.lock_status()?;
     // Counts per namespace class, in the ownership table's order.
     let mut classes: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
@@ -302,8 +307,9 @@ fn info(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
         };
         let out = serde_json::json!({
             "state": path.display().to_string(),
-            "size_bytes": file_size(&path),
-            "wal_bytes": file_size(Path::new(&wal)),
+            "backend": store.backend(),
+            "size_bytes": size,
+            "wal_bytes": wal_size,
             "schema_version": meta.schema_version,
             "bucket_id": meta.bucket_id,
             "lineage": meta.lineage,
@@ -329,7 +335,10 @@ fn info(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
 
     let mut out = String::new();
     out += &format!("state:          {}\n", path.display());
-    out += &format!("size:           {} bytes (+ {} bytes WAL)\n", file_size(&path), file_size(Path::new(&wal)));
+    out += &match store.storage_bytes()? {
+        Some(_) => format!("size:           {size} bytes (PostgreSQL tables and indexes)\n"),
+        None => format!("size:           {size} bytes (+ {wal_size} bytes WAL)\n"),
+    };
     out += &format!("schema version: {}\n", meta.schema_version);
     out += &format!("bucket_id:      {}\n", meta.bucket_id);
     out += &format!("lineage:        {}\n", meta.lineage);

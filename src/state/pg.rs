@@ -252,6 +252,24 @@ pub(crate) fn create_bucket(
 }
 
 impl StateStore {
+    /// Bytes of a PostgreSQL state's tables and indexes; `None` for SQLite (its file is the size).
+    pub fn storage_bytes(&self) -> Result<Option<u64>, StateError> {
+        if !self.conn.is_pg() {
+            return Ok(None);
+        }
+        let n = self
+            .conn
+            .query_one(
+                "SELECT CAST(coalesce(sum(pg_total_relation_size(c.oid)), 0) AS BIGINT) FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                &[],
+                |r| r.i64(0),
+            )
+            .map_err(sql(&self.path, "measure the state"))?;
+        Ok(Some(n as u64))
+    }
+
     /// Open the state at `loc` (see [`StateStore::open`]).
     pub fn open_at(loc: &Location) -> Result<StateStore, StateError> {
         match loc {
