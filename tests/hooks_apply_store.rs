@@ -48,9 +48,13 @@ echo "broken: wrote partial, now failing"
 exit 3
 "#;
 
+const LABELS: &[&str] = &["vault", "app", "broken", "dependent"];
+
 fn bucket() -> TestBucket {
-    let labels: &[&str] = &["vault", "app", "broken", "dependent"];
-    let tb = TestBucket::new(&[(H1, labels)]);
+    jobs(TestBucket::new(&[(H1, LABELS)]))
+}
+
+fn jobs(tb: TestBucket) -> TestBucket {
     let cmd = |events: &[&str], demands: Option<(&str, &str)>| {
         let mut c = json!({ "executed_on": events });
         if let Some((job, command)) = demands {
@@ -86,7 +90,19 @@ fn bucket() -> TestBucket {
 
 #[test]
 fn hook_writes_commit_with_their_job_and_roll_back_with_a_failed_one() {
-    let tb = bucket();
+    hook_writes_commit_and_roll_back(bucket());
+}
+
+/// The same apply, hooks and API with the state on PostgreSQL.
+#[test]
+fn hook_writes_commit_with_their_job_and_roll_back_with_a_failed_one_on_postgres() {
+    let name = "hook_writes_commit_with_their_job_and_roll_back_with_a_failed_one_on_postgres";
+    if let Some(tb) = TestBucket::new_on_postgres(name, &[(H1, LABELS)]) {
+        hook_writes_commit_and_roll_back(jobs(tb));
+    }
+}
+
+fn hook_writes_commit_and_roll_back(tb: TestBucket) {
     let applied = mini_apply(&tb, |_| {});
 
     // Committed: vault's var and secret, app's reads of them, the curl hook's writes.
@@ -113,8 +129,19 @@ fn hook_writes_commit_with_their_job_and_roll_back_with_a_failed_one() {
     assert_eq!(applied.skipped, ["dependent"]);
     assert!(!tb.path("dependent.log").exists(), "a skipped job runs no hooks");
 
-    // Sealed at rest: the plaintext is nowhere in the state files (db, -wal, -shm).
-    for entry in std::fs::read_dir(tb.path("data")).unwrap().flatten() {
+    // Sealed at rest: the plaintext is in no stored row (values as the database holds them)…
+    let store = tb.store();
+    for (ns, keys) in store.snapshot().unwrap().entries {
+        for key in keys.keys() {
+            for row in store.history(&ns, key).unwrap() {
+                assert!(!row.value.contains(SECRET), "plaintext secret stored in {ns} {key}");
+            }
+        }
+    }
+    drop(store);
+    // … nor in the state files (db, -wal, -shm); a PostgreSQL state has none.
+    assert!(tb.pg.is_none() || !tb.path("data").exists(), "a PostgreSQL state writes no file");
+    for entry in std::fs::read_dir(tb.path("data")).into_iter().flatten().flatten() {
         let bytes = std::fs::read(entry.path()).unwrap();
         let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
         assert!(!found, "plaintext secret in {}", entry.path().display());

@@ -21,19 +21,54 @@ pub const NOW_STR: &str = "2026-01-02T03:04:05Z";
 
 pub struct TestBucket {
     pub dir: tempfile::TempDir,
+    /// A PostgreSQL state (see [`TestBucket::new_on_postgres`]); `None`: the SQLite file.
+    pub pg: Option<kvform::state::Location>,
 }
 
 impl TestBucket {
     /// A bucket with `workers` (host, labels) and a fresh key and state.
     pub fn new(workers: &[(&str, &[&str])]) -> TestBucket {
+        let tb = Self::layout(workers, None);
+        StateStore::init(&Bucket::at(tb.root()).default_state_file(), 1767323045).unwrap();
+        tb
+    }
+
+    /// [`TestBucket::new`] with the state on PostgreSQL (`KVFORM_TEST_PG_URL`, a registry
+    /// schema of its own, the `state` block in kvform.hcl); `None` when no database is set
+    /// (see `tf_support::pg_url`).
+    pub fn new_on_postgres(test: &str, workers: &[(&str, &[&str])]) -> Option<TestBucket> {
+        std::env::var("KVFORM_TEST_PG_URL").ok().filter(|u| !u.is_empty()).or_else(|| {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: CI=true but KVFORM_TEST_PG_URL is not set");
+            eprintln!("{test}: skipped the PostgreSQL half (set KVFORM_TEST_PG_URL, see CONTRIBUTING)");
+            None
+        })?;
+        let schema = format!("kvh_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        let loc = kvform::state::Location::Postgres(kvform::state::PgLocation {
+            url_env: "KVFORM_TEST_PG_URL".into(),
+            schema: schema.clone(),
+            bucket_id: None,
+        });
+        let (_, _, id) = StateStore::init_at(&loc, 1767323045).unwrap();
+        let id = id.unwrap();
+        let kvform::state::Location::Postgres(pg) = loc else { unreachable!() };
+        let tb = Self::layout(
+            workers,
+            Some(kvform::state::Location::Postgres(kvform::state::PgLocation { bucket_id: Some(id), ..pg })),
+        );
+        tb.write(
+            "kvform.hcl",
+            &format!("state {{\n  backend = \"postgres\"\n  url_env = \"KVFORM_TEST_PG_URL\"\n  schema = \"{schema}\"\n  bucket_id = \"{id}\"\n}}\n"),
+        );
+        Some(tb)
+    }
+
+    fn layout(workers: &[(&str, &[&str])], pg: Option<kvform::state::Location>) -> TestBucket {
         let dir = tempfile::tempdir().unwrap();
-        let tb = TestBucket { dir };
+        let tb = TestBucket { dir, pg };
         let list: Vec<serde_json::Value> =
             workers.iter().map(|(h, labels)| serde_json::json!({"host": h, "labels": labels})).collect();
         tb.write("workspace/workers.json", &serde_json::to_string_pretty(&list).unwrap());
-        let b = Bucket::at(tb.root());
-        Keyring::create(&b).unwrap();
-        StateStore::init(&b.default_state_file(), 1767323045).unwrap();
+        Keyring::create(&Bucket::at(tb.root())).unwrap();
         tb
     }
 
@@ -52,7 +87,7 @@ impl TestBucket {
         let (store, _) = StateStore::init(&b.default_state_file(), NOW).unwrap();
         // As `kvform init` does: the CA, for the certificates the example declares.
         kvform::certs::ca::ensure(&b, &store.meta().unwrap().bucket_id.to_string(), NOW).unwrap();
-        TestBucket { dir }
+        TestBucket { dir, pg: None }
     }
 
     pub fn root(&self) -> &Path {
@@ -90,7 +125,11 @@ impl TestBucket {
 
     pub fn store(&self) -> StateStore {
         let b = Bucket::at(self.root());
-        StateStore::open(&self.state_file()).unwrap().with_keyring(Keyring::load(&b).unwrap())
+        let store = match &self.pg {
+            Some(loc) => StateStore::open_at(loc).unwrap(),
+            None => StateStore::open(&self.state_file()).unwrap(),
+        };
+        store.with_keyring(Keyring::load(&b).unwrap())
     }
 
     pub fn serial(&self) -> u64 {
