@@ -3,10 +3,15 @@
 
 use kvform::kv::Entry;
 use kvform::secrets::Keyring;
-use kvform::state::{ApplyRecord, ApplyStatus, InitOutcome, StateError, StateStore, WriteOutcome, WriteTxn};
+use kvform::state::{
+    ApplyRecord, ApplyStatus, InitOutcome, Location, PgLocation, StateError, StateStore, WriteOutcome, WriteTxn,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+#[path = "tf_support/mod.rs"]
+mod tf_support;
 
 const NOW: i64 = 1_767_323_045; // 2026-01-02T03:04:05Z
 const NS: &str = "vars/job/api";
@@ -19,27 +24,76 @@ fn fresh() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn txn(path: &Path) -> WriteTxn {
-    StateStore::open(path).unwrap().begin_write("test", Duration::ZERO, 1767323045).unwrap()
+/// A state to open: an SQLite path, or a [`Location`] (the tests that run on both backends).
+trait Opens {
+    fn location(&self) -> Location;
+}
+impl Opens for Path {
+    fn location(&self) -> Location {
+        Location::Sqlite(self.to_path_buf())
+    }
+}
+impl Opens for PathBuf {
+    fn location(&self) -> Location {
+        Location::Sqlite(self.clone())
+    }
+}
+impl Opens for Location {
+    fn location(&self) -> Location {
+        self.clone()
+    }
 }
 
-fn versions(path: &Path, ns: &str, key: &str) -> Vec<(u64, String, bool)> {
-    StateStore::open(path)
-        .unwrap()
-        .history(ns, key)
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.version, r.value, r.deleted))
-        .collect()
+fn open(at: &(impl Opens + ?Sized)) -> Result<StateStore, StateError> {
+    StateStore::open_at(&at.location())
+}
+
+/// A new state on SQLite (the tempdir holds it).
+fn fresh_sqlite() -> (tempfile::TempDir, Location) {
+    let (d, path) = fresh();
+    (d, Location::Sqlite(path))
+}
+
+/// A new state on PostgreSQL in a registry schema of its own; `None` without a database.
+fn fresh_pg(test: &str) -> Option<(tempfile::TempDir, Location)> {
+    tf_support::pg_url(test)?;
+    let schema = format!("kvs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let loc = Location::Postgres(PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None });
+    let (_, outcome, id) = StateStore::init_at(&loc, 1767323045).unwrap();
+    assert_eq!(outcome, InitOutcome::Created);
+    let Location::Postgres(pg) = loc else { unreachable!() };
+    Some((tempfile::tempdir().unwrap(), Location::Postgres(PgLocation { bucket_id: id, ..pg })))
+}
+
+/// `$body` as a test on SQLite and one on PostgreSQL.
+macro_rules! both {
+    ($sqlite:ident, $pg:ident, $body:ident) => {
+        #[test]
+        fn $sqlite() {
+            $body(fresh_sqlite());
+        }
+        #[test]
+        fn $pg() {
+            if let Some(f) = fresh_pg(stringify!($pg)) {
+                $body(f);
+            }
+        }
+    };
+}
+
+fn txn(path: &(impl Opens + ?Sized)) -> WriteTxn {
+    open(path).unwrap().begin_write("test", Duration::ZERO, 1767323045).unwrap()
+}
+
+fn versions(path: &(impl Opens + ?Sized), ns: &str, key: &str) -> Vec<(u64, String, bool)> {
+    open(path).unwrap().history(ns, key).unwrap().into_iter().map(|r| (r.version, r.value, r.deleted)).collect()
 }
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-#[test]
-fn versions_tombstones_and_revival() {
-    let (_d, path) = fresh();
+fn versions_tombstones_and_revival_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     assert_eq!(t.put(NS, "a", " one ", 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
     assert_eq!(t.put(NS, "a", "two", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
@@ -69,7 +123,7 @@ fn versions_tombstones_and_revival() {
             (5, "two".into(), false)
         ]
     );
-    let s = StateStore::open(&path).unwrap();
+    let s = open(&path).unwrap();
     let e = s.get(NS, "a").unwrap().unwrap();
     assert_eq!(
         e,
@@ -88,10 +142,9 @@ fn versions_tombstones_and_revival() {
     assert_eq!((audit[0].serial, audit[0].added, audit[0].changed, audit[0].destroyed), (1, 2, 2, 1));
     assert!(s.check().unwrap().ok());
 }
+both!(versions_tombstones_and_revival, versions_tombstones_and_revival_on_postgres, versions_tombstones_and_revival_on);
 
-#[test]
-fn serial_bumps_only_on_change_and_identical_writes_are_noops() {
-    let (_d, path) = fresh();
+fn serial_bumps_only_on_change_and_identical_writes_are_noops_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     t.put(NS, "k", "v", 0, "test", NOW).unwrap();
     assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
@@ -106,7 +159,7 @@ fn serial_bumps_only_on_change_and_identical_writes_are_noops() {
     let mut rec = ApplyRecord::new("apply", NOW);
     rec.status = ApplyStatus::Failed;
     assert_eq!(t.commit(rec).unwrap(), 2);
-    let s = StateStore::open(&path).unwrap();
+    let s = open(&path).unwrap();
     assert_eq!(s.meta().unwrap().serial, 2);
     let audit = s.audit(10).unwrap();
     assert_eq!(
@@ -114,10 +167,13 @@ fn serial_bumps_only_on_change_and_identical_writes_are_noops() {
         vec![(2, "failed"), (2, "success"), (1, "success")]
     );
 }
+both!(
+    serial_bumps_only_on_change_and_identical_writes_are_noops,
+    serial_bumps_only_on_change_and_identical_writes_are_noops_on_postgres,
+    serial_bumps_only_on_change_and_identical_writes_are_noops_on
+);
 
-#[test]
-fn purge_tombstones_only_live_keys() {
-    let (_d, path) = fresh();
+fn purge_tombstones_only_live_keys_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     for k in ["a", "b", "c"] {
         t.put(NS, k, "v", 0, "test", NOW).unwrap();
@@ -126,16 +182,15 @@ fn purge_tombstones_only_live_keys() {
     t.tombstone(NS, "b", "test", NOW).unwrap();
     assert_eq!(t.purge_namespace(NS, "test", NOW).unwrap(), 2);
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
-    let s = StateStore::open(&path).unwrap();
+    let s = open(&path).unwrap();
     assert_eq!(s.get(NS, "a").unwrap().unwrap().version, 2);
     assert_eq!(s.get(NS, "b").unwrap().unwrap().version, 2, "an already tombstoned key gets no second tombstone");
     assert_eq!(s.get(NS, "c").unwrap().unwrap().version, 2);
     assert!(s.get("vars/job/other", "a").unwrap().unwrap().is_live());
 }
+both!(purge_tombstones_only_live_keys, purge_tombstones_only_live_keys_on_postgres, purge_tombstones_only_live_keys_on);
 
-#[test]
-fn history_is_trimmed_to_max_versions() {
-    let (_d, path) = fresh();
+fn history_is_trimmed_to_max_versions_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     t.set_max_versions(3);
     for i in 1..=7 {
@@ -144,12 +199,15 @@ fn history_is_trimmed_to_max_versions() {
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     let v: Vec<u64> = versions(&path, NS, "k").into_iter().map(|r| r.0).collect();
     assert_eq!(v, vec![5, 6, 7]);
-    assert!(StateStore::open(&path).unwrap().check().unwrap().ok());
+    assert!(open(&path).unwrap().check().unwrap().ok());
 }
+both!(
+    history_is_trimmed_to_max_versions,
+    history_is_trimmed_to_max_versions_on_postgres,
+    history_is_trimmed_to_max_versions_on
+);
 
-#[test]
-fn savepoints_undo_writes_and_counts() {
-    let (_d, path) = fresh();
+fn savepoints_undo_writes_and_counts_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     t.put(NS, "keep", "v", 0, "test", NOW).unwrap();
     t.savepoint("wave_1").unwrap();
@@ -162,38 +220,49 @@ fn savepoints_undo_writes_and_counts() {
     t.release("wave_2").unwrap();
     assert!(t.savepoint("bad name;").is_err());
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
-    let s = StateStore::open(&path).unwrap();
+    let s = open(&path).unwrap();
     assert_eq!(s.get(NS, "keep").unwrap().unwrap().value, "v");
     assert!(s.get(NS, "kept").unwrap().is_some());
     assert_eq!(s.audit(1).unwrap()[0].added, 2);
     assert_eq!(s.audit(1).unwrap()[0].changed, 0);
 }
+both!(
+    savepoints_undo_writes_and_counts,
+    savepoints_undo_writes_and_counts_on_postgres,
+    savepoints_undo_writes_and_counts_on
+);
 
-#[test]
-fn rollback_and_drop_discard_everything() {
-    let (_d, path) = fresh();
+fn rollback_and_drop_discard_everything_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     t.put(NS, "a", "v", 0, "test", NOW).unwrap();
     t.rollback().unwrap();
     let mut t = txn(&path);
     t.put(NS, "b", "v", 0, "test", NOW).unwrap();
     drop(t);
-    let s = StateStore::open(&path).unwrap();
+    let s = open(&path).unwrap();
     assert_eq!(s.snapshot().unwrap().entries.len(), 0);
     assert_eq!(s.meta().unwrap().serial, 0);
 }
+both!(
+    rollback_and_drop_discard_everything,
+    rollback_and_drop_discard_everything_on_postgres,
+    rollback_and_drop_discard_everything_on
+);
 
-#[test]
-fn write_txn_can_move_to_another_thread() {
+fn write_txn_can_move_to_another_thread_on((_d, path): (tempfile::TempDir, Location)) {
     fn assert_send_static<T: Send + 'static>() {}
     assert_send_static::<WriteTxn>();
-    let (_d, path) = fresh();
     let t = std::sync::Arc::new(std::sync::Mutex::new(txn(&path)));
     let t2 = t.clone();
     std::thread::spawn(move || t2.lock().unwrap().put(NS, "from-thread", "v", 0, "hook", NOW).unwrap()).join().unwrap();
     let t = std::sync::Arc::try_unwrap(t).unwrap().into_inner().unwrap();
     assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
 }
+both!(
+    write_txn_can_move_to_another_thread,
+    write_txn_can_move_to_another_thread_on_postgres,
+    write_txn_can_move_to_another_thread_on
+);
 
 #[test]
 fn second_writer_is_refused_with_the_holder_or_waits() {
@@ -371,9 +440,9 @@ fn init_keeps_ids_and_is_idempotent() {
     assert_ne!(before.bucket_id, before.lineage);
 }
 
-#[test]
-fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live() {
-    let (_d, path) = fresh();
+fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live_on(
+    (_d, path): (tempfile::TempDir, Location),
+) {
     let day = 86_400;
     let old = NOW - 40 * day;
     let alloc = "maand/job/api/worker/10.0.0.1";
@@ -394,7 +463,7 @@ fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live(
     let mut t = txn(&path);
     let dry = t.gc(30, NOW).unwrap();
     t.rollback().unwrap();
-    assert_eq!(StateStore::open(&path).unwrap().meta().unwrap().serial, 1);
+    assert_eq!(open(&path).unwrap().meta().unwrap().serial, 1);
 
     let mut t = txn(&path);
     let report = t.gc(30, NOW).unwrap();
@@ -412,7 +481,7 @@ fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live(
             (NS.to_string(), "recently-dead".to_string(), 1),
         ]
     );
-    let s = StateStore::open(&path).unwrap();
+    let s = open(&path).unwrap();
     assert_eq!(s.get(NS, "live").unwrap().unwrap().value, "v2");
     assert!(s.get(NS, "ancient-live").unwrap().unwrap().is_live(), "the latest live version is never removed");
     assert!(s.get(NS, "recently-dead").unwrap().is_some());
@@ -420,6 +489,11 @@ fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live(
     assert!(s.get("maand/job/api/worker/10.0.0.2", "version").unwrap().is_some());
     assert!(s.check().unwrap().ok());
 }
+both!(
+    gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live,
+    gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live_on_postgres,
+    gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live_on
+);
 
 #[test]
 fn check_reports_broken_invariants() {
