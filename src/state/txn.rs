@@ -123,6 +123,11 @@ pub struct WriteTxn {
     finished: bool,
     /// Fingerprints of the plan being applied (`super::fingerprint`).
     staged: Option<Staged>,
+    /// Fingerprint rows this transaction wrote and still holds (forgotten on any rollback
+    /// to a savepoint): a write to a namespace whose row already says so writes nothing.
+    /// Every write of an apply re-stated its namespace's row, one statement per key —
+    /// a round trip per key on PostgreSQL.
+    fp_written: std::collections::HashMap<String, fingerprint::Digest>,
 }
 
 impl std::fmt::Debug for WriteTxn {
@@ -171,6 +176,7 @@ impl WriteTxn {
             began: Instant::now(),
             finished: false,
             staged: None,
+            fp_written: std::collections::HashMap::new(),
         };
         txn.base_serial = super::read_meta(&txn.conn, &txn.path)?.serial;
         Ok(txn)
@@ -236,6 +242,7 @@ impl WriteTxn {
         if basis.full {
             self.conn.execute("DELETE FROM fingerprints", &[]).map_err(sql(&self.path, "reset fingerprints"))?;
         }
+        self.fp_written.clear();
         let mut staged = Staged {
             writer: writer.to_string(),
             workspace_digest: workspace_digest.map(str::to_string),
@@ -244,6 +251,7 @@ impl WriteTxn {
         let changed: std::collections::BTreeSet<&str> = changed.into_iter().collect();
         for (ns, d) in &basis.read {
             if changed.contains(ns.as_str()) {
+                self.fp_written.remove(ns.as_str());
                 fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
                 staged.on_write.insert(ns.clone(), *d);
             } else {
@@ -259,13 +267,17 @@ impl WriteTxn {
     fn note_write(&mut self, ns: &str, writer: &str) -> Result<(), StateError> {
         let Some(staged) = self.staged.as_mut() else { return Ok(()) };
         if writer == staged.writer {
-            if let Some(d) = staged.on_write.get(ns) {
+            if let Some(d) = staged.on_write.get(ns)
+                && self.fp_written.get(ns) != Some(d)
+            {
                 fingerprint::put_row(&self.conn, &self.path, ns, d)?;
+                self.fp_written.insert(ns.to_string(), *d);
             }
         } else {
             staged.on_write.remove(ns);
             staged.on_commit.remove(ns);
             staged.foreign.insert(ns.to_string());
+            self.fp_written.remove(ns);
             fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
         }
         Ok(())
@@ -554,6 +566,8 @@ impl WriteTxn {
     pub fn rollback_to(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
         self.conn.batch(&format!("ROLLBACK TO {q}; RELEASE {q}")).map_err(sql(&self.path, "roll back to savepoint"))?;
+        // What the fingerprint rows hold after the rollback is not tracked: forget all.
+        self.fp_written.clear();
         if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
             self.counts = self.savepoints[i].1;
             self.savepoints.truncate(i);
