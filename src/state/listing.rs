@@ -51,15 +51,7 @@ impl StateStore {
                 |r| {
                     Ok(KeyListing {
                         key: r.text(7)?,
-                        entry: Entry {
-                            value: r.text(0)?,
-                            version: r.u64(1)?,
-                            deleted: r.bool(2)?,
-                            ttl: r.u64(3)?,
-                            created_at: r.i64(4)?,
-                            serial: r.u64(5)?,
-                            writer: r.text(6)?,
-                        },
+                        entry: super::entry_from_row(r)?,
                         meta: KeyMeta {
                             kv_type: KvType::parse(r.str(8)?).unwrap_or_default(),
                             description: r.text(9)?,

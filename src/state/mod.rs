@@ -633,7 +633,8 @@ pub(crate) fn read_key_meta(
     .map_err(sql(path, "read key"))
 }
 
-fn entry_from_row(r: &db::Row<'_, '_>) -> Result<Entry, DbError> {
+/// Columns 0-6: value, version, deleted, ttl, created_at, serial, writer.
+pub(crate) fn entry_from_row(r: &db::Row<'_, '_>) -> Result<Entry, DbError> {
     Ok(Entry {
         value: r.text(0)?,
         version: r.u64(1)?,
