@@ -79,6 +79,17 @@ impl KvType {
         };
         if ok { Ok(()) } else { Err(TypeError { kind: self, value: value.to_string(), expect: self.expect() }) }
     }
+
+    /// [`Self::validate`] for a write of `ns`/`key`: a secret's error does not quote the
+    /// value, because the error ends up in terminals, HTTP responses and logs.
+    pub fn validate_for(self, ns: &str, key: &str, value: &str) -> Result<(), TypeError> {
+        self.validate(value).map_err(|mut e| {
+            if super::is_secret_key(ns, key) {
+                e.value = "(sensitive)".to_string();
+            }
+            e
+        })
+    }
 }
 
 impl std::fmt::Display for KvType {
@@ -135,6 +146,9 @@ mod tests {
         }
         let e = KvType::Number.validate("abc").unwrap_err();
         assert_eq!(e.to_string(), "\"abc\" is not a number: a JSON number such as 42 or -1.5");
+        let e = KvType::Number.validate_for("secrets/job/api", "pw", "hunter2").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(KvType::Number.validate_for("vars/job/api", "n", "abc").unwrap_err().to_string().contains("abc"));
     }
 
     #[test]

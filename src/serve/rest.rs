@@ -512,7 +512,7 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
     };
     // Check the type before taking the lock: a bad value never waits for an apply.
     kv_type
-        .validate(value.trim())
+        .validate_for(ns, key, value.trim())
         .map_err(|e| Reply::error(400, format!("{ns} {key}: {e}"), format!("send a {kv_type}, or another \"type\"")))?;
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve put")?;

@@ -310,7 +310,7 @@ impl WriteTxn {
         now: i64,
         typed: &Typed,
     ) -> Result<WriteOutcome, StateError> {
-        typed.kv_type.validate(value.trim()).map_err(|e| StateError::WrongType {
+        typed.kv_type.validate_for(ns, key, value.trim()).map_err(|e| StateError::WrongType {
             ns: ns.into(),
             key: key.into(),
             error: e,
