@@ -4,10 +4,21 @@
 //! The value itself stays the trimmed string it always was (hooks, templates and plans read
 //! strings); the type is metadata next to it. [`KvType::ALL`] is the one table of types.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// namespace -> key -> type, for the keys that are not `string` (sparse: most keys are).
+pub type KvTypes = BTreeMap<String, BTreeMap<String, KvType>>;
+
+/// The type of `ns`/`key` in a sparse [`KvTypes`].
+pub fn type_of(types: &KvTypes, ns: &str, key: &str) -> KvType {
+    types.get(ns).and_then(|m| m.get(key)).copied().unwrap_or_default()
+}
 
 /// How a value is meant to be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KvType {
     #[default]
@@ -36,6 +47,10 @@ pub struct TypeError {
 }
 
 impl KvType {
+    pub fn is_string(&self) -> bool {
+        *self == KvType::String
+    }
+
     /// Every type with its name and what a valid value looks like (used by `--help`, the
     /// OpenAPI document and error messages).
     pub const ALL: [(KvType, &'static str, &'static str); 7] = [

@@ -3,7 +3,7 @@
 //! the write lock (WAL readers see the last commit).
 
 use super::{StateError, StateStore, sql};
-use crate::kv::{Entry, KeyMeta, KvType};
+use crate::kv::{Entry, KeyMeta, KvType, KvTypes};
 use rusqlite::params;
 use serde::Serialize;
 
@@ -24,6 +24,29 @@ pub struct SerialChange {
     pub version: u64,
     pub deleted: bool,
     pub writer: String,
+}
+
+/// The types of the live keys of the `vars/*` namespaces that are not `string`: what a plan
+/// compares with the HCL-typed desired keys (`crate::model::project::types`). Only `vars/*`:
+/// no other namespace has typed desired keys, and the plan never writes a key it does not
+/// desire. A range over the primary key, so it reads the vars namespaces only.
+pub(crate) fn read_var_types(conn: &rusqlite::Connection, path: &std::path::Path) -> Result<KvTypes, StateError> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT namespace, key, type FROM latest
+              WHERE namespace >= 'vars/' AND namespace < 'vars0' AND deleted = 0 AND type <> 'string'",
+        )
+        .map_err(sql(path, "read types"))?;
+    let mut out = KvTypes::new();
+    let mut rows = st.query([]).map_err(sql(path, "read types"))?;
+    while let Some(r) = rows.next().map_err(sql(path, "read types"))? {
+        let kv_type = KvType::parse(&r.get::<_, String>(2).map_err(sql(path, "read types"))?).unwrap_or_default();
+        if !kv_type.is_string() {
+            let (ns, key) = (r.get(0).map_err(sql(path, "read types"))?, r.get(1).map_err(sql(path, "read types"))?);
+            out.entry(ns).or_default().insert(key, kv_type);
+        }
+    }
+    Ok(out)
 }
 
 impl StateStore {
