@@ -49,7 +49,32 @@ pub(crate) fn read_var_types(conn: &rusqlite::Connection, path: &std::path::Path
     Ok(out)
 }
 
+/// namespace -> key -> (type, description) of the latest rows that are not an undescribed
+/// `string` (sparse: most keys are).
+pub type MetaMap = std::collections::BTreeMap<String, std::collections::BTreeMap<String, (KvType, String)>>;
+
 impl StateStore {
+    /// Type and description of every latest row that has either (`cat kv`): one scan, where
+    /// a `key_meta` per key would be a query per row.
+    pub fn key_metadata(&self) -> Result<MetaMap, StateError> {
+        let p = self.path();
+        let err = || sql(p, "read key metadata");
+        let mut st = self
+            .conn()
+            .prepare_cached(
+                "SELECT namespace, key, type, description FROM latest WHERE type <> 'string' OR description <> ''",
+            )
+            .map_err(err())?;
+        let mut out = MetaMap::new();
+        let mut rows = st.query([]).map_err(err())?;
+        while let Some(r) = rows.next().map_err(err())? {
+            let kv_type = KvType::parse(&r.get::<_, String>(2).map_err(err())?).unwrap_or_default();
+            let (ns, key): (String, String) = (r.get(0).map_err(err())?, r.get(1).map_err(err())?);
+            out.entry(ns).or_default().insert(key, (kv_type, r.get(3).map_err(err())?));
+        }
+        Ok(out)
+    }
+
     /// Live key count per namespace, sorted by namespace.
     pub fn namespace_counts(&self) -> Result<Vec<(String, u64)>, StateError> {
         let p = self.path();
