@@ -304,3 +304,57 @@ fn a_watch_returns_when_the_serial_passes_and_sigterm_exits_cleanly() {
     std::io::Read::read_to_string(s.child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("serving on http://127.0.0.1:"), "{err}");
 }
+
+/// Derived peer keys (never stored) list and read over REST as `cat kv` shows them, and
+/// are read-only.
+#[test]
+fn derived_peer_keys_list_and_read_like_cat_kv() {
+    let dir = bucket();
+    let d = dir.path();
+    let admin = token(d, &["a", "--role", "admin"]);
+    let cat: Value = serde_json::from_str(&ok(d, &["cat", "kv", "--active", "--format", "json"])).unwrap();
+    let derived: Vec<(String, String, String)> = cat
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["writer"] == "derived")
+        .map(|r| {
+            let s = |f: &str| r[f].as_str().unwrap().to_string();
+            (s("namespace"), s("key"), s("value"))
+        })
+        .collect();
+    assert!(derived.iter().any(|(_, k, _)| k == "peer_workers"), "{derived:?}");
+    assert!(derived.iter().any(|(_, k, _)| k.ends_with("_peers")), "{derived:?}");
+    let s = serve(d);
+    for (ns, key, value) in &derived {
+        let listing = get(&s, &format!("/api/v1/kv/{ns}/"), &admin);
+        assert_eq!(listing.status, 200, "{}", listing.text);
+        let row = listing.body["keys"].as_array().unwrap().iter().find(|k| k["key"] == key.as_str()).cloned();
+        let row = row.unwrap_or_else(|| panic!("{ns} {key} missing from the listing: {}", listing.text));
+        assert_eq!((row["value"].as_str(), row["versions"].as_u64()), (Some(value.as_str()), Some(0)), "{ns} {key}");
+        // The listing is every key `cat kv` shows for the namespace, in order.
+        let want: Vec<&str> = cat
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["namespace"] == ns.as_str())
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        let got: Vec<&str> =
+            listing.body["keys"].as_array().unwrap().iter().map(|k| k["key"].as_str().unwrap()).collect();
+        assert_eq!(got, want, "{ns}");
+        let one = get(&s, &format!("/api/v1/kv/{ns}/{key}"), &admin);
+        assert_eq!((one.status, one.body["value"].as_str()), (200, Some(value.as_str())), "{}", one.text);
+        assert_eq!(one.body["writer"], "derived");
+        let w = put(&s, &format!("/api/v1/kv/{ns}/{key}"), &admin, json!({"value": "x"}));
+        assert_eq!(w.status, 405, "{}", w.text);
+        assert!(w.body["error"].as_str().unwrap().contains("is derived from"), "{}", w.text);
+        let del = send("DELETE", &format!("{}/api/v1/kv/{ns}/{key}", s.base), Some(&admin), None);
+        assert_eq!(del.status, 405, "{}", del.text);
+    }
+    // A prefix filters derived keys too.
+    let (ns, key, _) = derived.iter().find(|(_, k, _)| k == "peer_workers").unwrap();
+    let only = get(&s, &format!("/api/v1/kv/{ns}/?prefix=peer"), &admin);
+    let keys: Vec<&str> = only.body["keys"].as_array().unwrap().iter().map(|k| k["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, [key.as_str()]);
+}

@@ -61,7 +61,7 @@ impl Reply {
         let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
         let status = match e {
             StateError::Locked { .. } => 503,
-            StateError::WrongType { .. } | StateError::Invalid { .. } => 400,
+            StateError::WrongType { .. } | StateError::Invalid { .. } | StateError::Derived { .. } => 400,
             _ => 500,
         };
         Reply::error(status, msg, hint)
@@ -137,7 +137,7 @@ async fn serve(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: H
         .unwrap_or_else(|_| Reply::error(500, "the request handler panicked", "this is a bug in kvform"));
     let mut reply = reply;
     if reply.index.is_none() {
-        reply.index = app.reader().meta().ok().map(|m| m.serial);
+        reply.index = app.reader().serial().ok();
     }
     respond(reply)
 }
@@ -167,7 +167,7 @@ fn parse_wait(s: &str) -> Result<Duration, ()> {
 async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
     let deadline = Instant::now() + wait;
     loop {
-        let serial = app.reader().meta().map(|m| m.serial).unwrap_or(u64::MAX);
+        let serial = app.reader().serial().unwrap_or(u64::MAX);
         if serial > index || Instant::now() >= deadline {
             return;
         }
@@ -423,7 +423,7 @@ pub(crate) fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
 pub(crate) fn get(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
     let now = crate::clock::now().unwrap_or_default();
-    let found = app.reader().list_keys(ns, key).map_err(Reply::state)?.into_iter().find(|l| l.key == key);
+    let found = app.reader().key_listing(ns, key).map_err(Reply::state)?;
     match found {
         Some(l) => Ok(Reply::ok(key_json(app, &req.token, ns, &l, now)?)),
         None if !req.flag("error_on_missing", true)? => Ok(Reply::ok(Value::Null)),
@@ -456,8 +456,19 @@ fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> 
     Ok(txn)
 }
 
+/// 405 for a write of a derived key (read-only: computed when read, never stored), before
+/// the access table, which would only say that the namespace is not writable.
+fn refuse_derived(ns: &str, key: &str) -> Result<(), Reply> {
+    let Some(d) = crate::kv::derived::derivation(ns, key) else { return Ok(()) };
+    let e = StateError::Derived { ns: ns.into(), key: key.into(), from: d.source() };
+    let text = e.to_string();
+    let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
+    Err(Reply::error(405, msg, hint))
+}
+
 pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
+    refuse_derived(ns, key)?;
     access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
     rules::job_in_workspace(&app.bucket, ns).map_err(rule_reply)?;
     let Some(body) = &req.body else {
@@ -544,6 +555,7 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
 
 pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
+    refuse_derived(ns, key)?;
     access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve delete")?;
