@@ -240,7 +240,14 @@ fn rest_api_routes_roles_and_errors() {
     let r = send("GET", &format!("{}/api/v1/openapi.json", s.base), None, None);
     assert_eq!(r.body["openapi"], "3.0.3");
     for path in r.body["paths"].as_object().unwrap().keys() {
-        let concrete = path.replace("{namespace}", "vars/job/api").replace("{key}", "x");
+        let concrete = path.replace("{namespace}", "vars/job/api").replace("{key}", "x").replace("{name}", "x");
+        if path.starts_with("/api/v1/tokens") {
+            // Admin routes: routed, and refused to a reader by the role rule.
+            let method = if path.ends_with("{name}") { "DELETE" } else { "GET" };
+            let r = send(method, &format!("{}{concrete}", s.base), Some(&reader), None);
+            assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{path}: {}", r.text);
+            continue;
+        }
         let code = get(&s, &concrete, &reader).status;
         assert!(code == 200 || code == 404, "{path}: {code}");
         if code == 404 {
@@ -357,4 +364,54 @@ fn derived_peer_keys_list_and_read_like_cat_kv() {
     let only = get(&s, &format!("/api/v1/kv/{ns}/?prefix=peer"), &admin);
     let keys: Vec<&str> = only.body["keys"].as_array().unwrap().iter().map(|k| k["key"].as_str().unwrap()).collect();
     assert_eq!(keys, [key.as_str()]);
+}
+
+/// `/api/v1/tokens`: admin only (401 without a token, 403 for the others), the plaintext
+/// token once in the POST answer, never a hash in the listing; a revoked token stops at once.
+#[test]
+fn admin_routes_manage_tokens() {
+    let dir = bucket();
+    let d = dir.path();
+    let admin = token(d, &["root", "--role", "admin"]);
+    let writer = token(d, &["w", "--role", "writer"]);
+    let s = serve(d);
+    let url = format!("{}/api/v1/tokens", s.base);
+    assert_eq!(send("GET", &url, None, None).status, 401);
+    for (method, path) in [("GET", url.clone()), ("POST", url.clone()), ("DELETE", format!("{url}/w"))] {
+        let body = (method == "POST").then_some(("application/json", r#"{"name": "x", "role": "reader"}"#));
+        let r = send(method, &path, Some(&writer), body);
+        assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{method} {}", r.text);
+        assert!(r.body["error"].as_str().unwrap().contains("cannot manage tokens"), "{}", r.text);
+    }
+    let body = json!({"name": "ci", "role": "writer", "namespaces": ["vars/job/api"], "expires": "30d"}).to_string();
+    let created = send("POST", &url, Some(&admin), Some(("application/json", &body)));
+    assert_eq!(created.status, 201, "{}", created.text);
+    let ci = created.body["token"].as_str().unwrap().to_string();
+    assert_eq!((created.body["role"].as_str(), created.body["state"].as_str()), (Some("writer"), Some("active")));
+    let again = send("POST", &url, Some(&admin), Some(("application/json", &body)));
+    assert_eq!(again.status, 409, "{}", again.text);
+    let bad = send("POST", &url, Some(&admin), Some(("application/json", r#"{"name": "y", "role": "root"}"#)));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    // The new token works, within its namespaces.
+    let w = put(&s, "/api/v1/kv/vars/job/api/from_ci", &ci, json!({"value": "1"}));
+    assert_eq!(w.status, 201, "{}", w.text);
+    let listed = send("GET", &url, Some(&admin), None);
+    assert_eq!(listed.status, 200);
+    let names: Vec<&str> =
+        listed.body["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ci", "root", "w"]);
+    for secret in [&ci, &admin, &writer] {
+        assert!(!listed.text.contains(secret.as_str()), "a listing never shows a token");
+        assert!(!listed.text.contains(&kvform::state::tokens::token_hash(secret)), "nor its hash");
+    }
+    assert!(ok(d, &["token", "list"]).contains("ci\twriter\tvars/job/api"), "the CLI sees it");
+    let r = send("DELETE", &format!("{url}/ci"), Some(&admin), None);
+    assert_eq!((r.status, r.body["revoked"].as_bool()), (200, Some(true)), "{}", r.text);
+    assert_eq!(send("DELETE", &format!("{url}/ci"), Some(&admin), None).status, 404);
+    assert_eq!(get(&s, "/api/v1/namespaces", &ci).status, 401, "revoked at once");
+    let doc = send("GET", &format!("{}/api/v1/openapi.json", s.base), None, None);
+    assert!(
+        doc.body["paths"]["/api/v1/tokens"]["post"].is_object()
+            && doc.body["paths"]["/api/v1/tokens/{name}"]["delete"].is_object()
+    );
 }

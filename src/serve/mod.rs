@@ -16,6 +16,7 @@ pub mod access;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+mod tokens;
 pub mod ui;
 mod ui_pages;
 

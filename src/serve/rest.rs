@@ -43,20 +43,20 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, v: Value) -> Reply {
+    pub(crate) fn json(status: u16, v: Value) -> Reply {
         Reply { status, body: v.to_string(), content_type: "application/json", index: None }
     }
-    fn ok(v: Value) -> Reply {
+    pub(crate) fn ok(v: Value) -> Reply {
         Reply::json(200, v)
     }
-    fn error(status: u16, error: impl Into<String>, hint: impl Into<String>) -> Reply {
+    pub(crate) fn error(status: u16, error: impl Into<String>, hint: impl Into<String>) -> Reply {
         Reply::json(status, json!({ "error": error.into(), "hint": hint.into() }))
     }
-    fn denied(d: Denial) -> Reply {
+    pub(crate) fn denied(d: Denial) -> Reply {
         Reply::json(403, json!({ "error": d.message, "rule": d.rule, "hint": d.hint }))
     }
     /// A state error: locked → 503, a typed value that does not fit → 400, else 500.
-    fn state(e: StateError) -> Reply {
+    pub(crate) fn state(e: StateError) -> Reply {
         let text = e.to_string();
         let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
         let status = match e {
@@ -144,7 +144,8 @@ async fn serve(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: H
 
 fn known_route(path: &str) -> bool {
     path == "/metrics"
-        || ["/api/v1/namespaces", "/api/v1/applies", "/api/v1/plan"].contains(&path)
+        || ["/api/v1/namespaces", "/api/v1/applies", "/api/v1/plan", "/api/v1/tokens"].contains(&path)
+        || path.starts_with("/api/v1/tokens/")
         || path.starts_with("/api/v1/kv/")
         || path.starts_with("/api/v1/history/")
 }
@@ -259,6 +260,9 @@ fn dispatch(app: &App, req: &Req) -> Reply {
         ("GET", ["api", "v1", "namespaces"]) => timed(app, "namespaces", false, || namespaces(app)),
         ("GET", ["api", "v1", "applies"]) => timed(app, "applies", false, || applies(app, req)),
         ("GET", ["api", "v1", "plan"]) => plan(app),
+        ("GET", ["api", "v1", "tokens"]) => super::tokens::list(app, req),
+        ("POST", ["api", "v1", "tokens"]) => super::tokens::create(app, req),
+        ("DELETE", ["api", "v1", "tokens", name]) => super::tokens::revoke(app, req, name),
         ("GET", ["api", "v1", "history", rest @ ..]) => {
             split_key(rest).and_then(|(ns, key)| timed(app, "history", false, || history(app, req, &ns, key)))
         }
