@@ -13,6 +13,7 @@
 //! and commits one change set.
 
 pub mod access;
+mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
