@@ -208,7 +208,20 @@ fn secrets_never_show_without_reveal_and_never_hit_disk() {
     let fields: Vec<&str> = rows[0].as_object().unwrap().keys().map(|k| k.as_str()).collect();
     assert_eq!(
         fields,
-        ["namespace", "key", "value", "version", "deleted", "ttl", "created_at", "expires_at", "serial", "writer"]
+        [
+            "namespace",
+            "key",
+            "value",
+            "version",
+            "deleted",
+            "ttl",
+            "created_at",
+            "expires_at",
+            "serial",
+            "writer",
+            "type",
+            "description"
+        ]
     );
     assert_eq!(rows[0]["created_at"], "2026-01-02T03:04:05Z");
     // --reveal prints plaintext.
@@ -537,4 +550,34 @@ fn kv_set_types_are_validated_and_shown_in_history() {
     let j: serde_json::Value =
         serde_json::from_str(&ok(d, &["kv", "history", "vars/job/api", "x", "--format", "json"])).unwrap();
     assert_eq!((j[0]["type"].as_str(), j[0]["description"].as_str()), (Some("number"), Some("replica count")));
+}
+
+#[test]
+fn cat_kv_and_history_show_type_and_description() {
+    let d = bucket();
+    let p = d.path();
+    ok(p, &["kv", "set", "vars/job/api", "replicas", "3", "--type", "number", "--description", "pods wanted"]);
+    ok(p, &["kv", "set", "vars/job/api", "plain", "x"]);
+    let table = ok(p, &["cat", "kv"]);
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("VALUE") && header.contains("TYPE") && header.ends_with("DESCRIPTION"), "{table}");
+    let row = |key: &str| table.lines().find(|l| l.contains(key)).unwrap().split_whitespace().collect::<Vec<_>>();
+    assert_eq!(row("replicas")[..4], ["vars/job/api", "replicas", "3", "number"], "{table}");
+    assert!(table.lines().find(|l| l.contains("replicas")).unwrap().ends_with("pods wanted"), "{table}");
+    assert_eq!(row("plain")[..4], ["vars/job/api", "plain", "x", "string"], "{table}");
+    let rows: serde_json::Value = serde_json::from_str(&ok(p, &["cat", "kv", "--format", "json"])).unwrap();
+    let find = |key: &str| rows.as_array().unwrap().iter().find(|r| r["key"] == key).unwrap().clone();
+    assert_eq!(
+        (find("replicas")["type"].clone(), find("replicas")["description"].clone()),
+        ("number".into(), "pods wanted".into())
+    );
+    assert_eq!((find("plain")["type"].clone(), find("plain")["description"].clone()), ("string".into(), "".into()));
+    // kv history: every version's own type and description (kv set sets both).
+    ok(p, &["kv", "set", "vars/job/api", "replicas", "three"]);
+    let h: serde_json::Value =
+        serde_json::from_str(&ok(p, &["kv", "history", "vars/job/api", "replicas", "--format", "json"])).unwrap();
+    let types: Vec<_> = h.as_array().unwrap().iter().map(|r| (r["type"].clone(), r["description"].clone())).collect();
+    assert_eq!(types, [("number".into(), "pods wanted".into()), ("string".into(), "".into())]);
+    let text = ok(p, &["kv", "history", "vars/job/api", "replicas"]);
+    assert!(text.lines().next().unwrap().contains("TYPE") && text.contains("number"), "{text}");
 }

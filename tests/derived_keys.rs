@@ -140,6 +140,11 @@ fn init_migrates_a_state_that_stored_peer_keys() {
     // placed_workers rebuilt in allocation-index order, so readers see the same lists.
     assert_eq!(snap.get("maand/job/api", "placed_workers").unwrap().value, "10.0.0.1,10.0.0.2,10.0.0.3");
     assert_eq!(ok(d, &["kv", "get", "maand/job/api/worker/10.0.0.2", "peer_workers"]), "10.0.0.1,10.0.0.3\n");
+    // The only changes: bucket.conf's numbers, typed since this state was written (SPEC §9).
+    let plan = ok(d, &["plan"]);
+    let changes: Vec<&str> = plan.lines().filter(|l| l.trim_start().starts_with(['+', '~', '-'])).collect();
+    assert!(!changes.is_empty() && changes.iter().all(|l| l.contains("# type: string → number")), "{plan}");
+    ok(d, &["apply", "--auto-approve"]);
     assert!(ok(d, &["plan"]).contains("No changes."));
     let backups: Vec<_> = std::fs::read_dir(d.join("data"))
         .unwrap()

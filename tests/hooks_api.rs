@@ -7,6 +7,7 @@ use hooks_common::*;
 use kvform::hooks::api::ApiConfig;
 use kvform::hooks::store::MemoryStore;
 use kvform::hooks::token::HookIdentity;
+use kvform::kv::KvType;
 use kvform::workspace::types::Event;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -398,4 +399,52 @@ fn connections_are_kept_alive_and_large_bodies_refused() {
     assert_eq!(r.status, 413, "{}", r.raw_body);
     assert!(r.body["error"].as_str().unwrap().contains("larger than"), "{}", r.raw_body);
     assert!(fx.store.lock().unwrap().entry("vars/job/api", "big").is_none());
+}
+
+#[test]
+fn writes_take_a_type_and_description_checked_like_kv_set() {
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    let t = fx.issue(Event::Cli);
+    let put = |body: serde_json::Value| call(fx.addr(), &t, "PUT", "/kv", body);
+    let r =
+        put(json!({"namespace": "vars/job/api", "key": "n", "value": 3, "type": "number", "description": "replicas"}));
+    assert_eq!((r.status, r.body["type"].as_str()), (200, Some("number")), "{}", r.raw_body);
+    let r = put(json!({"namespace": "vars/job/api", "key": "j", "value": {"b": [1]}, "type": "json"}));
+    assert_eq!(r.status, 200, "{}", r.raw_body);
+    {
+        let st = fx.store.lock().unwrap();
+        let n = st.entry("vars/job/api", "n").unwrap();
+        assert_eq!((n.value.as_str(), n.kv_type, n.description.as_str()), ("3", KvType::Number, "replicas"));
+        assert_eq!(st.entry("vars/job/api", "j").unwrap().value, r#"{"b":[1]}"#);
+    }
+    // A value that does not fit: 400 with `kv set --type`'s text, nothing written.
+    let r = put(json!({"namespace": "vars/job/api", "key": "n", "value": "three", "type": "number"}));
+    assert_eq!(r.status, 400);
+    let error = r.body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("vars/job/api n: \"three\" is not a number: a JSON number such as 42 or -1.5"),
+        "{error}"
+    );
+    assert_eq!(fx.store.lock().unwrap().entry("vars/job/api", "n").unwrap().value, "3");
+    let r = put(json!({"namespace": "vars/job/api", "key": "n", "value": "1", "type": "int"}));
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"].as_str().unwrap().starts_with("unknown type \"int\"; use one of string, number"));
+    assert_eq!(put(json!({"namespace": "vars/job/api", "key": "n", "value": "1", "type": 5})).status, 400);
+    // Lists need "type": "json".
+    assert_eq!(put(json!({"namespace": "vars/job/api", "key": "l", "value": [1]})).status, 400);
+    // A secret that does not fit its type is not quoted back.
+    let r = call(
+        fx.addr(),
+        &t,
+        "PUT",
+        "/kv/secret",
+        json!({"namespace": "secrets/job/api", "key": "pin", "value": "s3cr3t-pin", "type": "number"}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(!r.raw_body.contains("s3cr3t-pin"), "{}", r.raw_body);
+    // maand's untyped write: a string again, the description kept.
+    assert_eq!(put(json!({"namespace": "vars/job/api", "key": "n", "value": "4"})).status, 200);
+    let st = fx.store.lock().unwrap();
+    let n = st.entry("vars/job/api", "n").unwrap();
+    assert_eq!((n.kv_type, n.description.as_str()), (KvType::String, "replicas"));
 }

@@ -204,7 +204,7 @@ fn plan_with(
                     kvform::model::desired(workspace, &Prior::from_current(s)).expect("model accepts"),
                 )
             },
-            |d| &d.kv,
+            |d| (&d.kv, &d.kv_types),
             |d, s| kvform::plan::diff::purge_reasons(d, s, opts).into_keys().collect(),
         )
         .unwrap();

@@ -240,7 +240,14 @@ fn rest_api_routes_roles_and_errors() {
     let r = send("GET", &format!("{}/api/v1/openapi.json", s.base), None, None);
     assert_eq!(r.body["openapi"], "3.0.3");
     for path in r.body["paths"].as_object().unwrap().keys() {
-        let concrete = path.replace("{namespace}", "vars/job/api").replace("{key}", "x");
+        let concrete = path.replace("{namespace}", "vars/job/api").replace("{key}", "x").replace("{name}", "x");
+        if path.starts_with("/api/v1/tokens") {
+            // Admin routes: routed, and refused to a reader by the role rule.
+            let method = if path.ends_with("{name}") { "DELETE" } else { "GET" };
+            let r = send(method, &format!("{}{concrete}", s.base), Some(&reader), None);
+            assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{path}: {}", r.text);
+            continue;
+        }
         let code = get(&s, &concrete, &reader).status;
         assert!(code == 200 || code == 404, "{path}: {code}");
         if code == 404 {
@@ -303,4 +310,108 @@ fn a_watch_returns_when_the_serial_passes_and_sigterm_exits_cleanly() {
     let mut err = String::new();
     std::io::Read::read_to_string(s.child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(err.contains("serving on http://127.0.0.1:"), "{err}");
+}
+
+/// Derived peer keys (never stored) list and read over REST as `cat kv` shows them, and
+/// are read-only.
+#[test]
+fn derived_peer_keys_list_and_read_like_cat_kv() {
+    let dir = bucket();
+    let d = dir.path();
+    let admin = token(d, &["a", "--role", "admin"]);
+    let cat: Value = serde_json::from_str(&ok(d, &["cat", "kv", "--active", "--format", "json"])).unwrap();
+    let derived: Vec<(String, String, String)> = cat
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["writer"] == "derived")
+        .map(|r| {
+            let s = |f: &str| r[f].as_str().unwrap().to_string();
+            (s("namespace"), s("key"), s("value"))
+        })
+        .collect();
+    assert!(derived.iter().any(|(_, k, _)| k == "peer_workers"), "{derived:?}");
+    assert!(derived.iter().any(|(_, k, _)| k.ends_with("_peers")), "{derived:?}");
+    let s = serve(d);
+    for (ns, key, value) in &derived {
+        let listing = get(&s, &format!("/api/v1/kv/{ns}/"), &admin);
+        assert_eq!(listing.status, 200, "{}", listing.text);
+        let row = listing.body["keys"].as_array().unwrap().iter().find(|k| k["key"] == key.as_str()).cloned();
+        let row = row.unwrap_or_else(|| panic!("{ns} {key} missing from the listing: {}", listing.text));
+        assert_eq!((row["value"].as_str(), row["versions"].as_u64()), (Some(value.as_str()), Some(0)), "{ns} {key}");
+        // The listing is every key `cat kv` shows for the namespace, in order.
+        let want: Vec<&str> = cat
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["namespace"] == ns.as_str())
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        let got: Vec<&str> =
+            listing.body["keys"].as_array().unwrap().iter().map(|k| k["key"].as_str().unwrap()).collect();
+        assert_eq!(got, want, "{ns}");
+        let one = get(&s, &format!("/api/v1/kv/{ns}/{key}"), &admin);
+        assert_eq!((one.status, one.body["value"].as_str()), (200, Some(value.as_str())), "{}", one.text);
+        assert_eq!(one.body["writer"], "derived");
+        let w = put(&s, &format!("/api/v1/kv/{ns}/{key}"), &admin, json!({"value": "x"}));
+        assert_eq!(w.status, 405, "{}", w.text);
+        assert!(w.body["error"].as_str().unwrap().contains("is derived from"), "{}", w.text);
+        let del = send("DELETE", &format!("{}/api/v1/kv/{ns}/{key}", s.base), Some(&admin), None);
+        assert_eq!(del.status, 405, "{}", del.text);
+    }
+    // A prefix filters derived keys too.
+    let (ns, key, _) = derived.iter().find(|(_, k, _)| k == "peer_workers").unwrap();
+    let only = get(&s, &format!("/api/v1/kv/{ns}/?prefix=peer"), &admin);
+    let keys: Vec<&str> = only.body["keys"].as_array().unwrap().iter().map(|k| k["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, [key.as_str()]);
+}
+
+/// `/api/v1/tokens`: admin only (401 without a token, 403 for the others), the plaintext
+/// token once in the POST answer, never a hash in the listing; a revoked token stops at once.
+#[test]
+fn admin_routes_manage_tokens() {
+    let dir = bucket();
+    let d = dir.path();
+    let admin = token(d, &["root", "--role", "admin"]);
+    let writer = token(d, &["w", "--role", "writer"]);
+    let s = serve(d);
+    let url = format!("{}/api/v1/tokens", s.base);
+    assert_eq!(send("GET", &url, None, None).status, 401);
+    for (method, path) in [("GET", url.clone()), ("POST", url.clone()), ("DELETE", format!("{url}/w"))] {
+        let body = (method == "POST").then_some(("application/json", r#"{"name": "x", "role": "reader"}"#));
+        let r = send(method, &path, Some(&writer), body);
+        assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{method} {}", r.text);
+        assert!(r.body["error"].as_str().unwrap().contains("cannot manage tokens"), "{}", r.text);
+    }
+    let body = json!({"name": "ci", "role": "writer", "namespaces": ["vars/job/api"], "expires": "30d"}).to_string();
+    let created = send("POST", &url, Some(&admin), Some(("application/json", &body)));
+    assert_eq!(created.status, 201, "{}", created.text);
+    let ci = created.body["token"].as_str().unwrap().to_string();
+    assert_eq!((created.body["role"].as_str(), created.body["state"].as_str()), (Some("writer"), Some("active")));
+    let again = send("POST", &url, Some(&admin), Some(("application/json", &body)));
+    assert_eq!(again.status, 409, "{}", again.text);
+    let bad = send("POST", &url, Some(&admin), Some(("application/json", r#"{"name": "y", "role": "root"}"#)));
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    // The new token works, within its namespaces.
+    let w = put(&s, "/api/v1/kv/vars/job/api/from_ci", &ci, json!({"value": "1"}));
+    assert_eq!(w.status, 201, "{}", w.text);
+    let listed = send("GET", &url, Some(&admin), None);
+    assert_eq!(listed.status, 200);
+    let names: Vec<&str> =
+        listed.body["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ci", "root", "w"]);
+    for secret in [&ci, &admin, &writer] {
+        assert!(!listed.text.contains(secret.as_str()), "a listing never shows a token");
+        assert!(!listed.text.contains(&kvform::state::tokens::token_hash(secret)), "nor its hash");
+    }
+    assert!(ok(d, &["token", "list"]).contains("ci\twriter\tvars/job/api"), "the CLI sees it");
+    let r = send("DELETE", &format!("{url}/ci"), Some(&admin), None);
+    assert_eq!((r.status, r.body["revoked"].as_bool()), (200, Some(true)), "{}", r.text);
+    assert_eq!(send("DELETE", &format!("{url}/ci"), Some(&admin), None).status, 404);
+    assert_eq!(get(&s, "/api/v1/namespaces", &ci).status, 401, "revoked at once");
+    let doc = send("GET", &format!("{}/api/v1/openapi.json", s.base), None, None);
+    assert!(
+        doc.body["paths"]["/api/v1/tokens"]["post"].is_object()
+            && doc.body["paths"]["/api/v1/tokens/{name}"]["delete"].is_object()
+    );
 }

@@ -254,10 +254,16 @@ pub(super) fn apply_namespace(txn: &mut WriteTxn, plan: &Plan, ns: &str, now: i6
                     .after
                     .as_ref()
                     .ok_or_else(|| ApplyError::NoValue { namespace: c.namespace.clone(), key: c.key.clone() })?;
-                // A create without a reason is a key with no row at all (a revive says so).
-                let put =
-                    if c.action == Action::Create && c.reason.is_none() { WriteTxn::put_new } else { WriteTxn::put };
-                match put(txn, &c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)? {
+                let written = if !c.kv_type.is_string() {
+                    // An HCL-typed key (SPEC §9); few of them, so no put_new fast path.
+                    txn.put_as(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now, c.kv_type)?
+                } else if c.action == Action::Create && c.reason.is_none() {
+                    // A create without a reason is a key with no row at all (a revive says so).
+                    txn.put_new(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)?
+                } else {
+                    txn.put(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)?
+                };
+                match written {
                     WriteOutcome::Created { .. } | WriteOutcome::Revived { .. } => counts.added += 1,
                     WriteOutcome::Updated { .. } => counts.changed += 1,
                     WriteOutcome::Unchanged { .. } => {}

@@ -128,6 +128,9 @@ struct JsonRow<'a> {
     expires_at: Option<String>,
     serial: u64,
     writer: &'a str,
+    #[serde(rename = "type")]
+    kv_type: crate::kv::KvType,
+    description: &'a str,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -167,6 +170,14 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
         .filter(|(_, _, e)| !a.active || e.is_live())
         .collect();
     let reveal = if a.reveal { store.keyring() } else { None };
+    let metadata = store.key_metadata()?;
+    let meta = |ns: &str, key: &str| -> (crate::kv::KvType, &str) {
+        match metadata.get(ns).and_then(|m| m.get(key)) {
+            Some((t, d)) => (*t, d.as_str()),
+            // Derived keys have no row: they are comma-joined host lists, strings.
+            None => (crate::kv::KvType::String, ""),
+        }
+    };
     match a.format {
         Format::Json => {
             let mut out = Vec::with_capacity(rows.len());
@@ -182,6 +193,8 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
                     expires_at: e.expires_at().map(format_time),
                     serial: e.serial,
                     writer: &e.writer,
+                    kv_type: meta(ns, key).0,
+                    description: meta(ns, key).1,
                 });
             }
             ctx.printer.out(&serde_json::to_string_pretty(&out)?);
@@ -191,7 +204,9 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
                 ctx.printer.info("no keys");
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut t = vec![["NAMESPACE", "KEY", "VALUE", "VERSION", "SERIAL", "STATUS"].map(String::from)];
+            let mut t = vec![
+                ["NAMESPACE", "KEY", "VALUE", "TYPE", "VERSION", "SERIAL", "STATUS", "DESCRIPTION"].map(String::from),
+            ];
             for (ns, key, e) in &rows {
                 let status = if e.deleted {
                     "deleted".to_string()
@@ -208,12 +223,14 @@ fn cat_kv(ctx: &Context, a: KvArgs) -> anyhow::Result<ExitCode> {
                     ns.to_string(),
                     key.to_string(),
                     truncate(&shown_value(ns, key, e, reveal)?),
+                    meta(ns, key).0.to_string(),
                     e.version.to_string(),
                     e.serial.to_string(),
                     status,
+                    truncate(meta(ns, key).1),
                 ]);
             }
-            ctx.printer.out(&table(&t, &[false, false, false, true, true, false]));
+            ctx.printer.out(&table(&t, &[false, false, false, false, true, true, false, false]));
         }
     }
     Ok(ExitCode::SUCCESS)

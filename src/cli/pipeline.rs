@@ -202,7 +202,7 @@ impl LoadedBucket {
             Some(store) => store.read_for_plan_with(
                 how,
                 |snap| self.desired(ctx, snap),
-                |d| &d.kv,
+                |d| (&d.kv, &d.kv_types),
                 |d, snap| purged(d, snap, opts),
             )?,
             None => {
@@ -224,8 +224,12 @@ impl LoadedBucket {
     ) -> anyhow::Result<Planned> {
         let now = self.session.now;
         let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.unchanged_digest() };
-        let (snap, desired, basis) =
-            txn.read_for_plan_with(how, |snap| self.desired(ctx, snap), |d| &d.kv, |d, snap| purged(d, snap, opts))?;
+        let (snap, desired, basis) = txn.read_for_plan_with(
+            how,
+            |snap| self.desired(ctx, snap),
+            |d| (&d.kv, &d.kv_types),
+            |d, snap| purged(d, snap, opts),
+        )?;
         self.finish_plan(snap, desired, basis, opts, now)
     }
 

@@ -5,7 +5,7 @@ use super::access::Op;
 use super::api::{Authed, Params, Reply, Shared};
 use super::semaphore::{SemaphoreError, normalize_capacity, normalize_timeout};
 use super::store::HookStoreError;
-use crate::kv::NamespaceKind;
+use crate::kv::{KvType, NamespaceKind, Typed};
 use serde_json::{Value, json};
 
 pub(crate) fn dispatch(shared: &Shared, who: &Authed, method: &str, path: &str, p: &Params) -> Reply {
@@ -59,13 +59,42 @@ fn integer(p: &Params, name: &str) -> Result<Option<i64>, Reply> {
     }
 }
 
-/// The value of a write: a string, or a number/bool written as its JSON text.
-fn value(p: &Params) -> Result<String, Reply> {
+/// The optional `type` and `description` of a write (SPEC §9; additive to maand's
+/// `{namespace, key, value, ttl}`). `None` when the hook sent neither: maand's untyped
+/// write, which keeps the key's description.
+fn typed(p: &Params) -> Result<Option<Typed>, Reply> {
+    let kv_type = match p.get("type") {
+        None | Some(Value::Null) => None,
+        // The CLI's text for an unknown `--type`.
+        Some(Value::String(s)) => Some(
+            KvType::parse(s)
+                .ok_or_else(|| Reply::error(400, format!("unknown type {s:?}; use one of {}", KvType::names())))?,
+        ),
+        Some(_) => return Err(Reply::error(400, format!("field \"type\" must be one of {}", KvType::names()))),
+    };
+    let description = match p.get("description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err(Reply::error(400, "field \"description\" must be a string")),
+    };
+    if kv_type.is_none() && description.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Typed::new(kv_type.unwrap_or_default(), description.unwrap_or(""))))
+}
+
+/// The value of a write: a string, or a number/bool written as its JSON text (a list or
+/// object too when the write says `"type": "json"`).
+fn value(p: &Params, kv_type: Option<KvType>) -> Result<String, Reply> {
     match p.get("value") {
         Some(Value::String(s)) => Ok(s.trim().to_string()),
         Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(v.to_string()),
+        Some(v @ (Value::Array(_) | Value::Object(_))) if kv_type == Some(KvType::Json) => Ok(v.to_string()),
         None | Some(Value::Null) => Err(Reply::error(400, "missing field \"value\"")),
-        Some(_) => Err(Reply::error(400, "field \"value\" must be a string, number or boolean")),
+        Some(_) => Err(Reply::error(
+            400,
+            "field \"value\" must be a string, number or boolean (lists and objects need \"type\": \"json\")",
+        )),
     }
 }
 
@@ -102,7 +131,8 @@ fn get(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
 
 fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply> {
     let (ns, key) = (string(p, "namespace")?, string(p, "key")?);
-    let value = zeroize::Zeroizing::new(value(p)?);
+    let typed = typed(p)?;
+    let value = zeroize::Zeroizing::new(value(p, typed.as_ref().map(|t| t.kv_type))?);
     if op == Op::PutSecret || is_secret(ns) {
         // Meant as a secret even if the write is then refused (403, 400).
         shared.tokens().remember_secret(who.token, &value);
@@ -113,11 +143,20 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
     let refused = |e: crate::kv::keys::KeyRuleError| Reply::rule(400, e.message, e.rule);
     crate::kv::keys::check_key(key).map_err(refused)?;
     crate::kv::keys::check_value(key, &value).map_err(refused)?;
+    if let Some(t) = &typed {
+        // The rule and text of `kv set --type` and the REST API, checked before the store
+        // is locked (the store checks again; an in-memory store would not).
+        let wrong = |error| crate::state::StateError::WrongType { ns: ns.into(), key: key.into(), error };
+        t.kv_type.validate_for(ns, key, &value).map_err(|e| Reply::error(400, wrong(e).to_string()))?;
+    }
     if NamespaceKind::parse(ns).is_some_and(|k| matches!(k, NamespaceKind::Job(_))) && key == "rollout_order" {
         check_rollout_order(shared, who, ns, &value)?;
     }
-    shared.store().put(ns, key, &value, ttl, &who.identity.writer()).map_err(store_error)?;
+    shared.store().put(ns, key, &value, ttl, &who.identity.writer(), typed.as_ref()).map_err(store_error)?;
     let mut body = json!({ "namespace": ns, "key": key, "ttl": ttl });
+    if let Some(t) = &typed {
+        body["type"] = json!(t.kv_type);
+    }
     if op == Op::Put {
         // Secret values are never echoed.
         body["value"] = json!(value.as_str());

@@ -5,6 +5,7 @@
 //! with it); tests and tools use [`MemoryStore`]. Secrets cross this seam as plaintext in
 //! [`Zeroizing`] buffers: sealing and opening happen behind the trait.
 
+use crate::kv::{KvType, Typed};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
@@ -36,7 +37,18 @@ pub trait HookStore: Send {
     /// The latest live version of a key; `None` when missing or tombstoned.
     fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError>;
     /// Write a key (`ttl` seconds, 0 = never expires). `writer` is recorded in history.
-    fn put(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) -> Result<(), HookStoreError>;
+    /// `typed` is the hook's `type`/`description` (already validated against the value);
+    /// `None` is maand's untyped write: a `string` that keeps the key's description, as
+    /// [`crate::state::WriteTxn::put`] does.
+    fn put(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        writer: &str,
+        typed: Option<&Typed>,
+    ) -> Result<(), HookStoreError>;
     /// Tombstone a key; `false` when it was not live.
     fn delete(&mut self, ns: &str, key: &str, writer: &str) -> Result<bool, HookStoreError>;
     /// Live keys of a namespace, sorted.
@@ -50,6 +62,8 @@ pub struct MemoryEntry {
     pub ttl: u64,
     pub writer: String,
     pub expired_at: Option<i64>,
+    pub kv_type: KvType,
+    pub description: String,
 }
 
 /// An in-memory [`HookStore`] (namespace -> key -> entry), for tests and dry runs.
@@ -65,12 +79,24 @@ impl MemoryStore {
 
     /// Seed a key (writer `seed`, no ttl).
     pub fn with(mut self, ns: &str, key: &str, value: &str) -> MemoryStore {
-        self.insert(ns, key, value, 0, "seed");
+        self.insert(ns, key, value, 0, "seed", None);
         self
     }
 
-    fn insert(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) {
-        let entry = MemoryEntry { value: value.to_string(), ttl, writer: writer.to_string(), expired_at: None };
+    fn insert(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str, typed: Option<&Typed>) {
+        // The same metadata rule as the state: an untyped write keeps the description.
+        let description = match typed {
+            Some(t) => t.description.clone(),
+            None => self.entry(ns, key).map(|e| e.description.clone()).unwrap_or_default(),
+        };
+        let entry = MemoryEntry {
+            value: value.to_string(),
+            ttl,
+            writer: writer.to_string(),
+            expired_at: None,
+            kv_type: typed.map_or(KvType::String, |t| t.kv_type),
+            description,
+        };
         self.entries.entry(ns.to_string()).or_default().insert(key.to_string(), entry);
     }
 
@@ -85,11 +111,19 @@ impl HookStore for MemoryStore {
         Ok(self.entry(ns, key).map(|e| HookValue { value: Zeroizing::new(e.value.clone()), expired_at: e.expired_at }))
     }
 
-    fn put(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) -> Result<(), HookStoreError> {
+    fn put(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        writer: &str,
+        typed: Option<&Typed>,
+    ) -> Result<(), HookStoreError> {
         if key.is_empty() {
             return Err(HookStoreError::Rejected("key must not be empty".into()));
         }
-        self.insert(ns, key, value, ttl, writer);
+        self.insert(ns, key, value, ttl, writer, typed);
         Ok(())
     }
 

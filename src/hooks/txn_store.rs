@@ -13,7 +13,7 @@
 
 use super::store::{HookStore, HookStoreError, HookValue};
 use crate::apply::SharedTxn;
-use crate::kv::{Entry, is_secret_key};
+use crate::kv::{Entry, Typed, is_secret_key};
 use crate::secrets::Keyring;
 use crate::state::{StateError, StateStore, WriteTxn};
 use std::sync::MutexGuard;
@@ -59,7 +59,9 @@ impl TxnStore {
 /// State errors name namespaces and keys, never values.
 fn store_error(e: StateError) -> HookStoreError {
     match e {
-        StateError::Invalid { .. } | StateError::Derived { .. } => HookStoreError::Rejected(e.to_string()),
+        StateError::Invalid { .. } | StateError::Derived { .. } | StateError::WrongType { .. } => {
+            HookStoreError::Rejected(e.to_string())
+        }
         e => HookStoreError::Backend(e.to_string()),
     }
 }
@@ -97,9 +99,22 @@ impl HookStore for TxnStore {
         hook_value(ns, key, entry, txn.keyring(), self.now)
     }
 
-    fn put(&mut self, ns: &str, key: &str, value: &str, ttl: u64, writer: &str) -> Result<(), HookStoreError> {
+    fn put(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        writer: &str,
+        typed: Option<&Typed>,
+    ) -> Result<(), HookStoreError> {
         let now = self.now;
-        self.lock()?.put(ns, key, value, ttl, writer, now).map_err(store_error)?;
+        let mut txn = self.lock()?;
+        match typed {
+            Some(t) => txn.put_typed(ns, key, value, ttl, writer, now, t),
+            None => txn.put(ns, key, value, ttl, writer, now),
+        }
+        .map_err(store_error)?;
         Ok(())
     }
 
@@ -138,7 +153,7 @@ impl HookStore for ReadOnlyStore {
         hook_value(ns, key, entry, self.store.keyring(), self.now)
     }
 
-    fn put(&mut self, _: &str, _: &str, _: &str, _: u64, _: &str) -> Result<(), HookStoreError> {
+    fn put(&mut self, _: &str, _: &str, _: &str, _: u64, _: &str, _: Option<&Typed>) -> Result<(), HookStoreError> {
         Err(read_only())
     }
 
@@ -171,9 +186,9 @@ mod tests {
     fn reads_writes_and_expiry_go_through_the_transaction() {
         let (_d, txn) = setup();
         let mut s = TxnStore::new(txn.clone(), 1000);
-        s.put("vars/job/api", "b", "2", 0, "hook:api/c@h").unwrap();
-        s.put("vars/job/api", "a", " 1 ", 10, "hook:api/c@h").unwrap();
-        s.put("secrets/job/api", "pw", "hunter2", 0, "hook:api/c@h").unwrap();
+        s.put("vars/job/api", "b", "2", 0, "hook:api/c@h", None).unwrap();
+        s.put("vars/job/api", "a", " 1 ", 10, "hook:api/c@h", None).unwrap();
+        s.put("secrets/job/api", "pw", "hunter2", 0, "hook:api/c@h", None).unwrap();
         assert_eq!(s.keys("vars/job/api").unwrap(), ["a", "b"]);
         let a = s.get("vars/job/api", "a").unwrap().unwrap();
         assert_eq!((a.value.as_str(), a.expired_at), ("1", None));
@@ -187,7 +202,15 @@ mod tests {
         // Later: the ttl ran out at 1010; still readable, reported as expired.
         let mut later = TxnStore::new(txn.clone(), 1010);
         assert_eq!(later.get("vars/job/api", "a").unwrap().unwrap().expired_at, Some(1010));
-        assert!(matches!(s.put("vars/job/api", " bad", "x", 0, "w"), Err(HookStoreError::Rejected(_))));
+        assert!(matches!(s.put("vars/job/api", " bad", "x", 0, "w", None), Err(HookStoreError::Rejected(_))));
+        // A typed write goes through put_typed: stored with its type, refused when it does not fit.
+        let typed = Typed::new(crate::kv::KvType::Number, "replicas");
+        s.put("vars/job/api", "n", "3", 0, "w", Some(&typed)).unwrap();
+        let meta =
+            crate::state::read_key_meta(txn.lock().unwrap().conn(), std::path::Path::new("t"), "vars/job/api", "n");
+        assert_eq!(meta.unwrap().map(|m| (m.kv_type, m.description)), Some((typed.kv_type, "replicas".into())));
+        assert!(matches!(s.put("vars/job/api", "n", "x", 0, "w", Some(&typed)), Err(HookStoreError::Rejected(_))));
+        assert_eq!(s.get("vars/job/api", "n").unwrap().unwrap().value.as_str(), "3");
         let mut d = TxnStore::detached(0);
         assert!(matches!(d.get("vars/job/api", "a"), Err(HookStoreError::Backend(_))));
         d.attach(txn.clone());

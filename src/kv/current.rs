@@ -10,6 +10,7 @@
 //!   (`StateStore::compare_values`) and keeps a copy only of the values that differ — the
 //!   `before` of the plan's updates and tombstones. A no-op plan copies no value at all.
 
+use super::types::KvType;
 use super::value::Value;
 use super::{Entry, Snapshot};
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,6 +50,8 @@ pub trait Current {
     /// synced namespaces stay purged (a record of the state, not of key history, so gc
     /// cannot bring them back).
     fn purged_jobs(&self) -> &BTreeSet<String>;
+    /// The stored type of a live key (`string` unless the state says otherwise).
+    fn kv_type(&self, ns: &str, key: &str) -> KvType;
 
     /// Namespaces that have at least one live key.
     fn live_namespaces(&self) -> impl Iterator<Item = &String> {
@@ -100,6 +103,9 @@ impl Current for Snapshot {
     }
     fn purged_jobs(&self) -> &BTreeSet<String> {
         &self.purged_jobs
+    }
+    fn kv_type(&self, ns: &str, key: &str) -> KvType {
+        super::types::type_of(&self.types, ns, key)
     }
 }
 
@@ -164,6 +170,8 @@ pub struct LeanSnapshot {
     /// `Some`: the namespaces this view covers (read, or known to have no rows); the plan
     /// leaves every other namespace alone. `None`: everything was read.
     pub covered: Option<BTreeSet<String>>,
+    /// The non-`string` types of live `vars/*` keys (`state::listing::read_var_types`).
+    pub types: super::KvTypes,
 }
 
 impl Current for LeanSnapshot {
@@ -192,5 +200,8 @@ impl Current for LeanSnapshot {
     }
     fn purged_jobs(&self) -> &BTreeSet<String> {
         &self.purged_jobs
+    }
+    fn kv_type(&self, ns: &str, key: &str) -> KvType {
+        super::types::type_of(&self.types, ns, key)
     }
 }

@@ -14,7 +14,7 @@ pub mod types;
 pub mod value;
 
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};
-pub use types::{KeyMeta, KvType, Typed};
+pub use types::{KeyMeta, KvType, KvTypes, Typed};
 pub use value::Value;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -302,6 +302,8 @@ pub struct Snapshot {
     pub entries: BTreeMap<String, BTreeMap<String, Entry>>,
     /// Jobs the state records as purged (placed nowhere since their allocations went).
     pub purged_jobs: BTreeSet<String>,
+    /// The non-`string` types of live `vars/*` keys (what plans compare types with).
+    pub types: KvTypes,
 }
 
 impl Snapshot {

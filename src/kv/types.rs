@@ -4,10 +4,21 @@
 //! The value itself stays the trimmed string it always was (hooks, templates and plans read
 //! strings); the type is metadata next to it. [`KvType::ALL`] is the one table of types.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// namespace -> key -> type, for the keys that are not `string` (sparse: most keys are).
+pub type KvTypes = BTreeMap<String, BTreeMap<String, KvType>>;
+
+/// The type of `ns`/`key` in a sparse [`KvTypes`].
+pub fn type_of(types: &KvTypes, ns: &str, key: &str) -> KvType {
+    types.get(ns).and_then(|m| m.get(key)).copied().unwrap_or_default()
+}
 
 /// How a value is meant to be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KvType {
     #[default]
@@ -36,6 +47,10 @@ pub struct TypeError {
 }
 
 impl KvType {
+    pub fn is_string(&self) -> bool {
+        *self == KvType::String
+    }
+
     /// Every type with its name and what a valid value looks like (used by `--help`, the
     /// OpenAPI document and error messages).
     pub const ALL: [(KvType, &'static str, &'static str); 7] = [
@@ -78,6 +93,17 @@ impl KvType {
             KvType::Json => serde_json::from_str::<serde_json::Value>(value).is_ok(),
         };
         if ok { Ok(()) } else { Err(TypeError { kind: self, value: value.to_string(), expect: self.expect() }) }
+    }
+
+    /// [`Self::validate`] for a write of `ns`/`key`: a secret's error does not quote the
+    /// value, because the error ends up in terminals, HTTP responses and logs.
+    pub fn validate_for(self, ns: &str, key: &str, value: &str) -> Result<(), TypeError> {
+        self.validate(value).map_err(|mut e| {
+            if super::is_secret_key(ns, key) {
+                e.value = "(sensitive)".to_string();
+            }
+            e
+        })
     }
 }
 
@@ -135,6 +161,9 @@ mod tests {
         }
         let e = KvType::Number.validate("abc").unwrap_err();
         assert_eq!(e.to_string(), "\"abc\" is not a number: a JSON number such as 42 or -1.5");
+        let e = KvType::Number.validate_for("secrets/job/api", "pw", "hunter2").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(KvType::Number.validate_for("vars/job/api", "n", "abc").unwrap_err().to_string().contains("abc"));
     }
 
     #[test]

@@ -168,7 +168,12 @@ impl WsBuilder {
             if let Some(v) = v {
                 let s = self.span();
                 let unit = if name == "cpu" { "mhz" } else { "mb" };
-                cfg.vars.push(Var { name: name.into(), value: format!("{v} {unit}"), span: s });
+                cfg.vars.push(Var {
+                    name: name.into(),
+                    value: format!("{v} {unit}"),
+                    kv_type: Default::default(),
+                    span: s,
+                });
                 let sp = Spanned::new(v, s);
                 if name == "cpu" { cfg.cpu_mhz = Some(sp) } else { cfg.memory_mb = Some(sp) }
             }
@@ -186,19 +191,19 @@ impl WsBuilder {
             vars: Vec::new(),
             span,
         });
-        cfg.vars.push(Var { name: name.into(), value: value.into(), span });
+        cfg.vars.push(Var { name: name.into(), value: value.into(), kv_type: Default::default(), span });
         self
     }
 
     pub fn job_var(mut self, job: &str, name: &str, value: &str) -> Self {
         let span = self.span();
-        self.job_mut(job).vars.push(Var { name: name.into(), value: value.into(), span });
+        self.job_mut(job).vars.push(Var { name: name.into(), value: value.into(), kv_type: Default::default(), span });
         self
     }
 
     pub fn bucket_var(mut self, name: &str, value: &str) -> Self {
         let span = self.span();
-        self.ws.bucket_vars.push(Var { name: name.into(), value: value.into(), span });
+        self.ws.bucket_vars.push(Var { name: name.into(), value: value.into(), kv_type: Default::default(), span });
         self
     }
 

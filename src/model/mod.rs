@@ -122,6 +122,7 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
     Ok(Desired {
         bucket_id: prior.bucket_id,
         kv,
+        kv_types: project::types(ws),
         workers,
         jobs,
         allocations,

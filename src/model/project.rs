@@ -28,6 +28,10 @@
 //!   it is still part of the fleet, only its allocations are drained.
 //! - `vars/bucket` is exactly the bucket.conf attributes the parser returns (it decides
 //!   whether default `port_min`/`port_max` appear).
+//! - Types ([`types`]): the HCL vars (`vars/bucket`, `vars/job/<job>`,
+//!   `vars/bucket/job/<job>`) are typed by their HCL value (number, boolean, json for lists
+//!   and objects, string). Every other projected key is a `string`, numbers included: they
+//!   are maand's catalog, which its readers parse as text.
 
 use super::placement::{active_jobs_by_host, derived_id, position};
 use super::resources::Reservation;
@@ -63,6 +67,26 @@ impl Kv {
 
 fn join<S: AsRef<str>>(items: &[S]) -> String {
     items.iter().map(|s| s.as_ref()).collect::<Vec<_>>().join(",")
+}
+
+/// The non-string types of the HCL vars (see the module docs). Kept apart from
+/// [`project`]'s map so the value path (and its memory on large fleets) is unchanged; an
+/// entry for a key `project` does not write (a purged job's bucket.jobs vars) is never read.
+pub fn types(ws: &Workspace) -> crate::kv::KvTypes {
+    let mut out = crate::kv::KvTypes::new();
+    let mut put = |ns: NamespaceKind, vars: &[crate::workspace::types::Var]| {
+        for v in vars.iter().filter(|v| !v.kv_type.is_string()) {
+            out.entry(ns.path()).or_default().insert(v.name.clone(), v.kv_type);
+        }
+    };
+    put(NamespaceKind::BucketVars, &ws.bucket_vars);
+    for job in ws.jobs.values() {
+        put(NamespaceKind::JobVars(job.name.clone()), &job.vars);
+    }
+    for (job, cfg) in &ws.job_configs {
+        put(NamespaceKind::BucketJobVars(job.clone()), &cfg.vars);
+    }
+    out
 }
 
 pub fn project(i: &Inputs) -> KvMap {

@@ -90,6 +90,9 @@ pub struct Desired {
     /// Every workspace-derived key (SPEC §4 table): namespace -> key -> value. Includes
     /// `vars/job/<job>` keys from vars.hcl (a merged namespace).
     pub kv: KvMap,
+    /// The type of every key of [`Self::kv`] that is not a `string`: the HCL-typed vars
+    /// (`crate::model::project::types`).
+    pub kv_types: crate::kv::KvTypes,
     /// Workers in fleet order.
     pub workers: Vec<DesiredWorker>,
     /// Jobs of the workspace, by name.

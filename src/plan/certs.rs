@@ -84,6 +84,7 @@ pub fn changes<C: Current>(desired: &Desired, current: &C, now: i64) -> (Vec<Cha
         for (key, sensitive) in [(c.crt_key(), false), (c.key_key(), true)] {
             let action = if live(&c.namespace, &key).is_some() { Action::Update } else { Action::Create };
             out.push(Change {
+                kv_type: crate::kv::KvType::String,
                 namespace: c.namespace.clone(),
                 key,
                 action,

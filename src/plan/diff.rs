@@ -34,6 +34,14 @@
 //! never tombstones the ones still declared. `certs/*` keys no longer declared are
 //! tombstoned like any stale key.
 //!
+//! Types (SPEC §9): a desired key carries the type of its HCL value (`Desired::kv_types`;
+//! `string` for every key not typed there). A live key whose stored type differs is an
+//! update even when its value is the same, with the reason `type: <stored> → <desired>`
+//! (one line in the text plan, like a ttl reset): so a state written before keys were typed
+//! converges with one plan of such updates, shown, never silently (the first plan after an
+//! upgrade reads every namespace: fingerprints recorded by another kvform version are not
+//! trusted, and the fingerprint of a namespace includes its keys' types).
+//!
 //! Values are compared trimmed; an identical value with ttl 0 is not a change. Reviving a
 //! tombstoned key is a create (the store continues its version numbers). Namespaces outside
 //! the layout (`NamespaceKind::parse` is `None`) are treated as merged: desired keys are
@@ -85,13 +93,20 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
 
         for (key, value) in want {
             let secret = is_secret_key(ns, key);
+            let kv_type = crate::kv::types::type_of(&desired.kv_types, ns, key);
             let change = match live.get(key) {
                 Some(e) if e.is_live() => {
                     let same = e.same_value(value);
-                    if same && e.ttl() == 0 {
+                    let stored_type = current.kv_type(ns, key);
+                    if same && e.ttl() == 0 && stored_type == kv_type {
                         continue;
                     }
-                    let reason = same.then(|| REASON_TTL_RESET.to_string());
+                    let retype = (stored_type != kv_type).then(|| format!("type: {stored_type} → {kv_type}"));
+                    let reset = (same && e.ttl() != 0).then(|| REASON_TTL_RESET.to_string());
+                    let reason = match (reset, retype) {
+                        (Some(r), Some(t)) => Some(format!("{r}; {t}")),
+                        (r, t) => r.or(t),
+                    };
                     // A value equal to the desired one may not have been kept (lean snapshot).
                     let trimmed = value.trimmed();
                     let before = if same { Some(&*trimmed) } else { e.value().or(Some("")) };
@@ -100,7 +115,7 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
                 Some(_) => write(ns, key, Action::Create, None, value, secret, Some(REASON_REVIVED.into())),
                 None => write(ns, key, Action::Create, None, value, secret, None),
             };
-            changes.push(change);
+            changes.push(Change { kv_type, ..change });
         }
 
         let purge = purges.get(ns.as_str());
@@ -168,6 +183,7 @@ fn write(
         action,
         before: before.filter(|_| !secret).map(str::to_string),
         after: (!secret).then(|| after.trimmed_value()),
+        kv_type: crate::kv::KvType::String,
         before_sensitive: secret && before.is_some(),
         after_sensitive: secret,
         after_unknown: false,
@@ -183,6 +199,7 @@ fn tombstone(ns: &str, key: &str, entry: &impl CurrentEntry, secret: bool, reaso
         action: Action::Tombstone,
         before: (!secret).then(|| entry.value().unwrap_or_default().to_string()),
         after: None,
+        kv_type: crate::kv::KvType::String,
         before_sensitive: secret,
         after_sensitive: false,
         after_unknown: false,

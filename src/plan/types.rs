@@ -2,7 +2,7 @@
 //! the apply executor executes. Field order here is the key order of the JSON document
 //! (`kvform plan --json`), so reordering a field is a format change.
 
-use crate::kv::Value;
+use crate::kv::{KvType, Value};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -59,6 +59,9 @@ pub struct Change {
     // A `Value` (serialised as a string) so a plan writing every peer list (a first apply)
     // shares their text with the desired state instead of holding O(workers²) bytes.
     pub after: Option<Value>,
+    /// The type the key is written with (SPEC §9, from the HCL value); omitted for `string`.
+    #[serde(default, rename = "type", skip_serializing_if = "KvType::is_string")]
+    pub kv_type: KvType,
     pub before_sensitive: bool,
     pub after_sensitive: bool,
     /// The value is made by `apply` (a certificate or its private key, SPEC §8): `after` is

@@ -15,6 +15,19 @@ pub enum Action {
     Write,
     /// See secret plaintext (also needs the token's `--reveal`).
     Reveal,
+    /// List, create and revoke API tokens (`/api/v1/tokens`).
+    ManageTokens,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+            Action::Reveal => "see secrets",
+            Action::ManageTokens => "manage tokens",
+        }
+    }
 }
 
 /// A token's role.
@@ -29,7 +42,7 @@ pub enum Role {
 pub const ROLE_RULES: &[(Role, &str, &[Action])] = &[
     (Role::Reader, "reader", &[Action::Read, Action::Reveal]),
     (Role::Writer, "writer", &[Action::Read, Action::Reveal, Action::Write]),
-    (Role::Admin, "admin", &[Action::Read, Action::Reveal, Action::Write]),
+    (Role::Admin, "admin", &[Action::Read, Action::Reveal, Action::Write, Action::ManageTokens]),
 ];
 
 impl Role {
@@ -69,12 +82,15 @@ pub fn check(token: &TokenRecord, action: Action, ns: &str) -> Result<(), Denial
     if !role.grants(action) {
         return Err(Denial {
             rule: "role",
-            message: format!("token `{name}` has role {}, which cannot write", role.as_str()),
-            hint: "create a writer token: kvform token create NAME --role writer --namespaces 'vars/job/*'".into(),
+            message: format!("token `{name}` has role {}, which cannot {}", role.as_str(), action.verb()),
+            hint: match action {
+                Action::ManageTokens => "use an admin token: kvform token create NAME --role admin".into(),
+                _ => "create a writer token: kvform token create NAME --role writer --namespaces 'vars/job/*'".into(),
+            },
         });
     }
     match action {
-        Action::Read => Ok(()),
+        Action::Read | Action::ManageTokens => Ok(()),
         Action::Reveal if token.reveal => Ok(()),
         Action::Reveal => Err(Denial {
             rule: "reveal",
@@ -128,6 +144,8 @@ mod tests {
         assert_eq!(check(&w, Action::Write, "maand/job/api").unwrap_err().rule, "kv-set-namespaces");
         assert!(check(&w, Action::Reveal, "secrets/job/api").is_ok());
         assert!(check(&token("admin", &[], false), Action::Write, "vars/job/x").is_ok());
+        assert!(check(&token("admin", &[], false), Action::ManageTokens, "").is_ok());
+        assert_eq!(check(&w, Action::ManageTokens, "").unwrap_err().rule, "role");
     }
 
     #[test]

@@ -13,9 +13,11 @@
 //! and commits one change set.
 
 pub mod access;
+mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+mod tokens;
 pub mod ui;
 mod ui_pages;
 

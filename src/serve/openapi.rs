@@ -90,6 +90,18 @@ pub fn document() -> Value {
                 "responses": { "200": ok("applies, newest first", json!({ "type": "object" })) } } },
             "/api/v1/plan": { "get": { "summary": "The plan of the workspace against the state (read-only; the JSON of `kvform plan --format json`)",
                 "responses": { "200": ok("plan", json!({ "type": "object" })), "422": error_ref() } } },
+            "/api/v1/tokens": {
+                "get": { "summary": "API tokens (admin): name, role, namespaces, reveal, times, state; never a token or its hash",
+                    "responses": { "200": ok("tokens", json!({ "type": "object" })), "401": error_ref(), "403": error_ref() } },
+                "post": { "summary": "Create a token (admin), like `kvform token create`: the answer's `token` is shown this once",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["name", "role"], "properties": {
+                        "name": { "type": "string" }, "role": { "type": "string", "enum": ["reader", "writer", "admin"] },
+                        "namespaces": { "type": "array", "items": { "type": "string" }, "description": "write patterns such as vars/job/*" },
+                        "reveal": { "type": "boolean", "default": false }, "expires": { "type": "string", "description": "a duration such as 30d" } } } } } },
+                    "responses": { "201": ok("created", json!({ "type": "object" })), "400": error_ref(), "401": error_ref(), "403": error_ref(), "409": error_ref() } }
+            },
+            "/api/v1/tokens/{name}": { "delete": { "summary": "Revoke a token (admin)", "parameters": params(&[("name", "path", "the token's name")]),
+                "responses": { "200": ok("revoked", json!({ "type": "object" })), "401": error_ref(), "403": error_ref(), "404": error_ref() } } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "Prometheus text format" } } } },
             "/api/v1/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OpenAPI 3" } } } }
         }

@@ -10,10 +10,14 @@
 //! (trailing slash) always lists; without it, a path whose namespace part is not a known
 //! namespace but which is one as a whole lists too (`/api/v1/kv/vars/job/api`). History is
 //! `/api/v1/history/{namespace}/{key}`.
+//!
+//! This file routes, authenticates and parses, and serves the watch, applies, plan and
+//! metrics; the key handlers are in [`super::keys`], the admin token routes in
+//! `super::tokens`.
 
 use super::App;
-use super::access::{self, Action, Denial};
-use crate::kv::{KvType, Typed, is_secret_namespace, rules};
+use super::access::Denial;
+use crate::kv::rules;
 use crate::state::StateError;
 use crate::state::tokens::{TokenRecord, token_hash};
 use axum::body::Body;
@@ -43,25 +47,25 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, v: Value) -> Reply {
+    pub(crate) fn json(status: u16, v: Value) -> Reply {
         Reply { status, body: v.to_string(), content_type: "application/json", index: None }
     }
-    fn ok(v: Value) -> Reply {
+    pub(crate) fn ok(v: Value) -> Reply {
         Reply::json(200, v)
     }
-    fn error(status: u16, error: impl Into<String>, hint: impl Into<String>) -> Reply {
+    pub(crate) fn error(status: u16, error: impl Into<String>, hint: impl Into<String>) -> Reply {
         Reply::json(status, json!({ "error": error.into(), "hint": hint.into() }))
     }
-    fn denied(d: Denial) -> Reply {
+    pub(crate) fn denied(d: Denial) -> Reply {
         Reply::json(403, json!({ "error": d.message, "rule": d.rule, "hint": d.hint }))
     }
     /// A state error: locked → 503, a typed value that does not fit → 400, else 500.
-    fn state(e: StateError) -> Reply {
+    pub(crate) fn state(e: StateError) -> Reply {
         let text = e.to_string();
         let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
         let status = match e {
             StateError::Locked { .. } => 503,
-            StateError::WrongType { .. } | StateError::Invalid { .. } => 400,
+            StateError::WrongType { .. } | StateError::Invalid { .. } | StateError::Derived { .. } => 400,
             _ => 500,
         };
         Reply::error(status, msg, hint)
@@ -80,7 +84,7 @@ pub(crate) struct Req {
 }
 
 impl Req {
-    fn flag(&self, name: &str, default: bool) -> Result<bool, Reply> {
+    pub(crate) fn flag(&self, name: &str, default: bool) -> Result<bool, Reply> {
         match self.query.get(name).map(String::as_str) {
             None => Ok(default),
             Some("true" | "1" | "") => Ok(true),
@@ -137,14 +141,15 @@ async fn serve(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: H
         .unwrap_or_else(|_| Reply::error(500, "the request handler panicked", "this is a bug in kvform"));
     let mut reply = reply;
     if reply.index.is_none() {
-        reply.index = app.reader().meta().ok().map(|m| m.serial);
+        reply.index = app.reader().serial().ok();
     }
     respond(reply)
 }
 
 fn known_route(path: &str) -> bool {
     path == "/metrics"
-        || ["/api/v1/namespaces", "/api/v1/applies", "/api/v1/plan"].contains(&path)
+        || ["/api/v1/namespaces", "/api/v1/applies", "/api/v1/plan", "/api/v1/tokens"].contains(&path)
+        || path.starts_with("/api/v1/tokens/")
         || path.starts_with("/api/v1/kv/")
         || path.starts_with("/api/v1/history/")
 }
@@ -167,7 +172,7 @@ fn parse_wait(s: &str) -> Result<Duration, ()> {
 async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
     let deadline = Instant::now() + wait;
     loop {
-        let serial = app.reader().meta().map(|m| m.serial).unwrap_or(u64::MAX);
+        let serial = app.reader().serial().unwrap_or(u64::MAX);
         if serial > index || Instant::now() >= deadline {
             return;
         }
@@ -256,24 +261,26 @@ fn dispatch(app: &App, req: &Req) -> Reply {
     let m = req.method.as_str();
     let result = match (m, segs.as_slice()) {
         ("GET", ["metrics"]) => metrics(app),
-        ("GET", ["api", "v1", "namespaces"]) => timed(app, "namespaces", false, || namespaces(app)),
+        ("GET", ["api", "v1", "namespaces"]) => timed(app, "namespaces", false, || super::keys::namespaces(app)),
         ("GET", ["api", "v1", "applies"]) => timed(app, "applies", false, || applies(app, req)),
         ("GET", ["api", "v1", "plan"]) => plan(app),
-        ("GET", ["api", "v1", "history", rest @ ..]) => {
-            split_key(rest).and_then(|(ns, key)| timed(app, "history", false, || history(app, req, &ns, key)))
-        }
+        ("GET", ["api", "v1", "tokens"]) => super::tokens::list(app, req),
+        ("POST", ["api", "v1", "tokens"]) => super::tokens::create(app, req),
+        ("DELETE", ["api", "v1", "tokens", name]) => super::tokens::revoke(app, req, name),
+        ("GET", ["api", "v1", "history", rest @ ..]) => split_key(rest)
+            .and_then(|(ns, key)| timed(app, "history", false, || super::keys::history(app, req, &ns, key))),
         (_, ["api", "v1", "kv", rest @ ..]) => match target(rest, req.trailing_slash) {
             Err(r) => Err(r),
-            Ok(Target::Namespace(ns)) if m == "GET" => timed(app, "list", false, || list(app, req, &ns)),
+            Ok(Target::Namespace(ns)) if m == "GET" => timed(app, "list", false, || super::keys::list(app, req, &ns)),
             Ok(Target::Namespace(ns)) => Err(Reply::error(
                 405,
                 format!("{m} is not allowed on the namespace {ns}"),
                 "GET lists it; PUT/DELETE take a key",
             )),
             Ok(Target::Key(ns, key)) => match m {
-                "GET" => timed(app, "get", false, || get(app, req, &ns, &key)),
-                "PUT" => timed(app, "put", true, || put(app, req, &ns, &key)),
-                "DELETE" => timed(app, "delete", true, || delete(app, req, &ns, &key)),
+                "GET" => timed(app, "get", false, || super::keys::get(app, req, &ns, &key)),
+                "PUT" => timed(app, "put", true, || super::keys::put(app, req, &ns, &key)),
+                "DELETE" => timed(app, "delete", true, || super::keys::delete(app, req, &ns, &key)),
                 _ => Err(Reply::error(405, format!("{m} is not allowed on a key"), "use GET, PUT or DELETE")),
             },
         },
@@ -330,268 +337,8 @@ fn split_key<'a>(segs: &[&'a str]) -> Result<(String, &'a str), Reply> {
     Ok((ns, key))
 }
 
-fn rfc3339(t: i64) -> Value {
+pub(crate) fn rfc3339(t: i64) -> Value {
     json!(crate::clock::format_time(t))
-}
-
-/// The value as this token may see it.
-pub(crate) fn shown(
-    app: &App,
-    token: &TokenRecord,
-    ns: &str,
-    key: &str,
-    version: u64,
-    stored: &str,
-) -> Result<(Value, bool), Reply> {
-    if !is_secret_namespace(ns) || stored.is_empty() {
-        return Ok((json!(stored), false));
-    }
-    if access::check(token, Action::Reveal, ns).is_err() {
-        return Ok((json!("(sensitive)"), true));
-    }
-    let r = app.reader();
-    let Some(ring) = r.keyring() else {
-        return Err(Reply::error(
-            500,
-            "the bucket key (secrets/kv.key) is missing",
-            "restore secrets/kv.key to read secrets",
-        ));
-    };
-    let plain = ring.open(ns, key, version, stored).map_err(|e| Reply::error(500, e.to_string(), ""))?;
-    Ok((json!(plain.as_str()), false))
-}
-
-pub(crate) fn namespaces(app: &App) -> Result<Reply, Reply> {
-    let counts = app.reader().namespace_counts().map_err(Reply::state)?;
-    // A tree: every namespace with its own keys and the keys under it.
-    let mut tree: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (ns, n) in &counts {
-        let parts: Vec<&str> = ns.split('/').collect();
-        for i in 1..=parts.len() {
-            let e = tree.entry(parts[..i].join("/")).or_default();
-            e.1 += n;
-            if i == parts.len() {
-                e.0 += n;
-            }
-        }
-    }
-    let list: Vec<Value> = tree
-        .iter()
-        .map(|(p, (own, total))| json!({ "namespace": p, "depth": p.matches('/').count(), "keys": own, "total_keys": total }))
-        .collect();
-    Ok(Reply::ok(json!({ "namespaces": list })))
-}
-
-fn key_json(
-    app: &App,
-    token: &TokenRecord,
-    ns: &str,
-    l: &crate::state::listing::KeyListing,
-    now: i64,
-) -> Result<Value, Reply> {
-    let (value, sensitive) = shown(app, token, ns, &l.key, l.entry.version, &l.entry.value)?;
-    let mut v = json!({
-        "namespace": ns,
-        "key": l.key,
-        "value": value,
-        "type": l.meta.kv_type,
-        "description": l.meta.description,
-        "version": l.entry.version,
-        "versions": l.versions,
-        "ttl": l.entry.ttl,
-        "created_at": rfc3339(l.meta.key_created_at),
-        "updated_at": rfc3339(l.entry.created_at),
-        "expires_at": l.entry.expires_at().map(rfc3339),
-        "expired": l.entry.is_expired(now),
-        "writer": l.entry.writer,
-        "serial": l.entry.serial,
-    });
-    if sensitive {
-        v["sensitive"] = json!(true);
-    }
-    Ok(v)
-}
-
-pub(crate) fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
-    let prefix = req.query.get("prefix").map_or("", String::as_str);
-    let now = crate::clock::now().unwrap_or_default();
-    let rows = app.reader().list_keys(ns, prefix).map_err(Reply::state)?;
-    let keys = rows.iter().map(|l| key_json(app, &req.token, ns, l, now)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Reply::ok(json!({ "namespace": ns, "prefix": prefix, "keys": keys })))
-}
-
-pub(crate) fn get(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
-    rules::check_key(key).map_err(rule_reply)?;
-    let now = crate::clock::now().unwrap_or_default();
-    let found = app.reader().list_keys(ns, key).map_err(Reply::state)?.into_iter().find(|l| l.key == key);
-    match found {
-        Some(l) => Ok(Reply::ok(key_json(app, &req.token, ns, &l, now)?)),
-        None if !req.flag("error_on_missing", true)? => Ok(Reply::ok(Value::Null)),
-        None => Err(Reply::error(
-            404,
-            format!("{ns} {key} does not exist (or was deleted)"),
-            "pass ?error_on_missing=false to get null instead",
-        )),
-    }
-}
-
-fn rule_reply(e: rules::RuleError) -> Reply {
-    let text = e.to_string();
-    let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
-    Reply::error(400, msg, hint)
-}
-
-fn writer(req: &Req) -> String {
-    format!("api:{}", req.token.name)
-}
-
-fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> {
-    let mut store = crate::state::StateStore::open(&app.state_path).map_err(Reply::state)?;
-    if let Ok(ring) = crate::secrets::Keyring::load(&app.bucket) {
-        store = store.with_keyring(ring);
-    }
-    let now = crate::clock::now().unwrap_or_default();
-    let mut txn = store.begin_write(op, super::WRITE_LOCK_TIMEOUT, now).map_err(Reply::state)?;
-    txn.set_max_versions(app.max_versions);
-    Ok(txn)
-}
-
-pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
-    rules::check_key(key).map_err(rule_reply)?;
-    access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
-    rules::job_in_workspace(&app.bucket, ns).map_err(rule_reply)?;
-    let Some(body) = &req.body else {
-        return Err(Reply::error(
-            400,
-            "missing request body",
-            "send {\"value\": ..., \"type\"?, \"ttl\"?, \"description\"?, \"overwrite\"?}",
-        ));
-    };
-    let kv_type = match body.get("type") {
-        None | Some(Value::Null) => KvType::String,
-        Some(Value::String(s)) => KvType::parse(s).ok_or_else(|| {
-            Reply::error(400, format!("unknown type {s:?}"), format!("use one of {}", KvType::names()))
-        })?,
-        Some(_) => {
-            return Err(Reply::error(400, "\"type\" must be a string", format!("use one of {}", KvType::names())));
-        }
-    };
-    let value = match body.get("value") {
-        Some(Value::String(s)) => zeroize::Zeroizing::new(s.clone()),
-        Some(v @ (Value::Number(_) | Value::Bool(_))) => zeroize::Zeroizing::new(v.to_string()),
-        Some(v @ (Value::Array(_) | Value::Object(_))) if kv_type == KvType::Json => {
-            zeroize::Zeroizing::new(v.to_string())
-        }
-        None | Some(Value::Null) => {
-            return Err(Reply::error(400, "missing field \"value\"", "send {\"value\": \"...\"}"));
-        }
-        Some(_) => {
-            return Err(Reply::error(
-                400,
-                "\"value\" must be a string, number or boolean",
-                "lists and objects need \"type\": \"json\"",
-            ));
-        }
-    };
-    let ttl = match body.get("ttl") {
-        None | Some(Value::Null) => 0,
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
-        Some(_) => {
-            return Err(Reply::error(400, "\"ttl\" must be a non-negative number of seconds", "0 = never expires"));
-        }
-    };
-    let description = match body.get("description") {
-        None | Some(Value::Null) => "",
-        Some(Value::String(s)) => s.as_str(),
-        Some(_) => return Err(Reply::error(400, "\"description\" must be a string", "")),
-    };
-    let overwrite = match body.get("overwrite") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Reply::error(400, "\"overwrite\" must be true or false", "")),
-    };
-    // Check the type before taking the lock: a bad value never waits for an apply.
-    kv_type
-        .validate(value.trim())
-        .map_err(|e| Reply::error(400, format!("{ns} {key}: {e}"), format!("send a {kv_type}, or another \"type\"")))?;
-    let now = crate::clock::now().unwrap_or_default();
-    let mut txn = open_for_write(app, "serve put")?;
-    if !overwrite && let Some(e) = txn.get(ns, key).map_err(Reply::state)?.filter(|e| e.is_live()) {
-        let _ = txn.rollback();
-        return Err(Reply::error(
-            409,
-            format!("{ns} {key} already exists (version {})", e.version),
-            "send \"overwrite\": true to replace it",
-        ));
-    }
-    let typed = Typed::new(kv_type, description);
-    let outcome = match txn.put_typed(ns, key, &value, ttl, &writer(req), now, &typed) {
-        Ok(o) => o,
-        Err(e) => {
-            let _ = txn.rollback();
-            return Err(Reply::state(e));
-        }
-    };
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now)).map_err(Reply::state)?;
-    let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
-    let mut r = Reply::json(
-        status,
-        json!({ "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(), "type": kv_type, "serial": serial }),
-    );
-    r.index = Some(serial);
-    Ok(r)
-}
-
-pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
-    rules::check_key(key).map_err(rule_reply)?;
-    access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
-    let now = crate::clock::now().unwrap_or_default();
-    let mut txn = open_for_write(app, "serve delete")?;
-    let deleted = match txn.tombstone(ns, key, &writer(req), now) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = txn.rollback();
-            return Err(Reply::state(e));
-        }
-    };
-    if !deleted {
-        let _ = txn.rollback();
-        if req.flag("error_on_missing", true)? {
-            return Err(Reply::error(
-                404,
-                format!("{ns} {key} does not exist (or was already deleted)"),
-                "pass ?error_on_missing=false to ignore",
-            ));
-        }
-        return Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": false })));
-    }
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve delete", now)).map_err(Reply::state)?;
-    let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
-    r.index = Some(serial);
-    Ok(r)
-}
-
-pub(crate) fn history(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
-    rules::check_key(key).map_err(rule_reply)?;
-    let rows = app.reader().history(ns, key).map_err(Reply::state)?;
-    if rows.is_empty() {
-        return Err(Reply::error(404, format!("{ns} {key} has no versions"), "check the namespace and key"));
-    }
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let (value, sensitive) =
-            if r.deleted { (Value::Null, false) } else { shown(app, &req.token, ns, key, r.version, &r.value)? };
-        let mut v = json!({
-            "version": r.version, "value": value, "deleted": r.deleted, "type": r.kv_type,
-            "description": r.description, "ttl": r.ttl, "updated_at": rfc3339(r.created_at),
-            "serial": r.serial, "writer": r.writer,
-        });
-        if sensitive {
-            v["sensitive"] = json!(true);
-        }
-        out.push(v);
-    }
-    Ok(Reply::ok(json!({ "namespace": ns, "key": key, "versions": out })))
 }
 
 pub(crate) fn applies(app: &App, req: &Req) -> Result<Reply, Reply> {

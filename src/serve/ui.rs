@@ -10,6 +10,7 @@
 //! Every form carries the session's CSRF token and is refused (403) without it.
 
 use super::App;
+use super::keys;
 use super::rest::{self, Reply, Req};
 use super::ui_pages as pages;
 use crate::state::tokens::{TokenRecord, token_hash};
@@ -209,7 +210,7 @@ fn page(
     let r = req(&token, query, None);
     match (method, path) {
         ("GET", "/ui") => {
-            let nss = json_of(&unwrap(rest::namespaces(app)));
+            let nss = json_of(&unwrap(keys::namespaces(app)));
             html(200, pages::tree(&ctx, &nss, query.get("q").map_or("", String::as_str)))
         }
         ("GET", "/ui/applies") => html(200, pages::applies(&ctx, &json_of(&unwrap(rest::applies(app, &r))))),
@@ -227,7 +228,7 @@ fn page(
             if !rest::known(&ns) {
                 return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
             }
-            let listing = json_of(&unwrap(rest::list(app, &r, &ns)));
+            let listing = json_of(&unwrap(keys::list(app, &r, &ns)));
             html(200, pages::namespace(&ctx, &ns, &listing, query))
         }
         ("GET", p) if p.starts_with("/ui/key/") => {
@@ -239,13 +240,13 @@ fn page(
             }
             let reveal = query.get("reveal").is_some_and(|v| v == "1");
             let shown_req = if reveal { r } else { req(&TokenRecord { reveal: false, ..token.clone() }, query, None) };
-            let current = json_of(&unwrap(rest::get(
+            let current = json_of(&unwrap(keys::get(
                 app,
                 &req(&shown_req.token, &BTreeMap::from([("error_on_missing".into(), "false".into())]), None),
                 &ns,
                 &key,
             )));
-            let history = json_of(&unwrap(rest::history(app, &shown_req, &ns, &key)));
+            let history = json_of(&unwrap(keys::history(app, &shown_req, &ns, &key)));
             html(200, pages::key(&ctx, &ns, &key, &current, &history, query, reveal))
         }
         ("POST", "/ui/put") => {
@@ -264,7 +265,7 @@ fn page(
             if !rest::known(&ns) {
                 return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
             }
-            let reply = unwrap(rest::put(app, &req(&token, &BTreeMap::new(), Some(body)), &ns, &key));
+            let reply = unwrap(keys::put(app, &req(&token, &BTreeMap::new(), Some(body)), &ns, &key));
             if reply.status >= 400 {
                 return back(&ns, &key, &error_of(&reply));
             }
@@ -276,7 +277,7 @@ fn page(
             if !rest::known(&ns) {
                 return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
             }
-            let reply = unwrap(rest::delete(app, &r, &ns, &key));
+            let reply = unwrap(keys::delete(app, &r, &ns, &key));
             if reply.status >= 400 {
                 return back(&ns, &key, &error_of(&reply));
             }

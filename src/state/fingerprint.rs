@@ -31,7 +31,7 @@
 
 use super::db::{Db, vals};
 use super::{StateError, sql};
-use crate::kv::{KvMap, Value};
+use crate::kv::{KvMap, KvType, KvTypes, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -44,14 +44,21 @@ pub type Digest = [u8; 16];
 /// reads the namespace, and its presence keeps the namespace known as live.
 pub const UNVERIFIED: Digest = [0xff; 16];
 
-/// The fingerprint of a namespace's desired keys (trimmed values, as plans compare them).
-pub fn digest(keys: Option<&BTreeMap<String, Value>>) -> Digest {
+/// The fingerprint of a namespace's desired keys (trimmed values, as plans compare them,
+/// and the type of each key that is not a `string`: a type is part of the desired key).
+pub fn digest(keys: Option<&BTreeMap<String, Value>>, types: Option<&BTreeMap<String, KvType>>) -> Digest {
     let mut h = Sha256::new();
     for (k, v) in keys.into_iter().flatten() {
         h.update(k.as_bytes());
         h.update([0u8]);
         for part in v.trimmed_parts() {
             h.update(part.as_bytes());
+        }
+        // String keys hash as before typed values existed, so those namespaces keep their
+        // recorded fingerprints; a typed key never hashes like an untyped one (NUL, SOH).
+        if let Some(t) = types.and_then(|t| t.get(k)).filter(|t| !t.is_string()) {
+            h.update([1u8]);
+            h.update(t.as_str().as_bytes());
         }
         h.update([0u8]);
     }
@@ -208,8 +215,12 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
 }
 
 /// The fingerprint of every namespace of `kv` (for a full plan's basis).
-pub(crate) fn digests_of(kv: &KvMap, namespaces: impl IntoIterator<Item = String>) -> BTreeMap<String, Digest> {
-    namespaces.into_iter().map(|ns| (ns.clone(), digest(kv.get(&ns)))).collect()
+pub(crate) fn digests_of(
+    kv: &KvMap,
+    types: &KvTypes,
+    namespaces: impl IntoIterator<Item = String>,
+) -> BTreeMap<String, Digest> {
+    namespaces.into_iter().map(|ns| (ns.clone(), digest(kv.get(&ns), types.get(&ns)))).collect()
 }
 
 #[cfg(test)]
@@ -221,11 +232,17 @@ mod tests {
         let m = |pairs: &[(&str, &str)]| -> BTreeMap<String, Value> {
             pairs.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect()
         };
-        let a = digest(Some(&m(&[("a", "1"), ("b", "2")])));
-        assert_eq!(a, digest(Some(&m(&[("a", " 1 "), ("b", "2")]))));
-        assert_ne!(a, digest(Some(&m(&[("a", "1"), ("b", "3")]))));
-        assert_ne!(a, digest(Some(&m(&[("a", "1")]))));
-        assert_ne!(digest(Some(&m(&[("ab", "")]))), digest(Some(&m(&[("a", "b")]))));
-        assert_eq!(digest(None), digest(Some(&m(&[]))));
+        let a = digest(Some(&m(&[("a", "1"), ("b", "2")])), None);
+        assert_eq!(a, digest(Some(&m(&[("a", " 1 "), ("b", "2")])), None));
+        assert_ne!(a, digest(Some(&m(&[("a", "1"), ("b", "3")])), None));
+        assert_ne!(a, digest(Some(&m(&[("a", "1")])), None));
+        assert_ne!(digest(Some(&m(&[("ab", "")])), None), digest(Some(&m(&[("a", "b")])), None));
+        assert_eq!(digest(None, None), digest(Some(&m(&[])), None));
+        // A type is part of the key; `string` is no type at all (older records still match).
+        let typed = |t: KvType| BTreeMap::from([("a".to_string(), t)]);
+        let ab = m(&[("a", "1"), ("b", "2")]);
+        assert_eq!(a, digest(Some(&ab), Some(&typed(KvType::String))));
+        assert_ne!(a, digest(Some(&ab), Some(&typed(KvType::Number))));
+        assert_ne!(digest(Some(&ab), Some(&typed(KvType::Json))), digest(Some(&ab), Some(&typed(KvType::Number))));
     }
 }

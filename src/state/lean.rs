@@ -11,7 +11,7 @@
 use super::db::{Db, vals};
 use super::fingerprint::{self, Base, Digest, PlanBasis, PlanRead};
 use super::{StateError, read_meta, sql};
-use crate::kv::{KvMap, LeanEntry, LeanSnapshot, LeanValue, is_secret_namespace};
+use crate::kv::{KvMap, KvTypes, LeanEntry, LeanSnapshot, LeanValue, is_secret_namespace};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -45,7 +45,7 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
     own_txn: bool,
     how: PlanRead<'_>,
     desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-    kv: impl Fn(&D) -> &KvMap,
+    kv: impl Fn(&D) -> (&KvMap, &KvTypes),
     purged: impl FnOnce(&D, &LeanSnapshot) -> BTreeSet<String>,
 ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
     let (mode, now) = (how.mode, how.now);
@@ -72,16 +72,18 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
                     };
                     return Ok((snap, None, PlanBasis::default()));
                 }
-                let (snap, desired, basis) = incremental(conn, path, dirty, desire, &kv, purged)?;
+                let (mut snap, desired, basis) = incremental(conn, path, dirty, desire, &kv, purged)?;
+                snap.types = super::listing::read_var_types(conn, path)?;
                 Ok((snap, Some(desired), basis))
             }
             None => {
                 let mut snap = read_lean_snapshot(conn, path)?;
                 let desired = desire(&snap)?;
-                let want = kv(&desired);
+                let (want, types) = kv(&desired);
                 compare_values(conn, path, &mut snap, want)?;
+                snap.types = super::listing::read_var_types(conn, path)?;
                 let all = want.keys().chain(snap.entries.keys()).cloned().collect::<BTreeSet<_>>();
-                let read = fingerprint::digests_of(want, all);
+                let read = fingerprint::digests_of(want, types, all);
                 Ok((snap, Some(desired), PlanBasis { full: true, read }))
             }
         }
@@ -108,7 +110,7 @@ fn incremental<D, E: From<StateError>>(
     path: &Path,
     dirty: BTreeSet<String>,
     desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-    kv: &impl Fn(&D) -> &KvMap,
+    kv: &impl Fn(&D) -> (&KvMap, &KvTypes),
     purged: impl FnOnce(&D, &LeanSnapshot) -> BTreeSet<String>,
 ) -> Result<(LeanSnapshot, D, PlanBasis), E> {
     let meta = read_meta(conn, path)?;
@@ -135,15 +137,15 @@ fn incremental<D, E: From<StateError>>(
         pre.entries.insert(bucket.clone(), bucket_rows);
     }
     let desired = desire(&pre)?;
-    let want = kv(&desired);
+    let (want, types) = kv(&desired);
 
     // Suspect: written or expired since, purged, or desired keys that differ from the record.
     let mut suspect = dirty;
     suspect.extend(purged(&desired, &pre));
-    let empty = fingerprint::digest(None);
+    let empty = fingerprint::digest(None, None);
     let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
     for (ns, keys) in want {
-        let d = fingerprint::digest(Some(keys));
+        let d = fingerprint::digest(Some(keys), types.get(ns));
         if table.get(ns) != Some(&d) {
             suspect.insert(ns.clone());
         }
@@ -232,6 +234,7 @@ pub(crate) fn read_for_plan<D, E: From<StateError>>(
         let mut snap = read_lean_snapshot(conn, path)?;
         let desired = desire(&snap)?;
         compare_values(conn, path, &mut snap, kv(&desired))?;
+        snap.types = super::listing::read_var_types(conn, path)?;
         Ok((snap, desired))
     })();
     if own_txn {

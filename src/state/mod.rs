@@ -445,13 +445,13 @@ impl StateStore {
 
     /// [`Self::read_for_plan`], reading only what may have changed since the last apply
     /// when `mode` is incremental (`fingerprint`); `purged` names the namespaces the plan
-    /// purges. Also returns what the apply records. The desired state is `None` when the
+    /// purges; `kv` gives the desired values and their types. Also returns what the apply records. The desired state is `None` when the
     /// plan is known to be empty without building it (see `lean::read_for_plan_with`).
     pub fn read_for_plan_with<D, E: From<StateError>>(
         &self,
         how: PlanRead<'_>,
         desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-        kv: impl Fn(&D) -> &KvMap,
+        kv: impl Fn(&D) -> (&KvMap, &crate::kv::KvTypes),
         purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
     ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
         lean::read_for_plan_with(&self.conn, &self.path, true, how, desire, kv, purged)
@@ -676,7 +676,8 @@ pub(crate) fn read_snapshot(conn: &Db, path: &Path) -> Result<Snapshot, StateErr
         entries.insert(done, map);
     }
     let purged_jobs = read_purged_jobs(conn, path)?;
-    Ok(Snapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries, purged_jobs })
+    let types = listing::read_var_types(conn, path)?;
+    Ok(Snapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries, purged_jobs, types })
 }
 
 /// The jobs recorded as purged (table `purged_jobs`, schema 2).

@@ -110,6 +110,14 @@ impl Counts {
     }
 }
 
+/// The metadata of a write: set both (`put_typed`), or set the type and keep the key's
+/// description (`put`, `put_as`).
+#[derive(Clone, Copy)]
+enum Meta<'a> {
+    Set(&'a Typed),
+    Keep(KvType),
+}
+
 pub struct WriteTxn {
     conn: Db,
     path: PathBuf,
@@ -220,7 +228,7 @@ impl WriteTxn {
         &self,
         how: super::PlanRead<'_>,
         desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-        kv: impl Fn(&D) -> &KvMap,
+        kv: impl Fn(&D) -> (&KvMap, &crate::kv::KvTypes),
         purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
     ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
         super::lean::read_for_plan_with(&self.conn, &self.path, false, how, desire, kv, purged)
@@ -308,7 +316,28 @@ impl WriteTxn {
         writer: &str,
         now: i64,
     ) -> Result<WriteOutcome, StateError> {
-        self.write(ns, key, value, ttl, writer, now, None)
+        self.write(ns, key, value, ttl, writer, now, Meta::Keep(KvType::String))
+    }
+
+    /// [`Self::put`] with a type, keeping the key's description: the apply's write of an
+    /// HCL-typed key (the workspace owns the value and type, an operator the description).
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_as(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        writer: &str,
+        now: i64,
+        kv_type: KvType,
+    ) -> Result<WriteOutcome, StateError> {
+        kv_type.validate_for(ns, key, value.trim()).map_err(|e| StateError::WrongType {
+            ns: ns.into(),
+            key: key.into(),
+            error: e,
+        })?;
+        self.write(ns, key, value, ttl, writer, now, Meta::Keep(kv_type))
     }
 
     /// [`Self::put`] with a type and description (SPEC §9). The value is validated against
@@ -324,12 +353,12 @@ impl WriteTxn {
         now: i64,
         typed: &Typed,
     ) -> Result<WriteOutcome, StateError> {
-        typed.kv_type.validate(value.trim()).map_err(|e| StateError::WrongType {
+        typed.kv_type.validate_for(ns, key, value.trim()).map_err(|e| StateError::WrongType {
             ns: ns.into(),
             key: key.into(),
             error: e,
         })?;
-        self.write(ns, key, value, ttl, writer, now, Some(typed))
+        self.write(ns, key, value, ttl, writer, now, Meta::Set(typed))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -341,7 +370,7 @@ impl WriteTxn {
         ttl: u64,
         writer: &str,
         now: i64,
-        typed: Option<&Typed>,
+        typed: Meta<'_>,
     ) -> Result<WriteOutcome, StateError> {
         check_name("namespace", ns)?;
         check_name("key", key)?;
@@ -350,9 +379,9 @@ impl WriteTxn {
         let secret = is_secret_key(ns, key);
         let head = self.head(ns, key)?;
         let meta = match (typed, &head) {
-            (Some(t), _) => t.clone(),
-            (None, Some(h)) => Typed { kv_type: KvType::String, description: h.description.clone() },
-            (None, None) => Typed::default(),
+            (Meta::Set(t), _) => t.clone(),
+            (Meta::Keep(kv_type), Some(h)) => Typed { kv_type, description: h.description.clone() },
+            (Meta::Keep(kv_type), None) => Typed { kv_type, description: String::new() },
         };
         if let Some(h) = &head
             && !h.deleted

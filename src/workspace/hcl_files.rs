@@ -205,7 +205,10 @@ fn flat_vars<'b>(body: &'b Body, file: FileId, what: &str, diags: &mut Diagnosti
             Structure::Attribute(attr) => {
                 let name = attr.key.value().as_str();
                 match value::literal_value(&attr.value, file) {
-                    Ok(v) => out.push((Var { name: name.to_string(), value: v, span: attr_span(attr, file) }, attr)),
+                    Ok(v) => {
+                        let kv_type = value::literal_type(&attr.value);
+                        out.push((Var { name: name.to_string(), value: v, kv_type, span: attr_span(attr, file) }, attr))
+                    }
                     Err(d) => diags.push(d),
                 }
             }

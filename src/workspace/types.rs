@@ -123,6 +123,8 @@ pub struct DisabledJob {
 pub struct Var {
     pub name: String,
     pub value: String,
+    /// What the HCL value is (number, bool, list/object → json, else string).
+    pub kv_type: crate::kv::KvType,
     /// The whole attribute (`name = value`).
     pub span: Span,
 }

@@ -32,6 +32,7 @@ impl Fx {
             desired: Desired {
                 bucket_id: Uuid::nil(),
                 kv: BTreeMap::new(),
+                kv_types: Default::default(),
                 workers: Vec::new(),
                 jobs: BTreeMap::new(),
                 allocations: Vec::new(),

@@ -6,6 +6,7 @@ and KVFORM_TOKEN (valid while the hook runs) in its environment.
     import kvform_hook as kv
     port = kv.get("maand/bucket", "api_port")
     kv.put("schema_version", "7")                  # vars/job/$JOB
+    kv.put("replicas", 3, type="number")           # typed (SPEC §9)
     kv.put_secret("db_password", pw, ttl=3600)     # secrets/job/$JOB, encrypted
     kv.rollout_order(["10.0.0.2", "10.0.0.1"])     # pre_deploy / cli hooks only
     with kv.semaphore("leave-cluster"):
@@ -84,9 +85,21 @@ def get(namespace, key, default=None):
         raise
 
 
-def put(key, value, ttl=0):
-    """Write vars/job/$JOB key (ttl seconds, 0 = never expires)."""
-    _call("PUT", "/kv", {"namespace": "vars/job/" + _job(), "key": key, "value": str(value), "ttl": int(ttl)})
+def put(key, value, ttl=0, type=None, description=None):
+    """Write vars/job/$JOB key (ttl seconds, 0 = never expires).
+
+    `type` is one of string, number, boolean, datetime, date, duration, json; the API
+    refuses a value that does not fit it. Without it the key is a string."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"  # str(True) is "True", not a boolean
+    elif isinstance(value, (list, dict)):
+        value = json.dumps(value, sort_keys=True)
+    body = {"namespace": "vars/job/" + _job(), "key": key, "value": str(value), "ttl": int(ttl)}
+    if type is not None:
+        body["type"] = type
+    if description is not None:
+        body["description"] = description
+    _call("PUT", "/kv", body)
 
 
 def delete(key):

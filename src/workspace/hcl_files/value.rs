@@ -7,6 +7,8 @@
 //! | `true` / `false` | `true` / `false` |
 //! | list / object | compact canonical JSON, object keys sorted at every level |
 //!
+//! The store type of each ([`literal_type`]): `string`, `number`, `boolean`, `json`.
+//!
 //! kvform does not *evaluate* HCL: references, function calls, operators, conditionals,
 //! `for` expressions and `${…}` interpolation are errors at the expression, so what the
 //! operator reads in the file is exactly what lands in the store. A top-level `null` is an
@@ -15,6 +17,7 @@
 
 use super::span_of;
 use crate::diag::{Diagnostic, FileId};
+use crate::kv::KvType;
 use crate::kv::value::decimal;
 use hcl::edit::expr::{Expression, ObjectKey};
 use hcl::edit::template::Element;
@@ -39,6 +42,20 @@ pub fn literal_value(expr: &Expression, file: FileId) -> Result<String, Diagnost
             Ok(out)
         }
         _ => Ok(scalar(expr, file)?),
+    }
+}
+
+/// The store type of an attribute value (SPEC §9 "workspace keys are typed from HCL"): what
+/// the HCL literal is, not what its text looks like (`"42"` stays a string). Only called on
+/// expressions [`literal_value`] accepted.
+pub fn literal_type(expr: &Expression) -> KvType {
+    match expr {
+        Expression::Bool(_) => KvType::Boolean,
+        Expression::Number(_) => KvType::Number,
+        Expression::UnaryOp(op) if op.expr.is_number() => KvType::Number,
+        Expression::Array(_) | Expression::Object(_) => KvType::Json,
+        Expression::Parenthesis(p) => literal_type(p.inner()),
+        _ => KvType::String,
     }
 }
 

@@ -1,0 +1,112 @@
+//! Admin routes for API tokens: `GET/POST /api/v1/tokens`, `DELETE /api/v1/tokens/{name}`.
+//! The same store functions as `kvform token` (`state::tokens`): the state keeps a hash
+//! only, the plaintext token is in the POST answer once, and listings never carry hashes
+//! (a [`TokenRecord`] has none).
+
+use super::App;
+use super::access::{self, Action, Role};
+use super::rest::{Reply, Req};
+use crate::state::tokens::TokenRecord;
+use serde_json::{Value, json};
+
+fn record_json(t: &TokenRecord, now: i64) -> Value {
+    let state = if t.revoked_at.is_some() {
+        "revoked"
+    } else if !t.usable(now) {
+        "expired"
+    } else {
+        "active"
+    };
+    let time = |t: i64| json!(crate::clock::format_time(t));
+    json!({
+        "name": t.name,
+        "role": t.role,
+        "namespaces": t.namespaces,
+        "reveal": t.reveal,
+        "created_at": time(t.created_at),
+        "expires_at": t.expires_at.map(time),
+        "revoked_at": t.revoked_at.map(time),
+        "state": state,
+    })
+}
+
+fn admin(req: &Req) -> Result<(), Reply> {
+    access::check(&req.token, Action::ManageTokens, "").map_err(Reply::denied)
+}
+
+/// A writable connection: the server's reader is read-only, and token writes are rare.
+fn writable(app: &App) -> Result<crate::state::StateStore, Reply> {
+    crate::state::StateStore::open(&app.state_path).map_err(Reply::state)
+}
+
+pub(crate) fn list(app: &App, req: &Req) -> Result<Reply, Reply> {
+    admin(req)?;
+    let now = crate::clock::now().unwrap_or_default();
+    let tokens = app.reader().tokens().map_err(Reply::state)?;
+    Ok(Reply::ok(json!({ "tokens": tokens.iter().map(|t| record_json(t, now)).collect::<Vec<_>>() })))
+}
+
+/// `{name, role, namespaces?, reveal?, expires?}`, the flags of `kvform token create`.
+pub(crate) fn create(app: &App, req: &Req) -> Result<Reply, Reply> {
+    admin(req)?;
+    let hint = "send {\"name\": \"ci\", \"role\": \"reader|writer|admin\", \"namespaces\"?: [\"vars/job/*\"], \"reveal\"?: false, \"expires\"?: \"30d\"}";
+    let body = req.body.as_ref().ok_or_else(|| Reply::error(400, "missing request body", hint))?;
+    let text = |f: &str| match body.get(f) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(Reply::error(400, format!("\"{f}\" must be a non-empty string"), hint)),
+    };
+    let name = text("name")?.ok_or_else(|| Reply::error(400, "missing field \"name\"", hint))?;
+    crate::kv::keys::check_key(&name).map_err(|e| Reply::error(400, format!("token name: {}", e.message), hint))?;
+    let role = text("role")?.ok_or_else(|| Reply::error(400, "missing field \"role\"", hint))?;
+    if Role::parse(&role).is_none() {
+        return Err(Reply::error(400, format!("unknown role {role:?}"), "use reader, writer or admin"));
+    }
+    let namespaces: Vec<String> = match body.get("namespaces") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+            a.iter().filter_map(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+        }
+        Some(_) => return Err(Reply::error(400, "\"namespaces\" must be a list of patterns", hint)),
+    };
+    let reveal = match body.get("reveal") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(Reply::error(400, "\"reveal\" must be true or false", hint)),
+    };
+    let now = crate::clock::now().unwrap_or_default();
+    let expires_at = match text("expires")? {
+        None => None,
+        Some(d) => match crate::clock::parse_duration(&d) {
+            Some(secs) if secs > 0 => Some(now + secs as i64),
+            _ => {
+                return Err(Reply::error(
+                    400,
+                    format!("\"expires\" {d:?} is not a duration"),
+                    "such as 3600, 12h or 30d",
+                ));
+            }
+        },
+    };
+    let rec = TokenRecord { name, role, namespaces, reveal, created_at: now, expires_at, revoked_at: None };
+    let token = writable(app)?.create_token(&rec).map_err(|e| match e {
+        crate::state::StateError::Invalid { .. } => {
+            Reply::error(409, e.to_string(), "revoke it first, or pick another name")
+        }
+        e => Reply::state(e),
+    })?;
+    let mut v = record_json(&rec, now);
+    // The only time the token exists in clear; the state keeps its hash.
+    v["token"] = json!(token.as_str());
+    Ok(Reply::json(201, v))
+}
+
+pub(crate) fn revoke(app: &App, req: &Req, name: &str) -> Result<Reply, Reply> {
+    admin(req)?;
+    let now = crate::clock::now().unwrap_or_default();
+    if !writable(app)?.revoke_token(name, now).map_err(Reply::state)? {
+        return Err(Reply::error(404, format!("no active token named `{name}`"), "GET /api/v1/tokens lists them"));
+    }
+    Ok(Reply::ok(json!({ "name": name, "revoked": true })))
+}
