@@ -75,8 +75,13 @@ fn main() {
     let (b50, b99) = percentiles(base);
 
     let planner: Planner = Arc::new(|| Err("no workspace in the bench".into()));
-    let cfg =
-        ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), bucket, state_path: path, max_versions: 10, planner };
+    let cfg = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bucket,
+        location: kvform::state::Location::Sqlite(path),
+        max_versions: 10,
+        planner,
+    };
     let server = Server::start(cfg).unwrap();
     let addr = server.local_addr();
     let gets: Vec<String> = (0..5_200).map(|i| format!("/api/v1/kv/vars/job/api/{}", key(i))).collect();

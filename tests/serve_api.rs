@@ -2,6 +2,7 @@
 //! error of SPEC §9's REST API, metrics, the watch, and a clean exit on SIGTERM.
 
 mod quickstart_copy;
+mod tf_support;
 
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -414,4 +415,43 @@ fn admin_routes_manage_tokens() {
         doc.body["paths"]["/api/v1/tokens"]["post"].is_object()
             && doc.body["paths"]["/api/v1/tokens/{name}"]["delete"].is_object()
     );
+}
+
+/// `kvform serve` on a PostgreSQL state (SPEC §10 "every command behaves the same"): reads
+/// over its one connection, a write that lands in PostgreSQL with its type, a derived peer
+/// key, the listing, metrics with the tables' size, and the CLI seeing what the API wrote.
+#[test]
+fn serve_reads_and_writes_a_postgres_state() {
+    if tf_support::pg_url("serve_reads_and_writes_a_postgres_state").is_none() {
+        return;
+    }
+    let dir = tf_support::pg_bucket();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let admin = token(d, &["ops", "--role", "admin"]);
+    let s = serve(d);
+
+    let r = put(&s, "/api/v1/kv/vars/job/web/replicas", &admin, json!({"value": "3", "type": "number"}));
+    assert_eq!(r.status, 201, "a new key: {}", r.text);
+    let r = get(&s, "/api/v1/kv/vars/job/web/replicas", &admin);
+    assert_eq!(
+        (r.status, r.body["value"].clone(), r.body["type"].clone()),
+        (200, json!("3"), json!("number")),
+        "{}",
+        r.text
+    );
+    assert_eq!(ok(d, &["kv", "get", "vars/job/web", "replicas"]).trim(), "3", "the CLI reads what the API wrote");
+
+    // A derived peer key, as `cat kv` shows it, reads the same over the API.
+    let cat: Value = serde_json::from_str(&ok(d, &["cat", "kv", "--active", "--format", "json"])).unwrap();
+    let peer = cat.as_array().unwrap().iter().find(|r| r["key"] == "peer_workers").expect("a peer_workers key").clone();
+    let r = get(&s, &format!("/api/v1/kv/{}/peer_workers", peer["namespace"].as_str().unwrap()), &admin);
+    assert_eq!((r.status, &r.body["value"]), (200, &peer["value"]), "{}", r.text);
+    let r = get(&s, "/api/v1/kv/vars/job/web/", &admin);
+    assert!(r.body["keys"].as_array().unwrap().iter().any(|k| k["key"] == "replicas"), "{}", r.text);
+
+    let m = get(&s, "/metrics", &admin).text;
+    let size = m.lines().find(|l| l.starts_with("storage_db_size_bytes ")).expect("a db size line");
+    assert_ne!(size, "storage_db_size_bytes 0", "the size of the PostgreSQL tables:\n{m}");
+    assert!(m.contains("kvform_lock_held 0"), "{m}");
 }

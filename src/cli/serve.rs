@@ -27,14 +27,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // Checks the bucket, kvform.hcl and KVFORM_NOW once, up front; a long-running server
     // then reads the clock per request (TTLs, token expiry).
     let session = Session::new(ctx)?;
-    // The server's readers open the state by file (src/serve); PostgreSQL states are not
-    // served yet: refuse rather than serve an unrelated (empty) SQLite file.
-    if let crate::state::Location::Postgres(_) = session.state_location() {
-        anyhow::bail!(
-            "kvform serve does not serve a PostgreSQL state yet\n  help: the CLI (`kv get`, `cat kv`, `state info`) reads it directly"
-        );
-    }
-    let state_path = session.state_file();
+    let location = session.state_location();
     // The plan route plans exactly as `kvform plan` does, through the CLI's pipeline.
     let dir = ctx.dir.clone();
     let planner: Planner = Arc::new(move || {
@@ -50,7 +43,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         max_versions: session.settings.max_versions,
         bucket: session.bucket,
-        state_path,
+        location,
         planner,
     };
     let server = Server::start(cfg)?;

@@ -98,11 +98,8 @@ fn prior(ctx: &Context, bucket: &Bucket, ws: &Workspace, bucket_id: Option<Uuid>
         crate::state::Location::Postgres(_) => PathBuf::from("(the PostgreSQL state)"),
     };
     let mut prior = if StateStore::exists_at(&loc)? {
-        let store = match &loc {
-            crate::state::Location::Sqlite(p) => StateStore::open_read_only(p)?,
-            // Reads only: a plan-like read never takes the lock or writes.
-            crate::state::Location::Postgres(_) => StateStore::open_at(&loc)?,
-        };
+        // Reads only: a plan-like read never takes the lock or writes.
+        let store = StateStore::open_read_only_at(&loc)?;
         let snap = store.lean_snapshot().with_context(|| format!("cannot read the state {}", path.display()))?;
         Prior::from_current(&snap)
     } else {

@@ -156,7 +156,7 @@ fn writer(req: &Req) -> String {
 }
 
 fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> {
-    let mut store = crate::state::StateStore::open(&app.state_path).map_err(Reply::state)?;
+    let mut store = crate::state::StateStore::open_at(&app.location).map_err(Reply::state)?;
     if let Ok(ring) = crate::secrets::Keyring::load(&app.bucket) {
         store = store.with_keyring(ring);
     }

@@ -8,7 +8,8 @@
 //! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
 //! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
 //!
-//! Reads use one read-only connection (WAL: never waiting for the apply lock); each write
+//! Reads use one read-only connection (SQLite WAL or PostgreSQL MVCC: never waiting for the
+//! apply lock); each write
 //! opens the state, takes the write lock for at most [`WRITE_LOCK_TIMEOUT`] like `kv set`,
 //! and commits one change set.
 
@@ -23,9 +24,8 @@ mod ui_pages;
 
 use crate::bucket::Bucket;
 use crate::plan::Plan;
-use crate::state::{StateError, StateStore};
+use crate::state::{Location, StateError, StateStore};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,7 +40,8 @@ pub type Planner = Arc<dyn Fn() -> Result<Plan, String> + Send + Sync>;
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub bucket: Bucket,
-    pub state_path: PathBuf,
+    /// The bucket's state: an SQLite file or a PostgreSQL bucket (`state { backend }`).
+    pub location: Location,
     pub max_versions: u32,
     pub planner: Planner,
 }
@@ -56,7 +57,7 @@ pub enum ServeError {
 /// Shared by every request.
 pub(crate) struct App {
     pub(crate) bucket: Bucket,
-    pub(crate) state_path: PathBuf,
+    pub(crate) location: Location,
     pub(crate) max_versions: u32,
     pub(crate) planner: Planner,
     reader: Mutex<StateStore>,
@@ -69,6 +70,16 @@ impl App {
     pub(crate) fn reader(&self) -> MutexGuard<'_, StateStore> {
         self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// `f` on the read connection, from an async handler. PostgreSQL's client blocks on a
+    /// runtime of its own, which tokio refuses on one of its worker threads, so there `f`
+    /// runs in `block_in_place`; an SQLite read is a few microseconds and stays where it is.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&StateStore) -> T) -> T {
+        match self.location {
+            Location::Postgres(_) => tokio::task::block_in_place(|| f(&self.reader())),
+            Location::Sqlite(_) => f(&self.reader()),
+        }
+    }
 }
 
 /// A running server; [`Server::stop`] finishes requests in flight and releases the state.
@@ -79,7 +90,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(cfg: ServeConfig) -> Result<Server, ServeError> {
-        let mut reader = StateStore::open_read_only(&cfg.state_path)?;
+        let mut reader = StateStore::open_read_only_at(&cfg.location)?;
         if let Ok(ring) = crate::secrets::Keyring::load(&cfg.bucket) {
             reader = reader.with_keyring(ring);
         }
@@ -88,7 +99,7 @@ impl Server {
         let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
         let app = Arc::new(App {
             bucket: cfg.bucket,
-            state_path: cfg.state_path,
+            location: cfg.location,
             max_versions: cfg.max_versions,
             planner: cfg.planner,
             reader: Mutex::new(reader),

@@ -141,7 +141,7 @@ async fn serve(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: H
         .unwrap_or_else(|_| Reply::error(500, "the request handler panicked", "this is a bug in kvform"));
     let mut reply = reply;
     if reply.index.is_none() {
-        reply.index = app.reader().serial().ok();
+        reply.index = app.read(|r| r.serial().ok());
     }
     respond(reply)
 }
@@ -172,7 +172,7 @@ fn parse_wait(s: &str) -> Result<Duration, ()> {
 async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
     let deadline = Instant::now() + wait;
     loop {
-        let serial = app.reader().serial().unwrap_or(u64::MAX);
+        let serial = app.read(|r| r.serial().unwrap_or(u64::MAX));
         if serial > index || Instant::now() >= deadline {
             return;
         }
@@ -203,7 +203,7 @@ fn unauthorized(why: &str) -> Reply {
 /// request, so a revocation takes effect at once (web sessions too).
 pub(crate) fn token_for(app: &App, hash: &str) -> Result<TokenRecord, Reply> {
     let now = crate::clock::now().unwrap_or_default();
-    match app.reader().token_by_hash(hash).map_err(Reply::state)? {
+    match app.read(|r| r.token_by_hash(hash)).map_err(Reply::state)? {
         None => Err(unauthorized("unknown token")),
         Some(t) if t.revoked_at.is_some() => Err(unauthorized(&format!("token `{}` was revoked", t.name))),
         Some(t) if !t.usable(now) => Err(unauthorized(&format!("token `{}` has expired", t.name))),
@@ -373,15 +373,22 @@ fn metrics(app: &App) -> Result<Reply, Reply> {
     for (ns, n) in r.namespace_counts().map_err(Reply::state)? {
         *keys.entry(ns.split('/').next().unwrap_or("").to_string()).or_default() += n;
     }
-    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let mut wal = app.state_path.clone().into_os_string();
-    wal.push("-wal");
+    // A PostgreSQL state has no file: the size of its tables; SQLite's the file and its WAL.
+    let db_size_bytes = match r.storage_bytes().map_err(Reply::state)? {
+        Some(n) => n,
+        None => {
+            let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            let mut wal = r.path().as_os_str().to_owned();
+            wal.push("-wal");
+            size(r.path()) + size(std::path::Path::new(&wal))
+        }
+    };
     let figures = super::metrics::StateFigures {
-        db_size_bytes: size(&app.state_path) + size(std::path::Path::new(&wal)),
+        db_size_bytes,
         keys: keys.into_iter().collect(),
         applies: r.apply_counts().map_err(Reply::state)?,
         serial: meta.serial,
-        lock_held: matches!(crate::state::lock::status(&app.state_path), Ok((Some(_), _))),
+        lock_held: matches!(r.lock_status(), Ok((Some(_), _))),
     };
     drop(r);
     Ok(Reply {

@@ -278,6 +278,16 @@ impl StateStore {
         }
     }
 
+    /// Open the state at `loc` for reads only: an SQLite file read-only (it works on a
+    /// read-only filesystem and never writes), a PostgreSQL bucket over a plain connection
+    /// (reads there never take the lock either).
+    pub fn open_read_only_at(loc: &Location) -> Result<StateStore, StateError> {
+        match loc {
+            Location::Sqlite(p) => StateStore::open_read_only(p),
+            Location::Postgres(pg) => pg.open(),
+        }
+    }
+
     /// Whether there is a state at `loc` yet.
     pub fn exists_at(loc: &Location) -> Result<bool, StateError> {
         match loc {
