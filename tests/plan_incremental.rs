@@ -44,3 +44,56 @@ fn plans_follow_changes_and_refresh_reads_everything() {
     ok(d, &["apply", "--auto-approve", "--refresh"]);
     assert!(ok(d, &["plan", "--refresh"]).contains("No changes."));
 }
+
+/// A targeted apply writes without verifying what it wrote against any fingerprint: when
+/// the workspace is then reverted, the next plan must still see the job's new keys in the
+/// state (it once trusted the rows recorded before the targeted apply and planned nothing).
+#[test]
+fn a_reverted_workspace_after_a_targeted_apply_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "workspace/workers.json", r#"[{"host": "10.0.0.1", "labels": ["api", "web"]}]"#);
+    write(d, "workspace/jobs/api/manifest.json", r#"{"version": "1.0.0"}"#);
+    write(d, "workspace/jobs/web/manifest.json", r#"{"version": "1.0.0"}"#);
+    ok(d, &["init"]);
+    ok(d, &["apply", "--auto-approve"]);
+    write(d, "workspace/jobs/api/manifest.json", r#"{"version": "2.0.0"}"#);
+    ok(d, &["apply", "--auto-approve", "--target", "api"]);
+    write(d, "workspace/jobs/api/manifest.json", r#"{"version": "1.0.0"}"#);
+    let plan = ok(d, &["plan"]);
+    assert!(plan.contains(r#"version = "2.0.0" -> "1.0.0""#), "{plan}");
+    assert_eq!(plan, ok(d, &["plan", "--refresh"]));
+}
+
+/// A one-job change after the first apply: the other jobs' and the workers' namespaces are
+/// skipped (their inputs are the recorded ones), and the plan equals the full one.
+#[test]
+fn a_one_job_change_plans_like_a_full_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "workspace/workers.json",
+        r#"[{"host": "10.0.0.1", "labels": ["api", "web"]}, {"host": "10.0.0.2", "labels": ["web"]}]"#,
+    );
+    write(d, "workspace/jobs/api/manifest.json", r#"{"version": "1.0.0"}"#);
+    write(d, "workspace/jobs/web/manifest.json", r#"{"version": "1.0.0", "resources": {"ports": {"web_http": {}}}}"#);
+    ok(d, &["init"]);
+    ok(d, &["apply", "--auto-approve"]);
+    write(d, "workspace/jobs/web/manifest.json", r#"{"version": "1.1.0", "resources": {"ports": {"web_http": {}}}}"#);
+    let plan = ok(d, &["plan"]);
+    assert!(plan.contains("Plan: 0 to add, 3 to change, 0 to destroy."), "{plan}");
+    assert_eq!(plan, ok(d, &["plan", "--refresh"]));
+    ok(d, &["apply", "--auto-approve"]);
+    // A worker change that moves placement: api leaves 10.0.0.1, lands on 10.0.0.2.
+    write(
+        d,
+        "workspace/workers.json",
+        r#"[{"host": "10.0.0.1", "labels": ["web"]}, {"host": "10.0.0.2", "labels": ["api", "web"]}]"#,
+    );
+    let plan = ok(d, &["plan"]);
+    assert_eq!(plan, ok(d, &["plan", "--refresh"]));
+    ok(d, &["apply", "--auto-approve"]);
+    assert!(ok(d, &["plan"]).contains("No changes."));
+    assert!(ok(d, &["plan", "--refresh"]).contains("No changes."));
+}

@@ -69,15 +69,25 @@ fn hook_steps(
     lines: Lines,
     verbose: bool,
     loaded: &LoadedBucket,
+    plan: &crate::plan::Plan,
     desired: &Desired,
     txn: &WriteTxn,
     now: i64,
 ) -> anyhow::Result<Box<dyn HookSteps>> {
     let settings = loaded.settings();
     let timeout = std::time::Duration::from_secs(settings.hook_timeout_secs);
-    let targets = HookTargets::new(&loaded.session.bucket.root, desired, timeout, now, |ns, key| {
-        Ok(txn.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
-    })?;
+    // Hooks run for the jobs the plan rolls out (post_build too: it follows the applied ones).
+    let rolled: std::collections::BTreeSet<&str> =
+        plan.rollout.iter().flat_map(|w| &w.jobs).map(|j| j.job.as_str()).collect();
+    let bucket_root = &loaded.session.bucket.root;
+    let targets = HookTargets::for_jobs(
+        bucket_root,
+        desired,
+        timeout,
+        now,
+        |job| rolled.contains(job),
+        |ns, key| Ok(txn.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value)),
+    )?;
     let hooks = RuntimeHooks::with_targets(targets, desired, settings.api_port, now)?.with_reporter(Box::new(
         move |o: &HookOutcome| {
             lines.line(&format!("  {} hook {} ({:.1}s)", o.event, o.summary(), o.duration.as_secs_f64()));
@@ -171,7 +181,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let plan = apply::certs::materialise(plan, &desired, &loaded.session.bucket, now)?;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
     let (mut progress, lines) = super::progress::for_printer(&ctx.printer);
-    let mut hooks = hook_steps(lines, ctx.printer.verbose, &loaded, &desired, &txn, now)?;
+    let mut hooks = hook_steps(lines, ctx.printer.verbose, &loaded, &plan, &desired, &txn, now)?;
     let report = apply::execute(txn, &plan, &desired, hooks.as_mut(), progress.as_mut(), &opts)?;
 
     let mut ok = report_failures(ctx, &report);

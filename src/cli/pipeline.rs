@@ -12,8 +12,9 @@
 //!    -> `plan::diff` at the session's `now`; the plan's meta carries that `now` and the
 //!    snapshot's lineage and serial, and [`Planned::digest`] the workspace digest a saved
 //!    plan records. By default only the namespaces that may have changed since the last
-//!    apply are read and compared (`crate::state::fingerprint`); `--refresh`
-//!    ([`ReadMode::Full`]) reads everything.
+//!    apply are read and compared, and only the jobs and workers whose inputs changed are
+//!    projected (`crate::state::fingerprint`, `crate::kv::inputs`); `--refresh`
+//!    ([`ReadMode::Full`]) projects and reads everything.
 //! 4. [`load_for_hooks`]: the desired state against an existing state with its keyring, for
 //!    the commands that run hooks by hand (`run`, `health`).
 //!    Values are never all held in memory (see `crate::kv::current`).
@@ -27,7 +28,7 @@ use crate::kv::{Current, LeanSnapshot};
 use crate::model::types::{Desired, Prior};
 use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Keyring;
-use crate::state::{PlanBasis, PlanRead, ReadMode, StateStore, WriteTxn};
+use crate::state::{PlanBasis, PlanRead, ReadMode, Skip, StateStore, WriteTxn};
 use crate::workspace::types::{Settings, Workspace};
 use anyhow::{Context as _, bail};
 use std::collections::BTreeSet;
@@ -168,6 +169,11 @@ impl LoadedBucket {
 
     /// The desired state against `snap` (model errors rendered to stderr, then an error).
     pub fn desired(&self, ctx: &Context, snap: &impl Current) -> anyhow::Result<Desired> {
+        self.desired_with(ctx, snap, &crate::model::project::project_all)
+    }
+
+    /// [`Self::desired`] leaving out the units `skip` accepts (`crate::model::desired_with`).
+    fn desired_with(&self, ctx: &Context, snap: &impl Current, skip: Skip<'_>) -> anyhow::Result<Desired> {
         let prior = Prior::from_current(snap);
         // Certificates need the bucket CA; the workspace alone is valid without one (it is
         // bucket state, like data/: `kvform init` or the first `apply` makes it).
@@ -176,7 +182,7 @@ impl LoadedBucket {
         if no_ca.has_errors() {
             report(ctx, &no_ca, &self.sources)?;
         }
-        match crate::model::desired(&self.workspace, &prior) {
+        match crate::model::desired_with(&self.workspace, &prior, skip) {
             Ok(d) => Ok(d),
             Err(mut diags) => {
                 diags.sort(&self.sources);
@@ -201,8 +207,8 @@ impl LoadedBucket {
         let (snap, desired, basis) = match store {
             Some(store) => store.read_for_plan_with(
                 how,
-                |snap| self.desired(ctx, snap),
-                |d| (&d.kv, &d.kv_types),
+                |snap, skip| self.desired_with(ctx, snap, skip),
+                |d| (&d.kv, &d.kv_types, &d.units),
                 |d, snap| purged(d, snap, opts),
             )?,
             None => {
@@ -226,8 +232,8 @@ impl LoadedBucket {
         let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.unchanged_digest() };
         let (snap, desired, basis) = txn.read_for_plan_with(
             how,
-            |snap| self.desired(ctx, snap),
-            |d| (&d.kv, &d.kv_types),
+            |snap, skip| self.desired_with(ctx, snap, skip),
+            |d| (&d.kv, &d.kv_types, &d.units),
             |d, snap| purged(d, snap, opts),
         )?;
         self.finish_plan(snap, desired, basis, opts, now)

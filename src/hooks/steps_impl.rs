@@ -89,6 +89,21 @@ impl HookTargets {
         desired: &Desired,
         timeout: Duration,
         now: i64,
+        current: impl FnMut(&str, &str) -> Result<Option<String>, StateError>,
+    ) -> Result<HookTargets, StateError> {
+        Self::for_jobs(bucket_root, desired, timeout, now, |_| true, current)
+    }
+
+    /// [`Self::new`] with allocation targets for the jobs `wanted` accepts only: an apply
+    /// runs hooks for the jobs its plan rolls out, and reading every allocation's version
+    /// for the others is a point read per allocation of the fleet (100,000 at scale). The
+    /// desired state must hold those jobs' keys (`Desired::units`).
+    pub fn for_jobs(
+        bucket_root: &Path,
+        desired: &Desired,
+        timeout: Duration,
+        now: i64,
+        wanted: impl Fn(&str) -> bool,
         mut current: impl FnMut(&str, &str) -> Result<Option<String>, StateError>,
     ) -> Result<HookTargets, StateError> {
         let jobs: BTreeMap<String, JobTarget> = desired
@@ -104,7 +119,7 @@ impl HookTargets {
             })
             .collect();
         let mut allocs = BTreeMap::new();
-        for a in desired.allocations.iter().filter(|a| a.state == AllocState::Active) {
+        for a in desired.allocations.iter().filter(|a| a.state == AllocState::Active && wanted(&a.job)) {
             let ns = NamespaceKind::Allocation { job: a.job.clone(), host: a.host.clone() }.path();
             let index = desired
                 .kv
@@ -117,7 +132,11 @@ impl HookTargets {
             let target = AllocTarget { alloc_id: a.alloc_id, index, current_version, removed: false };
             allocs.insert((a.job.clone(), a.host.clone()), target);
         }
-        for a in desired.allocations.iter().filter(|a| a.state == AllocState::Removed && jobs.contains_key(&a.job)) {
+        for a in desired
+            .allocations
+            .iter()
+            .filter(|a| a.state == AllocState::Removed && jobs.contains_key(&a.job) && wanted(&a.job))
+        {
             let ns = NamespaceKind::Allocation { job: a.job.clone(), host: a.host.clone() }.path();
             let index = current(&ns, &format!("{}_allocation_index", a.job))?.and_then(|v| v.trim().parse().ok());
             let current_version = current(&ns, "version")?.unwrap_or_else(|| NEW_ALLOCATION_VERSION.into());

@@ -7,7 +7,8 @@
 //!   `scrape_configs` (the items of the counted jobs, in job name order). Written for every
 //!   bucket: without scrape files `[]`, `""`, `0`.
 //! - `maand/job/<job>` `job_name`: the first scrape item's `job_name` (`maand:job` → the job's
-//!   name), for jobs whose `maand/job/<job>` namespace the projection writes.
+//!   name), for jobs whose `maand/job/<job>` namespace the projection writes (written by
+//!   `super::project`, as one of the job's inputs).
 //! - `maand/worker` `certs/ca.crt`: the CA certificate, when the bucket has one.
 //! - `maand/job/<job>/worker/<host>` `certs/<name>.spec`: the certificate declaration, and
 //!   [`DesiredCerts`]: which certificate every non-removed allocation must hold. The
@@ -17,7 +18,6 @@
 use super::types::{AllocState, Allocation, DesiredCert, DesiredCerts};
 use crate::certs::{IssueRequest, sans_for, spec_value};
 use crate::kv::{KvMap, NamespaceKind};
-use crate::workspace::scrape::JOB_PLACEHOLDER;
 use crate::workspace::types::{Worker, Workspace};
 
 pub fn project(ws: &Workspace, _fleet: &[&Worker], allocations: &[Allocation], kv: &mut KvMap) -> DesiredCerts {
@@ -35,15 +35,6 @@ fn prometheus(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) {
     for job in ws.jobs.values() {
         let Some(scrape) = &job.scrape else { continue };
         ns.insert(format!("scrape/{}", job.name), format!("[{}]", scrape.items.join(",")).into());
-        let job_ns = NamespaceKind::Job(job.name.clone()).path();
-        if let Some(keys) = kv.get_mut(&job_ns) {
-            let name = if scrape.first_job_name == JOB_PLACEHOLDER {
-                job.name.as_str()
-            } else {
-                scrape.first_job_name.as_str()
-            };
-            keys.insert("job_name".into(), name.into());
-        }
         let active = allocations.iter().any(|a| a.job == job.name && a.state == AllocState::Active);
         if scrape.uses_port_placeholder && !active {
             continue;

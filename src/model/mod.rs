@@ -38,6 +38,13 @@ use types::{AllocState, Desired, DesiredJob, DesiredWorker, Prior};
 /// The desired state of a validated workspace given what the state already holds.
 /// Pure: no I/O, no clock, no randomness. All violations are reported together.
 pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
+    desired_with(ws, prior, &project::project_all)
+}
+
+/// [`desired`] that leaves out the keys of the units `skip` accepts (`project::Skip`):
+/// everything else (allocations, jobs, waves, the bucket-level keys) is complete, and
+/// `Desired::units` says which units are in `Desired::kv`.
+pub fn desired_with(ws: &Workspace, prior: &Prior, skip: project::Skip<'_>) -> Result<Desired, Diagnostics> {
     let mut diags = Diagnostics::new();
     let fleet = placement::fleet(ws);
     let allocations = placement::place(ws, &fleet, prior);
@@ -69,16 +76,19 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         .cloned()
         .collect();
 
-    let mut kv = project::project(&project::Inputs {
-        ws,
-        bucket_id: prior.bucket_id,
-        fleet: &fleet,
-        allocations: &allocations,
-        reservations: &reservations,
-        ports: &ports,
-        seq: &waves.seq,
-        purged_jobs: &purged_jobs,
-    });
+    let (mut kv, units) = project::project(
+        &project::Inputs {
+            ws,
+            bucket_id: prior.bucket_id,
+            fleet: &fleet,
+            allocations: &allocations,
+            reservations: &reservations,
+            ports: &ports,
+            seq: &waves.seq,
+            purged_jobs: &purged_jobs,
+        },
+        skip,
+    );
     let certs = catalog::project(ws, &fleet, &allocations, &mut kv);
 
     let by_job = placement::allocations_by_job(&allocations);
@@ -131,5 +141,6 @@ pub fn desired(ws: &Workspace, prior: &Prior) -> Result<Desired, Diagnostics> {
         purged_jobs,
         waves: waves.waves,
         certs,
+        units,
     })
 }

@@ -32,13 +32,22 @@
 //!   `vars/bucket/job/<job>`) are typed by their HCL value (number, boolean, json for lists
 //!   and objects, string). Every other projected key is a `string`, numbers included: they
 //!   are maand's catalog, which its readers parse as text.
+//!
+//! Units (`crate::kv::inputs`): each worker's and each job's namespaces are projected by a
+//! function that gets one value, `WorkerInputs` / `JobInputs`, holding everything it reads;
+//! the digest of that value is the unit's input fingerprint. A plan whose state recorded
+//! the same digest at the last apply (and nothing written since) skips the unit
+//! (`Skip`): it is neither projected nor read. The bucket-level namespaces (`maand/bucket`,
+//! `maand/worker`, `vars/bucket`) depend on the whole fleet and are projected every time.
 
 use super::placement::{active_jobs_by_host, derived_id, position};
 use super::resources::Reservation;
 use super::types::{AllocState, Allocation};
+use crate::kv::inputs::{InputDigest, Units, digest, job_unit, worker_unit};
 use crate::kv::value::decimal;
 use crate::kv::{KvMap, NamespaceKind, Value};
-use crate::workspace::types::{Worker, Workspace};
+use crate::workspace::scrape::JOB_PLACEHOLDER;
+use crate::workspace::types::{Var, Worker, Workspace};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
@@ -57,11 +66,28 @@ pub struct Inputs<'a> {
     pub purged_jobs: &'a BTreeSet<String>,
 }
 
+/// Which units a plan may leave unprojected: `skip(unit, digest of its inputs)` is true
+/// when the state holds exactly what those inputs project to (`crate::state::fingerprint`).
+pub type Skip<'a> = &'a dyn Fn(&str, &InputDigest) -> bool;
+
+/// Project every unit (what `validate --print-desired`, `run` and a full plan need).
+pub fn project_all(_: &str, _: &InputDigest) -> bool {
+    false
+}
+
 struct Kv(KvMap);
 
 impl Kv {
     fn put(&mut self, ns: &NamespaceKind, key: impl Into<String>, value: impl Into<Value>) {
         self.0.entry(ns.path()).or_default().insert(key.into(), value.into());
+    }
+
+    /// A whole namespace at once (unit projections build theirs in a local map: one path
+    /// string per namespace instead of one per key). An empty one is not produced.
+    fn put_all(&mut self, ns: String, keys: BTreeMap<String, Value>) {
+        if !keys.is_empty() {
+            self.0.entry(ns).or_default().extend(keys);
+        }
     }
 }
 
@@ -89,8 +115,11 @@ pub fn types(ws: &Workspace) -> crate::kv::KvTypes {
     out
 }
 
-pub fn project(i: &Inputs) -> KvMap {
+/// The desired keys, and what was done with each unit: a unit is projected unless `skip`
+/// says its inputs are the recorded ones.
+pub fn project(i: &Inputs, skip: Skip<'_>) -> (KvMap, Units) {
     let mut kv = Kv(KvMap::new());
+    let mut units = Units::default();
     let ws = i.ws;
     // Each job's allocations in order, grouped in one pass (filtering all allocations per
     // job is jobs x allocations string comparisons: 40M on a 10,000-worker fleet).
@@ -120,45 +149,44 @@ pub fn project(i: &Inputs) -> KvMap {
     // Each host's index in each of its labels' lists.
     let label_index: BTreeMap<&str, HashMap<&str, usize>> =
         by_label.iter().map(|(l, hosts)| (*l, hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect())).collect();
-    let workers_ns = NamespaceKind::Workers;
+    let mut workers_ns = BTreeMap::new();
     for (label, hosts) in &by_label {
-        kv.put(&workers_ns, format!("{label}_workers"), join(hosts));
-        kv.put(&workers_ns, format!("{label}_workers_length"), hosts.len().to_string());
+        workers_ns.insert(format!("{label}_workers"), join(hosts).into());
+        workers_ns.insert(format!("{label}_workers_length"), hosts.len().to_string().into());
         for (idx, h) in hosts.iter().enumerate() {
-            kv.put(&workers_ns, format!("{label}_{idx}"), *h);
+            workers_ns.insert(format!("{label}_{idx}"), (*h).into());
         }
-        kv.put(
-            &workers_ns,
+        workers_ns.insert(
             format!("{label}_label_id"),
-            derived_id(&i.bucket_id, &format!("label/{label}")).to_string(),
+            derived_id(&i.bucket_id, &format!("label/{label}")).to_string().into(),
         );
     }
+    kv.put_all(NamespaceKind::Workers.path(), workers_ns);
 
     // maand/worker/<host> and its tags
     let active_by_host = active_jobs_by_host(i.allocations);
     for w in i.fleet {
-        let ns = NamespaceKind::Worker(w.host.clone());
         let mut labels: Vec<&str> = w.labels.iter().map(String::as_str).collect();
         labels.sort();
         let jobs: BTreeSet<&str> = active_by_host.get(w.host.as_str()).into_iter().flatten().copied().collect();
-        kv.put(&ns, "worker_ip", &w.host);
-        kv.put(&ns, "worker_id", derived_id(&i.bucket_id, &format!("worker/{}", w.host)).to_string());
-        kv.put(&ns, "labels", join(&labels));
-        kv.put(&ns, "position", position(w).to_string());
-        kv.put(&ns, "worker_memory_mb", decimal(w.memory_mb.unwrap_or(0.0)));
-        kv.put(&ns, "worker_cpu_mhz", decimal(w.cpu_mhz.unwrap_or(0.0)));
-        kv.put(&ns, "jobs", join(&jobs.into_iter().collect::<Vec<_>>()));
-        if let Some(h) = &w.hostname {
-            kv.put(&ns, "hostname", h);
+        let inputs = WorkerInputs {
+            bucket_id: i.bucket_id,
+            host: &w.host,
+            hostname: w.hostname.as_deref(),
+            labels: labels.iter().map(|l| (*l, label_index[l][w.host.as_str()])).collect(),
+            position: position(w),
+            memory_mb: decimal(w.memory_mb.unwrap_or(0.0)),
+            cpu_mhz: decimal(w.cpu_mhz.unwrap_or(0.0)),
+            jobs: jobs.into_iter().collect(),
+            tags: &w.tags,
+        };
+        let unit = worker_unit(&w.host);
+        let d = digest(&inputs);
+        if !skip(&unit, &d) {
+            project_worker(&inputs, &mut kv);
+            units.projected.insert(unit.clone());
         }
-        // `<label>_peers` is derived from `<label>_workers` when read (`crate::kv::derived`).
-        for l in &labels {
-            kv.put(&ns, format!("{l}_allocation_index"), label_index[l][w.host.as_str()].to_string());
-        }
-        let tags = NamespaceKind::WorkerTags(w.host.clone());
-        for (k, v) in &w.tags {
-            kv.put(&tags, k, v);
-        }
+        units.inputs.insert(unit, Some(d));
     }
 
     // vars/bucket
@@ -167,49 +195,148 @@ pub fn project(i: &Inputs) -> KvMap {
     }
 
     for job in ws.jobs.values() {
-        for v in &job.vars {
-            kv.put(&NamespaceKind::JobVars(job.name.clone()), &v.name, &v.value);
-        }
-        if i.purged_jobs.contains(&job.name) {
-            continue;
-        }
-        let placed = hosts_of(&job.name, |s| s != AllocState::Removed);
-        let active = hosts_of(&job.name, |s| s == AllocState::Active);
-        let version = job.version.as_ref().map_or("0.0.0", |v| v.value.as_str());
-        let r = i.reservations.get(&job.name).copied().unwrap_or_default();
-
-        let ns = NamespaceKind::Job(job.name.clone());
-        kv.put(&ns, "job_id", derived_id(&i.bucket_id, &format!("job/{}", job.name)).to_string());
-        kv.put(&ns, "name", &job.name);
-        kv.put(&ns, "version", version);
-        kv.put(&ns, "selectors", join(&job.selectors));
-        kv.put(&ns, "memory", decimal(r.memory_mb));
-        kv.put(&ns, "cpu", decimal(r.cpu_mhz));
-        kv.put(&ns, "min_memory_mb", decimal(r.min_memory_mb));
-        kv.put(&ns, "max_memory_mb", decimal(r.max_memory_mb));
-        kv.put(&ns, "min_cpu_mhz", decimal(r.min_cpu_mhz));
-        kv.put(&ns, "max_cpu_mhz", decimal(r.max_cpu_mhz));
-        kv.put(&ns, "workers", join(&active));
-        kv.put(&ns, "workers_length", active.len().to_string());
-        for (idx, h) in active.iter().enumerate() {
-            kv.put(&ns, format!("worker_{idx}"), *h);
-        }
-        kv.put(&ns, "rollout_order", join(&active));
-        // The source of every allocation's derived `peer_workers` (`crate::kv::derived`).
-        kv.put(&ns, "placed_workers", join(&placed));
-        kv.put(&ns, "deployment_seq", i.seq.get(&job.name).copied().unwrap_or(0).to_string());
-
-        if let Some(cfg) = ws.job_configs.get(&job.name) {
-            for v in &cfg.vars {
-                kv.put(&NamespaceKind::BucketJobVars(job.name.clone()), &v.name, &v.value);
+        let placed = (!i.purged_jobs.contains(&job.name)).then(|| {
+            let r = i.reservations.get(&job.name).copied().unwrap_or_default();
+            Placed {
+                version: job.version.as_ref().map_or("0.0.0", |v| v.value.as_str()),
+                selectors: &job.selectors,
+                resources: [r.memory_mb, r.cpu_mhz, r.min_memory_mb, r.max_memory_mb, r.min_cpu_mhz, r.max_cpu_mhz]
+                    .map(decimal),
+                placed: hosts_of(&job.name, |s| s != AllocState::Removed),
+                active: hosts_of(&job.name, |s| s == AllocState::Active),
+                seq: i.seq.get(&job.name).copied().unwrap_or(0),
+                config_vars: ws.job_configs.get(&job.name).map(|c| pairs(&c.vars)).unwrap_or_default(),
+                job_name: job.scrape.as_ref().map(|s| {
+                    if s.first_job_name == JOB_PLACEHOLDER { job.name.as_str() } else { s.first_job_name.as_str() }
+                }),
             }
+        });
+        let inputs = JobInputs { bucket_id: i.bucket_id, name: &job.name, vars: pairs(&job.vars), placed };
+        let unit = job_unit(&job.name);
+        // Certificates are decided against the clock: such a job is projected every time.
+        let d = job.certs.is_empty().then(|| digest(&inputs));
+        if !d.is_some_and(|d| skip(&unit, &d)) {
+            project_job(&inputs, &mut kv);
+            units.projected.insert(unit.clone());
         }
-
-        for (idx, host) in placed.iter().enumerate() {
-            let ns = NamespaceKind::Allocation { job: job.name.clone(), host: host.to_string() };
-            kv.put(&ns, format!("{}_allocation_index", job.name), idx.to_string());
-            kv.put(&ns, "version", version);
-        }
+        units.inputs.insert(unit, d);
     }
-    kv.0
+    (kv.0, units)
+}
+
+/// A var as a unit's input: name, value and HCL type. The projection writes name and value;
+/// the type is in the digest because the namespace's fingerprint covers it ([`types`]), so
+/// `replicas = "3"` -> `replicas = 3` re-plans the unit although the value text is the same.
+fn pairs(vars: &[Var]) -> Vec<(&str, &str, crate::kv::KvType)> {
+    vars.iter().map(|v| (v.name.as_str(), v.value.as_str(), v.kv_type)).collect()
+}
+
+/// Everything `maand/worker/<host>` and its tags are projected from.
+#[derive(Hash)]
+struct WorkerInputs<'a> {
+    bucket_id: Uuid,
+    host: &'a str,
+    hostname: Option<&'a str>,
+    /// Sorted, each with the host's index among the workers carrying it.
+    labels: Vec<(&'a str, usize)>,
+    position: i64,
+    memory_mb: String,
+    cpu_mhz: String,
+    /// Jobs with an active allocation on the worker, sorted.
+    jobs: Vec<&'a str>,
+    tags: &'a BTreeMap<String, String>,
+}
+
+fn project_worker(i: &WorkerInputs, kv: &mut Kv) {
+    let mut ns: BTreeMap<String, Value> = BTreeMap::new();
+    let labels: Vec<&str> = i.labels.iter().map(|(l, _)| *l).collect();
+    ns.insert("worker_ip".into(), i.host.into());
+    ns.insert("worker_id".into(), derived_id(&i.bucket_id, &format!("worker/{}", i.host)).to_string().into());
+    ns.insert("labels".into(), join(&labels).into());
+    ns.insert("position".into(), i.position.to_string().into());
+    ns.insert("worker_memory_mb".into(), i.memory_mb.as_str().into());
+    ns.insert("worker_cpu_mhz".into(), i.cpu_mhz.as_str().into());
+    ns.insert("jobs".into(), join(&i.jobs).into());
+    if let Some(h) = i.hostname {
+        ns.insert("hostname".into(), h.into());
+    }
+    // `<label>_peers` is derived from `<label>_workers` when read (`crate::kv::derived`).
+    for (l, idx) in &i.labels {
+        ns.insert(format!("{l}_allocation_index"), idx.to_string().into());
+    }
+    kv.put_all(NamespaceKind::Worker(i.host.to_string()).path(), ns);
+    let tags = i.tags.iter().map(|(k, v)| (k.clone(), v.into())).collect();
+    kv.put_all(NamespaceKind::WorkerTags(i.host.to_string()).path(), tags);
+}
+
+/// Everything a job's namespaces are projected from.
+#[derive(Hash)]
+struct JobInputs<'a> {
+    bucket_id: Uuid,
+    name: &'a str,
+    /// vars.hcl (`vars/job/<job>`, written even when the job is purged).
+    vars: Vec<(&'a str, &'a str, crate::kv::KvType)>,
+    /// `None` when the job is purged: no job-level or allocation namespaces.
+    placed: Option<Placed<'a>>,
+}
+
+#[derive(Hash)]
+struct Placed<'a> {
+    version: &'a str,
+    selectors: &'a [String],
+    /// `memory`, `cpu`, `min_memory_mb`, `max_memory_mb`, `min_cpu_mhz`, `max_cpu_mhz`.
+    resources: [String; 6],
+    /// Non-removed allocations' hosts, fleet order.
+    placed: Vec<&'a str>,
+    /// Active allocations' hosts, fleet order.
+    active: Vec<&'a str>,
+    seq: u32,
+    /// The job's bucket.jobs block.
+    config_vars: Vec<(&'a str, &'a str, crate::kv::KvType)>,
+    /// `job_name` from `_prometheus/scrape.yaml` (SPEC §8, `super::catalog`).
+    job_name: Option<&'a str>,
+}
+
+fn project_job(i: &JobInputs, kv: &mut Kv) {
+    let job = i.name;
+    let vars = i.vars.iter().map(|(k, v, _)| (k.to_string(), (*v).into())).collect();
+    kv.put_all(NamespaceKind::JobVars(job.to_string()).path(), vars);
+    let Some(p) = &i.placed else { return };
+    let mut ns: BTreeMap<String, Value> = BTreeMap::new();
+    let mut put = |k: &str, v: Value| {
+        ns.insert(k.to_string(), v);
+    };
+    put("job_id", derived_id(&i.bucket_id, &format!("job/{job}")).to_string().into());
+    put("name", job.into());
+    put("version", p.version.into());
+    put("selectors", join(p.selectors).into());
+    for (key, v) in
+        ["memory", "cpu", "min_memory_mb", "max_memory_mb", "min_cpu_mhz", "max_cpu_mhz"].iter().zip(&p.resources)
+    {
+        put(key, v.into());
+    }
+    put("workers", join(&p.active).into());
+    put("workers_length", p.active.len().to_string().into());
+    put("rollout_order", join(&p.active).into());
+    // The source of every allocation's derived `peer_workers` (`crate::kv::derived`).
+    put("placed_workers", join(&p.placed).into());
+    put("deployment_seq", p.seq.to_string().into());
+    if let Some(name) = p.job_name {
+        put("job_name", name.into());
+    }
+    for (idx, h) in p.active.iter().enumerate() {
+        ns.insert(format!("worker_{idx}"), (*h).into());
+    }
+    kv.put_all(NamespaceKind::Job(job.to_string()).path(), ns);
+
+    let config = p.config_vars.iter().map(|(k, v, _)| (k.to_string(), (*v).into())).collect();
+    kv.put_all(NamespaceKind::BucketJobVars(job.to_string()).path(), config);
+
+    let index_key = format!("{job}_allocation_index");
+    for (idx, host) in p.placed.iter().enumerate() {
+        let mut ns = BTreeMap::new();
+        ns.insert(index_key.clone(), idx.to_string().into());
+        ns.insert("version".to_string(), p.version.into());
+        kv.put_all(NamespaceKind::Allocation { job: job.to_string(), host: host.to_string() }.path(), ns);
+    }
 }

@@ -113,6 +113,9 @@ pub struct Desired {
     pub waves: Vec<Vec<String>>,
     /// Certificates the plan checks against the state and issues when needed (SPEC §8).
     pub certs: DesiredCerts,
+    /// Every projection unit with its input digest, and which ones `kv` holds
+    /// (`model::desired_with`; all of them from `model::desired`).
+    pub units: crate::kv::inputs::Units,
 }
 
 /// The certificates of the desired state: what each allocation must hold. Their PEM is not

@@ -28,9 +28,26 @@
 //!   rows are also the list of live namespaces the next plan's model starts from;
 //! - writes outside applies (`kv set`, `post_build` hooks) land at a serial > S and make the
 //!   namespace dirty; gc only removes tombstones and old versions, never live content.
+//!
+//! **Inputs.** Comparing fingerprints of projected keys still needs every namespace
+//! projected. So the same table also records, per projection unit (a job or a worker,
+//! `crate::kv::inputs`), the digest of the inputs the unit was projected from, under the
+//! row name `input:<unit>` (no namespace of the layout starts with `input:`; reusing the
+//! table keeps the schema as it is). A plan skips a unit — does not project, read or compare
+//! any of its namespaces — when its input digest equals the recorded one and none of its
+//! namespaces is dirty; it is then in the state exactly as that apply left it. The row
+//! says "the unit's namespaces hold what these inputs project to":
+//! - it is written at commit for every unit the plan projected, unless one of the unit's
+//!   namespaces ends the apply unverified (a hook wrote it, the job's checkpoint rolled
+//!   back, or a targeted apply wrote it without verifying), in which case it is dropped;
+//! - it is dropped for any unit a foreign writer touched, and for units no longer in the
+//!   workspace;
+//! - a purge the plan finds inside a skipped unit (not expected: what a unit purges follows
+//!   from its inputs) makes the plan project everything instead.
 
 use super::db::{Db, vals};
 use super::{StateError, sql};
+use crate::kv::inputs::{InputDigest, Units, unit_of};
 use crate::kv::{KvMap, KvType, KvTypes, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -96,6 +113,34 @@ pub struct PlanBasis {
     /// The namespaces the plan read and compared, with the fingerprint of their desired
     /// keys now (of no keys when not desired).
     pub read: BTreeMap<String, Digest>,
+    /// The projection units of the plan's workspace (`None`: record nothing about units,
+    /// e.g. a targeted apply).
+    pub units: Option<UnitBasis>,
+}
+
+/// The units a plan projected, for the apply to record (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitBasis {
+    /// Projected units with the digest of their inputs.
+    pub projected: BTreeMap<String, InputDigest>,
+    /// Every unit of the workspace (rows of other units are dropped).
+    pub known: BTreeSet<String>,
+}
+
+impl UnitBasis {
+    pub fn of(units: &Units) -> UnitBasis {
+        UnitBasis {
+            projected: units.projected.iter().filter_map(|u| Some((u.clone(), (*units.inputs.get(u)?)?))).collect(),
+            known: units.inputs.keys().cloned().collect(),
+        }
+    }
+}
+
+/// The row name of a unit's input digest.
+const INPUT_PREFIX: &str = "input:";
+
+fn input_row(unit: &str) -> String {
+    format!("{INPUT_PREFIX}{unit}")
 }
 
 /// The apply's pending fingerprint writes (see the module docs).
@@ -107,8 +152,11 @@ pub(crate) struct Staged {
     pub on_write: HashMap<String, Digest>,
     /// Namespaces read and found unchanged: their row is written at commit.
     pub on_commit: HashMap<String, Digest>,
-    /// Namespaces another writer wrote: [`UNVERIFIED`] while live.
+    /// Namespaces another writer wrote, or the plan's writer wrote without the plan having
+    /// read them (a targeted apply): [`UNVERIFIED`] while live.
     pub foreign: BTreeSet<String>,
+    /// What to record about units (`PlanBasis::units`).
+    pub units: Option<UnitBasis>,
     /// The workspace the plan was made from.
     pub workspace_digest: Option<String>,
 }
@@ -127,20 +175,40 @@ pub(crate) fn read_base(conn: &Db, path: &Path) -> Result<Option<Base>, StateErr
     }))
 }
 
-/// Every recorded fingerprint.
-pub(crate) fn read_table(conn: &Db, path: &Path) -> Result<HashMap<String, Digest>, StateError> {
-    let mut out = HashMap::new();
+/// Every recorded fingerprint: per namespace, and per unit (its input digest).
+pub(crate) fn read_table(conn: &Db, path: &Path) -> Result<Table, StateError> {
+    let mut out = Table::default();
     conn.query("SELECT namespace, digest FROM fingerprints", &[], |r| {
+        let ns = r.text(0)?;
         let blob = r.bytes(1)?;
         let mut d = [0u8; 16];
         if blob.len() == 16 {
             d.copy_from_slice(blob);
         }
-        out.insert(r.text(0)?, d);
+        match ns.strip_prefix(INPUT_PREFIX) {
+            Some(unit) => out.units.insert(unit.to_string(), d),
+            None => out.namespaces.insert(ns, d),
+        };
         Ok(())
     })
     .map_err(sql(path, "read fingerprints"))?;
     Ok(out)
+}
+
+/// The recorded fingerprints ([`read_table`]).
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    /// Live namespace -> fingerprint of its desired keys.
+    pub namespaces: HashMap<String, Digest>,
+    /// Unit -> digest of the inputs it was projected from.
+    pub units: HashMap<String, InputDigest>,
+}
+
+fn read_row(conn: &Db, path: &Path, ns: &str) -> Result<Option<Digest>, StateError> {
+    let blob = conn
+        .query_opt("SELECT digest FROM fingerprints WHERE namespace = ?1", vals![ns], |r| Ok(r.bytes(0)?.to_vec()))
+        .map_err(sql(path, "read fingerprint"))?;
+    Ok(blob.and_then(|b| b.try_into().ok()))
 }
 
 /// Namespaces with a key written after `base` or a live key expired at `now` (both indexed).
@@ -199,6 +267,13 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
             delete_row(conn, path, ns)?;
         }
     }
+    if let Some(units) = &staged.units {
+        finish_units(conn, path, &staged, units)?;
+    } else {
+        for unit in staged.foreign.iter().filter_map(|ns| unit_of(ns)) {
+            delete_row(conn, path, &input_row(&unit))?;
+        }
+    }
     let verified = !conn
         .query_one("SELECT EXISTS (SELECT 1 FROM fingerprints WHERE digest = ?1)", vals![&UNVERIFIED[..]], |r| {
             r.bool(0)
@@ -211,6 +286,48 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
         vals![serial as i64, env!("CARGO_PKG_VERSION"), staged.workspace_digest.as_deref(), verified],
     )
     .map_err(sql(path, "write plan base"))?;
+    Ok(())
+}
+
+/// The input rows at commit (see the module docs): a projected unit is recorded unless one
+/// of its namespaces ends unverified; rows of units a foreign writer touched, or that are no
+/// longer in the workspace, are dropped.
+fn finish_units(conn: &Db, path: &Path, staged: &Staged, units: &UnitBasis) -> Result<(), StateError> {
+    let empty = digest(None, None);
+    let mut broken: BTreeSet<String> = staged.foreign.iter().filter_map(|ns| unit_of(ns)).collect();
+    for (ns, d) in &staged.on_write {
+        let Some(unit) = unit_of(ns) else { continue };
+        // Written as planned: the row holds the planned digest (or, not live any more, was
+        // dropped, which is right only for a namespace with no desired keys).
+        let ok = match read_row(conn, path, ns)? {
+            Some(row) => row == *d,
+            None => *d == empty,
+        };
+        if !ok {
+            broken.insert(unit);
+        }
+    }
+    for (unit, d) in &units.projected {
+        if broken.contains(unit) {
+            delete_row(conn, path, &input_row(unit))?;
+        } else {
+            put_row(conn, path, &input_row(unit), d)?;
+        }
+    }
+    for unit in broken.iter().filter(|u| !units.projected.contains_key(*u)) {
+        delete_row(conn, path, &input_row(unit))?;
+    }
+    // `;` follows `:`: the range is exactly the names starting with the prefix.
+    let recorded: Vec<String> = conn
+        .query_map(
+            "SELECT namespace FROM fingerprints WHERE namespace >= ?1 AND namespace < ?2",
+            vals![INPUT_PREFIX, "input;"],
+            |r| Ok(r.str(0)?[INPUT_PREFIX.len()..].to_string()),
+        )
+        .map_err(sql(path, "read fingerprints"))?;
+    for unit in recorded.iter().filter(|u| !units.known.contains(*u)) {
+        delete_row(conn, path, &input_row(unit))?;
+    }
     Ok(())
 }
 

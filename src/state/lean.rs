@@ -9,8 +9,9 @@
 //!    or whose key is not desired, are copied into the snapshot.
 
 use super::db::{Db, vals};
-use super::fingerprint::{self, Base, Digest, PlanBasis, PlanRead};
+use super::fingerprint::{self, Base, Digest, PlanBasis, PlanRead, UnitBasis};
 use super::{StateError, read_meta, sql};
+use crate::kv::inputs::{InputDigest, Units, unit_of};
 use crate::kv::{KvMap, KvTypes, LeanEntry, LeanSnapshot, LeanValue, is_secret_namespace};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -29,11 +30,22 @@ pub enum ReadMode {
 /// scans instead of one query each (same result, fewer round trips).
 const SCAN_SHARE: usize = 4;
 
+/// Which units a plan may leave unprojected (`crate::model::project::Skip`): the
+/// projection of the desired state takes it, the state decides it.
+pub type Skip<'a> = &'a dyn Fn(&str, &InputDigest) -> bool;
+
+/// Project every unit.
+fn project_all(_: &str, _: &InputDigest) -> bool {
+    false
+}
+
 /// [`read_for_plan`] that reads only the namespaces that may have changed (see
 /// `super::fingerprint`): `desire` gets a view whose live namespaces come from the recorded
-/// fingerprints (rows read for `maand/bucket` and the dirty namespaces only); `purged` names
-/// the namespaces the plan purges. Returns a partial snapshot (`covered`) and the basis the
-/// apply records. The plan made from it equals the full plan (tests/plan_props.rs).
+/// fingerprints (rows read for `maand/bucket` and the dirty namespaces only), and which
+/// units it may leave unprojected; `view` gives the desired keys and what was done with each
+/// unit; `purged` names the namespaces the plan purges. Returns a partial snapshot
+/// (`covered`) and the basis the apply records. The plan made from it equals the full plan
+/// (tests/plan_props.rs).
 ///
 /// The desired state is `None` when nothing can have changed: the workspace digest is the
 /// one the last apply planned from, that apply verified every namespace, and nothing was
@@ -44,9 +56,9 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
     path: &Path,
     own_txn: bool,
     how: PlanRead<'_>,
-    desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-    kv: impl Fn(&D) -> (&KvMap, &KvTypes),
-    purged: impl FnOnce(&D, &LeanSnapshot) -> BTreeSet<String>,
+    desire: impl Fn(&LeanSnapshot, Skip<'_>) -> Result<D, E>,
+    view: impl Fn(&D) -> (&KvMap, &KvTypes, &Units),
+    purged: impl Fn(&D, &LeanSnapshot) -> BTreeSet<String>,
 ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
     let (mode, now) = (how.mode, how.now);
     if own_txn {
@@ -72,19 +84,20 @@ pub(crate) fn read_for_plan_with<D, E: From<StateError>>(
                     };
                     return Ok((snap, None, PlanBasis::default()));
                 }
-                let (mut snap, desired, basis) = incremental(conn, path, dirty, desire, &kv, purged)?;
+                let (mut snap, desired, basis) = incremental(conn, path, dirty, desire, &view, purged)?;
                 snap.types = super::listing::read_var_types(conn, path)?;
                 Ok((snap, Some(desired), basis))
             }
             None => {
                 let mut snap = read_lean_snapshot(conn, path)?;
-                let desired = desire(&snap)?;
-                let (want, types) = kv(&desired);
+                let desired = desire(&snap, &project_all)?;
+                let (want, types, units) = view(&desired);
                 compare_values(conn, path, &mut snap, want)?;
                 snap.types = super::listing::read_var_types(conn, path)?;
                 let all = want.keys().chain(snap.entries.keys()).cloned().collect::<BTreeSet<_>>();
                 let read = fingerprint::digests_of(want, types, all);
-                Ok((snap, Some(desired), PlanBasis { full: true, read }))
+                let units = Some(UnitBasis::of(units));
+                Ok((snap, Some(desired), PlanBasis { full: true, read, units }))
             }
         }
     })();
@@ -109,12 +122,12 @@ fn incremental<D, E: From<StateError>>(
     conn: &Db,
     path: &Path,
     dirty: BTreeSet<String>,
-    desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-    kv: &impl Fn(&D) -> (&KvMap, &KvTypes),
-    purged: impl FnOnce(&D, &LeanSnapshot) -> BTreeSet<String>,
+    desire: impl Fn(&LeanSnapshot, Skip<'_>) -> Result<D, E>,
+    view: &impl Fn(&D) -> (&KvMap, &KvTypes, &Units),
+    purged: impl Fn(&D, &LeanSnapshot) -> BTreeSet<String>,
 ) -> Result<(LeanSnapshot, D, PlanBasis), E> {
     let meta = read_meta(conn, path)?;
-    let table = fingerprint::read_table(conn, path)?;
+    let fingerprint::Table { namespaces: table, units: recorded } = fingerprint::read_table(conn, path)?;
     // What the model needs: which namespaces are live, and maand/bucket's values.
     let mut pre = LeanSnapshot {
         bucket_id: meta.bucket_id,
@@ -136,12 +149,24 @@ fn incremental<D, E: From<StateError>>(
     if !bucket_rows.is_empty() {
         pre.entries.insert(bucket.clone(), bucket_rows);
     }
-    let desired = desire(&pre)?;
-    let (want, types) = kv(&desired);
+    // A unit is skipped when its inputs are the recorded ones and nothing wrote into it.
+    let dirty_units: BTreeSet<String> = dirty.iter().filter_map(|ns| unit_of(ns)).collect();
+    let skip = |unit: &str, d: &InputDigest| !dirty_units.contains(unit) && recorded.get(unit) == Some(d);
+    let mut desired = desire(&pre, &skip)?;
+    let mut purges = purged(&desired, &pre);
+    if purges.iter().any(|ns| !view(&desired).2.projects(ns)) {
+        // What a unit purges follows from its inputs, so this is not expected; if it
+        // happens, the plan projects everything rather than trust a skipped unit.
+        desired = desire(&pre, &project_all)?;
+        purges = purged(&desired, &pre);
+    }
+    let (want, types, units) = view(&desired);
 
     // Suspect: written or expired since, purged, or desired keys that differ from the record.
+    // Namespaces of skipped units are none of these: not dirty, not purged, and their
+    // desired keys are the recorded ones.
     let mut suspect = dirty;
-    suspect.extend(purged(&desired, &pre));
+    suspect.extend(purges);
     let empty = fingerprint::digest(None, None);
     let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
     for (ns, keys) in want {
@@ -152,10 +177,12 @@ fn incremental<D, E: From<StateError>>(
         digests.insert(ns.clone(), d);
     }
     for (ns, d) in &table {
-        if !want.contains_key(ns) && *d != empty {
+        if !want.contains_key(ns) && *d != empty && units.projects(ns) {
             suspect.insert(ns.clone());
         }
     }
+    // Checked, not assumed: a covered namespace without its desired keys would be tombstoned.
+    assert!(suspect.iter().all(|ns| units.projects(ns)), "a suspect namespace in a skipped unit");
 
     let mut snap = pre;
     snap.unread_live.retain(|ns| !suspect.contains(ns));
@@ -183,7 +210,8 @@ fn incremental<D, E: From<StateError>>(
     }
     let read = suspect.iter().map(|ns| (ns.clone(), digests.get(ns).copied().unwrap_or(empty))).collect();
     snap.covered = Some(suspect);
-    Ok((snap, desired, PlanBasis { full: false, read }))
+    let units = Some(UnitBasis::of(units));
+    Ok((snap, desired, PlanBasis { full: false, read, units }))
 }
 
 /// Every latest row of one namespace; live values compared with `want` when given (else

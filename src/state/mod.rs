@@ -43,8 +43,8 @@ pub mod schema;
 pub mod tokens;
 mod txn;
 
-pub use fingerprint::{PlanBasis, PlanRead};
-pub use lean::ReadMode;
+pub use fingerprint::{PlanBasis, PlanRead, UnitBasis};
+pub use lean::{ReadMode, Skip};
 pub use lock::{LockHolder, actor};
 pub use pg::{Location, PgLocation};
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
@@ -450,11 +450,11 @@ impl StateStore {
     pub fn read_for_plan_with<D, E: From<StateError>>(
         &self,
         how: PlanRead<'_>,
-        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-        kv: impl Fn(&D) -> (&KvMap, &crate::kv::KvTypes),
-        purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
+        desire: impl Fn(&LeanSnapshot, Skip<'_>) -> Result<D, E>,
+        view: impl Fn(&D) -> (&KvMap, &crate::kv::KvTypes, &crate::kv::inputs::Units),
+        purged: impl Fn(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
     ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
-        lean::read_for_plan_with(&self.conn, &self.path, true, how, desire, kv, purged)
+        lean::read_for_plan_with(&self.conn, &self.path, true, how, desire, view, purged)
     }
 
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough

@@ -9,6 +9,7 @@
 
 use super::db::{Db, vals};
 use super::fingerprint::{self, PlanBasis, Staged};
+use super::lean::Skip;
 use super::lock::LockGuard;
 use super::{StateError, check_name, read_key, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, KvType, LeanSnapshot, Snapshot, Typed, is_secret_key};
@@ -227,11 +228,11 @@ impl WriteTxn {
     pub fn read_for_plan_with<D, E: From<StateError>>(
         &self,
         how: super::PlanRead<'_>,
-        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-        kv: impl Fn(&D) -> (&KvMap, &crate::kv::KvTypes),
-        purged: impl FnOnce(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
+        desire: impl Fn(&LeanSnapshot, Skip<'_>) -> Result<D, E>,
+        view: impl Fn(&D) -> (&KvMap, &crate::kv::KvTypes, &crate::kv::inputs::Units),
+        purged: impl Fn(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
     ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
-        super::lean::read_for_plan_with(&self.conn, &self.path, false, how, desire, kv, purged)
+        super::lean::read_for_plan_with(&self.conn, &self.path, false, how, desire, view, purged)
     }
 
     /// Record what the plan being applied learned (`super::fingerprint`): `changed` are the
@@ -254,6 +255,7 @@ impl WriteTxn {
         let mut staged = Staged {
             writer: writer.to_string(),
             workspace_digest: workspace_digest.map(str::to_string),
+            units: basis.units.clone(),
             ..Default::default()
         };
         let changed: std::collections::BTreeSet<&str> = changed.into_iter().collect();
@@ -265,6 +267,12 @@ impl WriteTxn {
             } else {
                 staged.on_commit.insert(ns.clone(), *d);
             }
+        }
+        // Changes the basis does not cover (a targeted apply records none): what they
+        // write is not verified against any fingerprint, so the next plan must read it.
+        for ns in changed.into_iter().filter(|ns| !basis.read.contains_key(*ns)) {
+            fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
+            staged.foreign.insert(ns.to_string());
         }
         self.staged = Some(staged);
         Ok(())
