@@ -83,13 +83,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         TokenCommand::List => {
             let mut out = String::new();
             for t in store.tokens()? {
-                let state = if t.revoked_at.is_some() {
-                    "revoked"
-                } else if !t.usable(now) {
-                    "expired"
-                } else {
-                    "active"
-                };
+                let state = t.state(now);
                 out.push_str(&format!(
                     "{}\t{}\t{}\t{}\t{}\t{}\n",
                     t.name,

@@ -10,13 +10,7 @@ use crate::state::tokens::TokenRecord;
 use serde_json::{Value, json};
 
 fn record_json(t: &TokenRecord, now: i64) -> Value {
-    let state = if t.revoked_at.is_some() {
-        "revoked"
-    } else if !t.usable(now) {
-        "expired"
-    } else {
-        "active"
-    };
+    let state = t.state(now);
     let time = |t: i64| json!(crate::clock::format_time(t));
     json!({
         "name": t.name,

@@ -26,6 +26,17 @@ impl TokenRecord {
     pub fn usable(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t)
     }
+
+    /// `active`, `revoked` or `expired` at `now` (`token list` and `GET /api/v1/tokens`).
+    pub fn state(&self, now: i64) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if !self.usable(now) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
 }
 
 /// The hash the state keeps for `token`.
