@@ -54,6 +54,45 @@ impl std::fmt::Display for LockHolder {
     }
 }
 
+impl LockHolder {
+    /// This process taking the lock for `operation` at `now`, under a fresh lock id.
+    fn new(operation: &str, now: i64) -> LockHolder {
+        LockHolder {
+            lock_id: uuid::Uuid::new_v4().to_string(),
+            actor: actor(),
+            pid: std::process::id(),
+            operation: operation.to_string(),
+            since: now,
+        }
+    }
+}
+
+/// Poll `try_lock` every `poll` until it succeeds or `timeout` has passed; then fail naming
+/// the holder. A holder that has the lock but has not written its record yet is given
+/// [`RECORD_GRACE`] to do so, so the error can say who it is. Both backends wait this way.
+fn wait_for_lock(
+    timeout: Duration,
+    poll: Duration,
+    mut try_lock: impl FnMut() -> Result<bool, StateError>,
+    mut holder: impl FnMut() -> Option<LockHolder>,
+) -> Result<(), StateError> {
+    let deadline = Instant::now() + timeout;
+    let mut unnamed_since: Option<Instant> = None;
+    while !try_lock()? {
+        if Instant::now() >= deadline {
+            let holder = holder();
+            let grace = unnamed_since.get_or_insert_with(Instant::now);
+            if holder.is_some() || grace.elapsed() >= RECORD_GRACE {
+                return Err(StateError::Locked { holder: holder.map(Box::new), waited: timeout });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        std::thread::sleep(poll);
+    }
+    Ok(())
+}
+
 /// A held lock. Dropping it clears the holder record and releases the lock.
 pub struct LockGuard {
     held: Held,
@@ -138,32 +177,17 @@ pub(crate) fn acquire_pg(
     timeout: Duration,
     now: i64,
 ) -> Result<LockGuard, StateError> {
-    let mut client = target.connect("connect for the write lock")?;
+    let client = target.connect("connect for the write lock")?;
     let key = pg_key(target.bucket_id);
-    let deadline = Instant::now() + timeout;
-    let mut unnamed_since: Option<Instant> = None;
-    loop {
-        if pg_try_lock(&mut client, key, shown)? {
-            break;
-        }
-        if Instant::now() >= deadline {
-            let holder = pg_holder(&mut client);
-            let grace = unnamed_since.get_or_insert_with(Instant::now);
-            if holder.is_some() || grace.elapsed() >= RECORD_GRACE {
-                return Err(StateError::Locked { holder: holder.map(Box::new), waited: timeout });
-            }
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let holder = LockHolder {
-        lock_id: uuid::Uuid::new_v4().to_string(),
-        actor: actor(),
-        pid: std::process::id(),
-        operation: operation.to_string(),
-        since: now,
-    };
+    let client = std::cell::RefCell::new(client);
+    wait_for_lock(
+        timeout,
+        Duration::from_millis(50),
+        || pg_try_lock(&mut client.borrow_mut(), key, shown),
+        || pg_holder(&mut client.borrow_mut()),
+    )?;
+    let mut client = client.into_inner();
+    let holder = LockHolder::new(operation, now);
     // Replaces a stale record (its advisory lock was free, or we would not hold it).
     client
         .execute(
@@ -255,33 +279,13 @@ const RECORD_GRACE: Duration = Duration::from_secs(2);
 pub fn acquire(state: &Path, operation: &str, timeout: Duration, now: i64) -> Result<LockGuard, StateError> {
     let path = lock_path(state);
     let mut file = open_lock_file(&path)?;
-    let deadline = Instant::now() + timeout;
-    let mut unnamed_since: Option<Instant> = None;
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(TryLockError::WouldBlock) => {
-                if Instant::now() >= deadline {
-                    let holder = read_holder(state);
-                    let grace = unnamed_since.get_or_insert_with(Instant::now);
-                    if holder.is_some() || grace.elapsed() >= RECORD_GRACE {
-                        return Err(StateError::Locked { holder: holder.map(Box::new), waited: timeout });
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(TryLockError::Error(source)) => return Err(StateError::Io { path, source }),
-        }
-    }
-    let holder = LockHolder {
-        lock_id: uuid::Uuid::new_v4().to_string(),
-        actor: actor(),
-        pid: std::process::id(),
-        operation: operation.to_string(),
-        since: now,
+    let try_lock = || match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(source)) => Err(StateError::Io { path: path.clone(), source }),
     };
+    wait_for_lock(timeout, Duration::from_millis(20), try_lock, || read_holder(state))?;
+    let holder = LockHolder::new(operation, now);
     let mut line = serde_json::to_string(&holder).expect("holder serialises");
     line.push('\n');
     // One write of the whole line: a reader sees none or all of it (or retries, above).
