@@ -5,7 +5,8 @@
 //! body (413 too large, 415 not JSON, 400 malformed) → access table (403 + rule) → store.
 //! Connections are kept alive; the handler runs on tokio's blocking pool, because
 //! `POST /semaphore/acquire` may block for up to an hour and must not starve the hooks that
-//! would release the slot.
+//! would release the slot. The exception is a `GET /kv` the store can answer without
+//! waiting (SQLite, store not in use by the executor): it is answered on the runtime.
 //!
 //! Authentication is `Authorization: Bearer <KVFORM_TOKEN>`. A bearer request that also
 //! sends the maand headers (`X-ALLOCATION-ID`, `EVENT`, `COMMAND`) must agree with the
@@ -289,7 +290,8 @@ impl Authed {
 
 /// Every request: route, authenticate and parse on the runtime (cheap, never blocks), then
 /// run the handler on the blocking pool, because the store mutex is shared with the apply
-/// executor and `POST /semaphore/acquire` may wait for up to an hour.
+/// executor and `POST /semaphore/acquire` may wait for up to an hour — unless it is a
+/// `GET /kv` that can be answered without waiting ([`routes::get_now`]).
 async fn serve(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -302,6 +304,14 @@ async fn serve(
     let reply = match prepare(&shared, &method, &uri, &headers, body).await {
         Err(reply) => reply,
         Ok((authed, params)) => {
+            // The common read skips the hop to the blocking pool (a thread wake-up per
+            // request, the API's tail latency under load) when the store can answer now.
+            if method == "GET"
+                && path == "/kv"
+                && let Some(reply) = routes::get_now(&shared, &authed, &params)
+            {
+                return respond(reply);
+            }
             let shared = shared.clone();
             tokio::task::spawn_blocking(move || routes::dispatch(&shared, &authed, &method, &path, &params))
                 .await

@@ -4,9 +4,10 @@
 use super::access::Op;
 use super::api::{Authed, Params, Reply, Shared};
 use super::semaphore::{SemaphoreError, normalize_capacity, normalize_timeout};
-use super::store::HookStoreError;
+use super::store::{HookStoreError, HookValue};
 use crate::kv::{KvType, NamespaceKind, Typed};
 use serde_json::{Value, json};
+use std::sync::TryLockError;
 
 pub(crate) fn dispatch(shared: &Shared, who: &Authed, method: &str, path: &str, p: &Params) -> Reply {
     let result = match (method, path) {
@@ -110,10 +111,44 @@ fn store_error(e: HookStoreError) -> Reply {
 }
 
 fn get(shared: &Shared, who: &Authed, p: &Params) -> Result<Reply, Reply> {
+    let (ns, key) = get_args(who, p)?;
+    let found = shared.store().get(ns, key);
+    answer_get(shared, who, ns, key, found)
+}
+
+/// `GET /kv` answered on the calling (runtime) thread when neither the store mutex nor the
+/// store itself would make it wait ([`HookStore::try_get`]); `None` sends the request to
+/// the blocking pool as before. Same checks, same reply as [`get`].
+pub(crate) fn get_now(shared: &Shared, who: &Authed, p: &Params) -> Option<Reply> {
+    let (ns, key) = match get_args(who, p) {
+        Ok(args) => args,
+        Err(refused) => return Some(refused),
+    };
+    let found = {
+        let mut store = match shared.store.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        store.try_get(ns, key)?
+    };
+    Some(answer_get(shared, who, ns, key, found).unwrap_or_else(|r| r))
+}
+
+fn get_args<'a>(who: &Authed, p: &'a Params) -> Result<(&'a str, &'a str), Reply> {
     let (ns, key) = (string(p, "namespace")?, string(p, "key")?);
     who.op_check(Op::Get, ns, Some(key))?;
-    let found = shared.store().get(ns, key).map_err(store_error)?;
-    let Some(v) = found else {
+    Ok((ns, key))
+}
+
+fn answer_get(
+    shared: &Shared,
+    who: &Authed,
+    ns: &str,
+    key: &str,
+    found: Result<Option<HookValue>, HookStoreError>,
+) -> Result<Reply, Reply> {
+    let Some(v) = found.map_err(store_error)? else {
         return Err(Reply::error(404, format!("key {key:?} not found in {ns}")));
     };
     if crate::kv::is_secret_key(ns, key) {

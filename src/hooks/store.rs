@@ -53,6 +53,13 @@ pub trait HookStore: Send {
     fn delete(&mut self, ns: &str, key: &str, writer: &str) -> Result<bool, HookStoreError>;
     /// Live keys of a namespace, sorted.
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError>;
+    /// [`HookStore::get`] if it can answer without waiting: no lock another thread holds,
+    /// no network round trip. `None` means "would wait"; the API then runs the request on
+    /// the blocking pool. This lets the common `GET /kv` skip the hop to another thread
+    /// (issue 11: its wake-up dominated the API's tail latency). The default never answers.
+    fn try_get(&mut self, _ns: &str, _key: &str) -> Option<Result<Option<HookValue>, HookStoreError>> {
+        None
+    }
 }
 
 /// One row of [`MemoryStore`].
@@ -138,5 +145,9 @@ impl HookStore for MemoryStore {
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
         Ok(self.entries.get(ns).map(|m| m.keys().cloned().collect()).unwrap_or_default())
+    }
+    /// In memory: never waits.
+    fn try_get(&mut self, ns: &str, key: &str) -> Option<Result<Option<HookValue>, HookStoreError>> {
+        Some(self.get(ns, key))
     }
 }

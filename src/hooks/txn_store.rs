@@ -127,6 +127,20 @@ impl HookStore for TxnStore {
         let txn = self.lock()?;
         live_keys(txn.live_keys(ns))
     }
+    /// Only while the executor is not using the transaction (`try_lock`), and only on
+    /// SQLite, where a point get is a local B-tree lookup; a PostgreSQL get is a round trip.
+    fn try_get(&mut self, ns: &str, key: &str) -> Option<Result<Option<HookValue>, HookStoreError>> {
+        let txn = match self.txn.as_ref()?.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        if txn.conn().is_pg() {
+            return None;
+        }
+        let entry = txn.get(ns, key).map_err(store_error);
+        Some(entry.and_then(|entry| hook_value(ns, key, entry, txn.keyring(), self.now)))
+    }
 }
 
 /// Reads from the committed state, no write lock (`kvform health` runs beside an apply).
@@ -163,6 +177,10 @@ impl HookStore for ReadOnlyStore {
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
         live_keys(self.store.live_keys(ns))
+    }
+    /// SQLite reads never wait on the apply's writer (WAL); a PostgreSQL get is a round trip.
+    fn try_get(&mut self, ns: &str, key: &str) -> Option<Result<Option<HookValue>, HookStoreError>> {
+        (self.store.backend() == "sqlite").then(|| self.get(ns, key))
     }
 }
 

@@ -16,11 +16,11 @@ Every failure raises KvformHookError carrying the HTTP status and the API's erro
 (and, for 403, the access rule that denied it).
 """
 
+import http.client
 import json
 import os
-import urllib.error
+import threading
 import urllib.parse
-import urllib.request
 
 __all__ = [
     "KvformHookError", "get", "put", "delete", "put_secret", "delete_secret",
@@ -52,27 +52,68 @@ def _job():
     return _env("JOB")
 
 
+# One kept-alive connection per thread (http.client connections are not thread-safe)
+# and per process (a forked child must not share the parent's socket). urlopen opened a
+# new TCP connection per call and sent `Connection: close`: the connect, the server's
+# accept and the teardown cost more than the request itself (issue 11: p99 of a GET).
+# Plain http.client also ignores http_proxy, which urlopen would have applied to 127.0.0.1.
+_local = threading.local()
+
+
+def _connection(base):
+    conn = getattr(_local, "conn", None)
+    if conn is not None and _local.key == (os.getpid(), base):
+        return conn, True
+    if conn is not None:
+        conn.close()
+    parts = urllib.parse.urlsplit(base)
+    # Long enough for POST /semaphore/acquire, which may wait up to an hour.
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=3700)
+    _local.conn, _local.key = conn, (os.getpid(), base)
+    return conn, False
+
+
+def _drop_connection():
+    conn = getattr(_local, "conn", None)
+    if conn is not None:
+        conn.close()
+    _local.conn = None
+
+
 def _call(method, path, body=None):
-    url = _env("KVFORM_API").rstrip("/") + path
+    base = _env("KVFORM_API").rstrip("/")
+    url = base + path
     data = None
     headers = {"Authorization": "Bearer " + _env("KVFORM_TOKEN")}
     if body is not None:
         data = json.dumps(body).encode("utf-8")
         headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=3700) as resp:
-            return json.loads(resp.read().decode("utf-8") or "null")
-    except urllib.error.HTTPError as e:
-        raw = e.read().decode("utf-8", "replace")
+    prefix = urllib.parse.urlsplit(base).path
+    for attempt in (0, 1):
+        conn, reused = _connection(base)
         try:
-            parsed = json.loads(raw)
-            error, rule = parsed.get("error", raw), parsed.get("rule")
-        except ValueError:
-            error, rule = raw, None
-        raise KvformHookError(method, path, e.code, error, rule) from None
-    except urllib.error.URLError as e:
-        raise KvformHookError(method, path, 0, "cannot reach %s: %s" % (url, e.reason)) from None
+            conn.request(method, prefix + path, body=data, headers=headers)
+            resp = conn.getresponse()
+            status, raw = resp.status, resp.read()
+            break
+        except (http.client.HTTPException, OSError) as e:
+            _drop_connection()
+            # A kept-alive connection the server closed while idle fails on first use;
+            # retry once on a fresh one. A fresh connection failing is a real error.
+            if reused and attempt == 0 and not isinstance(e, TimeoutError):
+                continue
+            raise KvformHookError(method, path, 0, "cannot reach %s: %s" % (url, e)) from None
+    if resp.will_close:
+        _drop_connection()
+    if status >= 400:
+        text = raw.decode("utf-8", "replace")
+        try:
+            parsed = json.loads(text)
+            error, rule = parsed.get("error", text), parsed.get("rule")
+        except (ValueError, AttributeError):
+            error, rule = text, None
+        raise KvformHookError(method, path, status, error, rule)
+    return json.loads(raw.decode("utf-8") or "null")
 
 
 def get(namespace, key, default=None):
