@@ -135,7 +135,7 @@ impl HookStore for TxnStore {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        if txn.conn().is_pg() {
+        if txn.is_remote() {
             return None;
         }
         let entry = txn.get(ns, key).map_err(store_error);
@@ -180,7 +180,7 @@ impl HookStore for ReadOnlyStore {
     }
     /// SQLite reads never wait on the apply's writer (WAL); a PostgreSQL get is a round trip.
     fn try_get(&mut self, ns: &str, key: &str) -> Option<Result<Option<HookValue>, HookStoreError>> {
-        (self.store.backend() == "sqlite").then(|| self.get(ns, key))
+        (!self.store.is_remote()).then(|| self.get(ns, key))
     }
 }
 

@@ -576,6 +576,12 @@ impl StateStore {
     pub fn backend(&self) -> &'static str {
         if self.conn.is_pg() { "postgres" } else { "sqlite" }
     }
+
+    /// Whether a read is a network round trip (PostgreSQL) rather than a local B-tree
+    /// lookup: callers on an async runtime must then not run it on a worker thread.
+    pub fn is_remote(&self) -> bool {
+        self.conn.is_pg()
+    }
 }
 
 pub(crate) fn read_meta(conn: &Db, path: &Path) -> Result<Meta, StateError> {

@@ -679,6 +679,11 @@ impl WriteTxn {
         self.conn.batch("ROLLBACK").map_err(sql(&self.path, "roll back"))
     }
 
+    /// [`super::StateStore::is_remote`] for the transaction's connection.
+    pub fn is_remote(&self) -> bool {
+        self.conn.is_pg()
+    }
+
     pub(crate) fn conn(&self) -> &Db {
         &self.conn
     }
