@@ -59,19 +59,24 @@ for i in range(n):
 print(json.dumps(out))
 "#;
 
+/// One client's line: p50/p99 and their ratios to the store point get's.
+fn client_line(label: &str, (p50, p99): (Duration, Duration), (b50, b99): (Duration, Duration)) {
+    println!(
+        "  {label:<27} p50 {:>8.1} µs  p99 {:>8.1} µs  ({:.1}x / {:.1}x baseline)",
+        us(p50),
+        us(p99),
+        us(p50) / us(b50),
+        us(p99) / us(b99)
+    );
+}
+
 /// Run a Python client printing a JSON list of nanosecond timings; print its line.
 fn python_line(label: &str, cmd: &mut std::process::Command, b50: Duration, b99: Duration) {
     match cmd.output() {
         Ok(out) if out.status.success() => {
             let ns: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
             let (p50, p99) = percentiles(ns.into_iter().skip(200).map(Duration::from_nanos).collect());
-            println!(
-                "  {label:<27} p50 {:>8.1} µs  p99 {:>8.1} µs  ({:.1}x / {:.1}x baseline)",
-                us(p50),
-                us(p99),
-                us(p50) / us(b50),
-                us(p99) / us(b99)
-            );
+            client_line(label, (p50, p99), (b50, b99));
         }
         Ok(out) => println!("  {label:<27} failed: {}", String::from_utf8_lossy(&out.stderr)),
         Err(e) => println!("  {label:<27} skipped (no python3: {e})"),
@@ -134,13 +139,7 @@ fn main() {
 
     println!("hook API GET /kv, {KEYS} keys, {GETS} requests on one kept-alive connection");
     println!("  store point get (baseline)  p50 {:>8.1} µs  p99 {:>8.1} µs", us(b50), us(b99));
-    println!(
-        "  Rust client                 p50 {:>8.1} µs  p99 {:>8.1} µs  ({:.1}x / {:.1}x baseline)",
-        us(r50),
-        us(r99),
-        us(r50) / us(b50),
-        us(r99) / us(b99)
-    );
+    client_line("Rust client", (r50, r99), (b50, b99));
     python_line(
         "Python http.client",
         std::process::Command::new("python3").arg("-c").arg(PY.replace("%KEYS%", &KEYS.to_string())).args([
