@@ -26,7 +26,7 @@ struct Fake {
 impl Fake {
     fn step(&mut self, cx: &StepContext, event: Event, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
         if self.bucket_first.is_none() {
-            let txn = cx.txn.lock().unwrap();
+            let mut txn = cx.txn.lock().unwrap();
             self.bucket_first = Some(txn.get("maand/bucket", "jobs").unwrap().is_some());
         }
         self.calls.push(format!("{} {job} {}", event.as_str(), hosts.join(",")));
@@ -81,7 +81,7 @@ impl HookSteps for Fake {
         let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         // A stopped allocation's hooks still read its namespace.
         let own = {
-            let txn = cx.txn.lock().unwrap();
+            let mut txn = cx.txn.lock().unwrap();
             txn.get(&format!("maand/job/{job}/worker/{}", hosts[0]), "version").unwrap().filter(|e| e.is_live())
         };
         self.calls.push(format!(

@@ -591,9 +591,7 @@ fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
     assert!(store.check().unwrap().ok());
 }
 
-#[test]
-fn put_new_inserts_once_and_falls_back_to_put_for_an_existing_key() {
-    let (_d, path) = fresh();
+fn put_new_inserts_once_and_falls_back_to_put_for_an_existing_key_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     assert_eq!(t.put_new(NS, "a", " one ", 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
     assert_eq!(t.put_new(NS, "a", "one", 0, "test", NOW).unwrap(), WriteOutcome::Unchanged { version: 1 });
@@ -607,6 +605,53 @@ fn put_new_inserts_once_and_falls_back_to_put_for_an_existing_key() {
         [(1, "one".into(), false), (2, "two".into(), false), (3, "".into(), true), (4, "three".into(), false)]
     );
 }
+both!(
+    put_new_inserts_once_and_falls_back_to_put_for_an_existing_key,
+    put_new_inserts_once_and_falls_back_to_put_for_an_existing_key_on_postgres,
+    put_new_inserts_once_and_falls_back_to_put_for_an_existing_key_on
+);
+
+/// On PostgreSQL `put_new` holds first versions back and sends them in bulk: every read,
+/// savepoint and commit must see them, a rollback must undo them, a key that exists (from
+/// before the transaction) is written as `put` would, and values survive COPY's escaping.
+fn put_new_is_seen_undone_and_counted_like_put_on((_d, path): (tempfile::TempDir, Location)) {
+    const PRE: &str = "vars/job/pre";
+    let mut t = txn(&path);
+    t.put(PRE, "old", "before", 0, "test", NOW).unwrap();
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+
+    let mut t = txn(&path);
+    let odd = "tab\there\nnew line\\ back\\slash \r é \\N";
+    assert_eq!(t.put_new(NS, "odd", odd, 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(t.get(NS, "odd").unwrap().map(|e| e.value).as_deref(), Some(odd.trim()));
+    assert_eq!(t.live_keys(NS).unwrap(), ["odd"]);
+    t.savepoint("job").unwrap();
+    t.put_new("vars/job/undone", "k", "x", 0, "test", NOW).unwrap();
+    // Written before the transaction, in a namespace this one has not touched: held back
+    // as new, then found to exist when sent (by the rollback, which must undo it too).
+    t.put_new(PRE, "old", "after", 0, "test", NOW).unwrap();
+    t.rollback_to("job").unwrap();
+    assert_eq!(t.get("vars/job/undone", "k").unwrap(), None);
+    assert_eq!(t.get(PRE, "old").unwrap().map(|e| e.value).as_deref(), Some("before"));
+    t.put_new(PRE, "old", "after", 0, "test", NOW).unwrap();
+    for i in 0..25_000 {
+        t.put_new("vars/job/many", &format!("k{i:05}"), &i.to_string(), 0, "test", NOW).unwrap();
+    }
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    let store = open(&path).unwrap();
+    assert_eq!(versions(&path, PRE, "old"), [(1, "before".into(), false), (2, "after".into(), false)]);
+    assert_eq!(store.get(NS, "odd").unwrap().map(|e| e.value).as_deref(), Some(odd.trim()));
+    assert_eq!(store.get("vars/job/many", "k24999").unwrap().map(|e| e.value).as_deref(), Some("24999"));
+    let last = &store.audit(1).unwrap()[0];
+    assert_eq!((last.added, last.changed), (25_001, 1), "{last:?}");
+    let report = store.check().unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+}
+both!(
+    put_new_is_seen_undone_and_counted_like_put,
+    put_new_is_seen_undone_and_counted_like_put_on_postgres,
+    put_new_is_seen_undone_and_counted_like_put_on
+);
 
 #[test]
 fn purged_jobs_are_a_record_of_the_state_that_gc_keeps() {

@@ -71,12 +71,13 @@ fn hook_steps(
     loaded: &LoadedBucket,
     plan: &crate::plan::Plan,
     desired: &Desired,
-    txn: &WriteTxn,
+    txn: &mut WriteTxn,
     now: i64,
 ) -> anyhow::Result<Box<dyn HookSteps>> {
     let settings = loaded.settings();
     let timeout = std::time::Duration::from_secs(settings.hook_timeout_secs);
-    // Hooks run for the jobs the plan rolls out (post_build too: it follows the applied ones).
+    // Hooks run for the jobs the plan rolls out (post_build too: it follows the applied ones)
+    // that have commands at all: a target costs a point read of the allocation's version.
     let rolled: std::collections::BTreeSet<&str> =
         plan.rollout.iter().flat_map(|w| &w.jobs).map(|j| j.job.as_str()).collect();
     let bucket_root = &loaded.session.bucket.root;
@@ -85,8 +86,8 @@ fn hook_steps(
         desired,
         timeout,
         now,
-        |job| rolled.contains(job),
-        |ns, key| Ok(txn.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value)),
+        |job| rolled.contains(job) && desired.jobs.get(job).is_some_and(|j| !j.commands.is_empty()),
+        |keys| txn.live_values(keys),
     )?;
     let hooks = RuntimeHooks::with_targets(targets, desired, settings.api_port, now)?.with_reporter(Box::new(
         move |o: &HookOutcome| {
@@ -123,7 +124,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             store
         }
     };
-    let txn = loaded.begin_write(store, "apply", timeout)?;
+    let mut txn = loaded.begin_write(store, "apply", timeout)?;
 
     let (plan, desired, basis) = match saved {
         Some(saved) => {
@@ -131,7 +132,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             check_applicable(&saved, snap.lineage, snap.serial, &loaded.digest()?)?;
             // Same lineage, serial and workspace must give the same plan. If it does not, the
             // file was edited (a plan file is data, not authority) or a TTL expired since.
-            let again = loaded.plan_in(ctx, &txn, &saved.options, pipeline::read_mode(args.refresh))?;
+            let again = loaded.plan_in(ctx, &mut txn, &saved.options, pipeline::read_mode(args.refresh))?;
             if again.plan.changes != saved.plan.changes || again.plan.rollout != saved.plan.rollout {
                 bail!(
                     "Saved plan does not match what this workspace and state produce now: the file was edited, or a key's TTL expired since it was made\n  help: run `kvform plan --out FILE` again and apply that"
@@ -141,7 +142,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         None => {
             let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
-            let planned = loaded.plan_in(ctx, &txn, &opts, pipeline::read_mode(args.refresh))?;
+            let planned = loaded.plan_in(ctx, &mut txn, &opts, pipeline::read_mode(args.refresh))?;
             loaded.warn_if_targeted(ctx);
             let text = render_text(&planned.plan, TextOptions { color: ctx.printer.color_stdout(), detail: false });
             ctx.printer.out(&text);
@@ -181,7 +182,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let plan = apply::certs::materialise(plan, &desired, &loaded.session.bucket, now)?;
     let opts = ApplyOptions { atomic: args.atomic, ..ApplyOptions::new(now) };
     let (mut progress, lines) = super::progress::for_printer(&ctx.printer);
-    let mut hooks = hook_steps(lines, ctx.printer.verbose, &loaded, &plan, &desired, &txn, now)?;
+    let mut hooks = hook_steps(lines, ctx.printer.verbose, &loaded, &plan, &desired, &mut txn, now)?;
     let report = apply::execute(txn, &plan, &desired, hooks.as_mut(), progress.as_mut(), &opts)?;
 
     let mut ok = report_failures(ctx, &report);

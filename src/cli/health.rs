@@ -57,9 +57,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         jobs = desired.jobs.keys().cloned().collect();
     }
     let timeout = Duration::from_secs(settings.hook_timeout_secs);
-    let targets = HookTargets::new(&bucket.root, &desired, timeout, now, |ns, key| {
-        Ok(store.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
-    })?;
+    let targets = HookTargets::new(&bucket.root, &desired, timeout, now, |keys| store.live_values(keys))?;
     let serial = store.meta()?.serial;
     let log_dir = runner::log_dir(&bucket.root, serial);
 

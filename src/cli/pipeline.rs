@@ -224,7 +224,7 @@ impl LoadedBucket {
     pub fn plan_in(
         &self,
         ctx: &Context,
-        txn: &WriteTxn,
+        txn: &mut WriteTxn,
         opts: &PlanOptions,
         mode: ReadMode,
     ) -> anyhow::Result<Planned> {

@@ -28,8 +28,8 @@ use super::runner::{self, HookInvocation, HookOutcome};
 use super::txn_store::TxnStore;
 use crate::apply::{HookSteps, SharedTxn, StepContext, StepFailure};
 use crate::kv::NamespaceKind;
-use crate::model::types::{AllocState, Desired};
-use crate::state::StateError;
+use crate::model::types::{AllocState, Allocation, Desired};
+use crate::state::{LiveValues, StateError};
 use crate::workspace::types::{Event, Settings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -89,7 +89,7 @@ impl HookTargets {
         desired: &Desired,
         timeout: Duration,
         now: i64,
-        current: impl FnMut(&str, &str) -> Result<Option<String>, StateError>,
+        current: impl FnOnce(&[(String, String)]) -> Result<LiveValues, StateError>,
     ) -> Result<HookTargets, StateError> {
         Self::for_jobs(bucket_root, desired, timeout, now, |_| true, current)
     }
@@ -104,7 +104,7 @@ impl HookTargets {
         timeout: Duration,
         now: i64,
         wanted: impl Fn(&str) -> bool,
-        mut current: impl FnMut(&str, &str) -> Result<Option<String>, StateError>,
+        current: impl FnOnce(&[(String, String)]) -> Result<LiveValues, StateError>,
     ) -> Result<HookTargets, StateError> {
         let jobs: BTreeMap<String, JobTarget> = desired
             .jobs
@@ -118,9 +118,28 @@ impl HookTargets {
                 (name.clone(), JobTarget { version: j.version.clone(), commands, active_hosts: j.active_hosts.clone() })
             })
             .collect();
+        let active: Vec<&Allocation> =
+            desired.allocations.iter().filter(|a| a.state == AllocState::Active && wanted(&a.job)).collect();
+        let removed: Vec<&Allocation> = desired
+            .allocations
+            .iter()
+            .filter(|a| a.state == AllocState::Removed && jobs.contains_key(&a.job) && wanted(&a.job))
+            .collect();
+        let ns_of = |a: &Allocation| NamespaceKind::Allocation { job: a.job.clone(), host: a.host.clone() }.path();
+        // Every key read in one call (one statement on PostgreSQL, not one per allocation).
+        let mut wanted_keys = Vec::new();
+        for a in &active {
+            wanted_keys.push((ns_of(a), "version".to_string()));
+        }
+        for a in &removed {
+            wanted_keys.push((ns_of(a), format!("{}_allocation_index", a.job)));
+            wanted_keys.push((ns_of(a), "version".to_string()));
+        }
+        let values = current(&wanted_keys)?;
+        let value = |ns: &str, key: &str| values.get(&(ns.to_string(), key.to_string()));
         let mut allocs = BTreeMap::new();
-        for a in desired.allocations.iter().filter(|a| a.state == AllocState::Active && wanted(&a.job)) {
-            let ns = NamespaceKind::Allocation { job: a.job.clone(), host: a.host.clone() }.path();
+        for a in active {
+            let ns = ns_of(a);
             let index = desired
                 .kv
                 .get(&ns)
@@ -128,18 +147,14 @@ impl HookTargets {
                 .and_then(|v| v.to_cow().parse().ok())
                 .or_else(|| desired.jobs.get(&a.job).and_then(|j| j.active_hosts.iter().position(|h| *h == a.host)))
                 .unwrap_or(0);
-            let current_version = current(&ns, "version")?.unwrap_or_else(|| NEW_ALLOCATION_VERSION.into());
+            let current_version = value(&ns, "version").cloned().unwrap_or_else(|| NEW_ALLOCATION_VERSION.into());
             let target = AllocTarget { alloc_id: a.alloc_id, index, current_version, removed: false };
             allocs.insert((a.job.clone(), a.host.clone()), target);
         }
-        for a in desired
-            .allocations
-            .iter()
-            .filter(|a| a.state == AllocState::Removed && jobs.contains_key(&a.job) && wanted(&a.job))
-        {
-            let ns = NamespaceKind::Allocation { job: a.job.clone(), host: a.host.clone() }.path();
-            let index = current(&ns, &format!("{}_allocation_index", a.job))?.and_then(|v| v.trim().parse().ok());
-            let current_version = current(&ns, "version")?.unwrap_or_else(|| NEW_ALLOCATION_VERSION.into());
+        for a in removed {
+            let ns = ns_of(a);
+            let index = value(&ns, &format!("{}_allocation_index", a.job)).and_then(|v| v.trim().parse().ok());
+            let current_version = value(&ns, "version").cloned().unwrap_or_else(|| NEW_ALLOCATION_VERSION.into());
             let target =
                 AllocTarget { alloc_id: a.alloc_id, index: index.unwrap_or(0), current_version, removed: true };
             allocs.insert((a.job.clone(), a.host.clone()), target);
@@ -317,10 +332,8 @@ impl RuntimeHooks {
     ) -> Result<RuntimeHooks, HookRuntimeError> {
         let timeout = Duration::from_secs(settings.hook_timeout_secs);
         let targets = {
-            let guard = txn.lock().unwrap_or_else(|p| p.into_inner());
-            HookTargets::new(bucket_root, desired, timeout, now, |ns, key| {
-                Ok(guard.get(ns, key)?.filter(|e| e.is_live()).map(|e| e.value))
-            })?
+            let mut guard = txn.lock().unwrap_or_else(|p| p.into_inner());
+            HookTargets::new(bucket_root, desired, timeout, now, |keys| guard.live_values(keys))?
         };
         drop(txn);
         Self::with_targets(targets, desired, settings.api_port, now)

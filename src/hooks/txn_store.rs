@@ -94,7 +94,7 @@ fn live_keys(keys: Result<Vec<String>, StateError>) -> Result<Vec<String>, HookS
 
 impl HookStore for TxnStore {
     fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError> {
-        let txn = self.lock()?;
+        let mut txn = self.lock()?;
         let entry = txn.get(ns, key).map_err(store_error)?;
         hook_value(ns, key, entry, txn.keyring(), self.now)
     }
@@ -124,13 +124,13 @@ impl HookStore for TxnStore {
     }
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
-        let txn = self.lock()?;
+        let mut txn = self.lock()?;
         live_keys(txn.live_keys(ns))
     }
     /// Only while the executor is not using the transaction (`try_lock`), and only on
     /// SQLite, where a point get is a local B-tree lookup; a PostgreSQL get is a round trip.
     fn try_get(&mut self, ns: &str, key: &str) -> Option<Result<Option<HookValue>, HookStoreError>> {
-        let txn = match self.txn.as_ref()?.try_lock() {
+        let mut txn = match self.txn.as_ref()?.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,

@@ -43,6 +43,11 @@ fn pg_message(e: &postgres::Error) -> String {
 }
 
 impl DbError {
+    /// A unique constraint refused a row.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DbError::Pg(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION))
+    }
+
     /// The connection to the server is gone (closed, reset, or the server shut down).
     pub fn is_connection_lost(&self) -> bool {
         match self {
@@ -60,6 +65,10 @@ pub enum Val<'a> {
     B(&'a [u8]),
     OptI(Option<i64>),
     OptT(Option<&'a str>),
+    /// Arrays, PostgreSQL only: the bulk statements (`unnest`) of `super::bulk`.
+    TA(&'a [&'a str]),
+    IA(&'a [i64]),
+    BA(&'a [&'a [u8]]),
 }
 
 impl From<i64> for Val<'_> {
@@ -114,6 +123,9 @@ impl rusqlite::ToSql for Val<'_> {
             Val::OptI(Some(i)) => ToSqlOutput::Owned(Value::Integer(i)),
             Val::OptT(Some(t)) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
             Val::OptI(None) | Val::OptT(None) => ToSqlOutput::Owned(Value::Null),
+            Val::TA(_) | Val::IA(_) | Val::BA(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure("arrays are PostgreSQL-only parameters".into()));
+            }
         })
     }
 }
@@ -128,6 +140,9 @@ fn pg_params<'a>(params: &'a [Val<'a>]) -> Vec<&'a (dyn postgres::types::ToSql +
                 Val::B(b) => b,
                 Val::OptI(i) => i,
                 Val::OptT(t) => t,
+                Val::TA(a) => a,
+                Val::IA(a) => a,
+                Val::BA(a) => a,
             }
         })
         .collect()
@@ -326,6 +341,20 @@ impl Db {
     ) -> Result<T, DbError> {
         self.query_opt(sql, params, f)?
             .ok_or_else(|| DbError::Decode { column: 0, reason: "the query returned no row".into() })
+    }
+
+    /// `COPY … FROM STDIN` of `data` (text format); PostgreSQL only. Rows copied.
+    pub fn copy_in(&self, sql: &str, data: &[u8]) -> Result<u64, DbError> {
+        use std::io::Write as _;
+        match self {
+            Db::Lite(_) => Err(DbError::Decode { column: 0, reason: "COPY is PostgreSQL-only".into() }),
+            Db::Pg(p) => {
+                let mut client = p.client.borrow_mut();
+                let mut w = client.copy_in(sql)?;
+                w.write_all(data).map_err(|e| DbError::Decode { column: 0, reason: format!("COPY: {e}") })?;
+                Ok(w.finish()?)
+            }
+        }
     }
 
     /// Statements without parameters, `;`-separated.

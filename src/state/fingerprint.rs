@@ -46,7 +46,7 @@
 //!   from its inputs) makes the plan project everything instead.
 
 use super::db::{Db, vals};
-use super::{StateError, sql};
+use super::{StateError, bulk, sql};
 use crate::kv::inputs::{InputDigest, Units, unit_of};
 use crate::kv::{KvMap, KvType, KvTypes, Value};
 use sha2::{Digest as _, Sha256};
@@ -204,7 +204,7 @@ pub(crate) struct Table {
     pub units: HashMap<String, InputDigest>,
 }
 
-fn read_row(conn: &Db, path: &Path, ns: &str) -> Result<Option<Digest>, StateError> {
+pub(crate) fn read_row(conn: &Db, path: &Path, ns: &str) -> Result<Option<Digest>, StateError> {
     let blob = conn
         .query_opt("SELECT digest FROM fingerprints WHERE namespace = ?1", vals![ns], |r| Ok(r.bytes(0)?.to_vec()))
         .map_err(sql(path, "read fingerprint"))?;
@@ -253,26 +253,36 @@ pub(crate) fn delete_row(conn: &Db, path: &Path, ns: &str) -> Result<(), StateEr
 /// At commit: the rows of namespaces read unchanged, and a check that every row written
 /// on the way names a namespace still live; then the base serial.
 pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Result<(), StateError> {
+    // One liveness query and one write of each kind for all the namespaces (`super::bulk`).
+    let touched: Vec<&str> = staged
+        .on_commit
+        .keys()
+        .chain(staged.on_write.keys())
+        .chain(staged.foreign.iter())
+        .map(String::as_str)
+        .collect();
+    let live = bulk::live_namespaces(conn, path, &touched)?;
+    let mut put: Vec<(&str, &Digest)> = Vec::new();
+    let mut drop: Vec<&str> = Vec::new();
     for (ns, d) in &staged.on_commit {
-        if is_live(conn, path, ns)? {
-            put_row(conn, path, ns, d)?;
+        if live.contains(ns) {
+            put.push((ns, d));
         } else {
-            delete_row(conn, path, ns)?;
+            drop.push(ns);
         }
     }
     // A row exists only for a live namespace: the model learns which namespaces are live
     // from these rows (an allocation's `is_new`, removed jobs and workers).
-    for ns in staged.on_write.keys().chain(staged.foreign.iter()) {
-        if !is_live(conn, path, ns)? {
-            delete_row(conn, path, ns)?;
-        }
-    }
+    drop.extend(
+        staged.on_write.keys().chain(staged.foreign.iter()).map(String::as_str).filter(|ns| !live.contains(*ns)),
+    );
+    bulk::put_fingerprints(conn, path, &put)?;
+    bulk::delete_fingerprints(conn, path, &drop)?;
     if let Some(units) = &staged.units {
         finish_units(conn, path, &staged, units)?;
     } else {
-        for unit in staged.foreign.iter().filter_map(|ns| unit_of(ns)) {
-            delete_row(conn, path, &input_row(&unit))?;
-        }
+        let rows: Vec<String> = staged.foreign.iter().filter_map(|ns| unit_of(ns)).map(|u| input_row(&u)).collect();
+        bulk::delete_fingerprints(conn, path, &rows.iter().map(String::as_str).collect::<Vec<_>>())?;
     }
     let verified = !conn
         .query_one("SELECT EXISTS (SELECT 1 FROM fingerprints WHERE digest = ?1)", vals![&UNVERIFIED[..]], |r| {
@@ -295,28 +305,34 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
 fn finish_units(conn: &Db, path: &Path, staged: &Staged, units: &UnitBasis) -> Result<(), StateError> {
     let empty = digest(None, None);
     let mut broken: BTreeSet<String> = staged.foreign.iter().filter_map(|ns| unit_of(ns)).collect();
+    let written: Vec<&str> = staged.on_write.keys().filter(|ns| unit_of(ns).is_some()).map(String::as_str).collect();
+    let rows = bulk::read_fingerprints(conn, path, &written)?;
     for (ns, d) in &staged.on_write {
         let Some(unit) = unit_of(ns) else { continue };
         // Written as planned: the row holds the planned digest (or, not live any more, was
         // dropped, which is right only for a namespace with no desired keys).
-        let ok = match read_row(conn, path, ns)? {
-            Some(row) => row == *d,
+        let ok = match rows.get(ns) {
+            Some(row) => row == d,
             None => *d == empty,
         };
         if !ok {
             broken.insert(unit);
         }
     }
+    let names: BTreeMap<&str, String> =
+        units.projected.keys().chain(broken.iter()).map(|u| (u.as_str(), input_row(u))).collect();
+    let mut put: Vec<(&str, &Digest)> = Vec::new();
+    let mut drop: Vec<&str> = Vec::new();
     for (unit, d) in &units.projected {
         if broken.contains(unit) {
-            delete_row(conn, path, &input_row(unit))?;
+            drop.push(&names[unit.as_str()]);
         } else {
-            put_row(conn, path, &input_row(unit), d)?;
+            put.push((&names[unit.as_str()], d));
         }
     }
-    for unit in broken.iter().filter(|u| !units.projected.contains_key(*u)) {
-        delete_row(conn, path, &input_row(unit))?;
-    }
+    drop.extend(broken.iter().filter(|u| !units.projected.contains_key(*u)).map(|u| names[u.as_str()].as_str()));
+    bulk::put_fingerprints(conn, path, &put)?;
+    bulk::delete_fingerprints(conn, path, &drop)?;
     // `;` follows `:`: the range is exactly the names starting with the prefix.
     let recorded: Vec<String> = conn
         .query_map(
@@ -325,9 +341,8 @@ fn finish_units(conn: &Db, path: &Path, staged: &Staged, units: &UnitBasis) -> R
             |r| Ok(r.str(0)?[INPUT_PREFIX.len()..].to_string()),
         )
         .map_err(sql(path, "read fingerprints"))?;
-    for unit in recorded.iter().filter(|u| !units.known.contains(*u)) {
-        delete_row(conn, path, &input_row(unit))?;
-    }
+    let gone: Vec<String> = recorded.iter().filter(|u| !units.known.contains(*u)).map(|u| input_row(u)).collect();
+    bulk::delete_fingerprints(conn, path, &gone.iter().map(String::as_str).collect::<Vec<_>>())?;
     Ok(())
 }
 

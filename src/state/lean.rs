@@ -199,13 +199,12 @@ fn incremental<D, E: From<StateError>>(
         full.entries.retain(|ns, _| suspect.contains(ns));
         snap.entries = full.entries;
     } else {
+        let mut rows = read_namespaces(conn, path, &suspect, want)?;
         for ns in &suspect {
-            let rows = read_namespace(conn, path, ns, Some(want))?;
-            if rows.is_empty() {
-                snap.entries.remove(ns);
-            } else {
-                snap.entries.insert(ns.clone(), rows);
-            }
+            match rows.remove(ns) {
+                Some(rows) if !rows.is_empty() => snap.entries.insert(ns.clone(), rows),
+                _ => snap.entries.remove(ns),
+            };
         }
     }
     let read = suspect.iter().map(|ns| (ns.clone(), digests.get(ns).copied().unwrap_or(empty))).collect();
@@ -227,21 +226,68 @@ fn read_namespace(
     let want_ns = want.and_then(|w| w.get(ns)).unwrap_or(&no_values);
     let mut out = BTreeMap::new();
     conn.query("SELECT key, deleted, ttl, created_at, value FROM latest WHERE namespace = ?1", vals![ns], |r| {
-        let key = r.text(0)?;
-        let deleted = r.bool(1)?;
-        let value = if deleted || secret {
-            LeanValue::NotRead
-        } else {
-            let v = r.str(4)?;
-            match want_ns.get(&key) {
-                Some(w) if want.is_some() && w.eq_trimmed(v) => LeanValue::SameAsDesired,
-                _ => LeanValue::Stored(v.trim().to_string()),
-            }
-        };
-        out.insert(key, LeanEntry { deleted, ttl: r.u64(2)?, created_at: r.i64(3)?, value });
+        let (key, entry) = lean_row(r, 0, secret, want.map(|_| want_ns))?;
+        out.insert(key, entry);
         Ok(())
     })
     .map_err(sql(path, "read namespace"))?;
+    Ok(out)
+}
+
+/// `key, deleted, ttl, created_at, value` from column `at` on, as [`read_namespace`] keeps
+/// it (`want`: the namespace's desired keys to compare with).
+fn lean_row(
+    r: &super::db::Row<'_, '_>,
+    at: usize,
+    secret: bool,
+    want: Option<&BTreeMap<String, crate::kv::Value>>,
+) -> Result<(String, LeanEntry), super::db::DbError> {
+    let key = r.text(at)?;
+    let deleted = r.bool(at + 1)?;
+    let value = if deleted || secret {
+        LeanValue::NotRead
+    } else {
+        let v = r.str(at + 4)?;
+        match want.and_then(|w| w.get(&key)) {
+            Some(w) if w.eq_trimmed(v) => LeanValue::SameAsDesired,
+            _ => LeanValue::Stored(v.trim().to_string()),
+        }
+    };
+    Ok((key, LeanEntry { deleted, ttl: r.u64(at + 2)?, created_at: r.i64(at + 3)?, value }))
+}
+
+/// [`read_namespace`] of each of `namespaces` (compared with `want`): one statement per
+/// few thousand namespaces on PostgreSQL, where a query per namespace is a round trip.
+fn read_namespaces(
+    conn: &Db,
+    path: &Path,
+    namespaces: &BTreeSet<String>,
+    want: &KvMap,
+) -> Result<BTreeMap<String, BTreeMap<String, LeanEntry>>, StateError> {
+    let mut out = BTreeMap::new();
+    if !conn.is_pg() {
+        for ns in namespaces {
+            out.insert(ns.clone(), read_namespace(conn, path, ns, Some(want))?);
+        }
+        return Ok(out);
+    }
+    let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+    let no_values = BTreeMap::new();
+    for chunk in names.chunks(5_000) {
+        conn.query(
+            "SELECT l.namespace, l.key, l.deleted, l.ttl, l.created_at, l.value
+               FROM latest l JOIN unnest(?1::text[]) AS u(n) ON l.namespace = u.n COLLATE \"C\"",
+            vals![super::db::Val::TA(chunk)],
+            |r| {
+                let ns = r.str(0)?;
+                let want_ns = want.get(ns).unwrap_or(&no_values);
+                let (key, entry) = lean_row(r, 1, is_secret_namespace(ns), Some(want_ns))?;
+                out.entry(ns.to_string()).or_insert_with(BTreeMap::new).insert(key, entry);
+                Ok(())
+            },
+        )
+        .map_err(sql(path, "read namespaces"))?;
+    }
     Ok(out)
 }
 

@@ -29,6 +29,7 @@
 //!   and `-shm` files the state file's mode).
 
 pub mod backup;
+mod bulk;
 pub mod check;
 pub mod copy;
 pub(crate) mod db;
@@ -51,6 +52,7 @@ pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};
 use crate::secrets::{Keyring, SecretsError};
+pub use bulk::LiveValues;
 use db::{Db, DbError, vals};
 
 /// SQL condition on a row's `namespace`/`key` for the encrypted values, the same set as
@@ -467,6 +469,12 @@ impl StateStore {
     /// derived key (`crate::kv::derived`) as readers see it.
     pub fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
         read_key(&self.conn, &self.path, ns, key)
+    }
+
+    /// The live values of many keys at once (absent and tombstoned keys are missing): one
+    /// statement on PostgreSQL where [`Self::get`] per key is a round trip each.
+    pub fn live_values(&self, keys: &[(String, String)]) -> Result<LiveValues, StateError> {
+        bulk::live_values(&self.conn, &self.path, keys)
     }
 
     /// [`Self::snapshot`] with every derived key added: the state as readers see it

@@ -7,6 +7,7 @@
 //! A write moves the key's latest row into `history` and writes the new one in `latest`;
 //! history beyond `max_versions` rows per key is trimmed right there.
 
+use super::bulk::{self, NewRow};
 use super::db::{Db, vals};
 use super::fingerprint::{self, PlanBasis, Staged};
 use super::lean::Skip;
@@ -14,7 +15,7 @@ use super::lock::LockGuard;
 use super::{StateError, check_name, read_key, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, KvType, LeanSnapshot, Snapshot, Typed, is_secret_key};
 use crate::secrets::Keyring;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -137,7 +138,22 @@ pub struct WriteTxn {
     /// Every write of an apply re-stated its namespace's row, one statement per key —
     /// a round trip per key on PostgreSQL.
     fp_written: std::collections::HashMap<String, fingerprint::Digest>,
+    /// PostgreSQL only: writes held back and sent in bulk ([`Self::flush`]), because there
+    /// every statement is a round trip. First versions from [`Self::put_new`] …
+    pending: Vec<NewRow>,
+    pending_keys: HashSet<(String, String)>,
+    pending_bytes: usize,
+    /// Namespaces with a key written (or sent) in this transaction: `put_new` writes there
+    /// at once, so its outcome is exact where a key may already exist.
+    touched_ns: HashSet<String>,
+    /// … and fingerprint rows, the last one per namespace.
+    fp_pending: BTreeMap<String, fingerprint::Digest>,
 }
+
+/// Held-back first versions are sent when this many have gathered (or this many bytes of
+/// values), so a first apply's memory does not grow with the whole state.
+const PENDING_ROWS: usize = 10_000;
+const PENDING_BYTES: usize = 16 << 20;
 
 impl std::fmt::Debug for WriteTxn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -186,6 +202,11 @@ impl WriteTxn {
             finished: false,
             staged: None,
             fp_written: std::collections::HashMap::new(),
+            pending: Vec::new(),
+            pending_keys: HashSet::new(),
+            pending_bytes: 0,
+            touched_ns: HashSet::new(),
+            fp_pending: BTreeMap::new(),
         };
         txn.base_serial = super::read_meta(&txn.conn, &txn.path)?.serial;
         Ok(txn)
@@ -211,28 +232,37 @@ impl WriteTxn {
     }
 
     /// Latest row of every key; sees this transaction's own writes.
-    pub fn snapshot(&self) -> Result<Snapshot, StateError> {
+    pub fn snapshot(&mut self) -> Result<Snapshot, StateError> {
+        self.flush()?;
         read_snapshot(&self.conn, &self.path)
     }
 
     /// [`super::StateStore::read_for_plan`] inside this transaction.
     pub fn read_for_plan<D, E: From<StateError>>(
-        &self,
+        &mut self,
         desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
         kv: impl FnOnce(&D) -> &KvMap,
     ) -> Result<(LeanSnapshot, D), E> {
+        self.flush()?;
         super::lean::read_for_plan(&self.conn, &self.path, false, desire, kv)
     }
 
     /// [`super::StateStore::read_for_plan_with`] inside this transaction.
     pub fn read_for_plan_with<D, E: From<StateError>>(
-        &self,
+        &mut self,
         how: super::PlanRead<'_>,
         desire: impl Fn(&LeanSnapshot, Skip<'_>) -> Result<D, E>,
         view: impl Fn(&D) -> (&KvMap, &crate::kv::KvTypes, &crate::kv::inputs::Units),
         purged: impl Fn(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
     ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
+        self.flush()?;
         super::lean::read_for_plan_with(&self.conn, &self.path, false, how, desire, view, purged)
+    }
+
+    /// [`super::StateStore::live_values`]; sees this transaction's own writes.
+    pub fn live_values(&mut self, keys: &[(String, String)]) -> Result<super::LiveValues, StateError> {
+        self.flush()?;
+        bulk::live_values(&self.conn, &self.path, keys)
     }
 
     /// Record what the plan being applied learned (`super::fingerprint`): `changed` are the
@@ -248,6 +278,7 @@ impl WriteTxn {
         writer: &str,
         workspace_digest: Option<&str>,
     ) -> Result<(), StateError> {
+        self.flush()?;
         if basis.full {
             self.conn.execute("DELETE FROM fingerprints", &[]).map_err(sql(&self.path, "reset fingerprints"))?;
         }
@@ -262,7 +293,7 @@ impl WriteTxn {
         for (ns, d) in &basis.read {
             if changed.contains(ns.as_str()) {
                 self.fp_written.remove(ns.as_str());
-                fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
+                self.put_fp(ns, &fingerprint::UNVERIFIED)?;
                 staged.on_write.insert(ns.clone(), *d);
             } else {
                 staged.on_commit.insert(ns.clone(), *d);
@@ -271,7 +302,7 @@ impl WriteTxn {
         // Changes the basis does not cover (a targeted apply records none): what they
         // write is not verified against any fingerprint, so the next plan must read it.
         for ns in changed.into_iter().filter(|ns| !basis.read.contains_key(*ns)) {
-            fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
+            self.put_fp(ns, &fingerprint::UNVERIFIED)?;
             staged.foreign.insert(ns.to_string());
         }
         self.staged = Some(staged);
@@ -286,28 +317,66 @@ impl WriteTxn {
             if let Some(d) = staged.on_write.get(ns)
                 && self.fp_written.get(ns) != Some(d)
             {
-                fingerprint::put_row(&self.conn, &self.path, ns, d)?;
-                self.fp_written.insert(ns.to_string(), *d);
+                let d = *d;
+                self.put_fp(ns, &d)?;
+                self.fp_written.insert(ns.to_string(), d);
             }
         } else {
             staged.on_write.remove(ns);
             staged.on_commit.remove(ns);
             staged.foreign.insert(ns.to_string());
             self.fp_written.remove(ns);
-            fingerprint::put_row(&self.conn, &self.path, ns, &fingerprint::UNVERIFIED)?;
+            self.put_fp(ns, &fingerprint::UNVERIFIED)?;
+        }
+        Ok(())
+    }
+
+    /// Write a fingerprint row (held back on PostgreSQL, see `pending`).
+    fn put_fp(&mut self, ns: &str, d: &fingerprint::Digest) -> Result<(), StateError> {
+        if self.conn.is_pg() {
+            self.fp_pending.insert(ns.to_string(), *d);
+            Ok(())
+        } else {
+            fingerprint::put_row(&self.conn, &self.path, ns, d)
+        }
+    }
+
+    /// Send the held-back writes. Every method that reads or writes the database otherwise
+    /// calls this first, so nothing ever sees the state without them. A held-back first
+    /// version whose key turns out to exist (written in this transaction before it was
+    /// held back) is written as [`Self::put`] would have written it.
+    fn flush(&mut self) -> Result<(), StateError> {
+        if !self.pending.is_empty() {
+            let rows = std::mem::take(&mut self.pending);
+            self.pending_keys.clear();
+            self.pending_bytes = 0;
+            let conflicts = bulk::insert_first(&self.conn, &self.path, &rows, self.next_serial() as i64)?;
+            self.touched_ns.extend(rows.iter().map(|r| r.namespace.clone()));
+            self.counts.added += (rows.len() - conflicts.len()) as u64;
+            for i in conflicts {
+                let r = &rows[i];
+                self.write(&r.namespace, &r.key, &r.value, r.ttl as u64, &r.writer, r.now, Meta::Keep(KvType::String))?;
+            }
+        }
+        if !self.fp_pending.is_empty() {
+            let rows = std::mem::take(&mut self.fp_pending);
+            let rows: Vec<(&str, &fingerprint::Digest)> = rows.iter().map(|(n, d)| (n.as_str(), d)).collect();
+            bulk::put_fingerprints(&self.conn, &self.path, &rows)?;
         }
         Ok(())
     }
 
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough
     /// for `Prior::from_current`, not for a plan (use `read_for_plan`).
-    pub fn lean_snapshot(&self) -> Result<LeanSnapshot, StateError> {
+    pub fn lean_snapshot(&mut self) -> Result<LeanSnapshot, StateError> {
+        self.flush()?;
         super::lean::read_lean_snapshot(&self.conn, &self.path)
     }
 
     /// Latest row of one key (a derived key as readers see it); sees this transaction's
     /// own writes.
-    pub fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
+    pub fn get(&mut self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
+        self.flush()?;
         read_key(&self.conn, &self.path, ns, key)
     }
 
@@ -380,9 +449,13 @@ impl WriteTxn {
         now: i64,
         typed: Meta<'_>,
     ) -> Result<WriteOutcome, StateError> {
+        self.flush()?;
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
+        if self.conn.is_pg() && !self.touched_ns.contains(ns) {
+            self.touched_ns.insert(ns.to_string());
+        }
         let value = value.trim();
         let secret = is_secret_key(ns, key);
         let head = self.head(ns, key)?;
@@ -454,6 +527,33 @@ impl WriteTxn {
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
+        if self.conn.is_pg()
+            && !self.touched_ns.contains(ns)
+            && !self.pending_keys.contains(&(ns.to_string(), key.to_string()))
+        {
+            // Held back and sent in bulk: one statement per few thousand keys instead of a
+            // round trip per key, in a namespace this transaction has not written yet (the
+            // caller's "no row" holds there unless the key existed before the transaction:
+            // then `flush` writes it as `put` does and the audit counts say so, but this
+            // returns `Created`).
+            let value = value.trim();
+            self.pending_bytes += ns.len() + key.len() + value.len();
+            self.pending_keys.insert((ns.to_string(), key.to_string()));
+            self.pending.push(NewRow {
+                namespace: ns.to_string(),
+                key: key.to_string(),
+                value: value.to_string(),
+                ttl: ttl as i64,
+                writer: writer.to_string(),
+                now,
+            });
+            self.note_write(ns, writer)?;
+            if self.pending.len() >= PENDING_ROWS || self.pending_bytes >= PENDING_BYTES {
+                self.flush()?;
+            }
+            return Ok(WriteOutcome::Created { version: 1 });
+        }
+        self.flush()?;
         if !self.insert_first(ns, key, value.trim(), ttl, writer, now, &Typed::default())? {
             return self.put(ns, key, value, ttl, writer, now);
         }
@@ -492,6 +592,10 @@ impl WriteTxn {
     /// Tombstone a live key (a new version with `deleted = 1`). `false` if the key was
     /// absent or already tombstoned.
     pub fn tombstone(&mut self, ns: &str, key: &str, writer: &str, now: i64) -> Result<bool, StateError> {
+        self.flush()?;
+        if self.conn.is_pg() && !self.touched_ns.contains(ns) {
+            self.touched_ns.insert(ns.to_string());
+        }
         match self.head(ns, key)? {
             Some(h) if !h.deleted => {
                 self.note_write(ns, writer)?;
@@ -506,12 +610,14 @@ impl WriteTxn {
     }
 
     /// Live keys of a namespace (derived keys included), sorted; sees this transaction's writes.
-    pub fn live_keys(&self, ns: &str) -> Result<Vec<String>, StateError> {
+    pub fn live_keys(&mut self, ns: &str) -> Result<Vec<String>, StateError> {
+        self.flush()?;
         super::live_keys(&self.conn, &self.path, ns)
     }
 
     /// The jobs recorded as purged; sees this transaction's own changes.
-    pub fn purged_jobs(&self) -> Result<BTreeSet<String>, StateError> {
+    pub fn purged_jobs(&mut self) -> Result<BTreeSet<String>, StateError> {
+        self.flush()?;
         super::read_purged_jobs(&self.conn, &self.path)
     }
 
@@ -540,6 +646,7 @@ impl WriteTxn {
 
     /// Tombstone every live key of a namespace. Returns how many keys were tombstoned.
     pub fn purge_namespace(&mut self, ns: &str, writer: &str, now: i64) -> Result<usize, StateError> {
+        self.flush()?;
         let keys: Vec<String> = self
             .conn
             .query_map("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key", vals![ns], |r| {
@@ -555,6 +662,7 @@ impl WriteTxn {
     /// Re-seal every secret row (all versions) under the keyring's current key; the keyring
     /// must also hold the key(s) the rows were sealed with. Used by `secrets rotate-key`.
     pub fn reseal_secrets(&mut self) -> Result<u64, StateError> {
+        self.flush()?;
         let mut n = 0;
         for table in ["latest", "history"] {
             let rows: Vec<(String, String, i64, String)> = self
@@ -585,6 +693,7 @@ impl WriteTxn {
 
     pub fn savepoint(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
+        self.flush()?;
         self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
         self.savepoints.push((name.to_string(), self.counts));
         Ok(())
@@ -592,6 +701,7 @@ impl WriteTxn {
 
     pub fn release(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
+        self.flush()?;
         self.conn.batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"))?;
         if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
             self.savepoints.truncate(i);
@@ -602,6 +712,9 @@ impl WriteTxn {
     /// Undo everything since the savepoint `name`, and release it.
     pub fn rollback_to(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
+        // Held-back writes belong to the work being undone; send them so the rollback
+        // undoes them with the rest (and `counts` restores to the savepoint's).
+        self.flush()?;
         self.conn.batch(&format!("ROLLBACK TO {q}; RELEASE {q}")).map_err(sql(&self.path, "roll back to savepoint"))?;
         // What the fingerprint rows hold after the rollback is not tracked: forget all.
         self.fp_written.clear();
@@ -616,6 +729,7 @@ impl WriteTxn {
     /// lock record. A failed apply that wrote nothing still leaves its audit record. Commits
     /// with `synchronous=FULL`. Returns the state's serial after the commit.
     pub fn commit(mut self, record: ApplyRecord) -> Result<u64, StateError> {
+        self.flush()?;
         let changed = self.counts.any();
         let serial = if changed { self.next_serial() } else { self.base_serial };
         if let Some(staged) = self.staged.take() {
@@ -684,7 +798,13 @@ impl WriteTxn {
         self.conn.is_pg()
     }
 
+    /// The connection, for the state's own modules (gc, copy, tokens), which never hold
+    /// writes back. Held-back writes would be invisible through it, hence the check.
     pub(crate) fn conn(&self) -> &Db {
+        assert!(
+            self.pending.is_empty() && self.fp_pending.is_empty(),
+            "WriteTxn::conn with held-back writes: call a WriteTxn method (they send them) first"
+        );
         &self.conn
     }
 
@@ -739,6 +859,33 @@ impl WriteTxn {
         let keep_from = version as i64 - self.max_versions as i64 + 1;
         let c = &self.conn;
         let p = &self.path;
+        let (t, d) = (meta.kv_type.as_str(), meta.description.as_str());
+        if c.is_pg() {
+            // One round trip instead of three: the statements of one WITH see the same
+            // snapshot, so the history row is the latest as it was, and the trim cannot see
+            // that row (with max_versions = 1 it is not moved at all).
+            let move_old = if self.max_versions > 1 {
+                "moved AS (INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
+                                               type, description, key_created_at)
+                           SELECT namespace, key, version, value, deleted, ttl, created_at, serial, writer,
+                                  type, description, key_created_at FROM latest
+                            WHERE namespace = ?1 AND key = ?2),"
+            } else {
+                ""
+            };
+            c.execute(
+                &format!(
+                    "WITH {move_old}
+                          trimmed AS (DELETE FROM history WHERE namespace = ?1 AND key = ?2 AND version < ?12)
+                     UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8,
+                                       writer = ?9, type = ?10, description = ?11
+                      WHERE namespace = ?1 AND key = ?2"
+                ),
+                vals![ns, key, version as i64, stored, deleted, ttl as i64, now, serial, writer, t, d, keep_from],
+            )
+            .map_err(sql(p, "write key"))?;
+            return Ok(());
+        }
         c.execute(
             "INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
                                   type, description, key_created_at)
@@ -748,7 +895,6 @@ impl WriteTxn {
             vals![ns, key],
         )
         .map_err(sql(p, "move version to history"))?;
-        let (t, d) = (meta.kv_type.as_str(), meta.description.as_str());
         c.execute(
             "UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8, writer = ?9,
                                type = ?10, description = ?11
