@@ -2,11 +2,14 @@
 //! generated fleet through the real binary, with the state on SQLite and on PostgreSQL, and
 //! a raw PostgreSQL baseline measured in the same run: the rows the first apply wrote
 //! (`namespace, key, value` of every latest row) loaded into a plain table with COPY, and
-//! with multi-row INSERTs of 1,000 rows. Prints figures and ratios; asserts no timing.
+//! with multi-row INSERTs of 1,000 rows; and kvform's write path alone on the same rows
+//! (`WriteTxn::put_new` into a fresh bucket, then commit), which is what the COPY baseline
+//! is the raw form of. Prints figures and ratios; asserts no timing.
 //!
 //! `KVFORM_TEST_PG_URL=… cargo bench --bench pg_state`. Size: `FLEET_WORKERS` (default
 //! 1,000), `FLEET_JOBS` (50), `FLEET_GROUPS` (10). Targets: first apply <= 3x the COPY
-//! baseline; no-op plan and one-job change within 2x of SQLite.
+//! baseline; no-op plan and one-job change within 2x of SQLite. `PG_STATE_KEEP=DIR` keeps the
+//! workspaces and the PostgreSQL schemas for profiling by hand.
 
 #[path = "fleet/cli.rs"]
 #[allow(dead_code)]
@@ -40,16 +43,24 @@ fn row(name: &str, run: &cli::CliRun) -> (Duration, Duration, Duration) {
     (run.first_apply, noop, one)
 }
 
-/// The raw baseline: the state's latest rows, COPYed (and multi-row INSERTed) into a plain
-/// table of a fresh schema. Returns (rows, copy, insert).
-fn baseline(url: &str, bucket_schema: &str) -> (usize, Duration, Duration) {
+/// The rows the first apply wrote: `namespace, key, value` of every latest row (no secrets:
+/// the library write below has no keyring).
+fn latest_rows(url: &str, bucket_schema: &str) -> Vec<(String, String, String)> {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    let rows: Vec<(String, String, String)> = c
-        .query(&format!("SELECT namespace, key, value FROM {bucket_schema}.latest"), &[])
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    c.query(
+        &format!("SELECT namespace, key, value FROM {bucket_schema}.latest WHERE NOT namespace LIKE 'secrets/%'"),
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+/// The raw baseline: `rows` COPYed (and multi-row INSERTed) into a plain table of a fresh
+/// schema. Returns (copy, insert).
+fn baseline(url: &str, rows: &[(String, String, String)]) -> (Duration, Duration) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
     c.batch_execute("DROP SCHEMA IF EXISTS kvform_bench_raw CASCADE; CREATE SCHEMA kvform_bench_raw;
                      CREATE TABLE kvform_bench_raw.kv (namespace TEXT COLLATE \"C\" NOT NULL, key TEXT COLLATE \"C\" NOT NULL,
                                                       value TEXT NOT NULL, UNIQUE (namespace, key))")
@@ -59,7 +70,7 @@ fn baseline(url: &str, bucket_schema: &str) -> (usize, Duration, Duration) {
     let mut tx = c.transaction().unwrap();
     {
         let mut w = tx.copy_in("COPY kvform_bench_raw.kv (namespace, key, value) FROM STDIN").unwrap();
-        for (ns, k, v) in &rows {
+        for (ns, k, v) in rows {
             writeln!(w, "{}\t{}\t{}", escape(ns), escape(k), escape(v)).unwrap();
         }
         w.finish().unwrap();
@@ -80,7 +91,36 @@ fn baseline(url: &str, bucket_schema: &str) -> (usize, Duration, Duration) {
     tx.commit().unwrap();
     let insert = start.elapsed();
     c.batch_execute("DROP SCHEMA kvform_bench_raw CASCADE").unwrap();
-    (rows.len(), copy, insert)
+    (copy, insert)
+}
+
+/// kvform's own write path alone, without the workspace, plan and hooks around it: the same
+/// rows written with `WriteTxn::put_new` (what a first apply does per key) into a fresh
+/// bucket of its own registry, committed. Returns the time from `begin_write` to commit.
+fn state_write(rows: &[(String, String, String)]) -> Duration {
+    let registry = format!("kvb_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let mut loc = kvform::state::Location::Postgres(kvform::state::PgLocation {
+        url_env: "KVFORM_TEST_PG_URL".into(),
+        schema: registry.clone(),
+        bucket_id: None,
+    });
+    let (_, _, id) = kvform::state::StateStore::init_at(&loc, 1_767_323_045).unwrap();
+    if let kvform::state::Location::Postgres(pg) = &mut loc {
+        pg.bucket_id = id;
+    }
+    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let start = Instant::now();
+    let mut txn = store.begin_write("bench", Duration::ZERO, 1_767_323_045).unwrap();
+    for (ns, k, v) in rows {
+        txn.put_new(ns, k, v, 0, "apply", 1_767_323_045).unwrap();
+    }
+    txn.commit(kvform::state::ApplyRecord::new("bench", 1_767_323_045)).unwrap();
+    let took = start.elapsed();
+    let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let schema = kvform::state::pg::bucket_schema(&registry, id.unwrap());
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE; DROP SCHEMA {registry} CASCADE")).unwrap();
+    took
 }
 
 fn main() {
@@ -94,12 +134,14 @@ fn main() {
         groups: env_usize("FLEET_GROUPS", 10).max(1),
     };
     println!("fleet: {} workers, {} jobs -> {} allocations", fleet.workers, fleet.jobs, fleet.allocations());
+    // `PG_STATE_KEEP=DIR` keeps the workspaces (and their state) for profiling by hand.
     let tmp = tempfile::tempdir().unwrap();
+    let tmp_path = std::env::var_os("PG_STATE_KEEP").map_or_else(|| tmp.path().to_path_buf(), Into::into);
 
-    let lite_root = tmp.path().join("sqlite");
+    let lite_root = tmp_path.join("sqlite");
     let lite = cli::measure(&lite_root, &fleet, cli::RUNS);
 
-    let pg_root = tmp.path().join("postgres");
+    let pg_root = tmp_path.join("postgres");
     std::fs::create_dir_all(&pg_root).unwrap();
     fleet.write(&pg_root).unwrap();
     let registry = format!("kvb_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
@@ -122,9 +164,11 @@ fn main() {
         .parse()
         .unwrap();
     let bucket_schema = kvform::state::pg::bucket_schema(&registry, id);
-    let (rows, copy, insert) = baseline(&url, &bucket_schema);
+    let rows = latest_rows(&url, &bucket_schema);
+    let (copy, insert) = baseline(&url, &rows);
+    let write = state_write(&rows);
 
-    println!("baseline (raw PostgreSQL, {rows} rows): COPY {copy:.2?}, multi-row INSERT {insert:.2?}");
+    println!("baseline (raw PostgreSQL, {} rows): COPY {copy:.2?}, multi-row INSERT {insert:.2?}", rows.len());
     let (la, ln, lo) = row("sqlite", &lite);
     let (pa, pn, po) = row("postgres", &pg);
     println!(
@@ -134,10 +178,16 @@ fn main() {
         secs(pa) / secs(la)
     );
     println!(
+        "state write of the same rows (WriteTxn::put_new, commit): {write:.2?} = {:.1}x COPY (target <= 3x COPY)",
+        secs(write) / secs(copy)
+    );
+    println!(
         "no-op plan: {:.2}x SQLite; one-job change: {:.2}x SQLite (target <= 2x)",
         secs(pn) / secs(ln),
         secs(po) / secs(lo)
     );
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    c.batch_execute(&format!("DROP SCHEMA {bucket_schema} CASCADE; DROP SCHEMA {registry} CASCADE")).unwrap();
+    if std::env::var_os("PG_STATE_KEEP").is_none() {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP SCHEMA {bucket_schema} CASCADE; DROP SCHEMA {registry} CASCADE")).unwrap();
+    }
 }

@@ -3,7 +3,8 @@
 //! `cargo bench --bench fleet` (release). Size from the environment:
 //! `FLEET_WORKERS` (default 10,000), `FLEET_JOBS` (default 200), `FLEET_GROUPS` (default
 //! 20; each job lands on workers/groups workers, so the defaults give 100,000 allocations);
-//! `FLEET_BIG_WORKERS` (default 100,000: 1,000,000 allocations; 0 skips that run).
+//! `FLEET_BIG_WORKERS` (default 100,000: 1,000,000 allocations; 0 skips that run);
+//! `FLEET_KEEP=DIR` leaves the generated buckets and their states in DIR.
 //!
 //! Every figure is printed with its ratio to a raw-rusqlite baseline measured in the same
 //! run on the same machine: bulk-inserting as many `(namespace, key, value)` rows as the
@@ -131,7 +132,10 @@ fn main() {
     let small = Fleet { workers: (workers / 10).max(groups), jobs, groups };
     let big_workers = env_usize("FLEET_BIG_WORKERS", 100_000);
     let tmp = tempfile::tempdir().expect("temp dir");
-    let root = tmp.path().join("bucket");
+    // `FLEET_KEEP=DIR`: generate into DIR and leave the buckets there (profiling by hand).
+    let keep = std::env::var_os("FLEET_KEEP").map(std::path::PathBuf::from);
+    let tmp_path = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let root = tmp_path.join("bucket");
     std::fs::create_dir_all(&root).unwrap();
     let (_, gen_took) = time(|| fleet.write(&root).expect("write the bucket"));
     println!(
@@ -145,7 +149,7 @@ fn main() {
     );
 
     // Library figures and the baselines (the generated bucket is reused by the CLI run).
-    let (keys, base, desired_took, diff_took) = desired_and_baseline(tmp.path(), &root);
+    let (keys, base, desired_took, diff_took) = desired_and_baseline(&tmp_path, &root);
     println!(
         "baseline (raw rusqlite, {keys} rows): insert in one transaction {:.2?}, full scan {:.2?}, file {:.1} MiB",
         base.insert,
@@ -160,12 +164,14 @@ fn main() {
     // The CLI rows. The first apply is this process's first big child, so getrusage's
     // largest child is its peak.
     let cli = cli::measure(&root, &fleet, cli::RUNS);
-    let small_root = tmp.path().join("small");
+    let small_root = tmp_path.join("small");
     std::fs::create_dir_all(&small_root).unwrap();
     small.write(&small_root).unwrap();
-    let (_, small_base, _, _) = desired_and_baseline(tmp.path(), &small_root);
+    let (_, small_base, _, _) = desired_and_baseline(&tmp_path, &small_root);
     let small_cli = cli::measure(&small_root, &small, cli::RUNS);
-    let _ = std::fs::remove_dir_all(&small_root);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&small_root);
+    }
 
     let (noop_min, noop_med) = cli::stats(cli::stats_input(&cli.noop));
     let (small_min, small_med) = cli::stats(cli::stats_input(&small_cli.noop));
@@ -233,11 +239,13 @@ fn main() {
         "  no-op plan runs: {}",
         cli.noop.iter().map(|d| format!("{:.3}s", secs(*d))).collect::<Vec<_>>().join(", ")
     );
-    let _ = std::fs::remove_dir_all(&root);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     if big_workers > 0 {
         let big = Fleet { workers: big_workers, jobs, groups };
-        let big_root = tmp.path().join("big");
+        let big_root = tmp_path.join("big");
         let run = cli::measure(&big_root, &big, 1);
         println!();
         println!(
