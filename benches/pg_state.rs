@@ -44,11 +44,11 @@ fn row(name: &str, run: &cli::CliRun) -> (Duration, Duration, Duration) {
 }
 
 /// The rows the first apply wrote: `namespace, key, value` of every latest row (no secrets:
-/// the library write below has no keyring).
+/// the library write below has no keyring), namespace by namespace as an apply writes them.
 fn latest_rows(url: &str, bucket_schema: &str) -> Vec<(String, String, String)> {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
     c.query(
-        &format!("SELECT namespace, key, value FROM {bucket_schema}.latest WHERE NOT namespace LIKE 'secrets/%'"),
+        &format!("SELECT namespace, key, value FROM {bucket_schema}.latest WHERE NOT namespace LIKE 'secrets/%' ORDER BY namespace, key"),
         &[],
     )
     .unwrap()
