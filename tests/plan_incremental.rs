@@ -4,9 +4,55 @@
 mod tf_support;
 use tf_support::{ok, write};
 
-#[test]
-fn plans_follow_changes_and_refresh_reads_everything() {
+/// A bucket directory for `backend`: SQLite, or a PostgreSQL bucket of its own (`None`
+/// when no database is configured outside CI).
+fn dir_on(test: &str, postgres: bool) -> Option<tempfile::TempDir> {
     let dir = tempfile::tempdir().unwrap();
+    if postgres {
+        tf_support::pg_url(test)?;
+        write(dir.path(), "kvform.hcl", &tf_support::pg_state_block());
+    }
+    Some(dir)
+}
+
+/// `$body(postgres)` as a test on SQLite and one on PostgreSQL.
+macro_rules! both {
+    ($sqlite:ident, $pg:ident, $body:ident) => {
+        #[test]
+        fn $sqlite() {
+            $body(stringify!($sqlite), false);
+        }
+        #[test]
+        fn $pg() {
+            $body(stringify!($pg), true);
+        }
+    };
+}
+
+/// Change a stored value behind kvform's back (no serial, no version), in either backend.
+fn tamper(d: &std::path::Path, postgres: bool, sql: &str) {
+    if !postgres {
+        let c = rusqlite::Connection::open(d.join("data/kvform.db")).unwrap();
+        c.execute(sql, []).unwrap();
+        return;
+    }
+    let hcl = std::fs::read_to_string(d.join("kvform.hcl")).unwrap();
+    let field = |name: &str| {
+        hcl.lines()
+            .find_map(|l| {
+                l.trim().strip_prefix(name).map(|r| r.trim_start_matches([' ', '=']).trim().trim_matches('"'))
+            })
+            .unwrap()
+            .to_string()
+    };
+    let schema = kvform::state::pg::bucket_schema(&field("schema"), field("bucket_id").parse().unwrap());
+    let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!("SET search_path TO {schema}; {sql}")).unwrap();
+}
+
+fn plans_follow_changes_and_refresh_reads_everything_on(test: &str, postgres: bool) {
+    let Some(dir) = dir_on(test, postgres) else { return };
     let d = dir.path();
     write(
         d,
@@ -34,23 +80,28 @@ fn plans_follow_changes_and_refresh_reads_everything() {
 
     // A change no kvform made (the file edited behind its back, no serial): the plan trusts
     // what the last apply recorded; --refresh compares every key and finds it.
-    let c = rusqlite::Connection::open(d.join("data/kvform.db")).unwrap();
-    c.execute("UPDATE latest SET value = 'tampered' WHERE namespace = 'maand/worker/10.0.0.2' AND key = 'jobs'", [])
-        .unwrap();
-    drop(c);
+    tamper(
+        d,
+        postgres,
+        "UPDATE latest SET value = 'tampered' WHERE namespace = 'maand/worker/10.0.0.2' AND key = 'jobs'",
+    );
     assert!(ok(d, &["plan"]).contains("No changes."));
     let plan = ok(d, &["plan", "--refresh"]);
     assert!(plan.contains(r#"~ maand/worker/10.0.0.2  jobs = "tampered" -> "api""#), "{plan}");
     ok(d, &["apply", "--auto-approve", "--refresh"]);
     assert!(ok(d, &["plan", "--refresh"]).contains("No changes."));
 }
+both!(
+    plans_follow_changes_and_refresh_reads_everything,
+    plans_follow_changes_and_refresh_reads_everything_on_postgres,
+    plans_follow_changes_and_refresh_reads_everything_on
+);
 
 /// A targeted apply writes without verifying what it wrote against any fingerprint: when
 /// the workspace is then reverted, the next plan must still see the job's new keys in the
 /// state (it once trusted the rows recorded before the targeted apply and planned nothing).
-#[test]
-fn a_reverted_workspace_after_a_targeted_apply_is_planned() {
-    let dir = tempfile::tempdir().unwrap();
+fn a_reverted_workspace_after_a_targeted_apply_is_planned_on(test: &str, postgres: bool) {
+    let Some(dir) = dir_on(test, postgres) else { return };
     let d = dir.path();
     write(d, "workspace/workers.json", r#"[{"host": "10.0.0.1", "labels": ["api", "web"]}]"#);
     write(d, "workspace/jobs/api/manifest.json", r#"{"version": "1.0.0"}"#);
@@ -64,12 +115,16 @@ fn a_reverted_workspace_after_a_targeted_apply_is_planned() {
     assert!(plan.contains(r#"version = "2.0.0" -> "1.0.0""#), "{plan}");
     assert_eq!(plan, ok(d, &["plan", "--refresh"]));
 }
+both!(
+    a_reverted_workspace_after_a_targeted_apply_is_planned,
+    a_reverted_workspace_after_a_targeted_apply_is_planned_on_postgres,
+    a_reverted_workspace_after_a_targeted_apply_is_planned_on
+);
 
 /// A one-job change after the first apply: the other jobs' and the workers' namespaces are
 /// skipped (their inputs are the recorded ones), and the plan equals the full one.
-#[test]
-fn a_one_job_change_plans_like_a_full_plan() {
-    let dir = tempfile::tempdir().unwrap();
+fn a_one_job_change_plans_like_a_full_plan_on(test: &str, postgres: bool) {
+    let Some(dir) = dir_on(test, postgres) else { return };
     let d = dir.path();
     write(
         d,
@@ -97,3 +152,8 @@ fn a_one_job_change_plans_like_a_full_plan() {
     assert!(ok(d, &["plan"]).contains("No changes."));
     assert!(ok(d, &["plan", "--refresh"]).contains("No changes."));
 }
+both!(
+    a_one_job_change_plans_like_a_full_plan,
+    a_one_job_change_plans_like_a_full_plan_on_postgres,
+    a_one_job_change_plans_like_a_full_plan_on
+);

@@ -214,9 +214,12 @@ pub(crate) fn read_row(conn: &Db, path: &Path, ns: &str) -> Result<Option<Digest
 /// Namespaces with a key written after `base` or a live key expired at `now` (both indexed).
 pub(crate) fn dirty(conn: &Db, path: &Path, base: u64, now: i64) -> Result<BTreeSet<String>, StateError> {
     let mut out = BTreeSet::new();
+    // No DISTINCT (the set dedupes): with it SQLite's planner walks the whole primary-key
+    // index in namespace order instead of searching `latest_serial` / `latest_expiry` —
+    // a full scan of the state on every plan (37% of a no-op plan at 100,000 allocations).
     for (query, arg) in [
-        ("SELECT DISTINCT namespace FROM latest WHERE serial > ?1", base as i64),
-        ("SELECT DISTINCT namespace FROM latest WHERE ttl > 0 AND deleted = 0 AND created_at + ttl <= ?1", now),
+        ("SELECT namespace FROM latest WHERE serial > ?1", base as i64),
+        ("SELECT namespace FROM latest WHERE ttl > 0 AND deleted = 0 AND created_at + ttl <= ?1", now),
     ] {
         conn.query(query, vals![arg], |r| {
             out.insert(r.text(0)?);
