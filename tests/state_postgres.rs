@@ -243,3 +243,57 @@ fn two_appliers_in_parallel_one_applies_the_other_waits_or_names_the_holder() {
     assert!(outs.iter().any(|o| o.contains("Apply complete")), "{outs:?}");
     assert!(ok(b.path(), &["plan"]).contains("No changes"));
 }
+
+#[test]
+fn restore_onto_a_postgres_state_keeps_the_replaced_one_and_moves_the_serial_on() {
+    if pg_url("restore_onto_a_postgres_state_keeps_the_replaced_one_and_moves_the_serial_on").is_none() {
+        return;
+    }
+    let b = pg_bucket();
+    let d = b.path();
+    ok(d, &["apply", "--auto-approve"]);
+    ok(d, &["kv", "set", "vars/job/web", "k", "one"]);
+    let backup = d.join("backup.db");
+    ok(d, &["state", "backup", backup.to_str().unwrap()]);
+    ok(d, &["kv", "set", "vars/job/web", "k", "two"]);
+    ok(d, &["kv", "set", "vars/job/web", "only_after", "x"]);
+    let before = state_info_json(d)["serial"].as_u64().unwrap();
+
+    let out = kvform(d, &["state", "restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("kept the previous state as"), "{}", stderr(&out));
+    assert_eq!(ok(d, &["kv", "get", "vars/job/web", "k"]).trim(), "one");
+    assert!(!kvform(d, &["kv", "get", "--error-on-missing", "vars/job/web", "only_after"]).status.success());
+    assert_eq!(state_info_json(d)["serial"].as_u64().unwrap(), before + 1, "the serial never goes back");
+    assert!(ok(d, &["state", "check"]).starts_with("ok"));
+
+    // The replaced state was saved as an SQLite backup, private, and holds "two".
+    let aside: Vec<_> = std::fs::read_dir(d.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".before-restore."))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&aside[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    let c = rusqlite::Connection::open(&aside[0]).unwrap();
+    let v: String = c
+        .query_row("SELECT value FROM latest WHERE namespace = 'vars/job/web' AND key = 'k'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, "two");
+
+    // A backup of another bucket is refused, naming both buckets; nothing changes.
+    let other = tf_support::bucket_with_settings("");
+    ok(other.path(), &["apply", "--auto-approve"]);
+    let foreign = other.path().join("other.db");
+    ok(other.path(), &["state", "backup", foreign.to_str().unwrap()]);
+    let serial = state_info_json(d)["serial"].as_u64().unwrap();
+    let out = kvform(d, &["state", "restore", "--force", foreign.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is of bucket") && stderr(&out).contains("the state was not changed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(state_info_json(d)["serial"].as_u64().unwrap(), serial);
+}

@@ -162,13 +162,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         StateCommand::Restore { file, lock_timeout: t, force } => {
             let session = Session::new(ctx)?;
-            let state::Location::Sqlite(path) = session.state_location() else {
-                bail!(
-                    "state restore onto a PostgreSQL state is not supported yet\n  help: restore into an SQLite state (`state {{ backend = \"sqlite\" }}`), then `kvform state migrate --to postgres --force`"
-                );
-            };
-            let out = state::backup::restore(&path, &file, lock_timeout(&t)?, session.now, force)
-                .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
+            let out = match session.state_location() {
+                state::Location::Sqlite(path) => {
+                    state::backup::restore(&path, &file, lock_timeout(&t)?, session.now, force)
+                }
+                loc @ state::Location::Postgres(_) => {
+                    let aside_dir = session.bucket.root.join("data");
+                    state::backup::restore_pg(&loc, &file, &aside_dir, lock_timeout(&t)?, session.now, force)
+                }
+            }
+            .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
             if let Some(prev) = &out.previous
                 && prev.lineage != out.restored.lineage
             {

@@ -10,6 +10,8 @@
 //! (`<state>.before-restore.<serial>`, never overwriting an earlier copy), copies the backup
 //! in page by page, and moves the serial past both states (recorded as `state restore` in the
 //! audit trail), so serials never repeat and plans saved before the restore are stale.
+//! On PostgreSQL ([`restore_pg`]) the same, with the rows copied through the backend seam and
+//! the replaced state kept as an SQLite backup.
 
 use super::check::check_connection;
 use super::db::Db;
@@ -239,4 +241,76 @@ fn unused_name(path: &Path, suffix: &str) -> PathBuf {
         })
         .find(|p| !p.exists())
         .expect("some name is free")
+}
+
+/// [`restore`] onto a PostgreSQL bucket (`loc`): the same checks and the same record, with
+/// the rows copied in through the backend seam (`super::copy`). The bucket must exist and be
+/// the backup's bucket (its id names the schema the rows live in); another lineage of it
+/// needs `force`. The state it replaces is first saved as an SQLite backup in `aside_dir`
+/// (`postgres-<bucket>.before-restore.<serial>`). The write lock is held throughout, so no
+/// apply interleaves; readers see the old state until the copy commits.
+pub fn restore_pg(
+    loc: &super::Location,
+    src: &Path,
+    aside_dir: &Path,
+    lock_timeout: Duration,
+    now: i64,
+    force: bool,
+) -> Result<RestoreOutcome, StateError> {
+    let restored = verify(src)?;
+    let store = StateStore::open_at(loc)?;
+    let current = store.meta()?;
+    if restored.bucket_id != current.bucket_id {
+        return Err(StateError::Config(format!(
+            "the backup {} is of bucket {}; this PostgreSQL bucket is {}\n  help: restore a backup of this bucket, or restore it into an SQLite state (`state {{ backend = \"sqlite\" }}`) and `kvform state migrate --to postgres` from there",
+            src.display(),
+            restored.bucket_id,
+            current.bucket_id
+        )));
+    }
+    if !force && current.lineage != restored.lineage {
+        return Err(StateError::ForeignLineage {
+            backup: src.to_path_buf(),
+            found: restored.lineage,
+            want: current.lineage,
+        });
+    }
+    let txn = store.begin_write("state restore", lock_timeout, now)?;
+    private_dir(aside_dir)?;
+    let aside = unused_name(
+        &aside_dir.join(format!("postgres-{}", current.bucket_id)),
+        &format!(".before-restore.{}", current.serial),
+    );
+    let reader = StateStore::open_at(loc)?;
+    super::copy::to_sqlite_file(&reader, &aside)?;
+    drop(reader);
+
+    let target = StateStore::open_at(loc)?;
+    let backup = Db::Lite(
+        Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(sql(src, "open backup"))?,
+    );
+    super::copy::copy(&backup, src, target.conn(), target.path())?;
+    // As on SQLite: the serial moves past both states, and the audit trail says why.
+    let serial = current.serial.max(restored.serial) + 1;
+    let (c, p) = (target.conn(), target.path());
+    c.begin_write().map_err(sql(p, "begin"))?;
+    c.execute("UPDATE meta SET serial = ?1 WHERE id = 1", super::db::vals![serial as i64])
+        .map_err(sql(p, "bump serial"))?;
+    c.execute(
+        "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
+                              added, changed, destroyed, removed, resealed, status)
+         VALUES (?1, 'state restore', ?2, ?3, ?4, ?4, 0, 0, 0, 0, 0, 0, 'success')",
+        super::db::vals![serial as i64, super::actor().as_str(), env!("CARGO_PKG_VERSION"), now],
+    )
+    .map_err(sql(p, "write audit record"))?;
+    c.batch("COMMIT").map_err(sql(p, "commit"))?;
+    let after = check_connection(c, p)?;
+    if !after.ok() {
+        return Err(StateError::Corrupt { path: p.into(), problems: after.problems });
+    }
+    let restored_meta = read_meta(c, p)?;
+    // Released only now: the copy and the serial bump are one change for other writers.
+    txn.rollback()?;
+    Ok(RestoreOutcome { restored: restored_meta, previous: Some(current), kept_as: Some(aside) })
 }
