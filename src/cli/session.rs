@@ -86,11 +86,7 @@ impl Session {
 
     /// The bucket's state, or `None` when it has none yet.
     pub fn open_state_if_any(&self) -> anyhow::Result<Option<StateStore>> {
-        let loc = self.state_location();
-        if !StateStore::exists_at(&loc)? {
-            return Ok(None);
-        }
-        Ok(Some(StateStore::open_at(&loc)?))
+        Ok(StateStore::open_if_any_at(&self.state_location())?)
     }
 
     /// The bucket's state with its keyring (needed to write or reveal secrets).

@@ -5,7 +5,8 @@
 //! all portable, and two copies of the version/serial/fingerprint logic would drift. What
 //! differs between the dialects is kept here, as named items:
 //! - placeholders: SQL is written with SQLite's `?N`; [`Db`] rewrites them to `$N` for
-//!   PostgreSQL once per statement (statements are prepared once and cached per connection);
+//!   PostgreSQL (a statement is sent unprepared the first time and prepared and cached per
+//!   connection from the second, see `Slot`);
 //! - [`Db::secret_rows`]: SQLite's `GLOB` is case-sensitive where its `LIKE` is not;
 //!   PostgreSQL's `LIKE` is case-sensitive, and `%` matches what `*` matches;
 //! - transactions ([`Db::begin_write`], [`Db::begin_read`]): SQLite takes its write lock up
@@ -148,6 +149,20 @@ fn pg_params<'a>(params: &'a [Val<'a>]) -> Vec<&'a (dyn postgres::types::ToSql +
         .collect()
 }
 
+/// `params` with their PostgreSQL types, for a statement sent without preparing it.
+fn pg_typed_params<'a>(params: &'a [Val<'a>]) -> Vec<(&'a (dyn postgres::types::ToSql + Sync), postgres::types::Type)> {
+    use postgres::types::Type;
+    let types = params.iter().map(|v| match v {
+        Val::I(_) | Val::OptI(_) => Type::INT8,
+        Val::T(_) | Val::OptT(_) => Type::TEXT,
+        Val::B(_) => Type::BYTEA,
+        Val::TA(_) => Type::TEXT_ARRAY,
+        Val::IA(_) => Type::INT8_ARRAY,
+        Val::BA(_) => Type::BYTEA_ARRAY,
+    });
+    pg_params(params).into_iter().zip(types).collect()
+}
+
 /// One result row of either backend.
 pub enum Row<'a, 'b> {
     Lite(&'a rusqlite::Row<'b>),
@@ -220,7 +235,16 @@ impl<'a> Row<'a, '_> {
 /// time, like the SQLite connection it stands beside).
 pub struct Pg {
     client: RefCell<postgres::Client>,
-    stmts: RefCell<HashMap<String, postgres::Statement>>,
+    stmts: RefCell<HashMap<String, Slot>>,
+}
+
+/// What the connection knows of a statement. Preparing costs a round trip of its own, so a
+/// statement is sent unprepared, with its parameter types, the first time (one round trip,
+/// most statements of a command run once), and prepared when it comes again (then the
+/// server plans it once for the many runs of a loop).
+enum Slot {
+    SentOnce,
+    Prepared(postgres::Statement),
 }
 
 impl Pg {
@@ -228,13 +252,20 @@ impl Pg {
         Pg { client: RefCell::new(client), stmts: RefCell::new(HashMap::new()) }
     }
 
-    fn statement(&self, sql: &str) -> Result<postgres::Statement, DbError> {
-        if let Some(st) = self.stmts.borrow().get(sql) {
-            return Ok(st.clone());
+    /// The prepared statement, or `None` the first time (send it with `query_typed_raw`).
+    fn statement(&self, sql: &str) -> Result<Option<postgres::Statement>, DbError> {
+        let known = match self.stmts.borrow().get(sql) {
+            Some(Slot::Prepared(st)) => return Ok(Some(st.clone())),
+            Some(Slot::SentOnce) => true,
+            None => false,
+        };
+        if !known {
+            self.stmts.borrow_mut().insert(sql.to_string(), Slot::SentOnce);
+            return Ok(None);
         }
         let st = self.client.borrow_mut().prepare(&dollar_placeholders(sql))?;
-        self.stmts.borrow_mut().insert(sql.to_string(), st.clone());
-        Ok(st)
+        self.stmts.borrow_mut().insert(sql.to_string(), Slot::Prepared(st.clone()));
+        Ok(Some(st))
     }
 }
 
@@ -262,10 +293,16 @@ impl Db {
     pub fn execute(&self, sql: &str, params: &[Val<'_>]) -> Result<u64, DbError> {
         match self {
             Db::Lite(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))? as u64),
-            Db::Pg(p) => {
-                let st = p.statement(sql)?;
-                Ok(p.client.borrow_mut().execute(&st, &pg_params(params))?)
-            }
+            Db::Pg(p) => match p.statement(sql)? {
+                Some(st) => Ok(p.client.borrow_mut().execute(&st, &pg_params(params))?),
+                None => {
+                    use postgres::fallible_iterator::FallibleIterator;
+                    let mut client = p.client.borrow_mut();
+                    let mut rows = client.query_typed_raw(&dollar_placeholders(sql), pg_typed_params(params))?;
+                    while rows.next()?.is_some() {}
+                    Ok(rows.rows_affected().unwrap_or(0))
+                }
+            },
         }
     }
 
@@ -290,7 +327,10 @@ impl Db {
                 let st = p.statement(sql)?;
                 let mut client = p.client.borrow_mut();
                 // Streamed, not collected: a snapshot of a large state is one pass.
-                let mut rows = client.query_raw(&st, pg_params(params))?;
+                let mut rows = match st {
+                    Some(st) => client.query_raw(&st, pg_params(params))?,
+                    None => client.query_typed_raw(&dollar_placeholders(sql), pg_typed_params(params))?,
+                };
                 while let Some(r) = rows.next()? {
                     f(&Row::Pg(&r))?;
                 }

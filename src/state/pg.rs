@@ -288,6 +288,20 @@ impl StateStore {
         }
     }
 
+    /// The state at `loc`, or `None` when there is none yet: one connection on PostgreSQL,
+    /// where [`Self::exists_at`] and then [`Self::open_at`] would open two.
+    pub fn open_if_any_at(loc: &Location) -> Result<Option<StateStore>, StateError> {
+        match loc {
+            Location::Sqlite(p) if !p.exists() => Ok(None),
+            Location::Sqlite(p) => StateStore::open(p).map(Some),
+            Location::Postgres(pg) if pg.bucket_id.is_none() => Ok(None),
+            Location::Postgres(pg) => match pg.open() {
+                Err(StateError::Missing(_)) => Ok(None),
+                other => other.map(Some),
+            },
+        }
+    }
+
     /// Whether there is a state at `loc` yet.
     pub fn exists_at(loc: &Location) -> Result<bool, StateError> {
         match loc {
