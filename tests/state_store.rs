@@ -697,3 +697,38 @@ fn migrating_a_schema_1_state_infers_purged_jobs_from_its_rows() {
     let purged: Vec<String> = store.snapshot().unwrap().purged_jobs.into_iter().collect();
     assert_eq!(purged, ["lost"]);
 }
+
+/// Writes after `prefetch` compare against the rows read ahead, and a key written since is
+/// read again (a stale read-ahead row would write a version twice or miss a change).
+fn prefetched_rows_are_forgotten_once_written_on((_d, path): (tempfile::TempDir, Location)) {
+    let mut t = txn(&path);
+    t.put(NS, "a", "1", 0, "test", NOW).unwrap();
+    t.put(NS, "b", "1", 0, "test", NOW).unwrap();
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+
+    let mut t = txn(&path);
+    t.prefetch(&[(NS, "a"), (NS, "b"), (NS, "new")]).unwrap();
+    assert_eq!(t.put(NS, "a", "1", 0, "test", NOW).unwrap(), WriteOutcome::Unchanged { version: 1 });
+    assert_eq!(t.put(NS, "a", "2", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert_eq!(t.put(NS, "a", "3", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 3 });
+    assert!(t.tombstone(NS, "b", "test", NOW).unwrap());
+    assert!(!t.tombstone(NS, "b", "test", NOW).unwrap());
+    assert_eq!(t.put(NS, "new", "x", 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(t.put(NS, "new", "y", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
+    t.savepoint("s").unwrap();
+    t.prefetch(&[(NS, "a")]).unwrap();
+    t.put(NS, "a", "4", 0, "test", NOW).unwrap();
+    t.rollback_to("s").unwrap();
+    assert_eq!(t.put(NS, "a", "4", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 4 });
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    let v = |k| versions(&path, NS, k);
+    assert_eq!(v("a").last().unwrap(), &(4, "4".to_string(), false));
+    assert_eq!(v("a").len(), 4);
+    assert_eq!(v("b"), [(1, "1".into(), false), (2, "".into(), true)]);
+    assert_eq!(v("new"), [(1, "x".into(), false), (2, "y".into(), false)]);
+}
+both!(
+    prefetched_rows_are_forgotten_once_written,
+    prefetched_rows_are_forgotten_once_written_on_postgres,
+    prefetched_rows_are_forgotten_once_written_on
+);

@@ -157,6 +157,7 @@ pub fn execute(
     let bucket = plan.bucket_step_namespaces();
     {
         let mut txn = lock(&shared);
+        prefetch(&mut txn, plan, bucket.iter().copied())?;
         for ns in &bucket {
             total.add(apply_namespace(&mut txn, plan, ns, opts.now)?);
         }
@@ -241,6 +242,24 @@ fn record_purged_jobs(txn: &mut WriteTxn, desired: &Desired, report: &ApplyRepor
         .cloned()
         .collect();
     txn.set_purged_jobs(&after)?;
+    Ok(())
+}
+
+/// Read ahead the keys `namespaces`' changes write over (updates, revivals, tombstones,
+/// typed writes; a plain create has no row), so applying them is not a read per key on
+/// PostgreSQL.
+pub(super) fn prefetch<'a>(
+    txn: &mut WriteTxn,
+    plan: &Plan,
+    namespaces: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ApplyError> {
+    let keys: Vec<(&str, &str)> = namespaces
+        .into_iter()
+        .flat_map(|ns| plan.changes_in(ns))
+        .filter(|c| c.action != Action::Create || c.reason.is_some() || !c.kv_type.is_string())
+        .map(|c| (c.namespace.as_str(), c.key.as_str()))
+        .collect();
+    txn.prefetch(&keys)?;
     Ok(())
 }
 

@@ -21,7 +21,7 @@
 //! also `NEW_ALLOCATIONS` / `UPDATED_ALLOCATIONS` (a stop: `TARGET=stop`). The values are
 //! maand's, so hooks written for maand compare against what they always did.
 
-use super::executor::{APPLY_WRITER, ApplyError, Counts, apply_namespace, lock};
+use super::executor::{APPLY_WRITER, ApplyError, Counts, apply_namespace, lock, prefetch};
 use super::progress::{Progress, ProgressEvent};
 use super::reorder::{order_hosts, rechunk};
 use super::steps::{HookSteps, StepContext, StepFailure};
@@ -104,6 +104,7 @@ pub(super) fn run_job(
     let left_by_cli = {
         let mut txn = lock(cx.txn);
         let left = txn.get(&job_ns, "rollout_order")?.filter(|e| e.is_live() && e.writer != APPLY_WRITER);
+        prefetch(&mut txn, plan, job.namespaces.iter().map(String::as_str))?;
         for ns in &job.namespaces {
             counts.add(apply_namespace(&mut txn, plan, ns, now)?);
         }
@@ -203,8 +204,10 @@ pub(super) fn run_job(
 fn apply_batch(cx: &StepContext, plan: &Plan, job: &str, batch: &Batch, now: i64) -> Result<Counts, ApplyError> {
     let mut counts = Counts::default();
     let mut txn = lock(cx.txn);
-    for host in &batch.hosts {
-        counts.add(apply_namespace(&mut txn, plan, &allocation_ns(job, host), now)?);
+    let namespaces: Vec<String> = batch.hosts.iter().map(|host| allocation_ns(job, host)).collect();
+    prefetch(&mut txn, plan, namespaces.iter().map(String::as_str))?;
+    for ns in &namespaces {
+        counts.add(apply_namespace(&mut txn, plan, ns, now)?);
     }
     Ok(counts)
 }

@@ -15,7 +15,7 @@ use super::lock::LockGuard;
 use super::{StateError, check_name, read_key, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, KvType, LeanSnapshot, Snapshot, Typed, is_secret_key};
 use crate::secrets::Keyring;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -148,6 +148,10 @@ pub struct WriteTxn {
     touched_ns: HashSet<String>,
     /// … and fingerprint rows, the last one per namespace.
     fp_pending: BTreeMap<String, fingerprint::Digest>,
+    /// PostgreSQL only: latest rows read ahead by [`Self::prefetch`] (`None`: no row), so
+    /// a batch of writes does not read its keys one round trip at a time. An entry is
+    /// dropped when its key is written; all are dropped on a rollback.
+    heads: HashMap<String, HashMap<String, Option<Head>>>,
 }
 
 /// Held-back first versions are sent when this many have gathered (or this many bytes of
@@ -207,6 +211,7 @@ impl WriteTxn {
             pending_bytes: 0,
             touched_ns: HashSet::new(),
             fp_pending: BTreeMap::new(),
+            heads: HashMap::new(),
         };
         txn.base_serial = super::read_meta(&txn.conn, &txn.path)?.serial;
         Ok(txn)
@@ -257,6 +262,53 @@ impl WriteTxn {
     ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
         self.flush()?;
         super::lean::read_for_plan_with(&self.conn, &self.path, false, how, desire, view, purged)
+    }
+
+    /// Read the latest rows of `keys` ahead, in one statement on PostgreSQL (nothing on
+    /// SQLite, where a read is a function call): the writes that follow compare against
+    /// them without a round trip each.
+    pub fn prefetch(&mut self, keys: &[(&str, &str)]) -> Result<(), StateError> {
+        if !self.conn.is_pg() || keys.is_empty() {
+            return Ok(());
+        }
+        self.flush()?;
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(5_000) {
+            let ns: Vec<&str> = chunk.iter().map(|(n, _)| *n).collect();
+            let key: Vec<&str> = chunk.iter().map(|(_, k)| *k).collect();
+            self.conn
+                .query(
+                    "SELECT l.namespace, l.key, l.version, l.value, l.deleted, l.ttl, l.type, l.description
+                       FROM latest l JOIN unnest(?1::text[], ?2::text[]) AS u(n, k)
+                         ON l.namespace = u.n COLLATE \"C\" AND l.key = u.k COLLATE \"C\"",
+                    vals![super::db::Val::TA(&ns), super::db::Val::TA(&key)],
+                    |r| {
+                        let head = Head {
+                            version: r.u64(2)?,
+                            value: r.text(3)?,
+                            deleted: r.bool(4)?,
+                            ttl: r.u64(5)?,
+                            kv_type: KvType::parse(r.str(6)?).unwrap_or_default(),
+                            description: r.text(7)?,
+                        };
+                        found.insert((r.text(0)?, r.text(1)?), head);
+                        Ok(())
+                    },
+                )
+                .map_err(sql(&self.path, "read keys"))?;
+        }
+        for (ns, key) in keys {
+            let head = found.remove(&(ns.to_string(), key.to_string()));
+            self.heads.entry(ns.to_string()).or_default().insert(key.to_string(), head);
+        }
+        Ok(())
+    }
+
+    /// The read-ahead row of a key is no longer its latest.
+    fn forget_head(&mut self, ns: &str, key: &str) {
+        if let Some(m) = self.heads.get_mut(ns) {
+            m.remove(key);
+        }
     }
 
     /// [`super::StateStore::live_values`]; sees this transaction's own writes.
@@ -537,6 +589,7 @@ impl WriteTxn {
             // then `flush` writes it as `put` does and the audit counts say so, but this
             // returns `Created`).
             let value = value.trim();
+            self.forget_head(ns, key);
             self.pending_bytes += ns.len() + key.len() + value.len();
             self.pending_keys.insert((ns.to_string(), key.to_string()));
             self.pending.push(NewRow {
@@ -573,6 +626,7 @@ impl WriteTxn {
         now: i64,
         meta: &Typed,
     ) -> Result<bool, StateError> {
+        self.forget_head(ns, key);
         let serial = self.next_serial() as i64;
         let inserted = self
             .conn
@@ -663,6 +717,7 @@ impl WriteTxn {
     /// must also hold the key(s) the rows were sealed with. Used by `secrets rotate-key`.
     pub fn reseal_secrets(&mut self) -> Result<u64, StateError> {
         self.flush()?;
+        self.heads.clear();
         let mut n = 0;
         for table in ["latest", "history"] {
             let rows: Vec<(String, String, i64, String)> = self
@@ -694,6 +749,9 @@ impl WriteTxn {
     pub fn savepoint(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
         self.flush()?;
+        // Read-ahead rows live within one step of the executor (a batch, a job's own
+        // namespaces); dropping them at every savepoint keeps them from outliving it.
+        self.heads.clear();
         self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
         self.savepoints.push((name.to_string(), self.counts));
         Ok(())
@@ -702,6 +760,7 @@ impl WriteTxn {
     pub fn release(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
         self.flush()?;
+        self.heads.clear();
         self.conn.batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"))?;
         if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
             self.savepoints.truncate(i);
@@ -716,8 +775,10 @@ impl WriteTxn {
         // undoes them with the rest (and `counts` restores to the savepoint's).
         self.flush()?;
         self.conn.batch(&format!("ROLLBACK TO {q}; RELEASE {q}")).map_err(sql(&self.path, "roll back to savepoint"))?;
-        // What the fingerprint rows hold after the rollback is not tracked: forget all.
+        // What the fingerprint rows and read-ahead heads hold after the rollback is not
+        // tracked: forget all.
         self.fp_written.clear();
+        self.heads.clear();
         if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
             self.counts = self.savepoints[i].1;
             self.savepoints.truncate(i);
@@ -822,6 +883,9 @@ impl WriteTxn {
 
     /// What a write compares against: the latest row.
     fn head(&self, ns: &str, key: &str) -> Result<Option<Head>, StateError> {
+        if let Some(h) = self.heads.get(ns).and_then(|m| m.get(key)) {
+            return Ok(h.clone());
+        }
         self.conn
             .query_opt(
                 "SELECT version, value, deleted, ttl, type, description FROM latest WHERE namespace = ?1 AND key = ?2",
@@ -855,6 +919,7 @@ impl WriteTxn {
         now: i64,
         meta: &Typed,
     ) -> Result<(), StateError> {
+        self.forget_head(ns, key);
         let serial = self.next_serial() as i64;
         let keep_from = version as i64 - self.max_versions as i64 + 1;
         let c = &self.conn;
@@ -935,6 +1000,7 @@ fn savepoint_name(name: &str) -> Result<String, StateError> {
 }
 
 /// The latest row of a key as a write sees it.
+#[derive(Clone)]
 struct Head {
     version: u64,
     value: String,
