@@ -22,6 +22,11 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The audit record of a restore (serial, actor, tool version, time).
+const RESTORE_RECORD: &str = "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at,
+                                                    duration_ms, added, changed, destroyed, removed, resealed, status)
+                               VALUES (?1, 'state restore', ?2, ?3, ?4, ?4, 0, 0, 0, 0, 0, 0, 'success')";
+
 impl StateStore {
     /// Write a consistent copy of the state to `dest` (mode 0600), replacing it atomically.
     pub fn backup(&self, dest: &Path) -> Result<(), StateError> {
@@ -206,13 +211,8 @@ pub fn restore(
     let serial = previous.as_ref().map_or(0, |m| m.serial).max(restored.serial) + 1;
     conn.execute_batch("BEGIN IMMEDIATE").map_err(sql(state, "begin"))?;
     conn.execute("UPDATE meta SET serial = ?1 WHERE id = 1", [serial as i64]).map_err(sql(state, "bump serial"))?;
-    conn.execute(
-        "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
-                              added, changed, destroyed, removed, resealed, status)
-         VALUES (?1, 'state restore', ?2, ?3, ?4, ?4, 0, 0, 0, 0, 0, 0, 'success')",
-        rusqlite::params![serial as i64, super::actor(), env!("CARGO_PKG_VERSION"), now],
-    )
-    .map_err(sql(state, "write audit record"))?;
+    conn.execute(RESTORE_RECORD, rusqlite::params![serial as i64, super::actor(), env!("CARGO_PKG_VERSION"), now])
+        .map_err(sql(state, "write audit record"))?;
     conn.execute_batch("COMMIT").map_err(sql(state, "commit"))?;
     let conn = Db::Lite(conn);
     let restored = read_meta(&conn, state)?;
@@ -297,13 +297,8 @@ pub fn restore_pg(
     c.begin_write().map_err(sql(p, "begin"))?;
     c.execute("UPDATE meta SET serial = ?1 WHERE id = 1", super::db::vals![serial as i64])
         .map_err(sql(p, "bump serial"))?;
-    c.execute(
-        "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
-                              added, changed, destroyed, removed, resealed, status)
-         VALUES (?1, 'state restore', ?2, ?3, ?4, ?4, 0, 0, 0, 0, 0, 0, 'success')",
-        super::db::vals![serial as i64, super::actor().as_str(), env!("CARGO_PKG_VERSION"), now],
-    )
-    .map_err(sql(p, "write audit record"))?;
+    c.execute(RESTORE_RECORD, super::db::vals![serial as i64, super::actor().as_str(), env!("CARGO_PKG_VERSION"), now])
+        .map_err(sql(p, "write audit record"))?;
     c.batch("COMMIT").map_err(sql(p, "commit"))?;
     let after = check_connection(c, p)?;
     if !after.ok() {

@@ -283,15 +283,7 @@ impl WriteTxn {
                          ON l.namespace = u.n COLLATE \"C\" AND l.key = u.k COLLATE \"C\"",
                     vals![super::db::Val::TA(&ns), super::db::Val::TA(&key)],
                     |r| {
-                        let head = Head {
-                            version: r.u64(2)?,
-                            value: r.text(3)?,
-                            deleted: r.bool(4)?,
-                            ttl: r.u64(5)?,
-                            kv_type: KvType::parse(r.str(6)?).unwrap_or_default(),
-                            description: r.text(7)?,
-                        };
-                        found.insert((r.text(0)?, r.text(1)?), head);
+                        found.insert((r.text(0)?, r.text(1)?), Head::from_row(r, 2)?);
                         Ok(())
                     },
                 )
@@ -890,16 +882,7 @@ impl WriteTxn {
             .query_opt(
                 "SELECT version, value, deleted, ttl, type, description FROM latest WHERE namespace = ?1 AND key = ?2",
                 vals![ns, key],
-                |r| {
-                    Ok(Head {
-                        version: r.u64(0)?,
-                        value: r.text(1)?,
-                        deleted: r.bool(2)?,
-                        ttl: r.u64(3)?,
-                        kv_type: KvType::parse(r.str(4)?).unwrap_or_default(),
-                        description: r.text(5)?,
-                    })
-                },
+                |r| Head::from_row(r, 0),
             )
             .map_err(sql(&self.path, "read key"))
     }
@@ -1008,4 +991,18 @@ struct Head {
     ttl: u64,
     kv_type: KvType,
     description: String,
+}
+
+impl Head {
+    /// `version, value, deleted, ttl, type, description` from column `at` on.
+    fn from_row(r: &super::db::Row<'_, '_>, at: usize) -> Result<Head, super::db::DbError> {
+        Ok(Head {
+            version: r.u64(at)?,
+            value: r.text(at + 1)?,
+            deleted: r.bool(at + 2)?,
+            ttl: r.u64(at + 3)?,
+            kv_type: KvType::parse(r.str(at + 4)?).unwrap_or_default(),
+            description: r.text(at + 5)?,
+        })
+    }
 }
