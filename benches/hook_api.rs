@@ -3,7 +3,8 @@
 //! point get on the same state, in the same run.
 //! Prints p50/p99 and the ratio to the baseline; asserts nothing (timings are not tests).
 //!
-//! Run: `cargo bench --bench hook_api`. Target: API p99 < 1 ms.
+//! Run: `cargo bench --bench hook_api` (`cargo bench --bench fleet` runs it too). Target: API
+//! p99 < 1 ms.
 
 use kvform::hooks::api::{ApiConfig, ApiServer, SharedStore, Topology};
 use kvform::hooks::token::HookIdentity;
@@ -84,6 +85,11 @@ fn python_line(label: &str, cmd: &mut std::process::Command, b50: Duration, b99:
 }
 
 fn main() {
+    run();
+}
+
+/// The whole measurement (also run by `benches/fleet`, whose table has this row).
+pub fn run() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data/kvform.db");
     let (store, _) = StateStore::init(&path, 1_767_323_045).unwrap();
