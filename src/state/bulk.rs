@@ -14,7 +14,7 @@ use std::path::Path;
 
 /// Rows per PostgreSQL statement: large enough that round trips vanish, small enough that
 /// one statement's arrays stay a few MiB.
-const CHUNK: usize = 5_000;
+pub(crate) const CHUNK: usize = 5_000;
 
 /// A key's first version, held back by `WriteTxn::put_new` on PostgreSQL.
 #[derive(Debug)]
@@ -250,20 +250,36 @@ pub(crate) fn live_values(conn: &Db, path: &Path, keys: &[(String, String)]) -> 
         }
         return Ok(out);
     }
-    for chunk in stored.chunks(CHUNK) {
-        let ns: Vec<&str> = chunk.iter().map(|(n, _)| n.as_str()).collect();
-        let key: Vec<&str> = chunk.iter().map(|(_, k)| k.as_str()).collect();
-        conn.query(
-            "SELECT l.namespace, l.key, l.value FROM latest l JOIN unnest(?1::text[], ?2::text[]) AS u(n, k)
-                ON l.namespace = u.n COLLATE \"C\" AND l.key = u.k COLLATE \"C\"
-             WHERE l.deleted = 0",
-            vals![super::db::Val::TA(&ns), super::db::Val::TA(&key)],
-            |r| {
-                out.insert((r.text(0)?, r.text(1)?), r.text(2)?);
-                Ok(())
-            },
-        )
-        .map_err(sql(path, "read keys"))?;
-    }
+    let stored: Vec<(&str, &str)> = stored.iter().map(|(n, k)| (n.as_str(), k.as_str())).collect();
+    latest_rows(conn, path, &stored, "l.value", |r| {
+        if !r.bool(2)? {
+            out.insert((r.text(0)?, r.text(1)?), r.text(3)?);
+        }
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// The latest rows of `keys` (those that exist), PostgreSQL only: `f` gets each row as
+/// `namespace, key, deleted, ` then `columns` (of `latest l`), one statement per few
+/// thousand keys.
+pub(crate) fn latest_rows(
+    conn: &Db,
+    path: &Path,
+    keys: &[(&str, &str)],
+    columns: &str,
+    mut f: impl FnMut(&super::db::Row<'_, '_>) -> Result<(), super::db::DbError>,
+) -> Result<(), StateError> {
+    let sql_text = format!(
+        "SELECT l.namespace, l.key, l.deleted, {columns}
+           FROM latest l JOIN unnest(?1::text[], ?2::text[]) AS u(n, k)
+             ON l.namespace = u.n COLLATE \"C\" AND l.key = u.k COLLATE \"C\""
+    );
+    for chunk in keys.chunks(CHUNK) {
+        let ns: Vec<&str> = chunk.iter().map(|(n, _)| *n).collect();
+        let key: Vec<&str> = chunk.iter().map(|(_, k)| *k).collect();
+        conn.query(&sql_text, vals![super::db::Val::TA(&ns), super::db::Val::TA(&key)], &mut f)
+            .map_err(sql(path, "read keys"))?;
+    }
+    Ok(())
 }

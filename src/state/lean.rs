@@ -273,7 +273,7 @@ fn read_namespaces(
     }
     let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
     let no_values = BTreeMap::new();
-    for chunk in names.chunks(5_000) {
+    for chunk in names.chunks(super::bulk::CHUNK) {
         conn.query(
             "SELECT l.namespace, l.key, l.deleted, l.ttl, l.created_at, l.value
                FROM latest l JOIN unnest(?1::text[]) AS u(n) ON l.namespace = u.n COLLATE \"C\"",

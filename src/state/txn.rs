@@ -143,11 +143,11 @@ pub struct WriteTxn {
     pending: Vec<NewRow>,
     pending_keys: HashSet<(String, String)>,
     pending_bytes: usize,
+    /// … and fingerprint rows, the last one per namespace.
+    fp_pending: BTreeMap<String, fingerprint::Digest>,
     /// Namespaces with a key written (or sent) in this transaction: `put_new` writes there
     /// at once, so its outcome is exact where a key may already exist.
     touched_ns: HashSet<String>,
-    /// … and fingerprint rows, the last one per namespace.
-    fp_pending: BTreeMap<String, fingerprint::Digest>,
     /// PostgreSQL only: latest rows read ahead by [`Self::prefetch`] (`None`: no row), so
     /// a batch of writes does not read its keys one round trip at a time. An entry is
     /// dropped when its key is written; all are dropped on a rollback.
@@ -273,27 +273,28 @@ impl WriteTxn {
         }
         self.flush()?;
         let mut found = HashMap::new();
-        for chunk in keys.chunks(5_000) {
-            let ns: Vec<&str> = chunk.iter().map(|(n, _)| *n).collect();
-            let key: Vec<&str> = chunk.iter().map(|(_, k)| *k).collect();
-            self.conn
-                .query(
-                    "SELECT l.namespace, l.key, l.version, l.value, l.deleted, l.ttl, l.type, l.description
-                       FROM latest l JOIN unnest(?1::text[], ?2::text[]) AS u(n, k)
-                         ON l.namespace = u.n COLLATE \"C\" AND l.key = u.k COLLATE \"C\"",
-                    vals![super::db::Val::TA(&ns), super::db::Val::TA(&key)],
-                    |r| {
-                        found.insert((r.text(0)?, r.text(1)?), Head::from_row(r, 2)?);
-                        Ok(())
-                    },
-                )
-                .map_err(sql(&self.path, "read keys"))?;
-        }
+        bulk::latest_rows(
+            &self.conn,
+            &self.path,
+            keys,
+            "l.version, l.value, l.deleted, l.ttl, l.type, l.description",
+            |r| {
+                found.insert((r.text(0)?, r.text(1)?), Head::from_row(r, 3)?);
+                Ok(())
+            },
+        )?;
         for (ns, key) in keys {
             let head = found.remove(&(ns.to_string(), key.to_string()));
             self.heads.entry(ns.to_string()).or_default().insert(key.to_string(), head);
         }
         Ok(())
+    }
+
+    /// `ns` has been written in this transaction (see `touched_ns`).
+    fn touch(&mut self, ns: &str) {
+        if self.conn.is_pg() && !self.touched_ns.contains(ns) {
+            self.touched_ns.insert(ns.to_string());
+        }
     }
 
     /// The read-ahead row of a key is no longer its latest.
@@ -497,9 +498,7 @@ impl WriteTxn {
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
-        if self.conn.is_pg() && !self.touched_ns.contains(ns) {
-            self.touched_ns.insert(ns.to_string());
-        }
+        self.touch(ns);
         let value = value.trim();
         let secret = is_secret_key(ns, key);
         let head = self.head(ns, key)?;
@@ -639,9 +638,7 @@ impl WriteTxn {
     /// absent or already tombstoned.
     pub fn tombstone(&mut self, ns: &str, key: &str, writer: &str, now: i64) -> Result<bool, StateError> {
         self.flush()?;
-        if self.conn.is_pg() && !self.touched_ns.contains(ns) {
-            self.touched_ns.insert(ns.to_string());
-        }
+        self.touch(ns);
         match self.head(ns, key)? {
             Some(h) if !h.deleted => {
                 self.note_write(ns, writer)?;
