@@ -281,11 +281,9 @@ pub fn restore_pg(
         &aside_dir.join(format!("postgres-{}", current.bucket_id)),
         &format!(".before-restore.{}", current.serial),
     );
-    let reader = StateStore::open_at(loc)?;
-    super::copy::to_sqlite_file(&reader, &aside)?;
-    drop(reader);
-
+    // A connection of its own: the transaction's is inside its write transaction.
     let target = StateStore::open_at(loc)?;
+    super::copy::to_sqlite_file(&target, &aside)?;
     let backup = Db::Lite(
         Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(sql(src, "open backup"))?,
