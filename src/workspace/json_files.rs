@@ -2,7 +2,7 @@
 //!
 //! - [`doc`]: the positioned-JSON layer (read + register, strict parse, typed accessors
 //!   that report at the exact key or value);
-//! - [`workers`], [`disabled`], [`manifest`] (+ [`scripts`]): one file format each;
+//! - [`workers`] (a clean file through `workers_fast`), [`disabled`], [`manifest`] (+ [`scripts`]): one file format each;
 //! - [`schema`]: the serde/schemars description of the three formats that produces
 //!   `schemas/*.schema.json` (documentation for editors; parsing does not use it).
 
@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod schema;
 pub mod scripts;
 pub mod workers;
+mod workers_fast;
 
 #[cfg(test)]
 mod tests;

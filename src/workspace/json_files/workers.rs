@@ -6,7 +6,7 @@
 //! and key names, so they must not contain whitespace or `/`.
 
 use super::doc::{self, Ctx};
-use crate::diag::{Diagnostic, Diagnostics, SourceMap, Span, Spanned};
+use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span, Spanned};
 use crate::workspace::source;
 use crate::workspace::types::Worker;
 use crate::workspace::units::Quantity;
@@ -24,7 +24,14 @@ pub const WORKER_LABEL: &str = "worker";
 
 pub fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Vec<Worker> {
     let Some((file, text)) = source::read(root, PATH, sources, diags) else { return Vec::new() };
-    let Some(value) = doc::parse(file, &text, diags) else { return Vec::new() };
+    // A clean file takes the quick path; anything it does not accept is read again below,
+    // where every problem is reported at its position.
+    super::workers_fast::load(file, &text).unwrap_or_else(|| positioned(file, &text, diags))
+}
+
+/// Read `text` through the positioned AST, reporting every problem where it is.
+pub(super) fn positioned(file: FileId, text: &str, diags: &mut Diagnostics) -> Vec<Worker> {
+    let Some(value) = doc::parse(file, text, diags) else { return Vec::new() };
     let mut cx = Ctx::new(file, diags);
     let Value::Array(arr) = &value else {
         let d = Diagnostic::error(format!("workers.json must be an array of workers, found {}", doc::kind(&value)))
@@ -102,7 +109,7 @@ fn worker(cx: &mut Ctx, obj: &Object, index: usize) -> Option<(Worker, Span)> {
 
 /// Hosts and labels become parts of namespace paths and key names.
 pub fn name_chars(cx: &mut Ctx, s: Spanned<String>, what: &str) -> Option<Spanned<String>> {
-    if let Some(c) = s.value.chars().find(|c| c.is_whitespace() || *c == '/' || c.is_control()) {
+    if let Some(c) = bad_name_char(&s.value) {
         let shown = match c {
             '/' => "`/`".to_string(),
             ' ' => "a space".to_string(),
@@ -117,6 +124,11 @@ pub fn name_chars(cx: &mut Ctx, s: Spanned<String>, what: &str) -> Option<Spanne
         return None;
     }
     Some(s)
+}
+
+/// The first character a host or label must not contain.
+pub fn bad_name_char(s: &str) -> Option<char> {
+    s.chars().find(|c| c.is_whitespace() || *c == '/' || c.is_control())
 }
 
 /// Labels trimmed and lower-cased, in the order written; duplicates reported (an explicit
