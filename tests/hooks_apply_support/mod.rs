@@ -19,6 +19,26 @@ use std::time::Duration;
 pub const NOW: i64 = 1_767_323_045; // 2026-01-02T03:04:05Z
 pub const NOW_STR: &str = "2026-01-02T03:04:05Z";
 
+/// `$body(tb)` as two tests: `$sqlite` on a fresh bucket with `$workers` and its state in the
+/// SQLite file, `$pg` on one with its state on PostgreSQL ([`TestBucket::new_on_postgres`]:
+/// skipped without `KVFORM_TEST_PG_URL`, a failure under `CI=true`).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($sqlite:ident, $pg:ident, $workers:expr, $body:expr) => {
+        #[test]
+        fn $sqlite() {
+            $body($crate::hooks_apply_support::TestBucket::new($workers));
+        }
+
+        #[test]
+        fn $pg() {
+            if let Some(tb) = $crate::hooks_apply_support::TestBucket::new_on_postgres(stringify!($pg), $workers) {
+                $body(tb);
+            }
+        }
+    };
+}
+
 pub struct TestBucket {
     pub dir: tempfile::TempDir,
     /// A PostgreSQL state (see [`TestBucket::new_on_postgres`]); `None`: the SQLite file.
