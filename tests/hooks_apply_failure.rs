@@ -1,5 +1,7 @@
 //! Failing hooks during an apply: a StepFailure names command@host and how it ended and
-//! carries the hook's output; a hook running past `hooks { timeout }` is killed.
+//! carries the hook's output; a hook running past `hooks { timeout }` is killed. Each test
+//! runs on both backends (the failed job's checkpoint is a savepoint of the state's write
+//! transaction, which is the backend's).
 
 mod hooks_apply_support;
 
@@ -8,9 +10,10 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 const H: [&str; 2] = ["10.0.0.1", "10.0.0.2"];
+const WORKERS: &[(&str, &[&str])] = &[(H[0], &["app"]), (H[1], &["app"])];
 
-fn bucket(script: &str) -> TestBucket {
-    let tb = TestBucket::new(&[(H[0], &["app"]), (H[1], &["app"])]);
+/// Job `app` on both workers, `script` its post_deploy hook.
+fn with_app(tb: TestBucket, script: &str) -> TestBucket {
     tb.job(
         "app",
         json!({"version": "1.0", "max_concurrent_starts": 2, "commands": {
@@ -20,10 +23,17 @@ fn bucket(script: &str) -> TestBucket {
     tb
 }
 
-#[test]
-fn a_failing_post_deploy_fails_the_job_with_its_output() {
+on_both_backends!(
+    a_failing_post_deploy_fails_the_job_with_its_output,
+    a_failing_post_deploy_fails_the_job_with_its_output_on_postgres,
+    WORKERS,
+    failing_post_deploy
+);
+
+fn failing_post_deploy(tb: TestBucket) {
     // Fails on the second host only, after printing to both streams.
-    let tb = bucket(
+    let tb = with_app(
+        tb,
         "#!/bin/bash\necho \"out from $ALLOCATION_IP\"\necho \"err from $ALLOCATION_IP\" >&2\n\
          [ \"$ALLOCATION_IP\" = 10.0.0.2 ] && exit 7\nexit 0\n",
     );
@@ -43,9 +53,15 @@ fn a_failing_post_deploy_fails_the_job_with_its_output() {
     assert!(log.contains("err from 10.0.0.2"), "{log}");
 }
 
-#[test]
-fn a_hook_past_its_timeout_is_killed() {
-    let tb = bucket("#!/bin/bash\necho started\nsleep 30\necho finished\n");
+on_both_backends!(
+    a_hook_past_its_timeout_is_killed,
+    a_hook_past_its_timeout_is_killed_on_postgres,
+    WORKERS,
+    hook_past_its_timeout
+);
+
+fn hook_past_its_timeout(tb: TestBucket) {
+    let tb = with_app(tb, "#!/bin/bash\necho started\nsleep 30\necho finished\n");
     let t = Instant::now();
     let applied = mini_apply(&tb, |s| s.hook_timeout_secs = 1);
     assert!(t.elapsed() < Duration::from_secs(15), "took {:?}", t.elapsed());
