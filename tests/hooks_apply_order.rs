@@ -2,7 +2,7 @@
 //! order, then batch by batch post_deploy (parallel within the batch) followed by the
 //! health_check gate; waves and job names order the jobs. Also the hook environment
 //! (ALLOCATION_INDEX, DISABLED, CURRENT_VERSION -> NEW_VERSION) and that disabled
-//! allocations get no hooks.
+//! allocations get no hooks. Each test runs on both backends.
 
 mod hooks_apply_support;
 
@@ -23,9 +23,12 @@ else
 fi
 "#;
 
-fn app_bucket(version: &str) -> TestBucket {
-    let workers: Vec<(&str, &[&str])> = H.iter().map(|h| (*h, &["app"][..])).collect();
-    let tb = TestBucket::new(&workers);
+/// The five workers of `app`.
+const APP_WORKERS: &[(&str, &[&str])] =
+    &[(H[0], &["app"]), (H[1], &["app"]), (H[2], &["app"]), (H[3], &["app"]), (H[4], &["app"])];
+
+/// Job `app` at `version` on every worker, its allocation on 10.0.0.5 disabled.
+fn with_app(tb: TestBucket, version: &str) -> TestBucket {
     tb.write("workspace/disabled.json", r#"{"jobs": {"app": {"allocations": ["10.0.0.5"]}}}"#);
     set_app(&tb, version);
     tb
@@ -57,9 +60,15 @@ fn take_batch<'a>(lines: &'a [String], hosts: &[&str]) -> &'a [String] {
     &lines[2 * n..]
 }
 
-#[test]
-fn pre_deploy_then_batches_with_post_deploy_and_health_gate() {
-    let tb = app_bucket("1.0");
+on_both_backends!(
+    pre_deploy_then_batches_with_post_deploy_and_health_gate,
+    pre_deploy_then_batches_with_post_deploy_and_health_gate_on_postgres,
+    APP_WORKERS,
+    batches_and_health_gate
+);
+
+fn batches_and_health_gate(tb: TestBucket) {
+    let tb = with_app(tb, "1.0");
     let applied = mini_apply(&tb, |_| {});
     assert!(applied.failures.is_empty(), "{:?}", applied.failures);
     let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
@@ -98,10 +107,14 @@ fn pre_deploy_then_batches_with_post_deploy_and_health_gate() {
     assert!(rest.is_empty(), "{rest:#?}");
 }
 
-#[test]
-fn waves_then_job_names_order_the_jobs() {
-    let workers: Vec<(&str, &[&str])> = vec![(H[0], &["db", "web", "aaa"]), (H[1], &["db", "web", "aaa"])];
-    let tb = TestBucket::new(&workers);
+on_both_backends!(
+    waves_then_job_names_order_the_jobs,
+    waves_then_job_names_order_the_jobs_on_postgres,
+    &[(H[0], &["db", "web", "aaa"]), (H[1], &["db", "web", "aaa"])],
+    waves_then_job_names
+);
+
+fn waves_then_job_names(tb: TestBucket) {
     let hook = logging_hook("order.log", "");
     let pre = |demands: Option<(&str, &str)>| {
         let mut c = json!({"executed_on": ["pre_deploy", "post_deploy"]});
