@@ -2,7 +2,8 @@
 //! event of a two-batch rollout and of a stop, each with its environment; `pre_deploy` reading
 //! its job's new catalog on the first apply while its `rollout_order` override still orders
 //! the batches; semaphore contention between the hooks of one batch; `.py` hooks on the job's
-//! virtualenv and `.js` hooks on node.
+//! virtualenv and `.js` hooks on node. Each test runs on both backends (the CLI finds a
+//! PostgreSQL state through kvform.hcl's `state` block).
 
 mod hooks_apply_support;
 
@@ -32,6 +33,7 @@ fn apply(tb: &TestBucket) -> Output {
         String::from_utf8_lossy(&out.stderr),
         tb.all_logs()
     );
+    assert!(tb.pg.is_none() || !tb.state_file().exists(), "a PostgreSQL bucket's apply wrote an SQLite file");
     out
 }
 
@@ -99,9 +101,14 @@ fn app(tb: &TestBucket, version: &str) {
     );
 }
 
-#[test]
-fn two_batch_rollout_and_a_stop_record_every_event_with_its_environment() {
-    let tb = TestBucket::new(&[(H1, &["app"]), (H2, &["app"]), (H3, &["app"])]);
+on_both_backends!(
+    two_batch_rollout_and_a_stop_record_every_event_with_its_environment,
+    two_batch_rollout_and_a_stop_record_every_event_with_its_environment_on_postgres,
+    &[(H1, &["app"]), (H2, &["app"]), (H3, &["app"])],
+    two_batches_and_a_stop
+);
+
+fn two_batches_and_a_stop(tb: TestBucket) {
     app(&tb, "1.0");
     // The first apply: pre_deploy sees the new catalog and puts 10.0.0.3 first.
     tb.write("override", "10.0.0.3,10.0.0.1,10.0.0.2");
@@ -174,9 +181,14 @@ fn two_batch_rollout_and_a_stop_record_every_event_with_its_environment() {
     assert_eq!(kvform(tb.root(), &["plan", "--detailed-exitcode"]).status.code(), Some(0), "converged");
 }
 
-#[test]
-fn a_failing_rollout_event_fails_the_job_like_any_hook() {
-    let tb = TestBucket::new(&[(H1, &["app"])]);
+on_both_backends!(
+    a_failing_rollout_event_fails_the_job_like_any_hook,
+    a_failing_rollout_event_fails_the_job_like_any_hook_on_postgres,
+    &[(H1, &["app"])],
+    failing_rollout_event
+);
+
+fn failing_rollout_event(tb: TestBucket) {
     tb.job(
         "app",
         json!({"version": "1.0", "commands": {"command_ctl": {"executed_on": ["job_control"]}}}),
@@ -187,6 +199,9 @@ fn a_failing_rollout_event_fails_the_job_like_any_hook() {
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(all.contains("job_control hook failed") && all.contains("exited with status 4"), "{all}");
     assert!(tb.all_logs().contains("starting 10.0.0.1"));
+    assert!(tb.pg.is_none() || !tb.state_file().exists(), "a PostgreSQL bucket's apply wrote an SQLite file");
+    // The apply committed the rest (the worker's namespace) to this bucket's state.
+    assert!(tb.store().snapshot().unwrap().entries.contains_key(&format!("maand/worker/{H1}")));
     assert_eq!(tb.value(&format!("maand/job/app/worker/{H1}"), "version"), None, "the job's checkpoint rolled back");
 }
 
@@ -223,9 +238,14 @@ with open("b.log", "a") as f:
     f.write("%s %.6f %.6f\n" % (me, start, end))
 "#;
 
-#[test]
-fn semaphore_contention_between_the_hooks_of_a_batch() {
-    let tb = TestBucket::new(&[(H1, &["app"]), (H2, &["app"])]);
+on_both_backends!(
+    semaphore_contention_between_the_hooks_of_a_batch,
+    semaphore_contention_between_the_hooks_of_a_batch_on_postgres,
+    &[(H1, &["app"]), (H2, &["app"])],
+    semaphore_contention
+);
+
+fn semaphore_contention(tb: TestBucket) {
     tb.job(
         "app",
         json!({
@@ -257,9 +277,14 @@ fn semaphore_contention_between_the_hooks_of_a_batch() {
     assert!(spans[1].0 >= spans[0].1, "the second acquired only after the first released: {spans:?}");
 }
 
-#[test]
-fn py_hooks_use_the_jobs_virtualenv_and_js_hooks_run_on_node() {
-    let tb = TestBucket::new(&[(H1, &["app"])]);
+on_both_backends!(
+    py_hooks_use_the_jobs_virtualenv_and_js_hooks_run_on_node,
+    py_hooks_use_the_jobs_virtualenv_and_js_hooks_run_on_node_on_postgres,
+    &[(H1, &["app"])],
+    venv_and_node
+);
+
+fn venv_and_node(tb: TestBucket) {
     tb.job(
         "app",
         json!({
@@ -283,13 +308,19 @@ fn py_hooks_use_the_jobs_virtualenv_and_js_hooks_run_on_node() {
     assert!(logs.contains("] node says post_deploy 0.0.0"), "{logs}");
 }
 
-/// `tests/fixtures/maand_client.py`: maand's client, header form only, every route.
-#[test]
-fn a_maand_client_using_only_the_header_form_reaches_every_route() {
+// `tests/fixtures/maand_client.py`: maand's client, header form only, every route.
+on_both_backends!(
+    a_maand_client_using_only_the_header_form_reaches_every_route,
+    a_maand_client_using_only_the_header_form_reaches_every_route_on_postgres,
+    &[(H1, &["app"]), (H2, &["app"])],
+    maand_client_routes
+);
+
+fn maand_client_routes(tb: TestBucket) {
     // A fixed port turns the header form on; a free one, since 8080 may be taken.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let tb = TestBucket::new(&[(H1, &["app"]), (H2, &["app"])]);
-    tb.write("kvform.hcl", &format!("hooks {{\n  api_port = {port}\n}}\n"));
+    // Appended: a PostgreSQL bucket's kvform.hcl holds its `state` block.
+    tb.write("kvform.hcl", &format!("{}hooks {{\n  api_port = {port}\n}}\n", tb.read("kvform.hcl")));
     tb.job(
         "app",
         json!({"version": "1.0", "commands": {"command_maand": {"executed_on": ["pre_deploy"]}}}),
