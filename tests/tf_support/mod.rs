@@ -137,3 +137,41 @@ pub fn pg_state_block() -> String {
 pub fn pg_bucket() -> tempfile::TempDir {
     bucket_with_settings(&pg_state_block())
 }
+
+/// Where the state of the bucket in `dir` is, by its kvform.hcl, as the CLI finds it.
+pub fn state_location(dir: &Path) -> kvform::state::Location {
+    let mut sources = kvform::diag::SourceMap::default();
+    let mut diags = kvform::diag::Diagnostics::new();
+    let s = kvform::workspace::hcl_files::settings(dir, &mut sources, &mut diags);
+    assert!(!diags.has_errors(), "{}: kvform.hcl: {diags:?}", dir.display());
+    match s.state_backend.as_str() {
+        "postgres" => kvform::state::Location::Postgres(kvform::state::PgLocation {
+            url_env: s.state_url_env,
+            schema: s.state_schema,
+            bucket_id: s.state_bucket_id,
+        }),
+        _ => kvform::state::Location::Sqlite(kvform::bucket::Bucket::at(dir).state_file_for(&s.state_path)),
+    }
+}
+
+/// The state of the bucket in `dir`, opened through the library (either backend).
+pub fn state(dir: &Path) -> kvform::state::StateStore {
+    kvform::state::StateStore::open_at(&state_location(dir)).unwrap()
+}
+
+/// `sql` (one `count(*)`) on the bucket's own tables, straight from the database — the
+/// SQLite file, or the bucket's schema on PostgreSQL — not through kvform.
+pub fn count_rows(dir: &Path, sql: &str) -> i64 {
+    match state_location(dir) {
+        kvform::state::Location::Sqlite(path) => {
+            rusqlite::Connection::open(path).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+        }
+        kvform::state::Location::Postgres(pg) => {
+            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.expect("an initialised bucket"));
+            let url = std::env::var(&pg.url_env).unwrap();
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.batch_execute(&format!("SET search_path TO \"{schema}\"")).unwrap();
+            c.query_one(sql, &[]).unwrap().get(0)
+        }
+    }
+}
