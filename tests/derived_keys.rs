@@ -1,20 +1,52 @@
 //! Derived peer keys (SPEC §4 "Peer keys are derived, not stored") end to end: they read as
 //! before through every reader, have no rows, never appear in a plan, cannot be written,
-//! and a schema-1 state that stored them is migrated by `kvform init`.
+//! and a schema-1 state that stored them is migrated by `kvform init`. Reading and writing
+//! run on both backends.
 
 use kvform::hooks::store::HookStore;
 use kvform::hooks::txn_store::ReadOnlyStore;
-use kvform::state::{StateError, StateStore};
+use kvform::state::{ApplyRecord, StateError};
 use std::path::Path;
 
 mod tf_support;
-use tf_support::{kvform, ok, write};
+use tf_support::{count_rows, kvform, ok, state, write};
+
+/// `$body(dir)` as a test on SQLite and one on PostgreSQL (skipped without a database
+/// outside CI), each on an [`applied_on`] bucket.
+macro_rules! both {
+    ($sqlite:ident, $pg:ident, $body:ident) => {
+        #[test]
+        fn $sqlite() {
+            $body(applied());
+        }
+        #[test]
+        fn $pg() {
+            if let Some(dir) = applied_on(stringify!($pg), true) {
+                $body(dir);
+            }
+        }
+    };
+}
+
+/// Rows of peer keys in the state's tables, counted in the database itself.
+const STORED_PEER_ROWS: &str = "SELECT count(*) FROM (SELECT key FROM latest UNION ALL SELECT key FROM history) AS k
+     WHERE key = 'peer_workers' OR key LIKE '%\\_peers' ESCAPE '\\'";
+
+/// [`applied_on`] SQLite.
+fn applied() -> tempfile::TempDir {
+    applied_on("", false).unwrap()
+}
 
 /// Three `api` workers (10.0.0.1 also `db`), job `api` placed on all three with its
-/// allocation on 10.0.0.2 disabled, applied.
-fn applied() -> tempfile::TempDir {
+/// allocation on 10.0.0.2 disabled, applied; the state in the SQLite file or (`postgres`)
+/// in a PostgreSQL registry schema of its own (`None`: no database outside CI).
+fn applied_on(test: &str, postgres: bool) -> Option<tempfile::TempDir> {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    if postgres {
+        tf_support::pg_url(test)?;
+        write(d, "kvform.hcl", &tf_support::pg_state_block());
+    }
     write(
         d,
         "workspace/workers.json",
@@ -25,16 +57,13 @@ fn applied() -> tempfile::TempDir {
     write(d, "workspace/jobs/api/manifest.json", r#"{"version": "1.0.0"}"#);
     ok(d, &["init"]);
     ok(d, &["apply", "--auto-approve"]);
-    dir
+    assert_eq!(d.join("data/kvform.db").exists(), !postgres, "the state is where kvform.hcl says");
+    Some(dir)
 }
 
-fn state(d: &Path) -> StateStore {
-    StateStore::open(&d.join("data/kvform.db")).unwrap()
-}
+both!(peer_keys_read_as_before_and_are_not_stored, peer_keys_read_as_before_and_are_not_stored_on_postgres, peer_keys);
 
-#[test]
-fn peer_keys_read_as_before_and_are_not_stored() {
-    let dir = applied();
+fn peer_keys(dir: tempfile::TempDir) {
     let d = dir.path();
     // peer_workers: the other non-removed workers, the disabled allocation included.
     assert_eq!(ok(d, &["kv", "get", "maand/job/api/worker/10.0.0.1", "peer_workers"]), "10.0.0.2,10.0.0.3\n");
@@ -74,6 +103,9 @@ fn peer_keys_read_as_before_and_are_not_stored() {
         .filter(|k| k.ends_with("_peers") || k.ends_with("peer_workers"))
         .collect();
     assert!(stored.is_empty(), "{stored:?}");
+    // … nor in the database's own tables, where `placed_workers` (what they derive from) is.
+    assert_eq!(count_rows(d, STORED_PEER_ROWS), 0);
+    assert_eq!(count_rows(d, "SELECT count(*) FROM latest WHERE key = 'placed_workers'"), 1);
     assert_eq!(snap.get("maand/job/api", "placed_workers").unwrap().value, "10.0.0.1,10.0.0.2,10.0.0.3");
     assert!(ok(d, &["plan"]).contains("No changes."));
 
@@ -85,9 +117,9 @@ fn peer_keys_read_as_before_and_are_not_stored() {
     assert_eq!(hooks.get("maand/worker/10.0.0.1", "db_peers").unwrap(), None);
 }
 
-#[test]
-fn derived_keys_cannot_be_written() {
-    let dir = applied();
+both!(derived_keys_cannot_be_written, derived_keys_cannot_be_written_on_postgres, derived_keys_refused);
+
+fn derived_keys_refused(dir: tempfile::TempDir) {
     let d = dir.path();
     let mut txn = state(d).begin_write("test", Default::default(), 1_767_323_045).unwrap();
     let e = txn.put("maand/job/api/worker/10.0.0.1", "peer_workers", "x", 0, "apply", 1).unwrap_err();
@@ -95,8 +127,13 @@ fn derived_keys_cannot_be_written() {
     assert!(e.to_string().contains("derived from maand/job/api placed_workers"), "{e}");
     let e = txn.put_new("maand/worker/10.0.0.1", "api_peers", "x", 0, "apply", 1).unwrap_err();
     assert!(matches!(e, StateError::Derived { .. }), "{e}");
+    // Committing after the refusals stores none of them.
+    txn.commit(ApplyRecord::new("test", 1_767_323_045)).unwrap();
+    assert_eq!(count_rows(d, STORED_PEER_ROWS), 0);
 }
 
+// SQLite only: schema-1 states that stored peer keys are SQLite files of kvform 0.1; a
+// PostgreSQL bucket is created at the current schema.
 #[test]
 fn init_migrates_a_state_that_stored_peer_keys() {
     let dir = applied();
