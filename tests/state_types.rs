@@ -1,11 +1,13 @@
 //! Typed values and metadata in the state (SPEC §9): validation before anything is written,
 //! type/description on every version row, the key's first-version time, and the migration of
-//! a schema-1 state.
+//! a schema-1 state. The typed writes run on both backends.
 
 use kvform::kv::{KvType, Typed};
 use kvform::state::schema::{MIGRATIONS, SCHEMA_VERSION};
-use kvform::state::{ApplyRecord, InitOutcome, StateError, StateStore, WriteOutcome};
+use kvform::state::{ApplyRecord, InitOutcome, Location, PgLocation, StateError, StateStore, WriteOutcome};
 use std::time::Duration;
+
+mod tf_support;
 
 const NOW: i64 = 1_767_323_045;
 const NS: &str = "vars/job/api";
@@ -13,9 +15,26 @@ const NS: &str = "vars/job/api";
 #[test]
 fn typed_writes_validate_and_keep_their_metadata() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("data/kvform.db");
-    StateStore::init(&path, 1_767_323_045).unwrap();
-    let mut t = StateStore::open(&path).unwrap().begin_write("t", Duration::ZERO, 1_767_323_045).unwrap();
+    typed_writes_validate_and_keep_their_metadata_at(Location::Sqlite(dir.path().join("data/kvform.db")));
+}
+
+#[test]
+fn typed_writes_validate_and_keep_their_metadata_on_postgres() {
+    let test = "typed_writes_validate_and_keep_their_metadata_on_postgres";
+    if tf_support::pg_url(test).is_none() {
+        return;
+    }
+    // A registry schema of its own, as `TestBucket::new_on_postgres` makes one.
+    let schema = format!("kvs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let loc = PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None };
+    let (_, _, id) = StateStore::init_at(&Location::Postgres(loc.clone()), NOW).unwrap();
+    typed_writes_validate_and_keep_their_metadata_at(Location::Postgres(PgLocation { bucket_id: id, ..loc }));
+}
+
+/// On the state at `loc` (initialised here when it is an SQLite file).
+fn typed_writes_validate_and_keep_their_metadata_at(loc: Location) {
+    StateStore::init_at(&loc, 1_767_323_045).unwrap();
+    let mut t = StateStore::open_at(&loc).unwrap().begin_write("t", Duration::ZERO, 1_767_323_045).unwrap();
     let number = Typed::new(KvType::Number, "  replicas wanted ");
     let err = t.put_typed(NS, "n", "abc", 0, "t", NOW, &number).unwrap_err();
     assert!(matches!(err, StateError::WrongType { .. }), "{err}");
@@ -31,7 +50,8 @@ fn typed_writes_validate_and_keep_their_metadata() {
     assert!(t.tombstone(NS, "n", "t", NOW + 4).unwrap());
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
 
-    let s = StateStore::open(&path).unwrap();
+    // Read back over a new connection: what the backend stored, not what the transaction held.
+    let s = StateStore::open_at(&loc).unwrap();
     let h: Vec<_> = s.history(NS, "n").unwrap().into_iter().map(|r| (r.version, r.kv_type, r.description)).collect();
     assert_eq!(
         h,
@@ -48,6 +68,7 @@ fn typed_writes_validate_and_keep_their_metadata() {
     assert!(s.check().unwrap().ok());
 }
 
+// SQLite only: a schema-1 state is a file of kvform 0.1; a PostgreSQL bucket is created at the current schema in one step.
 #[test]
 fn a_schema_1_state_migrates_with_its_rows_typed_string() {
     let dir = tempfile::tempdir().unwrap();
