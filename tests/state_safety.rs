@@ -6,9 +6,14 @@
 //! private to the test's shell and vanishes with it. Where that is not permitted (no
 //! privileges), those two tests say so on stderr and pass without checking; the error
 //! mapping itself is also covered by unit tests in `src/state/mod.rs`.
+//!
+//! Restores and lock refusals run on both backends; the damaged-file, read-only-filesystem
+//! and full-disk cases are about the SQLite file and run on it only.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+mod tf_support;
 
 const NOW: &str = "2026-01-02T03:04:05Z";
 const KVFORM: &str = env!("CARGO_BIN_EXE_kvform");
@@ -30,8 +35,26 @@ fn text(b: &[u8]) -> String {
 }
 
 fn applied_bucket() -> tempfile::TempDir {
+    applied_bucket_with("")
+}
+
+/// [`applied_bucket`] with its state on PostgreSQL, in a registry schema of its own; `None`
+/// when no database is configured (outside CI).
+fn applied_pg_bucket(test: &str) -> Option<tempfile::TempDir> {
+    tf_support::pg_url(test)?;
+    Some(applied_bucket_with(&tf_support::pg_state_block()))
+}
+
+/// A bucket with job `api` on one worker, applied, and `vars/job/api color` = blue; the state
+/// where `kvform_hcl` puts it (empty: the SQLite file, no kvform.hcl).
+fn applied_bucket_with(kvform_hcl: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    if !kvform_hcl.is_empty() {
+        std::fs::write(dir.join("kvform.hcl"), kvform_hcl).unwrap();
+        let out = kvform(dir, &["init"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
     std::fs::create_dir_all(dir.join("workspace/jobs/api")).unwrap();
     std::fs::write(dir.join("workspace/jobs/api/manifest.json"), "{}").unwrap();
     std::fs::write(dir.join("workspace/workers.json"), r#"[{"host": "10.0.0.1", "labels": ["api"]}]"#).unwrap();
@@ -39,7 +62,15 @@ fn applied_bucket() -> tempfile::TempDir {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = kvform(dir, &["kv", "set", "vars/job/api", "color", "blue"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(dir.join("data/kvform.db").exists(), kvform_hcl.is_empty(), "the state is where kvform.hcl says");
     tmp
+}
+
+/// What a refused restore must leave as it was: the state's identity, serial and every row,
+/// read from its database.
+fn state_as_stored(dir: &Path) -> (kvform::state::Meta, kvform::kv::Snapshot, i64) {
+    let s = tf_support::state(dir);
+    (s.meta().unwrap(), s.snapshot().unwrap(), tf_support::count_rows(dir, "SELECT count(*) FROM history"))
 }
 
 /// Run `script` with `sh -c` in a private mount namespace; `None` when that is not allowed.
@@ -63,6 +94,7 @@ fn in_private_mounts(script: &str) -> Option<Output> {
     Some(out)
 }
 
+// SQLite only: flips bytes of the state file (a PostgreSQL state has none).
 #[test]
 fn a_flipped_byte_anywhere_gets_the_restore_a_backup_hint() {
     let b = applied_bucket();
@@ -94,25 +126,72 @@ fn a_flipped_byte_anywhere_gets_the_restore_a_backup_hint() {
 
 #[test]
 fn restoring_a_backup_of_another_bucket_needs_force() {
-    let a = applied_bucket();
-    let other = applied_bucket();
+    restore_of_another_bucket_needs_force(applied_bucket().path(), &applied_bucket());
+}
+
+/// On PostgreSQL, "another bucket" a restore can replace is one with the same bucket id (it
+/// names the schema the rows go to) in another registry: another lineage, as a bucket
+/// re-created since. A backup with another bucket id is refused even with `--force` (the
+/// help says how: restore into SQLite, then `state migrate`).
+#[test]
+fn restoring_a_backup_of_another_bucket_needs_force_on_postgres() {
+    let Some(a) = applied_pg_bucket("restoring_a_backup_of_another_bucket_needs_force_on_postgres") else { return };
+    let hcl = std::fs::read_to_string(a.path().join("kvform.hcl")).unwrap();
+    let schema = hcl.lines().find_map(|l| l.trim().strip_prefix("schema")).unwrap();
+    let schema = schema.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string();
+    assert!(hcl.contains("bucket_id"), "{hcl}");
+    // The same bucket id in a registry of its own: `kvform init` creates it with a new lineage.
+    let same_id = hcl.replace(&schema, &format!("{}x", &schema[..schema.len() - 1]));
+    let other = applied_bucket_with(&same_id);
+    restore_of_another_bucket_needs_force(a.path(), &other);
+
+    // A backup of a bucket with another id: refused, --force or not, and nothing changed.
+    let third = applied_pg_bucket("restoring_a_backup_of_another_bucket_needs_force_on_postgres").unwrap();
+    let backup = third.path().join("third.db");
+    assert!(kvform(third.path(), &["state", "backup", backup.to_str().unwrap()]).status.success());
+    let before = state_as_stored(a.path());
+    for force in [false, true] {
+        let args: &[&str] = if force { &["state", "restore", "--force"] } else { &["state", "restore"] };
+        let out = kvform(a.path(), &[args, &[backup.to_str().unwrap()]].concat());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("this PostgreSQL bucket is"), "{stderr}");
+        assert!(stderr.contains("the state was not changed"), "{stderr}");
+        assert_eq!(state_as_stored(a.path()), before, "the state was changed");
+    }
+}
+
+/// `a` refuses a backup of `other` (another lineage) without `--force`, changing nothing,
+/// and takes it with `--force`: `other`'s lineage and rows, the serial past both.
+fn restore_of_another_bucket_needs_force(a: &Path, other: &tempfile::TempDir) {
+    let out = kvform(other.path(), &["kv", "set", "vars/job/api", "color", "green"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let backup = other.path().join("other.db");
     assert!(kvform(other.path(), &["state", "backup", backup.to_str().unwrap()]).status.success());
-    let before = std::fs::read(a.path().join("data/kvform.db")).unwrap();
+    let theirs = tf_support::state(other.path()).meta().unwrap();
+    let before = state_as_stored(a);
+    let file_before = std::fs::read(a.join("data/kvform.db")).ok();
+    assert_ne!(before.0.lineage, theirs.lineage);
 
-    let out = kvform(a.path(), &["state", "restore", backup.to_str().unwrap()]);
+    let out = kvform(a, &["state", "restore", backup.to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("it comes from another bucket"), "{stderr}");
     assert!(stderr.contains("pass --force"), "{stderr}");
-    assert_eq!(std::fs::read(a.path().join("data/kvform.db")).unwrap(), before, "the state was changed");
-    assert!(kvform(a.path(), &["state", "check"]).status.success());
+    assert_eq!(state_as_stored(a), before, "the state was changed");
+    assert_eq!(std::fs::read(a.join("data/kvform.db")).ok(), file_before, "the state file was changed");
+    assert!(kvform(a, &["state", "check"]).status.success());
 
-    let out = kvform(a.path(), &["state", "restore", "--force", backup.to_str().unwrap()]);
+    let out = kvform(a, &["state", "restore", "--force", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("restored with --force"), "{}", text(&out.stderr));
+    let after = tf_support::state(a).meta().unwrap();
+    assert_eq!(after.lineage, theirs.lineage, "the backup's lineage");
+    assert_eq!(after.serial, before.0.serial.max(theirs.serial) + 1, "the serial moves past both");
+    assert_eq!(text(&kvform(a, &["kv", "get", "vars/job/api", "color"]).stdout), "green\n");
 }
 
+// SQLite only: the SQLite file on a read-only mount (`immutable=1`).
 #[test]
 fn on_a_read_only_filesystem_reads_work_and_writes_are_refused_by_name() {
     let b = applied_bucket();
@@ -142,6 +221,7 @@ fn on_a_read_only_filesystem_reads_work_and_writes_are_refused_by_name() {
     assert_eq!(text(&kvform(b.path(), &["kv", "get", "vars/job/api", "color"]).stdout), "blue\n");
 }
 
+// SQLite only: the SQLite file on a full filesystem (a PostgreSQL server's disk is not kvform's).
 #[test]
 fn a_full_disk_says_no_space_left_on_device() {
     let b = applied_bucket();
@@ -167,7 +247,18 @@ fn a_full_disk_says_no_space_left_on_device() {
 
 #[test]
 fn every_lock_refusal_names_the_holder() {
-    let b = applied_bucket();
+    lock_refusals_name_the_holder(&applied_bucket());
+}
+
+/// On PostgreSQL the lock is an advisory lock, its holder a lock record beside it.
+#[test]
+fn every_lock_refusal_names_the_holder_on_postgres() {
+    if let Some(b) = applied_pg_bucket("every_lock_refusal_names_the_holder_on_postgres") {
+        lock_refusals_name_the_holder(&b);
+    }
+}
+
+fn lock_refusals_name_the_holder(b: &tempfile::TempDir) {
     let root = b.path().to_path_buf();
     let handles: Vec<_> = (0..6)
         .map(|i| {
@@ -189,6 +280,7 @@ fn every_lock_refusal_names_the_holder() {
         .collect();
     let refusals: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     eprintln!("{} refusals", refusals.len());
+    assert!(!refusals.is_empty(), "150 writes with --lock-timeout 0 in 6 threads and no refusal: nothing was checked");
     for r in &refusals {
         assert!(r.contains("the state is locked by "), "{r}");
         assert!(!r.contains("another kvform process"), "a refusal without the holder: {r}");
