@@ -43,11 +43,16 @@ fn free_port() -> u16 {
 }
 
 fn serve(dir: &Path) -> Served {
+    serve_with_env(dir, &[])
+}
+
+fn serve_with_env(dir: &Path, env: &[(&str, &str)]) -> Served {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_kvform"))
         .arg("-C")
         .arg(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -454,4 +459,45 @@ fn serve_reads_and_writes_a_postgres_state() {
     let size = m.lines().find(|l| l.starts_with("storage_db_size_bytes ")).expect("a db size line");
     assert_ne!(size, "storage_db_size_bytes 0", "the size of the PostgreSQL tables:\n{m}");
     assert!(m.contains("kvform_lock_held 0"), "{m}");
+}
+
+/// A PostgreSQL restart (or an administrator ending sessions) must not leave `kvform serve`
+/// answering 500 until someone restarts it: the next request opens a new session. The
+/// server's session is ended with `pg_terminate_backend`, found by an application name of
+/// its own, so the other tests sharing the database keep theirs.
+#[test]
+fn serve_reconnects_when_its_postgres_session_is_ended() {
+    let Some(url) = tf_support::pg_url("serve_reconnects_when_its_postgres_session_is_ended") else { return };
+    let dir = tf_support::pg_bucket();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let admin = token(d, &["ops", "--role", "admin"]);
+    let app = format!("kvform-serve-{}", uuid::Uuid::new_v4().simple());
+    let serve_url = if url.starts_with("postgres") {
+        format!("{url}{}application_name={app}", if url.contains('?') { '&' } else { '?' })
+    } else {
+        format!("{url} application_name={app}")
+    };
+    let s = serve_with_env(d, &[("KVFORM_TEST_PG_URL", &serve_url)]);
+    let key = "/api/v1/kv/vars/job/web/greeting";
+    assert_eq!(get(&s, key, &admin).status, 200, "before");
+
+    let mut pg = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
+    assert_eq!(pg.query_one(sessions, &[&app]).unwrap().get::<_, i64>(0), 1, "serve reads over one session");
+    let ended = pg
+        .query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", &[&app])
+        .unwrap();
+    assert_eq!(ended.len(), 1);
+    let start = Instant::now();
+    while pg.query_one(sessions, &[&app]).unwrap().get::<_, i64>(0) > 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the terminated session did not go away");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    for n in 1..=3 {
+        let r = get(&s, key, &admin);
+        assert_eq!((r.status, r.body["value"].as_str()), (200, Some("hello")), "request {n} after: {}", r.text);
+    }
+    assert_eq!(pg.query_one(sessions, &[&app]).unwrap().get::<_, i64>(0), 1, "a new session, and only one");
 }

@@ -40,7 +40,7 @@ pub(crate) fn shown(
 }
 
 pub(crate) fn namespaces(app: &App) -> Result<Reply, Reply> {
-    let counts = app.reader().namespace_counts().map_err(Reply::state)?;
+    let counts = app.read(|r| r.namespace_counts()).map_err(Reply::state)?;
     // A tree: every namespace with its own keys and the keys under it.
     let mut tree: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (ns, n) in &counts {
@@ -119,7 +119,7 @@ fn json_reply(v: &impl serde::Serialize) -> Result<Reply, Reply> {
 pub(crate) fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
     let prefix = req.query.get("prefix").map_or("", String::as_str);
     let now = crate::clock::now().unwrap_or_default();
-    let rows = app.reader().list_keys(ns, prefix).map_err(Reply::state)?;
+    let rows = app.read(|r| r.list_keys(ns, prefix)).map_err(Reply::state)?;
     let keys = rows.iter().map(|l| key_row(app, &req.token, ns, l, now)).collect::<Result<Vec<_>, _>>()?;
     #[derive(serde::Serialize)]
     struct Listing<'a> {
@@ -133,7 +133,7 @@ pub(crate) fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
 pub(crate) fn get(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
     let now = crate::clock::now().unwrap_or_default();
-    let found = app.reader().key_listing(ns, key).map_err(Reply::state)?;
+    let found = app.read(|r| r.key_listing(ns, key)).map_err(Reply::state)?;
     match found {
         Some(l) => json_reply(&key_row(app, &req.token, ns, &l, now)?),
         None if !req.flag("error_on_missing", true)? => Ok(Reply::ok(Value::Null)),
@@ -295,7 +295,7 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
 
 pub(crate) fn history(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
-    let rows = app.reader().history(ns, key).map_err(Reply::state)?;
+    let rows = app.read(|r| r.history(ns, key)).map_err(Reply::state)?;
     if rows.is_empty() {
         return Err(Reply::error(404, format!("{ns} {key} has no versions"), "check the namespace and key"));
     }

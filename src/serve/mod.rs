@@ -67,17 +67,38 @@ pub(crate) struct App {
 
 impl App {
     /// The read connection (with the keyring when the bucket has one, for `--reveal` tokens).
+    /// A PostgreSQL session known to be gone (a query failed on it) is replaced first.
     pub(crate) fn reader(&self) -> MutexGuard<'_, StateStore> {
-        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+        let mut r = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        if r.connection_lost() {
+            // Still down: the old session stays, and the request's query reports it closed.
+            let _ = r.reconnect();
+        }
+        r
     }
 
     /// `f` on the read connection, from an async handler. PostgreSQL's client blocks on a
     /// runtime of its own, which tokio refuses on one of its worker threads, so there `f`
     /// runs in `block_in_place`; an SQLite read is a few microseconds and stays where it is.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&StateStore) -> T) -> T {
+    ///
+    /// A session the server ended (a restart, a failover, `pg_terminate_backend`) is only
+    /// seen when a query fails on it; then `f` runs once more on a new session, so the
+    /// server outlives its database's restarts without a failed request. Every request's
+    /// first read (its token, the state's serial) comes through here.
+    pub(crate) fn read<T>(&self, f: impl Fn(&StateStore) -> Result<T, StateError>) -> Result<T, StateError> {
+        let run = || {
+            let mut r = self.reader();
+            match f(&r) {
+                Err(_) if r.connection_lost() => {
+                    r.reconnect()?;
+                    f(&r)
+                }
+                done => done,
+            }
+        };
         match self.location {
-            Location::Postgres(_) => tokio::task::block_in_place(|| f(&self.reader())),
-            Location::Sqlite(_) => f(&self.reader()),
+            Location::Postgres(_) => tokio::task::block_in_place(run),
+            Location::Sqlite(_) => run(),
         }
     }
 }

@@ -141,7 +141,7 @@ async fn serve(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: H
         .unwrap_or_else(|_| Reply::error(500, "the request handler panicked", "this is a bug in kvform"));
     let mut reply = reply;
     if reply.index.is_none() {
-        reply.index = app.read(|r| r.serial().ok());
+        reply.index = app.read(|r| r.serial()).ok();
     }
     respond(reply)
 }
@@ -172,7 +172,7 @@ fn parse_wait(s: &str) -> Result<Duration, ()> {
 async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
     let deadline = Instant::now() + wait;
     loop {
-        let serial = app.read(|r| r.serial().unwrap_or(u64::MAX));
+        let serial = app.read(|r| r.serial()).unwrap_or(u64::MAX);
         if serial > index || Instant::now() >= deadline {
             return;
         }

@@ -36,7 +36,7 @@ fn writable(app: &App) -> Result<crate::state::StateStore, Reply> {
 pub(crate) fn list(app: &App, req: &Req) -> Result<Reply, Reply> {
     admin(req)?;
     let now = crate::clock::now().unwrap_or_default();
-    let tokens = app.reader().tokens().map_err(Reply::state)?;
+    let tokens = app.read(|r| r.tokens()).map_err(Reply::state)?;
     Ok(Reply::ok(json!({ "tokens": tokens.iter().map(|t| record_json(t, now)).collect::<Vec<_>>() })))
 }
 

@@ -280,6 +280,17 @@ impl Db {
         matches!(self, Db::Pg(_))
     }
 
+    /// The PostgreSQL session is gone (the server restarted, or ended it); an SQLite file
+    /// never is.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Db::Lite(_) => false,
+            // The sync client reads its socket only when used, so an idle session the server
+            // ended shows as closed once a query has failed on it.
+            Db::Pg(p) => p.client.borrow().is_closed(),
+        }
+    }
+
     /// The SQLite connection, for what only SQLite has (pragmas, backups, migrations of
     /// old schemas); `None` on PostgreSQL.
     pub fn lite(&self) -> Option<&rusqlite::Connection> {

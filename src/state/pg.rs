@@ -278,6 +278,21 @@ impl StateStore {
         }
     }
 
+    /// Whether this state's PostgreSQL session has ended (a server restart, a terminated
+    /// backend); a long-running reader ([`crate::serve`]) then [`Self::reconnect`]s.
+    pub fn connection_lost(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// A new session for a PostgreSQL state whose connection was lost (no-op on SQLite).
+    /// The statement cache goes with the old session; the keyring stays.
+    pub fn reconnect(&mut self) -> Result<(), StateError> {
+        if let Some(t) = &self.pg {
+            self.conn = Db::Pg(Box::new(Pg::new(t.connect("reconnect")?)));
+        }
+        Ok(())
+    }
+
     /// Open the state at `loc` for reads only: an SQLite file read-only (it works on a
     /// read-only filesystem and never writes), a PostgreSQL bucket over a plain connection
     /// (reads there never take the lock either).
