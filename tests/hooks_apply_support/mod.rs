@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[path = "../pg_support/mod.rs"]
+mod pg_support;
+
 pub const NOW: i64 = 1_767_323_045; // 2026-01-02T03:04:05Z
 pub const NOW_STR: &str = "2026-01-02T03:04:05Z";
 
@@ -42,7 +45,16 @@ macro_rules! on_both_backends {
 pub struct TestBucket {
     pub dir: tempfile::TempDir,
     /// A PostgreSQL state (see [`TestBucket::new_on_postgres`]); `None`: the SQLite file.
+    /// Its registry schema and bucket schema are dropped with the bucket.
     pub pg: Option<kvform::state::Location>,
+}
+
+impl Drop for TestBucket {
+    fn drop(&mut self) {
+        if let Some(kvform::state::Location::Postgres(pg)) = &self.pg {
+            drop(pg_support::DropRegistry(pg.schema.clone()));
+        }
+    }
 }
 
 impl TestBucket {
