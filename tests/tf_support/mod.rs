@@ -6,6 +6,10 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+#[path = "../pg_support/mod.rs"]
+pub mod pg_support;
+pub use pg_support::DropRegistry;
+
 pub const NOW: &str = "2026-01-02T03:04:05Z";
 
 pub fn kvform(dir: &Path, args: &[&str]) -> Output {
@@ -133,25 +137,48 @@ pub fn pg_state_block() -> String {
 }
 
 /// [`bucket`] whose state is on PostgreSQL (`kvform init` creates the bucket there and
-/// writes its id into kvform.hcl).
-pub fn pg_bucket() -> tempfile::TempDir {
-    bucket_with_settings(&pg_state_block())
+/// writes its id into kvform.hcl); its schemas are dropped with it.
+pub fn pg_bucket() -> BucketDir {
+    let block = pg_state_block();
+    let registry = DropRegistry(registry_of(&block));
+    BucketDir { dir: bucket_with_settings(&block), _registry: Some(registry) }
 }
 
-/// Where the state of the bucket in `dir` is, by its kvform.hcl, as the CLI finds it.
-pub fn state_location(dir: &Path) -> kvform::state::Location {
-    let mut sources = kvform::diag::SourceMap::default();
-    let mut diags = kvform::diag::Diagnostics::new();
-    let s = kvform::workspace::hcl_files::settings(dir, &mut sources, &mut diags);
-    assert!(!diags.has_errors(), "{}: kvform.hcl: {diags:?}", dir.display());
-    match s.state_backend.as_str() {
-        "postgres" => kvform::state::Location::Postgres(kvform::state::PgLocation {
-            url_env: s.state_url_env,
-            schema: s.state_schema,
-            bucket_id: s.state_bucket_id,
-        }),
-        _ => kvform::state::Location::Sqlite(kvform::bucket::Bucket::at(dir).state_file_for(&s.state_path)),
+/// The registry schema a [`pg_state_block`] names.
+pub fn registry_of(block: &str) -> String {
+    let line = block.lines().find_map(|l| l.trim().strip_prefix("schema")).expect("a `schema` line");
+    line.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string()
+}
+
+/// A test's bucket directory (a [`tempfile::TempDir`] through `Deref`) and, for a
+/// PostgreSQL bucket, the guard that drops its schemas when the test is done.
+pub struct BucketDir {
+    dir: tempfile::TempDir,
+    _registry: Option<DropRegistry>,
+}
+
+impl BucketDir {
+    /// `dir` as it is (an SQLite bucket, or one whose schemas are left behind).
+    pub fn sqlite(dir: tempfile::TempDir) -> BucketDir {
+        BucketDir { dir, _registry: None }
     }
+
+    /// `dir`, its registry schema `registry` dropped with it.
+    pub fn on_postgres(dir: tempfile::TempDir, registry: &str) -> BucketDir {
+        BucketDir { dir, _registry: Some(DropRegistry(registry.to_string())) }
+    }
+}
+
+impl std::ops::Deref for BucketDir {
+    type Target = tempfile::TempDir;
+    fn deref(&self) -> &tempfile::TempDir {
+        &self.dir
+    }
+}
+
+/// Where the state of the bucket in `dir` is, by its kvform.hcl: the CLI's own answer.
+pub fn state_location(dir: &Path) -> kvform::state::Location {
+    kvform::cli::session::Session::for_bucket(kvform::bucket::Bucket::at(dir)).unwrap().state_location()
 }
 
 /// The state of the bucket in `dir`, opened through the library (either backend).
