@@ -9,7 +9,7 @@ use kvform::state::{ApplyRecord, StateError};
 use std::path::Path;
 
 mod tf_support;
-use tf_support::{count_rows, kvform, ok, state, write};
+use tf_support::{BucketDir, count_rows, kvform, ok, state, write};
 
 /// `$body(dir)` as a test on SQLite and one on PostgreSQL (skipped without a database
 /// outside CI), each on an [`applied_on`] bucket.
@@ -33,20 +33,25 @@ const STORED_PEER_ROWS: &str = "SELECT count(*) FROM (SELECT key FROM latest UNI
      WHERE key = 'peer_workers' OR key LIKE '%\\_peers' ESCAPE '\\'";
 
 /// [`applied_on`] SQLite.
-fn applied() -> tempfile::TempDir {
+fn applied() -> BucketDir {
     applied_on("", false).unwrap()
 }
 
 /// Three `api` workers (10.0.0.1 also `db`), job `api` placed on all three with its
 /// allocation on 10.0.0.2 disabled, applied; the state in the SQLite file or (`postgres`)
-/// in a PostgreSQL registry schema of its own (`None`: no database outside CI).
-fn applied_on(test: &str, postgres: bool) -> Option<tempfile::TempDir> {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    if postgres {
+/// in a PostgreSQL registry schema of its own, dropped with the directory (`None`: no
+/// database outside CI).
+fn applied_on(test: &str, postgres: bool) -> Option<BucketDir> {
+    let dir = if postgres {
         tf_support::pg_url(test)?;
-        write(d, "kvform.hcl", &tf_support::pg_state_block());
-    }
+        let block = tf_support::pg_state_block();
+        let dir = BucketDir::on_postgres(tempfile::tempdir().unwrap(), &tf_support::registry_of(&block));
+        write(dir.path(), "kvform.hcl", &block);
+        dir
+    } else {
+        BucketDir::sqlite(tempfile::tempdir().unwrap())
+    };
+    let d = dir.path();
     write(
         d,
         "workspace/workers.json",
@@ -63,7 +68,7 @@ fn applied_on(test: &str, postgres: bool) -> Option<tempfile::TempDir> {
 
 both!(peer_keys_read_as_before_and_are_not_stored, peer_keys_read_as_before_and_are_not_stored_on_postgres, peer_keys);
 
-fn peer_keys(dir: tempfile::TempDir) {
+fn peer_keys(dir: BucketDir) {
     let d = dir.path();
     // peer_workers: the other non-removed workers, the disabled allocation included.
     assert_eq!(ok(d, &["kv", "get", "maand/job/api/worker/10.0.0.1", "peer_workers"]), "10.0.0.2,10.0.0.3\n");
@@ -119,7 +124,7 @@ fn peer_keys(dir: tempfile::TempDir) {
 
 both!(derived_keys_cannot_be_written, derived_keys_cannot_be_written_on_postgres, derived_keys_refused);
 
-fn derived_keys_refused(dir: tempfile::TempDir) {
+fn derived_keys_refused(dir: BucketDir) {
     let d = dir.path();
     let mut txn = state(d).begin_write("test", Default::default(), 1_767_323_045).unwrap();
     let e = txn.put("maand/job/api/worker/10.0.0.1", "peer_workers", "x", 0, "apply", 1).unwrap_err();

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod tf_support;
+use tf_support::BucketDir;
 
 const NOW: &str = "2026-01-02T03:04:05Z";
 const KVFORM: &str = env!("CARGO_BIN_EXE_kvform");
@@ -34,21 +35,25 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn applied_bucket() -> tempfile::TempDir {
+fn applied_bucket() -> BucketDir {
     applied_bucket_with("")
 }
 
 /// [`applied_bucket`] with its state on PostgreSQL, in a registry schema of its own; `None`
 /// when no database is configured (outside CI).
-fn applied_pg_bucket(test: &str) -> Option<tempfile::TempDir> {
+fn applied_pg_bucket(test: &str) -> Option<BucketDir> {
     tf_support::pg_url(test)?;
     Some(applied_bucket_with(&tf_support::pg_state_block()))
 }
 
 /// A bucket with job `api` on one worker, applied, and `vars/job/api color` = blue; the state
-/// where `kvform_hcl` puts it (empty: the SQLite file, no kvform.hcl).
-fn applied_bucket_with(kvform_hcl: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
+/// where `kvform_hcl` puts it (empty: the SQLite file, no kvform.hcl; else a PostgreSQL
+/// state block, its registry dropped with the bucket).
+fn applied_bucket_with(kvform_hcl: &str) -> BucketDir {
+    let tmp = match kvform_hcl {
+        "" => BucketDir::sqlite(tempfile::tempdir().unwrap()),
+        block => BucketDir::on_postgres(tempfile::tempdir().unwrap(), &tf_support::registry_of(block)),
+    };
     let dir = tmp.path();
     if !kvform_hcl.is_empty() {
         std::fs::write(dir.join("kvform.hcl"), kvform_hcl).unwrap();
@@ -137,8 +142,7 @@ fn restoring_a_backup_of_another_bucket_needs_force() {
 fn restoring_a_backup_of_another_bucket_needs_force_on_postgres() {
     let Some(a) = applied_pg_bucket("restoring_a_backup_of_another_bucket_needs_force_on_postgres") else { return };
     let hcl = std::fs::read_to_string(a.path().join("kvform.hcl")).unwrap();
-    let schema = hcl.lines().find_map(|l| l.trim().strip_prefix("schema")).unwrap();
-    let schema = schema.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string();
+    let schema = tf_support::registry_of(&hcl);
     assert!(hcl.contains("bucket_id"), "{hcl}");
     // The same bucket id in a registry of its own: `kvform init` creates it with a new lineage.
     let same_id = hcl.replace(&schema, &format!("{}x", &schema[..schema.len() - 1]));
@@ -163,7 +167,7 @@ fn restoring_a_backup_of_another_bucket_needs_force_on_postgres() {
 
 /// `a` refuses a backup of `other` (another lineage) without `--force`, changing nothing,
 /// and takes it with `--force`: `other`'s lineage and rows, the serial past both.
-fn restore_of_another_bucket_needs_force(a: &Path, other: &tempfile::TempDir) {
+fn restore_of_another_bucket_needs_force(a: &Path, other: &BucketDir) {
     let out = kvform(other.path(), &["kv", "set", "vars/job/api", "color", "green"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let backup = other.path().join("other.db");
@@ -258,7 +262,7 @@ fn every_lock_refusal_names_the_holder_on_postgres() {
     }
 }
 
-fn lock_refusals_name_the_holder(b: &tempfile::TempDir) {
+fn lock_refusals_name_the_holder(b: &BucketDir) {
     let root = b.path().to_path_buf();
     let handles: Vec<_> = (0..6)
         .map(|i| {

@@ -24,8 +24,9 @@ fn typed_writes_validate_and_keep_their_metadata_on_postgres() {
     if tf_support::pg_url(test).is_none() {
         return;
     }
-    // A registry schema of its own, as `TestBucket::new_on_postgres` makes one.
+    // A registry schema of its own, as `TestBucket::new_on_postgres` makes one, dropped after.
     let schema = format!("kvs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let _drop = tf_support::DropRegistry(schema.clone());
     let loc = PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None };
     let (_, _, id) = StateStore::init_at(&Location::Postgres(loc.clone()), NOW).unwrap();
     typed_writes_validate_and_keep_their_metadata_at(Location::Postgres(PgLocation { bucket_id: id, ..loc }));
