@@ -5,14 +5,16 @@ mod tf_support;
 use tf_support::{ok, write};
 
 /// A bucket directory for `backend`: SQLite, or a PostgreSQL bucket of its own (`None`
-/// when no database is configured outside CI).
-fn dir_on(test: &str, postgres: bool) -> Option<tempfile::TempDir> {
-    let dir = tempfile::tempdir().unwrap();
-    if postgres {
-        tf_support::pg_url(test)?;
-        write(dir.path(), "kvform.hcl", &tf_support::pg_state_block());
+/// when no database is configured outside CI; its schemas are dropped with the directory).
+fn dir_on(test: &str, postgres: bool) -> Option<tf_support::BucketDir> {
+    let tmp = tempfile::tempdir().unwrap();
+    if !postgres {
+        return Some(tf_support::BucketDir::sqlite(tmp));
     }
-    Some(dir)
+    tf_support::pg_url(test)?;
+    let block = tf_support::pg_state_block();
+    write(tmp.path(), "kvform.hcl", &block);
+    Some(tf_support::BucketDir::on_postgres(tmp, &tf_support::registry_of(&block)))
 }
 
 /// `$body(postgres)` as a test on SQLite and one on PostgreSQL.

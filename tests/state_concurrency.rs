@@ -25,7 +25,9 @@ fn concurrent_kv_set_processes_all_land_on_postgres() {
         return;
     }
     let dir = bucket();
-    std::fs::write(dir.path().join("kvform.hcl"), tf_support::pg_state_block()).unwrap();
+    let block = tf_support::pg_state_block();
+    let _drop = tf_support::DropRegistry(tf_support::registry_of(&block));
+    std::fs::write(dir.path().join("kvform.hcl"), block).unwrap();
     let session = kvform::cli::session::Session::for_bucket(Bucket::at(dir.path())).unwrap();
     let (_, _, id) = StateStore::init_at(&session.state_location(), 1767323045).unwrap();
     let id = id.unwrap().to_string();

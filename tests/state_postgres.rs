@@ -183,6 +183,7 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
     // Point the migration at this test's own registry schema.
     let block = tf_support::pg_state_block();
     let schema = block.lines().find(|l| l.contains("schema")).unwrap().split('"').nth(1).unwrap().to_string();
+    let _drop = tf_support::DropRegistry(schema.clone());
     let out = ok(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema]);
     assert!(out.contains("verified"), "{out}");
     assert!(hcl(d).contains("backend = \"postgres\""), "{}", hcl(d));
