@@ -177,6 +177,11 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
     for v in ["a", "b", "c"] {
         ok(d, &["kv", "set", "vars/job/web", "multi", v]);
     }
+    // What COPY's text format must escape, a NULL column (a token that never expires),
+    // bytes (the fingerprints) and a sealed secret all go over.
+    let tricky = "tab\there\\back\nline\rcr\\N";
+    ok(d, &["kv", "set", "vars/job/web", "tricky", tricky]);
+    ok(d, &["token", "create", "ci", "--role", "reader"]);
     let before = state_info_json(d);
     let hist_before = ok(d, &["kv", "history", "vars/job/web", "multi"]);
     let cat_before = ok(d, &["cat", "kv"]);
@@ -193,6 +198,8 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
     }
     assert_eq!(ok(d, &["kv", "history", "vars/job/web", "multi"]), hist_before);
     assert_eq!(ok(d, &["cat", "kv"]), cat_before);
+    assert_eq!(ok(d, &["kv", "get", "vars/job/web", "tricky"]).trim_end_matches('\n'), tricky);
+    assert!(ok(d, &["token", "list"]).contains("ci\treader"), "{}", ok(d, &["token", "list"]));
     assert!(ok(d, &["plan"]).contains("No changes"));
     // Again: the target holds this bucket now.
     std::fs::write(d.join("kvform.hcl"), "").unwrap();

@@ -115,7 +115,7 @@ pub(crate) fn insert_first(conn: &Db, path: &Path, rows: &[NewRow], serial: i64)
 }
 
 /// One field of a text-format COPY row and its tab (the caller ends the row).
-fn copy_field(out: &mut Vec<u8>, field: &str) {
+pub(crate) fn copy_field(out: &mut Vec<u8>, field: &str) {
     for b in field.bytes() {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),

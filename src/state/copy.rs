@@ -87,6 +87,36 @@ fn read_rows(db: &Db, t: &Table) -> Result<Vec<Vec<Owned>>, DbError> {
     })
 }
 
+/// Rows per COPY into PostgreSQL: bounds the text buffer next to the rows already read.
+const COPY_ROWS: usize = 20_000;
+
+/// Rows in COPY's text format: `\N` for NULL, bytes as `\x` hex (escaped once for COPY).
+fn copy_text(rows: &[Vec<Owned>]) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut out = Vec::new();
+    for row in rows {
+        for v in row {
+            match v {
+                Owned::I(Some(i)) => super::bulk::copy_field(&mut out, &i.to_string()),
+                Owned::T(Some(t)) => super::bulk::copy_field(&mut out, t),
+                Owned::I(None) | Owned::T(None) => out.extend_from_slice(b"\\N\t"),
+                Owned::B(b) => {
+                    let mut hex = String::with_capacity(2 + 2 * b.len());
+                    hex.push_str("\\x");
+                    for byte in b {
+                        let _ = write!(hex, "{byte:02x}");
+                    }
+                    super::bulk::copy_field(&mut out, &hex);
+                }
+            }
+        }
+        if let Some(last) = out.last_mut() {
+            *last = b'\n';
+        }
+    }
+    out
+}
+
 /// Per table: rows and a sha-256 over them in order.
 pub(crate) fn digest(db: &Db, path: &Path) -> Result<Vec<(&'static str, u64, String)>, StateError> {
     let mut out = Vec::new();
@@ -133,6 +163,14 @@ pub(crate) fn copy(from: &Db, from_path: &Path, to: &Db, to_path: &Path) -> Resu
         for t in TABLES {
             to.execute(&format!("DELETE FROM {}", t.name), &[]).map_err(e("empty the target"))?;
             let rows = read_rows(from, t).map_err(sql(from_path, "read the state to copy"))?;
+            if to.is_pg() {
+                // A statement per row is a round trip per row: COPY sends them in bulk.
+                for chunk in rows.chunks(COPY_ROWS) {
+                    to.copy_in(&format!("COPY {} ({}) FROM STDIN", t.name, t.columns), &copy_text(chunk))
+                        .map_err(e("copy rows"))?;
+                }
+                continue;
+            }
             let marks = (1..=t.kinds.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
             let insert = format!("INSERT INTO {} ({}) VALUES ({marks})", t.name, t.columns);
             for row in &rows {
