@@ -106,6 +106,9 @@ fn state_survives_sigkill_at_random_moments_on_postgres() {
         return;
     }
     let schema = format!("kvc_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    // Dropped here in the parent once every killed child was waited for (the children only
+    // get `postgres:<schema>:<id>` and never drop anything).
+    let _registry = tf_support::DropRegistry(schema.clone());
     let loc = Location::Postgres(PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None });
     let (_, _, id) = StateStore::init_at(&loc, 1767323045).unwrap();
     let Location::Postgres(pg) = loc else { unreachable!() };

@@ -54,15 +54,17 @@ fn fresh_sqlite() -> (tempfile::TempDir, Location) {
     (d, Location::Sqlite(path))
 }
 
-/// A new state on PostgreSQL in a registry schema of its own; `None` without a database.
-fn fresh_pg(test: &str) -> Option<(tempfile::TempDir, Location)> {
+/// A new state on PostgreSQL in a registry schema of its own, and the guard that drops it;
+/// `None` without a database.
+fn fresh_pg(test: &str) -> Option<(tf_support::DropRegistry, (tempfile::TempDir, Location))> {
     tf_support::pg_url(test)?;
     let schema = format!("kvs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let registry = tf_support::DropRegistry(schema.clone());
     let loc = Location::Postgres(PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None });
     let (_, outcome, id) = StateStore::init_at(&loc, 1767323045).unwrap();
     assert_eq!(outcome, InitOutcome::Created);
     let Location::Postgres(pg) = loc else { unreachable!() };
-    Some((tempfile::tempdir().unwrap(), Location::Postgres(PgLocation { bucket_id: id, ..pg })))
+    Some((registry, (tempfile::tempdir().unwrap(), Location::Postgres(PgLocation { bucket_id: id, ..pg }))))
 }
 
 /// `$body` as a test on SQLite and one on PostgreSQL.
@@ -74,7 +76,8 @@ macro_rules! both {
         }
         #[test]
         fn $pg() {
-            if let Some(f) = fresh_pg(stringify!($pg)) {
+            // `_registry` lives until the body returned: the schemas go afterwards.
+            if let Some((_registry, f)) = fresh_pg(stringify!($pg)) {
                 $body(f);
             }
         }

@@ -156,7 +156,20 @@ fn expected_counts(plan_text: &str) -> String {
     }
 }
 
+/// One case in a registry schema of its own (PostgreSQL), dropped afterwards unless the case
+/// failed (its rows are the evidence).
 fn run_case(g: &mut Golden, case: &Path, backend: Backend) -> Result<(), String> {
+    let schema = format!("kvg_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let registry = (backend == Backend::Postgres).then(|| crate::tf_support::DropRegistry(schema.clone()));
+    let result = run_steps(g, case, backend, &schema);
+    if let (Err(e), Some(registry)) = (&result, registry) {
+        std::mem::forget(registry);
+        return Err(format!("{e}\n(kept the PostgreSQL schemas of registry {schema})"));
+    }
+    result
+}
+
+fn run_steps(g: &mut Golden, case: &Path, backend: Backend, schema: &str) -> Result<(), String> {
     let name = case_name(case);
     let steps = steps(case);
     if steps.is_empty() {
@@ -164,8 +177,7 @@ fn run_case(g: &mut Golden, case: &Path, backend: Backend) -> Result<(), String>
     }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let schema = format!("kvg_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-    new_bucket(root, backend, &schema);
+    new_bucket(root, backend, schema);
     let actor = kvform::state::actor();
     for step in &steps {
         let n = step.n;
@@ -177,7 +189,7 @@ fn run_case(g: &mut Golden, case: &Path, backend: Backend) -> Result<(), String>
             std::fs::copy(step.dir.join("kvform.hcl"), root.join("kvform.hcl")).unwrap();
         }
         if backend == Backend::Postgres {
-            kvform::workspace::hcl_files::set_state_attributes(root, &pg_attrs(&schema)).unwrap();
+            kvform::workspace::hcl_files::set_state_attributes(root, &pg_attrs(schema)).unwrap();
         }
         copy_secrets(&step.dir, root);
         let env = env_of(step);
