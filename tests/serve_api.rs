@@ -462,9 +462,11 @@ fn serve_reads_and_writes_a_postgres_state() {
 }
 
 /// A PostgreSQL restart (or an administrator ending sessions) must not leave `kvform serve`
-/// answering 500 until someone restarts it: the next request opens a new session. The
-/// server's session is ended with `pg_terminate_backend`, found by an application name of
-/// its own, so the other tests sharing the database keep theirs.
+/// answering 500 until someone restarts it: the next request opens a new session, and while
+/// the database cannot be reached requests get a 503 that says so. Serve reaches the
+/// database through a TCP proxy of this test's, so "the database is down" is the proxy
+/// closing (connections reset, new ones refused) and the other tests sharing the database
+/// keep theirs; its session has an application name of its own for `pg_terminate_backend`.
 #[test]
 fn serve_reconnects_when_its_postgres_session_is_ended() {
     let Some(url) = tf_support::pg_url("serve_reconnects_when_its_postgres_session_is_ended") else { return };
@@ -473,11 +475,20 @@ fn serve_reconnects_when_its_postgres_session_is_ended() {
     ok(d, &["apply", "--auto-approve"]);
     let admin = token(d, &["ops", "--role", "admin"]);
     let app = format!("kvform-serve-{}", uuid::Uuid::new_v4().simple());
-    let serve_url = if url.starts_with("postgres") {
-        format!("{url}{}application_name={app}", if url.contains('?') { '&' } else { '?' })
-    } else {
-        format!("{url} application_name={app}")
-    };
+    let proxy = Proxy::start(0, &url);
+    let port = proxy.port;
+    // The same database and user through the proxy (a second `host` would be a fallback
+    // address, not a replacement).
+    let config: postgres::Config = url.parse().unwrap();
+    let mut serve_url = format!("host=127.0.0.1 port={port} application_name={app}");
+    for (k, v) in [("user", config.get_user()), ("dbname", config.get_dbname())] {
+        if let Some(v) = v {
+            serve_url.push_str(&format!(" {k}={v}"));
+        }
+    }
+    if let Some(p) = config.get_password() {
+        serve_url.push_str(&format!(" password={}", String::from_utf8_lossy(p)));
+    }
     let s = serve_with_env(d, &[("KVFORM_TEST_PG_URL", &serve_url)]);
     let key = "/api/v1/kv/vars/job/web/greeting";
     assert_eq!(get(&s, key, &admin).status, 200, "before");
@@ -494,10 +505,112 @@ fn serve_reconnects_when_its_postgres_session_is_ended() {
         assert!(start.elapsed() < Duration::from_secs(10), "the terminated session did not go away");
         std::thread::sleep(Duration::from_millis(20));
     }
-
     for n in 1..=3 {
         let r = get(&s, key, &admin);
         assert_eq!((r.status, r.body["value"].as_str()), (200, Some("hello")), "request {n} after: {}", r.text);
     }
     assert_eq!(pg.query_one(sessions, &[&app]).unwrap().get::<_, i64>(0), 1, "a new session, and only one");
+
+    // The database down: the session reset, new connections refused.
+    proxy.stop();
+    for _ in 0..2 {
+        let r = get(&s, key, &admin);
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert!(r.body["hint"].as_str().unwrap().contains("cannot be reached"), "{}", r.text);
+    }
+    let _back = Proxy::start(port, &url);
+    let r = get(&s, key, &admin);
+    assert_eq!((r.status, r.body["value"].as_str()), (200, Some("hello")), "back: {}", r.text);
+}
+
+/// A TCP proxy in front of the test database (its Unix socket or TCP address), so a test
+/// can take "the database" away from one client.
+struct Proxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    clients: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Listen on 127.0.0.1:`port` (0: any free port) and forward to `url`'s server.
+    fn start(port: u16, url: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let config: postgres::Config = url.parse().expect("a PostgreSQL connection string");
+        let dest = match (&config.get_hosts()[0], config.get_ports().first().copied().unwrap_or(5432)) {
+            (postgres::config::Host::Unix(dir), p) => Err(dir.join(format!(".s.PGSQL.{p}"))),
+            (postgres::config::Host::Tcp(h), p) => Ok(format!("{h}:{p}")),
+        };
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("the proxy's port");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop2, clients2) = (stop.clone(), clients.clone());
+        let accept = std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                clients2.lock().unwrap().push(client.try_clone().unwrap());
+                // Each direction copies until its side closes, then closes the other side's
+                // writing half, so an end the server makes reaches the client as one.
+                let (up_r, up_w, up_close): (Box<dyn std::io::Read + Send>, Box<dyn std::io::Write + Send>, _) =
+                    match &dest {
+                        Err(socket) => {
+                            let s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+                            let c = s.try_clone().unwrap();
+                            let close: Box<dyn Fn() + Send> = Box::new(move || {
+                                let _ = c.shutdown(std::net::Shutdown::Both);
+                            });
+                            (Box::new(s.try_clone().unwrap()), Box::new(s), close)
+                        }
+                        Ok(addr) => {
+                            let s = std::net::TcpStream::connect(addr).unwrap();
+                            let c = s.try_clone().unwrap();
+                            let close: Box<dyn Fn() + Send> = Box::new(move || {
+                                let _ = c.shutdown(std::net::Shutdown::Both);
+                            });
+                            (Box::new(s.try_clone().unwrap()), Box::new(s), close)
+                        }
+                    };
+                let (mut from_client, mut to_client, client_close) =
+                    (client.try_clone().unwrap(), client.try_clone().unwrap(), client);
+                let mut up_w = up_w;
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_client, &mut up_w);
+                    up_close();
+                });
+                let mut up_r = up_r;
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_r, &mut to_client);
+                    let _ = client_close.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Proxy { port, stop, clients, accept: Some(accept) }
+    }
+
+    /// Stop listening and reset every connection made through it.
+    fn stop(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        for c in self.clients.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shut();
+    }
 }

@@ -59,10 +59,15 @@ impl Reply {
     pub(crate) fn denied(d: Denial) -> Reply {
         Reply::json(403, json!({ "error": d.message, "rule": d.rule, "hint": d.hint }))
     }
-    /// A state error: locked → 503, a typed value that does not fit → 400, else 500.
+    /// A state error: locked or the database unreachable → 503 (retry later), a typed value
+    /// that does not fit → 400, else 500.
     pub(crate) fn state(e: StateError) -> Reply {
         let text = e.to_string();
         let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
+        if e.is_unavailable() {
+            let hint = "the state's PostgreSQL server cannot be reached; retry once it is back (kvform serve reconnects by itself)";
+            return Reply::error(503, msg, hint);
+        }
         let status = match e {
             StateError::Locked { .. } => 503,
             StateError::WrongType { .. } | StateError::Invalid { .. } | StateError::Derived { .. } => 400,

@@ -49,10 +49,15 @@ impl DbError {
         matches!(self, DbError::Pg(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION))
     }
 
-    /// The connection to the server is gone (closed, reset, or the server shut down).
+    /// The connection to the server is gone or cannot be made (closed, reset, refused, or
+    /// the server shutting down: SQLSTATE class 57P, "operator intervention").
     pub fn is_connection_lost(&self) -> bool {
         match self {
-            DbError::Pg(e) => e.is_closed() || e.as_db_error().is_none() && e.code().is_none(),
+            DbError::Pg(e) => {
+                e.is_closed()
+                    || e.as_db_error().is_none() && e.code().is_none()
+                    || e.code().is_some_and(|c| c.code().starts_with("57P"))
+            }
             _ => false,
         }
     }

@@ -201,6 +201,14 @@ pub(crate) fn sql<'a, E: Into<DbError>>(path: &'a Path, context: &'static str) -
 
 /// [`classify_sqlite`] for SQLite; for PostgreSQL, a missing table or column is a damaged
 /// schema and a full disk is named as such, like SQLite's.
+impl StateError {
+    /// The database could not be reached (a PostgreSQL server down or restarting, the
+    /// connection lost): the one kind of error worth retrying as it is.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StateError::Db { source, .. } if source.is_connection_lost())
+    }
+}
+
 pub(crate) fn classify(path: &Path, context: &'static str, source: DbError) -> StateError {
     use postgres::error::SqlState;
     match source {
