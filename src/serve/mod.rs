@@ -83,9 +83,9 @@ impl App {
     ///
     /// A session the server ended (a restart, a failover, `pg_terminate_backend`) is only
     /// seen when a query fails on it (the server's goodbye, or the socket closed); then `f`
-    /// runs once more on a new session, so the
-    /// server outlives its database's restarts without a failed request. Every request's
-    /// first read (its token, the state's serial) comes through here.
+    /// runs once more on a new session, so the server outlives its database's restarts
+    /// without a failed request. Every request's first read (its token, the state's serial)
+    /// comes through here.
     pub(crate) fn read<T>(&self, f: impl Fn(&StateStore) -> Result<T, StateError>) -> Result<T, StateError> {
         let run = || {
             let mut r = self.reader();

@@ -199,8 +199,6 @@ pub(crate) fn sql<'a, E: Into<DbError>>(path: &'a Path, context: &'static str) -
     move |source| classify(path, context, source.into())
 }
 
-/// [`classify_sqlite`] for SQLite; for PostgreSQL, a missing table or column is a damaged
-/// schema and a full disk is named as such, like SQLite's.
 impl StateError {
     /// The database could not be reached (a PostgreSQL server down or restarting, the
     /// connection lost): the one kind of error worth retrying as it is.
@@ -209,6 +207,8 @@ impl StateError {
     }
 }
 
+/// [`classify_sqlite`] for SQLite; for PostgreSQL, a missing table or column is a damaged
+/// schema and a full disk is named as such, like SQLite's.
 pub(crate) fn classify(path: &Path, context: &'static str, source: DbError) -> StateError {
     use postgres::error::SqlState;
     match source {
