@@ -288,16 +288,18 @@ pub fn restore_pg(
         Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(sql(src, "open backup"))?,
     );
-    super::copy::copy(&backup, src, target.conn(), target.path())?;
-    // As on SQLite: the serial moves past both states, and the audit trail says why.
+    // As on SQLite: the serial moves past both states, and the audit trail says why; in the
+    // copy's own transaction, so the restored rows never show with the backup's serial.
     let serial = current.serial.max(restored.serial) + 1;
     let (c, p) = (target.conn(), target.path());
-    c.begin_write().map_err(sql(p, "begin"))?;
-    c.execute("UPDATE meta SET serial = ?1 WHERE id = 1", super::db::vals![serial as i64])
-        .map_err(sql(p, "bump serial"))?;
-    c.execute(RESTORE_RECORD, super::db::vals![serial as i64, super::actor().as_str(), env!("CARGO_PKG_VERSION"), now])
-        .map_err(sql(p, "write audit record"))?;
-    c.batch("COMMIT").map_err(sql(p, "commit"))?;
+    super::copy::copy(&backup, src, c, p, |c| {
+        c.execute("UPDATE meta SET serial = ?1 WHERE id = 1", super::db::vals![serial as i64])
+            .map_err(sql(p, "bump serial"))?;
+        let actor = super::actor();
+        c.execute(RESTORE_RECORD, super::db::vals![serial as i64, actor.as_str(), env!("CARGO_PKG_VERSION"), now])
+            .map_err(sql(p, "write audit record"))?;
+        Ok(())
+    })?;
     let after = check_connection(c, p)?;
     if !after.ok() {
         return Err(StateError::Corrupt { path: p.into(), problems: after.problems });

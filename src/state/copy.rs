@@ -140,9 +140,18 @@ pub(crate) fn digest(db: &Db, path: &Path) -> Result<Vec<(&'static str, u64, Str
     Ok(out)
 }
 
-/// Copy every row of `from` into `to` (a freshly created, empty state of the same schema),
-/// inside one transaction of `to`; then compare counts and digests.
-pub(crate) fn copy(from: &Db, from_path: &Path, to: &Db, to_path: &Path) -> Result<(), StateError> {
+/// Copy every row of `from` into `to` (a state of the same schema, whose rows it replaces),
+/// inside one transaction of `to`, and compare counts and digests before that transaction
+/// commits: a copy that lost or changed anything never lands. `finish` then runs in the
+/// same transaction (a restore's serial bump and audit record), so no reader or crash sees
+/// the copy without it.
+pub(crate) fn copy(
+    from: &Db,
+    from_path: &Path,
+    to: &Db,
+    to_path: &Path,
+    finish: impl FnOnce(&Db) -> Result<(), StateError>,
+) -> Result<(), StateError> {
     let meta = super::read_meta(from, from_path)?;
     let created_at = from
         .query_one("SELECT created_at FROM meta WHERE id = 1", &[], |r| r.i64(0))
@@ -185,26 +194,26 @@ pub(crate) fn copy(from: &Db, from_path: &Path, to: &Db, to_path: &Path) -> Resu
             )
             .map_err(e("continue the audit ids"))?;
         }
-        Ok(())
+        // Inside the transaction, the copy as it would commit.
+        let (a, b) = (digest(from, from_path)?, digest(to, to_path)?);
+        if a != b {
+            let problems = a
+                .iter()
+                .zip(&b)
+                .filter(|(x, y)| x != y)
+                .map(|(x, y)| format!("{}: {} rows (digest {}) copied as {} rows (digest {})", x.0, x.1, x.2, y.1, y.2))
+                .collect();
+            return Err(StateError::Corrupt { path: to_path.to_path_buf(), problems });
+        }
+        finish(to)
     })();
     match out {
-        Ok(()) => to.batch("COMMIT").map_err(sql(to_path, "commit the copy"))?,
+        Ok(()) => to.batch("COMMIT").map_err(sql(to_path, "commit the copy")),
         Err(err) => {
             let _ = to.batch("ROLLBACK");
-            return Err(err);
+            Err(err)
         }
     }
-    let (a, b) = (digest(from, from_path)?, digest(to, to_path)?);
-    if a != b {
-        let problems = a
-            .iter()
-            .zip(&b)
-            .filter(|(x, y)| x != y)
-            .map(|(x, y)| format!("{}: {} rows (digest {}) copied as {} rows (digest {})", x.0, x.1, x.2, y.1, y.2))
-            .collect();
-        return Err(StateError::Corrupt { path: to_path.to_path_buf(), problems });
-    }
-    Ok(())
 }
 
 /// `state backup` of a PostgreSQL state: a new SQLite file at `dest` holding the same rows.
@@ -219,7 +228,7 @@ pub(crate) fn to_sqlite_file(store: &StateStore, dest: &Path) -> Result<(), Stat
     }
     let now = super::read_meta(store.conn(), store.path())?.serial as i64;
     let (target, _) = StateStore::init(&tmp, now)?;
-    copy(store.conn(), store.path(), target.conn(), &tmp)?;
+    copy(store.conn(), store.path(), target.conn(), &tmp, |_| Ok(()))?;
     if let Some(c) = target.conn().lite() {
         c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(sql(&tmp, "checkpoint"))?;
     }
@@ -294,7 +303,7 @@ pub fn migrate(
             loc.init(now)?.0
         }
     };
-    copy(src, &src_path, target.conn(), target.path())?;
+    copy(src, &src_path, target.conn(), target.path(), |_| Ok(()))?;
     let rows = digest(target.conn(), target.path())?.into_iter().map(|(t, n, _)| (t, n)).collect();
     txn.rollback()?;
     Ok(Migrated { bucket_id: meta.bucket_id, serial: meta.serial, rows, target: target.path().to_path_buf() })
