@@ -235,6 +235,74 @@ both!(
     savepoints_undo_writes_and_counts_on
 );
 
+/// `put_new` and savepoints together. On PostgreSQL both are held back and sent in bulk
+/// (a savepoint only once something after it must reach the server), so this walks every
+/// way held-back work can end: read while held, sent by a direct write, sent by the size
+/// limit, rolled back while held or after being sent, released.
+fn held_back_creates_and_savepoints_on((_d, path): (tempfile::TempDir, Location)) {
+    let (web, db, gone, bulk) = ("vars/job/web", "vars/job/db", "vars/job/gone", "vars/job/bulk");
+    let mut t = txn(&path);
+    t.put_new(NS, "before", "1", 0, "test", NOW).unwrap();
+    t.savepoint("job_0").unwrap();
+    t.put_new(web, "a", "1", 0, "test", NOW).unwrap();
+    t.put_new(NS, "in_job0", "x", 0, "test", NOW).unwrap();
+    // A held-back key reads as written; another key reads from the state.
+    let e = t.get(NS, "in_job0").unwrap().unwrap();
+    assert_eq!((e.value.as_str(), e.version, e.deleted, e.writer.as_str()), ("x", 1, false, "test"));
+    assert!(t.get(NS, "absent").unwrap().is_none());
+    t.savepoint("job_1").unwrap();
+    t.put_new(web, "b", "2", 0, "test", NOW).unwrap();
+    // A direct write sends what is held, both savepoints included, in order.
+    t.put(web, "direct", "d", 0, "test", NOW).unwrap();
+    t.put_new(db, "c", "3", 0, "test", NOW).unwrap();
+    t.rollback_to("job_1").unwrap();
+    assert!(t.get(web, "b").unwrap().is_none());
+    assert!(t.get(web, "direct").unwrap().is_none());
+    assert!(t.get(db, "c").unwrap().is_none());
+    assert_eq!(t.get(web, "a").unwrap().unwrap().value, "1");
+    t.release("job_0").unwrap();
+    t.savepoint("job_2").unwrap();
+    t.put_new(db, "kept", "k", 0, "test", NOW).unwrap();
+    t.release("job_2").unwrap();
+    // Rolled back while still held.
+    t.savepoint("job_3").unwrap();
+    t.put_new(gone, "g", "g", 0, "test", NOW).unwrap();
+    t.rollback_to("job_3").unwrap();
+    assert!(t.get(gone, "g").unwrap().is_none());
+    // More than the held-back limit: sent part way, then rolled back.
+    t.savepoint("job_4").unwrap();
+    for i in 0..10_050 {
+        t.put_new(bulk, &format!("k{i}"), "v", 0, "test", NOW).unwrap();
+    }
+    t.rollback_to("job_4").unwrap();
+    // A typed create is held back too, with its type.
+    t.savepoint("job_5").unwrap();
+    t.put_new_as(db, "port", "8080", 0, "test", NOW, kvform::kv::KvType::Number).unwrap();
+    assert!(t.put_new_as(db, "bad", "eighty", 0, "test", NOW, kvform::kv::KvType::Number).is_err());
+    t.release("job_5").unwrap();
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+
+    let s = open(&path).unwrap();
+    for (ns, key, value) in
+        [(NS, "before", "1"), (web, "a", "1"), (NS, "in_job0", "x"), (db, "kept", "k"), (db, "port", "8080")]
+    {
+        let e = s.get(ns, key).unwrap().unwrap_or_else(|| panic!("{ns}/{key} is missing"));
+        assert_eq!((e.value.as_str(), e.version), (value, 1), "{ns}/{key}");
+    }
+    assert_eq!(s.key_meta(db, "port").unwrap().unwrap().kv_type, kvform::kv::KvType::Number);
+    for (ns, key) in [(web, "b"), (web, "direct"), (db, "c"), (gone, "g"), (bulk, "k0"), (bulk, "k10049"), (db, "bad")]
+    {
+        assert!(s.get(ns, key).unwrap().is_none(), "{ns}/{key} should have been rolled back");
+    }
+    assert_eq!(s.audit(1).unwrap()[0].added, 5);
+    assert_eq!(s.audit(1).unwrap()[0].changed, 0);
+}
+both!(
+    held_back_creates_and_savepoints,
+    held_back_creates_and_savepoints_on_postgres,
+    held_back_creates_and_savepoints_on
+);
+
 fn rollback_and_drop_discard_everything_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     t.put(NS, "a", "v", 0, "test", NOW).unwrap();

@@ -245,8 +245,8 @@ fn record_purged_jobs(txn: &mut WriteTxn, desired: &Desired, report: &ApplyRepor
     Ok(())
 }
 
-/// Read ahead the keys `namespaces`' changes write over (updates, revivals, tombstones,
-/// typed writes; a plain create has no row), so applying them is not a read per key on
+/// Read ahead the keys `namespaces`' changes write over (updates, revivals, tombstones;
+/// a create without a reason has no row), so applying them is not a read per key on
 /// PostgreSQL.
 pub(super) fn prefetch<'a>(
     txn: &mut WriteTxn,
@@ -256,7 +256,7 @@ pub(super) fn prefetch<'a>(
     let keys: Vec<(&str, &str)> = namespaces
         .into_iter()
         .flat_map(|ns| plan.changes_in(ns))
-        .filter(|c| c.action != Action::Create || c.reason.is_some() || !c.kv_type.is_string())
+        .filter(|c| c.action != Action::Create || c.reason.is_some())
         .map(|c| (c.namespace.as_str(), c.key.as_str()))
         .collect();
     txn.prefetch(&keys)?;
@@ -273,14 +273,12 @@ pub(super) fn apply_namespace(txn: &mut WriteTxn, plan: &Plan, ns: &str, now: i6
                     .after
                     .as_ref()
                     .ok_or_else(|| ApplyError::NoValue { namespace: c.namespace.clone(), key: c.key.clone() })?;
-                let written = if !c.kv_type.is_string() {
-                    // An HCL-typed key (SPEC §9); few of them, so no put_new fast path.
-                    txn.put_as(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now, c.kv_type)?
-                } else if c.action == Action::Create && c.reason.is_none() {
+                // An HCL-typed key (SPEC §9) is written with its type.
+                let written = if c.action == Action::Create && c.reason.is_none() {
                     // A create without a reason is a key with no row at all (a revive says so).
-                    txn.put_new(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)?
+                    txn.put_new_as(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now, c.kv_type)?
                 } else {
-                    txn.put(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now)?
+                    txn.put_as(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now, c.kv_type)?
                 };
                 match written {
                     WriteOutcome::Created { .. } | WriteOutcome::Revived { .. } => counts.added += 1,

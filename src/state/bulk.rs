@@ -25,16 +25,17 @@ pub(crate) struct NewRow {
     pub ttl: i64,
     pub writer: String,
     pub now: i64,
+    /// The key's type (already checked against the value).
+    pub kv_type: crate::kv::KvType,
 }
 
 /// Insert version 1 of each row (`created_at`, `key_created_at` = its `now`, serial
-/// `serial`, type string, no description) unless the key has a row; returns the indices of
+/// `serial`, its type, no description) unless the key has a row; returns the indices of
 /// `rows` that were not inserted because the key exists. PostgreSQL only.
 pub(crate) fn insert_first(conn: &Db, path: &Path, rows: &[NewRow], serial: i64) -> Result<Vec<usize>, StateError> {
     // The common case, no key exists: COPY, the fastest way in (about half the server time
     // of the INSERT below). A key that exists fails the whole COPY; its savepoint undoes it
     // and the INSERT sorts out which rows were refused.
-    let kv_type = crate::kv::KvType::default();
     let mut data = Vec::with_capacity(rows.iter().map(|r| r.namespace.len() + r.key.len() + r.value.len() + 64).sum());
     for r in rows {
         for field in [r.namespace.as_str(), r.key.as_str(), "1", r.value.as_str(), "0"] {
@@ -42,7 +43,7 @@ pub(crate) fn insert_first(conn: &Db, path: &Path, rows: &[NewRow], serial: i64)
         }
         let numbers = [r.ttl.to_string(), r.now.to_string(), serial.to_string()];
         for field in
-            [numbers[0].as_str(), numbers[1].as_str(), numbers[2].as_str(), r.writer.as_str(), kv_type.as_str(), ""]
+            [numbers[0].as_str(), numbers[1].as_str(), numbers[2].as_str(), r.writer.as_str(), r.kv_type.as_str(), ""]
         {
             copy_field(&mut data, field);
         }
@@ -73,14 +74,15 @@ pub(crate) fn insert_first(conn: &Db, path: &Path, rows: &[NewRow], serial: i64)
         let ttl: Vec<i64> = chunk.iter().map(|r| r.ttl).collect();
         let writer: Vec<&str> = chunk.iter().map(|r| r.writer.as_str()).collect();
         let now: Vec<i64> = chunk.iter().map(|r| r.now).collect();
+        let kv_type: Vec<&str> = chunk.iter().map(|r| r.kv_type.as_str()).collect();
         let mut inserted: HashSet<(String, String)> = HashSet::new();
         let mut n = 0usize;
         conn.query(
             "INSERT INTO latest (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
                                  type, description, key_created_at)
-             SELECT r.n, r.k, 1, r.v, 0, r.t, r.c, ?7, r.w, ?8, '', r.c
-               FROM unnest(?1::text[], ?2::text[], ?3::text[], ?4::bigint[], ?5::text[], ?6::bigint[])
-                    AS r(n, k, v, t, w, c)
+             SELECT r.n, r.k, 1, r.v, 0, r.t, r.c, ?7, r.w, r.y, '', r.c
+               FROM unnest(?1::text[], ?2::text[], ?3::text[], ?4::bigint[], ?5::text[], ?6::bigint[], ?8::text[])
+                    AS r(n, k, v, t, w, c, y)
              ON CONFLICT (namespace, key) DO NOTHING RETURNING namespace, key",
             vals![
                 super::db::Val::TA(&ns),
@@ -90,7 +92,7 @@ pub(crate) fn insert_first(conn: &Db, path: &Path, rows: &[NewRow], serial: i64)
                 super::db::Val::TA(&writer),
                 super::db::Val::IA(&now),
                 serial,
-                kv_type.as_str()
+                super::db::Val::TA(&kv_type)
             ],
             |r| {
                 n += 1;
@@ -126,6 +128,23 @@ pub(crate) fn copy_field(out: &mut Vec<u8>, field: &str) {
         }
     }
     out.push(b'\t');
+}
+
+/// Insert fingerprint rows of namespaces that have none (COPY on PostgreSQL).
+pub(crate) fn insert_fingerprints(conn: &Db, path: &Path, rows: &[(&str, &Digest)]) -> Result<(), StateError> {
+    if !conn.is_pg() || rows.is_empty() {
+        return put_fingerprints(conn, path, rows);
+    }
+    let mut data = Vec::with_capacity(rows.iter().map(|(n, _)| n.len() + 40).sum());
+    for (ns, d) in rows {
+        copy_field(&mut data, ns);
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        copy_field(&mut data, &format!("\\x{hex}"));
+        data.pop();
+        data.push(b'\n');
+    }
+    conn.copy_in("COPY fingerprints (namespace, digest) FROM STDIN", &data).map_err(sql(path, "write fingerprints"))?;
+    Ok(())
 }
 
 /// Write (insert or replace) fingerprint rows.

@@ -128,7 +128,7 @@ pub struct WriteTxn {
     base_serial: u64,
     max_versions: u32,
     pub(crate) counts: Counts,
-    savepoints: Vec<(String, Counts)>,
+    savepoints: Vec<Savepoint>,
     began: Instant,
     finished: bool,
     /// Fingerprints of the plan being applied (`super::fingerprint`).
@@ -141,7 +141,8 @@ pub struct WriteTxn {
     /// PostgreSQL only: writes held back and sent in bulk ([`Self::flush`]), because there
     /// every statement is a round trip. First versions from [`Self::put_new`] …
     pending: Vec<NewRow>,
-    pending_keys: HashSet<(String, String)>,
+    /// Where each held-back key is in `pending`.
+    pending_keys: HashMap<(String, String), usize>,
     pending_bytes: usize,
     /// … and fingerprint rows, the last one per namespace.
     fp_pending: BTreeMap<String, fingerprint::Digest>,
@@ -152,6 +153,30 @@ pub struct WriteTxn {
     /// a batch of writes does not read its keys one round trip at a time. An entry is
     /// dropped when its key is written; all are dropped on a rollback.
     heads: HashMap<String, HashMap<String, Option<Head>>>,
+    /// Set while [`Self::flush`] sends: what its conflict writes do goes straight to the
+    /// server, in order, instead of being held back again.
+    flushing: bool,
+}
+
+/// A savepoint of the transaction. On PostgreSQL it is held back with the writes (`held`)
+/// and sent only when something after it has to reach the server, so a job that only
+/// creates keys costs no round trip of its own and its rows travel in the same COPY as the
+/// jobs' around it.
+struct Savepoint {
+    name: String,
+    /// The counts a rollback restores: those of everything before the savepoint that has
+    /// been sent (held-back rows are counted when they are sent).
+    counts: Counts,
+    held: Option<Held>,
+}
+
+/// What came before a held-back savepoint and is held back too. Held-back savepoints are
+/// always the newest ones: a flush sends them all.
+struct Held {
+    /// `pending[..mark]` was written before the savepoint.
+    mark: usize,
+    /// The fingerprint rows held back before it (`fp_pending` then holds only later ones).
+    fp_before: BTreeMap<String, fingerprint::Digest>,
 }
 
 /// Held-back first versions are sent when this many have gathered (or this many bytes of
@@ -207,11 +232,12 @@ impl WriteTxn {
             staged: None,
             fp_written: std::collections::HashMap::new(),
             pending: Vec::new(),
-            pending_keys: HashSet::new(),
+            pending_keys: HashMap::new(),
             pending_bytes: 0,
             touched_ns: HashSet::new(),
             fp_pending: BTreeMap::new(),
             heads: HashMap::new(),
+            flushing: false,
         };
         txn.base_serial = super::read_meta(&txn.conn, &txn.path)?.serial;
         Ok(txn)
@@ -271,19 +297,25 @@ impl WriteTxn {
         if !self.conn.is_pg() || keys.is_empty() {
             return Ok(());
         }
-        self.flush()?;
+        // No flush: held-back rows are first versions of their own keys, so they change no
+        // other key's latest row. Their keys are left out; a write of one sends them first
+        // and then reads its row.
+        let keys: Vec<(&str, &str)> = keys.iter().copied().filter(|k| !self.is_pending(k.0, k.1)).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
         let mut found = HashMap::new();
         bulk::latest_rows(
             &self.conn,
             &self.path,
-            keys,
+            &keys,
             "l.version, l.value, l.deleted, l.ttl, l.type, l.description",
             |r| {
                 found.insert((r.text(0)?, r.text(1)?), Head::from_row(r, 3)?);
                 Ok(())
             },
         )?;
-        for (ns, key) in keys {
+        for (ns, key) in &keys {
             let head = found.remove(&(ns.to_string(), key.to_string()));
             self.heads.entry(ns.to_string()).or_default().insert(key.to_string(), head);
         }
@@ -335,10 +367,11 @@ impl WriteTxn {
             ..Default::default()
         };
         let changed: std::collections::BTreeSet<&str> = changed.into_iter().collect();
+        let mut unverified: Vec<&str> = Vec::new();
         for (ns, d) in &basis.read {
             if changed.contains(ns.as_str()) {
                 self.fp_written.remove(ns.as_str());
-                self.put_fp(ns, &fingerprint::UNVERIFIED)?;
+                unverified.push(ns);
                 staged.on_write.insert(ns.clone(), *d);
             } else {
                 staged.on_commit.insert(ns.clone(), *d);
@@ -347,8 +380,18 @@ impl WriteTxn {
         // Changes the basis does not cover (a targeted apply records none): what they
         // write is not verified against any fingerprint, so the next plan must read it.
         for ns in changed.into_iter().filter(|ns| !basis.read.contains_key(*ns)) {
-            self.put_fp(ns, &fingerprint::UNVERIFIED)?;
+            unverified.push(ns);
             staged.foreign.insert(ns.to_string());
+        }
+        if basis.full && self.conn.is_pg() {
+            // The table was just emptied, so these are new rows: one COPY, not upserts.
+            let rows: Vec<(&str, &fingerprint::Digest)> =
+                unverified.iter().map(|ns| (*ns, &fingerprint::UNVERIFIED)).collect();
+            bulk::insert_fingerprints(&self.conn, &self.path, &rows)?;
+        } else {
+            for ns in unverified {
+                self.put_fp(ns, &fingerprint::UNVERIFIED)?;
+            }
         }
         self.staged = Some(staged);
         Ok(())
@@ -378,7 +421,7 @@ impl WriteTxn {
 
     /// Write a fingerprint row (held back on PostgreSQL, see `pending`).
     fn put_fp(&mut self, ns: &str, d: &fingerprint::Digest) -> Result<(), StateError> {
-        if self.conn.is_pg() {
+        if self.conn.is_pg() && !self.flushing {
             self.fp_pending.insert(ns.to_string(), *d);
             Ok(())
         } else {
@@ -386,29 +429,75 @@ impl WriteTxn {
         }
     }
 
-    /// Send the held-back writes. Every method that reads or writes the database otherwise
-    /// calls this first, so nothing ever sees the state without them. A held-back first
-    /// version whose key turns out to exist (written in this transaction before it was
-    /// held back) is written as [`Self::put`] would have written it.
+    /// Send the held-back writes and savepoints, in the order they were made. Every method
+    /// that reads or writes the database otherwise calls this first, so nothing ever sees
+    /// the state without them. A held-back first version whose key turns out to exist
+    /// (written in this transaction before it was held back) is written as [`Self::put`]
+    /// would have written it.
     fn flush(&mut self) -> Result<(), StateError> {
-        if !self.pending.is_empty() {
-            let rows = std::mem::take(&mut self.pending);
-            self.pending_keys.clear();
-            self.pending_bytes = 0;
-            let conflicts = bulk::insert_first(&self.conn, &self.path, &rows, self.next_serial() as i64)?;
-            self.touched_ns.extend(rows.iter().map(|r| r.namespace.clone()));
-            self.counts.added += (rows.len() - conflicts.len()) as u64;
-            for i in conflicts {
-                let r = &rows[i];
-                self.write(&r.namespace, &r.key, &r.value, r.ttl as u64, &r.writer, r.now, Meta::Keep(KvType::String))?;
-            }
+        let held_savepoint = self.savepoints.last().is_some_and(|s| s.held.is_some());
+        if self.flushing || (self.pending.is_empty() && self.fp_pending.is_empty() && !held_savepoint) {
+            return Ok(());
         }
-        if !self.fp_pending.is_empty() {
-            let rows = std::mem::take(&mut self.fp_pending);
-            let rows: Vec<(&str, &fingerprint::Digest)> = rows.iter().map(|(n, d)| (n.as_str(), d)).collect();
-            bulk::put_fingerprints(&self.conn, &self.path, &rows)?;
+        self.flushing = true;
+        let sent = self.send_held();
+        self.flushing = false;
+        sent
+    }
+
+    fn send_held(&mut self) -> Result<(), StateError> {
+        let rows = std::mem::take(&mut self.pending);
+        self.pending_keys.clear();
+        self.pending_bytes = 0;
+        let mut from = 0;
+        let first_held = self.savepoints.iter().position(|s| s.held.is_some()).unwrap_or(self.savepoints.len());
+        for i in first_held..self.savepoints.len() {
+            let held = self.savepoints[i].held.take().expect("held-back savepoints are the newest");
+            self.send_rows(&rows[from..held.mark])?;
+            from = held.mark;
+            self.send_fingerprints(held.fp_before)?;
+            let q = savepoint_name(&self.savepoints[i].name)?;
+            self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
+            // What it restores: everything before it is sent now, so counted.
+            self.savepoints[i].counts = self.counts;
+        }
+        self.send_rows(&rows[from..])?;
+        let fps = std::mem::take(&mut self.fp_pending);
+        self.send_fingerprints(fps)
+    }
+
+    fn send_rows(&mut self, rows: &[NewRow]) -> Result<(), StateError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let conflicts = bulk::insert_first(&self.conn, &self.path, rows, self.next_serial() as i64)?;
+        self.touched_ns.extend(rows.iter().map(|r| r.namespace.clone()));
+        self.counts.added += (rows.len() - conflicts.len()) as u64;
+        for i in conflicts {
+            let r = &rows[i];
+            self.write(&r.namespace, &r.key, &r.value, r.ttl as u64, &r.writer, r.now, Meta::Keep(r.kv_type))?;
         }
         Ok(())
+    }
+
+    fn send_fingerprints(&mut self, rows: BTreeMap<String, fingerprint::Digest>) -> Result<(), StateError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(&str, &fingerprint::Digest)> = rows.iter().map(|(n, d)| (n.as_str(), d)).collect();
+        bulk::put_fingerprints(&self.conn, &self.path, &rows)
+    }
+
+    /// A first version of this key is held back.
+    fn is_pending(&self, ns: &str, key: &str) -> bool {
+        self.pending_row(ns, key).is_some()
+    }
+
+    fn pending_row(&self, ns: &str, key: &str) -> Option<&NewRow> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.pending_keys.get(&(ns.to_string(), key.to_string())).map(|&i| &self.pending[i])
     }
 
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough
@@ -421,7 +510,24 @@ impl WriteTxn {
     /// Latest row of one key (a derived key as readers see it); sees this transaction's
     /// own writes.
     pub fn get(&mut self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
-        self.flush()?;
+        // Held-back writes can change only their own keys' rows (and the derived keys read
+        // from them), so other reads need not send them, and a held-back key is its row:
+        // `put_new`'s caller vouched that it had none (the apply's plan, read under this
+        // lock), so it is version 1 as written. (Were that wrong, the flush would write the
+        // value as `put` does: the same value, a later version.)
+        if crate::kv::derived::derivation(ns, key).is_some() {
+            self.flush()?;
+        } else if let Some(r) = self.pending_row(ns, key) {
+            return Ok(Some(Entry {
+                value: r.value.clone(),
+                version: 1,
+                deleted: false,
+                ttl: r.ttl as u64,
+                created_at: r.now,
+                serial: self.next_serial(),
+                writer: r.writer.clone(),
+            }));
+        }
         read_key(&self.conn, &self.path, ns, key)
     }
 
@@ -564,16 +670,33 @@ impl WriteTxn {
         writer: &str,
         now: i64,
     ) -> Result<WriteOutcome, StateError> {
+        self.put_new_as(ns, key, value, ttl, writer, now, KvType::String)
+    }
+
+    /// [`Self::put_new`] with a type, as [`Self::put_as`] is `put` with one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_new_as(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        writer: &str,
+        now: i64,
+        kv_type: KvType,
+    ) -> Result<WriteOutcome, StateError> {
         if is_secret_key(ns, key) {
-            return self.put(ns, key, value, ttl, writer, now);
+            return self.put_as(ns, key, value, ttl, writer, now, kv_type);
         }
+        kv_type.validate_for(ns, key, value.trim()).map_err(|e| StateError::WrongType {
+            ns: ns.into(),
+            key: key.into(),
+            error: e,
+        })?;
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
-        if self.conn.is_pg()
-            && !self.touched_ns.contains(ns)
-            && !self.pending_keys.contains(&(ns.to_string(), key.to_string()))
-        {
+        if self.conn.is_pg() && !self.touched_ns.contains(ns) && !self.is_pending(ns, key) {
             // Held back and sent in bulk: one statement per few thousand keys instead of a
             // round trip per key, in a namespace this transaction has not written yet (the
             // caller's "no row" holds there unless the key existed before the transaction:
@@ -582,7 +705,7 @@ impl WriteTxn {
             let value = value.trim();
             self.forget_head(ns, key);
             self.pending_bytes += ns.len() + key.len() + value.len();
-            self.pending_keys.insert((ns.to_string(), key.to_string()));
+            self.pending_keys.insert((ns.to_string(), key.to_string()), self.pending.len());
             self.pending.push(NewRow {
                 namespace: ns.to_string(),
                 key: key.to_string(),
@@ -590,6 +713,7 @@ impl WriteTxn {
                 ttl: ttl as i64,
                 writer: writer.to_string(),
                 now,
+                kv_type,
             });
             self.note_write(ns, writer)?;
             if self.pending.len() >= PENDING_ROWS || self.pending_bytes >= PENDING_BYTES {
@@ -598,8 +722,9 @@ impl WriteTxn {
             return Ok(WriteOutcome::Created { version: 1 });
         }
         self.flush()?;
-        if !self.insert_first(ns, key, value.trim(), ttl, writer, now, &Typed::default())? {
-            return self.put(ns, key, value, ttl, writer, now);
+        let meta = Typed { kv_type, description: String::new() };
+        if !self.insert_first(ns, key, value.trim(), ttl, writer, now, &meta)? {
+            return self.put_as(ns, key, value, ttl, writer, now, kv_type);
         }
         self.note_write(ns, writer)?;
         Ok(WriteOutcome::Created { version: 1 })
@@ -737,22 +862,38 @@ impl WriteTxn {
 
     pub fn savepoint(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
-        self.flush()?;
         // Read-ahead rows live within one step of the executor (a batch, a job's own
         // namespaces); dropping them at every savepoint keeps them from outliving it.
         self.heads.clear();
-        self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
-        self.savepoints.push((name.to_string(), self.counts));
+        let held = if self.conn.is_pg() {
+            Some(Held { mark: self.pending.len(), fp_before: std::mem::take(&mut self.fp_pending) })
+        } else {
+            self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
+            None
+        };
+        self.savepoints.push(Savepoint { name: name.to_string(), counts: self.counts, held });
         Ok(())
     }
 
     pub fn release(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
-        self.flush()?;
         self.heads.clear();
-        self.conn.batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"))?;
-        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
-            self.savepoints.truncate(i);
+        let Some(i) = self.savepoints.iter().rposition(|s| s.name == name) else {
+            // Not ours: the server says what is wrong with it.
+            self.flush()?;
+            return self.conn.batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"));
+        };
+        let released = self.savepoints.split_off(i);
+        // Fingerprint rows held back before the released savepoints now come, in order,
+        // before the ones held back since.
+        let mut fps = BTreeMap::new();
+        for held in released.iter().filter_map(|s| s.held.as_ref()) {
+            fps.extend(held.fp_before.iter().map(|(n, d)| (n.clone(), *d)));
+        }
+        fps.extend(std::mem::take(&mut self.fp_pending));
+        self.fp_pending = fps;
+        if released[0].held.is_none() {
+            self.conn.batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"))?;
         }
         Ok(())
     }
@@ -760,18 +901,40 @@ impl WriteTxn {
     /// Undo everything since the savepoint `name`, and release it.
     pub fn rollback_to(&mut self, name: &str) -> Result<(), StateError> {
         let q = savepoint_name(name)?;
-        // Held-back writes belong to the work being undone; send them so the rollback
-        // undoes them with the rest (and `counts` restores to the savepoint's).
-        self.flush()?;
-        self.conn.batch(&format!("ROLLBACK TO {q}; RELEASE {q}")).map_err(sql(&self.path, "roll back to savepoint"))?;
+        let Some(i) = self.savepoints.iter().rposition(|s| s.name == name) else {
+            self.flush()?;
+            return self
+                .conn
+                .batch(&format!("ROLLBACK TO {q}; RELEASE {q}"))
+                .map_err(sql(&self.path, "roll back to savepoint"));
+        };
+        let mut undone = self.savepoints.split_off(i);
+        let sp = undone.swap_remove(0);
+        match sp.held {
+            // Nothing since it reached the server: drop what was held back after it.
+            Some(held) => {
+                self.pending.truncate(held.mark);
+                self.pending_keys =
+                    self.pending.iter().enumerate().map(|(i, r)| ((r.namespace.clone(), r.key.clone()), i)).collect();
+                self.pending_bytes = self.pending.iter().map(|r| r.namespace.len() + r.key.len() + r.value.len()).sum();
+                self.fp_pending = held.fp_before;
+            }
+            // Everything held back now came after it (a flush sends all savepoints).
+            None => {
+                self.pending.clear();
+                self.pending_keys.clear();
+                self.pending_bytes = 0;
+                self.fp_pending.clear();
+                self.conn
+                    .batch(&format!("ROLLBACK TO {q}; RELEASE {q}"))
+                    .map_err(sql(&self.path, "roll back to savepoint"))?;
+            }
+        }
         // What the fingerprint rows and read-ahead heads hold after the rollback is not
         // tracked: forget all.
         self.fp_written.clear();
         self.heads.clear();
-        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n == name) {
-            self.counts = self.savepoints[i].1;
-            self.savepoints.truncate(i);
-        }
+        self.counts = sp.counts;
         Ok(())
     }
 
@@ -852,7 +1015,7 @@ impl WriteTxn {
     /// writes back. Held-back writes would be invisible through it, hence the check.
     pub(crate) fn conn(&self) -> &Db {
         assert!(
-            self.pending.is_empty() && self.fp_pending.is_empty(),
+            self.pending.is_empty() && self.fp_pending.is_empty() && self.savepoints.iter().all(|s| s.held.is_none()),
             "WriteTxn::conn with held-back writes: call a WriteTxn method (they send them) first"
         );
         &self.conn
