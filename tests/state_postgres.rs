@@ -305,3 +305,93 @@ fn restore_onto_a_postgres_state_keeps_the_replaced_one_and_moves_the_serial_on(
     );
     assert_eq!(state_info_json(d)["serial"].as_u64().unwrap(), serial);
 }
+
+/// `kvform` in `dir` with `KVFORM_SECRET_KEY` set to `key` (or unset), `stdin` piped in.
+fn kvform_with_key(dir: &std::path::Path, args: &[&str], key: Option<&str>, stdin: &[u8]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvform"));
+    cmd.arg("-C").arg(dir).args(args).env("NO_COLOR", "1").env_remove("KVFORM_SECRET_KEY");
+    if let Some(k) = key {
+        cmd.env("KVFORM_SECRET_KEY", k);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), stdin).unwrap();
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A CI runner has the workspace from git and the state on PostgreSQL, but not `secrets/`:
+/// `init` there must not mint a second key or CA (secrets sealed with it would be unreadable
+/// everywhere else), and the bucket's key can come from `KVFORM_SECRET_KEY`.
+#[test]
+fn a_runner_takes_the_bucket_key_from_the_environment_and_init_mints_none() {
+    use base64::Engine as _;
+    if pg_url("a_runner_takes_the_bucket_key_from_the_environment_and_init_mints_none").is_none() {
+        return;
+    }
+    let b = pg_bucket();
+    let laptop = b.path();
+    let o = kvform_with_key(laptop, &["kv", "set", "secrets/job/web", "password", "-"], None, b"hunter2-plain");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = base64::engine::general_purpose::STANDARD.encode(std::fs::read(laptop.join("secrets/kv.key")).unwrap());
+
+    let runner_dir = tempfile::tempdir().unwrap();
+    let runner = runner_dir.path();
+    std::fs::copy(laptop.join("kvform.hcl"), runner.join("kvform.hcl")).unwrap();
+    copy_tree(&laptop.join("workspace"), &runner.join("workspace"));
+
+    let o = kvform_with_key(runner, &["init"], None, b"");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("missing  secrets/kv.key"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("made on another machine") && stderr(&o).contains("KVFORM_SECRET_KEY"),
+        "{}",
+        stderr(&o)
+    );
+    for f in ["secrets/kv.key", "secrets/ca.crt", "secrets/ca.key"] {
+        assert!(!runner.join(f).exists(), "init made {f} for a bucket made elsewhere");
+    }
+
+    let get = ["kv", "get", "secrets/job/web", "password", "--reveal"];
+    let o = kvform_with_key(runner, &get, None, b"");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("KVFORM_SECRET_KEY is not set"), "{}", stderr(&o));
+    let o = kvform_with_key(runner, &get, Some(&key), b"");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "hunter2-plain");
+    // A write on the runner is sealed with the bucket's key: the laptop reads it.
+    let o = kvform_with_key(runner, &["kv", "set", "secrets/job/web", "token", "-"], Some(&key), b"from-ci");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kvform_with_key(laptop, &["kv", "get", "secrets/job/web", "token", "--reveal"], None, b"");
+    assert_eq!(stdout(&o).trim(), "from-ci", "{}", stderr(&o));
+
+    let o = kvform_with_key(runner, &get, Some("not-a-key"), b"");
+    assert!(stderr(&o).contains("KVFORM_SECRET_KEY is not a kvform key"), "{}", stderr(&o));
+    let other = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let o = kvform_with_key(laptop, &get, Some(&other), b"");
+    assert!(stderr(&o).contains("hold different keys"), "{}", stderr(&o));
+    let o = kvform_with_key(runner, &["secrets", "rotate-key"], Some(&key), b"");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("rotate the key on the machine that holds secrets/kv.key"), "{}", stderr(&o));
+    assert_eq!(
+        kvform_with_key(runner, &get, Some(&key), b"").status.code(),
+        Some(0),
+        "the refused rotation changed nothing"
+    );
+}

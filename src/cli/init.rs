@@ -130,6 +130,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // A missing kvform.hcl means the defaults, which are also what the template below says.
     let session = Session::for_bucket(bucket)?;
     let (bucket, settings) = (&session.bucket, &session.settings);
+    let location = session.state_location();
+    // A PostgreSQL bucket that exists already was made on another machine (or here before):
+    // its key and CA are there. New ones made here would seal secrets and sign certificates
+    // that no other machine can open or trust, so init leaves them to be copied.
+    let made_elsewhere =
+        matches!(location, crate::state::Location::Postgres(_)) && StateStore::open_at(&location).is_ok();
+    let key_from_env = crate::secrets::key_from_env()?.is_some();
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
 
     // One line per item; `--quiet` keeps only the summary.
@@ -139,7 +146,22 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let (mut created, mut kept) = (0, 0);
+    let mut missing: Vec<&str> = Vec::new();
     for item in LAYOUT {
+        if let Item::Key { rel } = item
+            && !root.join(rel).exists()
+        {
+            if key_from_env {
+                kept += 1;
+                line(format!("  kept     {rel} (the key comes from ${})", crate::secrets::KEY_ENV));
+                continue;
+            }
+            if made_elsewhere {
+                missing.push(rel);
+                line(format!("  missing  {rel} (the bucket was made on another machine; not created)"));
+                continue;
+            }
+        }
         let (rel, made) = match item {
             Item::Dir { rel, private } => (*rel, make_dir(&root, rel, *private, ctx)?),
             Item::File { rel, contents } => (*rel, make_file(&root.join(rel), contents.as_bytes(), 0o644)?),
@@ -175,7 +197,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let location = session.state_location();
     let (store, outcome, pg_bucket) = StateStore::init_at(&location, session.now)
         .with_context(|| format!("cannot create the state {}", location_name(&location, bucket)))?;
     let shown = store.path().strip_prefix(&root).unwrap_or(store.path()).display().to_string();
@@ -205,7 +226,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    if make_ca(bucket, &store, session.now)? {
+    if made_elsewhere && !crate::certs::ca::exists(bucket)? {
+        missing.push("secrets/ca.crt, secrets/ca.key");
+        line("  missing  secrets/ca.crt, secrets/ca.key (the bucket was made on another machine; not created)".into());
+    } else if make_ca(bucket, &store, session.now)? {
         created += 1;
         line("  created  secrets/ca.crt, secrets/ca.key (the bucket CA)".to_string());
     } else {
@@ -226,6 +250,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ctx.printer.info(
             "Next: add workers to workspace/workers.json and jobs under workspace/jobs/<job>/, then run `kvform validate`.",
         );
+    }
+    if !missing.is_empty() {
+        ctx.printer.warn(&format!(
+            "this bucket's state on PostgreSQL was made on another machine, which holds its {}; init made none here, because new ones would seal secrets and sign certificates no other machine can open or trust\n  help: copy them from that machine into secrets/ (mode 0600){}",
+            missing.join(" and "),
+            if missing.iter().any(|m| m.ends_with("kv.key")) {
+                format!(", or set {} to the output of `base64 -w0 secrets/kv.key` there", crate::secrets::KEY_ENV)
+            } else {
+                String::new()
+            }
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

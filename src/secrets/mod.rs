@@ -27,6 +27,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
+/// Where a machine without `secrets/kv.key` (a CI runner applying against a shared
+/// PostgreSQL state) can hold the bucket's key instead: the base64 of its 32 bytes. CI
+/// systems hand secrets out as variables; it is never an argument, so it stays out of `ps`.
+pub const KEY_ENV: &str = "KVFORM_SECRET_KEY";
+
 /// Prefix of every sealed value; the `1` is the format version.
 pub const SEALED_PREFIX: &str = "kvs1:";
 const NONCE_LEN: usize = 12;
@@ -34,8 +39,25 @@ const TAG_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    #[error("no secret key at {}\n  help: run `kvform init` to create the bucket's key (secrets/kv.key)", .0.display())]
+    #[error(
+        "no secret key at {} and {KEY_ENV} is not set\n  help: a bucket made on another machine (a shared PostgreSQL state) has its key there: copy it to secrets/kv.key (mode 0600), or set {KEY_ENV} to the output of `base64 -w0 secrets/kv.key` run there; a new bucket gets its key from `kvform init`",
+        .0.display()
+    )]
     MissingKey(PathBuf),
+    #[error(
+        "{KEY_ENV} is not a kvform key (expected the base64 of 32 bytes)\n  help: set it to the output of `base64 -w0 secrets/kv.key` on a machine that has the bucket's key"
+    )]
+    BadKeyEnv,
+    #[error(
+        "{} and {KEY_ENV} hold different keys\n  help: keep one: unset {KEY_ENV}, or move the file away",
+        .0.display()
+    )]
+    KeyMismatch(PathBuf),
+    #[error(
+        "the bucket's key comes from {KEY_ENV}, not from {}: rotate-key replaces the key file\n  help: rotate the key on the machine that holds secrets/kv.key, then set {KEY_ENV} to the new key",
+        .0.display()
+    )]
+    KeyNotAFile(PathBuf),
     #[error("{} is readable by group or others (mode {mode:04o}); kvform refuses to use it\n  help: chmod 600 {}", .path.display(), .path.display())]
     KeyPermissions { path: PathBuf, mode: u32 },
     #[error("{} is accessible by group or others (mode {mode:04o}); kvform refuses to use the keys in it\n  help: chmod 700 {}", .path.display(), .path.display())]
@@ -106,13 +128,20 @@ impl Keyring {
 
     /// `secrets/kv.key` alone (no `kv.key.old` / `kv.key.new`): what `rotate-key` checks the
     /// state against before it calls the old key unneeded.
+    /// Without the file, [`KEY_ENV`] holds the key; with both, they must agree.
     pub fn load_current(bucket: &Bucket) -> Result<Keyring, SecretsError> {
         let path = bucket.key_file();
+        let from_env = key_from_env()?;
         if !path.exists() {
-            return Err(SecretsError::MissingKey(path));
+            let key = from_env.ok_or(SecretsError::MissingKey(path))?;
+            return Ok(Keyring { current: KeyEntry::new(&key), others: Vec::new() });
         }
         check_permissions(bucket)?;
-        Ok(Keyring { current: KeyEntry::new(&*read_key(&path)?), others: Vec::new() })
+        let key = read_key(&path)?;
+        if from_env.is_some_and(|k| *k != *key) {
+            return Err(SecretsError::KeyMismatch(path));
+        }
+        Ok(Keyring { current: KeyEntry::new(&key), others: Vec::new() })
     }
 
     /// Create `secrets/kv.key` (dir 0700, file 0600) with 32 random bytes unless it exists.
@@ -212,6 +241,9 @@ impl Rotation {
     pub fn prepare(bucket: &Bucket) -> Result<(Rotation, Keyring), SecretsError> {
         // An unfinished earlier rotation: every row is sealed under kv.key or kv.key.new, so
         // the old kv.key.old is unused; keep kv.key.new there rather than overwrite it.
+        if !bucket.key_file().exists() && key_from_env()?.is_some() {
+            return Err(SecretsError::KeyNotAFile(bucket.key_file()));
+        }
         let pending = new_key_file(bucket);
         if pending.exists() {
             std::fs::rename(&pending, bucket.old_key_file())
@@ -249,6 +281,19 @@ impl Rotation {
 
 fn new_key_file(bucket: &Bucket) -> PathBuf {
     bucket.secrets_dir().join("kv.key.new")
+}
+
+/// The key in [`KEY_ENV`], if it is set. Set but not a key (empty included: a CI variable
+/// that did not resolve) is an error, not "no key".
+pub fn key_from_env() -> Result<Option<Zeroizing<[u8; 32]>>, SecretsError> {
+    use base64::Engine as _;
+    let Some(value) = std::env::var_os(KEY_ENV) else { return Ok(None) };
+    let text = Zeroizing::new(value.into_string().map_err(|_| SecretsError::BadKeyEnv)?);
+    let bytes = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|_| SecretsError::BadKeyEnv)?,
+    );
+    let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| SecretsError::BadKeyEnv)?;
+    Ok(Some(Zeroizing::new(key)))
 }
 
 fn random_key() -> Result<Zeroizing<[u8; 32]>, SecretsError> {
