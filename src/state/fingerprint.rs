@@ -281,17 +281,34 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
     );
     bulk::put_fingerprints(conn, path, &put)?;
     bulk::delete_fingerprints(conn, path, &drop)?;
+    // Namespaces the plan changes that do not end as planned: their job rolled back or was
+    // skipped. A live one keeps its UNVERIFIED mark; one that was not live before the apply
+    // (a bucket's first apply, a new job) ends with no row at all, which no scan for
+    // UNVERIFIED sees, so it is counted here.
+    let written: Vec<&str> = staged.on_write.keys().map(String::as_str).collect();
+    let rows = bulk::read_fingerprints(conn, path, &written)?;
+    let empty = digest(None, None);
+    let unmet: BTreeSet<&str> = staged
+        .on_write
+        .iter()
+        .filter(|(ns, d)| match rows.get(*ns) {
+            Some(row) => row != *d,
+            None => **d != empty,
+        })
+        .map(|(ns, _)| ns.as_str())
+        .collect();
     if let Some(units) = &staged.units {
-        finish_units(conn, path, &staged, units)?;
+        finish_units(conn, path, &staged, units, &unmet)?;
     } else {
         let rows: Vec<String> = staged.foreign.iter().filter_map(|ns| unit_of(ns)).map(|u| input_row(&u)).collect();
         bulk::delete_fingerprints(conn, path, &rows.iter().map(String::as_str).collect::<Vec<_>>())?;
     }
-    let verified = !conn
-        .query_one("SELECT EXISTS (SELECT 1 FROM fingerprints WHERE digest = ?1)", vals![&UNVERIFIED[..]], |r| {
-            r.bool(0)
-        })
-        .map_err(sql(path, "check fingerprints"))?;
+    let verified = unmet.is_empty()
+        && !conn
+            .query_one("SELECT EXISTS (SELECT 1 FROM fingerprints WHERE digest = ?1)", vals![&UNVERIFIED[..]], |r| {
+                r.bool(0)
+            })
+            .map_err(sql(path, "check fingerprints"))?;
     conn.execute(
         "INSERT INTO plan_base (id, serial, tool_version, workspace_digest, verified) VALUES (1, ?1, ?2, ?3, ?4)
          ON CONFLICT (id) DO UPDATE SET serial = excluded.serial, tool_version = excluded.tool_version,
@@ -305,23 +322,16 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
 /// The input rows at commit (see the module docs): a projected unit is recorded unless one
 /// of its namespaces ends unverified; rows of units a foreign writer touched, or that are no
 /// longer in the workspace, are dropped.
-fn finish_units(conn: &Db, path: &Path, staged: &Staged, units: &UnitBasis) -> Result<(), StateError> {
-    let empty = digest(None, None);
+/// `unmet`: the planned namespaces that did not end as planned (see [`finish`]).
+fn finish_units(
+    conn: &Db,
+    path: &Path,
+    staged: &Staged,
+    units: &UnitBasis,
+    unmet: &BTreeSet<&str>,
+) -> Result<(), StateError> {
     let mut broken: BTreeSet<String> = staged.foreign.iter().filter_map(|ns| unit_of(ns)).collect();
-    let written: Vec<&str> = staged.on_write.keys().filter(|ns| unit_of(ns).is_some()).map(String::as_str).collect();
-    let rows = bulk::read_fingerprints(conn, path, &written)?;
-    for (ns, d) in &staged.on_write {
-        let Some(unit) = unit_of(ns) else { continue };
-        // Written as planned: the row holds the planned digest (or, not live any more, was
-        // dropped, which is right only for a namespace with no desired keys).
-        let ok = match rows.get(ns) {
-            Some(row) => row == d,
-            None => *d == empty,
-        };
-        if !ok {
-            broken.insert(unit);
-        }
-    }
+    broken.extend(unmet.iter().filter_map(|ns| unit_of(ns)));
     let names: BTreeMap<&str, String> =
         units.projected.keys().chain(broken.iter()).map(|u| (u.as_str(), input_row(u))).collect();
     let mut put: Vec<(&str, &Digest)> = Vec::new();
