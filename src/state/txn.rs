@@ -359,6 +359,15 @@ impl WriteTxn {
         if basis.full {
             self.conn.execute("DELETE FROM fingerprints", &[]).map_err(sql(&self.path, "reset fingerprints"))?;
         }
+        // The marks of planned namespaces keep a live namespace's row from ending absent (or
+        // stale) when the job that changes it rolls back. A state with no row at all (a
+        // bucket's first apply) has no live namespace: a rolled-back one ends not live, and
+        // `finish` drops the rows of those anyway, so the marks would only be overwritten.
+        let nothing_live = basis.full
+            && !self
+                .conn
+                .query_one("SELECT EXISTS (SELECT 1 FROM latest)", &[], |r| r.bool(0))
+                .map_err(sql(&self.path, "read state"))?;
         self.fp_written.clear();
         let mut staged = Staged {
             writer: writer.to_string(),
@@ -371,7 +380,9 @@ impl WriteTxn {
         for (ns, d) in &basis.read {
             if changed.contains(ns.as_str()) {
                 self.fp_written.remove(ns.as_str());
-                unverified.push(ns);
+                if !nothing_live {
+                    unverified.push(ns);
+                }
                 staged.on_write.insert(ns.clone(), *d);
             } else {
                 staged.on_commit.insert(ns.clone(), *d);
