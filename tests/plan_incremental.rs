@@ -204,6 +204,11 @@ fn a_job_rolled_back_in_the_first_apply_is_planned_again_on(test: &str, postgres
     let plan = ok(d, &["plan"]);
     assert!(plan.contains("maand/job/cache"), "the rolled-back new job is planned again:\n{plan}");
     assert_eq!(plan, ok(d, &["plan", "--refresh"]));
+    // A full (`--refresh`) apply over rows that exist rewrites every fingerprint row.
+    write(d, "workspace/jobs/cache/_modules/command_check.sh", "#!/bin/bash\nexit 0\n");
+    ok(d, &["apply", "--auto-approve", "--refresh"]);
+    assert!(ok(d, &["plan"]).contains("No changes."));
+    assert!(ok(d, &["plan", "--refresh"]).contains("No changes."));
 }
 both!(
     a_job_rolled_back_in_the_first_apply_is_planned_again,

@@ -146,6 +146,10 @@ pub struct WriteTxn {
     pending_bytes: usize,
     /// … and fingerprint rows, the last one per namespace.
     fp_pending: BTreeMap<String, fingerprint::Digest>,
+    /// PostgreSQL, after a full plan emptied the fingerprints table: the rows this
+    /// transaction may have written since (a rollback can undo some; they stay listed).
+    /// Every other row is known absent and goes in by COPY, not by upsert.
+    fp_may_exist: Option<HashSet<String>>,
     /// Namespaces with a key written (or sent) in this transaction: `put_new` writes there
     /// at once, so its outcome is exact where a key may already exist.
     touched_ns: HashSet<String>,
@@ -236,6 +240,7 @@ impl WriteTxn {
             pending_bytes: 0,
             touched_ns: HashSet::new(),
             fp_pending: BTreeMap::new(),
+            fp_may_exist: None,
             heads: HashMap::new(),
             flushing: false,
         };
@@ -358,6 +363,9 @@ impl WriteTxn {
         self.flush()?;
         if basis.full {
             self.conn.execute("DELETE FROM fingerprints", &[]).map_err(sql(&self.path, "reset fingerprints"))?;
+            if self.conn.is_pg() {
+                self.fp_may_exist = Some(HashSet::new());
+            }
         }
         // The marks of planned namespaces keep a live namespace's row from ending absent (or
         // stale) when the job that changes it rolls back. A state with no row at all (a
@@ -396,9 +404,9 @@ impl WriteTxn {
         }
         if basis.full && self.conn.is_pg() {
             // The table was just emptied, so these are new rows: one COPY, not upserts.
-            let rows: Vec<(&str, &fingerprint::Digest)> =
-                unverified.iter().map(|ns| (*ns, &fingerprint::UNVERIFIED)).collect();
-            bulk::insert_fingerprints(&self.conn, &self.path, &rows)?;
+            let rows: BTreeMap<String, fingerprint::Digest> =
+                unverified.iter().map(|ns| (ns.to_string(), fingerprint::UNVERIFIED)).collect();
+            self.send_fingerprints(rows)?;
         } else {
             for ns in unverified {
                 self.put_fp(ns, &fingerprint::UNVERIFIED)?;
@@ -436,6 +444,9 @@ impl WriteTxn {
             self.fp_pending.insert(ns.to_string(), *d);
             Ok(())
         } else {
+            if let Some(sent) = self.fp_may_exist.as_mut() {
+                sent.insert(ns.to_string());
+            }
             fingerprint::put_row(&self.conn, &self.path, ns, d)
         }
     }
@@ -495,8 +506,15 @@ impl WriteTxn {
         if rows.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(&str, &fingerprint::Digest)> = rows.iter().map(|(n, d)| (n.as_str(), d)).collect();
-        bulk::put_fingerprints(&self.conn, &self.path, &rows)
+        let Some(sent) = self.fp_may_exist.as_mut() else {
+            let rows: Vec<(&str, &fingerprint::Digest)> = rows.iter().map(|(n, d)| (n.as_str(), d)).collect();
+            return bulk::put_fingerprints(&self.conn, &self.path, &rows);
+        };
+        let (again, new): (Vec<_>, Vec<_>) =
+            rows.iter().map(|(n, d)| (n.as_str(), d)).partition(|(n, _)| sent.contains(*n));
+        sent.extend(new.iter().map(|(n, _)| n.to_string()));
+        bulk::insert_fingerprints(&self.conn, &self.path, &new)?;
+        bulk::put_fingerprints(&self.conn, &self.path, &again)
     }
 
     /// A first version of this key is held back.
