@@ -160,22 +160,27 @@ both!(
     a_one_job_change_plans_like_a_full_plan_on
 );
 
+/// Give `job` a `post_deploy` check that exits with `code`.
+fn post_deploy_exits(d: &std::path::Path, job: &str, code: u8) {
+    use std::os::unix::fs::PermissionsExt;
+    write(
+        d,
+        &format!("workspace/jobs/{job}/manifest.json"),
+        r#"{"version": "1.0.0", "commands": {"command_check": {"executed_on": ["post_deploy"]}}}"#,
+    );
+    let rel = format!("workspace/jobs/{job}/_modules/command_check.sh");
+    write(d, &rel, &format!("#!/bin/bash\nexit {code}\n"));
+    std::fs::set_permissions(d.join(rel), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A job that fails in the first apply of a bucket is rolled back to nothing: the next plan
 /// (which trusts what that apply recorded) must plan it again, exactly as `--refresh` does.
 fn a_job_rolled_back_in_the_first_apply_is_planned_again_on(test: &str, postgres: bool) {
-    use std::os::unix::fs::PermissionsExt;
     let Some(dir) = dir_on(test, postgres) else { return };
     let d = dir.path();
     write(d, "workspace/workers.json", r#"[{"host": "10.0.0.1", "labels": ["api", "web"]}]"#);
     write(d, "workspace/jobs/api/manifest.json", r#"{"version": "1.0.0"}"#);
-    write(
-        d,
-        "workspace/jobs/web/manifest.json",
-        r#"{"version": "1.0.0", "commands": {"command_check": {"executed_on": ["post_deploy"]}}}"#,
-    );
-    let script = d.join("workspace/jobs/web/_modules/command_check.sh");
-    write(d, "workspace/jobs/web/_modules/command_check.sh", "#!/bin/bash\nexit 3\n");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    post_deploy_exits(d, "web", 3);
     ok(d, &["init"]);
     let o = tf_support::kvform(d, &["apply", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(1), "web's post_deploy fails: {}", tf_support::stderr(&o));
@@ -183,7 +188,7 @@ fn a_job_rolled_back_in_the_first_apply_is_planned_again_on(test: &str, postgres
     assert!(plan.contains("maand/job/web"), "the rolled-back job is planned again:\n{plan}");
     assert!(!plan.contains("maand/job/api\n"), "api was applied:\n{plan}");
     assert_eq!(plan, ok(d, &["plan", "--refresh"]));
-    write(d, "workspace/jobs/web/_modules/command_check.sh", "#!/bin/bash\nexit 0\n");
+    post_deploy_exits(d, "web", 0);
     ok(d, &["apply", "--auto-approve"]);
     assert!(ok(d, &["plan"]).contains("No changes."));
     assert!(ok(d, &["plan", "--refresh"]).contains("No changes."));
@@ -191,21 +196,14 @@ fn a_job_rolled_back_in_the_first_apply_is_planned_again_on(test: &str, postgres
     // The same for a job added to a bucket that has been applied: its namespaces were not
     // live before either.
     write(d, "workspace/workers.json", r#"[{"host": "10.0.0.1", "labels": ["api", "web", "cache"]}]"#);
-    write(
-        d,
-        "workspace/jobs/cache/manifest.json",
-        r#"{"version": "1.0.0", "commands": {"command_check": {"executed_on": ["post_deploy"]}}}"#,
-    );
-    let script = d.join("workspace/jobs/cache/_modules/command_check.sh");
-    write(d, "workspace/jobs/cache/_modules/command_check.sh", "#!/bin/bash\nexit 3\n");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    post_deploy_exits(d, "cache", 3);
     let o = tf_support::kvform(d, &["apply", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(1), "cache's post_deploy fails: {}", tf_support::stderr(&o));
     let plan = ok(d, &["plan"]);
     assert!(plan.contains("maand/job/cache"), "the rolled-back new job is planned again:\n{plan}");
     assert_eq!(plan, ok(d, &["plan", "--refresh"]));
     // A full (`--refresh`) apply over rows that exist rewrites every fingerprint row.
-    write(d, "workspace/jobs/cache/_modules/command_check.sh", "#!/bin/bash\nexit 0\n");
+    post_deploy_exits(d, "cache", 0);
     ok(d, &["apply", "--auto-approve", "--refresh"]);
     assert!(ok(d, &["plan"]).contains("No changes."));
     assert!(ok(d, &["plan", "--refresh"]).contains("No changes."));

@@ -589,11 +589,7 @@ impl WriteTxn {
         now: i64,
         kv_type: KvType,
     ) -> Result<WriteOutcome, StateError> {
-        kv_type.validate_for(ns, key, value.trim()).map_err(|e| StateError::WrongType {
-            ns: ns.into(),
-            key: key.into(),
-            error: e,
-        })?;
+        check_type(kv_type, ns, key, value)?;
         self.write(ns, key, value, ttl, writer, now, Meta::Keep(kv_type))
     }
 
@@ -610,11 +606,7 @@ impl WriteTxn {
         now: i64,
         typed: &Typed,
     ) -> Result<WriteOutcome, StateError> {
-        typed.kv_type.validate_for(ns, key, value.trim()).map_err(|e| StateError::WrongType {
-            ns: ns.into(),
-            key: key.into(),
-            error: e,
-        })?;
+        check_type(typed.kv_type, ns, key, value)?;
         self.write(ns, key, value, ttl, writer, now, Meta::Set(typed))
     }
 
@@ -717,11 +709,7 @@ impl WriteTxn {
         if is_secret_key(ns, key) {
             return self.put_as(ns, key, value, ttl, writer, now, kv_type);
         }
-        kv_type.validate_for(ns, key, value.trim()).map_err(|e| StateError::WrongType {
-            ns: ns.into(),
-            key: key.into(),
-            error: e,
-        })?;
+        check_type(kv_type, ns, key, value)?;
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
@@ -1148,6 +1136,15 @@ impl WriteTxn {
         }
         Ok(())
     }
+}
+
+/// A typed write's value must fit its type (SPEC §9); nothing is written when it does not.
+fn check_type(kv_type: KvType, ns: &str, key: &str, value: &str) -> Result<(), StateError> {
+    kv_type.validate_for(ns, key, value.trim()).map_err(|e| StateError::WrongType {
+        ns: ns.into(),
+        key: key.into(),
+        error: e,
+    })
 }
 
 /// Derived keys (`crate::kv::derived`) have no rows: writing one would store what is
