@@ -37,7 +37,10 @@ pub enum CertsError {
         .present.display(), .missing.display()
     )]
     IncompleteCa { present: PathBuf, missing: PathBuf },
-    #[error("the bucket has no CA ({})\n  help: run `kvform init` to create secrets/ca.crt and secrets/ca.key", .0.display())]
+    #[error(
+        "the bucket has no CA ({})\n  help: a bucket made on another machine (a shared PostgreSQL state) has its CA there: copy secrets/ca.crt and secrets/ca.key from it (mode 0600); a new bucket gets one from `kvform init`",
+        .0.display()
+    )]
     MissingCa(PathBuf),
     #[error("{} is readable by group or others (mode {mode:04o}); kvform refuses to use it\n  help: chmod 600 {}", .path.display(), .path.display())]
     KeyPermissions { path: PathBuf, mode: u32 },

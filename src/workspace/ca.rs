@@ -51,7 +51,9 @@ pub fn check_declared(jobs: &BTreeMap<String, Job>, ca: Option<&CaCert>, diags: 
                 Diagnostic::error(format!("job `{}` declares certificates but the bucket has no CA", job.name))
                     .at(first.span)
                     .label("issued by the bucket CA (secrets/ca.crt)")
-                    .help("run `kvform init` to create the CA (secrets/ca.crt and secrets/ca.key)"),
+                    .help(
+                        "copy secrets/ca.crt and secrets/ca.key from the machine that made the bucket (a shared PostgreSQL state), or run `kvform init` in a new bucket to create them",
+                    ),
             );
         }
     }
