@@ -356,6 +356,20 @@ fn a_runner_takes_the_bucket_key_from_the_environment_and_init_mints_none() {
     std::fs::copy(laptop.join("kvform.hcl"), runner.join("kvform.hcl")).unwrap();
     copy_tree(&laptop.join("workspace"), &runner.join("workspace"));
 
+    // The database out of reach: init cannot tell a new bucket from one made elsewhere, so it
+    // makes nothing (before, it minted a key first and failed afterwards).
+    let o = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(runner)
+        .arg("init")
+        .env("KVFORM_TEST_PG_URL", "host=/nonexistent port=1 user=nobody dbname=none connect_timeout=2")
+        .env_remove("KVFORM_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nothing was created"), "{}", stderr(&o));
+    assert!(!runner.join("secrets").exists(), "init made secrets/ with the database out of reach");
+
     let o = kvform_with_key(runner, &["init"], None, b"");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("missing  secrets/kv.key"), "{}", stdout(&o));

@@ -134,8 +134,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // A PostgreSQL bucket that exists already was made on another machine (or here before):
     // its key and CA are there. New ones made here would seal secrets and sign certificates
     // that no other machine can open or trust, so init leaves them to be copied.
-    let made_elsewhere =
-        matches!(location, crate::state::Location::Postgres(_)) && StateStore::open_at(&location).is_ok();
+    // A database that cannot be asked is an error here, before anything is made: guessing
+    // "new" would mint exactly the second key this guards against.
+    let made_elsewhere = match &location {
+        crate::state::Location::Postgres(_) => match StateStore::open_if_any_at(&location) {
+            Ok(found) => found.is_some(),
+            Err(crate::state::StateError::OldSchema { .. }) => true,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot open the state {}; nothing was created", location_name(&location, bucket))
+                });
+            }
+        },
+        crate::state::Location::Sqlite(_) => false,
+    };
     let key_from_env = crate::secrets::key_from_env()?.is_some();
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
 
