@@ -803,3 +803,43 @@ both!(
     prefetched_rows_are_forgotten_once_written_on_postgres,
     prefetched_rows_are_forgotten_once_written_on
 );
+
+/// Whether the last apply recorded its plan base as verified (`plan_base.verified`).
+fn plan_base_verified(loc: &Location) -> bool {
+    match loc {
+        Location::Sqlite(p) => {
+            rusqlite::Connection::open(p)
+                .unwrap()
+                .query_row("SELECT verified FROM plan_base", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+                == 1
+        }
+        Location::Postgres(pg) => {
+            let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
+            let row = c.query_one(&format!("SELECT verified::bigint FROM {schema}.plan_base"), &[]).unwrap();
+            row.get::<_, i64>(0) == 1
+        }
+    }
+}
+
+/// A hook writes a namespace the plan changes, then its job rolls back: the namespace (not
+/// live before) ends with no row, and the base must still say unverified, or the next plan
+/// takes the workspace as applied and says "No changes" (found in review).
+fn a_hook_write_in_a_rolled_back_job_leaves_the_base_unverified_on((_d, loc): (tempfile::TempDir, Location)) {
+    let basis = kvform::state::PlanBasis { full: false, read: [(NS.to_string(), [1u8; 16])].into(), units: None };
+    let mut t = txn(&loc);
+    t.stage_fingerprints(&basis, [NS], "apply", Some("workspace")).unwrap();
+    t.savepoint("job_0").unwrap();
+    t.put_new(NS, "log_level", "info", 0, "apply", NOW).unwrap();
+    t.put(NS, "from_hook", "x", 0, "hook:api/check@10.0.0.1", NOW).unwrap();
+    t.rollback_to("job_0").unwrap();
+    t.commit(ApplyRecord::new("apply", NOW)).unwrap();
+    assert!(!plan_base_verified(&loc), "a rolled-back planned namespace left the base verified");
+}
+both!(
+    a_hook_write_in_a_rolled_back_job_leaves_the_base_unverified,
+    a_hook_write_in_a_rolled_back_job_leaves_the_base_unverified_on_postgres,
+    a_hook_write_in_a_rolled_back_job_leaves_the_base_unverified_on
+);

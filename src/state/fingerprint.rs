@@ -150,6 +150,9 @@ pub(crate) struct Staged {
     pub writer: String,
     /// Namespaces with changes: their row is written when the plan's writer writes them.
     pub on_write: HashMap<String, Digest>,
+    /// `on_write` as staged, kept as it was: a hook's write moves a namespace out of
+    /// `on_write`, and a rollback of its job does not move it back.
+    pub planned: HashMap<String, Digest>,
     /// Namespaces read and found unchanged: their row is written at commit.
     pub on_commit: HashMap<String, Digest>,
     /// Namespaces another writer wrote, or the plan's writer wrote without the plan having
@@ -285,11 +288,11 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
     // skipped. A live one keeps its UNVERIFIED mark; one that was not live before the apply
     // (a bucket's first apply, a new job) ends with no row at all, which no scan for
     // UNVERIFIED sees, so it is counted here.
-    let written: Vec<&str> = staged.on_write.keys().map(String::as_str).collect();
+    let written: Vec<&str> = staged.planned.keys().map(String::as_str).collect();
     let rows = bulk::read_fingerprints(conn, path, &written)?;
     let empty = digest(None, None);
     let unmet: BTreeSet<&str> = staged
-        .on_write
+        .planned
         .iter()
         .filter(|(ns, d)| match rows.get(*ns) {
             Some(row) => row != *d,

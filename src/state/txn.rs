@@ -392,6 +392,7 @@ impl WriteTxn {
                     unverified.push(ns);
                 }
                 staged.on_write.insert(ns.clone(), *d);
+                staged.planned.insert(ns.clone(), *d);
             } else {
                 staged.on_commit.insert(ns.clone(), *d);
             }
