@@ -843,3 +843,21 @@ both!(
     a_hook_write_in_a_rolled_back_job_leaves_the_base_unverified_on_postgres,
     a_hook_write_in_a_rolled_back_job_leaves_the_base_unverified_on
 );
+
+/// A key read ahead twice still has its row: the second copy once cached "no row", and the
+/// write that followed was dropped on PostgreSQL (found in review).
+fn a_key_prefetched_twice_is_still_written_on((_d, loc): (tempfile::TempDir, Location)) {
+    let mut t = txn(&loc);
+    t.put(NS, "k", "old", 0, "test", NOW).unwrap();
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    let mut t = txn(&loc);
+    t.prefetch(&[(NS, "k"), (NS, "k")]).unwrap();
+    t.put(NS, "k", "new", 0, "test", NOW).unwrap();
+    t.commit(ApplyRecord::new("test", NOW)).unwrap();
+    assert_eq!(open(&loc).unwrap().get(NS, "k").unwrap().unwrap().value, "new");
+}
+both!(
+    a_key_prefetched_twice_is_still_written,
+    a_key_prefetched_twice_is_still_written_on_postgres,
+    a_key_prefetched_twice_is_still_written_on
+);

@@ -321,7 +321,7 @@ impl WriteTxn {
             },
         )?;
         for (ns, key) in &keys {
-            let head = found.remove(&(ns.to_string(), key.to_string()));
+            let head = found.get(&(ns.to_string(), key.to_string())).cloned();
             self.heads.entry(ns.to_string()).or_default().insert(key.to_string(), head);
         }
         Ok(())
