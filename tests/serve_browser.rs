@@ -42,6 +42,22 @@ fn kvform(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+fn kvform_stdin(dir: &Path, args: &[&str], input: &str) {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
@@ -143,7 +159,10 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     let d = dir.path();
     kvform(d, &["apply", "--auto-approve"]);
     let token =
-        kvform(d, &["token", "create", "browser", "--role", "writer", "--namespaces", "vars/job/*"]).trim().to_string();
+        kvform(d, &["token", "create", "browser", "--role", "writer", "--namespaces", "vars/job/*,secrets/job/*"])
+            .trim()
+            .to_string();
+    kvform_stdin(d, &["kv", "set", "secrets/job/api", "db_password", "-"], "hunter2");
     let port = free_port();
     let _server = Kill(
         Command::new(env!("CARGO_BIN_EXE_kvform"))
@@ -243,6 +262,19 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     assert!(t.contains("deleted replicas"), "{t}");
     assert!(!t.contains("api:browser"), "the key is gone from the table: {t}");
     b.shot("deleted");
+
+    // A masked secret: change only its description. The value box is empty (the token
+    // cannot reveal); saving must keep the secret, not write "" as its new version.
+    b.go(&format!("{site}/ui/key/secrets/job/api/db_password"));
+    let t = b.wait_for("masked");
+    assert!(t.contains("(sensitive)") && !t.contains("hunter2"), "{t}");
+    b.type_in("input[name=description]", "the primary's password");
+    b.click("form[action='/ui/put'] button.p");
+    let t = b.wait_for("version 2");
+    assert!(t.contains("version 2") && t.contains("the primary's password"), "{t}");
+    b.shot("secret-description");
+    let got = kvform(d, &["kv", "get", "secrets/job/api", "db_password", "--reveal"]);
+    assert_eq!(got.trim(), "hunter2", "the secret's value survived a description edit");
 
     // The applies and plan pages.
     b.go(&format!("{site}/ui/applies"));

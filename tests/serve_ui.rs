@@ -88,6 +88,34 @@ fn sessions_csrf_and_escaping() {
     assert_eq!(status, 303);
     assert!(!kvform(d, &["kv", "keys", "vars/job/api"]).contains("evil"));
 
+    // A masked secret's form: the value box is empty and carries `keep_value`; a save that
+    // changes only the description keeps the value (it used to write "" as version 2).
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["kv", "set", "secrets/job/api", "db_password", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut c.stdin.take().unwrap(), b"hunter2").unwrap();
+    assert!(c.wait().unwrap().success());
+    let (status, _, page) = send(&format!("{site}/ui/key/secrets/job/api/db_password"), Some(&cookie), None);
+    assert_eq!(status, 200);
+    assert!(!page.contains("hunter2") && page.contains("name=keep_value value=1"), "{page}");
+    assert!(page.contains("<textarea name=value placeholder="), "the value box starts empty: {page}");
+    let (status, _, _) = send(
+        &format!("{site}/ui/put"),
+        Some(&cookie),
+        Some(&format!(
+            "csrf={csrf}&namespace=secrets%2Fjob%2Fapi&key=db_password&type=string&ttl=0&description=rotated+monthly&value=&keep_value=1&overwrite=on"
+        )),
+    );
+    assert_eq!(status, 303);
+    let got = kvform(d, &["kv", "get", "secrets/job/api", "db_password", "--reveal"]);
+    assert_eq!(got.trim(), "hunter2");
+    assert!(kvform(d, &["kv", "history", "secrets/job/api", "db_password"]).contains("rotated monthly"));
+
     // Revoking the token ends the session at once.
     kvform(d, &["token", "revoke", "ui"]);
     assert_eq!(send(&format!("{site}/ui"), Some(&cookie), None).0, 401);

@@ -203,9 +203,9 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
         Some(v @ (Value::Array(_) | Value::Object(_))) if kv_type == KvType::Json => {
             zeroize::Zeroizing::new(v.to_string())
         }
-        None | Some(Value::Null) => {
-            return Err(Reply::error(400, "missing field \"value\"", "send {\"value\": \"...\"}"));
-        }
+        // No value: keep the current one (the web UI's form for a masked secret has no
+        // value to send back; writing "" there wiped the secret). Resolved under the lock.
+        None | Some(Value::Null) => zeroize::Zeroizing::new(String::new()),
         Some(_) => {
             return Err(Reply::error(
                 400,
@@ -231,12 +231,26 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(Reply::error(400, "\"overwrite\" must be true or false", "")),
     };
+    let keep_value = matches!(body.get("value"), None | Some(Value::Null));
     // Check the type before taking the lock: a bad value never waits for an apply.
-    kv_type
-        .validate_for(ns, key, value.trim())
-        .map_err(|e| Reply::error(400, format!("{ns} {key}: {e}"), format!("send a {kv_type}, or another \"type\"")))?;
+    if !keep_value {
+        kv_type.validate_for(ns, key, value.trim()).map_err(|e| {
+            Reply::error(400, format!("{ns} {key}: {e}"), format!("send a {kv_type}, or another \"type\""))
+        })?;
+    }
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve put")?;
+    let value = if keep_value {
+        match current_value(&mut txn, ns, key) {
+            Ok(v) => v,
+            Err(r) => {
+                let _ = txn.rollback();
+                return Err(r);
+            }
+        }
+    } else {
+        value
+    };
     if !overwrite && let Some(e) = txn.get(ns, key).map_err(Reply::state)?.filter(|e| e.is_live()) {
         let _ = txn.rollback();
         return Err(Reply::error(
@@ -261,6 +275,28 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
     );
     r.index = Some(serial);
     Ok(r)
+}
+
+/// The live value of a key, opened when sealed: what a write without `value` keeps.
+fn current_value(txn: &mut crate::state::WriteTxn, ns: &str, key: &str) -> Result<zeroize::Zeroizing<String>, Reply> {
+    let Some(e) = txn.get(ns, key).map_err(Reply::state)?.filter(|e| e.is_live()) else {
+        return Err(Reply::error(
+            400,
+            format!("missing field \"value\" ({ns} {key} has no current value to keep)"),
+            "send {\"value\": \"...\"}",
+        ));
+    };
+    if !crate::kv::is_secret_key(ns, key) || e.value.is_empty() {
+        return Ok(zeroize::Zeroizing::new(e.value));
+    }
+    let Some(ring) = txn.keyring() else {
+        return Err(Reply::error(
+            500,
+            "the bucket key (secrets/kv.key) is missing",
+            "restore secrets/kv.key, or send the value",
+        ));
+    };
+    ring.open(ns, key, e.version, &e.value).map_err(|e| Reply::error(500, e.to_string(), ""))
 }
 
 pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {

@@ -253,7 +253,11 @@ fn page(
             let ns = form.get("namespace").cloned().unwrap_or_default();
             let key = form.get("key").cloned().unwrap_or_default().trim().to_string();
             let mut body = Map::new();
-            body.insert("value".into(), json!(form.get("value").cloned().unwrap_or_default()));
+            let value = form.get("value").cloned().unwrap_or_default();
+            // A masked secret's form has an empty box: left empty, the value is kept.
+            if !(value.is_empty() && form.get("keep_value").is_some_and(|v| v == "1")) {
+                body.insert("value".into(), json!(value));
+            }
             body.insert("type".into(), json!(form.get("type").cloned().unwrap_or_else(|| "string".into())));
             body.insert("description".into(), json!(form.get("description").cloned().unwrap_or_default()));
             let ttl = form.get("ttl").map(|t| t.trim()).filter(|t| !t.is_empty()).unwrap_or("0");

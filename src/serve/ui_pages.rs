@@ -184,6 +184,17 @@ fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, current: Option<&Value>)
         }
         _ => (String::new(), "string".into(), String::new(), 0),
     };
+    // A masked value is not in the page, so the box starts empty: left empty, the stored
+    // value is kept (`keep_value`), never replaced by "".
+    let masked = current.is_some_and(|c| !c.is_null() && c["sensitive"] == true);
+    let (keep, placeholder) = if masked {
+        (
+            "<input type=hidden name=keep_value value=1>",
+            " placeholder=\"(sensitive: leave empty to keep the current value)\"",
+        )
+    } else {
+        ("", "")
+    };
     let key_field = match key {
         Some(k) => format!("<input type=hidden name=key value=\"{}\">", esc(k)),
         None => "<label>Key<input name=key required placeholder=\"feature_x\"></label>".into(),
@@ -193,7 +204,7 @@ fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, current: Option<&Value>)
 <input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\">\
 <div class=grid>{key_field}<label>Type{}</label><label>TTL (seconds, 0 = never)<input name=ttl value=\"{ttl}\"></label>\
 <label>Description<input name=description value=\"{}\"></label></div>\
-<label class=muted style=\"display:block;margin-top:10px\">Value<textarea name=value>{}</textarea></label>\
+<label class=muted style=\"display:block;margin-top:10px\">Value{keep}<textarea name=value{placeholder}>{}</textarea></label>\
 <label style=\"display:inline-flex;gap:6px;align-items:center;margin:8px 0\"><input type=checkbox name=overwrite{}> overwrite an existing key</label><br>\
 <button class=p>{}</button></form>",
         if key.is_some() { "Edit" } else { "Create a key" },
