@@ -160,6 +160,29 @@ fn bad_input_is_refused_and_nothing_is_written() {
     assert!(StateStore::open(&state_file(p)).unwrap().snapshot().unwrap().entries.is_empty());
 }
 
+/// Issue 22 item 3: the one write validation — what PostgreSQL could not store (a NUL
+/// byte) or `created_at + ttl` could not hold is refused by `kv set` as by every door.
+#[test]
+fn kv_set_refuses_what_a_backend_could_not_store() {
+    let d = bucket();
+    let p = d.path();
+    let err = fails(p, &["kv", "set", "vars/job/api", "k", "-"], Some("a\0b"));
+    assert!(err.contains("contains a NUL byte") && err.contains("help:"), "{err}");
+    let err = fails(p, &["kv", "set", "secrets/job/api", "pw", "-"], Some("s3cr3t\0"));
+    assert!(err.contains("contains a NUL byte") && !err.contains("s3cr3t"), "{err}");
+    for ttl in ["9223372036854775807", "9223372036854775808", "18446744073709551615", "P36501D"] {
+        let err = fails(p, &["kv", "set", "vars/job/api", "k", "v", "--ttl", ttl], None);
+        assert!(err.contains("more than 3153600000 seconds (100 years)"), "{ttl}: {err}");
+        assert!(!err.contains("CHECK") && !err.contains("kvform.db"), "{err}");
+    }
+    assert_eq!(serial(p), 0);
+    // The bound itself is accepted, and shown as a real date.
+    ok(p, &["kv", "set", "vars/job/api", "k", "v", "--ttl", "P36500D"]);
+    let got: serde_json::Value =
+        serde_json::from_str(&ok(p, &["kv", "history", "vars/job/api", "k", "--format", "json"])).unwrap();
+    assert_eq!(got[0]["expires_at"], "2125-12-09T03:04:05Z", "{got}");
+}
+
 #[test]
 fn missing_state_wrong_schema_and_not_a_bucket() {
     let d = tempfile::tempdir().unwrap();

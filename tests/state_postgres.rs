@@ -221,6 +221,42 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
     assert!(ok(d, &["state", "check"]).starts_with("ok:"));
 }
 
+/// Issue 22 item 3: a SQLite state holding a NUL byte (stored before the one write
+/// validation refused it) is refused up front, naming the key — never a raw encoding error
+/// mid-copy, and no bucket schema is made.
+#[test]
+fn migrate_refuses_a_value_postgres_cannot_store_naming_the_key() {
+    let Some(url) = pg_url("migrate_refuses_a_value_postgres_cannot_store_naming_the_key") else { return };
+    let b = tf_support::applied_bucket();
+    let d = b.path();
+    ok(d, &["kv", "set", "vars/job/web", "binary", "clean"]);
+    let c = rusqlite::Connection::open(d.join("data/kvform.db")).unwrap();
+    c.execute(
+        "UPDATE latest SET value = 'a' || char(0) || 'b' WHERE namespace = 'vars/job/web' AND key = 'binary'",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let before = state_info_json(d);
+    let block = tf_support::pg_state_block();
+    let schema = block.lines().find(|l| l.contains("schema")).unwrap().split('"').nth(1).unwrap().to_string();
+    let _drop = tf_support::DropRegistry(schema.clone());
+    let o =
+        kvform(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(err.contains("NUL byte") && err.contains("\"vars/job/web\" \"binary\" (latest version 1)"), "{err}");
+    assert!(err.contains("help:") && !err.contains("invalid byte sequence"), "{err}");
+    assert!(!hcl(d).contains("postgres"), "kvform.hcl still names the SQLite state:\n{}", hcl(d));
+    assert_eq!(state_info_json(d)["serial"], before["serial"]);
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let made: i64 = db
+        .query_one("SELECT count(*) FROM pg_namespace WHERE starts_with(nspname, $1 || '_b_')", &[&schema])
+        .unwrap()
+        .get(0);
+    assert_eq!(made, 0, "no bucket schema is made for a refused migration");
+}
+
 #[test]
 fn two_appliers_in_parallel_one_applies_the_other_waits_or_names_the_holder() {
     if pg_url("two_appliers_in_parallel_one_applies_the_other_waits_or_names_the_holder").is_none() {

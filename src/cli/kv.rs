@@ -185,6 +185,7 @@ fn set(ctx: &Context, a: SetArgs) -> anyhow::Result<ExitCode> {
     let kind = writable(&a.ns)?;
     check_key(&a.key)?;
     let ttl = parse_duration("--ttl", &a.ttl)?;
+    crate::kv::validate::check_ttl(ttl).map_err(|e| anyhow::anyhow!(e.message))?;
     let timeout = lock_timeout(&a.lock_timeout)?;
     match kind {
         ExternalWrites::Plain if a.secret => bail!(
@@ -207,7 +208,9 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     } else {
         zeroize::Zeroizing::new(a.value.clone())
     };
-    crate::kv::keys::check_value(&a.key, &value).map_err(|e| anyhow::anyhow!(e.message))?;
+    // The one write validation (SPEC §4), the same as the hook API's and `kvform serve`'s.
+    crate::kv::validate::check_write(&a.ns, &a.key, &value, a.kv_type, ttl, &a.description)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     let session = Session::new(ctx)?;
     let store =
         if kind == ExternalWrites::Encrypted { session.open_state_with_keyring()? } else { session.open_state()? };
@@ -232,7 +235,7 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
 
 fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     writable(&a.ns)?;
-    check_key(&a.key)?;
+    crate::kv::validate::check_delete(&a.ns, &a.key).map_err(|e| anyhow::anyhow!(e.message))?;
     let timeout = lock_timeout(&a.lock_timeout)?;
     let session = Session::new(ctx)?;
     let store = session.open_state()?;

@@ -174,16 +174,12 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
     }
     let ttl = number(p, "ttl", 0)?;
     who.op_check(op, ns, Some(key))?;
-    // The same key rules and limits as `kvform kv set`.
-    let refused = |e: crate::kv::keys::KeyRuleError| Reply::rule(400, e.message, e.rule);
-    crate::kv::keys::check_key(key).map_err(refused)?;
-    crate::kv::keys::check_value(key, &value).map_err(refused)?;
-    if let Some(t) = &typed {
-        // The rule and text of `kv set --type` and the REST API, checked before the store
-        // is locked (the store checks again; an in-memory store would not).
-        let wrong = |error| crate::state::StateError::WrongType { ns: ns.into(), key: key.into(), error };
-        t.kv_type.validate_for(ns, key, &value).map_err(|e| Reply::error(400, wrong(e).to_string()))?;
-    }
+    // The one write validation of `kvform kv set` and the REST API (SPEC §4: NUL bytes,
+    // sizes, the ttl range, the type), checked before the store is locked: a write the
+    // database would refuse is the hook's 400, never a failed statement in the apply.
+    let (kv_type, description) = typed.as_ref().map_or((KvType::String, ""), |t| (t.kv_type, t.description.as_str()));
+    crate::kv::validate::check_write(ns, key, &value, kv_type, ttl, description)
+        .map_err(|e| Reply::rule(400, e.message, e.rule))?;
     if NamespaceKind::parse(ns).is_some_and(|k| matches!(k, NamespaceKind::Job(_))) && key == "rollout_order" {
         check_rollout_order(shared, who, ns, &value)?;
     }
@@ -235,6 +231,7 @@ fn check_rollout_order(shared: &Shared, who: &Authed, ns: &str, order: &str) -> 
 fn delete(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply> {
     let (ns, key) = (string(p, "namespace")?, string(p, "key")?);
     who.op_check(op, ns, Some(key))?;
+    crate::kv::validate::check_delete(ns, key).map_err(|e| Reply::rule(400, e.message, e.rule))?;
     if shared.store().delete(ns, key, &who.identity.writer()).map_err(store_error)? {
         Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true })))
     } else {

@@ -59,10 +59,39 @@ impl TxnStore {
 /// State errors name namespaces and keys, never values.
 fn store_error(e: StateError) -> HookStoreError {
     match e {
-        StateError::Invalid { .. } | StateError::Derived { .. } | StateError::WrongType { .. } => {
-            HookStoreError::Rejected(e.to_string())
-        }
+        StateError::Invalid { .. }
+        | StateError::Derived { .. }
+        | StateError::WrongType { .. }
+        | StateError::Refused(_) => HookStoreError::Rejected(e.to_string()),
+        // The database's own text names the state's path and SQL: not the hook's business.
+        StateError::Db { context, .. } => HookStoreError::Backend(format!(
+            "the state could not {context}; nothing of this request was kept and the apply goes on"
+        )),
         e => HookStoreError::Backend(e.to_string()),
+    }
+}
+
+/// The savepoint each hook write runs under.
+const HOOK_WRITE: &str = "kvform_hook_write";
+
+/// Run one hook write under a savepoint of its own: a write that still fails in the
+/// database (after the validation of the routes) is undone alone and leaves the
+/// transaction usable — on PostgreSQL a failed statement otherwise aborts the whole
+/// transaction, and with it every later job of the apply.
+fn own_savepoint<T>(
+    txn: &mut WriteTxn,
+    write: impl FnOnce(&mut WriteTxn) -> Result<T, StateError>,
+) -> Result<T, StateError> {
+    txn.savepoint(HOOK_WRITE)?;
+    match write(txn) {
+        Ok(v) => {
+            txn.release(HOOK_WRITE)?;
+            Ok(v)
+        }
+        Err(e) => {
+            txn.rollback_to(HOOK_WRITE)?;
+            Err(e)
+        }
     }
 }
 
@@ -110,17 +139,17 @@ impl HookStore for TxnStore {
     ) -> Result<(), HookStoreError> {
         let now = self.now;
         let mut txn = self.lock()?;
-        match typed {
+        own_savepoint(&mut txn, |txn| match typed {
             Some(t) => txn.put_typed(ns, key, value, ttl, writer, now, t),
             None => txn.put(ns, key, value, ttl, writer, now),
-        }
+        })
         .map_err(store_error)?;
         Ok(())
     }
 
     fn delete(&mut self, ns: &str, key: &str, writer: &str) -> Result<bool, HookStoreError> {
         let now = self.now;
-        self.lock()?.tombstone(ns, key, writer, now).map_err(store_error)
+        own_savepoint(&mut *self.lock()?, |txn| txn.tombstone(ns, key, writer, now)).map_err(store_error)
     }
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {

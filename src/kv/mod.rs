@@ -12,6 +12,7 @@ pub mod inputs;
 pub mod keys;
 pub mod rules;
 pub mod types;
+pub mod validate;
 pub mod value;
 
 pub use current::{Current, CurrentEntry, LeanEntry, LeanSnapshot, LeanValue};

@@ -232,12 +232,14 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
         Some(_) => return Err(Reply::error(400, "\"overwrite\" must be true or false", "")),
     };
     let keep_value = matches!(body.get("value"), None | Some(Value::Null));
-    // Check the type before taking the lock: a bad value never waits for an apply.
-    if !keep_value {
-        kv_type.validate_for(ns, key, value.trim()).map_err(|e| {
-            Reply::error(400, format!("{ns} {key}: {e}"), format!("send a {kv_type}, or another \"type\""))
-        })?;
-    }
+    // The one write validation (SPEC §4, as `kv set` and the hook API), before taking the
+    // lock: a bad value never waits for an apply. A write keeping the current value checks
+    // the rest (that value passed when it was written).
+    let checked = if keep_value { ("", KvType::String) } else { (value.as_str(), kv_type) };
+    crate::kv::validate::check_write(ns, key, checked.0, checked.1, ttl, description).map_err(|e| {
+        let (msg, hint) = e.message.split_once("\n  help: ").unwrap_or((&e.message, ""));
+        Reply::error(400, msg, hint)
+    })?;
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve put")?;
     let value = if keep_value {

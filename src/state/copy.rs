@@ -242,6 +242,47 @@ pub(crate) fn to_sqlite_file(store: &StateStore, dest: &Path) -> Result<(), Stat
     Ok(())
 }
 
+/// Keys shown by name when a migration is refused; the rest are counted.
+const SHOWN_UNSTORABLE: usize = 20;
+
+/// Before a PostgreSQL target is made: refuse, naming the keys, when the SQLite state holds
+/// text PostgreSQL cannot store (a NUL byte: written before the one write validation of
+/// [`crate::kv::validate`] refused it), instead of failing with an encoding error mid-copy.
+fn refuse_unstorable(src: &Db, path: &Path) -> Result<(), StateError> {
+    let Some(c) = src.lite() else { return Ok(()) };
+    let nul = |col: &str| format!("instr(CAST({col} AS BLOB), x'00') > 0");
+    let cond = ["namespace", "key", "value", "description", "writer"].map(nul).join(" OR ");
+    let query = format!(
+        "SELECT namespace, key, 'latest version ' || version FROM latest WHERE {cond}
+         UNION ALL SELECT namespace, key, 'version ' || version FROM history WHERE {cond}
+         ORDER BY 1, 2, 3"
+    );
+    let read = || -> rusqlite::Result<Vec<(String, String, String)>> {
+        let mut st = c.prepare(&query)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect()
+    };
+    let bad = read().map_err(|source| StateError::Db {
+        path: path.to_path_buf(),
+        context: "look for values PostgreSQL cannot store",
+        source: source.into(),
+    })?;
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let mut lines: Vec<String> =
+        bad.iter().take(SHOWN_UNSTORABLE).map(|(ns, key, which)| format!("  - {ns:?} {key:?} ({which})")).collect();
+    if bad.len() > SHOWN_UNSTORABLE {
+        lines.push(format!("  … and {} more", bad.len() - SHOWN_UNSTORABLE));
+    }
+    Err(StateError::Config(format!(
+        "the state holds {} row(s) with a NUL byte (\\0), which PostgreSQL cannot store; nothing was copied:\n{}\n  \
+help: overwrite or delete these keys (`kvform kv set`, `kvform kv delete`), drop their old versions with `kvform gc --retain-days 0`, then migrate again",
+        bad.len(),
+        lines.join("\n")
+    )))
+}
+
 /// What [`migrate`] copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migrated {
@@ -290,6 +331,7 @@ pub fn migrate(
             StateStore::init(path, now)?.0
         }
         super::Location::Postgres(pg) => {
+            refuse_unstorable(src, &src_path)?;
             let loc = super::PgLocation { bucket_id: Some(meta.bucket_id), ..pg.clone() };
             if src.is_pg() && pg.bucket_id == Some(meta.bucket_id) {
                 return Err(StateError::Config("the state is already there".into()));

@@ -100,6 +100,9 @@ pub enum StateError {
         crate::kv::KvType::names()
     )]
     WrongType { ns: String, key: String, error: crate::kv::types::TypeError },
+    /// A write the one write validation refuses ([`crate::kv::validate`]).
+    #[error("{0}")]
+    Refused(crate::kv::keys::KeyRuleError),
     #[error("invalid {what} {value:?}: {reason}")]
     Invalid { what: &'static str, value: String, reason: &'static str },
     #[error("the state at {} failed its checks:\n{}\n  help: restore a backup with `kvform state restore FILE`", .path.display(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]

@@ -626,6 +626,12 @@ impl WriteTxn {
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
+        // What both backends can store, whoever writes (the doors check more, first).
+        let description = match typed {
+            Meta::Set(t) => t.description.as_str(),
+            Meta::Keep(_) => "",
+        };
+        crate::kv::validate::check_storable(ns, key, value, ttl, description).map_err(StateError::Refused)?;
         self.touch(ns);
         let value = value.trim();
         let secret = is_secret_key(ns, key);
@@ -714,6 +720,7 @@ impl WriteTxn {
         check_name("namespace", ns)?;
         check_name("key", key)?;
         refuse_derived(ns, key)?;
+        crate::kv::validate::check_storable(ns, key, value, ttl, "").map_err(StateError::Refused)?;
         if self.conn.is_pg() && !self.touched_ns.contains(ns) && !self.is_pending(ns, key) {
             // Held back and sent in bulk: one statement per few thousand keys instead of a
             // round trip per key, in a namespace this transaction has not written yet (the
