@@ -257,6 +257,45 @@ fn migrate_refuses_a_value_postgres_cannot_store_naming_the_key() {
     assert_eq!(made, 0, "no bucket schema is made for a refused migration");
 }
 
+/// Issue 22 item 5: with `state { backend = "postgres" }` and no `bucket_id`, `plan` and
+/// `apply` refuse before creating anything (no schema, no key), saying to run `kvform init` —
+/// an apply used to make a bucket kvform.hcl never named, a new one on every run.
+#[test]
+fn plan_and_apply_before_init_on_postgres_create_nothing() {
+    let Some(url) = pg_url("plan_and_apply_before_init_on_postgres_create_nothing") else { return };
+    let b = tf_support::bucket();
+    let d = b.path();
+    std::fs::remove_dir_all(d.join("data")).unwrap();
+    std::fs::remove_dir_all(d.join("secrets")).unwrap();
+    let block = tf_support::pg_state_block();
+    let registry = tf_support::registry_of(&block);
+    let _drop = tf_support::DropRegistry(registry.clone());
+    std::fs::write(d.join("kvform.hcl"), &block).unwrap();
+    for args in [&["plan"][..], &["apply", "--auto-approve"], &["apply", "--auto-approve"]] {
+        let o = kvform(d, args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?}: {}", stdout(&o));
+        assert!(err.contains("names no bucket (`bucket_id`); nothing was created"), "{args:?}: {err}");
+        assert!(err.contains("help: run `kvform init`"), "{args:?}: {err}");
+        assert!(!stdout(&o).contains("Apply complete"), "{}", stdout(&o));
+    }
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let made: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_b_')",
+            &[&registry],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(made, 0, "no registry or bucket schema is made before `kvform init`");
+    assert!(!d.join("secrets").exists() && !d.join("data").exists(), "no key, no state file");
+    assert_eq!(hcl(d), block, "kvform.hcl is left as it was");
+    // `init` then makes the bucket and names it; apply works.
+    ok(d, &["init"]);
+    assert!(hcl(d).contains("bucket_id = \""), "{}", hcl(d));
+    assert!(ok(d, &["apply", "--auto-approve"]).contains("Apply complete"));
+}
+
 #[test]
 fn two_appliers_in_parallel_one_applies_the_other_waits_or_names_the_holder() {
     if pg_url("two_appliers_in_parallel_one_applies_the_other_waits_or_names_the_holder").is_none() {

@@ -84,9 +84,21 @@ impl Session {
         Ok(StateStore::open_at(&self.state_location())?)
     }
 
-    /// The bucket's state, or `None` when it has none yet.
+    /// The bucket's state, or `None` when it has none yet (`apply` then creates it). A
+    /// PostgreSQL state whose bucket kvform.hcl does not name is an error, not "none yet":
+    /// only `kvform init` creates a PostgreSQL bucket, because it also writes the bucket's
+    /// id into kvform.hcl — one made here would be unreachable by the next command, and
+    /// every apply would make another (issue 22 item 5).
     pub fn open_state_if_any(&self) -> anyhow::Result<Option<StateStore>> {
-        Ok(StateStore::open_if_any_at(&self.state_location())?)
+        let location = self.state_location();
+        if let state::Location::Postgres(pg) = &location
+            && pg.bucket_id.is_none()
+        {
+            bail!(
+                "kvform.hcl puts the state on PostgreSQL (`state {{ backend = \"postgres\" }}`) but names no bucket (`bucket_id`); nothing was created\n  help: run `kvform init`: it creates the bucket and writes its id into kvform.hcl"
+            );
+        }
+        Ok(StateStore::open_if_any_at(&location)?)
     }
 
     /// The bucket's state with its keyring (needed to write or reveal secrets).
