@@ -100,7 +100,18 @@ fn hook_steps(
     Ok(Box::new(hooks))
 }
 
+/// `apply`, with SIGINT/SIGTERM handled: hooks stopped, the transaction rolled back, the
+/// lock released, exit 130/143 ([`super::session::handle_interrupts`]).
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let p = &ctx.printer;
+    super::session::handle_interrupts(super::printer::Printer::new(p.color_stderr(), p.verbose, p.quiet));
+    let result = apply(ctx, args);
+    // Everything of the apply (its transaction, its lock) is dropped by now.
+    super::session::wait_if_interrupted();
+    result
+}
+
+fn apply(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let timeout = lock_timeout(&args.lock_timeout)?;
     let mut loaded = pipeline::load(ctx)?;
     let saved = args.file.as_ref().map(|f| plan_files::read(&ctx.dir.join(f))).transpose()?;

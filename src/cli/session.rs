@@ -138,3 +138,102 @@ pub(super) fn parse_duration(flag: &str, s: &str) -> anyhow::Result<u64> {
 pub(super) fn lock_timeout(s: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs(parse_duration("--lock-timeout", s)?))
 }
+
+/// How long a hook's process group has between SIGTERM and SIGKILL when a command is
+/// interrupted.
+pub(super) const HOOK_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How long an interrupted command has, once its hooks are stopped, to roll back and
+/// release the lock itself. After that it exits anyway: the database discards a
+/// transaction that was never committed, and the lock goes with the process.
+const UNWIND_WAIT: Duration = Duration::from_secs(3);
+
+/// SIGINT/SIGTERM for a command that runs hooks inside a write transaction (`apply`): a
+/// thread of its own waits for the signal, then
+/// 1. stops every commit from now on ([`state::interrupt`]; a commit under way finishes),
+/// 2. stops the running hooks (SIGTERM to their process groups, SIGKILL after
+///    [`HOOK_STOP_GRACE`]) — no new hook starts,
+/// 3. waits for the command to drop its transaction (rollback) and lock, up to
+///    [`UNWIND_WAIT`],
+/// 4. says what it did and exits 130 (SIGINT) or 143 (SIGTERM), as a shell reports them.
+///
+/// The command itself calls [`wait_if_interrupted`] before returning, so it never exits
+/// first with the error the refused commit gave it. Handlers are tokio's (signal-hook's
+/// registry under it: the handler only writes to a pipe), on a current-thread runtime.
+pub(super) fn handle_interrupts(printer: super::printer::Printer) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("kvform-signals".into()).spawn(move || {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
+            let _ = ready_tx.send(false);
+            return;
+        };
+        let signal = rt.block_on(async {
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                let _ = ready_tx.send(false);
+                return None;
+            };
+            let _ = ready_tx.send(true);
+            tokio::select! {
+                _ = int.recv() => Some(libc::SIGINT),
+                _ = term.recv() => Some(libc::SIGTERM),
+            }
+        });
+        if let Some(signal) = signal {
+            interrupted(&printer, signal);
+        }
+    });
+    let ready = spawned.is_ok() && ready_rx.recv_timeout(Duration::from_secs(5)).unwrap_or(false);
+    if !ready {
+        // Rare (no threads, no signal pipe): the default disposition stays, as before.
+        super::printer::Printer::new(false, false, false)
+            .warn("cannot handle SIGINT/SIGTERM: an interrupted apply would leave its hooks running");
+    }
+}
+
+fn interrupted(printer: &super::printer::Printer, signal: i32) -> ! {
+    let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
+    state::interrupt::interrupt(signal);
+    printer.error(&format!("interrupted ({name}): stopping the running hooks and rolling back"));
+    let stopped = crate::hooks::runner::stop_running_hooks(HOOK_STOP_GRACE);
+    if !stopped.hooks.is_empty() {
+        let killed = match stopped.killed {
+            0 => String::new(),
+            n => format!(", {n} of them killed (SIGKILL) after {} s", HOOK_STOP_GRACE.as_secs()),
+        };
+        printer.info(&format!(
+            "stopped {} hook(s) (SIGTERM to each process group{killed}): {}",
+            stopped.hooks.len(),
+            stopped.hooks.join(", ")
+        ));
+    }
+    let until = std::time::Instant::now() + UNWIND_WAIT;
+    while state::interrupt::open_transactions() > 0 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let state_note = match state::interrupt::committed_serial() {
+        Some(serial) => {
+            format!("what was committed before the signal stays (serial {serial}); nothing after it was committed")
+        }
+        None => "nothing of this apply was committed".to_string(),
+    };
+    if state::interrupt::open_transactions() > 0 {
+        printer.info(&format!(
+            "{state_note}: the open transaction is discarded and the state lock released as kvform exits"
+        ));
+    } else {
+        printer.info(&format!("{state_note}: rolled back the open transaction and released the state lock"));
+    }
+    std::process::exit(128 + signal)
+}
+
+/// When the command was interrupted, wait for [`handle_interrupts`]'s thread to exit the
+/// process (with 130/143 and its report) instead of returning the error a refused commit
+/// gave.
+pub(super) fn wait_if_interrupted() {
+    if state::interrupt::interrupted().is_some() {
+        loop {
+            std::thread::park();
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! Why a process group: a hook is usually a shell script that starts children; killing
 //! only the script on timeout would leave its children running (and holding the output
 //! pipes open). The hook is started as the leader of a new group and the whole group gets
-//! SIGKILL, sent with the system `kill` command so no `libc` binding is needed.
+//! SIGKILL (on timeout; SIGTERM first when kvform is interrupted, below).
 //!
 //! Secrets: every captured line (stdout and stderr) is redacted with the secrets the hook
 //! has read or written through the API ([`super::redact`]) before it reaches the log or
@@ -15,6 +15,16 @@
 //!
 //! Output after the hook exits: background children that keep the pipes open are not
 //! waited for longer than [`DRAIN_GRACE`]; the hook's result does not depend on them.
+//!
+//! Hooks never outlive their command (issue 22 item 4). Every running hook's group is in
+//! [`RUNNING`]: on SIGINT/SIGTERM the command calls [`stop_running_hooks`] (SIGTERM to each
+//! group, SIGKILL after a grace period) and no hook starts any more
+//! ([`crate::state::interrupt`]). On Linux a hook also gets `PR_SET_PDEATHSIG(SIGKILL)`, so
+//! a SIGKILLed kvform takes it along. That signal follows the *thread* that spawned the
+//! hook, not the process: [`run_hook`] spawns and waits in the same thread, which therefore
+//! outlives the hook (the batch's scoped threads join only after their hooks ended). Its
+//! children (a script's `sleep`) do not inherit it; a SIGKILLed kvform cannot signal
+//! them, but the hook's own process — the one that would act on the state — is gone.
 
 use super::api::ApiHandle;
 use super::redact::SeenSecrets;
@@ -214,6 +224,69 @@ impl Drop for HelperDir {
     }
 }
 
+/// The process groups of the hooks running now (leader pid = group id) and their labels.
+static RUNNING: std::sync::Mutex<std::collections::BTreeMap<u32, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn running() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<u32, String>> {
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What [`stop_running_hooks`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// The hooks (`<job>/<command>@<host>`) that were running, sent SIGTERM.
+    pub hooks: Vec<String>,
+    /// How many of their groups were still there after the grace period (sent SIGKILL).
+    pub killed: usize,
+}
+
+/// Stop every running hook: SIGTERM to its process group, SIGKILL to the groups still
+/// alive after `grace`. Call after [`crate::state::interrupt::interrupt`], so none starts
+/// meanwhile (a hook started concurrently sees the flag and kills itself).
+pub fn stop_running_hooks(grace: Duration) -> Stopped {
+    let groups: Vec<(u32, String)> = running().iter().map(|(g, l)| (*g, l.clone())).collect();
+    let alive = |g: u32| unsafe { libc::kill(-(g as libc::pid_t), 0) } == 0;
+    for (g, _) in &groups {
+        unsafe { libc::kill(-(*g as libc::pid_t), libc::SIGTERM) };
+    }
+    let until = Instant::now() + grace;
+    while Instant::now() < until && groups.iter().any(|(g, _)| alive(*g)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut killed = 0;
+    for (g, _) in &groups {
+        if alive(*g) {
+            unsafe { libc::kill(-(*g as libc::pid_t), libc::SIGKILL) };
+            killed += 1;
+        }
+    }
+    Stopped { hooks: groups.into_iter().map(|(_, l)| l).collect(), killed }
+}
+
+/// On Linux, `PR_SET_PDEATHSIG(SIGKILL)` in the child between fork and exec; if kvform
+/// died before the call took effect (the child has another parent already), the child
+/// does not start. Only async-signal-safe calls here.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: prctl and getppid are async-signal-safe; no allocation in the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
+
 /// Kill a whole process group with SIGKILL.
 fn kill_group(pgid: u32) {
     let _ = Command::new("kill")
@@ -356,6 +429,11 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
         o.duration = started.elapsed();
         o
     };
+    if let Some(signal) = crate::state::interrupt::interrupted() {
+        let why = format!("not started: kvform was interrupted (signal {signal})");
+        capture.line(&format!("kvform: {why}"));
+        return fail(outcome, why, capture);
+    }
     let script = if inv.script.is_absolute() { inv.script.clone() } else { inv.bucket_root.join(&inv.script) };
     let mut cmd = match command_for(&script) {
         Ok(c) => c,
@@ -403,6 +481,8 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    die_with_parent(&mut cmd);
+    let mut registry = running();
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -413,6 +493,12 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
         }
     };
     let pgid = child.id();
+    registry.insert(pgid, inv.label());
+    drop(registry);
+    if crate::state::interrupt::interrupted().is_some() {
+        // Interrupted while starting: `stop_running_hooks` may have looked before the insert.
+        unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+    }
     let (tx, rx) = mpsc::channel();
     if let Some(out) = child.stdout.take() {
         pump(out, tx.clone());
@@ -467,6 +553,10 @@ pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOu
         {
             break;
         }
+    }
+    running().remove(&pgid);
+    if let Some(signal) = crate::state::interrupt::interrupted() {
+        capture.line(&format!("kvform: stopped the hook's process group: kvform was interrupted (signal {signal})"));
     }
     // Drain whatever already arrived.
     while let Ok(Chunk::Line(l)) = rx.try_recv() {

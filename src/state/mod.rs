@@ -35,6 +35,7 @@ pub mod copy;
 pub(crate) mod db;
 pub mod fingerprint;
 pub mod gc;
+pub mod interrupt;
 mod lean;
 pub mod listing;
 pub mod lock;
@@ -117,6 +118,8 @@ pub enum StateError {
     Secrets(#[from] SecretsError),
     #[error("state {}: {context}: {source}", .path.display())]
     Db { path: PathBuf, context: &'static str, source: DbError },
+    #[error("interrupted by signal {signal}: nothing of this command was committed")]
+    Interrupted { signal: i32 },
     #[error("{0}")]
     Config(String),
     #[error("cannot access {}: {source}", .path.display())]

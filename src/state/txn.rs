@@ -160,6 +160,9 @@ pub struct WriteTxn {
     /// Set while [`Self::flush`] sends: what its conflict writes do goes straight to the
     /// server, in order, instead of being held back again.
     flushing: bool,
+    /// Counts this transaction as open until it and its lock are gone (declared last, so
+    /// it drops after them; [`super::interrupt::open_transactions`]).
+    _open: super::interrupt::Open,
 }
 
 /// A savepoint of the transaction. On PostgreSQL it is held back with the writes (`held`)
@@ -243,6 +246,7 @@ impl WriteTxn {
             fp_may_exist: None,
             heads: HashMap::new(),
             flushing: false,
+            _open: super::interrupt::Open::new(),
         };
         txn.base_serial = super::read_meta(&txn.conn, &txn.path)?.serial;
         Ok(txn)
@@ -967,6 +971,8 @@ impl WriteTxn {
     /// lock record. A failed apply that wrote nothing still leaves its audit record. Commits
     /// with `synchronous=FULL`. Returns the state's serial after the commit.
     pub fn commit(mut self, record: ApplyRecord) -> Result<u64, StateError> {
+        // Interrupted (`super::interrupt`): refuse, and the drop rolls back.
+        let _gate = super::interrupt::commit_gate().map_err(|signal| StateError::Interrupted { signal })?;
         self.flush()?;
         let changed = self.counts.any();
         let serial = if changed { self.next_serial() } else { self.base_serial };
@@ -1022,6 +1028,7 @@ impl WriteTxn {
         }
         self.conn.batch("COMMIT").map_err(sql(&self.path, "commit"))?;
         self.finished = true;
+        super::interrupt::note_commit(serial);
         Ok(serial)
     }
 
