@@ -234,3 +234,27 @@ fn format_needs_print_desired() {
     assert_eq!(out.status.code(), Some(1), "a usage error (exit 1, never 2)");
     assert!(text(&out.stderr).contains("--print-desired"), "{}", text(&out.stderr));
 }
+
+/// Issue 22 item 6: thousands of problems in one minified file. The first 50 are shown in
+/// full, each with a window of its (one, long) line, then a line counting the rest; the
+/// summary counts all of them. Printing the whole line under every diagnostic made the
+/// output (and the time) quadratic in their number.
+#[test]
+fn many_problems_on_one_long_line_are_capped_and_windowed() {
+    let n = 5000;
+    let keys: Vec<String> = (0..n).map(|i| format!("\"unknown_{i}\": 1")).collect();
+    let b = bucket(&[("workspace/disabled.json", &format!("{{{}}}", keys.join(",")))]);
+    let out = validate(b.path());
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("error: unknown field `unknown_").count(), 50, "{err}");
+    assert!(err.contains("error: unknown field `unknown_49` in disabled.json"), "{err}");
+    assert!(!err.contains("`unknown_50`"), "{err}");
+    assert!(err.contains("... and 4950 more not shown (4950 errors): fix the ones above and run again"), "{err}");
+    assert!(err.contains(&format!("error: {n} errors, 0 warnings")), "{err}");
+    // The real line and column, a window of the line, `...` where it is cut.
+    let col = keys[..49].iter().map(|k| k.len() + 1).sum::<usize>() + 2;
+    assert!(err.contains(&format!("--> workspace/disabled.json:1:{col}")), "{err}");
+    assert!(err.contains("1 | ...nown_45\": 1,\"unknown_46\""), "{err}");
+    assert!(err.len() < 50 * 600, "{} bytes of diagnostics", err.len());
+}

@@ -197,15 +197,44 @@ impl Diagnostics {
         self.0.dedup();
     }
 
-    /// Render all diagnostics (sorted first) followed by a count line when there are errors.
+    /// Render the diagnostics (sorted first): the first [`MAX_RENDERED`] in full, then one
+    /// line counting the rest (as rustc and Terraform cap theirs); the caller prints the
+    /// count line of all of them.
     pub fn render(&self, sources: &SourceMap, color: bool) -> String {
         let mut out = String::new();
-        for d in &self.0 {
+        for d in self.0.iter().take(MAX_RENDERED) {
             out.push_str(&render_one(d, sources, color));
+        }
+        let rest = &self.0[self.0.len().min(MAX_RENDERED)..];
+        if !rest.is_empty() {
+            let errors = rest.iter().filter(|d| d.is_error()).count();
+            let warnings = rest.len() - errors;
+            let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            let parts: Vec<String> = [(errors, "error"), (warnings, "warning")]
+                .into_iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| count(n, what))
+                .collect();
+            out.push_str(&format!(
+                "... and {} more not shown ({}): fix the ones above and run again\n\n",
+                rest.len(),
+                parts.join(", ")
+            ));
         }
         out
     }
 }
+
+/// Diagnostics rendered in full by [`Diagnostics::render`]; the rest are counted.
+pub const MAX_RENDERED: usize = 50;
+
+/// Source lines longer than this (bytes) are shown as a window around the caret (a
+/// minified JSON file is one line: printing it whole under every diagnostic made the
+/// output, and the time to write it, quadratic in the number of problems).
+pub const LONG_LINE: usize = 200;
+
+/// Bytes of context on each side of a caret in a long line.
+const WINDOW_CONTEXT: usize = 60;
 
 fn sort_key<'a>(d: &'a Diagnostic, sources: &'a SourceMap) -> (u8, &'a str, usize, usize, &'a str) {
     match d.span {
@@ -216,6 +245,11 @@ fn sort_key<'a>(d: &'a Diagnostic, sources: &'a SourceMap) -> (u8, &'a str, usiz
 
 /// Render one diagnostic. Plain ASCII art (`-->`, `|`, `^`) so goldens stay readable.
 pub fn render_one(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
+    if let Some(span) = d.span
+        && let Some(window) = Window::around(sources, span)
+    {
+        return window.render(d, sources, color);
+    }
     let mut cd = match d.severity {
         Severity::Error => cs::Diagnostic::error(),
         Severity::Warning => cs::Diagnostic::warning(),
@@ -239,17 +273,173 @@ pub fn render_one(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         notes.push(format!("help: {h}"));
     }
     cd = cd.with_notes(notes);
+    emit(&sources.files, &cd, color)
+}
+
+fn emit<'f, F: codespan_reporting::files::Files<'f>>(
+    files: &'f F,
+    cd: &cs::Diagnostic<F::FileId>,
+    color: bool,
+) -> String
+where
+    F::FileId: 'f,
+{
     let config = term::Config { chars: term::Chars::ascii(), ..Default::default() };
     if color {
         let mut buf = term::termcolor::Buffer::ansi();
-        let _ = term::emit_to_write_style(
-            &mut StylesWriter::new(&mut buf, &Styles::default()),
-            &config,
-            &sources.files,
-            &cd,
-        );
+        let _ = term::emit_to_write_style(&mut StylesWriter::new(&mut buf, &Styles::default()), &config, files, cd);
         String::from_utf8_lossy(buf.as_slice()).into_owned()
     } else {
-        term::emit_into_string(&config, &sources.files, &cd).unwrap_or_default()
+        term::emit_into_string(&config, files, cd).unwrap_or_default()
+    }
+}
+
+/// A piece of one long source line around a diagnostic's caret, standing in for the file
+/// in the renderer: line and column numbers are those of the real file, the text shown is
+/// at most a few hundred bytes (`...` marks the cuts).
+struct Window<'a> {
+    name: &'a str,
+    text: String,
+    /// Where `text` (after its leading `...`) starts in the real file.
+    start: usize,
+    /// Bytes of the leading `...` (0 when the window starts the line).
+    lead: usize,
+    line_number: usize,
+    /// The real column of `start`, 1-based.
+    first_column: usize,
+}
+
+impl<'a> Window<'a> {
+    /// `None` unless the line holding `span.start` is longer than [`LONG_LINE`].
+    fn around(sources: &'a SourceMap, span: Span) -> Option<Window<'a>> {
+        use codespan_reporting::files::Files;
+        let files = &sources.files;
+        let line = files.line_index(span.file, span.start).ok()?;
+        let range = files.line_range(span.file, line).ok()?;
+        if range.len() <= LONG_LINE {
+            return None;
+        }
+        let src = sources.source(span.file);
+        let line_end = src[range.clone()].trim_end_matches(['\n', '\r']).len() + range.start;
+        let caret_end = span.end.min(span.start + LONG_LINE).min(line_end);
+        let start = floor_char_boundary(src, span.start.saturating_sub(WINDOW_CONTEXT).max(range.start));
+        let end = floor_char_boundary(src, (caret_end + WINDOW_CONTEXT).min(line_end));
+        let lead = if start > range.start { "..." } else { "" };
+        let tail = if end < line_end { "..." } else { "" };
+        Some(Window {
+            name: sources.name(span.file),
+            text: format!("{lead}{}{tail}\n", &src[start..end]),
+            start,
+            lead: lead.len(),
+            line_number: line + 1,
+            first_column: src[range.start..start].chars().count() + 1,
+        })
+    }
+
+    /// `offset` of the real file inside the window, if it is there.
+    fn map(&self, offset: usize) -> Option<usize> {
+        let len = self.text.len() - self.lead - 1;
+        (offset >= self.start && offset <= self.start + len).then(|| offset - self.start + self.lead)
+    }
+
+    fn render(&self, d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
+        let span = d.span.expect("a window is made around a span");
+        let mut cd = match d.severity {
+            Severity::Error => cs::Diagnostic::error(),
+            Severity::Warning => cs::Diagnostic::warning(),
+        }
+        .with_message(&d.message);
+        let shown = self.text.len() - 1;
+        let caret = |s: &Span| {
+            let a = self.map(s.start).unwrap_or(shown);
+            a..self.map(s.end).unwrap_or(shown).max(a)
+        };
+        let mut labels = vec![cs::Label::primary((), caret(&span)).with_message(d.label.clone().unwrap_or_default())];
+        let mut notes = Vec::new();
+        for (s, msg) in &d.secondary {
+            if s.file == span.file && self.map(s.start).is_some() && self.map(s.end).is_some() {
+                labels.push(cs::Label::secondary((), caret(s)).with_message(msg));
+            } else {
+                let (line, col) = sources.line_col(s.file, s.start);
+                notes.push(format!("{msg}: {}:{line}:{col}", sources.name(s.file)));
+            }
+        }
+        if let Some(h) = &d.help {
+            notes.push(format!("help: {h}"));
+        }
+        cd = cd.with_labels(labels).with_notes(notes);
+        emit(self, &cd, color)
+    }
+}
+
+impl<'f> codespan_reporting::files::Files<'f> for Window<'_> {
+    type FileId = ();
+    type Name = &'f str;
+    type Source = &'f str;
+
+    fn name(&'f self, (): ()) -> Result<&'f str, codespan_reporting::files::Error> {
+        Ok(self.name)
+    }
+    fn source(&'f self, (): ()) -> Result<&'f str, codespan_reporting::files::Error> {
+        Ok(&self.text)
+    }
+    fn line_index(&'f self, (): (), _byte: usize) -> Result<usize, codespan_reporting::files::Error> {
+        Ok(0)
+    }
+    fn line_number(&'f self, (): (), _line: usize) -> Result<usize, codespan_reporting::files::Error> {
+        Ok(self.line_number)
+    }
+    fn column_number(&'f self, (): (), _line: usize, byte: usize) -> Result<usize, codespan_reporting::files::Error> {
+        let byte = floor_char_boundary(&self.text, byte.max(self.lead));
+        Ok(self.first_column + self.text[self.lead..byte].chars().count())
+    }
+    fn line_range(&'f self, (): (), _line: usize) -> Result<Range<usize>, codespan_reporting::files::Error> {
+        Ok(0..self.text.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_shown_as_a_window_with_real_positions() {
+        let mut sources = SourceMap::new();
+        let line = format!("{{\"a\": 1,{}\"a\": 2}}\n", " ".repeat(500));
+        let file = sources.add("w.json", line.clone());
+        let second = line.rfind("\"a\"").unwrap();
+        let d = Diagnostic::error("duplicate field `a`")
+            .at(Span::new(file, second..second + 3))
+            .label("written a second time here")
+            .also(Span::new(file, 1..4), "first written here")
+            .help("keep one of the two");
+        let out = render_one(&d, &sources, false);
+        assert!(out.contains(&format!("--> w.json:1:{}", second + 1)), "{out}");
+        // The first occurrence is far outside the window: named, not drawn.
+        assert!(out.contains("= first written here: w.json:1:2"), "{out}");
+        assert!(out.lines().all(|l| l.len() < 200), "{out}");
+        assert!(out.contains("1 | ...") && out.contains("^^^ written a second time here"), "{out}");
+        // A short line renders as before, in full.
+        let short = sources.add("s.json", "{\"a\": 1, \"a\": 2}\n");
+        let d = Diagnostic::error("x").at(Span::new(short, 9..12)).also(Span::new(short, 1..4), "first");
+        let out = render_one(&d, &sources, false);
+        assert!(out.contains("1 | {\"a\": 1, \"a\": 2}") && out.contains("first"), "{out}");
+    }
+
+    #[test]
+    fn rendering_stops_after_the_cap_and_counts_the_rest() {
+        let mut sources = SourceMap::new();
+        let file = sources.add("f", "x\n");
+        let mut diags = Diagnostics::new();
+        for i in 0..MAX_RENDERED + 7 {
+            let d = if i % 2 == 0 { Diagnostic::error(format!("e{i}")) } else { Diagnostic::warning(format!("w{i}")) };
+            diags.push(d.at(Span::new(file, 0..1)));
+        }
+        let out = diags.render(&sources, false);
+        assert_eq!(out.matches("\n  --> f:1:1").count(), MAX_RENDERED, "{out}");
+        assert!(
+            out.ends_with("... and 7 more not shown (4 errors, 3 warnings): fix the ones above and run again\n\n"),
+            "{out}"
+        );
     }
 }
