@@ -288,7 +288,8 @@ const SMALL_TABLES: &[&str] = &["meta", "lock", "plan_base", "purged_jobs", "api
 /// tables); a larger one `quick_check` of [`SMALL_TABLES`] — the big tables' pages are
 /// checked as the write reads them: every SQLITE_CORRUPT on the way is the same error
 /// ([`classify_sqlite`]). Damage inside a value (bytes that are no longer UTF-8) is not
-/// SQLite's to see; `kvform state check` reads every value.
+/// SQLite's to see: a small state's text columns are read once to find it; in a larger
+/// one only `kvform state check` (which reads every value) does.
 fn check_before_write(c: &Connection, path: &Path) -> Result<(), StateError> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let pragmas: Vec<String> = if size <= FULL_CHECK_MAX_BYTES {
@@ -305,6 +306,24 @@ fn check_before_write(c: &Connection, path: &Path) -> Result<(), StateError> {
         if found != ["ok"] {
             problems.extend(found.into_iter().map(|p| format!("sqlite integrity: {p}")));
         }
+    }
+    if problems.is_empty() && size <= FULL_CHECK_MAX_BYTES {
+        // Damage inside a value (bytes no longer UTF-8) is not SQLite's to see: a small
+        // state's text is read once, as `state check` reads it (the error names the row).
+        for table in ["latest", "history"] {
+            let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
+                for i in 0..5 {
+                    r.get_ref(i)?.as_str_or_null().map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+                    })?;
+                }
+                Ok(())
+            };
+            c.prepare(&format!("SELECT namespace, key, value, writer, description FROM {table}"))
+                .and_then(|mut st| st.query_map([], read)?.collect::<rusqlite::Result<Vec<()>>>())
+                .map_err(sql(path, "read the state's values before writing"))?;
+        }
+        return Ok(());
     }
     if problems.is_empty() {
         return Ok(());
