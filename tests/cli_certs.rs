@@ -290,3 +290,55 @@ print("key in hand: " + key)
         .unwrap();
     assert!(logs.stdout.is_empty(), "no private key in the hook logs: {}", String::from_utf8_lossy(&logs.stdout));
 }
+
+/// Every `key_type`, `pkcs8` true and false (ed25519 has only PKCS#8): the key loads with
+/// `openssl pkey` and its public key is the certificate's; the traditional ECDSA key (the
+/// default declaration, maand's usual one) is SEC1 with the named-curve parameters (RFC 5915);
+/// every leaf says `CA:FALSE` (maand's template, `build/build_certs.go` 472-481).
+#[test]
+fn every_key_type_loads_with_openssl_and_matches_its_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init", "-q"]);
+    std::fs::write(d.join("workspace/workers.json"), r#"[{"host": "10.0.0.1", "labels": ["svc"]}]"#).unwrap();
+    let decls = [
+        ("default", r#"{"subject": {"common_name": "svc"}}"#, "EC PRIVATE KEY"),
+        ("ec-pkcs8", r#"{"key_type": "ecdsa-p256", "pkcs8": true}"#, "PRIVATE KEY"),
+        ("ec-sec1", r#"{"key_type": "ecdsa-p256", "pkcs8": false}"#, "EC PRIVATE KEY"),
+        ("rsa2048", r#"{"key_type": "rsa-2048"}"#, "RSA PRIVATE KEY"),
+        ("rsa2048-pkcs8", r#"{"key_type": "rsa-2048", "pkcs8": true}"#, "PRIVATE KEY"),
+        ("rsa4096", r#"{"key_type": "rsa-4096"}"#, "RSA PRIVATE KEY"),
+        ("rsa4096-pkcs8", r#"{"key_type": "rsa-4096", "pkcs8": true}"#, "PRIVATE KEY"),
+        ("ed", r#"{"key_type": "ed25519", "pkcs8": true}"#, "PRIVATE KEY"),
+    ];
+    let certs: Vec<String> = decls.iter().map(|(n, j, _)| format!("\"{n}\": {j}")).collect();
+    let job = d.join("workspace/jobs/svc");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(job.join("manifest.json"), format!(r#"{{"certs": {{{}}}}}"#, certs.join(", "))).unwrap();
+    ok(d, &["apply", "--auto-approve"]);
+
+    let ns = "maand/job/svc/worker/10.0.0.1";
+    for (name, _, label) in decls {
+        let crt = d.join(format!("{name}.crt"));
+        let key = d.join(format!("{name}.key"));
+        std::fs::write(&crt, ok(d, &["kv", "get", ns, &format!("certs/{name}.crt")])).unwrap();
+        let pem = ok(d, &["kv", "get", ns, &format!("certs/{name}.key"), "--reveal"]);
+        assert!(pem.starts_with(&format!("-----BEGIN {label}-----\n")), "{name}: {}", pem.lines().next().unwrap());
+        std::fs::write(&key, pem).unwrap();
+        let (crt, key) = (crt.to_str().unwrap(), key.to_str().unwrap());
+        let loaded = openssl(&["pkey", "-in", key, "-noout"]);
+        assert!(loaded.status.success(), "{name}: openssl pkey: {}", String::from_utf8_lossy(&loaded.stderr));
+        let from_key = openssl(&["pkey", "-in", key, "-pubout"]);
+        let from_crt = openssl(&["x509", "-in", crt, "-noout", "-pubkey"]);
+        assert!(from_key.status.success() && from_crt.status.success(), "{name}");
+        assert_eq!(String::from_utf8_lossy(&from_key.stdout), String::from_utf8_lossy(&from_crt.stdout), "{name}");
+        let text = String::from_utf8_lossy(&openssl(&["x509", "-in", crt, "-noout", "-text"]).stdout).into_owned();
+        assert!(text.contains("X509v3 Basic Constraints: critical\n                CA:FALSE"), "{name}: {text}");
+        assert!(text.contains("Digital Signature, Key Encipherment"), "{name}: {text}");
+        if label == "EC PRIVATE KEY" {
+            let ec = openssl(&["ec", "-in", key, "-noout", "-text"]);
+            let ec = String::from_utf8_lossy(&ec.stdout);
+            assert!(ec.contains("ASN1 OID: prime256v1"), "{name}: the named curve is in the key: {ec}");
+        }
+    }
+}
