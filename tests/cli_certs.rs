@@ -342,3 +342,45 @@ fn every_key_type_loads_with_openssl_and_matches_its_certificate() {
         }
     }
 }
+
+/// SPEC §8: a stored key that does not unseal or parse (a tampered row, or another key's
+/// sealed value copied over it) is re-issued by `plan --refresh` / `apply --refresh`, not
+/// left as "No changes" while `state check` flags it.
+#[test]
+fn an_undecodable_key_is_reissued() {
+    let dir = quickstart_copy();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let (ns1, ns2) = ("maand/job/api/worker/10.0.0.1", "maand/job/api/worker/10.0.0.2");
+    let raw = rusqlite::Connection::open(d.join("data/kvform.db")).unwrap();
+    let stored = |ns: &str| -> String {
+        raw.query_row("SELECT value FROM latest WHERE namespace = ?1 AND key = 'certs/server.key'", [ns], |r| r.get(0))
+            .unwrap()
+    };
+    let tamper = |ns: &str, value: &str| {
+        raw.execute("UPDATE latest SET value = ?2 WHERE namespace = ?1 AND key = 'certs/server.key'", [ns, value])
+            .unwrap();
+    };
+    let reissue = "certs/server.key = (sensitive, known after apply)  # reissue: the private key cannot be read";
+    let other = stored(ns2);
+    for (what, value) in [("garbage", "kvs1:not-a-sealed-value"), ("another key's sealed value", other.as_str())] {
+        tamper(ns1, value);
+        if what == "garbage" {
+            let check = kvform_at(d, NOW, &["state", "check"]);
+            assert!(String::from_utf8_lossy(&check.stderr).contains("certs/server.key"), "state check flags it");
+        }
+        let plan = ok(d, &["plan", "--refresh"]);
+        assert!(plan.contains(reissue), "{what}:\n{plan}");
+        assert!(plan.contains("certs/server.crt = (known after apply)"), "{what}:\n{plan}");
+        assert!(!plan.contains(ns2), "{what}: only the damaged one:\n{plan}");
+        ok(d, &["apply", "--auto-approve", "--refresh"]);
+        let kf = d.join("server.key");
+        std::fs::write(&kf, ok(d, &["kv", "get", ns1, "certs/server.key", "--reveal"])).unwrap();
+        std::fs::write(d.join("leaf.pem"), ok(d, &["kv", "get", ns1, "certs/server.crt"])).unwrap();
+        let pub_of = |args: &[&str]| String::from_utf8(openssl(args).stdout).unwrap();
+        let from_key = pub_of(&["pkey", "-in", kf.to_str().unwrap(), "-pubout"]);
+        assert!(from_key.contains("BEGIN PUBLIC KEY"), "{what}: the new key loads");
+        assert_eq!(from_key, pub_of(&["x509", "-in", d.join("leaf.pem").to_str().unwrap(), "-noout", "-pubkey"]));
+        assert!(ok(d, &["plan", "--refresh"]).contains("No changes."), "{what}: converged");
+    }
+}

@@ -72,6 +72,7 @@ fn certificates(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) -> D
         ca_pem: ws.ca.as_ref().map(|c| c.pem.clone()),
         renewal_days: ws.settings.certs_renewal_days,
         certs: Vec::new(),
+        unreadable_keys: Default::default(),
     };
     for job in ws.jobs.values().filter(|j| !j.certs.is_empty()) {
         // Allocations are sorted by job, then fleet order.
