@@ -4,6 +4,7 @@
 //! allocation's own hook reading its key.
 
 mod quickstart_copy;
+mod tf_support;
 
 use quickstart_copy::quickstart_copy;
 use std::os::unix::fs::PermissionsExt;
@@ -343,28 +344,70 @@ fn every_key_type_loads_with_openssl_and_matches_its_certificate() {
     }
 }
 
+/// `sql` on the bucket's own tables, straight from the database (SQLite file or the bucket's
+/// PostgreSQL schema), not through kvform: what a tampering hand does.
+fn raw_sql(dir: &Path, sql: &str, params: [&str; 2]) -> Option<String> {
+    match tf_support::state_location(dir) {
+        kvform::state::Location::Sqlite(path) => {
+            let c = rusqlite::Connection::open(path).unwrap();
+            if sql.starts_with("SELECT") {
+                Some(c.query_row(sql, [params[0]], |r| r.get(0)).unwrap())
+            } else {
+                c.execute(sql, params).unwrap();
+                None
+            }
+        }
+        kvform::state::Location::Postgres(pg) => {
+            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.expect("an initialised bucket"));
+            let url = std::env::var(&pg.url_env).unwrap();
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.batch_execute(&format!("SET search_path TO \"{schema}\"")).unwrap();
+            let sql = sql.replace("?1", "$1").replace("?2", "$2");
+            if sql.starts_with("SELECT") {
+                Some(c.query_one(&sql, &[&params[0]]).unwrap().get(0))
+            } else {
+                c.execute(&sql, &[&params[0], &params[1]]).unwrap();
+                None
+            }
+        }
+    }
+}
+
 /// SPEC §8: a stored key that does not unseal or parse (a tampered row, or another key's
 /// sealed value copied over it) is re-issued by `plan --refresh` / `apply --refresh`, not
 /// left as "No changes" while `state check` flags it.
 #[test]
 fn an_undecodable_key_is_reissued() {
     let dir = quickstart_copy();
-    let d = dir.path();
+    undecodable_key_reissued(dir.path());
+}
+
+#[test]
+fn an_undecodable_key_is_reissued_on_postgres() {
+    if tf_support::pg_url("an_undecodable_key_is_reissued_on_postgres").is_none() {
+        return;
+    }
+    let dir = quickstart_copy();
+    let block = tf_support::pg_state_block();
+    let _drop = tf_support::DropRegistry(tf_support::registry_of(&block));
+    let hcl = std::fs::read_to_string(dir.path().join("kvform.hcl")).unwrap();
+    let hcl = hcl.replace("state {\n  path = \"data/kvform.db\"\n}\n", &block);
+    assert!(hcl.contains("postgres"), "the quickstart's state block moved: {hcl}");
+    std::fs::write(dir.path().join("kvform.hcl"), hcl).unwrap();
+    ok(dir.path(), &["init", "-q"]);
+    undecodable_key_reissued(dir.path());
+    assert!(!dir.path().join("data/kvform.db").exists(), "the PostgreSQL bucket wrote no SQLite file");
+}
+
+fn undecodable_key_reissued(d: &Path) {
     ok(d, &["apply", "--auto-approve"]);
     let (ns1, ns2) = ("maand/job/api/worker/10.0.0.1", "maand/job/api/worker/10.0.0.2");
-    let raw = rusqlite::Connection::open(d.join("data/kvform.db")).unwrap();
-    let stored = |ns: &str| -> String {
-        raw.query_row("SELECT value FROM latest WHERE namespace = ?1 AND key = 'certs/server.key'", [ns], |r| r.get(0))
-            .unwrap()
-    };
-    let tamper = |ns: &str, value: &str| {
-        raw.execute("UPDATE latest SET value = ?2 WHERE namespace = ?1 AND key = 'certs/server.key'", [ns, value])
-            .unwrap();
-    };
+    let select = "SELECT value FROM latest WHERE namespace = ?1 AND key = 'certs/server.key'";
+    let update = "UPDATE latest SET value = ?2 WHERE namespace = ?1 AND key = 'certs/server.key'";
     let reissue = "certs/server.key = (sensitive, known after apply)  # reissue: the private key cannot be read";
-    let other = stored(ns2);
+    let other = raw_sql(d, select, [ns2, ""]).unwrap();
     for (what, value) in [("garbage", "kvs1:not-a-sealed-value"), ("another key's sealed value", other.as_str())] {
-        tamper(ns1, value);
+        raw_sql(d, update, [ns1, value]);
         if what == "garbage" {
             let check = kvform_at(d, NOW, &["state", "check"]);
             assert!(String::from_utf8_lossy(&check.stderr).contains("certs/server.key"), "state check flags it");

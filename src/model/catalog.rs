@@ -39,7 +39,7 @@ pub fn has_prometheus_server(ws: &Workspace) -> bool {
 
 /// `maand/job/<job>` `job_name`: the job's name, or with a Prometheus server job in the
 /// workspace its scrape file's first `job_name` (`maand:job` → the job's name).
-pub fn job_name<'a>(job: &'a Job, server: bool) -> &'a str {
+pub fn job_name(job: &Job, server: bool) -> &str {
     match job.scrape.as_ref().filter(|_| server) {
         Some(s) if s.first_job_name != JOB_PLACEHOLDER => s.first_job_name.as_str(),
         _ => job.name.as_str(),
