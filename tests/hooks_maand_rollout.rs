@@ -472,3 +472,49 @@ fn maand_client_routes(tb: TestBucket) {
     assert_eq!(tb.value("vars/job/app", "greeting"), None);
     assert_eq!(tb.value("maand/job/app", "rollout_order").as_deref(), Some("10.0.0.1,10.0.0.2"), "one apply only");
 }
+
+/// A hook written for maand, branching the way maand's own hooks do: bootstrap on a first
+/// deploy ordered by the catalog (`DEPLOY_PHASE=new`, `ROLLOUT_ORDER_SOURCE=kv`), a rolling
+/// restart on an update, anything else is unexpected. Each branch taken is counted.
+const BRANCHING: &str = r#"#!/bin/bash
+set -eu
+case "$DEPLOY_PHASE/$ROLLOUT_ORDER_SOURCE" in
+  new/kv) branch=bootstrap ;;
+  update/kv|update/default) branch=rolling-restart ;;
+  *) branch="unexpected($DEPLOY_PHASE/$ROLLOUT_ORDER_SOURCE)" ;;
+esac
+echo "$branch $ALLOCATION_IP" >> branches.log
+"#;
+
+on_both_backends!(
+    a_maand_hook_takes_maands_branch_on_deploy_phase_and_order_source,
+    a_maand_hook_takes_maands_branch_on_deploy_phase_and_order_source_on_postgres,
+    &[(H1, &["app"]), (H2, &["app"])],
+    maand_branches
+);
+
+fn maand_branches(tb: TestBucket) {
+    let job = |version: &str| {
+        tb.job(
+            "app",
+            json!({"version": version, "commands": {"command_branch": {"executed_on": ["after_allocation_started"]}}}),
+            &[("command_branch.sh", BRANCHING)],
+        );
+    };
+    job("1.0");
+    apply(&tb);
+    job("2.0");
+    apply(&tb);
+    let mut lines: Vec<String> = tb.read("branches.log").lines().map(String::from).collect();
+    lines[..2].sort();
+    lines[2..].sort();
+    assert_eq!(
+        lines,
+        [
+            format!("bootstrap {H1}"),
+            format!("bootstrap {H2}"),
+            format!("rolling-restart {H1}"),
+            format!("rolling-restart {H2}"),
+        ]
+    );
+}
