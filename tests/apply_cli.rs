@@ -43,7 +43,7 @@ fn applied_bucket() -> tempfile::TempDir {
     let out = kvform(tmp.path(), &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.ends_with("Apply complete! Resources: 43 added, 0 changed, 0 destroyed.\n"), "{stdout}");
+    assert!(stdout.ends_with("Apply complete! Resources: 44 added, 0 changed, 0 destroyed.\n"), "{stdout}");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("Created the state"), "{stderr}");
     assert!(stderr.contains("Created the secret key"), "{stderr}");
@@ -61,7 +61,7 @@ fn plan_without_state_plans_against_an_empty_state_and_cannot_be_saved() {
     let out = kvform(tmp.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("planning against an empty state"));
-    assert!(text(&out.stdout).contains("Plan: 42 to add, 0 to change, 0 to destroy."));
+    assert!(text(&out.stdout).contains("Plan: 43 to add, 0 to change, 0 to destroy."));
     let out = kvform(tmp.path(), &["plan", "--out", "p.json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("a saved plan must name the state"), "{}", text(&out.stderr));

@@ -38,6 +38,14 @@ impl Fake {
                 let workers = txn.get(&ns, "workers").unwrap().filter(|e| e.is_live());
                 self.calls.push(format!("  sees workers={}", workers.map_or("(missing)".into(), |e| e.value)));
             }
+            // So is every allocation namespace of the job (maand's build writes them all).
+            let own = hosts
+                .iter()
+                .filter(|h| {
+                    txn.get(&format!("maand/job/{job}/worker/{h}"), "version").unwrap().is_some_and(|e| e.is_live())
+                })
+                .count();
+            self.calls.push(format!("  sees {own}/{} allocation namespaces", hosts.len()));
             txn.put(&format!("vars/job/{job}"), "hook_key", "from-hook", 0, "hook:test", NOW).unwrap();
             if let Some((j, order)) = &self.rollout_override
                 && j == job
@@ -161,17 +169,18 @@ fn order_is_bucket_then_waves_then_jobs_by_name_then_batches() {
         hooks.calls,
         [
             "pre_deploy a h1,h2,h3",
-            "post_deploy a h1,h2",
-            // The gate checks what has rolled so far, not h3, which is still waiting.
-            "health_check a h1,h2",
-            "post_deploy a h3",
+            "  sees 3/3 allocation namespaces",
+            // maand: the gate once after every new allocation started, post_deploy last.
             "health_check a h1,h2,h3",
+            "post_deploy a h1,h2,h3",
             "pre_deploy b h1",
-            "post_deploy b h1",
+            "  sees 1/1 allocation namespaces",
             "health_check b h1",
+            "post_deploy b h1",
             "pre_deploy c h2",
-            "post_deploy c h2",
+            "  sees 1/1 allocation namespaces",
             "health_check c h2",
+            "post_deploy c h2",
         ]
     );
     assert_eq!(report.status, ApplyStatus::Success);
@@ -236,6 +245,33 @@ fn atomic_commits_nothing_on_failure() {
     assert_eq!(store.audit(1).unwrap()[0].status, "failed");
 }
 
+/// Records the batches in the order they finished.
+#[derive(Default)]
+struct Batches(Vec<String>);
+
+impl kvform::apply::Progress for Batches {
+    fn event(&mut self, event: kvform::apply::ProgressEvent<'_>) {
+        if let kvform::apply::ProgressEvent::BatchDone { job, hosts, .. } = event {
+            self.0.push(format!("{job} {}", hosts.join(",")));
+        }
+    }
+}
+
+/// The state after `fixture()` was applied, and the plan of `a`'s version `version` on every
+/// allocation (changed batches of 1).
+fn upgrade(dir: &tempfile::TempDir, version: &str) -> (Fx, Plan) {
+    let mut fx = fixture();
+    for h in ["h1", "h2", "h3"] {
+        fx = fx.want(&format!("maand/job/a/worker/{h}"), "version", version);
+    }
+    for a in fx.desired.allocations.iter_mut() {
+        a.is_new = false;
+    }
+    fx.snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
+    let plan = kvform::plan::diff(&fx.desired, &fx.snap, &fx.opts, NOW);
+    (fx, plan)
+}
+
 #[test]
 fn rollout_order_override_reorders_batches_for_one_apply() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,51 +280,63 @@ fn rollout_order_override_reorders_batches_for_one_apply() {
     let plan = plan_for(&fx, &dir);
     execute(begin(&dir), &plan, &fx.desired, &mut Fake::default(), &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
 
-    // Second apply: a's version changes on every allocation (changed batches of 1); a
-    // pre_deploy hook puts h3 first and names a host that is not an allocation.
-    let mut fx2 = fixture();
-    for h in ["h1", "h2", "h3"] {
-        fx2 = fx2.want(&format!("maand/job/a/worker/{h}"), "version", "2.0.0");
-    }
-    for a in fx2.desired.allocations.iter_mut() {
-        a.is_new = false;
-    }
-    fx2.snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
-    let plan = kvform::plan::diff(&fx2.desired, &fx2.snap, &fx2.opts, NOW);
+    // Second apply: a's version changes on every allocation; a pre_deploy hook lists the
+    // three in another order: exactly the allocations rolled, so it orders them (maand's
+    // `ResolveRolloutOrder`, source `kv`).
+    let (fx2, plan) = upgrade(&dir, "2.0.0");
     let batches: Vec<Vec<String>> = plan.rollout[0].jobs[0].batches.iter().map(|b| b.hosts.clone()).collect();
     assert_eq!(batches, [["h1"], ["h2"], ["h3"]]);
-    let mut hooks = Fake { rollout_override: Some(("a".into(), "h3,h9,h1".into())), ..Fake::default() };
-    let report =
-        execute(begin(&dir), &plan, &fx2.desired, &mut hooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
-    let post: Vec<&String> = hooks.calls.iter().filter(|c| c.starts_with("post_deploy a")).collect();
-    assert_eq!(post, ["post_deploy a h3", "post_deploy a h1", "post_deploy a h2"]);
-    assert_eq!(report.warnings.len(), 1);
-    assert!(report.warnings[0].contains("h9"), "{:?}", report.warnings);
+    let mut hooks = Fake { rollout_override: Some(("a".into(), "h3,h1,h2".into())), ..Fake::default() };
+    let mut seen = Batches::default();
+    let report = execute(begin(&dir), &plan, &fx2.desired, &mut hooks, &mut seen, &ApplyOptions::new(NOW)).unwrap();
+    assert_eq!(seen.0[..3], ["a h3", "a h1", "a h2"]);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     // The override lasted one apply: the desired value is back, written by the apply.
     let snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
     let e = snap.get("maand/job/a", "rollout_order").unwrap();
     assert_eq!((e.value.as_str(), e.writer.as_str()), ("h1,h2,h3", "apply"));
+
+    // Third apply: an override that does not list exactly the allocations rolled (h9 is
+    // none, h2 is missing) is not used: the default (fleet) order, and a warning.
+    let (fx3, plan) = upgrade(&dir, "3.0.0");
+    let mut hooks = Fake { rollout_override: Some(("a".into(), "h3,h9,h1".into())), ..Fake::default() };
+    let mut seen = Batches::default();
+    let report = execute(begin(&dir), &plan, &fx3.desired, &mut hooks, &mut seen, &ApplyOptions::new(NOW)).unwrap();
+    assert_eq!(seen.0[..3], ["a h1", "a h2", "a h3"]);
+    assert_eq!(report.warnings.len(), 1);
+    assert!(report.warnings[0].contains("h9") && report.warnings[0].contains("default order"), "{:?}", report.warnings);
 }
+
+/// Every event but `job_control` (a job with `job_control` has no batches).
+const BATCHED: &[Event] = &[
+    Event::PreDeploy,
+    Event::AfterAllocationStarted,
+    Event::PostDeploy,
+    Event::HealthCheck,
+    Event::AfterAllocationStopped,
+];
 
 #[test]
 fn rollout_events_run_in_maand_order_with_their_environment() {
     use kvform::model::types::AllocState::Removed;
     let dir = tempfile::tempdir().unwrap();
-    // h1, h2 new (two start batches), h3 removed (its namespace is live).
+    // h1 existing (changed), h2, h4 new (two start batches), h3 removed (its namespace is live).
     let mut fx = Fx::new()
-        .job("a", 0, &[("h1", Active, true), ("h2", Active, true), ("h3", Removed, false)])
-        .command("a", "command_x", EVERY)
-        .want("maand/job/a", "workers", "h1,h2")
-        .want("maand/job/a", "rollout_order", "h1,h2")
-        .live("maand/job/a/worker/h3", "version", "0.9.0");
+        .job("a", 0, &[("h1", Active, false), ("h2", Active, true), ("h4", Active, true), ("h3", Removed, false)])
+        .command("a", "command_x", BATCHED)
+        .want("maand/job/a", "workers", "h1,h2,h4")
+        .want("maand/job/a", "rollout_order", "h1,h2,h4")
+        .live("maand/job/a/worker/h3", "version", "0.9.0")
+        .live("maand/job/a/worker/h1", "version", "0.9.0");
     fx.job_mut("a").max_concurrent_starts = 1;
-    for host in ["h1", "h2"] {
+    for host in ["h1", "h2", "h4"] {
         fx = fx.want(&format!("maand/job/a/worker/{host}"), "version", "1.0.0");
     }
     {
         drop(store(&dir));
         let mut t = begin(&dir);
         t.put("maand/job/a/worker/h3", "version", "0.9.0", 0, "apply", NOW).unwrap();
+        t.put("maand/job/a/worker/h1", "version", "0.9.0", 0, "apply", NOW).unwrap();
         t.commit(kvform::state::ApplyRecord::new("test", NOW)).unwrap();
     }
     let plan = plan_for(&fx, &dir);
@@ -297,32 +345,73 @@ fn rollout_events_run_in_maand_order_with_their_environment() {
     let report =
         execute(begin(&dir), &plan, &fx.desired, &mut hooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
     assert_eq!(report.status, ApplyStatus::Success, "{:?}", report.failed);
+    // The new ones: `rollout_order` (h1,h2,h4) is not their list, so `default`.
     let b = |i: usize, host: &str| {
         format!(
-            "BATCH_ALLOCATIONS={host} BATCH_INDEX={i} BATCH_COUNT=2 DEPLOY_PHASE=start ROLLOUT_ORDER=h1,h2 ROLLOUT_ORDER_SOURCE=workspace"
+            "BATCH_ALLOCATIONS={host} BATCH_INDEX={i} BATCH_COUNT=2 DEPLOY_PHASE=new ROLLOUT_ORDER=h2,h4 ROLLOUT_ORDER_SOURCE=default"
         )
     };
+    let up = "BATCH_ALLOCATIONS=h1 BATCH_INDEX=0 BATCH_COUNT=1 DEPLOY_PHASE=update ROLLOUT_ORDER=h1 ROLLOUT_ORDER_SOURCE=default";
     let stop =
         "BATCH_ALLOCATIONS=h3 BATCH_INDEX=0 BATCH_COUNT=1 DEPLOY_PHASE=stop ROLLOUT_ORDER= ROLLOUT_ORDER_SOURCE=";
     assert_eq!(
         hooks.calls,
         [
-            format!("job_control a h3 [{stop} TARGET=stop] own=true"),
             format!("after_allocation_stopped a h3 [{stop}] own=true"),
-            "pre_deploy a h1,h2".into(),
-            "  sees workers=h1,h2".into(),
-            format!("job_control a h1 [{} NEW_ALLOCATIONS=h1 UPDATED_ALLOCATIONS=] own=true", b(0, "h1")),
-            format!("after_allocation_started a h1 [{}] own=true", b(0, "h1")),
-            "post_deploy a h1".into(),
+            // maand's reconcile gate, over the allocations already running.
             "health_check a h1".into(),
-            format!("job_control a h2 [{} NEW_ALLOCATIONS=h2 UPDATED_ALLOCATIONS=] own=true", b(1, "h2")),
-            format!("after_allocation_started a h2 [{}] own=true", b(1, "h2")),
-            "post_deploy a h2".into(),
-            "health_check a h1,h2".into(),
+            "pre_deploy a h1,h2,h4".into(),
+            "  sees workers=h1,h2,h4".into(),
+            "  sees 3/3 allocation namespaces".into(),
+            format!("after_allocation_started a h2 [{}] own=true", b(0, "h2")),
+            format!("after_allocation_started a h4 [{}] own=true", b(1, "h4")),
+            "health_check a h1,h2,h4".into(),
+            format!("after_allocation_started a h1 [{up}] own=true"),
+            "health_check a h1,h2,h4".into(),
+            "post_deploy a h1,h2,h4".into(),
         ]
     );
     let snap = StateStore::open(&dir.path().join("data/kvform.db")).unwrap().snapshot().unwrap();
     assert!(snap.get("maand/job/a/worker/h3", "version").unwrap().deleted, "tombstoned after its stop hooks");
+}
+
+#[test]
+fn job_control_runs_once_on_every_allocation_and_replaces_the_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    // h1 existing (changed), h2, h3 new; starts of 1 would make two batches.
+    let mut fx = Fx::new()
+        .job("a", 0, &[("h1", Active, false), ("h2", Active, true), ("h3", Active, true)])
+        .command("a", "command_x", EVERY)
+        .want("maand/job/a", "workers", "h1,h2,h3")
+        .want("maand/job/a", "rollout_order", "h1,h2,h3")
+        .live("maand/job/a/worker/h1", "version", "0.9.0");
+    fx.job_mut("a").max_concurrent_starts = 1;
+    for host in ["h1", "h2", "h3"] {
+        fx = fx.want(&format!("maand/job/a/worker/{host}"), "version", "1.0.0");
+    }
+    {
+        drop(store(&dir));
+        let mut t = begin(&dir);
+        t.put("maand/job/a/worker/h1", "version", "0.9.0", 0, "apply", NOW).unwrap();
+        t.commit(kvform::state::ApplyRecord::new("test", NOW)).unwrap();
+    }
+    let plan = plan_for(&fx, &dir);
+    assert!(plan.rollout[0].jobs[0].hooks.after_allocation_started.is_empty(), "the plan shows no batch hooks");
+    let mut hooks = Fake::default();
+    let report =
+        execute(begin(&dir), &plan, &fx.desired, &mut hooks, &mut NoProgress, &ApplyOptions::new(NOW)).unwrap();
+    assert_eq!(report.status, ApplyStatus::Success, "{:?}", report.failed);
+    assert_eq!(
+        hooks.calls,
+        [
+            "pre_deploy a h1,h2,h3",
+            "  sees workers=h1,h2,h3",
+            "  sees 3/3 allocation namespaces",
+            "job_control a h1,h2,h3 [UPDATED_ALLOCATIONS=h1 NEW_ALLOCATIONS=h2,h3] own=true",
+            "health_check a h1,h2,h3",
+            "post_deploy a h1,h2,h3",
+        ]
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! allocation's own hook reading its key.
 
 mod quickstart_copy;
+mod tf_support;
 
 use quickstart_copy::quickstart_copy;
 use std::os::unix::fs::PermissionsExt;
@@ -289,4 +290,140 @@ print("key in hand: " + key)
         .output()
         .unwrap();
     assert!(logs.stdout.is_empty(), "no private key in the hook logs: {}", String::from_utf8_lossy(&logs.stdout));
+}
+
+/// Every `key_type`, `pkcs8` true and false (ed25519 has only PKCS#8): the key loads with
+/// `openssl pkey` and its public key is the certificate's; the traditional ECDSA key (the
+/// default declaration, maand's usual one) is SEC1 with the named-curve parameters (RFC 5915);
+/// every leaf says `CA:FALSE` (maand's template, `build/build_certs.go` 472-481).
+#[test]
+fn every_key_type_loads_with_openssl_and_matches_its_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["init", "-q"]);
+    std::fs::write(d.join("workspace/workers.json"), r#"[{"host": "10.0.0.1", "labels": ["svc"]}]"#).unwrap();
+    let decls = [
+        ("default", r#"{"subject": {"common_name": "svc"}}"#, "EC PRIVATE KEY"),
+        ("ec-pkcs8", r#"{"key_type": "ecdsa-p256", "pkcs8": true}"#, "PRIVATE KEY"),
+        ("ec-sec1", r#"{"key_type": "ecdsa-p256", "pkcs8": false}"#, "EC PRIVATE KEY"),
+        ("rsa2048", r#"{"key_type": "rsa-2048"}"#, "RSA PRIVATE KEY"),
+        ("rsa2048-pkcs8", r#"{"key_type": "rsa-2048", "pkcs8": true}"#, "PRIVATE KEY"),
+        ("rsa4096", r#"{"key_type": "rsa-4096"}"#, "RSA PRIVATE KEY"),
+        ("rsa4096-pkcs8", r#"{"key_type": "rsa-4096", "pkcs8": true}"#, "PRIVATE KEY"),
+        ("ed", r#"{"key_type": "ed25519", "pkcs8": true}"#, "PRIVATE KEY"),
+    ];
+    let certs: Vec<String> = decls.iter().map(|(n, j, _)| format!("\"{n}\": {j}")).collect();
+    let job = d.join("workspace/jobs/svc");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(job.join("manifest.json"), format!(r#"{{"certs": {{{}}}}}"#, certs.join(", "))).unwrap();
+    ok(d, &["apply", "--auto-approve"]);
+
+    let ns = "maand/job/svc/worker/10.0.0.1";
+    for (name, _, label) in decls {
+        let crt = d.join(format!("{name}.crt"));
+        let key = d.join(format!("{name}.key"));
+        std::fs::write(&crt, ok(d, &["kv", "get", ns, &format!("certs/{name}.crt")])).unwrap();
+        let pem = ok(d, &["kv", "get", ns, &format!("certs/{name}.key"), "--reveal"]);
+        assert!(pem.starts_with(&format!("-----BEGIN {label}-----\n")), "{name}: {}", pem.lines().next().unwrap());
+        std::fs::write(&key, pem).unwrap();
+        let (crt, key) = (crt.to_str().unwrap(), key.to_str().unwrap());
+        let loaded = openssl(&["pkey", "-in", key, "-noout"]);
+        assert!(loaded.status.success(), "{name}: openssl pkey: {}", String::from_utf8_lossy(&loaded.stderr));
+        let from_key = openssl(&["pkey", "-in", key, "-pubout"]);
+        let from_crt = openssl(&["x509", "-in", crt, "-noout", "-pubkey"]);
+        assert!(from_key.status.success() && from_crt.status.success(), "{name}");
+        assert_eq!(String::from_utf8_lossy(&from_key.stdout), String::from_utf8_lossy(&from_crt.stdout), "{name}");
+        let text = String::from_utf8_lossy(&openssl(&["x509", "-in", crt, "-noout", "-text"]).stdout).into_owned();
+        assert!(text.contains("X509v3 Basic Constraints: critical\n                CA:FALSE"), "{name}: {text}");
+        assert!(text.contains("Digital Signature, Key Encipherment"), "{name}: {text}");
+        if label == "EC PRIVATE KEY" {
+            let ec = openssl(&["ec", "-in", key, "-noout", "-text"]);
+            let ec = String::from_utf8_lossy(&ec.stdout);
+            assert!(ec.contains("ASN1 OID: prime256v1"), "{name}: the named curve is in the key: {ec}");
+        }
+    }
+}
+
+/// `sql` on the bucket's own tables, straight from the database (SQLite file or the bucket's
+/// PostgreSQL schema), not through kvform: what a tampering hand does.
+fn raw_sql(dir: &Path, sql: &str, params: [&str; 2]) -> Option<String> {
+    match tf_support::state_location(dir) {
+        kvform::state::Location::Sqlite(path) => {
+            let c = rusqlite::Connection::open(path).unwrap();
+            if sql.starts_with("SELECT") {
+                Some(c.query_row(sql, [params[0]], |r| r.get(0)).unwrap())
+            } else {
+                c.execute(sql, params).unwrap();
+                None
+            }
+        }
+        kvform::state::Location::Postgres(pg) => {
+            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.expect("an initialised bucket"));
+            let url = std::env::var(&pg.url_env).unwrap();
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.batch_execute(&format!("SET search_path TO \"{schema}\"")).unwrap();
+            let sql = sql.replace("?1", "$1").replace("?2", "$2");
+            if sql.starts_with("SELECT") {
+                Some(c.query_one(&sql, &[&params[0]]).unwrap().get(0))
+            } else {
+                c.execute(&sql, &[&params[0], &params[1]]).unwrap();
+                None
+            }
+        }
+    }
+}
+
+/// SPEC §8: a stored key that does not unseal or parse (a tampered row, or another key's
+/// sealed value copied over it) is re-issued by `plan --refresh` / `apply --refresh`, not
+/// left as "No changes" while `state check` flags it.
+#[test]
+fn an_undecodable_key_is_reissued() {
+    let dir = quickstart_copy();
+    undecodable_key_reissued(dir.path());
+}
+
+#[test]
+fn an_undecodable_key_is_reissued_on_postgres() {
+    if tf_support::pg_url("an_undecodable_key_is_reissued_on_postgres").is_none() {
+        return;
+    }
+    let dir = quickstart_copy();
+    let block = tf_support::pg_state_block();
+    let _drop = tf_support::DropRegistry(tf_support::registry_of(&block));
+    let hcl = std::fs::read_to_string(dir.path().join("kvform.hcl")).unwrap();
+    let hcl = hcl.replace("state {\n  path = \"data/kvform.db\"\n}\n", &block);
+    assert!(hcl.contains("postgres"), "the quickstart's state block moved: {hcl}");
+    std::fs::write(dir.path().join("kvform.hcl"), hcl).unwrap();
+    ok(dir.path(), &["init", "-q"]);
+    undecodable_key_reissued(dir.path());
+    assert!(!dir.path().join("data/kvform.db").exists(), "the PostgreSQL bucket wrote no SQLite file");
+}
+
+fn undecodable_key_reissued(d: &Path) {
+    ok(d, &["apply", "--auto-approve"]);
+    let (ns1, ns2) = ("maand/job/api/worker/10.0.0.1", "maand/job/api/worker/10.0.0.2");
+    let select = "SELECT value FROM latest WHERE namespace = ?1 AND key = 'certs/server.key'";
+    let update = "UPDATE latest SET value = ?2 WHERE namespace = ?1 AND key = 'certs/server.key'";
+    let reissue = "certs/server.key = (sensitive, known after apply)  # reissue: the private key cannot be read";
+    let other = raw_sql(d, select, [ns2, ""]).unwrap();
+    for (what, value) in [("garbage", "kvs1:not-a-sealed-value"), ("another key's sealed value", other.as_str())] {
+        raw_sql(d, update, [ns1, value]);
+        if what == "garbage" {
+            let check = kvform_at(d, NOW, &["state", "check"]);
+            assert!(String::from_utf8_lossy(&check.stderr).contains("certs/server.key"), "state check flags it");
+        }
+        let plan = ok(d, &["plan", "--refresh"]);
+        assert!(plan.contains(reissue), "{what}:\n{plan}");
+        assert!(plan.contains("certs/server.crt = (known after apply)"), "{what}:\n{plan}");
+        assert!(!plan.contains(ns2), "{what}: only the damaged one:\n{plan}");
+        ok(d, &["apply", "--auto-approve", "--refresh"]);
+        let kf = d.join("server.key");
+        std::fs::write(&kf, ok(d, &["kv", "get", ns1, "certs/server.key", "--reveal"])).unwrap();
+        std::fs::write(d.join("leaf.pem"), ok(d, &["kv", "get", ns1, "certs/server.crt"])).unwrap();
+        let pub_of = |args: &[&str]| String::from_utf8(openssl(args).stdout).unwrap();
+        let from_key = pub_of(&["pkey", "-in", kf.to_str().unwrap(), "-pubout"]);
+        assert!(from_key.contains("BEGIN PUBLIC KEY"), "{what}: the new key loads");
+        assert_eq!(from_key, pub_of(&["x509", "-in", d.join("leaf.pem").to_str().unwrap(), "-noout", "-pubkey"]));
+        assert!(ok(d, &["plan", "--refresh"]).contains("No changes."), "{what}: converged");
+    }
 }

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 const H: [&str; 2] = ["10.0.0.1", "10.0.0.2"];
 const WORKERS: &[(&str, &[&str])] = &[(H[0], &["app"]), (H[1], &["app"])];
 
-/// Job `app` on both workers, `script` its post_deploy hook.
-fn with_app(tb: TestBucket, script: &str) -> TestBucket {
+/// Job `app` on both workers, `script` its hook on `event`.
+fn with_app(tb: TestBucket, event: &str, script: &str) -> TestBucket {
     tb.job(
         "app",
         json!({"version": "1.0", "max_concurrent_starts": 2, "commands": {
-            "command_a": {"executed_on": ["post_deploy"]}}}),
+            "command_a": {"executed_on": [event]}}}),
         &[("command_a.sh", script)],
     );
     tb
@@ -34,6 +34,7 @@ fn failing_post_deploy(tb: TestBucket) {
     // Fails on the second host only, after printing to both streams.
     let tb = with_app(
         tb,
+        "post_deploy",
         "#!/bin/bash\necho \"out from $ALLOCATION_IP\"\necho \"err from $ALLOCATION_IP\" >&2\n\
          [ \"$ALLOCATION_IP\" = 10.0.0.2 ] && exit 7\nexit 0\n",
     );
@@ -61,7 +62,8 @@ on_both_backends!(
 );
 
 fn hook_past_its_timeout(tb: TestBucket) {
-    let tb = with_app(tb, "#!/bin/bash\necho started\nsleep 30\necho finished\n");
+    // A batch of two runs its hooks in parallel: both are killed.
+    let tb = with_app(tb, "after_allocation_started", "#!/bin/bash\necho started\nsleep 30\necho finished\n");
     let t = Instant::now();
     let applied = mini_apply(&tb, |s| s.hook_timeout_secs = 1);
     assert!(t.elapsed() < Duration::from_secs(15), "took {:?}", t.elapsed());

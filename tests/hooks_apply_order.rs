@@ -1,6 +1,7 @@
-//! The order hooks run in during an apply (SPEC §5): pre_deploy host by host in rollout
-//! order, then batch by batch post_deploy (parallel within the batch) followed by the
-//! health_check gate; waves and job names order the jobs. Also the hook environment
+//! The order hooks run in during an apply (SPEC §5, maand's deploy): pre_deploy host by host
+//! in rollout order, the health_check gate on every active allocation (once after the new
+//! allocations, after each batch of changed ones), then post_deploy host by host, last;
+//! waves and job names order the jobs. Also the hook environment
 //! (ALLOCATION_INDEX, DISABLED, CURRENT_VERSION -> NEW_VERSION) and that disabled
 //! allocations get no hooks. Each test runs on both backends.
 
@@ -46,23 +47,14 @@ fn set_app(tb: &TestBucket, version: &str) {
     );
 }
 
-/// Lines of order.log, split at the post_deploy batches: checks the part of one batch
-/// (starts, then ends, each as a set) and returns the rest.
-fn take_batch<'a>(lines: &'a [String], hosts: &[&str]) -> &'a [String] {
-    let n = hosts.len();
-    let starts: BTreeSet<&str> = lines[..n].iter().map(String::as_str).collect();
-    let ends: BTreeSet<&str> = lines[n..2 * n].iter().map(String::as_str).collect();
-    let want_starts: Vec<String> = hosts.iter().map(|h| format!("start post_deploy app {h}")).collect();
-    let want_ends: Vec<String> = hosts.iter().map(|h| format!("end post_deploy app {h}")).collect();
-    // Every start before any end: the batch ran in parallel (each hook sleeps 0.4 s).
-    assert_eq!(starts, want_starts.iter().map(String::as_str).collect(), "{lines:#?}");
-    assert_eq!(ends, want_ends.iter().map(String::as_str).collect(), "{lines:#?}");
-    &lines[2 * n..]
+/// post_deploy on `hosts`, one after the other (maand's `JobCommand` with concurrency 1).
+fn post_deploy_in_turn(hosts: &[&str]) -> Vec<String> {
+    hosts.iter().flat_map(|h| [format!("start post_deploy app {h}"), format!("end post_deploy app {h}")]).collect()
 }
 
 on_both_backends!(
-    pre_deploy_then_batches_with_post_deploy_and_health_gate,
-    pre_deploy_then_batches_with_post_deploy_and_health_gate_on_postgres,
+    pre_deploy_then_health_gate_then_post_deploy_last,
+    pre_deploy_then_health_gate_then_post_deploy_last_on_postgres,
     APP_WORKERS,
     batches_and_health_gate
 );
@@ -74,37 +66,28 @@ fn batches_and_health_gate(tb: TestBucket) {
     let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
     // pre_deploy: rollout (fleet) order, the disabled 10.0.0.5 left out; new allocations.
     let pre: Vec<String> = (0..4).map(|i| format!("pre_deploy app {} {i} 0 0.0.0>1.0", H[i])).collect();
-    assert_eq!(lines[..4], pre[..], "{lines:#?}");
-    // Batches of max_concurrent_starts = 2, each followed by its health gate in order.
-    let rest = take_batch(&lines[4..], &[H[0], H[1]]);
-    assert_eq!(
-        rest[..2],
-        [format!("health_check app {} 0 0 0.0.0>1.0", H[0]), format!("health_check app {} 1 0 0.0.0>1.0", H[1])]
-    );
-    // The gate checks every allocation rolled so far: after the last batch, all of them.
-    let rest = take_batch(&rest[2..], &[H[2], H[3]]);
+    // New allocations (two batches of max_concurrent_starts = 2): the gate once, after all
+    // of them started (maand's `rolloutStartBatches`), then post_deploy.
     let gate: Vec<String> = (0..4).map(|i| format!("health_check app {} {i} 0 0.0.0>1.0", H[i])).collect();
-    assert_eq!(rest, gate);
+    let mut want = pre;
+    want.extend(gate);
+    want.extend(post_deploy_in_turn(&H[..4]));
+    assert_eq!(lines, want);
 
     // An upgrade: CURRENT_VERSION is what the state held before this apply; changed
-    // allocations go one at a time (max_concurrent_upgrades defaults to 1).
+    // allocations go one at a time (max_concurrent_upgrades defaults to 1), the gate on
+    // every active allocation after each (maand's `rolloutRestartBatches`).
     std::fs::remove_file(tb.path("order.log")).unwrap();
     set_app(&tb, "2.0");
     let applied = mini_apply(&tb, |_| {});
     assert!(applied.failures.is_empty(), "{:?}", applied.failures);
     let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
-    let pre: Vec<String> = (0..4).map(|i| format!("pre_deploy app {} {i} 0 1.0>2.0", H[i])).collect();
-    assert_eq!(lines[..4], pre[..], "{lines:#?}");
-    let mut rest = &lines[4..];
-    for (i, h) in H[..4].iter().enumerate() {
-        rest = take_batch(rest, &[h]);
-        // Rolled so far: the upgraded ones and nothing still waiting.
-        for (j, g) in H[..=i].iter().enumerate() {
-            assert_eq!(rest[j], format!("health_check app {g} {j} 0 1.0>2.0"));
-        }
-        rest = &rest[i + 1..];
+    let mut want: Vec<String> = (0..4).map(|i| format!("pre_deploy app {} {i} 0 1.0>2.0", H[i])).collect();
+    for _batch in 0..4 {
+        want.extend((0..4).map(|j| format!("health_check app {} {j} 0 1.0>2.0", H[j])));
     }
-    assert!(rest.is_empty(), "{rest:#?}");
+    want.extend(post_deploy_in_turn(&H[..4]));
+    assert_eq!(lines, want);
 }
 
 on_both_backends!(
@@ -137,7 +120,7 @@ fn waves_then_job_names(tb: TestBucket) {
     let applied = mini_apply(&tb, |_| {});
     assert!(applied.failures.is_empty(), "{:?}", applied.failures);
     let lines: Vec<String> = tb.read("order.log").lines().map(String::from).collect();
-    // Per job: pre_deploy on both hosts, then one batch of both (parallel: any order).
+    // Per job: pre_deploy on both hosts, then post_deploy on both.
     let job_part = |lines: &[String], job: &str, commands: usize| {
         let (pre, post) = lines.split_at(2 * commands);
         let want: Vec<String> = (0..commands)

@@ -165,7 +165,7 @@ fn allocation_removed_purges_its_namespace_and_rolls_out_without_hooks() {
 }
 
 #[test]
-fn a_stopping_job_runs_only_its_stop_hooks_and_a_deploying_one_every_rollout_hook() {
+fn a_stopping_job_runs_its_stop_hook_and_gate_and_a_deploying_one_every_rollout_hook() {
     use kvform::workspace::types::Event::*;
     let every = [PreDeploy, JobControl, AfterAllocationStarted, PostDeploy, HealthCheck, AfterAllocationStopped];
     let fx = || {
@@ -174,14 +174,20 @@ fn a_stopping_job_runs_only_its_stop_hooks_and_a_deploying_one_every_rollout_hoo
             .command("api", "command_x", &every)
             .live("maand/job/api/worker/10.0.0.2", "version", "1")
     };
+    // maand's reconcile: the stop hook, then the health gate over the remaining allocation;
+    // no job_control (maand runs it only in a deploy).
     let only_stop = fx().plan();
     let h = &only_stop.rollout[0].jobs[0].hooks;
-    assert_eq!((h.job_control.len(), h.after_allocation_stopped.len()), (1, 1));
-    assert!(h.pre_deploy.is_empty() && h.after_allocation_started.is_empty() && h.post_deploy.is_empty());
+    assert_eq!((h.after_allocation_stopped.len(), h.health_check.len()), (1, 1));
+    assert!(h.pre_deploy.is_empty() && h.job_control.is_empty() && h.after_allocation_started.is_empty());
+    assert!(h.post_deploy.is_empty());
     let both = fx().want("maand/job/api/worker/10.0.0.1", "version", "2").plan();
     let job = &both.rollout[0].jobs[0];
     assert_eq!((job.batches.len(), job.stopped.len()), (1, 1));
-    assert!(job.hooks.by_event().iter().filter(|(e, _)| *e != "post_build").all(|(_, c)| c.len() == 1));
+    // A job with job_control has no batch hooks (maand skips its own restarts for it).
+    let skipped = ["post_build", "after_allocation_started"];
+    assert!(job.hooks.by_event().iter().filter(|(e, _)| !skipped.contains(e)).all(|(_, c)| c.len() == 1));
+    assert!(job.hooks.after_allocation_started.is_empty());
 }
 
 #[test]

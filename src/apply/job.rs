@@ -1,45 +1,56 @@
-//! One job's checkpoint (SPEC §5 step 2, §6 rollout events), in this order:
+//! One job's checkpoint (SPEC §5 step 2, §6 rollout events): maand's deploy of one job
+//! (maand-sh/maand @3f8043e, `deploy/job_deploy.go` `deployJob`, `deployJobWithCommands`,
+//! `finalizeJobDeploy`; `deploy/rollout.go`; `deploy/batch_hooks.go`; `deploy/allocations.go`
+//! `reconcileStoppedAllocation`), in this order:
 //!
-//! 1. The job-level namespaces (and disabled allocations' namespaces), so `pre_deploy`
-//!    hooks read the job's new `maand/job/<job>` as maand's build writes it before deploy.
-//!    A `rollout_order` a `cli` hook left in the state is read first: the plan resets it
-//!    here, but it still orders this apply.
-//! 2. Each removed allocation ([`JobRollout::stopped`]): `job_control` with `TARGET=stop`,
-//!    then `after_allocation_stopped`, both reading its last namespace; then its namespace
-//!    is tombstoned. (maand stops removed allocations before it deploys anything.)
-//! 3. `pre_deploy` on the active allocations; then the `rollout_order` override
-//!    ([`super::reorder`]) and the workspace's value written back (the override lasts one
-//!    apply).
-//! 4. Batch by batch: the batch's allocation namespaces, `job_control` once on the batch's
-//!    first allocation, `after_allocation_started` on each allocation of the batch,
-//!    `post_deploy` on the batch, then the `health_check` gate on the allocations rolled so
-//!    far (every active allocation except those of later batches).
+//! 1. **Every namespace of the job**: the job-level ones and every allocation namespace the
+//!    plan changes (new, changed and disabled allocations), as maand's build writes them all
+//!    before deploy runs any hook — a `pre_deploy` hook reads its own allocation's keys on a
+//!    first apply. A `rollout_order` a `cli` hook left in the state is read first: the plan
+//!    resets it here, but it still orders this apply.
+//! 2. Each removed allocation ([`JobRollout::stopped`]): `after_allocation_stopped` with
+//!    `DEPLOY_PHASE=stop`, reading its last namespace; then its namespace is tombstoned. Then
+//!    the `health_check` gate over the allocations already running (maand's reconcile step,
+//!    `deploy/allocations.go` 291-301, which also checks new ones it has not started yet).
+//! 3. `pre_deploy` on every active allocation; then the job's `rollout_order` (a hook's
+//!    override, else the workspace's) is read for this apply and the workspace's value
+//!    written back (an override lasts one apply).
+//! 4. A job **with `job_control` commands**: each command once on every active allocation,
+//!    concurrently, with `NEW_ALLOCATIONS` / `UPDATED_ALLOCATIONS` of the whole job; no
+//!    batches and no `after_allocation_started` (maand skips its own starts/restarts for such
+//!    a job); then the `health_check` gate.
+//!    A job **without** them: the new allocations in batches of `max_concurrent_starts`,
+//!    `after_allocation_started` after each batch, the `health_check` gate once after all of
+//!    them; then the changed ones in batches of `max_concurrent_upgrades`, each followed by
+//!    `after_allocation_started` and the gate. Each phase's order is resolved by
+//!    [`super::reorder::resolve`] (maand's `ResolveRolloutOrder`).
+//! 5. `post_deploy` on every active allocation (maand's `finalizeJobDeploy`).
 //!
-//! Rollout hooks get maand's batch variables ([`batch_env`]): `BATCH_ALLOCATIONS`,
-//! `BATCH_INDEX`, `BATCH_COUNT` (counted per phase, as maand counts start and restart
-//! batches apart), `DEPLOY_PHASE`, `ROLLOUT_ORDER`, `ROLLOUT_ORDER_SOURCE`; `job_control`
-//! also `NEW_ALLOCATIONS` / `UPDATED_ALLOCATIONS` (a stop: `TARGET=stop`). The values are
-//! maand's, so hooks written for maand compare against what they always did.
+//! The `health_check` gate runs the job's `health_check` commands on every active allocation
+//! (maand's `healthcheck.HealthCheck`). Rollout hooks get maand's batch variables
+//! ([`batch_env`]): `BATCH_ALLOCATIONS`, `BATCH_INDEX`, `BATCH_COUNT` (counted per phase),
+//! `DEPLOY_PHASE` (`new`, `update`, `stop`), `ROLLOUT_ORDER`, `ROLLOUT_ORDER_SOURCE` (`kv`,
+//! `default`); kvform adds `KVFORM_ROLLOUT_ORDER_OVERRIDDEN=1` when a hook's override
+//! ordered the phase.
 
 use super::executor::{APPLY_WRITER, ApplyError, Counts, apply_namespace, lock, prefetch};
 use super::progress::{Progress, ProgressEvent};
-use super::reorder::{order_hosts, rechunk};
+use super::reorder::{Resolved, chunk, resolve};
 use super::steps::{HookSteps, StepContext, StepFailure};
 use crate::kv::NamespaceKind;
-use crate::plan::{Batch, BatchKind, JobRollout, Plan};
+use crate::plan::{BatchKind, JobRollout, Plan};
 use crate::state::StateError;
 use crate::workspace::types::Event;
 
-/// `DEPLOY_PHASE` of a batch of new allocations (SPEC §6; maand's deploy calls it `new`).
-pub const PHASE_NEW: &str = "start";
-/// `DEPLOY_PHASE` of a batch of changed allocations (SPEC §6; maand's deploy calls it `update`).
-pub const PHASE_UPDATE: &str = "upgrade";
+/// `DEPLOY_PHASE` of a batch of new allocations (maand's `deployPhaseNew`).
+pub const PHASE_NEW: &str = "new";
+/// `DEPLOY_PHASE` of a batch of changed allocations (maand's `deployPhaseUpdate`).
+pub const PHASE_UPDATE: &str = "update";
 /// `DEPLOY_PHASE` of a removed allocation's stop (maand's `deployPhaseStop`).
 pub const PHASE_STOP: &str = "stop";
-/// `ROLLOUT_ORDER_SOURCE` when the workspace's order is used (SPEC §6; maand: `default`).
-pub const ORDER_FROM_WORKSPACE: &str = "workspace";
-/// `ROLLOUT_ORDER_SOURCE` when a hook's `rollout_order` override is used (SPEC §6; maand: `kv`).
-pub const ORDER_FROM_HOOK: &str = "hook";
+/// kvform's own variable beside maand's: `1` when a hook's `rollout_order` override ordered
+/// the phase (maand's `ROLLOUT_ORDER_SOURCE` says `kv` for the workspace's value too).
+pub const OVERRIDDEN_VAR: &str = "KVFORM_ROLLOUT_ORDER_OVERRIDDEN";
 
 /// Extra environment of one rollout hook: (name, value).
 pub type EventEnv = Vec<(String, String)>;
@@ -62,8 +73,8 @@ impl From<ApplyError> for JobError {
     }
 }
 
-/// maand's batch variables (`deploy/batch_hooks.go` `batchEnv`, minus `JOB`, which every
-/// hook already has).
+/// maand's batch variables (`deploy/batch_hooks.go` `batchEnv`, lines 44-54, minus `JOB`,
+/// which every hook already has).
 pub fn batch_env(phase: &str, index: usize, count: usize, hosts: &[String], order: &str, source: &str) -> EventEnv {
     [
         ("BATCH_ALLOCATIONS", hosts.join(",")),
@@ -80,6 +91,12 @@ pub fn batch_env(phase: &str, index: usize, count: usize, hosts: &[String], orde
 
 fn allocation_ns(job: &str, host: &str) -> String {
     NamespaceKind::Allocation { job: job.to_string(), host: host.to_string() }.path()
+}
+
+/// The job's `rollout_order` for this apply: (value, whether a hook overrode it).
+struct OrderKey {
+    value: Option<String>,
+    overridden: bool,
 }
 
 /// One job inside its savepoint (see the module docs for the order).
@@ -100,114 +117,141 @@ pub(super) fn run_job(
     let job_ns = NamespaceKind::Job(job.job.clone()).path();
     let want = cx.desired.kv.get(&job_ns).and_then(|m| m.get("rollout_order")).map(|v| v.trimmed().into_owned());
 
-    // 1. Job-level namespaces; a `cli` override of the order is read before they reset it.
+    // 1. Every namespace of the job; a `cli` override of the order is read before they reset it.
     let left_by_cli = {
         let mut txn = lock(cx.txn);
         let left = txn.get(&job_ns, "rollout_order")?.filter(|e| e.is_live() && e.writer != APPLY_WRITER);
-        prefetch(&mut txn, plan, job.namespaces.iter().map(String::as_str))?;
-        for ns in &job.namespaces {
+        let mut namespaces = job.namespaces.clone();
+        namespaces.extend(job.batches.iter().flat_map(|b| &b.hosts).map(|host| allocation_ns(&job.job, host)));
+        prefetch(&mut txn, plan, namespaces.iter().map(String::as_str))?;
+        for ns in &namespaces {
             counts.add(apply_namespace(&mut txn, plan, ns, now)?);
         }
         left.map(|e| e.value)
     };
 
-    // 2. Removed allocations: stop hooks with their last namespace, then the tombstones.
+    // 2. Removed allocations: the stop hook with their last namespace, then the tombstones
+    //    (maand's `reconcileStoppedAllocation`), then the gate over what remains.
     for host in &job.stopped {
         let one = std::slice::from_ref(host);
-        let env = batch_env(PHASE_STOP, 0, 1, one, "", "");
-        if !h.job_control.is_empty() {
-            let mut env = env.clone();
-            env.push(("TARGET".into(), "stop".into()));
-            hooks.rollout_event(cx, &job.job, Event::JobControl, one, &env).map_err(JobError::Step)?;
-        }
         if !h.after_allocation_stopped.is_empty() {
+            let env = batch_env(PHASE_STOP, 0, 1, one, "", "");
             hooks.rollout_event(cx, &job.job, Event::AfterAllocationStopped, one, &env).map_err(JobError::Step)?;
         }
         counts.add(apply_namespace(&mut lock(cx.txn), plan, &allocation_ns(&job.job, host), now)?);
+    }
+    let gate = |hooks: &mut dyn HookSteps| -> Result<(), JobError> {
+        if !h.health_check.is_empty() && !active.is_empty() {
+            hooks.health_check(cx, &job.job, &active).map_err(JobError::Step)?;
+        }
+        Ok(())
+    };
+    if !job.stopped.is_empty() && !h.health_check.is_empty() {
+        // Over the allocations already running: maand's reconcile gate would also check new
+        // ones it has not started yet (SPEC §6; CONTRIBUTING's decisions).
+        let started = |host: &String| !job.batches.iter().any(|b| b.kind == BatchKind::New && b.hosts.contains(host));
+        let running: Vec<String> = active.iter().filter(|a| started(a)).cloned().collect();
+        if !running.is_empty() {
+            hooks.health_check(cx, &job.job, &running).map_err(JobError::Step)?;
+        }
     }
     if !deploys {
         return Ok(counts);
     }
 
-    // 3. pre_deploy, then the one-apply override of the order.
+    // 3. pre_deploy, then the order for this apply (a hook's override lasts one apply).
     if !h.pre_deploy.is_empty() {
         hooks.pre_deploy(cx, &job.job, &active).map_err(JobError::Step)?;
     }
-    let mut batches = job.batches.clone();
-    let mut order = active.clone();
-    let mut source = ORDER_FROM_WORKSPACE;
-    if let (Some(dj), Some(want)) = (dj, want) {
+    let order = {
         let mut txn = lock(cx.txn);
         let live = txn.get(&job_ns, "rollout_order")?.filter(|e| e.is_live());
         let by_hook = live.as_ref().filter(|e| e.writer != APPLY_WRITER).map(|e| e.value.clone());
-        if let Some(over) = by_hook.or(left_by_cli).filter(|o| o.trim() != want) {
-            let (ordered, unknown) = order_hosts(&over, &active);
-            for host in unknown {
-                let w = format!(
-                    "{}: rollout_order names {host}, which is not an active allocation of the job; ignored",
-                    job.job
-                );
+        let over = by_hook.or(left_by_cli).filter(|o| Some(o.trim()) != want.as_deref());
+        if let Some(want) = &want
+            && live.as_ref().is_some_and(|e| e.value.trim() != want)
+        {
+            txn.put(&job_ns, "rollout_order", want, 0, APPLY_WRITER, now)?;
+        }
+        match over {
+            Some(value) => OrderKey { value: Some(value), overridden: true },
+            None => OrderKey { value: live.map(|e| e.value).or(want.clone()), overridden: false },
+        }
+    };
+
+    // 4. job_control, or maand's own batches.
+    let of_kind = |kind: BatchKind| -> Vec<String> {
+        active.iter().filter(|a| job.batches.iter().any(|b| b.kind == kind && b.hosts.contains(a))).cloned().collect()
+    };
+    if !h.job_control.is_empty() {
+        let env: EventEnv = vec![
+            ("UPDATED_ALLOCATIONS".into(), of_kind(BatchKind::Changed).join(",")),
+            ("NEW_ALLOCATIONS".into(), of_kind(BatchKind::New).join(",")),
+        ];
+        hooks.rollout_event(cx, &job.job, Event::JobControl, &active, &env).map_err(JobError::Step)?;
+        gate(hooks)?;
+        for b in &job.batches {
+            progress.event(ProgressEvent::BatchDone { job: &job.job, kind: b.kind, hosts: &b.hosts });
+        }
+    } else {
+        for kind in [BatchKind::New, BatchKind::Changed] {
+            let candidates = of_kind(kind);
+            if candidates.is_empty() {
+                continue;
+            }
+            let resolved = resolve(order.value.as_deref(), &candidates, &active);
+            if let Some(reason) = resolved.rejected.as_ref().filter(|_| order.overridden) {
+                let w = format!("{}: {reason}; the default order is used", job.job);
                 progress.event(ProgressEvent::Warning(&w));
                 warnings.push(w);
             }
-            batches = rechunk(&job.batches, &ordered, dj.max_concurrent_starts, dj.max_concurrent_upgrades);
-            order = ordered;
-            source = ORDER_FROM_HOOK;
-        }
-        if live.is_some_and(|e| e.value.trim() != want) {
-            txn.put(&job_ns, "rollout_order", &want, 0, APPLY_WRITER, now)?;
+            rollout_phase(cx, job, kind, &resolved, order.overridden, hooks, progress)?;
+            if kind == BatchKind::New {
+                gate(hooks)?;
+            }
         }
     }
 
-    // 4. Batches.
-    let order_text = order.join(",");
-    let count_of = |kind: BatchKind| batches.iter().filter(|b| b.kind == kind).count();
-    let mut index_in_phase = [0usize; 2];
-    for (i, batch) in batches.iter().enumerate() {
-        counts.add(apply_batch(cx, plan, &job.job, batch, now)?);
-        let (phase, slot) = match batch.kind {
-            BatchKind::New => (PHASE_NEW, 0),
-            BatchKind::Changed => (PHASE_UPDATE, 1),
-        };
-        let env = batch_env(phase, index_in_phase[slot], count_of(batch.kind), &batch.hosts, &order_text, source);
-        index_in_phase[slot] += 1;
-        if !h.job_control.is_empty() {
-            let (new, updated) = match batch.kind {
-                BatchKind::New => (batch.hosts.join(","), String::new()),
-                BatchKind::Changed => (String::new(), batch.hosts.join(",")),
-            };
-            let mut env = env.clone();
-            env.push(("NEW_ALLOCATIONS".into(), new));
-            env.push(("UPDATED_ALLOCATIONS".into(), updated));
-            let first = &batch.hosts[..1.min(batch.hosts.len())];
-            hooks.rollout_event(cx, &job.job, Event::JobControl, first, &env).map_err(JobError::Step)?;
-        }
-        if !h.after_allocation_started.is_empty() {
-            hooks
-                .rollout_event(cx, &job.job, Event::AfterAllocationStarted, &batch.hosts, &env)
-                .map_err(JobError::Step)?;
-        }
-        if !h.post_deploy.is_empty() {
-            hooks.post_deploy(cx, &job.job, &batch.hosts).map_err(JobError::Step)?;
-        }
-        if !h.health_check.is_empty() {
-            // Rolled so far: every active allocation but those still waiting in later batches.
-            let waiting: Vec<&String> = batches[i + 1..].iter().flat_map(|b| &b.hosts).collect();
-            let rolled: Vec<String> = active.iter().filter(|a| !waiting.contains(a)).cloned().collect();
-            hooks.health_check(cx, &job.job, &rolled).map_err(JobError::Step)?;
-        }
-        progress.event(ProgressEvent::BatchDone { job: &job.job, kind: batch.kind, hosts: &batch.hosts });
+    // 5. post_deploy (maand's `finalizeJobDeploy`).
+    if !h.post_deploy.is_empty() {
+        hooks.post_deploy(cx, &job.job, &active).map_err(JobError::Step)?;
     }
     Ok(counts)
 }
 
-fn apply_batch(cx: &StepContext, plan: &Plan, job: &str, batch: &Batch, now: i64) -> Result<Counts, ApplyError> {
-    let mut counts = Counts::default();
-    let mut txn = lock(cx.txn);
-    let namespaces: Vec<String> = batch.hosts.iter().map(|host| allocation_ns(job, host)).collect();
-    prefetch(&mut txn, plan, namespaces.iter().map(String::as_str))?;
-    for ns in &namespaces {
-        counts.add(apply_namespace(&mut txn, plan, ns, now)?);
+/// One phase (maand's `rolloutStartBatches` / `rolloutRestartBatches`): batches in the
+/// resolved order, `after_allocation_started` after each, and for changed allocations the
+/// `health_check` gate after each batch.
+fn rollout_phase(
+    cx: &StepContext,
+    job: &JobRollout,
+    kind: BatchKind,
+    resolved: &Resolved,
+    overridden: bool,
+    hooks: &mut dyn HookSteps,
+    progress: &mut dyn Progress,
+) -> Result<(), JobError> {
+    let Some(dj) = cx.desired.jobs.get(&job.job) else { return Ok(()) };
+    let (phase, size) = match kind {
+        BatchKind::New => (PHASE_NEW, dj.max_concurrent_starts),
+        BatchKind::Changed => (PHASE_UPDATE, dj.max_concurrent_upgrades),
+    };
+    let batches = chunk(kind, &resolved.ordered, size);
+    let h = &job.hooks;
+    for (i, batch) in batches.iter().enumerate() {
+        if !h.after_allocation_started.is_empty() {
+            let mut env = batch_env(phase, i, batches.len(), &batch.hosts, &resolved.full_order, resolved.source);
+            if overridden && resolved.rejected.is_none() {
+                env.push((OVERRIDDEN_VAR.into(), "1".into()));
+            }
+            hooks
+                .rollout_event(cx, &job.job, Event::AfterAllocationStarted, &batch.hosts, &env)
+                .map_err(JobError::Step)?;
+        }
+        if kind == BatchKind::Changed && !h.health_check.is_empty() && !dj.active_hosts.is_empty() {
+            hooks.health_check(cx, &job.job, &dj.active_hosts).map_err(JobError::Step)?;
+        }
+        progress.event(ProgressEvent::BatchDone { job: &job.job, kind, hosts: &batch.hosts });
     }
-    Ok(counts)
+    Ok(())
 }

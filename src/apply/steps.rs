@@ -27,20 +27,23 @@ pub struct StepFailure {
 /// Hook steps, called by the executor in SPEC §5 order. Every method runs the job's commands
 /// for that event once per listed host (active allocations only), in the order given.
 pub trait HookSteps {
-    /// After the job-level namespaces are written (hooks read the new catalog), before the
-    /// allocation batches. May write vars/secrets and override `maand/job/<job>`
-    /// `rollout_order` for this apply (the executor reads it afterwards).
+    /// After every namespace of the job is written (hooks read the new catalog and their own
+    /// allocation's keys), before the rollout. May write vars/secrets and override
+    /// `maand/job/<job>` `rollout_order` for this apply (the executor reads it afterwards).
     fn pre_deploy(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
-    /// After one batch's allocation namespaces are written; parallel within the batch.
-    fn post_deploy(&mut self, cx: &StepContext, job: &str, batch: &[String]) -> Result<(), StepFailure>;
-    /// The job's health gate after each batch; read-only.
+    /// After the rollout and its health gate, on every active allocation (maand's
+    /// `finalizeJobDeploy`).
+    fn post_deploy(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
+    /// The job's health gate on every active allocation (after the new allocations, after
+    /// each batch of changed ones, after `job_control`, after stops); read-only.
     fn health_check(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
     /// After commit, in a follow-up transaction, waves in order.
     fn post_build(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure>;
     /// A rollout event (`job_control`, `after_allocation_started`, `after_allocation_stopped`):
     /// the job's commands for `event` on `hosts` (parallel), each hook's environment extended
-    /// with `env` (maand's batch variables). `after_allocation_stopped` and a stop's
-    /// `job_control` run on a removed allocation, still reading its last namespace.
+    /// with `env` (maand's batch variables, or `job_control`'s `NEW_ALLOCATIONS` /
+    /// `UPDATED_ALLOCATIONS`). `after_allocation_stopped` runs on a removed allocation, still
+    /// reading its last namespace.
     fn rollout_event(
         &mut self,
         cx: &StepContext,

@@ -85,23 +85,60 @@ pub fn signed_by(leaf_pem: &str, ca_pem: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The raw public key of a private key PEM in any encoding kvform writes (SEC1, PKCS#1,
+/// PKCS#8 of P-256, RSA or ed25519); `None` when it does not parse.
+fn public_key_of(key_pem: &str) -> Option<Vec<u8>> {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::pkcs8::DecodePrivateKey;
+    use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPublicKey};
+    let pem = key_pem.trim();
+    let ec = |sk: p256::SecretKey| sk.public_key().to_encoded_point(false).as_bytes().to_vec();
+    let rsa_pub = |sk: rsa::RsaPrivateKey| rsa::RsaPublicKey::from(&sk).to_pkcs1_der().ok().map(|d| d.into_vec());
+    if pem.starts_with("-----BEGIN EC PRIVATE KEY-----") {
+        return p256::SecretKey::from_sec1_pem(pem).ok().map(ec);
+    }
+    if pem.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
+        return rsa::RsaPrivateKey::from_pkcs1_pem(pem).ok().and_then(rsa_pub);
+    }
+    if let Ok(sk) = p256::SecretKey::from_pkcs8_pem(pem) {
+        return Some(ec(sk));
+    }
+    if let Ok(sk) = rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
+        return rsa_pub(sk);
+    }
+    // ed25519 (and anything else ring reads): rcgen derives the public key.
+    rcgen::KeyPair::from_pem(pem).ok().map(|k| k.public_key_raw().to_vec())
+}
+
+/// Whether `key_pem` parses as a private key and is the key of the certificate `cert_pem`.
+pub fn key_matches_cert(key_pem: &str, cert_pem: &str) -> bool {
+    let Some(public) = public_key_of(key_pem) else { return false };
+    with_cert(cert_pem, |cert| cert.public_key().subject_public_key.data.as_ref() == public.as_slice()).unwrap_or(false)
+}
+
 /// What the plan knows about one stored certificate.
 pub struct Stored<'a> {
     /// The live `certs/<name>.crt` value.
     pub cert: Option<&'a str>,
     /// A live `certs/<name>.key` exists.
     pub key: bool,
+    /// The live key was found not to unseal, not to parse or not to be the certificate's
+    /// (the shell checks it: the plan holds no secrets; `DesiredCerts::unreadable_keys`).
+    pub key_unreadable: bool,
     /// The live `certs/<name>.spec` equals the declaration's.
     pub same_spec: bool,
 }
 
 /// Why a certificate must be (re)issued, `None` when the stored one is still good. First
-/// match wins: missing, unreadable, another CA, declaration changed, SANs changed, renewal
+/// match wins: missing, the key unreadable, the certificate unreadable, another CA, declaration changed, SANs changed, renewal
 /// (`now >= not_after - renewal_days`).
 pub fn reissue_reason(stored: &Stored, ca_pem: &str, sans: &[String], now: i64, renewal_days: u32) -> Option<String> {
     let Some(pem) = stored.cert else { return Some("issue: new certificate".into()) };
     if !stored.key {
         return Some("reissue: the private key is missing".into());
+    }
+    if stored.key_unreadable {
+        return Some("reissue: the private key cannot be read".into());
     }
     let info = match read(pem) {
         Ok(i) => i,
@@ -174,22 +211,53 @@ mod tests {
     }
 
     #[test]
+    fn a_key_matches_its_certificate_only_in_every_encoding() {
+        let (signer, _) = ca();
+        let kinds = [
+            (KeyType::EcdsaP256, false),
+            (KeyType::EcdsaP256, true),
+            (KeyType::Rsa2048, false),
+            (KeyType::Rsa2048, true),
+            (KeyType::Ed25519, true),
+        ];
+        let issued: Vec<_> = kinds
+            .iter()
+            .map(|(kt, pkcs8)| {
+                issue(&signer, &IssueRequest { pkcs8: *pkcs8, ..req(*kt, &["127.0.0.1"]) }, NOW).unwrap()
+            })
+            .collect();
+        for (i, c) in issued.iter().enumerate() {
+            assert!(key_matches_cert(&c.key_pem, &c.cert_pem), "{:?}", kinds[i]);
+            let other = &issued[(i + 1) % issued.len()];
+            assert!(!key_matches_cert(&other.key_pem, &c.cert_pem), "{:?}", kinds[i]);
+        }
+        assert!(!key_matches_cert("garbage", &issued[0].cert_pem));
+        let cut = &issued[0].key_pem[..issued[0].key_pem.len() / 2];
+        assert!(!key_matches_cert(cut, &issued[0].cert_pem));
+    }
+
+    #[test]
     fn the_reissue_reasons_in_order() {
         let (signer, ca_pem) = ca();
         let sans: Vec<String> = vec!["127.0.0.1".into(), "10.0.0.1".into()];
         let c = issue(&signer, &req(KeyType::EcdsaP256, &["127.0.0.1", "10.0.0.1"]), NOW).unwrap();
-        let good = Stored { cert: Some(&c.cert_pem), key: true, same_spec: true };
+        let good = Stored { cert: Some(&c.cert_pem), key: true, key_unreadable: false, same_spec: true };
         assert_eq!(reissue_reason(&good, &ca_pem, &sans, NOW, 15), None);
-        let missing = Stored { cert: None, key: false, same_spec: false };
+        let missing = Stored { cert: None, key: false, key_unreadable: false, same_spec: false };
         assert_eq!(reissue_reason(&missing, &ca_pem, &sans, NOW, 15).unwrap(), "issue: new certificate");
-        let junk = Stored { cert: Some("garbage"), key: true, same_spec: true };
+        let junk = Stored { cert: Some("garbage"), key: true, key_unreadable: false, same_spec: true };
         assert!(reissue_reason(&junk, &ca_pem, &sans, NOW, 15).unwrap().contains("cannot be read"));
+        let bad_key = Stored { key_unreadable: true, ..good };
+        assert_eq!(
+            reissue_reason(&bad_key, &ca_pem, &sans, NOW, 15).unwrap(),
+            "reissue: the private key cannot be read"
+        );
         let (_, other) = ca();
         assert_eq!(reissue_reason(&good, &other, &sans, NOW, 15).unwrap(), "reissue: signed by another CA");
         let spec = Stored { same_spec: false, ..good };
         assert_eq!(reissue_reason(&spec, &ca_pem, &sans, NOW, 15).unwrap(), "reissue: declaration changed");
         let more: Vec<String> = vec!["127.0.0.1".into(), "10.0.0.1".into(), "10.0.0.2".into()];
-        let good = Stored { cert: Some(&c.cert_pem), key: true, same_spec: true };
+        let good = Stored { cert: Some(&c.cert_pem), key: true, key_unreadable: false, same_spec: true };
         assert!(reissue_reason(&good, &ca_pem, &more, NOW, 15).unwrap().starts_with("reissue: SANs changed"));
         // 60 days valid, renewed from 15 days before the end: day 44 keeps, day 45 renews.
         assert_eq!(reissue_reason(&good, &ca_pem, &sans, NOW + 44 * 86_400, 15), None);

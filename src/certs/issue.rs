@@ -87,6 +87,8 @@ pub fn issue(ca: &CaSigner, req: &IssueRequest, now: i64) -> Result<Issued, Cert
             Err(_) => s.clone().try_into().map(SanType::DnsName).map_err(|e: rcgen::Error| err(name)(e.to_string())),
         })
         .collect::<Result<_, _>>()?;
+    // maand's leaf template (build/build_certs.go 472-481): CA:FALSE, these two key usages.
+    params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.use_authority_key_identifier_extension = true;
     params.not_before = time_at(now, name)?;
@@ -124,6 +126,11 @@ fn encode_key(
     der: &[u8],
     name: &str,
 ) -> Result<Zeroizing<String>, CertsError> {
+    if kt == KeyType::Ed25519 {
+        // PKCS#8 is the only encoding ed25519 has (the manifest parser refuses `pkcs8:
+        // false`); v1, which OpenSSL 3.0 loads.
+        return pkcs8_v1_pem(der).map_err(err(name));
+    }
     if pkcs8 {
         return Ok(Zeroizing::new(key.serialize_pem()));
     }
@@ -131,8 +138,7 @@ fn encode_key(
         KeyType::EcdsaP256 => {
             use p256::pkcs8::DecodePrivateKey;
             let sk = p256::SecretKey::from_pkcs8_der(der).map_err(|e| err(name)(e.to_string()))?;
-            let pem = sk.to_sec1_pem(p256::pkcs8::LineEnding::LF).map_err(|e| err(name)(e.to_string()))?;
-            Ok(Zeroizing::new(pem.to_string()))
+            sec1_pem(&sk).map_err(err(name))
         }
         KeyType::Rsa2048 | KeyType::Rsa4096 => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -141,9 +147,41 @@ fn encode_key(
             let pem = rsa.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).map_err(|e| err(name)(e.to_string()))?;
             Ok(Zeroizing::new(pem.to_string()))
         }
-        // Rejected by the manifest parser; PKCS#8 is the only encoding ed25519 has.
-        KeyType::Ed25519 => Ok(Zeroizing::new(key.serialize_pem())),
+        KeyType::Ed25519 => unreachable!("encoded above"),
     }
+}
+
+/// A P-256 key as SEC1 `EC PRIVATE KEY` PEM **with** the named-curve parameters (RFC 5915
+/// section 3: they MUST be present; OpenSSL refuses a key without them). p256's own
+/// `to_sec1_pem` leaves them out (RustCrypto/elliptic-curves#1096).
+pub(crate) fn sec1_pem(sk: &p256::SecretKey) -> Result<Zeroizing<String>, String> {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::pkcs8::AssociatedOid;
+    use sec1::der::{Encode, pem::LineEnding, pem::PemLabel};
+    let private = Zeroizing::new(sk.to_bytes());
+    let public = sk.public_key().to_encoded_point(false);
+    let key = sec1::EcPrivateKey {
+        private_key: private.as_slice(),
+        parameters: Some(sec1::EcParameters::NamedCurve(p256::NistP256::OID)),
+        public_key: Some(public.as_bytes()),
+    };
+    let der = Zeroizing::new(key.to_der().map_err(|e| e.to_string())?);
+    let pem = sec1::der::pem::encode_string(sec1::EcPrivateKey::PEM_LABEL, LineEnding::LF, &der)
+        .map_err(|e| e.to_string())?;
+    Ok(Zeroizing::new(pem))
+}
+
+/// `der` (PKCS#8 from ring, v2: it carries the public key) re-encoded as PKCS#8 v1 (RFC 8410
+/// section 7, the private key only): OpenSSL 3.0 refuses ring's v2 ed25519 encoding
+/// ("unsupported"), so a TLS server could not load the key.
+fn pkcs8_v1_pem(der: &[u8]) -> Result<Zeroizing<String>, String> {
+    use p256::pkcs8::der::{Encode, pem::LineEnding, pem::PemLabel};
+    let v2 = p256::pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| e.to_string())?;
+    let v1 = p256::pkcs8::PrivateKeyInfo { public_key: None, ..v2 };
+    let der = Zeroizing::new(v1.to_der().map_err(|e| e.to_string())?);
+    let label = p256::pkcs8::PrivateKeyInfo::PEM_LABEL;
+    let pem = p256::pkcs8::der::pem::encode_string(label, LineEnding::LF, &der).map_err(|e| e.to_string())?;
+    Ok(Zeroizing::new(pem))
 }
 
 /// rand_core 0.6 (what `rsa` takes) over the OS random source (getrandom), so key generation

@@ -9,15 +9,19 @@
 //!
 //! Crates: `rcgen` builds and signs certificates (ring backend: no C++/cmake build); ring
 //! cannot generate RSA keys, so RSA keys come from the `rsa` crate and are handed to rcgen as
-//! PKCS#8; `p256` re-encodes ECDSA keys as SEC1 when `pkcs8` is false. `x509-parser` reads
-//! certificates and verifies their signature against the CA.
+//! PKCS#8; with `pkcs8` false, ECDSA keys are written as SEC1 through the `sec1` crate with
+//! the named-curve parameters (RFC 5915 requires them; `p256`'s own encoder leaves them out
+//! and OpenSSL refuses such a key), RSA keys as PKCS#1; ed25519 keys as PKCS#8 v1 (OpenSSL
+//! 3.0 refuses ring's v2). `x509-parser` reads certificates and verifies their signature
+//! against the CA.
 //!
 //! Decisions where SPEC §8 is silent:
 //! - The CA key is ECDSA P-256 (maand: RSA 4096): fast to create, verified by every TLS
 //!   stack; its certificate is valid 10 years from `now`, CN = the bucket id.
 //! - Leaf certificates carry the SANs as IP addresses when the host parses as one, else as a
-//!   DNS name; key usage digital signature + key encipherment, no extended key usage (as in
-//!   maand, so they serve both as server and client certificates); validity starts at `now`.
+//!   DNS name; `basicConstraints CA:FALSE`, key usage digital signature + key encipherment,
+//!   no extended key usage (maand's template, `build/build_certs.go` 472-481, so they serve
+//!   both as server and client certificates); validity starts at `now`.
 //! - What the plan compares to decide a re-issue is read from the certificate itself (CA
 //!   signature, SANs, expiry) plus one companion key, `certs/<name>.spec`, that records the
 //!   declaration (`key_type`, `pkcs8`, `one`, `common_name`): the key encoding cannot be read

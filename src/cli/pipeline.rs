@@ -217,7 +217,46 @@ impl LoadedBucket {
                 (snap, Some(desired), PlanBasis::default())
             }
         };
+        let mut desired = desired;
+        if let (Some(d), Some(store)) = (desired.as_mut(), store) {
+            self.check_cert_keys(d, &snap, |ns, key| store.get(ns, key))?;
+        }
         self.finish_plan(snap, desired, basis, opts, now)
+    }
+
+    /// SPEC §8: a stored `certs/<name>.key` that does not unseal, parse or belong to its
+    /// certificate (a tampered or damaged row) is re-issued. The plan holds no secrets, so
+    /// the shell opens the keys the plan read (`snap`: every one on `--refresh`, else those
+    /// written since the last apply) and hands the bad ones to it. Without `secrets/kv.key`
+    /// (a CI runner) nothing can be opened and nothing is decided here.
+    fn check_cert_keys(
+        &self,
+        desired: &mut Desired,
+        snap: &LeanSnapshot,
+        mut get: impl FnMut(&str, &str) -> Result<Option<crate::kv::Entry>, crate::state::StateError>,
+    ) -> anyhow::Result<()> {
+        use crate::kv::CurrentEntry;
+        if desired.certs.certs.is_empty() {
+            return Ok(());
+        }
+        let Ok(keyring) = self.keyring() else { return Ok(()) };
+        let mut bad = BTreeSet::new();
+        for c in &desired.certs.certs {
+            let (key_key, crt_key) = (c.key_key(), c.crt_key());
+            let live = |k: &str| snap.entries().get(&c.namespace).and_then(|m| m.get(k)).is_some_and(|e| e.is_live());
+            if !live(&key_key) || !live(&crt_key) {
+                continue;
+            }
+            let (Some(key), Some(crt)) = (get(&c.namespace, &key_key)?, get(&c.namespace, &crt_key)?) else { continue };
+            let good = keyring
+                .open(&c.namespace, &key_key, key.version, &key.value)
+                .is_ok_and(|pem| crate::certs::inspect::key_matches_cert(&pem, &crt.value));
+            if !good {
+                bad.insert((c.namespace.clone(), key_key));
+            }
+        }
+        desired.certs.unreadable_keys = bad;
+        Ok(())
     }
 
     /// [`Self::plan`] inside the apply's write transaction.
@@ -230,12 +269,15 @@ impl LoadedBucket {
     ) -> anyhow::Result<Planned> {
         let now = self.session.now;
         let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.unchanged_digest() };
-        let (snap, desired, basis) = txn.read_for_plan_with(
+        let (snap, mut desired, basis) = txn.read_for_plan_with(
             how,
             |snap, skip| self.desired_with(ctx, snap, skip),
             |d| (&d.kv, &d.kv_types, &d.units),
             |d, snap| purged(d, snap, opts),
         )?;
+        if let Some(d) = desired.as_mut() {
+            self.check_cert_keys(d, &snap, |ns, key| txn.get(ns, key))?;
+        }
         self.finish_plan(snap, desired, basis, opts, now)
     }
 

@@ -7,15 +7,17 @@
 //! - A step runs the job's commands for the event in command-name order; each command runs
 //!   on every given host before the next command starts. The first command that fails ends
 //!   the step (for `post_deploy`, after the whole batch of that command finished).
-//! - `pre_deploy`, `health_check`, `post_build` and `cli` run host by host in the order
-//!   given (the rollout order); `post_deploy` and the rollout events (`job_control`,
-//!   `after_allocation_started`, `after_allocation_stopped`) run their hosts in parallel, all
-//!   at once (maand runs a batch's allocation hooks with the batch's size as concurrency),
-//!   each with the event's variables added to its environment.
+//! - `pre_deploy`, `post_deploy`, `health_check`, `post_build` and `cli` run host by host in
+//!   the order given (maand's `JobCommand` with concurrency 1 for `pre_deploy`/`post_deploy`);
+//!   the rollout events (`job_control` on every active allocation, `after_allocation_started`
+//!   on a batch, `after_allocation_stopped`) run their hosts in parallel, all at once (maand's
+//!   concurrency is the number of hosts: `deploy/job_deploy.go` 77-83,
+//!   `deploy/batch_hooks.go` 74-87), each with the event's variables added to its
+//!   environment.
 //! - Hosts without an active allocation of the job are skipped: disabled allocations get
 //!   no hooks (SPEC §3). Removed allocations of a job still in the workspace get only
-//!   their stop events (`job_control` with `TARGET=stop`, `after_allocation_stopped`), with
-//!   the `<job>_allocation_index` and `version` their namespace last held.
+//!   their stop event (`after_allocation_stopped`, as maand's `reconcileStoppedAllocation`),
+//!   with the `<job>_allocation_index` and `version` their namespace last held.
 //! - `CURRENT_VERSION` is the allocation's `version` key as the state held it when the
 //!   runtime started (before the executor rewrites the allocation namespaces), `0.0.0` for
 //!   a new allocation (maand's default); `NEW_VERSION` is the job's version in the workspace.
@@ -51,7 +53,7 @@ struct AllocTarget {
     alloc_id: Uuid,
     index: usize,
     current_version: String,
-    /// A removed allocation: only its stop events run.
+    /// A removed allocation: only its stop event runs.
     removed: bool,
 }
 
@@ -189,13 +191,13 @@ impl HookTargets {
     }
 
     /// The invocation of `command` on the allocation of `job` on `host`; `None` when that
-    /// allocation is not active (removed ones: except for their stop events) or the command
+    /// allocation is not active (removed ones: except for `after_allocation_stopped`) or the command
     /// does not exist.
     pub fn invocation(&self, job: &str, command: &str, event: Event, host: &str) -> Option<HookInvocation> {
         let j = self.jobs.get(job)?;
         let (_, script) = j.commands.get(command)?;
         let a = self.allocs.get(&(job.to_string(), host.to_string()))?;
-        if a.removed && !matches!(event, Event::JobControl | Event::AfterAllocationStopped) {
+        if a.removed && event != Event::AfterAllocationStopped {
             return None;
         }
         Some(HookInvocation {
@@ -222,7 +224,7 @@ impl HookTargets {
 pub enum Order {
     /// One host after the other, in the order given.
     Sequential,
-    /// All hosts at once (a `post_deploy` batch).
+    /// All hosts at once (a rollout event).
     Parallel,
 }
 
@@ -462,8 +464,8 @@ impl HookSteps for RuntimeHooks {
     fn pre_deploy(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
         self.step(cx, job, Event::PreDeploy, hosts, Order::Sequential)
     }
-    fn post_deploy(&mut self, cx: &StepContext, job: &str, batch: &[String]) -> Result<(), StepFailure> {
-        self.step(cx, job, Event::PostDeploy, batch, Order::Parallel)
+    fn post_deploy(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        self.step(cx, job, Event::PostDeploy, hosts, Order::Sequential)
     }
     fn health_check(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
         self.step(cx, job, Event::HealthCheck, hosts, Order::Sequential)
@@ -479,7 +481,7 @@ impl HookSteps for RuntimeHooks {
         hosts: &[String],
         env: &[(String, String)],
     ) -> Result<(), StepFailure> {
-        // maand runs a batch's allocation hooks with the batch's size as concurrency.
+        // maand runs these with the number of hosts as concurrency.
         self.step_with_env(cx, job, event, hosts, Order::Parallel, env)
     }
 }

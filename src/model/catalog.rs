@@ -1,14 +1,17 @@
 //! The build-written namespaces of SPEC §8, projected from the workspace like the rest of the
 //! desired KV (pure):
 //!
-//! - `maand/prometheus`: `scrape/<job>` (every job with a `_prometheus/scrape.yaml`),
-//!   `scrape_jobs` / `scrape_jobs_length` (the jobs counted: a job whose targets use
-//!   `maand:port/…` and that has no active allocation has nothing to scrape and is left out),
-//!   `scrape_configs` (the items of the counted jobs, in job name order). Written for every
-//!   bucket: without scrape files `[]`, `""`, `0`.
-//! - `maand/job/<job>` `job_name`: the first scrape item's `job_name` (`maand:job` → the job's
-//!   name), for jobs whose `maand/job/<job>` namespace the projection writes (written by
-//!   `super::project`, as one of the job's inputs).
+//! - `maand/prometheus`, built only when some job is a Prometheus server (ships
+//!   `prometheus.yml` or `prometheus.yml.tpl`; maand `promconfig/catalog.go` 35-41, 208-216):
+//!   `scrape/<job>` (every job with a `_prometheus/scrape.yaml`), `scrape_jobs` /
+//!   `scrape_jobs_length` (the jobs counted: a job whose targets use `maand:port/…` and that
+//!   has no active allocation has nothing to scrape and is left out), `scrape_configs` (the
+//!   items of the counted jobs, in job name order). Written for every bucket: without a
+//!   server job or scrape files `[]`, `""`, `0`.
+//! - `maand/job/<job>` `job_name`: the job's name for every job (maand
+//!   `build/build_variables.go` 360); with a server job, a scrape file's first item's
+//!   `job_name` (`maand:job` → the job's name) replaces it (`promconfig/catalog.go` 159-170).
+//!   Written by `super::project` with the job's other keys ([`job_name`]).
 //! - `maand/worker` `certs/ca.crt`: the CA certificate, when the bucket has one.
 //! - `maand/job/<job>/worker/<host>` `certs/<name>.spec`: the certificate declaration, and
 //!   [`DesiredCerts`]: which certificate every non-removed allocation must hold. The
@@ -18,7 +21,8 @@
 use super::types::{AllocState, Allocation, DesiredCert, DesiredCerts};
 use crate::certs::{IssueRequest, sans_for, spec_value};
 use crate::kv::{KvMap, NamespaceKind};
-use crate::workspace::types::{Worker, Workspace};
+use crate::workspace::scrape::JOB_PLACEHOLDER;
+use crate::workspace::types::{Job, Worker, Workspace};
 
 pub fn project(ws: &Workspace, _fleet: &[&Worker], allocations: &[Allocation], kv: &mut KvMap) -> DesiredCerts {
     prometheus(ws, allocations, kv);
@@ -28,11 +32,26 @@ pub fn project(ws: &Workspace, _fleet: &[&Worker], allocations: &[Allocation], k
     certificates(ws, allocations, kv)
 }
 
+/// Whether the workspace has a Prometheus server job (the catalog's gate).
+pub fn has_prometheus_server(ws: &Workspace) -> bool {
+    ws.jobs.values().any(|j| j.prometheus_server)
+}
+
+/// `maand/job/<job>` `job_name`: the job's name, or with a Prometheus server job in the
+/// workspace its scrape file's first `job_name` (`maand:job` → the job's name).
+pub fn job_name(job: &Job, server: bool) -> &str {
+    match job.scrape.as_ref().filter(|_| server) {
+        Some(s) if s.first_job_name != JOB_PLACEHOLDER => s.first_job_name.as_str(),
+        _ => job.name.as_str(),
+    }
+}
+
 fn prometheus(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) {
     let mut counted: Vec<&str> = Vec::new();
     let mut items: Vec<&str> = Vec::new();
     let mut ns = std::collections::BTreeMap::new();
-    for job in ws.jobs.values() {
+    let server = has_prometheus_server(ws);
+    for job in ws.jobs.values().filter(|_| server) {
         let Some(scrape) = &job.scrape else { continue };
         ns.insert(format!("scrape/{}", job.name), format!("[{}]", scrape.items.join(",")).into());
         let active = allocations.iter().any(|a| a.job == job.name && a.state == AllocState::Active);
@@ -53,6 +72,7 @@ fn certificates(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) -> D
         ca_pem: ws.ca.as_ref().map(|c| c.pem.clone()),
         renewal_days: ws.settings.certs_renewal_days,
         certs: Vec::new(),
+        unreadable_keys: Default::default(),
     };
     for job in ws.jobs.values().filter(|j| !j.certs.is_empty()) {
         // Allocations are sorted by job, then fleet order.

@@ -46,7 +46,6 @@ use super::types::{AllocState, Allocation};
 use crate::kv::inputs::{InputDigest, Units, digest, job_unit, worker_unit};
 use crate::kv::value::decimal;
 use crate::kv::{KvMap, NamespaceKind, Value};
-use crate::workspace::scrape::JOB_PLACEHOLDER;
 use crate::workspace::types::{Var, Worker, Workspace};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
@@ -194,6 +193,7 @@ pub fn project(i: &Inputs, skip: Skip<'_>) -> (KvMap, Units) {
         kv.put(&NamespaceKind::BucketVars, &v.name, &v.value);
     }
 
+    let server = super::catalog::has_prometheus_server(ws);
     for job in ws.jobs.values() {
         let placed = (!i.purged_jobs.contains(&job.name)).then(|| {
             let r = i.reservations.get(&job.name).copied().unwrap_or_default();
@@ -206,9 +206,7 @@ pub fn project(i: &Inputs, skip: Skip<'_>) -> (KvMap, Units) {
                 active: hosts_of(&job.name, |s| s == AllocState::Active),
                 seq: i.seq.get(&job.name).copied().unwrap_or(0),
                 config_vars: ws.job_configs.get(&job.name).map(|c| pairs(&c.vars)).unwrap_or_default(),
-                job_name: job.scrape.as_ref().map(|s| {
-                    if s.first_job_name == JOB_PLACEHOLDER { job.name.as_str() } else { s.first_job_name.as_str() }
-                }),
+                job_name: super::catalog::job_name(job, server),
             }
         });
         let inputs = JobInputs { bucket_id: i.bucket_id, name: &job.name, vars: pairs(&job.vars), placed };
@@ -293,8 +291,8 @@ struct Placed<'a> {
     seq: u32,
     /// The job's bucket.jobs block.
     config_vars: Vec<(&'a str, &'a str, crate::kv::KvType)>,
-    /// `job_name` from `_prometheus/scrape.yaml` (SPEC §8, `super::catalog`).
-    job_name: Option<&'a str>,
+    /// `job_name`: the job's name, or a scrape file's (SPEC §8, `super::catalog::job_name`).
+    job_name: &'a str,
 }
 
 fn project_job(i: &JobInputs, kv: &mut Kv) {
@@ -321,9 +319,7 @@ fn project_job(i: &JobInputs, kv: &mut Kv) {
     // The source of every allocation's derived `peer_workers` (`crate::kv::derived`).
     put("placed_workers", join(&p.placed).into());
     put("deployment_seq", p.seq.to_string().into());
-    if let Some(name) = p.job_name {
-        put("job_name", name.into());
-    }
+    put("job_name", p.job_name.into());
     for (idx, h) in p.active.iter().enumerate() {
         ns.insert(format!("worker_{idx}"), (*h).into());
     }

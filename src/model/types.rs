@@ -129,6 +129,10 @@ pub struct DesiredCerts {
     pub renewal_days: u32,
     /// Sorted by namespace, then certificate name.
     pub certs: Vec<DesiredCert>,
+    /// `(namespace, certs/<name>.key)` of stored keys that do not unseal, parse or match
+    /// their certificate: re-issued (SPEC §8). Not projected (the model holds no secrets):
+    /// the shell fills it from the state before the plan (`cli::pipeline`).
+    pub unreadable_keys: std::collections::BTreeSet<(String, String)>,
 }
 
 /// One declared certificate of one non-removed allocation.

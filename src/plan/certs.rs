@@ -43,6 +43,7 @@ pub fn changes<C: Current>(desired: &Desired, current: &C, now: i64) -> (Vec<Cha
         let stored = Stored {
             cert: live(&c.namespace, &c.crt_key()).and_then(|e| e.value()),
             key: live(&c.namespace, &c.key_key()).is_some(),
+            key_unreadable: desired.certs.unreadable_keys.contains(&(c.namespace.clone(), c.key_key())),
             same_spec: match (live(&c.namespace, &c.spec_key()), &spec) {
                 (Some(e), Some(want)) => e.same_value(want),
                 _ => false,

@@ -21,9 +21,9 @@
 //!   `JobRollout::stopped`: their stop hooks run before their namespaces are tombstoned.
 //! - A job that deploys (has at least one batch) runs its `pre_deploy`, `job_control`,
 //!   `after_allocation_started`, `post_deploy`, `health_check` and `post_build` commands
-//!   (by `executed_on`); a job that stops allocations runs `job_control` and
-//!   `after_allocation_stopped`. A job with changes but neither (only bookkeeping, or only
-//!   disabled allocations) runs none.
+//!   (by `executed_on`); a job that stops allocations runs `after_allocation_stopped` and,
+//!   when active allocations remain, `health_check` (maand's reconcile). A job with changes
+//!   but neither (only bookkeeping, or only disabled allocations) runs none.
 
 use super::types::{Action, Batch, BatchKind, Change, JobHooks, JobRollout, Wave};
 use crate::kv::NamespaceKind;
@@ -121,14 +121,23 @@ fn job_rollout(desired: &Desired, job: &DesiredJob, t: &Touched) -> JobRollout {
 
     let mut hooks = hooks_of(job);
     if batches.is_empty() {
-        let (job_control, after_allocation_stopped) = (hooks.job_control, hooks.after_allocation_stopped);
+        // maand's reconcile of a removed allocation: its stop hook, then the health gate.
+        let (health_check, after_allocation_stopped) = (hooks.health_check, hooks.after_allocation_stopped);
         hooks = JobHooks::default();
         if !stopped.is_empty() {
-            hooks.job_control = job_control;
             hooks.after_allocation_stopped = after_allocation_stopped;
+            if !job.active_hosts.is_empty() {
+                hooks.health_check = health_check;
+            }
         }
-    } else if stopped.is_empty() {
-        hooks.after_allocation_stopped.clear();
+    } else {
+        if stopped.is_empty() {
+            hooks.after_allocation_stopped.clear();
+        }
+        if !hooks.job_control.is_empty() {
+            // maand skips its own batch starts/restarts (and their hooks) for such a job.
+            hooks.after_allocation_started.clear();
+        }
     }
     JobRollout { job: job.name.clone(), upstreams: job.upstreams.clone(), namespaces, batches, stopped, hooks }
 }

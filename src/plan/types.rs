@@ -120,16 +120,17 @@ pub struct Batch {
 /// mean nothing runs for that event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct JobHooks {
-    /// Once per active allocation, after the job-level namespaces are written.
+    /// Once per active allocation, after every namespace of the job is written.
     pub pre_deploy: Vec<String>,
-    /// Once per batch on its first allocation (`NEW_ALLOCATIONS`/`UPDATED_ALLOCATIONS`),
-    /// and on each stopped allocation with `TARGET=stop`.
+    /// Once per apply on every active allocation, concurrently, with `NEW_ALLOCATIONS` /
+    /// `UPDATED_ALLOCATIONS` of the whole job; a job with such commands has no batch hooks.
     pub job_control: Vec<String>,
-    /// After each batch's `job_control`, on the batch's allocations.
+    /// After each batch (jobs without `job_control`), on the batch's allocations.
     pub after_allocation_started: Vec<String>,
-    /// After each batch, on the batch's allocations.
+    /// Once per active allocation, last (after the rollout and its health gate).
     pub post_deploy: Vec<String>,
-    /// After each batch, as a gate on the allocations rolled so far (a failure fails the job).
+    /// The gate on every active allocation: after the new allocations, after each batch of
+    /// changed ones, after `job_control`, after stops (a failure fails the job).
     pub health_check: Vec<String>,
     /// On each stopped (removed) allocation, before its namespace is tombstoned.
     pub after_allocation_stopped: Vec<String>,
@@ -162,14 +163,15 @@ pub struct JobRollout {
     pub job: String,
     /// Jobs this job demands; when one of them fails, this job is skipped.
     pub upstreams: Vec<String>,
-    /// Namespaces with changes applied at the start of the job's checkpoint (before
-    /// `pre_deploy`, so its hooks read the job's new catalog), without hooks of their own:
-    /// the job-level namespaces and the allocation namespaces of disabled allocations. Sorted.
+    /// Namespaces with changes and no batch of their own: the job-level namespaces and the
+    /// allocation namespaces of disabled allocations. Sorted. The executor writes them and
+    /// the batches' allocation namespaces at the start of the job's checkpoint, before
+    /// `pre_deploy` (maand's build writes every namespace before deploy runs a hook).
     pub namespaces: Vec<String>,
     /// Allocation batches in order: new allocations first, then changed ones.
     pub batches: Vec<Batch>,
     /// Hosts of removed allocations whose namespace the plan tombstones: each gets its
-    /// `job_control` (`TARGET=stop`) and `after_allocation_stopped` hooks first. Sorted.
+    /// `after_allocation_stopped` hooks first. Sorted.
     pub stopped: Vec<String>,
     pub hooks: JobHooks,
 }

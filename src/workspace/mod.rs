@@ -107,7 +107,8 @@ fn check_workspace_dir(root: &Path, diags: &mut Diagnostics) {
     );
 }
 
-/// Each job's `_prometheus/scrape.yaml` (SPEC §8).
+/// Each job's `_prometheus/scrape.yaml`, and whether it is a Prometheus server (SPEC §8; maand
+/// `promconfig/catalog.go` 208-216 tests that either file exists).
 fn load_catalog_files(
     root: &Path,
     jobs: &mut std::collections::BTreeMap<String, types::Job>,
@@ -116,5 +117,7 @@ fn load_catalog_files(
 ) {
     for job in jobs.values_mut() {
         job.scrape = scrape::load(root, &job.name, &job.ports, sources, diags);
+        let dir = root.join("workspace/jobs").join(&job.name);
+        job.prometheus_server = ["prometheus.yml", "prometheus.yml.tpl"].iter().any(|f| dir.join(f).exists());
     }
 }

@@ -180,6 +180,9 @@ pub struct Job {
     pub certs: Vec<CertDecl>,
     /// `_prometheus/scrape.yaml`, when the job ships one.
     pub scrape: Option<Scrape>,
+    /// The job is a Prometheus server: it ships `prometheus.yml` or `prometheus.yml.tpl` in
+    /// its directory (maand's `hasPrometheusServerJob`, the catalog's gate, SPEC §8).
+    pub prometheus_server: bool,
     /// The whole manifest document; used for diagnostics about the job as a whole.
     pub span: Span,
 }
@@ -256,6 +259,7 @@ impl Job {
             vars: Vec::new(),
             certs: Vec::new(),
             scrape: None,
+            prometheus_server: false,
             span,
         }
     }
