@@ -105,9 +105,16 @@ impl App {
 }
 
 /// A running server; [`Server::stop`] finishes requests in flight and releases the state.
+///
+/// The server keeps its own handle on the [`App`] so the read connection is closed on the
+/// thread that stops the server, after the HTTP thread is joined: the router's handle is
+/// dropped inside the HTTP runtime's `block_on`, and a PostgreSQL client closing its
+/// session there panics ("Cannot start a runtime from within a runtime" — the `postgres`
+/// crate drives a runtime of its own). Fields drop in order: `running` (joined) first.
 pub struct Server {
     addr: SocketAddr,
     running: crate::http::Running,
+    app: Arc<App>,
 }
 
 impl Server {
@@ -128,17 +135,20 @@ impl Server {
             metrics: metrics::Metrics::default(),
             sessions: ui::Sessions::default(),
         });
-        let running = crate::http::Running::start("kvform-serve", listener, rest::router(app))
+        let running = crate::http::Running::start("kvform-serve", listener, rest::router(app.clone()))
             .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
-        Ok(Server { addr, running })
+        Ok(Server { addr, running, app })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stop accepting, finish requests in flight, close the state.
+    /// Stop accepting, finish requests in flight, close the state (here, on the caller's
+    /// thread, outside any runtime).
     pub fn stop(self) {
-        self.running.stop();
+        let Server { running, app, .. } = self;
+        running.stop();
+        drop(app);
     }
 }
