@@ -91,10 +91,61 @@ impl BodyError {
     }
 }
 
+/// After a body went over its limit, how much more of it the server reads (and discards)
+/// so the client, still writing, gets to read the 413; past this (or [`DRAIN_TIME`]) the
+/// connection is closed as before.
+const DRAIN_MAX: usize = 64 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The whole body, refusing more than `limit` bytes without buffering them.
-pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large { BodyError::TooLarge(limit) } else { BodyError::Unreadable }
-    })
+///
+/// A refusal must reach the client: closing the connection while it is still sending
+/// resets the socket, and the client sees "connection reset" or a broken pipe instead of
+/// the 413. So a declared length over the limit with `Expect: 100-continue` is refused
+/// before the client sends anything (the body is never polled, so no `100 Continue` goes
+/// out), and otherwise the rest of an oversized body is read and dropped (up to
+/// [`DRAIN_MAX`]) before the answer.
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, BodyError> {
+    use axum::http::header;
+    use http_body_util::BodyExt;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let expects = headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    if expects && declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = body;
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else { continue };
+        if buf.len() + data.len() > limit {
+            drain(body).await;
+            return Err(BodyError::TooLarge(limit));
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.into())
+}
+
+/// Read and drop what is left of `body`, at most [`DRAIN_MAX`] bytes within [`DRAIN_TIME`].
+async fn drain(mut body: Body) {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut left = DRAIN_MAX;
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len());
+            if n >= left {
+                return;
+            }
+            left -= n;
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }

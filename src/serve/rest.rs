@@ -223,7 +223,7 @@ async fn prepare(app: &Arc<App>, method: String, uri: &Uri, headers: &HeaderMap,
         return Err(unauthorized("the Authorization header is not a bearer token"));
     };
     let token = token_for(app, &token_hash(presented))?;
-    let bytes = crate::http::read_body(body, MAX_BODY)
+    let bytes = crate::http::read_body(headers, body, MAX_BODY)
         .await
         .map_err(|e| Reply::error(e.status(), e.to_string(), format!("send at most {MAX_BODY} bytes")))?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -90,7 +90,7 @@ pub(crate) async fn serve(app: Arc<App>, method: &str, uri: &Uri, headers: &Head
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let form: BTreeMap<String, String> = if method == "POST" {
-        match crate::http::read_body(body, MAX_FORM).await {
+        match crate::http::read_body(headers, body, MAX_FORM).await {
             Ok(b) => form_urlencoded::parse(&b).into_owned().collect(),
             Err(e) => return html(e.status(), pages::message("Request refused", &e.to_string())),
         }
