@@ -11,6 +11,45 @@ use std::net::TcpListener;
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
+/// The client's address, in every request's extensions (`ConnectInfo<Peer>`): the per-address
+/// login limit of `kvform serve` keys on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Accept>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Accept>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// The listener both servers accept on: TCP without Nagle delay (small JSON answers go out
+/// at once; keep-alive clients otherwise wait on delayed ACKs).
+pub struct Accept {
+    tcp: tokio::net::TcpListener,
+}
+
+impl axum::serve::Listener for Accept {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.tcp.accept().await {
+                Ok((tcp, addr)) => {
+                    let _ = tcp.set_nodelay(true);
+                    return (tcp, addr);
+                }
+                // Out of file descriptors and the like: wait a little rather than spin.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
 /// A server running on its own thread and runtime.
 pub struct Running {
     stop: Option<oneshot::Sender<()>>,
@@ -26,17 +65,13 @@ impl Running {
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
             runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                let Ok(tcp) = tokio::net::TcpListener::from_std(listener) else { return };
                 let shutdown = async move {
                     let _ = stopped.await;
                 };
-                // No Nagle delay: small JSON answers go out at once (keep-alive clients
-                // otherwise wait on delayed ACKs).
-                use axum::serve::ListenerExt;
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                let _ = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+                let listener = Accept { tcp };
+                let service = router.into_make_service_with_connect_info::<Peer>();
+                let _ = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
             });
             // Blocking handlers still running (a semaphore waiter woken by shutdown) finish
             // here rather than being abandoned.

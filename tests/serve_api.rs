@@ -649,3 +649,77 @@ fn sigterm_and_sigint_stop_serve_cleanly_on_both_backends() {
         stop_with(dir.path(), signal, "postgres");
     }
 }
+
+/// Only a token that may reveal can create one that may (SPEC §9): an admin without
+/// `--reveal` gets 403 (rule `reveal`) and no token is made; with `--reveal` it works.
+#[test]
+fn only_a_reveal_admin_creates_reveal_tokens() {
+    let dir = bucket();
+    let d = dir.path();
+    let admin = token(d, &["root", "--role", "admin"]);
+    let revealing = token(d, &["root2", "--role", "admin", "--reveal"]);
+    let s = serve(d);
+    let url = format!("{}/api/v1/tokens", s.base);
+    let body = json!({"name": "peek", "role": "reader", "reveal": true}).to_string();
+    let r = send("POST", &url, Some(&admin), Some(("application/json", &body)));
+    assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("reveal")), "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("cannot create a token that may"), "{}", r.text);
+    assert!(r.body["hint"].as_str().unwrap().contains("--reveal"), "{}", r.text);
+    assert!(!ok(d, &["token", "list"]).contains("peek"), "nothing was created");
+    // Without reveal it may still create tokens.
+    let plain = json!({"name": "plain", "role": "reader"}).to_string();
+    assert_eq!(send("POST", &url, Some(&admin), Some(("application/json", &plain))).status, 201);
+    let r = send("POST", &url, Some(&revealing), Some(("application/json", &body)));
+    assert_eq!((r.status, r.body["reveal"].as_bool()), (201, Some(true)), "{}", r.text);
+}
+
+/// Plain HTTP off loopback is refused with an error naming both ways out; with
+/// `--insecure-http` it serves, with a warning.
+#[test]
+fn plain_http_off_loopback_needs_insecure_http() {
+    let dir = bucket();
+    let d = dir.path();
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    // Bounded: a server that starts instead of refusing must fail the test, not hang it.
+    let mut refused = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["serve", "--listen", &listen])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while refused.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = refused.kill();
+    let o = refused.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("refusing to serve plain HTTP on `{listen}`")), "{err}");
+    assert!(err.contains("--tls-cert FILE --tls-key FILE") && err.contains("--insecure-http"), "{err}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["serve", "--listen", &listen, "--insecure-http"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "kvform serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = send("GET", &format!("http://127.0.0.1:{port}/api/v1/openapi.json"), None, None);
+    assert_eq!(r.status, 200);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("warning: serving plain HTTP on 0.0.0.0") && err.contains("in clear"), "{err}");
+}

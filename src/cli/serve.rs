@@ -18,14 +18,29 @@ use std::sync::Arc;
 ///   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:7400/api/v1/namespaces
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Address to listen on (keep it on loopback or behind a TLS proxy).
+    /// Address to listen on. Off loopback, plain HTTP is refused unless --insecure-http.
     #[arg(long, default_value = "127.0.0.1:7400")]
     listen: SocketAddr,
+    /// Serve plain HTTP on a non-loopback address anyway (tokens and session cookies cross
+    /// the network in clear: only behind a TLS proxy or on a network you trust).
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+/// Plain HTTP off loopback would send bearer tokens and session cookies in clear.
+fn check_plain_http(listen: SocketAddr, insecure_http: bool) -> anyhow::Result<()> {
+    if listen.ip().is_loopback() || insecure_http {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to serve plain HTTP on `{listen}`, which is not a loopback address: API tokens and session cookies would cross the network in clear\n  help: serve HTTPS with `--tls-cert FILE --tls-key FILE` (or `--tls-from-ca`), or pass `--insecure-http` if a TLS proxy or a trusted network protects it"
+    )
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // Checks the bucket, kvform.hcl and KVFORM_NOW once, up front; a long-running server
     // then reads the clock per request (TTLs, token expiry).
+    check_plain_http(args.listen, args.insecure_http)?;
     let session = Session::new(ctx)?;
     let location = session.state_location();
     // The plan route plans exactly as `kvform plan` does, through the CLI's pipeline.
@@ -47,6 +62,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         planner,
     };
     let server = Server::start(cfg)?;
+    if !args.listen.ip().is_loopback() {
+        ctx.printer.warn(&format!(
+            "serving plain HTTP on {} (--insecure-http): API tokens and session cookies cross the network in clear",
+            args.listen
+        ));
+    }
     ctx.printer.info(&format!("serving on http://{} (Ctrl-C to stop)", server.local_addr()));
     wait_for_signal()?;
     ctx.printer.info("stopping: finishing requests in flight");

@@ -63,6 +63,10 @@ pub(crate) struct App {
     reader: Mutex<StateStore>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) sessions: ui::Sessions,
+    /// Failed logins per client address (the UI's `/login` limit).
+    pub(crate) logins: ui::LoginLimit,
+    /// Served over TLS: the UI's cookies get `Secure`.
+    pub(crate) tls: bool,
 }
 
 impl App {
@@ -134,6 +138,8 @@ impl Server {
             reader: Mutex::new(reader),
             metrics: metrics::Metrics::default(),
             sessions: ui::Sessions::default(),
+            logins: ui::LoginLimit::default(),
+            tls: false,
         });
         let running = crate::http::Running::start("kvform-serve", listener, rest::router(app.clone()))
             .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
