@@ -7,14 +7,14 @@
 
 use axum::Router;
 use axum::body::Body;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 /// The client's address, in every request's extensions (`ConnectInfo<Peer>`): the per-address
 /// login limit of `kvform serve` keys on it.
 #[derive(Debug, Clone, Copy)]
-pub struct Peer(pub std::net::SocketAddr);
+pub struct Peer(pub SocketAddr);
 
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Accept>> for Peer {
     fn connect_info(stream: axum::serve::IncomingStream<'_, Accept>) -> Peer {
@@ -30,7 +30,7 @@ pub struct Accept {
 
 impl axum::serve::Listener for Accept {
     type Io = tokio::net::TcpStream;
-    type Addr = std::net::SocketAddr;
+    type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
@@ -50,6 +50,55 @@ impl axum::serve::Listener for Accept {
     }
 }
 
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsAccept>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsAccept>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// [`Accept`] with a TLS handshake: handshakes run as tasks of their own (a slow or silent
+/// client holds up no one, and is dropped after [`HANDSHAKE_TIME`]); a connection that is
+/// not TLS (plain HTTP to an HTTPS port) fails its handshake and is closed.
+pub struct TlsAccept {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    handshakes: tokio::task::JoinSet<Option<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, SocketAddr)>>,
+}
+
+const HANDSHAKE_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl axum::serve::Listener for TlsAccept {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            tokio::select! {
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((tcp, addr)) => {
+                        let _ = tcp.set_nodelay(true);
+                        let acceptor = self.acceptor.clone();
+                        self.handshakes.spawn(async move {
+                            let tls = tokio::time::timeout(HANDSHAKE_TIME, acceptor.accept(tcp)).await.ok()?.ok()?;
+                            Some((tls, addr))
+                        });
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                },
+                Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                    if let Ok(Some(ready)) = done {
+                        return ready;
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
 /// A server running on its own thread and runtime.
 pub struct Running {
     stop: Option<oneshot::Sender<()>>,
@@ -60,6 +109,16 @@ impl Running {
     /// Serve `router` on `listener` (already bound, so bind errors reach the caller
     /// synchronously) until [`Running::stop`].
     pub fn start(name: &str, listener: TcpListener, router: Router) -> std::io::Result<Running> {
+        Running::start_tls(name, listener, router, None)
+    }
+
+    /// [`Running::start`], speaking TLS with `tls` when given.
+    pub fn start_tls(
+        name: &str,
+        listener: TcpListener,
+        router: Router,
+        tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> std::io::Result<Running> {
         listener.set_nonblocking(true)?;
         let runtime = runtime()?;
         let (stop, stopped) = oneshot::channel::<()>();
@@ -69,9 +128,15 @@ impl Running {
                 let shutdown = async move {
                     let _ = stopped.await;
                 };
-                let listener = Accept { tcp };
                 let service = router.into_make_service_with_connect_info::<Peer>();
-                let _ = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+                let _ = match tls {
+                    None => axum::serve(Accept { tcp }, service).with_graceful_shutdown(shutdown).await,
+                    Some(config) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                        let listener = TlsAccept { tcp, acceptor, handshakes: tokio::task::JoinSet::new() };
+                        axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+                    }
+                };
             });
             // Blocking handlers still running (a semaphore waiter woken by shutdown) finish
             // here rather than being abandoned.

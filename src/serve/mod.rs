@@ -7,6 +7,7 @@
 //! - [`metrics`] — counters and histograms, rendered as Prometheus text.
 //! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
 //! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
+//! - [`tls`] — HTTPS: a certificate from files, or one issued from the bucket CA.
 //!
 //! Reads use one read-only connection (SQLite WAL or PostgreSQL MVCC: never waiting for the
 //! apply lock); each write
@@ -18,6 +19,7 @@ mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+pub mod tls;
 mod tokens;
 pub mod ui;
 mod ui_pages;
@@ -44,6 +46,8 @@ pub struct ServeConfig {
     pub location: Location,
     pub max_versions: u32,
     pub planner: Planner,
+    /// HTTPS with this configuration ([`tls`]); `None` serves plain HTTP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,18 @@ pub enum ServeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("cannot read {}: {reason}\n  help: --tls-cert takes a PEM certificate chain (the server's first), --tls-key its PEM private key", .path.display())]
+    TlsFile { path: std::path::PathBuf, reason: String },
+    #[error(
+        "cannot serve TLS with {what}: {reason}\n  help: check that the key belongs to the certificate (or use --tls-from-ca)"
+    )]
+    Tls { what: String, reason: String },
+    #[error(
+        "--tls-from-ca issues a certificate for the listen address, and `{0}` names no host\n  help: listen on the address clients connect to (`--listen 10.0.0.5:7400`), or bring a certificate for your host name with --tls-cert FILE --tls-key FILE"
+    )]
+    FromCaUnspecified(SocketAddr),
+    #[error(transparent)]
+    Certs(crate::certs::CertsError),
 }
 
 /// Shared by every request.
@@ -139,9 +155,9 @@ impl Server {
             metrics: metrics::Metrics::default(),
             sessions: ui::Sessions::default(),
             logins: ui::LoginLimit::default(),
-            tls: false,
+            tls: cfg.tls.is_some(),
         });
-        let running = crate::http::Running::start("kvform-serve", listener, rest::router(app.clone()))
+        let running = crate::http::Running::start_tls("kvform-serve", listener, rest::router(app.clone()), cfg.tls)
             .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
         Ok(Server { addr, running, app })
     }
