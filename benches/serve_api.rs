@@ -81,6 +81,7 @@ fn main() {
         location: kvform::state::Location::Sqlite(path),
         max_versions: 10,
         planner,
+        tls: None,
     };
     let server = Server::start(cfg).unwrap();
     let addr = server.local_addr();

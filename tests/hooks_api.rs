@@ -448,3 +448,74 @@ fn writes_take_a_type_and_description_checked_like_kv_set() {
     let n = st.entry("vars/job/api", "n").unwrap();
     assert_eq!((n.kv_type, n.description.as_str()), (KvType::String, "replicas"));
 }
+
+/// A body far over the limit (a hook that PUTs a whole file) gets its 413 — the client is
+/// still writing when the server decides, so the server must read the rest instead of
+/// closing the connection under it (which reset the socket: the client saw "connection
+/// reset" or a broken pipe, never the answer). Declared length, chunked, and
+/// `Expect: 100-continue` (curl's way for large bodies, answered before any byte is sent).
+#[test]
+fn a_body_far_over_the_limit_is_answered_413_not_a_closed_connection() {
+    use std::io::{Read, Write};
+    let fx = Fixture::start(store(), ApiConfig::for_port(0));
+    let t = fx.issue(Event::PostDeploy);
+    let size = 24 << 20;
+    for framing in ["length", "chunked", "expect"] {
+        let stream = std::net::TcpStream::connect(fx.addr()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut w = stream.try_clone().unwrap();
+        let head = match framing {
+            "chunked" => "Transfer-Encoding: chunked\r\n".to_string(),
+            "expect" => format!("Content-Length: {size}\r\nExpect: 100-continue\r\n"),
+            _ => format!("Content-Length: {size}\r\n"),
+        };
+        let req = format!(
+            "PUT /kv HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n{head}\r\n",
+            t.as_str()
+        );
+        w.write_all(req.as_bytes()).unwrap();
+        // The body in a thread of its own, as a client streams a file; for `Expect` the
+        // client waits for the server's word and sends nothing.
+        let writer = (framing != "expect").then(|| {
+            std::thread::spawn(move || {
+                let chunk = vec![b'x'; 64 << 10];
+                let mut sent = 0;
+                while sent < size {
+                    let r = if framing == "chunked" {
+                        w.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                            .and_then(|_| w.write_all(&chunk))
+                            .and_then(|_| w.write_all(b"\r\n"))
+                    } else {
+                        w.write_all(&chunk)
+                    };
+                    if r.is_err() {
+                        return Err(sent);
+                    }
+                    sent += chunk.len();
+                }
+                if framing == "chunked" {
+                    let _ = w.write_all(b"0\r\n\r\n");
+                }
+                Ok(sent)
+            })
+        });
+        let mut out = Vec::new();
+        let read = (&stream).read_to_end(&mut out);
+        if let Some(writer) = writer {
+            let wrote = writer.join().unwrap();
+            assert!(
+                wrote.is_ok(),
+                "{framing}: the server closed the connection under the client after {wrote:?} bytes"
+            );
+        }
+        assert!(read.is_ok(), "{framing}: {read:?}, read {} bytes: {}", out.len(), String::from_utf8_lossy(&out));
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{framing}: no response: {text}"));
+        assert!(head.starts_with("HTTP/1.1 413"), "{framing}: {head}");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{framing}: not JSON: {body}"));
+        let error = v["error"].as_str().unwrap();
+        assert!(error.contains("larger than 1048576 bytes"), "{framing}: {error}");
+        assert!(v["hint"].as_str().unwrap().contains("1 MiB"), "{framing}: {body}");
+    }
+    assert!(fx.store.lock().unwrap().entry("vars/job/api", "big").is_none());
+}

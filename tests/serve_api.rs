@@ -614,3 +614,241 @@ impl Drop for Proxy {
         self.shut();
     }
 }
+
+/// SIGTERM and SIGINT stop `kvform serve` cleanly on both backends (SPEC §9: finish in-flight
+/// requests, release the state, exit 0 — no panic): on PostgreSQL the read connection used
+/// to be dropped on the server's runtime thread, and the `postgres` client's own runtime
+/// panicked there ("Cannot start a runtime from within a runtime") while the exit code
+/// stayed 0.
+#[test]
+fn sigterm_and_sigint_stop_serve_cleanly_on_both_backends() {
+    fn stop_with(d: &Path, signal: &str, backend: &str) {
+        let reader = token(d, &[&format!("r{signal}"), "--role", "reader"]);
+        let mut s = serve(d);
+        // A read first, so the read connection is in use when the signal arrives.
+        assert_eq!(get(&s, "/api/v1/namespaces", &reader).status, 200);
+        let pid = s.child.id().to_string();
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+        let status = s.child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(s.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "{backend} {signal}: {status:?}\n{err}");
+        assert!(!err.contains("panicked"), "{backend} {signal}: {err}");
+        assert!(err.contains("stopping: finishing requests in flight"), "{backend} {signal}: {err}");
+    }
+    let dir = bucket();
+    for signal in ["TERM", "INT"] {
+        stop_with(dir.path(), signal, "sqlite");
+    }
+    if tf_support::pg_url("sigterm_and_sigint_stop_serve_cleanly_on_both_backends").is_none() {
+        return;
+    }
+    let dir = tf_support::pg_bucket();
+    ok(dir.path(), &["apply", "--auto-approve"]);
+    for signal in ["TERM", "INT"] {
+        stop_with(dir.path(), signal, "postgres");
+    }
+}
+
+/// Only a token that may reveal can create one that may (SPEC §9): an admin without
+/// `--reveal` gets 403 (rule `reveal`) and no token is made; with `--reveal` it works.
+#[test]
+fn only_a_reveal_admin_creates_reveal_tokens() {
+    let dir = bucket();
+    let d = dir.path();
+    let admin = token(d, &["root", "--role", "admin"]);
+    let revealing = token(d, &["root2", "--role", "admin", "--reveal"]);
+    let s = serve(d);
+    let url = format!("{}/api/v1/tokens", s.base);
+    let body = json!({"name": "peek", "role": "reader", "reveal": true}).to_string();
+    let r = send("POST", &url, Some(&admin), Some(("application/json", &body)));
+    assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("reveal")), "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("cannot create a token that may"), "{}", r.text);
+    assert!(r.body["hint"].as_str().unwrap().contains("--reveal"), "{}", r.text);
+    assert!(!ok(d, &["token", "list"]).contains("peek"), "nothing was created");
+    // Without reveal it may still create tokens.
+    let plain = json!({"name": "plain", "role": "reader"}).to_string();
+    assert_eq!(send("POST", &url, Some(&admin), Some(("application/json", &plain))).status, 201);
+    let r = send("POST", &url, Some(&revealing), Some(("application/json", &body)));
+    assert_eq!((r.status, r.body["reveal"].as_bool()), (201, Some(true)), "{}", r.text);
+}
+
+/// Plain HTTP off loopback is refused with an error naming both ways out; with
+/// `--insecure-http` it serves, with a warning.
+#[test]
+fn plain_http_off_loopback_needs_insecure_http() {
+    let dir = bucket();
+    let d = dir.path();
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    // Bounded: a server that starts instead of refusing must fail the test, not hang it.
+    let mut refused = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["serve", "--listen", &listen])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while refused.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = refused.kill();
+    let o = refused.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("refusing to serve plain HTTP on `{listen}`")), "{err}");
+    assert!(err.contains("--tls-cert FILE --tls-key FILE") && err.contains("--insecure-http"), "{err}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["serve", "--listen", &listen, "--insecure-http"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "kvform serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = send("GET", &format!("http://127.0.0.1:{port}/api/v1/openapi.json"), None, None);
+    assert_eq!(r.status, 200);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("warning: serving plain HTTP on 0.0.0.0") && err.contains("in clear"), "{err}");
+}
+
+/// `curl` against `url`, trusting `ca`: (exit ok, HTTP code, headers and body).
+fn curl(url: &str, ca: Option<&Path>, token: Option<&str>) -> (bool, String, String) {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-i", "--max-time", "20", "-w", "\n%{http_code}"]);
+    if let Some(ca) = ca {
+        c.arg("--cacert").arg(ca);
+    }
+    if let Some(t) = token {
+        c.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let o = c.arg(url).output().expect("curl is installed");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (text, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+    (o.status.success(), code.to_string(), format!("{text}{}", String::from_utf8_lossy(&o.stderr)))
+}
+
+fn serve_args(d: &Path, port: u16, args: &[&str]) -> Served {
+    let child = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "kvform serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served { child, base: format!("https://127.0.0.1:{port}") }
+}
+
+/// Every file under `dir` but the state (`data/`), with a digest of its bytes: to see that
+/// serving wrote nothing.
+fn files(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n != "data") {
+                out.extend(files(&p));
+            }
+        } else {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read(&p).unwrap_or_default().hash(&mut h);
+            out.push((p.clone(), h.finish()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `--tls-from-ca`: HTTPS with a certificate from the bucket CA for the listen address
+/// (curl trusting secrets/ca.crt completes the handshake and gets a 200), its key nowhere
+/// on disk or in the output; plain HTTP to the port fails; the UI's cookies get `Secure`.
+/// `--tls-cert/--tls-key` serve a certificate from files.
+#[test]
+fn serve_speaks_tls_from_the_bucket_ca_and_from_files() {
+    let dir = bucket();
+    let d = dir.path();
+    let reader = token(d, &["r", "--role", "reader"]);
+    let ca = d.join("secrets/ca.crt");
+    let before = files(d);
+    let port = free_port();
+    let mut s = serve_args(d, port, &["--tls-from-ca"]);
+    let (done, code, text) = curl(&format!("{}/api/v1/namespaces", s.base), Some(&ca), Some(&reader));
+    assert!(done && code == "200", "{code}: {text}");
+    assert!(text.to_ascii_lowercase().contains("x-content-type-options: nosniff"), "{text}");
+    let (_, code, text) = curl(&format!("{}/", s.base), Some(&ca), None);
+    assert_eq!(code, "200", "{text}");
+    let login = text.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: kvform_login=")).unwrap();
+    assert!(login.contains("; Secure"), "{login}");
+    // Without trusting the bucket CA the handshake is refused; plain HTTP gets no answer.
+    let (done, code, text) = curl(&format!("{}/api/v1/namespaces", s.base), None, Some(&reader));
+    assert!(!done && code == "000", "{code}: {text}");
+    let (done, code, text) = curl(&format!("http://127.0.0.1:{port}/api/v1/namespaces"), None, Some(&reader));
+    assert!(!done && code == "000", "plain HTTP to a TLS port: {code}: {text}");
+    assert!(Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap().success());
+    assert!(s.child.wait().unwrap().success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(s.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains(&format!("serving on https://127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("PRIVATE KEY") && !err.contains("BEGIN"), "{err}");
+    assert_eq!(files(d), before, "serving wrote no file (the server's key is in memory only)");
+
+    // A certificate and key from files (issued here from the same CA for 127.0.0.1).
+    let signer = kvform::certs::ca::load_signer(&kvform::bucket::Bucket::at(d)).unwrap();
+    let req = kvform::certs::IssueRequest {
+        name: "test".into(),
+        common_name: "test".into(),
+        key_type: kvform::workspace::types::KeyType::EcdsaP256,
+        pkcs8: false,
+        sans: vec!["127.0.0.1".into()],
+        ttl_days: 2,
+    };
+    let issued = kvform::certs::issue::issue(&signer, &req, 1_700_000_000.max(now())).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (crt, key) = (tmp.path().join("server.crt"), tmp.path().join("server.key"));
+    std::fs::write(&crt, &issued.cert_pem).unwrap();
+    std::fs::write(&key, issued.key_pem.as_bytes()).unwrap();
+    let port = free_port();
+    let s = serve_args(d, port, &["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let (done, code, text) = curl(&format!("{}/api/v1/namespaces", s.base), Some(&ca), Some(&reader));
+    assert!(done && code == "200", "{code}: {text}");
+    drop(s);
+
+    // A key that is not a key: an error naming the file, exit 1.
+    std::fs::write(&key, "not a key\n").unwrap();
+    let o = kvform(
+        d,
+        &["serve", "--listen", "127.0.0.1:0", "--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("server.key") && err.contains("help: "), "{err}");
+    // --tls-from-ca needs an address that names a host.
+    let o = kvform(d, &["serve", "--listen", "0.0.0.0:0", "--tls-from-ca"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("names no host") && err.contains("--tls-cert"), "{err}");
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}

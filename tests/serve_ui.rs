@@ -33,6 +33,172 @@ fn send(url: &str, cookie: Option<&str>, form: Option<&str>) -> (u16, Vec<(Strin
     (status, headers, resp.into_body().read_to_string().unwrap())
 }
 
+/// The login page's pre-session CSRF pair: its `kvform_login` cookie and hidden field.
+fn login_form(site: &str) -> (String, String) {
+    let (status, headers, body) = send(&format!("{site}/"), None, None);
+    assert_eq!(status, 200, "{body}");
+    let set = headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("kvform_login="))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("the login page sets its CSRF cookie: {headers:?}"));
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/login"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let field = body.split("name=login_csrf value=\"").nth(1).expect("a login_csrf field").split('"').next().unwrap();
+    assert_eq!(cookie, format!("kvform_login={field}"), "the cookie and the field carry one value");
+    (cookie, field.to_string())
+}
+
+/// Log in as a browser does: the login page, then its form.
+fn login(site: &str, token: &str) -> (u16, Vec<(String, String)>, String) {
+    let (cookie, field) = login_form(site);
+    send(&format!("{site}/login"), Some(&cookie), Some(&format!("login_csrf={field}&token={token}")))
+}
+
+fn start_serve(d: &Path) -> (std::process::Child, String) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// `POST /login` from the client bound to `source` (another loopback address is another
+/// client to the server), raw HTTP: (status, head).
+fn login_from(source: &str, site: &str, form: &str, cookie: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = site.trim_start_matches("http://").parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+    let tcp = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        s.connect(addr).await.unwrap()
+    });
+    let mut tcp = tcp.into_std().unwrap();
+    tcp.set_nonblocking(false).unwrap();
+    let req = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    tcp.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).unwrap();
+    let head = out.split("\r\n\r\n").next().unwrap().to_string();
+    (head[9..12].parse().unwrap(), head)
+}
+
+/// Login CSRF (SPEC §9): `/login` needs the login page's cookie and hidden field, equal;
+/// failed logins are limited per client address (10 a minute, then 429 with `Retry-After`,
+/// even for a good token), and another address is not held back.
+#[test]
+fn login_needs_its_csrf_pair_and_failed_logins_are_limited_per_address() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    kvform(d, &["apply", "--auto-approve"]);
+    let token = kvform(d, &["token", "create", "ui", "--role", "reader"]).trim().to_string();
+    let (mut child, site) = start_serve(d);
+    let session_set =
+        |h: &[(String, String)]| h.iter().any(|(k, v)| k == "set-cookie" && v.starts_with("kvform_session="));
+
+    // A good token without the pair, with only one half, or with halves that differ: 403,
+    // no session.
+    let (cookie, field) = login_form(&site);
+    let (other_cookie, _) = login_form(&site);
+    for (c, f) in [
+        (None, String::new()),
+        (None, format!("login_csrf={field}&")),
+        (Some(cookie.as_str()), String::new()),
+        (Some(other_cookie.as_str()), format!("login_csrf={field}&")),
+    ] {
+        let (status, headers, body) = send(&format!("{site}/login"), c, Some(&format!("{f}token={token}")));
+        assert_eq!(status, 403, "{c:?} {f}: {body}");
+        assert!(!session_set(&headers), "{headers:?}");
+        assert!(body.contains("log in again from this page"), "{body}");
+    }
+    let (status, headers, _) = login(&site, &token);
+    assert!(status == 303 && session_set(&headers), "{status} {headers:?}");
+    assert!(
+        headers.iter().any(|(k, v)| k == "set-cookie" && v.starts_with("kvform_login=;") && v.contains("Max-Age=0")),
+        "a login spends its CSRF cookie: {headers:?}"
+    );
+
+    // Ten failures from 127.0.0.3 are answered 401; the eleventh try, even with the good
+    // token, is 429 with Retry-After.
+    let (cookie, field) = login_form(&site);
+    for i in 0..10 {
+        let (status, head) = login_from("127.0.0.3", &site, &format!("login_csrf={field}&token=kvf_wrong{i}"), &cookie);
+        assert_eq!(status, 401, "failure {i}: {head}");
+    }
+    let (status, head) = login_from("127.0.0.3", &site, &format!("login_csrf={field}&token={token}"), &cookie);
+    assert_eq!(status, 429, "{head}");
+    let retry: u64 = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("retry-after: ").map(str::to_string))
+        .expect("a Retry-After header")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Another address logs in.
+    let (status, head) = login_from("127.0.0.4", &site, &format!("login_csrf={field}&token={token}"), &cookie);
+    assert_eq!(status, 303, "{head}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer: API (200, 401, 404), metrics, the
+/// OpenAPI document, UI pages and redirects.
+#[test]
+fn every_answer_says_nosniff() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    kvform(d, &["apply", "--auto-approve"]);
+    let token = kvform(d, &["token", "create", "r", "--role", "reader"]).trim().to_string();
+    let (mut child, site) = start_serve(d);
+    let (_, headers, _) = login(&site, &token);
+    let session = headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("kvform_session="))
+        .map(|(_, v)| v.split(';').next().unwrap().to_string())
+        .unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    for (path, bearer, cookie, want) in [
+        ("/api/v1/namespaces", true, false, 200),
+        ("/api/v1/namespaces", false, false, 401),
+        ("/api/v1/nope", true, false, 404),
+        ("/api/v1/openapi.json", false, false, 200),
+        ("/metrics", true, false, 200),
+        ("/", false, false, 200),
+        ("/", false, true, 303),
+        ("/ui", false, true, 200),
+        ("/ui", false, false, 401),
+    ] {
+        let mut req = ureq::http::Request::builder().uri(format!("{site}{path}"));
+        if bearer {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        if cookie {
+            req = req.header("Cookie", &session);
+        }
+        let resp = agent.run(req.body(()).unwrap()).unwrap();
+        assert_eq!(resp.status().as_u16(), want, "{path}");
+        let nosniff = resp.headers().get("x-content-type-options").and_then(|v| v.to_str().ok());
+        assert_eq!(nosniff, Some("nosniff"), "{path} (bearer {bearer}, cookie {cookie})");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn sessions_csrf_and_escaping() {
     let dir = quickstart_copy::quickstart_copy();
@@ -61,9 +227,13 @@ fn sessions_csrf_and_escaping() {
     assert!(status == 200 && body.contains("Paste an API token"), "{status}");
     assert_eq!(send(&format!("{site}/ui"), None, None).0, 401);
 
-    let (status, headers, _) = send(&format!("{site}/login"), None, Some(&format!("token={token}")));
+    let (status, headers, _) = login(&site, &token);
     assert_eq!(status, 303);
-    let set = headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone()).unwrap();
+    let set = headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("kvform_session="))
+        .map(|(_, v)| v.clone())
+        .unwrap();
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
     assert!(!set.contains(&token), "the cookie holds a session id, not the token");
     let cookie = set.split(';').next().unwrap().to_string();

@@ -331,7 +331,15 @@ async fn prepare(
 ) -> Result<(Authed, Params), Reply> {
     route(method, uri.path())?;
     let authed = authenticate(headers, shared)?;
-    let body = crate::http::read_body(body, MAX_BODY).await.map_err(|e| Reply::error(e.status(), e.to_string()))?;
+    let body = crate::http::read_body(headers, body, MAX_BODY).await.map_err(|e| {
+        let mut r = Reply::error(e.status(), e.to_string());
+        if let crate::http::BodyError::TooLarge(_) = e {
+            r.body["hint"] = json!(
+                "send at most 1 MiB per request; a larger value (a file, an archive) belongs in the job's files, not in the KV store"
+            );
+        }
+        r
+    })?;
     let params = read_params(headers, uri.query().unwrap_or(""), &body)?;
     Ok((authed, params))
 }

@@ -7,6 +7,7 @@
 //! - [`metrics`] — counters and histograms, rendered as Prometheus text.
 //! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
 //! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
+//! - [`tls`] — HTTPS: a certificate from files, or one issued from the bucket CA.
 //!
 //! Reads use one read-only connection (SQLite WAL or PostgreSQL MVCC: never waiting for the
 //! apply lock); each write
@@ -18,6 +19,7 @@ mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+pub mod tls;
 mod tokens;
 pub mod ui;
 mod ui_pages;
@@ -44,6 +46,8 @@ pub struct ServeConfig {
     pub location: Location,
     pub max_versions: u32,
     pub planner: Planner,
+    /// HTTPS with this configuration ([`tls`]); `None` serves plain HTTP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,18 @@ pub enum ServeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("cannot read {}: {reason}\n  help: --tls-cert takes a PEM certificate chain (the server's first), --tls-key its PEM private key", .path.display())]
+    TlsFile { path: std::path::PathBuf, reason: String },
+    #[error(
+        "cannot serve TLS with {what}: {reason}\n  help: check that the key belongs to the certificate (or use --tls-from-ca)"
+    )]
+    Tls { what: String, reason: String },
+    #[error(
+        "--tls-from-ca issues a certificate for the listen address, and `{0}` names no host\n  help: listen on the address clients connect to (`--listen 10.0.0.5:7400`), or bring a certificate for your host name with --tls-cert FILE --tls-key FILE"
+    )]
+    FromCaUnspecified(SocketAddr),
+    #[error(transparent)]
+    Certs(crate::certs::CertsError),
 }
 
 /// Shared by every request.
@@ -63,6 +79,10 @@ pub(crate) struct App {
     reader: Mutex<StateStore>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) sessions: ui::Sessions,
+    /// Failed logins per client address (the UI's `/login` limit).
+    pub(crate) logins: ui::LoginLimit,
+    /// Served over TLS: the UI's cookies get `Secure`.
+    pub(crate) tls: bool,
 }
 
 impl App {
@@ -105,9 +125,16 @@ impl App {
 }
 
 /// A running server; [`Server::stop`] finishes requests in flight and releases the state.
+///
+/// The server keeps its own handle on the [`App`] so the read connection is closed on the
+/// thread that stops the server, after the HTTP thread is joined: the router's handle is
+/// dropped inside the HTTP runtime's `block_on`, and a PostgreSQL client closing its
+/// session there panics ("Cannot start a runtime from within a runtime" — the `postgres`
+/// crate drives a runtime of its own). Fields drop in order: `running` (joined) first.
 pub struct Server {
     addr: SocketAddr,
     running: crate::http::Running,
+    app: Arc<App>,
 }
 
 impl Server {
@@ -127,18 +154,23 @@ impl Server {
             reader: Mutex::new(reader),
             metrics: metrics::Metrics::default(),
             sessions: ui::Sessions::default(),
+            logins: ui::LoginLimit::default(),
+            tls: cfg.tls.is_some(),
         });
-        let running = crate::http::Running::start("kvform-serve", listener, rest::router(app))
+        let running = crate::http::Running::start_tls("kvform-serve", listener, rest::router(app.clone()), cfg.tls)
             .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
-        Ok(Server { addr, running })
+        Ok(Server { addr, running, app })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stop accepting, finish requests in flight, close the state.
+    /// Stop accepting, finish requests in flight, close the state (here, on the caller's
+    /// thread, outside any runtime).
     pub fn stop(self) {
-        self.running.stop();
+        let Server { running, app, .. } = self;
+        running.stop();
+        drop(app);
     }
 }

@@ -99,11 +99,34 @@ impl Req {
     }
 }
 
-async fn serve(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+/// Every answer (API, UI, metrics, errors) goes out with `X-Content-Type-Options: nosniff`,
+/// so a browser never runs a stored value served as text or JSON as something else.
+async fn serve(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Body,
+) -> Response {
+    let peer = extensions.get::<axum::extract::ConnectInfo<crate::http::Peer>>().map(|c| c.0.0.ip());
+    let mut response = answer(app, method, uri, headers, peer, body).await;
+    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn answer(
+    app: Arc<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    body: Body,
+) -> Response {
     let method = method.as_str().to_string();
     let path = uri.path();
     if super::ui::is_ui(path) {
-        return super::ui::serve(app, &method, &uri, &headers, body).await;
+        return super::ui::serve(app, &method, &uri, &headers, peer, body).await;
     }
     if method == "GET" && path == "/api/v1/openapi.json" {
         return respond(Reply::ok(super::openapi::document()));
@@ -223,7 +246,7 @@ async fn prepare(app: &Arc<App>, method: String, uri: &Uri, headers: &HeaderMap,
         return Err(unauthorized("the Authorization header is not a bearer token"));
     };
     let token = token_for(app, &token_hash(presented))?;
-    let bytes = crate::http::read_body(body, MAX_BODY)
+    let bytes = crate::http::read_body(headers, body, MAX_BODY)
         .await
         .map_err(|e| Reply::error(e.status(), e.to_string(), format!("send at most {MAX_BODY} bytes")))?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {

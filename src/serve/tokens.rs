@@ -69,6 +69,18 @@ pub(crate) fn create(app: &App, req: &Req) -> Result<Reply, Reply> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(Reply::error(400, "\"reveal\" must be true or false", hint)),
     };
+    // A token may not hand out more than it has: without --reveal itself, an admin could
+    // otherwise mint a --reveal token and read every secret through it.
+    if reveal && !req.token.reveal {
+        return Err(Reply::denied(access::Denial {
+            rule: "reveal",
+            message: format!(
+                "token `{}` may not see secret values, so it cannot create a token that may",
+                req.token.name
+            ),
+            hint: "create --reveal tokens with an admin token that has --reveal itself (kvform token create NAME --role admin --reveal)".into(),
+        }));
+    }
     let now = crate::clock::now().unwrap_or_default();
     let expires_at = match text("expires")? {
         None => None,

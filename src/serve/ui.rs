@@ -8,6 +8,14 @@
 //! proxies and browser profiles; a session id dies with the server and its logout, and the
 //! token is re-checked on every request, so revoking it logs the session out at once.
 //! Every form carries the session's CSRF token and is refused (403) without it.
+//!
+//! The login form has a CSRF token too, before any session exists: the page that shows the
+//! form sets a random value both as a cookie (`kvform_login`, `Path=/login`, `HttpOnly`,
+//! `SameSite=Strict`) and as a hidden field, and `POST /login` needs the two to match
+//! (compared in constant time), so another site cannot log a browser in with a token of
+//! its choosing. Failed logins are limited per client address ([`LOGIN_FAILURES`] per
+//! [`LOGIN_WINDOW`]): past that, `/login` answers 429 with `Retry-After`, even for a good
+//! token, until the oldest failure leaves the window.
 
 use super::App;
 use super::keys;
@@ -18,10 +26,17 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const COOKIE: &str = "kvform_session";
+/// The login form's pre-session CSRF cookie.
+const LOGIN_COOKIE: &str = "kvform_login";
+/// Failed logins allowed per client address within [`LOGIN_WINDOW`].
+pub(crate) const LOGIN_FAILURES: usize = 10;
+pub(crate) const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 /// Sessions last at most this long (the token's own expiry applies too).
 const SESSION_SECS: i64 = 12 * 3600;
 const MAX_FORM: usize = 1 << 20;
@@ -37,6 +52,48 @@ pub(crate) struct Session {
 /// session id -> session.
 #[derive(Default)]
 pub struct Sessions(Mutex<HashMap<String, Session>>);
+
+/// Failed logins per client address, the times within the last [`LOGIN_WINDOW`].
+#[derive(Default)]
+pub struct LoginLimit(Mutex<HashMap<IpAddr, VecDeque<Instant>>>);
+
+impl LoginLimit {
+    /// `None` when `ip` may try to log in at `now`; else the seconds until it may.
+    pub(crate) fn retry_after(&self, ip: IpAddr, now: Instant) -> Option<u64> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let times = map.get_mut(&ip)?;
+        while times.front().is_some_and(|t| now.duration_since(*t) >= LOGIN_WINDOW) {
+            times.pop_front();
+        }
+        if times.len() < LOGIN_FAILURES {
+            return None;
+        }
+        let oldest = *times.front()?;
+        let wait = LOGIN_WINDOW.saturating_sub(now.duration_since(oldest));
+        Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+    }
+
+    /// Count a failed login from `ip`.
+    pub(crate) fn failed(&self, ip: IpAddr, now: Instant) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Addresses whose failures are all old are forgotten, so the table stays as small
+        // as the set of addresses failing right now.
+        if map.len() >= 4096 {
+            map.retain(|_, t| t.back().is_some_and(|t| now.duration_since(*t) < LOGIN_WINDOW));
+        }
+        let times = map.entry(ip).or_default();
+        times.push_back(now);
+        while times.len() > LOGIN_FAILURES {
+            times.pop_front();
+        }
+    }
+}
+
+/// Equal bytes, in time that depends only on the lengths.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
 
 fn random_hex() -> String {
     let mut b = [0u8; 32];
@@ -70,11 +127,32 @@ fn redirect(to: &str) -> Response {
     (axum::http::StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
 }
 
-fn cookie_session(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
         let (k, v) = c.trim().split_once('=')?;
-        (k == COOKIE).then(|| v.to_string())
+        (k == name).then(|| v.to_string())
     })
+}
+
+fn cookie_session(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The attributes every cookie of the UI carries (`Secure` when served over TLS).
+fn cookie_flags(app: &App) -> &'static str {
+    if app.tls { "Path=/; HttpOnly; SameSite=Strict; Secure" } else { "Path=/; HttpOnly; SameSite=Strict" }
+}
+
+/// The login form with a fresh pre-session CSRF value, set as the `/login` cookie too.
+fn login_page(app: &App, status: u16, error: Option<&str>) -> Response {
+    let csrf = random_hex();
+    let mut r = html(status, pages::login(error, &csrf));
+    let secure = if app.tls { "; Secure" } else { "" };
+    let set = format!("{LOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&set) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
 }
 
 fn session(app: &App, headers: &HeaderMap) -> Option<(String, Session)> {
@@ -85,12 +163,19 @@ fn session(app: &App, headers: &HeaderMap) -> Option<(String, Session)> {
     map.get(&id).cloned().map(|s| (id, s))
 }
 
-pub(crate) async fn serve(app: Arc<App>, method: &str, uri: &Uri, headers: &HeaderMap, body: Body) -> Response {
+pub(crate) async fn serve(
+    app: Arc<App>,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    body: Body,
+) -> Response {
     let path = uri.path().to_string();
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let form: BTreeMap<String, String> = if method == "POST" {
-        match crate::http::read_body(body, MAX_FORM).await {
+        match crate::http::read_body(headers, body, MAX_FORM).await {
             Ok(b) => form_urlencoded::parse(&b).into_owned().collect(),
             Err(e) => return html(e.status(), pages::message("Request refused", &e.to_string())),
         }
@@ -98,23 +183,24 @@ pub(crate) async fn serve(app: Arc<App>, method: &str, uri: &Uri, headers: &Head
         BTreeMap::new()
     };
     if path == "/login" && method == "POST" {
-        return login(&app, form.get("token").map_or("", String::as_str));
+        let ip = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        return login(&app, headers, &form, ip);
     }
     let Some((id, s)) = session(&app, headers) else {
         return if path == "/" || method == "GET" {
-            html(if path == "/" { 200 } else { 401 }, pages::login(None))
+            login_page(&app, if path == "/" { 200 } else { 401 }, None)
         } else {
-            html(401, pages::login(Some("your session has ended; log in again")))
+            login_page(&app, 401, Some("your session has ended; log in again"))
         };
     };
     let token = match rest::token_for(&app, &s.token_hash) {
         Ok(t) => t,
         Err(r) => {
             app.sessions.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-            return html(401, pages::login(Some(&error_of(&r))));
+            return login_page(&app, 401, Some(&error_of(&r)));
         }
     };
-    if method == "POST" && form.get("csrf") != Some(&s.csrf) {
+    if method == "POST" && !form.get("csrf").is_some_and(|c| same(c, &s.csrf)) {
         return html(
             403,
             pages::message(
@@ -129,7 +215,7 @@ pub(crate) async fn serve(app: Arc<App>, method: &str, uri: &Uri, headers: &Head
             axum::http::StatusCode::SEE_OTHER,
             [
                 (header::LOCATION, "/".to_string()),
-                (header::SET_COOKIE, format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")),
+                (header::SET_COOKIE, format!("{COOKIE}=; {}; Max-Age=0", cookie_flags(&app))),
             ],
         )
             .into_response();
@@ -143,22 +229,48 @@ pub(crate) async fn serve(app: Arc<App>, method: &str, uri: &Uri, headers: &Head
         .unwrap_or_else(|_| html(500, pages::message("Error", "the page handler panicked")))
 }
 
-fn login(app: &App, presented: &str) -> Response {
+/// `POST /login`: the address's failed-login budget, then the form's CSRF pair, then the token.
+fn login(app: &App, headers: &HeaderMap, form: &BTreeMap<String, String>, ip: IpAddr) -> Response {
+    if let Some(secs) = app.logins.retry_after(ip, Instant::now()) {
+        let mut r = login_page(
+            app,
+            429,
+            Some(&format!(
+                "too many failed logins from {ip} (at most {LOGIN_FAILURES} a minute); try again in {secs} s"
+            )),
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        return r;
+    }
+    let sent = form.get("login_csrf").map_or("", String::as_str);
+    let expected = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    if sent.is_empty() || !same(sent, &expected) {
+        return login_page(
+            app,
+            403,
+            Some("the login form expired or did not come from this server; log in again from this page"),
+        );
+    }
+    let presented = form.get("token").map_or("", String::as_str);
     let hash = token_hash(presented.trim());
     if let Err(r) = rest::token_for(app, &hash) {
-        return html(401, pages::login(Some(&error_of(&r))));
+        app.logins.failed(ip, Instant::now());
+        return login_page(app, 401, Some(&error_of(&r)));
     }
     let id = random_hex();
     let s = Session { token_hash: hash, csrf: random_hex(), created: crate::clock::now().unwrap_or_default() };
     app.sessions.0.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), s);
-    (
-        axum::http::StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, "/ui".to_string()),
-            (header::SET_COOKIE, format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}")),
-        ],
-    )
-        .into_response()
+    let mut r = redirect("/ui");
+    let secure = if app.tls { "; Secure" } else { "" };
+    for set in [
+        format!("{COOKIE}={id}; {}; Max-Age={SESSION_SECS}", cookie_flags(app)),
+        format!("{LOGIN_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    ] {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&set) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
 }
 
 fn error_of(r: &Reply) -> String {

@@ -95,15 +95,17 @@ pub(crate) fn message(title: &str, text: &str) -> String {
     )
 }
 
-pub(crate) fn login(error: Option<&str>) -> String {
+/// The login form; `csrf` is the pre-session value also set as the `/login` cookie.
+pub(crate) fn login(error: Option<&str>, csrf: &str) -> String {
     let err = error.map(|e| format!("<div class=err>{}</div>", esc(e))).unwrap_or_default();
     layout(
         None,
         "Log in",
         &format!(
             "<div class=\"card login\"><h1>Log in</h1>{err}<p class=muted>Paste an API token (<code>kvform token create NAME --role reader</code>).</p>\
-<form method=post action=\"/login\"><input type=password name=token autocomplete=off placeholder=\"kvf_…\" autofocus>\
-<button class=p>Log in</button></form></div>"
+<form method=post action=\"/login\"><input type=hidden name=login_csrf value=\"{csrf}\"><input type=password name=token autocomplete=off placeholder=\"kvf_…\" autofocus>\
+<button class=p>Log in</button></form></div>",
+            csrf = esc(csrf)
         ),
     )
 }
