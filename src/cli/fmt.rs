@@ -5,6 +5,8 @@
 //!   `workspace/jobs/<job>/vars.hcl` (HCL); `workspace/workers.json`,
 //!   `workspace/disabled.json`, `workspace/jobs/<job>/manifest.json` (JSON). Missing ones
 //!   are skipped.
+//! - Each changed file is named on stdout (with `--check`: each file that would change), as
+//!   `terraform fmt` does; `--diff` names them in the diff's headers instead.
 //! - A file already canonical is never written. A changed one is written atomically (a
 //!   temporary file in the same directory, then renamed over it) with its permissions kept.
 //! - `--check` writes nothing and exits 3 when a file would change (`terraform fmt -check`
@@ -22,7 +24,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Rewrite the bucket's HCL and JSON files in canonical form.
+/// Rewrite the bucket's HCL and JSON files in canonical form and print the name of each file
+/// it changed. HCL: comments kept, `=` aligned. JSON: values spelt as written; an array of
+/// scalars, or an object of such values, on one line when it fits in 100 columns.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Examples:\n  kvform fmt\n  kvform fmt --check     exit 3 when a file is not formatted (CI)\n  \
