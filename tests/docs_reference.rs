@@ -7,6 +7,8 @@
 //!   from the JSON Schemas (`schemas/`, themselves generated from the parser's types);
 //! - `docs/rest-api.md`: every route of the OpenAPI document `kvform serve` serves.
 
+mod tf_support;
+
 use clap::CommandFactory;
 use kvform::cli::Cli;
 use serde_json::Value;
@@ -598,4 +600,53 @@ fn hooks_reference_names_every_variable_and_route() {
         }
     }
     assert!(missing.is_empty(), "docs/hooks.md does not name {missing:?}");
+}
+
+/// docs/workspace.md's unit table: `mib`/`gib` and `mb`/`gb` mean the same in workers.json,
+/// bucket.jobs.conf reservations, a manifest's bounds and kvform.hcl's `max_file_size` (a
+/// manifest used to refuse `"512 mib"` while kvform.hcl took `"64 MiB"`).
+#[test]
+fn iec_and_short_units_give_the_same_desired_state() {
+    let doc = read("docs/workspace.md");
+    assert!(
+        doc.contains("`mib`, `gib`, `tib`") && doc.contains("`1 gb` = `1 gib` = 1024 MB"),
+        "docs/workspace.md lost the unit table"
+    );
+    let desired = |short: bool| {
+        let b = tf_support::bucket();
+        let u = |s: &'static str, i: &'static str| if short { s } else { i };
+        let ws = b.path().join("workspace");
+        std::fs::write(
+            ws.join("workers.json"),
+            tf_support::WORKERS.replace("\"4 gb\"", &format!("\"4 {}\"", u("gb", "GiB"))),
+        )
+        .unwrap();
+        std::fs::write(
+            ws.join("bucket.jobs.conf"),
+            tf_support::JOBS_CONF.replace(" mb\"", &format!(" {}\"", u("mb", "MiB"))),
+        )
+        .unwrap();
+        std::fs::write(
+            ws.join("jobs/db/manifest.json"),
+            format!("{{\"version\": \"2.0.0\", \"resources\": {{\"memory\": {{\"min\": \"256 {}\", \"max\": \"1 {}\"}}}}}}\n", u("mb", "mib"), u("gb", "gib")),
+        )
+        .unwrap();
+        std::fs::write(
+            b.path().join("kvform.hcl"),
+            format!("limits {{\n  max_file_size = \"64 {}\"\n}}\n", u("mb", "MiB")),
+        )
+        .unwrap();
+        let o = tf_support::kvform(b.path(), &["validate", "--print-desired"]);
+        assert!(o.status.success(), "{}", tf_support::stderr(&o));
+        // The computed capacities and reservations (ids and the CA differ per bucket; the
+        // `vars/` keys hold the text as written).
+        tf_support::stdout(&o)
+            .lines()
+            .filter(|l| l.starts_with("maand/") && (l.contains("memory") || l.contains("_mb")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (short, iec) = (desired(true), desired(false));
+    assert!(short.contains("max_memory_mb = \"1024\"") && short.contains("worker_memory_mb = \"4096\""), "{short}");
+    assert_eq!(short, iec);
 }
