@@ -191,7 +191,8 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
     let _drop = tf_support::DropRegistry(schema.clone());
     let out = ok(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema]);
     assert!(out.contains("verified"), "{out}");
-    assert!(hcl(d).contains("backend = \"postgres\""), "{}", hcl(d));
+    // `=` aligned across the block, as `kvform fmt` lays it out.
+    assert!(hcl(d).contains("  backend   = \"postgres\"\n"), "{}", hcl(d));
     let on_pg = state_info_json(d);
     for f in ["serial", "lineage", "bucket_id"] {
         assert_eq!(on_pg[f], before[f], "{f}");

@@ -478,9 +478,12 @@ fn rewrite_state_block(text: &str, attrs: &[(&str, Option<String>)]) -> String {
         }
     }
     let mut out: Vec<String> = lines[..start].iter().map(|l| l.to_string()).collect();
-    out.push("state {".to_string());
-    out.extend(body);
-    out.push("}".to_string());
+    // The block laid out as `kvform fmt` would (indent, `=` aligned across the run of
+    // attributes), so an added `bucket_id` lines up with `backend`, `url_env`, `schema`.
+    // Whitespace only; a block the formatter refuses is kept as built.
+    let block = format!("state {{\n{}\n}}\n", body.join("\n"));
+    let block = crate::workspace::format::hcl(&block).unwrap_or(block);
+    out.extend(block.lines().map(str::to_string));
     out.extend(lines[end + 1..].iter().map(|l| l.to_string()));
     let mut s = out.join("\n");
     s.push('\n');
@@ -497,8 +500,16 @@ mod state_block_tests {
         let out = rewrite_state_block(t, &[("bucket_id", Some("abc".into()))]);
         assert_eq!(
             out,
-            "# top\nmax_versions = 3\nstate {\n  backend = \"postgres\" # shared\n  bucket_id = \"abc\"\n}\n# end\n"
+            "# top\nmax_versions = 3\nstate {\n  backend   = \"postgres\" # shared\n  bucket_id = \"abc\"\n}\n# end\n"
         );
+        // Aligned with the attributes already there, as `kvform fmt` lays them out.
+        let t = "state {\n  backend = \"postgres\"\n  url_env = \"PG\"\n  schema  = \"kvform\"\n}\n";
+        let out = rewrite_state_block(t, &[("bucket_id", Some("abc".into()))]);
+        assert_eq!(
+            out,
+            "state {\n  backend   = \"postgres\"\n  url_env   = \"PG\"\n  schema    = \"kvform\"\n  bucket_id = \"abc\"\n}\n"
+        );
+        assert_eq!(crate::workspace::format::hcl(&out).unwrap(), out, "not what `kvform fmt` writes");
         let out =
             rewrite_state_block("state { path = \"x.db\" }\n", &[("path", None), ("backend", Some("postgres".into()))]);
         assert_eq!(out, "state {\n  backend = \"postgres\"\n}\n");
