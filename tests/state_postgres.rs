@@ -268,7 +268,7 @@ fn restore_onto_a_postgres_state_keeps_the_replaced_one_and_moves_the_serial_on(
     ok(d, &["kv", "set", "vars/job/web", "only_after", "x"]);
     let before = state_info_json(d)["serial"].as_u64().unwrap();
 
-    let out = kvform(d, &["state", "restore", backup.to_str().unwrap()]);
+    let out = kvform(d, &["state", "restore", "--auto-approve", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("kept the previous state as"), "{}", stderr(&out));
     assert_eq!(ok(d, &["kv", "get", "vars/job/web", "k"]).trim(), "one");
@@ -297,7 +297,7 @@ fn restore_onto_a_postgres_state_keeps_the_replaced_one_and_moves_the_serial_on(
     let foreign = other.path().join("other.db");
     ok(other.path(), &["state", "backup", foreign.to_str().unwrap()]);
     let serial = state_info_json(d)["serial"].as_u64().unwrap();
-    let out = kvform(d, &["state", "restore", "--force", foreign.to_str().unwrap()]);
+    let out = kvform(d, &["state", "restore", "--auto-approve", "--force", foreign.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("is of bucket") && stderr(&out).contains("the state was not changed"),
