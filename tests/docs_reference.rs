@@ -5,7 +5,9 @@
 //! - `docs/cli.md`: every command's `--help`, from the same clap definitions as the binary;
 //! - `docs/workspace-files.md`: every field of workers.json, disabled.json and manifest.json,
 //!   from the JSON Schemas (`schemas/`, themselves generated from the parser's types);
-//! - `docs/rest-api.md`: every route of the OpenAPI document `kvform serve` serves.
+//! - `docs/rest-api.md`: every route of the OpenAPI document `kvform serve` serves;
+//! - hand-written pages checked against the code's tables: the hook environment and routes,
+//!   the namespaces (`NAMESPACE_RULES`), token roles (`ROLE_RULES`), the unit vocabulary.
 
 mod tf_support;
 
@@ -649,4 +651,28 @@ fn iec_and_short_units_give_the_same_desired_state() {
     let (short, iec) = (desired(true), desired(false));
     assert!(short.contains("max_memory_mb = \"1024\"") && short.contains("worker_memory_mb = \"4096\""), "{short}");
     assert_eq!(short, iec);
+}
+
+/// docs/namespaces.md has a row for every namespace of the layout (`NAMESPACE_RULES`), with
+/// how the plan treats it; docs/tokens.md one for every role (`ROLE_RULES`).
+#[test]
+fn namespaces_and_roles_pages_match_the_tables() {
+    use kvform::kv::{NAMESPACE_RULES, Ownership};
+    let doc = read("docs/namespaces.md");
+    for rule in NAMESPACE_RULES {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", rule.pattern)))
+            .unwrap_or_else(|| panic!("docs/namespaces.md has no row for `{}`", rule.pattern));
+        let word = match rule.ownership {
+            Ownership::Synced => "synced",
+            Ownership::Merged => "merged",
+            Ownership::HookOnly => "never written by a plan",
+        };
+        assert!(row.contains(word), "`{}` is {word}: {row}", rule.pattern);
+    }
+    let doc = read("docs/tokens.md");
+    for (_, name, _) in kvform::serve::access::ROLE_RULES {
+        assert!(doc.contains(&format!("| `{name}` |")), "docs/tokens.md has no row for role `{name}`");
+    }
 }
