@@ -388,10 +388,10 @@ fn type_of(root: &Value, node: &Value) -> String {
         }
         return type_of(root, def);
     }
-    if let Some(all) = node.get("allOf").and_then(Value::as_array) {
-        if let [one] = all.as_slice() {
-            return type_of(root, one);
-        }
+    if let Some(all) = node.get("allOf").and_then(Value::as_array)
+        && let [one] = all.as_slice()
+    {
+        return type_of(root, one);
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(alts) = node.get(key).and_then(Value::as_array) {
