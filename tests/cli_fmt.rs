@@ -28,7 +28,8 @@ fn check_diff_then_format_keeps_comments_and_modes() {
     let o = kvform(b.path(), &["fmt", "--check", "--diff"]);
     assert_eq!(o.status.code(), Some(3));
     let d = stdout(&o);
-    assert!(d.contains("--- a/workspace/bucket.conf\n+++ b/workspace/bucket.conf\n"), "{d}");
+    // The name first, as without --diff, then the diff.
+    assert!(d.starts_with("workspace/bucket.conf\n--- a/workspace/bucket.conf\n+++ b/workspace/bucket.conf\n"), "{d}");
     assert!(d.contains("\n-port_min=30000\n") && d.contains("\n+port_min = 30000\n"), "{d}");
 
     let o = kvform(b.path(), &["fmt"]);

@@ -6,7 +6,7 @@
 //!   `workspace/disabled.json`, `workspace/jobs/<job>/manifest.json` (JSON). Missing ones
 //!   are skipped.
 //! - Each changed file is named on stdout (with `--check`: each file that would change), as
-//!   `terraform fmt` does; `--diff` names them in the diff's headers instead.
+//!   `terraform fmt` does; with `--diff` its unified diff follows the name.
 //! - A file already canonical is never written. A changed one is written atomically (a
 //!   temporary file in the same directory, then renamed over it) with its permissions kept.
 //! - `--check` writes nothing and exits 3 when a file would change (`terraform fmt -check`
@@ -98,21 +98,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         if canonical == text {
             continue;
         }
+        if !args.check {
+            write_atomically(&path, &canonical)?;
+        }
+        // Named once written (or, with --check, found), like `terraform fmt`; with --diff its
+        // diff follows.
+        ctx.printer.out(&rel);
         if args.diff {
             let diff = similar::TextDiff::from_lines(&text, &canonical);
             ctx.printer.out(
                 &diff.unified_diff().context_radius(3).header(&format!("a/{rel}"), &format!("b/{rel}")).to_string(),
             );
         }
-        if !args.check {
-            write_atomically(&path, &canonical)?;
-        }
         changed.push(rel);
-    }
-    if !args.diff {
-        for rel in &changed {
-            ctx.printer.out(rel);
-        }
     }
     if refused > 0 {
         return Ok(ExitCode::from(1));
