@@ -308,3 +308,92 @@ fn the_bucket_path_is_printed_as_given() {
     let s = run(&["-C", "mybucket", "init"]);
     assert!(s.contains("The bucket in mybucket is already initialised"), "{s}");
 }
+
+#[path = "tf_support/mod.rs"]
+mod tf_support;
+
+/// A new, empty bucket: `init` says to add workers and jobs.
+#[test]
+fn a_new_bucket_is_told_to_add_workers_and_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = init(tmp.path());
+    assert!(
+        stderr(&o).contains("Next: add workers to workspace/workers.json and jobs under workspace/jobs/<job>/"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A clone of a complete workspace (the state not committed): `init` says what it found and
+/// sends the operator to `plan`, not to "add workers".
+#[test]
+fn init_on_a_complete_workspace_says_what_it_found() {
+    let b = tf_support::bucket();
+    let clone = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(clone.path().join("workspace/jobs/web")).unwrap();
+    std::fs::create_dir_all(clone.path().join("workspace/jobs/db")).unwrap();
+    for f in [
+        "workspace/workers.json",
+        "workspace/bucket.jobs.conf",
+        "workspace/jobs/web/manifest.json",
+        "workspace/jobs/db/manifest.json",
+    ] {
+        std::fs::copy(b.path().join(f), clone.path().join(f)).unwrap();
+    }
+    let o = init(clone.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(!e.contains("add workers"), "{e}");
+    assert!(
+        e.contains("Found a workspace with 2 workers and 2 jobs. Next: run `kvform validate`, then `kvform plan`."),
+        "{e}"
+    );
+
+    // Jobs but no workers: only the workers are asked for.
+    let half = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(half.path().join("workspace/jobs/db")).unwrap();
+    std::fs::copy(
+        b.path().join("workspace/jobs/db/manifest.json"),
+        half.path().join("workspace/jobs/db/manifest.json"),
+    )
+    .unwrap();
+    let e = stderr(&init(half.path()));
+    assert!(e.contains("The workspace has 1 job but no workers. Next: add workers to workspace/workers.json"), "{e}");
+}
+
+/// A runner's clone of a PostgreSQL bucket: the workspace is complete and the state exists;
+/// `init` names what it found and what is missing (the key, the CA) instead of "add workers".
+#[test]
+fn init_on_a_runners_clone_names_what_is_missing_on_postgres() {
+    if tf_support::pg_url("init_on_a_runners_clone_names_what_is_missing_on_postgres").is_none() {
+        return;
+    }
+    let b = tf_support::pg_bucket();
+    // The `bucket_id` init wrote is aligned with the block's other attributes.
+    let hcl = std::fs::read_to_string(b.path().join("kvform.hcl")).unwrap();
+    assert!(hcl.contains("  backend   = \"postgres\"\n  url_env   = \"KVFORM_TEST_PG_URL\"\n"), "{hcl}");
+    assert!(hcl.contains("\n  bucket_id = \""), "{hcl}");
+    let clone = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(clone.path().join("workspace/jobs/web")).unwrap();
+    std::fs::create_dir_all(clone.path().join("workspace/jobs/db")).unwrap();
+    for f in [
+        "kvform.hcl",
+        "workspace/workers.json",
+        "workspace/bucket.jobs.conf",
+        "workspace/jobs/web/manifest.json",
+        "workspace/jobs/db/manifest.json",
+    ] {
+        std::fs::copy(b.path().join(f), clone.path().join(f)).unwrap();
+    }
+    let o = init(clone.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(!e.contains("add workers"), "{e}");
+    assert!(
+        e.contains(
+            "Found a workspace with 2 workers and 2 jobs. Missing: secrets/kv.key, secrets/ca.crt, secrets/ca.key"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("made on another machine"), "{e}");
+}

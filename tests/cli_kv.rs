@@ -319,7 +319,14 @@ fn state_info_check_backup_restore_gc_force_unlock() {
     let err = fails(p, &["state", "restore", junk.to_str().unwrap()], None);
     assert!(err.contains("the state was not changed"), "{err}");
     assert_eq!(ok(p, &["kv", "get", "vars/job/api", "a"]), "2\n");
-    ok(p, &["state", "restore", backup.to_str().unwrap()]);
+    // Without a terminal there is no one to say `yes`: refused, nothing changed.
+    let err = fails(p, &["state", "restore", backup.to_str().unwrap()], None);
+    assert!(
+        err.contains("state restore needs confirmation, but stdin is not a terminal") && err.contains("--auto-approve"),
+        "{err}"
+    );
+    assert_eq!(ok(p, &["kv", "get", "vars/job/api", "a"]), "2\n");
+    ok(p, &["state", "restore", "-auto-approve", backup.to_str().unwrap()]);
     assert_eq!(ok(p, &["kv", "get", "vars/job/api", "a"]), "1\n");
     assert!(p.join("data/kvform.db.before-restore.2").exists());
 

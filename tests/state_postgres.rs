@@ -191,7 +191,8 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
     let _drop = tf_support::DropRegistry(schema.clone());
     let out = ok(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema]);
     assert!(out.contains("verified"), "{out}");
-    assert!(hcl(d).contains("backend = \"postgres\""), "{}", hcl(d));
+    // `=` aligned across the block, as `kvform fmt` lays it out.
+    assert!(hcl(d).contains("  backend   = \"postgres\"\n"), "{}", hcl(d));
     let on_pg = state_info_json(d);
     for f in ["serial", "lineage", "bucket_id"] {
         assert_eq!(on_pg[f], before[f], "{f}");
@@ -342,7 +343,7 @@ fn restore_onto_a_postgres_state_keeps_the_replaced_one_and_moves_the_serial_on(
     ok(d, &["kv", "set", "vars/job/web", "only_after", "x"]);
     let before = state_info_json(d)["serial"].as_u64().unwrap();
 
-    let out = kvform(d, &["state", "restore", backup.to_str().unwrap()]);
+    let out = kvform(d, &["state", "restore", "--auto-approve", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("kept the previous state as"), "{}", stderr(&out));
     assert_eq!(ok(d, &["kv", "get", "vars/job/web", "k"]).trim(), "one");
@@ -371,7 +372,7 @@ fn restore_onto_a_postgres_state_keeps_the_replaced_one_and_moves_the_serial_on(
     let foreign = other.path().join("other.db");
     ok(other.path(), &["state", "backup", foreign.to_str().unwrap()]);
     let serial = state_info_json(d)["serial"].as_u64().unwrap();
-    let out = kvform(d, &["state", "restore", "--force", foreign.to_str().unwrap()]);
+    let out = kvform(d, &["state", "restore", "--auto-approve", "--force", foreign.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("is of bucket") && stderr(&out).contains("the state was not changed"),

@@ -196,7 +196,11 @@ fn restoring_a_backup_of_another_bucket_needs_force_on_postgres() {
     assert!(kvform(third.path(), &["state", "backup", backup.to_str().unwrap()]).status.success());
     let before = state_as_stored(a.path());
     for force in [false, true] {
-        let args: &[&str] = if force { &["state", "restore", "--force"] } else { &["state", "restore"] };
+        let args: &[&str] = if force {
+            &["state", "restore", "--auto-approve", "--force"]
+        } else {
+            &["state", "restore", "--auto-approve"]
+        };
         let out = kvform(a.path(), &[args, &[backup.to_str().unwrap()]].concat());
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -218,7 +222,7 @@ fn restore_of_another_bucket_needs_force(a: &Path, other: &BucketDir) {
     let file_before = std::fs::read(a.join("data/kvform.db")).ok();
     assert_ne!(before.0.lineage, theirs.lineage);
 
-    let out = kvform(a, &["state", "restore", backup.to_str().unwrap()]);
+    let out = kvform(a, &["state", "restore", "--auto-approve", backup.to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("it comes from another bucket"), "{stderr}");
@@ -227,7 +231,7 @@ fn restore_of_another_bucket_needs_force(a: &Path, other: &BucketDir) {
     assert_eq!(std::fs::read(a.join("data/kvform.db")).ok(), file_before, "the state file was changed");
     assert!(kvform(a, &["state", "check"]).status.success());
 
-    let out = kvform(a, &["state", "restore", "--force", backup.to_str().unwrap()]);
+    let out = kvform(a, &["state", "restore", "--auto-approve", "--force", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("restored with --force"), "{}", text(&out.stderr));
     let after = tf_support::state(a).meta().unwrap();

@@ -99,3 +99,29 @@ fn a_schema_1_state_migrates_with_its_rows_typed_string() {
     assert!(s.check().unwrap().ok(), "{:?}", s.check().unwrap().problems);
     assert_eq!(s.meta().unwrap().serial, 3);
 }
+
+/// A PostgreSQL half without `KVFORM_TEST_PG_URL` says so in `cargo test`'s own output (the
+/// harness captures `eprintln!`, so a skip used to read as a plain `ok`), and under `CI=true`
+/// it fails instead. Runs this test binary again on the one PostgreSQL test.
+#[test]
+fn a_postgres_half_without_a_database_says_it_skipped() {
+    let test = "typed_writes_validate_and_keep_their_metadata_on_postgres";
+    let run = |ci: Option<&str>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([test, "--exact", "--test-threads=1"]).env_remove("KVFORM_TEST_PG_URL").env_remove("CI");
+        if let Some(ci) = ci {
+            cmd.env("CI", ci);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(None);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("SKIPPED {test}: the PostgreSQL half did not run (KVFORM_TEST_PG_URL is not set")),
+        "no visible skip line:\n{stdout}{stderr}"
+    );
+    let out = run(Some("true"));
+    assert!(!out.status.success(), "under CI=true a missing database must fail");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CI=true but KVFORM_TEST_PG_URL is not set"));
+}

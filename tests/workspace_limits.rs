@@ -70,7 +70,9 @@ fn the_default_limit_is_64_mib_and_checked_before_reading() {
 
 #[test]
 fn a_bad_max_file_size_is_an_error() {
-    let b = bucket(&[("kvform.hcl", b"limits {\n  max_file_size = \"64 MB\"\n}\n")]);
+    // `64 MB` is accepted (the same as `64 MiB`, as in every other file); a unit of
+    // another quantity is not.
+    let b = bucket(&[("kvform.hcl", b"limits {\n  max_file_size = \"64 MHz\"\n}\n")]);
     assert_invalid(b.path(), &["`max_file_size` is not a size of at least one byte", "\"64 MiB\""]);
 }
 

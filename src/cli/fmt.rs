@@ -5,6 +5,8 @@
 //!   `workspace/jobs/<job>/vars.hcl` (HCL); `workspace/workers.json`,
 //!   `workspace/disabled.json`, `workspace/jobs/<job>/manifest.json` (JSON). Missing ones
 //!   are skipped.
+//! - Each changed file is named on stdout (with `--check`: each file that would change), as
+//!   `terraform fmt` does; with `--diff` its unified diff follows the name.
 //! - A file already canonical is never written. A changed one is written atomically (a
 //!   temporary file in the same directory, then renamed over it) with its permissions kept.
 //! - `--check` writes nothing and exits 3 when a file would change (`terraform fmt -check`
@@ -22,7 +24,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Rewrite the bucket's HCL and JSON files in canonical form.
+/// Rewrite the bucket's HCL and JSON files in canonical form and print the name of each file
+/// it changed. HCL: comments kept, `=` aligned. JSON: values spelt as written; an array of
+/// scalars, or an object of such values, on one line when it fits in 100 columns.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Examples:\n  kvform fmt\n  kvform fmt --check     exit 3 when a file is not formatted (CI)\n  \
@@ -94,21 +98,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         if canonical == text {
             continue;
         }
+        if !args.check {
+            write_atomically(&path, &canonical)?;
+        }
+        // Named once written (or, with --check, found), like `terraform fmt`; with --diff its
+        // diff follows.
+        ctx.printer.out(&rel);
         if args.diff {
             let diff = similar::TextDiff::from_lines(&text, &canonical);
             ctx.printer.out(
                 &diff.unified_diff().context_radius(3).header(&format!("a/{rel}"), &format!("b/{rel}")).to_string(),
             );
         }
-        if !args.check {
-            write_atomically(&path, &canonical)?;
-        }
         changed.push(rel);
-    }
-    if !args.diff {
-        for rel in &changed {
-            ctx.printer.out(rel);
-        }
     }
     if refused > 0 {
         return Ok(ExitCode::from(1));

@@ -259,9 +259,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ctx.printer
             .out(&format!("Initialised the kvform bucket in {shown_root}: {created} created, {kept} kept{migrated}."));
-        ctx.printer.info(
-            "Next: add workers to workspace/workers.json and jobs under workspace/jobs/<job>/, then run `kvform validate`.",
-        );
+        ctx.printer.info(&next_step(&root, &missing));
     }
     if !missing.is_empty() {
         ctx.printer.warn(&format!(
@@ -275,6 +273,47 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to do after `init`, from what the workspace already holds: a new bucket needs
+/// workers and jobs; a clone of a complete one (a runner's checkout) needs only what `init`
+/// could not make here (`missing`: the key, the CA), then a plan.
+fn next_step(root: &Path, missing: &[&str]) -> String {
+    let ws = root.join("workspace");
+    // An unreadable or invalid workers.json counts as unknown: `validate` will say why.
+    let workers = std::fs::read_to_string(ws.join("workers.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.as_array().map(Vec::len));
+    let jobs = std::fs::read_dir(ws.join("jobs"))
+        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().join("manifest.json").is_file()).count())
+        .unwrap_or(0);
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    match (workers, jobs) {
+        (Some(0) | None, 0) => {
+            "Next: add workers to workspace/workers.json and jobs under workspace/jobs/<job>/, then run `kvform validate`."
+                .to_string()
+        }
+        (Some(0), j) => format!(
+            "The workspace has {} but no workers. Next: add workers to workspace/workers.json, then run `kvform validate`.",
+            plural(j, "job", "jobs")
+        ),
+        (Some(w), 0) => format!(
+            "The workspace has {} but no jobs. Next: add jobs under workspace/jobs/<job>/, then run `kvform validate`.",
+            plural(w, "worker", "workers")
+        ),
+        (w, j) => {
+            let found = match w {
+                Some(w) => format!("Found a workspace with {} and {}.", plural(w, "worker", "workers"), plural(j, "job", "jobs")),
+                None => format!("Found a workspace with {}.", plural(j, "job", "jobs")),
+            };
+            if missing.is_empty() {
+                format!("{found} Next: run `kvform validate`, then `kvform plan`.")
+            } else {
+                format!("{found} Missing: {} (see below). Next: bring them over, then run `kvform plan`.", missing.join(", "))
+            }
+        }
+    }
 }
 
 enum Gitignore {

@@ -14,7 +14,7 @@
 //! digest on disk), `progress` and [`Printer`]. (`cat_fleet` is the second file of `cat`.)
 
 mod apply;
-mod argv;
+pub mod argv;
 mod cat;
 mod cat_fleet;
 mod certs;
@@ -89,13 +89,13 @@ pub enum Command {
     Plan(plan::Args),
     /// Apply the workspace (or a saved plan) to the state, wave by wave, with hooks.
     Apply(apply::Args),
-    /// Print a saved plan.
+    /// Print the current state in the plan's notation, or a saved plan (FILE).
     Show(show::Args),
     /// Read and write single keys (get, set, delete, keys, history).
     Kv(kv::Args),
     /// Remove old history, old tombstones and removed allocations from the state.
     Gc(gc::Args),
-    /// Inspect and maintain the state file (info, check, backup, restore, force-unlock).
+    /// Inspect and maintain the state (info, list, check, backup, restore, migrate, force-unlock).
     State(state::Args),
     /// Manage the secret key (rotate-key).
     Secrets(secrets::Args),

@@ -58,9 +58,11 @@ kvform state list 'maand/job/web/**'   web's allocations\n  kvform state list 'v
         /// Where to write the copy (replaced atomically if it exists).
         file: PathBuf,
     },
-    /// Replace the state with a backup. FILE is checked first; the current state is kept
-    /// beside it as `<state>.before-restore.<serial>`.
-    #[command(after_help = "Example:\n  kvform state restore /backups/kvform-2026-01-02.db")]
+    /// Replace the state with a backup. FILE is checked first, then kvform asks for `yes` (like
+    /// `apply`; without a terminal it refuses unless --auto-approve); the current state is
+    /// kept beside it as `<state>.before-restore.<serial>`.
+    #[command(after_help = "Examples:\n  kvform state restore /backups/kvform-2026-01-02.db\n  \
+kvform state restore /backups/kvform-2026-01-02.db --auto-approve   in a script")]
     Restore {
         /// A file written by `kvform state backup`.
         file: PathBuf,
@@ -70,6 +72,9 @@ kvform state list 'maand/job/web/**'   web's allocations\n  kvform state list 'v
         /// Restore a backup of another lineage (another bucket) anyway.
         #[arg(long)]
         force: bool,
+        /// Replace the state without asking for `yes`.
+        #[arg(long)]
+        auto_approve: bool,
     },
     /// Copy the whole state to another backend (every version row, audit records, lineage,
     /// serial, fingerprints, tokens), verify row counts and digests on both sides, then
@@ -131,6 +136,45 @@ fn unreadable_secrets(b: &Bucket, store: &StateStore) -> anyhow::Result<Vec<Stri
     Ok(out)
 }
 
+const RESTORE_NO_TTY: &str = "state restore needs confirmation, but stdin is not a terminal\n  help: pass --auto-approve to replace the state without asking";
+
+const RESTORE_PROMPT: &str = "Do you want to replace the state with this backup? Only 'yes' will be accepted:";
+
+/// Like `apply`: say what will be replaced by what, then ask; only `yes` confirms. The
+/// backup is checked first, so a file that is not a good state is refused without a
+/// question; without a terminal there is no one to ask, so it is an error.
+fn confirm_restore(ctx: &Context, session: &Session, file: &Path) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let backup = state::backup::verify(file)
+        .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
+    if !std::io::stdin().is_terminal() {
+        bail!(RESTORE_NO_TTY);
+    }
+    let location = session.state_location();
+    let target = match &location {
+        state::Location::Sqlite(p) => p.strip_prefix(&session.bucket.root).unwrap_or(p).display().to_string(),
+        state::Location::Postgres(pg) => format!("on PostgreSQL (${}, schema {})", pg.url_env, pg.schema),
+    };
+    // The state being replaced may be the damaged one a restore is for: describe it if it
+    // opens, and say so if it does not.
+    let current = match StateStore::open_at(&location).and_then(|s| s.meta()) {
+        Ok(m) => format!("serial {}, lineage {}", m.serial, m.lineage),
+        Err(_) => "unreadable".to_string(),
+    };
+    ctx.printer.out(&format!(
+        "kvform will replace the state {target} ({current})\n  with the backup {} (serial {}, lineage {});\n  the replaced state is kept beside it.",
+        file.display(),
+        backup.serial,
+        backup.lineage
+    ));
+    let mut out = std::io::stdout().lock();
+    write!(out, "\n{RESTORE_PROMPT} ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         StateCommand::Info { format } => info(ctx, format),
@@ -160,8 +204,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             ctx.printer.out(&format!("backed up serial {} to {}", meta.serial, file.display()));
             Ok(ExitCode::SUCCESS)
         }
-        StateCommand::Restore { file, lock_timeout: t, force } => {
+        StateCommand::Restore { file, lock_timeout: t, force, auto_approve } => {
             let session = Session::new(ctx)?;
+            if !auto_approve && !confirm_restore(ctx, &session, &file)? {
+                ctx.printer.out("Restore cancelled.");
+                return Ok(ExitCode::from(1));
+            }
             let out = match session.state_location() {
                 state::Location::Sqlite(path) => {
                     state::backup::restore(&path, &file, lock_timeout(&t)?, session.now, force)

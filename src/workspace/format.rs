@@ -12,9 +12,14 @@
 //! non-whitespace characters are the original's, in order — so no comment, value or token
 //! is lost or moved.
 //!
-//! JSON: two-space indent, keys in their original order (serde_json with `preserve_order`),
-//! one final newline; refused unless, again, only whitespace changed (a number written
-//! `1e3` or a `\u00e9` escape would be re-spelt, so such a file is left as it is).
+//! JSON: two-space indent, keys in their original order, every string and number spelt as
+//! written (`1e3`, `\u00e9` stay), one final newline, and a line-width rule like `cargo
+//! fmt`'s ([`JSON_WIDTH`] columns): an array of scalars goes on one line when it fits
+//! (`"labels": ["web", "db"]`), and so does an object whose values are scalars, such arrays
+//! or such objects (a worker per line in `workers.json`); anything else gets a line per item.
+//! The file's outermost array or object always gets a line per item. The layout depends on
+//! the values and the width only, never on how the file was laid out before, so there is one
+//! canonical form. Refused unless, again, only whitespace changed.
 
 /// Why a file was not formatted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,14 +45,174 @@ pub fn hcl(text: &str) -> Result<String, FormatError> {
     Ok(out)
 }
 
+/// The line width JSON is laid out to (`cargo fmt`'s default `max_width`).
+pub const JSON_WIDTH: usize = 100;
+
 /// The canonical form of a JSON file.
 pub fn json(text: &str) -> Result<String, FormatError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| FormatError::Syntax { kind: "JSON", message: e.to_string() })?;
-    let mut out = serde_json::to_string_pretty(&value).expect("a JSON value serialises");
+    // serde_json decides what is valid JSON (and says where it is not); the layout below
+    // then works on the text's own tokens, so nothing is re-spelt.
+    let text = text.trim_start_matches('\u{feff}');
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| FormatError::Syntax { kind: "JSON", message: e.to_string() })?;
+    let mut p = JsonScan { chars: text.chars().collect(), at: 0 };
+    let root = p.value();
+    let mut out = String::new();
+    json_layout(&root, 0, 0, 0, true, &mut out);
     out.push('\n');
     only_whitespace_changed(text, &out)?;
     Ok(out)
+}
+
+/// A JSON value with its tokens as written.
+enum JsonNode {
+    /// A string (quotes and escapes kept), number, `true`, `false` or `null`.
+    Scalar(String),
+    Array(Vec<JsonNode>),
+    /// Members: the key with its quotes, the value.
+    Object(Vec<(String, JsonNode)>),
+}
+
+/// A scanner over text serde_json already accepted (so it need not report errors).
+struct JsonScan {
+    chars: Vec<char>,
+    at: usize,
+}
+
+impl JsonScan {
+    fn blank(&mut self) {
+        while self.chars.get(self.at).is_some_and(|c| c.is_whitespace()) {
+            self.at += 1;
+        }
+    }
+
+    fn string(&mut self) -> String {
+        let start = self.at;
+        self.at += 1;
+        while let Some(&c) = self.chars.get(self.at) {
+            self.at += 1;
+            match c {
+                '\\' => self.at += 1,
+                '"' => break,
+                _ => {}
+            }
+        }
+        self.chars[start..self.at.min(self.chars.len())].iter().collect()
+    }
+
+    fn value(&mut self) -> JsonNode {
+        self.blank();
+        match self.chars.get(self.at) {
+            Some('[') => {
+                self.at += 1;
+                let mut items = Vec::new();
+                loop {
+                    self.blank();
+                    match self.chars.get(self.at) {
+                        Some(']') | None => break,
+                        Some(',') => self.at += 1,
+                        _ => items.push(self.value()),
+                    }
+                }
+                self.at += 1;
+                JsonNode::Array(items)
+            }
+            Some('{') => {
+                self.at += 1;
+                let mut members = Vec::new();
+                loop {
+                    self.blank();
+                    match self.chars.get(self.at) {
+                        Some('}') | None => break,
+                        Some(',') => self.at += 1,
+                        _ => {
+                            let key = self.string();
+                            self.blank();
+                            self.at += 1; // the `:`
+                            members.push((key, self.value()));
+                        }
+                    }
+                }
+                self.at += 1;
+                JsonNode::Object(members)
+            }
+            Some('"') => JsonNode::Scalar(self.string()),
+            _ => {
+                let start = self.at;
+                while self.chars.get(self.at).is_some_and(|c| !(c.is_whitespace() || matches!(c, ',' | ']' | '}'))) {
+                    self.at += 1;
+                }
+                JsonNode::Scalar(self.chars[start..self.at].iter().collect())
+            }
+        }
+    }
+}
+
+/// The value on one line: `[1, 2]`, `{"a": 1}`.
+fn json_flat(node: &JsonNode) -> String {
+    match node {
+        JsonNode::Scalar(s) => s.clone(),
+        JsonNode::Array(items) => format!("[{}]", items.iter().map(json_flat).collect::<Vec<_>>().join(", ")),
+        JsonNode::Object(members) => format!(
+            "{{{}}}",
+            members.iter().map(|(k, v)| format!("{k}: {}", json_flat(v))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// May the value go on one line (when it fits)? Arrays of scalars, and objects whose values
+/// may too.
+fn json_may_be_flat(node: &JsonNode) -> bool {
+    match node {
+        JsonNode::Scalar(_) => true,
+        JsonNode::Array(items) => items.iter().all(|i| matches!(i, JsonNode::Scalar(_))),
+        JsonNode::Object(members) => members.iter().all(|(_, v)| json_may_be_flat(v)),
+    }
+}
+
+/// Append `node` at nesting `depth`, after `before` columns of its line (indent excluded)
+/// and with `after` columns still to come on it (a comma).
+fn json_layout(node: &JsonNode, depth: usize, before: usize, after: usize, root: bool, out: &mut String) {
+    let empty = match node {
+        JsonNode::Scalar(_) => true,
+        JsonNode::Array(items) => items.is_empty(),
+        JsonNode::Object(members) => members.is_empty(),
+    };
+    if empty || !root && json_may_be_flat(node) {
+        let flat = json_flat(node);
+        if empty || 2 * depth + before + flat.chars().count() + after <= JSON_WIDTH {
+            out.push_str(&flat);
+            return;
+        }
+    }
+    let pad = "  ".repeat(depth + 1);
+    match node {
+        JsonNode::Scalar(s) => out.push_str(s),
+        JsonNode::Array(items) => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                let comma = usize::from(i + 1 < items.len());
+                out.push_str(&pad);
+                json_layout(item, depth + 1, 0, comma, false, out);
+                out.push_str(if comma == 1 { ",\n" } else { "\n" });
+            }
+            out.push_str(&"  ".repeat(depth));
+            out.push(']');
+        }
+        JsonNode::Object(members) => {
+            out.push_str("{\n");
+            for (i, (key, value)) in members.iter().enumerate() {
+                let comma = usize::from(i + 1 < members.len());
+                out.push_str(&pad);
+                out.push_str(key);
+                out.push_str(": ");
+                json_layout(value, depth + 1, key.chars().count() + 2, comma, false, out);
+                out.push_str(if comma == 1 { ",\n" } else { "\n" });
+            }
+            out.push_str(&"  ".repeat(depth));
+            out.push('}');
+        }
+    }
 }
 
 /// Refuse a result whose non-whitespace characters differ from the original's. (For JSON
@@ -263,15 +428,44 @@ mod tests {
     #[test]
     fn json_is_two_space_indented_in_original_key_order() {
         let out = json("{\"z\":1,\"a\":[true,  \"x\"]}").unwrap();
-        assert_eq!(out, "{\n  \"z\": 1,\n  \"a\": [\n    true,\n    \"x\"\n  ]\n}\n");
+        assert_eq!(out, "{\n  \"z\": 1,\n  \"a\": [true, \"x\"]\n}\n");
         assert_eq!(json(&out).unwrap(), out);
     }
 
     #[test]
-    fn json_that_would_be_respelt_is_refused() {
-        assert!(matches!(json("{\"n\": 1e3}"), Err(FormatError::Unsafe(_))));
-        assert!(matches!(json("{\"s\": \"\\u00e9\"}"), Err(FormatError::Unsafe(_))));
-        // A duplicate key would be collapsed by a Value: refused, nothing lost.
-        assert!(matches!(json("{\"a\": 1, \"a\": 2}"), Err(FormatError::Unsafe(_))));
+    fn json_keeps_every_spelling() {
+        // Numbers and escapes as written; a duplicate key stays for `validate` to report.
+        assert_eq!(json("{\"n\": 1e3}").unwrap(), "{\n  \"n\": 1e3\n}\n");
+        assert_eq!(json("{\"s\":\"\\u00e9\\\"\"}").unwrap(), "{\n  \"s\": \"\\u00e9\\\"\"\n}\n");
+        assert_eq!(json("{\"a\": 1, \"a\": 2}").unwrap(), "{\n  \"a\": 1,\n  \"a\": 2\n}\n");
+        assert!(matches!(json("{\"a\": 1,}"), Err(FormatError::Syntax { .. })));
+    }
+
+    /// A worker per line stays a worker per line (3 workers: 5 lines, not 31); short arrays
+    /// of scalars go on one line; what does not fit in JSON_WIDTH columns is broken up.
+    #[test]
+    fn json_keeps_short_items_on_one_line() {
+        let workers = "[\n  {\"host\": \"10.0.0.1\", \"labels\": [\"database\", \"api\"], \"memory\": \"4 gb\"},\n  \
+{\"host\": \"10.0.0.2\", \"labels\": [\"api\", \"frontend\"]},\n  {\"host\": \"10.0.0.3\", \"labels\": [\"frontend\"]}\n]\n";
+        assert_eq!(json(workers).unwrap(), workers);
+        assert_eq!(workers.lines().count(), 5);
+        // The outermost object gets a line per member; a short array is joined.
+        let manifest = "{\n\"version\": \"1.0.0\",\n\"selectors\": [\n  \"api\",\n  \"web\"\n]\n}";
+        assert_eq!(json(manifest).unwrap(), "{\n  \"version\": \"1.0.0\",\n  \"selectors\": [\"api\", \"web\"]\n}\n");
+        // Too long for one line: an item per line, and that is a fixed point.
+        let hosts: Vec<String> = (0..12).map(|i| format!("\"10.0.0.{i}\"")).collect();
+        let long = format!("{{\"workers\": [{}]}}", hosts.join(","));
+        let out = json(&long).unwrap();
+        assert!(out.lines().all(|l| l.chars().count() <= JSON_WIDTH), "{out}");
+        assert_eq!(out.lines().count(), 2 + 12 + 2, "{out}");
+        assert_eq!(json(&out).unwrap(), out);
+        // Exactly at the width: kept; one more column: broken.
+        let fit = |n: usize| format!("{{\n  \"k\": [\"{}\"]\n}}\n", "x".repeat(n));
+        let at = JSON_WIDTH - "  \"k\": [\"\"]".len();
+        assert_eq!(json(&fit(at)).unwrap(), fit(at));
+        assert_eq!(json(&fit(at + 1)).unwrap().lines().count(), 5);
+        // Empty containers stay `[]` and `{}`.
+        assert_eq!(json("{\"a\":[],\"b\":{}}").unwrap(), "{\n  \"a\": [],\n  \"b\": {}\n}\n");
+        assert_eq!(json("[]").unwrap(), "[]\n");
     }
 }

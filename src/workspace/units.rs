@@ -2,11 +2,15 @@
 //! what they are worth.
 //!
 //! Memory is counted in MB and CPU in MHz (SPEC §2). Memory units are binary
-//! (`1 gb` = 1024 MB, as maand counts them); CPU units are decimal (`1 ghz` = 1000 MHz).
+//! (`1 gb` = 1024 MB, as maand counts them), and the IEC spellings say the same thing:
+//! `mib` = `mb`, `gib` = `gb`, `tib` = `tb`. CPU units are decimal (`1 ghz` = 1000 MHz).
 //! A bare number means the base unit. Suffixes are case-insensitive; whitespace between
 //! the number and the suffix is optional. Used by workers.json, manifest.json resources and
 //! the bucket.jobs reservations, so every file accepts exactly the same spellings and
 //! reports a bad one with the same words ([`diagnostic`]).
+//!
+//! Byte sizes (`kvform.hcl`'s `limits { max_file_size }`, [`parse_bytes`]) use the same
+//! vocabulary, binary too: `kb` = `kib` = 1024 bytes, `mb` = `mib`, `gb` = `gib`.
 
 use crate::diag::{Diagnostic, Span};
 
@@ -20,7 +24,8 @@ pub enum Quantity {
 }
 
 /// `(suffix, factor to the base unit)`; the first entry is the base unit.
-const MEMORY_UNITS: &[(&str, f64)] = &[("mb", 1.0), ("gb", 1024.0), ("tb", 1024.0 * 1024.0)];
+const MEMORY_UNITS: &[(&str, f64)] =
+    &[("mb", 1.0), ("gb", 1024.0), ("tb", 1024.0 * 1024.0), ("mib", 1.0), ("gib", 1024.0), ("tib", 1024.0 * 1024.0)];
 const CPU_UNITS: &[(&str, f64)] = &[("mhz", 1.0), ("ghz", 1000.0), ("thz", 1_000_000.0)];
 
 impl Quantity {
@@ -156,6 +161,32 @@ pub fn from_number(q: Quantity, text: &str, n: f64) -> Result<f64, UnitError> {
     }
 }
 
+/// Suffixes of a size in bytes (`kvform.hcl`'s `max_file_size`): binary on both spellings,
+/// as memory is. The first entry is the base unit.
+pub const BYTE_UNITS: &[(&str, u64)] = &[
+    ("b", 1),
+    ("kb", 1 << 10),
+    ("mb", 1 << 20),
+    ("gb", 1 << 30),
+    ("tb", 1 << 40),
+    ("kib", 1 << 10),
+    ("mib", 1 << 20),
+    ("gib", 1 << 30),
+    ("tib", 1 << 40),
+];
+
+/// Bytes of `64 MiB`, `64 mb`, `512kib`, `1 GiB`, `100 b` or a bare number of bytes (a whole
+/// number; `None` for anything else or an overflow).
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let factor = if unit.is_empty() { 1 } else { BYTE_UNITS.iter().find(|(u, _)| *u == unit)?.1 };
+    number.checked_mul(factor)
+}
+
 /// Digits with at most one decimal point, at least one digit on each side of it.
 fn parse_number(num: &str) -> Option<f64> {
     let mut parts = num.split('.');
@@ -186,6 +217,33 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(parse(Quantity::Memory, text), Ok(want), "{text}");
         }
+    }
+
+    /// IEC spellings mean what the short ones mean, in memory and in byte sizes (a manifest
+    /// used to refuse `"512 mib"` while kvform.hcl took `"64 MiB"`).
+    #[test]
+    fn iec_and_short_spellings_agree() {
+        for (iec, short) in [("512 mib", "512 mb"), ("4 GiB", "4 gb"), ("1.5gib", "1.5 gb"), ("1 TiB", "1 tb")] {
+            assert_eq!(parse(Quantity::Memory, iec), parse(Quantity::Memory, short), "{iec}");
+            assert!(parse(Quantity::Memory, iec).is_ok(), "{iec}");
+        }
+        assert_eq!(parse(Quantity::Memory, "512 MiB"), Ok(512.0));
+        assert_eq!(parse(Quantity::Memory, "1 gib"), Ok(1024.0));
+        for (iec, short, bytes) in [
+            ("64 MiB", "64 mb", 64 << 20),
+            ("512kib", "512kb", 512 << 10),
+            ("1 GiB", "1 GB", 1 << 30),
+            ("2 tib", "2 tb", 2 << 40),
+        ] {
+            assert_eq!(parse_bytes(iec), Some(bytes), "{iec}");
+            assert_eq!(parse_bytes(short), Some(bytes), "{short}");
+        }
+        assert_eq!(parse_bytes("100 b"), Some(100));
+        assert_eq!(parse_bytes("100"), Some(100));
+        assert_eq!(parse_bytes("1.5 mb"), None);
+        assert_eq!(parse_bytes("4 mhz"), None);
+        assert_eq!(parse_bytes("99999999999 tib"), None);
+        assert_eq!(Quantity::Memory.unit_list(), "mb, gb, tb, mib, gib, tib");
     }
 
     #[test]
@@ -223,7 +281,7 @@ mod tests {
     #[test]
     fn schema_pattern_matches_the_parser() {
         let re = regex::Regex::new(&Quantity::Memory.schema_pattern()).unwrap();
-        for ok in ["4 gb", "4GB", "512", "1.5 Tb"] {
+        for ok in ["4 gb", "4GB", "512", "1.5 Tb", "512 MiB", "2gib"] {
             assert!(re.is_match(ok), "{ok}");
             assert!(parse(Quantity::Memory, ok).is_ok(), "{ok}");
         }

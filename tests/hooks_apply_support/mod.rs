@@ -67,13 +67,9 @@ impl TestBucket {
 
     /// [`TestBucket::new`] with the state on PostgreSQL (`KVFORM_TEST_PG_URL`, a registry
     /// schema of its own, the `state` block in kvform.hcl); `None` when no database is set
-    /// (see `tf_support::pg_url`).
+    /// (see `pg_support::pg_url`).
     pub fn new_on_postgres(test: &str, workers: &[(&str, &[&str])]) -> Option<TestBucket> {
-        std::env::var("KVFORM_TEST_PG_URL").ok().filter(|u| !u.is_empty()).or_else(|| {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: CI=true but KVFORM_TEST_PG_URL is not set");
-            eprintln!("{test}: skipped the PostgreSQL half (set KVFORM_TEST_PG_URL, see CONTRIBUTING)");
-            None
-        })?;
+        pg_support::pg_url(test)?;
         let schema = format!("kvh_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
         let loc = kvform::state::Location::Postgres(kvform::state::PgLocation {
             url_env: "KVFORM_TEST_PG_URL".into(),

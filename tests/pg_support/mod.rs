@@ -3,6 +3,32 @@
 //! (`kvform::state::pg::bucket_schema`); dropping the registry drops them all.
 #![allow(dead_code)]
 
+use std::io::Write;
+
+/// The PostgreSQL the backend tests run against: `KVFORM_TEST_PG_URL` (`.ci/run` starts a
+/// throwaway cluster and sets it). Unset: `None`, and a `SKIPPED` line for `test` that shows
+/// in `cargo test`'s output — except under `CI=true`, where a missing database is a failure,
+/// so CI never passes by skipping.
+///
+/// The line is written to the process's stderr handle, not with `eprintln!`: the test
+/// harness captures `eprintln!` (and shows it only for a failing test), so a skipped half
+/// used to read as a plain `ok`.
+pub fn pg_url(test: &str) -> Option<String> {
+    match std::env::var("KVFORM_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: CI=true but KVFORM_TEST_PG_URL is not set: the PostgreSQL tests must run in CI")
+        }
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: the PostgreSQL half did not run (KVFORM_TEST_PG_URL is not set; see CONTRIBUTING)"
+            );
+            None
+        }
+    }
+}
+
 /// Drops the registry schema it names, and every bucket schema of it, when dropped. A test
 /// that panicked keeps them (its rows are the evidence), and says so.
 pub struct DropRegistry(pub String);

@@ -112,21 +112,10 @@ pub fn applied_bucket() -> tempfile::TempDir {
     b
 }
 
-/// The PostgreSQL the backend tests run against: `KVFORM_TEST_PG_URL` (`.ci/run` starts a
-/// throwaway cluster and sets it). Unset: `None` and a note that the PostgreSQL half was
-/// skipped — except under `CI=true`, where a missing database is a failure, so CI never
-/// passes by skipping.
+/// The PostgreSQL the backend tests run against, or `None` with a visible `SKIPPED` line
+/// (a failure under `CI=true`): see [`pg_support::pg_url`].
 pub fn pg_url(test: &str) -> Option<String> {
-    match std::env::var("KVFORM_TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: CI=true but KVFORM_TEST_PG_URL is not set: the PostgreSQL tests must run in CI")
-        }
-        _ => {
-            eprintln!("{test}: skipped the PostgreSQL half (set KVFORM_TEST_PG_URL, see CONTRIBUTING)");
-            None
-        }
-    }
+    pg_support::pg_url(test)
 }
 
 /// A `state` block for a PostgreSQL bucket in a registry schema of its own, so tests run in

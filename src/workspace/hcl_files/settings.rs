@@ -28,9 +28,6 @@ const SCHEMA: &[(&str, &[&str])] = &[
 const ACCEPTED: &str = "job_config_selector, max_versions, certs_ttl, certs_renewal_days, state { path, backend, url_env, schema, bucket_id }, \
 hooks { timeout, api_port }, limits { max_file_size }";
 
-/// Size suffixes of `limits { max_file_size }` (case-insensitive; binary, as `ls -h` counts).
-const SIZE_UNITS: &[(&str, u64)] = &[("b", 1), ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30)];
-
 pub(super) fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Settings {
     let mut settings = Settings::default();
     let Some(HclFile { file, body }) = read_hcl(root, FILE, sources, diags) else {
@@ -333,7 +330,7 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
                     name,
                     file,
                     "is not a size of at least one byte",
-                    "write a size such as \"64 MiB\", \"512 KiB\", \"1 GiB\" or a number of bytes",
+                    "write a size such as \"64 MiB\" (or \"64 mb\", the same), \"512 KiB\", \"1 GiB\" or a number of bytes",
                 )),
             })
         }
@@ -350,15 +347,10 @@ fn parse_timeout(s: &str) -> Option<u64> {
     crate::clock::parse_duration(s).filter(|s| *s >= 1)
 }
 
-/// Bytes of `64 MiB`, `512kib`, `1 GiB`, `100 b` or a bare number of bytes.
+/// Bytes of `64 MiB`, `64 mb`, `512kib`, `1 GiB`, `100 b` or a bare number of bytes: the
+/// one unit table ([`crate::workspace::units::parse_bytes`]).
 fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(digits);
-    let number: u64 = number.parse().ok()?;
-    let unit = unit.trim().to_ascii_lowercase();
-    let factor = if unit.is_empty() { 1 } else { SIZE_UNITS.iter().find(|(u, _)| *u == unit)?.1 };
-    number.checked_mul(factor)
+    crate::workspace::units::parse_bytes(s)
 }
 
 fn string(expr: &Expression, name: &str, example: &str, file: FileId) -> Result<String, Diagnostic> {
@@ -486,9 +478,12 @@ fn rewrite_state_block(text: &str, attrs: &[(&str, Option<String>)]) -> String {
         }
     }
     let mut out: Vec<String> = lines[..start].iter().map(|l| l.to_string()).collect();
-    out.push("state {".to_string());
-    out.extend(body);
-    out.push("}".to_string());
+    // The block laid out as `kvform fmt` would (indent, `=` aligned across the run of
+    // attributes), so an added `bucket_id` lines up with `backend`, `url_env`, `schema`.
+    // Whitespace only; a block the formatter refuses is kept as built.
+    let block = format!("state {{\n{}\n}}\n", body.join("\n"));
+    let block = crate::workspace::format::hcl(&block).unwrap_or(block);
+    out.extend(block.lines().map(str::to_string));
     out.extend(lines[end + 1..].iter().map(|l| l.to_string()));
     let mut s = out.join("\n");
     s.push('\n');
@@ -505,8 +500,16 @@ mod state_block_tests {
         let out = rewrite_state_block(t, &[("bucket_id", Some("abc".into()))]);
         assert_eq!(
             out,
-            "# top\nmax_versions = 3\nstate {\n  backend = \"postgres\" # shared\n  bucket_id = \"abc\"\n}\n# end\n"
+            "# top\nmax_versions = 3\nstate {\n  backend   = \"postgres\" # shared\n  bucket_id = \"abc\"\n}\n# end\n"
         );
+        // Aligned with the attributes already there, as `kvform fmt` lays them out.
+        let t = "state {\n  backend = \"postgres\"\n  url_env = \"PG\"\n  schema  = \"kvform\"\n}\n";
+        let out = rewrite_state_block(t, &[("bucket_id", Some("abc".into()))]);
+        assert_eq!(
+            out,
+            "state {\n  backend   = \"postgres\"\n  url_env   = \"PG\"\n  schema    = \"kvform\"\n  bucket_id = \"abc\"\n}\n"
+        );
+        assert_eq!(crate::workspace::format::hcl(&out).unwrap(), out, "not what `kvform fmt` writes");
         let out =
             rewrite_state_block("state { path = \"x.db\" }\n", &[("path", None), ("backend", Some("postgres".into()))]);
         assert_eq!(out, "state {\n  backend = \"postgres\"\n}\n");

@@ -32,7 +32,7 @@ pub struct WorkerEntry {
     /// Labels (trimmed, lower-cased; `worker` is always added). Jobs are placed on
     /// workers that carry all of their selectors.
     pub labels: Option<Vec<String>>,
-    /// Memory capacity: `"8192 mb"`, `"4 gb"`, `"1 tb"` (1 gb = 1024 mb) or a bare number of MB.
+    /// Memory capacity: `"8192 mb"`, `"4 gb"`, `"1 tb"` (1 gb = 1024 mb; `mib`, `gib`, `tib` the same) or a bare number of MB.
     pub memory: Option<Memory>,
     /// CPU capacity: `"4000 mhz"`, `"2.4 ghz"`, `"1 thz"` or a bare number of MHz.
     pub cpu: Option<Cpu>,
