@@ -1,0 +1,116 @@
+//! `kvform render` (SPEC §12) on the quickstart, whose `api` job ships `config.json.tpl`:
+//! per active allocation, against the current state, secrets masked unless `--reveal`,
+//! `--out` in maand's staged layout with private modes, and errors that name the template's
+//! file:line and the key.
+
+mod quickstart_copy;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kvform(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvform")).arg("-C").arg(dir).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = kvform(dir, args);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn password(dir: &Path) -> String {
+    ok(dir, &["kv", "get", "secrets/job/database", "admin_password", "--reveal"]).trim().to_string()
+}
+
+#[test]
+fn renders_each_active_allocation_against_the_state() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let out = ok(d, &["render"]);
+    let pw = password(d);
+    assert!(pw.len() >= 16, "the bootstrap hook made a password");
+    assert!(!out.contains(&pw), "secrets are masked when printed:\n{out}");
+    // Two active api allocations, in fleet order; values from every readable layer.
+    let first = out.find("# 10.0.0.1/jobs/api/config.json\n").expect(&out);
+    let second = out.find("# 10.0.0.2/jobs/api/config.json\n").expect(&out);
+    assert!(first < second);
+    for want in [
+        "\"listen\": \"10.0.0.1:30000\"",
+        "\"listen\": \"10.0.0.2:30000\"",
+        "\"base_path\": \"/api/v1\"",
+        "\"workers\": 4",
+        "\"peers\": \"10.0.0.2\"",         // derived key of the allocation namespace
+        "\"database\": \"10.0.0.1:5432\"", // an upstream job's namespace (api demands database)
+        "\"database_password\": \"(sensitive)\"",
+        "\"version\": \"1.4.0\"",
+    ] {
+        assert!(out.contains(want), "{want} missing:\n{out}");
+    }
+    // Deterministic.
+    assert_eq!(out, ok(d, &["render"]));
+
+    let revealed = ok(d, &["render", "--job", "api", "--worker", "10.0.0.2", "--reveal"]);
+    assert!(revealed.contains(&format!("\"database_password\": \"{pw}\"")), "{revealed}");
+    assert!(!revealed.contains("10.0.0.1/jobs/api"), "only the worker asked for: {revealed}");
+
+    // --out: maand's staged layout, real values, private modes, nothing printed.
+    let staged = tempfile::tempdir().unwrap();
+    let o = kvform(d, &["render", "--out", staged.path().to_str().unwrap()]);
+    assert!(o.status.success() && o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = staged.path().join("10.0.0.1/jobs/api/config.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(&pw) && text.contains("\"listen\": \"10.0.0.1:30000\""), "{text}");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let jobdir = staged.path().join("10.0.0.1/jobs/api");
+    assert_eq!(std::fs::metadata(&jobdir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert!(!staged.path().join("10.0.0.3").exists(), "frontend has no templates, api no allocation there");
+}
+
+#[test]
+fn errors_name_the_template_line_and_key() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let tpl = d.join("workspace/jobs/api/conf/extra.ini.tpl");
+    std::fs::create_dir_all(tpl.parent().unwrap()).unwrap();
+
+    std::fs::write(&tpl, "a = 1\nb = {{ get \"vars/job/api\" \"nope\" }}\n").unwrap();
+    let o = kvform(d, &["render", "--job", "api"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("template workspace/jobs/api/conf/extra.ini.tpl: 2:"), "{err}");
+    assert!(err.contains("vars/job/api has no key \"nope\""), "{err}");
+    assert!(err.contains("(allocations api@10.0.0.1, api@10.0.0.2)"), "one line for both: {err}");
+    // The other templates still render.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("# 10.0.0.1/jobs/api/config.json"));
+
+    // A namespace the allocation's hooks may not read (frontend does not demand api's
+    // neighbours): denied like the hook API, not read.
+    std::fs::write(&tpl, "x = {{ get \"vars/job/frontend\" \"anything\" }}\n").unwrap();
+    let err = String::from_utf8(kvform(d, &["render", "--job", "api"]).stderr).unwrap();
+    assert!(err.contains("1:") && err.contains("may not read vars/job/frontend"), "{err}");
+
+    // getOptional gives "" for a missing key.
+    std::fs::write(&tpl, "x = [{{ getOptional \"vars/job/api\" \"nope\" }}]\n").unwrap();
+    assert!(ok(d, &["render", "--job", "api"]).contains("x = []"));
+
+    // A .tpl that cannot be read is an error, never a template left out.
+    std::fs::remove_file(&tpl).unwrap();
+    std::os::unix::fs::symlink(d.join("missing-target"), &tpl).unwrap();
+    let o = kvform(d, &["render"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read workspace/jobs/api/conf/extra.ini.tpl"));
+}
+
+#[test]
+fn unknown_job_or_worker_is_an_error() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let o = kvform(d, &["render", "--job", "apii"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("api"));
+    let o = kvform(d, &["render", "--worker", "10.9.9.9"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("10.9.9.9"));
+}
