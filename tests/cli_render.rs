@@ -114,3 +114,48 @@ fn unknown_job_or_worker_is_an_error() {
     let o = kvform(d, &["render", "--worker", "10.9.9.9"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("10.9.9.9"));
 }
+
+/// `apply` renders a job's templates after its namespaces are written and before its hooks,
+/// into `data/stage/<host>/jobs/<job>/` (private), and the hooks find it in
+/// `KVFORM_STAGE_DIR`; a template that fails fails its job like a failed hook.
+#[test]
+fn apply_stages_templates_for_the_hooks() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    let manifest = d.join("workspace/jobs/api/manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["commands"]["command_stage"] = serde_json::json!({ "executed_on": ["pre_deploy"] });
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    std::fs::write(
+        d.join("workspace/jobs/api/_modules/command_stage.py"),
+        "import json, os\nimport kvform_hook as kv\n\
+ip = os.environ['ALLOCATION_IP']\n\
+path = os.path.join(os.environ['KVFORM_STAGE_DIR'], ip, 'jobs', 'api', 'config.json')\n\
+kv.put('staged/' + ip, json.load(open(path))['listen'])\n",
+    )
+    .unwrap();
+    ok(d, &["apply", "--auto-approve"]);
+    for (ip, listen) in [("10.0.0.1", "10.0.0.1:30000"), ("10.0.0.2", "10.0.0.2:30000")] {
+        let got = ok(d, &["kv", "get", "vars/job/api", &format!("staged/{ip}")]);
+        assert_eq!(got.trim(), listen, "the pre_deploy hook read its staged file");
+    }
+    let staged = d.join("data/stage/10.0.0.1/jobs/api/config.json");
+    let text = std::fs::read_to_string(&staged).unwrap();
+    assert!(text.contains(&password(d)), "the staged file holds the real secret: {text}");
+    assert_eq!(std::fs::metadata(&staged).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(d.join("data/stage/10.0.0.1")).unwrap().permissions().mode() & 0o777, 0o700);
+    // Nothing of it in the logs.
+    let logs =
+        String::from_utf8(Command::new("grep").arg("-r").arg(password(d)).arg(d.join("logs")).output().unwrap().stdout)
+            .unwrap();
+    assert!(logs.is_empty(), "{logs}");
+
+    // A failing template fails the job (its checkpoint rolled back), with file:line.
+    std::fs::write(d.join("workspace/jobs/api/broken.conf.tpl"), "{{ get \"vars/job/api\" \"nope\" }}").unwrap();
+    m["version"] = serde_json::json!("1.4.1"); // a new version: api rolls out again
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let o = kvform(d, &["apply", "--auto-approve"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("workspace/jobs/api/broken.conf.tpl: 1:"), "{err}");
+}

@@ -129,7 +129,8 @@ pub(super) fn run_job(
         return Ok(counts);
     }
 
-    // 3. pre_deploy, then the one-apply override of the order.
+    // 3. The job's templates, then pre_deploy, then the one-apply override of the order.
+    hooks.render_templates(cx, &job.job, &active).map_err(JobError::Step)?;
     if !h.pre_deploy.is_empty() {
         hooks.pre_deploy(cx, &job.job, &active).map_err(JobError::Step)?;
     }
