@@ -159,3 +159,42 @@ kv.put('staged/' + ip, json.load(open(path))['listen'])\n",
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("workspace/jobs/api/broken.conf.tpl: 1:"), "{err}");
 }
+
+/// `plan --render`: each rendered file's line diff against the last apply's render, secrets
+/// masked on both sides, and a value a hook writes during this apply `(known after apply)`.
+#[test]
+fn plan_render_shows_the_rendered_diff() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    assert!(d.join("data/render/10.0.0.1/jobs/api/config.json").is_file());
+    let same = ok(d, &["plan", "--render"]);
+    assert!(same.contains("No changes to rendered files."), "{same}");
+
+    // A template edit alone rolls nothing out; the review shows what the file would hold.
+    // database_url is written by api's own post_deploy hook (vars.hcl does not declare it).
+    let tpl = d.join("workspace/jobs/api/config.json.tpl");
+    let text = std::fs::read_to_string(&tpl).unwrap();
+    let text = text.replace(
+        "  \"version\":",
+        "  \"url\": \"{{ getOptional \"vars/job/api\" \"database_url\" }}\",\n  \"version\":",
+    );
+    std::fs::write(&tpl, &text).unwrap();
+    let out = ok(d, &["plan", "--render"]);
+    assert!(out.contains("      +   \"url\": \"postgres://app@10.0.0.1:5432/app\",\n"), "{out}");
+
+    // A new version rolls api out: its hooks run again, so what they write is unknown now.
+    let manifest = d.join("workspace/jobs/api/manifest.json");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("\"1.4.0\"", "\"1.4.1\"")).unwrap();
+    let out = ok(d, &["plan", "--render"]);
+    let pw = password(d);
+    assert!(!out.contains(&pw), "{out}");
+    assert!(out.contains("  ~ 10.0.0.1/jobs/api/config.json\n"), "{out}");
+    assert!(out.contains("      -   \"version\": \"1.4.0\",\n"), "{out}");
+    assert!(out.contains("      +   \"version\": \"1.4.1\",\n"), "{out}");
+    assert!(out.contains("+   \"url\": \"(known after apply)\","), "api's hooks run in this apply: {out}");
+    assert!(out.contains("\"database_password\": \"(sensitive)\""), "{out}");
+    assert!(out.contains("Templates: 0 new, 2 changed, 0 no longer rendered."), "{out}");
+    // Deterministic, like the plan itself.
+    assert_eq!(out, ok(d, &["plan", "--render"]));
+}

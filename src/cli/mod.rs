@@ -29,6 +29,7 @@ mod output;
 mod pipeline;
 mod plan;
 pub mod plan_files;
+mod plan_render;
 mod printer;
 mod progress;
 mod render;

@@ -40,9 +40,9 @@ pub struct Args {
 }
 
 /// The current state as templates read it: live, unexpired values, secrets opened.
-struct StateReader {
-    store: StateStore,
-    now: i64,
+pub(super) struct StateReader {
+    pub store: StateStore,
+    pub now: i64,
 }
 
 impl Reader for StateReader {
@@ -66,7 +66,7 @@ impl Reader for StateReader {
 }
 
 /// maand's dot context for allocation (job, host).
-fn allocation(desired: &Desired, reader: &StateReader, job: &str, host: &str) -> anyhow::Result<Allocation> {
+pub(super) fn allocation(desired: &Desired, reader: &dyn Reader, job: &str, host: &str) -> anyhow::Result<Allocation> {
     let j = &desired.jobs[job];
     let alloc_id = desired
         .allocations
@@ -141,7 +141,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
             hosts_seen.insert(host.clone());
-            let alloc = allocation(&desired, &reader, name, host)?;
+            let alloc = allocation(&desired, reader.as_ref(), name, host)?;
             for t in &templates {
                 let staged = format!("{host}/jobs/{name}/{}", t.output());
                 match render_job(&t.shown, &t.text, &alloc, &job.upstreams, reader.clone()) {

@@ -26,6 +26,13 @@ pub fn stage_dir(bucket_root: &Path) -> PathBuf {
     bucket_root.join("data").join("stage")
 }
 
+/// `<bucket>/data/render`: the same tree with every secret a template read shown as
+/// `(sensitive)` — what `plan --render` compares the next render with (the staged files hold
+/// the secrets themselves, which a plan must never print).
+pub fn review_dir(bucket_root: &Path) -> PathBuf {
+    bucket_root.join("data").join("render")
+}
+
 /// Reads through the apply's write transaction, as the job's hooks do.
 struct TxnReader(RefCell<TxnStore>);
 
@@ -50,7 +57,7 @@ fn failure(job: &str, message: String) -> StepFailure {
     StepFailure { job: job.to_string(), event: Event::PreDeploy, message, output: Vec::new() }
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
@@ -95,14 +102,18 @@ pub fn render_job_templates(
             job_path: format!("{bucket_path}/jobs/{job}"),
         };
         let dir = stage.join(host).join("jobs").join(job);
+        let review = review_dir(bucket_root).join(host).join("jobs").join(job);
         let io = |e: std::io::Error| failure(job, format!("cannot write the staging tree {}: {e}", dir.display()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io)?;
+        for d in [&dir, &review] {
+            if d.exists() {
+                std::fs::remove_dir_all(d).map_err(io)?;
+            }
         }
         for t in &templates {
             let r = render_job(&t.shown, &t.text, &alloc, &upstreams, reader.clone())
                 .map_err(|e| failure(job, format!("{e} (allocation {job}@{host})")))?;
             write_private(&dir.join(t.output()), &r.text).map_err(io)?;
+            write_private(&review.join(t.output()), &r.masked()).map_err(io)?;
             written += 1;
         }
     }
