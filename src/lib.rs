@@ -36,4 +36,5 @@ pub mod plan;
 pub mod secrets;
 pub mod serve;
 pub mod state;
+pub mod templates;
 pub mod workspace;

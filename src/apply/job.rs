@@ -159,7 +159,9 @@ pub(super) fn run_job(
         return Ok(counts);
     }
 
-    // 3. pre_deploy, then the order for this apply (a hook's override lasts one apply).
+    // 3. The job's templates, then pre_deploy, then the order for this apply (a hook's override lasts
+    // one apply).
+    hooks.render_templates(cx, &job.job, &active).map_err(JobError::Step)?;
     if !h.pre_deploy.is_empty() {
         hooks.pre_deploy(cx, &job.job, &active).map_err(JobError::Step)?;
     }

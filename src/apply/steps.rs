@@ -55,6 +55,12 @@ pub trait HookSteps {
         let _ = (cx, job, event, hosts, env);
         Ok(())
     }
+    /// The job's templates for its active allocations (SPEC §12), after its namespaces are
+    /// written and before `pre_deploy`; a template that fails fails the job.
+    fn render_templates(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        let _ = (cx, job, hosts);
+        Ok(())
+    }
 }
 
 /// No hooks at all (e.g. jobs without commands, or tests of the executor alone).

@@ -29,8 +29,10 @@ mod output;
 mod pipeline;
 mod plan;
 pub mod plan_files;
+mod plan_render;
 mod printer;
 mod progress;
+mod render;
 mod run;
 mod secrets;
 mod serve;
@@ -103,6 +105,8 @@ pub enum Command {
     Certs(certs::Args),
     /// Run a job's `cli` command on its active allocations; commits its writes on success.
     Run(run::Args),
+    /// Render the jobs' `.tpl` templates per active allocation against the current state.
+    Render(render::Args),
     /// Run the health_check hooks (read-only) and print one row per hook; exit 1 on failure.
     Health(health::Args),
     /// Serve the state over HTTP: REST API and metrics, until SIGINT/SIGTERM.
@@ -166,6 +170,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Secrets(a) => secrets::run(ctx, a),
         Command::Certs(a) => certs::run(ctx, a),
         Command::Run(a) => run::run(ctx, a),
+        Command::Render(a) => render::run(ctx, a),
         Command::Health(a) => health::run(ctx, a),
         Command::Serve(a) => serve::run(ctx, a),
         Command::Token(a) => token::run(ctx, a),

@@ -39,6 +39,10 @@ pub struct Args {
     /// changed since the last apply.
     #[arg(long)]
     refresh: bool,
+    /// After the plan, show each job template's rendered line diff against the last apply's
+    /// render (secrets masked; values hooks write during the apply `(known after apply)`).
+    #[arg(long)]
+    render: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -63,6 +67,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let planned = loaded.plan(ctx, store.as_ref(), &opts, pipeline::read_mode(args.refresh))?;
     loaded.warn_if_targeted(ctx);
     args.output.print(ctx, &planned.plan)?;
+    if args.render {
+        if store.is_some() {
+            super::plan_render::print(ctx, &planned.plan)?;
+        } else {
+            ctx.printer.info("--render: templates are rendered against a state; there is none yet");
+        }
+    }
     let changes = !planned.plan.is_empty();
     if let Some(rel) = &args.out {
         let out = ctx.dir.join(rel);

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod api;
 pub mod redact;
+pub mod render_step;
 mod routes;
 pub mod runner;
 pub mod semaphore;

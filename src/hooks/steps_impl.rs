@@ -213,7 +213,11 @@ impl HookTargets {
             current_version: a.current_version.clone(),
             new_version: j.version.clone(),
             timeout: self.timeout,
-            env: Vec::new(),
+            // The staging tree of the job's rendered templates (SPEC §12).
+            env: vec![(
+                "KVFORM_STAGE_DIR".into(),
+                super::render_step::stage_dir(&self.bucket_root).to_string_lossy().into_owned(),
+            )],
             started_at: self.now,
         })
     }
@@ -265,7 +269,10 @@ pub fn run_step_with_env(
         let invocations: Vec<HookInvocation> = hosts
             .iter()
             .filter_map(|h| targets.invocation(job, command, event, h))
-            .map(|inv| HookInvocation { env: env.to_vec(), ..inv })
+            .map(|mut inv| {
+                inv.env.extend(env.iter().cloned());
+                inv
+            })
             .collect();
         match order {
             Order::Parallel => {
@@ -319,6 +326,8 @@ pub struct RuntimeHooks {
     outcomes: Vec<HookOutcome>,
     /// Told about every hook as its step finishes (the CLI prints one line per hook).
     reporter: Option<Reporter>,
+    /// `limits { max_file_size }`: a larger template is refused unread, like any workspace file.
+    template_limit: u64,
 }
 
 impl RuntimeHooks {
@@ -338,7 +347,9 @@ impl RuntimeHooks {
             HookTargets::new(bucket_root, desired, timeout, now, |keys| guard.live_values(keys))?
         };
         drop(txn);
-        Self::with_targets(targets, desired, settings.api_port, now)
+        let mut hooks = Self::with_targets(targets, desired, settings.api_port, now)?;
+        hooks.template_limit = settings.max_file_size;
+        Ok(hooks)
     }
 
     /// Start over prepared targets (`kvform run` reads versions itself).
@@ -351,7 +362,14 @@ impl RuntimeHooks {
         let store = Arc::new(Mutex::new(TxnStore::detached(now)));
         let shared: SharedStore = store.clone();
         let server = ApiServer::start(ApiConfig::for_port(api_port), shared, Topology::from_jobs(&desired.jobs))?;
-        Ok(RuntimeHooks { targets, store, server, outcomes: Vec::new(), reporter: None })
+        Ok(RuntimeHooks {
+            targets,
+            store,
+            server,
+            outcomes: Vec::new(),
+            reporter: None,
+            template_limit: crate::workspace::source::DEFAULT_MAX_FILE_SIZE,
+        })
     }
 
     /// Call `report` for every hook run, in the order the hooks finished their step.
@@ -483,5 +501,18 @@ impl HookSteps for RuntimeHooks {
     ) -> Result<(), StepFailure> {
         // maand runs these with the number of hosts as concurrency.
         self.step_with_env(cx, job, event, hosts, Order::Parallel, env)
+    }
+    fn render_templates(&mut self, cx: &StepContext, job: &str, hosts: &[String]) -> Result<(), StepFailure> {
+        let t = &self.targets;
+        let facts = |host: &str| {
+            let a = t.allocs.get(&(job.to_string(), host.to_string())).filter(|a| !a.removed)?;
+            Some(super::render_step::AllocFacts {
+                alloc_id: a.alloc_id.to_string(),
+                current_version: a.current_version.clone(),
+                new_version: t.jobs.get(job)?.version.clone(),
+            })
+        };
+        super::render_step::render_job_templates(cx, &t.bucket_root, job, hosts, self.template_limit, t.now, facts)
+            .map(|_| ())
     }
 }

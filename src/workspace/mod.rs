@@ -22,6 +22,7 @@ pub mod hcl_files;
 pub mod json_files;
 pub mod scrape;
 pub mod source;
+pub mod templates;
 pub mod types;
 pub mod units;
 
