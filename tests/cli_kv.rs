@@ -622,8 +622,12 @@ fn cas_patch_version_read_restore_undelete() {
     assert!(err.contains("is at version 1, not 7") && err.contains("--cas 1"), "{err}");
     ok(p, &["kv", "set", ns, "replicas", "5", "--cas", "1"]);
     // Type and description were kept by a set that did not name them.
-    let json: serde_json::Value = serde_json::from_str(&ok(p, &["kv", "get", ns, "replicas", "--format", "json"])).unwrap();
-    assert_eq!((json["type"].as_str(), json["description"].as_str(), json["version"].as_u64()), (Some("number"), Some("how many"), Some(2)));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(p, &["kv", "get", ns, "replicas", "--format", "json"])).unwrap();
+    assert_eq!(
+        (json["type"].as_str(), json["description"].as_str(), json["version"].as_u64()),
+        (Some("number"), Some("how many"), Some(2))
+    );
     // ... so a non-number is still refused.
     fails(p, &["kv", "set", ns, "replicas", "five"], None);
     // A version read.
@@ -638,8 +642,12 @@ fn cas_patch_version_read_restore_undelete() {
     let o = kvform(p, &["kv", "restore", ns, "replicas", "1", "--cas", "0"], None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("version 1 restored as version 4"));
-    let json: serde_json::Value = serde_json::from_str(&ok(p, &["kv", "get", ns, "replicas", "--format", "json"])).unwrap();
-    assert_eq!((json["value"].as_str(), json["type"].as_str(), json["version"].as_u64()), (Some("3"), Some("number"), Some(4)));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(p, &["kv", "get", ns, "replicas", "--format", "json"])).unwrap();
+    assert_eq!(
+        (json["value"].as_str(), json["type"].as_str(), json["version"].as_u64()),
+        (Some("3"), Some("number"), Some(4))
+    );
     // A tombstone has nothing to restore.
     assert!(fails(p, &["kv", "restore", ns, "replicas", "3"], None).contains("is a deletion"));
     // Secrets restore their plaintext, sealed again for the new version.

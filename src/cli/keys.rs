@@ -148,7 +148,13 @@ fn get_version(ctx: &Context, a: &GetArgs, store: &crate::state::StateStore, n: 
         return Err(crate::ops::OpError::NoVersion { ns: a.ns.clone(), key: a.key.clone(), version: n }.into());
     };
     if r.deleted {
-        bail!("{} {} version {n} is a deletion (no value)\n  help: `kvform kv history {} {}` lists the versions", a.ns, a.key, a.ns, a.key);
+        bail!(
+            "{} {} version {n} is a deletion (no value)\n  help: `kvform kv history {} {}` lists the versions",
+            a.ns,
+            a.key,
+            a.ns,
+            a.key
+        );
     }
     let e = Entry {
         value: r.value.clone(),

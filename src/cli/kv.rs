@@ -314,7 +314,13 @@ fn restore(ctx: &Context, a: RestoreArgs) -> anyhow::Result<ExitCode> {
             outcome.version()
         ));
     } else {
-        ctx.printer.info(&format!("{} {}: already holds version {}'s value (version {})", a.ns, a.key, a.version, outcome.version()));
+        ctx.printer.info(&format!(
+            "{} {}: already holds version {}'s value (version {})",
+            a.ns,
+            a.key,
+            a.version,
+            outcome.version()
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

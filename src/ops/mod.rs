@@ -32,7 +32,9 @@ pub enum OpError {
     #[error("{ns} {key} has no version {version}\n  help: `kvform kv history {ns} {key}` lists the versions kept")]
     NoVersion { ns: String, key: String, version: u64 },
     /// A version that is a tombstone has no value to restore (400).
-    #[error("{ns} {key} version {version} is a deletion; it has no value to restore\n  help: restore the version before it")]
+    #[error(
+        "{ns} {key} version {version} is a deletion; it has no value to restore\n  help: restore the version before it"
+    )]
     Tombstone { ns: String, key: String, version: u64 },
     /// A patch that keeps the value of a key that has none (400).
     #[error("{ns} {key} has no current value to keep\n  help: send a value")]
@@ -49,7 +51,9 @@ impl OpError {
             OpError::Conflict { .. } => 412,
             OpError::NoVersion { .. } => 404,
             OpError::State(StateError::Locked { .. }) => 503,
-            OpError::State(StateError::WrongType { .. } | StateError::Invalid { .. } | StateError::Derived { .. }) => 400,
+            OpError::State(StateError::WrongType { .. } | StateError::Invalid { .. } | StateError::Derived { .. }) => {
+                400
+            }
             OpError::State(_) => 500,
         }
     }
@@ -101,7 +105,14 @@ fn remaining(row: &VersionRow, now: i64) -> u64 {
 }
 
 /// Write a key (a new version unless nothing changes): the one write path of every door.
-pub fn put(txn: &mut WriteTxn, ns: &str, key: &str, change: &Change, writer: &str, now: i64) -> Result<WriteOutcome, OpError> {
+pub fn put(
+    txn: &mut WriteTxn,
+    ns: &str,
+    key: &str,
+    change: &Change,
+    writer: &str,
+    now: i64,
+) -> Result<WriteOutcome, OpError> {
     let rows = txn.history(ns, key)?;
     check_cas(ns, key, &rows, change.cas)?;
     let live = rows.last().filter(|r| !r.deleted);
@@ -124,7 +135,14 @@ pub fn put(txn: &mut WriteTxn, ns: &str, key: &str, change: &Change, writer: &st
 }
 
 /// Tombstone a key; `Ok(false)` when it had no live version.
-pub fn delete(txn: &mut WriteTxn, ns: &str, key: &str, cas: Option<u64>, writer: &str, now: i64) -> Result<bool, OpError> {
+pub fn delete(
+    txn: &mut WriteTxn,
+    ns: &str,
+    key: &str,
+    cas: Option<u64>,
+    writer: &str,
+    now: i64,
+) -> Result<bool, OpError> {
     validate::check_delete(ns, key).map_err(OpError::Rule)?;
     if cas.is_some() {
         let rows = txn.history(ns, key)?;

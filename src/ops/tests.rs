@@ -35,21 +35,21 @@ fn a_patch_keeps_what_it_does_not_name() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = txn(dir.path(), 1000);
     let ns = "vars/job/api";
-    let first = Change {
-        kv_type: Some(KvType::Number),
-        description: Some("how many".into()),
-        ttl: Some(3600),
-        ..set("3")
-    };
+    let first =
+        Change { kv_type: Some(KvType::Number), description: Some("how many".into()), ttl: Some(3600), ..set("3") };
     put(&mut t, ns, "replicas", &first, "w", 1000).unwrap();
     // 600 s later, only the description changes.
-    put(&mut t, ns, "replicas", &Change { description: Some("replicas".into()), ..Change::default() }, "w", 1600).unwrap();
+    put(&mut t, ns, "replicas", &Change { description: Some("replicas".into()), ..Change::default() }, "w", 1600)
+        .unwrap();
     let rows = t.history(ns, "replicas").unwrap();
     let last = rows.last().unwrap();
     assert_eq!((last.value.as_str(), last.kv_type, last.description.as_str()), ("3", KvType::Number, "replicas"));
     assert_eq!(last.created_at + last.ttl as i64, 1000 + 3600, "the expiry is kept, not restarted");
     // A value alone keeps the type: a non-number is refused, not stored as a string.
-    assert!(matches!(put(&mut t, ns, "replicas", &set("three"), "w", 1700), Err(OpError::Rule(_)) | Err(OpError::State(_))));
+    assert!(matches!(
+        put(&mut t, ns, "replicas", &set("three"), "w", 1700),
+        Err(OpError::Rule(_)) | Err(OpError::State(_))
+    ));
     // Nothing to keep on a new key.
     assert!(matches!(put(&mut t, ns, "new", &Change::default(), "w", 1700), Err(OpError::NothingToKeep { .. })));
 }
@@ -75,11 +75,9 @@ fn restore_writes_an_old_version_again_and_undeletes() {
 fn every_write_goes_through_the_one_validation() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = txn(dir.path(), 10);
-    for bad in [
-        set("a\0b"),
-        Change { ttl: Some(u64::MAX), ..set("x") },
-        Change { ttl: Some(i64::MAX as u64), ..set("x") },
-    ] {
+    for bad in
+        [set("a\0b"), Change { ttl: Some(u64::MAX), ..set("x") }, Change { ttl: Some(i64::MAX as u64), ..set("x") }]
+    {
         let e = put(&mut t, "vars/job/api", "k", &bad, "w", 10).unwrap_err();
         assert_eq!(e.status(), 400, "{e}");
     }

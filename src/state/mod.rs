@@ -768,6 +768,35 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), StateErr
     Err(StateError::Invalid { what, value: value.to_string(), reason })
 }
 
+/// Every kept version of a key (history rows, then the latest row), by version.
+pub(crate) fn read_history(conn: &Db, path: &Path, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
+    conn.query_map(
+        "SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM history
+                   WHERE namespace = ?1 AND key = ?2
+                 UNION ALL
+                 SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM latest
+                   WHERE namespace = ?1 AND key = ?2
+                 ORDER BY version",
+        vals![ns, key],
+        |r| {
+            Ok(VersionRow {
+                namespace: ns.to_string(),
+                key: key.to_string(),
+                version: r.u64(0)?,
+                value: r.text(1)?,
+                deleted: r.bool(2)?,
+                ttl: r.u64(3)?,
+                created_at: r.i64(4)?,
+                serial: r.u64(5)?,
+                writer: r.text(6)?,
+                kv_type: crate::kv::KvType::parse(r.str(7)?).unwrap_or_default(),
+                description: r.text(8)?,
+            })
+        },
+    )
+    .map_err(sql(path, "read history"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -801,33 +830,3 @@ mod tests {
         assert!(e.to_string().contains("failed its checks") && e.to_string().contains("restore a backup"), "{e}");
     }
 }
-
-/// Every kept version of a key (history rows, then the latest row), by version.
-pub(crate) fn read_history(conn: &Db, path: &Path, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
-        conn
-            .query_map(
-                "SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM history
-                   WHERE namespace = ?1 AND key = ?2
-                 UNION ALL
-                 SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM latest
-                   WHERE namespace = ?1 AND key = ?2
-                 ORDER BY version",
-                vals![ns, key],
-                |r| {
-                    Ok(VersionRow {
-                        namespace: ns.to_string(),
-                        key: key.to_string(),
-                        version: r.u64(0)?,
-                        value: r.text(1)?,
-                        deleted: r.bool(2)?,
-                        ttl: r.u64(3)?,
-                        created_at: r.i64(4)?,
-                        serial: r.u64(5)?,
-                        writer: r.text(6)?,
-                        kv_type: crate::kv::KvType::parse(r.str(7)?).unwrap_or_default(),
-                        description: r.text(8)?,
-                    })
-                },
-            )
-            .map_err(sql(path, "read history"))
-    }
