@@ -32,6 +32,7 @@ pub mod hooks;
 pub mod http;
 pub mod kv;
 pub mod model;
+pub mod ops;
 pub mod plan;
 pub mod secrets;
 pub mod serve;

@@ -602,12 +602,66 @@ fn cat_kv_and_history_show_type_and_description() {
         ("number".into(), "pods wanted".into())
     );
     assert_eq!((find("plain")["type"].clone(), find("plain")["description"].clone()), ("string".into(), "".into()));
-    // kv history: every version's own type and description (kv set sets both).
-    ok(p, &["kv", "set", "vars/job/api", "replicas", "three"]);
+    // kv history: every version's own type and description (a set that names them changes
+    // them; one that does not keeps them, see cas_patch_version_read_restore_undelete).
+    ok(p, &["kv", "set", "vars/job/api", "replicas", "three", "--type", "string", "--description", ""]);
     let h: serde_json::Value =
         serde_json::from_str(&ok(p, &["kv", "history", "vars/job/api", "replicas", "--format", "json"])).unwrap();
     let types: Vec<_> = h.as_array().unwrap().iter().map(|r| (r["type"].clone(), r["description"].clone())).collect();
     assert_eq!(types, [("number".into(), "pods wanted".into()), ("string".into(), "".into())]);
     let text = ok(p, &["kv", "history", "vars/job/api", "replicas"]);
     assert!(text.lines().next().unwrap().contains("TYPE") && text.contains("number"), "{text}");
+}
+
+/// The one operations layer from the CLI (issue 24): compare-and-set, an edit that keeps what
+/// it does not name, a version read, restore and undelete.
+#[test]
+fn cas_patch_version_read_restore_undelete() {
+    let d = bucket();
+    let p = d.path();
+    let ns = "vars/job/api";
+    ok(p, &["kv", "set", ns, "replicas", "3", "--type", "number", "--description", "how many", "--cas", "0"]);
+    // Create-only again: refused, naming the current version; nothing written.
+    let err = fails(p, &["kv", "set", ns, "replicas", "4", "--cas", "0"], None);
+    assert!(err.contains("vars/job/api replicas is at version 1, not 0"), "{err}");
+    // A stale version is refused too; the right one wins.
+    let err = fails(p, &["kv", "set", ns, "replicas", "4", "--cas", "7"], None);
+    assert!(err.contains("is at version 1, not 7") && err.contains("--cas 1"), "{err}");
+    ok(p, &["kv", "set", ns, "replicas", "5", "--cas", "1"]);
+    // Type and description were kept by a set that did not name them.
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(p, &["kv", "get", ns, "replicas", "--format", "json"])).unwrap();
+    assert_eq!(
+        (json["type"].as_str(), json["description"].as_str(), json["version"].as_u64()),
+        (Some("number"), Some("how many"), Some(2))
+    );
+    // ... so a non-number is still refused.
+    fails(p, &["kv", "set", ns, "replicas", "five"], None);
+    // A version read.
+    assert_eq!(ok(p, &["kv", "get", ns, "replicas", "--version", "1"]), "3\n");
+    let err = fails(p, &["kv", "get", ns, "replicas", "--version", "9"], None);
+    assert!(err.contains("has no version 9"), "{err}");
+    // Delete with a stale version: refused; with the current one: done.
+    assert!(fails(p, &["kv", "delete", ns, "replicas", "--cas", "1"], None).contains("is at version 2"));
+    ok(p, &["kv", "delete", ns, "replicas", "--cas", "2"]);
+    assert_eq!(ok(p, &["kv", "get", ns, "replicas"]), "");
+    // Undelete: restore version 1 (value, type, description) as version 4.
+    let o = kvform(p, &["kv", "restore", ns, "replicas", "1", "--cas", "0"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("version 1 restored as version 4"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(p, &["kv", "get", ns, "replicas", "--format", "json"])).unwrap();
+    assert_eq!(
+        (json["value"].as_str(), json["type"].as_str(), json["version"].as_u64()),
+        (Some("3"), Some("number"), Some(4))
+    );
+    // A tombstone has nothing to restore.
+    assert!(fails(p, &["kv", "restore", ns, "replicas", "3"], None).contains("is a deletion"));
+    // Secrets restore their plaintext, sealed again for the new version.
+    let o = kvform(p, &["kv", "set", "secrets/job/api", "token", "-"], Some("first"));
+    assert!(o.status.success());
+    assert!(kvform(p, &["kv", "set", "secrets/job/api", "token", "-"], Some("second")).status.success());
+    ok(p, &["kv", "restore", "secrets/job/api", "token", "1"]);
+    assert_eq!(ok(p, &["kv", "get", "secrets/job/api", "token", "--reveal"]), "first\n");
+    assert_eq!(ok(p, &["kv", "get", "secrets/job/api", "token", "--reveal", "--version", "2"]), "second\n");
 }

@@ -106,6 +106,28 @@ fn get(s: &Served, path: &str, t: &str) -> Resp {
     send("GET", &format!("{}{path}", s.base), Some(t), None)
 }
 
+fn post(s: &Served, path: &str, t: &str, body: Value) -> Resp {
+    send("POST", &format!("{}{path}", s.base), Some(t), Some(("application/json", &body.to_string())))
+}
+
+/// A request with a JSON body and, optionally, `If-Match`.
+fn send_json(method: &str, s: &Served, path: &str, t: &str, body: Value, if_match: Option<&str>) -> Resp {
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", s.base))
+        .header("Authorization", format!("Bearer {t}"))
+        .header("Content-Type", "application/json");
+    if let Some(m) = if_match {
+        req = req.header("If-Match", m);
+    }
+    let resp = agent().run(req.body(body.to_string()).unwrap()).unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let text = resp.into_body().read_to_string().unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, body, text, headers }
+}
+
 fn put(s: &Served, path: &str, t: &str, body: Value) -> Resp {
     send("PUT", &format!("{}{path}", s.base), Some(t), Some(("application/json", &body.to_string())))
 }
@@ -851,4 +873,66 @@ fn serve_speaks_tls_from_the_bucket_ca_and_from_files() {
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+/// The operations layer through the REST door (issue 24): ETag/If-Match and `cas` (412 naming
+/// the current version), PATCH and a PUT that keep what they omit, `?version=N`, restore and
+/// undelete, TTL as a duration, and the one validation (NUL, ttl range) as 400s.
+#[test]
+fn rest_cas_patch_version_reads_and_restore() {
+    let dir = bucket();
+    let d = dir.path();
+    let writer = token(d, &["w", "--role", "writer", "--namespaces", "vars/job/*"]);
+    let s = serve(d);
+    let url = "/api/v1/kv/vars/job/api/replicas";
+    let r =
+        put(&s, url, &writer, json!({"value": 3, "type": "number", "description": "how many", "ttl": "1h", "cas": 0}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.headers.iter().any(|(k, v)| k == "etag" && v == "\"1\""), "{:?}", r.headers);
+    let r = get(&s, url, &writer);
+    assert_eq!((r.body["ttl"].as_u64(), r.body["type"].as_str()), (Some(3600), Some("number")));
+    let expires = r.body["expires_at"].clone();
+    // A PATCH of the description keeps value, type and expiry.
+    let r = send_json("PATCH", &s, url, &writer, json!({"description": "replicas wanted"}), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = get(&s, url, &writer);
+    assert_eq!((r.body["value"].as_str(), r.body["type"].as_str()), (Some("3"), Some("number")), "{}", r.text);
+    assert_eq!(r.body["expires_at"], expires, "an untouched ttl keeps its expiry");
+    assert_eq!(r.body["version"].as_u64(), Some(2));
+    // A PUT without type keeps number: a non-number is refused, not stored as a string.
+    assert_eq!(put(&s, url, &writer, json!({"value": "many"})).status, 400);
+    // Compare-and-set: a stale If-Match is 412 with the current version; the right one wins.
+    let r = send_json("PUT", &s, url, &writer, json!({"value": 5}), Some("\"1\""));
+    assert_eq!(r.status, 412, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("is at version 2, not 1"), "{}", r.text);
+    assert!(r.headers.iter().any(|(k, v)| k == "etag" && v == "\"2\""));
+    assert_eq!(send_json("PUT", &s, url, &writer, json!({"value": 5}), Some("\"2\"")).status, 200);
+    assert_eq!(put(&s, url, &writer, json!({"value": 6, "cas": 2})).status, 412);
+    // A version read.
+    let r = get(&s, &format!("{url}?version=1"), &writer);
+    assert_eq!(
+        (r.status, r.body["value"].as_str(), r.body["description"].as_str()),
+        (200, Some("3"), Some("how many"))
+    );
+    assert_eq!(get(&s, &format!("{url}?version=99"), &writer).status, 404);
+    // Delete with a stale If-Match: 412; then delete; then restore version 1 (undelete).
+    let del = |m: Option<&str>| send_json("DELETE", &s, url, &writer, json!({}), m);
+    assert_eq!(del(Some("\"1\"")).status, 412);
+    assert_eq!(del(Some("\"3\"")).status, 200);
+    let r = post(&s, "/api/v1/restore/vars/job/api/replicas", &writer, json!({"version": 1, "cas": 0}));
+    assert_eq!((r.status, r.body["version"].as_u64()), (200, Some(5)), "{}", r.text);
+    let r = get(&s, url, &writer);
+    assert_eq!((r.body["value"].as_str(), r.body["description"].as_str()), (Some("3"), Some("how many")));
+    assert_eq!(
+        post(&s, "/api/v1/restore/vars/job/api/replicas", &writer, json!({"version": 4})).status,
+        400,
+        "a deletion"
+    );
+    // The one validation: NUL, ttl 2^64-1 and i64::MAX are 400s with a hint, no SQL, no path.
+    for body in
+        [json!({"value": "a\u{0}b"}), json!({"value": "x", "ttl": u64::MAX}), json!({"value": "x", "ttl": i64::MAX})]
+    {
+        let r = put(&s, "/api/v1/kv/vars/job/api/bad", &writer, body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert!(!r.text.contains("CHECK") && !r.text.contains(d.to_str().unwrap()), "{}", r.text);
+        assert!(r.body["hint"].as_str().is_some_and(|h| !h.is_empty()), "{}", r.text);
+    }
 }

@@ -24,6 +24,9 @@ pub(super) struct GetArgs {
     /// serial and writer (`null` for a missing key).
     #[arg(long, value_enum, default_value_t = GetFormat::Text)]
     format: GetFormat,
+    /// Print this version instead of the current one (`kv history` lists the versions kept).
+    #[arg(long, value_name = "N")]
+    version: Option<u64>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,9 @@ pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
     let secret = is_secret_key(&a.ns, &a.key);
     let session = Session::new(ctx)?;
     let store = if secret && a.reveal { session.open_state_with_keyring()? } else { session.open_state()? };
+    if let Some(n) = a.version {
+        return get_version(ctx, &a, &store, n);
+    }
     let live = store.get(&a.ns, &a.key)?.filter(Entry::is_live);
     if a.format == GetFormat::Json {
         if live.is_none() && a.error_on_missing {
@@ -132,5 +138,58 @@ pub(super) fn get(ctx: &Context, a: GetArgs) -> anyhow::Result<ExitCode> {
         None if a.error_on_missing => bail!("{} {} does not exist (or was deleted)", a.ns, a.key),
         None => {}
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kv get --version N`: one kept version, as `kv get` prints the current one.
+fn get_version(ctx: &Context, a: &GetArgs, store: &crate::state::StateStore, n: u64) -> anyhow::Result<ExitCode> {
+    let rows = store.history(&a.ns, &a.key)?;
+    let Some(r) = crate::ops::version_of(rows, n) else {
+        return Err(crate::ops::OpError::NoVersion { ns: a.ns.clone(), key: a.key.clone(), version: n }.into());
+    };
+    if r.deleted {
+        bail!(
+            "{} {} version {n} is a deletion (no value)\n  help: `kvform kv history {} {}` lists the versions",
+            a.ns,
+            a.key,
+            a.ns,
+            a.key
+        );
+    }
+    let e = Entry {
+        value: r.value.clone(),
+        version: r.version,
+        deleted: false,
+        ttl: r.ttl,
+        created_at: r.created_at,
+        serial: r.serial,
+        writer: r.writer.clone(),
+    };
+    let secret = is_secret_key(&a.ns, &a.key);
+    let value = shown_value(&a.ns, &a.key, &e, store.keyring())?;
+    if a.format == GetFormat::Json {
+        let shown = JsonKey {
+            namespace: &a.ns,
+            key: &a.key,
+            value,
+            sensitive: secret,
+            version: r.version,
+            created_at: None,
+            updated_at: crate::clock::format_time(r.created_at),
+            ttl: r.ttl,
+            expires_at: e.expires_at().map(crate::clock::format_time),
+            expired: false,
+            serial: r.serial,
+            writer: &r.writer,
+            kv_type: r.kv_type,
+            description: r.description.clone(),
+        };
+        ctx.printer.out(&serde_json::to_string_pretty(&shown)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if secret && !a.reveal {
+        ctx.printer.info("(a secret: pass --reveal to print its value)");
+    }
+    ctx.printer.out(&format!("{value}\n"));
     Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,10 @@ printf %s \"$TOKEN\" | kvform kv set secrets/job/api token -")]
     /// Delete a key (writes a tombstone version; history is kept).
     #[command(after_help = "Example:\n  kvform kv delete vars/job/api maintenance")]
     Delete(DeleteArgs),
+    /// Write an earlier version again as a new version (undeletes a deleted key).
+    #[command(after_help = "Examples:\n  kvform kv history vars/job/api db_host\n  \
+kvform kv restore vars/job/api db_host 2\n  kvform kv restore vars/job/api db_host 2 --cas 5")]
+    Restore(RestoreArgs),
     /// List the live keys of a namespace, sorted.
     #[command(after_help = "Example:\n  kvform kv keys vars/job/api --prefix db_")]
     Keys(KeysArgs),
@@ -75,11 +79,17 @@ struct SetArgs {
     secret: bool,
     /// The value's type, checked before anything is written: string, number, boolean,
     /// datetime (RFC 3339), date, duration (ISO 8601) or json.
-    #[arg(long = "type", value_name = "TYPE", default_value = "string", value_parser = parse_type)]
-    kv_type: crate::kv::KvType,
+    /// Omitted: the key keeps its type (`string` for a new key).
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+    kv_type: Option<crate::kv::KvType>,
     /// What the key is for (shown by `kv history`, `kv get --format json` and the web UI).
-    #[arg(long, default_value = "")]
-    description: String,
+    /// Omitted: the key keeps its description.
+    #[arg(long)]
+    description: Option<String>,
+    /// Compare-and-set: write only if the key's live version is N (0 = only if it does not
+    /// exist); otherwise fail, naming the current version.
+    #[arg(long, value_name = "N")]
+    cas: Option<u64>,
     /// Wait this long for a running kvform to finish (0 = fail at once).
     #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
     lock_timeout: String,
@@ -94,6 +104,25 @@ struct DeleteArgs {
     /// Exit 1 when the key is missing or already deleted.
     #[arg(long)]
     error_on_missing: bool,
+    /// Compare-and-set: delete only if the key's live version is N.
+    #[arg(long, value_name = "N")]
+    cas: Option<u64>,
+    /// Wait this long for a running kvform to finish (0 = fail at once).
+    #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
+    lock_timeout: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct RestoreArgs {
+    /// vars/job/<job> or secrets/job/<job>.
+    ns: String,
+    key: String,
+    /// The version to write again (its value, type and description) as a new version; also
+    /// undeletes a deleted key.
+    version: u64,
+    /// Compare-and-set: restore only if the key's live version is N (0 = only if deleted).
+    #[arg(long, value_name = "N")]
+    cas: Option<u64>,
     /// Wait this long for a running kvform to finish (0 = fail at once).
     #[arg(long, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
     lock_timeout: String,
@@ -164,6 +193,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         KvCommand::Get(a) => get(ctx, a),
         KvCommand::Set(a) => set(ctx, a),
         KvCommand::Delete(a) => delete(ctx, a),
+        KvCommand::Restore(a) => restore(ctx, a),
         KvCommand::Keys(a) => keys(ctx, a),
         KvCommand::History(a) => history(ctx, a),
     }
@@ -208,8 +238,10 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     } else {
         zeroize::Zeroizing::new(a.value.clone())
     };
-    // The one write validation (SPEC §4), the same as the hook API's and `kvform serve`'s.
-    crate::kv::validate::check_write(&a.ns, &a.key, &value, a.kv_type, ttl, &a.description)
+    // The one write validation (SPEC §4), the same as the hook API's and `kvform serve`'s,
+    // before the lock (the operation checks again with what the key keeps).
+    let description = a.description.clone().unwrap_or_default();
+    crate::kv::validate::check_write(&a.ns, &a.key, &value, a.kv_type.unwrap_or_default(), ttl, &description)
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let session = Session::new(ctx)?;
     let store =
@@ -222,8 +254,14 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     {
         bail!("{} {} already exists (version {}); drop --no-overwrite to replace it", a.ns, a.key, e.version);
     }
-    let typed = crate::kv::Typed::new(a.kv_type, &a.description);
-    let outcome = txn.put_typed(&a.ns, &a.key, &value, ttl, &cli_writer(), now, &typed)?;
+    let change = crate::ops::Change {
+        value: Some(value),
+        kv_type: a.kv_type,
+        description: a.description.clone(),
+        ttl: Some(ttl),
+        cas: a.cas,
+    };
+    let outcome = crate::ops::put(&mut txn, &a.ns, &a.key, &change, &cli_writer(), now)?;
     let serial = txn.commit(ApplyRecord::new("kv set", now))?;
     if outcome.changed() {
         ctx.printer.info(&format!("{} {}: version {} (serial {serial})", a.ns, a.key, outcome.version()));
@@ -241,7 +279,7 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     let store = session.open_state()?;
     let now = session.now;
     let mut txn = session.begin_write(store, "kv delete", timeout)?;
-    let deleted = txn.tombstone(&a.ns, &a.key, &cli_writer(), now)?;
+    let deleted = crate::ops::delete(&mut txn, &a.ns, &a.key, a.cas, &cli_writer(), now)?;
     if !deleted {
         txn.rollback()?;
         if a.error_on_missing {
@@ -252,6 +290,38 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     }
     let serial = txn.commit(ApplyRecord::new("kv delete", now))?;
     ctx.printer.info(&format!("{} {}: deleted (serial {serial})", a.ns, a.key));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn restore(ctx: &Context, a: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let kind = writable(&a.ns)?;
+    check_key(&a.key)?;
+    let timeout = lock_timeout(&a.lock_timeout)?;
+    let session = Session::new(ctx)?;
+    let store =
+        if kind == ExternalWrites::Encrypted { session.open_state_with_keyring()? } else { session.open_state()? };
+    job_in_workspace(&session.bucket, &a.ns)?;
+    let now = session.now;
+    let mut txn = session.begin_write(store, "kv restore", timeout)?;
+    let outcome = crate::ops::restore(&mut txn, &a.ns, &a.key, a.version, a.cas, &cli_writer(), now)?;
+    let serial = txn.commit(ApplyRecord::new("kv restore", now))?;
+    if outcome.changed() {
+        ctx.printer.info(&format!(
+            "{} {}: version {} restored as version {} (serial {serial})",
+            a.ns,
+            a.key,
+            a.version,
+            outcome.version()
+        ));
+    } else {
+        ctx.printer.info(&format!(
+            "{} {}: already holds version {}'s value (version {})",
+            a.ns,
+            a.key,
+            a.version,
+            outcome.version()
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,7 +6,7 @@
 use super::App;
 use super::access::{self, Action};
 use super::rest::{Reply, Req, rfc3339};
-use crate::kv::{KvType, Typed, is_secret_namespace, rules};
+use crate::kv::{KvType, is_secret_namespace, rules};
 use crate::state::StateError;
 use crate::state::tokens::TokenRecord;
 use serde_json::{Value, json};
@@ -113,7 +113,7 @@ fn key_row<'a>(
 
 fn json_reply(v: &impl serde::Serialize) -> Result<Reply, Reply> {
     let body = serde_json::to_string(v).map_err(|e| Reply::error(500, e.to_string(), "this is a bug in kvform"))?;
-    Ok(Reply { status: 200, body, content_type: "application/json", index: None })
+    Ok(Reply { status: 200, body, content_type: "application/json", index: None, etag: None })
 }
 
 pub(crate) fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
@@ -132,10 +132,24 @@ pub(crate) fn list(app: &App, req: &Req, ns: &str) -> Result<Reply, Reply> {
 
 pub(crate) fn get(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
+    if let Some(v) = req.query.get("version") {
+        let Ok(n) = v.parse::<u64>() else {
+            return Err(Reply::error(
+                400,
+                "?version must be a key version (a whole number)",
+                "see GET /api/v1/history/{namespace}/{key}",
+            ));
+        };
+        return get_version(app, req, ns, key, n);
+    }
     let now = crate::clock::now().unwrap_or_default();
     let found = app.read(|r| r.key_listing(ns, key)).map_err(Reply::state)?;
     match found {
-        Some(l) => json_reply(&key_row(app, &req.token, ns, &l, now)?),
+        Some(l) => {
+            let mut r = json_reply(&key_row(app, &req.token, ns, &l, now)?)?;
+            r.etag = Some(l.entry.version);
+            Ok(r)
+        }
         None if !req.flag("error_on_missing", true)? => Ok(Reply::ok(Value::Null)),
         None => Err(Reply::error(
             404,
@@ -143,6 +157,33 @@ pub(crate) fn get(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
             "pass ?error_on_missing=false to get null instead",
         )),
     }
+}
+
+/// `GET …?version=N`: one kept version, shown as this token may see it.
+fn get_version(app: &App, req: &Req, ns: &str, key: &str, n: u64) -> Result<Reply, Reply> {
+    let rows = app.read(|r| r.history(ns, key)).map_err(Reply::state)?;
+    let Some(r) = crate::ops::version_of(rows, n) else {
+        return Err(op_reply(crate::ops::OpError::NoVersion { ns: ns.into(), key: key.into(), version: n }));
+    };
+    let (value, sensitive) =
+        if r.deleted { (Value::Null, false) } else { shown(app, &req.token, ns, key, r.version, &r.value)? };
+    let mut v = json!({
+        "namespace": ns, "key": key, "version": r.version, "value": value, "deleted": r.deleted,
+        "type": r.kv_type, "description": r.description, "ttl": r.ttl,
+        "updated_at": rfc3339(r.created_at), "serial": r.serial, "writer": r.writer,
+    });
+    if sensitive {
+        v["sensitive"] = json!(true);
+    }
+    let mut reply = Reply::ok(v);
+    reply.etag = Some(r.version);
+    Ok(reply)
+}
+
+/// A refusal of the one write validation: 400 with its hint.
+fn write_rule_reply(e: crate::kv::validate::WriteRuleError) -> Reply {
+    let (msg, hint) = e.message.split_once("\n  help: ").unwrap_or((&e.message, ""));
+    Reply::error(400, msg, hint)
 }
 
 fn rule_reply(e: rules::RuleError) -> Reply {
@@ -176,6 +217,69 @@ fn refuse_derived(ns: &str, key: &str) -> Result<(), Reply> {
     Err(Reply::error(405, msg, hint))
 }
 
+/// The version a write expects: `If-Match: "N"`, else a `cas` body field or query parameter
+/// (`"overwrite": false` means 0, create only).
+fn expected_version(req: &Req) -> Result<Option<u64>, Reply> {
+    let bad = |what: &str| {
+        Reply::error(
+            400,
+            format!("{what} must be a key version (a whole number)"),
+            "send the version from the ETag, e.g. If-Match: \"3\"",
+        )
+    };
+    if let Some(m) = &req.if_match {
+        let v = m.trim().trim_start_matches("W/").trim_matches('"');
+        return v.parse::<u64>().map(Some).map_err(|_| bad("If-Match"));
+    }
+    match req.body.as_ref().and_then(|b| b.get("cas")) {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) => return n.as_u64().map(Some).ok_or_else(|| bad("\"cas\"")),
+        Some(_) => return Err(bad("\"cas\"")),
+    }
+    if let Some(q) = req.query.get("cas") {
+        return q.parse::<u64>().map(Some).map_err(|_| bad("?cas"));
+    }
+    match req.body.as_ref().and_then(|b| b.get("overwrite")) {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(None),
+        Some(Value::Bool(false)) => Ok(Some(0)),
+        Some(_) => Err(Reply::error(400, "\"overwrite\" must be true or false", "")),
+    }
+}
+
+/// An operation's refusal as the API answers it (412 for a compare-and-set mismatch).
+fn op_reply(e: crate::ops::OpError) -> Reply {
+    if let crate::ops::OpError::State(s) = e {
+        return Reply::state(s);
+    }
+    let status = e.status();
+    let text = e.to_string();
+    let (msg, hint) = text.split_once("\n  help: ").unwrap_or((&text, ""));
+    let mut r = Reply::error(status, msg, hint);
+    if let crate::ops::OpError::Conflict { current, .. } = &e {
+        r.etag = Some(*current);
+    }
+    r
+}
+
+/// `ttl`: seconds, or a duration in the one grammar of every door (`1h`, `30m`, `P30D`).
+pub(crate) fn ttl_of(v: &Value) -> Result<u64, Reply> {
+    let bad = || {
+        Reply::error(
+            400,
+            "\"ttl\" must be seconds or a duration such as \"1h\", \"30m\", \"P30D\"",
+            "0 = never expires",
+        )
+    };
+    let ttl = match v {
+        Value::Number(n) => n.as_u64().ok_or_else(bad)?,
+        Value::String(s) => crate::clock::parse_duration(s.trim()).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    crate::kv::validate::check_ttl(ttl).map_err(write_rule_reply)?;
+    Ok(ttl)
+}
+
+/// PUT and PATCH: an edit of what the body names; the rest is kept (SPEC §9).
 pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
     refuse_derived(ns, key)?;
@@ -185,27 +289,36 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
         return Err(Reply::error(
             400,
             "missing request body",
-            "send {\"value\": ..., \"type\"?, \"ttl\"?, \"description\"?, \"overwrite\"?}",
+            "send {\"value\"?, \"type\"?, \"ttl\"?, \"description\"?, \"cas\"?}",
         ));
     };
+    if let Some(unknown) =
+        body.keys().find(|k| !["value", "type", "ttl", "description", "overwrite", "cas"].contains(&k.as_str()))
+    {
+        return Err(Reply::error(
+            400,
+            format!("unknown field {unknown:?}"),
+            "fields: value, type, ttl, description, cas, overwrite",
+        ));
+    }
     let kv_type = match body.get("type") {
-        None | Some(Value::Null) => KvType::String,
-        Some(Value::String(s)) => KvType::parse(s).ok_or_else(|| {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(KvType::parse(s).ok_or_else(|| {
             Reply::error(400, format!("unknown type {s:?}"), format!("use one of {}", KvType::names()))
-        })?,
+        })?),
         Some(_) => {
             return Err(Reply::error(400, "\"type\" must be a string", format!("use one of {}", KvType::names())));
         }
     };
     let value = match body.get("value") {
-        Some(Value::String(s)) => zeroize::Zeroizing::new(s.clone()),
-        Some(v @ (Value::Number(_) | Value::Bool(_))) => zeroize::Zeroizing::new(v.to_string()),
-        Some(v @ (Value::Array(_) | Value::Object(_))) if kv_type == KvType::Json => {
-            zeroize::Zeroizing::new(v.to_string())
+        Some(Value::String(s)) => Some(zeroize::Zeroizing::new(s.clone())),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(zeroize::Zeroizing::new(v.to_string())),
+        Some(v @ (Value::Array(_) | Value::Object(_))) if kv_type == Some(KvType::Json) => {
+            Some(zeroize::Zeroizing::new(v.to_string()))
         }
         // No value: keep the current one (the web UI's form for a masked secret has no
-        // value to send back; writing "" there wiped the secret). Resolved under the lock.
-        None | Some(Value::Null) => zeroize::Zeroizing::new(String::new()),
+        // value to send back; writing "" there wiped the secret).
+        None | Some(Value::Null) => None,
         Some(_) => {
             return Err(Reply::error(
                 400,
@@ -215,55 +328,50 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
         }
     };
     let ttl = match body.get("ttl") {
-        None | Some(Value::Null) => 0,
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
-        Some(_) => {
-            return Err(Reply::error(400, "\"ttl\" must be a non-negative number of seconds", "0 = never expires"));
-        }
+        None | Some(Value::Null) => None,
+        Some(v) => Some(ttl_of(v)?),
     };
     let description = match body.get("description") {
-        None | Some(Value::Null) => "",
-        Some(Value::String(s)) => s.as_str(),
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(Reply::error(400, "\"description\" must be a string", "")),
     };
-    let overwrite = match body.get("overwrite") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Reply::error(400, "\"overwrite\" must be true or false", "")),
-    };
-    let keep_value = matches!(body.get("value"), None | Some(Value::Null));
-    // The one write validation (SPEC §4, as `kv set` and the hook API), before taking the
-    // lock: a bad value never waits for an apply. A write keeping the current value checks
-    // the rest (that value passed when it was written).
-    let checked = if keep_value { ("", KvType::String) } else { (value.as_str(), kv_type) };
-    crate::kv::validate::check_write(ns, key, checked.0, checked.1, ttl, description).map_err(|e| {
-        let (msg, hint) = e.message.split_once("\n  help: ").unwrap_or((&e.message, ""));
-        Reply::error(400, msg, hint)
-    })?;
+    let cas = expected_version(req)?;
+    // `"overwrite": false` predates compare-and-set and answers 409, as it always did.
+    let legacy = cas == Some(0) && body.get("overwrite") == Some(&Value::Bool(false)) && !body.contains_key("cas");
+    // The one write validation before the lock, on what the request names: a bad value
+    // never waits for an apply (the operation checks again with what the key keeps).
+    if let Some(v) = &value {
+        crate::kv::validate::check_write(
+            ns,
+            key,
+            v,
+            kv_type.unwrap_or_default(),
+            ttl.unwrap_or(0),
+            description.as_deref().unwrap_or(""),
+        )
+        .map_err(write_rule_reply)?;
+    }
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve put")?;
-    let value = if keep_value {
-        match current_value(&mut txn, ns, key) {
-            Ok(v) => v,
-            Err(r) => {
-                let _ = txn.rollback();
-                return Err(r);
-            }
-        }
-    } else {
-        value
-    };
-    if !overwrite && let Some(e) = txn.get(ns, key).map_err(Reply::state)?.filter(|e| e.is_live()) {
-        let _ = txn.rollback();
-        return Err(Reply::error(
-            409,
-            format!("{ns} {key} already exists (version {})", e.version),
-            "send \"overwrite\": true to replace it",
-        ));
-    }
-    let typed = Typed::new(kv_type, description);
-    let outcome = match txn.put_typed(ns, key, &value, ttl, &writer(req), now, &typed) {
+    let change = crate::ops::Change { value, kv_type, description, ttl, cas };
+    let outcome = match crate::ops::put(&mut txn, ns, key, &change, &writer(req), now) {
         Ok(o) => o,
+        Err(crate::ops::OpError::Conflict { current, .. }) if legacy && req.if_match.is_none() => {
+            let _ = txn.rollback();
+            return Err(Reply::error(
+                409,
+                format!("{ns} {key} already exists (version {current})"),
+                "send \"overwrite\": true to replace it, or \"cas\": N to replace version N",
+            ));
+        }
+        Err(e) => {
+            let _ = txn.rollback();
+            return Err(op_reply(e));
+        }
+    };
+    let kept_type = match txn.history(ns, key) {
+        Ok(rows) => rows.last().map(|r| r.kv_type).unwrap_or_default(),
         Err(e) => {
             let _ = txn.rollback();
             return Err(Reply::state(e));
@@ -273,45 +381,25 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
     let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
     let mut r = Reply::json(
         status,
-        json!({ "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(), "type": kv_type, "serial": serial }),
+        json!({ "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(), "type": kept_type, "serial": serial }),
     );
     r.index = Some(serial);
+    r.etag = Some(outcome.version());
     Ok(r)
-}
-
-/// The live value of a key, opened when sealed: what a write without `value` keeps.
-fn current_value(txn: &mut crate::state::WriteTxn, ns: &str, key: &str) -> Result<zeroize::Zeroizing<String>, Reply> {
-    let Some(e) = txn.get(ns, key).map_err(Reply::state)?.filter(|e| e.is_live()) else {
-        return Err(Reply::error(
-            400,
-            format!("missing field \"value\" ({ns} {key} has no current value to keep)"),
-            "send {\"value\": \"...\"}",
-        ));
-    };
-    if !crate::kv::is_secret_key(ns, key) || e.value.is_empty() {
-        return Ok(zeroize::Zeroizing::new(e.value));
-    }
-    let Some(ring) = txn.keyring() else {
-        return Err(Reply::error(
-            500,
-            "the bucket key (secrets/kv.key) is missing",
-            "restore secrets/kv.key, or send the value",
-        ));
-    };
-    ring.open(ns, key, e.version, &e.value).map_err(|e| Reply::error(500, e.to_string(), ""))
 }
 
 pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
     rules::check_key(key).map_err(rule_reply)?;
     refuse_derived(ns, key)?;
     access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
+    let cas = expected_version(req)?;
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve delete")?;
-    let deleted = match txn.tombstone(ns, key, &writer(req), now) {
+    let deleted = match crate::ops::delete(&mut txn, ns, key, cas, &writer(req), now) {
         Ok(d) => d,
         Err(e) => {
             let _ = txn.rollback();
-            return Err(Reply::state(e));
+            return Err(op_reply(e));
         }
     };
     if !deleted {
@@ -328,6 +416,43 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
     let serial = txn.commit(crate::state::ApplyRecord::new("serve delete", now)).map_err(Reply::state)?;
     let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
     r.index = Some(serial);
+    Ok(r)
+}
+
+/// `POST /api/v1/restore/{namespace}/{key}` with `{"version": N, "cas"?}`: version N's value,
+/// type and description written as a new version (undeleting a deleted key).
+pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Reply> {
+    rules::check_key(key).map_err(rule_reply)?;
+    refuse_derived(ns, key)?;
+    access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
+    rules::job_in_workspace(&app.bucket, ns).map_err(rule_reply)?;
+    let version = match req.body.as_ref().and_then(|b| b.get("version")) {
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v > 0) => n.as_u64().unwrap_or(0),
+        _ => {
+            return Err(Reply::error(
+                400,
+                "send {\"version\": N}",
+                "GET /api/v1/history/{namespace}/{key} lists the versions",
+            ));
+        }
+    };
+    let cas = expected_version(req)?;
+    let now = crate::clock::now().unwrap_or_default();
+    let mut txn = open_for_write(app, "serve restore")?;
+    let outcome = match crate::ops::restore(&mut txn, ns, key, version, cas, &writer(req), now) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = txn.rollback();
+            return Err(op_reply(e));
+        }
+    };
+    let serial = txn.commit(crate::state::ApplyRecord::new("serve restore", now)).map_err(Reply::state)?;
+    let mut r = Reply::ok(json!({
+        "namespace": ns, "key": key, "restored": version, "version": outcome.version(),
+        "changed": outcome.changed(), "serial": serial,
+    }));
+    r.index = Some(serial);
+    r.etag = Some(outcome.version());
     Ok(r)
 }
 

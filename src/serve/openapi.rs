@@ -33,6 +33,14 @@ pub fn document() -> Value {
     ];
     let mut key_params = ns_key.to_vec();
     key_params.push(("error_on_missing", "query", "false: a missing key answers 200 null instead of 404"));
+    key_params.push(("version", "query", "read this kept version instead of the current one (404 when not kept)"));
+    let mut write_params = ns_key.to_vec();
+    write_params.push((
+        "If-Match",
+        "header",
+        "compare-and-set: the version (the ETag) the write expects; 412 when the key is at another",
+    ));
+    write_params.push(("cas", "query", "compare-and-set like If-Match; 0 = create only"));
     key_params.extend(watch);
     let mut list_params = vec![
         ("namespace", "path", "the namespace (vars/job/api); end the path with / to always list"),
@@ -59,12 +67,16 @@ pub fn document() -> Value {
                     "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" },
                     "expires_at": { "type": "string", "format": "date-time", "nullable": true }, "expired": { "type": "boolean" },
                     "writer": { "type": "string" }, "serial": { "type": "integer" } } },
-                "Put": { "type": "object", "required": ["value"], "properties": {
-                    "value": { "description": "string, number or boolean (lists/objects with type json)" },
-                    "type": { "type": "string", "enum": types, "default": "string" },
-                    "ttl": { "type": "integer", "minimum": 0, "description": "seconds; 0 = never expires" },
-                    "description": { "type": "string" },
-                    "overwrite": { "type": "boolean", "default": true, "description": "false: 409 when the key exists" } } }
+                "Put": { "type": "object", "description": "An edit: every field is optional and one that is omitted is kept (the value, the type, the description, and the expiry of a ttl)", "properties": {
+                    "value": { "description": "string, number or boolean (lists/objects with type json); omitted: the current value is kept" },
+                    "type": { "type": "string", "enum": types, "description": "omitted: kept (string for a new key)" },
+                    "ttl": { "description": "seconds, or a duration such as \"1h\", \"30m\", \"P30D\"; 0 = never expires; at most 100 years; omitted: the expiry is kept" },
+                    "description": { "type": "string", "description": "omitted: kept" },
+                    "cas": { "type": "integer", "minimum": 0, "description": "compare-and-set: the live version expected (0 = create only); 412 otherwise" },
+                    "overwrite": { "type": "boolean", "default": true, "description": "false: 409 when the key exists" } } },
+                "Restore": { "type": "object", "required": ["version"], "properties": {
+                    "version": { "type": "integer", "minimum": 1, "description": "the kept version whose value, type and description are written again" },
+                    "cas": { "type": "integer", "minimum": 0, "description": "compare-and-set (0: only while the key is deleted)" } } }
             }
         },
         "security": [{ "bearer": [] }],
@@ -76,13 +88,19 @@ pub fn document() -> Value {
             "/api/v1/kv/{namespace}/{key}": {
                 "get": { "summary": "One key", "parameters": params(&key_params),
                     "responses": { "200": ok("the key, or null with error_on_missing=false", json!({ "$ref": "#/components/schemas/Key" })), "401": error_ref(), "404": error_ref() } },
-                "put": { "summary": "Write a key (vars/job/*, secrets/job/*; writer and admin tokens)", "parameters": params(&ns_key),
+                "put": { "summary": "Write a key (vars/job/*, secrets/job/*; writer and admin tokens); what the body omits is kept", "parameters": params(&write_params),
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Put" } } } },
-                    "responses": { "200": ok("written (or unchanged)", json!({ "type": "object" })), "201": ok("created", json!({ "type": "object" })),
-                        "400": error_ref(), "401": error_ref(), "403": error_ref(), "409": error_ref(), "413": error_ref(), "415": error_ref(), "503": error_ref() } },
-                "delete": { "summary": "Tombstone a key", "parameters": params(&[ns_key[0], ns_key[1], ("error_on_missing", "query", "false: deleting a missing key is 200")]),
-                    "responses": { "200": ok("deleted", json!({ "type": "object" })), "401": error_ref(), "403": error_ref(), "404": error_ref() } }
+                    "responses": { "200": ok("written (or unchanged); ETag: the new version", json!({ "type": "object" })), "201": ok("created", json!({ "type": "object" })),
+                        "400": error_ref(), "401": error_ref(), "403": error_ref(), "409": error_ref(), "412": error_ref(), "413": error_ref(), "415": error_ref(), "503": error_ref() } },
+                "patch": { "summary": "Edit a key: the same as PUT (only what the body names changes)", "parameters": params(&write_params),
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Put" } } } },
+                    "responses": { "200": ok("written (or unchanged)", json!({ "type": "object" })), "400": error_ref(), "401": error_ref(), "403": error_ref(), "412": error_ref() } },
+                "delete": { "summary": "Tombstone a key", "parameters": params(&[ns_key[0], ns_key[1], ("error_on_missing", "query", "false: deleting a missing key is 200"), write_params[2], write_params[3]]),
+                    "responses": { "200": ok("deleted", json!({ "type": "object" })), "401": error_ref(), "403": error_ref(), "404": error_ref(), "412": error_ref() } }
             },
+            "/api/v1/restore/{namespace}/{key}": { "post": { "summary": "Write a kept version again as a new version (undeletes a deleted key)", "parameters": params(&ns_key),
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Restore" } } } },
+                "responses": { "200": ok("restored; ETag: the new version", json!({ "type": "object" })), "400": error_ref(), "401": error_ref(), "403": error_ref(), "404": error_ref(), "412": error_ref() } } },
             "/api/v1/history/{namespace}/{key}": { "get": { "summary": "Every kept version of a key", "parameters": params(&ns_key),
                 "responses": { "200": ok("versions, oldest first", json!({ "type": "object" })), "404": error_ref() } } },
             "/api/v1/applies": { "get": { "summary": "The audit trail: each apply with actor, time, counts, status and changes",

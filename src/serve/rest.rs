@@ -44,11 +44,13 @@ pub(crate) struct Reply {
     pub(crate) body: String,
     pub(crate) content_type: &'static str,
     pub(crate) index: Option<u64>,
+    /// The key version this answer is about: sent as `ETag: "N"` (for `If-Match`).
+    pub(crate) etag: Option<u64>,
 }
 
 impl Reply {
     pub(crate) fn json(status: u16, v: Value) -> Reply {
-        Reply { status, body: v.to_string(), content_type: "application/json", index: None }
+        Reply { status, body: v.to_string(), content_type: "application/json", index: None, etag: None }
     }
     pub(crate) fn ok(v: Value) -> Reply {
         Reply::json(200, v)
@@ -86,6 +88,8 @@ pub(crate) struct Req {
     pub(crate) query: BTreeMap<String, String>,
     pub(crate) body: Option<Map<String, Value>>,
     pub(crate) token: TokenRecord,
+    /// `If-Match: "N"`: the key version a write expects (compare-and-set).
+    pub(crate) if_match: Option<String>,
 }
 
 impl Req {
@@ -180,20 +184,12 @@ fn known_route(path: &str) -> bool {
         || path.starts_with("/api/v1/tokens/")
         || path.starts_with("/api/v1/kv/")
         || path.starts_with("/api/v1/history/")
+        || path.starts_with("/api/v1/restore/")
 }
 
-/// `30`, `30s`, `5m`, `1h`.
+/// `wait` in the one duration grammar of every door (`30`, `30s`, `5m`, `1h`, `PT1M`).
 fn parse_wait(s: &str) -> Result<Duration, ()> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| ())?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(()),
-    };
-    Ok(Duration::from_secs(secs))
+    crate::clock::parse_duration(s).map(Duration::from_secs).ok_or(())
 }
 
 /// Block (on the runtime, not a thread) until the serial passes `index` or `wait` is over.
@@ -215,6 +211,11 @@ pub(crate) fn respond(reply: Reply) -> Response {
         && let Ok(v) = i.to_string().parse()
     {
         r.headers_mut().insert("x-kvform-index", v);
+    }
+    if let Some(v) = reply.etag
+        && let Ok(v) = format!("\"{v}\"").parse()
+    {
+        r.headers_mut().insert(header::ETAG, v);
     }
     r
 }
@@ -281,7 +282,8 @@ async fn prepare(app: &Arc<App>, method: String, uri: &Uri, headers: &HeaderMap,
         .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect();
     let query = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
-    Ok(Req { method, segments, trailing_slash, query, body, token })
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    Ok(Req { method, segments, trailing_slash, query, body, token, if_match })
 }
 
 fn dispatch(app: &App, req: &Req) -> Reply {
@@ -297,6 +299,8 @@ fn dispatch(app: &App, req: &Req) -> Reply {
         ("DELETE", ["api", "v1", "tokens", name]) => super::tokens::revoke(app, req, name),
         ("GET", ["api", "v1", "history", rest @ ..]) => split_key(rest)
             .and_then(|(ns, key)| timed(app, "history", false, || super::keys::history(app, req, &ns, key))),
+        ("POST", ["api", "v1", "restore", rest @ ..]) => split_key(rest)
+            .and_then(|(ns, key)| timed(app, "restore", true, || super::keys::restore(app, req, &ns, key))),
         (_, ["api", "v1", "kv", rest @ ..]) => match target(rest, req.trailing_slash) {
             Err(r) => Err(r),
             Ok(Target::Namespace(ns)) if m == "GET" => timed(app, "list", false, || super::keys::list(app, req, &ns)),
@@ -307,9 +311,10 @@ fn dispatch(app: &App, req: &Req) -> Reply {
             )),
             Ok(Target::Key(ns, key)) => match m {
                 "GET" => timed(app, "get", false, || super::keys::get(app, req, &ns, &key)),
-                "PUT" => timed(app, "put", true, || super::keys::put(app, req, &ns, &key)),
+                // PUT and PATCH are the same edit: what the body omits is kept.
+                "PUT" | "PATCH" => timed(app, "put", true, || super::keys::put(app, req, &ns, &key)),
                 "DELETE" => timed(app, "delete", true, || super::keys::delete(app, req, &ns, &key)),
-                _ => Err(Reply::error(405, format!("{m} is not allowed on a key"), "use GET, PUT or DELETE")),
+                _ => Err(Reply::error(405, format!("{m} is not allowed on a key"), "use GET, PUT, PATCH or DELETE")),
             },
         },
         _ => Err(Reply::error(404, format!("no route {m} /{}", req.segments.join("/")), "see /api/v1/openapi.json")),
@@ -391,7 +396,13 @@ pub(crate) fn plan(app: &App) -> Result<Reply, Reply> {
         let (msg, hint) = e.split_once("\n  help: ").map_or((e.as_str(), ""), |(a, b)| (a, b));
         Reply::error(422, msg, hint)
     })?;
-    Ok(Reply { status: 200, body: crate::plan::render_json(&plan), content_type: "application/json", index: None })
+    Ok(Reply {
+        status: 200,
+        body: crate::plan::render_json(&plan),
+        content_type: "application/json",
+        index: None,
+        etag: None,
+    })
 }
 
 fn metrics(app: &App) -> Result<Reply, Reply> {
@@ -424,5 +435,6 @@ fn metrics(app: &App) -> Result<Reply, Reply> {
         body: app.metrics.render(&figures),
         content_type: "text/plain; version=0.0.4",
         index: Some(meta.serial),
+        etag: None,
     })
 }

@@ -294,6 +294,7 @@ fn req(token: &TokenRecord, query: &BTreeMap<String, String>, body: Option<Map<S
         query: query.clone(),
         body,
         token: token.clone(),
+        if_match: None,
     }
 }
 
@@ -372,12 +373,22 @@ fn page(
             }
             body.insert("type".into(), json!(form.get("type").cloned().unwrap_or_else(|| "string".into())));
             body.insert("description".into(), json!(form.get("description").cloned().unwrap_or_default()));
+            // The TTL in the one duration grammar (`3600`, `1h`, `P30D`); left as loaded, it
+            // is not sent, so the key keeps its expiry instead of restarting it from now.
             let ttl = form.get("ttl").map(|t| t.trim()).filter(|t| !t.is_empty()).unwrap_or("0");
-            let Ok(ttl) = ttl.parse::<u64>() else {
-                return back(&ns, &key, "TTL must be a number of seconds");
-            };
-            body.insert("ttl".into(), json!(ttl));
-            body.insert("overwrite".into(), json!(form.get("overwrite").is_some_and(|v| v == "on")));
+            if form.get("ttl_was").is_none_or(|was| was.trim() != ttl) {
+                body.insert("ttl".into(), json!(ttl));
+            }
+            // The version the form was loaded at: a save over a newer version is a conflict
+            // (412), never a silent overwrite.
+            match form.get("version").and_then(|v| v.parse::<u64>().ok()) {
+                Some(v) if form.get("overwrite").is_none_or(|o| o != "on") || v > 0 => {
+                    body.insert("cas".into(), json!(v));
+                }
+                _ => {
+                    body.insert("overwrite".into(), json!(form.get("overwrite").is_some_and(|v| v == "on")));
+                }
+            }
             if !rest::known(&ns) {
                 return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
             }

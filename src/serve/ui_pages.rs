@@ -197,6 +197,9 @@ fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, current: Option<&Value>)
     } else {
         ("", "")
     };
+    // The version this form was loaded at (0: create only) and the TTL shown, so a save can
+    // tell a conflict and keep an untouched expiry.
+    let loaded = current.filter(|c| !c.is_null()).and_then(|c| c["version"].as_u64()).unwrap_or(0);
     let key_field = match key {
         Some(k) => format!("<input type=hidden name=key value=\"{}\">", esc(k)),
         None => "<label>Key<input name=key required placeholder=\"feature_x\"></label>".into(),
@@ -204,7 +207,7 @@ fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, current: Option<&Value>)
     format!(
         "<form method=post action=\"/ui/put\" class=card><h2 style=\"margin-top:0\">{}</h2>\
 <input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\">\
-<div class=grid>{key_field}<label>Type{}</label><label>TTL (seconds, 0 = never)<input name=ttl value=\"{ttl}\"></label>\
+<div class=grid>{key_field}<label>Type{}</label><label>TTL (3600, 1h, P30D; 0 = never)<input name=ttl value=\"{ttl}\"><input type=hidden name=ttl_was value=\"{ttl}\"><input type=hidden name=version value=\"{loaded}\"></label>\
 <label>Description<input name=description value=\"{}\"></label></div>\
 <label class=muted style=\"display:block;margin-top:10px\">Value{keep}<textarea name=value{placeholder}>{}</textarea></label>\
 <label style=\"display:inline-flex;gap:6px;align-items:center;margin:8px 0\"><input type=checkbox name=overwrite{}> overwrite an existing key</label><br>\

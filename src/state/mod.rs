@@ -570,32 +570,7 @@ impl StateStore {
 
     /// Every kept version of a key, oldest first.
     pub fn history(&self, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
-        self.conn
-            .query_map(
-                "SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM history
-                   WHERE namespace = ?1 AND key = ?2
-                 UNION ALL
-                 SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM latest
-                   WHERE namespace = ?1 AND key = ?2
-                 ORDER BY version",
-                vals![ns, key],
-                |r| {
-                    Ok(VersionRow {
-                        namespace: ns.to_string(),
-                        key: key.to_string(),
-                        version: r.u64(0)?,
-                        value: r.text(1)?,
-                        deleted: r.bool(2)?,
-                        ttl: r.u64(3)?,
-                        created_at: r.i64(4)?,
-                        serial: r.u64(5)?,
-                        writer: r.text(6)?,
-                        kv_type: crate::kv::KvType::parse(r.str(7)?).unwrap_or_default(),
-                        description: r.text(8)?,
-                    })
-                },
-            )
-            .map_err(sql(&self.path, "read history"))
+        read_history(&self.conn, &self.path, ns, key)
     }
 
     /// The newest `limit` audit records, newest first.
@@ -810,6 +785,35 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), StateErr
         return Ok(());
     };
     Err(StateError::Invalid { what, value: value.to_string(), reason })
+}
+
+/// Every kept version of a key (history rows, then the latest row), by version.
+pub(crate) fn read_history(conn: &Db, path: &Path, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
+    conn.query_map(
+        "SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM history
+                   WHERE namespace = ?1 AND key = ?2
+                 UNION ALL
+                 SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM latest
+                   WHERE namespace = ?1 AND key = ?2
+                 ORDER BY version",
+        vals![ns, key],
+        |r| {
+            Ok(VersionRow {
+                namespace: ns.to_string(),
+                key: key.to_string(),
+                version: r.u64(0)?,
+                value: r.text(1)?,
+                deleted: r.bool(2)?,
+                ttl: r.u64(3)?,
+                created_at: r.i64(4)?,
+                serial: r.u64(5)?,
+                writer: r.text(6)?,
+                kv_type: crate::kv::KvType::parse(r.str(7)?).unwrap_or_default(),
+                description: r.text(8)?,
+            })
+        },
+    )
+    .map_err(sql(path, "read history"))
 }
 
 #[cfg(test)]

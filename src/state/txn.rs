@@ -808,6 +808,13 @@ impl WriteTxn {
         }
     }
 
+    /// Every kept version of a key, by version (type and description included); sees this
+    /// transaction's writes. What a compare-and-set, a patch and a restore read under the lock.
+    pub fn history(&mut self, ns: &str, key: &str) -> Result<Vec<super::VersionRow>, StateError> {
+        self.flush()?;
+        super::read_history(&self.conn, &self.path, ns, key)
+    }
+
     /// Live keys of a namespace (derived keys included), sorted; sees this transaction's writes.
     pub fn live_keys(&mut self, ns: &str) -> Result<Vec<String>, StateError> {
         self.flush()?;
