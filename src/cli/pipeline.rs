@@ -72,6 +72,10 @@ fn effective(mode: ReadMode, opts: &PlanOptions) -> ReadMode {
 fn purged(desired: &Desired, snap: &LeanSnapshot, opts: &PlanOptions) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = crate::plan::diff::purge_reasons(desired, snap, opts).into_keys().collect();
     out.extend(desired.certs.certs.iter().map(|c| c.namespace.clone()));
+    // Without the CA files, certificates are checked against the state's CA certificate.
+    if desired.certs.ca_pem.is_none() && !desired.certs.certs.is_empty() {
+        out.insert(crate::kv::NamespaceKind::Workers.path());
+    }
     out
 }
 
@@ -176,12 +180,8 @@ impl LoadedBucket {
     fn desired_with(&self, ctx: &Context, snap: &impl Current, skip: Skip<'_>) -> anyhow::Result<Desired> {
         let prior = Prior::from_current(snap);
         // Certificates need the bucket CA; the workspace alone is valid without one (it is
-        // bucket state, like data/: `kvform init` or the first `apply` makes it).
-        let mut no_ca = Diagnostics::new();
-        crate::workspace::ca::check_declared(&self.workspace.jobs, self.workspace.ca.as_ref(), &mut no_ca);
-        if no_ca.has_errors() {
-            report(ctx, &no_ca, &self.sources)?;
-        }
+        // bucket state, like data/: `kvform init` or the first `apply` makes it). Whether a
+        // plan without it can go on is decided with the state (`Self::check_ca`).
         match crate::model::desired_with(&self.workspace, &prior, skip) {
             Ok(d) => Ok(d),
             Err(mut diags) => {
@@ -213,11 +213,13 @@ impl LoadedBucket {
             )?,
             None => {
                 let snap = LeanSnapshot::default();
-                let desired = self.desired(ctx, &snap)?;
+                let mut desired = self.desired(ctx, &snap)?;
+                // `apply` makes the CA with the state: its certificate is known after apply.
+                desired.certs.ca_pending = self.workspace.ca.is_none();
                 (snap, Some(desired), PlanBasis::default())
             }
         };
-        self.finish_plan(snap, desired, basis, opts, now)
+        self.finish_plan(ctx, snap, desired, basis, opts, now)
     }
 
     /// [`Self::plan`] inside the apply's write transaction.
@@ -236,11 +238,12 @@ impl LoadedBucket {
             |d| (&d.kv, &d.kv_types, &d.units),
             |d, snap| purged(d, snap, opts),
         )?;
-        self.finish_plan(snap, desired, basis, opts, now)
+        self.finish_plan(ctx, snap, desired, basis, opts, now)
     }
 
     fn finish_plan(
         &self,
+        ctx: &Context,
         snap: LeanSnapshot,
         desired: Option<Desired>,
         basis: PlanBasis,
@@ -248,7 +251,11 @@ impl LoadedBucket {
         now: i64,
     ) -> anyhow::Result<Planned> {
         let mut plan = match &desired {
-            Some(d) => crate::plan::diff(d, &snap, opts, now),
+            Some(d) => {
+                let plan = crate::plan::diff(d, &snap, opts, now);
+                self.check_ca(ctx, d, &snap, &plan)?;
+                plan
+            }
             None => crate::plan::Plan::no_changes(snap.lineage, snap.serial, opts, now),
         };
         let mut basis = basis;
@@ -266,6 +273,43 @@ impl LoadedBucket {
             basis = PlanBasis::default();
         }
         Ok(Planned { desired, plan, basis, digest: self.digest()? })
+    }
+
+    /// A plan made without the CA files (a CI runner) may not issue a certificate: it stops
+    /// and names the missing files. Without a CA in the state either, declared certificates
+    /// are an error at their declaration.
+    fn check_ca(&self, ctx: &Context, desired: &Desired, snap: &LeanSnapshot, plan: &Plan) -> anyhow::Result<()> {
+        let certs = &desired.certs;
+        if certs.ca_pem.is_some() || certs.ca_pending || certs.certs.is_empty() {
+            return Ok(());
+        }
+        let workers = crate::kv::NamespaceKind::Workers.path();
+        let stored = snap
+            .entries()
+            .get(&workers)
+            .and_then(|m| m.get(crate::plan::diff::CA_KEY))
+            .is_some_and(crate::kv::CurrentEntry::is_live);
+        if !stored {
+            let mut no_ca = Diagnostics::new();
+            crate::workspace::ca::check_declared(&self.workspace.jobs, None, &mut no_ca);
+            return report(ctx, &no_ca, &self.sources);
+        }
+        let issued: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.after_unknown && c.key.ends_with(".crt"))
+            .map(|c| format!("`{}` `{}` ({})", c.namespace, c.key, c.reason.as_deref().unwrap_or("issue")))
+            .collect();
+        if issued.is_empty() {
+            return Ok(());
+        }
+        let more = if issued.len() > 3 { format!(" and {} more", issued.len() - 3) } else { String::new() };
+        bail!(
+            "this plan must issue {} certificate{} ({}{more}), but secrets/ca.crt and secrets/ca.key are missing on this machine\n  help: copy both files (mode 0600) from the machine that made the bucket, or run this plan there; the CA certificate in the state was not touched",
+            issued.len(),
+            if issued.len() == 1 { "" } else { "s" },
+            issued.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+        )
     }
 
     /// Terraform's warning about partial plans, when `--target` is in effect.
