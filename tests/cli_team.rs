@@ -176,3 +176,32 @@ fn plan_before_the_ca_exists_shows_it_known_after_apply() {
     ok(b.path(), &["apply", "--auto-approve"]);
     assert!(ca_in_state(b.path()).contains("BEGIN CERTIFICATE"));
 }
+
+/// The CA in a plan is its fingerprint (the one `openssl x509 -fingerprint -sha256` prints),
+/// subject and not-after, not a 12-line PEM; a rotated CA shows both.
+#[test]
+fn a_certificate_in_a_plan_is_its_fingerprint_subject_and_not_after() {
+    let b = bucket();
+    let plan = ok(b.path(), &["plan"]);
+    assert!(!plan.contains("BEGIN CERTIFICATE"), "{plan}");
+    let o = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(b.path().join("secrets/ca.crt"))
+        .output()
+        .expect("openssl is installed (see .ci/run)");
+    let fp = String::from_utf8(o.stdout).unwrap();
+    let fp = fp.trim().rsplit('=').next().unwrap().replace(':', "").to_lowercase();
+    let line = plan.lines().find(|l| l.contains("certs/ca.crt")).expect("the CA line");
+    assert!(line.contains(&format!("certs/ca.crt = <certificate sha256:{fp} CN=")), "{line}");
+    assert!(line.contains(", not after 20") && line.ends_with("Z>"), "{line}");
+    ok(b.path(), &["apply", "--auto-approve"]);
+    ok(b.path(), &["certs", "rotate-ca"]);
+    let plan = ok(b.path(), &["plan"]);
+    let line = plan.lines().find(|l| l.contains("certs/ca.crt")).expect("the CA line");
+    assert!(
+        line.contains(&format!("certs/ca.crt = <certificate sha256:{fp} CN="))
+            && line.contains("> -> <certificate sha256:"),
+        "{line}"
+    );
+    assert!(!plan.contains("BEGIN CERTIFICATE"), "{plan}");
+}
