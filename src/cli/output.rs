@@ -4,7 +4,7 @@
 
 use super::Context;
 use crate::kv::{Entry, is_secret_key};
-use crate::plan::{Plan, TextOptions, render_markdown, render_text, write_json};
+use crate::plan::{Plan, TextOptions, render_markdown, render_text};
 use crate::secrets::Keyring;
 
 /// Shown instead of a secret's value.
@@ -86,9 +86,25 @@ impl OutputArgs {
     /// (a large plan is never held as one text, SPEC §11). A reader that closes the pipe
     /// early ends the output quietly, like every other listing.
     pub(super) fn print(&self, ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
+        self.print_with(ctx, plan, Vec::new())
+    }
+
+    pub(super) fn is_json(&self) -> bool {
+        self.format() == PlanFormat::Json
+    }
+
+    /// [`Self::print`] with the diagnostics (warnings) the JSON document carries.
+    pub(super) fn print_with(
+        &self,
+        ctx: &Context,
+        plan: &Plan,
+        diagnostics: Vec<serde_json::Value>,
+    ) -> anyhow::Result<()> {
         if self.format() == PlanFormat::Json {
             let out = std::io::stdout().lock();
-            return match write_json(plan, std::io::BufWriter::new(out)) {
+            let mut doc = crate::plan::PlanDocument::of(plan);
+            doc.diagnostics = diagnostics;
+            return match crate::plan::write_document(&doc, std::io::BufWriter::new(out)) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
                 other => Ok(other?),
             };

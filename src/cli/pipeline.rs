@@ -43,6 +43,9 @@ pub struct LoadedBucket {
     pub sources: SourceMap,
     /// `--target JOB`: plans are narrowed to these jobs (`plan::target`); empty = all.
     pub targets: Vec<String>,
+    /// Diagnostics reported so far as JSON (the load's warnings, then a failed model or CA
+    /// check's), for `plan --json`.
+    pub reported: std::cell::RefCell<Vec<serde_json::Value>>,
     /// `plan::workspace_digest`, taken before the workspace was read (so a file changed
     /// meanwhile makes the digest older, never newer, than what was loaded); `None` when a
     /// file could not be read for it.
@@ -92,9 +95,50 @@ pub fn load(ctx: &Context) -> anyhow::Result<LoadedBucket> {
     // older, never newer, than what was loaded.
     let digest = super::plan_files::workspace_digest(&session.bucket.root, session.settings.max_file_size).ok();
     let loaded = crate::workspace::load_with_settings(&session.bucket.root, &session.settings);
-    report(ctx, &loaded.diagnostics, &loaded.sources)?;
+    if let Err(e) = report(ctx, &loaded.diagnostics, &loaded.sources) {
+        let json = crate::diag::json::diagnostics(&loaded.diagnostics, &loaded.sources);
+        return Err(anyhow::Error::new(Reported { message: format!("{e:#}"), diagnostics: json }));
+    }
+    let warnings = crate::diag::json::diagnostics(&loaded.diagnostics, &loaded.sources);
     let workspace = loaded.workspace.expect("a workspace without errors loads");
-    Ok(LoadedBucket { session, workspace, sources: loaded.sources, targets: Vec::new(), digest })
+    Ok(LoadedBucket {
+        session,
+        workspace,
+        sources: loaded.sources,
+        targets: Vec::new(),
+        digest,
+        reported: std::cell::RefCell::new(warnings),
+    })
+}
+
+/// The diagnostics a failed load or plan reported, as JSON (`crate::diag::json`), carried in
+/// the error's context so `plan --json` can print them on stdout.
+/// The error shows as `message`, like the error it replaces.
+#[derive(Debug)]
+pub struct Reported {
+    pub message: String,
+    pub diagnostics: Vec<serde_json::Value>,
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// The diagnostics an error carries ([`Reported`]), or `reported` (what a plan had reported
+/// when it failed) and the error itself as one more diagnostic.
+pub fn diagnostics_of(e: &anyhow::Error, reported: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    match e.downcast_ref::<Reported>() {
+        Some(r) => r.diagnostics.clone(),
+        None => {
+            let mut out = reported;
+            out.push(crate::diag::json::message(crate::diag::Severity::Error, &format!("{e:#}")));
+            out
+        }
+    }
 }
 
 /// Print diagnostics to stderr; an error when any of them is one.
@@ -186,6 +230,7 @@ impl LoadedBucket {
             Ok(d) => Ok(d),
             Err(mut diags) => {
                 diags.sort(&self.sources);
+                self.reported.borrow_mut().extend(crate::diag::json::diagnostics(&diags, &self.sources));
                 report(ctx, &diags, &self.sources)?;
                 bail!("the model rejected the workspace")
             }
@@ -292,6 +337,7 @@ impl LoadedBucket {
         if !stored {
             let mut no_ca = Diagnostics::new();
             crate::workspace::ca::check_declared(&self.workspace.jobs, None, &mut no_ca);
+            self.reported.borrow_mut().extend(crate::diag::json::diagnostics(&no_ca, &self.sources));
             return report(ctx, &no_ca, &self.sources);
         }
         let issued: Vec<String> = plan

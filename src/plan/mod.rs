@@ -23,7 +23,7 @@ pub mod types;
 
 pub use diff::diff;
 pub use digest::WorkspaceDigest;
-pub use render::json::{plan_schema, render_json, write_json};
+pub use render::json::{PlanDocument, plan_schema, render_errored_json, render_json, write_document, write_json};
 pub use render::markdown::render_markdown;
 pub use render::text::{TextOptions, render_text};
 pub use saved::{PlanError, SavedPlan, check_applicable};
