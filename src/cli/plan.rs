@@ -88,7 +88,12 @@ fn plan_loaded(ctx: &Context, args: &Args, loaded: &mut pipeline::LoadedBucket) 
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
     let planned = loaded.plan(ctx, store.as_ref(), &opts, pipeline::read_mode(args.refresh))?;
     loaded.warn_if_targeted(ctx);
-    args.output.print_with(ctx, &planned.plan, loaded.reported.borrow().clone())?;
+    let source = super::output::PlanSource {
+        bucket_id: store.as_ref().map(|s| s.meta().map(|m| m.bucket_id.to_string())).transpose()?,
+        dir: Some(loaded.session.bucket.root.clone()),
+        full_plan: args.out.as_ref().map(|rel| format!("`kvform show {}` (saved with this plan)", rel.display())),
+    };
+    args.output.print_with(ctx, &planned.plan, loaded.reported.borrow().clone(), &source)?;
     let changes = !planned.plan.is_empty();
     if let Some(rel) = &args.out {
         let out = ctx.dir.join(rel);

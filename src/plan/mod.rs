@@ -24,7 +24,7 @@ pub mod types;
 pub use diff::diff;
 pub use digest::WorkspaceDigest;
 pub use render::json::{PlanDocument, plan_schema, render_errored_json, render_json, write_document, write_json};
-pub use render::markdown::render_markdown;
+pub use render::markdown::{MarkdownOptions, render_markdown, render_markdown_with};
 pub use render::text::{TextOptions, render_text};
 pub use saved::{PlanError, SavedPlan, check_applicable};
 pub use types::*;
