@@ -15,6 +15,7 @@
 pub mod certs;
 pub mod diff;
 pub mod digest;
+pub mod graph;
 pub mod render;
 pub mod rollout;
 pub mod saved;
