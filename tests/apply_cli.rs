@@ -61,11 +61,16 @@ fn plan_without_state_plans_against_an_empty_state_and_cannot_be_saved() {
     let out = kvform(tmp.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("planning against an empty state"));
-    assert!(text(&out.stdout).contains("Plan: 43 to add, 0 to change, 0 to destroy."));
+    // The CA `apply` makes with the state is one of them, `(known after apply)`.
+    assert!(text(&out.stdout).contains("Plan: 43 to add, 0 to change, 0 to destroy."), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("certs/ca.crt = (known after apply)"), "{}", text(&out.stdout));
     let out = kvform(tmp.path(), &["plan", "--out", "p.json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("a saved plan must name the state"), "{}", text(&out.stderr));
     assert!(!tmp.path().join("data/kvform.db").exists(), "plan never creates the state");
+    // apply adds what plan announced.
+    let out = kvform(tmp.path(), &["apply", "--auto-approve"]);
+    assert!(text(&out.stdout).contains("Apply complete! Resources: 43 added"), "{}", text(&out.stdout));
 }
 
 #[test]

@@ -73,3 +73,31 @@ fn a_targeted_apply_leaves_other_jobs_pending() {
     assert!(rest.contains("~ vars/job/web  greeting = \"hello\" -> \"bye\""), "{rest}");
     assert!(rest.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{rest}");
 }
+
+/// Issue 27: a targeted apply never writes another job's placement into shared worker
+/// namespaces; the plan says what it held back.
+#[test]
+fn a_targeted_apply_holds_back_other_jobs_placement() {
+    let b = applied_bucket();
+    let w = b.path().join("workspace");
+    std::fs::create_dir_all(w.join("jobs/cache")).unwrap();
+    std::fs::write(w.join("jobs/cache/manifest.json"), "{ \"version\": \"1.0.0\" }\n").unwrap();
+    let workers = tf_support::WORKERS.replace("\"labels\": [\"web\"]", "\"labels\": [\"web\", \"cache\"]");
+    std::fs::write(w.join("workers.json"), workers).unwrap();
+    std::fs::write(w.join("jobs/web/vars.hcl"), "greeting = \"bye\"\n").unwrap();
+    let o = kvform(b.path(), &["apply", "--auto-approve", "--target", "web"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains("jobs = \"cache,web\"") && !out.contains(" maand/bucket "), "{out}");
+    assert!(
+        out.contains("Note: held back by --target: the placement of jobs not targeted in 3 keys that list jobs: `maand/bucket` `activejobs` (`cache`), `maand/bucket` `jobs` (`cache`), `maand/worker/10.0.0.2` `jobs` (`cache`); a plan without --target writes it"),
+        "{out}"
+    );
+    assert_eq!(ok(b.path(), &["kv", "get", "maand/worker/10.0.0.2", "jobs"]), "web\n");
+    assert_eq!(ok(b.path(), &["kv", "get", "maand/bucket", "jobs"]), "db,web\n");
+    // Then the job itself: both sides of the catalog move together.
+    ok(b.path(), &["apply", "--auto-approve", "--target", "cache"]);
+    assert_eq!(ok(b.path(), &["kv", "get", "maand/worker/10.0.0.2", "jobs"]), "cache,web\n");
+    assert_eq!(ok(b.path(), &["kv", "get", "maand/job/cache", "workers"]), "10.0.0.2\n");
+    assert!(ok(b.path(), &["plan"]).contains("No changes."));
+}

@@ -24,7 +24,23 @@ fn plan_schema_is_up_to_date() {
 fn schema_describes_the_documented_fields() {
     let schema: serde_json::Value = serde_json::from_str(&kvform::plan::plan_schema()).unwrap();
     let props: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
-    assert_eq!(props, ["format_version", "changes", "rollout", "summary"]);
+    assert_eq!(
+        props,
+        [
+            "format_version",
+            "kvform_version",
+            "lineage",
+            "base_serial",
+            "planned_at",
+            "applyable",
+            "errored",
+            "changes",
+            "rollout",
+            "summary",
+            "notes",
+            "diagnostics"
+        ]
+    );
     let change = &schema["$defs"]["Change"]["properties"];
     for field in ["namespace", "key", "action", "before", "after", "before_sensitive", "after_sensitive", "reason"] {
         assert!(change.get(field).is_some(), "Change.{field} missing from the schema");

@@ -240,7 +240,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     if made_elsewhere && !crate::certs::ca::exists(bucket)? {
         missing.push("secrets/ca.crt, secrets/ca.key");
-        line("  missing  secrets/ca.crt, secrets/ca.key (the bucket was made on another machine; not created)".into());
+        line("  missing  secrets/ca.crt, secrets/ca.key (the bucket was made on another machine; not created: plans here leave its CA certificate in the state as it is and stop before issuing a certificate)".into());
     } else if make_ca(bucket, &store, session.now)? {
         created += 1;
         line("  created  secrets/ca.crt, secrets/ca.key (the bucket CA)".to_string());

@@ -21,6 +21,7 @@ mod certs;
 mod completions;
 mod fmt;
 mod gc;
+mod graph;
 mod health;
 mod init;
 mod keys;
@@ -91,6 +92,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Apply the workspace (or a saved plan) to the state, wave by wave, with hooks.
     Apply(apply::Args),
+    /// Draw the jobs, waves and demands (--rollout: the pending plan's batches) as DOT or Mermaid.
+    Graph(graph::Args),
     /// Print the current state in the plan's notation, or a saved plan (FILE).
     Show(show::Args),
     /// Read and write single keys (get, set, delete, keys, history).
@@ -163,6 +166,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Cat(a) => cat::run(ctx, a),
         Command::Plan(a) => plan::run(ctx, a),
         Command::Apply(a) => apply::run(ctx, a),
+        Command::Graph(a) => graph::run(ctx, a),
         Command::Show(a) => show::run(ctx, a),
         Command::Kv(a) => kv::run(ctx, a),
         Command::Gc(a) => gc::run(ctx, a),

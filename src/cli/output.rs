@@ -4,7 +4,7 @@
 
 use super::Context;
 use crate::kv::{Entry, is_secret_key};
-use crate::plan::{Plan, TextOptions, render_markdown, render_text, write_json};
+use crate::plan::{Plan, TextOptions, render_markdown_with, render_text};
 use crate::secrets::Keyring;
 
 /// Shown instead of a secret's value.
@@ -74,6 +74,34 @@ pub(super) struct OutputArgs {
     /// List every key of a purged namespace instead of one "(N keys)" line.
     #[arg(long)]
     detail: bool,
+    /// Markdown: the longest comment printed (GitHub refuses comments over 65,536
+    /// characters); past it the change listing is cut with a visible note.
+    #[arg(long, value_name = "N", default_value_t = crate::plan::render::markdown::DEFAULT_MAX_CHARS)]
+    max_chars: usize,
+}
+
+/// Where a printed plan comes from, for the markdown header and the note of a cut comment.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PlanSource {
+    /// The bucket id (`None`: no state yet).
+    pub bucket_id: Option<String>,
+    /// The directory whose git commit the header names (the bucket root).
+    pub dir: Option<std::path::PathBuf>,
+    /// Where the full plan is (`kvform show FILE` for a saved plan).
+    pub full_plan: Option<String>,
+}
+
+/// The short commit of the git work tree `dir` is in, if any (`git rev-parse`).
+fn git_commit(dir: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let sha = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !sha.is_empty()).then_some(sha)
 }
 
 impl OutputArgs {
@@ -85,22 +113,50 @@ impl OutputArgs {
     /// Print the plan to stdout in the chosen format; JSON is streamed as it is serialised
     /// (a large plan is never held as one text, SPEC §11). A reader that closes the pipe
     /// early ends the output quietly, like every other listing.
-    pub(super) fn print(&self, ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
+    pub(super) fn print(&self, ctx: &Context, plan: &Plan, source: &PlanSource) -> anyhow::Result<()> {
+        self.print_with(ctx, plan, Vec::new(), source)
+    }
+
+    pub(super) fn is_json(&self) -> bool {
+        self.format() == PlanFormat::Json
+    }
+
+    /// [`Self::print`] with the diagnostics (warnings) the JSON document carries.
+    pub(super) fn print_with(
+        &self,
+        ctx: &Context,
+        plan: &Plan,
+        diagnostics: Vec<serde_json::Value>,
+        source: &PlanSource,
+    ) -> anyhow::Result<()> {
         if self.format() == PlanFormat::Json {
             let out = std::io::stdout().lock();
-            return match write_json(plan, std::io::BufWriter::new(out)) {
+            let mut doc = crate::plan::PlanDocument::of(plan);
+            doc.diagnostics = diagnostics;
+            return match crate::plan::write_document(&doc, std::io::BufWriter::new(out)) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
                 other => Ok(other?),
             };
         }
-        ctx.printer.out(&self.render(ctx, plan));
+        ctx.printer.out(&self.render(ctx, plan, source));
         Ok(())
     }
 
     /// The plan as text or markdown (JSON goes through [`Self::print`]).
-    fn render(&self, ctx: &Context, plan: &Plan) -> String {
+    fn render(&self, ctx: &Context, plan: &Plan, source: &PlanSource) -> String {
         match self.format() {
-            PlanFormat::Markdown => render_markdown(plan),
+            PlanFormat::Markdown => {
+                let opts = crate::plan::MarkdownOptions {
+                    bucket_id: source.bucket_id.clone(),
+                    commit: source.dir.as_deref().and_then(git_commit),
+                    max_chars: self.max_chars,
+                    full_plan: source
+                        .full_plan
+                        .clone()
+                        .unwrap_or_else(|| "run `kvform plan` on this commit (or save it with `--out FILE`)".into()),
+                };
+                render_markdown_with(plan, &opts)
+            }
             _ => render_text(plan, TextOptions { color: ctx.printer.color_stdout(), detail: self.detail }),
         }
     }

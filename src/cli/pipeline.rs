@@ -43,6 +43,9 @@ pub struct LoadedBucket {
     pub sources: SourceMap,
     /// `--target JOB`: plans are narrowed to these jobs (`plan::target`); empty = all.
     pub targets: Vec<String>,
+    /// Diagnostics reported so far as JSON (the load's warnings, then a failed model or CA
+    /// check's), for `plan --json`.
+    pub reported: std::cell::RefCell<Vec<serde_json::Value>>,
     /// `plan::workspace_digest`, taken before the workspace was read (so a file changed
     /// meanwhile makes the digest older, never newer, than what was loaded); `None` when a
     /// file could not be read for it.
@@ -72,6 +75,10 @@ fn effective(mode: ReadMode, opts: &PlanOptions) -> ReadMode {
 fn purged(desired: &Desired, snap: &LeanSnapshot, opts: &PlanOptions) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = crate::plan::diff::purge_reasons(desired, snap, opts).into_keys().collect();
     out.extend(desired.certs.certs.iter().map(|c| c.namespace.clone()));
+    // Without the CA files, certificates are checked against the state's CA certificate.
+    if desired.certs.ca_pem.is_none() && !desired.certs.certs.is_empty() {
+        out.insert(crate::kv::NamespaceKind::Workers.path());
+    }
     out
 }
 
@@ -88,9 +95,50 @@ pub fn load(ctx: &Context) -> anyhow::Result<LoadedBucket> {
     // older, never newer, than what was loaded.
     let digest = super::plan_files::workspace_digest(&session.bucket.root, session.settings.max_file_size).ok();
     let loaded = crate::workspace::load_with_settings(&session.bucket.root, &session.settings);
-    report(ctx, &loaded.diagnostics, &loaded.sources)?;
+    if let Err(e) = report(ctx, &loaded.diagnostics, &loaded.sources) {
+        let json = crate::diag::json::diagnostics(&loaded.diagnostics, &loaded.sources);
+        return Err(anyhow::Error::new(Reported { message: format!("{e:#}"), diagnostics: json }));
+    }
+    let warnings = crate::diag::json::diagnostics(&loaded.diagnostics, &loaded.sources);
     let workspace = loaded.workspace.expect("a workspace without errors loads");
-    Ok(LoadedBucket { session, workspace, sources: loaded.sources, targets: Vec::new(), digest })
+    Ok(LoadedBucket {
+        session,
+        workspace,
+        sources: loaded.sources,
+        targets: Vec::new(),
+        digest,
+        reported: std::cell::RefCell::new(warnings),
+    })
+}
+
+/// The diagnostics a failed load or plan reported, as JSON (`crate::diag::json`), carried in
+/// the error's context so `plan --json` can print them on stdout.
+/// The error shows as `message`, like the error it replaces.
+#[derive(Debug)]
+pub struct Reported {
+    pub message: String,
+    pub diagnostics: Vec<serde_json::Value>,
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// The diagnostics an error carries ([`Reported`]), or `reported` (what a plan had reported
+/// when it failed) and the error itself as one more diagnostic.
+pub fn diagnostics_of(e: &anyhow::Error, reported: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    match e.downcast_ref::<Reported>() {
+        Some(r) => r.diagnostics.clone(),
+        None => {
+            let mut out = reported;
+            out.push(crate::diag::json::message(crate::diag::Severity::Error, &format!("{e:#}")));
+            out
+        }
+    }
 }
 
 /// Print diagnostics to stderr; an error when any of them is one.
@@ -176,16 +224,13 @@ impl LoadedBucket {
     fn desired_with(&self, ctx: &Context, snap: &impl Current, skip: Skip<'_>) -> anyhow::Result<Desired> {
         let prior = Prior::from_current(snap);
         // Certificates need the bucket CA; the workspace alone is valid without one (it is
-        // bucket state, like data/: `kvform init` or the first `apply` makes it).
-        let mut no_ca = Diagnostics::new();
-        crate::workspace::ca::check_declared(&self.workspace.jobs, self.workspace.ca.as_ref(), &mut no_ca);
-        if no_ca.has_errors() {
-            report(ctx, &no_ca, &self.sources)?;
-        }
+        // bucket state, like data/: `kvform init` or the first `apply` makes it). Whether a
+        // plan without it can go on is decided with the state (`Self::check_ca`).
         match crate::model::desired_with(&self.workspace, &prior, skip) {
             Ok(d) => Ok(d),
             Err(mut diags) => {
                 diags.sort(&self.sources);
+                self.reported.borrow_mut().extend(crate::diag::json::diagnostics(&diags, &self.sources));
                 report(ctx, &diags, &self.sources)?;
                 bail!("the model rejected the workspace")
             }
@@ -213,7 +258,9 @@ impl LoadedBucket {
             )?,
             None => {
                 let snap = LeanSnapshot::default();
-                let desired = self.desired(ctx, &snap)?;
+                let mut desired = self.desired(ctx, &snap)?;
+                // `apply` makes the CA with the state: its certificate is known after apply.
+                desired.certs.ca_pending = self.workspace.ca.is_none();
                 (snap, Some(desired), PlanBasis::default())
             }
         };
@@ -221,7 +268,7 @@ impl LoadedBucket {
         if let (Some(d), Some(store)) = (desired.as_mut(), store) {
             self.check_cert_keys(d, &snap, |ns, key| store.get(ns, key))?;
         }
-        self.finish_plan(snap, desired, basis, opts, now)
+        self.finish_plan(ctx, snap, desired, basis, opts, now)
     }
 
     /// SPEC §8: a stored `certs/<name>.key` that does not unseal, parse or belong to its
@@ -278,11 +325,12 @@ impl LoadedBucket {
         if let Some(d) = desired.as_mut() {
             self.check_cert_keys(d, &snap, |ns, key| txn.get(ns, key))?;
         }
-        self.finish_plan(snap, desired, basis, opts, now)
+        self.finish_plan(ctx, snap, desired, basis, opts, now)
     }
 
     fn finish_plan(
         &self,
+        ctx: &Context,
         snap: LeanSnapshot,
         desired: Option<Desired>,
         basis: PlanBasis,
@@ -290,7 +338,11 @@ impl LoadedBucket {
         now: i64,
     ) -> anyhow::Result<Planned> {
         let mut plan = match &desired {
-            Some(d) => crate::plan::diff(d, &snap, opts, now),
+            Some(d) => {
+                let plan = crate::plan::diff(d, &snap, opts, now);
+                self.check_ca(ctx, d, &snap, &plan)?;
+                plan
+            }
             None => crate::plan::Plan::no_changes(snap.lineage, snap.serial, opts, now),
         };
         let mut basis = basis;
@@ -308,6 +360,44 @@ impl LoadedBucket {
             basis = PlanBasis::default();
         }
         Ok(Planned { desired, plan, basis, digest: self.digest()? })
+    }
+
+    /// A plan made without the CA files (a CI runner) may not issue a certificate: it stops
+    /// and names the missing files. Without a CA in the state either, declared certificates
+    /// are an error at their declaration.
+    fn check_ca(&self, ctx: &Context, desired: &Desired, snap: &LeanSnapshot, plan: &Plan) -> anyhow::Result<()> {
+        let certs = &desired.certs;
+        if certs.ca_pem.is_some() || certs.ca_pending || certs.certs.is_empty() {
+            return Ok(());
+        }
+        let workers = crate::kv::NamespaceKind::Workers.path();
+        let stored = snap
+            .entries()
+            .get(&workers)
+            .and_then(|m| m.get(crate::plan::diff::CA_KEY))
+            .is_some_and(crate::kv::CurrentEntry::is_live);
+        if !stored {
+            let mut no_ca = Diagnostics::new();
+            crate::workspace::ca::check_declared(&self.workspace.jobs, None, &mut no_ca);
+            self.reported.borrow_mut().extend(crate::diag::json::diagnostics(&no_ca, &self.sources));
+            return report(ctx, &no_ca, &self.sources);
+        }
+        let issued: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.after_unknown && c.key.ends_with(".crt"))
+            .map(|c| format!("`{}` `{}` ({})", c.namespace, c.key, c.reason.as_deref().unwrap_or("issue")))
+            .collect();
+        if issued.is_empty() {
+            return Ok(());
+        }
+        let more = if issued.len() > 3 { format!(" and {} more", issued.len() - 3) } else { String::new() };
+        bail!(
+            "this plan must issue {} certificate{} ({}{more}), but secrets/ca.crt and secrets/ca.key are missing on this machine\n  help: copy both files (mode 0600) from the machine that made the bucket, or run this plan there; the CA certificate in the state was not touched",
+            issued.len(),
+            if issued.len() == 1 { "" } else { "s" },
+            issued.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+        )
     }
 
     /// Terraform's warning about partial plans, when `--target` is in effect.

@@ -46,7 +46,33 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    if !args.output.is_json() {
+        return plan(ctx, &args, &mut None);
+    }
+    // `--json`: a plan that fails still prints a document (`errored`, `diagnostics`) on
+    // stdout; the error goes to stderr as always.
+    let mut reported = None;
+    match plan(ctx, &args, &mut reported) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            let diags = pipeline::diagnostics_of(&e, reported.unwrap_or_default());
+            ctx.printer.out(&crate::plan::render_errored_json(diags));
+            Err(e)
+        }
+    }
+}
+
+/// `reported`: the diagnostics reported so far, left there when the plan fails.
+fn plan(ctx: &Context, args: &Args, reported: &mut Option<Vec<serde_json::Value>>) -> anyhow::Result<ExitCode> {
     let mut loaded = pipeline::load(ctx)?;
+    let result = plan_loaded(ctx, args, &mut loaded);
+    if result.is_err() {
+        *reported = Some(loaded.reported.take());
+    }
+    result
+}
+
+fn plan_loaded(ctx: &Context, args: &Args, loaded: &mut pipeline::LoadedBucket) -> anyhow::Result<ExitCode> {
     loaded.targets = args.targets.clone();
     // Like `apply`: a key readable by others is refused before it is used, not after.
     crate::secrets::check_permissions(&loaded.session.bucket)?;
@@ -66,7 +92,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let opts = PlanOptions { purge_secrets_kv: args.purge_secrets_kv };
     let planned = loaded.plan(ctx, store.as_ref(), &opts, pipeline::read_mode(args.refresh))?;
     loaded.warn_if_targeted(ctx);
-    args.output.print(ctx, &planned.plan)?;
+    let source = super::output::PlanSource {
+        bucket_id: store.as_ref().map(|s| s.meta().map(|m| m.bucket_id.to_string())).transpose()?,
+        dir: Some(loaded.session.bucket.root.clone()),
+        full_plan: args.out.as_ref().map(|rel| format!("`kvform show {}` (saved with this plan)", rel.display())),
+    };
+    args.output.print_with(ctx, &planned.plan, loaded.reported.borrow().clone(), &source)?;
     if args.render {
         if store.is_some() {
             super::plan_render::print(ctx, &planned.plan)?;

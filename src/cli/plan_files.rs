@@ -62,6 +62,11 @@ pub fn workspace_digest(root: &Path, max_file_size: u64) -> anyhow::Result<Strin
     if root.join("kvform.hcl").is_file() {
         files.push("kvform.hcl".into());
     }
+    // The CA certificate is projected into `maand/worker` (`certs rotate-ca` changes only
+    // it): a plan must not take the workspace as unchanged across a rotation.
+    if root.join("secrets/ca.crt").is_file() {
+        files.push("secrets/ca.crt".into());
+    }
     let ws = root.join("workspace");
     if ws.is_dir() {
         collect(root, &ws, &mut files).with_context(cannot)?;

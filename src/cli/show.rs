@@ -45,7 +45,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         if saved.options.purge_secrets_kv { " with --purge-secrets-kv" } else { "" },
         if saved.targets.is_empty() { String::new() } else { format!(" with --target {}", saved.targets.join(",")) }
     ));
-    args.output.print(ctx, &saved.plan)?;
+    let source = super::output::PlanSource {
+        bucket_id: None,
+        dir: Some(ctx.dir.clone()),
+        full_plan: Some(format!("`kvform show {}`", file.display())),
+    };
+    args.output.print(ctx, &saved.plan, &source)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,9 @@
 //! ports, resources, waves). Every problem found is printed to stderr, sorted by file and
 //! position; warnings never fail the command.
 //!
+//! `--json` prints the result in Terraform's `validate -json` shape instead (diagnostics with
+//! their ranges, `crate::diag::json`).
+//!
 //! `--print-desired` prints the desired state (`model::render::text` or `json`) to stdout.
 //! Ids derive from the bucket id: `--bucket-id`, else the state's, else the nil UUID (with a
 //! note). Port numbers and which allocations are new come from the state's snapshot when a
@@ -23,7 +26,8 @@ use uuid::Uuid;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  kvform validate\n  kvform -C ./bucket validate --no-color 2> problems.txt\n  \
 kvform validate --print-desired                  every key the next plan aims for\n  \
-kvform validate --print-desired --format json | jq '.waves'")]
+kvform validate --print-desired --format json | jq '.waves'\n  \
+kvform validate -json | jq '.diagnostics[]'           editors and CI annotations")]
 pub struct Args {
     /// After a successful check, print the desired state (waves, allocations, every key) to
     /// stdout. Reads the state (read-only) for the bucket id and current port numbers.
@@ -35,6 +39,11 @@ pub struct Args {
     /// Bucket id the ids derive from (default: the state's; the nil UUID when there is no state).
     #[arg(long, value_name = "UUID", requires = "print_desired")]
     pub bucket_id: Option<Uuid>,
+    /// Print the result as JSON on stdout in Terraform's shape (`valid`, `error_count`,
+    /// `warning_count`, `diagnostics` with `severity`, `summary`, `detail`, `range`), for
+    /// editors and CI annotations; nothing on stderr.
+    #[arg(long, conflicts_with = "print_desired")]
+    pub json: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +71,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     diags.sort(&loaded.sources);
+    if args.json {
+        let valid = valid.is_some() && !diags.has_errors();
+        let doc = serde_json::json!({
+            "format_version": "1.0",
+            "valid": valid,
+            "error_count": diags.error_count(),
+            "warning_count": diags.warning_count(),
+            "diagnostics": crate::diag::json::diagnostics(&diags, &loaded.sources),
+        });
+        ctx.printer.out(&(serde_json::to_string_pretty(&doc).expect("JSON serialises") + "\n"));
+        return Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
     ctx.printer.raw_stderr(&diags.render(&loaded.sources, ctx.printer.color_stderr()));
     match valid {
         Some((workers, jobs, desired)) if !diags.has_errors() => {

@@ -5,6 +5,7 @@
 //! collects them in [`Diagnostics`] instead of returning on the first error, so that one
 //! run reports everything it can find (SPEC §2).
 
+pub mod json;
 pub mod suggest;
 
 use codespan_reporting::diagnostic as cs;

@@ -70,6 +70,7 @@ fn prometheus(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) {
 fn certificates(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) -> DesiredCerts {
     let mut out = DesiredCerts {
         ca_pem: ws.ca.as_ref().map(|c| c.pem.clone()),
+        ca_pending: false,
         renewal_days: ws.settings.certs_renewal_days,
         certs: Vec::new(),
         unreadable_keys: Default::default(),

@@ -123,8 +123,14 @@ pub struct Desired {
 /// whether the stored one is still good (`crate::certs::inspect::reissue_reason`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DesiredCerts {
-    /// `secrets/ca.crt`, when the bucket has a CA.
+    /// `secrets/ca.crt`, when this machine has the bucket CA. Without it the plan never
+    /// tombstones or changes the `maand/worker` `certs/ca.crt` it finds in the state (the key
+    /// material lives on the machine that made the bucket) and checks certificates against
+    /// that one (`crate::plan::certs`).
     pub ca_pem: Option<String>,
+    /// The bucket has neither a state nor a CA: `apply` makes the CA with the state, so the
+    /// plan shows `certs/ca.crt` as `(known after apply)` (set by the CLI, which knows).
+    pub ca_pending: bool,
     /// `kvform.hcl` `certs_renewal_days`.
     pub renewal_days: u32,
     /// Sorted by namespace, then certificate name.

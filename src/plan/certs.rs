@@ -29,8 +29,20 @@ impl CertKeys {
 pub fn changes<C: Current>(desired: &Desired, current: &C, now: i64) -> (Vec<Change>, CertKeys) {
     let mut owned = CertKeys::default();
     let mut out = Vec::new();
-    let Some(ca) = desired.certs.ca_pem.as_deref() else { return (out, owned) };
     let live = |ns: &str, key: &str| current.entries().get(ns).and_then(|m| m.get(key)).filter(|e| e.is_live());
+    // Without the CA files on this machine, certificates are checked against the CA
+    // certificate the state holds (the pipeline stops the plan if one must be issued); a
+    // bucket whose CA `apply` will make has no certificate yet, so all are new.
+    let workers = crate::kv::NamespaceKind::Workers.path();
+    let Some(ca) = desired
+        .certs
+        .ca_pem
+        .as_deref()
+        .or_else(|| live(&workers, super::diff::CA_KEY).and_then(|e| e.value()))
+        .or(desired.certs.ca_pending.then_some(""))
+    else {
+        return (out, owned);
+    };
     let spec_of = |c: &DesiredCert| desired.kv.get(&c.namespace).and_then(|m| m.get(&c.spec_key())).cloned();
 
     // The reason of each certificate, on its own.

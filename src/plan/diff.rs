@@ -34,6 +34,11 @@
 //! never tombstones the ones still declared. `certs/*` keys no longer declared are
 //! tombstoned like any stale key.
 //!
+//! The bucket CA (SPEC §8): without `secrets/ca.crt` on this machine (a CI runner), the
+//! `maand/worker` `certs/ca.crt` found in the state is held (never tombstoned or changed;
+//! the plan's notes say so). A bucket with neither state nor CA gets it `(known after
+//! apply)`: `apply` makes the CA with the state.
+//!
 //! Types (SPEC §9): a desired key carries the type of its HCL value (`Desired::kv_types`;
 //! `string` for every key not typed there). A live key whose stored type differs is an
 //! update even when its value is the same, with the reason `type: <stored> → <desired>`
@@ -61,6 +66,11 @@ pub const REASON_PURGE_SECRETS_KV: &str = "--purge-secrets-kv: job has no active
 pub const REASON_NO_ALLOCATIONS: &str = "job has no allocations left";
 pub const REASON_CERT_REMOVED: &str = "certificate no longer declared in the job's manifest.json";
 pub const REASON_SCRAPE_REMOVED: &str = "the job no longer has a _prometheus/scrape.yaml";
+/// The key of the bucket CA certificate in `maand/worker` (SPEC §8).
+pub const CA_KEY: &str = "certs/ca.crt";
+const REASON_CA_MADE_BY_APPLY: &str = "the bucket CA: `apply` makes secrets/ca.crt and secrets/ca.key with the state";
+/// The note of a plan made where the CA files are absent.
+pub const NOTE_CA_ABSENT: &str = "secrets/ca.crt and secrets/ca.key are missing on this machine: the bucket CA certificate in the state (`maand/worker` `certs/ca.crt`) is left as it is, not tombstoned or changed (copy both files from the machine that made the bucket to manage it here)";
 const REASON_REVIVED: &str = "revives a tombstoned key";
 const REASON_TTL_RESET: &str = "ttl reset: workspace keys never expire";
 
@@ -82,6 +92,28 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
     // Certificates and their keys are decided by `certs` (their values are not in
     // `desired.kv`: apply makes them); the loops below leave them alone.
     let (mut changes, cert_keys) = super::certs::changes(desired, current, now);
+    let mut notes = Vec::new();
+    let workers_ns = NamespaceKind::Workers.path();
+    if desired.certs.ca_pem.is_none() && current.covers(&workers_ns) {
+        let stored = current.entries().get(&workers_ns).and_then(|m| m.get(CA_KEY)).filter(|e| e.is_live());
+        if desired.certs.ca_pending {
+            changes.push(Change {
+                kv_type: crate::kv::KvType::String,
+                namespace: workers_ns.clone(),
+                key: CA_KEY.into(),
+                action: Action::Create,
+                before: None,
+                after: None,
+                before_sensitive: false,
+                after_sensitive: false,
+                after_unknown: true,
+                reason: Some(REASON_CA_MADE_BY_APPLY.into()),
+                purge: false,
+            });
+        } else if stored.is_some() {
+            notes.push(NOTE_CA_ABSENT.into());
+        }
+    }
     for ns in namespaces {
         let kind = NamespaceKind::parse(ns);
         let ownership = kind.as_ref().map_or(Ownership::Merged, NamespaceKind::ownership);
@@ -127,6 +159,11 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
             if purge.is_none() && cert_keys.contains(ns, key) {
                 continue;
             }
+            // Without the CA files here, the CA certificate in the state is not this
+            // machine's to change (SPEC §8): it is held, with a note.
+            if desired.certs.ca_pem.is_none() && *ns == workers_ns && key == CA_KEY {
+                continue;
+            }
             let secret = is_secret_key(ns, key);
             let (reason, is_purge) = if let Some(reason) = purge {
                 (reason.clone(), true)
@@ -158,6 +195,7 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
         changes,
         rollout,
         summary,
+        notes,
         meta: PlanMeta {
             lineage: current.lineage(),
             base_serial: current.serial(),

@@ -1,5 +1,5 @@
-//! The workspace digest a saved plan carries: sha256 over `kvform.hcl` and every file under
-//! `workspace/`, so `apply PLANFILE` can refuse a plan made from a workspace that has since
+//! The workspace digest a saved plan carries: sha256 over `kvform.hcl`, `secrets/ca.crt` (the
+//! public CA certificate the plan projects) and every file under `workspace/`, so `apply PLANFILE` can refuse a plan made from a workspace that has since
 //! changed.
 //!
 //! Each file contributes its relative path (`/`-separated), a NUL, its length (u64 LE) and

@@ -15,6 +15,7 @@
 pub mod certs;
 pub mod diff;
 pub mod digest;
+pub mod graph;
 pub mod render;
 pub mod rollout;
 pub mod saved;
@@ -23,8 +24,8 @@ pub mod types;
 
 pub use diff::diff;
 pub use digest::WorkspaceDigest;
-pub use render::json::{plan_schema, render_json, write_json};
-pub use render::markdown::render_markdown;
+pub use render::json::{PlanDocument, plan_schema, render_errored_json, render_json, write_document, write_json};
+pub use render::markdown::{MarkdownOptions, render_markdown, render_markdown_with};
 pub use render::text::{TextOptions, render_text};
 pub use saved::{PlanError, SavedPlan, check_applicable};
 pub use types::*;

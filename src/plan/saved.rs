@@ -21,9 +21,10 @@ pub struct SavedPlan {
     pub kvform_version: String,
     pub lineage: Uuid,
     pub base_serial: u64,
-    /// The time the plan was computed at (its command's `now`, unix seconds). Older files
-    /// without it read as 0; apply re-plans at its own `now` anyway.
-    #[serde(default)]
+    /// The time the plan was computed at (its command's `now`), written in RFC 3339 like
+    /// every JSON time; held as unix seconds. Files of earlier versions (unix seconds, or no
+    /// field: 0) still read; apply re-plans at its own `now` anyway.
+    #[serde(default, with = "rfc3339_or_seconds")]
     pub planned_at: i64,
     /// The digest (`plan::WorkspaceDigest`) of the workspace the plan was made from.
     pub workspace_digest: String,
@@ -33,6 +34,30 @@ pub struct SavedPlan {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
     pub plan: Plan,
+}
+
+/// `planned_at`: written as RFC 3339; read from RFC 3339 or from the unix seconds that
+/// kvform wrote before.
+mod rfc3339_or_seconds {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::clock::format_time(*secs))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Seconds(i64),
+            Text(String),
+        }
+        match Either::deserialize(d)? {
+            Either::Seconds(n) => Ok(n),
+            Either::Text(t) => crate::clock::parse_time(&t)
+                .ok_or_else(|| D::Error::custom(format!("`planned_at` {t:?} is not an RFC 3339 time"))),
+        }
+    }
 }
 
 /// The io/JSON error is part of the message (`cause`, not `source`), so anyhow's error chain

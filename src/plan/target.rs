@@ -11,6 +11,13 @@
 //!   `web_peers`; the longest matching job name wins). Such a key is kept only for a targeted
 //!   job. A key that belongs to no job (`jobs`, `activejobs`, a worker's own keys, bucket
 //!   variables) is shared by every job and kept, since the targeted jobs depend on it.
+//! - the keys that list jobs by placement (`maand/bucket` `jobs` and `activejobs`,
+//!   `maand/worker/<host>` `jobs`) are shared, but written with only the targeted jobs'
+//!   membership changed: the other jobs are listed as the state lists them, so the catalog's
+//!   cross-references (`maand/worker/<host> jobs` vs `maand/job/<job> workers`) agree after
+//!   any targeted apply. A removed worker that still hosts a job not targeted keeps its
+//!   `maand/worker/<host>` until that job is planned. What is held back is named in the
+//!   plan's notes.
 //! - the rollout of the targeted jobs only; the summary is counted again.
 //!
 //! Demanded (upstream) jobs are not added: their hooks read what the state already holds.
@@ -18,9 +25,10 @@
 //! anything else is an error with a "did you mean".
 
 use super::diff::summarize;
-use super::types::Plan;
+use super::types::{Action, Plan};
 use crate::diag::suggest::hint_or_list;
 use crate::kv::NamespaceKind;
+use crate::kv::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `--target` named a job that is neither in the workspace nor in the plan.
@@ -75,12 +83,91 @@ pub fn restrict(
         // Outside the layout: not a job's, so shared.
         None => true,
     });
+    let mut held: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // A removed worker that still hosts a job not targeted keeps its namespace until that
+    // job is planned: purging it would leave `maand/job/<job> workers` naming a host gone.
+    let mut kept_workers: BTreeSet<String> = BTreeSet::new();
+    for c in plan.changes.iter().filter(|c| c.action == Action::Tombstone && lists_jobs(&c.namespace, &c.key)) {
+        let others: BTreeSet<&str> =
+            names(c.before.as_deref().unwrap_or("")).into_iter().filter(|j| !wanted.contains(j)).collect();
+        if matches!(NamespaceKind::parse(&c.namespace), Some(NamespaceKind::Worker(_))) && !others.is_empty() {
+            kept_workers.insert(c.namespace.clone());
+            held.entry(format!("`{}` (purge)", c.namespace))
+                .or_default()
+                .extend(others.iter().map(|j| format!("`{j}`")));
+        }
+    }
+    plan.changes.retain_mut(|c| {
+        let listing = lists_jobs(&c.namespace, &c.key);
+        if kept_workers.contains(&c.namespace) && !listing {
+            return false;
+        }
+        if !listing {
+            return true;
+        }
+        let before: BTreeSet<&str> = names(c.before.as_deref().unwrap_or(""));
+        let after_text = c.after.as_ref().map(|v| v.to_cow().into_owned()).unwrap_or_default();
+        let after: BTreeSet<&str> = names(&after_text);
+        let mine: BTreeSet<&str> = before
+            .iter()
+            .filter(|j| !wanted.contains(**j))
+            .chain(after.iter().filter(|j| wanted.contains(**j)))
+            .copied()
+            .collect();
+        let others: BTreeSet<&str> =
+            before.symmetric_difference(&after).filter(|j| !wanted.contains(**j)).copied().collect();
+        if others.is_empty() {
+            return true;
+        }
+        held.entry(format!("`{}` `{}`", c.namespace, c.key))
+            .or_default()
+            .extend(others.iter().map(|j| format!("`{j}`")));
+        if mine == before && c.before.is_some() {
+            return false;
+        }
+        if c.action == Action::Tombstone {
+            // The listing stays, naming the jobs not targeted.
+            c.action = Action::Update;
+            c.purge = false;
+            c.reason = Some("--target: lists the jobs not targeted until they are planned".into());
+        }
+        c.after = Some(Value::from(mine.into_iter().collect::<Vec<_>>().join(",")));
+        true
+    });
+    if !held.is_empty() {
+        let n = held.len();
+        let shown: Vec<String> = held.iter().take(3).map(|(k, jobs)| format!("{k} ({})", join(jobs))).collect();
+        let more = if n > 3 { format!(" and {} more", n - 3) } else { String::new() };
+        plan.notes.push(format!(
+            "held back by --target: the placement of jobs not targeted in {n} key{} that list jobs: {}{more}; a plan without --target writes it",
+            if n == 1 { "" } else { "s" },
+            shown.join(", ")
+        ));
+        plan.notes.sort();
+    }
     for wave in &mut plan.rollout {
         wave.jobs.retain(|j| wanted.contains(j.job.as_str()));
     }
     plan.rollout.retain(|w| !w.jobs.is_empty());
     plan.summary = summarize(&plan.changes);
     Ok(plan)
+}
+
+/// A key whose value lists jobs by name (comma-separated, sorted): the catalog's placement.
+fn lists_jobs(ns: &str, key: &str) -> bool {
+    match NamespaceKind::parse(ns) {
+        Some(NamespaceKind::Bucket) => key == "jobs" || key == "activejobs",
+        Some(NamespaceKind::Worker(_)) => key == "jobs",
+        _ => false,
+    }
+}
+
+fn names(list: &str) -> BTreeSet<&str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -206,6 +206,10 @@ pub struct Plan {
     /// Waves in ascending `seq`; only jobs with changes (see `rollout`).
     pub rollout: Vec<Wave>,
     pub summary: Summary,
+    /// What the plan deliberately leaves as it is, and why (the bucket CA certificate on a
+    /// machine without the CA files, other jobs' placement under `--target`). Sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(skip)]
     pub meta: PlanMeta,
 }
@@ -219,6 +223,7 @@ impl Plan {
             changes: Vec::new(),
             rollout: Vec::new(),
             summary: Summary::default(),
+            notes: Vec::new(),
             meta: PlanMeta {
                 lineage,
                 base_serial,

@@ -15,7 +15,7 @@ mod values;
 use super::types::{Action, Change, Plan};
 use crate::kv::NamespaceKind;
 use std::collections::HashMap;
-use values::{detail_lines, quote};
+use values::{cert_summary, detail_lines, quote};
 
 /// One output line of the change listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +219,21 @@ fn row(c: &Change) -> Row {
             let before = c.before.as_deref().filter(|_| c.action == Action::Update);
             let after = c.after.as_ref().map(|v| v.to_cow()).unwrap_or_default();
             let after = &*after;
+            let shown = |v: &str| cert_summary(v).unwrap_or_else(|| quote(v));
+            if cert_summary(after).is_some() || before.and_then(cert_summary).is_some() {
+                let body = match before {
+                    Some(b) => format!("{} = {} -> {}", c.key, shown(b), shown(after)),
+                    None => format!("{} = {}", c.key, shown(after)),
+                };
+                return Row {
+                    sym: c.action.symbol(),
+                    namespace: c.namespace.clone(),
+                    body,
+                    comment,
+                    folded: false,
+                    details: Vec::new(),
+                };
+            }
             match detail_lines(before, after) {
                 Some((label, lines)) => (format!("{}{label}", c.key), lines),
                 None => match before {

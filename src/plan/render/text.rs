@@ -36,6 +36,9 @@ pub fn render_text(plan: &Plan, opts: TextOptions) -> String {
         out.push('\n');
         out.push_str(&rollout_text(plan));
     }
+    for note in &plan.notes {
+        let _ = writeln!(out, "Note: {note}\n");
+    }
     out.push_str(&summary_line(plan));
     out.push('\n');
     out

@@ -11,6 +11,23 @@ const CONTEXT: usize = 2;
 /// Indent of value-diff lines under their key row.
 const INDENT: usize = 4;
 
+/// A certificate (the bucket CA, or one of an allocation) as its SHA-256 fingerprint (of the
+/// DER, as `openssl x509 -fingerprint -sha256` computes it), subject and not-after, never
+/// its PEM: `<certificate sha256:… CN=api, not after 2026-05-01T00:00:00Z>`. `None` for a
+/// value that is not one PEM certificate.
+pub(crate) fn cert_summary(value: &str) -> Option<String> {
+    use sha2::{Digest as _, Sha256};
+    let v = value.trim();
+    if !v.starts_with("-----BEGIN CERTIFICATE-----") || v.matches("-----BEGIN").count() != 1 {
+        return None;
+    }
+    let (_, pem) = x509_parser::pem::parse_x509_pem(v.as_bytes()).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    let fingerprint: String = Sha256::digest(&pem.contents).iter().map(|b| format!("{b:02x}")).collect();
+    let not_after = crate::clock::format_time(cert.validity().not_after.timestamp());
+    Some(format!("<certificate sha256:{fingerprint} {}, not after {not_after}>", cert.subject()))
+}
+
 /// A value in double quotes, control characters and quotes escaped (never raw escape bytes
 /// on the terminal).
 pub(crate) fn quote(s: &str) -> String {
