@@ -96,7 +96,7 @@ pub enum Command {
     Graph(graph::Args),
     /// Print the current state in the plan's notation, or a saved plan (FILE).
     Show(show::Args),
-    /// Read and write single keys (get, set, delete, keys, history).
+    /// Read and write single keys (get, set, delete, restore, keys, history).
     Kv(kv::Args),
     /// Remove old history, old tombstones and removed allocations from the state.
     Gc(gc::Args),
