@@ -71,7 +71,7 @@ fn plan_without_state_plans_against_an_empty_state_and_cannot_be_saved() {
     assert!(!tmp.path().join("data/kvform.db").exists(), "plan never creates the state");
     // apply adds what plan announced.
     let out = kvform(tmp.path(), &["apply", "--auto-approve"]);
-    assert!(text(&out.stdout).contains("Apply complete! Resources: 43 added"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("Apply complete! Resources: 44 added"), "{}", text(&out.stdout));
 }
 
 #[test]

@@ -276,6 +276,12 @@ fn rest_api_routes_roles_and_errors() {
             assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{path}: {}", r.text);
             continue;
         }
+        if path.starts_with("/api/v1/restore") {
+            // POST only: routed, and refused to a reader by the role rule.
+            let r = post(&s, &concrete, &reader, json!({"version": 1}));
+            assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{path}: {}", r.text);
+            continue;
+        }
         let code = get(&s, &concrete, &reader).status;
         assert!(code == 200 || code == 404, "{path}: {code}");
         if code == 404 {

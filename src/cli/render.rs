@@ -91,25 +91,9 @@ pub(super) fn allocation(desired: &Desired, reader: &dyn Reader, job: &str, host
     })
 }
 
-/// Write `text` at `path`, creating its directories 0700 and the file 0600.
+/// Write `text` at `path` (directories 0700, the file 0600), naming the path on failure.
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    std::io::Write::write_all(&mut f, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::hooks::render_step::write_private(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
