@@ -279,8 +279,13 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     // The applies and plan pages.
     b.go(&format!("{site}/ui/applies"));
     assert!(b.wait_for("serve delete").contains("serve delete"));
+    // A pending change: the plan page pictures its rollout (waves, jobs, demands, batches).
+    let m = d.join("workspace/jobs/api/manifest.json");
+    std::fs::write(&m, std::fs::read_to_string(&m).unwrap().replacen("\"version\": \"", "\"version\": \"9", 1))
+        .unwrap();
     b.go(&format!("{site}/ui/plan"));
     assert!(b.wait_for("Pending plan").contains("Pending plan"));
+    b.find("svg.rollout");
     b.shot("plan");
     b.call("DELETE", "", None);
 }

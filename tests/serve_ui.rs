@@ -286,6 +286,28 @@ fn sessions_csrf_and_escaping() {
     assert_eq!(got.trim(), "hunter2");
     assert!(kvform(d, &["kv", "history", "secrets/job/api", "db_password"]).contains("rotated monthly"));
 
+    // The plan page pictures the pending rollout: waves, jobs, their batches and demands.
+    let (_, _, page) = send(&format!("{site}/ui/plan"), Some(&cookie), None);
+    assert!(page.contains("No changes") && !page.contains("<svg"), "nothing pending, no picture: {page}");
+    let m = d.join("workspace/jobs/api/manifest.json");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, text.replacen("\"version\": \"", "\"version\": \"8", 1)).unwrap();
+    let (_, _, page) = send(&format!("{site}/ui/plan"), Some(&cookie), None);
+    assert!(page.contains(">demands database (unchanged)<"), "{page}");
+    std::fs::write(&m, text).unwrap();
+    for job in ["api", "database"] {
+        let m = d.join(format!("workspace/jobs/{job}/manifest.json"));
+        let text = std::fs::read_to_string(&m).unwrap();
+        std::fs::write(&m, text.replacen("\"version\": \"", "\"version\": \"9", 1)).unwrap();
+    }
+    let (status, _, page) = send(&format!("{site}/ui/plan"), Some(&cookie), None);
+    assert_eq!(status, 200);
+    let svg = &page[page.find("<svg").expect(&page)..page.find("</svg>").expect(&page)];
+    assert!(svg.contains(">wave 0<") && svg.contains(">wave 1<"), "{svg}");
+    assert!(svg.contains(">database<") && svg.contains(">api<"), "{svg}");
+    assert!(svg.contains("<title>api demands database</title>"), "{svg}");
+    assert!(svg.contains(">changed: 10.0.0.1"), "{svg}");
+
     // Revoking the token ends the session at once.
     kvform(d, &["token", "revoke", "ui"]);
     assert_eq!(send(&format!("{site}/ui"), Some(&cookie), None).0, 401);

@@ -131,6 +131,106 @@ fn mermaid(waves: &[(u32, &Vec<String>)], demands: &[(&str, &str)], batches: &[(
     out
 }
 
+/// Escape text for SVG/HTML.
+fn x(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The pending plan's rollout as an SVG picture (the web UI's plan page, SPEC §9): one column
+/// per wave, a box per job listing its batches in order, and an arrow for each `demands`
+/// between jobs of the plan. Pure and deterministic, like the text formats; an empty plan
+/// gives `None`.
+pub fn rollout_svg(plan: &Plan) -> Option<String> {
+    const COL: usize = 260;
+    const BOX_W: usize = 200;
+    const LINE: usize = 16;
+    if plan.rollout.is_empty() {
+        return None;
+    }
+    // Each job's box: its lines (name, then batches) and its place.
+    struct Placed<'a> {
+        job: &'a super::types::JobRollout,
+        x: usize,
+        y: usize,
+        h: usize,
+        lines: Vec<String>,
+    }
+    let mut placed: Vec<Placed> = Vec::new();
+    let mut height = 0;
+    for (col, wave) in plan.rollout.iter().enumerate() {
+        let mut y = 40;
+        for job in &wave.jobs {
+            let mut lines: Vec<String> = job.batches.iter().map(|b| batch_label(b.kind.as_str(), &b.hosts)).collect();
+            if !job.stopped.is_empty() {
+                lines.push(batch_label("stopped", &job.stopped));
+            }
+            if lines.is_empty() {
+                lines.push("namespaces only".into());
+            }
+            // A demanded job the plan does not roll out has no box to point at: say it here.
+            let in_plan = |u: &String| plan.rollout.iter().any(|w| w.jobs.iter().any(|j| &j.job == u));
+            lines.extend(job.upstreams.iter().filter(|u| !in_plan(u)).map(|u| format!("demands {u} (unchanged)")));
+            let h = LINE * (lines.len() + 1) + 12;
+            placed.push(Placed { job, x: 20 + col * COL, y, h, lines });
+            y += h + 24;
+        }
+        height = height.max(y);
+    }
+    let width = 20 + plan.rollout.len() * COL;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=rollout role=img aria-label=\"rollout: waves, jobs, demands and batches\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"ui-monospace,monospace\" font-size=\"12\">\
+<defs><marker id=arrow viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#6b7280\"/></marker></defs>"
+    );
+    for (col, wave) in plan.rollout.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<text x=\"{}\" y=\"20\" font-weight=\"bold\" fill=\"#374151\">wave {}</text>",
+            20 + col * COL,
+            wave.seq
+        );
+    }
+    // Demands first, so the boxes are drawn over the lines.
+    for p in &placed {
+        for up in &p.job.upstreams {
+            let Some(u) = placed.iter().find(|o| &o.job.job == up) else { continue };
+            let (x1, y1) = (p.x, p.y + LINE);
+            let (x2, y2) = (u.x + BOX_W, u.y + LINE);
+            let _ = write!(
+                out,
+                "<line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\" stroke=\"#6b7280\" marker-end=\"url(#arrow)\"><title>{} demands {}</title></line>",
+                x(&p.job.job),
+                x(up)
+            );
+        }
+    }
+    for p in &placed {
+        let _ = write!(
+            out,
+            "<g><rect x=\"{}\" y=\"{}\" width=\"{BOX_W}\" height=\"{}\" rx=\"8\" fill=\"#f9fafb\" stroke=\"#4b5563\"/><text x=\"{}\" y=\"{}\" font-weight=\"bold\">{}</text>",
+            p.x,
+            p.y,
+            p.h,
+            p.x + 10,
+            p.y + LINE + 2,
+            x(&p.job.job)
+        );
+        for (i, l) in p.lines.iter().enumerate() {
+            let shown: String = l.chars().take(30).collect();
+            let _ = write!(
+                out,
+                "<text x=\"{}\" y=\"{}\" fill=\"#374151\">{}{}</text>",
+                p.x + 10,
+                p.y + LINE * (i + 2) + 4,
+                x(&shown),
+                if l.chars().count() > 30 { "…" } else { "" }
+            );
+        }
+        out.push_str("</g>");
+    }
+    out.push_str("</svg>");
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

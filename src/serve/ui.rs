@@ -328,13 +328,14 @@ fn page(
         }
         ("GET", "/ui/applies") => html(200, pages::applies(&ctx, &json_of(&unwrap(rest::applies(app, &r))))),
         ("GET", "/ui/plan") => {
-            let text = match (app.planner)() {
-                Ok(plan) => {
-                    Ok(crate::plan::render_text(&plan, crate::plan::TextOptions { color: false, detail: false }))
-                }
-                Err(e) => Err(e),
+            let (text, picture) = match (app.planner)() {
+                Ok(plan) => (
+                    Ok(crate::plan::render_text(&plan, crate::plan::TextOptions { color: false, detail: false })),
+                    crate::plan::graph::rollout_svg(&plan),
+                ),
+                Err(e) => (Err(e), None),
             };
-            html(200, pages::plan(&ctx, &text))
+            html(200, pages::plan(&ctx, &text, picture.as_deref()))
         }
         ("GET", p) if p.starts_with("/ui/ns/") => {
             let ns = segments(&p["/ui/ns/".len()..]).join("/");

@@ -418,9 +418,14 @@ pub(crate) fn applies(ctx: &Ctx<'_>, a: &Value) -> String {
     )
 }
 
-pub(crate) fn plan(ctx: &Ctx<'_>, text: &Result<String, String>) -> String {
+/// The pending plan: its rollout as a picture (`plan::graph::rollout_svg`, the same waves,
+/// demands and batches as `kvform graph --rollout`; its text is escaped there), then the text.
+pub(crate) fn plan(ctx: &Ctx<'_>, text: &Result<String, String>, picture: Option<&str>) -> String {
+    let picture = picture
+        .map(|svg| format!("<h2>Rollout</h2><div class=card style=\"overflow-x:auto\">{svg}</div>"))
+        .unwrap_or_default();
     let body = match text {
-        Ok(t) => format!("<h1>Pending plan</h1><div class=card><pre class=mono>{}</pre></div>", esc(t)),
+        Ok(t) => format!("<h1>Pending plan</h1>{picture}<div class=card><pre class=mono>{}</pre></div>", esc(t)),
         Err(e) => format!("<h1>Pending plan</h1><div class=err>{}</div>", esc(e)),
     };
     layout(Some(ctx), "Plan", &body)
