@@ -873,6 +873,8 @@ fn serve_speaks_tls_from_the_bucket_ca_and_from_files() {
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
 /// The operations layer through the REST door (issue 24): ETag/If-Match and `cas` (412 naming
 /// the current version), PATCH and a PUT that keep what they omit, `?version=N`, restore and
 /// undelete, TTL as a duration, and the one validation (NUL, ttl range) as 400s.
