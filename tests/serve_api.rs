@@ -276,6 +276,12 @@ fn rest_api_routes_roles_and_errors() {
             assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{path}: {}", r.text);
             continue;
         }
+        if path.starts_with("/api/v1/restore/") {
+            // POST only: routed, and refused to a reader by the role rule.
+            let r = post(&s, &concrete, &reader, json!({"version": 1}));
+            assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{path}: {}", r.text);
+            continue;
+        }
         let code = get(&s, &concrete, &reader).status;
         assert!(code == 200 || code == 404, "{path}: {code}");
         if code == 404 {
@@ -937,4 +943,59 @@ fn rest_cas_patch_version_reads_and_restore() {
         assert!(!r.text.contains("CHECK") && !r.text.contains(d.to_str().unwrap()), "{}", r.text);
         assert!(r.body["hint"].as_str().is_some_and(|h| !h.is_empty()), "{}", r.text);
     }
+}
+
+/// Sensitive is one rule (`kv::is_secret_key`): a certificate private key
+/// (`certs/<name>.key` in `maand/job/<job>/worker/<host>`) is `(sensitive)` to a reader
+/// without `--reveal` in a get, a listing, the history and a version read, and plaintext PEM
+/// to one with it — never the `kvs1:` ciphertext.
+#[test]
+fn certificate_private_keys_are_sensitive_in_the_api() {
+    let dir = bucket();
+    let d = dir.path();
+    let reader = token(d, &["r", "--role", "reader"]);
+    let revealer = token(d, &["rv", "--role", "reader", "--reveal"]);
+    let s = serve(d);
+    let r = get(&s, "/api/v1/namespaces", &reader);
+    let ns = r.body["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["namespace"].as_str())
+        .find(|n| n.starts_with("maand/job/api/worker/") && n.matches('/').count() == 4)
+        .unwrap_or_else(|| panic!("no api allocation namespace: {}", r.text))
+        .to_string();
+    let key = format!("/api/v1/kv/{ns}/certs%2Fserver.key");
+    let history = format!("/api/v1/history/{ns}/certs%2Fserver.key");
+    let listed = |t: &str| {
+        let r = get(&s, &format!("/api/v1/kv/{ns}/"), t);
+        assert_eq!(r.status, 200, "{}", r.text);
+        let row = r.body["keys"].as_array().unwrap().iter().find(|k| k["key"] == "certs/server.key").cloned();
+        row.unwrap_or_else(|| panic!("no certs/server.key in {}", r.text))
+    };
+    // Without reveal: masked everywhere, never the ciphertext.
+    for (what, r) in [("get", get(&s, &key, &reader)), ("version", get(&s, &format!("{key}?version=1"), &reader))] {
+        assert_eq!(r.status, 200, "{what}: {}", r.text);
+        assert_eq!(
+            (r.body["value"].as_str(), r.body["sensitive"].as_bool()),
+            (Some("(sensitive)"), Some(true)),
+            "{what}: {}",
+            r.text
+        );
+    }
+    assert_eq!(listed(&reader)["value"], "(sensitive)");
+    let h = get(&s, &history, &reader);
+    assert_eq!(h.status, 200, "{}", h.text);
+    assert!(!h.text.contains("kvs1:") && h.text.contains("(sensitive)"), "{}", h.text);
+    // With reveal: the PEM.
+    let pem = |v: &Value| v.as_str().is_some_and(|t| t.starts_with("-----BEGIN"));
+    let r = get(&s, &key, &revealer);
+    assert!(pem(&r.body["value"]) && r.body.get("sensitive").is_none(), "{}", r.text);
+    assert!(pem(&get(&s, &format!("{key}?version=1"), &revealer).body["value"]));
+    assert!(pem(&listed(&revealer)["value"]));
+    let h = get(&s, &history, &revealer);
+    assert!(!h.text.contains("kvs1:") && h.text.contains("-----BEGIN"), "{}", h.text);
+    // The certificate itself is not sensitive.
+    let r = get(&s, &format!("/api/v1/kv/{ns}/certs%2Fserver.crt"), &reader);
+    assert!(pem(&r.body["value"]), "{}", r.text);
 }

@@ -6,13 +6,15 @@
 use super::App;
 use super::access::{self, Action};
 use super::rest::{Reply, Req, rfc3339};
-use crate::kv::{KvType, is_secret_namespace, rules};
+use crate::kv::{KvType, is_secret_key, rules};
 use crate::state::StateError;
 use crate::state::tokens::TokenRecord;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The value as this token may see it.
+/// The value as this token may see it. Sensitive is one rule, [`is_secret_key`]: every key
+/// of `secrets/*` and every certificate private key (`certs/<name>.key` in an allocation
+/// namespace) is stored sealed and shown `(sensitive)` unless the token may reveal.
 pub(crate) fn shown(
     app: &App,
     token: &TokenRecord,
@@ -21,7 +23,7 @@ pub(crate) fn shown(
     version: u64,
     stored: &str,
 ) -> Result<(Value, bool), Reply> {
-    if !is_secret_namespace(ns) || stored.is_empty() {
+    if !is_secret_key(ns, key) || stored.is_empty() {
         return Ok((json!(stored), false));
     }
     if access::check(token, Action::Reveal, ns).is_err() {

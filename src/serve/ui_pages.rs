@@ -328,7 +328,7 @@ pub(crate) fn key(
         options(b),
         if revealed { "<input type=hidden name=reveal value=1>" } else { "" }
     );
-    let secret = crate::kv::is_secret_namespace(ns);
+    let secret = crate::kv::is_secret_key(ns, key);
     let reveal = if secret && ctx.token.reveal && !revealed {
         format!("<a href=\"{}?reveal=1\">Reveal</a>", key_url(ns, key))
     } else if secret && !ctx.token.reveal {
