@@ -999,3 +999,30 @@ fn certificate_private_keys_are_sensitive_in_the_api() {
     let r = get(&s, &format!("/api/v1/kv/{ns}/certs%2Fserver.crt"), &reader);
     assert!(pem(&r.body["value"]), "{}", r.text);
 }
+
+/// The audit trail names the API token, not the server's OS user, for every serve write
+/// (put, delete, restore): `GET /api/v1/applies` shows `token:<name>` for their serials.
+#[test]
+fn serve_writes_are_audited_as_their_token() {
+    let dir = bucket();
+    let d = dir.path();
+    let writer = token(d, &["deployer", "--role", "writer", "--namespaces", "vars/job/*"]);
+    let s = serve(d);
+    let url = "/api/v1/kv/vars/job/api/audited";
+    let mut serials = vec![];
+    let r = put(&s, url, &writer, json!({"value": "a"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    serials.push(r.body["serial"].as_u64().unwrap());
+    let r = send_json("DELETE", &s, url, &writer, json!({}), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    serials.push(r.body["serial"].as_u64().unwrap_or_else(|| panic!("no serial: {}", r.text)));
+    let r = post(&s, "/api/v1/restore/vars/job/api/audited", &writer, json!({"version": 1}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    serials.push(r.body["serial"].as_u64().unwrap_or_else(|| panic!("no serial: {}", r.text)));
+    let applies = get(&s, "/api/v1/applies", &writer);
+    for serial in serials {
+        let a = applies.body["applies"].as_array().unwrap().iter().find(|a| a["serial"] == serial);
+        let a = a.unwrap_or_else(|| panic!("serial {serial} not in {}", applies.text));
+        assert_eq!(a["actor"], "token:deployer", "{a}");
+    }
+}

@@ -198,6 +198,12 @@ fn writer(req: &Req) -> String {
     format!("api:{}", req.token.name)
 }
 
+/// Who the audit trail (`/api/v1/applies`, `kvform state applies`) names for a serve write:
+/// the token, not the OS user running `kvform serve`.
+fn actor(req: &Req) -> String {
+    format!("token:{}", req.token.name)
+}
+
 fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> {
     let mut store = crate::state::StateStore::open_at(&app.location).map_err(Reply::state)?;
     if let Ok(ring) = crate::secrets::Keyring::load(&app.bucket) {
@@ -379,7 +385,7 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
             return Err(Reply::state(e));
         }
     };
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now)).map_err(Reply::state)?;
+    let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now).by(actor(req))).map_err(Reply::state)?;
     let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
     let mut r = Reply::json(
         status,
@@ -415,7 +421,8 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
         }
         return Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": false })));
     }
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve delete", now)).map_err(Reply::state)?;
+    let serial =
+        txn.commit(crate::state::ApplyRecord::new("serve delete", now).by(actor(req))).map_err(Reply::state)?;
     let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
     r.index = Some(serial);
     Ok(r)
@@ -448,7 +455,8 @@ pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply
             return Err(op_reply(e));
         }
     };
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve restore", now)).map_err(Reply::state)?;
+    let serial =
+        txn.commit(crate::state::ApplyRecord::new("serve restore", now).by(actor(req))).map_err(Reply::state)?;
     let mut r = Reply::ok(json!({
         "namespace": ns, "key": key, "restored": version, "version": outcome.version(),
         "changed": outcome.changed(), "serial": serial,
