@@ -61,7 +61,7 @@ pub fn document() -> Value {
                     "error": { "type": "string" }, "hint": { "type": "string" }, "rule": { "type": "string", "description": "403 only: the access rule that denied" } } },
                 "Key": { "type": "object", "properties": {
                     "namespace": { "type": "string" }, "key": { "type": "string" },
-                    "value": { "type": "string", "description": "`(sensitive)` for secrets unless the token has --reveal" },
+                    "value": { "type": "string", "description": "`(sensitive)` for secrets (`secrets/*`) and certificate private keys (`certs/<name>.key` in `maand/job/<job>/worker/<host>`) unless the token has --reveal, which reads the plaintext (PEM); never the stored ciphertext" },
                     "type": { "type": "string", "enum": types }, "description": { "type": "string" },
                     "version": { "type": "integer" }, "versions": { "type": "integer" }, "ttl": { "type": "integer" },
                     "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" },
