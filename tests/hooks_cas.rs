@@ -37,11 +37,37 @@ curl -sf -X PUT -H "$auth" -H "$ct" -d "{\"namespace\":\"vars/job/app\",\"key\":
 curl -sf -X PUT -H "$auth" -H "$ct" -d "{\"namespace\":\"vars/job/app\",\"key\":\"seen\",\"value\":\"$seen\"}" "$KVFORM_API/kv" >/dev/null
 "#;
 
+/// The Python helper: `kv.version()` for the live version, `cas=` on put and delete, and a
+/// stale one raising `KvformHookError` with status 412.
+const PY_HOOK: &str = r#"
+import kvform_hook as kv
+out = [str(kv.version("vars/job/app", "py"))]
+kv.put("py", "one", cas=0)
+v = kv.version("vars/job/app", "py")
+out.append(str(v))
+try:
+    kv.put("py", "two", cas=v + 1)
+    out.append("written")
+except kv.KvformHookError as e:
+    out.append(str(e.status))
+kv.put("py", "two", cas=v)
+kv.put_secret("pysecret", "s", cas=0)
+try:
+    kv.delete_secret("pysecret", cas=5)
+except kv.KvformHookError as e:
+    out.append(str(e.status))
+out.append(str(kv.delete_secret("pysecret", cas=1)))
+kv.put("py_out", ",".join(out))
+"#;
+
 fn jobs(tb: TestBucket) -> TestBucket {
     tb.job(
         "app",
-        json!({"version": "1.0", "commands": {"command_cas": {"executed_on": ["pre_deploy"]}}}),
-        &[("command_cas.sh", CAS_HOOK)],
+        json!({"version": "1.0", "commands": {
+            "command_cas": {"executed_on": ["pre_deploy"]},
+            "command_py": {"executed_on": ["post_deploy"]},
+        }}),
+        &[("command_cas.sh", CAS_HOOK), ("command_py.py", PY_HOOK)],
     );
     tb
 }
@@ -58,6 +84,9 @@ fn hook_cas(tb: TestBucket) {
     assert_eq!(rows.iter().map(|r| (r.version, r.deleted)).collect::<Vec<_>>(), [(1, false), (2, false), (3, true)]);
     drop(store);
     assert_eq!(tb.value("secrets/job/app", "pw").as_deref(), Some("p1"));
+    assert_eq!(tb.value("vars/job/app", "py_out").as_deref(), Some("0,1,412,412,True"));
+    assert_eq!(tb.value("vars/job/app", "py").as_deref(), Some("two"));
+    assert_eq!(tb.value("secrets/job/app", "pysecret"), None);
 }
 
 #[test]

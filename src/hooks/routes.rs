@@ -169,7 +169,7 @@ fn answer_get(
         // Before the reply leaves: the hook cannot print what it has not received yet.
         shared.tokens().remember_secret(who.token, &v.value);
     }
-    let mut body = json!({ "namespace": ns, "key": key, "value": v.value.as_str() });
+    let mut body = json!({ "namespace": ns, "key": key, "value": v.value.as_str(), "version": v.version });
     if let Some(t) = v.expired_at {
         // Still readable until the next plan tombstones it; say so (SPEC §4 TTL).
         body["expired"] = json!(true);

@@ -17,6 +17,8 @@ pub struct HookValue {
     /// `Some(t)` when the key's ttl ran out at unix second `t` (`created_at + ttl <= now`).
     /// Such a key stays readable until the next plan tombstones it; reads report it.
     pub expired_at: Option<i64>,
+    /// The live version, for a later write's `cas`.
+    pub version: u64,
 }
 
 /// Why the store refused or failed an operation.
@@ -150,7 +152,11 @@ impl MemoryStore {
 
 impl HookStore for MemoryStore {
     fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError> {
-        Ok(self.entry(ns, key).map(|e| HookValue { value: Zeroizing::new(e.value.clone()), expired_at: e.expired_at }))
+        Ok(self.entry(ns, key).map(|e| HookValue {
+            value: Zeroizing::new(e.value.clone()),
+            expired_at: e.expired_at,
+            version: e.version,
+        }))
     }
 
     fn put(

@@ -126,7 +126,7 @@ fn hook_value(
         zeroize::Zeroizing::new(e.value.clone())
     };
     let expired_at = e.expires_at().filter(|t| *t <= now);
-    Ok(Some(HookValue { value, expired_at }))
+    Ok(Some(HookValue { value, expired_at, version: e.version }))
 }
 
 /// Live keys of a namespace, derived keys included, sorted.
