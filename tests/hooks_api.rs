@@ -161,7 +161,7 @@ fn reads_take_a_query_string_and_report_expiry() {
     let bearer = format!("Bearer {}", t.as_str());
     let r = send(fx.addr(), "GET", "/kv?namespace=vars%2Fjob%2Fapi&key=b", &[("Authorization", &bearer)], None);
     assert_eq!(r.status, 200, "{}", r.raw_body);
-    assert_eq!(r.body, json!({"namespace": "vars/job/api", "key": "b", "value": "2"}));
+    assert_eq!(r.body, json!({"namespace": "vars/job/api", "key": "b", "value": "2", "version": 1}));
     let r = call(fx.addr(), &t, "GET", "/kv", json!({"namespace": "vars/job/api", "key": "a"}));
     assert_eq!((r.body["expired"].clone(), r.body["expired_at"].clone()), (json!(true), json!(1_700_000_000)));
     // Secrets are read back decrypted but never echoed by writes.

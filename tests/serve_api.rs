@@ -276,7 +276,7 @@ fn rest_api_routes_roles_and_errors() {
             assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{path}: {}", r.text);
             continue;
         }
-        if path.starts_with("/api/v1/restore") {
+        if path.starts_with("/api/v1/restore/") {
             // POST only: routed, and refused to a reader by the role rule.
             let r = post(&s, &concrete, &reader, json!({"version": 1}));
             assert_eq!((r.status, r.body["rule"].as_str()), (403, Some("role")), "{path}: {}", r.text);
@@ -942,5 +942,87 @@ fn rest_cas_patch_version_reads_and_restore() {
         assert_eq!(r.status, 400, "{body}: {}", r.text);
         assert!(!r.text.contains("CHECK") && !r.text.contains(d.to_str().unwrap()), "{}", r.text);
         assert!(r.body["hint"].as_str().is_some_and(|h| !h.is_empty()), "{}", r.text);
+    }
+}
+
+/// Sensitive is one rule (`kv::is_secret_key`): a certificate private key
+/// (`certs/<name>.key` in `maand/job/<job>/worker/<host>`) is `(sensitive)` to a reader
+/// without `--reveal` in a get, a listing, the history and a version read, and plaintext PEM
+/// to one with it — never the `kvs1:` ciphertext.
+#[test]
+fn certificate_private_keys_are_sensitive_in_the_api() {
+    let dir = bucket();
+    let d = dir.path();
+    let reader = token(d, &["r", "--role", "reader"]);
+    let revealer = token(d, &["rv", "--role", "reader", "--reveal"]);
+    let s = serve(d);
+    let r = get(&s, "/api/v1/namespaces", &reader);
+    let ns = r.body["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["namespace"].as_str())
+        .find(|n| n.starts_with("maand/job/api/worker/") && n.matches('/').count() == 4)
+        .unwrap_or_else(|| panic!("no api allocation namespace: {}", r.text))
+        .to_string();
+    let key = format!("/api/v1/kv/{ns}/certs%2Fserver.key");
+    let history = format!("/api/v1/history/{ns}/certs%2Fserver.key");
+    let listed = |t: &str| {
+        let r = get(&s, &format!("/api/v1/kv/{ns}/"), t);
+        assert_eq!(r.status, 200, "{}", r.text);
+        let row = r.body["keys"].as_array().unwrap().iter().find(|k| k["key"] == "certs/server.key").cloned();
+        row.unwrap_or_else(|| panic!("no certs/server.key in {}", r.text))
+    };
+    // Without reveal: masked everywhere, never the ciphertext.
+    for (what, r) in [("get", get(&s, &key, &reader)), ("version", get(&s, &format!("{key}?version=1"), &reader))] {
+        assert_eq!(r.status, 200, "{what}: {}", r.text);
+        assert_eq!(
+            (r.body["value"].as_str(), r.body["sensitive"].as_bool()),
+            (Some("(sensitive)"), Some(true)),
+            "{what}: {}",
+            r.text
+        );
+    }
+    assert_eq!(listed(&reader)["value"], "(sensitive)");
+    let h = get(&s, &history, &reader);
+    assert_eq!(h.status, 200, "{}", h.text);
+    assert!(!h.text.contains("kvs1:") && h.text.contains("(sensitive)"), "{}", h.text);
+    // With reveal: the PEM.
+    let pem = |v: &Value| v.as_str().is_some_and(|t| t.starts_with("-----BEGIN"));
+    let r = get(&s, &key, &revealer);
+    assert!(pem(&r.body["value"]) && r.body.get("sensitive").is_none(), "{}", r.text);
+    assert!(pem(&get(&s, &format!("{key}?version=1"), &revealer).body["value"]));
+    assert!(pem(&listed(&revealer)["value"]));
+    let h = get(&s, &history, &revealer);
+    assert!(!h.text.contains("kvs1:") && h.text.contains("-----BEGIN"), "{}", h.text);
+    // The certificate itself is not sensitive.
+    let r = get(&s, &format!("/api/v1/kv/{ns}/certs%2Fserver.crt"), &reader);
+    assert!(pem(&r.body["value"]), "{}", r.text);
+}
+
+/// The audit trail names the API token, not the server's OS user, for every serve write
+/// (put, delete, restore): `GET /api/v1/applies` shows `token:<name>` for their serials.
+#[test]
+fn serve_writes_are_audited_as_their_token() {
+    let dir = bucket();
+    let d = dir.path();
+    let writer = token(d, &["deployer", "--role", "writer", "--namespaces", "vars/job/*"]);
+    let s = serve(d);
+    let url = "/api/v1/kv/vars/job/api/audited";
+    let mut serials = vec![];
+    let r = put(&s, url, &writer, json!({"value": "a"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    serials.push(r.body["serial"].as_u64().unwrap());
+    let r = send_json("DELETE", &s, url, &writer, json!({}), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    serials.push(r.body["serial"].as_u64().unwrap_or_else(|| panic!("no serial: {}", r.text)));
+    let r = post(&s, "/api/v1/restore/vars/job/api/audited", &writer, json!({"version": 1}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    serials.push(r.body["serial"].as_u64().unwrap_or_else(|| panic!("no serial: {}", r.text)));
+    let applies = get(&s, "/api/v1/applies", &writer);
+    for serial in serials {
+        let a = applies.body["applies"].as_array().unwrap().iter().find(|a| a["serial"] == serial);
+        let a = a.unwrap_or_else(|| panic!("serial {serial} not in {}", applies.text));
+        assert_eq!(a["actor"], "token:deployer", "{a}");
     }
 }

@@ -314,3 +314,66 @@ fn sessions_csrf_and_escaping() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The session cookie of a login with `token`.
+fn session(site: &str, token: &str) -> String {
+    let (status, headers, _) = login(site, token);
+    assert_eq!(status, 303);
+    let set = headers.iter().find(|(k, v)| k == "set-cookie" && v.starts_with("kvform_session=")).unwrap();
+    set.1.split(';').next().unwrap().to_string()
+}
+
+/// The key page's history has a Restore button per earlier version where the token may write
+/// (POST /ui/restore with the CSRF token and the loaded live version as `cas`): restoring
+/// version 1 writes its value as a new version; a stale page's restore is refused and shown.
+#[test]
+fn restore_a_version_from_the_key_page() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    kvform(d, &["apply", "--auto-approve"]);
+    kvform(d, &["kv", "set", "vars/job/api", "color", "red"]);
+    kvform(d, &["kv", "set", "vars/job/api", "color", "blue"]);
+    let writer = kvform(d, &["token", "create", "w", "--role", "writer"]).trim().to_string();
+    let reader = kvform(d, &["token", "create", "r", "--role", "reader"]).trim().to_string();
+    let (mut child, site) = start_serve(d);
+    let page_url = format!("{site}/ui/key/vars/job/api/color");
+
+    // A reader sees the history without Restore buttons.
+    let (status, _, page) = send(&page_url, Some(&session(&site, &reader)), None);
+    assert_eq!(status, 200);
+    assert!(page.contains("History") && !page.contains("/ui/restore"), "{page}");
+
+    // A writer: a button for version 1 (cas = the live version 2), none for the live one.
+    let cookie = session(&site, &writer);
+    let (_, _, page) = send(&page_url, Some(&cookie), None);
+    assert!(
+        page.contains("name=version value=1><input type=hidden name=cas value=2><button>Restore</button>"),
+        "{page}"
+    );
+    assert!(!page.contains("name=version value=2>"), "no button for the live version: {page}");
+    let csrf = page.split("name=csrf value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+
+    // Without the CSRF token: refused, nothing written.
+    let form = "namespace=vars%2Fjob%2Fapi&key=color&version=1&cas=2";
+    assert_eq!(send(&format!("{site}/ui/restore"), Some(&cookie), Some(form)).0, 403);
+    assert_eq!(kvform(d, &["kv", "get", "vars/job/api", "color"]).trim(), "blue");
+
+    // With it: version 1's value as version 3, and back on the key page.
+    let (status, headers, _) = send(&format!("{site}/ui/restore"), Some(&cookie), Some(&format!("csrf={csrf}&{form}")));
+    assert_eq!(status, 303);
+    let location = headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.as_str());
+    assert_eq!(location, Some("/ui/key/vars/job/api/color"));
+    assert_eq!(kvform(d, &["kv", "get", "vars/job/api", "color"]).trim(), "red");
+    assert_eq!(kvform(d, &["kv", "get", "vars/job/api", "color", "--version", "3"]).trim(), "red");
+
+    // The same (now stale) form again: refused with the conflict shown, nothing written.
+    let (status, headers, _) = send(&format!("{site}/ui/restore"), Some(&cookie), Some(&format!("csrf={csrf}&{form}")));
+    assert_eq!(status, 303);
+    let location = headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.clone()).unwrap();
+    assert!(location.contains("error=") && location.contains("version%203"), "{location}");
+    let history = kvform(d, &["kv", "history", "vars/job/api", "color"]);
+    let versions: Vec<&str> = history.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(versions, ["1", "2", "3"], "{history}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -49,6 +49,15 @@ fn number(p: &Params, name: &str, default: u64) -> Result<u64, Reply> {
     }
 }
 
+/// The optional `cas` of a write or delete (as the REST API's): the live version the hook
+/// expects, `0` = the key must not be live. A mismatch is 412 with the current `version`.
+fn cas(p: &Params) -> Result<Option<u64>, Reply> {
+    match p.get("cas") {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => number(p, "cas", 0).map(Some),
+    }
+}
+
 /// An optional integer field, any sign (a JSON number, or a decimal string from a query).
 fn integer(p: &Params, name: &str) -> Result<Option<i64>, Reply> {
     let bad = || Reply::error(400, format!("field {name:?} must be an integer"));
@@ -107,6 +116,11 @@ fn store_error(e: HookStoreError) -> Reply {
     match e {
         HookStoreError::Rejected(m) => Reply::error(400, m),
         e @ HookStoreError::Backend(_) => Reply::error(500, e.to_string()),
+        HookStoreError::Conflict { message, current } => {
+            let mut r = Reply::error(412, message);
+            r.body["version"] = json!(current);
+            r
+        }
     }
 }
 
@@ -155,7 +169,7 @@ fn answer_get(
         // Before the reply leaves: the hook cannot print what it has not received yet.
         shared.tokens().remember_secret(who.token, &v.value);
     }
-    let mut body = json!({ "namespace": ns, "key": key, "value": v.value.as_str() });
+    let mut body = json!({ "namespace": ns, "key": key, "value": v.value.as_str(), "version": v.version });
     if let Some(t) = v.expired_at {
         // Still readable until the next plan tombstones it; say so (SPEC §4 TTL).
         body["expired"] = json!(true);
@@ -173,6 +187,7 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
         shared.tokens().remember_secret(who.token, &value);
     }
     let ttl = number(p, "ttl", 0)?;
+    let cas = cas(p)?;
     who.op_check(op, ns, Some(key))?;
     // The one write validation of `kvform kv set` and the REST API (SPEC §4: NUL bytes,
     // sizes, the ttl range, the type), checked before the store is locked: a write the
@@ -183,7 +198,7 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
     if NamespaceKind::parse(ns).is_some_and(|k| matches!(k, NamespaceKind::Job(_))) && key == "rollout_order" {
         check_rollout_order(shared, who, ns, &value)?;
     }
-    shared.store().put(ns, key, &value, ttl, &who.identity.writer(), typed.as_ref()).map_err(store_error)?;
+    shared.store().put(ns, key, &value, ttl, &who.identity.writer(), typed.as_ref(), cas).map_err(store_error)?;
     let mut body = json!({ "namespace": ns, "key": key, "ttl": ttl });
     if let Some(t) = &typed {
         body["type"] = json!(t.kv_type);
@@ -230,9 +245,10 @@ fn check_rollout_order(shared: &Shared, who: &Authed, ns: &str, order: &str) -> 
 
 fn delete(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply> {
     let (ns, key) = (string(p, "namespace")?, string(p, "key")?);
+    let cas = cas(p)?;
     who.op_check(op, ns, Some(key))?;
     crate::kv::validate::check_delete(ns, key).map_err(|e| Reply::rule(400, e.message, e.rule))?;
-    if shared.store().delete(ns, key, &who.identity.writer()).map_err(store_error)? {
+    if shared.store().delete(ns, key, &who.identity.writer(), cas).map_err(store_error)? {
         Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true })))
     } else {
         Err(Reply::error(404, format!("key {key:?} not found in {ns}")))

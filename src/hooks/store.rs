@@ -17,6 +17,8 @@ pub struct HookValue {
     /// `Some(t)` when the key's ttl ran out at unix second `t` (`created_at + ttl <= now`).
     /// Such a key stays readable until the next plan tombstones it; reads report it.
     pub expired_at: Option<i64>,
+    /// The live version, for a later write's `cas`.
+    pub version: u64,
 }
 
 /// Why the store refused or failed an operation.
@@ -30,6 +32,24 @@ pub enum HookStoreError {
     /// plaintext secret values.
     #[error("state store failed: {0}")]
     Backend(String),
+    /// Compare-and-set: the key is not at the version the hook's `cas` named. Answered with
+    /// 412 and `current` (0 = no live version).
+    #[error("{message}")]
+    Conflict { message: String, current: u64 },
+}
+
+impl HookStoreError {
+    /// The compare-and-set refusal, in the words of [`crate::ops::OpError::Conflict`] with
+    /// the hook's way to retry.
+    pub fn conflict(ns: &str, key: &str, expected: u64, current: u64) -> HookStoreError {
+        let none = if current == 0 { " (it has no live version)" } else { "" };
+        HookStoreError::Conflict {
+            message: format!(
+                "{ns} {key} is at version {current}, not {expected}{none}\n  help: read it again and send \"cas\": {current}"
+            ),
+            current,
+        }
+    }
 }
 
 /// Reads and writes of the hook API, in the order the hooks make them.
@@ -39,7 +59,9 @@ pub trait HookStore: Send {
     /// Write a key (`ttl` seconds, 0 = never expires). `writer` is recorded in history.
     /// `typed` is the hook's `type`/`description` (already validated against the value);
     /// `None` is maand's untyped write: a `string` that keeps the key's description, as
-    /// [`crate::state::WriteTxn::put`] does.
+    /// [`crate::state::WriteTxn::put`] does. `cas`: the live version the hook expects
+    /// (`Some(0)`: the key must not be live); a mismatch is [`HookStoreError::Conflict`].
+    #[allow(clippy::too_many_arguments)]
     fn put(
         &mut self,
         ns: &str,
@@ -48,9 +70,10 @@ pub trait HookStore: Send {
         ttl: u64,
         writer: &str,
         typed: Option<&Typed>,
+        cas: Option<u64>,
     ) -> Result<(), HookStoreError>;
-    /// Tombstone a key; `false` when it was not live.
-    fn delete(&mut self, ns: &str, key: &str, writer: &str) -> Result<bool, HookStoreError>;
+    /// Tombstone a key; `false` when it was not live. `cas` as for [`HookStore::put`].
+    fn delete(&mut self, ns: &str, key: &str, writer: &str, cas: Option<u64>) -> Result<bool, HookStoreError>;
     /// Live keys of a namespace, sorted.
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError>;
     /// [`HookStore::get`] if it can answer without waiting: no lock another thread holds,
@@ -71,6 +94,8 @@ pub struct MemoryEntry {
     pub expired_at: Option<i64>,
     pub kv_type: KvType,
     pub description: String,
+    /// The live version: 1 on the first write, +1 on each later one.
+    pub version: u64,
 }
 
 /// An in-memory [`HookStore`] (namespace -> key -> entry), for tests and dry runs.
@@ -96,7 +121,9 @@ impl MemoryStore {
             Some(t) => t.description.clone(),
             None => self.entry(ns, key).map(|e| e.description.clone()).unwrap_or_default(),
         };
+        let version = self.entry(ns, key).map_or(1, |e| e.version + 1);
         let entry = MemoryEntry {
+            version,
             value: value.to_string(),
             ttl,
             writer: writer.to_string(),
@@ -107,6 +134,16 @@ impl MemoryStore {
         self.entries.entry(ns.to_string()).or_default().insert(key.to_string(), entry);
     }
 
+    /// Compare-and-set as the state does it ([`crate::ops`]): the same message.
+    fn check_cas(&self, ns: &str, key: &str, cas: Option<u64>) -> Result<(), HookStoreError> {
+        let Some(expected) = cas else { return Ok(()) };
+        let current = self.entry(ns, key).map_or(0, |e| e.version);
+        if current == expected {
+            return Ok(());
+        }
+        Err(HookStoreError::conflict(ns, key, expected, current))
+    }
+
     /// The entry of a key, if live.
     pub fn entry(&self, ns: &str, key: &str) -> Option<&MemoryEntry> {
         self.entries.get(ns)?.get(key)
@@ -115,7 +152,11 @@ impl MemoryStore {
 
 impl HookStore for MemoryStore {
     fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError> {
-        Ok(self.entry(ns, key).map(|e| HookValue { value: Zeroizing::new(e.value.clone()), expired_at: e.expired_at }))
+        Ok(self.entry(ns, key).map(|e| HookValue {
+            value: Zeroizing::new(e.value.clone()),
+            expired_at: e.expired_at,
+            version: e.version,
+        }))
     }
 
     fn put(
@@ -126,15 +167,18 @@ impl HookStore for MemoryStore {
         ttl: u64,
         writer: &str,
         typed: Option<&Typed>,
+        cas: Option<u64>,
     ) -> Result<(), HookStoreError> {
         if key.is_empty() {
             return Err(HookStoreError::Rejected("key must not be empty".into()));
         }
+        self.check_cas(ns, key, cas)?;
         self.insert(ns, key, value, ttl, writer, typed);
         Ok(())
     }
 
-    fn delete(&mut self, ns: &str, key: &str, _writer: &str) -> Result<bool, HookStoreError> {
+    fn delete(&mut self, ns: &str, key: &str, _writer: &str, cas: Option<u64>) -> Result<bool, HookStoreError> {
+        self.check_cas(ns, key, cas)?;
         let Some(m) = self.entries.get_mut(ns) else { return Ok(false) };
         let removed = m.remove(key).is_some();
         if m.is_empty() {

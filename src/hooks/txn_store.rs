@@ -13,10 +13,12 @@
 
 use super::store::{HookStore, HookStoreError, HookValue};
 use crate::apply::SharedTxn;
-use crate::kv::{Entry, Typed, is_secret_key};
+use crate::kv::{Entry, KvType, Typed, is_secret_key};
+use crate::ops::{Change, OpError};
 use crate::secrets::Keyring;
 use crate::state::{StateError, StateStore, WriteTxn};
 use std::sync::MutexGuard;
+use zeroize::Zeroizing;
 
 /// Hook reads and writes inside the apply's (or `kvform run`'s) write transaction.
 pub struct TxnStore {
@@ -71,6 +73,17 @@ fn store_error(e: StateError) -> HookStoreError {
     }
 }
 
+fn op_error(e: OpError) -> HookStoreError {
+    match e {
+        OpError::State(e) => store_error(e),
+        OpError::Conflict { ns, key, expected, current } => HookStoreError::conflict(&ns, &key, expected, current),
+        e @ (OpError::Rule(_)
+        | OpError::NoVersion { .. }
+        | OpError::Tombstone { .. }
+        | OpError::NothingToKeep { .. }) => HookStoreError::Rejected(e.to_string()),
+    }
+}
+
 /// The savepoint each hook write runs under.
 const HOOK_WRITE: &str = "kvform_hook_write";
 
@@ -78,10 +91,10 @@ const HOOK_WRITE: &str = "kvform_hook_write";
 /// database (after the validation of the routes) is undone alone and leaves the
 /// transaction usable — on PostgreSQL a failed statement otherwise aborts the whole
 /// transaction, and with it every later job of the apply.
-fn own_savepoint<T>(
+fn own_savepoint<T, E: From<StateError>>(
     txn: &mut WriteTxn,
-    write: impl FnOnce(&mut WriteTxn) -> Result<T, StateError>,
-) -> Result<T, StateError> {
+    write: impl FnOnce(&mut WriteTxn) -> Result<T, E>,
+) -> Result<T, E> {
     txn.savepoint(HOOK_WRITE)?;
     match write(txn) {
         Ok(v) => {
@@ -113,7 +126,7 @@ fn hook_value(
         zeroize::Zeroizing::new(e.value.clone())
     };
     let expired_at = e.expires_at().filter(|t| *t <= now);
-    Ok(Some(HookValue { value, expired_at }))
+    Ok(Some(HookValue { value, expired_at, version: e.version }))
 }
 
 /// Live keys of a namespace, derived keys included, sorted.
@@ -136,20 +149,27 @@ impl HookStore for TxnStore {
         ttl: u64,
         writer: &str,
         typed: Option<&Typed>,
+        cas: Option<u64>,
     ) -> Result<(), HookStoreError> {
         let now = self.now;
+        // Through the operations layer, like every door: its validation, cas and patch
+        // rules. A hook write always names its value and ttl; without `type` it is maand's
+        // untyped write, a `string` that keeps the key's description.
+        let change = Change {
+            value: Some(Zeroizing::new(value.to_string())),
+            kv_type: Some(typed.map_or(KvType::String, |t| t.kv_type)),
+            description: typed.map(|t| t.description.clone()),
+            ttl: Some(ttl),
+            cas,
+        };
         let mut txn = self.lock()?;
-        own_savepoint(&mut txn, |txn| match typed {
-            Some(t) => txn.put_typed(ns, key, value, ttl, writer, now, t),
-            None => txn.put(ns, key, value, ttl, writer, now),
-        })
-        .map_err(store_error)?;
+        own_savepoint(&mut txn, |txn| crate::ops::put(txn, ns, key, &change, writer, now)).map_err(op_error)?;
         Ok(())
     }
 
-    fn delete(&mut self, ns: &str, key: &str, writer: &str) -> Result<bool, HookStoreError> {
+    fn delete(&mut self, ns: &str, key: &str, writer: &str, cas: Option<u64>) -> Result<bool, HookStoreError> {
         let now = self.now;
-        own_savepoint(&mut *self.lock()?, |txn| txn.tombstone(ns, key, writer, now)).map_err(store_error)
+        own_savepoint(&mut *self.lock()?, |txn| crate::ops::delete(txn, ns, key, cas, writer, now)).map_err(op_error)
     }
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
@@ -196,11 +216,20 @@ impl HookStore for ReadOnlyStore {
         hook_value(ns, key, entry, self.store.keyring(), self.now)
     }
 
-    fn put(&mut self, _: &str, _: &str, _: &str, _: u64, _: &str, _: Option<&Typed>) -> Result<(), HookStoreError> {
+    fn put(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: &str,
+        _: Option<&Typed>,
+        _: Option<u64>,
+    ) -> Result<(), HookStoreError> {
         Err(read_only())
     }
 
-    fn delete(&mut self, _: &str, _: &str, _: &str) -> Result<bool, HookStoreError> {
+    fn delete(&mut self, _: &str, _: &str, _: &str, _: Option<u64>) -> Result<bool, HookStoreError> {
         Err(read_only())
     }
 
@@ -233,30 +262,33 @@ mod tests {
     fn reads_writes_and_expiry_go_through_the_transaction() {
         let (_d, txn) = setup();
         let mut s = TxnStore::new(txn.clone(), 1000);
-        s.put("vars/job/api", "b", "2", 0, "hook:api/c@h", None).unwrap();
-        s.put("vars/job/api", "a", " 1 ", 10, "hook:api/c@h", None).unwrap();
-        s.put("secrets/job/api", "pw", "hunter2", 0, "hook:api/c@h", None).unwrap();
+        s.put("vars/job/api", "b", "2", 0, "hook:api/c@h", None, None).unwrap();
+        s.put("vars/job/api", "a", " 1 ", 10, "hook:api/c@h", None, None).unwrap();
+        s.put("secrets/job/api", "pw", "hunter2", 0, "hook:api/c@h", None, None).unwrap();
         assert_eq!(s.keys("vars/job/api").unwrap(), ["a", "b"]);
         let a = s.get("vars/job/api", "a").unwrap().unwrap();
         assert_eq!((a.value.as_str(), a.expired_at), ("1", None));
         let stored = txn.lock().unwrap().get("secrets/job/api", "pw").unwrap().unwrap();
         assert!(!stored.value.contains("hunter2"), "sealed at rest");
         assert_eq!(s.get("secrets/job/api", "pw").unwrap().unwrap().value.as_str(), "hunter2");
-        assert!(s.delete("vars/job/api", "b", "w").unwrap());
-        assert!(!s.delete("vars/job/api", "b", "w").unwrap());
+        assert!(s.delete("vars/job/api", "b", "w", None).unwrap());
+        assert!(!s.delete("vars/job/api", "b", "w", None).unwrap());
         assert_eq!(s.get("vars/job/api", "b").unwrap(), None);
         assert_eq!(s.keys("vars/job/api").unwrap(), ["a"]);
         // Later: the ttl ran out at 1010; still readable, reported as expired.
         let mut later = TxnStore::new(txn.clone(), 1010);
         assert_eq!(later.get("vars/job/api", "a").unwrap().unwrap().expired_at, Some(1010));
-        assert!(matches!(s.put("vars/job/api", " bad", "x", 0, "w", None), Err(HookStoreError::Rejected(_))));
+        assert!(matches!(s.put("vars/job/api", " bad", "x", 0, "w", None, None), Err(HookStoreError::Rejected(_))));
         // A typed write goes through put_typed: stored with its type, refused when it does not fit.
         let typed = Typed::new(crate::kv::KvType::Number, "replicas");
-        s.put("vars/job/api", "n", "3", 0, "w", Some(&typed)).unwrap();
+        s.put("vars/job/api", "n", "3", 0, "w", Some(&typed), None).unwrap();
         let meta =
             crate::state::read_key_meta(txn.lock().unwrap().conn(), std::path::Path::new("t"), "vars/job/api", "n");
         assert_eq!(meta.unwrap().map(|m| (m.kv_type, m.description)), Some((typed.kv_type, "replicas".into())));
-        assert!(matches!(s.put("vars/job/api", "n", "x", 0, "w", Some(&typed)), Err(HookStoreError::Rejected(_))));
+        assert!(matches!(
+            s.put("vars/job/api", "n", "x", 0, "w", Some(&typed), None),
+            Err(HookStoreError::Rejected(_))
+        ));
         assert_eq!(s.get("vars/job/api", "n").unwrap().unwrap().value.as_str(), "3");
         let mut d = TxnStore::detached(0);
         assert!(matches!(d.get("vars/job/api", "a"), Err(HookStoreError::Backend(_))));

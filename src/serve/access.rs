@@ -13,7 +13,10 @@ pub enum Action {
     Read,
     /// Write or delete a key.
     Write,
-    /// See secret plaintext (also needs the token's `--reveal`).
+    /// See sensitive plaintext (also needs the token's `--reveal`): every key for which
+    /// [`crate::kv::is_secret_key`] holds — `secrets/*` and certificate private keys
+    /// (`certs/<name>.key` in `maand/job/<job>/worker/<host>`). Not namespace-scoped:
+    /// `--namespaces` limits writes only, and a reader may read every namespace.
     Reveal,
     /// List, create and revoke API tokens (`/api/v1/tokens`).
     ManageTokens,
@@ -94,8 +97,8 @@ pub fn check(token: &TokenRecord, action: Action, ns: &str) -> Result<(), Denial
         Action::Reveal if token.reveal => Ok(()),
         Action::Reveal => Err(Denial {
             rule: "reveal",
-            message: format!("token `{name}` may not see secret values"),
-            hint: "create a token with --reveal to read secret plaintext".into(),
+            message: format!("token `{name}` may not see secret values or certificate private keys"),
+            hint: "create a token with --reveal to read secrets and certificate private keys".into(),
         }),
         Action::Write => {
             if let Err(e) = rules::writable(ns) {

@@ -6,13 +6,15 @@
 use super::App;
 use super::access::{self, Action};
 use super::rest::{Reply, Req, rfc3339};
-use crate::kv::{KvType, is_secret_namespace, rules};
+use crate::kv::{KvType, is_secret_key, rules};
 use crate::state::StateError;
 use crate::state::tokens::TokenRecord;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The value as this token may see it.
+/// The value as this token may see it. Sensitive is one rule, [`is_secret_key`]: every key
+/// of `secrets/*` and every certificate private key (`certs/<name>.key` in an allocation
+/// namespace) is stored sealed and shown `(sensitive)` unless the token may reveal.
 pub(crate) fn shown(
     app: &App,
     token: &TokenRecord,
@@ -21,7 +23,7 @@ pub(crate) fn shown(
     version: u64,
     stored: &str,
 ) -> Result<(Value, bool), Reply> {
-    if !is_secret_namespace(ns) || stored.is_empty() {
+    if !is_secret_key(ns, key) || stored.is_empty() {
         return Ok((json!(stored), false));
     }
     if access::check(token, Action::Reveal, ns).is_err() {
@@ -194,6 +196,12 @@ fn rule_reply(e: rules::RuleError) -> Reply {
 
 fn writer(req: &Req) -> String {
     format!("api:{}", req.token.name)
+}
+
+/// Who the audit trail (`/api/v1/applies`, `kvform state applies`) names for a serve write:
+/// the token, not the OS user running `kvform serve`.
+fn actor(req: &Req) -> String {
+    format!("token:{}", req.token.name)
 }
 
 fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> {
@@ -377,7 +385,7 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
             return Err(Reply::state(e));
         }
     };
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now)).map_err(Reply::state)?;
+    let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now).by(actor(req))).map_err(Reply::state)?;
     let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
     let mut r = Reply::json(
         status,
@@ -413,7 +421,8 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
         }
         return Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": false })));
     }
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve delete", now)).map_err(Reply::state)?;
+    let serial =
+        txn.commit(crate::state::ApplyRecord::new("serve delete", now).by(actor(req))).map_err(Reply::state)?;
     let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
     r.index = Some(serial);
     Ok(r)
@@ -446,7 +455,8 @@ pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply
             return Err(op_reply(e));
         }
     };
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve restore", now)).map_err(Reply::state)?;
+    let serial =
+        txn.commit(crate::state::ApplyRecord::new("serve restore", now).by(actor(req))).map_err(Reply::state)?;
     let mut r = Reply::ok(json!({
         "namespace": ns, "key": key, "restored": version, "version": outcome.version(),
         "changed": outcome.changed(), "serial": serial,

@@ -61,7 +61,7 @@ pub fn document() -> Value {
                     "error": { "type": "string" }, "hint": { "type": "string" }, "rule": { "type": "string", "description": "403 only: the access rule that denied" } } },
                 "Key": { "type": "object", "properties": {
                     "namespace": { "type": "string" }, "key": { "type": "string" },
-                    "value": { "type": "string", "description": "`(sensitive)` for secrets unless the token has --reveal" },
+                    "value": { "type": "string", "description": "`(sensitive)` for secrets (`secrets/*`) and certificate private keys (`certs/<name>.key` in `maand/job/<job>/worker/<host>`) unless the token has --reveal, which reads the plaintext (PEM); never the stored ciphertext" },
                     "type": { "type": "string", "enum": types }, "description": { "type": "string" },
                     "version": { "type": "integer" }, "versions": { "type": "integer" }, "ttl": { "type": "integer" },
                     "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" },
@@ -103,7 +103,7 @@ pub fn document() -> Value {
                 "responses": { "200": ok("restored; ETag: the new version", json!({ "type": "object" })), "400": error_ref(), "401": error_ref(), "403": error_ref(), "404": error_ref(), "412": error_ref() } } },
             "/api/v1/history/{namespace}/{key}": { "get": { "summary": "Every kept version of a key", "parameters": params(&ns_key),
                 "responses": { "200": ok("versions, oldest first", json!({ "type": "object" })), "404": error_ref() } } },
-            "/api/v1/applies": { "get": { "summary": "The audit trail: each apply with actor, time, counts, status and changes",
+            "/api/v1/applies": { "get": { "summary": "The audit trail: each apply with actor (`user@host`, or `token:<name>` for an API/UI write), time, counts, status and changes",
                 "parameters": params(&[("limit", "query", "newest N (default 100)")]),
                 "responses": { "200": ok("applies, newest first", json!({ "type": "object" })) } } },
             "/api/v1/plan": { "get": { "summary": "The plan of the workspace against the state (read-only; the JSON of `kvform plan --format json`)",

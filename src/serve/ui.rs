@@ -411,6 +411,25 @@ fn page(
             }
             redirect(&format!("{}?notice={}", pages::ns_url(&ns), pages::enc(&format!("deleted {key}"))))
         }
+        ("POST", "/ui/restore") => {
+            let ns = form.get("namespace").cloned().unwrap_or_default();
+            let key = form.get("key").cloned().unwrap_or_default();
+            if !rest::known(&ns) {
+                return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
+            }
+            // The version to restore, and the live version the page was loaded at as `cas`.
+            let number = |name: &str| form.get(name).and_then(|v| v.trim().parse::<u64>().ok());
+            let mut body = Map::new();
+            body.insert("version".into(), json!(number("version").unwrap_or(0)));
+            if let Some(cas) = number("cas") {
+                body.insert("cas".into(), json!(cas));
+            }
+            let reply = unwrap(keys::restore(app, &req(&token, &BTreeMap::new(), Some(body)), &ns, &key));
+            if reply.status >= 400 {
+                return back(&ns, &key, &error_of(&reply));
+            }
+            redirect(&pages::key_url(&ns, &key))
+        }
         _ => html(404, pages::message("Not found", &format!("no page {path}"))),
     }
 }

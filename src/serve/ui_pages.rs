@@ -282,10 +282,27 @@ pub(crate) fn key(
     revealed: bool,
 ) -> String {
     let versions: Vec<&Value> = history["versions"].as_array().into_iter().flatten().collect();
+    let may_write = writable(ctx, ns);
+    // The live version the page was loaded at (0: deleted or absent): a restore sends it as
+    // `cas`, so restoring over a change made meanwhile is a conflict, not a silent overwrite.
+    let live = current["version"].as_u64().unwrap_or(0);
     let mut rows = String::new();
     for v in versions.iter().rev() {
+        let version = v["version"].as_u64().unwrap_or(0);
+        let restore = if !may_write {
+            String::new()
+        } else if v["deleted"] == true || version == live {
+            "<td></td>".to_string()
+        } else {
+            format!(
+                "<td><form method=post action=\"/ui/restore\"><input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\"><input type=hidden name=key value=\"{}\"><input type=hidden name=version value={version}><input type=hidden name=cas value={live}><button>Restore</button></form></td>",
+                esc(ctx.csrf),
+                esc(ns),
+                esc(key)
+            )
+        };
         rows.push_str(&format!(
-            "<tr><td class=num>{}</td><td class=mono>{}</td><td><span class=pill>{}</span></td><td>{}</td><td class=mono>{}</td><td>{}</td></tr>",
+            "<tr><td class=num>{}</td><td class=mono>{}</td><td><span class=pill>{}</span></td><td>{}</td><td class=mono>{}</td><td>{}</td>{restore}</tr>",
             v["version"],
             esc(s(v, "updated_at")),
             esc(s(v, "type")),
@@ -328,7 +345,7 @@ pub(crate) fn key(
         options(b),
         if revealed { "<input type=hidden name=reveal value=1>" } else { "" }
     );
-    let secret = crate::kv::is_secret_namespace(ns);
+    let secret = crate::kv::is_secret_key(ns, key);
     let reveal = if secret && ctx.token.reveal && !revealed {
         format!("<a href=\"{}?reveal=1\">Reveal</a>", key_url(ns, key))
     } else if secret && !ctx.token.reveal {
@@ -352,7 +369,7 @@ pub(crate) fn key(
             if current["sensitive"] == true { "(sensitive)".into() } else { esc(s(current, "value")) }
         )
     };
-    let edit = if writable(ctx, ns) {
+    let edit = if may_write {
         let del = if current.is_null() {
             String::new()
         } else {
@@ -368,10 +385,11 @@ pub(crate) fn key(
         String::new()
     };
     let body = format!(
-        "{}<h1 class=mono>{}</h1>{summary}<h2>History</h2><table><tr><th class=num>Version</th><th>Updated</th><th>Type</th><th>Value</th><th>Writer</th><th>Description</th></tr>{rows}</table>\
+        "{}<h1 class=mono>{}</h1>{summary}<h2>History</h2><table><tr><th class=num>Version</th><th>Updated</th><th>Type</th><th>Value</th><th>Writer</th><th>Description</th>{}</tr>{rows}</table>\
 <h2>Diff</h2>{diff_form}{diff}{edit}",
         crumbs(ns),
-        esc(key)
+        esc(key),
+        if may_write { "<th></th>" } else { "" }
     );
     layout(Some(ctx), key, &body)
 }

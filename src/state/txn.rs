@@ -91,6 +91,13 @@ impl ApplyRecord {
             status: ApplyStatus::Success,
         }
     }
+
+    /// The same, recorded as done by `actor` rather than this process's user: `kvform serve`
+    /// writes are by the API token (`token:<name>`), not the OS user running the server.
+    pub fn by(mut self, actor: impl Into<String>) -> ApplyRecord {
+        self.actor = actor.into();
+        self
+    }
 }
 
 /// Write counts, copied on each savepoint so `rollback_to` restores them exactly.

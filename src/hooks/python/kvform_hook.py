@@ -116,6 +116,16 @@ def _call(method, path, body=None):
     return json.loads(raw.decode("utf-8") or "null")
 
 
+def version(namespace, key):
+    """The live version of namespace/key (for `cas`), 0 when it does not exist."""
+    try:
+        return _call("GET", "/kv", {"namespace": namespace, "key": key})["version"]
+    except KvformHookError as e:
+        if e.status == 404:
+            return 0
+        raise
+
+
 def get(namespace, key, default=None):
     """The value of namespace/key, or `default` when the key does not exist."""
     try:
@@ -126,11 +136,13 @@ def get(namespace, key, default=None):
         raise
 
 
-def put(key, value, ttl=0, type=None, description=None):
+def put(key, value, ttl=0, type=None, description=None, cas=None):
     """Write vars/job/$JOB key (ttl seconds, 0 = never expires).
 
     `type` is one of string, number, boolean, datetime, date, duration, json; the API
-    refuses a value that does not fit it. Without it the key is a string."""
+    refuses a value that does not fit it. Without it the key is a string. `cas`: the live
+    version expected (`version()`; 0 = must not exist); a stale one raises
+    KvformHookError with status 412."""
     if isinstance(value, bool):
         value = "true" if value else "false"  # str(True) is "True", not a boolean
     elif isinstance(value, (list, dict)):
@@ -140,28 +152,35 @@ def put(key, value, ttl=0, type=None, description=None):
         body["type"] = type
     if description is not None:
         body["description"] = description
+    if cas is not None:
+        body["cas"] = int(cas)
     _call("PUT", "/kv", body)
 
 
-def delete(key):
-    """Tombstone vars/job/$JOB key. Returns False if it did not exist."""
-    return _delete("/kv", "vars/job/", key)
+def delete(key, cas=None):
+    """Tombstone vars/job/$JOB key. Returns False if it did not exist. `cas` as for put."""
+    return _delete("/kv", "vars/job/", key, cas)
 
 
-def put_secret(key, value, ttl=0):
-    """Write secrets/job/$JOB key, stored encrypted."""
-    _call("PUT", "/kv/secret",
-          {"namespace": "secrets/job/" + _job(), "key": key, "value": str(value), "ttl": int(ttl)})
+def put_secret(key, value, ttl=0, cas=None):
+    """Write secrets/job/$JOB key, stored encrypted. `cas` as for put."""
+    body = {"namespace": "secrets/job/" + _job(), "key": key, "value": str(value), "ttl": int(ttl)}
+    if cas is not None:
+        body["cas"] = int(cas)
+    _call("PUT", "/kv/secret", body)
 
 
-def delete_secret(key):
-    """Tombstone secrets/job/$JOB key. Returns False if it did not exist."""
-    return _delete("/kv/secret", "secrets/job/", key)
+def delete_secret(key, cas=None):
+    """Tombstone secrets/job/$JOB key. Returns False if it did not exist. `cas` as for put."""
+    return _delete("/kv/secret", "secrets/job/", key, cas)
 
 
-def _delete(path, prefix, key):
+def _delete(path, prefix, key, cas=None):
+    body = {"namespace": prefix + _job(), "key": key}
+    if cas is not None:
+        body["cas"] = int(cas)
     try:
-        _call("DELETE", path, {"namespace": prefix + _job(), "key": key})
+        _call("DELETE", path, body)
         return True
     except KvformHookError as e:
         if e.status == 404:
