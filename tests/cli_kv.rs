@@ -665,3 +665,26 @@ fn cas_patch_version_read_restore_undelete() {
     assert_eq!(ok(p, &["kv", "get", "secrets/job/api", "token", "--reveal"]), "first\n");
     assert_eq!(ok(p, &["kv", "get", "secrets/job/api", "token", "--reveal", "--version", "2"]), "second\n");
 }
+
+/// A write to a key the workspace declares (a `vars.hcl` attribute) says that the next apply
+/// reverts it, naming the file and line (issue 24); other keys get no warning.
+#[test]
+fn a_write_to_a_workspace_declared_key_warns() {
+    let dir = quickstart_copy();
+    let d = dir.path();
+    let o = kvform(d, &["apply", "--auto-approve"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = kvform(d, &["kv", "set", "vars/job/api", "base_path", "/v2"], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("vars/job/api base_path is declared by the workspace (workspace/jobs/api/vars.hcl:2)"),
+        "{err}"
+    );
+    assert!(err.contains("the next apply writes the workspace's value back"), "{err}");
+    let o = kvform(d, &["kv", "set", "vars/job/api", "not_declared", "x"], None);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("declared by the workspace"));
+    // ... and the next plan does revert it.
+    let plan = String::from_utf8(kvform(d, &["plan"], None).stdout).unwrap();
+    assert!(plan.contains("base_path") && plan.contains("\"/v2\" -> \"/api/v1\""), "{plan}");
+}

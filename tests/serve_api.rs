@@ -1026,3 +1026,19 @@ fn serve_writes_are_audited_as_their_token() {
         assert_eq!(a["actor"], "token:deployer", "{a}");
     }
 }
+
+/// A REST write to a key the workspace declares answers with a `warnings` entry and
+/// `managed_by` (the vars.hcl line); the web UI's key page shows the badge (issue 24).
+#[test]
+fn a_write_to_a_workspace_declared_key_warns_over_rest() {
+    let dir = bucket();
+    let d = dir.path();
+    let writer = token(d, &["w", "--role", "writer", "--namespaces", "vars/job/*"]);
+    let s = serve(d);
+    let r = put(&s, "/api/v1/kv/vars/job/api/base_path", &writer, json!({"value": "/v2"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["managed_by"], "workspace/jobs/api/vars.hcl:2", "{}", r.text);
+    assert!(r.body["warnings"][0].as_str().unwrap().contains("the next apply writes the workspace's value back"));
+    let r = put(&s, "/api/v1/kv/vars/job/api/free", &writer, json!({"value": "x"}));
+    assert!(r.body.get("warnings").is_none(), "{}", r.text);
+}

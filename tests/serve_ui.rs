@@ -308,6 +308,12 @@ fn sessions_csrf_and_escaping() {
     assert!(svg.contains("<title>api demands database</title>"), "{svg}");
     assert!(svg.contains(">changed: 10.0.0.1"), "{svg}");
 
+    // A key the workspace declares carries the badge on its page.
+    let (_, _, page) = send(&format!("{site}/ui/key/vars/job/api/base_path"), Some(&cookie), None);
+    assert!(page.contains("managed by workspace (vars.hcl:2)"), "{page}");
+    let (_, _, page) = send(&format!("{site}/ui/key/secrets/job/api/db_password"), Some(&cookie), None);
+    assert!(!page.contains("managed by workspace"));
+
     // Revoking the token ends the session at once.
     kvform(d, &["token", "revoke", "ui"]);
     assert_eq!(send(&format!("{site}/ui"), Some(&cookie), None).0, 401);

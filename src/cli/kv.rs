@@ -263,6 +263,9 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     };
     let outcome = crate::ops::put(&mut txn, &a.ns, &a.key, &change, &cli_writer(), now)?;
     let serial = txn.commit(ApplyRecord::new("kv set", now))?;
+    if let Some(at) = crate::workspace::declared_var(&session.bucket.root, &a.ns, &a.key) {
+        ctx.printer.warn(&crate::workspace::declared_warning(&a.ns, &a.key, &at));
+    }
     if outcome.changed() {
         ctx.printer.info(&format!("{} {}: version {} (serial {serial})", a.ns, a.key, outcome.version()));
     } else {

@@ -90,7 +90,7 @@ pub fn document() -> Value {
                     "responses": { "200": ok("the key, or null with error_on_missing=false", json!({ "$ref": "#/components/schemas/Key" })), "401": error_ref(), "404": error_ref() } },
                 "put": { "summary": "Write a key (vars/job/*, secrets/job/*; writer and admin tokens); what the body omits is kept", "parameters": params(&write_params),
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Put" } } } },
-                    "responses": { "200": ok("written (or unchanged); ETag: the new version", json!({ "type": "object" })), "201": ok("created", json!({ "type": "object" })),
+                    "responses": { "200": ok("written (or unchanged); ETag: the new version; `warnings` and `managed_by` when the workspace declares the key (the next apply writes it back)", json!({ "type": "object" })), "201": ok("created", json!({ "type": "object" })),
                         "400": error_ref(), "401": error_ref(), "403": error_ref(), "409": error_ref(), "412": error_ref(), "413": error_ref(), "415": error_ref(), "503": error_ref() } },
                 "patch": { "summary": "Edit a key: the same as PUT (only what the body names changes)", "parameters": params(&write_params),
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Put" } } } },

@@ -361,7 +361,8 @@ fn page(
                 &key,
             )));
             let history = json_of(&unwrap(keys::history(app, &shown_req, &ns, &key)));
-            html(200, pages::key(&ctx, &ns, &key, &current, &history, query, reveal))
+            let managed = crate::workspace::declared_var(&app.bucket.root, &ns, &key);
+            html(200, pages::key(&ctx, &ns, &key, &current, &history, query, reveal, managed.as_deref()))
         }
         ("POST", "/ui/put") => {
             let ns = form.get("namespace").cloned().unwrap_or_default();

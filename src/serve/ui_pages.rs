@@ -280,6 +280,7 @@ pub(crate) fn key(
     history: &Value,
     query: &BTreeMap<String, String>,
     revealed: bool,
+    managed: Option<&str>,
 ) -> String {
     let versions: Vec<&Value> = history["versions"].as_array().into_iter().flatten().collect();
     let may_write = writable(ctx, ns);
@@ -384,8 +385,20 @@ pub(crate) fn key(
     } else {
         String::new()
     };
+    // A key the workspace declares: an edit here lasts until the next apply writes it back.
+    let managed = managed
+        .map(|at| {
+            let short = at.rsplit('/').next().unwrap_or(at);
+            format!(
+                "<div class=note><span class=pill>managed by workspace ({})</span> {}: the next apply writes the workspace's value back; change it in {} to keep it.</div>",
+                esc(short),
+                esc(at),
+                esc(at.split(':').next().unwrap_or(at))
+            )
+        })
+        .unwrap_or_default();
     let body = format!(
-        "{}<h1 class=mono>{}</h1>{summary}<h2>History</h2><table><tr><th class=num>Version</th><th>Updated</th><th>Type</th><th>Value</th><th>Writer</th><th>Description</th>{}</tr>{rows}</table>\
+        "{}<h1 class=mono>{}</h1>{managed}{summary}<h2>History</h2><table><tr><th class=num>Version</th><th>Updated</th><th>Type</th><th>Value</th><th>Writer</th><th>Description</th>{}</tr>{rows}</table>\
 <h2>Diff</h2>{diff_form}{diff}{edit}",
         crumbs(ns),
         esc(key),

@@ -122,3 +122,27 @@ fn load_catalog_files(
         job.prometheus_server = ["prometheus.yml", "prometheus.yml.tpl"].iter().any(|f| dir.join(f).exists());
     }
 }
+
+/// Where the workspace declares `key` of `ns` — a `vars.hcl` attribute of `vars/job/<job>`,
+/// as `workspace/jobs/<job>/vars.hcl:LINE` — or `None`. A write there from any door (`kv
+/// set`, the REST API, the web UI, a hook) is reverted by the next apply, which writes the
+/// workspace's value back: the doors say so. A file that cannot be read declares nothing
+/// here (validate and plan report it).
+pub fn declared_var(root: &Path, ns: &str, key: &str) -> Option<String> {
+    let job = ns.strip_prefix("vars/job/")?;
+    if job.contains('/') {
+        return None;
+    }
+    let (mut sources, mut diags) = (crate::diag::SourceMap::new(), crate::diag::Diagnostics::new());
+    let vars = hcl_files::job_vars(root, job, &mut sources, &mut diags);
+    let var = vars.iter().find(|v| v.name == key)?;
+    let (line, _) = sources.line_col(var.span.file, var.span.start);
+    Some(format!("workspace/jobs/{job}/vars.hcl:{line}"))
+}
+
+/// The warning a door gives for a write to a key the workspace declares at `at`.
+pub fn declared_warning(ns: &str, key: &str, at: &str) -> String {
+    format!(
+        "{ns} {key} is declared by the workspace ({at}): the next apply writes the workspace's value back; change it there to keep it"
+    )
+}
