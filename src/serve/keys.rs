@@ -392,12 +392,12 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
         json!({ "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(), "type": kept_type, "serial": serial }),
     );
     // A key the workspace declares: the write stands until the next apply writes it back.
-    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
-        if let Ok(mut v) = serde_json::from_str::<Value>(&r.body) {
-            v["warnings"] = json!([crate::workspace::declared_warning(ns, key, &at)]);
-            v["managed_by"] = json!(at);
-            r.body = v.to_string();
-        }
+    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key)
+        && let Ok(mut v) = serde_json::from_str::<Value>(&r.body)
+    {
+        v["warnings"] = json!([crate::workspace::declared_warning(ns, key, &at)]);
+        v["managed_by"] = json!(at);
+        r.body = v.to_string();
     }
     r.index = Some(serial);
     r.etag = Some(outcome.version());
