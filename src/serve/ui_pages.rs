@@ -272,6 +272,7 @@ pub(crate) fn namespace(ctx: &Ctx<'_>, ns: &str, listing: &Value, query: &BTreeM
     layout(Some(ctx), ns, &body)
 }
 
+#[allow(clippy::too_many_arguments)] // one page's inputs, each from its own read
 pub(crate) fn key(
     ctx: &Ctx<'_>,
     ns: &str,
