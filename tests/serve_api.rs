@@ -85,10 +85,18 @@ fn agent() -> ureq::Agent {
 }
 
 fn send(method: &str, url: &str, token: Option<&str>, body: Option<(&str, &str)>) -> Resp {
+    request(method, url, token, body, &[])
+}
+
+/// One request: the bearer token, a body with its content type, extra headers.
+fn request(method: &str, url: &str, token: Option<&str>, body: Option<(&str, &str)>, extra: &[(&str, &str)]) -> Resp {
     let a = agent();
     let mut req = ureq::http::Request::builder().method(method).uri(url);
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
     }
     let resp = match body {
         Some((ct, b)) => a.run(req.header("Content-Type", ct).body(b.to_string()).unwrap()),
@@ -112,20 +120,8 @@ fn post(s: &Served, path: &str, t: &str, body: Value) -> Resp {
 
 /// A request with a JSON body and, optionally, `If-Match`.
 fn send_json(method: &str, s: &Served, path: &str, t: &str, body: Value, if_match: Option<&str>) -> Resp {
-    let mut req = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("{}{path}", s.base))
-        .header("Authorization", format!("Bearer {t}"))
-        .header("Content-Type", "application/json");
-    if let Some(m) = if_match {
-        req = req.header("If-Match", m);
-    }
-    let resp = agent().run(req.body(body.to_string()).unwrap()).unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
-    let text = resp.into_body().read_to_string().unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp { status, body, text, headers }
+    let extra: Vec<(&str, &str)> = if_match.map(|m| ("If-Match", m)).into_iter().collect();
+    request(method, &format!("{}{path}", s.base), Some(t), Some(("application/json", &body.to_string())), &extra)
 }
 
 fn put(s: &Served, path: &str, t: &str, body: Value) -> Resp {

@@ -71,6 +71,23 @@ pub struct Change {
     pub cas: Option<u64>,
 }
 
+/// What a put or restore wrote: the state's outcome and the type the key now has (the one
+/// named, or the one it kept).
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub outcome: WriteOutcome,
+    pub kv_type: KvType,
+}
+
+impl Written {
+    pub fn version(&self) -> u64 {
+        self.outcome.version()
+    }
+    pub fn changed(&self) -> bool {
+        self.outcome.changed()
+    }
+}
+
 /// The live version of a key, 0 when it has none (absent or deleted).
 fn live_version(rows: &[VersionRow]) -> u64 {
     rows.last().filter(|r| !r.deleted).map_or(0, |r| r.version)
@@ -112,7 +129,7 @@ pub fn put(
     change: &Change,
     writer: &str,
     now: i64,
-) -> Result<WriteOutcome, OpError> {
+) -> Result<Written, OpError> {
     let rows = txn.history(ns, key)?;
     check_cas(ns, key, &rows, change.cas)?;
     let live = rows.last().filter(|r| !r.deleted);
@@ -131,7 +148,8 @@ pub fn put(
         (None, None) => 0,
     };
     validate::check_write(ns, key, &value, kv_type, ttl, &description).map_err(OpError::Rule)?;
-    Ok(txn.put_typed(ns, key, &value, ttl, writer, now, &Typed::new(kv_type, &description))?)
+    let outcome = txn.put_typed(ns, key, &value, ttl, writer, now, &Typed::new(kv_type, &description))?;
+    Ok(Written { outcome, kv_type })
 }
 
 /// Tombstone a key; `Ok(false)` when it had no live version.
@@ -161,7 +179,7 @@ pub fn restore(
     cas: Option<u64>,
     writer: &str,
     now: i64,
-) -> Result<WriteOutcome, OpError> {
+) -> Result<Written, OpError> {
     let rows = txn.history(ns, key)?;
     check_cas(ns, key, &rows, cas)?;
     let Some(row) = rows.iter().find(|r| r.version == version) else {

@@ -270,7 +270,7 @@ fn op_reply(e: crate::ops::OpError) -> Reply {
 }
 
 /// `ttl`: seconds, or a duration in the one grammar of every door (`1h`, `30m`, `P30D`).
-pub(crate) fn ttl_of(v: &Value) -> Result<u64, Reply> {
+fn ttl_of(v: &Value) -> Result<u64, Reply> {
     let bad = || {
         Reply::error(
             400,
@@ -378,27 +378,18 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
             return Err(op_reply(e));
         }
     };
-    let kept_type = match txn.history(ns, key) {
-        Ok(rows) => rows.last().map(|r| r.kv_type).unwrap_or_default(),
-        Err(e) => {
-            let _ = txn.rollback();
-            return Err(Reply::state(e));
-        }
-    };
     let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now).by(actor(req))).map_err(Reply::state)?;
     let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
-    let mut r = Reply::json(
-        status,
-        json!({ "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(), "type": kept_type, "serial": serial }),
-    );
+    let mut body = json!({
+        "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(),
+        "type": outcome.kv_type, "serial": serial,
+    });
     // A key the workspace declares: the write stands until the next apply writes it back.
-    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key)
-        && let Ok(mut v) = serde_json::from_str::<Value>(&r.body)
-    {
-        v["warnings"] = json!([crate::workspace::declared_warning(ns, key, &at)]);
-        v["managed_by"] = json!(at);
-        r.body = v.to_string();
+    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
+        body["warnings"] = json!([crate::workspace::declared_warning(ns, key, &at)]);
+        body["managed_by"] = json!(at);
     }
+    let mut r = Reply::json(status, body);
     r.index = Some(serial);
     r.etag = Some(outcome.version());
     Ok(r)
