@@ -15,7 +15,8 @@ use super::render::{StateReader, allocation};
 use crate::hooks::render_step::review_dir;
 use crate::plan::{Action, Plan};
 use crate::templates::{Reader, render_job};
-use crate::workspace::templates::job_templates;
+use crate::workspace::templates::{files_under, job_templates};
+use anyhow::Context as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -114,30 +115,25 @@ pub fn print(ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
     let reader = Rc::new(PlannedReader { base: StateReader { store, now: session.now }, keys, hook_written, declared });
     let review = review_dir(&session.bucket.root);
     let jobs_dir = session.bucket.jobs_dir();
+    // The last apply's render, read once: a file there that cannot be read is an error, not
+    // a file shown as new.
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for (rel, path) in files_under(&review, |_| true).with_context(|| format!("cannot read {}", review.display()))? {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        last.insert(rel, text);
+    }
     let mut out: Vec<String> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let (mut added, mut changed, mut removed) = (0, 0, 0);
     for (name, job) in &desired.jobs {
         let templates =
             job_templates(&jobs_dir.join(name), &format!("workspace/jobs/{name}"), session.settings.max_file_size)?;
-        // Files the last apply rendered for this job, by staged path.
-        let mut before: BTreeMap<String, String> = BTreeMap::new();
-        for host in std::fs::read_dir(&review).into_iter().flatten().flatten() {
-            let host = host.file_name().to_string_lossy().into_owned();
-            let base = review.join(&host).join("jobs").join(name);
-            let mut stack = vec![(base.clone(), String::new())];
-            while let Some((dir, rel)) = stack.pop() {
-                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    let r = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
-                    if e.file_type().is_ok_and(|t| t.is_dir()) {
-                        stack.push((e.path(), r));
-                    } else if let Ok(text) = std::fs::read_to_string(e.path()) {
-                        before.insert(format!("{host}/jobs/{name}/{r}"), text);
-                    }
-                }
-            }
-        }
+        // Files the last apply rendered for this job, by staged path (`<host>/jobs/<job>/…`).
+        let before: BTreeMap<&str, &str> = last
+            .iter()
+            .filter(|(path, _)| path.split('/').nth(2) == Some(name.as_str()))
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
         let mut after: BTreeMap<String, String> = BTreeMap::new();
         if !templates.is_empty() {
             for host in &job.active_hosts {
@@ -152,7 +148,7 @@ pub fn print(ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
                 }
             }
         }
-        let paths: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        let paths: BTreeSet<&str> = before.keys().copied().chain(after.keys().map(String::as_str)).collect();
         for path in paths {
             match (before.get(path), after.get(path)) {
                 (None, Some(a)) => {

@@ -35,10 +35,8 @@ pub struct TemplateReadError {
 /// The templates of the job whose directory is `job_dir`, sorted by path. `shown_prefix` is
 /// the directory as the user names it (`workspace/jobs/api`).
 pub fn job_templates(job_dir: &Path, shown_prefix: &str, limit: u64) -> Result<Vec<JobTemplate>, TemplateReadError> {
-    let mut found = Vec::new();
-    walk(job_dir, "", &mut found)
+    let found = files_under(job_dir, |name| name.ends_with(".tpl"))
         .map_err(|e| TemplateReadError { path: shown_prefix.to_string(), source: e.into() })?;
-    found.sort();
     let mut out = Vec::with_capacity(found.len());
     for (rel, path) in found {
         let shown = format!("{shown_prefix}/{rel}");
@@ -54,9 +52,17 @@ pub fn job_templates(job_dir: &Path, shown_prefix: &str, limit: u64) -> Result<V
     Ok(out)
 }
 
-/// Every `*.tpl` below `dir` (directories are entered, symlinked ones are not: a link out of
-/// the workspace is not part of the job).
-fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+/// The files below `dir` whose name `keep` accepts, as (`/`-separated path under `dir`,
+/// path), sorted; none when `dir` does not exist. Directories are entered, symlinked ones are
+/// not (a link out of the tree is not part of it).
+pub fn files_under(dir: &Path, keep: impl Fn(&str) -> bool) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    walk(dir, "", &keep, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk(dir: &Path, rel: &str, keep: &impl Fn(&str) -> bool, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -68,8 +74,8 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Res
         let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            walk(&entry.path(), &child, out)?;
-        } else if name.ends_with(".tpl") {
+            walk(&entry.path(), &child, keep, out)?;
+        } else if keep(&name) {
             out.push((child, entry.path()));
         }
     }
