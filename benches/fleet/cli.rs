@@ -12,6 +12,11 @@ pub const RUNS: usize = 3;
 
 /// Run `kvform -C root args…`; panics on failure. Returns the wall time.
 pub fn kvform(root: &Path, args: &[&str]) -> Duration {
+    kvform_out(root, args).0
+}
+
+/// [`kvform`], also returning what it printed on stdout.
+pub fn kvform_out(root: &Path, args: &[&str]) -> (Duration, String) {
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_kvform"))
         .arg("-C")
@@ -25,7 +30,14 @@ pub fn kvform(root: &Path, args: &[&str]) -> Duration {
         .expect("run kvform");
     let took = start.elapsed();
     assert!(out.status.success(), "kvform {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    took
+    (took, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The keys a plan changes: the sum of its `Plan: N to add, M to change, K to destroy.` line
+/// (every count is one key).
+pub fn changed_keys(plan_stdout: &str) -> usize {
+    let Some(line) = plan_stdout.lines().find(|l| l.starts_with("Plan: ")) else { return 0 };
+    line.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<usize>().ok()).sum()
 }
 
 /// The largest resident set of any child waited for so far, in MiB (getrusage).
@@ -67,6 +79,39 @@ pub struct CliRun {
     pub noop: Vec<Duration>,
     /// `kvform plan` + `kvform apply` after bumping one job's version, per run.
     pub one_job: Vec<(Duration, Duration)>,
+    /// Keys the one-job change writes (from its plan's summary line).
+    pub one_job_keys: usize,
+    /// `kvform plan` + `kvform apply` after editing one worker's labels, per run.
+    pub one_worker: Vec<(Duration, Duration)>,
+    pub one_worker_keys: usize,
+    /// One-job change through a saved plan: `kvform plan --out` then `kvform apply FILE`
+    /// (the apply's time only, to compare with `apply --auto-approve` above), per run.
+    pub saved_apply: Vec<Duration>,
+}
+
+/// The worker the one-worker change edits (host `10.0.0.7`, in label group 7 of the default
+/// 20) and its labels line as the generator writes it.
+const EDITED_WORKER: &str = r#""host": "10.0.0.7", "labels": ["g7", "rack7""#;
+
+/// Give the edited worker label `edit{to}` instead of `edit{from}` (none when `from` is 0).
+/// The label selects no job, so only that worker's namespace changes.
+fn edit_worker(root: &Path, from: usize, to: usize) {
+    let path = root.join("workspace/workers.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old = if from == 0 { EDITED_WORKER.to_string() } else { format!(r#"{EDITED_WORKER}, "edit{from}""#) };
+    let new = format!(r#"{EDITED_WORKER}, "edit{to}""#);
+    let edited = text.replacen(&old, &new, 1);
+    assert_ne!(text, edited, "the generator's workers.json changed shape");
+    std::fs::write(&path, edited).unwrap();
+}
+
+/// Bump job `job`'s version from `1.0.x`-style `{from}.0.` to `{to}.0.`.
+fn bump_job(root: &Path, job: &str, from: usize, to: usize) {
+    let manifest = root.join("workspace/jobs").join(job).join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let bumped = text.replacen(&format!("\"version\": \"{from}.0."), &format!("\"version\": \"{to}.0."), 1);
+    assert_ne!(text, bumped, "the generator's manifest changed shape");
+    std::fs::write(&manifest, bumped).unwrap();
 }
 
 /// Generate `fleet` under `root`, then: first apply, state size, no-op plans, one-job changes.
@@ -81,16 +126,40 @@ pub fn measure(root: &Path, fleet: &Fleet, runs: usize) -> CliRun {
     let state_bytes = state_bytes(root);
     let noop = (0..runs).map(|_| kvform(root, &["plan"])).collect();
     let job = Fleet::job(fleet.jobs / 2);
-    let manifest = root.join("workspace/jobs").join(&job).join("manifest.json");
+    let mut one_job_keys = 0;
     let one_job = (0..runs)
         .map(|i| {
-            let text = std::fs::read_to_string(&manifest).unwrap();
-            let bumped =
-                text.replacen(&format!("\"version\": \"{}.0.", i + 1), &format!("\"version\": \"{}.0.", i + 2), 1);
-            assert_ne!(text, bumped, "the generator's manifest changed shape");
-            std::fs::write(&manifest, bumped).unwrap();
-            (kvform(root, &["plan"]), kvform(root, &["apply", "--auto-approve"]))
+            bump_job(root, &job, i + 1, i + 2);
+            let (plan, out) = kvform_out(root, &["plan"]);
+            one_job_keys = changed_keys(&out);
+            (plan, kvform(root, &["apply", "--auto-approve"]))
         })
         .collect();
-    CliRun { first_apply, first_apply_peak, state_bytes, noop, one_job }
+    let mut one_worker_keys = 0;
+    let one_worker = (0..runs)
+        .map(|i| {
+            edit_worker(root, i, i + 1);
+            let (plan, out) = kvform_out(root, &["plan"]);
+            one_worker_keys = changed_keys(&out);
+            (plan, kvform(root, &["apply", "--auto-approve"]))
+        })
+        .collect();
+    let saved_apply = (0..runs)
+        .map(|i| {
+            bump_job(root, &job, runs + i + 1, runs + i + 2);
+            kvform(root, &["plan", "--out", "bench-plan.json"]);
+            kvform(root, &["apply", "bench-plan.json"])
+        })
+        .collect();
+    CliRun {
+        first_apply,
+        first_apply_peak,
+        state_bytes,
+        noop,
+        one_job,
+        one_job_keys,
+        one_worker,
+        one_worker_keys,
+        saved_apply,
+    }
 }
