@@ -100,7 +100,10 @@ fn header_form_matches_a_running_hook() {
     let h = hdr("post_deploy", "command_setup");
     assert_eq!(go(as_refs(&h), "GET", read_body.clone()).status, 200);
     assert_eq!(go(as_refs(&h), "PUT", write_body.clone()).status, 200);
-    assert_eq!(fx.store.lock().unwrap().entry("vars/job/api", "c").unwrap().writer, "hook:api/command_setup@10.0.0.1");
+    assert_eq!(
+        fx.store.lock().unwrap().entry("vars/job/api", "c").unwrap().writer,
+        "api:10.0.0.1/post_deploy/command_setup"
+    );
     // Wrong event, wrong command, missing header: no such running hook.
     assert_eq!(go(hdr("pre_deploy", "command_setup"), "GET", read_body.clone()).status, 401);
     assert_eq!(go(hdr("post_deploy", "command_x"), "GET", read_body.clone()).status, 401);

@@ -108,7 +108,7 @@ fn hook_writes_commit_and_roll_back(tb: TestBucket) {
     // Committed: vault's var and secret, app's reads of them, the curl hook's writes.
     assert_eq!(tb.value("vars/job/vault", "greeting").as_deref(), Some("hello"));
     let writer = tb.store().get("vars/job/vault", "greeting").unwrap().unwrap().writer;
-    assert_eq!(writer, format!("hook:vault/command_init@{H1}"));
+    assert_eq!(writer, format!("vault:{H1}/pre_deploy/command_init"));
     assert_eq!(tb.value("secrets/job/vault", "token").as_deref(), Some(SECRET));
     assert_eq!(tb.value("vars/job/app", "token_ok").as_deref(), Some("yes"));
     assert_eq!(tb.value("vars/job/app", "greeting_seen").as_deref(), Some("hello"));

@@ -206,7 +206,10 @@ print("held", kv.status("forgotten")["holders"] == [os.environ["ALLOCATION_ID"]]
     {
         let st = fx.store.lock().unwrap();
         let secret = st.entry("secrets/job/api", "db_password").unwrap();
-        assert_eq!((secret.value.as_str(), secret.writer.as_str()), ("s3cr3t", "hook:api/command_setup@10.0.0.1"));
+        assert_eq!(
+            (secret.value.as_str(), secret.writer.as_str()),
+            ("s3cr3t", "api:10.0.0.1/pre_deploy/command_setup")
+        );
         assert_eq!(st.entry("maand/job/api", "rollout_order").unwrap().value, "10.0.0.2,10.0.0.1");
         assert!(st.entry("vars/job/api", "greeting").is_none());
     }

@@ -2,16 +2,15 @@
 //!
 //! Writes go only to namespaces the ownership table opens to outside writers
 //! (`vars/job/<job>`, `secrets/job/<job>`); each write is its own change set (serial + 1)
-//! by `cli:<user>@<host>`, waiting up to `--lock-timeout` (default 30s) for a running
+//! by `<user>@<host>` (the writer of its version and the actor of its audit record), waiting up to `--lock-timeout` (default 30s) for a running
 //! kvform. Secret values are read from stdin (`-`) so they never appear in process
 //! arguments.
 
 use super::Context;
 use super::keys::{GetArgs, check_key, get, namespace};
 use super::output::{Format, shown_value, table};
-use super::session::{DEFAULT_LOCK_TIMEOUT, Session, cli_writer, lock_timeout, parse_duration};
+use super::session::{DEFAULT_LOCK_TIMEOUT, Session, cli_actor, lock_timeout, parse_duration};
 use crate::kv::{Entry, ExternalWrites, is_secret_key};
-use crate::state::ApplyRecord;
 use anyhow::bail;
 use std::io::Read;
 use std::process::ExitCode;
@@ -261,8 +260,9 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
         ttl: Some(ttl),
         cas: a.cas,
     };
-    let outcome = crate::ops::put(&mut txn, &a.ns, &a.key, &change, &cli_writer(), now)?;
-    let serial = txn.commit(ApplyRecord::new("kv set", now))?;
+    let actor = cli_actor();
+    let outcome = crate::ops::put(&mut txn, &a.ns, &a.key, &change, &actor, now)?;
+    let serial = txn.commit(actor.record("kv set", now))?;
     if let Some(at) = crate::workspace::declared_var(&session.bucket.root, &a.ns, &a.key) {
         ctx.printer.warn(&crate::workspace::declared_warning(&a.ns, &a.key, &at));
     }
@@ -282,7 +282,8 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     let store = session.open_state()?;
     let now = session.now;
     let mut txn = session.begin_write(store, "kv delete", timeout)?;
-    let deleted = crate::ops::delete(&mut txn, &a.ns, &a.key, a.cas, &cli_writer(), now)?;
+    let actor = cli_actor();
+    let deleted = crate::ops::delete(&mut txn, &a.ns, &a.key, a.cas, &actor, now)?;
     if !deleted {
         txn.rollback()?;
         if a.error_on_missing {
@@ -291,7 +292,7 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
         ctx.printer.info(&format!("{} {}: not present, nothing to delete", a.ns, a.key));
         return Ok(ExitCode::SUCCESS);
     }
-    let serial = txn.commit(ApplyRecord::new("kv delete", now))?;
+    let serial = txn.commit(actor.record("kv delete", now))?;
     ctx.printer.info(&format!("{} {}: deleted (serial {serial})", a.ns, a.key));
     Ok(ExitCode::SUCCESS)
 }
@@ -306,8 +307,9 @@ fn restore(ctx: &Context, a: RestoreArgs) -> anyhow::Result<ExitCode> {
     job_in_workspace(&session.bucket, &a.ns)?;
     let now = session.now;
     let mut txn = session.begin_write(store, "kv restore", timeout)?;
-    let outcome = crate::ops::restore(&mut txn, &a.ns, &a.key, a.version, a.cas, &cli_writer(), now)?;
-    let serial = txn.commit(ApplyRecord::new("kv restore", now))?;
+    let actor = cli_actor();
+    let outcome = crate::ops::restore(&mut txn, &a.ns, &a.key, a.version, a.cas, &actor, now)?;
+    let serial = txn.commit(actor.record("kv restore", now))?;
     if outcome.changed() {
         ctx.printer.info(&format!(
             "{} {}: version {} restored as version {} (serial {serial})",

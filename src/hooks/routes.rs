@@ -198,7 +198,7 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
     if NamespaceKind::parse(ns).is_some_and(|k| matches!(k, NamespaceKind::Job(_))) && key == "rollout_order" {
         check_rollout_order(shared, who, ns, &value)?;
     }
-    shared.store().put(ns, key, &value, ttl, &who.identity.writer(), typed.as_ref(), cas).map_err(store_error)?;
+    shared.store().put(ns, key, &value, ttl, &who.identity.actor(), typed.as_ref(), cas).map_err(store_error)?;
     let mut body = json!({ "namespace": ns, "key": key, "ttl": ttl });
     if let Some(t) = &typed {
         body["type"] = json!(t.kv_type);
@@ -248,7 +248,7 @@ fn delete(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Re
     let cas = cas(p)?;
     who.op_check(op, ns, Some(key))?;
     crate::kv::validate::check_delete(ns, key).map_err(|e| Reply::rule(400, e.message, e.rule))?;
-    if shared.store().delete(ns, key, &who.identity.writer(), cas).map_err(store_error)? {
+    if shared.store().delete(ns, key, &who.identity.actor(), cas).map_err(store_error)? {
         Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true })))
     } else {
         Err(Reply::error(404, format!("key {key:?} not found in {ns}")))
