@@ -207,6 +207,11 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
         // Secret values are never echoed.
         body["value"] = json!(value.as_str());
     }
+    if let Some(at) = shared.topology.declared(ns, key) {
+        // As the REST API answers: the next apply writes the workspace's value back.
+        body["warnings"] = json!([crate::workspace::declared_warning(ns, key, at)]);
+        body["managed_by"] = json!(at);
+    }
     Ok(Reply::ok(body))
 }
 
