@@ -66,10 +66,11 @@ struct SetArgs {
     /// The value, or `-` to read it from stdin (required for secrets). Surrounding
     /// whitespace is trimmed.
     value: String,
-    /// Expire after this long: seconds (3600), 1h, 30m, 7d or ISO 8601 (P30D). The next plan
-    /// tombstones an expired key. 0 = never.
-    #[arg(long, value_name = "DURATION", default_value = "0")]
-    ttl: String,
+    /// Expire after this long from now: seconds (3600), 1h, 30m, 7d or ISO 8601 (P30D). The
+    /// next plan tombstones an expired key. 0 = never. Omitted: the key keeps its expiry (a
+    /// new key never expires).
+    #[arg(long, value_name = "DURATION")]
+    ttl: Option<String>,
     /// Fail if the key already exists (and is not deleted).
     #[arg(long)]
     no_overwrite: bool,
@@ -213,8 +214,10 @@ fn parse_type(s: &str) -> Result<crate::kv::KvType, String> {
 fn set(ctx: &Context, a: SetArgs) -> anyhow::Result<ExitCode> {
     let kind = writable(&a.ns)?;
     check_key(&a.key)?;
-    let ttl = parse_duration("--ttl", &a.ttl)?;
-    crate::kv::validate::check_ttl(ttl).map_err(|e| anyhow::anyhow!(e.message))?;
+    let ttl = a.ttl.as_deref().map(|t| parse_duration("--ttl", t)).transpose()?;
+    if let Some(ttl) = ttl {
+        crate::kv::validate::check_ttl(ttl).map_err(|e| anyhow::anyhow!(e.message))?;
+    }
     let timeout = lock_timeout(&a.lock_timeout)?;
     match kind {
         ExternalWrites::Plain if a.secret => bail!(
@@ -240,8 +243,15 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     // The one write validation (SPEC §4), the same as the hook API's and `kvform serve`'s,
     // before the lock (the operation checks again with what the key keeps).
     let description = a.description.clone().unwrap_or_default();
-    crate::kv::validate::check_write(&a.ns, &a.key, &value, a.kv_type.unwrap_or_default(), ttl, &description)
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    crate::kv::validate::check_write(
+        &a.ns,
+        &a.key,
+        &value,
+        a.kv_type.unwrap_or_default(),
+        ttl.unwrap_or(0),
+        &description,
+    )
+    .map_err(|e| anyhow::anyhow!(e.message))?;
     let session = Session::new(ctx)?;
     let store =
         if kind == ExternalWrites::Encrypted { session.open_state_with_keyring()? } else { session.open_state()? };
@@ -257,7 +267,7 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
         value: Some(value),
         kv_type: a.kv_type,
         description: a.description.clone(),
-        ttl: Some(ttl),
+        ttl,
         cas: a.cas,
     };
     let actor = cli_actor();
