@@ -230,3 +230,42 @@ fn the_same_scenario_leaves_the_same_rows_through_every_door_on_postgres() {
     }
     every_door(tf_support::pg_bucket);
 }
+
+/// The write logic is in `src/ops/` once: no door (`src/cli/`, `src/serve/`, `src/hooks/`)
+/// calls the state's write transaction to write or delete a key itself (`put*`,
+/// `tombstone`, `write*` on a transaction). A door parses, calls `kvform::ops`, renders.
+#[test]
+fn no_door_writes_a_key_past_the_operations_layer() {
+    fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for door in ["src/cli", "src/serve", "src/hooks"] {
+        let mut list = Vec::new();
+        files(&root.join(door), &mut list);
+        for f in list {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                let Some(at) = code.find("txn") else { continue };
+                let call = &code[at..];
+                let after = call.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_' || c == ')' || c == '*');
+                let direct = ["put(", "put_", "tombstone(", "write("]
+                    .iter()
+                    .any(|m| after.strip_prefix('.').is_some_and(|rest| rest.starts_with(m)));
+                if direct {
+                    found.push(format!("{}:{}: {}", f.strip_prefix(root).unwrap().display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "doors writing a key past src/ops/:\n{}", found.join("\n"));
+}
