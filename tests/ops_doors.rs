@@ -178,17 +178,22 @@ kv DELETE "{$k,\"cas\":3}"
 kv PUT "{$k,\"value\":\"3\",\"type\":\"number\",\"description\":\"how many\",\"ttl\":3600,\"cas\":0}"
 "#;
 
-fn hook_door(d: &Path) {
+/// Give the db job a `pre_deploy` hook `command_doors` running `script`, and apply.
+fn apply_with_hook(d: &Path, script: &str) {
     write(
         d,
         "workspace/jobs/db/manifest.json",
         "{\n  \"version\": \"2.0.0\",\n  \"commands\": {\n    \"command_doors\": {\n      \"executed_on\": [\"pre_deploy\"]\n    }\n  }\n}\n",
     );
-    write(d, "workspace/jobs/db/_modules/command_doors.sh", HOOK);
+    write(d, "workspace/jobs/db/_modules/command_doors.sh", script);
     use std::os::unix::fs::PermissionsExt;
     let script = d.join("workspace/jobs/db/_modules/command_doors.sh");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     ok(d, &["apply", "--auto-approve"]);
+}
+
+fn hook_door(d: &Path) {
+    apply_with_hook(d, HOOK);
     let status = std::fs::read_to_string(d.join("cas.txt")).unwrap();
     let body: Value = serde_json::from_str(&std::fs::read_to_string(d.join("cas.json")).unwrap()).unwrap();
     assert_eq!((status.trim(), body["version"].as_u64()), ("412", Some(2)), "{body}");
@@ -268,4 +273,105 @@ fn no_door_writes_a_key_past_the_operations_layer() {
         }
     }
     assert!(found.is_empty(), "doors writing a key past src/ops/:\n{}", found.join("\n"));
+}
+
+/// What no backend can store, refused alike by every door: a value with a NUL byte, a ttl of
+/// 2^64-1 and one of i64::MAX (`created_at + ttl` overflows). Each answer is a 400 (the CLI:
+/// an error) with a `help:`/`hint`, no SQL and no path; nothing is written.
+const BAD_TTLS: [u64; 2] = [u64::MAX, i64::MAX as u64];
+
+fn no_sql_no_path(text: &str, d: &Path) {
+    assert!(!text.contains("CHECK") && !text.contains("SQL") && !text.contains("constraint"), "{text}");
+    assert!(!text.contains(d.to_str().unwrap()) && !text.contains("kvform.db"), "{text}");
+}
+
+fn cli_refuses(d: &Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvform"))
+        .arg("-C")
+        .arg(d)
+        .args(["kv", "set", NS, KEY, "-"])
+        .env("KVFORM_NOW", NOW)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"a\0b").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.contains("contains a NUL byte") && err.contains("help:"), "{err}");
+    no_sql_no_path(&err, d);
+    for ttl in BAD_TTLS {
+        let o = kvform(d, &["kv", "set", NS, KEY, "3", "--ttl", &ttl.to_string()]);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains("100 years") && err.contains("help:"), "{ttl}: {err}");
+        no_sql_no_path(&err, d);
+    }
+}
+
+fn rest_refuses(d: &Path) {
+    let token = ok(d, &["token", "create", "bad", "--role", "writer", "--namespaces", "vars/job/*"]).trim().to_string();
+    let s = serve(d);
+    let key = format!("/api/v1/kv/{NS}/{KEY}");
+    let bodies =
+        [json!({"value": "a\u{0}b"}), json!({"value": 3, "ttl": BAD_TTLS[0]}), json!({"value": 3, "ttl": BAD_TTLS[1]})];
+    for body in bodies {
+        let (status, b, _) = call(&s, "PUT", &key, &token, body.clone(), None);
+        assert_eq!(status, 400, "{body}: {b}");
+        assert!(b["hint"].as_str().is_some_and(|h| !h.is_empty()), "{body}: {b}");
+        no_sql_no_path(&b.to_string(), d);
+    }
+}
+
+/// The hook sends the three bad writes and keeps each status and answer.
+const BAD_HOOK: &str = r#"#!/bin/bash
+set -u
+auth="Authorization: Bearer $KVFORM_TOKEN"
+ct="Content-Type: application/json"
+k='"namespace":"vars/job/db","key":"replicas"'
+n=0
+for body in "{$k,\"value\":\"a\\u0000b\"}" "{$k,\"value\":\"3\",\"ttl\":18446744073709551615}" "{$k,\"value\":\"3\",\"ttl\":9223372036854775807}"; do
+  n=$((n+1))
+  curl -s -o "bad$n.json" -w '%{http_code}' -X PUT -H "$auth" -H "$ct" -d "$body" "$KVFORM_API/kv" > "bad$n.txt"
+done
+"#;
+
+fn hook_refuses(d: &Path) {
+    apply_with_hook(d, BAD_HOOK);
+    for (n, what) in [(1, "contains a NUL byte"), (2, "100 years"), (3, "100 years")] {
+        let status = std::fs::read_to_string(d.join(format!("bad{n}.txt"))).unwrap();
+        let body = std::fs::read_to_string(d.join(format!("bad{n}.json"))).unwrap();
+        assert_eq!(status.trim(), "400", "request {n}: {body}");
+        let b: Value = serde_json::from_str(&body).unwrap();
+        let err = b["error"].as_str().unwrap_or_default();
+        assert!(err.contains(what) && err.contains("help:"), "request {n}: {body}");
+        no_sql_no_path(&body, d);
+    }
+}
+
+fn every_door_refuses(make: impl Fn() -> BucketDir) {
+    let cli = make();
+    ok(cli.path(), &["apply", "--auto-approve"]);
+    cli_refuses(cli.path());
+    let rest = make();
+    ok(rest.path(), &["apply", "--auto-approve"]);
+    rest_refuses(rest.path());
+    let hook = make();
+    hook_refuses(hook.path());
+    for d in [&cli, &rest, &hook] {
+        assert_eq!(rows(d.path()), [], "a refused write left a row");
+    }
+}
+
+#[test]
+fn what_no_backend_can_store_is_refused_with_a_hint_on_every_door() {
+    every_door_refuses(|| BucketDir::sqlite(tf_support::bucket()));
+}
+
+#[test]
+fn what_no_backend_can_store_is_refused_with_a_hint_on_every_door_on_postgres() {
+    if tf_support::pg_url("what_no_backend_can_store_is_refused_with_a_hint_on_every_door_on_postgres").is_none() {
+        return;
+    }
+    every_door_refuses(tf_support::pg_bucket);
 }
