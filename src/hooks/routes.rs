@@ -49,6 +49,24 @@ fn number(p: &Params, name: &str, default: u64) -> Result<u64, Reply> {
     }
 }
 
+/// The optional `ttl` of a write: seconds (a JSON number or a decimal string, as maand sends
+/// it) or a duration in the one grammar of every door (`"1h"`, `"30m"`, `"P30D"`, as `kv set
+/// --ttl` and the REST API take it); absent or 0: never expires.
+fn ttl(p: &Params) -> Result<u64, Reply> {
+    let bad = || {
+        Reply::error(
+            400,
+            "field \"ttl\" must be seconds or a duration such as \"1h\", \"30m\", \"P30D\"\n  help: 0 (or no ttl) = never expires",
+        )
+    };
+    match p.get("ttl") {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(bad),
+        Some(Value::String(s)) => crate::clock::parse_duration(s.trim()).ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
 /// The optional `cas` of a write or delete (as the REST API's): the live version the hook
 /// expects, `0` = the key must not be live. A mismatch is 412 with the current `version`.
 fn cas(p: &Params) -> Result<Option<u64>, Reply> {
@@ -186,7 +204,7 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
         // Meant as a secret even if the write is then refused (403, 400).
         shared.tokens().remember_secret(who.token, &value);
     }
-    let ttl = number(p, "ttl", 0)?;
+    let ttl = ttl(p)?;
     let cas = cas(p)?;
     who.op_check(op, ns, Some(key))?;
     // The one write validation of `kvform kv set` and the REST API (SPEC §4: NUL bytes,
