@@ -375,3 +375,32 @@ fn what_no_backend_can_store_is_refused_with_a_hint_on_every_door_on_postgres() 
     }
     every_door_refuses(tf_support::pg_bucket);
 }
+
+/// A restore is a write like any other: restoring a key the workspace declares (`greeting` of
+/// `workspace/jobs/web/vars.hcl`) says that the next apply writes the workspace's value back,
+/// from `kv restore` and from the REST restore as from `kv set` and `PUT`.
+#[test]
+fn restoring_a_declared_key_warns_like_writing_it() {
+    let b = tf_support::bucket();
+    let d = b.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let warning = "vars/job/web greeting is declared by the workspace (workspace/jobs/web/vars.hcl:1)";
+    let o = kvform(d, &["kv", "set", "vars/job/web", "greeting", "hi"]);
+    assert!(o.status.success() && stderr(&o).contains(warning), "{}", stderr(&o));
+    let o = kvform(d, &["kv", "restore", "vars/job/web", "greeting", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(warning) && stderr(&o).contains("the next apply writes"), "{}", stderr(&o));
+    let token = ok(d, &["token", "create", "w", "--role", "writer", "--namespaces", "vars/job/*"]).trim().to_string();
+    let s = serve(d);
+    let (status, b, _) = call(&s, "POST", "/api/v1/restore/vars/job/web/greeting", &token, json!({"version": 2}), None);
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["managed_by"], "workspace/jobs/web/vars.hcl:1", "{b}");
+    assert!(b["warnings"][0].as_str().is_some_and(|w| w.contains(warning)), "{b}");
+    // A key the workspace does not declare: no warning.
+    ok(d, &["kv", "set", "vars/job/web", "own", "1"]);
+    ok(d, &["kv", "set", "vars/job/web", "own", "2"]);
+    let o = kvform(d, &["kv", "restore", "vars/job/web", "own", "1"]);
+    assert!(o.status.success() && !stderr(&o).contains("declared by the workspace"), "{}", stderr(&o));
+    let (status, b, _) = call(&s, "POST", "/api/v1/restore/vars/job/web/own", &token, json!({"version": 2}), None);
+    assert!(status == 200 && b.get("warnings").is_none(), "{b}");
+}

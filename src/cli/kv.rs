@@ -320,6 +320,9 @@ fn restore(ctx: &Context, a: RestoreArgs) -> anyhow::Result<ExitCode> {
     let actor = cli_actor();
     let outcome = crate::ops::restore(&mut txn, &a.ns, &a.key, a.version, a.cas, &actor, now)?;
     let serial = txn.commit(actor.record("kv restore", now))?;
+    if let Some(at) = crate::workspace::declared_var(&session.bucket.root, &a.ns, &a.key) {
+        ctx.printer.warn(&crate::workspace::declared_warning(&a.ns, &a.key, &at));
+    }
     if outcome.changed() {
         ctx.printer.info(&format!(
             "{} {}: version {} restored as version {} (serial {serial})",

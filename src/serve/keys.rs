@@ -450,10 +450,16 @@ pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply
         }
     };
     let serial = txn.commit(actor(req).record("serve restore", now)).map_err(Reply::state)?;
-    let mut r = Reply::ok(json!({
+    let mut body = json!({
         "namespace": ns, "key": key, "restored": version, "version": outcome.version(),
         "changed": outcome.changed(), "serial": serial,
-    }));
+    });
+    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
+        // A restore is a write like a PUT: the next apply writes the workspace's value back.
+        body["warnings"] = json!([crate::workspace::declared_warning(ns, key, &at)]);
+        body["managed_by"] = json!(at);
+    }
+    let mut r = Reply::ok(body);
     r.index = Some(serial);
     r.etag = Some(outcome.version());
     Ok(r)
