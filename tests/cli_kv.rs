@@ -92,7 +92,9 @@ fn set_get_delete_keys_history() {
     assert_eq!(lines.len(), 3, "{h}");
     assert!(lines[0].starts_with("VERSION"));
     assert!(
-        lines[1].contains("2026-01-02T03:04:05Z") && lines[1].contains("cli:") && lines[1].ends_with("5432"),
+        lines[1].contains("2026-01-02T03:04:05Z")
+            && lines[1].contains(&kvform::state::actor())
+            && lines[1].ends_with("5432"),
         "{h}"
     );
     assert!(lines[2].contains("(deleted)"), "{h}");

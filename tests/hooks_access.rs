@@ -1432,7 +1432,8 @@ fn access_matrix_through_the_http_api() {
                 }
             }
             (_, PUT | PUT_SECRET | PUT_ROLLOUT) => {
-                let ok = entry.is_some_and(|e| e.value == value && e.writer == "hook:api/command_setup@10.0.0.1");
+                let ok = entry
+                    .is_some_and(|e| e.value == value && e.writer == format!("api:10.0.0.1/{event}/command_setup"));
                 if !ok {
                     failures.push(format!("{row}: the write did not land with the hook's writer"));
                 }

@@ -100,7 +100,10 @@ fn header_form_matches_a_running_hook() {
     let h = hdr("post_deploy", "command_setup");
     assert_eq!(go(as_refs(&h), "GET", read_body.clone()).status, 200);
     assert_eq!(go(as_refs(&h), "PUT", write_body.clone()).status, 200);
-    assert_eq!(fx.store.lock().unwrap().entry("vars/job/api", "c").unwrap().writer, "hook:api/command_setup@10.0.0.1");
+    assert_eq!(
+        fx.store.lock().unwrap().entry("vars/job/api", "c").unwrap().writer,
+        "api:10.0.0.1/post_deploy/command_setup"
+    );
     // Wrong event, wrong command, missing header: no such running hook.
     assert_eq!(go(hdr("pre_deploy", "command_setup"), "GET", read_body.clone()).status, 401);
     assert_eq!(go(hdr("post_deploy", "command_x"), "GET", read_body.clone()).status, 401);
@@ -131,8 +134,19 @@ fn request_errors() {
     assert_eq!(send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some("[1]")).status, 400);
     let missing = send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some(r#"{"namespace":"vars/job/api","key":"k"}"#));
     assert_eq!((missing.status, missing.body["error"].as_str()), (400, Some("missing field \"value\"")));
-    let bad_ttl = r#"{"namespace":"vars/job/api","key":"k","value":"v","ttl":-1}"#;
-    assert_eq!(send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some(bad_ttl)).status, 400);
+    for bad_ttl in ["-1", "\"soon\"", "\"1.5s\"", "[1]"] {
+        let body = format!(r#"{{"namespace":"vars/job/api","key":"k","value":"v","ttl":{bad_ttl}}}"#);
+        let r = send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some(&body));
+        assert_eq!(r.status, 400, "{bad_ttl}: {}", r.raw_body);
+        assert!(r.body["error"].as_str().unwrap().contains("help: 0 (or no ttl) = never expires"), "{}", r.raw_body);
+    }
+    // The one duration grammar of every door: seconds, `1h`, ISO 8601.
+    for (given, seconds) in [("90", 90), ("\"90\"", 90), ("\"1h\"", 3600), ("\"P1D\"", 86400), ("\"1h30m\"", 5400)] {
+        let body = format!(r#"{{"namespace":"vars/job/api","key":"t","value":"v","ttl":{given}}}"#);
+        let r = send(fx.addr(), "PUT", "/kv", &[auth, json_ct], Some(&body));
+        assert_eq!((r.status, r.body["ttl"].as_u64()), (200, Some(seconds)), "{given}: {}", r.raw_body);
+        assert_eq!(fx.store.lock().unwrap().entry("vars/job/api", "t").unwrap().ttl, seconds, "{given}");
+    }
     let body = r#"{"namespace":"vars/job/api","key":"k","value":"v"}"#;
     let r = send(fx.addr(), "PUT", "/kv", &[auth, ("Content-Type", "text/plain")], Some(body));
     assert_eq!(r.status, 415);

@@ -108,7 +108,7 @@ fn hook_writes_commit_and_roll_back(tb: TestBucket) {
     // Committed: vault's var and secret, app's reads of them, the curl hook's writes.
     assert_eq!(tb.value("vars/job/vault", "greeting").as_deref(), Some("hello"));
     let writer = tb.store().get("vars/job/vault", "greeting").unwrap().unwrap().writer;
-    assert_eq!(writer, format!("hook:vault/command_init@{H1}"));
+    assert_eq!(writer, format!("vault:{H1}/pre_deploy/command_init"));
     assert_eq!(tb.value("secrets/job/vault", "token").as_deref(), Some(SECRET));
     assert_eq!(tb.value("vars/job/app", "token_ok").as_deref(), Some("yes"));
     assert_eq!(tb.value("vars/job/app", "greeting_seen").as_deref(), Some("hello"));
@@ -164,3 +164,43 @@ fn hook_writes_commit_and_roll_back(tb: TestBucket) {
     assert_eq!(tb.store().get("secrets/job/vault", "token").unwrap().unwrap().version, 1);
     assert_eq!(tb.value("vars/job/app", "token_ok").as_deref(), Some("yes"));
 }
+
+/// web: pre_deploy writes a key its vars.hcl declares and one it does not, keeping the answers.
+const WEB_DECLARED: &str = r#"#!/bin/bash
+set -eu
+auth="Authorization: Bearer $KVFORM_TOKEN"
+ct="Content-Type: application/json"
+curl -sf -X PUT -H "$auth" -H "$ct" -d '{"namespace":"vars/job/web","key":"greeting","value":"hi"}' "$KVFORM_API/kv" > declared.json
+curl -sf -X PUT -H "$auth" -H "$ct" -d '{"namespace":"vars/job/web","key":"own","value":"1"}' "$KVFORM_API/kv" > own.json
+"#;
+
+/// A hook write to a key the workspace declares (`vars.hcl`) succeeds, and its answer says
+/// the next apply writes the workspace's value back, as the REST API's does: a `warnings`
+/// list and `managed_by` with the file and line. A key the workspace does not declare has
+/// neither.
+fn a_hook_write_to_a_declared_key_warns(tb: TestBucket) {
+    tb.write("workspace/jobs/web/vars.hcl", "# the greeting\ngreeting = \"hello\"\n");
+    tb.job(
+        "web",
+        json!({"version": "1.0", "commands": {"command_w": {"executed_on": ["pre_deploy"]}}}),
+        &[("command_w.sh", WEB_DECLARED)],
+    );
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}\n{}", applied.failures, tb.all_logs());
+    let declared: serde_json::Value = serde_json::from_str(&tb.read("declared.json")).unwrap();
+    assert_eq!(declared["managed_by"], "workspace/jobs/web/vars.hcl:2", "{declared}");
+    let warning = declared["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("vars/job/web greeting is declared by the workspace (workspace/jobs/web/vars.hcl:2)")
+            && warning.contains("the next apply writes the workspace's value back"),
+        "{declared}"
+    );
+    let own: serde_json::Value = serde_json::from_str(&tb.read("own.json")).unwrap();
+    assert!(own.get("warnings").is_none() && own.get("managed_by").is_none(), "{own}");
+}
+on_both_backends!(
+    a_hook_write_to_a_declared_key_warns_on_sqlite,
+    a_hook_write_to_a_declared_key_warns_on_postgres,
+    &[(H1, &["web"])],
+    a_hook_write_to_a_declared_key_warns
+);

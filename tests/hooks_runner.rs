@@ -162,7 +162,7 @@ fn python_helper_end_to_end() {
 import os, kvform_hook as kv
 open("token.txt", "w").write(os.environ["KVFORM_TOKEN"])
 kv.put("greeting", "hello", ttl=60)
-kv.put_secret("db_password", "s3cr3t")
+kv.put_secret("db_password", "s3cr3t", ttl="1h")
 print("var", kv.get("vars/job/api", "greeting"))
 print("secret_ok", kv.get("secrets/job/api", "db_password") == "s3cr3t")
 print("upstream", kv.get("maand/job/db", "version"))
@@ -206,7 +206,11 @@ print("held", kv.status("forgotten")["holders"] == [os.environ["ALLOCATION_ID"]]
     {
         let st = fx.store.lock().unwrap();
         let secret = st.entry("secrets/job/api", "db_password").unwrap();
-        assert_eq!((secret.value.as_str(), secret.writer.as_str()), ("s3cr3t", "hook:api/command_setup@10.0.0.1"));
+        assert_eq!(
+            (secret.value.as_str(), secret.writer.as_str()),
+            ("s3cr3t", "api:10.0.0.1/pre_deploy/command_setup")
+        );
+        assert_eq!(secret.ttl, 3600, "ttl=\"1h\" in the one duration grammar");
         assert_eq!(st.entry("maand/job/api", "rollout_order").unwrap().value, "10.0.0.2,10.0.0.1");
         assert!(st.entry("vars/job/api", "greeting").is_none());
     }

@@ -196,7 +196,7 @@ fn rest_api_routes_roles_and_errors() {
     assert_eq!((r.body["value"].as_str(), r.body["type"].as_str()), (Some("3"), Some("number")));
     assert_eq!((r.body["description"].as_str(), r.body["ttl"].as_u64()), (Some("replicas"), Some(3600)));
     assert!(r.body["expires_at"].is_string());
-    assert_eq!(r.body["writer"], "api:w");
+    assert_eq!(r.body["writer"], "token:w");
     let r = put(&s, "/api/v1/kv/vars/job/api/replicas", &writer, json!({"value": "x", "overwrite": false}));
     assert_eq!(r.status, 409, "{}", r.text);
     let r = put(&s, "/api/v1/kv/vars/job/api/replicas", &writer, json!({"value": "abc", "type": "number"}));
@@ -248,7 +248,7 @@ fn rest_api_routes_roles_and_errors() {
     let r = get(&s, "/api/v1/applies", &reader);
     let applies = r.body["applies"].as_array().unwrap();
     assert!(
-        applies.iter().any(|a| a["operation"] == "serve put" && a["changes"][0]["writer"] == "api:w"),
+        applies.iter().any(|a| a["operation"] == "serve put" && a["changes"][0]["writer"] == "token:w"),
         "{}",
         r.text
     );

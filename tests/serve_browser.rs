@@ -237,9 +237,9 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     b.type_in("textarea[name=value]", "3");
     b.type_in("input[name=description]", "how many");
     b.click("form[action='/ui/put'] button.p");
-    let t = b.wait_for("api:browser");
+    let t = b.wait_for("token:browser");
     assert!(b.url().ends_with("/ui/key/vars/job/api/replicas"), "{}", b.url());
-    assert!(t.contains("number") && t.contains("how many") && t.contains("api:browser"), "{t}");
+    assert!(t.contains("number") && t.contains("how many") && t.contains("token:browser"), "{t}");
     b.shot("created");
 
     // Edit it: a new version.
@@ -260,7 +260,7 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     b.click("form[action='/ui/delete'] button.d");
     let t = b.wait_for("deleted replicas");
     assert!(t.contains("deleted replicas"), "{t}");
-    assert!(!t.contains("api:browser"), "the key is gone from the table: {t}");
+    assert!(!t.contains("token:browser"), "the key is gone from the table: {t}");
     b.shot("deleted");
 
     // A masked secret: change only its description. The value box is empty (the token

@@ -2,16 +2,15 @@
 //!
 //! Writes go only to namespaces the ownership table opens to outside writers
 //! (`vars/job/<job>`, `secrets/job/<job>`); each write is its own change set (serial + 1)
-//! by `cli:<user>@<host>`, waiting up to `--lock-timeout` (default 30s) for a running
+//! by `<user>@<host>` (the writer of its version and the actor of its audit record), waiting up to `--lock-timeout` (default 30s) for a running
 //! kvform. Secret values are read from stdin (`-`) so they never appear in process
 //! arguments.
 
 use super::Context;
 use super::keys::{GetArgs, check_key, get, namespace};
 use super::output::{Format, shown_value, table};
-use super::session::{DEFAULT_LOCK_TIMEOUT, Session, cli_writer, lock_timeout, parse_duration};
+use super::session::{DEFAULT_LOCK_TIMEOUT, Session, cli_actor, lock_timeout, parse_duration};
 use crate::kv::{Entry, ExternalWrites, is_secret_key};
-use crate::state::ApplyRecord;
 use anyhow::bail;
 use std::io::Read;
 use std::process::ExitCode;
@@ -67,10 +66,11 @@ struct SetArgs {
     /// The value, or `-` to read it from stdin (required for secrets). Surrounding
     /// whitespace is trimmed.
     value: String,
-    /// Expire after this long: seconds (3600), 1h, 30m, 7d or ISO 8601 (P30D). The next plan
-    /// tombstones an expired key. 0 = never.
-    #[arg(long, value_name = "DURATION", default_value = "0")]
-    ttl: String,
+    /// Expire after this long from now: seconds (3600), 1h, 30m, 7d or ISO 8601 (P30D). The
+    /// next plan tombstones an expired key. 0 = never. Omitted: the key keeps its expiry (a
+    /// new key never expires).
+    #[arg(long, value_name = "DURATION")]
+    ttl: Option<String>,
     /// Fail if the key already exists (and is not deleted).
     #[arg(long)]
     no_overwrite: bool,
@@ -214,8 +214,10 @@ fn parse_type(s: &str) -> Result<crate::kv::KvType, String> {
 fn set(ctx: &Context, a: SetArgs) -> anyhow::Result<ExitCode> {
     let kind = writable(&a.ns)?;
     check_key(&a.key)?;
-    let ttl = parse_duration("--ttl", &a.ttl)?;
-    crate::kv::validate::check_ttl(ttl).map_err(|e| anyhow::anyhow!(e.message))?;
+    let ttl = a.ttl.as_deref().map(|t| parse_duration("--ttl", t)).transpose()?;
+    if let Some(ttl) = ttl {
+        crate::kv::validate::check_ttl(ttl).map_err(|e| anyhow::anyhow!(e.message))?;
+    }
     let timeout = lock_timeout(&a.lock_timeout)?;
     match kind {
         ExternalWrites::Plain if a.secret => bail!(
@@ -241,8 +243,15 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
     // The one write validation (SPEC §4), the same as the hook API's and `kvform serve`'s,
     // before the lock (the operation checks again with what the key keeps).
     let description = a.description.clone().unwrap_or_default();
-    crate::kv::validate::check_write(&a.ns, &a.key, &value, a.kv_type.unwrap_or_default(), ttl, &description)
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    crate::kv::validate::check_write(
+        &a.ns,
+        &a.key,
+        &value,
+        a.kv_type.unwrap_or_default(),
+        ttl.unwrap_or(0),
+        &description,
+    )
+    .map_err(|e| anyhow::anyhow!(e.message))?;
     let session = Session::new(ctx)?;
     let store =
         if kind == ExternalWrites::Encrypted { session.open_state_with_keyring()? } else { session.open_state()? };
@@ -258,11 +267,12 @@ help: pass it on stdin: printf %s \"$VALUE\" | kvform kv set {} {} -",
         value: Some(value),
         kv_type: a.kv_type,
         description: a.description.clone(),
-        ttl: Some(ttl),
+        ttl,
         cas: a.cas,
     };
-    let outcome = crate::ops::put(&mut txn, &a.ns, &a.key, &change, &cli_writer(), now)?;
-    let serial = txn.commit(ApplyRecord::new("kv set", now))?;
+    let actor = cli_actor();
+    let outcome = crate::ops::put(&mut txn, &a.ns, &a.key, &change, &actor, now)?;
+    let serial = txn.commit(actor.record("kv set", now))?;
     if let Some(at) = crate::workspace::declared_var(&session.bucket.root, &a.ns, &a.key) {
         ctx.printer.warn(&crate::workspace::declared_warning(&a.ns, &a.key, &at));
     }
@@ -282,7 +292,8 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     let store = session.open_state()?;
     let now = session.now;
     let mut txn = session.begin_write(store, "kv delete", timeout)?;
-    let deleted = crate::ops::delete(&mut txn, &a.ns, &a.key, a.cas, &cli_writer(), now)?;
+    let actor = cli_actor();
+    let deleted = crate::ops::delete(&mut txn, &a.ns, &a.key, a.cas, &actor, now)?;
     if !deleted {
         txn.rollback()?;
         if a.error_on_missing {
@@ -291,7 +302,7 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
         ctx.printer.info(&format!("{} {}: not present, nothing to delete", a.ns, a.key));
         return Ok(ExitCode::SUCCESS);
     }
-    let serial = txn.commit(ApplyRecord::new("kv delete", now))?;
+    let serial = txn.commit(actor.record("kv delete", now))?;
     ctx.printer.info(&format!("{} {}: deleted (serial {serial})", a.ns, a.key));
     Ok(ExitCode::SUCCESS)
 }
@@ -306,8 +317,12 @@ fn restore(ctx: &Context, a: RestoreArgs) -> anyhow::Result<ExitCode> {
     job_in_workspace(&session.bucket, &a.ns)?;
     let now = session.now;
     let mut txn = session.begin_write(store, "kv restore", timeout)?;
-    let outcome = crate::ops::restore(&mut txn, &a.ns, &a.key, a.version, a.cas, &cli_writer(), now)?;
-    let serial = txn.commit(ApplyRecord::new("kv restore", now))?;
+    let actor = cli_actor();
+    let outcome = crate::ops::restore(&mut txn, &a.ns, &a.key, a.version, a.cas, &actor, now)?;
+    let serial = txn.commit(actor.record("kv restore", now))?;
+    if let Some(at) = crate::workspace::declared_var(&session.bucket.root, &a.ns, &a.key) {
+        ctx.printer.warn(&crate::workspace::declared_warning(&a.ns, &a.key, &at));
+    }
     if outcome.changed() {
         ctx.printer.info(&format!(
             "{} {}: version {} restored as version {} (serial {serial})",

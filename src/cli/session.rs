@@ -120,9 +120,10 @@ impl Session {
     }
 }
 
-/// `cli:<user>@<host>`.
-pub(super) fn cli_writer() -> String {
-    format!("cli:{}", state::actor())
+/// The operator of this CLI process: `user@host` ([`crate::ops::Actor::cli`]), the writer of
+/// its key writes and the actor of their audit records.
+pub(super) fn cli_actor() -> crate::ops::Actor {
+    crate::ops::Actor::cli()
 }
 
 /// Seconds of a duration flag, in the one syntax ([`crate::clock::parse_duration`]).

@@ -79,6 +79,9 @@ pub struct Topology {
     upstreams: BTreeMap<String, Vec<String>>,
     /// (job, command) -> downstream commands that demand it, sorted by job then command.
     downstream: BTreeMap<(String, String), Vec<DemandEntry>>,
+    /// (namespace, key) -> where the workspace declares it (`workspace/jobs/<job>/vars.hcl:LINE`):
+    /// a hook's write there is reverted by the next apply, and its answer says so.
+    declared: BTreeMap<(String, String), String>,
 }
 
 impl Topology {
@@ -101,6 +104,22 @@ impl Topology {
             v.sort_by(|a, b| (&a.job, &a.command).cmp(&(&b.job, &b.command)));
         }
         t
+    }
+
+    /// The same, knowing the keys the workspace at `root` declares in `vars.hcl` of each job
+    /// (the apply and `kvform run` pass their bucket root; read once, not per request).
+    pub fn with_declared(mut self, root: &std::path::Path) -> Topology {
+        for job in self.upstreams.keys() {
+            for (key, at) in crate::workspace::declared_vars(root, job) {
+                self.declared.insert((format!("vars/job/{job}"), key), at);
+            }
+        }
+        self
+    }
+
+    /// Where the workspace declares `key` of `ns`, if it does.
+    pub fn declared(&self, ns: &str, key: &str) -> Option<&str> {
+        self.declared.get(&(ns.to_string(), key.to_string())).map(String::as_str)
     }
 
     /// Jobs `job` demands.

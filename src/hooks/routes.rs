@@ -49,6 +49,24 @@ fn number(p: &Params, name: &str, default: u64) -> Result<u64, Reply> {
     }
 }
 
+/// The optional `ttl` of a write: seconds (a JSON number or a decimal string, as maand sends
+/// it) or a duration in the one grammar of every door (`"1h"`, `"30m"`, `"P30D"`, as `kv set
+/// --ttl` and the REST API take it); absent or 0: never expires.
+fn ttl(p: &Params) -> Result<u64, Reply> {
+    let bad = || {
+        Reply::error(
+            400,
+            "field \"ttl\" must be seconds or a duration such as \"1h\", \"30m\", \"P30D\"\n  help: 0 (or no ttl) = never expires",
+        )
+    };
+    match p.get("ttl") {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(bad),
+        Some(Value::String(s)) => crate::clock::parse_duration(s.trim()).ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
 /// The optional `cas` of a write or delete (as the REST API's): the live version the hook
 /// expects, `0` = the key must not be live. A mismatch is 412 with the current `version`.
 fn cas(p: &Params) -> Result<Option<u64>, Reply> {
@@ -186,7 +204,7 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
         // Meant as a secret even if the write is then refused (403, 400).
         shared.tokens().remember_secret(who.token, &value);
     }
-    let ttl = number(p, "ttl", 0)?;
+    let ttl = ttl(p)?;
     let cas = cas(p)?;
     who.op_check(op, ns, Some(key))?;
     // The one write validation of `kvform kv set` and the REST API (SPEC §4: NUL bytes,
@@ -198,7 +216,7 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
     if NamespaceKind::parse(ns).is_some_and(|k| matches!(k, NamespaceKind::Job(_))) && key == "rollout_order" {
         check_rollout_order(shared, who, ns, &value)?;
     }
-    shared.store().put(ns, key, &value, ttl, &who.identity.writer(), typed.as_ref(), cas).map_err(store_error)?;
+    shared.store().put(ns, key, &value, ttl, &who.identity.actor(), typed.as_ref(), cas).map_err(store_error)?;
     let mut body = json!({ "namespace": ns, "key": key, "ttl": ttl });
     if let Some(t) = &typed {
         body["type"] = json!(t.kv_type);
@@ -206,6 +224,11 @@ fn put(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Reply
     if op == Op::Put {
         // Secret values are never echoed.
         body["value"] = json!(value.as_str());
+    }
+    if let Some(at) = shared.topology.declared(ns, key) {
+        // As the REST API answers: the next apply writes the workspace's value back.
+        body["warnings"] = json!([crate::workspace::declared_warning(ns, key, at)]);
+        body["managed_by"] = json!(at);
     }
     Ok(Reply::ok(body))
 }
@@ -248,7 +271,7 @@ fn delete(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Re
     let cas = cas(p)?;
     who.op_check(op, ns, Some(key))?;
     crate::kv::validate::check_delete(ns, key).map_err(|e| Reply::rule(400, e.message, e.rule))?;
-    if shared.store().delete(ns, key, &who.identity.writer(), cas).map_err(store_error)? {
+    if shared.store().delete(ns, key, &who.identity.actor(), cas).map_err(store_error)? {
         Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true })))
     } else {
         Err(Reply::error(404, format!("key {key:?} not found in {ns}")))

@@ -361,7 +361,8 @@ impl RuntimeHooks {
     ) -> Result<RuntimeHooks, HookRuntimeError> {
         let store = Arc::new(Mutex::new(TxnStore::detached(now)));
         let shared: SharedStore = store.clone();
-        let server = ApiServer::start(ApiConfig::for_port(api_port), shared, Topology::from_jobs(&desired.jobs))?;
+        let topology = Topology::from_jobs(&desired.jobs).with_declared(&targets.bucket_root);
+        let server = ApiServer::start(ApiConfig::for_port(api_port), shared, topology)?;
         Ok(RuntimeHooks {
             targets,
             store,

@@ -6,6 +6,7 @@
 //! [`Zeroizing`] buffers: sealing and opening happen behind the trait.
 
 use crate::kv::{KvType, Typed};
+use crate::ops::Actor;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
@@ -56,7 +57,7 @@ impl HookStoreError {
 pub trait HookStore: Send {
     /// The latest live version of a key; `None` when missing or tombstoned.
     fn get(&mut self, ns: &str, key: &str) -> Result<Option<HookValue>, HookStoreError>;
-    /// Write a key (`ttl` seconds, 0 = never expires). `writer` is recorded in history.
+    /// Write a key (`ttl` seconds, 0 = never expires). `actor`'s text is recorded in history.
     /// `typed` is the hook's `type`/`description` (already validated against the value);
     /// `None` is maand's untyped write: a `string` that keeps the key's description, as
     /// [`crate::state::WriteTxn::put`] does. `cas`: the live version the hook expects
@@ -68,12 +69,12 @@ pub trait HookStore: Send {
         key: &str,
         value: &str,
         ttl: u64,
-        writer: &str,
+        actor: &Actor,
         typed: Option<&Typed>,
         cas: Option<u64>,
     ) -> Result<(), HookStoreError>;
     /// Tombstone a key; `false` when it was not live. `cas` as for [`HookStore::put`].
-    fn delete(&mut self, ns: &str, key: &str, writer: &str, cas: Option<u64>) -> Result<bool, HookStoreError>;
+    fn delete(&mut self, ns: &str, key: &str, actor: &Actor, cas: Option<u64>) -> Result<bool, HookStoreError>;
     /// Live keys of a namespace, sorted.
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError>;
     /// [`HookStore::get`] if it can answer without waiting: no lock another thread holds,
@@ -165,7 +166,7 @@ impl HookStore for MemoryStore {
         key: &str,
         value: &str,
         ttl: u64,
-        writer: &str,
+        actor: &Actor,
         typed: Option<&Typed>,
         cas: Option<u64>,
     ) -> Result<(), HookStoreError> {
@@ -173,11 +174,11 @@ impl HookStore for MemoryStore {
             return Err(HookStoreError::Rejected("key must not be empty".into()));
         }
         self.check_cas(ns, key, cas)?;
-        self.insert(ns, key, value, ttl, writer, typed);
+        self.insert(ns, key, value, ttl, &actor.to_string(), typed);
         Ok(())
     }
 
-    fn delete(&mut self, ns: &str, key: &str, _writer: &str, cas: Option<u64>) -> Result<bool, HookStoreError> {
+    fn delete(&mut self, ns: &str, key: &str, _actor: &Actor, cas: Option<u64>) -> Result<bool, HookStoreError> {
         self.check_cas(ns, key, cas)?;
         let Some(m) = self.entries.get_mut(ns) else { return Ok(false) };
         let removed = m.remove(key).is_some();

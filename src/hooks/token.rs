@@ -10,6 +10,7 @@
 //! zeroed when the token is revoked.
 
 use super::redact::SeenSecrets;
+use crate::ops::Actor;
 use crate::workspace::types::Event;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -27,9 +28,10 @@ pub struct HookIdentity {
 }
 
 impl HookIdentity {
-    /// The writer recorded in history for this hook's writes: `hook:<job>/<command>@<host>`.
-    pub fn writer(&self) -> String {
-        format!("hook:{}/{}@{}", self.job, self.command, self.host)
+    /// Who this hook's writes are by: `<job>:<allocation>/<event>/<command>`, the allocation
+    /// named as maand names it, by its worker's address.
+    pub fn actor(&self) -> Actor {
+        Actor::hook(&self.job, &self.host, self.event, &self.command)
     }
     /// `<job>/<command>@<host>`, the prefix of its log lines.
     pub fn label(&self) -> String {

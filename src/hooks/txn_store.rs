@@ -14,7 +14,7 @@
 use super::store::{HookStore, HookStoreError, HookValue};
 use crate::apply::SharedTxn;
 use crate::kv::{Entry, KvType, Typed, is_secret_key};
-use crate::ops::{Change, OpError};
+use crate::ops::{Actor, Change, OpError};
 use crate::secrets::Keyring;
 use crate::state::{StateError, StateStore, WriteTxn};
 use std::sync::MutexGuard;
@@ -147,7 +147,7 @@ impl HookStore for TxnStore {
         key: &str,
         value: &str,
         ttl: u64,
-        writer: &str,
+        actor: &Actor,
         typed: Option<&Typed>,
         cas: Option<u64>,
     ) -> Result<(), HookStoreError> {
@@ -163,13 +163,13 @@ impl HookStore for TxnStore {
             cas,
         };
         let mut txn = self.lock()?;
-        own_savepoint(&mut txn, |txn| crate::ops::put(txn, ns, key, &change, writer, now)).map_err(op_error)?;
+        own_savepoint(&mut txn, |txn| crate::ops::put(txn, ns, key, &change, actor, now)).map_err(op_error)?;
         Ok(())
     }
 
-    fn delete(&mut self, ns: &str, key: &str, writer: &str, cas: Option<u64>) -> Result<bool, HookStoreError> {
+    fn delete(&mut self, ns: &str, key: &str, actor: &Actor, cas: Option<u64>) -> Result<bool, HookStoreError> {
         let now = self.now;
-        own_savepoint(&mut *self.lock()?, |txn| crate::ops::delete(txn, ns, key, cas, writer, now)).map_err(op_error)
+        own_savepoint(&mut *self.lock()?, |txn| crate::ops::delete(txn, ns, key, cas, actor, now)).map_err(op_error)
     }
 
     fn keys(&mut self, ns: &str) -> Result<Vec<String>, HookStoreError> {
@@ -222,14 +222,14 @@ impl HookStore for ReadOnlyStore {
         _: &str,
         _: &str,
         _: u64,
-        _: &str,
+        _: &Actor,
         _: Option<&Typed>,
         _: Option<u64>,
     ) -> Result<(), HookStoreError> {
         Err(read_only())
     }
 
-    fn delete(&mut self, _: &str, _: &str, _: &str, _: Option<u64>) -> Result<bool, HookStoreError> {
+    fn delete(&mut self, _: &str, _: &str, _: &Actor, _: Option<u64>) -> Result<bool, HookStoreError> {
         Err(read_only())
     }
 
@@ -248,6 +248,10 @@ mod tests {
     use crate::bucket::Bucket;
     use std::sync::{Arc, Mutex};
 
+    fn hook() -> Actor {
+        Actor::hook("api", "h", crate::workspace::types::Event::PostDeploy, "c")
+    }
+
     fn setup() -> (tempfile::TempDir, SharedTxn) {
         let dir = tempfile::tempdir().unwrap();
         let b = Bucket::at(dir.path());
@@ -262,31 +266,34 @@ mod tests {
     fn reads_writes_and_expiry_go_through_the_transaction() {
         let (_d, txn) = setup();
         let mut s = TxnStore::new(txn.clone(), 1000);
-        s.put("vars/job/api", "b", "2", 0, "hook:api/c@h", None, None).unwrap();
-        s.put("vars/job/api", "a", " 1 ", 10, "hook:api/c@h", None, None).unwrap();
-        s.put("secrets/job/api", "pw", "hunter2", 0, "hook:api/c@h", None, None).unwrap();
+        s.put("vars/job/api", "b", "2", 0, &hook(), None, None).unwrap();
+        s.put("vars/job/api", "a", " 1 ", 10, &hook(), None, None).unwrap();
+        s.put("secrets/job/api", "pw", "hunter2", 0, &hook(), None, None).unwrap();
         assert_eq!(s.keys("vars/job/api").unwrap(), ["a", "b"]);
+        // The hook's actor text is the row's writer.
+        let b = txn.lock().unwrap().get("vars/job/api", "b").unwrap().unwrap();
+        assert_eq!(b.writer, "api:h/post_deploy/c");
         let a = s.get("vars/job/api", "a").unwrap().unwrap();
         assert_eq!((a.value.as_str(), a.expired_at), ("1", None));
         let stored = txn.lock().unwrap().get("secrets/job/api", "pw").unwrap().unwrap();
         assert!(!stored.value.contains("hunter2"), "sealed at rest");
         assert_eq!(s.get("secrets/job/api", "pw").unwrap().unwrap().value.as_str(), "hunter2");
-        assert!(s.delete("vars/job/api", "b", "w", None).unwrap());
-        assert!(!s.delete("vars/job/api", "b", "w", None).unwrap());
+        assert!(s.delete("vars/job/api", "b", &hook(), None).unwrap());
+        assert!(!s.delete("vars/job/api", "b", &hook(), None).unwrap());
         assert_eq!(s.get("vars/job/api", "b").unwrap(), None);
         assert_eq!(s.keys("vars/job/api").unwrap(), ["a"]);
         // Later: the ttl ran out at 1010; still readable, reported as expired.
         let mut later = TxnStore::new(txn.clone(), 1010);
         assert_eq!(later.get("vars/job/api", "a").unwrap().unwrap().expired_at, Some(1010));
-        assert!(matches!(s.put("vars/job/api", " bad", "x", 0, "w", None, None), Err(HookStoreError::Rejected(_))));
+        assert!(matches!(s.put("vars/job/api", " bad", "x", 0, &hook(), None, None), Err(HookStoreError::Rejected(_))));
         // A typed write goes through put_typed: stored with its type, refused when it does not fit.
         let typed = Typed::new(crate::kv::KvType::Number, "replicas");
-        s.put("vars/job/api", "n", "3", 0, "w", Some(&typed), None).unwrap();
+        s.put("vars/job/api", "n", "3", 0, &hook(), Some(&typed), None).unwrap();
         let meta =
             crate::state::read_key_meta(txn.lock().unwrap().conn(), std::path::Path::new("t"), "vars/job/api", "n");
         assert_eq!(meta.unwrap().map(|m| (m.kv_type, m.description)), Some((typed.kv_type, "replicas".into())));
         assert!(matches!(
-            s.put("vars/job/api", "n", "x", 0, "w", Some(&typed), None),
+            s.put("vars/job/api", "n", "x", 0, &hook(), Some(&typed), None),
             Err(HookStoreError::Rejected(_))
         ));
         assert_eq!(s.get("vars/job/api", "n").unwrap().unwrap().value.as_str(), "3");

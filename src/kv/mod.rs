@@ -292,7 +292,8 @@ pub struct Entry {
     pub created_at: i64,
     /// The state serial of the change set that wrote this row.
     pub serial: u64,
-    /// `apply`, `hook:<job>/<command>@<host>`, `cli:<user>@<host>`.
+    /// `apply`, or the text of the [`crate::ops::Actor`] that wrote it: `<user>@<host>` (CLI),
+    /// `token:<name>` (`kvform serve`), `<job>:<allocation>/<event>/<command>` (a hook).
     pub writer: String,
 }
 

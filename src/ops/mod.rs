@@ -13,6 +13,12 @@
 //!   countdown or replaces a secret nobody showed.
 //! - **Restore**: a version's value, type and description written as a new version (a
 //!   tombstoned key is revived the same way); history is never rewritten.
+//! - **Who**: each operation takes the caller's [`Actor`], whose text is the new version's
+//!   writer and the door's audit record ([`Actor::record`]) alike.
+
+mod actor;
+
+pub use actor::Actor;
 
 use crate::kv::validate::{self, WriteRuleError};
 use crate::kv::{KvType, Typed, is_secret_key};
@@ -122,12 +128,13 @@ fn remaining(row: &VersionRow, now: i64) -> u64 {
 }
 
 /// Write a key (a new version unless nothing changes): the one write path of every door.
+/// `actor` is recorded as the new version's writer.
 pub fn put(
     txn: &mut WriteTxn,
     ns: &str,
     key: &str,
     change: &Change,
-    writer: &str,
+    actor: &Actor,
     now: i64,
 ) -> Result<Written, OpError> {
     let rows = txn.history(ns, key)?;
@@ -148,7 +155,8 @@ pub fn put(
         (None, None) => 0,
     };
     validate::check_write(ns, key, &value, kv_type, ttl, &description).map_err(OpError::Rule)?;
-    let outcome = txn.put_typed(ns, key, &value, ttl, writer, now, &Typed::new(kv_type, &description))?;
+    let writer = actor.to_string();
+    let outcome = txn.put_typed(ns, key, &value, ttl, &writer, now, &Typed::new(kv_type, &description))?;
     Ok(Written { outcome, kv_type })
 }
 
@@ -158,7 +166,7 @@ pub fn delete(
     ns: &str,
     key: &str,
     cas: Option<u64>,
-    writer: &str,
+    actor: &Actor,
     now: i64,
 ) -> Result<bool, OpError> {
     validate::check_delete(ns, key).map_err(OpError::Rule)?;
@@ -166,7 +174,7 @@ pub fn delete(
         let rows = txn.history(ns, key)?;
         check_cas(ns, key, &rows, cas)?;
     }
-    Ok(txn.tombstone(ns, key, writer, now)?)
+    Ok(txn.tombstone(ns, key, &actor.to_string(), now)?)
 }
 
 /// Write version `version`'s value, type and description as a new version (reviving a
@@ -177,7 +185,7 @@ pub fn restore(
     key: &str,
     version: u64,
     cas: Option<u64>,
-    writer: &str,
+    actor: &Actor,
     now: i64,
 ) -> Result<Written, OpError> {
     let rows = txn.history(ns, key)?;
@@ -196,7 +204,7 @@ pub fn restore(
         ttl: Some(row.ttl),
         cas: None,
     };
-    put(txn, ns, key, &change, writer, now)
+    put(txn, ns, key, &change, actor, now)
 }
 
 /// One version of a key as stored (its value still sealed for secrets), or `None`.

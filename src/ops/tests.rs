@@ -9,6 +9,9 @@ fn txn(dir: &std::path::Path, now: i64) -> WriteTxn {
     store.begin_write("test", Duration::ZERO, now).unwrap()
 }
 
+/// The actor of these writes (no OS lookup: a fixed operator).
+const W: Actor = Actor::Token { name: String::new() };
+
 fn set(value: &str) -> Change {
     Change { value: Some(Zeroizing::new(value.into())), ..Change::default() }
 }
@@ -18,16 +21,16 @@ fn cas_create_only_then_expected_version() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = txn(dir.path(), 100);
     let ns = "vars/job/api";
-    assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(0), ..set("a") }, "w", 100).unwrap().version(), 1);
-    let e = put(&mut t, ns, "k", &Change { cas: Some(0), ..set("b") }, "w", 100).unwrap_err();
+    assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(0), ..set("a") }, &W, 100).unwrap().version(), 1);
+    let e = put(&mut t, ns, "k", &Change { cas: Some(0), ..set("b") }, &W, 100).unwrap_err();
     assert!(matches!(e, OpError::Conflict { current: 1, expected: 0, .. }), "{e}");
     assert_eq!(e.status(), 412);
     assert!(e.to_string().contains("is at version 1, not 0"), "{e}");
-    assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(1), ..set("b") }, "w", 100).unwrap().version(), 2);
-    assert!(matches!(delete(&mut t, ns, "k", Some(1), "w", 100), Err(OpError::Conflict { current: 2, .. })));
-    assert!(delete(&mut t, ns, "k", Some(2), "w", 100).unwrap());
+    assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(1), ..set("b") }, &W, 100).unwrap().version(), 2);
+    assert!(matches!(delete(&mut t, ns, "k", Some(1), &W, 100), Err(OpError::Conflict { current: 2, .. })));
+    assert!(delete(&mut t, ns, "k", Some(2), &W, 100).unwrap());
     // Deleted: create-only succeeds again.
-    assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(0), ..set("c") }, "w", 100).unwrap().version(), 4);
+    assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(0), ..set("c") }, &W, 100).unwrap().version(), 4);
 }
 
 #[test]
@@ -37,9 +40,9 @@ fn a_patch_keeps_what_it_does_not_name() {
     let ns = "vars/job/api";
     let first =
         Change { kv_type: Some(KvType::Number), description: Some("how many".into()), ttl: Some(3600), ..set("3") };
-    put(&mut t, ns, "replicas", &first, "w", 1000).unwrap();
+    put(&mut t, ns, "replicas", &first, &W, 1000).unwrap();
     // 600 s later, only the description changes.
-    put(&mut t, ns, "replicas", &Change { description: Some("replicas".into()), ..Change::default() }, "w", 1600)
+    put(&mut t, ns, "replicas", &Change { description: Some("replicas".into()), ..Change::default() }, &W, 1600)
         .unwrap();
     let rows = t.history(ns, "replicas").unwrap();
     let last = rows.last().unwrap();
@@ -47,11 +50,11 @@ fn a_patch_keeps_what_it_does_not_name() {
     assert_eq!(last.created_at + last.ttl as i64, 1000 + 3600, "the expiry is kept, not restarted");
     // A value alone keeps the type: a non-number is refused, not stored as a string.
     assert!(matches!(
-        put(&mut t, ns, "replicas", &set("three"), "w", 1700),
+        put(&mut t, ns, "replicas", &set("three"), &W, 1700),
         Err(OpError::Rule(_)) | Err(OpError::State(_))
     ));
     // Nothing to keep on a new key.
-    assert!(matches!(put(&mut t, ns, "new", &Change::default(), "w", 1700), Err(OpError::NothingToKeep { .. })));
+    assert!(matches!(put(&mut t, ns, "new", &Change::default(), &W, 1700), Err(OpError::NothingToKeep { .. })));
 }
 
 #[test]
@@ -59,16 +62,16 @@ fn restore_writes_an_old_version_again_and_undeletes() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = txn(dir.path(), 10);
     let ns = "vars/job/api";
-    put(&mut t, ns, "k", &Change { description: Some("v1".into()), ..set("one") }, "w", 10).unwrap();
-    put(&mut t, ns, "k", &Change { description: Some("v2".into()), ..set("two") }, "w", 10).unwrap();
-    delete(&mut t, ns, "k", None, "w", 10).unwrap();
-    let out = restore(&mut t, ns, "k", 1, Some(0), "w", 20).unwrap();
+    put(&mut t, ns, "k", &Change { description: Some("v1".into()), ..set("one") }, &W, 10).unwrap();
+    put(&mut t, ns, "k", &Change { description: Some("v2".into()), ..set("two") }, &W, 10).unwrap();
+    delete(&mut t, ns, "k", None, &W, 10).unwrap();
+    let out = restore(&mut t, ns, "k", 1, Some(0), &W, 20).unwrap();
     assert_eq!(out.version(), 4);
     let last = t.history(ns, "k").unwrap().pop().unwrap();
     assert_eq!((last.value.as_str(), last.description.as_str(), last.deleted), ("one", "v1", false));
-    assert!(matches!(restore(&mut t, ns, "k", 3, None, "w", 20), Err(OpError::Tombstone { .. })));
-    assert!(matches!(restore(&mut t, ns, "k", 9, None, "w", 20), Err(OpError::NoVersion { .. })));
-    assert_eq!(restore(&mut t, ns, "k", 9, None, "w", 20).unwrap_err().status(), 404);
+    assert!(matches!(restore(&mut t, ns, "k", 3, None, &W, 20), Err(OpError::Tombstone { .. })));
+    assert!(matches!(restore(&mut t, ns, "k", 9, None, &W, 20), Err(OpError::NoVersion { .. })));
+    assert_eq!(restore(&mut t, ns, "k", 9, None, &W, 20).unwrap_err().status(), 404);
 }
 
 #[test]
@@ -78,7 +81,7 @@ fn every_write_goes_through_the_one_validation() {
     for bad in
         [set("a\0b"), Change { ttl: Some(u64::MAX), ..set("x") }, Change { ttl: Some(i64::MAX as u64), ..set("x") }]
     {
-        let e = put(&mut t, "vars/job/api", "k", &bad, "w", 10).unwrap_err();
+        let e = put(&mut t, "vars/job/api", "k", &bad, &W, 10).unwrap_err();
         assert_eq!(e.status(), 400, "{e}");
     }
 }

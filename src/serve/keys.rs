@@ -194,14 +194,10 @@ fn rule_reply(e: rules::RuleError) -> Reply {
     Reply::error(400, msg, hint)
 }
 
-fn writer(req: &Req) -> String {
-    format!("api:{}", req.token.name)
-}
-
-/// Who the audit trail (`/api/v1/applies`, `kvform state applies`) names for a serve write:
-/// the token, not the OS user running `kvform serve`.
-fn actor(req: &Req) -> String {
-    format!("token:{}", req.token.name)
+/// Who a serve write is by: the token (`token:<name>`), the version's writer and the audit
+/// trail's actor alike — not the OS user running `kvform serve`.
+fn actor(req: &Req) -> crate::ops::Actor {
+    crate::ops::Actor::token(&req.token.name)
 }
 
 fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> {
@@ -363,7 +359,7 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve put")?;
     let change = crate::ops::Change { value, kv_type, description, ttl, cas };
-    let outcome = match crate::ops::put(&mut txn, ns, key, &change, &writer(req), now) {
+    let outcome = match crate::ops::put(&mut txn, ns, key, &change, &actor(req), now) {
         Ok(o) => o,
         Err(crate::ops::OpError::Conflict { current, .. }) if legacy && req.if_match.is_none() => {
             let _ = txn.rollback();
@@ -378,7 +374,7 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
             return Err(op_reply(e));
         }
     };
-    let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now).by(actor(req))).map_err(Reply::state)?;
+    let serial = txn.commit(actor(req).record("serve put", now)).map_err(Reply::state)?;
     let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
     let mut body = json!({
         "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(),
@@ -402,7 +398,7 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
     let cas = expected_version(req)?;
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve delete")?;
-    let deleted = match crate::ops::delete(&mut txn, ns, key, cas, &writer(req), now) {
+    let deleted = match crate::ops::delete(&mut txn, ns, key, cas, &actor(req), now) {
         Ok(d) => d,
         Err(e) => {
             let _ = txn.rollback();
@@ -420,8 +416,7 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
         }
         return Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": false })));
     }
-    let serial =
-        txn.commit(crate::state::ApplyRecord::new("serve delete", now).by(actor(req))).map_err(Reply::state)?;
+    let serial = txn.commit(actor(req).record("serve delete", now)).map_err(Reply::state)?;
     let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
     r.index = Some(serial);
     Ok(r)
@@ -447,19 +442,24 @@ pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply
     let cas = expected_version(req)?;
     let now = crate::clock::now().unwrap_or_default();
     let mut txn = open_for_write(app, "serve restore")?;
-    let outcome = match crate::ops::restore(&mut txn, ns, key, version, cas, &writer(req), now) {
+    let outcome = match crate::ops::restore(&mut txn, ns, key, version, cas, &actor(req), now) {
         Ok(o) => o,
         Err(e) => {
             let _ = txn.rollback();
             return Err(op_reply(e));
         }
     };
-    let serial =
-        txn.commit(crate::state::ApplyRecord::new("serve restore", now).by(actor(req))).map_err(Reply::state)?;
-    let mut r = Reply::ok(json!({
+    let serial = txn.commit(actor(req).record("serve restore", now)).map_err(Reply::state)?;
+    let mut body = json!({
         "namespace": ns, "key": key, "restored": version, "version": outcome.version(),
         "changed": outcome.changed(), "serial": serial,
-    }));
+    });
+    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
+        // A restore is a write like a PUT: the next apply writes the workspace's value back.
+        body["warnings"] = json!([crate::workspace::declared_warning(ns, key, &at)]);
+        body["managed_by"] = json!(at);
+    }
+    let mut r = Reply::ok(body);
     r.index = Some(serial);
     r.etag = Some(outcome.version());
     Ok(r)

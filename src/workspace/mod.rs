@@ -133,11 +133,20 @@ pub fn declared_var(root: &Path, ns: &str, key: &str) -> Option<String> {
     if job.contains('/') {
         return None;
     }
+    declared_vars(root, job).into_iter().find(|(name, _)| name == key).map(|(_, at)| at)
+}
+
+/// Every key `workspace/jobs/<job>/vars.hcl` declares, with where ([`declared_var`] for a
+/// whole job: the hook API reads them once per apply).
+pub fn declared_vars(root: &Path, job: &str) -> Vec<(String, String)> {
     let (mut sources, mut diags) = (crate::diag::SourceMap::new(), crate::diag::Diagnostics::new());
     let vars = hcl_files::job_vars(root, job, &mut sources, &mut diags);
-    let var = vars.iter().find(|v| v.name == key)?;
-    let (line, _) = sources.line_col(var.span.file, var.span.start);
-    Some(format!("workspace/jobs/{job}/vars.hcl:{line}"))
+    vars.iter()
+        .map(|v| {
+            let (line, _) = sources.line_col(v.span.file, v.span.start);
+            (v.name.clone(), format!("workspace/jobs/{job}/vars.hcl:{line}"))
+        })
+        .collect()
 }
 
 /// The warning a door gives for a write to a key the workspace declares at `at`.

@@ -19,7 +19,7 @@
 //!
 //! Determinism: the state is created before step 1 through the library with a fixed bucket
 //! id (ids derived from it appear in values), the clock is fixed per step, and the
-//! `user@host` of operator writes (`cli:user@host`) is replaced by `<actor>`. Certificates
+//! `user@host` of operator writes (their writer, `kv set` in a step) is replaced by `<actor>`. Certificates
 //! issued by apply are random: the state dump shows each as `<certificate #n …>` — its
 //! subject, SANs, validity and whether the bucket CA signed it, `#n` numbering distinct PEMs
 //! in order of appearance (so a `one` certificate shows the same number everywhere).

@@ -61,7 +61,11 @@ impl Fx {
 
     /// A live key written by a hook with a ttl.
     pub fn live_ttl(self, ns: &str, key: &str, value: &str, created_at: i64, ttl: u64) -> Fx {
-        self.entry(ns, key, Entry { created_at, ttl, writer: "hook:api/command_x@10.0.0.1".into(), ..entry(value) })
+        self.entry(
+            ns,
+            key,
+            Entry { created_at, ttl, writer: "api:10.0.0.1/post_deploy/command_x".into(), ..entry(value) },
+        )
     }
 
     /// A tombstoned key (version 2).

@@ -136,8 +136,13 @@ def get(namespace, key, default=None):
         raise
 
 
+def _ttl(ttl):
+    """Seconds as an int, or a duration string as the API takes it ("1h", "30m", "P30D")."""
+    return ttl.strip() if isinstance(ttl, str) else int(ttl)
+
+
 def put(key, value, ttl=0, type=None, description=None, cas=None):
-    """Write vars/job/$JOB key (ttl seconds, 0 = never expires).
+    """Write vars/job/$JOB key (ttl: seconds or a duration such as "1h"; 0 = never expires).
 
     `type` is one of string, number, boolean, datetime, date, duration, json; the API
     refuses a value that does not fit it. Without it the key is a string. `cas`: the live
@@ -147,7 +152,7 @@ def put(key, value, ttl=0, type=None, description=None, cas=None):
         value = "true" if value else "false"  # str(True) is "True", not a boolean
     elif isinstance(value, (list, dict)):
         value = json.dumps(value, sort_keys=True)
-    body = {"namespace": "vars/job/" + _job(), "key": key, "value": str(value), "ttl": int(ttl)}
+    body = {"namespace": "vars/job/" + _job(), "key": key, "value": str(value), "ttl": _ttl(ttl)}
     if type is not None:
         body["type"] = type
     if description is not None:
@@ -164,7 +169,7 @@ def delete(key, cas=None):
 
 def put_secret(key, value, ttl=0, cas=None):
     """Write secrets/job/$JOB key, stored encrypted. `cas` as for put."""
-    body = {"namespace": "secrets/job/" + _job(), "key": key, "value": str(value), "ttl": int(ttl)}
+    body = {"namespace": "secrets/job/" + _job(), "key": key, "value": str(value), "ttl": _ttl(ttl)}
     if cas is not None:
         body["cas"] = int(cas)
     _call("PUT", "/kv/secret", body)
