@@ -44,7 +44,8 @@ fn login_form(site: &str) -> (String, String) {
         .unwrap_or_else(|| panic!("the login page sets its CSRF cookie: {headers:?}"));
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/login"), "{set}");
     let cookie = set.split(';').next().unwrap().to_string();
-    let field = body.split("name=login_csrf value=\"").nth(1).expect("a login_csrf field").split('"').next().unwrap();
+    let field =
+        body.split("name=\"login_csrf\" value=\"").nth(1).expect("a login_csrf field").split('"').next().unwrap();
     assert_eq!(cookie, format!("kvform_login={field}"), "the cookie and the field carry one value");
     (cookie, field.to_string())
 }
@@ -249,7 +250,7 @@ fn sessions_csrf_and_escaping() {
     assert_eq!(status, 403);
     let (_, _, page) = send(&format!("{site}/ui/ns/vars/job/api/"), Some(&cookie), None);
     assert!(page.contains("evil"));
-    let csrf = page.split("name=csrf value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     let (status, _, _) = send(
         &format!("{site}/ui/delete"),
         Some(&cookie),
@@ -272,8 +273,8 @@ fn sessions_csrf_and_escaping() {
     assert!(c.wait().unwrap().success());
     let (status, _, page) = send(&format!("{site}/ui/key/secrets/job/api/db_password"), Some(&cookie), None);
     assert_eq!(status, 200);
-    assert!(!page.contains("hunter2") && page.contains("name=keep_value value=1"), "{page}");
-    assert!(page.contains("<textarea name=value placeholder="), "the value box starts empty: {page}");
+    assert!(!page.contains("hunter2") && page.contains(r#"name="keep_value" value="1""#), "{page}");
+    assert!(page.contains(r#"<textarea name="value" placeholder="#), "the value box starts empty: {page}");
     let (status, _, _) = send(
         &format!("{site}/ui/put"),
         Some(&cookie),
@@ -353,11 +354,14 @@ fn restore_a_version_from_the_key_page() {
     let cookie = session(&site, &writer);
     let (_, _, page) = send(&page_url, Some(&cookie), None);
     assert!(
-        page.contains("name=version value=1><input type=hidden name=cas value=2><button>Restore</button>"),
+        page.contains(r#"name="version" value="1"><input type="hidden" name="cas" value="2"><button>Restore</button>"#),
         "{page}"
     );
-    assert!(!page.contains("name=version value=2>"), "no button for the live version: {page}");
-    let csrf = page.split("name=csrf value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(
+        !page.contains(r#"name="version" value="2"><input type="hidden" name="cas""#),
+        "no button for the live version: {page}"
+    );
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
 
     // Without the CSRF token: refused, nothing written.
     let form = "namespace=vars%2Fjob%2Fapi&key=color&version=1&cas=2";

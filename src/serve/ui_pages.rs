@@ -1,31 +1,17 @@
-//! The HTML of the web UI: one layout, inline CSS, no script, every string escaped with
-//! [`esc`]. Pages take the JSON the REST handlers produce, so the UI shows exactly what the
-//! API answers.
+//! The HTML of the web UI: one layout, inline CSS, no script, written as maud templates,
+//! which escape every interpolated string at compile time (only the plan's SVG, escaped
+//! where it is drawn, goes in as markup). Pages take the JSON the REST handlers produce, so
+//! the UI shows exactly what the API answers.
 
 use crate::kv::KvType;
 use crate::state::tokens::TokenRecord;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub(crate) struct Ctx<'a> {
     pub token: &'a TokenRecord,
     pub csrf: &'a str,
-}
-
-/// HTML-escape text and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// Percent-encode one path segment or query value.
@@ -68,45 +54,69 @@ button.p{background:var(--acc);color:#fff;border:0;border-radius:6px;padding:7px
 .login{max-width:440px;margin:12vh auto}.login input{width:100%;margin:10px 0}
 ";
 
-fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: &str) -> String {
-    let nav = match ctx {
-        Some(c) => format!(
-            "<a href=\"/ui\">Namespaces</a><a href=\"/ui/applies\">Applies</a><a href=\"/ui/plan\">Plan</a><span class=sp></span>\
-<span class=muted>{} · {}{}</span><form method=post action=\"/logout\"><input type=hidden name=csrf value=\"{}\"><button>Log out</button></form>",
-            esc(&c.token.name),
-            esc(&c.token.role),
-            if c.token.reveal { " · reveal" } else { "" },
-            esc(c.csrf)
-        ),
-        None => "<span class=sp></span>".into(),
-    };
-    format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
-<title>{} · kvform</title><style>{CSS}</style></head><body><header><b>kvform</b>{nav}</header><main>{body}</main></body></html>",
-        esc(title)
-    )
+fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) " · kvform" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    b { "kvform" }
+                    @if let Some(c) = ctx {
+                        a href="/ui" { "Namespaces" }
+                        a href="/ui/applies" { "Applies" }
+                        a href="/ui/plan" { "Plan" }
+                        span.sp {}
+                        span.muted { (c.token.name) " · " (c.token.role) @if c.token.reveal { " · reveal" } }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(c.csrf);
+                            button { "Log out" }
+                        }
+                    } @else {
+                        span.sp {}
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
 }
 
 pub(crate) fn message(title: &str, text: &str) -> String {
     layout(
         None,
         title,
-        &format!("<h1>{}</h1><div class=err>{}</div><p><a href=\"/ui\">Back</a></p>", esc(title), esc(text)),
+        html! {
+            h1 { (title) }
+            div.err { (text) }
+            p { a href="/ui" { "Back" } }
+        },
     )
 }
 
 /// The login form; `csrf` is the pre-session value also set as the `/login` cookie.
 pub(crate) fn login(error: Option<&str>, csrf: &str) -> String {
-    let err = error.map(|e| format!("<div class=err>{}</div>", esc(e))).unwrap_or_default();
     layout(
         None,
         "Log in",
-        &format!(
-            "<div class=\"card login\"><h1>Log in</h1>{err}<p class=muted>Paste an API token (<code>kvform token create NAME --role reader</code>).</p>\
-<form method=post action=\"/login\"><input type=hidden name=login_csrf value=\"{csrf}\"><input type=password name=token autocomplete=off placeholder=\"kvf_…\" autofocus>\
-<button class=p>Log in</button></form></div>",
-            csrf = esc(csrf)
-        ),
+        html! {
+            div.card.login {
+                h1 { "Log in" }
+                @if let Some(e) = error { div.err { (e) } }
+                p.muted { "Paste an API token (" code { "kvform token create NAME --role reader" } ")." }
+                form method="post" action="/login" {
+                    input type="hidden" name="login_csrf" value=(csrf);
+                    input type="password" name="token" autocomplete="off" placeholder="kvf_…" autofocus;
+                    button.p { "Log in" }
+                }
+            }
+        },
     )
 }
 
@@ -114,162 +124,206 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
 
-fn crumbs(ns: &str) -> String {
-    let mut out = String::from("<div class=crumbs><a href=\"/ui\">namespaces</a>");
+/// A value as text: a string as it is; a typed value the API answers as JSON (a number, a
+/// boolean, a JSON document) in its JSON text.
+fn value_text(v: &Value) -> String {
+    match &v["value"] {
+        Value::String(t) => t.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn crumbs(ns: &str) -> Markup {
     let parts: Vec<&str> = ns.split('/').collect();
-    for i in 1..=parts.len() {
-        let p = parts[..i].join("/");
-        let label = esc(parts[i - 1]);
-        if crate::kv::rules::namespace(&p).is_ok() {
-            out.push_str(&format!(" / <a href=\"{}\">{label}</a>", ns_url(&p)));
-        } else {
-            out.push_str(&format!(" / {label}"));
+    html! {
+        div.crumbs {
+            a href="/ui" { "namespaces" }
+            @for i in 1..=parts.len() {
+                @let p = parts[..i].join("/");
+                " / "
+                @if crate::kv::rules::namespace(&p).is_ok() {
+                    a href=(ns_url(&p)) { (parts[i - 1]) }
+                } @else {
+                    (parts[i - 1])
+                }
+            }
         }
     }
-    out + "</div>"
 }
 
 pub(crate) fn tree(ctx: &Ctx<'_>, nss: &Value, q: &str) -> String {
-    let mut rows = String::new();
     let q_lower = q.to_lowercase();
-    for n in nss["namespaces"].as_array().into_iter().flatten() {
-        let ns = s(n, "namespace");
-        if !q.is_empty() && !ns.to_lowercase().contains(&q_lower) {
-            continue;
+    let rows: Vec<&Value> = nss["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| q.is_empty() || s(n, "namespace").to_lowercase().contains(&q_lower))
+        .collect();
+    let body = html! {
+        h1 { "Namespaces" }
+        form.card method="get" action="/ui" style="display:flex;gap:8px" {
+            input name="q" value=(q) placeholder="Search namespaces (e.g. api, vars/job)" style="flex:1";
+            button.p { "Search" }
         }
-        let depth = n["depth"].as_u64().unwrap_or(0) as usize;
-        let leaf = ns.rsplit('/').next().unwrap_or(ns);
-        let name = if crate::kv::rules::namespace(ns).is_ok() {
-            format!("<a href=\"{}\">{}</a>", ns_url(ns), esc(if q.is_empty() { leaf } else { ns }))
-        } else {
-            format!("<span class=muted>{}</span>", esc(if q.is_empty() { leaf } else { ns }))
-        };
-        let pad = if q.is_empty() { depth * 18 } else { 0 };
-        rows.push_str(&format!(
-            "<tr><td style=\"padding-left:{}px\">{name}</td><td class=num>{}</td><td class=num>{}</td></tr>",
-            10 + pad,
-            n["keys"],
-            n["total_keys"]
-        ));
-    }
-    let body = format!(
-        "<h1>Namespaces</h1><form method=get action=\"/ui\" class=card style=\"display:flex;gap:8px\">\
-<input name=q value=\"{}\" placeholder=\"Search namespaces (e.g. api, vars/job)\" style=\"flex:1\"><button class=p>Search</button></form>\
-<table class=tree><tr><th>Namespace</th><th class=num>Keys</th><th class=num>Keys below</th></tr>{rows}</table>",
-        esc(q)
-    );
-    layout(Some(ctx), "Namespaces", &body)
+        table.tree {
+            tr { th { "Namespace" } th.num { "Keys" } th.num { "Keys below" } }
+            @for n in rows {
+                @let ns = s(n, "namespace");
+                @let depth = n["depth"].as_u64().unwrap_or(0) as usize;
+                @let label = if q.is_empty() { ns.rsplit('/').next().unwrap_or(ns) } else { ns };
+                @let pad = if q.is_empty() { depth * 18 } else { 0 };
+                tr {
+                    td style=(format!("padding-left:{}px", 10 + pad)) {
+                        @if crate::kv::rules::namespace(ns).is_ok() {
+                            a href=(ns_url(ns)) { (label) }
+                        } @else {
+                            span.muted { (label) }
+                        }
+                    }
+                    td.num { (n["keys"]) }
+                    td.num { (n["total_keys"]) }
+                }
+            }
+        }
+    };
+    layout(Some(ctx), "Namespaces", body)
 }
 
 fn writable(ctx: &Ctx<'_>, ns: &str) -> bool {
     super::access::check(ctx.token, super::access::Action::Write, ns).is_ok()
 }
 
-fn type_select(selected: &str) -> String {
-    let mut o = String::from("<select name=type>");
-    for (_, name, _) in KvType::ALL {
-        o.push_str(&format!("<option{}>{name}</option>", if name == selected { " selected" } else { "" }));
+fn type_select(selected: &str) -> Markup {
+    html! {
+        select name="type" {
+            @for (_, name, _) in KvType::ALL {
+                option selected[name == selected] { (name) }
+            }
+        }
     }
-    o + "</select>"
 }
 
-fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, current: Option<&Value>) -> String {
-    let (value, kv_type, desc, ttl) = match current {
-        Some(c) if !c.is_null() && c["sensitive"] != true => (
-            s(c, "value").to_string(),
-            s(c, "type").to_string(),
-            s(c, "description").to_string(),
-            c["ttl"].as_u64().unwrap_or(0),
-        ),
-        Some(c) if !c.is_null() => {
-            (String::new(), s(c, "type").to_string(), s(c, "description").to_string(), c["ttl"].as_u64().unwrap_or(0))
-        }
-        _ => (String::new(), "string".into(), String::new(), 0),
-    };
+fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, current: Option<&Value>) -> Markup {
+    let live = current.filter(|c| !c.is_null());
     // A masked value is not in the page, so the box starts empty: left empty, the stored
     // value is kept (`keep_value`), never replaced by "".
-    let masked = current.is_some_and(|c| !c.is_null() && c["sensitive"] == true);
-    let (keep, placeholder) = if masked {
-        (
-            "<input type=hidden name=keep_value value=1>",
-            " placeholder=\"(sensitive: leave empty to keep the current value)\"",
-        )
-    } else {
-        ("", "")
+    let masked = live.is_some_and(|c| c["sensitive"] == true);
+    let value = match live {
+        Some(c) if !masked => value_text(c),
+        _ => String::new(),
     };
+    let kv_type = live.map_or("string", |c| s(c, "type"));
+    let desc = live.map_or("", |c| s(c, "description"));
+    let ttl = live.and_then(|c| c["ttl"].as_u64()).unwrap_or(0);
     // The version this form was loaded at (0: create only) and the TTL shown, so a save can
     // tell a conflict and keep an untouched expiry.
-    let loaded = current.filter(|c| !c.is_null()).and_then(|c| c["version"].as_u64()).unwrap_or(0);
-    let key_field = match key {
-        Some(k) => format!("<input type=hidden name=key value=\"{}\">", esc(k)),
-        None => "<label>Key<input name=key required placeholder=\"feature_x\"></label>".into(),
-    };
-    format!(
-        "<form method=post action=\"/ui/put\" class=card><h2 style=\"margin-top:0\">{}</h2>\
-<input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\">\
-<div class=grid>{key_field}<label>Type{}</label><label>TTL (3600, 1h, P30D; 0 = never)<input name=ttl value=\"{ttl}\"><input type=hidden name=ttl_was value=\"{ttl}\"><input type=hidden name=version value=\"{loaded}\"></label>\
-<label>Description<input name=description value=\"{}\"></label></div>\
-<label class=muted style=\"display:block;margin-top:10px\">Value{keep}<textarea name=value{placeholder}>{}</textarea></label>\
-<label style=\"display:inline-flex;gap:6px;align-items:center;margin:8px 0\"><input type=checkbox name=overwrite{}> overwrite an existing key</label><br>\
-<button class=p>{}</button></form>",
-        if key.is_some() { "Edit" } else { "Create a key" },
-        esc(ctx.csrf),
-        esc(ns),
-        type_select(&kv_type),
-        esc(&desc),
-        esc(&value),
-        if key.is_some() { " checked" } else { "" },
-        if key.is_some() { "Save new version" } else { "Create" }
-    )
+    let loaded = live.and_then(|c| c["version"].as_u64()).unwrap_or(0);
+    html! {
+        form.card method="post" action="/ui/put" {
+            h2 style="margin-top:0" { @if key.is_some() { "Edit" } @else { "Create a key" } }
+            input type="hidden" name="csrf" value=(ctx.csrf);
+            input type="hidden" name="namespace" value=(ns);
+            div.grid {
+                @if let Some(k) = key {
+                    input type="hidden" name="key" value=(k);
+                } @else {
+                    label { "Key" input name="key" required placeholder="feature_x"; }
+                }
+                label { "Type" (type_select(kv_type)) }
+                label {
+                    "TTL (3600, 1h, P30D; 0 = never)"
+                    input name="ttl" value=(ttl);
+                    input type="hidden" name="ttl_was" value=(ttl);
+                    input type="hidden" name="version" value=(loaded);
+                }
+                label { "Description" input name="description" value=(desc); }
+            }
+            label.muted style="display:block;margin-top:10px" {
+                "Value"
+                @if masked {
+                    input type="hidden" name="keep_value" value="1";
+                    textarea name="value" placeholder="(sensitive: leave empty to keep the current value)" {}
+                } @else {
+                    textarea name="value" { (value) }
+                }
+            }
+            label style="display:inline-flex;gap:6px;align-items:center;margin:8px 0" {
+                input type="checkbox" name="overwrite" checked[key.is_some()];
+                " overwrite an existing key"
+            }
+            br;
+            button.p { @if key.is_some() { "Save new version" } @else { "Create" } }
+        }
+    }
 }
 
-fn preview(v: &Value) -> String {
+fn preview(v: &Value) -> Markup {
     if v["sensitive"] == true {
-        return "<span class=muted>(sensitive)</span>".into();
+        return html! { span.muted { "(sensitive)" } };
     }
-    let t = s(v, "value");
+    let t = value_text(v);
     let short: String = t.chars().take(60).collect();
-    format!("<code>{}</code>{}", esc(&short), if t.chars().count() > 60 { "…" } else { "" })
+    html! { code { (short) } @if t.chars().count() > 60 { "…" } }
 }
 
-fn flash(query: &BTreeMap<String, String>) -> String {
-    let mut o = String::new();
-    if let Some(e) = query.get("error") {
-        o.push_str(&format!("<div class=err>{}</div>", esc(e)));
+fn flash(query: &BTreeMap<String, String>) -> Markup {
+    html! {
+        @if let Some(e) = query.get("error") { div.err { (e) } }
+        @if let Some(n) = query.get("notice") { div.note { (n) } }
     }
-    if let Some(n) = query.get("notice") {
-        o.push_str(&format!("<div class=note>{}</div>", esc(n)));
-    }
-    o
 }
 
 pub(crate) fn namespace(ctx: &Ctx<'_>, ns: &str, listing: &Value, query: &BTreeMap<String, String>) -> String {
-    let mut rows = String::new();
-    for k in listing["keys"].as_array().into_iter().flatten() {
-        let key = s(k, "key");
-        rows.push_str(&format!(
-            "<tr><td><a href=\"{}\">{}</a></td><td><span class=pill>{}</span></td><td>{}</td><td class=mono>{}</td><td class=mono>{}</td><td class=num>{}</td><td class=mono>{}</td></tr>",
-            key_url(ns, key),
-            esc(key),
-            esc(s(k, "type")),
-            preview(k),
-            esc(s(k, "updated_at")),
-            if k["expires_at"].is_string() { format!("{}{}", esc(s(k, "expires_at")), if k["expired"] == true { " (expired)" } else { "" }) } else { "—".into() },
-            k["versions"],
-            esc(s(k, "writer"))
-        ));
+    let keys: Vec<&Value> = listing["keys"].as_array().into_iter().flatten().collect();
+    let body = html! {
+        (crumbs(ns))
+        h1.mono { (ns) }
+        (flash(query))
+        table {
+            tr {
+                th { "Key" } th { "Type" } th { "Value" } th { "Updated" } th { "Expires" }
+                th.num { "Versions" } th { "Writer" }
+            }
+            @for k in &keys {
+                @let key = s(k, "key");
+                tr {
+                    td { a href=(key_url(ns, key)) { (key) } }
+                    td { span.pill { (s(k, "type")) } }
+                    td { (preview(k)) }
+                    td.mono { (s(k, "updated_at")) }
+                    td.mono {
+                        @if k["expires_at"].is_string() {
+                            (s(k, "expires_at")) @if k["expired"] == true { " (expired)" }
+                        } @else { "—" }
+                    }
+                    td.num { (k["versions"]) }
+                    td.mono { (s(k, "writer")) }
+                }
+            }
+            @if keys.is_empty() {
+                tr { td colspan="7" class="muted" { "No live keys." } }
+            }
+        }
+        @if writable(ctx, ns) { (put_form(ctx, ns, None, None)) }
+    };
+    layout(Some(ctx), ns, body)
+}
+
+/// The line diff of two texts, `-`/`+`/` ` per line.
+fn diff_lines(x: &str, y: &str) -> Markup {
+    html! {
+        div.card.diff.mono {
+            @for change in similar::TextDiff::from_lines(x, y).iter_all_changes() {
+                @let (class, sign) = match change.tag() {
+                    similar::ChangeTag::Delete => ("del", "-"),
+                    similar::ChangeTag::Insert => ("add", "+"),
+                    similar::ChangeTag::Equal => ("", " "),
+                };
+                div class=(class) { (sign) " " (change.value().trim_end_matches('\n')) }
+            }
+        }
     }
-    if rows.is_empty() {
-        rows = "<tr><td colspan=7 class=muted>No live keys.</td></tr>".into();
-    }
-    let form = if writable(ctx, ns) { put_form(ctx, ns, None, None) } else { String::new() };
-    let body = format!(
-        "{}<h1 class=mono>{}</h1>{}<table><tr><th>Key</th><th>Type</th><th>Value</th><th>Updated</th><th>Expires</th><th class=num>Versions</th><th>Writer</th></tr>{rows}</table>{form}",
-        crumbs(ns),
-        esc(ns),
-        flash(query)
-    );
-    layout(Some(ctx), ns, &body)
 }
 
 #[allow(clippy::too_many_arguments)] // one page's inputs, each from its own read
@@ -288,177 +342,158 @@ pub(crate) fn key(
     // The live version the page was loaded at (0: deleted or absent): a restore sends it as
     // `cas`, so restoring over a change made meanwhile is a conflict, not a silent overwrite.
     let live = current["version"].as_u64().unwrap_or(0);
-    let mut rows = String::new();
-    for v in versions.iter().rev() {
-        let version = v["version"].as_u64().unwrap_or(0);
-        let restore = if !may_write {
-            String::new()
-        } else if v["deleted"] == true || version == live {
-            "<td></td>".to_string()
-        } else {
-            format!(
-                "<td><form method=post action=\"/ui/restore\"><input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\"><input type=hidden name=key value=\"{}\"><input type=hidden name=version value={version}><input type=hidden name=cas value={live}><button>Restore</button></form></td>",
-                esc(ctx.csrf),
-                esc(ns),
-                esc(key)
-            )
-        };
-        rows.push_str(&format!(
-            "<tr><td class=num>{}</td><td class=mono>{}</td><td><span class=pill>{}</span></td><td>{}</td><td class=mono>{}</td><td>{}</td>{restore}</tr>",
-            v["version"],
-            esc(s(v, "updated_at")),
-            esc(s(v, "type")),
-            if v["deleted"] == true { "<span class=muted>(deleted)</span>".into() } else { preview(v) },
-            esc(s(v, "writer")),
-            esc(s(v, "description"))
-        ));
-    }
     let nums: Vec<u64> = versions.iter().filter_map(|v| v["version"].as_u64()).collect();
     let pick = |name: &str, default: Option<u64>| query.get(name).and_then(|v| v.parse().ok()).or(default);
     let (a, b) = (pick("a", nums.iter().rev().nth(1).copied()), pick("b", nums.last().copied()));
     let text_of = |n: Option<u64>| -> Option<String> {
         let v = versions.iter().find(|v| v["version"].as_u64() == n)?;
-        Some(if v["deleted"] == true { String::new() } else { s(v, "value").to_string() })
+        Some(if v["deleted"] == true { String::new() } else { value_text(v) })
     };
-    let diff = match (text_of(a), text_of(b)) {
-        (Some(x), Some(y)) => {
-            let mut o = String::from("<div class=\"card diff mono\">");
-            for change in similar::TextDiff::from_lines(&x, &y).iter_all_changes() {
-                let (class, sign) = match change.tag() {
-                    similar::ChangeTag::Delete => ("del", "-"),
-                    similar::ChangeTag::Insert => ("add", "+"),
-                    similar::ChangeTag::Equal => ("", " "),
-                };
-                let line = change.value().trim_end_matches('\n');
-                o.push_str(&format!("<div class=\"{class}\">{sign} {}</div>", esc(line)));
-            }
-            o + "</div>"
-        }
-        _ => "<p class=muted>Pick two versions to compare.</p>".into(),
-    };
-    let options = |sel: Option<u64>| {
-        nums.iter()
-            .map(|n| format!("<option{}>{n}</option>", if Some(*n) == sel { " selected" } else { "" }))
-            .collect::<String>()
-    };
-    let diff_form = format!(
-        "<form method=get class=card style=\"display:flex;gap:8px;align-items:center\">Compare version <select name=a>{}</select> with <select name=b>{}</select>{}<button class=p>Diff</button></form>",
-        options(a),
-        options(b),
-        if revealed { "<input type=hidden name=reveal value=1>" } else { "" }
-    );
     let secret = crate::kv::is_secret_key(ns, key);
-    let reveal = if secret && ctx.token.reveal && !revealed {
-        format!("<a href=\"{}?reveal=1\">Reveal</a>", key_url(ns, key))
-    } else if secret && !ctx.token.reveal {
-        "<span class=muted>masked (this token has no --reveal)</span>".into()
-    } else {
-        String::new()
+    let body = html! {
+        (crumbs(ns))
+        h1.mono { (key) }
+        // A key the workspace declares: an edit here lasts until the next apply writes it back.
+        @if let Some(at) = managed {
+            div.note {
+                span.pill { "managed by workspace (" (at.rsplit('/').next().unwrap_or(at)) ")" }
+                " " (at) ": the next apply writes the workspace's value back; change it in "
+                (at.split(':').next().unwrap_or(at)) " to keep it."
+            }
+        }
+        @if current.is_null() {
+            div.card { span.muted { "This key is deleted (its history is kept)." } }
+        } @else {
+            div.card {
+                div style="display:flex;gap:10px;align-items:center" {
+                    span.pill { (s(current, "type")) }
+                    span.muted {
+                        "version " (current["version"]) " · created " (s(current, "created_at"))
+                        " · updated " (s(current, "updated_at")) " · expires "
+                        @if current["expires_at"].is_string() { (s(current, "expires_at")) } @else { "never" }
+                        " · by " (s(current, "writer"))
+                    }
+                    span.sp {}
+                    @if secret && ctx.token.reveal && !revealed {
+                        a href=(format!("{}?reveal=1", key_url(ns, key))) { "Reveal" }
+                    } @else if secret && !ctx.token.reveal {
+                        span.muted { "masked (this token has no --reveal)" }
+                    }
+                }
+                p.muted { (s(current, "description")) }
+                pre.mono { @if current["sensitive"] == true { "(sensitive)" } @else { (value_text(current)) } }
+            }
+        }
+        h2 { "History" }
+        table {
+            tr {
+                th.num { "Version" } th { "Updated" } th { "Type" } th { "Value" } th { "Writer" } th { "Description" }
+                @if may_write { th {} }
+            }
+            @for v in versions.iter().rev() {
+                @let version = v["version"].as_u64().unwrap_or(0);
+                tr {
+                    td.num { (v["version"]) }
+                    td.mono { (s(v, "updated_at")) }
+                    td { span.pill { (s(v, "type")) } }
+                    td { @if v["deleted"] == true { span.muted { "(deleted)" } } @else { (preview(v)) } }
+                    td.mono { (s(v, "writer")) }
+                    td { (s(v, "description")) }
+                    @if may_write {
+                        td {
+                            @if v["deleted"] != true && version != live {
+                                form method="post" action="/ui/restore" {
+                                    input type="hidden" name="csrf" value=(ctx.csrf);
+                                    input type="hidden" name="namespace" value=(ns);
+                                    input type="hidden" name="key" value=(key);
+                                    input type="hidden" name="version" value=(version);
+                                    input type="hidden" name="cas" value=(live);
+                                    button { "Restore" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Diff" }
+        form.card method="get" style="display:flex;gap:8px;align-items:center" {
+            "Compare version "
+            select name="a" { @for n in &nums { option selected[Some(*n) == a] { (n) } } }
+            " with "
+            select name="b" { @for n in &nums { option selected[Some(*n) == b] { (n) } } }
+            @if revealed { input type="hidden" name="reveal" value="1"; }
+            button.p { "Diff" }
+        }
+        @match (text_of(a), text_of(b)) {
+            (Some(x), Some(y)) => (diff_lines(&x, &y)),
+            _ => p.muted { "Pick two versions to compare." },
+        }
+        @if may_write {
+            (put_form(ctx, ns, Some(key), Some(current)))
+            @if !current.is_null() {
+                form method="post" action="/ui/delete" {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    input type="hidden" name="namespace" value=(ns);
+                    input type="hidden" name="key" value=(key);
+                    button.d { "Delete this key" }
+                }
+            }
+        }
     };
-    let summary = if current.is_null() {
-        "<div class=card><span class=muted>This key is deleted (its history is kept).</span></div>".to_string()
-    } else {
-        format!(
-            "<div class=card><div style=\"display:flex;gap:10px;align-items:center\"><span class=pill>{}</span><span class=muted>version {} · created {} · updated {} · expires {} · by {}</span><span class=sp></span>{reveal}</div>\
-<p class=muted>{}</p><pre class=mono>{}</pre></div>",
-            esc(s(current, "type")),
-            current["version"],
-            esc(s(current, "created_at")),
-            esc(s(current, "updated_at")),
-            if current["expires_at"].is_string() { esc(s(current, "expires_at")) } else { "never".into() },
-            esc(s(current, "writer")),
-            esc(s(current, "description")),
-            if current["sensitive"] == true { "(sensitive)".into() } else { esc(s(current, "value")) }
-        )
-    };
-    let edit = if may_write {
-        let del = if current.is_null() {
-            String::new()
-        } else {
-            format!(
-                "<form method=post action=\"/ui/delete\"><input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\"><input type=hidden name=key value=\"{}\"><button class=d>Delete this key</button></form>",
-                esc(ctx.csrf),
-                esc(ns),
-                esc(key)
-            )
-        };
-        format!("{}{del}", put_form(ctx, ns, Some(key), Some(current)))
-    } else {
-        String::new()
-    };
-    // A key the workspace declares: an edit here lasts until the next apply writes it back.
-    let managed = managed
-        .map(|at| {
-            let short = at.rsplit('/').next().unwrap_or(at);
-            format!(
-                "<div class=note><span class=pill>managed by workspace ({})</span> {}: the next apply writes the workspace's value back; change it in {} to keep it.</div>",
-                esc(short),
-                esc(at),
-                esc(at.split(':').next().unwrap_or(at))
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "{}<h1 class=mono>{}</h1>{managed}{summary}<h2>History</h2><table><tr><th class=num>Version</th><th>Updated</th><th>Type</th><th>Value</th><th>Writer</th><th>Description</th>{}</tr>{rows}</table>\
-<h2>Diff</h2>{diff_form}{diff}{edit}",
-        crumbs(ns),
-        esc(key),
-        if may_write { "<th></th>" } else { "" }
-    );
-    layout(Some(ctx), key, &body)
+    layout(Some(ctx), key, body)
 }
 
 pub(crate) fn applies(ctx: &Ctx<'_>, a: &Value) -> String {
-    let mut rows = String::new();
-    for r in a["applies"].as_array().into_iter().flatten() {
-        let c = &r["counts"];
-        let changes: Vec<String> = r["changes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .take(12)
-            .map(|ch| {
-                format!(
-                    "{}{} {}",
-                    if ch["deleted"] == true { "−" } else { "" },
-                    esc(s(ch, "namespace")),
-                    esc(s(ch, "key"))
-                )
-            })
-            .collect();
-        let more = r["changes"].as_array().map_or(0, Vec::len).saturating_sub(12);
-        rows.push_str(&format!(
-            "<tr><td class=num>{}</td><td>{}</td><td class=mono>{}</td><td class=mono>{}</td><td>+{} ~{} −{}</td><td>{}</td><td class=mono style=\"font-size:12px\">{}{}</td></tr>",
-            r["serial"],
-            esc(s(r, "operation")),
-            esc(s(r, "actor")),
-            esc(s(r, "finished_at")),
-            c["added"],
-            c["changed"],
-            c["destroyed"],
-            esc(s(r, "status")),
-            changes.join("<br>"),
-            if more > 0 { format!("<br><span class=muted>… {more} more</span>") } else { String::new() }
-        ));
-    }
-    layout(
-        Some(ctx),
-        "Applies",
-        &format!(
-            "<h1>Applies</h1><table><tr><th class=num>Serial</th><th>Operation</th><th>Who</th><th>When</th><th>Counts</th><th>Status</th><th>Changes</th></tr>{rows}</table>"
-        ),
-    )
+    let body = html! {
+        h1 { "Applies" }
+        table {
+            tr {
+                th.num { "Serial" } th { "Operation" } th { "Who" } th { "When" } th { "Counts" } th { "Status" } th { "Changes" }
+            }
+            @for r in a["applies"].as_array().into_iter().flatten() {
+                @let c = &r["counts"];
+                @let changes: Vec<&Value> = r["changes"].as_array().into_iter().flatten().collect();
+                tr {
+                    td.num { (r["serial"]) }
+                    td { (s(r, "operation")) }
+                    td.mono { (s(r, "actor")) }
+                    td.mono { (s(r, "finished_at")) }
+                    td { "+" (c["added"]) " ~" (c["changed"]) " −" (c["destroyed"]) }
+                    td { (s(r, "status")) }
+                    td.mono style="font-size:12px" {
+                        @for (i, ch) in changes.iter().take(12).enumerate() {
+                            @if i > 0 { br; }
+                            @if ch["deleted"] == true { "−" }
+                            (s(ch, "namespace")) " " (s(ch, "key"))
+                        }
+                        @if changes.len() > 12 {
+                            br;
+                            span.muted { "… " (changes.len() - 12) " more" }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(Some(ctx), "Applies", body)
 }
 
 /// The pending plan: its rollout as a picture (`plan::graph::rollout_svg`, the same waves,
 /// demands and batches as `kvform graph --rollout`; its text is escaped there), then the text.
 pub(crate) fn plan(ctx: &Ctx<'_>, text: &Result<String, String>, picture: Option<&str>) -> String {
-    let picture = picture
-        .map(|svg| format!("<h2>Rollout</h2><div class=card style=\"overflow-x:auto\">{svg}</div>"))
-        .unwrap_or_default();
-    let body = match text {
-        Ok(t) => format!("<h1>Pending plan</h1>{picture}<div class=card><pre class=mono>{}</pre></div>", esc(t)),
-        Err(e) => format!("<h1>Pending plan</h1><div class=err>{}</div>", esc(e)),
+    let body = html! {
+        h1 { "Pending plan" }
+        @match text {
+            Ok(t) => {
+                @if let Some(svg) = picture {
+                    h2 { "Rollout" }
+                    div.card style="overflow-x:auto" { (PreEscaped(svg)) }
+                }
+                div.card { pre.mono { (t) } }
+            }
+            Err(e) => div.err { (e) },
+        }
     };
-    layout(Some(ctx), "Plan", &body)
+    layout(Some(ctx), "Plan", body)
 }
