@@ -250,11 +250,26 @@ fn sessions_csrf_and_escaping() {
     assert_eq!(status, 403);
     let (_, _, page) = send(&format!("{site}/ui/ns/vars/job/api/"), Some(&cookie), None);
     assert!(page.contains("evil"));
+    // Links keep `_` as it is (`database_url`, not `database%5Furl`).
+    assert!(page.contains(r#"href="/ui/key/vars/job/api/database_url""#), "{page}");
     let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let (status, _, _) = send(
+    // One click does not delete: without the confirmation's `confirmed`, the answer is the
+    // confirmation page, and the key stays.
+    let (status, headers, _) = send(
         &format!("{site}/ui/delete"),
         Some(&cookie),
         Some(&format!("csrf={csrf}&namespace=vars%2Fjob%2Fapi&key=evil")),
+    );
+    assert_eq!(status, 303);
+    let location = headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.as_str());
+    assert_eq!(location, Some("/ui/key/vars/job/api/evil?delete=1"));
+    assert!(kvform(d, &["kv", "keys", "vars/job/api"]).contains("evil"));
+    let (_, _, page) = send(&format!("{site}/ui/key/vars/job/api/evil?delete=1"), Some(&cookie), None);
+    assert!(page.contains(r#"<input type="hidden" name="confirmed" value="1">"#), "{page}");
+    let (status, _, _) = send(
+        &format!("{site}/ui/delete"),
+        Some(&cookie),
+        Some(&format!("csrf={csrf}&namespace=vars%2Fjob%2Fapi&key=evil&confirmed=1")),
     );
     assert_eq!(status, 303);
     assert!(!kvform(d, &["kv", "keys", "vars/job/api"]).contains("evil"));
@@ -271,7 +286,14 @@ fn sessions_csrf_and_escaping() {
         .unwrap();
     std::io::Write::write_all(&mut c.stdin.take().unwrap(), b"hunter2").unwrap();
     assert!(c.wait().unwrap().success());
+    // The key page is a read view with an Edit button; the form opens with `?edit=1`.
     let (status, _, page) = send(&format!("{site}/ui/key/secrets/job/api/db_password"), Some(&cookie), None);
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("/ui/put") && page.contains(r#"href="/ui/key/secrets/job/api/db_password?edit=1#edit""#),
+        "{page}"
+    );
+    let (status, _, page) = send(&format!("{site}/ui/key/secrets/job/api/db_password?edit=1"), Some(&cookie), None);
     assert_eq!(status, 200);
     assert!(!page.contains("hunter2") && page.contains(r#"name="keep_value" value="1""#), "{page}");
     assert!(page.contains(r#"<textarea name="value" placeholder="#), "the value box starts empty: {page}");

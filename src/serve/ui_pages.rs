@@ -14,9 +14,14 @@ pub(crate) struct Ctx<'a> {
     pub csrf: &'a str,
 }
 
+/// What [`enc`] escapes: everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _
+/// ~`), so `database_url` stays `database_url` in the address bar, not `database%5Furl`.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// Percent-encode one path segment or query value.
 pub(crate) fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn path_of(ns: &str) -> String {
@@ -52,6 +57,12 @@ button.p{background:var(--acc);color:#fff;border:0;border-radius:6px;padding:7px
 .grid{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:10px}.grid label{display:flex;flex-direction:column;gap:3px;font-size:12px;color:var(--mute)}
 .tree a{text-decoration:none}.diff .add{background:#ecfdf3;color:#05603a}.diff .del{background:#fef3f2;color:#912018}.diff div{padding:0 6px;white-space:pre-wrap}
 .login{max-width:440px;margin:12vh auto}.login input{width:100%;margin:10px 0}
+h1.mono{font-size:20px;overflow-wrap:anywhere}table{margin-bottom:16px}td{overflow-wrap:anywhere}
+.ferr{color:var(--bad);font-size:12px}.bad{border-color:var(--bad)!important}
+a.btn{display:inline-block;padding:6px 12px;border-radius:6px;border:1px solid var(--line);background:#fff;text-decoration:none}
+.warn{background:#fffaeb;border:1px solid #fedf89;padding:10px 14px;border-radius:8px;margin-bottom:14px}
+@media (max-width:640px){main{padding:12px}header{gap:10px;padding:8px 12px;flex-wrap:wrap}.wide{display:none}
+.grid{grid-template-columns:1fr}th,td{padding:6px}}
 ";
 
 fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: Markup) -> String {
@@ -204,56 +215,140 @@ fn type_select(selected: &str) -> Markup {
     }
 }
 
-fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, current: Option<&Value>) -> Markup {
-    let live = current.filter(|c| !c.is_null());
-    // A masked value is not in the page, so the box starts empty: left empty, the stored
-    // value is kept (`keep_value`), never replaced by "".
-    let masked = live.is_some_and(|c| c["sensitive"] == true);
-    let value = match live {
-        Some(c) if !masked => value_text(c),
-        _ => String::new(),
-    };
-    let kv_type = live.map_or("string", |c| s(c, "type"));
-    let desc = live.map_or("", |c| s(c, "description"));
-    let ttl = live.and_then(|c| c["ttl"].as_u64()).unwrap_or(0);
-    // The version this form was loaded at (0: create only) and the TTL shown, so a save can
-    // tell a conflict and keep an untouched expiry.
-    let loaded = live.and_then(|c| c["version"].as_u64()).unwrap_or(0);
+/// What an edit form shows: the key as loaded, or what the user typed (a failed save or a
+/// conflict shows the input again, never loses it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FormInput {
+    pub key: String,
+    pub kv_type: String,
+    pub ttl: String,
+    /// The TTL as the form showed it when loaded (unchanged: the key keeps its expiry).
+    pub ttl_was: String,
+    pub description: String,
+    pub value: String,
+    /// The value box of a masked secret: left empty, the stored value is kept.
+    pub keep_value: bool,
+    pub overwrite: bool,
+    /// The version the form was loaded at (0: create only).
+    pub version: u64,
+}
+
+impl FormInput {
+    /// A key as the API answers it (`null`: none yet).
+    pub(crate) fn loaded(key: &str, current: &Value) -> FormInput {
+        if current.is_null() {
+            return FormInput {
+                key: key.into(),
+                kv_type: "string".into(),
+                ttl: "0".into(),
+                ttl_was: "0".into(),
+                ..Default::default()
+            };
+        }
+        let masked = current["sensitive"] == true;
+        let ttl = duration_text(current["ttl"].as_u64().unwrap_or(0));
+        FormInput {
+            key: key.into(),
+            kv_type: s(current, "type").into(),
+            ttl: ttl.clone(),
+            ttl_was: ttl,
+            description: s(current, "description").into(),
+            value: if masked { String::new() } else { value_text(current) },
+            keep_value: masked,
+            overwrite: true,
+            version: current["version"].as_u64().unwrap_or(0),
+        }
+    }
+
+    /// What a posted form carried.
+    pub(crate) fn posted(form: &BTreeMap<String, String>) -> FormInput {
+        let f = |k: &str| form.get(k).cloned().unwrap_or_default();
+        FormInput {
+            key: f("key").trim().to_string(),
+            kv_type: form.get("type").cloned().unwrap_or_else(|| "string".into()),
+            ttl: f("ttl"),
+            ttl_was: f("ttl_was"),
+            description: f("description"),
+            value: f("value"),
+            keep_value: form.get("keep_value").is_some_and(|v| v == "1"),
+            overwrite: form.get("overwrite").is_some_and(|v| v == "on"),
+            version: form.get("version").and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+        }
+    }
+}
+
+/// Seconds in the largest whole unit the TTL field takes back (`3600` → `1h`).
+pub(crate) fn duration_text(secs: u64) -> String {
+    match secs {
+        0 => "0".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => s.to_string(),
+    }
+}
+
+/// A refused save, shown at the field it is about.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldError {
+    /// `key`, `ttl`, `description`, `value` (the box) or `form` (above the form).
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn field_error(err: Option<&FieldError>, field: &str) -> Markup {
     html! {
-        form.card method="post" action="/ui/put" {
+        @if let Some(e) = err.filter(|e| e.field == field) {
+            span.ferr role="alert" { (e.message) }
+        }
+    }
+}
+
+/// The create form (`key` `None`) or the edit form of `key`.
+fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, input: &FormInput, err: Option<&FieldError>) -> Markup {
+    let bad = |f: &str| err.is_some_and(|e| e.field == f);
+    html! {
+        form.card #edit method="post" action="/ui/put" {
             h2 style="margin-top:0" { @if key.is_some() { "Edit" } @else { "Create a key" } }
+            (field_error(err, "form"))
             input type="hidden" name="csrf" value=(ctx.csrf);
             input type="hidden" name="namespace" value=(ns);
             div.grid {
                 @if let Some(k) = key {
                     input type="hidden" name="key" value=(k);
+                    input type="hidden" name="origin" value="key";
                 } @else {
-                    label { "Key" input name="key" required placeholder="feature_x"; }
+                    label { "Key" input class=[bad("key").then_some("bad")] name="key" required placeholder="feature_x" value=(input.key); (field_error(err, "key")) }
                 }
-                label { "Type" (type_select(kv_type)) }
+                label { "Type" (type_select(&input.kv_type)) }
                 label {
                     "TTL (3600, 1h, P30D; 0 = never)"
-                    input name="ttl" value=(ttl);
-                    input type="hidden" name="ttl_was" value=(ttl);
-                    input type="hidden" name="version" value=(loaded);
+                    input class=[bad("ttl").then_some("bad")] name="ttl" value=(input.ttl);
+                    input type="hidden" name="ttl_was" value=(input.ttl_was);
+                    input type="hidden" name="version" value=(input.version);
+                    (field_error(err, "ttl"))
                 }
-                label { "Description" input name="description" value=(desc); }
+                label { "Description" input class=[bad("description").then_some("bad")] name="description" value=(input.description); (field_error(err, "description")) }
             }
             label.muted style="display:block;margin-top:10px" {
                 "Value"
-                @if masked {
+                @if input.keep_value {
                     input type="hidden" name="keep_value" value="1";
-                    textarea name="value" placeholder="(sensitive: leave empty to keep the current value)" {}
+                    textarea class=[bad("value").then_some("bad")] name="value" placeholder="(sensitive: leave empty to keep the current value)" { (input.value) }
                 } @else {
-                    textarea name="value" { (value) }
+                    textarea class=[bad("value").then_some("bad")] name="value" { (input.value) }
                 }
+                (field_error(err, "value"))
             }
             label style="display:inline-flex;gap:6px;align-items:center;margin:8px 0" {
-                input type="checkbox" name="overwrite" checked[key.is_some()];
+                input type="checkbox" name="overwrite" checked[input.overwrite];
                 " overwrite an existing key"
             }
             br;
             button.p { @if key.is_some() { "Save new version" } @else { "Create" } }
+            @if let Some(k) = key {
+                " " a.btn href=(key_url(ns, k)) { "Cancel" }
+            }
         }
     }
 }
@@ -274,7 +369,13 @@ fn flash(query: &BTreeMap<String, String>) -> Markup {
     }
 }
 
-pub(crate) fn namespace(ctx: &Ctx<'_>, ns: &str, listing: &Value, query: &BTreeMap<String, String>) -> String {
+pub(crate) fn namespace(
+    ctx: &Ctx<'_>,
+    ns: &str,
+    listing: &Value,
+    query: &BTreeMap<String, String>,
+    failed: Option<(&FormInput, &FieldError)>,
+) -> String {
     let keys: Vec<&Value> = listing["keys"].as_array().into_iter().flatten().collect();
     let body = html! {
         (crumbs(ns))
@@ -282,8 +383,8 @@ pub(crate) fn namespace(ctx: &Ctx<'_>, ns: &str, listing: &Value, query: &BTreeM
         (flash(query))
         table {
             tr {
-                th { "Key" } th { "Type" } th { "Value" } th { "Updated" } th { "Expires" }
-                th.num { "Versions" } th { "Writer" }
+                th { "Key" } th { "Type" } th { "Value" } th.wide { "Updated" } th.wide { "Expires" }
+                th.num.wide { "Versions" } th.wide { "Writer" }
             }
             @for k in &keys {
                 @let key = s(k, "key");
@@ -291,21 +392,26 @@ pub(crate) fn namespace(ctx: &Ctx<'_>, ns: &str, listing: &Value, query: &BTreeM
                     td { a href=(key_url(ns, key)) { (key) } }
                     td { span.pill { (s(k, "type")) } }
                     td { (preview(k)) }
-                    td.mono { (s(k, "updated_at")) }
-                    td.mono {
+                    td.mono.wide { (s(k, "updated_at")) }
+                    td.mono.wide {
                         @if k["expires_at"].is_string() {
                             (s(k, "expires_at")) @if k["expired"] == true { " (expired)" }
                         } @else { "—" }
                     }
-                    td.num { (k["versions"]) }
-                    td.mono { (s(k, "writer")) }
+                    td.num.wide { (k["versions"]) }
+                    td.mono.wide { (s(k, "writer")) }
                 }
             }
             @if keys.is_empty() {
                 tr { td colspan="7" class="muted" { "No live keys." } }
             }
         }
-        @if writable(ctx, ns) { (put_form(ctx, ns, None, None)) }
+        @if writable(ctx, ns) {
+            @match failed {
+                Some((input, err)) => (put_form(ctx, ns, None, input, Some(err))),
+                None => (put_form(ctx, ns, None, &FormInput::loaded("", &Value::Null), None)),
+            }
+        }
     };
     layout(Some(ctx), ns, body)
 }
@@ -326,6 +432,14 @@ fn diff_lines(x: &str, y: &str) -> Markup {
     }
 }
 
+/// What the key page shows besides the key: nothing more (the read view), the edit form
+/// (with a failed save's input and error), or the delete confirmation.
+pub(crate) enum KeyMode<'a> {
+    Read,
+    Edit(Option<(&'a FormInput, &'a FieldError)>),
+    ConfirmDelete,
+}
+
 #[allow(clippy::too_many_arguments)] // one page's inputs, each from its own read
 pub(crate) fn key(
     ctx: &Ctx<'_>,
@@ -336,6 +450,7 @@ pub(crate) fn key(
     query: &BTreeMap<String, String>,
     revealed: bool,
     managed: Option<&str>,
+    mode: KeyMode<'_>,
 ) -> String {
     let versions: Vec<&Value> = history["versions"].as_array().into_iter().flatten().collect();
     let may_write = writable(ctx, ns);
@@ -353,6 +468,22 @@ pub(crate) fn key(
     let body = html! {
         (crumbs(ns))
         h1.mono { (key) }
+        @if may_write && !current.is_null() && matches!(mode, KeyMode::ConfirmDelete) {
+            div.warn {
+                p style="margin-top:0" {
+                    "Delete " code { (key) } " from " code { (ns) } "? This writes a deletion as version "
+                    (live + 1) "; the history is kept, and Restore on an earlier version brings the value back."
+                }
+                form method="post" action="/ui/delete" style="display:inline" {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    input type="hidden" name="namespace" value=(ns);
+                    input type="hidden" name="key" value=(key);
+                    input type="hidden" name="confirmed" value="1";
+                    button.d { "Delete " (key) }
+                }
+                " " a.btn href=(key_url(ns, key)) { "Cancel" }
+            }
+        }
         // A key the workspace declares: an edit here lasts until the next apply writes it back.
         @if let Some(at) = managed {
             div.note {
@@ -362,10 +493,15 @@ pub(crate) fn key(
             }
         }
         @if current.is_null() {
-            div.card { span.muted { "This key is deleted (its history is kept)." } }
+            div.card {
+                span.muted { "This key is deleted (its history is kept)." }
+                @if may_write && matches!(mode, KeyMode::Read) {
+                    " " a.btn href=(format!("{}?edit=1#edit", key_url(ns, key))) { "Write a new value" }
+                }
+            }
         } @else {
             div.card {
-                div style="display:flex;gap:10px;align-items:center" {
+                div style="display:flex;gap:10px;align-items:center;flex-wrap:wrap" {
                     span.pill { (s(current, "type")) }
                     span.muted {
                         "version " (current["version"]) " · created " (s(current, "created_at"))
@@ -373,7 +509,6 @@ pub(crate) fn key(
                         @if current["expires_at"].is_string() { (s(current, "expires_at")) } @else { "never" }
                         " · by " (s(current, "writer"))
                     }
-                    span.sp {}
                     @if secret && ctx.token.reveal && !revealed {
                         a href=(format!("{}?reveal=1", key_url(ns, key))) { "Reveal" }
                     } @else if secret && !ctx.token.reveal {
@@ -382,23 +517,29 @@ pub(crate) fn key(
                 }
                 p.muted { (s(current, "description")) }
                 pre.mono { @if current["sensitive"] == true { "(sensitive)" } @else { (value_text(current)) } }
+                @if may_write && matches!(mode, KeyMode::Read) {
+                    div style="display:flex;gap:8px;margin-top:12px" {
+                        a.btn href=(format!("{}?edit=1#edit", key_url(ns, key))) { "Edit" }
+                        a.btn href=(format!("{}?delete=1", key_url(ns, key))) { "Delete…" }
+                    }
+                }
             }
         }
         h2 { "History" }
         table {
             tr {
-                th.num { "Version" } th { "Updated" } th { "Type" } th { "Value" } th { "Writer" } th { "Description" }
+                th.num { "Version" } th.wide { "Updated" } th { "Type" } th { "Value" } th.wide { "Writer" } th.wide { "Description" }
                 @if may_write { th {} }
             }
             @for v in versions.iter().rev() {
                 @let version = v["version"].as_u64().unwrap_or(0);
                 tr {
                     td.num { (v["version"]) }
-                    td.mono { (s(v, "updated_at")) }
+                    td.mono.wide { (s(v, "updated_at")) }
                     td { span.pill { (s(v, "type")) } }
                     td { @if v["deleted"] == true { span.muted { "(deleted)" } } @else { (preview(v)) } }
-                    td.mono { (s(v, "writer")) }
-                    td { (s(v, "description")) }
+                    td.mono.wide { (s(v, "writer")) }
+                    td.wide { (s(v, "description")) }
                     @if may_write {
                         td {
                             @if v["deleted"] != true && version != live {
@@ -430,16 +571,56 @@ pub(crate) fn key(
             _ => p.muted { "Pick two versions to compare." },
         }
         @if may_write {
-            (put_form(ctx, ns, Some(key), Some(current)))
-            @if !current.is_null() {
-                form method="post" action="/ui/delete" {
-                    input type="hidden" name="csrf" value=(ctx.csrf);
-                    input type="hidden" name="namespace" value=(ns);
-                    input type="hidden" name="key" value=(key);
-                    button.d { "Delete this key" }
-                }
+            @match mode {
+                KeyMode::Edit(Some((input, err))) => (put_form(ctx, ns, Some(key), input, Some(err))),
+                KeyMode::Edit(None) => (put_form(ctx, ns, Some(key), &FormInput::loaded(key, current), None)),
+                _ => {}
             }
         }
+    };
+    layout(Some(ctx), key, body)
+}
+
+/// A save refused because the key moved on since the form was loaded (compare-and-set): the
+/// newer version (masked when sensitive), a line diff from it to what the user typed, and
+/// the form again with the input, now based on the newer version, so saving again is a
+/// deliberate overwrite.
+pub(crate) fn conflict(ctx: &Ctx<'_>, ns: &str, key: &str, current: &Value, typed: &FormInput) -> String {
+    let now_at = current["version"].as_u64().unwrap_or(0);
+    let mut input = typed.clone();
+    input.version = now_at;
+    let sensitive = current["sensitive"] == true;
+    let body = html! {
+        (crumbs(ns))
+        h1.mono { (key) }
+        div.warn {
+            strong { "Conflict: your edit was not saved." }
+            " You loaded version " (typed.version) "; "
+            @if current.is_null() {
+                "since then the key was deleted."
+            } @else {
+                "since then " (s(current, "writer")) " saved version " (now_at) " (" (s(current, "updated_at")) ")."
+            }
+            " Compare, then save again to replace it, or "
+            a href=(key_url(ns, key)) { "discard your edit" } "."
+        }
+        @if !current.is_null() {
+            h2 { "The newer version " (now_at) }
+            div.card {
+                span.pill { (s(current, "type")) }
+                " " span.muted { (s(current, "description")) }
+                pre.mono { @if sensitive { "(sensitive)" } @else { (value_text(current)) } }
+            }
+            h2 { "From version " (now_at) " to your input" }
+            @if sensitive {
+                p.muted { "The value is sensitive: no diff is shown." }
+            } @else if typed.keep_value && typed.value.is_empty() {
+                p.muted { "You kept the value; only the other fields differ." }
+            } @else {
+                (diff_lines(&value_text(current), &typed.value))
+            }
+        }
+        (put_form(ctx, ns, Some(key), &input, None))
     };
     layout(Some(ctx), key, body)
 }
