@@ -409,3 +409,50 @@ fn restore_a_version_from_the_key_page() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A save over a version another writer saved meanwhile is a conflict page (409), not an
+/// overwrite: for a secret the newer value stays masked and no diff is drawn (a diff would
+/// show it), even to a token that may reveal; the input is kept in the form.
+#[test]
+fn a_conflicting_save_of_a_secret_shows_no_plaintext() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    kvform(d, &["apply", "--auto-approve"]);
+    let set_secret = |value: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kvform"))
+            .arg("-C")
+            .arg(d)
+            .args(["kv", "set", "secrets/job/api", "api_key", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut c.stdin.take().unwrap(), value.as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success());
+    };
+    set_secret("first-secret");
+    let writer = kvform(d, &["token", "create", "w", "--role", "writer", "--reveal"]).trim().to_string();
+    let (mut child, site) = start_serve(d);
+    let cookie = session(&site, &writer);
+    let (_, _, page) = send(&format!("{site}/ui/key/secrets/job/api/api_key?edit=1"), Some(&cookie), None);
+    assert!(page.contains(r#"name="version" value="1""#), "{page}");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    // Another writer saves version 2 while the form is open.
+    set_secret("newer-secret");
+    let (status, _, page) = send(
+        &format!("{site}/ui/put"),
+        Some(&cookie),
+        Some(&format!(
+            "csrf={csrf}&namespace=secrets%2Fjob%2Fapi&key=api_key&origin=key&type=string&ttl=0&ttl_was=0&version=1&description=&value=my-input&overwrite=on"
+        )),
+    );
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("Conflict: your edit was not saved") && page.contains("saved version 2"), "{page}");
+    assert!(!page.contains("newer-secret") && !page.contains("first-secret"), "{page}");
+    assert!(page.contains("no diff is shown") && !page.contains("class=\"card diff"), "{page}");
+    assert!(page.contains(">my-input</textarea>") && page.contains(r#"name="version" value="2""#), "{page}");
+    let got = kvform(d, &["kv", "get", "secrets/job/api", "api_key", "--reveal"]);
+    assert_eq!(got.trim(), "newer-secret", "nothing overwritten");
+    let _ = child.kill();
+    let _ = child.wait();
+}
