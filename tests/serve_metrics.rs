@@ -5,6 +5,7 @@
 //! `/metrics` to a scraper without a token.
 
 mod quickstart_copy;
+mod tf_support;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -104,7 +105,28 @@ fn value(s: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) ->
 #[test]
 fn metrics_parse_are_all_kvform_and_match_the_state() {
     let dir = quickstart_copy::quickstart_copy();
-    let d = dir.path();
+    metrics_of_a_known_state(dir.path(), "sqlite");
+}
+
+/// The same on a PostgreSQL state: the quickstart with a `state` block of its own registry.
+#[test]
+fn metrics_parse_are_all_kvform_and_match_the_state_on_postgres() {
+    if tf_support::pg_url("metrics_parse_are_all_kvform_and_match_the_state_on_postgres").is_none() {
+        return;
+    }
+    let copy = quickstart_copy::quickstart_copy();
+    let d = copy.path().to_path_buf();
+    let block = tf_support::pg_state_block();
+    let hcl = std::fs::read_to_string(d.join("kvform.hcl")).unwrap();
+    let start = hcl.find("state {").unwrap();
+    let end = start + hcl[start..].find('}').unwrap() + 1;
+    std::fs::write(d.join("kvform.hcl"), format!("{}{block}{}", &hcl[..start], &hcl[end..])).unwrap();
+    let dir = tf_support::BucketDir::on_postgres(copy, &tf_support::registry_of(&block));
+    ok(dir.path(), APPLIED_AT, &["init"]);
+    metrics_of_a_known_state(dir.path(), "postgres");
+}
+
+fn metrics_of_a_known_state(d: &Path, backend: &str) {
     ok(d, APPLIED_AT, &["apply", "--auto-approve"]);
     // A key past its TTL an hour later, two tokens: one expiring within 7 days, one not.
     ok(d, APPLIED_AT, &["kv", "set", "--ttl", "60", "vars/job/api", "short_lived", "x"]);
@@ -171,7 +193,7 @@ fn metrics_parse_are_all_kvform_and_match_the_state() {
     assert_eq!(value(&m, "kvform_lock_held", &[]), Some(0.0));
     assert_eq!(value(&m, "kvform_watches", &[]), Some(1.0), "the watch in flight:\n{text}");
     assert_eq!(
-        value(&m, "kvform_build_info", &[("version", env!("CARGO_PKG_VERSION")), ("backend", "sqlite")]),
+        value(&m, "kvform_build_info", &[("version", env!("CARGO_PKG_VERSION")), ("backend", backend)]),
         Some(1.0)
     );
     // Requests by route template, never by raw path: no key name in any label.
