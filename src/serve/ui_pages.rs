@@ -678,3 +678,31 @@ pub(crate) fn plan(ctx: &Ctx<'_>, text: &Result<String, String>, picture: Option
     };
     layout(Some(ctx), "Plan", body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_show_in_their_largest_whole_unit_and_read_back() {
+        for (secs, text) in
+            [(0, "0"), (59, "59"), (60, "1m"), (3600, "1h"), (5400, "90m"), (86_400, "1d"), (3599, "3599")]
+        {
+            assert_eq!(duration_text(secs), text);
+            assert_eq!(crate::clock::parse_duration(text), Some(secs), "{text}");
+        }
+    }
+
+    #[test]
+    fn urls_keep_unreserved_characters() {
+        assert_eq!(key_url("vars/job/api", "database_url"), "/ui/key/vars/job/api/database_url");
+        assert_eq!(key_url("vars/job/api", "a/b c~d.e-f"), "/ui/key/vars/job/api/a%2Fb%20c~d.e-f");
+    }
+
+    #[test]
+    fn interpolated_text_is_escaped() {
+        let page = message("<b>", "\"><script>alert(1)</script>");
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("<h1>&lt;b&gt;</h1>") && page.contains("&quot;&gt;&lt;script&gt;"), "{page}");
+    }
+}
