@@ -82,6 +82,7 @@ fn main() {
         max_versions: 10,
         planner,
         tls: None,
+        metrics_public: false,
     };
     let server = Server::start(cfg).unwrap();
     let addr = server.local_addr();

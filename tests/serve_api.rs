@@ -285,15 +285,15 @@ fn rest_api_routes_roles_and_errors() {
         }
     }
 
-    // Metrics: the seed's names.
+    // Metrics: the seed's names after the `kvform_` prefix (tests/serve_metrics.rs has the rest).
     let m = get(&s, "/metrics", &reader).text;
     for name in [
-        "storage_read_duration_seconds_bucket",
-        "storage_write_duration_seconds_count",
-        "storage_operations_total{op=\"put\"}",
-        "storage_errors_total",
-        "storage_db_size_bytes",
-        "storage_keys{class=\"maand\"}",
+        "kvform_storage_read_duration_seconds_bucket",
+        "kvform_storage_write_duration_seconds_count",
+        "kvform_storage_operations_total{op=\"put\"}",
+        "kvform_storage_errors_total",
+        "kvform_storage_db_size_bytes",
+        "kvform_storage_keys{class=\"maand\"}",
         "kvform_applies_total{status=\"success\"}",
         "kvform_serial",
         "kvform_lock_held 0",
@@ -480,8 +480,8 @@ fn serve_reads_and_writes_a_postgres_state() {
     assert!(r.body["keys"].as_array().unwrap().iter().any(|k| k["key"] == "replicas"), "{}", r.text);
 
     let m = get(&s, "/metrics", &admin).text;
-    let size = m.lines().find(|l| l.starts_with("storage_db_size_bytes ")).expect("a db size line");
-    assert_ne!(size, "storage_db_size_bytes 0", "the size of the PostgreSQL tables:\n{m}");
+    let size = m.lines().find(|l| l.starts_with("kvform_storage_db_size_bytes ")).expect("a db size line");
+    assert_ne!(size, "kvform_storage_db_size_bytes 0", "the size of the PostgreSQL tables:\n{m}");
     assert!(m.contains("kvform_lock_held 0"), "{m}");
 }
 

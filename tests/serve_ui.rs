@@ -44,7 +44,8 @@ fn login_form(site: &str) -> (String, String) {
         .unwrap_or_else(|| panic!("the login page sets its CSRF cookie: {headers:?}"));
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/login"), "{set}");
     let cookie = set.split(';').next().unwrap().to_string();
-    let field = body.split("name=login_csrf value=\"").nth(1).expect("a login_csrf field").split('"').next().unwrap();
+    let field =
+        body.split("name=\"login_csrf\" value=\"").nth(1).expect("a login_csrf field").split('"').next().unwrap();
     assert_eq!(cookie, format!("kvform_login={field}"), "the cookie and the field carry one value");
     (cookie, field.to_string())
 }
@@ -249,11 +250,26 @@ fn sessions_csrf_and_escaping() {
     assert_eq!(status, 403);
     let (_, _, page) = send(&format!("{site}/ui/ns/vars/job/api/"), Some(&cookie), None);
     assert!(page.contains("evil"));
-    let csrf = page.split("name=csrf value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let (status, _, _) = send(
+    // Links keep `_` as it is (`database_url`, not `database%5Furl`).
+    assert!(page.contains(r#"href="/ui/key/vars/job/api/database_url""#), "{page}");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    // One click does not delete: without the confirmation's `confirmed`, the answer is the
+    // confirmation page, and the key stays.
+    let (status, headers, _) = send(
         &format!("{site}/ui/delete"),
         Some(&cookie),
         Some(&format!("csrf={csrf}&namespace=vars%2Fjob%2Fapi&key=evil")),
+    );
+    assert_eq!(status, 303);
+    let location = headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.as_str());
+    assert_eq!(location, Some("/ui/key/vars/job/api/evil?delete=1"));
+    assert!(kvform(d, &["kv", "keys", "vars/job/api"]).contains("evil"));
+    let (_, _, page) = send(&format!("{site}/ui/key/vars/job/api/evil?delete=1"), Some(&cookie), None);
+    assert!(page.contains(r#"<input type="hidden" name="confirmed" value="1">"#), "{page}");
+    let (status, _, _) = send(
+        &format!("{site}/ui/delete"),
+        Some(&cookie),
+        Some(&format!("csrf={csrf}&namespace=vars%2Fjob%2Fapi&key=evil&confirmed=1")),
     );
     assert_eq!(status, 303);
     assert!(!kvform(d, &["kv", "keys", "vars/job/api"]).contains("evil"));
@@ -270,10 +286,17 @@ fn sessions_csrf_and_escaping() {
         .unwrap();
     std::io::Write::write_all(&mut c.stdin.take().unwrap(), b"hunter2").unwrap();
     assert!(c.wait().unwrap().success());
+    // The key page is a read view with an Edit button; the form opens with `?edit=1`.
     let (status, _, page) = send(&format!("{site}/ui/key/secrets/job/api/db_password"), Some(&cookie), None);
     assert_eq!(status, 200);
-    assert!(!page.contains("hunter2") && page.contains("name=keep_value value=1"), "{page}");
-    assert!(page.contains("<textarea name=value placeholder="), "the value box starts empty: {page}");
+    assert!(
+        !page.contains("/ui/put") && page.contains(r#"href="/ui/key/secrets/job/api/db_password?edit=1#edit""#),
+        "{page}"
+    );
+    let (status, _, page) = send(&format!("{site}/ui/key/secrets/job/api/db_password?edit=1"), Some(&cookie), None);
+    assert_eq!(status, 200);
+    assert!(!page.contains("hunter2") && page.contains(r#"name="keep_value" value="1""#), "{page}");
+    assert!(page.contains(r#"<textarea name="value" placeholder="#), "the value box starts empty: {page}");
     let (status, _, _) = send(
         &format!("{site}/ui/put"),
         Some(&cookie),
@@ -353,11 +376,14 @@ fn restore_a_version_from_the_key_page() {
     let cookie = session(&site, &writer);
     let (_, _, page) = send(&page_url, Some(&cookie), None);
     assert!(
-        page.contains("name=version value=1><input type=hidden name=cas value=2><button>Restore</button>"),
+        page.contains(r#"name="version" value="1"><input type="hidden" name="cas" value="2"><button>Restore</button>"#),
         "{page}"
     );
-    assert!(!page.contains("name=version value=2>"), "no button for the live version: {page}");
-    let csrf = page.split("name=csrf value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(
+        !page.contains(r#"name="version" value="2"><input type="hidden" name="cas""#),
+        "no button for the live version: {page}"
+    );
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
 
     // Without the CSRF token: refused, nothing written.
     let form = "namespace=vars%2Fjob%2Fapi&key=color&version=1&cas=2";
@@ -380,6 +406,53 @@ fn restore_a_version_from_the_key_page() {
     let history = kvform(d, &["kv", "history", "vars/job/api", "color"]);
     let versions: Vec<&str> = history.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(versions, ["1", "2", "3"], "{history}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A save over a version another writer saved meanwhile is a conflict page (409), not an
+/// overwrite: for a secret the newer value stays masked and no diff is drawn (a diff would
+/// show it), even to a token that may reveal; the input is kept in the form.
+#[test]
+fn a_conflicting_save_of_a_secret_shows_no_plaintext() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    kvform(d, &["apply", "--auto-approve"]);
+    let set_secret = |value: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kvform"))
+            .arg("-C")
+            .arg(d)
+            .args(["kv", "set", "secrets/job/api", "api_key", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut c.stdin.take().unwrap(), value.as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success());
+    };
+    set_secret("first-secret");
+    let writer = kvform(d, &["token", "create", "w", "--role", "writer", "--reveal"]).trim().to_string();
+    let (mut child, site) = start_serve(d);
+    let cookie = session(&site, &writer);
+    let (_, _, page) = send(&format!("{site}/ui/key/secrets/job/api/api_key?edit=1"), Some(&cookie), None);
+    assert!(page.contains(r#"name="version" value="1""#), "{page}");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    // Another writer saves version 2 while the form is open.
+    set_secret("newer-secret");
+    let (status, _, page) = send(
+        &format!("{site}/ui/put"),
+        Some(&cookie),
+        Some(&format!(
+            "csrf={csrf}&namespace=secrets%2Fjob%2Fapi&key=api_key&origin=key&type=string&ttl=0&ttl_was=0&version=1&description=&value=my-input&overwrite=on"
+        )),
+    );
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("Conflict: your edit was not saved") && page.contains("saved version 2"), "{page}");
+    assert!(!page.contains("newer-secret") && !page.contains("first-secret"), "{page}");
+    assert!(page.contains("no diff is shown") && !page.contains("class=\"card diff"), "{page}");
+    assert!(page.contains(">my-input</textarea>") && page.contains(r#"name="version" value="2""#), "{page}");
+    let got = kvform(d, &["kv", "get", "secrets/job/api", "api_key", "--reveal"]);
+    assert_eq!(got.trim(), "newer-secret", "nothing overwritten");
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 /// Serve the bucket's state over HTTP: REST API (/api/v1), Prometheus metrics (/metrics).
 ///
-/// Every request needs a token: `kvform token create NAME --role reader|writer|admin`.
+/// Every request needs a token: `kvform token create NAME --role reader|writer|admin`
+/// (/metrics too, unless --metrics-public).
 ///
 /// Examples:
 ///   kvform serve
 ///   kvform serve --listen 127.0.0.1:7401
 ///   kvform serve --listen 10.0.0.5:7400 --tls-from-ca     # clients: curl --cacert secrets/ca.crt
 ///   kvform serve --listen 0.0.0.0:7400 --tls-cert server.crt --tls-key server.key
+///   kvform serve --metrics-public                        # Prometheus scrapes /metrics without a token
 ///   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:7400/api/v1/namespaces
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,6 +40,11 @@ pub struct Args {
     /// the --listen address; its key stays in memory (clients trust secrets/ca.crt).
     #[arg(long)]
     tls_from_ca: bool,
+    /// Serve /metrics without a token, for a scraper that carries none (the API and the UI
+    /// still need one). Metrics show counts, timings, job and host names and certificate
+    /// expiries, never keys' values.
+    #[arg(long)]
+    metrics_public: bool,
 }
 
 /// Plain HTTP off loopback would send bearer tokens and session cookies in clear.
@@ -81,6 +88,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         bucket: session.bucket,
         location,
         planner,
+        metrics_public: args.metrics_public,
     };
     let server = Server::start(cfg)?;
     if !args.listen.ip().is_loopback() && !tls_wanted {

@@ -407,8 +407,39 @@ pub fn header(inv: &HookInvocation) -> String {
 }
 
 /// Run one hook to completion (or timeout). Never panics on hook failure: every way a hook
-/// can fail is a [`HookStatus`].
+/// can fail is a [`HookStatus`]. Each run is recorded with [`record_run`].
 pub fn run_hook(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOutcome {
+    let outcome = run_hook_once(inv, api, log_dir);
+    record_run(&inv.bucket_root.join("logs"), &outcome);
+    outcome
+}
+
+/// The state keeps no hook runs, so the runner appends one JSON line per run to
+/// `logs/hook-runs.jsonl` (job, event, command, host, result, duration): what `kvform
+/// serve`'s `kvform_hook_runs_total` and `kvform_hook_duration_seconds` count. One
+/// `write` of a line under `PIPE_BUF` with `O_APPEND`, so parallel hooks never interleave.
+/// Best effort: a run whose line cannot be written still ran (its log has it).
+pub fn record_run(logs: &Path, o: &HookOutcome) {
+    let line = serde_json::json!({
+        "job": o.job,
+        "event": o.event.as_str(),
+        "command": o.command,
+        "host": o.host,
+        "result": if o.success() { "success" } else { "failure" },
+        "duration_seconds": o.duration.as_secs_f64(),
+    })
+    .to_string()
+        + "\n";
+    if DirBuilder::new().recursive(true).mode(0o700).create(logs).is_err() {
+        return;
+    }
+    let file = logs.join("hook-runs.jsonl");
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).mode(0o600).open(file) {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+fn run_hook_once(inv: &HookInvocation, api: &ApiHandle, log_dir: &Path) -> HookOutcome {
     let started = Instant::now();
     let mut outcome = HookOutcome {
         job: inv.job.clone(),

@@ -4,7 +4,7 @@
 //!
 //! - [`access`] — the role table (reader, writer, admin) and token namespace patterns.
 //! - [`rest`] — the routes and their handlers.
-//! - [`metrics`] — counters and histograms, rendered as Prometheus text.
+//! - [`metrics`] — counters, gauges and histograms through `prometheus-client` (`kvform_*`).
 //! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
 //! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
 //! - [`tls`] — HTTPS: a certificate from files, or one issued from the bucket CA.
@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub planner: Planner,
     /// HTTPS with this configuration ([`tls`]); `None` serves plain HTTP.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// `/metrics` without a token (`--metrics-public`), for scrapers that carry none.
+    pub metrics_public: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,8 @@ pub(crate) struct App {
     pub(crate) logins: ui::LoginLimit,
     /// Served over TLS: the UI's cookies get `Secure`.
     pub(crate) tls: bool,
+    /// `/metrics` answers without a token.
+    pub(crate) metrics_public: bool,
 }
 
 impl App {
@@ -146,16 +150,18 @@ impl Server {
         let listener =
             std::net::TcpListener::bind(cfg.listen).map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
         let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
+        let metrics = metrics::Metrics::new(&cfg.bucket.logs_dir());
         let app = Arc::new(App {
             bucket: cfg.bucket,
             location: cfg.location,
             max_versions: cfg.max_versions,
             planner: cfg.planner,
             reader: Mutex::new(reader),
-            metrics: metrics::Metrics::default(),
+            metrics,
             sessions: ui::Sessions::default(),
             logins: ui::LoginLimit::default(),
             tls: cfg.tls.is_some(),
+            metrics_public: cfg.metrics_public,
         });
         let running = crate::http::Running::start_tls("kvform-serve", listener, rest::router(app.clone()), cfg.tls)
             .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;

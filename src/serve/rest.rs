@@ -114,7 +114,10 @@ async fn serve(
     body: Body,
 ) -> Response {
     let peer = extensions.get::<axum::extract::ConnectInfo<crate::http::Peer>>().map(|c| c.0.0.ip());
-    let mut response = answer(app, method, uri, headers, peer, body).await;
+    let started = Instant::now();
+    let (m, path) = (method.as_str().to_string(), uri.path().to_string());
+    let mut response = answer(app.clone(), method, uri, headers, peer, body).await;
+    app.metrics.observe_http(&m, &path, response.status().as_u16(), started.elapsed());
     response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
     response
 }
@@ -134,6 +137,14 @@ async fn answer(
     }
     if method == "GET" && path == "/api/v1/openapi.json" {
         return respond(Reply::ok(super::openapi::document()));
+    }
+    // `--metrics-public`: scrapers read /metrics without a token; everything else still needs one.
+    if app.metrics_public && method == "GET" && path == "/metrics" {
+        let app2 = app.clone();
+        let reply = tokio::task::spawn_blocking(move || super::metrics::scrape(&app2).unwrap_or_else(|r| r))
+            .await
+            .unwrap_or_else(|_| Reply::error(500, "the request handler panicked", "this is a bug in kvform"));
+        return respond(reply);
     }
     if !known_route(path) {
         return respond(Reply::error(
@@ -194,6 +205,7 @@ fn parse_wait(s: &str) -> Result<Duration, ()> {
 
 /// Block (on the runtime, not a thread) until the serial passes `index` or `wait` is over.
 async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
+    let _in_flight = app.metrics.watch_started();
     let deadline = Instant::now() + wait;
     loop {
         let serial = app.read(|r| r.serial()).unwrap_or(u64::MAX);
@@ -290,7 +302,7 @@ fn dispatch(app: &App, req: &Req) -> Reply {
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     let m = req.method.as_str();
     let result = match (m, segs.as_slice()) {
-        ("GET", ["metrics"]) => metrics(app),
+        ("GET", ["metrics"]) => super::metrics::scrape(app),
         ("GET", ["api", "v1", "namespaces"]) => timed(app, "namespaces", false, || super::keys::namespaces(app)),
         ("GET", ["api", "v1", "applies"]) => timed(app, "applies", false, || applies(app, req)),
         ("GET", ["api", "v1", "plan"]) => plan(app),
@@ -401,40 +413,6 @@ pub(crate) fn plan(app: &App) -> Result<Reply, Reply> {
         body: crate::plan::render_json(&plan),
         content_type: "application/json",
         index: None,
-        etag: None,
-    })
-}
-
-fn metrics(app: &App) -> Result<Reply, Reply> {
-    let r = app.reader();
-    let meta = r.meta().map_err(Reply::state)?;
-    let mut keys: BTreeMap<String, u64> = ["maand", "secrets", "vars"].iter().map(|c| (c.to_string(), 0)).collect();
-    for (ns, n) in r.namespace_counts().map_err(Reply::state)? {
-        *keys.entry(ns.split('/').next().unwrap_or("").to_string()).or_default() += n;
-    }
-    // A PostgreSQL state has no file: the size of its tables; SQLite's the file and its WAL.
-    let db_size_bytes = match r.storage_bytes().map_err(Reply::state)? {
-        Some(n) => n,
-        None => {
-            let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-            let mut wal = r.path().as_os_str().to_owned();
-            wal.push("-wal");
-            size(r.path()) + size(std::path::Path::new(&wal))
-        }
-    };
-    let figures = super::metrics::StateFigures {
-        db_size_bytes,
-        keys: keys.into_iter().collect(),
-        applies: r.apply_counts().map_err(Reply::state)?,
-        serial: meta.serial,
-        lock_held: matches!(r.lock_status(), Ok((Some(_), _))),
-    };
-    drop(r);
-    Ok(Reply {
-        status: 200,
-        body: app.metrics.render(&figures),
-        content_type: "text/plain; version=0.0.4",
-        index: Some(meta.serial),
         etag: None,
     })
 }

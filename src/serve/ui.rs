@@ -342,8 +342,7 @@ fn page(
             if !rest::known(&ns) {
                 return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
             }
-            let listing = json_of(&unwrap(keys::list(app, &r, &ns)));
-            html(200, pages::namespace(&ctx, &ns, &listing, query))
+            ns_page(app, &ctx, &ns, query, None, 200)
         }
         ("GET", p) if p.starts_with("/ui/key/") => {
             let mut segs = segments(&p["/ui/key/".len()..]);
@@ -352,51 +351,68 @@ fn page(
             if !rest::known(&ns) {
                 return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
             }
-            let reveal = query.get("reveal").is_some_and(|v| v == "1");
-            let shown_req = if reveal { r } else { req(&TokenRecord { reveal: false, ..token.clone() }, query, None) };
-            let current = json_of(&unwrap(keys::get(
-                app,
-                &req(&shown_req.token, &BTreeMap::from([("error_on_missing".into(), "false".into())]), None),
-                &ns,
-                &key,
-            )));
-            let history = json_of(&unwrap(keys::history(app, &shown_req, &ns, &key)));
-            let managed = crate::workspace::declared_var(&app.bucket.root, &ns, &key);
-            html(200, pages::key(&ctx, &ns, &key, &current, &history, query, reveal, managed.as_deref()))
+            let mode = if query.get("delete").is_some_and(|v| v == "1") {
+                pages::KeyMode::ConfirmDelete
+            } else if query.get("edit").is_some_and(|v| v == "1") {
+                pages::KeyMode::Edit(None)
+            } else {
+                pages::KeyMode::Read
+            };
+            key_page(app, &ctx, &ns, &key, query, mode, 200)
         }
         ("POST", "/ui/put") => {
             let ns = form.get("namespace").cloned().unwrap_or_default();
-            let key = form.get("key").cloned().unwrap_or_default().trim().to_string();
-            let mut body = Map::new();
-            let value = form.get("value").cloned().unwrap_or_default();
-            // A masked secret's form has an empty box: left empty, the value is kept.
-            if !(value.is_empty() && form.get("keep_value").is_some_and(|v| v == "1")) {
-                body.insert("value".into(), json!(value));
+            if !rest::known(&ns) {
+                return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
             }
-            body.insert("type".into(), json!(form.get("type").cloned().unwrap_or_else(|| "string".into())));
-            body.insert("description".into(), json!(form.get("description").cloned().unwrap_or_default()));
-            // The TTL in the one duration grammar (`3600`, `1h`, `P30D`); left as loaded, it
-            // is not sent, so the key keeps its expiry instead of restarting it from now.
-            let ttl = form.get("ttl").map(|t| t.trim()).filter(|t| !t.is_empty()).unwrap_or("0");
-            if form.get("ttl_was").is_none_or(|was| was.trim() != ttl) {
+            let input = pages::FormInput::posted(form);
+            let key = input.key.clone();
+            // Refused: the same page again, with what was typed and the error at its field.
+            let refused = |field: &'static str, message: String, status: u16| {
+                let err = pages::FieldError { field, message };
+                if form.get("origin").is_some_and(|o| o == "key") {
+                    key_page(app, &ctx, &ns, &key, &BTreeMap::new(), pages::KeyMode::Edit(Some((&input, &err))), status)
+                } else {
+                    ns_page(app, &ctx, &ns, &BTreeMap::new(), Some((&input, &err)), status)
+                }
+            };
+            // The TTL in the one duration grammar of every door (`3600`, `1h`, `P30D`); left
+            // as loaded, it is not sent, so the key keeps its expiry instead of restarting it.
+            let ttl_text = Some(input.ttl.trim()).filter(|t| !t.is_empty()).unwrap_or("0");
+            let Some(ttl) = crate::clock::parse_duration(ttl_text) else {
+                return refused(
+                    "ttl",
+                    format!("`{ttl_text}` is not a duration: use seconds (3600), 30m, 1h, 7d or P30D; 0 = never"),
+                    400,
+                );
+            };
+            let mut body = Map::new();
+            // A masked secret's form has an empty box: left empty, the value is kept.
+            if !(input.value.is_empty() && input.keep_value) {
+                body.insert("value".into(), json!(input.value));
+            }
+            body.insert("type".into(), json!(input.kv_type));
+            body.insert("description".into(), json!(input.description));
+            if crate::clock::parse_duration(&input.ttl_was) != Some(ttl) {
                 body.insert("ttl".into(), json!(ttl));
             }
             // The version the form was loaded at: a save over a newer version is a conflict
             // (412), never a silent overwrite.
-            match form.get("version").and_then(|v| v.parse::<u64>().ok()) {
-                Some(v) if form.get("overwrite").is_none_or(|o| o != "on") || v > 0 => {
-                    body.insert("cas".into(), json!(v));
-                }
-                _ => {
-                    body.insert("overwrite".into(), json!(form.get("overwrite").is_some_and(|v| v == "on")));
-                }
-            }
-            if !rest::known(&ns) {
-                return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
+            if !input.overwrite || input.version > 0 {
+                body.insert("cas".into(), json!(input.version));
+            } else {
+                body.insert("overwrite".into(), json!(true));
             }
             let reply = unwrap(keys::put(app, &req(&token, &BTreeMap::new(), Some(body)), &ns, &key));
+            if reply.status == 412 && input.version > 0 {
+                let current = json_of(&unwrap(keys::get(app, &masked_req(&token), &ns, &key)));
+                return html(409, pages::conflict(&ctx, &ns, &key, &current, &input));
+            }
             if reply.status >= 400 {
-                return back(&ns, &key, &error_of(&reply));
+                let message = error_of(&reply);
+                // Create only (version 0) and the key exists: the key field is what to change.
+                let field = if reply.status == 412 { "key" } else { field_of(&message) };
+                return refused(field, message, reply.status);
             }
             redirect(&pages::key_url(&ns, &key))
         }
@@ -405,6 +421,11 @@ fn page(
             let key = form.get("key").cloned().unwrap_or_default();
             if !rest::known(&ns) {
                 return html(404, pages::message("Not found", &format!("unknown namespace {ns:?}")));
+            }
+            // One click never deletes: the key page's Delete… asks first, and only its
+            // confirmation form carries `confirmed`.
+            if form.get("confirmed").is_none_or(|c| c != "1") {
+                return redirect(&format!("{}?delete=1", pages::key_url(&ns, &key)));
             }
             let reply = unwrap(keys::delete(app, &r, &ns, &key));
             if reply.status >= 400 {
@@ -433,6 +454,64 @@ fn page(
         }
         _ => html(404, pages::message("Not found", &format!("no page {path}"))),
     }
+}
+
+/// A request as `token` would make it without `--reveal` (pages mask secrets unless asked),
+/// answering `null` for a missing key.
+fn masked_req(token: &TokenRecord) -> Req {
+    req(
+        &TokenRecord { reveal: false, ..token.clone() },
+        &BTreeMap::from([("error_on_missing".into(), "false".into())]),
+        None,
+    )
+}
+
+/// The field a refused save's message is about (the message names it), else the value box.
+fn field_of(message: &str) -> &'static str {
+    let m = message.to_lowercase();
+    if m.contains("ttl") {
+        "ttl"
+    } else if m.contains("description") {
+        "description"
+    } else if m.contains("already exists") || m.contains("key name") || m.contains("not a valid key") {
+        "key"
+    } else {
+        "value"
+    }
+}
+
+fn ns_page(
+    app: &App,
+    ctx: &pages::Ctx<'_>,
+    ns: &str,
+    query: &BTreeMap<String, String>,
+    failed: Option<(&pages::FormInput, &pages::FieldError)>,
+    status: u16,
+) -> Response {
+    let listing = json_of(&unwrap(keys::list(app, &req(ctx.token, query, None), ns)));
+    html(status, pages::namespace(ctx, ns, &listing, query, failed))
+}
+
+fn key_page(
+    app: &App,
+    ctx: &pages::Ctx<'_>,
+    ns: &str,
+    key: &str,
+    query: &BTreeMap<String, String>,
+    mode: pages::KeyMode<'_>,
+    status: u16,
+) -> Response {
+    let reveal = query.get("reveal").is_some_and(|v| v == "1");
+    let shown = if reveal { ctx.token.clone() } else { TokenRecord { reveal: false, ..ctx.token.clone() } };
+    let current = json_of(&unwrap(keys::get(
+        app,
+        &req(&shown, &BTreeMap::from([("error_on_missing".into(), "false".into())]), None),
+        ns,
+        key,
+    )));
+    let history = json_of(&unwrap(keys::history(app, &req(&shown, query, None), ns, key)));
+    let managed = crate::workspace::declared_var(&app.bucket.root, ns, key);
+    html(status, pages::key(ctx, ns, key, &current, &history, query, reveal, managed.as_deref(), mode))
 }
 
 /// Back to the namespace page with the error shown.

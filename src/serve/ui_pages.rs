@@ -1,9 +1,11 @@
-//! The HTML of the web UI: one layout, inline CSS, no script, every string escaped with
-//! [`esc`]. Pages take the JSON the REST handlers produce, so the UI shows exactly what the
-//! API answers.
+//! The HTML of the web UI: one layout, inline CSS, no script, written as maud templates,
+//! which escape every interpolated string at compile time (only the plan's SVG, escaped
+//! where it is drawn, goes in as markup). Pages take the JSON the REST handlers produce, so
+//! the UI shows exactly what the API answers.
 
 use crate::kv::KvType;
 use crate::state::tokens::TokenRecord;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -12,25 +14,14 @@ pub(crate) struct Ctx<'a> {
     pub csrf: &'a str,
 }
 
-/// HTML-escape text and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+/// What [`enc`] escapes: everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _
+/// ~`), so `database_url` stays `database_url` in the address bar, not `database%5Furl`.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Percent-encode one path segment or query value.
 pub(crate) fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn path_of(ns: &str) -> String {
@@ -66,47 +57,77 @@ button.p{background:var(--acc);color:#fff;border:0;border-radius:6px;padding:7px
 .grid{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:10px}.grid label{display:flex;flex-direction:column;gap:3px;font-size:12px;color:var(--mute)}
 .tree a{text-decoration:none}.diff .add{background:#ecfdf3;color:#05603a}.diff .del{background:#fef3f2;color:#912018}.diff div{padding:0 6px;white-space:pre-wrap}
 .login{max-width:440px;margin:12vh auto}.login input{width:100%;margin:10px 0}
+h1.mono{font-size:20px;overflow-wrap:anywhere}table{margin-bottom:16px}td{overflow-wrap:anywhere}
+.ferr{color:var(--bad);font-size:12px}.bad{border-color:var(--bad)!important}
+a.btn{display:inline-block;padding:6px 12px;border-radius:6px;border:1px solid var(--line);background:#fff;text-decoration:none}
+.warn{background:#fffaeb;border:1px solid #fedf89;padding:10px 14px;border-radius:8px;margin-bottom:14px}
+@media (max-width:640px){main{padding:12px}header{gap:10px;padding:8px 12px;flex-wrap:wrap}.wide{display:none}
+.grid{grid-template-columns:1fr}th,td{padding:6px}}
 ";
 
-fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: &str) -> String {
-    let nav = match ctx {
-        Some(c) => format!(
-            "<a href=\"/ui\">Namespaces</a><a href=\"/ui/applies\">Applies</a><a href=\"/ui/plan\">Plan</a><span class=sp></span>\
-<span class=muted>{} · {}{}</span><form method=post action=\"/logout\"><input type=hidden name=csrf value=\"{}\"><button>Log out</button></form>",
-            esc(&c.token.name),
-            esc(&c.token.role),
-            if c.token.reveal { " · reveal" } else { "" },
-            esc(c.csrf)
-        ),
-        None => "<span class=sp></span>".into(),
-    };
-    format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
-<title>{} · kvform</title><style>{CSS}</style></head><body><header><b>kvform</b>{nav}</header><main>{body}</main></body></html>",
-        esc(title)
-    )
+fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) " · kvform" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    b { "kvform" }
+                    @if let Some(c) = ctx {
+                        a href="/ui" { "Namespaces" }
+                        a href="/ui/applies" { "Applies" }
+                        a href="/ui/plan" { "Plan" }
+                        span.sp {}
+                        span.muted { (c.token.name) " · " (c.token.role) @if c.token.reveal { " · reveal" } }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(c.csrf);
+                            button { "Log out" }
+                        }
+                    } @else {
+                        span.sp {}
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
 }
 
 pub(crate) fn message(title: &str, text: &str) -> String {
     layout(
         None,
         title,
-        &format!("<h1>{}</h1><div class=err>{}</div><p><a href=\"/ui\">Back</a></p>", esc(title), esc(text)),
+        html! {
+            h1 { (title) }
+            div.err { (text) }
+            p { a href="/ui" { "Back" } }
+        },
     )
 }
 
 /// The login form; `csrf` is the pre-session value also set as the `/login` cookie.
 pub(crate) fn login(error: Option<&str>, csrf: &str) -> String {
-    let err = error.map(|e| format!("<div class=err>{}</div>", esc(e))).unwrap_or_default();
     layout(
         None,
         "Log in",
-        &format!(
-            "<div class=\"card login\"><h1>Log in</h1>{err}<p class=muted>Paste an API token (<code>kvform token create NAME --role reader</code>).</p>\
-<form method=post action=\"/login\"><input type=hidden name=login_csrf value=\"{csrf}\"><input type=password name=token autocomplete=off placeholder=\"kvf_…\" autofocus>\
-<button class=p>Log in</button></form></div>",
-            csrf = esc(csrf)
-        ),
+        html! {
+            div.card.login {
+                h1 { "Log in" }
+                @if let Some(e) = error { div.err { (e) } }
+                p.muted { "Paste an API token (" code { "kvform token create NAME --role reader" } ")." }
+                form method="post" action="/login" {
+                    input type="hidden" name="login_csrf" value=(csrf);
+                    input type="password" name="token" autocomplete="off" placeholder="kvf_…" autofocus;
+                    button.p { "Log in" }
+                }
+            }
+        },
     )
 }
 
@@ -114,162 +135,309 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
 
-fn crumbs(ns: &str) -> String {
-    let mut out = String::from("<div class=crumbs><a href=\"/ui\">namespaces</a>");
+/// A value as text: a string as it is; a typed value the API answers as JSON (a number, a
+/// boolean, a JSON document) in its JSON text.
+fn value_text(v: &Value) -> String {
+    match &v["value"] {
+        Value::String(t) => t.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn crumbs(ns: &str) -> Markup {
     let parts: Vec<&str> = ns.split('/').collect();
-    for i in 1..=parts.len() {
-        let p = parts[..i].join("/");
-        let label = esc(parts[i - 1]);
-        if crate::kv::rules::namespace(&p).is_ok() {
-            out.push_str(&format!(" / <a href=\"{}\">{label}</a>", ns_url(&p)));
-        } else {
-            out.push_str(&format!(" / {label}"));
+    html! {
+        div.crumbs {
+            a href="/ui" { "namespaces" }
+            @for i in 1..=parts.len() {
+                @let p = parts[..i].join("/");
+                " / "
+                @if crate::kv::rules::namespace(&p).is_ok() {
+                    a href=(ns_url(&p)) { (parts[i - 1]) }
+                } @else {
+                    (parts[i - 1])
+                }
+            }
         }
     }
-    out + "</div>"
 }
 
 pub(crate) fn tree(ctx: &Ctx<'_>, nss: &Value, q: &str) -> String {
-    let mut rows = String::new();
     let q_lower = q.to_lowercase();
-    for n in nss["namespaces"].as_array().into_iter().flatten() {
-        let ns = s(n, "namespace");
-        if !q.is_empty() && !ns.to_lowercase().contains(&q_lower) {
-            continue;
+    let rows: Vec<&Value> = nss["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| q.is_empty() || s(n, "namespace").to_lowercase().contains(&q_lower))
+        .collect();
+    let body = html! {
+        h1 { "Namespaces" }
+        form.card method="get" action="/ui" style="display:flex;gap:8px" {
+            input name="q" value=(q) placeholder="Search namespaces (e.g. api, vars/job)" style="flex:1";
+            button.p { "Search" }
         }
-        let depth = n["depth"].as_u64().unwrap_or(0) as usize;
-        let leaf = ns.rsplit('/').next().unwrap_or(ns);
-        let name = if crate::kv::rules::namespace(ns).is_ok() {
-            format!("<a href=\"{}\">{}</a>", ns_url(ns), esc(if q.is_empty() { leaf } else { ns }))
-        } else {
-            format!("<span class=muted>{}</span>", esc(if q.is_empty() { leaf } else { ns }))
-        };
-        let pad = if q.is_empty() { depth * 18 } else { 0 };
-        rows.push_str(&format!(
-            "<tr><td style=\"padding-left:{}px\">{name}</td><td class=num>{}</td><td class=num>{}</td></tr>",
-            10 + pad,
-            n["keys"],
-            n["total_keys"]
-        ));
-    }
-    let body = format!(
-        "<h1>Namespaces</h1><form method=get action=\"/ui\" class=card style=\"display:flex;gap:8px\">\
-<input name=q value=\"{}\" placeholder=\"Search namespaces (e.g. api, vars/job)\" style=\"flex:1\"><button class=p>Search</button></form>\
-<table class=tree><tr><th>Namespace</th><th class=num>Keys</th><th class=num>Keys below</th></tr>{rows}</table>",
-        esc(q)
-    );
-    layout(Some(ctx), "Namespaces", &body)
+        table.tree {
+            tr { th { "Namespace" } th.num { "Keys" } th.num { "Keys below" } }
+            @for n in rows {
+                @let ns = s(n, "namespace");
+                @let depth = n["depth"].as_u64().unwrap_or(0) as usize;
+                @let label = if q.is_empty() { ns.rsplit('/').next().unwrap_or(ns) } else { ns };
+                @let pad = if q.is_empty() { depth * 18 } else { 0 };
+                tr {
+                    td style=(format!("padding-left:{}px", 10 + pad)) {
+                        @if crate::kv::rules::namespace(ns).is_ok() {
+                            a href=(ns_url(ns)) { (label) }
+                        } @else {
+                            span.muted { (label) }
+                        }
+                    }
+                    td.num { (n["keys"]) }
+                    td.num { (n["total_keys"]) }
+                }
+            }
+        }
+    };
+    layout(Some(ctx), "Namespaces", body)
 }
 
 fn writable(ctx: &Ctx<'_>, ns: &str) -> bool {
     super::access::check(ctx.token, super::access::Action::Write, ns).is_ok()
 }
 
-fn type_select(selected: &str) -> String {
-    let mut o = String::from("<select name=type>");
-    for (_, name, _) in KvType::ALL {
-        o.push_str(&format!("<option{}>{name}</option>", if name == selected { " selected" } else { "" }));
-    }
-    o + "</select>"
-}
-
-fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, current: Option<&Value>) -> String {
-    let (value, kv_type, desc, ttl) = match current {
-        Some(c) if !c.is_null() && c["sensitive"] != true => (
-            s(c, "value").to_string(),
-            s(c, "type").to_string(),
-            s(c, "description").to_string(),
-            c["ttl"].as_u64().unwrap_or(0),
-        ),
-        Some(c) if !c.is_null() => {
-            (String::new(), s(c, "type").to_string(), s(c, "description").to_string(), c["ttl"].as_u64().unwrap_or(0))
+fn type_select(selected: &str) -> Markup {
+    html! {
+        select name="type" {
+            @for (_, name, _) in KvType::ALL {
+                option selected[name == selected] { (name) }
+            }
         }
-        _ => (String::new(), "string".into(), String::new(), 0),
-    };
-    // A masked value is not in the page, so the box starts empty: left empty, the stored
-    // value is kept (`keep_value`), never replaced by "".
-    let masked = current.is_some_and(|c| !c.is_null() && c["sensitive"] == true);
-    let (keep, placeholder) = if masked {
-        (
-            "<input type=hidden name=keep_value value=1>",
-            " placeholder=\"(sensitive: leave empty to keep the current value)\"",
-        )
-    } else {
-        ("", "")
-    };
-    // The version this form was loaded at (0: create only) and the TTL shown, so a save can
-    // tell a conflict and keep an untouched expiry.
-    let loaded = current.filter(|c| !c.is_null()).and_then(|c| c["version"].as_u64()).unwrap_or(0);
-    let key_field = match key {
-        Some(k) => format!("<input type=hidden name=key value=\"{}\">", esc(k)),
-        None => "<label>Key<input name=key required placeholder=\"feature_x\"></label>".into(),
-    };
-    format!(
-        "<form method=post action=\"/ui/put\" class=card><h2 style=\"margin-top:0\">{}</h2>\
-<input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\">\
-<div class=grid>{key_field}<label>Type{}</label><label>TTL (3600, 1h, P30D; 0 = never)<input name=ttl value=\"{ttl}\"><input type=hidden name=ttl_was value=\"{ttl}\"><input type=hidden name=version value=\"{loaded}\"></label>\
-<label>Description<input name=description value=\"{}\"></label></div>\
-<label class=muted style=\"display:block;margin-top:10px\">Value{keep}<textarea name=value{placeholder}>{}</textarea></label>\
-<label style=\"display:inline-flex;gap:6px;align-items:center;margin:8px 0\"><input type=checkbox name=overwrite{}> overwrite an existing key</label><br>\
-<button class=p>{}</button></form>",
-        if key.is_some() { "Edit" } else { "Create a key" },
-        esc(ctx.csrf),
-        esc(ns),
-        type_select(&kv_type),
-        esc(&desc),
-        esc(&value),
-        if key.is_some() { " checked" } else { "" },
-        if key.is_some() { "Save new version" } else { "Create" }
-    )
+    }
 }
 
-fn preview(v: &Value) -> String {
+/// What an edit form shows: the key as loaded, or what the user typed (a failed save or a
+/// conflict shows the input again, never loses it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FormInput {
+    pub key: String,
+    pub kv_type: String,
+    pub ttl: String,
+    /// The TTL as the form showed it when loaded (unchanged: the key keeps its expiry).
+    pub ttl_was: String,
+    pub description: String,
+    pub value: String,
+    /// The value box of a masked secret: left empty, the stored value is kept.
+    pub keep_value: bool,
+    pub overwrite: bool,
+    /// The version the form was loaded at (0: create only).
+    pub version: u64,
+}
+
+impl FormInput {
+    /// A key as the API answers it (`null`: none yet).
+    pub(crate) fn loaded(key: &str, current: &Value) -> FormInput {
+        if current.is_null() {
+            return FormInput {
+                key: key.into(),
+                kv_type: "string".into(),
+                ttl: "0".into(),
+                ttl_was: "0".into(),
+                ..Default::default()
+            };
+        }
+        let masked = current["sensitive"] == true;
+        let ttl = duration_text(current["ttl"].as_u64().unwrap_or(0));
+        FormInput {
+            key: key.into(),
+            kv_type: s(current, "type").into(),
+            ttl: ttl.clone(),
+            ttl_was: ttl,
+            description: s(current, "description").into(),
+            value: if masked { String::new() } else { value_text(current) },
+            keep_value: masked,
+            overwrite: true,
+            version: current["version"].as_u64().unwrap_or(0),
+        }
+    }
+
+    /// What a posted form carried.
+    pub(crate) fn posted(form: &BTreeMap<String, String>) -> FormInput {
+        let f = |k: &str| form.get(k).cloned().unwrap_or_default();
+        FormInput {
+            key: f("key").trim().to_string(),
+            kv_type: form.get("type").cloned().unwrap_or_else(|| "string".into()),
+            ttl: f("ttl"),
+            ttl_was: f("ttl_was"),
+            description: f("description"),
+            value: f("value"),
+            keep_value: form.get("keep_value").is_some_and(|v| v == "1"),
+            overwrite: form.get("overwrite").is_some_and(|v| v == "on"),
+            version: form.get("version").and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+        }
+    }
+}
+
+/// Seconds in the largest whole unit the TTL field takes back (`3600` → `1h`).
+pub(crate) fn duration_text(secs: u64) -> String {
+    match secs {
+        0 => "0".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => s.to_string(),
+    }
+}
+
+/// A refused save, shown at the field it is about.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldError {
+    /// `key`, `ttl`, `description`, `value` (the box) or `form` (above the form).
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn field_error(err: Option<&FieldError>, field: &str) -> Markup {
+    html! {
+        @if let Some(e) = err.filter(|e| e.field == field) {
+            span.ferr role="alert" { (e.message) }
+        }
+    }
+}
+
+/// The create form (`key` `None`) or the edit form of `key`.
+fn put_form(ctx: &Ctx<'_>, ns: &str, key: Option<&str>, input: &FormInput, err: Option<&FieldError>) -> Markup {
+    let bad = |f: &str| err.is_some_and(|e| e.field == f);
+    html! {
+        form.card #edit method="post" action="/ui/put" {
+            h2 style="margin-top:0" { @if key.is_some() { "Edit" } @else { "Create a key" } }
+            (field_error(err, "form"))
+            input type="hidden" name="csrf" value=(ctx.csrf);
+            input type="hidden" name="namespace" value=(ns);
+            div.grid {
+                @if let Some(k) = key {
+                    input type="hidden" name="key" value=(k);
+                    input type="hidden" name="origin" value="key";
+                } @else {
+                    label { "Key" input class=[bad("key").then_some("bad")] name="key" required placeholder="feature_x" value=(input.key); (field_error(err, "key")) }
+                }
+                label { "Type" (type_select(&input.kv_type)) }
+                label {
+                    "TTL (3600, 1h, P30D; 0 = never)"
+                    input class=[bad("ttl").then_some("bad")] name="ttl" value=(input.ttl);
+                    input type="hidden" name="ttl_was" value=(input.ttl_was);
+                    input type="hidden" name="version" value=(input.version);
+                    (field_error(err, "ttl"))
+                }
+                label { "Description" input class=[bad("description").then_some("bad")] name="description" value=(input.description); (field_error(err, "description")) }
+            }
+            label.muted style="display:block;margin-top:10px" {
+                "Value"
+                @if input.keep_value {
+                    input type="hidden" name="keep_value" value="1";
+                    textarea class=[bad("value").then_some("bad")] name="value" placeholder="(sensitive: leave empty to keep the current value)" { (input.value) }
+                } @else {
+                    textarea class=[bad("value").then_some("bad")] name="value" { (input.value) }
+                }
+                (field_error(err, "value"))
+            }
+            label style="display:inline-flex;gap:6px;align-items:center;margin:8px 0" {
+                input type="checkbox" name="overwrite" checked[input.overwrite];
+                " overwrite an existing key"
+            }
+            br;
+            button.p { @if key.is_some() { "Save new version" } @else { "Create" } }
+            @if let Some(k) = key {
+                " " a.btn href=(key_url(ns, k)) { "Cancel" }
+            }
+        }
+    }
+}
+
+fn preview(v: &Value) -> Markup {
     if v["sensitive"] == true {
-        return "<span class=muted>(sensitive)</span>".into();
+        return html! { span.muted { "(sensitive)" } };
     }
-    let t = s(v, "value");
+    let t = value_text(v);
     let short: String = t.chars().take(60).collect();
-    format!("<code>{}</code>{}", esc(&short), if t.chars().count() > 60 { "…" } else { "" })
+    html! { code { (short) } @if t.chars().count() > 60 { "…" } }
 }
 
-fn flash(query: &BTreeMap<String, String>) -> String {
-    let mut o = String::new();
-    if let Some(e) = query.get("error") {
-        o.push_str(&format!("<div class=err>{}</div>", esc(e)));
+fn flash(query: &BTreeMap<String, String>) -> Markup {
+    html! {
+        @if let Some(e) = query.get("error") { div.err { (e) } }
+        @if let Some(n) = query.get("notice") { div.note { (n) } }
     }
-    if let Some(n) = query.get("notice") {
-        o.push_str(&format!("<div class=note>{}</div>", esc(n)));
-    }
-    o
 }
 
-pub(crate) fn namespace(ctx: &Ctx<'_>, ns: &str, listing: &Value, query: &BTreeMap<String, String>) -> String {
-    let mut rows = String::new();
-    for k in listing["keys"].as_array().into_iter().flatten() {
-        let key = s(k, "key");
-        rows.push_str(&format!(
-            "<tr><td><a href=\"{}\">{}</a></td><td><span class=pill>{}</span></td><td>{}</td><td class=mono>{}</td><td class=mono>{}</td><td class=num>{}</td><td class=mono>{}</td></tr>",
-            key_url(ns, key),
-            esc(key),
-            esc(s(k, "type")),
-            preview(k),
-            esc(s(k, "updated_at")),
-            if k["expires_at"].is_string() { format!("{}{}", esc(s(k, "expires_at")), if k["expired"] == true { " (expired)" } else { "" }) } else { "—".into() },
-            k["versions"],
-            esc(s(k, "writer"))
-        ));
+pub(crate) fn namespace(
+    ctx: &Ctx<'_>,
+    ns: &str,
+    listing: &Value,
+    query: &BTreeMap<String, String>,
+    failed: Option<(&FormInput, &FieldError)>,
+) -> String {
+    let keys: Vec<&Value> = listing["keys"].as_array().into_iter().flatten().collect();
+    let body = html! {
+        (crumbs(ns))
+        h1.mono { (ns) }
+        (flash(query))
+        table {
+            tr {
+                th { "Key" } th { "Type" } th { "Value" } th.wide { "Updated" } th.wide { "Expires" }
+                th.num.wide { "Versions" } th.wide { "Writer" }
+            }
+            @for k in &keys {
+                @let key = s(k, "key");
+                tr {
+                    td { a href=(key_url(ns, key)) { (key) } }
+                    td { span.pill { (s(k, "type")) } }
+                    td { (preview(k)) }
+                    td.mono.wide { (s(k, "updated_at")) }
+                    td.mono.wide {
+                        @if k["expires_at"].is_string() {
+                            (s(k, "expires_at")) @if k["expired"] == true { " (expired)" }
+                        } @else { "—" }
+                    }
+                    td.num.wide { (k["versions"]) }
+                    td.mono.wide { (s(k, "writer")) }
+                }
+            }
+            @if keys.is_empty() {
+                tr { td colspan="7" class="muted" { "No live keys." } }
+            }
+        }
+        @if writable(ctx, ns) {
+            @match failed {
+                Some((input, err)) => (put_form(ctx, ns, None, input, Some(err))),
+                None => (put_form(ctx, ns, None, &FormInput::loaded("", &Value::Null), None)),
+            }
+        }
+    };
+    layout(Some(ctx), ns, body)
+}
+
+/// The line diff of two texts, `-`/`+`/` ` per line.
+fn diff_lines(x: &str, y: &str) -> Markup {
+    html! {
+        div.card.diff.mono {
+            @for change in similar::TextDiff::from_lines(x, y).iter_all_changes() {
+                @let (class, sign) = match change.tag() {
+                    similar::ChangeTag::Delete => ("del", "-"),
+                    similar::ChangeTag::Insert => ("add", "+"),
+                    similar::ChangeTag::Equal => ("", " "),
+                };
+                div class=(class) { (sign) " " (change.value().trim_end_matches('\n')) }
+            }
+        }
     }
-    if rows.is_empty() {
-        rows = "<tr><td colspan=7 class=muted>No live keys.</td></tr>".into();
-    }
-    let form = if writable(ctx, ns) { put_form(ctx, ns, None, None) } else { String::new() };
-    let body = format!(
-        "{}<h1 class=mono>{}</h1>{}<table><tr><th>Key</th><th>Type</th><th>Value</th><th>Updated</th><th>Expires</th><th class=num>Versions</th><th>Writer</th></tr>{rows}</table>{form}",
-        crumbs(ns),
-        esc(ns),
-        flash(query)
-    );
-    layout(Some(ctx), ns, &body)
+}
+
+/// What the key page shows besides the key: nothing more (the read view), the edit form
+/// (with a failed save's input and error), or the delete confirmation.
+pub(crate) enum KeyMode<'a> {
+    Read,
+    Edit(Option<(&'a FormInput, &'a FieldError)>),
+    ConfirmDelete,
 }
 
 #[allow(clippy::too_many_arguments)] // one page's inputs, each from its own read
@@ -282,183 +450,259 @@ pub(crate) fn key(
     query: &BTreeMap<String, String>,
     revealed: bool,
     managed: Option<&str>,
+    mode: KeyMode<'_>,
 ) -> String {
     let versions: Vec<&Value> = history["versions"].as_array().into_iter().flatten().collect();
     let may_write = writable(ctx, ns);
     // The live version the page was loaded at (0: deleted or absent): a restore sends it as
     // `cas`, so restoring over a change made meanwhile is a conflict, not a silent overwrite.
     let live = current["version"].as_u64().unwrap_or(0);
-    let mut rows = String::new();
-    for v in versions.iter().rev() {
-        let version = v["version"].as_u64().unwrap_or(0);
-        let restore = if !may_write {
-            String::new()
-        } else if v["deleted"] == true || version == live {
-            "<td></td>".to_string()
-        } else {
-            format!(
-                "<td><form method=post action=\"/ui/restore\"><input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\"><input type=hidden name=key value=\"{}\"><input type=hidden name=version value={version}><input type=hidden name=cas value={live}><button>Restore</button></form></td>",
-                esc(ctx.csrf),
-                esc(ns),
-                esc(key)
-            )
-        };
-        rows.push_str(&format!(
-            "<tr><td class=num>{}</td><td class=mono>{}</td><td><span class=pill>{}</span></td><td>{}</td><td class=mono>{}</td><td>{}</td>{restore}</tr>",
-            v["version"],
-            esc(s(v, "updated_at")),
-            esc(s(v, "type")),
-            if v["deleted"] == true { "<span class=muted>(deleted)</span>".into() } else { preview(v) },
-            esc(s(v, "writer")),
-            esc(s(v, "description"))
-        ));
-    }
     let nums: Vec<u64> = versions.iter().filter_map(|v| v["version"].as_u64()).collect();
     let pick = |name: &str, default: Option<u64>| query.get(name).and_then(|v| v.parse().ok()).or(default);
     let (a, b) = (pick("a", nums.iter().rev().nth(1).copied()), pick("b", nums.last().copied()));
     let text_of = |n: Option<u64>| -> Option<String> {
         let v = versions.iter().find(|v| v["version"].as_u64() == n)?;
-        Some(if v["deleted"] == true { String::new() } else { s(v, "value").to_string() })
+        Some(if v["deleted"] == true { String::new() } else { value_text(v) })
     };
-    let diff = match (text_of(a), text_of(b)) {
-        (Some(x), Some(y)) => {
-            let mut o = String::from("<div class=\"card diff mono\">");
-            for change in similar::TextDiff::from_lines(&x, &y).iter_all_changes() {
-                let (class, sign) = match change.tag() {
-                    similar::ChangeTag::Delete => ("del", "-"),
-                    similar::ChangeTag::Insert => ("add", "+"),
-                    similar::ChangeTag::Equal => ("", " "),
-                };
-                let line = change.value().trim_end_matches('\n');
-                o.push_str(&format!("<div class=\"{class}\">{sign} {}</div>", esc(line)));
-            }
-            o + "</div>"
-        }
-        _ => "<p class=muted>Pick two versions to compare.</p>".into(),
-    };
-    let options = |sel: Option<u64>| {
-        nums.iter()
-            .map(|n| format!("<option{}>{n}</option>", if Some(*n) == sel { " selected" } else { "" }))
-            .collect::<String>()
-    };
-    let diff_form = format!(
-        "<form method=get class=card style=\"display:flex;gap:8px;align-items:center\">Compare version <select name=a>{}</select> with <select name=b>{}</select>{}<button class=p>Diff</button></form>",
-        options(a),
-        options(b),
-        if revealed { "<input type=hidden name=reveal value=1>" } else { "" }
-    );
     let secret = crate::kv::is_secret_key(ns, key);
-    let reveal = if secret && ctx.token.reveal && !revealed {
-        format!("<a href=\"{}?reveal=1\">Reveal</a>", key_url(ns, key))
-    } else if secret && !ctx.token.reveal {
-        "<span class=muted>masked (this token has no --reveal)</span>".into()
-    } else {
-        String::new()
+    let body = html! {
+        (crumbs(ns))
+        h1.mono { (key) }
+        @if may_write && !current.is_null() && matches!(mode, KeyMode::ConfirmDelete) {
+            div.warn {
+                p style="margin-top:0" {
+                    "Delete " code { (key) } " from " code { (ns) } "? This writes a deletion as version "
+                    (live + 1) "; the history is kept, and Restore on an earlier version brings the value back."
+                }
+                form method="post" action="/ui/delete" style="display:inline" {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    input type="hidden" name="namespace" value=(ns);
+                    input type="hidden" name="key" value=(key);
+                    input type="hidden" name="confirmed" value="1";
+                    button.d { "Delete " (key) }
+                }
+                " " a.btn href=(key_url(ns, key)) { "Cancel" }
+            }
+        }
+        // A key the workspace declares: an edit here lasts until the next apply writes it back.
+        @if let Some(at) = managed {
+            div.note {
+                span.pill { "managed by workspace (" (at.rsplit('/').next().unwrap_or(at)) ")" }
+                " " (at) ": the next apply writes the workspace's value back; change it in "
+                (at.split(':').next().unwrap_or(at)) " to keep it."
+            }
+        }
+        @if current.is_null() {
+            div.card {
+                span.muted { "This key is deleted (its history is kept)." }
+                @if may_write && matches!(mode, KeyMode::Read) {
+                    " " a.btn href=(format!("{}?edit=1#edit", key_url(ns, key))) { "Write a new value" }
+                }
+            }
+        } @else {
+            div.card {
+                div style="display:flex;gap:10px;align-items:center;flex-wrap:wrap" {
+                    span.pill { (s(current, "type")) }
+                    span.muted {
+                        "version " (current["version"]) " · created " (s(current, "created_at"))
+                        " · updated " (s(current, "updated_at")) " · expires "
+                        @if current["expires_at"].is_string() { (s(current, "expires_at")) } @else { "never" }
+                        " · by " (s(current, "writer"))
+                    }
+                    @if secret && ctx.token.reveal && !revealed {
+                        a href=(format!("{}?reveal=1", key_url(ns, key))) { "Reveal" }
+                    } @else if secret && !ctx.token.reveal {
+                        span.muted { "masked (this token has no --reveal)" }
+                    }
+                }
+                p.muted { (s(current, "description")) }
+                pre.mono { @if current["sensitive"] == true { "(sensitive)" } @else { (value_text(current)) } }
+                @if may_write && matches!(mode, KeyMode::Read) {
+                    div style="display:flex;gap:8px;margin-top:12px" {
+                        a.btn href=(format!("{}?edit=1#edit", key_url(ns, key))) { "Edit" }
+                        a.btn href=(format!("{}?delete=1", key_url(ns, key))) { "Delete…" }
+                    }
+                }
+            }
+        }
+        h2 { "History" }
+        table {
+            tr {
+                th.num { "Version" } th.wide { "Updated" } th { "Type" } th { "Value" } th.wide { "Writer" } th.wide { "Description" }
+                @if may_write { th {} }
+            }
+            @for v in versions.iter().rev() {
+                @let version = v["version"].as_u64().unwrap_or(0);
+                tr {
+                    td.num { (v["version"]) }
+                    td.mono.wide { (s(v, "updated_at")) }
+                    td { span.pill { (s(v, "type")) } }
+                    td { @if v["deleted"] == true { span.muted { "(deleted)" } } @else { (preview(v)) } }
+                    td.mono.wide { (s(v, "writer")) }
+                    td.wide { (s(v, "description")) }
+                    @if may_write {
+                        td {
+                            @if v["deleted"] != true && version != live {
+                                form method="post" action="/ui/restore" {
+                                    input type="hidden" name="csrf" value=(ctx.csrf);
+                                    input type="hidden" name="namespace" value=(ns);
+                                    input type="hidden" name="key" value=(key);
+                                    input type="hidden" name="version" value=(version);
+                                    input type="hidden" name="cas" value=(live);
+                                    button { "Restore" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Diff" }
+        form.card method="get" style="display:flex;gap:8px;align-items:center" {
+            "Compare version "
+            select name="a" { @for n in &nums { option selected[Some(*n) == a] { (n) } } }
+            " with "
+            select name="b" { @for n in &nums { option selected[Some(*n) == b] { (n) } } }
+            @if revealed { input type="hidden" name="reveal" value="1"; }
+            button.p { "Diff" }
+        }
+        @match (text_of(a), text_of(b)) {
+            (Some(x), Some(y)) => (diff_lines(&x, &y)),
+            _ => p.muted { "Pick two versions to compare." },
+        }
+        @if may_write {
+            @match mode {
+                KeyMode::Edit(Some((input, err))) => (put_form(ctx, ns, Some(key), input, Some(err))),
+                KeyMode::Edit(None) => (put_form(ctx, ns, Some(key), &FormInput::loaded(key, current), None)),
+                _ => {}
+            }
+        }
     };
-    let summary = if current.is_null() {
-        "<div class=card><span class=muted>This key is deleted (its history is kept).</span></div>".to_string()
-    } else {
-        format!(
-            "<div class=card><div style=\"display:flex;gap:10px;align-items:center\"><span class=pill>{}</span><span class=muted>version {} · created {} · updated {} · expires {} · by {}</span><span class=sp></span>{reveal}</div>\
-<p class=muted>{}</p><pre class=mono>{}</pre></div>",
-            esc(s(current, "type")),
-            current["version"],
-            esc(s(current, "created_at")),
-            esc(s(current, "updated_at")),
-            if current["expires_at"].is_string() { esc(s(current, "expires_at")) } else { "never".into() },
-            esc(s(current, "writer")),
-            esc(s(current, "description")),
-            if current["sensitive"] == true { "(sensitive)".into() } else { esc(s(current, "value")) }
-        )
+    layout(Some(ctx), key, body)
+}
+
+/// A save refused because the key moved on since the form was loaded (compare-and-set): the
+/// newer version (masked when sensitive), a line diff from it to what the user typed, and
+/// the form again with the input, now based on the newer version, so saving again is a
+/// deliberate overwrite.
+pub(crate) fn conflict(ctx: &Ctx<'_>, ns: &str, key: &str, current: &Value, typed: &FormInput) -> String {
+    let now_at = current["version"].as_u64().unwrap_or(0);
+    let mut input = typed.clone();
+    input.version = now_at;
+    let sensitive = current["sensitive"] == true;
+    let body = html! {
+        (crumbs(ns))
+        h1.mono { (key) }
+        div.warn {
+            strong { "Conflict: your edit was not saved." }
+            " You loaded version " (typed.version) "; "
+            @if current.is_null() {
+                "since then the key was deleted."
+            } @else {
+                "since then " (s(current, "writer")) " saved version " (now_at) " (" (s(current, "updated_at")) ")."
+            }
+            " Compare, then save again to replace it, or "
+            a href=(key_url(ns, key)) { "discard your edit" } "."
+        }
+        @if !current.is_null() {
+            h2 { "The newer version " (now_at) }
+            div.card {
+                span.pill { (s(current, "type")) }
+                " " span.muted { (s(current, "description")) }
+                pre.mono { @if sensitive { "(sensitive)" } @else { (value_text(current)) } }
+            }
+            h2 { "From version " (now_at) " to your input" }
+            @if sensitive {
+                p.muted { "The value is sensitive: no diff is shown." }
+            } @else if typed.keep_value && typed.value.is_empty() {
+                p.muted { "You kept the value; only the other fields differ." }
+            } @else {
+                (diff_lines(&value_text(current), &typed.value))
+            }
+        }
+        (put_form(ctx, ns, Some(key), &input, None))
     };
-    let edit = if may_write {
-        let del = if current.is_null() {
-            String::new()
-        } else {
-            format!(
-                "<form method=post action=\"/ui/delete\"><input type=hidden name=csrf value=\"{}\"><input type=hidden name=namespace value=\"{}\"><input type=hidden name=key value=\"{}\"><button class=d>Delete this key</button></form>",
-                esc(ctx.csrf),
-                esc(ns),
-                esc(key)
-            )
-        };
-        format!("{}{del}", put_form(ctx, ns, Some(key), Some(current)))
-    } else {
-        String::new()
-    };
-    // A key the workspace declares: an edit here lasts until the next apply writes it back.
-    let managed = managed
-        .map(|at| {
-            let short = at.rsplit('/').next().unwrap_or(at);
-            format!(
-                "<div class=note><span class=pill>managed by workspace ({})</span> {}: the next apply writes the workspace's value back; change it in {} to keep it.</div>",
-                esc(short),
-                esc(at),
-                esc(at.split(':').next().unwrap_or(at))
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "{}<h1 class=mono>{}</h1>{managed}{summary}<h2>History</h2><table><tr><th class=num>Version</th><th>Updated</th><th>Type</th><th>Value</th><th>Writer</th><th>Description</th>{}</tr>{rows}</table>\
-<h2>Diff</h2>{diff_form}{diff}{edit}",
-        crumbs(ns),
-        esc(key),
-        if may_write { "<th></th>" } else { "" }
-    );
-    layout(Some(ctx), key, &body)
+    layout(Some(ctx), key, body)
 }
 
 pub(crate) fn applies(ctx: &Ctx<'_>, a: &Value) -> String {
-    let mut rows = String::new();
-    for r in a["applies"].as_array().into_iter().flatten() {
-        let c = &r["counts"];
-        let changes: Vec<String> = r["changes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .take(12)
-            .map(|ch| {
-                format!(
-                    "{}{} {}",
-                    if ch["deleted"] == true { "−" } else { "" },
-                    esc(s(ch, "namespace")),
-                    esc(s(ch, "key"))
-                )
-            })
-            .collect();
-        let more = r["changes"].as_array().map_or(0, Vec::len).saturating_sub(12);
-        rows.push_str(&format!(
-            "<tr><td class=num>{}</td><td>{}</td><td class=mono>{}</td><td class=mono>{}</td><td>+{} ~{} −{}</td><td>{}</td><td class=mono style=\"font-size:12px\">{}{}</td></tr>",
-            r["serial"],
-            esc(s(r, "operation")),
-            esc(s(r, "actor")),
-            esc(s(r, "finished_at")),
-            c["added"],
-            c["changed"],
-            c["destroyed"],
-            esc(s(r, "status")),
-            changes.join("<br>"),
-            if more > 0 { format!("<br><span class=muted>… {more} more</span>") } else { String::new() }
-        ));
-    }
-    layout(
-        Some(ctx),
-        "Applies",
-        &format!(
-            "<h1>Applies</h1><table><tr><th class=num>Serial</th><th>Operation</th><th>Who</th><th>When</th><th>Counts</th><th>Status</th><th>Changes</th></tr>{rows}</table>"
-        ),
-    )
+    let body = html! {
+        h1 { "Applies" }
+        table {
+            tr {
+                th.num { "Serial" } th { "Operation" } th { "Who" } th { "When" } th { "Counts" } th { "Status" } th { "Changes" }
+            }
+            @for r in a["applies"].as_array().into_iter().flatten() {
+                @let c = &r["counts"];
+                @let changes: Vec<&Value> = r["changes"].as_array().into_iter().flatten().collect();
+                tr {
+                    td.num { (r["serial"]) }
+                    td { (s(r, "operation")) }
+                    td.mono { (s(r, "actor")) }
+                    td.mono { (s(r, "finished_at")) }
+                    td { "+" (c["added"]) " ~" (c["changed"]) " −" (c["destroyed"]) }
+                    td { (s(r, "status")) }
+                    td.mono style="font-size:12px" {
+                        @for (i, ch) in changes.iter().take(12).enumerate() {
+                            @if i > 0 { br; }
+                            @if ch["deleted"] == true { "−" }
+                            (s(ch, "namespace")) " " (s(ch, "key"))
+                        }
+                        @if changes.len() > 12 {
+                            br;
+                            span.muted { "… " (changes.len() - 12) " more" }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(Some(ctx), "Applies", body)
 }
 
 /// The pending plan: its rollout as a picture (`plan::graph::rollout_svg`, the same waves,
 /// demands and batches as `kvform graph --rollout`; its text is escaped there), then the text.
 pub(crate) fn plan(ctx: &Ctx<'_>, text: &Result<String, String>, picture: Option<&str>) -> String {
-    let picture = picture
-        .map(|svg| format!("<h2>Rollout</h2><div class=card style=\"overflow-x:auto\">{svg}</div>"))
-        .unwrap_or_default();
-    let body = match text {
-        Ok(t) => format!("<h1>Pending plan</h1>{picture}<div class=card><pre class=mono>{}</pre></div>", esc(t)),
-        Err(e) => format!("<h1>Pending plan</h1><div class=err>{}</div>", esc(e)),
+    let body = html! {
+        h1 { "Pending plan" }
+        @match text {
+            Ok(t) => {
+                @if let Some(svg) = picture {
+                    h2 { "Rollout" }
+                    div.card style="overflow-x:auto" { (PreEscaped(svg)) }
+                }
+                div.card { pre.mono { (t) } }
+            }
+            Err(e) => div.err { (e) },
+        }
     };
-    layout(Some(ctx), "Plan", &body)
+    layout(Some(ctx), "Plan", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_show_in_their_largest_whole_unit_and_read_back() {
+        for (secs, text) in
+            [(0, "0"), (59, "59"), (60, "1m"), (3600, "1h"), (5400, "90m"), (86_400, "1d"), (3599, "3599")]
+        {
+            assert_eq!(duration_text(secs), text);
+            assert_eq!(crate::clock::parse_duration(text), Some(secs), "{text}");
+        }
+    }
+
+    #[test]
+    fn urls_keep_unreserved_characters() {
+        assert_eq!(key_url("vars/job/api", "database_url"), "/ui/key/vars/job/api/database_url");
+        assert_eq!(key_url("vars/job/api", "a/b c~d.e-f"), "/ui/key/vars/job/api/a%2Fb%20c~d.e-f");
+    }
+
+    #[test]
+    fn interpolated_text_is_escaped() {
+        let page = message("<b>", "\"><script>alert(1)</script>");
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("<h1>&lt;b&gt;</h1>") && page.contains("&quot;&gt;&lt;script&gt;"), "{page}");
+    }
 }

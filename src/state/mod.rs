@@ -40,6 +40,7 @@ mod lean;
 pub mod listing;
 pub mod lock;
 mod migrate;
+pub mod observe;
 pub mod pg;
 pub mod schema;
 pub mod tokens;
