@@ -198,3 +198,31 @@ fn plan_render_shows_the_rendered_diff() {
     // Deterministic, like the plan itself.
     assert_eq!(out, ok(d, &["plan", "--render"]));
 }
+
+/// `scrapeConfigs` and `ruleFiles` (maand `promconfig/scrape_deploy.go`,
+/// `rule_files_deploy.go`): frontend becomes the bucket's Prometheus server by shipping
+/// `prometheus.yml.tpl`; api's scrape item comes out of the catalog with its `maand:job` and
+/// `maand:port/api_http` placeholders expanded over api's active allocations, in yaml.v3's
+/// layout, both in `kvform render` and in the file `apply` stages.
+#[test]
+fn scrape_configs_and_rule_files_expand_the_catalog() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    let tpl = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      \
+               - targets: ['{{ .WorkerIP }}:9090']\n{{- scrapeConfigs }}\n{{ ruleFiles }}";
+    std::fs::write(d.join("workspace/jobs/frontend/prometheus.yml.tpl"), tpl).unwrap();
+    let alerts = d.join("workspace/jobs/api/_prometheus/alerts");
+    std::fs::create_dir_all(alerts.join("more")).unwrap();
+    std::fs::write(alerts.join("slo.yaml"), "groups: []\n").unwrap();
+    std::fs::write(alerts.join("more/errors.yml"), "groups: []\n").unwrap();
+    std::fs::write(alerts.join("README.md"), "not a rule file\n").unwrap();
+    ok(d, &["apply", "--auto-approve"]);
+    let want = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      \
+                - targets: ['10.0.0.2:9090']\n  - job_name: api\n    metrics_path: /metrics\n    \
+                scrape_interval: 15s\n    static_configs:\n      - targets:\n          - 10.0.0.1:30000\n          \
+                - 10.0.0.2:30000\nrule_files:\n  - rules/api/errors.yml\n  - rules/api/slo.yaml\n";
+    let out = ok(d, &["render", "--job", "frontend", "--worker", "10.0.0.2"]);
+    assert_eq!(out, format!("# 10.0.0.2/jobs/frontend/prometheus.yml\n{want}"));
+    let staged = std::fs::read_to_string(d.join("data/stage/10.0.0.2/jobs/frontend/prometheus.yml")).unwrap();
+    assert_eq!(staged, want);
+}

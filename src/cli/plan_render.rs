@@ -115,6 +115,7 @@ pub fn print(ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
     let reader = Rc::new(PlannedReader { base: StateReader { store, now: session.now }, keys, hook_written, declared });
     let review = review_dir(&session.bucket.root);
     let jobs_dir = session.bucket.jobs_dir();
+    let catalog = Rc::new(desired.prometheus.clone());
     // The last apply's render, read once: a file there that cannot be read is an error, not
     // a file shown as new.
     let mut last: BTreeMap<String, String> = BTreeMap::new();
@@ -139,7 +140,7 @@ pub fn print(ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
             for host in &job.active_hosts {
                 let alloc = allocation(&desired, reader.as_ref(), name, host)?;
                 for t in &templates {
-                    match render_job(&t.shown, &t.text, &alloc, &job.upstreams, reader.clone()) {
+                    match render_job(&t.shown, &t.text, &alloc, &job.upstreams, reader.clone(), catalog.clone()) {
                         Ok(r) => {
                             after.insert(format!("{host}/jobs/{name}/{}", t.output()), r.masked());
                         }

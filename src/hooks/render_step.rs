@@ -84,6 +84,7 @@ pub fn render_job_templates(
     }
     let reader: Rc<dyn Reader> = Rc::new(TxnReader(RefCell::new(TxnStore::new(cx.txn.clone(), now))));
     let upstreams = cx.desired.jobs.get(job).map(|j| j.upstreams.clone()).unwrap_or_default();
+    let catalog = Rc::new(cx.desired.prometheus.clone());
     let stage = stage_dir(bucket_root);
     let bucket_path = format!("/opt/worker/{}", cx.desired.bucket_id);
     let mut written = 0;
@@ -110,7 +111,7 @@ pub fn render_job_templates(
             }
         }
         for t in &templates {
-            let r = render_job(&t.shown, &t.text, &alloc, &upstreams, reader.clone())
+            let r = render_job(&t.shown, &t.text, &alloc, &upstreams, reader.clone(), catalog.clone())
                 .map_err(|e| failure(job, format!("{e} (allocation {job}@{host})")))?;
             write_private(&dir.join(t.output()), &r.text).map_err(io)?;
             write_private(&review.join(t.output()), &r.masked()).map_err(io)?;

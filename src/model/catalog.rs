@@ -12,6 +12,8 @@
 //!   `build/build_variables.go` 360); with a server job, a scrape file's first item's
 //!   `job_name` (`maand:job` → the job's name) replaces it (`promconfig/catalog.go` 159-170).
 //!   Written by `super::project` with the job's other keys ([`job_name`]).
+//! - [`Prometheus`]: what the job templates' `scrapeConfigs` and `ruleFiles` read besides the
+//!   KV (maand reads them from its database: `job_ports`, allocations, `job_files`).
 //! - `maand/worker` `certs/ca.crt`: the CA certificate, when the bucket has one.
 //! - `maand/job/<job>/worker/<host>` `certs/<name>.spec`: the certificate declaration, and
 //!   [`DesiredCerts`]: which certificate every non-removed allocation must hold. The
@@ -23,6 +25,55 @@ use crate::certs::{IssueRequest, sans_for, spec_value};
 use crate::kv::{KvMap, NamespaceKind};
 use crate::workspace::scrape::JOB_PLACEHOLDER;
 use crate::workspace::types::{Job, Worker, Workspace};
+use std::collections::BTreeMap;
+
+/// What `scrapeConfigs` and `ruleFiles` (job templates, maand `promconfig/scrape_deploy.go`,
+/// `rule_files_deploy.go`) read besides the KV, per job of the workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prometheus {
+    /// Every job of the workspace, by name.
+    pub jobs: BTreeMap<String, PromJob>,
+    /// `(job, path under _prometheus/alerts/)` of every alert file (`.yaml`/`.yml`), sorted
+    /// (maand `ListPrometheusAlertFiles`: job name, then path).
+    pub alert_files: Vec<(String, String)>,
+    /// The job named `prometheus` is a Prometheus server (maand's `ruleFiles` gate,
+    /// `JobHasPrometheusServerConfig(tx, "prometheus")`).
+    pub prometheus_job_is_server: bool,
+}
+
+/// One job, as the scrape expansion sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromJob {
+    /// The manifest's port names with their assigned numbers (`None`: not assigned, the job
+    /// has no active allocation).
+    pub ports: BTreeMap<String, Option<u16>>,
+    /// Hosts of the active allocations, fleet order (maand `GetActiveAllocations`).
+    pub active_hosts: Vec<String>,
+    /// The scrape file's items (compact JSON, placeholders as written), when it has one: the
+    /// source of `scrapeConfigs` when the KV catalog lists no job (maand
+    /// `renderScrapeConfigsFromWorkspace`).
+    pub scrape: Option<Vec<String>>,
+}
+
+/// [`Prometheus`] of a workspace, given the assigned ports and the allocations.
+pub fn prometheus_facts(ws: &Workspace, ports: &BTreeMap<String, u16>, allocations: &[Allocation]) -> Prometheus {
+    let mut out = Prometheus {
+        prometheus_job_is_server: ws.jobs.get("prometheus").is_some_and(|j| j.prometheus_server),
+        ..Prometheus::default()
+    };
+    for job in ws.jobs.values() {
+        let active_hosts = allocations
+            .iter()
+            .filter(|a| a.job == job.name && a.state == AllocState::Active)
+            .map(|a| a.host.clone())
+            .collect();
+        let ports = job.ports.iter().map(|p| (p.name.clone(), ports.get(&p.name).copied())).collect();
+        let scrape = job.scrape.as_ref().map(|s| s.items.clone());
+        out.jobs.insert(job.name.clone(), PromJob { ports, active_hosts, scrape });
+        out.alert_files.extend(job.alert_files.iter().map(|f| (job.name.clone(), f.clone())));
+    }
+    out
+}
 
 pub fn project(ws: &Workspace, _fleet: &[&Worker], allocations: &[Allocation], kv: &mut KvMap) -> DesiredCerts {
     prometheus(ws, allocations, kv);

@@ -113,6 +113,8 @@ pub struct Desired {
     pub waves: Vec<Vec<String>>,
     /// Certificates the plan checks against the state and issues when needed (SPEC §8).
     pub certs: DesiredCerts,
+    /// What job templates' `scrapeConfigs` and `ruleFiles` read besides the KV.
+    pub prometheus: super::catalog::Prometheus,
     /// Every projection unit with its input digest, and which ones `kv` holds
     /// (`model::desired_with`; all of them from `model::desired`).
     pub units: crate::kv::inputs::Units,

@@ -120,6 +120,7 @@ fn load_catalog_files(
         job.scrape = scrape::load(root, &job.name, &job.ports, sources, diags);
         let dir = root.join("workspace/jobs").join(&job.name);
         job.prometheus_server = ["prometheus.yml", "prometheus.yml.tpl"].iter().any(|f| dir.join(f).exists());
+        job.alert_files = scrape::alert_files(root, &job.name, diags);
     }
 }
 

@@ -36,6 +36,26 @@ pub fn load(
     parse(file, &rel, &text, ports, diags)
 }
 
+/// The job's alert rule files, `_prometheus/alerts/**` ending in `.yaml` or `.yml` (any case,
+/// as maand's SQL `LIKE` matches), as paths under `alerts/`, sorted. A directory that cannot
+/// be listed is an error, not an empty list.
+pub fn alert_files(root: &Path, job: &str, diags: &mut Diagnostics) -> Vec<String> {
+    let rel = format!("workspace/jobs/{job}/_prometheus/alerts");
+    let rule = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        lower.ends_with(".yaml") || lower.ends_with(".yml")
+    };
+    match super::templates::files_under(&root.join(&rel), rule) {
+        Ok(found) => found.into_iter().map(|(path, _)| path).collect(),
+        Err(e) => {
+            diags.push(Diagnostic::error(format!("cannot list {rel}: {e}")).in_file(rel.clone()).help(
+                "the alert rule files of a job are listed by the templates' `ruleFiles`; make the directory readable",
+            ));
+            Vec::new()
+        }
+    }
+}
+
 fn parse(file: FileId, rel: &str, text: &str, ports: &[PortSpec], diags: &mut Diagnostics) -> Option<Scrape> {
     let whole = Span::new(file, 0..text.len().min(1));
     if text.trim().is_empty() {

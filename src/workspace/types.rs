@@ -183,6 +183,9 @@ pub struct Job {
     /// The job is a Prometheus server: it ships `prometheus.yml` or `prometheus.yml.tpl` in
     /// its directory (maand's `hasPrometheusServerJob`, the catalog's gate, SPEC §8).
     pub prometheus_server: bool,
+    /// Alert rule files: paths under `_prometheus/alerts/` ending in `.yaml` or `.yml`,
+    /// sorted (what the templates' `ruleFiles` lists).
+    pub alert_files: Vec<String>,
     /// The whole manifest document; used for diagnostics about the job as a whole.
     pub span: Span,
 }
@@ -260,6 +263,7 @@ impl Job {
             certs: Vec::new(),
             scrape: None,
             prometheus_server: false,
+            alert_files: Vec::new(),
             span,
         }
     }

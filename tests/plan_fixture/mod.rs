@@ -41,6 +41,7 @@ impl Fx {
                 purged_jobs: Default::default(),
                 waves: Vec::new(),
                 certs: Default::default(),
+                prometheus: Default::default(),
                 units: Default::default(),
             },
             snap: Snapshot { bucket_id: Uuid::nil(), lineage: lineage(), serial: 7, ..Default::default() },
