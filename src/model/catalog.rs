@@ -160,3 +160,131 @@ fn certificates(ws: &Workspace, allocations: &[Allocation], kv: &mut KvMap) -> D
     out.certs.sort_by(|a, b| (&a.namespace, &a.request.name).cmp(&(&b.namespace, &b.request.name)));
     out
 }
+
+/// Live values of the state a scrape template may read (namespace → key → plaintext),
+/// read by the caller before the plan (the model reads no state): `scrape_namespaces`.
+#[derive(Debug, Clone, Default)]
+pub struct StateValues {
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Why `secrets/*` could not be read (the bucket key is missing on this machine).
+    pub secrets_unavailable: Option<String>,
+}
+
+/// The namespaces the scrape templates of `ws` may read (maand
+/// `BuildScrapeTemplateNamespaces`: the bucket's, the job's and those of the jobs it demands),
+/// given each job's upstreams; empty when no job has a `scrape.yaml.tpl`.
+pub fn scrape_namespaces(ws: &Workspace, upstreams: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for job in ws.jobs.values().filter(|j| j.scrape_template.is_some()) {
+        out.extend(readable(&job.name, upstreams.get(&job.name).map(Vec::as_slice).unwrap_or_default()));
+    }
+    out.into_iter().collect()
+}
+
+/// The namespaces job `j`'s scrape template may read.
+fn readable(j: &str, upstreams: &[String]) -> Vec<String> {
+    let mut out = vec!["maand/bucket".to_string(), "vars/bucket".to_string()];
+    out.extend([format!("maand/job/{j}"), format!("vars/bucket/job/{j}"), format!("vars/job/{j}")]);
+    out.push(format!("secrets/job/{j}"));
+    for u in upstreams {
+        out.extend([format!("maand/job/{u}"), format!("vars/job/{u}"), format!("secrets/job/{u}")]);
+    }
+    out
+}
+
+/// What a scrape template reads: the desired keys where the model projected the namespace
+/// (this plan's values, as maand renders after syncing the build's variables), else the
+/// state; `secrets/*` and the keys hooks wrote into `vars/job/<job>` (not declared) from the
+/// state.
+struct ScrapeReader {
+    desired: BTreeMap<String, BTreeMap<String, String>>,
+    state: StateValues,
+}
+
+impl crate::templates::Reader for ScrapeReader {
+    fn get(&self, ns: &str, key: &str) -> Result<Option<String>, String> {
+        if crate::kv::is_secret_namespace(ns)
+            && let Some(why) = &self.state.secrets_unavailable
+        {
+            return Err(why.clone());
+        }
+        let state = || self.state.values.get(ns).and_then(|m| m.get(key)).cloned();
+        Ok(match self.desired.get(ns) {
+            Some(m) => match m.get(key) {
+                Some(v) => Some(v.clone()),
+                None if ns.starts_with("vars/job/") => state(),
+                None => None,
+            },
+            None => state(),
+        })
+    }
+
+    fn keys(&self, ns: &str) -> Result<Vec<String>, String> {
+        let mut names: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let state = self.state.values.get(ns).into_iter().flat_map(|m| m.keys().cloned());
+        match self.desired.get(ns) {
+            Some(m) => {
+                names.extend(m.keys().cloned());
+                if ns.starts_with("vars/job/") {
+                    names.extend(state);
+                }
+            }
+            None => names.extend(state),
+        }
+        Ok(names.into_iter().collect())
+    }
+}
+
+/// Render every job's `_prometheus/scrape.yaml.tpl` (maand `RenderScrapeTemplate`) against
+/// `desired` (built without them) and the state's `values`: (job, rendered) in job order, or
+/// every template's error.
+pub fn render_scrape_templates(
+    ws: &Workspace,
+    desired: &super::types::Desired,
+    values: &StateValues,
+) -> Result<Vec<(String, crate::templates::Rendered)>, Vec<crate::templates::TemplateError>> {
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    for job in ws.jobs.values() {
+        let Some(t) = &job.scrape_template else { continue };
+        let Some(dj) = desired.jobs.get(&job.name) else { continue };
+        let readable = readable(&job.name, &dj.upstreams);
+        let pick = |m: &crate::kv::KvMap| -> BTreeMap<String, BTreeMap<String, String>> {
+            readable
+                .iter()
+                .filter_map(|ns| {
+                    m.get(ns).map(|keys| (ns.clone(), keys.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()))
+                })
+                .collect()
+        };
+        let state = StateValues {
+            values: readable.iter().filter_map(|ns| values.values.get(ns).map(|m| (ns.clone(), m.clone()))).collect(),
+            secrets_unavailable: values.secrets_unavailable.clone(),
+        };
+        let reader = std::rc::Rc::new(ScrapeReader { desired: pick(&desired.kv), state });
+        match crate::templates::render_scrape(&t.shown, &t.text, &job.name, &dj.version, &dj.upstreams, reader) {
+            Ok(r) => out.push((job.name.clone(), r)),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Keys of the build-written namespaces (`maand/prometheus`) whose value holds a secret a
+/// scrape template read (as written, or JSON-escaped inside an item): shown `(sensitive)`.
+pub fn sensitive_keys(kv: &crate::kv::KvMap, secrets: &[String]) -> std::collections::BTreeSet<(String, String)> {
+    let mut needles: Vec<String> = Vec::new();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        needles.push(s.clone());
+        let json = serde_json::to_string(s).unwrap_or_default();
+        needles.push(json.trim_matches('"').to_string());
+    }
+    let mut out = std::collections::BTreeSet::new();
+    let ns = NamespaceKind::Prometheus.path();
+    for (key, v) in kv.get(&ns).into_iter().flatten() {
+        let text = v.to_string();
+        if needles.iter().any(|n| !n.is_empty() && text.contains(n.as_str())) {
+            out.insert((ns.clone(), key.clone()));
+        }
+    }
+    out
+}

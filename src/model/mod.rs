@@ -143,6 +143,7 @@ pub fn desired_with(ws: &Workspace, prior: &Prior, skip: project::Skip<'_>) -> R
         waves: waves.waves,
         certs,
         prometheus,
+        sensitive: Default::default(),
         units,
     })
 }

@@ -115,6 +115,9 @@ pub struct Desired {
     pub certs: DesiredCerts,
     /// What job templates' `scrapeConfigs` and `ruleFiles` read besides the KV.
     pub prometheus: super::catalog::Prometheus,
+    /// Keys of [`Self::kv`] outside `secrets/*` whose value holds a secret (a scrape template
+    /// read it, `catalog::sensitive_keys`): the plan shows them `(sensitive)`.
+    pub sensitive: std::collections::BTreeSet<(String, String)>,
     /// Every projection unit with its input digest, and which ones `kv` holds
     /// (`model::desired_with`; all of them from `model::desired`).
     pub units: crate::kv::inputs::Units,

@@ -42,6 +42,7 @@ impl Fx {
                 waves: Vec::new(),
                 certs: Default::default(),
                 prometheus: Default::default(),
+                sensitive: Default::default(),
                 units: Default::default(),
             },
             snap: Snapshot { bucket_id: Uuid::nil(), lineage: lineage(), serial: 7, ..Default::default() },
