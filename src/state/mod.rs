@@ -41,6 +41,7 @@ pub mod listing;
 pub mod lock;
 mod migrate;
 pub mod pg;
+pub mod render;
 pub mod schema;
 pub mod tokens;
 mod txn;
