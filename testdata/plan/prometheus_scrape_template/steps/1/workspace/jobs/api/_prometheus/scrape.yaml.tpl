@@ -5,6 +5,8 @@
     - targets: ["maand:port/api_metrics"]
       labels:
         version: "{{ .NewVersion }}"
+        # maand's build syncs job_name = the job's name before the catalog replaces it
+        seen_job_name: {{ get "maand/job/api" "job_name" }}
 {{- range $i, $k := keys "vars/job/api" }}
         var_{{ $i }}: {{ $k }}
 {{- end }}
