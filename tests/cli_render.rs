@@ -291,3 +291,25 @@ fn plan_render_diffs_against_the_render_in_the_shared_state_on_postgres() {
     );
     plan_render_from_a_second_checkout(Some(block));
 }
+
+/// A job whose hook fails is rolled back with its render: the state keeps the render of the
+/// last apply that succeeded, so `plan --render` still shows the change (the files staged on
+/// disk by the failed attempt are not what the workers run).
+#[test]
+fn a_failed_job_keeps_its_previous_render_in_the_state() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let manifest = d.join("workspace/jobs/api/manifest.json");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("\"1.4.0\"", "\"1.4.1\"")).unwrap();
+    let hook = d.join("workspace/jobs/api/_modules/command_connect.py");
+    let text = std::fs::read_to_string(&hook).unwrap();
+    std::fs::write(&hook, format!("import sys\nsys.exit('failing on purpose')\n{text}")).unwrap();
+    let o = kvform(d, &["apply", "--auto-approve"]);
+    assert!(!o.status.success(), "api's post_deploy fails");
+    let staged = std::fs::read_to_string(d.join("data/stage/10.0.0.1/jobs/api/config.json")).unwrap();
+    assert!(staged.contains("\"version\": \"1.4.1\""), "the failed attempt rendered: {staged}");
+    let out = ok(d, &["plan", "--render"]);
+    assert!(out.contains("      -   \"version\": \"1.4.0\",\n"), "{out}");
+    assert!(out.contains("      +   \"version\": \"1.4.1\",\n"), "{out}");
+}
