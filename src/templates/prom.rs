@@ -375,7 +375,8 @@ fn inline(v: &Value, indent: usize) -> String {
 }
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, 64)` for the numbers JSON gives (integers as they
-/// are; a whole float as an integer, as the YAML round trip of maand's `deepCopyMap` leaves it).
+/// are; a whole float as an integer, as the YAML round trip of maand's `deepCopyMap` leaves
+/// it): the shortest digits, an exponent (`e+21`, `e-05`) below 1e-4 and from 1e21.
 fn number(n: &serde_json::Number) -> String {
     if n.is_i64() || n.is_u64() {
         return n.to_string();
@@ -384,12 +385,16 @@ fn number(n: &serde_json::Number) -> String {
     if f.fract() == 0.0 && f.abs() < 1e21 {
         return format!("{f:.0}");
     }
-    let s = format!("{f}");
-    if f.abs() >= 1e21 || (f != 0.0 && f.abs() < 1e-4) {
-        format!("{f:e}").replace('e', "e+").replace("e+-", "e-")
-    } else {
-        s
+    if f == 0.0 || (f.abs() >= 1e-4 && f.abs() < 1e21) {
+        return format!("{f}");
     }
+    let e = format!("{f:e}");
+    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let (sign, digits) = match exp.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exp),
+    };
+    format!("{mantissa}e{sign}{digits:0>2}")
 }
 
 /// A string scalar: plain where yaml.v3 writes it plain, else quoted; several lines as a

@@ -117,6 +117,9 @@ fn yaml_keys_in_natural_order_and_scalars_quoted_as_yaml_v3_does() {
     // `n` is a YAML 1.1 bool: yaml.v3 quotes it as a key too (as it writes `"on":`).
     assert_eq!(natural_cmp("job_name", "jobs"), std::cmp::Ordering::Less);
     assert_eq!(natural_cmp("a2", "a10"), std::cmp::Ordering::Less);
+    // Numbers as Go's FormatFloat(f, 'g', -1, 64) writes them.
+    let nums = serde_json::json!([30, 30.0, 1.5, 0.000015, 1e21, -2.5e-7]);
+    assert_eq!(to_yaml(&nums), "- 30\n- 30\n- 1.5\n- 1.5e-05\n- 1e+21\n- -2.5e-07\n");
 }
 
 fn catalog() -> Prometheus {
