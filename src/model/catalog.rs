@@ -288,3 +288,85 @@ pub fn sensitive_keys(kv: &crate::kv::KvMap, secrets: &[String]) -> std::collect
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fixture::WsBuilder;
+    use crate::model::types::Prior;
+    use crate::workspace::types::ScrapeTemplate;
+
+    fn template(text: &str) -> Workspace {
+        let mut ws = WsBuilder::new()
+            .worker("10.0.0.1", &["api"])
+            .job("api")
+            .version("api", "2.0.0")
+            .port("api", "api_metrics", None)
+            .job_var("api", "path", "/metrics")
+            .build();
+        let shown = "workspace/jobs/api/_prometheus/scrape.yaml.tpl".to_string();
+        ws.jobs.get_mut("api").unwrap().scrape_template = Some(ScrapeTemplate { shown, text: text.into() });
+        ws
+    }
+
+    fn state() -> StateValues {
+        let ns = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        StateValues {
+            values: BTreeMap::from([
+                ("vars/job/api".to_string(), ns(&[("path", "/old"), ("hook_key", "from-a-hook")])),
+                ("secrets/job/api".to_string(), ns(&[("pw", "s3cret")])),
+                ("maand/job/api".to_string(), ns(&[("version", "1.0.0")])),
+            ]),
+            secrets_unavailable: None,
+        }
+    }
+
+    // promconfig/scrape_template_test.go TestRenderScrapeTemplate, through the catalog's
+    // reader: this plan's values where the model projects them, the state for the rest.
+    #[test]
+    fn scrape_templates_read_the_plan_over_the_state() {
+        let tpl = r#"- job_name: {{ get "maand/job/api" "job_name" }}
+  metrics_path: {{ get "vars/job/api" "path" }}
+  labels: {hook: {{ get "vars/job/api" "hook_key" }}, v: {{ get "maand/job/api" "version" }}, n: {{ .NewVersion }}}
+  basic_auth: {password: {{ getSecret "pw" }}}
+  keys: [{{ join (keys "vars/job/api") "," }}]"#;
+        let ws = template(tpl);
+        let desired = crate::model::desired(&ws, &Prior::default()).unwrap();
+        let out = render_scrape_templates(&ws, &desired, &state()).unwrap();
+        assert_eq!(out.len(), 1);
+        let (job, r) = &out[0];
+        assert_eq!(job, "api");
+        assert_eq!(
+            r.text,
+            "- job_name: api\n  metrics_path: /metrics\n  labels: {hook: from-a-hook, v: 2.0.0, n: 2.0.0}\n  \
+             basic_auth: {password: s3cret}\n  keys: [hook_key,path]"
+        );
+        assert_eq!(r.secrets, ["s3cret"]);
+        // The catalog keys holding the secret are masked, as written or JSON-escaped.
+        let mut kv = crate::kv::KvMap::new();
+        kv.entry("maand/prometheus".into()).or_default().insert("scrape/api".into(), r#"[{"p":"s3cret"}]"#.into());
+        kv.entry("maand/prometheus".into()).or_default().insert("scrape_jobs".into(), "api".into());
+        let masked = sensitive_keys(&kv, &r.secrets);
+        assert_eq!(
+            masked.into_iter().collect::<Vec<_>>(),
+            [("maand/prometheus".to_string(), "scrape/api".to_string())]
+        );
+    }
+
+    #[test]
+    fn scrape_template_errors_and_a_missing_key_file() {
+        let ws = template("a\n{{ get \"vars/job/api\" \"nope\" }}");
+        let desired = crate::model::desired(&ws, &Prior::default()).unwrap();
+        let e = render_scrape_templates(&ws, &desired, &state()).unwrap_err();
+        assert!(
+            e[0].to_string().starts_with("template workspace/jobs/api/_prometheus/scrape.yaml.tpl: 2:"),
+            "{}",
+            e[0]
+        );
+        assert!(e[0].message.contains("vars/job/api has no key \"nope\""), "{}", e[0]);
+        let ws = template("{{ getSecret \"pw\" }}");
+        let no_key = StateValues { secrets_unavailable: Some("the bucket key is missing".into()), ..state() };
+        let e = render_scrape_templates(&ws, &desired, &no_key).unwrap_err();
+        assert!(e[0].message.contains("the bucket key is missing"), "{}", e[0]);
+    }
+}
