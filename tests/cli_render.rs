@@ -3,6 +3,8 @@
 //! `--out` in maand's staged layout with private modes, and errors that name the template's
 //! file:line and the key.
 
+#[path = "pg_support/mod.rs"]
+mod pg_support;
 mod quickstart_copy;
 
 use std::os::unix::fs::PermissionsExt;
@@ -197,4 +199,117 @@ fn plan_render_shows_the_rendered_diff() {
     assert!(out.contains("Templates: 0 new, 2 changed, 0 no longer rendered."), "{out}");
     // Deterministic, like the plan itself.
     assert_eq!(out, ok(d, &["plan", "--render"]));
+}
+
+/// `scrapeConfigs` and `ruleFiles` (maand `promconfig/scrape_deploy.go`,
+/// `rule_files_deploy.go`): frontend becomes the bucket's Prometheus server by shipping
+/// `prometheus.yml.tpl`; api's scrape item comes out of the catalog with its `maand:job` and
+/// `maand:port/api_http` placeholders expanded over api's active allocations, in yaml.v3's
+/// layout, both in `kvform render` and in the file `apply` stages.
+#[test]
+fn scrape_configs_and_rule_files_expand_the_catalog() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    let tpl = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      \
+               - targets: ['{{ .WorkerIP }}:9090']\n{{- scrapeConfigs }}\n{{ ruleFiles }}";
+    std::fs::write(d.join("workspace/jobs/frontend/prometheus.yml.tpl"), tpl).unwrap();
+    let alerts = d.join("workspace/jobs/api/_prometheus/alerts");
+    std::fs::create_dir_all(alerts.join("more")).unwrap();
+    std::fs::write(alerts.join("slo.yaml"), "groups: []\n").unwrap();
+    std::fs::write(alerts.join("more/errors.yml"), "groups: []\n").unwrap();
+    std::fs::write(alerts.join("README.md"), "not a rule file\n").unwrap();
+    ok(d, &["apply", "--auto-approve"]);
+    let want = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      \
+                - targets: ['10.0.0.2:9090']\n  - job_name: api\n    metrics_path: /metrics\n    \
+                scrape_interval: 15s\n    static_configs:\n      - targets:\n          - 10.0.0.1:30000\n          \
+                - 10.0.0.2:30000\nrule_files:\n  - rules/api/errors.yml\n  - rules/api/slo.yaml\n";
+    let out = ok(d, &["render", "--job", "frontend", "--worker", "10.0.0.2"]);
+    assert_eq!(out, format!("# 10.0.0.2/jobs/frontend/prometheus.yml\n{want}"));
+    let staged = std::fs::read_to_string(d.join("data/stage/10.0.0.2/jobs/frontend/prometheus.yml")).unwrap();
+    assert_eq!(staged, want);
+}
+
+/// The last apply's render is in the shared state: a second checkout (a CI runner: the
+/// repository and the bucket key, no `data/`) sharing the state diffs `plan --render` against
+/// it — a line diff, not a whole new file — on SQLite and on PostgreSQL.
+fn plan_render_from_a_second_checkout(state_block: Option<String>) {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    let hcl = d.join("kvform.hcl");
+    let shared = match state_block {
+        Some(block) => block,
+        None => format!("state {{\n  path = \"{}\"\n}}\n", d.join("data/kvform.db").display()),
+    };
+    let text = std::fs::read_to_string(&hcl).unwrap().replace("state {\n  path = \"data/kvform.db\"\n}\n", &shared);
+    assert!(text.contains(&shared), "{text}");
+    let pg = !text.contains("path = ");
+    std::fs::write(&hcl, text).unwrap();
+    if pg {
+        ok(d, &["init"]); // creates the bucket on PostgreSQL and writes its id into kvform.hcl
+    }
+    ok(d, &["apply", "--auto-approve"]);
+    let pw = password(d);
+
+    // The runner: kvform.hcl (as the apply left it), the workspace and the key; no data/.
+    let ci = tempfile::tempdir().unwrap();
+    let c = ci.path();
+    std::fs::copy(&hcl, c.join("kvform.hcl")).unwrap();
+    std::fs::create_dir_all(c.join("secrets")).unwrap();
+    std::fs::set_permissions(c.join("secrets"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::copy(d.join("secrets/kv.key"), c.join("secrets/kv.key")).unwrap();
+    let copied = std::process::Command::new("cp").arg("-r").arg(d.join("workspace")).arg(c).status().unwrap();
+    assert!(copied.success());
+    assert!(!c.join("data/render").exists());
+    let same = ok(c, &["plan", "--render"]);
+    assert!(same.contains("No changes to rendered files."), "{same}");
+
+    let manifest = c.join("workspace/jobs/api/manifest.json");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("\"1.4.0\"", "\"1.4.1\"")).unwrap();
+    let out = ok(c, &["plan", "--render"]);
+    assert!(out.contains("  ~ 10.0.0.1/jobs/api/config.json\n"), "{out}");
+    assert!(!out.contains("  + 10.0.0.1/jobs/api/config.json"), "a line diff, not a new file: {out}");
+    assert!(out.contains("      -   \"version\": \"1.4.0\",\n"), "{out}");
+    assert!(out.contains("      +   \"version\": \"1.4.1\",\n"), "{out}");
+    assert!(out.contains("Templates: 0 new, 2 changed, 0 no longer rendered."), "{out}");
+    assert!(!out.contains(&pw), "{out}");
+}
+
+#[test]
+fn plan_render_diffs_against_the_render_in_the_shared_state() {
+    plan_render_from_a_second_checkout(None);
+}
+
+#[test]
+fn plan_render_diffs_against_the_render_in_the_shared_state_on_postgres() {
+    if pg_support::pg_url("plan_render_diffs_against_the_render_in_the_shared_state_on_postgres").is_none() {
+        return;
+    }
+    let schema = format!("kvr_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let _drop = pg_support::DropRegistry(schema.clone());
+    let block = format!(
+        "state {{\n  backend = \"postgres\"\n  url_env = \"KVFORM_TEST_PG_URL\"\n  schema  = \"{schema}\"\n}}\n"
+    );
+    plan_render_from_a_second_checkout(Some(block));
+}
+
+/// A job whose hook fails is rolled back with its render: the state keeps the render of the
+/// last apply that succeeded, so `plan --render` still shows the change (the files staged on
+/// disk by the failed attempt are not what the workers run).
+#[test]
+fn a_failed_job_keeps_its_previous_render_in_the_state() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let manifest = d.join("workspace/jobs/api/manifest.json");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap().replace("\"1.4.0\"", "\"1.4.1\"")).unwrap();
+    let hook = d.join("workspace/jobs/api/_modules/command_connect.py");
+    let text = std::fs::read_to_string(&hook).unwrap();
+    std::fs::write(&hook, format!("import sys\nsys.exit('failing on purpose')\n{text}")).unwrap();
+    let o = kvform(d, &["apply", "--auto-approve"]);
+    assert!(!o.status.success(), "api's post_deploy fails");
+    let staged = std::fs::read_to_string(d.join("data/stage/10.0.0.1/jobs/api/config.json")).unwrap();
+    assert!(staged.contains("\"version\": \"1.4.1\""), "the failed attempt rendered: {staged}");
+    let out = ok(d, &["plan", "--render"]);
+    assert!(out.contains("      -   \"version\": \"1.4.0\",\n"), "{out}");
+    assert!(out.contains("      +   \"version\": \"1.4.1\",\n"), "{out}");
 }

@@ -485,3 +485,30 @@ fn a_runner_takes_the_bucket_key_from_the_environment_and_init_mints_none() {
         "the refused rotation changed nothing"
     );
 }
+
+/// A PostgreSQL state at schema 5 (before the recorded render) is brought to 6 when opened:
+/// `render_files` is created and the version recorded, its rows untouched.
+#[test]
+fn a_schema_5_postgres_state_gains_the_render_table() {
+    let Some(url) = pg_url("a_schema_5_postgres_state_gains_the_render_table") else { return };
+    let b = pg_bucket();
+    let d = b.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let text = hcl(d);
+    let field = |name: &str| {
+        let line = text.lines().find_map(|l| l.trim().strip_prefix(name)).expect(name);
+        line.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string()
+    };
+    let schema = kvform::state::pg::bucket_schema(&field("schema"), field("bucket_id").parse().unwrap());
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "SET search_path TO \"{schema}\"; DROP TABLE render_files; UPDATE schema_info SET version = 5 WHERE id = 1;"
+    ))
+    .unwrap();
+    let plan = ok(d, &["plan"]);
+    assert!(plan.contains("No changes"), "{plan}");
+    let version: i64 = c.query_one("SELECT version FROM schema_info WHERE id = 1", &[]).unwrap().get(0);
+    assert_eq!(version, 6);
+    let rows: i64 = c.query_one("SELECT count(*) FROM render_files", &[]).unwrap().get(0);
+    assert_eq!(rows, 0);
+}

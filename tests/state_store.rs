@@ -760,11 +760,12 @@ fn migrating_a_schema_1_state_infers_purged_jobs_from_its_rows() {
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     let c = rusqlite::Connection::open(&path).unwrap();
     // Schema 3 (purged_jobs is migration 3 -> 4).
-    c.execute_batch("DROP TABLE purged_jobs; DROP TABLE api_tokens; PRAGMA user_version = 3;").unwrap();
+    c.execute_batch("DROP TABLE purged_jobs; DROP TABLE api_tokens; DROP TABLE render_files; PRAGMA user_version = 3;")
+        .unwrap();
     drop(c);
     assert!(StateStore::open(&path).unwrap_err().to_string().contains("run `kvform init`"));
     let (store, outcome) = StateStore::init(&path, NOW).unwrap();
-    assert!(matches!(outcome, InitOutcome::Migrated { from: 3, to: 5, .. }), "{outcome:?}");
+    assert!(matches!(outcome, InitOutcome::Migrated { from: 3, to: 6, .. }), "{outcome:?}");
     let purged: Vec<String> = store.snapshot().unwrap().purged_jobs.into_iter().collect();
     assert_eq!(purged, ["lost"]);
 }

@@ -159,7 +159,7 @@ pub fn execute(
         let mut txn = lock(&shared);
         prefetch(&mut txn, plan, bucket.iter().copied())?;
         for ns in &bucket {
-            total.add(apply_namespace(&mut txn, plan, ns, opts.now)?);
+            total.add(apply_namespace(&mut txn, plan, desired, ns, opts.now)?);
         }
     }
     progress.event(ProgressEvent::BucketLevel { namespaces: bucket.len() });
@@ -264,14 +264,30 @@ pub(super) fn prefetch<'a>(
 }
 
 /// Apply the plan's changes of one namespace.
-pub(super) fn apply_namespace(txn: &mut WriteTxn, plan: &Plan, ns: &str, now: i64) -> Result<Counts, ApplyError> {
+/// A build-written key the plan masks (`Desired::sensitive`: it holds a secret a scrape
+/// template read) has no value in the plan: it is written from `desired`.
+pub(super) fn apply_namespace(
+    txn: &mut WriteTxn,
+    plan: &Plan,
+    desired: &Desired,
+    ns: &str,
+    now: i64,
+) -> Result<Counts, ApplyError> {
     let mut counts = Counts::default();
     for c in plan.changes_in(ns) {
         match c.action {
             Action::Create | Action::Update => {
+                let masked = || {
+                    desired
+                        .sensitive
+                        .contains(&(c.namespace.clone(), c.key.clone()))
+                        .then(|| desired.kv.get(&c.namespace).and_then(|m| m.get(&c.key)))
+                        .flatten()
+                };
                 let value = c
                     .after
                     .as_ref()
+                    .or_else(masked)
                     .ok_or_else(|| ApplyError::NoValue { namespace: c.namespace.clone(), key: c.key.clone() })?;
                 // An HCL-typed key (SPEC §9) is written with its type.
                 let written = if c.action == Action::Create && c.reason.is_none() {

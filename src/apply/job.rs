@@ -125,7 +125,7 @@ pub(super) fn run_job(
         namespaces.extend(job.batches.iter().flat_map(|b| &b.hosts).map(|host| allocation_ns(&job.job, host)));
         prefetch(&mut txn, plan, namespaces.iter().map(String::as_str))?;
         for ns in &namespaces {
-            counts.add(apply_namespace(&mut txn, plan, ns, now)?);
+            counts.add(apply_namespace(&mut txn, plan, cx.desired, ns, now)?);
         }
         left.map(|e| e.value)
     };
@@ -138,7 +138,7 @@ pub(super) fn run_job(
             let env = batch_env(PHASE_STOP, 0, 1, one, "", "");
             hooks.rollout_event(cx, &job.job, Event::AfterAllocationStopped, one, &env).map_err(JobError::Step)?;
         }
-        counts.add(apply_namespace(&mut lock(cx.txn), plan, &allocation_ns(&job.job, host), now)?);
+        counts.add(apply_namespace(&mut lock(cx.txn), plan, cx.desired, &allocation_ns(&job.job, host), now)?);
     }
     let gate = |hooks: &mut dyn HookSteps| -> Result<(), JobError> {
         if !h.health_check.is_empty() && !active.is_empty() {

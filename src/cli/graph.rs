@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let planned = loaded.plan(ctx, store.as_ref(), &PlanOptions::default(), crate::state::ReadMode::Full)?;
     let desired = match planned.desired {
         Some(d) => d,
-        None => loaded.desired(ctx, &crate::kv::LeanSnapshot::default())?,
+        None => loaded.desired(ctx, &crate::kv::LeanSnapshot::default(), store.as_ref())?,
     };
     let format = match args.format {
         Format::Dot => GraphFormat::Dot,

@@ -25,13 +25,14 @@ use crate::diag::suggest::hint_or_list;
 use crate::diag::{Diagnostics, SourceMap};
 use crate::hooks::runner::HookOutcome;
 use crate::kv::{Current, LeanSnapshot};
+use crate::model::catalog;
 use crate::model::types::{Desired, Prior};
 use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Keyring;
 use crate::state::{PlanBasis, PlanRead, ReadMode, Skip, StateStore, WriteTxn};
 use crate::workspace::types::{Settings, Workspace};
 use anyhow::{Context as _, bail};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -216,17 +217,69 @@ impl LoadedBucket {
     }
 
     /// The desired state against `snap` (model errors rendered to stderr, then an error).
-    pub fn desired(&self, ctx: &Context, snap: &impl Current) -> anyhow::Result<Desired> {
-        self.desired_with(ctx, snap, &crate::model::project::project_all)
+    /// `store`: the state the scrape templates read (`None`: an empty one).
+    pub fn desired(&self, ctx: &Context, snap: &impl Current, store: Option<&StateStore>) -> anyhow::Result<Desired> {
+        let values = self.scrape_state(store.map(StateSource::Store))?;
+        self.desired_with(ctx, snap, &crate::model::project::project_all, &values)
     }
 
     /// [`Self::desired`] leaving out the units `skip` accepts (`crate::model::desired_with`).
-    fn desired_with(&self, ctx: &Context, snap: &impl Current, skip: Skip<'_>) -> anyhow::Result<Desired> {
+    /// A job's `_prometheus/scrape.yaml.tpl` is rendered against the desired state built
+    /// without it and the state's `values` (maand renders it after syncing the build's
+    /// variables), then the model runs again with the rendered scrape files.
+    fn desired_with(
+        &self,
+        ctx: &Context,
+        snap: &impl Current,
+        skip: Skip<'_>,
+        values: &catalog::StateValues,
+    ) -> anyhow::Result<Desired> {
         let prior = Prior::from_current(snap);
+        let first = self.model(ctx, &self.workspace, &prior, skip)?;
+        if !self.workspace.jobs.values().any(|j| j.scrape_template.is_some()) {
+            return Ok(first);
+        }
+        let rendered = catalog::render_scrape_templates(&self.workspace, &first, values).map_err(|errors| {
+            let all: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
+            anyhow::anyhow!(
+                "{}\n  help: a scrape template is rendered when the catalog is built and reads the bucket's namespaces, \
+                 its job's and those of the jobs it demands; fix the template, or write the key it names",
+                all.join("\n")
+            )
+        })?;
+        let mut ws = self.workspace.clone();
+        let mut secrets = Vec::new();
+        for (job, r) in &rendered {
+            let Some(j) = ws.jobs.get_mut(job) else { continue };
+            let Some(t) = j.scrape_template.clone() else { continue };
+            let mut found = Diagnostics::new();
+            let mut sources = SourceMap::new();
+            j.scrape = crate::workspace::scrape::parse_rendered(&t, &r.text, &j.ports, &mut sources, &mut found);
+            if found.has_errors() {
+                // Shown with the secrets it read masked: the diagnostics quote the text.
+                let (mut diags, mut sources) = (Diagnostics::new(), SourceMap::new());
+                crate::workspace::scrape::parse_rendered(&t, &r.masked(), &j.ports, &mut sources, &mut diags);
+                diags.sort(&sources);
+                report(ctx, &diags, &sources)?;
+                bail!(
+                    "the rendered {} is not a valid scrape file\n  help: `kvform render` shows job templates; \
+                     fix the template so it renders a YAML list of scrape configs",
+                    t.shown
+                );
+            }
+            secrets.extend(r.secrets.iter().cloned());
+        }
+        let mut desired = self.model(ctx, &ws, &prior, skip)?;
+        desired.sensitive = catalog::sensitive_keys(&desired.kv, &secrets);
+        Ok(desired)
+    }
+
+    /// `crate::model::desired_with`, its errors rendered to stderr.
+    fn model(&self, ctx: &Context, ws: &Workspace, prior: &Prior, skip: Skip<'_>) -> anyhow::Result<Desired> {
         // Certificates need the bucket CA; the workspace alone is valid without one (it is
         // bucket state, like data/: `kvform init` or the first `apply` makes it). Whether a
         // plan without it can go on is decided with the state (`Self::check_ca`).
-        match crate::model::desired_with(&self.workspace, &prior, skip) {
+        match crate::model::desired_with(ws, prior, skip) {
             Ok(d) => Ok(d),
             Err(mut diags) => {
                 diags.sort(&self.sources);
@@ -235,6 +288,51 @@ impl LoadedBucket {
                 bail!("the model rejected the workspace")
             }
         }
+    }
+
+    /// The state's values the scrape templates may read (nothing read when no job has one).
+    /// Read before the plan's own read: the model reads no state.
+    fn scrape_state(&self, source: Option<StateSource<'_>>) -> anyhow::Result<catalog::StateValues> {
+        let upstreams: BTreeMap<String, Vec<String>> = self
+            .workspace
+            .jobs
+            .values()
+            .map(|j| {
+                let mut up: Vec<String> =
+                    j.commands.values().filter_map(|c| c.demands.as_ref().map(|d| d.job.clone())).collect();
+                up.sort();
+                up.dedup();
+                (j.name.clone(), up)
+            })
+            .collect();
+        let namespaces = catalog::scrape_namespaces(&self.workspace, &upstreams);
+        let mut out = catalog::StateValues::default();
+        let Some(mut source) = source.filter(|_| !namespaces.is_empty()) else { return Ok(out) };
+        let keyring = self.keyring().ok();
+        let now = self.session.now;
+        for ns in &namespaces {
+            let secret = crate::kv::is_secret_namespace(ns);
+            if secret && keyring.is_none() {
+                out.secrets_unavailable =
+                    Some(format!("{ns} cannot be read: the bucket key (secrets/kv.key) is missing on this machine"));
+                continue;
+            }
+            let mut keys = BTreeMap::new();
+            for (key, e) in source.entries(ns)? {
+                if !e.is_live() || e.is_expired(now) {
+                    continue;
+                }
+                let value = match &keyring {
+                    Some(ring) if secret && !e.value.is_empty() => {
+                        ring.open(ns, &key, e.version, &e.value).map_err(anyhow::Error::msg)?.to_string()
+                    }
+                    _ => e.value,
+                };
+                keys.insert(key, value);
+            }
+            out.values.insert(ns.clone(), keys);
+        }
+        Ok(out)
     }
 
     /// Desired state and plan against the bucket's state (`None`: it has none yet, so
@@ -249,16 +347,17 @@ impl LoadedBucket {
     ) -> anyhow::Result<Planned> {
         let now = self.session.now;
         let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.unchanged_digest() };
+        let values = self.scrape_state(store.map(StateSource::Store))?;
         let (snap, desired, basis) = match store {
             Some(store) => store.read_for_plan_with(
                 how,
-                |snap, skip| self.desired_with(ctx, snap, skip),
+                |snap, skip| self.desired_with(ctx, snap, skip, &values),
                 |d| (&d.kv, &d.kv_types, &d.units),
                 |d, snap| purged(d, snap, opts),
             )?,
             None => {
                 let snap = LeanSnapshot::default();
-                let mut desired = self.desired(ctx, &snap)?;
+                let mut desired = self.desired(ctx, &snap, None)?;
                 // `apply` makes the CA with the state: its certificate is known after apply.
                 desired.certs.ca_pending = self.workspace.ca.is_none();
                 (snap, Some(desired), PlanBasis::default())
@@ -316,9 +415,10 @@ impl LoadedBucket {
     ) -> anyhow::Result<Planned> {
         let now = self.session.now;
         let how = PlanRead { mode: effective(mode, opts), now, workspace_digest: self.unchanged_digest() };
+        let values = self.scrape_state(Some(StateSource::Txn(txn)))?;
         let (snap, mut desired, basis) = txn.read_for_plan_with(
             how,
-            |snap, skip| self.desired_with(ctx, snap, skip),
+            |snap, skip| self.desired_with(ctx, snap, skip, &values),
             |d| (&d.kv, &d.kv_types, &d.units),
             |d, snap| purged(d, snap, opts),
         )?;
@@ -446,7 +546,7 @@ pub(super) fn load_for_hooks(ctx: &Context) -> anyhow::Result<Loaded> {
         bail!("no state at {}\n  help: run `kvform init` (or `kvform apply`) first", loaded.state_file().display());
     };
     let store = store.with_keyring(loaded.keyring()?);
-    let desired = loaded.desired(ctx, &store.lean_snapshot()?)?;
+    let desired = loaded.desired(ctx, &store.lean_snapshot()?, Some(&store))?;
     Ok(Loaded { session: loaded.session, desired, store })
 }
 
@@ -500,5 +600,29 @@ impl Created {
         for f in files {
             let _ = std::fs::remove_file(f);
         }
+    }
+}
+
+/// Where [`LoadedBucket::scrape_state`] reads: the state, or the apply's write transaction.
+enum StateSource<'a> {
+    Store(&'a StateStore),
+    Txn(&'a mut WriteTxn),
+}
+
+impl StateSource<'_> {
+    /// The latest row of every key of `ns` (values sealed as stored).
+    fn entries(&mut self, ns: &str) -> anyhow::Result<Vec<(String, crate::kv::Entry)>> {
+        Ok(match self {
+            StateSource::Store(s) => s.list_keys(ns, "")?.into_iter().map(|l| (l.key, l.entry)).collect(),
+            StateSource::Txn(t) => {
+                let mut out = Vec::new();
+                for key in t.live_keys(ns)? {
+                    if let Some(e) = t.get(ns, &key)? {
+                        out.push((key, e));
+                    }
+                }
+                out
+            }
+        })
     }
 }

@@ -6,16 +6,16 @@
 //! `(known after apply)`: a value `apply` makes (a certificate, its key), and the keys hooks
 //! may write during this apply — in `vars/job/<job>` and `secrets/job/<job>` of a job the plan
 //! rolls out, every key the workspace does not declare. Secrets are `(sensitive)` on both
-//! sides: the previous render is read from `data/render/` (the copy `apply` keeps with secrets
-//! masked), never from the staged files.
+//! sides: the previous render is read from the state (`crate::state::render`, the masked copy
+//! `apply` records in its transaction), so any checkout sharing the state — a CI runner — diffs
+//! against the last apply; never from the staged files.
 
 use super::Context;
 use super::pipeline::{Loaded, load_for_hooks};
 use super::render::{StateReader, allocation};
-use crate::hooks::render_step::review_dir;
 use crate::plan::{Action, Plan};
 use crate::templates::{Reader, render_job};
-use crate::workspace::templates::{files_under, job_templates};
+use crate::workspace::templates::job_templates;
 use anyhow::Context as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -112,16 +112,12 @@ pub fn print(ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
             hook_written.insert(ns);
         }
     }
+    // The last apply's render, from the state (any checkout sharing it sees the same); a
+    // state that has none (no apply rendered yet) shows every file as new.
+    let last: BTreeMap<String, String> = store.last_render().context("cannot read the last render from the state")?;
     let reader = Rc::new(PlannedReader { base: StateReader { store, now: session.now }, keys, hook_written, declared });
-    let review = review_dir(&session.bucket.root);
     let jobs_dir = session.bucket.jobs_dir();
-    // The last apply's render, read once: a file there that cannot be read is an error, not
-    // a file shown as new.
-    let mut last: BTreeMap<String, String> = BTreeMap::new();
-    for (rel, path) in files_under(&review, |_| true).with_context(|| format!("cannot read {}", review.display()))? {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        last.insert(rel, text);
-    }
+    let catalog = Rc::new(desired.prometheus.clone());
     let mut out: Vec<String> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let (mut added, mut changed, mut removed) = (0, 0, 0);
@@ -139,7 +135,7 @@ pub fn print(ctx: &Context, plan: &Plan) -> anyhow::Result<()> {
             for host in &job.active_hosts {
                 let alloc = allocation(&desired, reader.as_ref(), name, host)?;
                 for t in &templates {
-                    match render_job(&t.shown, &t.text, &alloc, &job.upstreams, reader.clone()) {
+                    match render_job(&t.shown, &t.text, &alloc, &job.upstreams, reader.clone(), catalog.clone()) {
                         Ok(r) => {
                             after.insert(format!("{host}/jobs/{name}/{}", t.output()), r.masked());
                         }

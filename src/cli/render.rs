@@ -103,6 +103,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let reader = Rc::new(StateReader { store, now: session.now });
     let jobs_dir = session.bucket.jobs_dir();
+    let catalog = Rc::new(desired.prometheus.clone());
     let limit = session.settings.max_file_size;
     let mut rendered = 0usize;
     // The same error on several allocations (a parse error, a missing job key) is one line.
@@ -128,7 +129,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let alloc = allocation(&desired, reader.as_ref(), name, host)?;
             for t in &templates {
                 let staged = format!("{host}/jobs/{name}/{}", t.output());
-                match render_job(&t.shown, &t.text, &alloc, &job.upstreams, reader.clone()) {
+                match render_job(&t.shown, &t.text, &alloc, &job.upstreams, reader.clone(), catalog.clone()) {
                     Ok(r) => {
                         rendered += 1;
                         match &args.out {

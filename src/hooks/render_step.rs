@@ -10,6 +10,10 @@
 //! for an allocation is replaced whole at each render, so a template removed from the
 //! workspace leaves no stale file behind. A template that fails fails the job like a failed
 //! `pre_deploy` hook (its checkpoint is rolled back).
+//!
+//! The masked copy (every secret the template read as `(sensitive)`) is also recorded in the
+//! state, in the same transaction (`crate::state::render`): `plan --render` diffs against it
+//! on any machine sharing the state.
 
 use super::store::HookStore;
 use super::txn_store::TxnStore;
@@ -57,6 +61,11 @@ fn failure(job: &str, message: String) -> StepFailure {
     StepFailure { job: job.to_string(), event: Event::PreDeploy, message, output: Vec::new() }
 }
 
+/// The apply's transaction (a poisoned lock still holds it: the step's failure says why).
+fn lock(txn: &crate::apply::SharedTxn) -> std::sync::MutexGuard<'_, crate::state::WriteTxn> {
+    txn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
@@ -79,11 +88,16 @@ pub fn render_job_templates(
     let shown = format!("workspace/jobs/{job}");
     let templates = job_templates(&bucket_root.join("workspace/jobs").join(job), &shown, limit)
         .map_err(|e| failure(job, e.to_string()))?;
+    let state = |e: crate::state::StateError| failure(job, format!("cannot record the render in the state: {e}"));
+    // The state keeps the render of the allocations rendered now, and of no other.
+    let keep = if templates.is_empty() { &[][..] } else { hosts };
+    lock(cx.txn).retain_render(job, keep).map_err(state)?;
     if templates.is_empty() {
         return Ok(0);
     }
     let reader: Rc<dyn Reader> = Rc::new(TxnReader(RefCell::new(TxnStore::new(cx.txn.clone(), now))));
     let upstreams = cx.desired.jobs.get(job).map(|j| j.upstreams.clone()).unwrap_or_default();
+    let catalog = Rc::new(cx.desired.prometheus.clone());
     let stage = stage_dir(bucket_root);
     let bucket_path = format!("/opt/worker/{}", cx.desired.bucket_id);
     let mut written = 0;
@@ -109,13 +123,16 @@ pub fn render_job_templates(
                 std::fs::remove_dir_all(d).map_err(io)?;
             }
         }
+        let mut masked = Vec::with_capacity(templates.len());
         for t in &templates {
-            let r = render_job(&t.shown, &t.text, &alloc, &upstreams, reader.clone())
+            let r = render_job(&t.shown, &t.text, &alloc, &upstreams, reader.clone(), catalog.clone())
                 .map_err(|e| failure(job, format!("{e} (allocation {job}@{host})")))?;
             write_private(&dir.join(t.output()), &r.text).map_err(io)?;
             write_private(&review.join(t.output()), &r.masked()).map_err(io)?;
+            masked.push((t.output().to_string(), r.masked()));
             written += 1;
         }
+        lock(cx.txn).put_render(job, host, &masked).map_err(state)?;
     }
     Ok(written)
 }

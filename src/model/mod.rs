@@ -90,6 +90,7 @@ pub fn desired_with(ws: &Workspace, prior: &Prior, skip: project::Skip<'_>) -> R
         skip,
     );
     let certs = catalog::project(ws, &fleet, &allocations, &mut kv);
+    let prometheus = catalog::prometheus_facts(ws, &ports, &allocations);
 
     let by_job = placement::allocations_by_job(&allocations);
     let hosts = |job: &str, state: AllocState| -> Vec<String> {
@@ -141,6 +142,8 @@ pub fn desired_with(ws: &Workspace, prior: &Prior, skip: project::Skip<'_>) -> R
         purged_jobs,
         waves: waves.waves,
         certs,
+        prometheus,
+        sensitive: Default::default(),
         units,
     })
 }

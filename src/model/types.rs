@@ -113,6 +113,11 @@ pub struct Desired {
     pub waves: Vec<Vec<String>>,
     /// Certificates the plan checks against the state and issues when needed (SPEC §8).
     pub certs: DesiredCerts,
+    /// What job templates' `scrapeConfigs` and `ruleFiles` read besides the KV.
+    pub prometheus: super::catalog::Prometheus,
+    /// Keys of [`Self::kv`] outside `secrets/*` whose value holds a secret (a scrape template
+    /// read it, `catalog::sensitive_keys`): the plan shows them `(sensitive)`.
+    pub sensitive: std::collections::BTreeSet<(String, String)>,
     /// Every projection unit with its input digest, and which ones `kv` holds
     /// (`model::desired_with`; all of them from `model::desired`).
     pub units: crate::kv::inputs::Units,

@@ -124,7 +124,9 @@ pub fn diff<C: Current>(desired: &Desired, current: &C, opts: &PlanOptions, now:
         let live = current.entries().get(ns).unwrap_or(&no_entries);
 
         for (key, value) in want {
-            let secret = is_secret_key(ns, key);
+            // A build-written key holding a secret a scrape template read is masked too.
+            let secret = is_secret_key(ns, key)
+                || (!desired.sensitive.is_empty() && desired.sensitive.contains(&(ns.to_string(), key.to_string())));
             let kv_type = crate::kv::types::type_of(&desired.kv_types, ns, key);
             let change = match live.get(key) {
                 Some(e) if e.is_live() => {

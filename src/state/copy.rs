@@ -52,6 +52,7 @@ const TABLES: &[Table] = &[
         kinds: "ttttiiII",
         order: "name",
     },
+    Table { name: "render_files", columns: "host, job, file, text, serial", kinds: "tttti", order: "host, job, file" },
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -42,6 +42,7 @@ pub mod lock;
 mod migrate;
 pub mod observe;
 pub mod pg;
+pub mod render;
 pub mod schema;
 pub mod tokens;
 mod txn;

@@ -139,9 +139,12 @@ impl PgLocation {
         if found > schema::SCHEMA_VERSION {
             return Err(StateError::NewerSchema { path: shown, found, want: schema::SCHEMA_VERSION });
         }
-        if found < schema::SCHEMA_VERSION {
-            // No PostgreSQL state was ever written at an older schema; a future bump adds
-            // its migration here.
+        if found == 5 {
+            // 5 -> 6: the last apply's render (`super::render`).
+            let step = format!("{}UPDATE schema_info SET version = 6 WHERE id = 1;", schema::PG_RENDER_FILES);
+            store.conn.batch(&format!("BEGIN; {step} COMMIT;")).map_err(sql(&shown, "migrate to schema 6"))?;
+        } else if found < schema::SCHEMA_VERSION {
+            // No PostgreSQL state was written at a schema older than 5.
             return Err(StateError::OldSchema { path: shown, found, want: schema::SCHEMA_VERSION });
         }
         store.meta()?;

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use std::time::Duration;
 
 /// The schema this build writes. Bump it and append to [`MIGRATIONS`] for every change.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// One schema step: SQL, or code for steps that must look at the data.
 pub enum Migration {
@@ -203,7 +203,35 @@ pub const MIGRATIONS: &[Migration] = &[
     );
     ",
     ),
+    // 5 -> 6: the last apply's template render, secrets masked (`super::render`), so
+    // `plan --render` on another machine diffs against it.
+    Migration::Sql(RENDER_FILES),
 ];
+
+/// `render_files`: one row per rendered file of an allocation. `IF NOT EXISTS`: a state
+/// taken back to an older version by hand keeps the table.
+const RENDER_FILES: &str = "
+    CREATE TABLE IF NOT EXISTS render_files (
+        host    TEXT    NOT NULL,
+        job     TEXT    NOT NULL,
+        file    TEXT    NOT NULL,
+        text    TEXT    NOT NULL,
+        serial  INTEGER NOT NULL,
+        PRIMARY KEY (host, job, file)
+    );
+";
+
+/// 5 -> 6 on PostgreSQL (`super::pg`): the `render_files` of [`PG_SCHEMA`].
+pub(crate) const PG_RENDER_FILES: &str = r#"
+    CREATE TABLE IF NOT EXISTS render_files (
+        host    TEXT COLLATE "C" NOT NULL,
+        job     TEXT COLLATE "C" NOT NULL,
+        file    TEXT COLLATE "C" NOT NULL,
+        text    TEXT COLLATE "C" NOT NULL,
+        serial  BIGINT NOT NULL,
+        PRIMARY KEY (host, job, file)
+    );
+"#;
 
 /// Settings every connection uses: WAL (readers never block the writer), `synchronous=FULL`
 /// (a committed change set survives power loss), foreign keys on, and a busy timeout so a
@@ -359,5 +387,13 @@ pub(crate) const PG_SCHEMA: &str = r#"
         created_at  BIGINT NOT NULL,
         expires_at  BIGINT,
         revoked_at  BIGINT
+    );
+    CREATE TABLE render_files (
+        host    TEXT COLLATE "C" NOT NULL,
+        job     TEXT COLLATE "C" NOT NULL,
+        file    TEXT COLLATE "C" NOT NULL,
+        text    TEXT COLLATE "C" NOT NULL,
+        serial  BIGINT NOT NULL,
+        PRIMARY KEY (host, job, file)
     );
 "#;

@@ -468,7 +468,7 @@ impl WriteTxn {
     /// the state without them. A held-back first version whose key turns out to exist
     /// (written in this transaction before it was held back) is written as [`Self::put`]
     /// would have written it.
-    fn flush(&mut self) -> Result<(), StateError> {
+    pub(super) fn flush(&mut self) -> Result<(), StateError> {
         let held_savepoint = self.savepoints.last().is_some_and(|s| s.held.is_some());
         if self.flushing || (self.pending.is_empty() && self.fp_pending.is_empty() && !held_savepoint) {
             return Ok(());

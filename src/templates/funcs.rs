@@ -9,8 +9,7 @@
 use super::ENV;
 use gtmpl_value_ng::{Func, FuncError, Value};
 
-/// Job templates: maand's deploy-time map, except `scrapeConfigs` and `ruleFiles` (not yet:
-/// they expand the catalog's `maand:port/…` targets against live allocations).
+/// Job templates: maand's deploy-time map.
 pub(super) const JOB: &[(&str, Func)] = &[
     ("get", get),
     ("getOptional", get_optional),
@@ -28,6 +27,8 @@ pub(super) const JOB: &[(&str, Func)] = &[
     ("min", min),
     ("max", max),
     ("int", int),
+    ("scrapeConfigs", scrape_configs),
+    ("ruleFiles", rule_files),
 ];
 
 /// `_prometheus/scrape.yaml.tpl`: maand's smaller build-time map (no `getOptional`, `trim`,
@@ -205,4 +206,24 @@ fn int(args: &[Value]) -> Result<Value, FuncError> {
         }
         other => Err(fail(format!("int: expected a string or an integer, got {other}"))),
     }
+}
+
+/// `scrapeConfigs`: the catalog's scrape configs with their targets expanded, as an indented
+/// YAML fragment (`super::prom`). Needs `maand/prometheus` readable, as maand checks.
+fn scrape_configs(args: &[Value]) -> Result<Value, FuncError> {
+    arity("scrapeConfigs", args, 0)?;
+    let got = ENV.with(|e| {
+        let env = e.borrow();
+        let Some(env) = env.as_ref() else { return Err("scrapeConfigs: no render in progress".to_string()) };
+        env.scope.check_read("maand/prometheus").map_err(|m| format!("scrapeConfigs: {m}"))?;
+        super::prom::scrape_configs(env.reader.as_ref(), &env.catalog).map_err(|m| format!("scrapeConfigs: {m}"))
+    });
+    got.map(Value::String).map_err(fail)
+}
+
+/// `ruleFiles`: a `rule_files:` block listing every job's alert files (`super::prom`).
+fn rule_files(args: &[Value]) -> Result<Value, FuncError> {
+    arity("ruleFiles", args, 0)?;
+    let got = ENV.with(|e| e.borrow().as_ref().map(|env| super::prom::rule_files(&env.catalog)));
+    got.map(Value::String).ok_or_else(|| fail("ruleFiles: no render in progress".to_string()))
 }

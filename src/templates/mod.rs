@@ -19,7 +19,9 @@
 //! and column and the key; `getOptional` gives `""` for a missing key.
 
 mod funcs;
+mod prom;
 
+pub use crate::model::catalog::Prometheus;
 use gtmpl_ng::{Context, Template};
 use gtmpl_value_ng::Value;
 use std::cell::RefCell;
@@ -149,6 +151,8 @@ pub struct TemplateError {
 struct Env {
     scope: Scope,
     reader: Rc<dyn Reader>,
+    /// What `scrapeConfigs` and `ruleFiles` read besides the KV.
+    catalog: Rc<Prometheus>,
     /// Secret values read so far.
     secrets: Vec<String>,
     /// The first error a function met, with its own wording (the engine's message for a
@@ -175,6 +179,7 @@ fn render_with(
     scope: Scope,
     dot: Value,
     reader: Rc<dyn Reader>,
+    catalog: Rc<Prometheus>,
 ) -> Result<Rendered, TemplateError> {
     let fail = |message: String| TemplateError { file: file.to_string(), message };
     let mut tmpl = Template::default();
@@ -182,7 +187,7 @@ fn render_with(
     let scrape = matches!(scope, Scope::Scrape { .. });
     tmpl.add_funcs(if scrape { funcs::SCRAPE } else { funcs::JOB });
     tmpl.parse(text).map_err(|e| fail(parse_message(&strip_name(file, &e.to_string()))))?;
-    ENV.with(|e| *e.borrow_mut() = Some(Env { scope, reader, secrets: Vec::new(), error: None }));
+    ENV.with(|e| *e.borrow_mut() = Some(Env { scope, reader, catalog, secrets: Vec::new(), error: None }));
     let _installed = Installed;
     let out = tmpl.render(&Context::from(dot));
     let (secrets, error) = ENV.with(|e| {
@@ -227,17 +232,19 @@ fn strip_name(file: &str, msg: &str) -> String {
     msg.strip_prefix(file).and_then(|m| m.strip_prefix(':')).unwrap_or(msg).trim().to_string()
 }
 
-/// Render a job template for one active allocation (maand `transpile`).
+/// Render a job template for one active allocation (maand `transpile`); `catalog` is what
+/// `scrapeConfigs` and `ruleFiles` read besides the KV (`Desired::prometheus`).
 pub fn render_job(
     file: &str,
     text: &str,
     alloc: &Allocation,
     upstreams: &[String],
     reader: Rc<dyn Reader>,
+    catalog: Rc<Prometheus>,
 ) -> Result<Rendered, TemplateError> {
     let scope =
         Scope::Allocation { job: alloc.job.clone(), host: alloc.worker_ip.clone(), upstreams: upstreams.to_vec() };
-    render_with(file, text, scope, alloc.value(), reader)
+    render_with(file, text, scope, alloc.value(), reader, catalog)
 }
 
 /// Render a job's `_prometheus/scrape.yaml.tpl` (maand `RenderScrapeTemplate`): the dot has
@@ -255,7 +262,7 @@ pub fn render_scrape(
     m.insert("CurrentVersion".to_string(), Value::String(version.to_string()));
     m.insert("NewVersion".to_string(), Value::String(version.to_string()));
     let scope = Scope::Scrape { job: job.to_string(), upstreams: upstreams.to_vec() };
-    render_with(file, text, scope, Value::Object(m), reader)
+    render_with(file, text, scope, Value::Object(m), reader, Rc::default())
 }
 
 #[cfg(test)]

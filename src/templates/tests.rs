@@ -39,7 +39,7 @@ fn alloc(job: &str, host: &str) -> Allocation {
 }
 
 fn render(job: &str, tpl: &str, reader: Rc<dyn Reader>) -> Result<Rendered, TemplateError> {
-    render_job(&format!("workspace/jobs/{job}/t.tpl"), tpl, &alloc(job, "10.0.0.1"), &[], reader)
+    render_job(&format!("workspace/jobs/{job}/t.tpl"), tpl, &alloc(job, "10.0.0.1"), &[], reader, Rc::default())
 }
 
 fn ok(job: &str, tpl: &str, reader: Rc<dyn Reader>) -> String {
@@ -177,8 +177,8 @@ fn upstream_namespaces_are_readable_only_when_demanded() {
     let r = || Mem::with(&[("vars/job/db", "port", "5432")]);
     let tpl = r#"{{ get "vars/job/db" "port" }}"#;
     let a = alloc("app", "10.0.0.1");
-    assert!(render_job("t.tpl", tpl, &a, &[], r()).is_err());
-    assert_eq!(render_job("t.tpl", tpl, &a, &["db".to_string()], r()).unwrap().text, "5432");
+    assert!(render_job("t.tpl", tpl, &a, &[], r(), Rc::default()).is_err());
+    assert_eq!(render_job("t.tpl", tpl, &a, &["db".to_string()], r(), Rc::default()).unwrap().text, "5432");
 }
 
 // promconfig/scrape_template_test.go: job-level context, build-time functions only

@@ -117,9 +117,10 @@ fn load_catalog_files(
     diags: &mut Diagnostics,
 ) {
     for job in jobs.values_mut() {
-        job.scrape = scrape::load(root, &job.name, &job.ports, sources, diags);
+        job.scrape = scrape::load(root, &job.name, &job.ports, sources, diags, &mut job.scrape_template);
         let dir = root.join("workspace/jobs").join(&job.name);
         job.prometheus_server = ["prometheus.yml", "prometheus.yml.tpl"].iter().any(|f| dir.join(f).exists());
+        job.alert_files = scrape::alert_files(root, &job.name, diags);
     }
 }
 

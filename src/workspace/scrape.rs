@@ -15,7 +15,7 @@
 //! the item's `-` line (block lists) or the start of the document.
 
 use super::source;
-use super::types::{PortSpec, Scrape};
+use super::types::{PortSpec, Scrape, ScrapeTemplate};
 use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
 use serde_json::Value;
 use std::path::Path;
@@ -23,17 +23,75 @@ use std::path::Path;
 pub const JOB_PLACEHOLDER: &str = "maand:job";
 pub const PORT_PLACEHOLDER_PREFIX: &str = "maand:port/";
 
-/// Read and check the job's scrape file; `None` when there is none or it is invalid.
+/// Read and check the job's scrape file; `None` when there is none or it is invalid. A
+/// `scrape.yaml.tpl` is read into `template` (rendered with the KV when the catalog is built,
+/// `crate::model::catalog::render_scrape_templates`, then checked by [`parse_rendered`]); a job
+/// with both files is an error (maand `ValidateScrapeFiles`).
 pub fn load(
     root: &Path,
     job: &str,
     ports: &[PortSpec],
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
+    template: &mut Option<ScrapeTemplate>,
 ) -> Option<Scrape> {
     let rel = format!("workspace/jobs/{job}/_prometheus/scrape.yaml");
-    let (file, text) = source::read(root, &rel, sources, diags)?;
-    parse(file, &rel, &text, ports, diags)
+    let tpl_rel = format!("{rel}.tpl");
+    let tpl = source::read(root, &tpl_rel, sources, diags);
+    let plain = source::read(root, &rel, sources, diags);
+    match (plain, tpl) {
+        (Some((file, _)), Some(_)) => {
+            diags.push(
+                Diagnostic::error(format!("job {job} has both {rel} and {tpl_rel}"))
+                    .at(Span::new(file, 0..0))
+                    .label("one of the two")
+                    .help(
+                        "keep scrape.yaml (plain YAML) or scrape.yaml.tpl (a template rendered with the KV), not both",
+                    ),
+            );
+            None
+        }
+        (Some((file, text)), None) => parse(file, &rel, &text, ports, diags),
+        (None, Some((_, text))) => {
+            *template = Some(ScrapeTemplate { shown: tpl_rel, text });
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+/// Check a rendered `scrape.yaml.tpl` as a scrape file: its diagnostics point into the
+/// rendered text, named `<template> (rendered)`.
+pub fn parse_rendered(
+    template: &ScrapeTemplate,
+    rendered: &str,
+    ports: &[PortSpec],
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Option<Scrape> {
+    let name = format!("{} (rendered)", template.shown);
+    let file = sources.add(name.clone(), rendered.to_string());
+    parse(file, &name, rendered, ports, diags)
+}
+
+/// The job's alert rule files, `_prometheus/alerts/**` ending in `.yaml` or `.yml` (any case,
+/// as maand's SQL `LIKE` matches), as paths under `alerts/`, sorted. A directory that cannot
+/// be listed is an error, not an empty list.
+pub fn alert_files(root: &Path, job: &str, diags: &mut Diagnostics) -> Vec<String> {
+    let rel = format!("workspace/jobs/{job}/_prometheus/alerts");
+    let rule = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        lower.ends_with(".yaml") || lower.ends_with(".yml")
+    };
+    match super::templates::files_under(&root.join(&rel), rule) {
+        Ok(found) => found.into_iter().map(|(path, _)| path).collect(),
+        Err(e) => {
+            diags.push(Diagnostic::error(format!("cannot list {rel}: {e}")).in_file(rel.clone()).help(
+                "the alert rule files of a job are listed by the templates' `ruleFiles`; make the directory readable",
+            ));
+            Vec::new()
+        }
+    }
 }
 
 fn parse(file: FileId, rel: &str, text: &str, ports: &[PortSpec], diags: &mut Diagnostics) -> Option<Scrape> {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 /// A loaded, validated workspace. The files it was read from stay in
 /// [`super::Loaded::sources`].
+#[derive(Clone)]
 pub struct Workspace {
     /// The bucket root (the directory holding `kvform.hcl` and `workspace/`).
     pub root: PathBuf,
@@ -178,11 +179,17 @@ pub struct Job {
     pub vars: Vec<Var>,
     /// `certs.<name>` declarations, by name order.
     pub certs: Vec<CertDecl>,
-    /// `_prometheus/scrape.yaml`, when the job ships one.
+    /// `_prometheus/scrape.yaml`, when the job ships one (or its rendered
+    /// `scrape.yaml.tpl`, once the catalog rendered it).
     pub scrape: Option<Scrape>,
+    /// `_prometheus/scrape.yaml.tpl`, when the job ships one (rendered at plan time).
+    pub scrape_template: Option<ScrapeTemplate>,
     /// The job is a Prometheus server: it ships `prometheus.yml` or `prometheus.yml.tpl` in
     /// its directory (maand's `hasPrometheusServerJob`, the catalog's gate, SPEC §8).
     pub prometheus_server: bool,
+    /// Alert rule files: paths under `_prometheus/alerts/` ending in `.yaml` or `.yml`,
+    /// sorted (what the templates' `ruleFiles` lists).
+    pub alert_files: Vec<String>,
     /// The whole manifest document; used for diagnostics about the job as a whole.
     pub span: Span,
 }
@@ -229,6 +236,14 @@ pub struct CertDecl {
     pub span: Span,
 }
 
+/// A job's `_prometheus/scrape.yaml.tpl`, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeTemplate {
+    /// `workspace/jobs/<job>/_prometheus/scrape.yaml.tpl`.
+    pub shown: String,
+    pub text: String,
+}
+
 /// A job's `_prometheus/scrape.yaml`: a list of Prometheus scrape configs, placeholders
 /// (`maand:job`, `maand:port/<name>`) kept as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,7 +274,9 @@ impl Job {
             vars: Vec::new(),
             certs: Vec::new(),
             scrape: None,
+            scrape_template: None,
             prometheus_server: false,
+            alert_files: Vec::new(),
             span,
         }
     }

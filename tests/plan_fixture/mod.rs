@@ -41,6 +41,8 @@ impl Fx {
                 purged_jobs: Default::default(),
                 waves: Vec::new(),
                 certs: Default::default(),
+                prometheus: Default::default(),
+                sensitive: Default::default(),
                 units: Default::default(),
             },
             snap: Snapshot { bucket_id: Uuid::nil(), lineage: lineage(), serial: 7, ..Default::default() },

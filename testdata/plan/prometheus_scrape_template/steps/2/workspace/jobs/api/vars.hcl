@@ -1,0 +1,2 @@
+metrics_path = "/internal/metrics"
+scheme = "https"
