@@ -45,6 +45,13 @@ pub fn document() -> Value {
     let mut list_params = vec![
         ("namespace", "path", "the namespace (vars/job/api); end the path with / to always list"),
         ("prefix", "query", "only keys starting with this"),
+        (
+            "recurse",
+            "query",
+            "the namespaces under this one too, in (namespace, key) order; a path that is a node of the tree but no namespace (`/kv/vars/job/`) always recurses",
+        ),
+        ("limit", "query", "page size, 1 to 1000 (default: every key)"),
+        ("cursor", "query", "the `next_cursor` of the previous page (opaque)"),
     ];
     list_params.extend(watch);
     json!({
@@ -52,7 +59,7 @@ pub fn document() -> Value {
         "info": {
             "title": "kvform serve",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The versioned key-value state of one kvform bucket. Every request needs `Authorization: Bearer <token>` (`kvform token create`). Namespaces contain `/`: in /kv/{namespace}/{key} the last segment is the key."
+            "description": "The versioned key-value state of one kvform bucket. Every request needs `Authorization: Bearer <token>` (`kvform token create`; a 401 carries `WWW-Authenticate: Bearer`). Namespaces contain `/`: in /kv/{namespace}/{key} the last segment is the key. Every GET also answers HEAD; OPTIONS, and a 405, carry `Allow`; an unknown query parameter is a 400 naming it and the ones accepted."
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
@@ -61,7 +68,7 @@ pub fn document() -> Value {
                     "error": { "type": "string" }, "hint": { "type": "string" }, "rule": { "type": "string", "description": "403 only: the access rule that denied" } } },
                 "Key": { "type": "object", "properties": {
                     "namespace": { "type": "string" }, "key": { "type": "string" },
-                    "value": { "type": "string", "description": "`(sensitive)` for secrets (`secrets/*`) and certificate private keys (`certs/<name>.key` in `maand/job/<job>/worker/<host>`) unless the token has --reveal, which reads the plaintext (PEM); never the stored ciphertext" },
+                    "value": { "description": "typed: a JSON number for `number`, true/false for `boolean`, the document for `json`, a string for every other type; `(sensitive)` for secrets (`secrets/*`) and certificate private keys (`certs/<name>.key` in `maand/job/<job>/worker/<host>`) unless the token has --reveal, which reads the plaintext (PEM); never the stored ciphertext" },
                     "type": { "type": "string", "enum": types }, "description": { "type": "string" },
                     "version": { "type": "integer" }, "versions": { "type": "integer" }, "ttl": { "type": "integer" },
                     "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" },
@@ -84,7 +91,7 @@ pub fn document() -> Value {
             "/api/v1/namespaces": { "get": { "summary": "Namespace tree with key counts", "parameters": params(&watch),
                 "responses": { "200": ok("namespaces", json!({ "type": "object" })), "401": error_ref() } } },
             "/api/v1/kv/{namespace}": { "get": { "summary": "Live keys of a namespace with metadata", "parameters": params(&list_params),
-                "responses": { "200": ok("keys", json!({ "type": "object", "properties": { "keys": { "type": "array", "items": { "$ref": "#/components/schemas/Key" } } } })), "401": error_ref(), "404": error_ref() } } },
+                "responses": { "200": ok("keys", json!({ "type": "object", "properties": { "keys": { "type": "array", "items": { "$ref": "#/components/schemas/Key" } }, "next_cursor": { "type": "string", "nullable": true, "description": "pass as ?cursor for the next page; null on the last" } } })), "401": error_ref(), "404": error_ref() } } },
             "/api/v1/kv/{namespace}/{key}": {
                 "get": { "summary": "One key", "parameters": params(&key_params),
                     "responses": { "200": ok("the key, or null with error_on_missing=false", json!({ "$ref": "#/components/schemas/Key" })), "401": error_ref(), "404": error_ref() } },

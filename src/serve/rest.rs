@@ -46,11 +46,20 @@ pub(crate) struct Reply {
     pub(crate) index: Option<u64>,
     /// The key version this answer is about: sent as `ETag: "N"` (for `If-Match`).
     pub(crate) etag: Option<u64>,
+    /// More headers (`Allow`, `WWW-Authenticate`).
+    pub(crate) headers: Vec<(header::HeaderName, String)>,
 }
 
 impl Reply {
+    pub(crate) fn text(status: u16, body: String, content_type: &'static str) -> Reply {
+        Reply { status, body, content_type, index: None, etag: None, headers: Vec::new() }
+    }
     pub(crate) fn json(status: u16, v: Value) -> Reply {
-        Reply { status, body: v.to_string(), content_type: "application/json", index: None, etag: None }
+        Reply::text(status, v.to_string(), "application/json")
+    }
+    pub(crate) fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
     }
     pub(crate) fn ok(v: Value) -> Reply {
         Reply::json(200, v)
@@ -82,17 +91,34 @@ impl Reply {
 /// A parsed request.
 pub(crate) struct Req {
     pub(crate) method: String,
-    /// Path segments after the leading `/`, percent-decoded.
-    pub(crate) segments: Vec<String>,
-    pub(crate) trailing_slash: bool,
     pub(crate) query: BTreeMap<String, String>,
     pub(crate) body: Option<Map<String, Value>>,
     pub(crate) token: TokenRecord,
     /// `If-Match: "N"`: the key version a write expects (compare-and-set).
     pub(crate) if_match: Option<String>,
+    /// Answer `number`, `boolean` and `json` values as JSON (the API); the web UI's forms
+    /// take the stored text (`false`).
+    pub(crate) typed_values: bool,
 }
 
 impl Req {
+    /// A request of the web UI to the same handlers: its forms show and send the stored
+    /// text of a value, not the typed JSON.
+    pub(crate) fn for_ui(
+        token: &TokenRecord,
+        query: &BTreeMap<String, String>,
+        body: Option<Map<String, Value>>,
+    ) -> Req {
+        Req {
+            method: String::new(),
+            query: query.clone(),
+            body,
+            token: token.clone(),
+            if_match: None,
+            typed_values: false,
+        }
+    }
+
     pub(crate) fn flag(&self, name: &str, default: bool) -> Result<bool, Reply> {
         match self.query.get(name).map(String::as_str) {
             None => Ok(default),
@@ -132,20 +158,52 @@ async fn answer(
     if super::ui::is_ui(path) {
         return super::ui::serve(app, &method, &uri, &headers, peer, body).await;
     }
-    if method == "GET" && path == "/api/v1/openapi.json" {
-        return respond(Reply::ok(super::openapi::document()));
+    let raw = uri.path();
+    let trailing_slash = raw.ends_with('/');
+    let segments: Vec<String> = raw
+        .trim_matches('/')
+        .split('/')
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let route = match Route::resolve(&segments, trailing_slash) {
+        Ok(r) => r,
+        Err(reply) => return respond(reply),
+    };
+    // The methods a route takes are no secret: OPTIONS and a 405 answer before the token.
+    let allow = route.allow();
+    if method == "OPTIONS" {
+        let reply = Reply::text(204, String::new(), "text/plain; charset=utf-8").with_header(header::ALLOW, allow);
+        return respond(reply);
     }
-    if !known_route(path) {
-        return respond(Reply::error(
-            404,
-            format!("no route {path}"),
-            "the API is under /api/v1 (see /api/v1/openapi.json); metrics are at /metrics",
-        ));
+    let head = method == "HEAD";
+    let method = if head { "GET".to_string() } else { method };
+    if !route.methods().contains(&method.as_str()) {
+        let reply = Reply::error(405, format!("{method} is not allowed on {path}"), format!("this path takes {allow}"))
+            .with_header(header::ALLOW, allow);
+        return respond(reply);
+    }
+    if matches!(route, Route::OpenApi) {
+        return respond(Reply::ok(super::openapi::document()));
     }
     let req = match prepare(&app, method, &uri, &headers, body).await {
         Ok(r) => r,
         Err(reply) => return respond(reply),
     };
+    let accepted = route.params(&req.method);
+    let unknown: Vec<&str> = req.query.keys().map(String::as_str).filter(|k| !accepted.contains(k)).collect();
+    if !unknown.is_empty() {
+        let names = unknown.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        let hint = if accepted.is_empty() {
+            format!("{} {path} takes no query parameters", req.method)
+        } else {
+            format!(
+                "{} {path} takes {}",
+                req.method,
+                accepted.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            )
+        };
+        return respond(Reply::error(400, format!("unknown query parameter {names}"), hint));
+    }
     if let Some(index) = req.query.get("index") {
         let Ok(index) = index.parse::<u64>() else {
             return respond(Reply::error(
@@ -168,23 +226,108 @@ async fn answer(
         watch(&app, index, wait.min(MAX_WAIT)).await;
     }
     let app2 = app.clone();
-    let reply = tokio::task::spawn_blocking(move || dispatch(&app2, &req))
+    let reply = tokio::task::spawn_blocking(move || dispatch(&app2, &route, &req))
         .await
         .unwrap_or_else(|_| Reply::error(500, "the request handler panicked", "this is a bug in kvform"));
     let mut reply = reply;
     if reply.index.is_none() {
         reply.index = app.read(|r| r.serial()).ok();
     }
+    // HEAD: the GET answer's status and headers (Content-Length too); hyper sends no body.
     respond(reply)
 }
 
-fn known_route(path: &str) -> bool {
-    path == "/metrics"
-        || ["/api/v1/namespaces", "/api/v1/applies", "/api/v1/plan", "/api/v1/tokens"].contains(&path)
-        || path.starts_with("/api/v1/tokens/")
-        || path.starts_with("/api/v1/kv/")
-        || path.starts_with("/api/v1/history/")
-        || path.starts_with("/api/v1/restore/")
+/// What a path names, before the method or the token is looked at.
+pub(crate) enum Route {
+    Metrics,
+    OpenApi,
+    Namespaces,
+    Applies,
+    Plan,
+    Tokens,
+    Token(String),
+    History(String, String),
+    Restore(String, String),
+    /// A namespace's keys.
+    Namespace(String),
+    /// A node of the namespace tree that is not a namespace (`vars/job`, or "" for the whole
+    /// bucket): its subtree's keys.
+    Subtree(String),
+    Key(String, String),
+}
+
+/// The watch parameters, accepted on the reads that can block.
+const WATCH: [&str; 2] = ["index", "wait"];
+
+impl Route {
+    fn resolve(segments: &[String], trailing_slash: bool) -> Result<Route, Reply> {
+        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+        Ok(match segs.as_slice() {
+            ["metrics"] => Route::Metrics,
+            ["api", "v1", "openapi.json"] => Route::OpenApi,
+            ["api", "v1", "namespaces"] => Route::Namespaces,
+            ["api", "v1", "applies"] => Route::Applies,
+            ["api", "v1", "plan"] => Route::Plan,
+            ["api", "v1", "tokens"] => Route::Tokens,
+            ["api", "v1", "tokens", name] => Route::Token(name.to_string()),
+            ["api", "v1", "history", rest @ ..] => {
+                let (ns, key) = split_key(rest)?;
+                Route::History(ns, key.to_string())
+            }
+            ["api", "v1", "restore", rest @ ..] => {
+                let (ns, key) = split_key(rest)?;
+                Route::Restore(ns, key.to_string())
+            }
+            ["api", "v1", "kv", rest @ ..] => target(rest, trailing_slash)?,
+            _ => {
+                return Err(Reply::error(
+                    404,
+                    format!("no route /{}", segments.join("/")),
+                    "the API is under /api/v1 (see /api/v1/openapi.json); metrics are at /metrics",
+                ));
+            }
+        })
+    }
+
+    /// The methods this route answers (HEAD wherever GET, OPTIONS everywhere, are added by
+    /// [`Route::allow`]).
+    fn methods(&self) -> &'static [&'static str] {
+        match self {
+            Route::Tokens => &["GET", "POST"],
+            Route::Token(_) => &["DELETE"],
+            Route::Restore(..) => &["POST"],
+            Route::Key(..) => &["GET", "PUT", "PATCH", "DELETE"],
+            _ => &["GET"],
+        }
+    }
+
+    /// The `Allow` header: the methods, HEAD after GET, and OPTIONS.
+    pub(crate) fn allow(&self) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        for m in self.methods() {
+            out.push(m);
+            if *m == "GET" {
+                out.push("HEAD");
+            }
+        }
+        out.push("OPTIONS");
+        out.join(", ")
+    }
+
+    /// The query parameters `method` takes here; any other is a 400 naming it.
+    pub(crate) fn params(&self, method: &str) -> &'static [&'static str] {
+        match (self, method) {
+            (Route::Namespace(_) | Route::Subtree(_), "GET") => {
+                &["prefix", "recurse", "limit", "cursor", WATCH[0], WATCH[1]]
+            }
+            (Route::Key(..), "GET") => &["error_on_missing", "version", WATCH[0], WATCH[1]],
+            (Route::Key(..), "PUT" | "PATCH") | (Route::Restore(..), _) => &["cas"],
+            (Route::Key(..), "DELETE") => &["cas", "error_on_missing"],
+            (Route::Applies, _) => &["limit", WATCH[0], WATCH[1]],
+            (Route::Namespaces | Route::Plan | Route::History(..), _) => &WATCH,
+            _ => &[],
+        }
+    }
 }
 
 /// `wait` in the one duration grammar of every door (`30`, `30s`, `5m`, `1h`, `PT1M`).
@@ -206,7 +349,11 @@ async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
 
 pub(crate) fn respond(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = (status, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response();
+    let mut r = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response()
+    };
     if let Some(i) = reply.index
         && let Ok(v) = i.to_string().parse()
     {
@@ -217,16 +364,30 @@ pub(crate) fn respond(reply: Reply) -> Response {
     {
         r.headers_mut().insert(header::ETAG, v);
     }
+    for (name, value) in reply.headers {
+        if let Ok(v) = value.parse() {
+            r.headers_mut().insert(name, v);
+        }
+    }
     r
 }
 
+/// 401, with `WWW-Authenticate: Bearer` (RFC 6750: `invalid_token` when one was sent).
 fn unauthorized(why: &str) -> Reply {
+    let challenge = if why == NO_CREDENTIALS {
+        "Bearer realm=\"kvform\"".to_string()
+    } else {
+        format!("Bearer realm=\"kvform\", error=\"invalid_token\", error_description=\"{}\"", why.replace('"', "'"))
+    };
     Reply::error(
         401,
         why,
         "send `Authorization: Bearer <token>` (create one with `kvform token create NAME --role reader`)",
     )
+    .with_header(header::WWW_AUTHENTICATE, challenge)
 }
+
+const NO_CREDENTIALS: &str = "no credentials";
 
 /// The usable token with this hash (401 when unknown, revoked or expired). Checked on every
 /// request, so a revocation takes effect at once (web sessions too).
@@ -242,7 +403,7 @@ pub(crate) fn token_for(app: &App, hash: &str) -> Result<TokenRecord, Reply> {
 
 async fn prepare(app: &Arc<App>, method: String, uri: &Uri, headers: &HeaderMap, body: Body) -> Result<Req, Reply> {
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let Some(auth) = auth else { return Err(unauthorized("no credentials")) };
+    let Some(auth) = auth else { return Err(unauthorized(NO_CREDENTIALS)) };
     let Some(presented) = auth.trim().strip_prefix("Bearer ").map(str::trim) else {
         return Err(unauthorized("the Authorization header is not a bearer token"));
     };
@@ -274,50 +435,30 @@ async fn prepare(app: &Arc<App>, method: String, uri: &Uri, headers: &HeaderMap,
             }
         }
     };
-    let raw = uri.path();
-    let trailing_slash = raw.ends_with('/');
-    let segments = raw
-        .trim_matches('/')
-        .split('/')
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
     let query = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
-    Ok(Req { method, segments, trailing_slash, query, body, token, if_match })
+    Ok(Req { method, query, body, token, if_match, typed_values: true })
 }
 
-fn dispatch(app: &App, req: &Req) -> Reply {
-    let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+fn dispatch(app: &App, route: &Route, req: &Req) -> Reply {
     let m = req.method.as_str();
-    let result = match (m, segs.as_slice()) {
-        ("GET", ["metrics"]) => metrics(app),
-        ("GET", ["api", "v1", "namespaces"]) => timed(app, "namespaces", false, || super::keys::namespaces(app)),
-        ("GET", ["api", "v1", "applies"]) => timed(app, "applies", false, || applies(app, req)),
-        ("GET", ["api", "v1", "plan"]) => plan(app),
-        ("GET", ["api", "v1", "tokens"]) => super::tokens::list(app, req),
-        ("POST", ["api", "v1", "tokens"]) => super::tokens::create(app, req),
-        ("DELETE", ["api", "v1", "tokens", name]) => super::tokens::revoke(app, req, name),
-        ("GET", ["api", "v1", "history", rest @ ..]) => split_key(rest)
-            .and_then(|(ns, key)| timed(app, "history", false, || super::keys::history(app, req, &ns, key))),
-        ("POST", ["api", "v1", "restore", rest @ ..]) => split_key(rest)
-            .and_then(|(ns, key)| timed(app, "restore", true, || super::keys::restore(app, req, &ns, key))),
-        (_, ["api", "v1", "kv", rest @ ..]) => match target(rest, req.trailing_slash) {
-            Err(r) => Err(r),
-            Ok(Target::Namespace(ns)) if m == "GET" => timed(app, "list", false, || super::keys::list(app, req, &ns)),
-            Ok(Target::Namespace(ns)) => Err(Reply::error(
-                405,
-                format!("{m} is not allowed on the namespace {ns}"),
-                "GET lists it; PUT/DELETE take a key",
-            )),
-            Ok(Target::Key(ns, key)) => match m {
-                "GET" => timed(app, "get", false, || super::keys::get(app, req, &ns, &key)),
-                // PUT and PATCH are the same edit: what the body omits is kept.
-                "PUT" | "PATCH" => timed(app, "put", true, || super::keys::put(app, req, &ns, &key)),
-                "DELETE" => timed(app, "delete", true, || super::keys::delete(app, req, &ns, &key)),
-                _ => Err(Reply::error(405, format!("{m} is not allowed on a key"), "use GET, PUT, PATCH or DELETE")),
-            },
-        },
-        _ => Err(Reply::error(404, format!("no route {m} /{}", req.segments.join("/")), "see /api/v1/openapi.json")),
+    let result = match (route, m) {
+        (Route::Metrics, _) => metrics(app),
+        (Route::Namespaces, _) => timed(app, "namespaces", false, || super::keys::namespaces(app)),
+        (Route::Applies, _) => timed(app, "applies", false, || applies(app, req)),
+        (Route::Plan, _) => plan(app),
+        (Route::Tokens, "POST") => super::tokens::create(app, req),
+        (Route::Tokens, _) => super::tokens::list(app, req),
+        (Route::Token(name), _) => super::tokens::revoke(app, req, name),
+        (Route::History(ns, key), _) => timed(app, "history", false, || super::keys::history(app, req, ns, key)),
+        (Route::Restore(ns, key), _) => timed(app, "restore", true, || super::keys::restore(app, req, ns, key)),
+        (Route::Namespace(ns), _) => timed(app, "list", false, || super::keys::list(app, req, ns)),
+        (Route::Subtree(ns), _) => timed(app, "list", false, || super::keys::list_tree(app, req, ns, true)),
+        (Route::Key(ns, key), "GET") => timed(app, "get", false, || super::keys::get(app, req, ns, key)),
+        // PUT and PATCH are the same edit: what the body omits is kept.
+        (Route::Key(ns, key), "PUT" | "PATCH") => timed(app, "put", true, || super::keys::put(app, req, ns, key)),
+        (Route::Key(ns, key), _) => timed(app, "delete", true, || super::keys::delete(app, req, ns, key)),
+        (Route::OpenApi, _) => Ok(Reply::ok(super::openapi::document())),
     };
     result.unwrap_or_else(|r| r)
 }
@@ -331,23 +472,20 @@ fn timed(app: &App, op: &'static str, write: bool, f: impl FnOnce() -> Result<Re
     r
 }
 
-enum Target {
-    Namespace(String),
-    Key(String, String),
-}
-
 pub(crate) fn known(ns: &str) -> bool {
     rules::namespace(ns).is_ok()
 }
 
-fn target(segs: &[&str], trailing_slash: bool) -> Result<Target, Reply> {
+/// `/api/v1/kv/…`: a key, a namespace, or (a trailing slash, or a path that names no
+/// namespace) a node of the tree whose subtree is listed.
+fn target(segs: &[&str], trailing_slash: bool) -> Result<Route, Reply> {
     let whole = segs.join("/");
     if trailing_slash || segs.len() < 2 {
-        return if known(&whole) { Ok(Target::Namespace(whole)) } else { Err(unknown_ns(&whole)) };
+        return Ok(if known(&whole) { Route::Namespace(whole) } else { Route::Subtree(whole) });
     }
     match split_key(segs) {
-        Ok((ns, key)) => Ok(Target::Key(ns, key.to_string())),
-        Err(_) if known(&whole) => Ok(Target::Namespace(whole)),
+        Ok((ns, key)) => Ok(Route::Key(ns, key.to_string())),
+        Err(_) if known(&whole) => Ok(Route::Namespace(whole)),
         Err(r) => Err(r),
     }
 }
@@ -396,13 +534,7 @@ pub(crate) fn plan(app: &App) -> Result<Reply, Reply> {
         let (msg, hint) = e.split_once("\n  help: ").map_or((e.as_str(), ""), |(a, b)| (a, b));
         Reply::error(422, msg, hint)
     })?;
-    Ok(Reply {
-        status: 200,
-        body: crate::plan::render_json(&plan),
-        content_type: "application/json",
-        index: None,
-        etag: None,
-    })
+    Ok(Reply::text(200, crate::plan::render_json(&plan), "application/json"))
 }
 
 fn metrics(app: &App) -> Result<Reply, Reply> {
@@ -430,11 +562,7 @@ fn metrics(app: &App) -> Result<Reply, Reply> {
         lock_held: matches!(r.lock_status(), Ok((Some(_), _))),
     };
     drop(r);
-    Ok(Reply {
-        status: 200,
-        body: app.metrics.render(&figures),
-        content_type: "text/plain; version=0.0.4",
-        index: Some(meta.serial),
-        etag: None,
-    })
+    let mut reply = Reply::text(200, app.metrics.render(&figures), "text/plain; version=0.0.4");
+    reply.index = Some(meta.serial);
+    Ok(reply)
 }

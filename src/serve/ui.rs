@@ -287,15 +287,7 @@ fn json_of(r: &Reply) -> Value {
 }
 
 fn req(token: &TokenRecord, query: &BTreeMap<String, String>, body: Option<Map<String, Value>>) -> Req {
-    Req {
-        method: String::new(),
-        segments: vec![],
-        trailing_slash: false,
-        query: query.clone(),
-        body,
-        token: token.clone(),
-        if_match: None,
-    }
+    Req::for_ui(token, query, body)
 }
 
 /// `/ui/ns/vars/job/api` -> namespace; `/ui/key/vars/job/api/k` -> (namespace, key).
