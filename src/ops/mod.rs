@@ -14,6 +14,8 @@
 //! - **Restore**: a version's value, type and description written as a new version (a
 //!   tombstoned key is revived the same way); history is never rewritten.
 
+pub mod search;
+
 use crate::kv::validate::{self, WriteRuleError};
 use crate::kv::{KvType, Typed, is_secret_key};
 use crate::state::{StateError, VersionRow, WriteOutcome, WriteTxn};

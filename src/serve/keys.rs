@@ -98,37 +98,37 @@ pub(crate) fn namespaces(app: &App) -> Result<Reply, Reply> {
 /// its time allocating maps. The OpenAPI document's `Key` schema is this type's.
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub(crate) struct KeyRow {
-    namespace: String,
-    key: String,
+    pub(crate) namespace: String,
+    pub(crate) key: String,
     /// The value: a JSON number for `number`, true/false for `boolean`, the document for
     /// `json`, a string for every other type; `(sensitive)` for secrets (`secrets/*`) and
     /// certificate private keys (`certs/<name>.key` in `maand/job/<job>/worker/<host>`)
     /// unless the token has --reveal, which reads the plaintext (a string); never the stored
     /// ciphertext.
     #[schemars(with = "serde_json::Value")]
-    value: Box<RawValue>,
+    pub(crate) value: Box<RawValue>,
     #[serde(rename = "type")]
-    kv_type: KvType,
-    description: String,
+    pub(crate) kv_type: KvType,
+    pub(crate) description: String,
     /// The live version (the `ETag` of a read).
-    version: u64,
+    pub(crate) version: u64,
     /// How many versions are kept.
-    versions: u64,
+    pub(crate) versions: u64,
     /// Seconds the version lives (0 = never expires).
-    ttl: u64,
+    pub(crate) ttl: u64,
     /// RFC 3339: the key's first version.
-    created_at: String,
+    pub(crate) created_at: String,
     /// RFC 3339: the live version's write.
-    updated_at: String,
+    pub(crate) updated_at: String,
     /// RFC 3339, when a ttl is set.
-    expires_at: Option<String>,
-    expired: bool,
-    writer: String,
+    pub(crate) expires_at: Option<String>,
+    pub(crate) expired: bool,
+    pub(crate) writer: String,
     /// The state serial of the live version's write.
-    serial: u64,
+    pub(crate) serial: u64,
     /// Present (true) when the value is hidden.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    sensitive: bool,
+    pub(crate) sensitive: bool,
 }
 
 /// `hide`: show a sensitive value as `(sensitive)` even to a token that may reveal it
@@ -280,7 +280,9 @@ pub(crate) fn list_tree(app: &App, req: &Req, ns: &str, subtree: bool) -> Result
     let mut keys = Vec::new();
     let mut next_cursor = None;
     'walk: for n in namespaces.iter().filter(|n| paging.wants_namespace(n)) {
-        let rows = app.read(|r| r.list_keys(n, prefix)).map_err(Reply::state)?;
+        let mut rows = app.read(|r| r.list_keys(n, prefix)).map_err(Reply::state)?;
+        // Byte order, never the database's collation: a cursor means the same on both backends.
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
         for l in rows.iter().filter(|l| paging.wants(n, &l.key)) {
             if paging.full(keys.len()) {
                 let last: &KeyRow = &keys[keys.len() - 1];

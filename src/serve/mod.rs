@@ -6,6 +6,8 @@
 //! - [`rest`] — the routes and their handlers.
 //! - [`metrics`] — counters and histograms, rendered as Prometheus text.
 //! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
+//! - [`search`] — `GET /api/v1/search` (the operation is [`crate::ops::search`]); `ui_search`
+//!   its page in the UI.
 //! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
 //! - [`tls`] — HTTPS: a certificate from files, or one issued from the bucket CA.
 //!
@@ -19,10 +21,12 @@ mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+mod search;
 pub mod tls;
 mod tokens;
 pub mod ui;
 mod ui_pages;
+mod ui_search;
 
 use crate::bucket::Bucket;
 use crate::plan::Plan;

@@ -244,6 +244,7 @@ pub(crate) enum Route {
     Namespaces,
     Applies,
     Plan,
+    Search,
     Tokens,
     Token(String),
     History(String, String),
@@ -268,6 +269,7 @@ impl Route {
             ["api", "v1", "namespaces"] => Route::Namespaces,
             ["api", "v1", "applies"] => Route::Applies,
             ["api", "v1", "plan"] => Route::Plan,
+            ["api", "v1", "search"] => Route::Search,
             ["api", "v1", "tokens"] => Route::Tokens,
             ["api", "v1", "tokens", name] => Route::Token(name.to_string()),
             ["api", "v1", "history", rest @ ..] => {
@@ -324,6 +326,7 @@ impl Route {
             (Route::Key(..), "PUT" | "PATCH") | (Route::Restore(..), _) => &["cas"],
             (Route::Key(..), "DELETE") => &["cas", "error_on_missing"],
             (Route::Applies, _) => &["limit", WATCH[0], WATCH[1]],
+            (Route::Search, _) => &["q", "limit", "cursor"],
             (Route::Namespaces | Route::Plan | Route::History(..), _) => &WATCH,
             _ => &[],
         }
@@ -447,6 +450,7 @@ fn dispatch(app: &App, route: &Route, req: &Req) -> Reply {
         (Route::Namespaces, _) => timed(app, "namespaces", false, || super::keys::namespaces(app)),
         (Route::Applies, _) => timed(app, "applies", false, || applies(app, req)),
         (Route::Plan, _) => plan(app),
+        (Route::Search, _) => timed(app, "search", false, || super::search::search(app, req)),
         (Route::Tokens, "POST") => super::tokens::create(app, req),
         (Route::Tokens, _) => super::tokens::list(app, req),
         (Route::Token(name), _) => super::tokens::revoke(app, req, name),

@@ -318,6 +318,10 @@ fn page(
             let nss = json_of(&unwrap(keys::namespaces(app)));
             html(200, pages::tree(&ctx, &nss, query.get("q").map_or("", String::as_str)))
         }
+        ("GET", "/ui/search") => {
+            let (status, body) = super::ui_search::page(app, &ctx, &r);
+            html(status, body)
+        }
         ("GET", "/ui/applies") => html(200, pages::applies(&ctx, &json_of(&unwrap(rest::applies(app, &r))))),
         ("GET", "/ui/plan") => {
             let (text, picture) = match (app.planner)() {

@@ -68,10 +68,10 @@ button.p{background:var(--acc);color:#fff;border:0;border-radius:6px;padding:7px
 .login{max-width:440px;margin:12vh auto}.login input{width:100%;margin:10px 0}
 ";
 
-fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: &str) -> String {
+pub(crate) fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: &str) -> String {
     let nav = match ctx {
         Some(c) => format!(
-            "<a href=\"/ui\">Namespaces</a><a href=\"/ui/applies\">Applies</a><a href=\"/ui/plan\">Plan</a><span class=sp></span>\
+            "<a href=\"/ui\">Namespaces</a><a href=\"/ui/search\">Search</a><a href=\"/ui/applies\">Applies</a><a href=\"/ui/plan\">Plan</a><span class=sp></span>\
 <span class=muted>{} · {}{}</span><form method=post action=\"/logout\"><input type=hidden name=csrf value=\"{}\"><button>Log out</button></form>",
             esc(&c.token.name),
             esc(&c.token.role),
