@@ -597,6 +597,7 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
         }
     };
     let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now).by(actor(req))).map_err(Reply::state)?;
+    app.changes.bump();
     let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
     let mut body = json!({
         "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(),
@@ -640,6 +641,7 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
     }
     let serial =
         txn.commit(crate::state::ApplyRecord::new("serve delete", now).by(actor(req))).map_err(Reply::state)?;
+    app.changes.bump();
     let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
     r.index = Some(serial);
     Ok(r)
@@ -674,6 +676,7 @@ pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply
     };
     let serial =
         txn.commit(crate::state::ApplyRecord::new("serve restore", now).by(actor(req))).map_err(Reply::state)?;
+    app.changes.bump();
     let mut r = Reply::ok(json!({
         "namespace": ns, "key": key, "restored": version, "version": outcome.version(),
         "changed": outcome.changed(), "serial": serial,

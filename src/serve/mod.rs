@@ -8,6 +8,7 @@
 //! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
 //! - [`search`] — `GET /api/v1/search` (the operation is [`crate::ops::search`]); `ui_search`
 //!   its page in the UI.
+//! - `watch` — what wakes a watch (`?index=N&wait=`): commits, not a poll.
 //! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
 //! - [`tls`] — HTTPS: a certificate from files, or one issued from the bucket CA.
 //!
@@ -27,6 +28,7 @@ mod tokens;
 pub mod ui;
 mod ui_pages;
 mod ui_search;
+mod watch;
 
 use crate::bucket::Bucket;
 use crate::plan::Plan;
@@ -87,6 +89,8 @@ pub(crate) struct App {
     pub(crate) logins: ui::LoginLimit,
     /// Served over TLS: the UI's cookies get `Secure`.
     pub(crate) tls: bool,
+    /// What wakes the watches: every commit, this server's or another process's.
+    pub(crate) changes: watch::Changes,
 }
 
 impl App {
@@ -150,6 +154,10 @@ impl Server {
         let listener =
             std::net::TcpListener::bind(cfg.listen).map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
         let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
+        let changes = match &cfg.location {
+            Location::Sqlite(path) => watch::Changes::start(None, path),
+            Location::Postgres(_) => watch::Changes::start(reader.pg_target().cloned(), reader.path()),
+        };
         let app = Arc::new(App {
             bucket: cfg.bucket,
             location: cfg.location,
@@ -160,6 +168,7 @@ impl Server {
             sessions: ui::Sessions::default(),
             logins: ui::LoginLimit::default(),
             tls: cfg.tls.is_some(),
+            changes,
         });
         let running = crate::http::Running::start_tls("kvform-serve", listener, rest::router(app.clone()), cfg.tls)
             .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;

@@ -24,7 +24,11 @@ fn params(names: &[(&str, &str, &str)]) -> Value {
 pub fn document() -> Value {
     let types: Vec<&str> = KvType::ALL.iter().map(|(_, n, _)| *n).collect();
     let watch = [
-        ("index", "query", "block until the state's serial passes this (the X-Kvform-Index of an earlier answer)"),
+        (
+            "index",
+            "query",
+            "block until the index of what this path names passes this: a key's, a namespace's (with ?prefix, ?recurse) or a subtree's last write serial, the state's serial elsewhere (the X-Kvform-Index of an earlier answer); woken by the write itself",
+        ),
         ("wait", "query", "longest to block: 30s, 5m (default 5m, at most 10m)"),
     ];
     let ns_key = [

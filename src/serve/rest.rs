@@ -20,6 +20,7 @@ use super::access::Denial;
 use crate::kv::rules;
 use crate::state::StateError;
 use crate::state::tokens::{TokenRecord, token_hash};
+use crate::state::watch::WatchScope;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -223,15 +224,17 @@ async fn answer(
                 "use seconds or a duration such as 30s or 5m",
             ));
         };
-        watch(&app, index, wait.min(MAX_WAIT)).await;
+        watch(&app, &route.scope(&req), index, wait.min(MAX_WAIT)).await;
     }
     let app2 = app.clone();
+    let scope = route.scope(&req);
     let reply = tokio::task::spawn_blocking(move || dispatch(&app2, &route, &req))
         .await
         .unwrap_or_else(|_| Reply::error(500, "the request handler panicked", "this is a bug in kvform"));
     let mut reply = reply;
+    // `X-Kvform-Index`: what a watch of this path waits on (a write's answer: its serial).
     if reply.index.is_none() {
-        reply.index = app.read(|r| r.serial()).ok();
+        reply.index = app.read(|r| r.watch_index(&scope)).ok();
     }
     // HEAD: the GET answer's status and headers (Content-Length too); hyper sends no body.
     respond(reply)
@@ -316,6 +319,21 @@ impl Route {
         out.join(", ")
     }
 
+    /// What a watch of this route (`?index=N&wait=`) waits on, and its answer's
+    /// `X-Kvform-Index`: a key's, a namespace's (with `?prefix`, `?recurse`) or a subtree's
+    /// own index; the bucket's serial for the rest.
+    fn scope(&self, req: &Req) -> WatchScope {
+        let prefix = req.query.get("prefix").cloned().unwrap_or_default();
+        let recurse = req.flag("recurse", false).unwrap_or(false);
+        match self {
+            Route::Key(ns, key) | Route::History(ns, key) => WatchScope::Key { ns: ns.clone(), key: key.clone() },
+            Route::Namespace(ns) if recurse => WatchScope::Subtree { root: ns.clone(), prefix },
+            Route::Namespace(ns) => WatchScope::Namespace { ns: ns.clone(), prefix },
+            Route::Subtree(root) => WatchScope::Subtree { root: root.clone(), prefix },
+            _ => WatchScope::Bucket,
+        }
+    }
+
     /// The query parameters `method` takes here; any other is a 400 naming it.
     pub(crate) fn params(&self, method: &str) -> &'static [&'static str] {
         match (self, method) {
@@ -338,15 +356,34 @@ fn parse_wait(s: &str) -> Result<Duration, ()> {
     crate::clock::parse_duration(s).map(Duration::from_secs).ok_or(())
 }
 
-/// Block (on the runtime, not a thread) until the serial passes `index` or `wait` is over.
-async fn watch(app: &Arc<App>, index: u64, wait: Duration) {
-    let deadline = Instant::now() + wait;
+/// After a notification, a commit may not be visible to the read connection yet (SQLite
+/// updates its WAL index just after writing the frames the file event is about): look
+/// again after each of these before going back to sleep.
+const FOLLOW_UPS: [Duration; 3] = [Duration::from_millis(1), Duration::from_millis(4), Duration::from_millis(20)];
+
+/// Block (on the runtime, not a thread) until the index of `scope` passes `index` or `wait`
+/// is over; woken by commits ([`super::watch::Changes`]), not by polling.
+async fn watch(app: &Arc<App>, scope: &WatchScope, index: u64, wait: Duration) {
+    let mut rx = app.changes.subscribe();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut follow_up = FOLLOW_UPS.len();
     loop {
-        let serial = app.read(|r| r.serial()).unwrap_or(u64::MAX);
-        if serial > index || Instant::now() >= deadline {
-            return;
+        rx.borrow_and_update();
+        let now_index = app.read(|r| r.watch_index(scope)).unwrap_or(u64::MAX);
+        let now = tokio::time::Instant::now();
+        if now_index > index || now >= deadline {
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let next = FOLLOW_UPS.get(follow_up).copied().unwrap_or(super::watch::BACKSTOP);
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep_until(deadline).await;
+                }
+                follow_up = 0;
+            }
+            _ = tokio::time::sleep_until(deadline.min(now + next)) => follow_up += 1,
+        }
     }
 }
 

@@ -44,6 +44,7 @@ pub mod pg;
 pub mod schema;
 pub mod tokens;
 mod txn;
+pub mod watch;
 
 pub use fingerprint::{PlanBasis, PlanRead, UnitBasis};
 pub use lean::{ReadMode, Skip};
