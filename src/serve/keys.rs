@@ -5,11 +5,12 @@
 
 use super::App;
 use super::access::{self, Action};
+use super::api_types::{Deleted, NamespaceNode, NamespaceTree, PutBody, Restored, Written, fields};
 use super::rest::{Reply, Req};
 use crate::kv::{KvType, is_secret_key, rules};
 use crate::state::StateError;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// A stored value as the API answers it (issue 26): a `number` is a JSON number, a
@@ -86,11 +87,11 @@ pub(crate) fn namespaces(app: &App) -> Result<Reply, Reply> {
             }
         }
     }
-    let list: Vec<Value> = tree
-        .iter()
-        .map(|(p, (own, total))| json!({ "namespace": p, "depth": p.matches('/').count(), "keys": own, "total_keys": total }))
+    let namespaces = tree
+        .into_iter()
+        .map(|(p, (keys, total_keys))| NamespaceNode { depth: p.matches('/').count(), namespace: p, keys, total_keys })
         .collect();
-    Ok(Reply::ok(json!({ "namespaces": list })))
+    Ok(Reply::body(200, &NamespaceTree { namespaces }))
 }
 
 /// One key as the API shows it (a listing row, `GET` of a key, a search hit). Serialized
@@ -518,13 +519,12 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
             "send {\"value\"?, \"type\"?, \"ttl\"?, \"description\"?, \"cas\"?}",
         ));
     };
-    if let Some(unknown) =
-        body.keys().find(|k| !["value", "type", "ttl", "description", "overwrite", "cas"].contains(&k.as_str()))
-    {
+    let accepted = fields::<PutBody>();
+    if let Some(unknown) = body.keys().find(|k| !accepted.contains(k)) {
         return Err(Reply::error(
             400,
             format!("unknown field {unknown:?}"),
-            "fields: value, type, ttl, description, cas, overwrite",
+            format!("fields: {}", accepted.join(", ")),
         ));
     }
     let kv_type = match body.get("type") {
@@ -599,16 +599,22 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
     let serial = txn.commit(crate::state::ApplyRecord::new("serve put", now).by(actor(req))).map_err(Reply::state)?;
     app.changes.bump();
     let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
-    let mut body = json!({
-        "namespace": ns, "key": key, "version": outcome.version(), "changed": outcome.changed(),
-        "type": outcome.kv_type, "serial": serial,
-    });
+    let mut body = Written {
+        namespace: ns.into(),
+        key: key.into(),
+        version: outcome.version(),
+        changed: outcome.changed(),
+        kv_type: outcome.kv_type,
+        serial,
+        warnings: None,
+        managed_by: None,
+    };
     // A key the workspace declares: the write stands until the next apply writes it back.
     if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
-        body["warnings"] = json!([crate::workspace::declared_warning(ns, key, &at)]);
-        body["managed_by"] = json!(at);
+        body.warnings = Some(vec![crate::workspace::declared_warning(ns, key, &at)]);
+        body.managed_by = Some(at);
     }
-    let mut r = Reply::json(status, body);
+    let mut r = Reply::body(status, &body);
     r.index = Some(serial);
     r.etag = Some(outcome.version());
     Ok(r)
@@ -637,12 +643,13 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
                 "pass ?error_on_missing=false to ignore",
             ));
         }
-        return Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": false })));
+        return Ok(Reply::body(200, &Deleted { namespace: ns.into(), key: key.into(), deleted: false, serial: None }));
     }
     let serial =
         txn.commit(crate::state::ApplyRecord::new("serve delete", now).by(actor(req))).map_err(Reply::state)?;
     app.changes.bump();
-    let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
+    let mut r =
+        Reply::body(200, &Deleted { namespace: ns.into(), key: key.into(), deleted: true, serial: Some(serial) });
     r.index = Some(serial);
     Ok(r)
 }
@@ -677,10 +684,17 @@ pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply
     let serial =
         txn.commit(crate::state::ApplyRecord::new("serve restore", now).by(actor(req))).map_err(Reply::state)?;
     app.changes.bump();
-    let mut r = Reply::ok(json!({
-        "namespace": ns, "key": key, "restored": version, "version": outcome.version(),
-        "changed": outcome.changed(), "serial": serial,
-    }));
+    let mut r = Reply::body(
+        200,
+        &Restored {
+            namespace: ns.into(),
+            key: key.into(),
+            restored: version,
+            version: outcome.version(),
+            changed: outcome.changed(),
+            serial,
+        },
+    );
     r.index = Some(serial);
     r.etag = Some(outcome.version());
     Ok(r)

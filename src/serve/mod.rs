@@ -18,6 +18,7 @@
 //! and commits one change set.
 
 pub mod access;
+mod api_types;
 mod keys;
 pub mod metrics;
 pub mod openapi;

@@ -17,6 +17,7 @@
 
 use super::App;
 use super::access::Denial;
+use super::api_types::{Applies, ApplyCounts, ApplyView, ChangeView, ErrorBody};
 use crate::kv::rules;
 use crate::state::StateError;
 use crate::state::tokens::{TokenRecord, token_hash};
@@ -66,10 +67,17 @@ impl Reply {
         Reply::json(200, v)
     }
     pub(crate) fn error(status: u16, error: impl Into<String>, hint: impl Into<String>) -> Reply {
-        Reply::json(status, json!({ "error": error.into(), "hint": hint.into() }))
+        Reply::body(status, &ErrorBody { error: error.into(), hint: hint.into(), rule: None })
     }
     pub(crate) fn denied(d: Denial) -> Reply {
-        Reply::json(403, json!({ "error": d.message, "rule": d.rule, "hint": d.hint }))
+        Reply::body(403, &ErrorBody { error: d.message, hint: d.hint, rule: Some(d.rule.to_string()) })
+    }
+    /// `v` (one of the API's body types, [`super::api_types`]) as JSON.
+    pub(crate) fn body(status: u16, v: &impl serde::Serialize) -> Reply {
+        match serde_json::to_string(v) {
+            Ok(text) => Reply::text(status, text, "application/json"),
+            Err(e) => Reply::json(500, json!({ "error": e.to_string(), "hint": "this is a bug in kvform" })),
+        }
     }
     /// A state error: locked or the database unreachable → 503 (retry later), a typed value
     /// that does not fit → 400, else 500.
@@ -260,6 +268,53 @@ pub(crate) enum Route {
     Key(String, String),
 }
 
+/// Every route of the API: its path template (as the OpenAPI document names it) and a path
+/// that resolves to it. [`routes`] resolves these, so the document and its test see exactly
+/// what the router answers.
+const ROUTES: &[(&str, &str)] = &[
+    ("/api/v1/namespaces", "/api/v1/namespaces"),
+    ("/api/v1/kv/{namespace}/", "/api/v1/kv/vars/job/api/"),
+    ("/api/v1/kv/{namespace}/{key}", "/api/v1/kv/vars/job/api/k"),
+    ("/api/v1/history/{namespace}/{key}", "/api/v1/history/vars/job/api/k"),
+    ("/api/v1/restore/{namespace}/{key}", "/api/v1/restore/vars/job/api/k"),
+    ("/api/v1/search", "/api/v1/search"),
+    ("/api/v1/applies", "/api/v1/applies"),
+    ("/api/v1/plan", "/api/v1/plan"),
+    ("/api/v1/tokens", "/api/v1/tokens"),
+    ("/api/v1/tokens/{name}", "/api/v1/tokens/ci"),
+    ("/api/v1/openapi.json", "/api/v1/openapi.json"),
+    ("/metrics", "/metrics"),
+];
+
+/// One route as the router answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub template: &'static str,
+    /// The methods, without the HEAD and OPTIONS every route adds.
+    pub methods: Vec<&'static str>,
+    /// Per method, the query parameters it accepts.
+    pub params: Vec<(&'static str, &'static [&'static str])>,
+}
+
+/// Every route, resolved through the router's own [`Route::resolve`] (a sample path that
+/// resolves to another template than its own is a bug, which the OpenAPI test reports).
+pub fn routes() -> Vec<RouteInfo> {
+    ROUTES
+        .iter()
+        .map(|(template, sample)| {
+            let segments: Vec<String> = sample.trim_matches('/').split('/').map(str::to_string).collect();
+            match Route::resolve(&segments, sample.ends_with('/')) {
+                Ok(r) => RouteInfo {
+                    template: r.template(),
+                    methods: r.methods().to_vec(),
+                    params: r.methods().iter().map(|m| (*m, r.params(m))).collect(),
+                },
+                Err(_) => RouteInfo { template, methods: Vec::new(), params: Vec::new() },
+            }
+        })
+        .collect()
+}
+
 /// The watch parameters, accepted on the reads that can block.
 const WATCH: [&str; 2] = ["index", "wait"];
 
@@ -292,6 +347,24 @@ impl Route {
                 ));
             }
         })
+    }
+
+    /// The path template the OpenAPI document names this route by.
+    fn template(&self) -> &'static str {
+        match self {
+            Route::Metrics => "/metrics",
+            Route::OpenApi => "/api/v1/openapi.json",
+            Route::Namespaces => "/api/v1/namespaces",
+            Route::Applies => "/api/v1/applies",
+            Route::Plan => "/api/v1/plan",
+            Route::Search => "/api/v1/search",
+            Route::Tokens => "/api/v1/tokens",
+            Route::Token(_) => "/api/v1/tokens/{name}",
+            Route::History(..) => "/api/v1/history/{namespace}/{key}",
+            Route::Restore(..) => "/api/v1/restore/{namespace}/{key}",
+            Route::Namespace(_) | Route::Subtree(_) => "/api/v1/kv/{namespace}/",
+            Route::Key(..) => "/api/v1/kv/{namespace}/{key}",
+        }
     }
 
     /// The methods this route answers (HEAD wherever GET, OPTIONS everywhere, are added by
@@ -549,25 +622,43 @@ fn split_key<'a>(segs: &[&'a str]) -> Result<(String, &'a str), Reply> {
     Ok((ns, key))
 }
 
-pub(crate) fn rfc3339(t: i64) -> Value {
-    json!(crate::clock::format_time(t))
-}
-
 pub(crate) fn applies(app: &App, req: &Req) -> Result<Reply, Reply> {
     let limit = req.query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100usize).min(1000);
     let r = app.reader();
     let records = r.audit(limit).map_err(Reply::state)?;
     let mut out = Vec::with_capacity(records.len());
+    let time = crate::clock::format_time;
     for a in records {
         let changes = r.changes_at(a.serial).map_err(Reply::state)?;
-        out.push(json!({
-            "serial": a.serial, "operation": a.operation, "actor": a.actor, "tool_version": a.tool_version,
-            "started_at": rfc3339(a.started_at), "finished_at": rfc3339(a.finished_at), "duration_ms": a.duration_ms,
-            "counts": { "added": a.added, "changed": a.changed, "destroyed": a.destroyed, "removed": a.removed, "resealed": a.resealed },
-            "status": a.status, "changes": changes,
-        }));
+        out.push(ApplyView {
+            serial: a.serial,
+            operation: a.operation,
+            actor: a.actor,
+            tool_version: a.tool_version,
+            started_at: time(a.started_at),
+            finished_at: time(a.finished_at),
+            duration_ms: a.duration_ms,
+            counts: ApplyCounts {
+                added: a.added,
+                changed: a.changed,
+                destroyed: a.destroyed,
+                removed: a.removed,
+                resealed: a.resealed,
+            },
+            status: a.status,
+            changes: changes
+                .into_iter()
+                .map(|c| ChangeView {
+                    namespace: c.namespace,
+                    key: c.key,
+                    version: c.version,
+                    deleted: c.deleted,
+                    writer: c.writer,
+                })
+                .collect(),
+        });
     }
-    Ok(Reply::ok(json!({ "applies": out })))
+    Ok(Reply::body(200, &Applies { applies: out }))
 }
 
 pub(crate) fn plan(app: &App) -> Result<Reply, Reply> {
