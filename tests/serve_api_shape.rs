@@ -103,6 +103,22 @@ fn a_subtree_reads_recursively_and_listings_page_with_a_cursor() {
             }
         }
         assert_eq!(paged, all, "{}", b.backend());
+        // The namespace tree pages the same way.
+        let whole: Vec<Value> = get(&s, "/api/v1/namespaces", &admin).body["namespaces"].as_array().unwrap().clone();
+        let mut nodes = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let r = get(&s, &format!("/api/v1/namespaces?limit=3{cursor}"), &admin);
+            let page = r.body["namespaces"].as_array().unwrap();
+            assert!(page.len() <= 3, "{}", r.text);
+            nodes.extend(page.iter().cloned());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        assert!(whole.len() > 3);
+        assert_eq!(nodes, whole);
         let r = get(&s, "/api/v1/kv/vars/job/web/?limit=0", &admin);
         assert_eq!(r.status, 400, "{}", r.text);
         let r = get(&s, "/api/v1/kv/vars/job/web/?cursor=nonsense", &admin);

@@ -24,6 +24,8 @@ pub(crate) struct ErrorBody {
 pub(crate) struct NamespaceTree {
     /// Every namespace with keys, and every node above one, in order.
     pub(crate) namespaces: Vec<NamespaceNode>,
+    /// Pass as `?cursor=` for the next page (with `?limit`); null on the last page.
+    pub(crate) next_cursor: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -73,7 +73,18 @@ pub(crate) fn shown(
 /// What a sensitive value is shown as to a token that may not reveal it.
 pub(crate) const SENSITIVE: &str = "(sensitive)";
 
+/// The namespace tree (`GET /api/v1/namespaces`), paged like a listing (`?limit`, `?cursor`:
+/// the cursor names the last node).
+pub(crate) fn namespace_tree(app: &App, req: &Req) -> Result<Reply, Reply> {
+    namespaces_paged(app, &Paging::of(req)?)
+}
+
+/// The whole tree (the web UI's first page).
 pub(crate) fn namespaces(app: &App) -> Result<Reply, Reply> {
+    namespaces_paged(app, &Paging { limit: None, after: None })
+}
+
+fn namespaces_paged(app: &App, paging: &Paging) -> Result<Reply, Reply> {
     let counts = app.read(|r| r.namespace_counts()).map_err(Reply::state)?;
     // A tree: every namespace with its own keys and the keys under it.
     let mut tree: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -87,11 +98,17 @@ pub(crate) fn namespaces(app: &App) -> Result<Reply, Reply> {
             }
         }
     }
-    let namespaces = tree
-        .into_iter()
-        .map(|(p, (keys, total_keys))| NamespaceNode { depth: p.matches('/').count(), namespace: p, keys, total_keys })
-        .collect();
-    Ok(Reply::body(200, &NamespaceTree { namespaces }))
+    let mut namespaces = Vec::new();
+    let mut next_cursor = None;
+    for (p, (keys, total_keys)) in tree.into_iter().filter(|(p, _)| paging.wants(p, "")) {
+        if paging.full(namespaces.len()) {
+            let last: &NamespaceNode = &namespaces[namespaces.len() - 1];
+            next_cursor = Some(encode_cursor(&last.namespace, ""));
+            break;
+        }
+        namespaces.push(NamespaceNode { depth: p.matches('/').count(), namespace: p, keys, total_keys });
+    }
+    Ok(Reply::body(200, &NamespaceTree { namespaces, next_cursor }))
 }
 
 /// One key as the API shows it (a listing row, `GET` of a key, a search hit). Serialized

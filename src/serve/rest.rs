@@ -418,7 +418,8 @@ impl Route {
             (Route::Key(..), "DELETE") => &["cas", "error_on_missing"],
             (Route::Applies, _) => &["limit", WATCH[0], WATCH[1]],
             (Route::Search, _) => &["q", "limit", "cursor"],
-            (Route::Namespaces | Route::Plan | Route::History(..), _) => &WATCH,
+            (Route::Namespaces, _) => &["limit", "cursor", WATCH[0], WATCH[1]],
+            (Route::Plan | Route::History(..), _) => &WATCH,
             _ => &[],
         }
     }
@@ -557,7 +558,7 @@ fn dispatch(app: &App, route: &Route, req: &Req) -> Reply {
     let m = req.method.as_str();
     let result = match (route, m) {
         (Route::Metrics, _) => metrics(app),
-        (Route::Namespaces, _) => timed(app, "namespaces", false, || super::keys::namespaces(app)),
+        (Route::Namespaces, _) => timed(app, "namespaces", false, || super::keys::namespace_tree(app, req)),
         (Route::Applies, _) => timed(app, "applies", false, || applies(app, req)),
         (Route::Plan, _) => plan(app),
         (Route::Search, _) => timed(app, "search", false, || super::search::search(app, req)),
