@@ -145,6 +145,18 @@ fn unknown_parameters_methods_and_credentials_say_what_is_accepted() {
     let r = get(&s, "/api/v1/namespaces?foo=1&bar=2", &reader);
     assert!(r.body["error"].as_str().unwrap().contains("`bar`, `foo`"), "{}", r.text);
     assert_eq!(get(&s, "/api/v1/kv/maand/job/web/?prefix=n&limit=5", &reader).status, 200);
+    // So is an unknown body field, on every route with a body.
+    let admin = token(d, &["adm", "--role", "admin"]);
+    for (method, path, body) in [
+        ("PUT", "/api/v1/kv/vars/job/web/k", json!({"value": "x", "vaule": "y"})),
+        ("POST", "/api/v1/restore/vars/job/web/k", json!({"version": 1, "vaule": "y"})),
+        ("POST", "/api/v1/tokens", json!({"name": "n", "role": "reader", "vaule": "y"})),
+    ] {
+        let r = request(method, &url(path), Some(&admin), Some(&body));
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.text);
+        assert!(r.body["error"].as_str().unwrap().contains("\"vaule\""), "{}", r.text);
+        assert!(r.body["hint"].as_str().unwrap().starts_with("fields: "), "{}", r.text);
+    }
 
     // 405 with Allow.
     let r = request("POST", &url("/api/v1/namespaces"), Some(&reader), None);

@@ -227,6 +227,21 @@ pub(crate) struct Revoked {
     pub(crate) revoked: bool,
 }
 
+/// A 400 naming the first field of `body` that `T` does not have, and the ones it has.
+pub(crate) fn refuse_unknown_fields<T: JsonSchema>(
+    body: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<(), super::rest::Reply> {
+    let accepted = fields::<T>();
+    match body.and_then(|b| b.keys().find(|k| !accepted.contains(k))) {
+        None => Ok(()),
+        Some(unknown) => Err(super::rest::Reply::error(
+            400,
+            format!("unknown field {unknown:?}"),
+            format!("fields: {}", accepted.join(", ")),
+        )),
+    }
+}
+
 /// The top-level property names of a body type's schema: the fields a handler accepts.
 pub(crate) fn fields<T: JsonSchema>() -> Vec<String> {
     let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();

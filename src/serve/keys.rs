@@ -5,7 +5,9 @@
 
 use super::App;
 use super::access::{self, Action};
-use super::api_types::{Deleted, NamespaceNode, NamespaceTree, PutBody, Restored, Written, fields};
+use super::api_types::{
+    Deleted, NamespaceNode, NamespaceTree, PutBody, RestoreBody, Restored, Written, refuse_unknown_fields,
+};
 use super::rest::{Reply, Req};
 use crate::kv::{KvType, is_secret_key, rules};
 use crate::state::StateError;
@@ -536,14 +538,7 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
             "send {\"value\"?, \"type\"?, \"ttl\"?, \"description\"?, \"cas\"?}",
         ));
     };
-    let accepted = fields::<PutBody>();
-    if let Some(unknown) = body.keys().find(|k| !accepted.contains(k)) {
-        return Err(Reply::error(
-            400,
-            format!("unknown field {unknown:?}"),
-            format!("fields: {}", accepted.join(", ")),
-        ));
-    }
+    refuse_unknown_fields::<PutBody>(Some(body))?;
     let kv_type = match body.get("type") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(KvType::parse(s).ok_or_else(|| {
@@ -678,6 +673,7 @@ pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply
     refuse_derived(ns, key)?;
     access::check(&req.token, Action::Write, ns).map_err(Reply::denied)?;
     rules::job_in_workspace(&app.bucket, ns).map_err(rule_reply)?;
+    refuse_unknown_fields::<RestoreBody>(req.body.as_ref())?;
     let version = match req.body.as_ref().and_then(|b| b.get("version")) {
         Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v > 0) => n.as_u64().unwrap_or(0),
         _ => {

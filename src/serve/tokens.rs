@@ -5,7 +5,7 @@
 
 use super::App;
 use super::access::{self, Action, Role};
-use super::api_types::{Revoked, TokenCreated, TokenList, TokenView};
+use super::api_types::{Revoked, TokenCreateBody, TokenCreated, TokenList, TokenView, refuse_unknown_fields};
 use super::rest::{Reply, Req};
 use crate::state::tokens::TokenRecord;
 use serde_json::Value;
@@ -45,6 +45,7 @@ pub(crate) fn create(app: &App, req: &Req) -> Result<Reply, Reply> {
     admin(req)?;
     let hint = "send {\"name\": \"ci\", \"role\": \"reader|writer|admin\", \"namespaces\"?: [\"vars/job/*\"], \"reveal\"?: false, \"expires\"?: \"30d\"}";
     let body = req.body.as_ref().ok_or_else(|| Reply::error(400, "missing request body", hint))?;
+    refuse_unknown_fields::<TokenCreateBody>(Some(body))?;
     let text = |f: &str| match body.get(f) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
         None | Some(Value::Null) => Ok(None),
