@@ -430,10 +430,20 @@ fn parse_wait(s: &str) -> Result<Duration, ()> {
     crate::clock::parse_duration(s).map(Duration::from_secs).ok_or(())
 }
 
-/// After a notification, a commit may not be visible to the read connection yet (SQLite
-/// updates its WAL index just after writing the frames the file event is about): look
-/// again after each of these before going back to sleep.
-const FOLLOW_UPS: [Duration; 3] = [Duration::from_millis(1), Duration::from_millis(4), Duration::from_millis(20)];
+/// After a notification, a commit may not be visible to the read connection yet: SQLite
+/// updates its WAL index just after writing the frames a file event is about, and the
+/// kernel merges a commit's write event into an earlier one still queued. Look again after
+/// each of these (milliseconds, counted from the last look) before going back to sleep.
+const FOLLOW_UPS: [Duration; 8] = [
+    Duration::from_millis(1),
+    Duration::from_millis(1),
+    Duration::from_millis(2),
+    Duration::from_millis(3),
+    Duration::from_millis(5),
+    Duration::from_millis(8),
+    Duration::from_millis(15),
+    Duration::from_millis(30),
+];
 
 /// Block (on the runtime, not a thread) until the index of `scope` passes `index` or `wait`
 /// is over; woken by commits ([`super::watch::Changes`]), not by polling.

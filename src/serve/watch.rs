@@ -83,7 +83,8 @@ impl Drop for Changes {
 /// that could not start or a notification lost with a dropped session.
 pub(crate) const BACKSTOP: Duration = Duration::from_secs(5);
 
-/// The SQLite state's directory, for events on the state file and its `-wal`.
+/// The SQLite state's directory, for events on the state file and its `-wal`: writes, and
+/// a writer closing it (`kv set` exiting: after its commit, whatever the kernel merged).
 fn watch_files(path: &Path, tx: Arc<watch::Sender<u64>>) -> notify::Result<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
@@ -96,7 +97,12 @@ fn watch_files(path: &Path, tx: Arc<watch::Sender<u64>>) -> notify::Result<notif
     };
     let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         if let Ok(ev) = ev
-            && matches!(ev.kind, EventKind::Modify(_) | EventKind::Create(_))
+            && matches!(
+                ev.kind,
+                EventKind::Modify(_)
+                    | EventKind::Create(_)
+                    | EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write))
+            )
             && ev.paths.iter().any(&ours)
         {
             tx.send_modify(|n| *n = n.wrapping_add(1));
