@@ -193,7 +193,8 @@ fn rest_api_routes_roles_and_errors() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.headers.iter().any(|(k, _)| k == "x-kvform-index"));
     let r = get(&s, "/api/v1/kv/vars/job/api/replicas", &reader);
-    assert_eq!((r.body["value"].as_str(), r.body["type"].as_str()), (Some("3"), Some("number")));
+    // A number answers as a JSON number (issue 26).
+    assert_eq!((r.body["value"].as_u64(), r.body["type"].as_str()), (Some(3), Some("number")));
     assert_eq!((r.body["description"].as_str(), r.body["ttl"].as_u64()), (Some("replicas"), Some(3600)));
     assert!(r.body["expires_at"].is_string());
     assert_eq!(r.body["writer"], "token:w");
@@ -227,7 +228,7 @@ fn rest_api_routes_roles_and_errors() {
     let r = get(&s, "/api/v1/history/vars/job/api/replicas", &reader);
     let versions = r.body["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 2, "{}", r.text);
-    assert_eq!((versions[0]["value"].as_str(), versions[1]["value"].as_str()), (Some("3"), Some("4")));
+    assert_eq!((versions[0]["value"].as_u64(), versions[1]["value"].as_u64()), (Some(3), Some(4)));
 
     // Secrets: masked unless the token may reveal.
     let r = put(&s, "/api/v1/kv/secrets/job/api/pw", &writer, json!({"value": "hunter2"}));
@@ -264,7 +265,10 @@ fn rest_api_routes_roles_and_errors() {
     let r = send("GET", &format!("{}/api/v1/openapi.json", s.base), None, None);
     assert_eq!(r.body["openapi"], "3.0.3");
     for path in r.body["paths"].as_object().unwrap().keys() {
-        let concrete = path.replace("{namespace}", "vars/job/api").replace("{key}", "x").replace("{name}", "x");
+        let mut concrete = path.replace("{namespace}", "vars/job/api").replace("{key}", "x").replace("{name}", "x");
+        if path == "/api/v1/search" {
+            concrete.push_str("?q=x");
+        }
         if path.starts_with("/api/v1/tokens") {
             // Admin routes: routed, and refused to a reader by the role rule.
             let method = if path.ends_with("{name}") { "DELETE" } else { "GET" };
@@ -465,7 +469,7 @@ fn serve_reads_and_writes_a_postgres_state() {
     let r = get(&s, "/api/v1/kv/vars/job/web/replicas", &admin);
     assert_eq!(
         (r.status, r.body["value"].clone(), r.body["type"].clone()),
-        (200, json!("3"), json!("number")),
+        (200, json!(3), json!("number")),
         "{}",
         r.text
     );
@@ -898,7 +902,7 @@ fn rest_cas_patch_version_reads_and_restore() {
     let r = send_json("PATCH", &s, url, &writer, json!({"description": "replicas wanted"}), None);
     assert_eq!(r.status, 200, "{}", r.text);
     let r = get(&s, url, &writer);
-    assert_eq!((r.body["value"].as_str(), r.body["type"].as_str()), (Some("3"), Some("number")), "{}", r.text);
+    assert_eq!((r.body["value"].as_u64(), r.body["type"].as_str()), (Some(3), Some("number")), "{}", r.text);
     assert_eq!(r.body["expires_at"], expires, "an untouched ttl keeps its expiry");
     assert_eq!(r.body["version"].as_u64(), Some(2));
     // A PUT without type keeps number: a non-number is refused, not stored as a string.
@@ -912,10 +916,7 @@ fn rest_cas_patch_version_reads_and_restore() {
     assert_eq!(put(&s, url, &writer, json!({"value": 6, "cas": 2})).status, 412);
     // A version read.
     let r = get(&s, &format!("{url}?version=1"), &writer);
-    assert_eq!(
-        (r.status, r.body["value"].as_str(), r.body["description"].as_str()),
-        (200, Some("3"), Some("how many"))
-    );
+    assert_eq!((r.status, r.body["value"].as_u64(), r.body["description"].as_str()), (200, Some(3), Some("how many")));
     assert_eq!(get(&s, &format!("{url}?version=99"), &writer).status, 404);
     // Delete with a stale If-Match: 412; then delete; then restore version 1 (undelete).
     let del = |m: Option<&str>| send_json("DELETE", &s, url, &writer, json!({}), m);
@@ -924,7 +925,7 @@ fn rest_cas_patch_version_reads_and_restore() {
     let r = post(&s, "/api/v1/restore/vars/job/api/replicas", &writer, json!({"version": 1, "cas": 0}));
     assert_eq!((r.status, r.body["version"].as_u64()), (200, Some(5)), "{}", r.text);
     let r = get(&s, url, &writer);
-    assert_eq!((r.body["value"].as_str(), r.body["description"].as_str()), (Some("3"), Some("how many")));
+    assert_eq!((r.body["value"].as_u64(), r.body["description"].as_str()), (Some(3), Some("how many")));
     assert_eq!(
         post(&s, "/api/v1/restore/vars/job/api/replicas", &writer, json!({"version": 4})).status,
         400,

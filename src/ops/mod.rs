@@ -20,6 +20,8 @@ mod actor;
 
 pub use actor::Actor;
 
+pub mod search;
+
 use crate::kv::validate::{self, WriteRuleError};
 use crate::kv::{KvType, Typed, is_secret_key};
 use crate::state::{StateError, VersionRow, WriteOutcome, WriteTxn};

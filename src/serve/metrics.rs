@@ -454,13 +454,9 @@ pub(crate) fn scrape(app: &App) -> Result<Reply, Reply> {
         tokens_expiring,
     };
     drop(r);
-    Ok(Reply {
-        status: 200,
-        body: app.metrics.render(&figures),
-        content_type: CONTENT_TYPE,
-        index: Some(meta.serial),
-        etag: None,
-    })
+    let mut reply = Reply::text(200, app.metrics.render(&figures), CONTENT_TYPE);
+    reply.index = Some(meta.serial);
+    Ok(reply)
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 //! - [`rest`] — the routes and their handlers.
 //! - [`metrics`] — counters, gauges and histograms through `prometheus-client` (`kvform_*`).
 //! - [`openapi`] — the OpenAPI 3 document served at `/api/v1/openapi.json`.
+//! - [`search`] — `GET /api/v1/search` (the operation is [`crate::ops::search`]); `ui_search`
+//!   its page in the UI.
+//! - `watch` — what wakes a watch (`?index=N&wait=`): commits, not a poll.
 //! - [`ui`] — the web UI at `/` (sessions, CSRF, forms); `ui_pages` renders its HTML.
 //! - [`tls`] — HTTPS: a certificate from files, or one issued from the bucket CA.
 //!
@@ -15,14 +18,18 @@
 //! and commits one change set.
 
 pub mod access;
+mod api_types;
 mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+mod search;
 pub mod tls;
 mod tokens;
 pub mod ui;
 mod ui_pages;
+mod ui_search;
+mod watch;
 
 use crate::bucket::Bucket;
 use crate::plan::Plan;
@@ -87,6 +94,8 @@ pub(crate) struct App {
     pub(crate) tls: bool,
     /// `/metrics` answers without a token.
     pub(crate) metrics_public: bool,
+    /// What wakes the watches: every commit, this server's or another process's.
+    pub(crate) changes: watch::Changes,
 }
 
 impl App {
@@ -151,6 +160,10 @@ impl Server {
             std::net::TcpListener::bind(cfg.listen).map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
         let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
         let metrics = metrics::Metrics::new(&cfg.bucket.logs_dir());
+        let changes = match &cfg.location {
+            Location::Sqlite(path) => watch::Changes::start(None, path),
+            Location::Postgres(_) => watch::Changes::start(reader.pg_target().cloned(), reader.path()),
+        };
         let app = Arc::new(App {
             bucket: cfg.bucket,
             location: cfg.location,
@@ -162,6 +175,7 @@ impl Server {
             logins: ui::LoginLimit::default(),
             tls: cfg.tls.is_some(),
             metrics_public: cfg.metrics_public,
+            changes,
         });
         let running = crate::http::Running::start_tls("kvform-serve", listener, rest::router(app.clone()), cfg.tls)
             .map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;

@@ -5,23 +5,23 @@
 
 use super::App;
 use super::access::{self, Action, Role};
+use super::api_types::{Revoked, TokenCreateBody, TokenCreated, TokenList, TokenView, refuse_unknown_fields};
 use super::rest::{Reply, Req};
 use crate::state::tokens::TokenRecord;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-fn record_json(t: &TokenRecord, now: i64) -> Value {
-    let state = t.state(now);
-    let time = |t: i64| json!(crate::clock::format_time(t));
-    json!({
-        "name": t.name,
-        "role": t.role,
-        "namespaces": t.namespaces,
-        "reveal": t.reveal,
-        "created_at": time(t.created_at),
-        "expires_at": t.expires_at.map(time),
-        "revoked_at": t.revoked_at.map(time),
-        "state": state,
-    })
+fn record_json(t: &TokenRecord, now: i64) -> TokenView {
+    let time = crate::clock::format_time;
+    TokenView {
+        name: t.name.clone(),
+        role: t.role.clone(),
+        namespaces: t.namespaces.clone(),
+        reveal: t.reveal,
+        created_at: time(t.created_at),
+        expires_at: t.expires_at.map(time),
+        revoked_at: t.revoked_at.map(time),
+        state: t.state(now).to_string(),
+    }
 }
 
 fn admin(req: &Req) -> Result<(), Reply> {
@@ -37,7 +37,7 @@ pub(crate) fn list(app: &App, req: &Req) -> Result<Reply, Reply> {
     admin(req)?;
     let now = crate::clock::now().unwrap_or_default();
     let tokens = app.read(|r| r.tokens()).map_err(Reply::state)?;
-    Ok(Reply::ok(json!({ "tokens": tokens.iter().map(|t| record_json(t, now)).collect::<Vec<_>>() })))
+    Ok(Reply::body(200, &TokenList { tokens: tokens.iter().map(|t| record_json(t, now)).collect() }))
 }
 
 /// `{name, role, namespaces?, reveal?, expires?}`, the flags of `kvform token create`.
@@ -45,6 +45,7 @@ pub(crate) fn create(app: &App, req: &Req) -> Result<Reply, Reply> {
     admin(req)?;
     let hint = "send {\"name\": \"ci\", \"role\": \"reader|writer|admin\", \"namespaces\"?: [\"vars/job/*\"], \"reveal\"?: false, \"expires\"?: \"30d\"}";
     let body = req.body.as_ref().ok_or_else(|| Reply::error(400, "missing request body", hint))?;
+    refuse_unknown_fields::<TokenCreateBody>(Some(body))?;
     let text = |f: &str| match body.get(f) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
         None | Some(Value::Null) => Ok(None),
@@ -102,10 +103,8 @@ pub(crate) fn create(app: &App, req: &Req) -> Result<Reply, Reply> {
         }
         e => Reply::state(e),
     })?;
-    let mut v = record_json(&rec, now);
     // The only time the token exists in clear; the state keeps its hash.
-    v["token"] = json!(token.as_str());
-    Ok(Reply::json(201, v))
+    Ok(Reply::body(201, &TokenCreated { record: record_json(&rec, now), token: token.as_str().to_string() }))
 }
 
 pub(crate) fn revoke(app: &App, req: &Req, name: &str) -> Result<Reply, Reply> {
@@ -114,5 +113,5 @@ pub(crate) fn revoke(app: &App, req: &Req, name: &str) -> Result<Reply, Reply> {
     if !writable(app)?.revoke_token(name, now).map_err(Reply::state)? {
         return Err(Reply::error(404, format!("no active token named `{name}`"), "GET /api/v1/tokens lists them"));
     }
-    Ok(Reply::ok(json!({ "name": name, "revoked": true })))
+    Ok(Reply::body(200, &Revoked { name: name.to_string(), revoked: true }))
 }

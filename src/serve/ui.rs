@@ -287,15 +287,7 @@ fn json_of(r: &Reply) -> Value {
 }
 
 fn req(token: &TokenRecord, query: &BTreeMap<String, String>, body: Option<Map<String, Value>>) -> Req {
-    Req {
-        method: String::new(),
-        segments: vec![],
-        trailing_slash: false,
-        query: query.clone(),
-        body,
-        token: token.clone(),
-        if_match: None,
-    }
+    Req::for_ui(token, query, body)
 }
 
 /// `/ui/ns/vars/job/api` -> namespace; `/ui/key/vars/job/api/k` -> (namespace, key).
@@ -325,6 +317,10 @@ fn page(
         ("GET", "/ui") => {
             let nss = json_of(&unwrap(keys::namespaces(app)));
             html(200, pages::tree(&ctx, &nss, query.get("q").map_or("", String::as_str)))
+        }
+        ("GET", "/ui/search") => {
+            let (status, body) = super::ui_search::page(app, &ctx, &r);
+            html(status, body)
         }
         ("GET", "/ui/applies") => html(200, pages::applies(&ctx, &json_of(&unwrap(rest::applies(app, &r))))),
         ("GET", "/ui/plan") => {

@@ -65,7 +65,7 @@ a.btn{display:inline-block;padding:6px 12px;border-radius:6px;border:1px solid v
 .grid{grid-template-columns:1fr}th,td{padding:6px}}
 ";
 
-fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: Markup) -> String {
+pub(crate) fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -80,6 +80,7 @@ fn layout(ctx: Option<&Ctx<'_>>, title: &str, body: Markup) -> String {
                     b { "kvform" }
                     @if let Some(c) = ctx {
                         a href="/ui" { "Namespaces" }
+                        a href="/ui/search" { "Search" }
                         a href="/ui/applies" { "Applies" }
                         a href="/ui/plan" { "Plan" }
                         span.sp {}

@@ -46,6 +46,7 @@ pub mod render;
 pub mod schema;
 pub mod tokens;
 mod txn;
+pub mod watch;
 
 pub use fingerprint::{PlanBasis, PlanRead, UnitBasis};
 pub use lean::{ReadMode, Skip};

@@ -397,3 +397,21 @@ pub(crate) const PG_SCHEMA: &str = r#"
         PRIMARY KEY (host, job, file)
     );
 "#;
+
+/// PostgreSQL: a `NOTIFY kvform_state, '<bucket schema>'` when a change set commits (the
+/// serial moves), so `kvform serve` wakes its watches on writes of other processes
+/// (`kv set`, `apply`, another server) without polling. Installed by `kvform serve` when the
+/// bucket has none yet (it is the one listener); `CREATE OR REPLACE` makes it idempotent.
+/// A notification is delivered at commit, never for a rolled-back write.
+pub(crate) const PG_NOTIFY_TRIGGER: &str = r#"
+    CREATE OR REPLACE FUNCTION kvform_notify_write() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('kvform_state', TG_TABLE_SCHEMA);
+        RETURN NULL;
+    END $$;
+    CREATE OR REPLACE TRIGGER kvform_notify_write AFTER UPDATE OF serial ON meta
+        FOR EACH ROW WHEN (NEW.serial IS DISTINCT FROM OLD.serial) EXECUTE FUNCTION kvform_notify_write();
+"#;
+
+/// The channel of [`PG_NOTIFY_TRIGGER`]; the payload is the bucket's schema.
+pub const PG_NOTIFY_CHANNEL: &str = "kvform_state";
