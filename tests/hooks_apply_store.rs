@@ -204,3 +204,46 @@ on_both_backends!(
     &[(H1, &["web"])],
     a_hook_write_to_a_declared_key_warns
 );
+
+/// web: pre_deploy writes a key of its own, then deletes it and a key its vars.hcl declares,
+/// keeping the answers.
+const WEB_DELETES_DECLARED: &str = r#"#!/bin/bash
+set -eu
+auth="Authorization: Bearer $KVFORM_TOKEN"
+ct="Content-Type: application/json"
+curl -sf -X PUT -H "$auth" -H "$ct" -d '{"namespace":"vars/job/web","key":"own","value":"1"}' "$KVFORM_API/kv" > /dev/null
+curl -sf -X DELETE -H "$auth" -H "$ct" -d '{"namespace":"vars/job/web","key":"greeting"}' "$KVFORM_API/kv" > declared.json
+curl -sf -X DELETE -H "$auth" -H "$ct" -d '{"namespace":"vars/job/web","key":"own"}' "$KVFORM_API/kv" > own.json
+"#;
+
+/// A hook delete of a key the workspace declares (`vars.hcl`) succeeds, and its answer says
+/// the next apply writes the workspace's value back, as a write's does: a `warnings` list
+/// and `managed_by` with the file and line. A key the workspace does not declare has neither.
+fn a_hook_delete_of_a_declared_key_warns(tb: TestBucket) {
+    tb.write("workspace/jobs/web/vars.hcl", "# the greeting\ngreeting = \"hello\"\n");
+    tb.job(
+        "web",
+        json!({"version": "1.0", "commands": {"command_w": {"executed_on": ["pre_deploy"]}}}),
+        &[("command_w.sh", WEB_DELETES_DECLARED)],
+    );
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}\n{}", applied.failures, tb.all_logs());
+    let declared: serde_json::Value = serde_json::from_str(&tb.read("declared.json")).unwrap();
+    assert_eq!(declared["deleted"], true, "{declared}");
+    assert_eq!(declared["managed_by"], "workspace/jobs/web/vars.hcl:2", "{declared}");
+    let warning = declared["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("vars/job/web greeting is declared by the workspace (workspace/jobs/web/vars.hcl:2)")
+            && warning.contains("the next apply writes the workspace's value back; remove it there to keep it deleted"),
+        "{declared}"
+    );
+    assert_eq!(tb.value("vars/job/web", "greeting"), None, "the delete stands until the next apply");
+    let own: serde_json::Value = serde_json::from_str(&tb.read("own.json")).unwrap();
+    assert!(own["deleted"] == true && own.get("warnings").is_none() && own.get("managed_by").is_none(), "{own}");
+}
+on_both_backends!(
+    a_hook_delete_of_a_declared_key_warns_on_sqlite,
+    a_hook_delete_of_a_declared_key_warns_on_postgres,
+    &[(H1, &["web"])],
+    a_hook_delete_of_a_declared_key_warns
+);

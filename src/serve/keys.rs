@@ -417,7 +417,13 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
         return Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": false })));
     }
     let serial = txn.commit(actor(req).record("serve delete", now)).map_err(Reply::state)?;
-    let mut r = Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial }));
+    let mut body = json!({ "namespace": ns, "key": key, "deleted": true, "serial": serial });
+    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
+        // The deletion stands until the next apply writes the workspace's value back.
+        body["warnings"] = json!([crate::workspace::declared_delete_warning(ns, key, &at)]);
+        body["managed_by"] = json!(at);
+    }
+    let mut r = Reply::ok(body);
     r.index = Some(serial);
     Ok(r)
 }

@@ -96,7 +96,7 @@ pub fn document() -> Value {
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Put" } } } },
                     "responses": { "200": ok("written (or unchanged)", json!({ "type": "object" })), "400": error_ref(), "401": error_ref(), "403": error_ref(), "412": error_ref() } },
                 "delete": { "summary": "Tombstone a key", "parameters": params(&[ns_key[0], ns_key[1], ("error_on_missing", "query", "false: deleting a missing key is 200"), write_params[2], write_params[3]]),
-                    "responses": { "200": ok("deleted", json!({ "type": "object" })), "401": error_ref(), "403": error_ref(), "404": error_ref(), "412": error_ref() } }
+                    "responses": { "200": ok("deleted; `warnings` and `managed_by` when the workspace declares the key (the next apply writes it back)", json!({ "type": "object" })), "401": error_ref(), "403": error_ref(), "404": error_ref(), "412": error_ref() } }
             },
             "/api/v1/restore/{namespace}/{key}": { "post": { "summary": "Write a kept version again as a new version (undeletes a deleted key)", "parameters": params(&ns_key),
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Restore" } } } },
