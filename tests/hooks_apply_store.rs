@@ -247,3 +247,33 @@ on_both_backends!(
     &[(H1, &["web"])],
     a_hook_delete_of_a_declared_key_warns
 );
+
+/// The last render of a job removed from the workspace is forgotten by the apply that purges
+/// its namespaces (`render_files`): `plan --render` walks the workspace's jobs, so nothing
+/// else would ever clear it. The render of the jobs that stay is kept.
+fn a_removed_job_s_render_is_forgotten(tb: TestBucket) {
+    for job in ["app", "web"] {
+        tb.job(job, json!({"version": "1.0"}), &[]);
+        tb.write(&format!("workspace/jobs/{job}/config.txt.tpl"), &format!("job {job}\n"));
+    }
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}\n{}", applied.failures, tb.all_logs());
+    let rendered: Vec<String> = tb.store().last_render().unwrap().into_keys().collect();
+    assert_eq!(rendered, [format!("{H1}/jobs/app/config.txt"), format!("{H1}/jobs/web/config.txt")]);
+
+    // web leaves the workspace: its namespaces are purged, and its render with them.
+    std::fs::remove_dir_all(tb.path("workspace/jobs/web")).unwrap();
+    tb.write("workspace/workers.json", &json!([{"host": H1, "labels": ["app"]}]).to_string());
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}\n{}", applied.failures, tb.all_logs());
+    assert_eq!(tb.value("maand/job/web", "workers"), None, "web's namespaces are purged");
+    let render = tb.store().last_render().unwrap();
+    assert_eq!(render.keys().collect::<Vec<_>>(), [&format!("{H1}/jobs/app/config.txt")]);
+    assert_eq!(render.values().next().map(String::as_str), Some("job app\n"));
+}
+on_both_backends!(
+    a_removed_job_s_render_is_forgotten_on_sqlite,
+    a_removed_job_s_render_is_forgotten_on_postgres,
+    &[(H1, &["app", "web"])],
+    a_removed_job_s_render_is_forgotten
+);
