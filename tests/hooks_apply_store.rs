@@ -204,3 +204,76 @@ on_both_backends!(
     &[(H1, &["web"])],
     a_hook_write_to_a_declared_key_warns
 );
+
+/// web: pre_deploy writes a key of its own, then deletes it and a key its vars.hcl declares,
+/// keeping the answers.
+const WEB_DELETES_DECLARED: &str = r#"#!/bin/bash
+set -eu
+auth="Authorization: Bearer $KVFORM_TOKEN"
+ct="Content-Type: application/json"
+curl -sf -X PUT -H "$auth" -H "$ct" -d '{"namespace":"vars/job/web","key":"own","value":"1"}' "$KVFORM_API/kv" > /dev/null
+curl -sf -X DELETE -H "$auth" -H "$ct" -d '{"namespace":"vars/job/web","key":"greeting"}' "$KVFORM_API/kv" > declared.json
+curl -sf -X DELETE -H "$auth" -H "$ct" -d '{"namespace":"vars/job/web","key":"own"}' "$KVFORM_API/kv" > own.json
+"#;
+
+/// A hook delete of a key the workspace declares (`vars.hcl`) succeeds, and its answer says
+/// the next apply writes the workspace's value back, as a write's does: a `warnings` list
+/// and `managed_by` with the file and line. A key the workspace does not declare has neither.
+fn a_hook_delete_of_a_declared_key_warns(tb: TestBucket) {
+    tb.write("workspace/jobs/web/vars.hcl", "# the greeting\ngreeting = \"hello\"\n");
+    tb.job(
+        "web",
+        json!({"version": "1.0", "commands": {"command_w": {"executed_on": ["pre_deploy"]}}}),
+        &[("command_w.sh", WEB_DELETES_DECLARED)],
+    );
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}\n{}", applied.failures, tb.all_logs());
+    let declared: serde_json::Value = serde_json::from_str(&tb.read("declared.json")).unwrap();
+    assert_eq!(declared["deleted"], true, "{declared}");
+    assert_eq!(declared["managed_by"], "workspace/jobs/web/vars.hcl:2", "{declared}");
+    let warning = declared["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("vars/job/web greeting is declared by the workspace (workspace/jobs/web/vars.hcl:2)")
+            && warning.contains("the next apply writes the workspace's value back; remove it there to keep it deleted"),
+        "{declared}"
+    );
+    assert_eq!(tb.value("vars/job/web", "greeting"), None, "the delete stands until the next apply");
+    let own: serde_json::Value = serde_json::from_str(&tb.read("own.json")).unwrap();
+    assert!(own["deleted"] == true && own.get("warnings").is_none() && own.get("managed_by").is_none(), "{own}");
+}
+on_both_backends!(
+    a_hook_delete_of_a_declared_key_warns_on_sqlite,
+    a_hook_delete_of_a_declared_key_warns_on_postgres,
+    &[(H1, &["web"])],
+    a_hook_delete_of_a_declared_key_warns
+);
+
+/// The last render of a job removed from the workspace is forgotten by the apply that purges
+/// its namespaces (`render_files`): `plan --render` walks the workspace's jobs, so nothing
+/// else would ever clear it. The render of the jobs that stay is kept.
+fn a_removed_job_s_render_is_forgotten(tb: TestBucket) {
+    for job in ["app", "web"] {
+        tb.job(job, json!({"version": "1.0"}), &[]);
+        tb.write(&format!("workspace/jobs/{job}/config.txt.tpl"), &format!("job {job}\n"));
+    }
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}\n{}", applied.failures, tb.all_logs());
+    let rendered: Vec<String> = tb.store().last_render().unwrap().into_keys().collect();
+    assert_eq!(rendered, [format!("{H1}/jobs/app/config.txt"), format!("{H1}/jobs/web/config.txt")]);
+
+    // web leaves the workspace: its namespaces are purged, and its render with them.
+    std::fs::remove_dir_all(tb.path("workspace/jobs/web")).unwrap();
+    tb.write("workspace/workers.json", &json!([{"host": H1, "labels": ["app"]}]).to_string());
+    let applied = mini_apply(&tb, |_| {});
+    assert!(applied.failures.is_empty(), "{:?}\n{}", applied.failures, tb.all_logs());
+    assert_eq!(tb.value("maand/job/web", "workers"), None, "web's namespaces are purged");
+    let render = tb.store().last_render().unwrap();
+    assert_eq!(render.keys().collect::<Vec<_>>(), [&format!("{H1}/jobs/app/config.txt")]);
+    assert_eq!(render.values().next().map(String::as_str), Some("job app\n"));
+}
+on_both_backends!(
+    a_removed_job_s_render_is_forgotten_on_sqlite,
+    a_removed_job_s_render_is_forgotten_on_postgres,
+    &[(H1, &["app", "web"])],
+    a_removed_job_s_render_is_forgotten
+);

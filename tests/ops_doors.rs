@@ -263,10 +263,10 @@ fn no_door_writes_a_key_past_the_operations_layer() {
                 let Some(at) = code.find("txn") else { continue };
                 let call = &code[at..];
                 let after = call.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_' || c == ')' || c == '*');
-                // The key writes; `put_render` (a template render, not a key) is not one.
-                let direct = ["put(", "put_as(", "put_typed(", "put_new(", "put_new_as(", "tombstone(", "write("]
-                    .iter()
-                    .any(|m| after.strip_prefix('.').is_some_and(|rest| rest.starts_with(m)));
+                // `put_render` records a rendered file (`render_files`), not a key.
+                let direct = ["put(", "put_", "tombstone(", "write("].iter().any(|m| {
+                    after.strip_prefix('.').is_some_and(|rest| rest.starts_with(m) && !rest.starts_with("put_render("))
+                });
                 if direct {
                     found.push(format!("{}:{}: {}", f.strip_prefix(root).unwrap().display(), n + 1, line.trim()));
                 }
@@ -404,4 +404,42 @@ fn restoring_a_declared_key_warns_like_writing_it() {
     assert!(o.status.success() && !stderr(&o).contains("declared by the workspace"), "{}", stderr(&o));
     let (status, b, _) = call(&s, "POST", "/api/v1/restore/vars/job/web/own", &token, json!({"version": 2}), None);
     assert!(status == 200 && b.get("warnings").is_none(), "{b}");
+}
+
+/// A delete is a change like a write: deleting a key the workspace declares (`greeting` of
+/// `workspace/jobs/web/vars.hcl`) says that the next apply writes the workspace's value back,
+/// from `kv delete` and from the REST `DELETE` (the hook API's `DELETE /kv` is
+/// `hooks_apply_store`'s), and the next apply does write it back.
+#[test]
+fn deleting_a_declared_key_warns_like_writing_it() {
+    let b = tf_support::bucket();
+    let d = b.path();
+    ok(d, &["apply", "--auto-approve"]);
+    let warning = "vars/job/web greeting is declared by the workspace (workspace/jobs/web/vars.hcl:1)";
+    let o = kvform(d, &["kv", "delete", "vars/job/web", "greeting"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(warning)
+            && stderr(&o)
+                .contains("the next apply writes the workspace's value back; remove it there to keep it deleted"),
+        "{}",
+        stderr(&o)
+    );
+    // True to its word: the next apply writes it back.
+    ok(d, &["apply", "--auto-approve"]);
+    assert!(ok(d, &["kv", "get", "vars/job/web", "greeting"]).contains("hello"));
+    let token = ok(d, &["token", "create", "w", "--role", "writer", "--namespaces", "vars/job/*"]).trim().to_string();
+    let s = serve(d);
+    let (status, b, _) = call(&s, "DELETE", "/api/v1/kv/vars/job/web/greeting", &token, json!({}), None);
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["deleted"], true, "{b}");
+    assert_eq!(b["managed_by"], "workspace/jobs/web/vars.hcl:1", "{b}");
+    assert!(b["warnings"][0].as_str().is_some_and(|w| w.contains(warning) && w.contains("keep it deleted")), "{b}");
+    // A key the workspace does not declare: no warning.
+    ok(d, &["kv", "set", "vars/job/web", "own", "1"]);
+    let o = kvform(d, &["kv", "delete", "vars/job/web", "own"]);
+    assert!(o.status.success() && !stderr(&o).contains("declared by the workspace"), "{}", stderr(&o));
+    ok(d, &["kv", "set", "vars/job/web", "own", "2"]);
+    let (status, b, _) = call(&s, "DELETE", "/api/v1/kv/vars/job/web/own", &token, json!({}), None);
+    assert!(status == 200 && b.get("warnings").is_none() && b.get("managed_by").is_none(), "{b}");
 }

@@ -41,6 +41,15 @@ fn set_secret(dir: &Path, value: &str) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// `plan -json` of a plan that fails: the document on stdout, `errored`.
+fn plan_json(dir: &Path) -> serde_json::Value {
+    let o = kvform(dir, &["plan", "-json"]);
+    assert!(!o.status.success(), "the plan succeeded: {}", String::from_utf8_lossy(&o.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["errored"], true, "{v}");
+    v
+}
+
 const TEMPLATE: &str = r#"- job_name: {{ .Job }}
   metrics_path: {{ get "vars/job/api" "base_path" }}/metrics
   basic_auth:
@@ -113,13 +122,36 @@ fn scrape_template_errors_name_the_file_line_and_key() {
     )
     .unwrap();
     let err = failed(d, &["plan"]);
-    assert!(err.contains("template workspace/jobs/api/_prometheus/scrape.yaml.tpl: 2:"), "{err}");
+    assert!(err.contains("--> workspace/jobs/api/_prometheus/scrape.yaml.tpl:2:20"), "{err}");
     assert!(err.contains("vars/job/api has no key \"nope\""), "{err}");
-    assert!(err.contains("help:"), "{err}");
+    assert!(err.contains("help:") && err.contains("1 scrape template did not render"), "{err}");
+    // `plan -json`: the same error in the diagnostics list, in Terraform's shape, with the
+    // template's file and the range from the failing action to the end of its line.
+    let json = plan_json(d);
+    let first = &json["diagnostics"][0];
+    assert_eq!(first["severity"], "error", "{json}");
+    assert!(first["summary"].as_str().unwrap().contains("vars/job/api has no key \"nope\""), "{json}");
+    assert!(first["detail"].as_str().unwrap().starts_with("help: "), "{json}");
+    assert_eq!(
+        first["range"],
+        serde_json::json!({
+            "filename": "workspace/jobs/api/_prometheus/scrape.yaml.tpl",
+            "start": { "line": 2, "column": 20, "byte": 33 },
+            "end": { "line": 2, "column": 48, "byte": 61 }
+        }),
+        "{json}"
+    );
+    // A parse error: at the end of the text for an action never closed.
+    std::fs::write(prom.join("scrape.yaml.tpl"), "- job_name: x\n  metrics_path: {{ get \"vars/job/api\"\n").unwrap();
+    let json = plan_json(d);
+    let first = &json["diagnostics"][0];
+    assert_eq!(first["summary"], "unclosed action", "{json}");
+    assert_eq!(first["range"]["filename"], "workspace/jobs/api/_prometheus/scrape.yaml.tpl", "{json}");
+    assert_eq!(first["range"]["start"]["line"], 3, "{json}");
     // A namespace outside the build-time scope.
     std::fs::write(prom.join("scrape.yaml.tpl"), "{{ get \"maand/worker\" \"x\" }}").unwrap();
     let err = failed(d, &["plan"]);
-    assert!(err.contains("scrape.yaml.tpl: 1:") && err.contains("may not read maand/worker"), "{err}");
+    assert!(err.contains("scrape.yaml.tpl:1:4") && err.contains("may not read maand/worker"), "{err}");
     // Rendered text that is not a scrape file: the diagnostic points into the rendered text.
     std::fs::write(
         prom.join("scrape.yaml.tpl"),
@@ -129,4 +161,10 @@ fn scrape_template_errors_name_the_file_line_and_key() {
     let err = failed(d, &["plan"]);
     assert!(err.contains("scrape.yaml.tpl (rendered)"), "{err}");
     assert!(err.contains("`maand:port/nope`"), "{err}");
+    assert!(err.contains("`kvform render` shows job templates") && !err.contains("kvform validate"), "{err}");
+    let json = plan_json(d);
+    let first = &json["diagnostics"][0];
+    assert!(first["summary"].as_str().unwrap().contains("`maand:port/nope`"), "{json}");
+    assert_eq!(first["range"]["filename"], "workspace/jobs/api/_prometheus/scrape.yaml.tpl (rendered)", "{json}");
+    assert_eq!(first["range"]["start"]["line"], 1, "{json}");
 }

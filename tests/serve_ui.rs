@@ -456,3 +456,39 @@ fn a_conflicting_save_of_a_secret_shows_no_plaintext() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Deleting a key the workspace declares from the web UI: the notice after the delete says
+/// that the next apply writes the workspace's value back, as the REST answer's `warnings` do.
+#[test]
+fn deleting_a_declared_key_in_the_ui_says_the_next_apply_writes_it_back() {
+    let dir = quickstart_copy::quickstart_copy();
+    let d = dir.path();
+    kvform(d, &["apply", "--auto-approve"]);
+    kvform(d, &["kv", "set", "vars/job/api", "own", "1"]);
+    let writer = kvform(d, &["token", "create", "w", "--role", "writer"]).trim().to_string();
+    let (mut child, site) = start_serve(d);
+    let cookie = session(&site, &writer);
+    let (_, _, page) = send(&format!("{site}/ui/key/vars/job/api/base_path?delete=1"), Some(&cookie), None);
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let delete = |key: &str| {
+        let form = format!("csrf={csrf}&namespace=vars%2Fjob%2Fapi&key={key}&confirmed=1");
+        let (status, headers, _) = send(&format!("{site}/ui/delete"), Some(&cookie), Some(&form));
+        assert_eq!(status, 303);
+        headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.clone()).unwrap()
+    };
+    let location = delete("base_path");
+    let (status, _, page) = send(&format!("{site}{location}"), Some(&cookie), None);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("deleted base_path — vars/job/api base_path is declared by the workspace (workspace/jobs/api/vars.hcl:2): the next apply writes the workspace&#39;s value back")
+            || page.contains("deleted base_path — vars/job/api base_path is declared by the workspace (workspace/jobs/api/vars.hcl:2): the next apply writes the workspace's value back"),
+        "{page}"
+    );
+    assert!(!kvform(d, &["kv", "keys", "vars/job/api"]).lines().any(|k| k == "base_path"));
+    // A key the workspace does not declare: the plain notice.
+    let location = delete("own");
+    let (_, _, page) = send(&format!("{site}{location}"), Some(&cookie), None);
+    assert!(page.contains("deleted own") && !page.contains("declared by the workspace"), "{page}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -207,7 +207,11 @@ pub fn execute(
         lock(&shared).release(ALL)?;
     }
     if !report.rolled_back {
-        record_purged_jobs(&mut lock(&shared), desired, &report)?;
+        let mut txn = lock(&shared);
+        record_purged_jobs(&mut txn, desired, &report)?;
+        // The last render of jobs removed from the workspace (purged in the bucket step):
+        // `plan --render` walks the workspace's jobs, so nothing would ever show or clear it.
+        txn.retain_render_jobs(&desired.jobs.keys().map(String::as_str).collect())?;
     }
     report.status = if report.rolled_back {
         ApplyStatus::Failed

@@ -303,6 +303,9 @@ fn delete(ctx: &Context, a: DeleteArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let serial = txn.commit(actor.record("kv delete", now))?;
+    if let Some(at) = crate::workspace::declared_var(&session.bucket.root, &a.ns, &a.key) {
+        ctx.printer.warn(&crate::workspace::declared_delete_warning(&a.ns, &a.key, &at));
+    }
     ctx.printer.info(&format!("{} {}: deleted (serial {serial})", a.ns, a.key));
     Ok(ExitCode::SUCCESS)
 }

@@ -239,14 +239,35 @@ impl LoadedBucket {
         if !self.workspace.jobs.values().any(|j| j.scrape_template.is_some()) {
             return Ok(first);
         }
-        let rendered = catalog::render_scrape_templates(&self.workspace, &first, values).map_err(|errors| {
-            let all: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
-            anyhow::anyhow!(
-                "{}\n  help: a scrape template is rendered when the catalog is built and reads the bucket's namespaces, \
-                 its job's and those of the jobs it demands; fix the template, or write the key it names",
-                all.join("\n")
-            )
-        })?;
+        let rendered = match catalog::render_scrape_templates(&self.workspace, &first, values) {
+            Ok(r) => r,
+            Err(errors) => {
+                // Each at its place in the template, on stderr and in `plan -json`'s diagnostics.
+                let (mut diags, mut sources) = (Diagnostics::new(), SourceMap::new());
+                for e in &errors {
+                    let t = self
+                        .workspace
+                        .jobs
+                        .values()
+                        .filter_map(|j| j.scrape_template.as_ref())
+                        .find(|t| t.shown == e.file);
+                    diags.push(match t {
+                        Some(t) => {
+                            crate::workspace::scrape::template_error(t, &e.message, SCRAPE_TEMPLATE_HELP, &mut sources)
+                        }
+                        None => crate::diag::Diagnostic::error(e.to_string()).help(SCRAPE_TEMPLATE_HELP),
+                    });
+                }
+                diags.sort(&sources);
+                self.reported.borrow_mut().extend(crate::diag::json::diagnostics(&diags, &sources));
+                ctx.printer.raw_stderr(&diags.render(&sources, ctx.printer.color_stderr()));
+                bail!(
+                    "{} scrape template{} did not render; the state was not touched",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" }
+                );
+            }
+        };
         let mut ws = self.workspace.clone();
         let mut secrets = Vec::new();
         for (job, r) in &rendered {
@@ -260,7 +281,9 @@ impl LoadedBucket {
                 let (mut diags, mut sources) = (Diagnostics::new(), SourceMap::new());
                 crate::workspace::scrape::parse_rendered(&t, &r.masked(), &j.ports, &mut sources, &mut diags);
                 diags.sort(&sources);
-                report(ctx, &diags, &sources)?;
+                self.reported.borrow_mut().extend(crate::diag::json::diagnostics(&diags, &sources));
+                // Not `report`: `kvform validate` does not render templates, so its help would mislead.
+                ctx.printer.raw_stderr(&diags.render(&sources, ctx.printer.color_stderr()));
                 bail!(
                     "the rendered {} is not a valid scrape file\n  help: `kvform render` shows job templates; \
                      fix the template so it renders a YAML list of scrape configs",
@@ -602,6 +625,10 @@ impl Created {
         }
     }
 }
+
+/// What to do about a scrape template that did not render.
+const SCRAPE_TEMPLATE_HELP: &str = "a scrape template is rendered when the catalog is built and reads the bucket's \
+     namespaces, its job's and those of the jobs it demands; fix the template, or write the key it names";
 
 /// Where [`LoadedBucket::scrape_state`] reads: the state, or the apply's write transaction.
 enum StateSource<'a> {

@@ -272,7 +272,13 @@ fn delete(shared: &Shared, who: &Authed, p: &Params, op: Op) -> Result<Reply, Re
     who.op_check(op, ns, Some(key))?;
     crate::kv::validate::check_delete(ns, key).map_err(|e| Reply::rule(400, e.message, e.rule))?;
     if shared.store().delete(ns, key, &who.identity.actor(), cas).map_err(store_error)? {
-        Ok(Reply::ok(json!({ "namespace": ns, "key": key, "deleted": true })))
+        let mut body = json!({ "namespace": ns, "key": key, "deleted": true });
+        if let Some(at) = shared.topology.declared(ns, key) {
+            // As the REST API answers: the next apply writes the workspace's value back.
+            body["warnings"] = json!([crate::workspace::declared_delete_warning(ns, key, at)]);
+            body["managed_by"] = json!(at);
+        }
+        Ok(Reply::ok(body))
     } else {
         Err(Reply::error(404, format!("key {key:?} not found in {ns}")))
     }

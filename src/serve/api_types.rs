@@ -103,6 +103,12 @@ pub(crate) struct Deleted {
     /// The state serial of the delete, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) serial: Option<u64>,
+    /// When the workspace declares the key: the next apply writes it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) warnings: Option<Vec<String>>,
+    /// `file:line` of the declaration, with `warnings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) managed_by: Option<String>,
 }
 
 /// A restore (`POST /api/v1/restore/{namespace}/{key}`).

@@ -651,12 +651,34 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
                 "pass ?error_on_missing=false to ignore",
             ));
         }
-        return Ok(Reply::body(200, &Deleted { namespace: ns.into(), key: key.into(), deleted: false, serial: None }));
+        return Ok(Reply::body(
+            200,
+            &Deleted {
+                namespace: ns.into(),
+                key: key.into(),
+                deleted: false,
+                serial: None,
+                warnings: None,
+                managed_by: None,
+            },
+        ));
     }
     let serial = txn.commit(actor(req).record("serve delete", now)).map_err(Reply::state)?;
     app.changes.bump();
-    let mut r =
-        Reply::body(200, &Deleted { namespace: ns.into(), key: key.into(), deleted: true, serial: Some(serial) });
+    let mut body = Deleted {
+        namespace: ns.into(),
+        key: key.into(),
+        deleted: true,
+        serial: Some(serial),
+        warnings: None,
+        managed_by: None,
+    };
+    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
+        // The deletion stands until the next apply writes the workspace's value back.
+        body.warnings = Some(vec![crate::workspace::declared_delete_warning(ns, key, &at)]);
+        body.managed_by = Some(at);
+    }
+    let mut r = Reply::body(200, &body);
     r.index = Some(serial);
     Ok(r)
 }

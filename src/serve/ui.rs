@@ -427,7 +427,9 @@ fn page(
             if reply.status >= 400 {
                 return back(&ns, &key, &error_of(&reply));
             }
-            redirect(&format!("{}?notice={}", pages::ns_url(&ns), pages::enc(&format!("deleted {key}"))))
+            // A key the workspace declares: the notice says the next apply writes it back.
+            let warning = json_of(&reply)["warnings"][0].as_str().map(|w| format!(" — {w}")).unwrap_or_default();
+            redirect(&format!("{}?notice={}", pages::ns_url(&ns), pages::enc(&format!("deleted {key}{warning}"))))
         }
         ("POST", "/ui/restore") => {
             let ns = form.get("namespace").cloned().unwrap_or_default();

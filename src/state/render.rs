@@ -5,11 +5,12 @@
 //! replaced by `(sensitive)` (`templates::Rendered::masked`): never a plaintext secret. The
 //! apply writes an allocation's files in its write transaction when it renders the job's
 //! templates (so a job rolled back takes its render with it), replacing that allocation's
-//! previous files, and forgets the allocations the job no longer has.
+//! previous files, and forgets the allocations the job no longer has; the apply forgets
+//! the render of jobs no longer in the workspace when it records the purged jobs.
 
 use super::db::vals;
 use super::{StateError, StateStore, WriteTxn, sql};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl WriteTxn {
     /// Record `files` (path under the job's directory, masked text) as allocation (`job`,
@@ -42,6 +43,23 @@ impl WriteTxn {
             .map_err(sql(&p, "read the render"))?;
         for host in recorded.iter().filter(|h| !hosts.contains(h)) {
             conn.execute("DELETE FROM render_files WHERE host = ?1 AND job = ?2", vals![host.as_str(), job])
+                .map_err(sql(&p, "write the render"))?;
+        }
+        Ok(())
+    }
+
+    /// Forget the render of every job not in `jobs` (the workspace's): a job removed from
+    /// the workspace leaves no rows behind once the apply that purges its namespaces commits.
+    pub fn retain_render_jobs(&mut self, jobs: &BTreeSet<&str>) -> Result<(), StateError> {
+        // Held-back writes and savepoints first (`--atomic`: the rows belong to its savepoint).
+        self.flush()?;
+        let p = self.path().to_path_buf();
+        let conn = self.conn();
+        let recorded = conn
+            .query_map("SELECT DISTINCT job FROM render_files ORDER BY job", &[], |r| r.text(0))
+            .map_err(sql(&p, "read the render"))?;
+        for job in recorded.iter().filter(|j| !jobs.contains(j.as_str())) {
+            conn.execute("DELETE FROM render_files WHERE job = ?1", vals![job.as_str()])
                 .map_err(sql(&p, "write the render"))?;
         }
         Ok(())

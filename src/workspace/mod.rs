@@ -156,3 +156,11 @@ pub fn declared_warning(ns: &str, key: &str, at: &str) -> String {
         "{ns} {key} is declared by the workspace ({at}): the next apply writes the workspace's value back; change it there to keep it"
     )
 }
+
+/// The warning a door gives for a delete of a key the workspace declares at `at`: the
+/// deletion stands until the next apply, which writes the workspace's value back.
+pub fn declared_delete_warning(ns: &str, key: &str, at: &str) -> String {
+    format!(
+        "{ns} {key} is declared by the workspace ({at}): the next apply writes the workspace's value back; remove it there to keep it deleted"
+    )
+}

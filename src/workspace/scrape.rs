@@ -74,6 +74,39 @@ pub fn parse_rendered(
     parse(file, &name, rendered, ports, diags)
 }
 
+/// A scrape template that did not parse or render (`crate::templates::TemplateError`, whose
+/// message starts with the engine's `line:col:` or `line:col:len:`) as a diagnostic at that
+/// place of the template (`template.text` added to `sources` under its path): the rest of the
+/// line, or the `len` bytes the engine names. A message without a position concerns the file.
+pub fn template_error(template: &ScrapeTemplate, message: &str, help: &str, sources: &mut SourceMap) -> Diagnostic {
+    let mut parts = message.splitn(4, ':');
+    let number = |p: Option<&str>| p.and_then(|p| p.trim().parse::<usize>().ok());
+    let (line, col) = (number(parts.next()), number(parts.next()));
+    let (Some(line), Some(col)) = (line.filter(|l| *l > 0), col.filter(|c| *c > 0)) else {
+        return Diagnostic::error(message.to_string()).in_file(template.shown.clone()).help(help);
+    };
+    let (third, rest) = (parts.next().unwrap_or(""), parts.next());
+    // `line:col: what` or `line:col:len:what`.
+    let (len, what) = match (third.trim().parse::<usize>().ok(), rest) {
+        (Some(len), Some(what)) => (Some(len), what.trim().to_string()),
+        _ => (None, [Some(third), rest].into_iter().flatten().collect::<Vec<_>>().join(":").trim().to_string()),
+    };
+    let text = &template.text;
+    // Byte offsets: the engine counts lines from 1 and columns in bytes from 1.
+    let line_start = text.split_inclusive('\n').take(line - 1).map(str::len).sum::<usize>().min(text.len());
+    let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+    let mut start = (line_start + col - 1).min(line_end);
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = len.map_or(line_end, |l| (start + l).min(line_end)).max(start);
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let file = sources.add(template.shown.clone(), text.clone());
+    Diagnostic::error(what).at(Span::new(file, start..end)).help(help)
+}
+
 /// The job's alert rule files, `_prometheus/alerts/**` ending in `.yaml` or `.yml` (any case,
 /// as maand's SQL `LIKE` matches), as paths under `alerts/`, sorted. A directory that cannot
 /// be listed is an error, not an empty list.
@@ -289,5 +322,33 @@ mod tests {
         assert!(msgs[1].contains("`maand:port/nope`") && msgs[1].contains(":2:1"), "{msgs:?}");
         let (_, msgs) = run("job_name: x\n");
         assert!(msgs[0].contains("must be a list"), "{msgs:?}");
+    }
+
+    /// A template error's `line:col:` (rest of the line) or `line:col:len:` (those bytes)
+    /// becomes the diagnostic's span in the template; without one, the file is named.
+    #[test]
+    fn a_template_error_points_into_the_template() {
+        let t = ScrapeTemplate {
+            shown: "workspace/jobs/a/_prometheus/scrape.yaml.tpl".into(),
+            text: "- x\n  y: {{ .Foo.Bar }} # é\n".into(),
+        };
+        let at = |message: &str| {
+            let mut sources = SourceMap::new();
+            let d = template_error(&t, message, "fix it", &mut sources);
+            let span = d.span.map(|s| (sources.name(s.file).to_string(), t.text[s.start..s.end].to_string()));
+            (d.message, span, d.path, d.help)
+        };
+        let (message, span, _, help) = at("2:6:8:no field `Foo`");
+        assert_eq!(message, "no field `Foo`");
+        assert_eq!(span, Some((t.shown.clone(), "{{ .Foo.".to_string())));
+        assert_eq!(help.as_deref(), Some("fix it"));
+        let (message, span, _, _) = at("2:6: get: a: b");
+        assert_eq!(message, "get: a: b");
+        assert_eq!(span, Some((t.shown.clone(), "{{ .Foo.Bar }} # é".to_string())));
+        // Past the end: an empty span at the end, never a panic.
+        let (_, span, _, _) = at("9:40: unclosed action");
+        assert_eq!(span, Some((t.shown.clone(), String::new())));
+        let (message, span, path, _) = at("something else");
+        assert_eq!((message.as_str(), span, path.as_deref()), ("something else", None, Some(t.shown.as_str())));
     }
 }
