@@ -159,11 +159,11 @@ fn state_write(rows: &[(String, String, String)]) -> Duration {
         schema: registry.clone(),
         bucket_id: None,
     });
-    let (_, _, id) = kvform::state::StateStore::init_at(&loc, 1_767_323_045).unwrap();
+    let (_, _, id) = loc.init(1_767_323_045).unwrap();
     if let kvform::state::Location::Postgres(pg) = &mut loc {
         pg.bucket_id = id;
     }
-    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let store = loc.open().unwrap();
     let start = Instant::now();
     let mut txn = store.begin_write("bench", Duration::ZERO, 1_767_323_045).unwrap();
     for (ns, k, v) in rows {

@@ -106,7 +106,7 @@ fn a_held_lock_names_its_holder_and_a_dropped_connection_releases_it() {
     // Hold the lock from a second process: `kvform kv set` waiting on stdin is not
     // possible, so take it from this process through the library, as a running apply would.
     let loc = location(d);
-    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let store = loc.open().unwrap();
     let txn = store.begin_write("apply", std::time::Duration::ZERO, 1767323045).unwrap();
     let lock_id = txn.lock_holder().lock_id.clone();
 
@@ -126,7 +126,7 @@ fn a_held_lock_names_its_holder_and_a_dropped_connection_releases_it() {
 
     // A holder whose connection drops (a vanished runner) frees the lock at once; its
     // record is stale and replaced by the next holder.
-    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let store = loc.open().unwrap();
     let mut txn = store.begin_write("apply", std::time::Duration::ZERO, 1767323045).unwrap();
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let n = admin

@@ -45,7 +45,7 @@ impl Opens for Location {
 }
 
 fn open(at: &(impl Opens + ?Sized)) -> Result<StateStore, StateError> {
-    StateStore::open_at(&at.location())
+    at.location().open()
 }
 
 /// A new state on SQLite (the tempdir holds it).
@@ -61,7 +61,7 @@ fn fresh_pg(test: &str) -> Option<(tf_support::DropRegistry, (tempfile::TempDir,
     let schema = format!("kvs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let registry = tf_support::DropRegistry(schema.clone());
     let loc = Location::Postgres(PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None });
-    let (_, outcome, id) = StateStore::init_at(&loc, 1767323045).unwrap();
+    let (_, outcome, id) = loc.init(1767323045).unwrap();
     assert_eq!(outcome, InitOutcome::Created);
     let Location::Postgres(pg) = loc else { unreachable!() };
     Some((registry, (tempfile::tempdir().unwrap(), Location::Postgres(PgLocation { bucket_id: id, ..pg }))))

@@ -28,14 +28,14 @@ fn typed_writes_validate_and_keep_their_metadata_on_postgres() {
     let schema = format!("kvs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let _drop = tf_support::DropRegistry(schema.clone());
     let loc = PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None };
-    let (_, _, id) = StateStore::init_at(&Location::Postgres(loc.clone()), NOW).unwrap();
+    let (_, _, id) = Location::Postgres(loc.clone()).init(NOW).unwrap();
     typed_writes_validate_and_keep_their_metadata_at(Location::Postgres(PgLocation { bucket_id: id, ..loc }));
 }
 
 /// On the state at `loc` (initialised here when it is an SQLite file).
 fn typed_writes_validate_and_keep_their_metadata_at(loc: Location) {
-    StateStore::init_at(&loc, 1_767_323_045).unwrap();
-    let mut t = StateStore::open_at(&loc).unwrap().begin_write("t", Duration::ZERO, 1_767_323_045).unwrap();
+    loc.init(1_767_323_045).unwrap();
+    let mut t = loc.open().unwrap().begin_write("t", Duration::ZERO, 1_767_323_045).unwrap();
     let number = Typed::new(KvType::Number, "  replicas wanted ");
     let err = t.put_typed(NS, "n", "abc", 0, "t", NOW, &number).unwrap_err();
     assert!(matches!(err, StateError::WrongType { .. }), "{err}");
@@ -52,7 +52,7 @@ fn typed_writes_validate_and_keep_their_metadata_at(loc: Location) {
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
 
     // Read back over a new connection: what the backend stored, not what the transaction held.
-    let s = StateStore::open_at(&loc).unwrap();
+    let s = loc.open().unwrap();
     let h: Vec<_> = s.history(NS, "n").unwrap().into_iter().map(|r| (r.version, r.kv_type, r.description)).collect();
     assert_eq!(
         h,

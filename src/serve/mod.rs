@@ -117,10 +117,7 @@ impl App {
                 done => done,
             }
         };
-        match self.location {
-            Location::Postgres(_) => tokio::task::block_in_place(run),
-            Location::Sqlite(_) => run(),
-        }
+        if self.location.is_remote() { tokio::task::block_in_place(run) } else { run() }
     }
 }
 
@@ -139,7 +136,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(cfg: ServeConfig) -> Result<Server, ServeError> {
-        let mut reader = StateStore::open_read_only_at(&cfg.location)?;
+        let mut reader = cfg.location.open_read_only()?;
         if let Ok(ring) = crate::secrets::Keyring::load(&cfg.bucket) {
             reader = reader.with_keyring(ring);
         }

@@ -250,7 +250,7 @@ fn unused_name(path: &Path, suffix: &str) -> PathBuf {
 /// (`postgres-<bucket>.before-restore.<serial>`). The write lock is held throughout, so no
 /// apply interleaves; readers see the old state until the copy commits.
 pub fn restore_pg(
-    loc: &super::Location,
+    loc: &super::PgLocation,
     src: &Path,
     aside_dir: &Path,
     lock_timeout: Duration,
@@ -258,7 +258,7 @@ pub fn restore_pg(
     force: bool,
 ) -> Result<RestoreOutcome, StateError> {
     let restored = verify(src)?;
-    let store = StateStore::open_at(loc)?;
+    let store = loc.open()?;
     let current = store.meta()?;
     if restored.bucket_id != current.bucket_id {
         return Err(StateError::Config(format!(
@@ -282,7 +282,7 @@ pub fn restore_pg(
         &format!(".before-restore.{}", current.serial),
     );
     // A connection of its own: the transaction's is inside its write transaction.
-    let target = StateStore::open_at(loc)?;
+    let target = loc.open()?;
     super::copy::to_sqlite_file(&target, &aside)?;
     let backup = Db::Lite(
         Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)

@@ -363,18 +363,6 @@ impl super::StateStore {
     }
 }
 
-/// `kvform state force-unlock ID` on either backend.
-pub fn force_unlock_at(loc: &super::Location, id: &str) -> Result<ForceUnlock, StateError> {
-    match loc {
-        super::Location::Sqlite(p) => force_unlock(p, id),
-        super::Location::Postgres(_) => {
-            let store = super::StateStore::open_at(loc)?;
-            let target = store.pg_target().expect("a PostgreSQL store has its target");
-            force_unlock_pg(target, id)
-        }
-    }
-}
-
 /// `user@host` of this process: `$USER` (or `$LOGNAME`), else the login name of this
 /// process's uid (`whoami`, through getpwuid: cron jobs and containers often run without
 /// USER/LOGNAME), and the kernel's hostname (gethostname).

@@ -38,6 +38,7 @@ pub mod gc;
 pub mod interrupt;
 mod lean;
 pub mod listing;
+pub mod location;
 pub mod lock;
 mod migrate;
 pub mod pg;
@@ -47,8 +48,9 @@ mod txn;
 
 pub use fingerprint::{PlanBasis, PlanRead, UnitBasis};
 pub use lean::{ReadMode, Skip};
+pub use location::{Location, StateConfig};
 pub use lock::{LockHolder, actor};
-pub use pg::{Location, PgLocation};
+pub use pg::PgLocation;
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};

@@ -1,4 +1,4 @@
-//! Where a state lives ([`Location`]) and the PostgreSQL side of opening one (SPEC §10).
+//! The PostgreSQL side of opening a state (SPEC §10); [`super::location`] says where one is.
 //!
 //! Layout: one database holds many buckets. The configured schema (`state { schema }`,
 //! default `kvform`) holds the registry `buckets(bucket_id, lineage, schema_name,
@@ -18,14 +18,6 @@ use super::db::{Db, Pg};
 use super::{InitOutcome, StateError, StateStore, schema, sql};
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
-
-/// Where the state of a bucket is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// An SQLite file.
-    Sqlite(PathBuf),
-    Postgres(PgLocation),
-}
 
 /// `state { backend = "postgres" … }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +97,15 @@ impl PgLocation {
 
     fn target(&self, bucket_id: Uuid) -> Result<PgTarget, StateError> {
         Ok(PgTarget { url: self.url()?, registry: self.schema.clone(), bucket_id })
+    }
+
+    /// What messages call this bucket (`postgres:<registry>/<bucket id>`, as
+    /// [`PgTarget::display`]); without a bucket id, the registry alone.
+    pub(crate) fn shown(&self) -> PathBuf {
+        match self.bucket_id {
+            Some(id) => PathBuf::from(format!("postgres:{}/{id}", self.schema)),
+            None => PathBuf::from(format!("postgres:{}", self.schema)),
+        }
     }
 
     fn no_bucket_id(&self) -> StateError {
@@ -270,14 +271,6 @@ impl StateStore {
         Ok(Some(n as u64))
     }
 
-    /// Open the state at `loc` (see [`StateStore::open`]).
-    pub fn open_at(loc: &Location) -> Result<StateStore, StateError> {
-        match loc {
-            Location::Sqlite(p) => StateStore::open(p),
-            Location::Postgres(pg) => pg.open(),
-        }
-    }
-
     /// Whether this state's PostgreSQL session has ended (a server restart, a terminated
     /// backend); a long-running reader ([`crate::serve`]) then [`Self::reconnect`]s.
     pub fn connection_lost(&self) -> bool {
@@ -291,46 +284,5 @@ impl StateStore {
             self.conn = Db::Pg(Box::new(Pg::new(t.connect("reconnect")?)));
         }
         Ok(())
-    }
-
-    /// Open the state at `loc` for reads only: an SQLite file read-only (it works on a
-    /// read-only filesystem and never writes), a PostgreSQL bucket over a plain connection
-    /// (reads there never take the lock either).
-    pub fn open_read_only_at(loc: &Location) -> Result<StateStore, StateError> {
-        match loc {
-            Location::Sqlite(p) => StateStore::open_read_only(p),
-            Location::Postgres(pg) => pg.open(),
-        }
-    }
-
-    /// The state at `loc`, or `None` when there is none yet: one connection on PostgreSQL,
-    /// where [`Self::exists_at`] and then [`Self::open_at`] would open two.
-    pub fn open_if_any_at(loc: &Location) -> Result<Option<StateStore>, StateError> {
-        match loc {
-            Location::Sqlite(p) if !p.exists() => Ok(None),
-            Location::Sqlite(p) => StateStore::open(p).map(Some),
-            Location::Postgres(pg) if pg.bucket_id.is_none() => Ok(None),
-            Location::Postgres(pg) => match pg.open() {
-                Err(StateError::Missing(_)) => Ok(None),
-                other => other.map(Some),
-            },
-        }
-    }
-
-    /// Whether there is a state at `loc` yet.
-    pub fn exists_at(loc: &Location) -> Result<bool, StateError> {
-        match loc {
-            Location::Sqlite(p) => Ok(p.exists()),
-            Location::Postgres(pg) => pg.exists(),
-        }
-    }
-
-    /// Create or upgrade the state at `loc` (see [`StateStore::init`]). Also returns the
-    /// PostgreSQL bucket id (to be written into kvform.hcl when it was not there).
-    pub fn init_at(loc: &Location, now: i64) -> Result<(StateStore, InitOutcome, Option<Uuid>), StateError> {
-        match loc {
-            Location::Sqlite(p) => StateStore::init(p, now).map(|(s, o)| (s, o, None)),
-            Location::Postgres(pg) => pg.init(now).map(|(s, o, id)| (s, o, Some(id))),
-        }
     }
 }

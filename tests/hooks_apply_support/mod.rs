@@ -76,7 +76,7 @@ impl TestBucket {
             schema: schema.clone(),
             bucket_id: None,
         });
-        let (_, _, id) = StateStore::init_at(&loc, 1767323045).unwrap();
+        let (_, _, id) = loc.init(1767323045).unwrap();
         let id = id.unwrap();
         let kvform::state::Location::Postgres(pg) = loc else { unreachable!() };
         let tb = Self::layout(
@@ -154,7 +154,7 @@ impl TestBucket {
     pub fn store(&self) -> StateStore {
         let b = Bucket::at(self.root());
         let store = match &self.pg {
-            Some(loc) => StateStore::open_at(loc).unwrap(),
+            Some(loc) => loc.open().unwrap(),
             None => StateStore::open(&self.state_file()).unwrap(),
         };
         store.with_keyring(Keyring::load(&b).unwrap())

@@ -172,7 +172,7 @@ pub fn state_location(dir: &Path) -> kvform::state::Location {
 
 /// The state of the bucket in `dir`, opened through the library (either backend).
 pub fn state(dir: &Path) -> kvform::state::StateStore {
-    kvform::state::StateStore::open_at(&state_location(dir)).unwrap()
+    state_location(dir).open().unwrap()
 }
 
 /// `sql` (one `count(*)`) on the bucket's own tables, straight from the database — the
