@@ -52,7 +52,7 @@ fn refuse_boom_in_the_database(tb: &TestBucket) {
         Some(kvform::state::Location::Postgres(pg)) => {
             let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
             let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
+            let schema = kvform::state::postgres::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
             c.batch_execute(&format!(
                 "CREATE FUNCTION \"{schema}\".boom() RETURNS trigger LANGUAGE plpgsql AS
                    $$ BEGIN IF NEW.key = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$;

@@ -57,7 +57,7 @@ fn the_cli_works_on_a_postgres_state() {
     let loc = location(d);
     let kvform::state::Location::Postgres(pg) = &loc else { unreachable!() };
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
+    let schema = kvform::state::postgres::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
     let stored: String = db
         .query_one(&format!("SELECT value FROM {schema}.latest WHERE namespace = 'secrets/job/web'"), &[])
         .unwrap()

@@ -817,7 +817,7 @@ fn plan_base_verified(loc: &Location) -> bool {
         Location::Postgres(pg) => {
             let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
             let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
+            let schema = kvform::state::postgres::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
             let row = c.query_one(&format!("SELECT verified::bigint FROM {schema}.plan_base"), &[]).unwrap();
             row.get::<_, i64>(0) == 1
         }

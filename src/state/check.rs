@@ -8,7 +8,7 @@
 //! - every live value in a `secrets/*` namespace is sealed (no plaintext at rest);
 //! - foreign keys hold (no history without a latest row).
 
-use super::db::{Db, vals};
+use super::backend::{Db, vals};
 use super::{StateError, StateStore, read_meta, sql};
 use crate::secrets::Keyring;
 use std::path::Path;

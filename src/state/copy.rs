@@ -2,7 +2,7 @@
 //! state): every table row for row, then a row count and a digest over each table on both
 //! sides, so a copy that lost or changed anything is refused before it is used.
 
-use super::db::{Db, DbError, Val};
+use super::backend::{Db, DbError, Val};
 use super::{StateError, StateStore, sql};
 use sha2::{Digest as _, Sha256};
 use std::path::Path;
@@ -172,7 +172,7 @@ pub(crate) fn copy(
         for t in TABLES {
             to.execute(&format!("DELETE FROM {}", t.name), &[]).map_err(e("empty the target"))?;
             let rows = read_rows(from, t).map_err(sql(from_path, "read the state to copy"))?;
-            if to.is_pg() {
+            if to.is_remote() {
                 // A statement per row is a round trip per row: COPY sends them in bulk.
                 for chunk in rows.chunks(COPY_ROWS) {
                     to.copy_in(&format!("COPY {} ({}) FROM STDIN", t.name, t.columns), &copy_text(chunk))
@@ -187,7 +187,7 @@ pub(crate) fn copy(
                 to.execute(&insert, &vals).map_err(e("copy rows"))?;
             }
         }
-        if to.is_pg() {
+        if to.is_remote() {
             // Identity values continue after the copied audit records.
             to.batch(
                 "SELECT setval(pg_get_serial_sequence('applies', 'id'), coalesce(max(id), 0) + 1, false) FROM applies",

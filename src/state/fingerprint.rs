@@ -45,7 +45,7 @@
 //! - a purge the plan finds inside a skipped unit (not expected: what a unit purges follows
 //!   from its inputs) makes the plan project everything instead.
 
-use super::db::{Db, vals};
+use super::backend::{Db, vals};
 use super::{StateError, bulk, sql};
 use crate::kv::inputs::{InputDigest, Units, unit_of};
 use crate::kv::{KvMap, KvType, KvTypes, Value};

@@ -6,7 +6,7 @@
 //! below and never learns which backend it got; a message names it with
 //! [`Location::describe`].
 
-use super::pg::PgLocation;
+use super::postgres::PgLocation;
 use super::{InitOutcome, StateError, StateStore, backup, lock};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -165,13 +165,13 @@ impl Location {
             Location::Postgres(pg) => {
                 let store = pg.open()?;
                 let target = store.pg_target().expect("a PostgreSQL store has its target");
-                lock::force_unlock_pg(target, id)
+                super::postgres::lock::force_unlock(target, id)
             }
         }
     }
 
     /// `kvform state restore FILE` onto this state. On PostgreSQL the state it replaces is
-    /// first saved as an SQLite backup in `aside_dir` (see [`backup::restore_pg`]).
+    /// first saved as an SQLite backup in `aside_dir` (see [`super::postgres::restore`]).
     pub fn restore(
         &self,
         file: &Path,
@@ -182,7 +182,7 @@ impl Location {
     ) -> Result<backup::RestoreOutcome, StateError> {
         match self {
             Location::Sqlite(p) => backup::restore(p, file, lock_timeout, now, force),
-            Location::Postgres(pg) => backup::restore_pg(pg, file, aside_dir, lock_timeout, now, force),
+            Location::Postgres(pg) => super::postgres::restore::restore(pg, file, aside_dir, lock_timeout, now, force),
         }
     }
 

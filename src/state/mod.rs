@@ -2,7 +2,7 @@
 //! (SPEC §4 "The state", §10 "State backends").
 //!
 //! Backends: the code above `state/` opens a [`Location`] and never learns which backend it
-//! got. Below, every query is written once against [`db::Db`] (the connection seam, with
+//! got. Below, every query is written once against [`backend::Db`] (the connection seam, with
 //! the dialect differences named there); [`pg`] holds the PostgreSQL layout (a registry
 //! schema, one schema per bucket), [`lock`] both locks (flock / advisory lock), [`copy`]
 //! `state migrate` and the portable backup of a PostgreSQL state. Why a seam and not a
@@ -28,11 +28,11 @@
 //! - Files: the state's directory is 0700 and the state file 0600 (SQLite gives its `-wal`
 //!   and `-shm` files the state file's mode).
 
+pub(crate) mod backend;
 pub mod backup;
 mod bulk;
 pub mod check;
 pub mod copy;
-pub(crate) mod db;
 pub mod fingerprint;
 pub mod gc;
 pub mod interrupt;
@@ -41,8 +41,9 @@ pub mod listing;
 pub mod location;
 pub mod lock;
 mod migrate;
-pub mod pg;
+pub mod postgres;
 pub mod schema;
+pub(crate) mod sqlite;
 pub mod tokens;
 mod txn;
 
@@ -50,13 +51,13 @@ pub use fingerprint::{PlanBasis, PlanRead, UnitBasis};
 pub use lean::{ReadMode, Skip};
 pub use location::{Location, StateConfig};
 pub use lock::{LockHolder, actor};
-pub use pg::PgLocation;
+pub use postgres::PgLocation;
 pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
 
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};
 use crate::secrets::{Keyring, SecretsError};
+use backend::{Db, DbError, vals};
 pub use bulk::LiveValues;
-use db::{Db, DbError, vals};
 
 /// SQL condition on a row's `namespace`/`key` for the encrypted values, the same set as
 /// `crate::kv::is_secret_key`: every `secrets/*` row and certificates' private keys.
@@ -194,7 +195,7 @@ pub struct StateStore {
     path: PathBuf,
     keyring: Option<Arc<Keyring>>,
     /// Where a PostgreSQL state is (to take its lock); `None` on SQLite.
-    pg: Option<pg::PgTarget>,
+    pg: Option<postgres::PgTarget>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -218,7 +219,7 @@ impl StateError {
 /// [`classify_sqlite`] for SQLite; for PostgreSQL, a missing table or column is a damaged
 /// schema and a full disk is named as such, like SQLite's.
 pub(crate) fn classify(path: &Path, context: &'static str, source: DbError) -> StateError {
-    use postgres::error::SqlState;
+    use ::postgres::error::SqlState;
     match source {
         DbError::Sqlite(e) => classify_sqlite(path, context, e),
         DbError::Decode { .. } => {
@@ -442,7 +443,10 @@ impl StateStore {
             }
             _ => InitOutcome::UpToDate,
         };
-        Ok((StateStore { conn: Db::Lite(conn), path: path.to_path_buf(), keyring: None, pg: None }, outcome))
+        Ok((
+            StateStore { conn: Db::new(sqlite::Lite(conn)), path: path.to_path_buf(), keyring: None, pg: None },
+            outcome,
+        ))
     }
 
     /// Open an existing state. Refuses a missing file, a non-kvform file and an old schema.
@@ -481,7 +485,7 @@ impl StateStore {
         if found > schema::SCHEMA_VERSION {
             return Err(StateError::NewerSchema { path: path.into(), found, want: schema::SCHEMA_VERSION });
         }
-        let store = StateStore { conn: Db::Lite(conn), path: path.to_path_buf(), keyring: None, pg: None };
+        let store = StateStore { conn: Db::new(sqlite::Lite(conn)), path: path.to_path_buf(), keyring: None, pg: None };
         store.meta()?;
         Ok(store)
     }
@@ -610,7 +614,7 @@ impl StateStore {
     /// taken.
     pub fn begin_write(self, operation: &str, lock_timeout: Duration, now: i64) -> Result<WriteTxn, StateError> {
         let guard = match &self.pg {
-            Some(target) => lock::acquire_pg(target, &self.path, operation, lock_timeout, now)?,
+            Some(target) => postgres::lock::acquire(target, &self.path, operation, lock_timeout, now)?,
             None => {
                 if fs_status(&self.path).read_only {
                     return Err(StateError::ReadOnly { path: self.path, context: "a write needs the write lock" });
@@ -629,20 +633,29 @@ impl StateStore {
         &self.conn
     }
 
+    /// The write lock's status ([`lock::status`]) on either backend: the holder of a held
+    /// lock, or the stale record a dead holder left.
+    pub fn lock_status(&self) -> Result<(Option<LockHolder>, Option<LockHolder>), StateError> {
+        match &self.pg {
+            Some(t) => postgres::lock::status(t),
+            None => lock::status(&self.path),
+        }
+    }
+
     /// Where a PostgreSQL state lives; `None` for SQLite.
-    pub fn pg_target(&self) -> Option<&pg::PgTarget> {
+    pub fn pg_target(&self) -> Option<&postgres::PgTarget> {
         self.pg.as_ref()
     }
 
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
-        if self.conn.is_pg() { "postgres" } else { "sqlite" }
+        self.conn.backend()
     }
 
     /// Whether a read is a network round trip (PostgreSQL) rather than a local B-tree
     /// lookup: callers on an async runtime must then not run it on a worker thread.
     pub fn is_remote(&self) -> bool {
-        self.conn.is_pg()
+        self.conn.is_remote()
     }
 }
 
@@ -660,7 +673,7 @@ pub(crate) fn read_meta(conn: &Db, path: &Path) -> Result<Meta, StateError> {
             reason: format!("bad id {s:?} in the meta record"),
         })
     };
-    let schema_version = schema::version(conn).map_err(sql(path, "read schema version"))?;
+    let schema_version = conn.schema_version().map_err(sql(path, "read schema version"))?;
     Ok(Meta { bucket_id: uuid(&b)?, lineage: uuid(&l)?, serial: serial as u64, schema_version })
 }
 
@@ -702,7 +715,7 @@ pub(crate) fn read_key_meta(
 }
 
 /// Columns 0-6: value, version, deleted, ttl, created_at, serial, writer.
-pub(crate) fn entry_from_row(r: &db::Row<'_, '_>) -> Result<Entry, DbError> {
+pub(crate) fn entry_from_row(r: &backend::Row<'_, '_>) -> Result<Entry, DbError> {
     Ok(Entry {
         value: r.text(0)?,
         version: r.u64(1)?,

@@ -7,8 +7,8 @@
 //! A write moves the key's latest row into `history` and writes the new one in `latest`;
 //! history beyond `max_versions` rows per key is trimmed right there.
 
+use super::backend::{Db, vals};
 use super::bulk::{self, NewRow};
-use super::db::{Db, vals};
 use super::fingerprint::{self, PlanBasis, Staged};
 use super::lean::Skip;
 use super::lock::LockGuard;
@@ -310,7 +310,7 @@ impl WriteTxn {
     /// SQLite, where a read is a function call): the writes that follow compare against
     /// them without a round trip each.
     pub fn prefetch(&mut self, keys: &[(&str, &str)]) -> Result<(), StateError> {
-        if !self.conn.is_pg() || keys.is_empty() {
+        if !self.conn.is_remote() || keys.is_empty() {
             return Ok(());
         }
         // No flush: held-back rows are first versions of their own keys, so they change no
@@ -340,7 +340,7 @@ impl WriteTxn {
 
     /// `ns` has been written in this transaction (see `touched_ns`).
     fn touch(&mut self, ns: &str) {
-        if self.conn.is_pg() && !self.touched_ns.contains(ns) {
+        if self.conn.is_remote() && !self.touched_ns.contains(ns) {
             self.touched_ns.insert(ns.to_string());
         }
     }
@@ -374,7 +374,7 @@ impl WriteTxn {
         self.flush()?;
         if basis.full {
             self.conn.execute("DELETE FROM fingerprints", &[]).map_err(sql(&self.path, "reset fingerprints"))?;
-            if self.conn.is_pg() {
+            if self.conn.is_remote() {
                 self.fp_may_exist = Some(HashSet::new());
             }
         }
@@ -414,7 +414,7 @@ impl WriteTxn {
             unverified.push(ns);
             staged.foreign.insert(ns.to_string());
         }
-        if basis.full && self.conn.is_pg() {
+        if basis.full && self.conn.is_remote() {
             // The table was just emptied, so these are new rows: one COPY, not upserts.
             let rows: BTreeMap<String, fingerprint::Digest> =
                 unverified.iter().map(|ns| (ns.to_string(), fingerprint::UNVERIFIED)).collect();
@@ -452,7 +452,7 @@ impl WriteTxn {
 
     /// Write a fingerprint row (held back on PostgreSQL, see `pending`).
     fn put_fp(&mut self, ns: &str, d: &fingerprint::Digest) -> Result<(), StateError> {
-        if self.conn.is_pg() && !self.flushing {
+        if self.conn.is_remote() && !self.flushing {
             self.fp_pending.insert(ns.to_string(), *d);
             Ok(())
         } else {
@@ -734,7 +734,7 @@ impl WriteTxn {
         check_name("key", key)?;
         refuse_derived(ns, key)?;
         crate::kv::validate::check_storable(ns, key, value, ttl, "").map_err(StateError::Refused)?;
-        if self.conn.is_pg() && !self.touched_ns.contains(ns) && !self.is_pending(ns, key) {
+        if self.conn.is_remote() && !self.touched_ns.contains(ns) && !self.is_pending(ns, key) {
             // Held back and sent in bulk: one statement per few thousand keys instead of a
             // round trip per key, in a namespace this transaction has not written yet (the
             // caller's "no row" holds there unless the key existed before the transaction:
@@ -910,7 +910,7 @@ impl WriteTxn {
         // Read-ahead rows live within one step of the executor (a batch, a job's own
         // namespaces); dropping them at every savepoint keeps them from outliving it.
         self.heads.clear();
-        let held = if self.conn.is_pg() {
+        let held = if self.conn.is_remote() {
             Some(Held { mark: self.pending.len(), fp_before: std::mem::take(&mut self.fp_pending) })
         } else {
             self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
@@ -1056,7 +1056,7 @@ impl WriteTxn {
 
     /// [`super::StateStore::is_remote`] for the transaction's connection.
     pub fn is_remote(&self) -> bool {
-        self.conn.is_pg()
+        self.conn.is_remote()
     }
 
     /// The connection, for the state's own modules (gc, copy, tokens), which never hold
@@ -1116,7 +1116,7 @@ impl WriteTxn {
         let c = &self.conn;
         let p = &self.path;
         let (t, d) = (meta.kv_type.as_str(), meta.description.as_str());
-        if c.is_pg() {
+        if c.is_remote() {
             // One round trip instead of three: the statements of one WITH see the same
             // snapshot, so the history row is the latest as it was, and the trim cannot see
             // that row (with max_versions = 1 it is not moved at all).
@@ -1212,7 +1212,7 @@ struct Head {
 
 impl Head {
     /// `version, value, deleted, ttl, type, description` from column `at` on.
-    fn from_row(r: &super::db::Row<'_, '_>, at: usize) -> Result<Head, super::db::DbError> {
+    fn from_row(r: &super::backend::Row<'_, '_>, at: usize) -> Result<Head, super::backend::DbError> {
         Ok(Head {
             version: r.u64(at)?,
             value: r.text(at + 1)?,

@@ -296,7 +296,7 @@ fn apply(
         }),
         ("state", "schema") => string(expr, name, "\"kvform\"", file).and_then(|s| {
             let s = s.trim();
-            let ok = (1..=crate::state::pg::MAX_REGISTRY_LEN).contains(&s.len())
+            let ok = (1..=crate::state::postgres::MAX_REGISTRY_LEN).contains(&s.len())
                 && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
                 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if ok {

@@ -14,8 +14,13 @@
 //! from the environment (`url_env`): it usually carries a password, and kvform.hcl is
 //! committed.
 
-use super::db::{Db, Pg};
+mod conn;
+pub mod lock;
+pub mod restore;
+
+use super::backend::Db;
 use super::{InitOutcome, StateError, StateStore, schema, sql};
+use conn::Pg;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -134,9 +139,8 @@ impl PgLocation {
         client
             .batch_execute(&format!("SET search_path TO {}", ident(&t.bucket_schema())))
             .map_err(sql(&shown, "select the bucket schema"))?;
-        let store =
-            StateStore { conn: Db::Pg(Box::new(Pg::new(client))), path: shown.clone(), keyring: None, pg: Some(t) };
-        let found = schema::version(&store.conn).map_err(sql(&shown, "read schema version"))?;
+        let store = StateStore { conn: Db::new(Pg::new(client)), path: shown.clone(), keyring: None, pg: Some(t) };
+        let found = store.conn.schema_version().map_err(sql(&shown, "read schema version"))?;
         if found > schema::SCHEMA_VERSION {
             return Err(StateError::NewerSchema { path: shown, found, want: schema::SCHEMA_VERSION });
         }
@@ -255,7 +259,7 @@ pub(crate) fn create_bucket(
 impl StateStore {
     /// Bytes of a PostgreSQL state's tables and indexes; `None` for SQLite (its file is the size).
     pub fn storage_bytes(&self) -> Result<Option<u64>, StateError> {
-        if !self.conn.is_pg() {
+        if !self.conn.is_remote() {
             return Ok(None);
         }
         let n = self
@@ -281,7 +285,7 @@ impl StateStore {
     /// The statement cache goes with the old session; the keyring stays.
     pub fn reconnect(&mut self) -> Result<(), StateError> {
         if let Some(t) = &self.pg {
-            self.conn = Db::Pg(Box::new(Pg::new(t.connect("reconnect")?)));
+            self.conn = Db::new(Pg::new(t.connect("reconnect")?));
         }
         Ok(())
     }
