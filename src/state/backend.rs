@@ -153,6 +153,8 @@ pub(crate) trait Connection: Send {
     fn secret_rows(&self) -> &'static str;
     /// The schema version of the open state.
     fn schema_version(&self) -> Result<u32, DbError>;
+    /// Where a write transaction on this connection sends its rows.
+    fn row_sink(&self) -> Box<dyn RowSink>;
 }
 
 /// The connection of an open state.
@@ -267,9 +269,130 @@ impl Db {
         self.0.secret_rows()
     }
 
+    /// See [`Connection::row_sink`].
+    pub(crate) fn row_sink(&self) -> Box<dyn RowSink> {
+        self.0.row_sink()
+    }
+
     /// See [`Connection::schema_version`].
     pub fn schema_version(&self) -> Result<u32, DbError> {
         self.0.schema_version()
+    }
+}
+
+/// A key's first version, held back by a write-behind [`RowSink`] and sent in bulk
+/// (`super::bulk::insert_first`).
+#[derive(Debug)]
+pub(crate) struct NewRow {
+    pub namespace: String,
+    pub key: String,
+    pub value: String,
+    pub ttl: i64,
+    pub writer: String,
+    pub now: i64,
+    /// The key's type (already checked against the value).
+    pub kv_type: crate::kv::KvType,
+}
+
+/// The next version of an existing key, as [`RowSink::append`] writes it.
+pub(crate) struct NextVersion<'a> {
+    pub ns: &'a str,
+    pub key: &'a str,
+    pub version: i64,
+    /// The value as stored (sealed in `secrets/*`).
+    pub stored: &'a str,
+    pub deleted: bool,
+    pub ttl: i64,
+    pub now: i64,
+    pub serial: i64,
+    pub writer: &'a str,
+    pub kv_type: &'a str,
+    pub description: &'a str,
+    /// Rows kept per key (>= 1): history older than `version - max_versions + 1` goes.
+    pub max_versions: u32,
+}
+
+/// What a write-behind [`RowSink`] gives back to send, in order, when the write
+/// transaction flushes it.
+pub(crate) enum Held {
+    /// First versions, for one bulk insert.
+    Rows(Vec<NewRow>),
+    /// Fingerprint rows (`super::fingerprint`), the last one per namespace.
+    Fingerprints(std::collections::BTreeMap<String, [u8; 16]>),
+    /// The oldest savepoint still held back: send `SAVEPOINT` now.
+    Savepoint,
+}
+
+/// Where the write transaction's rows go. Every write goes through [`RowSink::append`] or
+/// an insert of a first version; a sink may also hold first versions, fingerprint rows and
+/// savepoints back and give them to the transaction to send in bulk ([`RowSink::drain`]).
+/// The defaults hold nothing back: SQLite's sink (`super::sqlite::Direct`), where a
+/// statement is a function call. PostgreSQL's (`super::postgres::write_behind`) holds
+/// them back, because there every statement is a round trip.
+///
+/// The version/serial/fingerprint rules stay in the transaction, written once; a sink
+/// only decides when rows travel.
+pub(crate) trait RowSink: Send {
+    /// Move the latest row of an existing key to `history`, write `v` as its latest row
+    /// and trim history to `v.max_versions` rows in all.
+    fn append(&mut self, conn: &Db, v: &NextVersion<'_>) -> Result<(), DbError>;
+
+    /// Whether reading the rows of a batch of keys ahead saves round trips.
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+    /// Whether [`Self::hold`] would take a first version of `key` in `ns`.
+    fn would_hold(&self, _ns: &str, _key: &str) -> bool {
+        false
+    }
+    /// Take a first version to send later (only after [`Self::would_hold`] said yes).
+    fn hold(&mut self, row: NewRow) {
+        unreachable!("a sink that holds nothing back was asked to hold {}/{}", row.namespace, row.key)
+    }
+    /// The held-back first version of a key.
+    fn held_row(&self, _ns: &str, _key: &str) -> Option<&NewRow> {
+        None
+    }
+    /// A key of `ns` was written at once (a first version there may now exist).
+    fn touch(&mut self, _ns: &str) {}
+    /// So many rows are held back that they should be sent now.
+    fn full(&self) -> bool {
+        false
+    }
+    /// Take a fingerprint row to send later; `false` when it must be written now.
+    fn hold_fingerprint(&mut self, _ns: &str, _digest: &[u8; 16]) -> bool {
+        false
+    }
+    /// Whether the fingerprint row of `ns` may exist (an upsert) rather than be known
+    /// absent (an insert); it is counted as written from now on.
+    fn fingerprint_may_exist(&mut self, _ns: &str) -> bool {
+        true
+    }
+    /// The fingerprints table was just emptied.
+    fn fingerprints_emptied(&mut self) {}
+    /// Whether many fingerprint rows known absent go in one bulk insert.
+    fn bulk_fingerprints(&self) -> bool {
+        false
+    }
+    /// Hold a new savepoint back; `false` when `SAVEPOINT` must be sent now.
+    fn hold_savepoint(&mut self) -> bool {
+        false
+    }
+    /// The newest `n` held-back savepoints were released: what was held before them now
+    /// comes, in order, before what was held since.
+    fn release_held(&mut self, _n: usize) {}
+    /// Roll back to the oldest of the newest `n` held-back savepoints: drop what was held
+    /// since it.
+    fn rollback_held(&mut self, _n: usize) {}
+    /// Roll back to a savepoint that was sent: everything held back came after it.
+    fn discard(&mut self) {}
+    /// Nothing is held back.
+    fn is_empty(&self) -> bool {
+        true
+    }
+    /// Everything held back, in the order it must be sent.
+    fn drain(&mut self) -> Vec<Held> {
+        Vec::new()
     }
 }
 

@@ -6,7 +6,7 @@
 //! apply. Here each such set is one statement on PostgreSQL (arrays through `unnest`), and
 //! the same per-row loop as before on SQLite, where a loop is the cheapest form.
 
-use super::backend::{Db, vals};
+use super::backend::{Db, NewRow, vals};
 use super::fingerprint::Digest;
 use super::{StateError, sql};
 use std::collections::{HashMap, HashSet};
@@ -15,19 +15,6 @@ use std::path::Path;
 /// Rows per PostgreSQL statement: large enough that round trips vanish, small enough that
 /// one statement's arrays stay a few MiB.
 pub(crate) const CHUNK: usize = 5_000;
-
-/// A key's first version, held back by `WriteTxn::put_new` on PostgreSQL.
-#[derive(Debug)]
-pub(crate) struct NewRow {
-    pub namespace: String,
-    pub key: String,
-    pub value: String,
-    pub ttl: i64,
-    pub writer: String,
-    pub now: i64,
-    /// The key's type (already checked against the value).
-    pub kv_type: crate::kv::KvType,
-}
 
 /// Insert version 1 of each row (`created_at`, `key_created_at` = its `now`, serial
 /// `serial`, its type, no description) unless the key has a row; returns the indices of

@@ -7,15 +7,15 @@
 //! A write moves the key's latest row into `history` and writes the new one in `latest`;
 //! history beyond `max_versions` rows per key is trimmed right there.
 
-use super::backend::{Db, vals};
-use super::bulk::{self, NewRow};
+use super::backend::{Db, Held, NewRow, NextVersion, RowSink, vals};
+use super::bulk;
 use super::fingerprint::{self, PlanBasis, Staged};
 use super::lean::Skip;
 use super::lock::LockGuard;
 use super::{StateError, check_name, read_key, read_snapshot, sql};
 use crate::kv::{Entry, KvMap, KvType, LeanSnapshot, Snapshot, Typed, is_secret_key};
 use crate::secrets::Keyring;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -145,22 +145,10 @@ pub struct WriteTxn {
     /// Every write of an apply re-stated its namespace's row, one statement per key —
     /// a round trip per key on PostgreSQL.
     fp_written: std::collections::HashMap<String, fingerprint::Digest>,
-    /// PostgreSQL only: writes held back and sent in bulk ([`Self::flush`]), because there
-    /// every statement is a round trip. First versions from [`Self::put_new`] …
-    pending: Vec<NewRow>,
-    /// Where each held-back key is in `pending`.
-    pending_keys: HashMap<(String, String), usize>,
-    pending_bytes: usize,
-    /// … and fingerprint rows, the last one per namespace.
-    fp_pending: BTreeMap<String, fingerprint::Digest>,
-    /// PostgreSQL, after a full plan emptied the fingerprints table: the rows this
-    /// transaction may have written since (a rollback can undo some; they stay listed).
-    /// Every other row is known absent and goes in by COPY, not by upsert.
-    fp_may_exist: Option<HashSet<String>>,
-    /// Namespaces with a key written (or sent) in this transaction: `put_new` writes there
-    /// at once, so its outcome is exact where a key may already exist.
-    touched_ns: HashSet<String>,
-    /// PostgreSQL only: latest rows read ahead by [`Self::prefetch`] (`None`: no row), so
+    /// Where rows go: at once, or held back and sent in bulk ([`Self::flush`]) where
+    /// every statement is a round trip (see [`RowSink`]).
+    sink: Box<dyn RowSink>,
+    /// Latest rows read ahead by [`Self::prefetch`] (where the sink reads ahead) (`None`: no row), so
     /// a batch of writes does not read its keys one round trip at a time. An entry is
     /// dropped when its key is written; all are dropped on a rollback.
     heads: HashMap<String, HashMap<String, Option<Head>>>,
@@ -172,31 +160,15 @@ pub struct WriteTxn {
     _open: super::interrupt::Open,
 }
 
-/// A savepoint of the transaction. On PostgreSQL it is held back with the writes (`held`)
-/// and sent only when something after it has to reach the server, so a job that only
-/// creates keys costs no round trip of its own and its rows travel in the same COPY as the
-/// jobs' around it.
+/// A savepoint of the transaction. The sink may hold it back with the writes (`held`) and
+/// have it sent only when something after it has to reach the server.
 struct Savepoint {
     name: String,
     /// The counts a rollback restores: those of everything before the savepoint that has
     /// been sent (held-back rows are counted when they are sent).
     counts: Counts,
-    held: Option<Held>,
+    held: bool,
 }
-
-/// What came before a held-back savepoint and is held back too. Held-back savepoints are
-/// always the newest ones: a flush sends them all.
-struct Held {
-    /// `pending[..mark]` was written before the savepoint.
-    mark: usize,
-    /// The fingerprint rows held back before it (`fp_pending` then holds only later ones).
-    fp_before: BTreeMap<String, fingerprint::Digest>,
-}
-
-/// Held-back first versions are sent when this many have gathered (or this many bytes of
-/// values), so a first apply's memory does not grow with the whole state.
-const PENDING_ROWS: usize = 10_000;
-const PENDING_BYTES: usize = 16 << 20;
 
 impl std::fmt::Debug for WriteTxn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -232,6 +204,7 @@ impl WriteTxn {
             c.pragma_update(None, "cache_size", WRITE_CACHE_KIB).map_err(sql(&path, "size the page cache"))?;
         }
         conn.begin_write().map_err(sql(&path, "begin the write transaction"))?;
+        let sink = conn.row_sink();
         let mut txn = WriteTxn {
             conn,
             path,
@@ -245,12 +218,7 @@ impl WriteTxn {
             finished: false,
             staged: None,
             fp_written: std::collections::HashMap::new(),
-            pending: Vec::new(),
-            pending_keys: HashMap::new(),
-            pending_bytes: 0,
-            touched_ns: HashSet::new(),
-            fp_pending: BTreeMap::new(),
-            fp_may_exist: None,
+            sink,
             heads: HashMap::new(),
             flushing: false,
             _open: super::interrupt::Open::new(),
@@ -310,13 +278,13 @@ impl WriteTxn {
     /// SQLite, where a read is a function call): the writes that follow compare against
     /// them without a round trip each.
     pub fn prefetch(&mut self, keys: &[(&str, &str)]) -> Result<(), StateError> {
-        if !self.conn.is_remote() || keys.is_empty() {
+        if !self.sink.reads_ahead() || keys.is_empty() {
             return Ok(());
         }
         // No flush: held-back rows are first versions of their own keys, so they change no
         // other key's latest row. Their keys are left out; a write of one sends them first
         // and then reads its row.
-        let keys: Vec<(&str, &str)> = keys.iter().copied().filter(|k| !self.is_pending(k.0, k.1)).collect();
+        let keys: Vec<(&str, &str)> = keys.iter().copied().filter(|k| self.sink.held_row(k.0, k.1).is_none()).collect();
         if keys.is_empty() {
             return Ok(());
         }
@@ -338,11 +306,9 @@ impl WriteTxn {
         Ok(())
     }
 
-    /// `ns` has been written in this transaction (see `touched_ns`).
+    /// `ns` has been written in this transaction (see [`RowSink::touch`]).
     fn touch(&mut self, ns: &str) {
-        if self.conn.is_remote() && !self.touched_ns.contains(ns) {
-            self.touched_ns.insert(ns.to_string());
-        }
+        self.sink.touch(ns);
     }
 
     /// The read-ahead row of a key is no longer its latest.
@@ -374,9 +340,7 @@ impl WriteTxn {
         self.flush()?;
         if basis.full {
             self.conn.execute("DELETE FROM fingerprints", &[]).map_err(sql(&self.path, "reset fingerprints"))?;
-            if self.conn.is_remote() {
-                self.fp_may_exist = Some(HashSet::new());
-            }
+            self.sink.fingerprints_emptied();
         }
         // The marks of planned namespaces keep a live namespace's row from ending absent (or
         // stale) when the job that changes it rolls back. A state with no row at all (a
@@ -414,7 +378,7 @@ impl WriteTxn {
             unverified.push(ns);
             staged.foreign.insert(ns.to_string());
         }
-        if basis.full && self.conn.is_remote() {
+        if basis.full && self.sink.bulk_fingerprints() {
             // The table was just emptied, so these are new rows: one COPY, not upserts.
             let rows: BTreeMap<String, fingerprint::Digest> =
                 unverified.iter().map(|ns| (ns.to_string(), fingerprint::UNVERIFIED)).collect();
@@ -450,17 +414,13 @@ impl WriteTxn {
         Ok(())
     }
 
-    /// Write a fingerprint row (held back on PostgreSQL, see `pending`).
+    /// Write a fingerprint row (unless the sink holds it back).
     fn put_fp(&mut self, ns: &str, d: &fingerprint::Digest) -> Result<(), StateError> {
-        if self.conn.is_remote() && !self.flushing {
-            self.fp_pending.insert(ns.to_string(), *d);
-            Ok(())
-        } else {
-            if let Some(sent) = self.fp_may_exist.as_mut() {
-                sent.insert(ns.to_string());
-            }
-            fingerprint::put_row(&self.conn, &self.path, ns, d)
+        if !self.flushing && self.sink.hold_fingerprint(ns, d) {
+            return Ok(());
         }
+        self.sink.fingerprint_may_exist(ns);
+        fingerprint::put_row(&self.conn, &self.path, ns, d)
     }
 
     /// Send the held-back writes and savepoints, in the order they were made. Every method
@@ -469,8 +429,7 @@ impl WriteTxn {
     /// (written in this transaction before it was held back) is written as [`Self::put`]
     /// would have written it.
     fn flush(&mut self) -> Result<(), StateError> {
-        let held_savepoint = self.savepoints.last().is_some_and(|s| s.held.is_some());
-        if self.flushing || (self.pending.is_empty() && self.fp_pending.is_empty() && !held_savepoint) {
+        if self.flushing || self.sink.is_empty() {
             return Ok(());
         }
         self.flushing = true;
@@ -480,24 +439,21 @@ impl WriteTxn {
     }
 
     fn send_held(&mut self) -> Result<(), StateError> {
-        let rows = std::mem::take(&mut self.pending);
-        self.pending_keys.clear();
-        self.pending_bytes = 0;
-        let mut from = 0;
-        let first_held = self.savepoints.iter().position(|s| s.held.is_some()).unwrap_or(self.savepoints.len());
-        for i in first_held..self.savepoints.len() {
-            let held = self.savepoints[i].held.take().expect("held-back savepoints are the newest");
-            self.send_rows(&rows[from..held.mark])?;
-            from = held.mark;
-            self.send_fingerprints(held.fp_before)?;
-            let q = savepoint_name(&self.savepoints[i].name)?;
-            self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
-            // What it restores: everything before it is sent now, so counted.
-            self.savepoints[i].counts = self.counts;
+        for held in self.sink.drain() {
+            match held {
+                Held::Rows(rows) => self.send_rows(&rows)?,
+                Held::Fingerprints(rows) => self.send_fingerprints(rows)?,
+                Held::Savepoint => {
+                    let sp = self.savepoints.iter_mut().find(|s| s.held).expect("the sink held a savepoint back");
+                    let q = savepoint_name(&sp.name)?;
+                    self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
+                    // What it restores: everything before it is sent now, so counted.
+                    sp.held = false;
+                    sp.counts = self.counts;
+                }
+            }
         }
-        self.send_rows(&rows[from..])?;
-        let fps = std::mem::take(&mut self.fp_pending);
-        self.send_fingerprints(fps)
+        Ok(())
     }
 
     fn send_rows(&mut self, rows: &[NewRow]) -> Result<(), StateError> {
@@ -505,7 +461,9 @@ impl WriteTxn {
             return Ok(());
         }
         let conflicts = bulk::insert_first(&self.conn, &self.path, rows, self.next_serial() as i64)?;
-        self.touched_ns.extend(rows.iter().map(|r| r.namespace.clone()));
+        for r in rows {
+            self.sink.touch(&r.namespace);
+        }
         self.counts.added += (rows.len() - conflicts.len()) as u64;
         for i in conflicts {
             let r = &rows[i];
@@ -514,31 +472,21 @@ impl WriteTxn {
         Ok(())
     }
 
+    /// Fingerprint rows known absent go in by one bulk insert, the others by upsert.
     fn send_fingerprints(&mut self, rows: BTreeMap<String, fingerprint::Digest>) -> Result<(), StateError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let Some(sent) = self.fp_may_exist.as_mut() else {
-            let rows: Vec<(&str, &fingerprint::Digest)> = rows.iter().map(|(n, d)| (n.as_str(), d)).collect();
-            return bulk::put_fingerprints(&self.conn, &self.path, &rows);
-        };
-        let (again, new): (Vec<_>, Vec<_>) =
-            rows.iter().map(|(n, d)| (n.as_str(), d)).partition(|(n, _)| sent.contains(*n));
-        sent.extend(new.iter().map(|(n, _)| n.to_string()));
+        let (mut again, mut new) = (Vec::new(), Vec::new());
+        for (n, d) in &rows {
+            if self.sink.fingerprint_may_exist(n) {
+                again.push((n.as_str(), d));
+            } else {
+                new.push((n.as_str(), d));
+            }
+        }
         bulk::insert_fingerprints(&self.conn, &self.path, &new)?;
         bulk::put_fingerprints(&self.conn, &self.path, &again)
-    }
-
-    /// A first version of this key is held back.
-    fn is_pending(&self, ns: &str, key: &str) -> bool {
-        self.pending_row(ns, key).is_some()
-    }
-
-    fn pending_row(&self, ns: &str, key: &str) -> Option<&NewRow> {
-        if self.pending.is_empty() {
-            return None;
-        }
-        self.pending_keys.get(&(ns.to_string(), key.to_string())).map(|&i| &self.pending[i])
     }
 
     /// The latest row of every key without values (only `maand/bucket`'s are read): enough
@@ -558,7 +506,7 @@ impl WriteTxn {
         // value as `put` does: the same value, a later version.)
         if crate::kv::derived::derivation(ns, key).is_some() {
             self.flush()?;
-        } else if let Some(r) = self.pending_row(ns, key) {
+        } else if let Some(r) = self.sink.held_row(ns, key) {
             return Ok(Some(Entry {
                 value: r.value.clone(),
                 version: 1,
@@ -734,7 +682,7 @@ impl WriteTxn {
         check_name("key", key)?;
         refuse_derived(ns, key)?;
         crate::kv::validate::check_storable(ns, key, value, ttl, "").map_err(StateError::Refused)?;
-        if self.conn.is_remote() && !self.touched_ns.contains(ns) && !self.is_pending(ns, key) {
+        if self.sink.would_hold(ns, key) {
             // Held back and sent in bulk: one statement per few thousand keys instead of a
             // round trip per key, in a namespace this transaction has not written yet (the
             // caller's "no row" holds there unless the key existed before the transaction:
@@ -742,9 +690,7 @@ impl WriteTxn {
             // returns `Created`).
             let value = value.trim();
             self.forget_head(ns, key);
-            self.pending_bytes += ns.len() + key.len() + value.len();
-            self.pending_keys.insert((ns.to_string(), key.to_string()), self.pending.len());
-            self.pending.push(NewRow {
+            self.sink.hold(NewRow {
                 namespace: ns.to_string(),
                 key: key.to_string(),
                 value: value.to_string(),
@@ -754,7 +700,7 @@ impl WriteTxn {
                 kv_type,
             });
             self.note_write(ns, writer)?;
-            if self.pending.len() >= PENDING_ROWS || self.pending_bytes >= PENDING_BYTES {
+            if self.sink.full() {
                 self.flush()?;
             }
             return Ok(WriteOutcome::Created { version: 1 });
@@ -910,12 +856,10 @@ impl WriteTxn {
         // Read-ahead rows live within one step of the executor (a batch, a job's own
         // namespaces); dropping them at every savepoint keeps them from outliving it.
         self.heads.clear();
-        let held = if self.conn.is_remote() {
-            Some(Held { mark: self.pending.len(), fp_before: std::mem::take(&mut self.fp_pending) })
-        } else {
+        let held = self.sink.hold_savepoint();
+        if !held {
             self.conn.batch(&format!("SAVEPOINT {q}")).map_err(sql(&self.path, "savepoint"))?;
-            None
-        };
+        }
         self.savepoints.push(Savepoint { name: name.to_string(), counts: self.counts, held });
         Ok(())
     }
@@ -929,15 +873,11 @@ impl WriteTxn {
             return self.conn.batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"));
         };
         let released = self.savepoints.split_off(i);
-        // Fingerprint rows held back before the released savepoints now come, in order,
-        // before the ones held back since.
-        let mut fps = BTreeMap::new();
-        for held in released.iter().filter_map(|s| s.held.as_ref()) {
-            fps.extend(held.fp_before.iter().map(|(n, d)| (n.clone(), *d)));
+        let held = released.iter().filter(|s| s.held).count();
+        if held > 0 {
+            self.sink.release_held(held);
         }
-        fps.extend(std::mem::take(&mut self.fp_pending));
-        self.fp_pending = fps;
-        if released[0].held.is_none() {
+        if !released[0].held {
             self.conn.batch(&format!("RELEASE {q}")).map_err(sql(&self.path, "release savepoint"))?;
         }
         Ok(())
@@ -954,26 +894,17 @@ impl WriteTxn {
                 .map_err(sql(&self.path, "roll back to savepoint"));
         };
         let mut undone = self.savepoints.split_off(i);
+        let held = undone.iter().filter(|s| s.held).count();
         let sp = undone.swap_remove(0);
-        match sp.held {
+        if sp.held {
             // Nothing since it reached the server: drop what was held back after it.
-            Some(held) => {
-                self.pending.truncate(held.mark);
-                self.pending_keys =
-                    self.pending.iter().enumerate().map(|(i, r)| ((r.namespace.clone(), r.key.clone()), i)).collect();
-                self.pending_bytes = self.pending.iter().map(|r| r.namespace.len() + r.key.len() + r.value.len()).sum();
-                self.fp_pending = held.fp_before;
-            }
+            self.sink.rollback_held(held);
+        } else {
             // Everything held back now came after it (a flush sends all savepoints).
-            None => {
-                self.pending.clear();
-                self.pending_keys.clear();
-                self.pending_bytes = 0;
-                self.fp_pending.clear();
-                self.conn
-                    .batch(&format!("ROLLBACK TO {q}; RELEASE {q}"))
-                    .map_err(sql(&self.path, "roll back to savepoint"))?;
-            }
+            self.sink.discard();
+            self.conn
+                .batch(&format!("ROLLBACK TO {q}; RELEASE {q}"))
+                .map_err(sql(&self.path, "roll back to savepoint"))?;
         }
         // What the fingerprint rows and read-ahead heads hold after the rollback is not
         // tracked: forget all.
@@ -1063,7 +994,7 @@ impl WriteTxn {
     /// writes back. Held-back writes would be invisible through it, hence the check.
     pub(crate) fn conn(&self) -> &Db {
         assert!(
-            self.pending.is_empty() && self.fp_pending.is_empty() && self.savepoints.iter().all(|s| s.held.is_none()),
+            self.sink.is_empty(),
             "WriteTxn::conn with held-back writes: call a WriteTxn method (they send them) first"
         );
         &self.conn
@@ -1111,61 +1042,21 @@ impl WriteTxn {
         meta: &Typed,
     ) -> Result<(), StateError> {
         self.forget_head(ns, key);
-        let serial = self.next_serial() as i64;
-        let keep_from = version as i64 - self.max_versions as i64 + 1;
-        let c = &self.conn;
-        let p = &self.path;
-        let (t, d) = (meta.kv_type.as_str(), meta.description.as_str());
-        if c.is_remote() {
-            // One round trip instead of three: the statements of one WITH see the same
-            // snapshot, so the history row is the latest as it was, and the trim cannot see
-            // that row (with max_versions = 1 it is not moved at all).
-            let move_old = if self.max_versions > 1 {
-                "moved AS (INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
-                                               type, description, key_created_at)
-                           SELECT namespace, key, version, value, deleted, ttl, created_at, serial, writer,
-                                  type, description, key_created_at FROM latest
-                            WHERE namespace = ?1 AND key = ?2),"
-            } else {
-                ""
-            };
-            c.execute(
-                &format!(
-                    "WITH {move_old}
-                          trimmed AS (DELETE FROM history WHERE namespace = ?1 AND key = ?2 AND version < ?12)
-                     UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8,
-                                       writer = ?9, type = ?10, description = ?11
-                      WHERE namespace = ?1 AND key = ?2"
-                ),
-                vals![ns, key, version as i64, stored, deleted, ttl as i64, now, serial, writer, t, d, keep_from],
-            )
-            .map_err(sql(p, "write key"))?;
-            return Ok(());
-        }
-        c.execute(
-            "INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
-                                  type, description, key_created_at)
-             SELECT namespace, key, version, value, deleted, ttl, created_at, serial, writer,
-                    type, description, key_created_at FROM latest
-              WHERE namespace = ?1 AND key = ?2",
-            vals![ns, key],
-        )
-        .map_err(sql(p, "move version to history"))?;
-        c.execute(
-            "UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8, writer = ?9,
-                               type = ?10, description = ?11
-              WHERE namespace = ?1 AND key = ?2",
-            vals![ns, key, version as i64, stored, deleted, ttl as i64, now, serial, writer, t, d],
-        )
-        .map_err(sql(p, "write key"))?;
-        if keep_from > 1 {
-            c.execute(
-                "DELETE FROM history WHERE namespace = ?1 AND key = ?2 AND version < ?3",
-                vals![ns, key, keep_from],
-            )
-            .map_err(sql(p, "trim history"))?;
-        }
-        Ok(())
+        let v = NextVersion {
+            ns,
+            key,
+            version: version as i64,
+            stored,
+            deleted,
+            ttl: ttl as i64,
+            now,
+            serial: self.next_serial() as i64,
+            writer,
+            kv_type: meta.kv_type.as_str(),
+            description: &meta.description,
+            max_versions: self.max_versions,
+        };
+        self.sink.append(&self.conn, &v).map_err(sql(&self.path, "write key"))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The PostgreSQL side of the [`Connection`] seam: the sync `postgres` crate, with a
 //! statement cache and `?N` placeholders rewritten to `$N`.
 
-use crate::state::backend::{Connection, DbError, Row, Val};
+use crate::state::backend::{Connection, DbError, Row, RowSink, Val};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -128,6 +128,10 @@ impl Connection for Pg {
         })?;
         let v = version.ok_or_else(|| DbError::Decode { column: 0, reason: "the query returned no row".into() })?;
         Ok(v as u32)
+    }
+
+    fn row_sink(&self) -> Box<dyn RowSink> {
+        Box::<super::write_behind::WriteBehind>::default()
     }
 }
 

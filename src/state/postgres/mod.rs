@@ -17,6 +17,7 @@
 mod conn;
 pub mod lock;
 pub mod restore;
+mod write_behind;
 
 use super::backend::Db;
 use super::{InitOutcome, StateError, StateStore, schema, sql};

@@ -1,6 +1,6 @@
 //! The SQLite side of the [`Connection`] seam: a state file through `rusqlite`.
 
-use super::backend::{Connection, DbError, Row, Val};
+use super::backend::{Connection, Db, DbError, NextVersion, Row, RowSink, Val, vals};
 
 /// An open SQLite state file.
 pub(crate) struct Lite(pub(crate) rusqlite::Connection);
@@ -62,6 +62,53 @@ impl Connection for Lite {
 
     fn schema_version(&self) -> Result<u32, DbError> {
         Ok(super::schema::user_version(&self.0)?)
+    }
+
+    fn row_sink(&self) -> Box<dyn RowSink> {
+        Box::new(Direct)
+    }
+}
+
+/// SQLite's [`RowSink`]: every write goes to the file at once (a statement is a function
+/// call), so nothing is held back.
+pub(crate) struct Direct;
+
+impl RowSink for Direct {
+    fn append(&mut self, c: &Db, v: &NextVersion<'_>) -> Result<(), DbError> {
+        c.execute(
+            "INSERT INTO history (namespace, key, version, value, deleted, ttl, created_at, serial, writer,
+                                  type, description, key_created_at)
+             SELECT namespace, key, version, value, deleted, ttl, created_at, serial, writer,
+                    type, description, key_created_at FROM latest
+              WHERE namespace = ?1 AND key = ?2",
+            vals![v.ns, v.key],
+        )?;
+        c.execute(
+            "UPDATE latest SET version = ?3, value = ?4, deleted = ?5, ttl = ?6, created_at = ?7, serial = ?8, writer = ?9,
+                               type = ?10, description = ?11
+              WHERE namespace = ?1 AND key = ?2",
+            vals![
+                v.ns,
+                v.key,
+                v.version,
+                v.stored,
+                v.deleted,
+                v.ttl,
+                v.now,
+                v.serial,
+                v.writer,
+                v.kv_type,
+                v.description
+            ],
+        )?;
+        let keep_from = v.version - v.max_versions as i64 + 1;
+        if keep_from > 1 {
+            c.execute(
+                "DELETE FROM history WHERE namespace = ?1 AND key = ?2 AND version < ?3",
+                vals![v.ns, v.key, keep_from],
+            )?;
+        }
+        Ok(())
     }
 }
 
