@@ -155,6 +155,9 @@ pub(crate) trait Connection: Send {
     fn schema_version(&self) -> Result<u32, DbError>;
     /// Where a write transaction on this connection sends its rows.
     fn row_sink(&self) -> Box<dyn RowSink>;
+    /// Bytes of a server-side state's tables and indexes; `None` for a file (its size is
+    /// the file's).
+    fn storage_bytes(&self) -> Result<Option<u64>, DbError>;
 }
 
 /// The connection of an open state.
@@ -267,6 +270,11 @@ impl Db {
     /// See [`Connection::secret_rows`].
     pub fn secret_rows(&self) -> &'static str {
         self.0.secret_rows()
+    }
+
+    /// See [`Connection::storage_bytes`].
+    pub fn storage_bytes(&self) -> Result<Option<u64>, DbError> {
+        self.0.storage_bytes()
     }
 
     /// See [`Connection::row_sink`].

@@ -7,7 +7,6 @@
 //! the same per-row loop as before on SQLite, where a loop is the cheapest form.
 
 use super::backend::{Db, NewRow, vals};
-use super::fingerprint::Digest;
 use super::{StateError, sql};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -115,121 +114,6 @@ pub(crate) fn copy_field(out: &mut Vec<u8>, field: &str) {
         }
     }
     out.push(b'\t');
-}
-
-/// Insert fingerprint rows of namespaces that have none (COPY on PostgreSQL).
-pub(crate) fn insert_fingerprints(conn: &Db, path: &Path, rows: &[(&str, &Digest)]) -> Result<(), StateError> {
-    if !conn.is_remote() || rows.is_empty() {
-        return put_fingerprints(conn, path, rows);
-    }
-    let mut data = Vec::with_capacity(rows.iter().map(|(n, _)| n.len() + 40).sum());
-    for (ns, d) in rows {
-        copy_field(&mut data, ns);
-        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-        copy_field(&mut data, &format!("\\x{hex}"));
-        data.pop();
-        data.push(b'\n');
-    }
-    conn.copy_in("COPY fingerprints (namespace, digest) FROM STDIN", &data).map_err(sql(path, "write fingerprints"))?;
-    Ok(())
-}
-
-/// Write (insert or replace) fingerprint rows.
-pub(crate) fn put_fingerprints(conn: &Db, path: &Path, rows: &[(&str, &Digest)]) -> Result<(), StateError> {
-    if !conn.is_remote() {
-        for (ns, d) in rows {
-            super::fingerprint::put_row(conn, path, ns, d)?;
-        }
-        return Ok(());
-    }
-    for chunk in rows.chunks(CHUNK) {
-        let ns: Vec<&str> = chunk.iter().map(|(n, _)| *n).collect();
-        let digest: Vec<&[u8]> = chunk.iter().map(|(_, d)| &d[..]).collect();
-        conn.execute(
-            "INSERT INTO fingerprints (namespace, digest) SELECT * FROM unnest(?1::text[], ?2::bytea[])
-             ON CONFLICT (namespace) DO UPDATE SET digest = excluded.digest",
-            vals![super::backend::Val::TA(&ns), super::backend::Val::BA(&digest)],
-        )
-        .map_err(sql(path, "write fingerprints"))?;
-    }
-    Ok(())
-}
-
-/// Drop fingerprint rows.
-pub(crate) fn delete_fingerprints(conn: &Db, path: &Path, namespaces: &[&str]) -> Result<(), StateError> {
-    if !conn.is_remote() {
-        for ns in namespaces {
-            super::fingerprint::delete_row(conn, path, ns)?;
-        }
-        return Ok(());
-    }
-    for chunk in namespaces.chunks(CHUNK) {
-        conn.execute(
-            "DELETE FROM fingerprints f USING unnest(?1::text[]) AS u(n) WHERE f.namespace = u.n COLLATE \"C\"",
-            vals![super::backend::Val::TA(chunk)],
-        )
-        .map_err(sql(path, "drop fingerprints"))?;
-    }
-    Ok(())
-}
-
-/// The fingerprint rows of `namespaces` that exist.
-pub(crate) fn read_fingerprints(
-    conn: &Db,
-    path: &Path,
-    namespaces: &[&str],
-) -> Result<HashMap<String, Digest>, StateError> {
-    let mut out = HashMap::new();
-    if !conn.is_remote() {
-        for ns in namespaces {
-            if let Some(d) = super::fingerprint::read_row(conn, path, ns)? {
-                out.insert(ns.to_string(), d);
-            }
-        }
-        return Ok(out);
-    }
-    for chunk in namespaces.chunks(CHUNK) {
-        conn.query(
-            "SELECT f.namespace, f.digest FROM fingerprints f JOIN unnest(?1::text[]) AS u(n)
-                ON f.namespace = u.n COLLATE \"C\"",
-            vals![super::backend::Val::TA(chunk)],
-            |r| {
-                // A row of another length is no fingerprint (as `read_row` reads it).
-                if let Ok(d) = r.bytes(1)?.try_into() {
-                    out.insert(r.text(0)?, d);
-                }
-                Ok(())
-            },
-        )
-        .map_err(sql(path, "read fingerprints"))?;
-    }
-    Ok(out)
-}
-
-/// Which of `namespaces` have a live key.
-pub(crate) fn live_namespaces(conn: &Db, path: &Path, namespaces: &[&str]) -> Result<HashSet<String>, StateError> {
-    let mut out = HashSet::new();
-    if !conn.is_remote() {
-        for ns in namespaces {
-            if super::fingerprint::is_live(conn, path, ns)? {
-                out.insert(ns.to_string());
-            }
-        }
-        return Ok(out);
-    }
-    for chunk in namespaces.chunks(CHUNK) {
-        conn.query(
-            "SELECT u.n FROM unnest(?1::text[]) AS u(n)
-              WHERE EXISTS (SELECT 1 FROM latest WHERE namespace = u.n COLLATE \"C\" AND deleted = 0)",
-            vals![super::backend::Val::TA(chunk)],
-            |r| {
-                out.insert(r.text(0)?);
-                Ok(())
-            },
-        )
-        .map_err(sql(path, "read namespaces"))?;
-    }
-    Ok(out)
 }
 
 /// `(namespace, key)` -> live value.

@@ -142,7 +142,7 @@ fn incremental<D, E: From<StateError>>(
         if *ns == bucket || pre.unread_live.contains(ns) {
             continue;
         }
-        if !dirty.contains(ns) || fingerprint::is_live(conn, path, ns)? {
+        if !dirty.contains(ns) || super::fingerprint_rows::is_live(conn, path, ns)? {
             pre.unread_live.insert(ns.clone());
         }
     }

@@ -133,6 +133,21 @@ impl Connection for Pg {
     fn row_sink(&self) -> Box<dyn RowSink> {
         Box::<super::write_behind::WriteBehind>::default()
     }
+
+    fn storage_bytes(&self) -> Result<Option<u64>, DbError> {
+        let mut n = 0;
+        self.query(
+            "SELECT CAST(coalesce(sum(pg_total_relation_size(c.oid)), 0) AS BIGINT) FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+            &[],
+            &mut |r| {
+                n = r.i64(0)?;
+                Ok(())
+            },
+        )?;
+        Ok(Some(n as u64))
+    }
 }
 
 fn pg_params<'a>(params: &'a [Val<'a>]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {

@@ -55,6 +55,11 @@ impl PgTarget {
         PathBuf::from(format!("postgres:{}/{}", self.registry, self.bucket_id))
     }
 
+    /// A new session of the bucket's state (a lost one's replacement).
+    pub(crate) fn reopen(&self) -> Result<Db, StateError> {
+        Ok(Db::new(Pg::new(self.connect("reconnect")?)))
+    }
+
     /// A new connection with `search_path` on the bucket's schema.
     pub fn connect(&self, purpose: &'static str) -> Result<postgres::Client, StateError> {
         let mut client = connect(&self.url, &self.display(), purpose)?;
@@ -255,39 +260,4 @@ pub(crate) fn create_bucket(
     .map_err(err("register the bucket"))?;
     tx.commit().map_err(err("commit"))?;
     Ok(true)
-}
-
-impl StateStore {
-    /// Bytes of a PostgreSQL state's tables and indexes; `None` for SQLite (its file is the size).
-    pub fn storage_bytes(&self) -> Result<Option<u64>, StateError> {
-        if !self.conn.is_remote() {
-            return Ok(None);
-        }
-        let n = self
-            .conn
-            .query_one(
-                "SELECT CAST(coalesce(sum(pg_total_relation_size(c.oid)), 0) AS BIGINT) FROM pg_class c
-                   JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE n.nspname = current_schema() AND c.relkind = 'r'",
-                &[],
-                |r| r.i64(0),
-            )
-            .map_err(sql(&self.path, "measure the state"))?;
-        Ok(Some(n as u64))
-    }
-
-    /// Whether this state's PostgreSQL session has ended (a server restart, a terminated
-    /// backend); a long-running reader ([`crate::serve`]) then [`Self::reconnect`]s.
-    pub fn connection_lost(&self) -> bool {
-        self.conn.is_closed()
-    }
-
-    /// A new session for a PostgreSQL state whose connection was lost (no-op on SQLite).
-    /// The statement cache goes with the old session; the keyring stays.
-    pub fn reconnect(&mut self) -> Result<(), StateError> {
-        if let Some(t) = &self.pg {
-            self.conn = Db::new(Pg::new(t.connect("reconnect")?));
-        }
-        Ok(())
-    }
 }

@@ -67,6 +67,10 @@ impl Connection for Lite {
     fn row_sink(&self) -> Box<dyn RowSink> {
         Box::new(Direct)
     }
+
+    fn storage_bytes(&self) -> Result<Option<u64>, DbError> {
+        Ok(None)
+    }
 }
 
 /// SQLite's [`RowSink`]: every write goes to the file at once (a statement is a function
