@@ -167,7 +167,7 @@ fn state_write(rows: &[(String, String, String)]) -> Duration {
     let start = Instant::now();
     let mut txn = store.begin_write("bench", Duration::ZERO, 1_767_323_045).unwrap();
     for (ns, k, v) in rows {
-        txn.put_new(ns, k, v, 0, "apply", 1_767_323_045).unwrap();
+        txn.put(kvform::state::Write::new(ns, k, v, "apply", 1_767_323_045).expect_new()).unwrap();
     }
     txn.commit(kvform::state::ApplyRecord::new("bench", 1_767_323_045)).unwrap();
     let took = start.elapsed();

@@ -9,6 +9,7 @@
 #[path = "tf_support/mod.rs"]
 mod tf_support;
 
+use kvform::state::Write;
 use kvform::state::{ApplyRecord, Location, PgLocation, StateStore};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ fn crash_writer_child() {
         let mut t = store.begin_write("crash-writer", Duration::from_secs(10), 1767323045).unwrap();
         let serial = t.next_serial();
         for k in 0..KEYS {
-            t.put(NS, &format!("k{k:05}"), &format!("t{serial}"), 0, "crash", serial as i64).unwrap();
+            t.put(Write::new(NS, &format!("k{k:05}"), &format!("t{serial}"), "crash", serial as i64)).unwrap();
         }
         let committed = t.commit(ApplyRecord::new("crash-writer", 0)).unwrap();
         assert_eq!(committed, serial);

@@ -141,7 +141,7 @@ fn a_held_lock_names_its_holder_and_a_dropped_connection_releases_it() {
     let o = kvform(d, &["kv", "set", "--lock-timeout", "5s", "vars/job/web", "k", "w"]);
     assert!(o.status.success(), "the lock was released with the connection: {}", stderr(&o));
     // The old holder cannot commit without its lock.
-    txn.put("vars/job/web", "k", "lost", 0, "test", 1767323045).unwrap();
+    txn.put(kvform::state::Write::new("vars/job/web", "k", "lost", "test", 1767323045)).unwrap();
     let err = txn.commit(kvform::state::ApplyRecord::new("apply", 1767323045)).unwrap_err();
     assert!(err.to_string().contains("lock was lost"), "{err}");
     assert_eq!(ok(d, &["kv", "get", "vars/job/web", "k"]).trim(), "w");

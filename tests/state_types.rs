@@ -3,6 +3,7 @@
 //! a schema-1 state. The typed writes run on both backends.
 
 use kvform::kv::{KvType, Typed};
+use kvform::state::Write;
 use kvform::state::schema::{MIGRATIONS, SCHEMA_VERSION};
 use kvform::state::{ApplyRecord, InitOutcome, Location, PgLocation, StateError, StateStore, WriteOutcome};
 use std::time::Duration;
@@ -37,17 +38,26 @@ fn typed_writes_validate_and_keep_their_metadata_at(loc: Location) {
     loc.init(1_767_323_045).unwrap();
     let mut t = loc.open().unwrap().begin_write("t", Duration::ZERO, 1_767_323_045).unwrap();
     let number = Typed::new(KvType::Number, "  replicas wanted ");
-    let err = t.put_typed(NS, "n", "abc", 0, "t", NOW, &number).unwrap_err();
+    let err = t.put(Write::new(NS, "n", "abc", "t", NOW).described(&number)).unwrap_err();
     assert!(matches!(err, StateError::WrongType { .. }), "{err}");
     assert!(err.to_string().contains("vars/job/api n: \"abc\" is not a number"), "{err}");
     assert!(t.get(NS, "n").unwrap().is_none(), "nothing written");
-    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW, &number).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(
+        t.put(Write::new(NS, "n", "3", "t", NOW).described(&number)).unwrap(),
+        WriteOutcome::Created { version: 1 }
+    );
     // Same value and metadata: not a change. A new description is.
-    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW + 1, &number).unwrap(), WriteOutcome::Unchanged { version: 1 });
+    assert_eq!(
+        t.put(Write::new(NS, "n", "3", "t", NOW + 1).described(&number)).unwrap(),
+        WriteOutcome::Unchanged { version: 1 }
+    );
     let described = Typed::new(KvType::Number, "replicas");
-    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW + 2, &described).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert_eq!(
+        t.put(Write::new(NS, "n", "3", "t", NOW + 2).described(&described)).unwrap(),
+        WriteOutcome::Updated { version: 2 }
+    );
     // An untyped write is a string write that keeps the description.
-    assert_eq!(t.put(NS, "n", "three", 0, "t", NOW + 3).unwrap(), WriteOutcome::Updated { version: 3 });
+    assert_eq!(t.put(Write::new(NS, "n", "three", "t", NOW + 3)).unwrap(), WriteOutcome::Updated { version: 3 });
     assert!(t.tombstone(NS, "n", "t", NOW + 4).unwrap());
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
 

@@ -60,7 +60,7 @@ pub(crate) use read::{
     read_purged_jobs, read_snapshot,
 };
 pub use store::StateStore;
-pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
+pub use txn::{ApplyRecord, ApplyStatus, Write, WriteOutcome, WriteTxn};
 
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};
 use crate::secrets::{Keyring, SecretsError};

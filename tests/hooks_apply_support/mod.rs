@@ -9,6 +9,7 @@ use kvform::hooks::steps_impl::RuntimeHooks;
 use kvform::model::{self, types::Desired, types::Prior};
 use kvform::plan::{Action, Change, Plan, PlanOptions, diff};
 use kvform::secrets::Keyring;
+use kvform::state::Write;
 use kvform::state::{StateStore, WriteTxn};
 use kvform::workspace::{self, types::Settings};
 use std::os::unix::fs::PermissionsExt;
@@ -219,14 +220,13 @@ pub struct Applied {
 fn apply_change(txn: &mut WriteTxn, c: &Change) {
     match c.action {
         Action::Create | Action::Update => {
-            txn.put(
+            txn.put(Write::new(
                 &c.namespace,
                 &c.key,
                 &c.after.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                0,
                 "apply",
                 NOW,
-            )
+            ))
             .unwrap();
         }
         Action::Tombstone => {

@@ -1,5 +1,5 @@
 //! PostgreSQL's [`RowSink`]: the write-behind of a write transaction. Every statement is a
-//! round trip there, so first versions of keys (`WriteTxn::put_new`), fingerprint rows and
+//! round trip there, so first versions of keys (`Write::expect_new`), fingerprint rows and
 //! savepoints are held back here and handed to the transaction to send in bulk
 //! ([`RowSink::drain`]) when anything after them has to reach the server: a job that only
 //! creates keys costs no round trip of its own, and its rows travel in the same COPY as
@@ -20,7 +20,7 @@ type Digest = [u8; 16];
 
 #[derive(Default)]
 pub(crate) struct WriteBehind {
-    /// First versions from `put_new`, in order …
+    /// First versions (`Write::expect_new`), in order …
     pending: Vec<NewRow>,
     /// Where each held-back key is in `pending`.
     pending_keys: HashMap<(String, String), usize>,

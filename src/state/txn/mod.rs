@@ -122,12 +122,56 @@ impl Counts {
     }
 }
 
-/// The metadata of a write: set both (`put_typed`), or set the type and keep the key's
-/// description (`put`, `put_as`).
+/// The metadata of a write: set both ([`Write::described`]), or set the type and keep the
+/// key's description.
 #[derive(Clone, Copy)]
 enum Meta<'a> {
     Set(&'a Typed),
     Keep(KvType),
+}
+
+/// One write of a key, for [`WriteTxn::put`]: by default a `string` value without ttl that
+/// keeps the key's description.
+#[derive(Clone, Copy)]
+pub struct Write<'a> {
+    ns: &'a str,
+    key: &'a str,
+    value: &'a str,
+    ttl: u64,
+    writer: &'a str,
+    now: i64,
+    meta: Meta<'a>,
+    expect_new: bool,
+}
+
+impl<'a> Write<'a> {
+    /// `value` for `key` in `ns`, written by `writer` at `now`.
+    pub fn new(ns: &'a str, key: &'a str, value: &'a str, writer: &'a str, now: i64) -> Write<'a> {
+        Write { ns, key, value, ttl: 0, writer, now, meta: Meta::Keep(KvType::String), expect_new: false }
+    }
+
+    /// Seconds the value lives (0: for ever).
+    pub fn ttl(self, ttl: u64) -> Write<'a> {
+        Write { ttl, ..self }
+    }
+
+    /// A typed value that keeps the key's description: the apply's write of an HCL-typed
+    /// key (the workspace owns the value and type, an operator the description).
+    pub fn typed(self, kv_type: KvType) -> Write<'a> {
+        Write { meta: Meta::Keep(kv_type), ..self }
+    }
+
+    /// Type and description both set (SPEC §9).
+    pub fn described(self, typed: &'a Typed) -> Write<'a> {
+        Write { meta: Meta::Set(typed), ..self }
+    }
+
+    /// The caller expects the key to have no row (a plan's create): written with one
+    /// insert and no read where it can be (not in `secrets/*`, not with a description);
+    /// a key that exists after all is written as any other.
+    pub fn expect_new(self) -> Write<'a> {
+        Write { expect_new: true, ..self }
+    }
 }
 
 pub struct WriteTxn {
@@ -339,7 +383,7 @@ impl WriteTxn {
     pub fn get(&mut self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
         // Held-back writes can change only their own keys' rows (and the derived keys read
         // from them), so other reads need not send them, and a held-back key is its row:
-        // `put_new`'s caller vouched that it had none (the apply's plan, read under this
+        // `Write::expect_new`'s caller vouched that it had none (the apply's plan, read under this
         // lock), so it is version 1 as written. (Were that wrong, the flush would write the
         // value as `put` does: the same value, a later version.)
         if crate::kv::derived::derivation(ns, key).is_some() {

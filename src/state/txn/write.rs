@@ -1,57 +1,26 @@
-//! The writes of a [`WriteTxn`]: a new version of a key (`put` and its typed and
-//! first-version forms), a tombstone, a purge, a reseal.
+//! The writes of a [`WriteTxn`]: a new version of a key ([`Write`]), a tombstone, a
+//! purge, a reseal.
 
 use super::*;
 
 impl WriteTxn {
-    /// Append a version unless identical (value and ttl) to the live latest row. Revives a
-    /// tombstone. The value is trimmed. In `secrets/*` namespaces `value` is plaintext and
-    /// is sealed here for the new version. An untyped write is a `string` write that keeps
-    /// the key's description ([`Self::put_typed`] sets both).
-    pub fn put(
-        &mut self,
-        ns: &str,
-        key: &str,
-        value: &str,
-        ttl: u64,
-        writer: &str,
-        now: i64,
-    ) -> Result<WriteOutcome, StateError> {
-        self.write(ns, key, value, ttl, writer, now, Meta::Keep(KvType::String))
-    }
-
-    /// [`Self::put`] with a type, keeping the key's description: the apply's write of an
-    /// HCL-typed key (the workspace owns the value and type, an operator the description).
-    #[allow(clippy::too_many_arguments)]
-    pub fn put_as(
-        &mut self,
-        ns: &str,
-        key: &str,
-        value: &str,
-        ttl: u64,
-        writer: &str,
-        now: i64,
-        kv_type: KvType,
-    ) -> Result<WriteOutcome, StateError> {
-        check_type(kv_type, ns, key, value)?;
-        self.write(ns, key, value, ttl, writer, now, Meta::Keep(kv_type))
-    }
-
-    /// [`Self::put`] with a type and description (SPEC §9). The value is validated against
-    /// the type first; nothing is written when it does not fit.
-    #[allow(clippy::too_many_arguments)]
-    pub fn put_typed(
-        &mut self,
-        ns: &str,
-        key: &str,
-        value: &str,
-        ttl: u64,
-        writer: &str,
-        now: i64,
-        typed: &Typed,
-    ) -> Result<WriteOutcome, StateError> {
-        check_type(typed.kv_type, ns, key, value)?;
-        self.write(ns, key, value, ttl, writer, now, Meta::Set(typed))
+    /// Write a key ([`Write`]): append a version unless identical (value, ttl, type and
+    /// description) to the live latest row. Revives a tombstone. The value is trimmed and
+    /// checked against its type first (nothing is written when it does not fit). In
+    /// `secrets/*` namespaces `value` is plaintext and is sealed here for the new version.
+    pub fn put(&mut self, w: Write<'_>) -> Result<WriteOutcome, StateError> {
+        let kv_type = match w.meta {
+            Meta::Set(t) => t.kv_type,
+            Meta::Keep(t) => t,
+        };
+        if w.expect_new
+            && let Meta::Keep(kv_type) = w.meta
+            && !is_secret_key(w.ns, w.key)
+        {
+            return self.put_first(w.ns, w.key, w.value, w.ttl, w.writer, w.now, kv_type);
+        }
+        check_type(kv_type, w.ns, w.key, w.value)?;
+        self.write(w.ns, w.key, w.value, w.ttl, w.writer, w.now, w.meta)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -130,25 +99,11 @@ impl WriteTxn {
         Ok(outcome)
     }
 
-    /// [`Self::put`] for a key the caller expects to be absent (a plan's create of a key
-    /// with no row): one insert instead of a read then an insert, which halves the B-tree
-    /// work of a first apply. If the key exists after all (a hook wrote it meanwhile), or
-    /// the namespace holds secrets, this is exactly `put`.
-    pub fn put_new(
-        &mut self,
-        ns: &str,
-        key: &str,
-        value: &str,
-        ttl: u64,
-        writer: &str,
-        now: i64,
-    ) -> Result<WriteOutcome, StateError> {
-        self.put_new_as(ns, key, value, ttl, writer, now, KvType::String)
-    }
-
-    /// [`Self::put_new`] with a type, as [`Self::put_as`] is `put` with one.
+    /// [`Write::expect_new`]: one insert instead of a read then an insert, which halves
+    /// the B-tree work of a first apply (and the sink may hold it back). If the key exists
+    /// after all (a hook wrote it meanwhile), this is exactly `put`.
     #[allow(clippy::too_many_arguments)]
-    pub fn put_new_as(
+    fn put_first(
         &mut self,
         ns: &str,
         key: &str,
@@ -158,9 +113,6 @@ impl WriteTxn {
         now: i64,
         kv_type: KvType,
     ) -> Result<WriteOutcome, StateError> {
-        if is_secret_key(ns, key) {
-            return self.put_as(ns, key, value, ttl, writer, now, kv_type);
-        }
         check_type(kv_type, ns, key, value)?;
         check_name("namespace", ns)?;
         check_name("key", key)?;
@@ -192,7 +144,7 @@ impl WriteTxn {
         self.flush()?;
         let meta = Typed { kv_type, description: String::new() };
         if !self.insert_first(ns, key, value.trim(), ttl, writer, now, &meta)? {
-            return self.put_as(ns, key, value, ttl, writer, now, kv_type);
+            return self.write(ns, key, value, ttl, writer, now, Meta::Keep(kv_type));
         }
         self.note_write(ns, writer)?;
         Ok(WriteOutcome::Created { version: 1 })
