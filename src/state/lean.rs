@@ -30,9 +30,7 @@ pub enum ReadMode {
 /// scans instead of one query each (same result, fewer round trips).
 const SCAN_SHARE: usize = 4;
 
-/// Which units a plan may leave unprojected (`crate::model::project::Skip`): the
-/// projection of the desired state takes it, the state decides it.
-pub type Skip<'a> = &'a dyn Fn(&str, &InputDigest) -> bool;
+pub use crate::kv::inputs::Skip;
 
 /// Project every unit.
 fn project_all(_: &str, _: &InputDigest) -> bool {
