@@ -85,6 +85,6 @@ fn storm(root: &std::path::Path, loc: &Location) {
         assert_eq!(e.version, (WRITES / 2) as u64);
         assert_eq!(e.value, format!("p{i}-w{}", WRITES - 1));
     }
-    let report = s.check().unwrap();
+    let report = kvform::state::check::check(&s).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
 }

@@ -67,7 +67,7 @@ fn random_ms(lo: u64, hi: u64) -> u64 {
 
 fn verify(loc: &Location, last_committed: u64) -> u64 {
     let s = loc.open().unwrap();
-    let report = s.check().unwrap();
+    let report = kvform::state::check::check(&s).unwrap();
     assert!(report.ok(), "state check after SIGKILL: {:?}", report.problems);
     let serial = s.meta().unwrap().serial;
     assert!(

@@ -144,7 +144,7 @@ fn versions_tombstones_and_revival_on((_d, path): (tempfile::TempDir, Location))
     let audit = s.audit(10).unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!((audit[0].serial, audit[0].added, audit[0].changed, audit[0].destroyed), (1, 2, 2, 1));
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
 }
 both!(versions_tombstones_and_revival, versions_tombstones_and_revival_on_postgres, versions_tombstones_and_revival_on);
 
@@ -203,7 +203,7 @@ fn history_is_trimmed_to_max_versions_on((_d, path): (tempfile::TempDir, Locatio
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     let v: Vec<u64> = versions(&path, NS, "k").into_iter().map(|r| r.0).collect();
     assert_eq!(v, vec![5, 6, 7]);
-    assert!(open(&path).unwrap().check().unwrap().ok());
+    assert!(kvform::state::check::check(&open(&path).unwrap()).unwrap().ok());
 }
 both!(
     history_is_trimmed_to_max_versions,
@@ -415,7 +415,7 @@ fn secrets_are_sealed_at_rest_and_bound_to_their_row() {
     let err = ring.open("secrets/job/api", "token", other.version, &other.value).unwrap_err().to_string();
     assert!(err.contains("secrets/job/api token") && !err.contains("hunter2"), "{err}");
     assert!(ring.open("secrets/job/api", "token", 1, &e.value).is_err());
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
     assert!(!format!("{s:?} {e:?}").contains("hunter2"));
     drop(s);
     // Not in any file of the state.
@@ -476,7 +476,7 @@ fn files_are_private() {
     }
     assert_eq!(mode(&kvform::state::lock::lock_path(&path)), 0o600);
     let backup = dir.path().join("b.db");
-    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    kvform::state::backup::backup(&StateStore::open(&path).unwrap(), &backup).unwrap();
     assert_eq!(mode(&backup), 0o600);
 }
 
@@ -563,7 +563,7 @@ fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live_
     assert!(s.get(NS, "recently-dead").unwrap().is_some());
     assert!(s.get(NS, "dead").unwrap().is_none());
     assert!(s.get("maand/job/api/worker/10.0.0.2", "version").unwrap().is_some());
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
 }
 both!(
     gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live,
@@ -579,7 +579,7 @@ fn check_reports_broken_invariants() {
         t.put(Write::new(NS, "k", v, "t", NOW)).unwrap();
     }
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
-    assert!(StateStore::open(&path).unwrap().check().unwrap().ok());
+    assert!(kvform::state::check::check(&StateStore::open(&path).unwrap()).unwrap().ok());
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute("DELETE FROM history WHERE version = 2", []).unwrap();
     c.execute(
@@ -589,7 +589,7 @@ fn check_reports_broken_invariants() {
     )
     .unwrap();
     drop(c);
-    let report = StateStore::open(&path).unwrap().check().unwrap();
+    let report = kvform::state::check::check(&StateStore::open(&path).unwrap()).unwrap();
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
     assert!(report.problems[0].contains("vars/job/api k: versions 1..3 have gaps"), "{:?}", report.problems);
     assert!(report.problems[1].contains("unsealed"), "{:?}", report.problems);
@@ -602,7 +602,7 @@ fn backup_restore_round_trip_and_corrupt_restore_is_refused() {
     t.put(Write::new(NS, "k", "before-backup", "t", NOW)).unwrap();
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
     let backup = dir.path().join("backup.db");
-    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    kvform::state::backup::backup(&StateStore::open(&path).unwrap(), &backup).unwrap();
     let mut t = txn(&path);
     t.put(Write::new(NS, "k", "after-backup", "t", NOW)).unwrap();
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
@@ -638,7 +638,7 @@ fn backup_restore_round_trip_and_corrupt_restore_is_refused() {
     assert_eq!(s.audit(1).unwrap()[0].operation, "state restore");
     assert_eq!(s.meta().unwrap().lineage, before.lineage);
     assert_eq!(s.get(NS, "k").unwrap().unwrap().value, "before-backup");
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
     assert_eq!(StateStore::open(&kept).unwrap().get(NS, "k").unwrap().unwrap().value, "after-backup");
 }
 
@@ -648,7 +648,7 @@ fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
     let path = dir.path().join("data/kvform.db");
     StateStore::init(&path, 1767323045).unwrap();
     let backup = dir.path().join("backup.db");
-    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    kvform::state::backup::backup(&StateStore::open(&path).unwrap(), &backup).unwrap();
     for value in ["first", "second"] {
         let mut t = txn(&path);
         t.put(Write::new(NS, "k", value, "t", NOW)).unwrap();
@@ -662,9 +662,9 @@ fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
         .collect();
     assert_eq!(kept.len(), 2, "{kept:?}");
     let store = StateStore::open(&path).unwrap();
-    assert!(store.backup(&path).is_err(), "backing up onto the live state must be refused");
-    assert!(store.backup(&dir.path().join("data/../data/kvform.db-wal")).is_err());
-    assert!(store.check().unwrap().ok());
+    assert!(kvform::state::backup::backup(&store, &path).is_err(), "backing up onto the live state must be refused");
+    assert!(kvform::state::backup::backup(&store, &dir.path().join("data/../data/kvform.db-wal")).is_err());
+    assert!(kvform::state::check::check(&store).unwrap().ok());
 }
 
 fn put_new_inserts_once_and_falls_back_to_put_for_an_existing_key_on((_d, path): (tempfile::TempDir, Location)) {
@@ -735,7 +735,7 @@ fn put_new_is_seen_undone_and_counted_like_put_on((_d, path): (tempfile::TempDir
     assert_eq!(store.get("vars/job/many", "k24999").unwrap().map(|e| e.value).as_deref(), Some("24999"));
     let last = &store.audit(1).unwrap()[0];
     assert_eq!((last.added, last.changed), (25_001, 1), "{last:?}");
-    let report = store.check().unwrap();
+    let report = kvform::state::check::check(&store).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
 }
 both!(

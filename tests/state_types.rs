@@ -76,7 +76,7 @@ fn typed_writes_validate_and_keep_their_metadata_at(loc: Location) {
     let meta = s.key_meta(NS, "n").unwrap().unwrap();
     assert_eq!(meta.key_created_at, NOW, "created = the first version's time");
     assert_eq!(s.get(NS, "n").unwrap().unwrap().created_at, NOW + 4, "updated = this version's time");
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
 }
 
 // SQLite only: a schema-1 state is a file of kvform 0.1; a PostgreSQL bucket is created at the current schema in one step.
@@ -106,7 +106,7 @@ fn a_schema_1_state_migrates_with_its_rows_typed_string() {
     assert_eq!(h, vec![(2, "v2".into(), KvType::String), (3, "v3".into(), KvType::String)]);
     // The oldest kept version stands in for the first one.
     assert_eq!(s.key_meta(NS, "k").unwrap().unwrap().key_created_at, 200);
-    assert!(s.check().unwrap().ok(), "{:?}", s.check().unwrap().problems);
+    assert!(kvform::state::check::check(&s).unwrap().ok(), "{:?}", kvform::state::check::check(&s).unwrap().problems);
     assert_eq!(s.meta().unwrap().serial, 3);
 }
 

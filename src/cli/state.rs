@@ -180,7 +180,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let session = Session::new(ctx)?;
             let (b, store) = (&session.bucket, session.open_state()?);
             let meta = store.meta()?;
-            let mut report = store.check()?;
+            let mut report = state::check::check(&store)?;
             report.problems.extend(unreadable_secrets(b, &store)?);
             if !report.ok() {
                 bail!(state::StateError::Corrupt { path: store.path().to_path_buf(), problems: report.problems });
@@ -197,7 +197,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         StateCommand::Backup { file } => {
             let store = Session::new(ctx)?.open_state()?;
             let meta = store.meta()?;
-            store.backup(&file)?;
+            state::backup::backup(&store, &file)?;
             ctx.printer.out(&format!("backed up serial {} to {}", meta.serial, file.display()));
             Ok(ExitCode::SUCCESS)
         }
@@ -327,7 +327,7 @@ fn info(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
     let (holder, stale) = store.lock_status()?;
     // Counts per namespace class, in the ownership table's order.
     let mut classes: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
-    for s in store.namespace_stats()? {
+    for s in state::check::namespace_stats(&store)? {
         let class = NamespaceKind::parse(&s.namespace).map_or("(outside the layout)", |k| k.rule().pattern);
         let c = classes.entry(class).or_default();
         c[0] += s.live;

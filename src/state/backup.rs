@@ -28,24 +28,22 @@ pub(crate) const RESTORE_RECORD: &str =
                                                     duration_ms, added, changed, destroyed, removed, resealed, status)
                                VALUES (?1, 'state restore', ?2, ?3, ?4, ?4, 0, 0, 0, 0, 0, 0, 'success')";
 
-impl StateStore {
-    /// Write a consistent copy of the state to `dest` (mode 0600), replacing it atomically.
-    pub fn backup(&self, dest: &Path) -> Result<(), StateError> {
-        if is_state_file(self.path(), dest) {
-            return Err(StateError::Io {
-                path: dest.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "that is the live state (or its WAL/lock file); back up to another file",
-                ),
-            });
-        }
-        match self.conn().lite() {
-            Some(c) => backup_connection(c, self.path(), dest),
-            // A PostgreSQL state is copied row by row into a new SQLite file: the backup is
-            // portable and restores onto either backend.
-            None => super::copy::to_sqlite_file(self, dest),
-        }
+/// Write a consistent copy of the state to `dest` (mode 0600), replacing it atomically.
+pub fn backup(store: &StateStore, dest: &Path) -> Result<(), StateError> {
+    if is_state_file(store.path(), dest) {
+        return Err(StateError::Io {
+            path: dest.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "that is the live state (or its WAL/lock file); back up to another file",
+            ),
+        });
+    }
+    match store.conn().lite() {
+        Some(c) => backup_connection(c, store.path(), dest),
+        // A PostgreSQL state is copied row by row into a new SQLite file: the backup is
+        // portable and restores onto either backend.
+        None => super::copy::to_sqlite_file(store, dest),
     }
 }
 
@@ -165,7 +163,7 @@ pub fn restore(
         let aside = unused_name(state, &format!(".before-restore.{serial}"));
         match current {
             Ok((store, meta)) => {
-                store.backup(&aside)?;
+                backup(&store, &aside)?;
                 previous = Some(meta);
             }
             // A broken state (the usual reason to restore): keep its bytes as they are.
