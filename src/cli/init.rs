@@ -325,7 +325,6 @@ enum Gitignore {
 
 /// The ignore lines this bucket needs: [`GITIGNORE`], plus the state file (and its WAL, lock
 /// and restore copies) when `kvform.hcl` moved it out of `data/` but kept it in the bucket.
-
 fn gitignore_lines(state_path: &Path) -> Vec<String> {
     let mut lines: Vec<String> = GITIGNORE.iter().map(|l| l.to_string()).collect();
     let inside =

@@ -1,21 +1,22 @@
 //! The state store: the versioned key-value state of one bucket in SQLite or PostgreSQL
 //! (SPEC §4 "The state", §10 "State backends").
 //!
-//! Backends: the code above `state/` opens a [`Location`] and never learns which backend it
-//! got. Below, every query is written once against [`backend::Db`] (the connection seam, with
-//! the dialect differences named there); [`pg`] holds the PostgreSQL layout (a registry
-//! schema, one schema per bucket), [`lock`] both locks (flock / advisory lock), [`copy`]
-//! `state migrate` and the portable backup of a PostgreSQL state. Why a seam and not a
-//! backend trait: the version/serial/fingerprint logic is the same on both, and two copies
-//! of it would drift.
+//! Backends: the code above `state/` opens a [`Location`] ([`location`], the only place
+//! that tells the backends apart) and never learns which backend it got. Below, the
+//! version/serial/fingerprint logic is written once against [`backend::Db`], a
+//! [`backend::Connection`] of [`sqlite`] or [`postgres`]; what differs is behind that trait
+//! and the write transaction's [`backend::RowSink`] (PostgreSQL's holds rows back and sends
+//! them in bulk). [`postgres`] also holds the PostgreSQL layout (a registry schema, one
+//! schema per bucket), its advisory lock and its restore; [`copy`] does `state migrate` and
+//! the portable backup of a PostgreSQL state. CONTRIBUTING.md draws the layers.
 //!
-//! - [`StateStore`] opens or creates the state and serves reads: [`StateStore::snapshot`]
+//! - [`StateStore`] (`store.rs`) opens or creates the state and serves reads (`read.rs`): [`StateStore::snapshot`]
 //!   (latest row of every key, one ordered scan), [`StateStore::get`], [`StateStore::history`].
 //! - [`WriteTxn`] (from [`StateStore::begin_write`]) is the only way to change it: it holds
 //!   the write lock ([`lock`]) and one write transaction (`BEGIN IMMEDIATE` on SQLite); every write appends a
 //!   version row; [`WriteTxn::commit`] bumps the serial, writes the audit record and commits
 //!   with `synchronous=FULL`.
-//! - `secrets/*` values are sealed with the bucket's [`Keyring`] inside `put`; the state only
+//! - `secrets/*` values are sealed with the bucket's [`Keyring`] inside [`WriteTxn::put`]; the state only
 //!   ever holds ciphertext.
 //! - [`gc`], [`check`] and [`backup`] are the maintenance operations behind `kvform gc` and
 //!   `kvform state check|backup|restore`.
