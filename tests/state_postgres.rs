@@ -208,6 +208,14 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
         kvform(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema]);
     assert!(!o.status.success() && stderr(&o).contains("--force"), "{}", stderr(&o));
     ok(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema, "--force"]);
+    // From the PostgreSQL state onto itself: refused even with --force, which would drop
+    // the bucket being copied from (issue 23: the target is compared by registry and id).
+    let o = kvform(
+        d,
+        &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema, "--force"],
+    );
+    assert!(!o.status.success() && stderr(&o).contains("already there"), "{}", stderr(&o));
+    assert_eq!(ok(d, &["cat", "kv"]), cat_before);
 
     // And back: the SQLite file is there from before, so --force.
     let o = kvform(d, &["state", "migrate", "--to", "sqlite"]);
