@@ -92,7 +92,7 @@ fn more_first_applies(
         cli::kvform(&root, &["init", "-q"]);
         times.push(cli::kvform(&root, &["apply", "--auto-approve"]));
         if let Some(registry) = registry {
-            schemas.push(kvform::state::pg::bucket_schema(registry, bucket_id_of(&root)));
+            schemas.push(kvform::state::postgres::bucket_schema(registry, bucket_id_of(&root)));
         }
     }
     (times, schemas)
@@ -159,21 +159,21 @@ fn state_write(rows: &[(String, String, String)]) -> Duration {
         schema: registry.clone(),
         bucket_id: None,
     });
-    let (_, _, id) = kvform::state::StateStore::init_at(&loc, 1_767_323_045).unwrap();
+    let (_, _, id) = loc.init(1_767_323_045).unwrap();
     if let kvform::state::Location::Postgres(pg) = &mut loc {
         pg.bucket_id = id;
     }
-    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let store = loc.open().unwrap();
     let start = Instant::now();
     let mut txn = store.begin_write("bench", Duration::ZERO, 1_767_323_045).unwrap();
     for (ns, k, v) in rows {
-        txn.put_new(ns, k, v, 0, "apply", 1_767_323_045).unwrap();
+        txn.put(kvform::state::Write::new(ns, k, v, "apply", 1_767_323_045).expect_new()).unwrap();
     }
     txn.commit(kvform::state::ApplyRecord::new("bench", 1_767_323_045)).unwrap();
     let took = start.elapsed();
     let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let schema = kvform::state::pg::bucket_schema(&registry, id.unwrap());
+    let schema = kvform::state::postgres::bucket_schema(&registry, id.unwrap());
     c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE; DROP SCHEMA {registry} CASCADE")).unwrap();
     took
 }
@@ -206,7 +206,7 @@ fn main() {
     std::fs::write(&hcl, text).unwrap();
     let pg = cli::measure(&pg_root, &fleet, cli::RUNS);
     let (pg_first, extra_schemas) = more_first_applies(&tmp_path, &fleet, "postgres", Some(&registry));
-    let bucket_schema = kvform::state::pg::bucket_schema(&registry, bucket_id_of(&pg_root));
+    let bucket_schema = kvform::state::postgres::bucket_schema(&registry, bucket_id_of(&pg_root));
     let rows = latest_rows(&url, &bucket_schema);
     // Each baseline and the state write are min of `cli::RUNS` too, like the first applies.
     let runs: Vec<(Duration, Duration)> = (0..cli::RUNS).map(|_| baseline(&url, &rows)).collect();

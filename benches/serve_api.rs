@@ -50,7 +50,8 @@ fn main() {
     let (store, _) = StateStore::init(&path, 1_767_323_045).unwrap();
     let mut txn = store.begin_write("bench", Duration::ZERO, 1_767_323_045).unwrap();
     for i in 0..KEYS {
-        txn.put("vars/job/api", &format!("key_{i:04}"), &format!("value-{i}"), 0, "bench", 0).unwrap();
+        txn.put(kvform::state::Write::new("vars/job/api", &format!("key_{i:04}"), &format!("value-{i}"), "bench", 0))
+            .unwrap();
     }
     txn.commit(ApplyRecord::new("bench", 0)).unwrap();
     let store = StateStore::open(&path).unwrap();

@@ -5,6 +5,7 @@
 //! Run: `cargo bench --bench store` (env `KVFORM_BENCH_KEYS` overrides the 500,000 keys).
 //! Targets: write and full scan within 2x of the baseline; point get p99 < 1 ms.
 
+use kvform::state::Write;
 use kvform::state::{ApplyRecord, StateStore};
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
@@ -57,7 +58,7 @@ fn main() {
         let t = Instant::now();
         let mut txn = store.begin_write("bench", Duration::ZERO, 1767323045).unwrap();
         for (i, (ns, key)) in names.iter().enumerate() {
-            txn.put(ns, key, &value(i), 0, "bench", 0).unwrap();
+            txn.put(Write::new(ns, key, &value(i), "bench", 0)).unwrap();
         }
         txn.commit(ApplyRecord::new("bench", 0)).unwrap();
         store_write = store_write.min(t.elapsed());

@@ -7,6 +7,7 @@ mod plan_fixture;
 use kvform::apply::{ApplyOptions, HookSteps, NoProgress, StepContext, StepFailure, execute};
 use kvform::model::types::AllocState::Active;
 use kvform::plan::Plan;
+use kvform::state::Write;
 use kvform::state::{ApplyStatus, StateStore, WriteTxn};
 use kvform::workspace::types::Event;
 use plan_fixture::{Fx, NOW};
@@ -46,11 +47,11 @@ impl Fake {
                 })
                 .count();
             self.calls.push(format!("  sees {own}/{} allocation namespaces", hosts.len()));
-            txn.put(&format!("vars/job/{job}"), "hook_key", "from-hook", 0, "hook:test", NOW).unwrap();
+            txn.put(Write::new(&format!("vars/job/{job}"), "hook_key", "from-hook", "hook:test", NOW)).unwrap();
             if let Some((j, order)) = &self.rollout_override
                 && j == job
             {
-                txn.put(&format!("maand/job/{job}"), "rollout_order", order, 0, "hook:test", NOW).unwrap();
+                txn.put(Write::new(&format!("maand/job/{job}"), "rollout_order", order, "hook:test", NOW)).unwrap();
             }
         }
         match &self.fail_at {
@@ -335,8 +336,8 @@ fn rollout_events_run_in_maand_order_with_their_environment() {
     {
         drop(store(&dir));
         let mut t = begin(&dir);
-        t.put("maand/job/a/worker/h3", "version", "0.9.0", 0, "apply", NOW).unwrap();
-        t.put("maand/job/a/worker/h1", "version", "0.9.0", 0, "apply", NOW).unwrap();
+        t.put(Write::new("maand/job/a/worker/h3", "version", "0.9.0", "apply", NOW)).unwrap();
+        t.put(Write::new("maand/job/a/worker/h1", "version", "0.9.0", "apply", NOW)).unwrap();
         t.commit(kvform::state::ApplyRecord::new("test", NOW)).unwrap();
     }
     let plan = plan_for(&fx, &dir);
@@ -392,7 +393,7 @@ fn job_control_runs_once_on_every_allocation_and_replaces_the_batches() {
     {
         drop(store(&dir));
         let mut t = begin(&dir);
-        t.put("maand/job/a/worker/h1", "version", "0.9.0", 0, "apply", NOW).unwrap();
+        t.put(Write::new("maand/job/a/worker/h1", "version", "0.9.0", "apply", NOW)).unwrap();
         t.commit(kvform::state::ApplyRecord::new("test", NOW)).unwrap();
     }
     let plan = plan_for(&fx, &dir);
@@ -426,7 +427,7 @@ fn a_failing_stop_hook_fails_the_job_and_keeps_the_allocation() {
     {
         drop(store(&dir));
         let mut t = begin(&dir);
-        t.put("maand/job/a/worker/h3", "version", "0.9.0", 0, "apply", NOW).unwrap();
+        t.put(Write::new("maand/job/a/worker/h3", "version", "0.9.0", "apply", NOW)).unwrap();
         t.commit(kvform::state::ApplyRecord::new("test", NOW)).unwrap();
     }
     let plan = plan_for(&fx, &dir);

@@ -358,7 +358,8 @@ fn raw_sql(dir: &Path, sql: &str, params: [&str; 2]) -> Option<String> {
             }
         }
         kvform::state::Location::Postgres(pg) => {
-            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.expect("an initialised bucket"));
+            let schema =
+                kvform::state::postgres::bucket_schema(&pg.schema, pg.bucket_id.expect("an initialised bucket"));
             let url = std::env::var(&pg.url_env).unwrap();
             let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
             c.batch_execute(&format!("SET search_path TO \"{schema}\"")).unwrap();

@@ -282,12 +282,12 @@ fn cat_kv_filters_and_truncates() {
     // Workspace-owned namespaces are written by apply; use the library as apply would.
     let s = StateStore::open(&state_file(p)).unwrap();
     let mut t = s.begin_write("apply", std::time::Duration::ZERO, 1767323045).unwrap();
-    t.put("maand/worker/10.0.0.1", "worker_ip", "10.0.0.1", 0, "apply", 0).unwrap();
-    t.put("maand/worker/10.0.0.2", "worker_ip", "10.0.0.2", 0, "apply", 0).unwrap();
-    t.put("maand/job/api/worker/10.0.0.1", "version", "1", 0, "apply", 0).unwrap();
-    t.put("maand/job/api/worker/10.0.0.2", "version", "1", 0, "apply", 0).unwrap();
-    t.put("vars/job/api", "long", &"x".repeat(200), 0, "apply", 0).unwrap();
-    t.put("vars/job/api", "gone", "v", 0, "apply", 0).unwrap();
+    t.put(kvform::state::Write::new("maand/worker/10.0.0.1", "worker_ip", "10.0.0.1", "apply", 0)).unwrap();
+    t.put(kvform::state::Write::new("maand/worker/10.0.0.2", "worker_ip", "10.0.0.2", "apply", 0)).unwrap();
+    t.put(kvform::state::Write::new("maand/job/api/worker/10.0.0.1", "version", "1", "apply", 0)).unwrap();
+    t.put(kvform::state::Write::new("maand/job/api/worker/10.0.0.2", "version", "1", "apply", 0)).unwrap();
+    t.put(kvform::state::Write::new("vars/job/api", "long", &"x".repeat(200), "apply", 0)).unwrap();
+    t.put(kvform::state::Write::new("vars/job/api", "gone", "v", "apply", 0)).unwrap();
     t.tombstone("vars/job/api", "gone", "apply", 0).unwrap();
     t.commit(kvform::state::ApplyRecord::new("apply", 0)).unwrap();
 
@@ -403,7 +403,7 @@ fn quickstart_with_state() -> tempfile::TempDir {
     let mut txn =
         store.with_keyring(Keyring::load(&b).unwrap()).begin_write("test", Default::default(), 1767323045).unwrap();
     let mut put = |ns: &str, key: &str| {
-        txn.put(ns, key, "x", 0, "apply", 1).unwrap();
+        txn.put(kvform::state::Write::new(ns, key, "x", "apply", 1)).unwrap();
     };
     for ns in [
         "maand/bucket",

@@ -2,6 +2,7 @@
 
 mod quickstart_copy;
 
+use kvform::state::Write;
 use quickstart_copy::quickstart_copy;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -209,8 +210,8 @@ fn print_desired_reads_the_state_without_changing_it() {
         let store = kvform::state::StateStore::open(&state).unwrap();
         let id = store.meta().unwrap().bucket_id;
         let mut txn = store.begin_write("test", std::time::Duration::ZERO, 1767323045).unwrap();
-        txn.put("maand/bucket", "api_http", "30777", 0, "apply", 1).unwrap();
-        txn.put("maand/job/api/worker/10.0.0.1", "version", "1.4.0", 0, "apply", 1).unwrap();
+        txn.put(Write::new("maand/bucket", "api_http", "30777", "apply", 1)).unwrap();
+        txn.put(Write::new("maand/job/api/worker/10.0.0.1", "version", "1.4.0", "apply", 1)).unwrap();
         txn.commit(kvform::state::ApplyRecord::new("test", 1)).unwrap();
         id
     };

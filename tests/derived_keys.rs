@@ -5,6 +5,7 @@
 
 use kvform::hooks::store::HookStore;
 use kvform::hooks::txn_store::ReadOnlyStore;
+use kvform::state::Write;
 use kvform::state::{ApplyRecord, StateError};
 use std::path::Path;
 
@@ -127,10 +128,10 @@ both!(derived_keys_cannot_be_written, derived_keys_cannot_be_written_on_postgres
 fn derived_keys_refused(dir: BucketDir) {
     let d = dir.path();
     let mut txn = state(d).begin_write("test", Default::default(), 1_767_323_045).unwrap();
-    let e = txn.put("maand/job/api/worker/10.0.0.1", "peer_workers", "x", 0, "apply", 1).unwrap_err();
+    let e = txn.put(Write::new("maand/job/api/worker/10.0.0.1", "peer_workers", "x", "apply", 1)).unwrap_err();
     assert!(matches!(e, StateError::Derived { .. }), "{e}");
     assert!(e.to_string().contains("derived from maand/job/api placed_workers"), "{e}");
-    let e = txn.put_new("maand/worker/10.0.0.1", "api_peers", "x", 0, "apply", 1).unwrap_err();
+    let e = txn.put(Write::new("maand/worker/10.0.0.1", "api_peers", "x", "apply", 1).expect_new()).unwrap_err();
     assert!(matches!(e, StateError::Derived { .. }), "{e}");
     // Committing after the refusals stores none of them.
     txn.commit(ApplyRecord::new("test", 1_767_323_045)).unwrap();

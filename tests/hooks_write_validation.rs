@@ -5,6 +5,7 @@
 mod hooks_apply_support;
 
 use hooks_apply_support::*;
+use kvform::state::Write;
 use serde_json::json;
 
 const H1: &str = "10.0.0.1";
@@ -52,7 +53,7 @@ fn refuse_boom_in_the_database(tb: &TestBucket) {
         Some(kvform::state::Location::Postgres(pg)) => {
             let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
             let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
+            let schema = kvform::state::postgres::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
             c.batch_execute(&format!(
                 "CREATE FUNCTION \"{schema}\".boom() RETURNS trigger LANGUAGE plpgsql AS
                    $$ BEGIN IF NEW.key = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$;
@@ -77,7 +78,7 @@ fn bad_writes_then_good_ones(tb: TestBucket) {
     {
         let store = tb.store();
         let mut txn = store.begin_write("seed", std::time::Duration::ZERO, NOW).unwrap();
-        txn.put("vars/job/first", "good_gone", "x", 0, "seed", NOW).unwrap();
+        txn.put(Write::new("vars/job/first", "good_gone", "x", "seed", NOW)).unwrap();
         txn.commit(kvform::state::ApplyRecord::new("seed", NOW)).unwrap();
     }
     refuse_boom_in_the_database(&tb);
@@ -123,12 +124,12 @@ fn the_state_refuses_unstorable_rows(tb: TestBucket) {
     let store = tb.store();
     let mut txn = store.begin_write("t", std::time::Duration::ZERO, NOW).unwrap();
     for (value, ttl) in [("a\0b", 0), ("v", 1u64 << 63), ("v", u64::MAX)] {
-        let e = txn.put("vars/job/x", "k", value, ttl, "t", NOW).unwrap_err();
+        let e = txn.put(Write::new("vars/job/x", "k", value, "t", NOW).ttl(ttl)).unwrap_err();
         assert!(matches!(e, kvform::state::StateError::Refused(_)), "{e}");
-        let e = txn.put_new("vars/job/x", "k", value, ttl, "t", NOW).unwrap_err();
+        let e = txn.put(Write::new("vars/job/x", "k", value, "t", NOW).ttl(ttl).expect_new()).unwrap_err();
         assert!(matches!(e, kvform::state::StateError::Refused(_)), "{e}");
     }
-    txn.put("vars/job/x", "k", "fine", 60, "t", NOW).unwrap();
+    txn.put(Write::new("vars/job/x", "k", "fine", "t", NOW).ttl(60)).unwrap();
     txn.commit(kvform::state::ApplyRecord::new("t", NOW)).unwrap();
     assert_eq!(tb.value("vars/job/x", "k").as_deref(), Some("fine"));
 }

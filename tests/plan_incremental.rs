@@ -47,7 +47,7 @@ fn tamper(d: &std::path::Path, postgres: bool, sql: &str) {
             .unwrap()
             .to_string()
     };
-    let schema = kvform::state::pg::bucket_schema(&field("schema"), field("bucket_id").parse().unwrap());
+    let schema = kvform::state::postgres::bucket_schema(&field("schema"), field("bucket_id").parse().unwrap());
     let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     c.batch_execute(&format!("SET search_path TO {schema}; {sql}")).unwrap();

@@ -6,6 +6,7 @@ use kvform::apply::{ApplyOptions, NoHooks, NoProgress, execute};
 use kvform::model::types::Prior;
 use kvform::plan::{PlanOptions, diff};
 use kvform::secrets::Keyring;
+use kvform::state::Write;
 use kvform::state::{ApplyRecord, PlanBasis, PlanRead, ReadMode, StateStore};
 use proptest::prelude::*;
 use std::path::Path;
@@ -126,14 +127,18 @@ fn write_pre(store: StateStore, pre: &[Pre]) {
                     1 => (60, NOW - 600),
                     _ => (6000, NOW - 600),
                 };
-                txn.put(&format!("vars/job/{}", JOBS[*job]), &format!("h{key}"), "x", ttl, "hook:t", at).unwrap();
+                txn.put(
+                    Write::new(&format!("vars/job/{}", JOBS[*job]), &format!("h{key}"), "x", "hook:t", at).ttl(ttl),
+                )
+                .unwrap();
             }
             Pre::Secret { job, key } => {
-                txn.put(&format!("secrets/job/{}", JOBS[*job]), &format!("s{key}"), "pw", 0, "hook:t", NOW).unwrap();
+                txn.put(Write::new(&format!("secrets/job/{}", JOBS[*job]), &format!("s{key}"), "pw", "hook:t", NOW))
+                    .unwrap();
             }
             Pre::Stale { ns, key } => {
                 let ns = ["maand/bucket", "maand/worker/10.0.0.9", "maand/job/gone", "vars/bucket"][*ns as usize];
-                txn.put(ns, &format!("old{key}"), "1", 0, "apply", NOW - 100).unwrap();
+                txn.put(Write::new(ns, &format!("old{key}"), "1", "apply", NOW - 100)).unwrap();
             }
         }
     }
@@ -225,7 +230,7 @@ fn apply_recorded(store: StateStore, planned: &Planned, hook: Option<(usize, u8)
     let mut txn = store.begin_write("apply", Duration::ZERO, now).unwrap();
     txn.stage_fingerprints(basis, plan.changed_namespaces(), kvform::apply::APPLY_WRITER, Some(digest)).unwrap();
     if let Some((job, key)) = hook {
-        txn.put(&format!("vars/job/{}", JOBS[job]), &format!("k{key}"), "hooked", 0, "hook:t", now).unwrap();
+        txn.put(Write::new(&format!("vars/job/{}", JOBS[job]), &format!("k{key}"), "hooked", "hook:t", now)).unwrap();
     }
     // What `kvform apply` does: an empty plan only records what it verified.
     if plan.is_empty() {

@@ -5,7 +5,7 @@
 mod tf_support;
 
 use kvform::bucket::Bucket;
-use kvform::state::{Location, StateStore};
+use kvform::state::Location;
 use std::process::Command;
 
 const PROCS: usize = 8;
@@ -15,7 +15,7 @@ const WRITES: usize = 50;
 fn concurrent_kv_set_processes_all_land() {
     let dir = bucket();
     let loc = Location::Sqlite(Bucket::at(dir.path()).default_state_file());
-    StateStore::init_at(&loc, 1767323045).unwrap();
+    loc.init(1767323045).unwrap();
     storm(dir.path(), &loc);
 }
 
@@ -29,7 +29,7 @@ fn concurrent_kv_set_processes_all_land_on_postgres() {
     let _drop = tf_support::DropRegistry(tf_support::registry_of(&block));
     std::fs::write(dir.path().join("kvform.hcl"), block).unwrap();
     let session = kvform::cli::session::Session::for_bucket(Bucket::at(dir.path())).unwrap();
-    let (_, _, id) = StateStore::init_at(&session.state_location(), 1767323045).unwrap();
+    let (_, _, id) = session.state_location().init(1767323045).unwrap();
     let id = id.unwrap().to_string();
     kvform::workspace::hcl_files::set_state_attributes(dir.path(), &[("bucket_id", Some(id))]).unwrap();
     let session = kvform::cli::session::Session::for_bucket(Bucket::at(dir.path())).unwrap();
@@ -71,7 +71,7 @@ fn storm(root: &std::path::Path, loc: &Location) {
     let failures: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     assert!(failures.is_empty(), "{failures:#?}");
 
-    let s = StateStore::open_at(loc).unwrap();
+    let s = loc.open().unwrap();
     assert_eq!(s.meta().unwrap().serial, (PROCS * WRITES) as u64);
     let audit = s.audit(usize::MAX >> 1).unwrap();
     assert_eq!(audit.len(), PROCS * WRITES);
@@ -85,6 +85,6 @@ fn storm(root: &std::path::Path, loc: &Location) {
         assert_eq!(e.version, (WRITES / 2) as u64);
         assert_eq!(e.value, format!("p{i}-w{}", WRITES - 1));
     }
-    let report = s.check().unwrap();
+    let report = kvform::state::check::check(&s).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
 }

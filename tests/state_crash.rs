@@ -9,6 +9,7 @@
 #[path = "tf_support/mod.rs"]
 mod tf_support;
 
+use kvform::state::Write;
 use kvform::state::{ApplyRecord, Location, PgLocation, StateStore};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -27,11 +28,11 @@ fn crash_writer_child() {
     let Ok(path) = std::env::var("KVFORM_CRASH_STATE") else { return };
     let loc = decode(&path);
     loop {
-        let store = StateStore::open_at(&loc).unwrap();
+        let store = loc.open().unwrap();
         let mut t = store.begin_write("crash-writer", Duration::from_secs(10), 1767323045).unwrap();
         let serial = t.next_serial();
         for k in 0..KEYS {
-            t.put(NS, &format!("k{k:05}"), &format!("t{serial}"), 0, "crash", serial as i64).unwrap();
+            t.put(Write::new(NS, &format!("k{k:05}"), &format!("t{serial}"), "crash", serial as i64)).unwrap();
         }
         let committed = t.commit(ApplyRecord::new("crash-writer", 0)).unwrap();
         assert_eq!(committed, serial);
@@ -65,8 +66,8 @@ fn random_ms(lo: u64, hi: u64) -> u64 {
 }
 
 fn verify(loc: &Location, last_committed: u64) -> u64 {
-    let s = StateStore::open_at(loc).unwrap();
-    let report = s.check().unwrap();
+    let s = loc.open().unwrap();
+    let report = kvform::state::check::check(&s).unwrap();
     assert!(report.ok(), "state check after SIGKILL: {:?}", report.problems);
     let serial = s.meta().unwrap().serial;
     assert!(
@@ -110,7 +111,7 @@ fn state_survives_sigkill_at_random_moments_on_postgres() {
     // get `postgres:<schema>:<id>` and never drop anything).
     let _registry = tf_support::DropRegistry(schema.clone());
     let loc = Location::Postgres(PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None });
-    let (_, _, id) = StateStore::init_at(&loc, 1767323045).unwrap();
+    let (_, _, id) = loc.init(1767323045).unwrap();
     let Location::Postgres(pg) = loc else { unreachable!() };
     sigkill_rounds(&Location::Postgres(PgLocation { bucket_id: id, ..pg }), (200, 4000));
 }
@@ -147,7 +148,7 @@ fn sigkill_rounds(loc: &Location, window_ms: (u64, u64)) {
         // asynchronously, so allow it a moment.
         let free_by = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let holder = StateStore::open_at(loc).unwrap().lock_status().unwrap().0;
+            let holder = loc.open().unwrap().lock_status().unwrap().0;
             if holder.is_none() {
                 break;
             }

@@ -57,7 +57,7 @@ fn the_cli_works_on_a_postgres_state() {
     let loc = location(d);
     let kvform::state::Location::Postgres(pg) = &loc else { unreachable!() };
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
+    let schema = kvform::state::postgres::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
     let stored: String = db
         .query_one(&format!("SELECT value FROM {schema}.latest WHERE namespace = 'secrets/job/web'"), &[])
         .unwrap()
@@ -106,7 +106,7 @@ fn a_held_lock_names_its_holder_and_a_dropped_connection_releases_it() {
     // Hold the lock from a second process: `kvform kv set` waiting on stdin is not
     // possible, so take it from this process through the library, as a running apply would.
     let loc = location(d);
-    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let store = loc.open().unwrap();
     let txn = store.begin_write("apply", std::time::Duration::ZERO, 1767323045).unwrap();
     let lock_id = txn.lock_holder().lock_id.clone();
 
@@ -126,7 +126,7 @@ fn a_held_lock_names_its_holder_and_a_dropped_connection_releases_it() {
 
     // A holder whose connection drops (a vanished runner) frees the lock at once; its
     // record is stale and replaced by the next holder.
-    let store = kvform::state::StateStore::open_at(&loc).unwrap();
+    let store = loc.open().unwrap();
     let mut txn = store.begin_write("apply", std::time::Duration::ZERO, 1767323045).unwrap();
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let n = admin
@@ -141,7 +141,7 @@ fn a_held_lock_names_its_holder_and_a_dropped_connection_releases_it() {
     let o = kvform(d, &["kv", "set", "--lock-timeout", "5s", "vars/job/web", "k", "w"]);
     assert!(o.status.success(), "the lock was released with the connection: {}", stderr(&o));
     // The old holder cannot commit without its lock.
-    txn.put("vars/job/web", "k", "lost", 0, "test", 1767323045).unwrap();
+    txn.put(kvform::state::Write::new("vars/job/web", "k", "lost", "test", 1767323045)).unwrap();
     let err = txn.commit(kvform::state::ApplyRecord::new("apply", 1767323045)).unwrap_err();
     assert!(err.to_string().contains("lock was lost"), "{err}");
     assert_eq!(ok(d, &["kv", "get", "vars/job/web", "k"]).trim(), "w");
@@ -208,6 +208,14 @@ fn migrate_sqlite_to_postgres_and_back_keeps_every_version_row() {
         kvform(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema]);
     assert!(!o.status.success() && stderr(&o).contains("--force"), "{}", stderr(&o));
     ok(d, &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema, "--force"]);
+    // From the PostgreSQL state onto itself: refused even with --force, which would drop
+    // the bucket being copied from (issue 23: the target is compared by registry and id).
+    let o = kvform(
+        d,
+        &["state", "migrate", "--to", "postgres", "--url-env", "KVFORM_TEST_PG_URL", "--schema", &schema, "--force"],
+    );
+    assert!(!o.status.success() && stderr(&o).contains("already there"), "{}", stderr(&o));
+    assert_eq!(ok(d, &["cat", "kv"]), cat_before);
 
     // And back: the SQLite file is there from before, so --force.
     let o = kvform(d, &["state", "migrate", "--to", "sqlite"]);

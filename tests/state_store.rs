@@ -3,6 +3,7 @@
 
 use kvform::kv::Entry;
 use kvform::secrets::Keyring;
+use kvform::state::Write;
 use kvform::state::{
     ApplyRecord, ApplyStatus, InitOutcome, Location, PgLocation, StateError, StateStore, WriteOutcome, WriteTxn,
 };
@@ -45,7 +46,7 @@ impl Opens for Location {
 }
 
 fn open(at: &(impl Opens + ?Sized)) -> Result<StateStore, StateError> {
-    StateStore::open_at(&at.location())
+    at.location().open()
 }
 
 /// A new state on SQLite (the tempdir holds it).
@@ -61,7 +62,7 @@ fn fresh_pg(test: &str) -> Option<(tf_support::DropRegistry, (tempfile::TempDir,
     let schema = format!("kvs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let registry = tf_support::DropRegistry(schema.clone());
     let loc = Location::Postgres(PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None });
-    let (_, outcome, id) = StateStore::init_at(&loc, 1767323045).unwrap();
+    let (_, outcome, id) = loc.init(1767323045).unwrap();
     assert_eq!(outcome, InitOutcome::Created);
     let Location::Postgres(pg) = loc else { unreachable!() };
     Some((registry, (tempfile::tempdir().unwrap(), Location::Postgres(PgLocation { bucket_id: id, ..pg }))))
@@ -98,15 +99,15 @@ fn mode(p: &Path) -> u32 {
 
 fn versions_tombstones_and_revival_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
-    assert_eq!(t.put(NS, "a", " one ", 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
-    assert_eq!(t.put(NS, "a", "two", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert_eq!(t.put(Write::new(NS, "a", " one ", "test", NOW)).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(t.put(Write::new(NS, "a", "two", "test", NOW)).unwrap(), WriteOutcome::Updated { version: 2 });
     assert_eq!(
-        t.put(NS, "a", "two ", 0, "test", NOW).unwrap(),
+        t.put(Write::new(NS, "a", "two ", "test", NOW)).unwrap(),
         WriteOutcome::Unchanged { version: 2 },
         "trimmed value is identical"
     );
     assert_eq!(
-        t.put(NS, "a", "two", 60, "test", NOW).unwrap(),
+        t.put(Write::new(NS, "a", "two", "test", NOW).ttl(60)).unwrap(),
         WriteOutcome::Updated { version: 3 },
         "a ttl change is a change"
     );
@@ -114,7 +115,7 @@ fn versions_tombstones_and_revival_on((_d, path): (tempfile::TempDir, Location))
     assert!(!t.tombstone(NS, "a", "test", NOW).unwrap(), "already tombstoned");
     assert!(!t.tombstone(NS, "missing", "test", NOW).unwrap());
     assert!(t.get(NS, "a").unwrap().unwrap().deleted, "the transaction sees its own writes");
-    assert_eq!(t.put(NS, "a", "two", 60, "test", NOW).unwrap(), WriteOutcome::Revived { version: 5 });
+    assert_eq!(t.put(Write::new(NS, "a", "two", "test", NOW).ttl(60)).unwrap(), WriteOutcome::Revived { version: 5 });
     assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
     assert_eq!(
         versions(&path, NS, "a"),
@@ -143,19 +144,19 @@ fn versions_tombstones_and_revival_on((_d, path): (tempfile::TempDir, Location))
     let audit = s.audit(10).unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!((audit[0].serial, audit[0].added, audit[0].changed, audit[0].destroyed), (1, 2, 2, 1));
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
 }
 both!(versions_tombstones_and_revival, versions_tombstones_and_revival_on_postgres, versions_tombstones_and_revival_on);
 
 fn serial_bumps_only_on_change_and_identical_writes_are_noops_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
-    t.put(NS, "k", "v", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "k", "v", "test", NOW)).unwrap();
     assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
     let mut t = txn(&path);
-    assert!(!t.put(NS, "k", "v", 0, "test", NOW).unwrap().changed());
+    assert!(!t.put(Write::new(NS, "k", "v", "test", NOW)).unwrap().changed());
     assert_eq!(t.commit(ApplyRecord::new("noop", NOW)).unwrap(), 1, "nothing changed, serial stays");
     let mut t = txn(&path);
-    t.put(NS, "k", "w", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "k", "w", "test", NOW)).unwrap();
     assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 2);
     // A failed apply that wrote nothing is still audited.
     let t = txn(&path);
@@ -179,9 +180,9 @@ both!(
 fn purge_tombstones_only_live_keys_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
     for k in ["a", "b", "c"] {
-        t.put(NS, k, "v", 0, "test", NOW).unwrap();
+        t.put(Write::new(NS, k, "v", "test", NOW)).unwrap();
     }
-    t.put("vars/job/other", "a", "v", 0, "test", NOW).unwrap();
+    t.put(Write::new("vars/job/other", "a", "v", "test", NOW)).unwrap();
     t.tombstone(NS, "b", "test", NOW).unwrap();
     assert_eq!(t.purge_namespace(NS, "test", NOW).unwrap(), 2);
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
@@ -197,12 +198,12 @@ fn history_is_trimmed_to_max_versions_on((_d, path): (tempfile::TempDir, Locatio
     let mut t = txn(&path);
     t.set_max_versions(3);
     for i in 1..=7 {
-        t.put(NS, "k", &format!("v{i}"), 0, "test", NOW).unwrap();
+        t.put(Write::new(NS, "k", &format!("v{i}"), "test", NOW)).unwrap();
     }
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     let v: Vec<u64> = versions(&path, NS, "k").into_iter().map(|r| r.0).collect();
     assert_eq!(v, vec![5, 6, 7]);
-    assert!(open(&path).unwrap().check().unwrap().ok());
+    assert!(kvform::state::check::check(&open(&path).unwrap()).unwrap().ok());
 }
 both!(
     history_is_trimmed_to_max_versions,
@@ -212,14 +213,14 @@ both!(
 
 fn savepoints_undo_writes_and_counts_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
-    t.put(NS, "keep", "v", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "keep", "v", "test", NOW)).unwrap();
     t.savepoint("wave_1").unwrap();
-    t.put(NS, "undo", "v", 0, "test", NOW).unwrap();
-    t.put(NS, "keep", "changed", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "undo", "v", "test", NOW)).unwrap();
+    t.put(Write::new(NS, "keep", "changed", "test", NOW)).unwrap();
     t.rollback_to("wave_1").unwrap();
     assert!(t.get(NS, "undo").unwrap().is_none());
     t.savepoint("wave_2").unwrap();
-    t.put(NS, "kept", "v", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "kept", "v", "test", NOW)).unwrap();
     t.release("wave_2").unwrap();
     assert!(t.savepoint("bad name;").is_err());
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
@@ -242,19 +243,19 @@ both!(
 fn held_back_creates_and_savepoints_on((_d, path): (tempfile::TempDir, Location)) {
     let (web, db, gone, bulk) = ("vars/job/web", "vars/job/db", "vars/job/gone", "vars/job/bulk");
     let mut t = txn(&path);
-    t.put_new(NS, "before", "1", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "before", "1", "test", NOW).expect_new()).unwrap();
     t.savepoint("job_0").unwrap();
-    t.put_new(web, "a", "1", 0, "test", NOW).unwrap();
-    t.put_new(NS, "in_job0", "x", 0, "test", NOW).unwrap();
+    t.put(Write::new(web, "a", "1", "test", NOW).expect_new()).unwrap();
+    t.put(Write::new(NS, "in_job0", "x", "test", NOW).expect_new()).unwrap();
     // A held-back key reads as written; another key reads from the state.
     let e = t.get(NS, "in_job0").unwrap().unwrap();
     assert_eq!((e.value.as_str(), e.version, e.deleted, e.writer.as_str()), ("x", 1, false, "test"));
     assert!(t.get(NS, "absent").unwrap().is_none());
     t.savepoint("job_1").unwrap();
-    t.put_new(web, "b", "2", 0, "test", NOW).unwrap();
+    t.put(Write::new(web, "b", "2", "test", NOW).expect_new()).unwrap();
     // A direct write sends what is held, both savepoints included, in order.
-    t.put(web, "direct", "d", 0, "test", NOW).unwrap();
-    t.put_new(db, "c", "3", 0, "test", NOW).unwrap();
+    t.put(Write::new(web, "direct", "d", "test", NOW)).unwrap();
+    t.put(Write::new(db, "c", "3", "test", NOW).expect_new()).unwrap();
     t.rollback_to("job_1").unwrap();
     assert!(t.get(web, "b").unwrap().is_none());
     assert!(t.get(web, "direct").unwrap().is_none());
@@ -262,23 +263,25 @@ fn held_back_creates_and_savepoints_on((_d, path): (tempfile::TempDir, Location)
     assert_eq!(t.get(web, "a").unwrap().unwrap().value, "1");
     t.release("job_0").unwrap();
     t.savepoint("job_2").unwrap();
-    t.put_new(db, "kept", "k", 0, "test", NOW).unwrap();
+    t.put(Write::new(db, "kept", "k", "test", NOW).expect_new()).unwrap();
     t.release("job_2").unwrap();
     // Rolled back while still held.
     t.savepoint("job_3").unwrap();
-    t.put_new(gone, "g", "g", 0, "test", NOW).unwrap();
+    t.put(Write::new(gone, "g", "g", "test", NOW).expect_new()).unwrap();
     t.rollback_to("job_3").unwrap();
     assert!(t.get(gone, "g").unwrap().is_none());
     // More than the held-back limit: sent part way, then rolled back.
     t.savepoint("job_4").unwrap();
     for i in 0..10_050 {
-        t.put_new(bulk, &format!("k{i}"), "v", 0, "test", NOW).unwrap();
+        t.put(Write::new(bulk, &format!("k{i}"), "v", "test", NOW).expect_new()).unwrap();
     }
     t.rollback_to("job_4").unwrap();
     // A typed create is held back too, with its type.
     t.savepoint("job_5").unwrap();
-    t.put_new_as(db, "port", "8080", 0, "test", NOW, kvform::kv::KvType::Number).unwrap();
-    assert!(t.put_new_as(db, "bad", "eighty", 0, "test", NOW, kvform::kv::KvType::Number).is_err());
+    t.put(Write::new(db, "port", "8080", "test", NOW).typed(kvform::kv::KvType::Number).expect_new()).unwrap();
+    assert!(
+        t.put(Write::new(db, "bad", "eighty", "test", NOW).typed(kvform::kv::KvType::Number).expect_new()).is_err()
+    );
     t.release("job_5").unwrap();
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
 
@@ -305,10 +308,10 @@ both!(
 
 fn rollback_and_drop_discard_everything_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
-    t.put(NS, "a", "v", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "a", "v", "test", NOW)).unwrap();
     t.rollback().unwrap();
     let mut t = txn(&path);
-    t.put(NS, "b", "v", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "b", "v", "test", NOW)).unwrap();
     drop(t);
     let s = open(&path).unwrap();
     assert_eq!(s.snapshot().unwrap().entries.len(), 0);
@@ -325,7 +328,9 @@ fn write_txn_can_move_to_another_thread_on((_d, path): (tempfile::TempDir, Locat
     assert_send_static::<WriteTxn>();
     let t = std::sync::Arc::new(std::sync::Mutex::new(txn(&path)));
     let t2 = t.clone();
-    std::thread::spawn(move || t2.lock().unwrap().put(NS, "from-thread", "v", 0, "hook", NOW).unwrap()).join().unwrap();
+    std::thread::spawn(move || t2.lock().unwrap().put(Write::new(NS, "from-thread", "v", "hook", NOW)).unwrap())
+        .join()
+        .unwrap();
     let t = std::sync::Arc::try_unwrap(t).unwrap().into_inner().unwrap();
     assert_eq!(t.commit(ApplyRecord::new("test", NOW)).unwrap(), 1);
 }
@@ -356,7 +361,7 @@ fn second_writer_is_refused_with_the_holder_or_waits() {
     });
     std::thread::sleep(Duration::from_millis(300));
     let mut holder = holder;
-    holder.put(NS, "a", "v", 0, "test", NOW).unwrap();
+    holder.put(Write::new(NS, "a", "v", "test", NOW)).unwrap();
     holder.commit(ApplyRecord::new("apply", NOW)).unwrap();
     let (waited, serial) = waiter.join().unwrap();
     assert!(waited >= Duration::from_millis(250), "{waited:?}");
@@ -389,13 +394,13 @@ fn secrets_are_sealed_at_rest_and_bound_to_their_row() {
     let plaintext = "PLAINTEXT-hunter2-should-never-hit-disk";
     let open = || StateStore::open(&path).unwrap().with_keyring(Keyring::load(&b).unwrap());
     let mut t = open().begin_write("test", Duration::ZERO, 1767323045).unwrap();
-    t.put("secrets/job/api", "token", plaintext, 0, "test", NOW).unwrap();
-    t.put("secrets/job/api", "other", "x", 0, "test", NOW).unwrap();
+    t.put(Write::new("secrets/job/api", "token", plaintext, "test", NOW)).unwrap();
+    t.put(Write::new("secrets/job/api", "other", "x", "test", NOW)).unwrap();
     assert_eq!(
-        t.put("secrets/job/api", "token", plaintext, 0, "test", NOW).unwrap(),
+        t.put(Write::new("secrets/job/api", "token", plaintext, "test", NOW)).unwrap(),
         WriteOutcome::Unchanged { version: 1 }
     );
-    t.put("secrets/job/api", "token", &format!("{plaintext}-2"), 0, "test", NOW).unwrap();
+    t.put(Write::new("secrets/job/api", "token", &format!("{plaintext}-2"), "test", NOW)).unwrap();
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
 
     let s = open();
@@ -410,7 +415,7 @@ fn secrets_are_sealed_at_rest_and_bound_to_their_row() {
     let err = ring.open("secrets/job/api", "token", other.version, &other.value).unwrap_err().to_string();
     assert!(err.contains("secrets/job/api token") && !err.contains("hunter2"), "{err}");
     assert!(ring.open("secrets/job/api", "token", 1, &e.value).is_err());
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
     assert!(!format!("{s:?} {e:?}").contains("hunter2"));
     drop(s);
     // Not in any file of the state.
@@ -420,7 +425,7 @@ fn secrets_are_sealed_at_rest_and_bound_to_their_row() {
     }
     // Writing a secret without the keyring is refused, not stored in the clear.
     let mut t = StateStore::open(&path).unwrap().begin_write("test", Duration::ZERO, 1767323045).unwrap();
-    assert!(matches!(t.put("secrets/job/api", "x", "y", 0, "t", NOW), Err(StateError::NoKeyring { .. })));
+    assert!(matches!(t.put(Write::new("secrets/job/api", "x", "y", "t", NOW)), Err(StateError::NoKeyring { .. })));
 }
 
 #[test]
@@ -432,8 +437,8 @@ fn rotation_reseals_every_version() {
         .with_keyring(Keyring::load(&b).unwrap())
         .begin_write("t", Duration::ZERO, 1767323045)
         .unwrap();
-    t.put("secrets/job/api", "token", "v1", 0, "t", NOW).unwrap();
-    t.put("secrets/job/api", "token", "v2", 0, "t", NOW).unwrap();
+    t.put(Write::new("secrets/job/api", "token", "v1", "t", NOW)).unwrap();
+    t.put(Write::new("secrets/job/api", "token", "v2", "t", NOW)).unwrap();
     t.tombstone("secrets/job/api", "token", "t", NOW).unwrap();
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
     let old_id = Keyring::load(&b).unwrap().current_key_id().to_string();
@@ -461,7 +466,7 @@ fn files_are_private() {
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(path.parent().unwrap()), 0o700);
     let mut t = txn(&path);
-    t.put(NS, "a", "v", 0, "t", NOW).unwrap();
+    t.put(Write::new(NS, "a", "v", "t", NOW)).unwrap();
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -471,7 +476,7 @@ fn files_are_private() {
     }
     assert_eq!(mode(&kvform::state::lock::lock_path(&path)), 0o600);
     let backup = dir.path().join("b.db");
-    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    kvform::state::backup::backup(&StateStore::open(&path).unwrap(), &backup).unwrap();
     assert_eq!(mode(&backup), 0o600);
 }
 
@@ -518,16 +523,16 @@ fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live_
     let old = NOW - 40 * day;
     let alloc = "maand/job/api/worker/10.0.0.1";
     let mut t = txn(&path);
-    t.put(NS, "live", "v1", 0, "t", old).unwrap();
-    t.put(NS, "live", "v2", 0, "t", old).unwrap();
-    t.put(NS, "ancient-live", "v", 0, "t", old).unwrap();
-    t.put(NS, "dead", "v", 0, "t", old).unwrap();
+    t.put(Write::new(NS, "live", "v1", "t", old)).unwrap();
+    t.put(Write::new(NS, "live", "v2", "t", old)).unwrap();
+    t.put(Write::new(NS, "ancient-live", "v", "t", old)).unwrap();
+    t.put(Write::new(NS, "dead", "v", "t", old)).unwrap();
     t.tombstone(NS, "dead", "t", old).unwrap();
-    t.put(NS, "recently-dead", "v", 0, "t", old).unwrap();
+    t.put(Write::new(NS, "recently-dead", "v", "t", old)).unwrap();
     t.tombstone(NS, "recently-dead", "t", NOW - day).unwrap();
-    t.put(alloc, "version", "1", 0, "t", NOW).unwrap();
+    t.put(Write::new(alloc, "version", "1", "t", NOW)).unwrap();
     t.purge_namespace(alloc, "t", NOW).unwrap();
-    t.put("maand/job/api/worker/10.0.0.2", "version", "1", 0, "t", NOW).unwrap();
+    t.put(Write::new("maand/job/api/worker/10.0.0.2", "version", "1", "t", NOW)).unwrap();
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
 
     // Dry run: report, then roll back.
@@ -558,7 +563,7 @@ fn gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live_
     assert!(s.get(NS, "recently-dead").unwrap().is_some());
     assert!(s.get(NS, "dead").unwrap().is_none());
     assert!(s.get("maand/job/api/worker/10.0.0.2", "version").unwrap().is_some());
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
 }
 both!(
     gc_removes_old_tombstones_history_and_dead_allocations_but_never_latest_live,
@@ -571,10 +576,10 @@ fn check_reports_broken_invariants() {
     let (_d, path) = fresh();
     let mut t = txn(&path);
     for v in ["a", "b", "c"] {
-        t.put(NS, "k", v, 0, "t", NOW).unwrap();
+        t.put(Write::new(NS, "k", v, "t", NOW)).unwrap();
     }
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
-    assert!(StateStore::open(&path).unwrap().check().unwrap().ok());
+    assert!(kvform::state::check::check(&StateStore::open(&path).unwrap()).unwrap().ok());
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute("DELETE FROM history WHERE version = 2", []).unwrap();
     c.execute(
@@ -584,7 +589,7 @@ fn check_reports_broken_invariants() {
     )
     .unwrap();
     drop(c);
-    let report = StateStore::open(&path).unwrap().check().unwrap();
+    let report = kvform::state::check::check(&StateStore::open(&path).unwrap()).unwrap();
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
     assert!(report.problems[0].contains("vars/job/api k: versions 1..3 have gaps"), "{:?}", report.problems);
     assert!(report.problems[1].contains("unsealed"), "{:?}", report.problems);
@@ -594,12 +599,12 @@ fn check_reports_broken_invariants() {
 fn backup_restore_round_trip_and_corrupt_restore_is_refused() {
     let (dir, path) = fresh();
     let mut t = txn(&path);
-    t.put(NS, "k", "before-backup", 0, "t", NOW).unwrap();
+    t.put(Write::new(NS, "k", "before-backup", "t", NOW)).unwrap();
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
     let backup = dir.path().join("backup.db");
-    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    kvform::state::backup::backup(&StateStore::open(&path).unwrap(), &backup).unwrap();
     let mut t = txn(&path);
-    t.put(NS, "k", "after-backup", 0, "t", NOW).unwrap();
+    t.put(Write::new(NS, "k", "after-backup", "t", NOW)).unwrap();
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
     let before = StateStore::open(&path).unwrap().meta().unwrap();
 
@@ -633,7 +638,7 @@ fn backup_restore_round_trip_and_corrupt_restore_is_refused() {
     assert_eq!(s.audit(1).unwrap()[0].operation, "state restore");
     assert_eq!(s.meta().unwrap().lineage, before.lineage);
     assert_eq!(s.get(NS, "k").unwrap().unwrap().value, "before-backup");
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
     assert_eq!(StateStore::open(&kept).unwrap().get(NS, "k").unwrap().unwrap().value, "after-backup");
 }
 
@@ -643,10 +648,10 @@ fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
     let path = dir.path().join("data/kvform.db");
     StateStore::init(&path, 1767323045).unwrap();
     let backup = dir.path().join("backup.db");
-    StateStore::open(&path).unwrap().backup(&backup).unwrap();
+    kvform::state::backup::backup(&StateStore::open(&path).unwrap(), &backup).unwrap();
     for value in ["first", "second"] {
         let mut t = txn(&path);
-        t.put(NS, "k", value, 0, "t", NOW).unwrap();
+        t.put(Write::new(NS, "k", value, "t", NOW)).unwrap();
         t.commit(ApplyRecord::new("t", NOW)).unwrap();
         kvform::state::backup::restore(&path, &backup, Duration::ZERO, NOW, false).unwrap();
     }
@@ -657,19 +662,31 @@ fn restoring_twice_keeps_every_safety_copy_and_backup_refuses_the_live_file() {
         .collect();
     assert_eq!(kept.len(), 2, "{kept:?}");
     let store = StateStore::open(&path).unwrap();
-    assert!(store.backup(&path).is_err(), "backing up onto the live state must be refused");
-    assert!(store.backup(&dir.path().join("data/../data/kvform.db-wal")).is_err());
-    assert!(store.check().unwrap().ok());
+    assert!(kvform::state::backup::backup(&store, &path).is_err(), "backing up onto the live state must be refused");
+    assert!(kvform::state::backup::backup(&store, &dir.path().join("data/../data/kvform.db-wal")).is_err());
+    assert!(kvform::state::check::check(&store).unwrap().ok());
 }
 
 fn put_new_inserts_once_and_falls_back_to_put_for_an_existing_key_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
-    assert_eq!(t.put_new(NS, "a", " one ", 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
-    assert_eq!(t.put_new(NS, "a", "one", 0, "test", NOW).unwrap(), WriteOutcome::Unchanged { version: 1 });
-    assert_eq!(t.put_new(NS, "a", "two", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert_eq!(
+        t.put(Write::new(NS, "a", " one ", "test", NOW).expect_new()).unwrap(),
+        WriteOutcome::Created { version: 1 }
+    );
+    assert_eq!(
+        t.put(Write::new(NS, "a", "one", "test", NOW).expect_new()).unwrap(),
+        WriteOutcome::Unchanged { version: 1 }
+    );
+    assert_eq!(
+        t.put(Write::new(NS, "a", "two", "test", NOW).expect_new()).unwrap(),
+        WriteOutcome::Updated { version: 2 }
+    );
     assert!(t.tombstone(NS, "a", "test", NOW).unwrap());
-    assert_eq!(t.put_new(NS, "a", "three", 0, "test", NOW).unwrap(), WriteOutcome::Revived { version: 4 });
-    assert!(t.put_new(NS, " bad", "x", 0, "test", NOW).is_err());
+    assert_eq!(
+        t.put(Write::new(NS, "a", "three", "test", NOW).expect_new()).unwrap(),
+        WriteOutcome::Revived { version: 4 }
+    );
+    assert!(t.put(Write::new(NS, " bad", "x", "test", NOW).expect_new()).is_err());
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     assert_eq!(
         versions(&path, NS, "a"),
@@ -688,25 +705,28 @@ both!(
 fn put_new_is_seen_undone_and_counted_like_put_on((_d, path): (tempfile::TempDir, Location)) {
     const PRE: &str = "vars/job/pre";
     let mut t = txn(&path);
-    t.put(PRE, "old", "before", 0, "test", NOW).unwrap();
+    t.put(Write::new(PRE, "old", "before", "test", NOW)).unwrap();
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
 
     let mut t = txn(&path);
     let odd = "tab\there\nnew line\\ back\\slash \r é \\N";
-    assert_eq!(t.put_new(NS, "odd", odd, 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(
+        t.put(Write::new(NS, "odd", odd, "test", NOW).expect_new()).unwrap(),
+        WriteOutcome::Created { version: 1 }
+    );
     assert_eq!(t.get(NS, "odd").unwrap().map(|e| e.value).as_deref(), Some(odd.trim()));
     assert_eq!(t.live_keys(NS).unwrap(), ["odd"]);
     t.savepoint("job").unwrap();
-    t.put_new("vars/job/undone", "k", "x", 0, "test", NOW).unwrap();
+    t.put(Write::new("vars/job/undone", "k", "x", "test", NOW).expect_new()).unwrap();
     // Written before the transaction, in a namespace this one has not touched: held back
     // as new, then found to exist when sent (by the rollback, which must undo it too).
-    t.put_new(PRE, "old", "after", 0, "test", NOW).unwrap();
+    t.put(Write::new(PRE, "old", "after", "test", NOW).expect_new()).unwrap();
     t.rollback_to("job").unwrap();
     assert_eq!(t.get("vars/job/undone", "k").unwrap(), None);
     assert_eq!(t.get(PRE, "old").unwrap().map(|e| e.value).as_deref(), Some("before"));
-    t.put_new(PRE, "old", "after", 0, "test", NOW).unwrap();
+    t.put(Write::new(PRE, "old", "after", "test", NOW).expect_new()).unwrap();
     for i in 0..25_000 {
-        t.put_new("vars/job/many", &format!("k{i:05}"), &i.to_string(), 0, "test", NOW).unwrap();
+        t.put(Write::new("vars/job/many", &format!("k{i:05}"), &i.to_string(), "test", NOW).expect_new()).unwrap();
     }
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     let store = open(&path).unwrap();
@@ -715,7 +735,7 @@ fn put_new_is_seen_undone_and_counted_like_put_on((_d, path): (tempfile::TempDir
     assert_eq!(store.get("vars/job/many", "k24999").unwrap().map(|e| e.value).as_deref(), Some("24999"));
     let last = &store.audit(1).unwrap()[0];
     assert_eq!((last.added, last.changed), (25_001, 1), "{last:?}");
-    let report = store.check().unwrap();
+    let report = kvform::state::check::check(&store).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
 }
 both!(
@@ -748,15 +768,15 @@ fn migrating_a_schema_1_state_infers_purged_jobs_from_its_rows() {
     let (_d, path) = fresh();
     let mut t = txn(&path);
     // `lost`: every allocation tombstoned and no live catalog -> purged.
-    t.put("maand/job/lost/worker/10.0.0.1", "version", "1", 0, "apply", NOW).unwrap();
+    t.put(Write::new("maand/job/lost/worker/10.0.0.1", "version", "1", "apply", NOW)).unwrap();
     t.tombstone("maand/job/lost/worker/10.0.0.1", "version", "apply", NOW).unwrap();
     // `live`: one live allocation -> not purged. `disabled`: catalog live -> not purged.
-    t.put("maand/job/live/worker/10.0.0.1", "version", "1", 0, "apply", NOW).unwrap();
-    t.put("maand/job/live/worker/10.0.0.2", "version", "1", 0, "apply", NOW).unwrap();
+    t.put(Write::new("maand/job/live/worker/10.0.0.1", "version", "1", "apply", NOW)).unwrap();
+    t.put(Write::new("maand/job/live/worker/10.0.0.2", "version", "1", "apply", NOW)).unwrap();
     t.tombstone("maand/job/live/worker/10.0.0.2", "version", "apply", NOW).unwrap();
-    t.put("maand/job/kept/worker/10.0.0.1", "version", "1", 0, "apply", NOW).unwrap();
+    t.put(Write::new("maand/job/kept/worker/10.0.0.1", "version", "1", "apply", NOW)).unwrap();
     t.tombstone("maand/job/kept/worker/10.0.0.1", "version", "apply", NOW).unwrap();
-    t.put("maand/job/kept", "workers", "", 0, "apply", NOW).unwrap();
+    t.put(Write::new("maand/job/kept", "workers", "", "apply", NOW)).unwrap();
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     let c = rusqlite::Connection::open(&path).unwrap();
     // Schema 3 (purged_jobs is migration 3 -> 4).
@@ -774,24 +794,24 @@ fn migrating_a_schema_1_state_infers_purged_jobs_from_its_rows() {
 /// read again (a stale read-ahead row would write a version twice or miss a change).
 fn prefetched_rows_are_forgotten_once_written_on((_d, path): (tempfile::TempDir, Location)) {
     let mut t = txn(&path);
-    t.put(NS, "a", "1", 0, "test", NOW).unwrap();
-    t.put(NS, "b", "1", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "a", "1", "test", NOW)).unwrap();
+    t.put(Write::new(NS, "b", "1", "test", NOW)).unwrap();
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
 
     let mut t = txn(&path);
     t.prefetch(&[(NS, "a"), (NS, "b"), (NS, "new")]).unwrap();
-    assert_eq!(t.put(NS, "a", "1", 0, "test", NOW).unwrap(), WriteOutcome::Unchanged { version: 1 });
-    assert_eq!(t.put(NS, "a", "2", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
-    assert_eq!(t.put(NS, "a", "3", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 3 });
+    assert_eq!(t.put(Write::new(NS, "a", "1", "test", NOW)).unwrap(), WriteOutcome::Unchanged { version: 1 });
+    assert_eq!(t.put(Write::new(NS, "a", "2", "test", NOW)).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert_eq!(t.put(Write::new(NS, "a", "3", "test", NOW)).unwrap(), WriteOutcome::Updated { version: 3 });
     assert!(t.tombstone(NS, "b", "test", NOW).unwrap());
     assert!(!t.tombstone(NS, "b", "test", NOW).unwrap());
-    assert_eq!(t.put(NS, "new", "x", 0, "test", NOW).unwrap(), WriteOutcome::Created { version: 1 });
-    assert_eq!(t.put(NS, "new", "y", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert_eq!(t.put(Write::new(NS, "new", "x", "test", NOW)).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(t.put(Write::new(NS, "new", "y", "test", NOW)).unwrap(), WriteOutcome::Updated { version: 2 });
     t.savepoint("s").unwrap();
     t.prefetch(&[(NS, "a")]).unwrap();
-    t.put(NS, "a", "4", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "a", "4", "test", NOW)).unwrap();
     t.rollback_to("s").unwrap();
-    assert_eq!(t.put(NS, "a", "4", 0, "test", NOW).unwrap(), WriteOutcome::Updated { version: 4 });
+    assert_eq!(t.put(Write::new(NS, "a", "4", "test", NOW)).unwrap(), WriteOutcome::Updated { version: 4 });
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     let v = |k| versions(&path, NS, k);
     assert_eq!(v("a").last().unwrap(), &(4, "4".to_string(), false));
@@ -818,7 +838,7 @@ fn plan_base_verified(loc: &Location) -> bool {
         Location::Postgres(pg) => {
             let url = std::env::var("KVFORM_TEST_PG_URL").unwrap();
             let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
+            let schema = kvform::state::postgres::bucket_schema(&pg.schema, pg.bucket_id.unwrap());
             let row = c.query_one(&format!("SELECT verified::bigint FROM {schema}.plan_base"), &[]).unwrap();
             row.get::<_, i64>(0) == 1
         }
@@ -833,8 +853,8 @@ fn a_hook_write_in_a_rolled_back_job_leaves_the_base_unverified_on((_d, loc): (t
     let mut t = txn(&loc);
     t.stage_fingerprints(&basis, [NS], "apply", Some("workspace")).unwrap();
     t.savepoint("job_0").unwrap();
-    t.put_new(NS, "log_level", "info", 0, "apply", NOW).unwrap();
-    t.put(NS, "from_hook", "x", 0, "hook:api/check@10.0.0.1", NOW).unwrap();
+    t.put(Write::new(NS, "log_level", "info", "apply", NOW).expect_new()).unwrap();
+    t.put(Write::new(NS, "from_hook", "x", "hook:api/check@10.0.0.1", NOW)).unwrap();
     t.rollback_to("job_0").unwrap();
     t.commit(ApplyRecord::new("apply", NOW)).unwrap();
     assert!(!plan_base_verified(&loc), "a rolled-back planned namespace left the base verified");
@@ -849,11 +869,11 @@ both!(
 /// write that followed was dropped on PostgreSQL (found in review).
 fn a_key_prefetched_twice_is_still_written_on((_d, loc): (tempfile::TempDir, Location)) {
     let mut t = txn(&loc);
-    t.put(NS, "k", "old", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "k", "old", "test", NOW)).unwrap();
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     let mut t = txn(&loc);
     t.prefetch(&[(NS, "k"), (NS, "k")]).unwrap();
-    t.put(NS, "k", "new", 0, "test", NOW).unwrap();
+    t.put(Write::new(NS, "k", "new", "test", NOW)).unwrap();
     t.commit(ApplyRecord::new("test", NOW)).unwrap();
     assert_eq!(open(&loc).unwrap().get(NS, "k").unwrap().unwrap().value, "new");
 }

@@ -3,6 +3,7 @@
 //! a schema-1 state. The typed writes run on both backends.
 
 use kvform::kv::{KvType, Typed};
+use kvform::state::Write;
 use kvform::state::schema::{MIGRATIONS, SCHEMA_VERSION};
 use kvform::state::{ApplyRecord, InitOutcome, Location, PgLocation, StateError, StateStore, WriteOutcome};
 use std::time::Duration;
@@ -28,31 +29,40 @@ fn typed_writes_validate_and_keep_their_metadata_on_postgres() {
     let schema = format!("kvs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let _drop = tf_support::DropRegistry(schema.clone());
     let loc = PgLocation { url_env: "KVFORM_TEST_PG_URL".into(), schema, bucket_id: None };
-    let (_, _, id) = StateStore::init_at(&Location::Postgres(loc.clone()), NOW).unwrap();
+    let (_, _, id) = Location::Postgres(loc.clone()).init(NOW).unwrap();
     typed_writes_validate_and_keep_their_metadata_at(Location::Postgres(PgLocation { bucket_id: id, ..loc }));
 }
 
 /// On the state at `loc` (initialised here when it is an SQLite file).
 fn typed_writes_validate_and_keep_their_metadata_at(loc: Location) {
-    StateStore::init_at(&loc, 1_767_323_045).unwrap();
-    let mut t = StateStore::open_at(&loc).unwrap().begin_write("t", Duration::ZERO, 1_767_323_045).unwrap();
+    loc.init(1_767_323_045).unwrap();
+    let mut t = loc.open().unwrap().begin_write("t", Duration::ZERO, 1_767_323_045).unwrap();
     let number = Typed::new(KvType::Number, "  replicas wanted ");
-    let err = t.put_typed(NS, "n", "abc", 0, "t", NOW, &number).unwrap_err();
+    let err = t.put(Write::new(NS, "n", "abc", "t", NOW).described(&number)).unwrap_err();
     assert!(matches!(err, StateError::WrongType { .. }), "{err}");
     assert!(err.to_string().contains("vars/job/api n: \"abc\" is not a number"), "{err}");
     assert!(t.get(NS, "n").unwrap().is_none(), "nothing written");
-    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW, &number).unwrap(), WriteOutcome::Created { version: 1 });
+    assert_eq!(
+        t.put(Write::new(NS, "n", "3", "t", NOW).described(&number)).unwrap(),
+        WriteOutcome::Created { version: 1 }
+    );
     // Same value and metadata: not a change. A new description is.
-    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW + 1, &number).unwrap(), WriteOutcome::Unchanged { version: 1 });
+    assert_eq!(
+        t.put(Write::new(NS, "n", "3", "t", NOW + 1).described(&number)).unwrap(),
+        WriteOutcome::Unchanged { version: 1 }
+    );
     let described = Typed::new(KvType::Number, "replicas");
-    assert_eq!(t.put_typed(NS, "n", "3", 0, "t", NOW + 2, &described).unwrap(), WriteOutcome::Updated { version: 2 });
+    assert_eq!(
+        t.put(Write::new(NS, "n", "3", "t", NOW + 2).described(&described)).unwrap(),
+        WriteOutcome::Updated { version: 2 }
+    );
     // An untyped write is a string write that keeps the description.
-    assert_eq!(t.put(NS, "n", "three", 0, "t", NOW + 3).unwrap(), WriteOutcome::Updated { version: 3 });
+    assert_eq!(t.put(Write::new(NS, "n", "three", "t", NOW + 3)).unwrap(), WriteOutcome::Updated { version: 3 });
     assert!(t.tombstone(NS, "n", "t", NOW + 4).unwrap());
     t.commit(ApplyRecord::new("t", NOW)).unwrap();
 
     // Read back over a new connection: what the backend stored, not what the transaction held.
-    let s = StateStore::open_at(&loc).unwrap();
+    let s = loc.open().unwrap();
     let h: Vec<_> = s.history(NS, "n").unwrap().into_iter().map(|r| (r.version, r.kv_type, r.description)).collect();
     assert_eq!(
         h,
@@ -66,7 +76,7 @@ fn typed_writes_validate_and_keep_their_metadata_at(loc: Location) {
     let meta = s.key_meta(NS, "n").unwrap().unwrap();
     assert_eq!(meta.key_created_at, NOW, "created = the first version's time");
     assert_eq!(s.get(NS, "n").unwrap().unwrap().created_at, NOW + 4, "updated = this version's time");
-    assert!(s.check().unwrap().ok());
+    assert!(kvform::state::check::check(&s).unwrap().ok());
 }
 
 // SQLite only: a schema-1 state is a file of kvform 0.1; a PostgreSQL bucket is created at the current schema in one step.
@@ -96,7 +106,7 @@ fn a_schema_1_state_migrates_with_its_rows_typed_string() {
     assert_eq!(h, vec![(2, "v2".into(), KvType::String), (3, "v3".into(), KvType::String)]);
     // The oldest kept version stands in for the first one.
     assert_eq!(s.key_meta(NS, "k").unwrap().unwrap().key_created_at, 200);
-    assert!(s.check().unwrap().ok(), "{:?}", s.check().unwrap().problems);
+    assert!(kvform::state::check::check(&s).unwrap().ok(), "{:?}", kvform::state::check::check(&s).unwrap().problems);
     assert_eq!(s.meta().unwrap().serial, 3);
 }
 

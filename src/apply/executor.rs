@@ -30,6 +30,7 @@ use super::progress::{Progress, ProgressEvent};
 use super::steps::{HookSteps, StepContext, StepFailure};
 use crate::model::types::Desired;
 use crate::plan::{Action, JobRollout, Plan};
+use crate::state::Write;
 use crate::state::{ApplyRecord, ApplyStatus, StateError, WriteOutcome, WriteTxn};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -296,9 +297,13 @@ pub(super) fn apply_namespace(
                 // An HCL-typed key (SPEC §9) is written with its type.
                 let written = if c.action == Action::Create && c.reason.is_none() {
                     // A create without a reason is a key with no row at all (a revive says so).
-                    txn.put_new_as(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now, c.kv_type)?
+                    txn.put(
+                        Write::new(&c.namespace, &c.key, &value.to_cow(), APPLY_WRITER, now)
+                            .typed(c.kv_type)
+                            .expect_new(),
+                    )?
                 } else {
-                    txn.put_as(&c.namespace, &c.key, &value.to_cow(), 0, APPLY_WRITER, now, c.kv_type)?
+                    txn.put(Write::new(&c.namespace, &c.key, &value.to_cow(), APPLY_WRITER, now).typed(c.kv_type))?
                 };
                 match written {
                     WriteOutcome::Created { .. } | WriteOutcome::Revived { .. } => counts.added += 1,

@@ -40,6 +40,7 @@ use super::steps::{HookSteps, StepContext, StepFailure};
 use crate::kv::NamespaceKind;
 use crate::plan::{BatchKind, JobRollout, Plan};
 use crate::state::StateError;
+use crate::state::Write;
 use crate::workspace::types::Event;
 
 /// `DEPLOY_PHASE` of a batch of new allocations (maand's `deployPhaseNew`).
@@ -173,7 +174,7 @@ pub(super) fn run_job(
         if let Some(want) = &want
             && live.as_ref().is_some_and(|e| e.value.trim() != want)
         {
-            txn.put(&job_ns, "rollout_order", want, 0, APPLY_WRITER, now)?;
+            txn.put(Write::new(&job_ns, "rollout_order", want, APPLY_WRITER, now))?;
         }
         match over {
             Some(value) => OrderKey { value: Some(value), overridden: true },

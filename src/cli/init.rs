@@ -136,18 +136,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // that no other machine can open or trust, so init leaves them to be copied.
     // A database that cannot be asked is an error here, before anything is made: guessing
     // "new" would mint exactly the second key this guards against.
-    let made_elsewhere = match &location {
-        crate::state::Location::Postgres(_) => match StateStore::open_if_any_at(&location) {
+    let made_elsewhere = location.is_remote()
+        && match location.open_if_any() {
             Ok(found) => found.is_some(),
             Err(crate::state::StateError::OldSchema { .. }) => true,
             Err(e) => {
                 return Err(e).with_context(|| {
-                    format!("cannot open the state {}; nothing was created", location_name(&location, bucket))
+                    format!("cannot open the state {}; nothing was created", location.describe(&bucket.root))
                 });
             }
-        },
-        crate::state::Location::Sqlite(_) => false,
-    };
+        };
     let key_from_env = crate::secrets::key_from_env()?.is_some();
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
 
@@ -190,7 +188,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let mut updated = 0;
-    match gitignore(&root, &settings.state_path)? {
+    match gitignore(&root, settings.state.sqlite_path())? {
         Gitignore::Created => {
             created += 1;
             line("  created  .gitignore".to_string());
@@ -209,13 +207,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let (store, outcome, pg_bucket) = StateStore::init_at(&location, session.now)
-        .with_context(|| format!("cannot create the state {}", location_name(&location, bucket)))?;
+    let (store, outcome, pg_bucket) = location
+        .init(session.now)
+        .with_context(|| format!("cannot create the state {}", location.describe(&bucket.root)))?;
     let shown = store.path().strip_prefix(&root).unwrap_or(store.path()).display().to_string();
     // A new PostgreSQL bucket is found from kvform.hcl on every other machine (a fresh
     // clone on a CI runner): write its id there now.
     if let Some(id) = pg_bucket
-        && settings.state_bucket_id != Some(id)
+        && settings.state.bucket_id() != Some(id)
     {
         crate::workspace::hcl_files::set_state_attributes(&root, &[("bucket_id", Some(id.to_string()))])
             .with_context(|| format!("created the PostgreSQL bucket {id}, but cannot record it in kvform.hcl"))?;
@@ -326,19 +325,6 @@ enum Gitignore {
 
 /// The ignore lines this bucket needs: [`GITIGNORE`], plus the state file (and its WAL, lock
 /// and restore copies) when `kvform.hcl` moved it out of `data/` but kept it in the bucket.
-/// What messages call the state being created.
-fn location_name(loc: &crate::state::Location, bucket: &Bucket) -> String {
-    match loc {
-        crate::state::Location::Sqlite(p) => p.strip_prefix(&bucket.root).unwrap_or(p).display().to_string(),
-        crate::state::Location::Postgres(pg) => format!(
-            "on PostgreSQL (${}, schema {}{})",
-            pg.url_env,
-            pg.schema,
-            pg.bucket_id.map_or(String::new(), |id| format!(", bucket {id}"))
-        ),
-    }
-}
-
 fn gitignore_lines(state_path: &Path) -> Vec<String> {
     let mut lines: Vec<String> = GITIGNORE.iter().map(|l| l.to_string()).collect();
     let inside =

@@ -181,7 +181,7 @@ impl LoadedBucket {
             ctx.printer.info(&format!("Created the secret key {}", bucket.key_file().display()));
         }
         let path = self.state_file();
-        let (store, _, _) = StateStore::init_at(&self.session.state_location(), self.session.now)?;
+        let (store, _, _) = self.session.state_location().init(self.session.now)?;
         ctx.printer.info(&format!("Created the state {} (the bucket had none)", path.display()));
         let key = key.then(|| bucket.key_file());
         let ca = self.create_ca(ctx, &store)?;

@@ -21,14 +21,7 @@ pub(super) const DEFAULT_LOCK_TIMEOUT: &str = "30s";
 
 /// Where the state of `bucket` is, by its settings (see [`Session::state_location`]).
 pub(super) fn location_of(bucket: &Bucket, settings: &Settings) -> state::Location {
-    match settings.state_backend.as_str() {
-        "postgres" => state::Location::Postgres(state::PgLocation {
-            url_env: settings.state_url_env.clone(),
-            schema: settings.state_schema.clone(),
-            bucket_id: settings.state_bucket_id,
-        }),
-        _ => state::Location::Sqlite(bucket.state_file_for(&settings.state_path)),
-    }
+    settings.state.locate(&bucket.root)
 }
 
 /// What one command works with. Build it once, at the top of the command.
@@ -68,9 +61,9 @@ impl Session {
     }
 
     /// The state file: `kvform.hcl` `state { path }` (relative to the bucket root unless
-    /// absolute), default `data/kvform.db`. Every command finds the state here.
+    /// absolute), default `data/kvform.db`. Every command finds an SQLite state here.
     pub fn state_file(&self) -> PathBuf {
-        self.bucket.state_file_for(&self.settings.state_path)
+        self.bucket.state_file_for(self.settings.state.sqlite_path())
     }
 
     /// Where the state is: the file above, or a PostgreSQL bucket (`state { backend =
@@ -81,7 +74,7 @@ impl Session {
 
     /// The bucket's state (no keyring); an error when it has none.
     pub fn open_state(&self) -> anyhow::Result<StateStore> {
-        Ok(StateStore::open_at(&self.state_location())?)
+        Ok(self.state_location().open()?)
     }
 
     /// The bucket's state, or `None` when it has none yet (`apply` then creates it). A
@@ -91,14 +84,12 @@ impl Session {
     /// every apply would make another (issue 22 item 5).
     pub fn open_state_if_any(&self) -> anyhow::Result<Option<StateStore>> {
         let location = self.state_location();
-        if let state::Location::Postgres(pg) = &location
-            && pg.bucket_id.is_none()
-        {
+        if location.lacks_bucket_id() {
             bail!(
                 "kvform.hcl puts the state on PostgreSQL (`state {{ backend = \"postgres\" }}`) but names no bucket (`bucket_id`); nothing was created\n  help: run `kvform init`: it creates the bucket and writes its id into kvform.hcl"
             );
         }
-        Ok(StateStore::open_if_any_at(&location)?)
+        Ok(location.open_if_any()?)
     }
 
     /// The bucket's state with its keyring (needed to write or reveal secrets).

@@ -151,13 +151,10 @@ fn confirm_restore(ctx: &Context, session: &Session, file: &Path) -> anyhow::Res
         bail!(RESTORE_NO_TTY);
     }
     let location = session.state_location();
-    let target = match &location {
-        state::Location::Sqlite(p) => p.strip_prefix(&session.bucket.root).unwrap_or(p).display().to_string(),
-        state::Location::Postgres(pg) => format!("on PostgreSQL (${}, schema {})", pg.url_env, pg.schema),
-    };
+    let target = location.describe(&session.bucket.root);
     // The state being replaced may be the damaged one a restore is for: describe it if it
     // opens, and say so if it does not.
-    let current = match StateStore::open_at(&location).and_then(|s| s.meta()) {
+    let current = match location.open().and_then(|s| s.meta()) {
         Ok(m) => format!("serial {}, lineage {}", m.serial, m.lineage),
         Err(_) => "unreadable".to_string(),
     };
@@ -183,7 +180,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let session = Session::new(ctx)?;
             let (b, store) = (&session.bucket, session.open_state()?);
             let meta = store.meta()?;
-            let mut report = store.check()?;
+            let mut report = state::check::check(&store)?;
             report.problems.extend(unreadable_secrets(b, &store)?);
             if !report.ok() {
                 bail!(state::StateError::Corrupt { path: store.path().to_path_buf(), problems: report.problems });
@@ -200,7 +197,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         StateCommand::Backup { file } => {
             let store = Session::new(ctx)?.open_state()?;
             let meta = store.meta()?;
-            store.backup(&file)?;
+            state::backup::backup(&store, &file)?;
             ctx.printer.out(&format!("backed up serial {} to {}", meta.serial, file.display()));
             Ok(ExitCode::SUCCESS)
         }
@@ -210,16 +207,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 ctx.printer.out("Restore cancelled.");
                 return Ok(ExitCode::from(1));
             }
-            let out = match session.state_location() {
-                state::Location::Sqlite(path) => {
-                    state::backup::restore(&path, &file, lock_timeout(&t)?, session.now, force)
-                }
-                loc @ state::Location::Postgres(_) => {
-                    let aside_dir = session.bucket.root.join("data");
-                    state::backup::restore_pg(&loc, &file, &aside_dir, lock_timeout(&t)?, session.now, force)
-                }
-            }
-            .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
+            let aside_dir = session.bucket.root.join("data");
+            let out = session
+                .state_location()
+                .restore(&file, &aside_dir, lock_timeout(&t)?, session.now, force)
+                .with_context(|| format!("cannot restore {}; the state was not changed", file.display()))?;
             if let Some(prev) = &out.previous
                 && prev.lineage != out.restored.lineage
             {
@@ -239,13 +231,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let store = session.open_state()?;
             let from = store.backend();
             let target = if to == "postgres" {
-                state::Location::Postgres(state::PgLocation {
-                    url_env: url_env.clone(),
-                    schema: schema.clone(),
-                    bucket_id: None,
-                })
+                let target = state::PgLocation { url_env: url_env.clone(), schema: schema.clone(), bucket_id: None };
+                let path = session.settings.state.sqlite_path().to_path_buf();
+                state::StateConfig::Postgres { target, path }.locate(&session.bucket.root)
             } else {
-                state::Location::Sqlite(session.bucket.state_file_for(&session.settings.state_path))
+                session.settings.state.sqlite_location(&session.bucket.root)
             };
             let out = state::copy::migrate(store, &target, force, lock_timeout(&t)?, session.now)
                 .with_context(|| format!("cannot migrate the state to {to}; the {from} state was not changed"))?;
@@ -271,7 +261,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         StateCommand::ForceUnlock { id } => {
-            match lock::force_unlock_at(&Session::new(ctx)?.state_location(), &id)? {
+            match Session::new(ctx)?.state_location().force_unlock(&id)? {
                 lock::ForceUnlock::ClearedStale(h) => ctx.printer.out(&format!(
                     "lock {id} was already released by the operating system (its holder {} pid {} is gone); cleared its record",
                     h.actor, h.pid
@@ -337,7 +327,7 @@ fn info(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
     let (holder, stale) = store.lock_status()?;
     // Counts per namespace class, in the ownership table's order.
     let mut classes: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
-    for s in store.namespace_stats()? {
+    for s in state::check::namespace_stats(&store)? {
         let class = NamespaceKind::parse(&s.namespace).map_or("(outside the layout)", |k| k.rule().pattern);
         let c = classes.entry(class).or_default();
         c[0] += s.live;

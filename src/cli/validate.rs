@@ -13,10 +13,9 @@
 use super::Context;
 use crate::bucket::Bucket;
 use crate::model::{self, render, types::Prior};
-use crate::state::StateStore;
 use crate::workspace::{self, types::Workspace};
 use anyhow::Context as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use uuid::Uuid;
 
@@ -114,13 +113,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 /// What the state already holds, read-only; defaults (plus a note) when there is no state.
 fn prior(ctx: &Context, bucket: &Bucket, ws: &Workspace, bucket_id: Option<Uuid>) -> anyhow::Result<Prior> {
     let loc = super::session::location_of(bucket, &ws.settings);
-    let path = match &loc {
-        crate::state::Location::Sqlite(p) => p.clone(),
-        crate::state::Location::Postgres(_) => PathBuf::from("(the PostgreSQL state)"),
-    };
-    let mut prior = if StateStore::exists_at(&loc)? {
+    let path = loc.file().map_or_else(|| PathBuf::from("(the PostgreSQL state)"), Path::to_path_buf);
+    let mut prior = if loc.exists()? {
         // Reads only: a plan-like read never takes the lock or writes.
-        let store = StateStore::open_read_only_at(&loc)?;
+        let store = loc.open_read_only()?;
         let snap = store.lean_snapshot().with_context(|| format!("cannot read the state {}", path.display()))?;
         Prior::from_current(&snap)
     } else {

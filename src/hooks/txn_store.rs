@@ -286,7 +286,7 @@ mod tests {
         let mut later = TxnStore::new(txn.clone(), 1010);
         assert_eq!(later.get("vars/job/api", "a").unwrap().unwrap().expired_at, Some(1010));
         assert!(matches!(s.put("vars/job/api", " bad", "x", 0, &hook(), None, None), Err(HookStoreError::Rejected(_))));
-        // A typed write goes through put_typed: stored with its type, refused when it does not fit.
+        // A typed write goes through `Write::described`: stored with its type, refused when it does not fit.
         let typed = Typed::new(crate::kv::KvType::Number, "replicas");
         s.put("vars/job/api", "n", "3", 0, &hook(), Some(&typed), None).unwrap();
         let meta =

@@ -19,6 +19,12 @@ use std::hash::{Hash, Hasher};
 /// The digest of a unit's inputs: 16 bytes of sha256.
 pub type InputDigest = [u8; 16];
 
+/// Which units a plan may leave unprojected: `skip(unit, digest of its inputs)` is true
+/// when the state holds exactly what those inputs project to (`crate::state::fingerprint`).
+/// The projection of the desired state takes it (`crate::model::project`), the state
+/// decides it (`crate::state::lean`).
+pub type Skip<'a> = &'a dyn Fn(&str, &InputDigest) -> bool;
+
 /// The unit a namespace is projected in, or `None` for the namespaces projected on every
 /// plan (see the module docs).
 pub fn unit_of(ns: &str) -> Option<String> {

@@ -65,9 +65,7 @@ pub struct Inputs<'a> {
     pub purged_jobs: &'a BTreeSet<String>,
 }
 
-/// Which units a plan may leave unprojected: `skip(unit, digest of its inputs)` is true
-/// when the state holds exactly what those inputs project to (`crate::state::fingerprint`).
-pub type Skip<'a> = &'a dyn Fn(&str, &InputDigest) -> bool;
+pub use crate::kv::inputs::Skip;
 
 /// Project every unit (what `validate --print-desired`, `run` and a full plan need).
 pub fn project_all(_: &str, _: &InputDigest) -> bool {

@@ -24,6 +24,7 @@ pub mod search;
 
 use crate::kv::validate::{self, WriteRuleError};
 use crate::kv::{KvType, Typed, is_secret_key};
+use crate::state::Write;
 use crate::state::{StateError, VersionRow, WriteOutcome, WriteTxn};
 use zeroize::Zeroizing;
 
@@ -158,7 +159,8 @@ pub fn put(
     };
     validate::check_write(ns, key, &value, kv_type, ttl, &description).map_err(OpError::Rule)?;
     let writer = actor.to_string();
-    let outcome = txn.put_typed(ns, key, &value, ttl, &writer, now, &Typed::new(kv_type, &description))?;
+    let outcome =
+        txn.put(Write::new(ns, key, &value, &writer, now).ttl(ttl).described(&Typed::new(kv_type, &description)))?;
     Ok(Written { outcome, kv_type })
 }
 

@@ -439,7 +439,7 @@ fn actor(req: &Req) -> crate::ops::Actor {
 }
 
 fn open_for_write(app: &App, op: &str) -> Result<crate::state::WriteTxn, Reply> {
-    let mut store = crate::state::StateStore::open_at(&app.location).map_err(Reply::state)?;
+    let mut store = app.location.open().map_err(Reply::state)?;
     if let Ok(ring) = crate::secrets::Keyring::load(&app.bucket) {
         store = store.with_keyring(ring);
     }

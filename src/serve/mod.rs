@@ -130,10 +130,7 @@ impl App {
                 done => done,
             }
         };
-        match self.location {
-            Location::Postgres(_) => tokio::task::block_in_place(run),
-            Location::Sqlite(_) => run(),
-        }
+        if self.location.is_remote() { tokio::task::block_in_place(run) } else { run() }
     }
 }
 
@@ -152,7 +149,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(cfg: ServeConfig) -> Result<Server, ServeError> {
-        let mut reader = StateStore::open_read_only_at(&cfg.location)?;
+        let mut reader = cfg.location.open_read_only()?;
         if let Ok(ring) = crate::secrets::Keyring::load(&cfg.bucket) {
             reader = reader.with_keyring(ring);
         }
@@ -160,10 +157,8 @@ impl Server {
             std::net::TcpListener::bind(cfg.listen).map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
         let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: cfg.listen, source })?;
         let metrics = metrics::Metrics::new(&cfg.bucket.logs_dir());
-        let changes = match &cfg.location {
-            Location::Sqlite(path) => watch::Changes::start(None, path),
-            Location::Postgres(_) => watch::Changes::start(reader.pg_target().cloned(), reader.path()),
-        };
+        // PostgreSQL: LISTEN on the bucket's channel; SQLite (no target): the state file's events.
+        let changes = watch::Changes::start(reader.pg_target().cloned(), reader.path());
         let app = Arc::new(App {
             bucket: cfg.bucket,
             location: cfg.location,

@@ -30,7 +30,7 @@ fn admin(req: &Req) -> Result<(), Reply> {
 
 /// A writable connection: the server's reader is read-only, and token writes are rare.
 fn writable(app: &App) -> Result<crate::state::StateStore, Reply> {
-    crate::state::StateStore::open_at(&app.location).map_err(Reply::state)
+    app.location.open().map_err(Reply::state)
 }
 
 pub(crate) fn list(app: &App, req: &Req) -> Result<Reply, Reply> {

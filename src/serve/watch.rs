@@ -12,7 +12,7 @@
 //! A bump only means "look again": the watch re-reads its scope's index
 //! ([`crate::state::watch`]) and goes back to sleep when its scope did not change.
 
-use crate::state::pg::PgTarget;
+use crate::state::postgres::PgTarget;
 use crate::state::schema::{PG_NOTIFY_CHANNEL, PG_NOTIFY_TRIGGER};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -165,7 +165,7 @@ fn connect(target: &PgTarget) -> Result<postgres::Client, postgres::Error> {
     let name = format!("{}-listen", config.get_application_name().unwrap_or("kvform"));
     config.application_name(&name);
     let mut client = config.connect(postgres::NoTls)?;
-    client.batch_execute(&format!("SET search_path TO {}", crate::state::pg::ident(&target.bucket_schema())))?;
+    client.batch_execute(&format!("SET search_path TO {}", crate::state::postgres::ident(&target.bucket_schema())))?;
     Ok(client)
 }
 

@@ -10,11 +10,11 @@
 //! (`<state>.before-restore.<serial>`, never overwriting an earlier copy), copies the backup
 //! in page by page, and moves the serial past both states (recorded as `state restore` in the
 //! audit trail), so serials never repeat and plans saved before the restore are stale.
-//! On PostgreSQL ([`restore_pg`]) the same, with the rows copied through the backend seam and
+//! On PostgreSQL (`super::postgres::restore`) the same, with the rows copied through the backend seam and
 //! the replaced state kept as an SQLite backup.
 
+use super::backend::Db;
 use super::check::check_connection;
-use super::db::Db;
 use super::lock;
 use super::{Meta, StateError, StateStore, private_dir, read_meta, schema, sql};
 use rusqlite::{Connection, MAIN_DB, OpenFlags};
@@ -23,28 +23,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The audit record of a restore (serial, actor, tool version, time).
-const RESTORE_RECORD: &str = "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at,
+pub(crate) const RESTORE_RECORD: &str =
+    "INSERT INTO applies (serial, operation, actor, tool_version, started_at, finished_at,
                                                     duration_ms, added, changed, destroyed, removed, resealed, status)
                                VALUES (?1, 'state restore', ?2, ?3, ?4, ?4, 0, 0, 0, 0, 0, 0, 'success')";
 
-impl StateStore {
-    /// Write a consistent copy of the state to `dest` (mode 0600), replacing it atomically.
-    pub fn backup(&self, dest: &Path) -> Result<(), StateError> {
-        if is_state_file(self.path(), dest) {
-            return Err(StateError::Io {
-                path: dest.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "that is the live state (or its WAL/lock file); back up to another file",
-                ),
-            });
-        }
-        match self.conn().lite() {
-            Some(c) => backup_connection(c, self.path(), dest),
-            // A PostgreSQL state is copied row by row into a new SQLite file: the backup is
-            // portable and restores onto either backend.
-            None => super::copy::to_sqlite_file(self, dest),
-        }
+/// Write a consistent copy of the state to `dest` (mode 0600), replacing it atomically.
+pub fn backup(store: &StateStore, dest: &Path) -> Result<(), StateError> {
+    if is_state_file(store.path(), dest) {
+        return Err(StateError::Io {
+            path: dest.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "that is the live state (or its WAL/lock file); back up to another file",
+            ),
+        });
+    }
+    match store.conn().lite() {
+        Some(c) => backup_connection(c, store.path(), dest),
+        // A PostgreSQL state is copied row by row into a new SQLite file: the backup is
+        // portable and restores onto either backend.
+        None => super::copy::to_sqlite_file(store, dest),
     }
 }
 
@@ -120,7 +119,7 @@ pub fn verify(src: &Path) -> Result<Meta, StateError> {
             reason: format!("schema version {found}, this kvform restores {}", schema::SCHEMA_VERSION),
         });
     }
-    let conn = Db::Lite(conn);
+    let conn = Db::new(super::sqlite::Lite(conn));
     let report = check_connection(&conn, src)?;
     if !report.ok() {
         return Err(StateError::Corrupt { path: src.into(), problems: report.problems });
@@ -164,7 +163,7 @@ pub fn restore(
         let aside = unused_name(state, &format!(".before-restore.{serial}"));
         match current {
             Ok((store, meta)) => {
-                store.backup(&aside)?;
+                backup(&store, &aside)?;
                 previous = Some(meta);
             }
             // A broken state (the usual reason to restore): keep its bytes as they are.
@@ -214,7 +213,7 @@ pub fn restore(
     conn.execute(RESTORE_RECORD, rusqlite::params![serial as i64, super::actor(), env!("CARGO_PKG_VERSION"), now])
         .map_err(sql(state, "write audit record"))?;
     conn.execute_batch("COMMIT").map_err(sql(state, "commit"))?;
-    let conn = Db::Lite(conn);
+    let conn = Db::new(super::sqlite::Lite(conn));
     let restored = read_meta(&conn, state)?;
     let after = check_connection(&conn, state)?;
     if !after.ok() {
@@ -225,7 +224,7 @@ pub fn restore(
 
 /// `<path><suffix>`, or `<path><suffix>.2`, `.3`, … when taken: a safety copy never
 /// overwrites an earlier one.
-fn unused_name(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn unused_name(path: &Path, suffix: &str) -> PathBuf {
     let mut base = path.as_os_str().to_owned();
     base.push(suffix);
     let base = PathBuf::from(base);
@@ -241,71 +240,4 @@ fn unused_name(path: &Path, suffix: &str) -> PathBuf {
         })
         .find(|p| !p.exists())
         .expect("some name is free")
-}
-
-/// [`restore`] onto a PostgreSQL bucket (`loc`): the same checks and the same record, with
-/// the rows copied in through the backend seam (`super::copy`). The bucket must exist and be
-/// the backup's bucket (its id names the schema the rows live in); another lineage of it
-/// needs `force`. The state it replaces is first saved as an SQLite backup in `aside_dir`
-/// (`postgres-<bucket>.before-restore.<serial>`). The write lock is held throughout, so no
-/// apply interleaves; readers see the old state until the copy commits.
-pub fn restore_pg(
-    loc: &super::Location,
-    src: &Path,
-    aside_dir: &Path,
-    lock_timeout: Duration,
-    now: i64,
-    force: bool,
-) -> Result<RestoreOutcome, StateError> {
-    let restored = verify(src)?;
-    let store = StateStore::open_at(loc)?;
-    let current = store.meta()?;
-    if restored.bucket_id != current.bucket_id {
-        return Err(StateError::Config(format!(
-            "the backup {} is of bucket {}; this PostgreSQL bucket is {}\n  help: restore a backup of this bucket, or restore it into an SQLite state (`state {{ backend = \"sqlite\" }}`) and `kvform state migrate --to postgres` from there",
-            src.display(),
-            restored.bucket_id,
-            current.bucket_id
-        )));
-    }
-    if !force && current.lineage != restored.lineage {
-        return Err(StateError::ForeignLineage {
-            backup: src.to_path_buf(),
-            found: restored.lineage,
-            want: current.lineage,
-        });
-    }
-    let txn = store.begin_write("state restore", lock_timeout, now)?;
-    private_dir(aside_dir)?;
-    let aside = unused_name(
-        &aside_dir.join(format!("postgres-{}", current.bucket_id)),
-        &format!(".before-restore.{}", current.serial),
-    );
-    // A connection of its own: the transaction's is inside its write transaction.
-    let target = StateStore::open_at(loc)?;
-    super::copy::to_sqlite_file(&target, &aside)?;
-    let backup = Db::Lite(
-        Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(sql(src, "open backup"))?,
-    );
-    // As on SQLite: the serial moves past both states, and the audit trail says why; in the
-    // copy's own transaction, so the restored rows never show with the backup's serial.
-    let serial = current.serial.max(restored.serial) + 1;
-    let (c, p) = (target.conn(), target.path());
-    super::copy::copy(&backup, src, c, p, |c| {
-        c.execute("UPDATE meta SET serial = ?1 WHERE id = 1", super::db::vals![serial as i64])
-            .map_err(sql(p, "bump serial"))?;
-        let actor = super::actor();
-        c.execute(RESTORE_RECORD, super::db::vals![serial as i64, actor.as_str(), env!("CARGO_PKG_VERSION"), now])
-            .map_err(sql(p, "write audit record"))?;
-        Ok(())
-    })?;
-    let after = check_connection(c, p)?;
-    if !after.ok() {
-        return Err(StateError::Corrupt { path: p.into(), problems: after.problems });
-    }
-    let restored_meta = read_meta(c, p)?;
-    // Released only now: the copy and the serial bump are one change for other writers.
-    txn.rollback()?;
-    Ok(RestoreOutcome { restored: restored_meta, previous: Some(current), kept_as: Some(aside) })
 }

@@ -6,8 +6,7 @@
 //! apply. Here each such set is one statement on PostgreSQL (arrays through `unnest`), and
 //! the same per-row loop as before on SQLite, where a loop is the cheapest form.
 
-use super::db::{Db, vals};
-use super::fingerprint::Digest;
+use super::backend::{Db, NewRow, vals};
 use super::{StateError, sql};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -15,19 +14,6 @@ use std::path::Path;
 /// Rows per PostgreSQL statement: large enough that round trips vanish, small enough that
 /// one statement's arrays stay a few MiB.
 pub(crate) const CHUNK: usize = 5_000;
-
-/// A key's first version, held back by `WriteTxn::put_new` on PostgreSQL.
-#[derive(Debug)]
-pub(crate) struct NewRow {
-    pub namespace: String,
-    pub key: String,
-    pub value: String,
-    pub ttl: i64,
-    pub writer: String,
-    pub now: i64,
-    /// The key's type (already checked against the value).
-    pub kv_type: crate::kv::KvType,
-}
 
 /// Insert version 1 of each row (`created_at`, `key_created_at` = its `now`, serial
 /// `serial`, its type, no description) unless the key has a row; returns the indices of
@@ -85,14 +71,14 @@ pub(crate) fn insert_first(conn: &Db, path: &Path, rows: &[NewRow], serial: i64)
                     AS r(n, k, v, t, w, c, y)
              ON CONFLICT (namespace, key) DO NOTHING RETURNING namespace, key",
             vals![
-                super::db::Val::TA(&ns),
-                super::db::Val::TA(&key),
-                super::db::Val::TA(&value),
-                super::db::Val::IA(&ttl),
-                super::db::Val::TA(&writer),
-                super::db::Val::IA(&now),
+                super::backend::Val::TA(&ns),
+                super::backend::Val::TA(&key),
+                super::backend::Val::TA(&value),
+                super::backend::Val::IA(&ttl),
+                super::backend::Val::TA(&writer),
+                super::backend::Val::IA(&now),
                 serial,
-                super::db::Val::TA(&kv_type)
+                super::backend::Val::TA(&kv_type)
             ],
             |r| {
                 n += 1;
@@ -130,121 +116,6 @@ pub(crate) fn copy_field(out: &mut Vec<u8>, field: &str) {
     out.push(b'\t');
 }
 
-/// Insert fingerprint rows of namespaces that have none (COPY on PostgreSQL).
-pub(crate) fn insert_fingerprints(conn: &Db, path: &Path, rows: &[(&str, &Digest)]) -> Result<(), StateError> {
-    if !conn.is_pg() || rows.is_empty() {
-        return put_fingerprints(conn, path, rows);
-    }
-    let mut data = Vec::with_capacity(rows.iter().map(|(n, _)| n.len() + 40).sum());
-    for (ns, d) in rows {
-        copy_field(&mut data, ns);
-        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-        copy_field(&mut data, &format!("\\x{hex}"));
-        data.pop();
-        data.push(b'\n');
-    }
-    conn.copy_in("COPY fingerprints (namespace, digest) FROM STDIN", &data).map_err(sql(path, "write fingerprints"))?;
-    Ok(())
-}
-
-/// Write (insert or replace) fingerprint rows.
-pub(crate) fn put_fingerprints(conn: &Db, path: &Path, rows: &[(&str, &Digest)]) -> Result<(), StateError> {
-    if !conn.is_pg() {
-        for (ns, d) in rows {
-            super::fingerprint::put_row(conn, path, ns, d)?;
-        }
-        return Ok(());
-    }
-    for chunk in rows.chunks(CHUNK) {
-        let ns: Vec<&str> = chunk.iter().map(|(n, _)| *n).collect();
-        let digest: Vec<&[u8]> = chunk.iter().map(|(_, d)| &d[..]).collect();
-        conn.execute(
-            "INSERT INTO fingerprints (namespace, digest) SELECT * FROM unnest(?1::text[], ?2::bytea[])
-             ON CONFLICT (namespace) DO UPDATE SET digest = excluded.digest",
-            vals![super::db::Val::TA(&ns), super::db::Val::BA(&digest)],
-        )
-        .map_err(sql(path, "write fingerprints"))?;
-    }
-    Ok(())
-}
-
-/// Drop fingerprint rows.
-pub(crate) fn delete_fingerprints(conn: &Db, path: &Path, namespaces: &[&str]) -> Result<(), StateError> {
-    if !conn.is_pg() {
-        for ns in namespaces {
-            super::fingerprint::delete_row(conn, path, ns)?;
-        }
-        return Ok(());
-    }
-    for chunk in namespaces.chunks(CHUNK) {
-        conn.execute(
-            "DELETE FROM fingerprints f USING unnest(?1::text[]) AS u(n) WHERE f.namespace = u.n COLLATE \"C\"",
-            vals![super::db::Val::TA(chunk)],
-        )
-        .map_err(sql(path, "drop fingerprints"))?;
-    }
-    Ok(())
-}
-
-/// The fingerprint rows of `namespaces` that exist.
-pub(crate) fn read_fingerprints(
-    conn: &Db,
-    path: &Path,
-    namespaces: &[&str],
-) -> Result<HashMap<String, Digest>, StateError> {
-    let mut out = HashMap::new();
-    if !conn.is_pg() {
-        for ns in namespaces {
-            if let Some(d) = super::fingerprint::read_row(conn, path, ns)? {
-                out.insert(ns.to_string(), d);
-            }
-        }
-        return Ok(out);
-    }
-    for chunk in namespaces.chunks(CHUNK) {
-        conn.query(
-            "SELECT f.namespace, f.digest FROM fingerprints f JOIN unnest(?1::text[]) AS u(n)
-                ON f.namespace = u.n COLLATE \"C\"",
-            vals![super::db::Val::TA(chunk)],
-            |r| {
-                // A row of another length is no fingerprint (as `read_row` reads it).
-                if let Ok(d) = r.bytes(1)?.try_into() {
-                    out.insert(r.text(0)?, d);
-                }
-                Ok(())
-            },
-        )
-        .map_err(sql(path, "read fingerprints"))?;
-    }
-    Ok(out)
-}
-
-/// Which of `namespaces` have a live key.
-pub(crate) fn live_namespaces(conn: &Db, path: &Path, namespaces: &[&str]) -> Result<HashSet<String>, StateError> {
-    let mut out = HashSet::new();
-    if !conn.is_pg() {
-        for ns in namespaces {
-            if super::fingerprint::is_live(conn, path, ns)? {
-                out.insert(ns.to_string());
-            }
-        }
-        return Ok(out);
-    }
-    for chunk in namespaces.chunks(CHUNK) {
-        conn.query(
-            "SELECT u.n FROM unnest(?1::text[]) AS u(n)
-              WHERE EXISTS (SELECT 1 FROM latest WHERE namespace = u.n COLLATE \"C\" AND deleted = 0)",
-            vals![super::db::Val::TA(chunk)],
-            |r| {
-                out.insert(r.text(0)?);
-                Ok(())
-            },
-        )
-        .map_err(sql(path, "read namespaces"))?;
-    }
-    Ok(out)
-}
-
 /// `(namespace, key)` -> live value.
 pub type LiveValues = HashMap<(String, String), String>;
 
@@ -263,7 +134,7 @@ pub(crate) fn live_values(conn: &Db, path: &Path, keys: &[(String, String)]) -> 
     for (ns, key) in derived {
         one(&mut out, ns, key)?;
     }
-    if !conn.is_pg() {
+    if !conn.is_remote() {
         for (ns, key) in stored {
             one(&mut out, ns, key)?;
         }
@@ -287,7 +158,7 @@ pub(crate) fn latest_rows(
     path: &Path,
     keys: &[(&str, &str)],
     columns: &str,
-    mut f: impl FnMut(&super::db::Row<'_, '_>) -> Result<(), super::db::DbError>,
+    mut f: impl FnMut(&super::backend::Row<'_, '_>) -> Result<(), super::backend::DbError>,
 ) -> Result<(), StateError> {
     let sql_text = format!(
         "SELECT l.namespace, l.key, l.deleted, {columns}
@@ -297,7 +168,7 @@ pub(crate) fn latest_rows(
     for chunk in keys.chunks(CHUNK) {
         let ns: Vec<&str> = chunk.iter().map(|(n, _)| *n).collect();
         let key: Vec<&str> = chunk.iter().map(|(_, k)| *k).collect();
-        conn.query(&sql_text, vals![super::db::Val::TA(&ns), super::db::Val::TA(&key)], &mut f)
+        conn.query(&sql_text, vals![super::backend::Val::TA(&ns), super::backend::Val::TA(&key)], &mut f)
             .map_err(sql(path, "read keys"))?;
     }
     Ok(())

@@ -8,7 +8,7 @@
 //! - every live value in a `secrets/*` namespace is sealed (no plaintext at rest);
 //! - foreign keys hold (no history without a latest row).
 
-use super::db::{Db, vals};
+use super::backend::{Db, vals};
 use super::{StateError, StateStore, read_meta, sql};
 use crate::secrets::Keyring;
 use std::path::Path;
@@ -28,10 +28,9 @@ impl CheckReport {
     }
 }
 
-impl StateStore {
-    pub fn check(&self) -> Result<CheckReport, StateError> {
-        check_connection(self.conn(), self.path())
-    }
+/// `kvform state check`: the state's own integrity check plus the invariants of its rows.
+pub fn check(store: &StateStore) -> Result<CheckReport, StateError> {
+    check_connection(store.conn(), store.path())
 }
 
 /// Problems are collected at most this many per query, so a badly broken file still gives a
@@ -132,27 +131,21 @@ pub struct NamespaceStats {
     pub history: u64,
 }
 
-impl StateStore {
-    /// Per-namespace counts, sorted by namespace.
-    pub fn namespace_stats(&self) -> Result<Vec<NamespaceStats>, StateError> {
-        let path = self.path();
-        // `count(*) - sum(deleted)`, not `sum(deleted = 0)`: PostgreSQL cannot sum booleans,
-        // and its sum of bigints is NUMERIC (hence the casts).
-        self.conn()
-            .query_map(
-                "SELECT l.namespace, CAST(count(*) - sum(l.deleted) AS BIGINT), CAST(sum(l.deleted) AS BIGINT),
-                        coalesce((SELECT count(*) FROM history h WHERE h.namespace = l.namespace), 0)
-                   FROM latest l GROUP BY l.namespace ORDER BY l.namespace",
-                &[],
-                |r| {
-                    Ok(NamespaceStats {
-                        namespace: r.text(0)?,
-                        live: r.u64(1)?,
-                        tombstoned: r.u64(2)?,
-                        history: r.u64(3)?,
-                    })
-                },
-            )
-            .map_err(sql(path, "count keys"))
-    }
+/// Per-namespace counts, sorted by namespace.
+pub fn namespace_stats(store: &StateStore) -> Result<Vec<NamespaceStats>, StateError> {
+    let path = store.path();
+    // `count(*) - sum(deleted)`, not `sum(deleted = 0)`: PostgreSQL cannot sum booleans,
+    // and its sum of bigints is NUMERIC (hence the casts).
+    store
+        .conn()
+        .query_map(
+            "SELECT l.namespace, CAST(count(*) - sum(l.deleted) AS BIGINT), CAST(sum(l.deleted) AS BIGINT),
+                    coalesce((SELECT count(*) FROM history h WHERE h.namespace = l.namespace), 0)
+               FROM latest l GROUP BY l.namespace ORDER BY l.namespace",
+            &[],
+            |r| {
+                Ok(NamespaceStats { namespace: r.text(0)?, live: r.u64(1)?, tombstoned: r.u64(2)?, history: r.u64(3)? })
+            },
+        )
+        .map_err(sql(path, "count keys"))
 }

@@ -2,7 +2,7 @@
 //! state): every table row for row, then a row count and a digest over each table on both
 //! sides, so a copy that lost or changed anything is refused before it is used.
 
-use super::db::{Db, DbError, Val};
+use super::backend::{Db, DbError, Val};
 use super::{StateError, StateStore, sql};
 use sha2::{Digest as _, Sha256};
 use std::path::Path;
@@ -173,7 +173,7 @@ pub(crate) fn copy(
         for t in TABLES {
             to.execute(&format!("DELETE FROM {}", t.name), &[]).map_err(e("empty the target"))?;
             let rows = read_rows(from, t).map_err(sql(from_path, "read the state to copy"))?;
-            if to.is_pg() {
+            if to.is_remote() {
                 // A statement per row is a round trip per row: COPY sends them in bulk.
                 for chunk in rows.chunks(COPY_ROWS) {
                     to.copy_in(&format!("COPY {} ({}) FROM STDIN", t.name, t.columns), &copy_text(chunk))
@@ -188,7 +188,7 @@ pub(crate) fn copy(
                 to.execute(&insert, &vals).map_err(e("copy rows"))?;
             }
         }
-        if to.is_pg() {
+        if to.is_remote() {
             // Identity values continue after the copied audit records.
             to.batch(
                 "SELECT setval(pg_get_serial_sequence('applies', 'id'), coalesce(max(id), 0) + 1, false) FROM applies",
@@ -309,43 +309,10 @@ pub fn migrate(
     let meta = from.meta()?;
     let txn = from.begin_write("state migrate", lock_timeout, now)?;
     let (src, src_path) = (txn.conn(), txn.path().to_path_buf());
-    let refuse = |what: String| {
-        StateError::Config(format!(
-            "{what} already holds a state\n  help: pass --force to replace it with this one (what it holds is lost)"
-        ))
-    };
-    let target = match to {
-        super::Location::Sqlite(path) => {
-            if path == &src_path {
-                return Err(StateError::Config("the state is already there".into()));
-            }
-            if path.exists() {
-                if !force {
-                    return Err(refuse(path.display().to_string()));
-                }
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut p = path.as_os_str().to_owned();
-                    p.push(suffix);
-                    let _ = std::fs::remove_file(std::path::PathBuf::from(p));
-                }
-            }
-            StateStore::init(path, now)?.0
-        }
-        super::Location::Postgres(pg) => {
-            refuse_unstorable(src, &src_path)?;
-            let loc = super::PgLocation { bucket_id: Some(meta.bucket_id), ..pg.clone() };
-            if src.is_pg() && pg.bucket_id == Some(meta.bucket_id) {
-                return Err(StateError::Config("the state is already there".into()));
-            }
-            if loc.exists()? {
-                if !force {
-                    return Err(refuse(format!("PostgreSQL (schema {}, bucket {})", pg.schema, meta.bucket_id)));
-                }
-                loc.drop_bucket()?;
-            }
-            loc.init(now)?.0
-        }
-    };
+    if to.is_remote() {
+        refuse_unstorable(src, &src_path)?;
+    }
+    let target = to.fresh_copy_target(&src_path, meta.bucket_id, force, now)?;
     copy(src, &src_path, target.conn(), target.path(), |_| Ok(()))?;
     let rows = digest(target.conn(), target.path())?.into_iter().map(|(t, n, _)| (t, n)).collect();
     txn.rollback()?;

@@ -45,8 +45,9 @@
 //! - a purge the plan finds inside a skipped unit (not expected: what a unit purges follows
 //!   from its inputs) makes the plan project everything instead.
 
-use super::db::{Db, vals};
-use super::{StateError, bulk, sql};
+use super::backend::{Db, vals};
+use super::fingerprint_rows as rows;
+use super::{StateError, sql};
 use crate::kv::inputs::{InputDigest, Units, unit_of};
 use crate::kv::{KvMap, KvType, KvTypes, Value};
 use sha2::{Digest as _, Sha256};
@@ -54,7 +55,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// The fingerprint of one namespace's desired keys: 16 bytes of sha256.
-pub type Digest = [u8; 16];
+pub use super::fingerprint_rows::Digest;
 
 /// The row of a live namespace whose content no plan has verified (a hook wrote it during
 /// the apply, or the apply was about to change it): it matches no digest, so the next plan
@@ -207,13 +208,6 @@ pub(crate) struct Table {
     pub units: HashMap<String, InputDigest>,
 }
 
-pub(crate) fn read_row(conn: &Db, path: &Path, ns: &str) -> Result<Option<Digest>, StateError> {
-    let blob = conn
-        .query_opt("SELECT digest FROM fingerprints WHERE namespace = ?1", vals![ns], |r| Ok(r.bytes(0)?.to_vec()))
-        .map_err(sql(path, "read fingerprint"))?;
-    Ok(blob.and_then(|b| b.try_into().ok()))
-}
-
 /// Namespaces with a key written after `base` or a live key expired at `now` (both indexed).
 pub(crate) fn dirty(conn: &Db, path: &Path, base: u64, now: i64) -> Result<BTreeSet<String>, StateError> {
     let mut out = BTreeSet::new();
@@ -233,29 +227,6 @@ pub(crate) fn dirty(conn: &Db, path: &Path, base: u64, now: i64) -> Result<BTree
     Ok(out)
 }
 
-/// Whether a namespace has a live key.
-pub(crate) fn is_live(conn: &Db, path: &Path, ns: &str) -> Result<bool, StateError> {
-    conn.query_one("SELECT EXISTS (SELECT 1 FROM latest WHERE namespace = ?1 AND deleted = 0)", vals![ns], |r| {
-        r.bool(0)
-    })
-    .map_err(sql(path, "read namespace"))
-}
-
-pub(crate) fn put_row(conn: &Db, path: &Path, ns: &str, d: &Digest) -> Result<(), StateError> {
-    conn.execute(
-        "INSERT INTO fingerprints (namespace, digest) VALUES (?1, ?2)
-         ON CONFLICT (namespace) DO UPDATE SET digest = excluded.digest",
-        vals![ns, &d[..]],
-    )
-    .map_err(sql(path, "write fingerprint"))?;
-    Ok(())
-}
-
-pub(crate) fn delete_row(conn: &Db, path: &Path, ns: &str) -> Result<(), StateError> {
-    conn.execute("DELETE FROM fingerprints WHERE namespace = ?1", vals![ns]).map_err(sql(path, "drop fingerprint"))?;
-    Ok(())
-}
-
 /// At commit: the rows of namespaces read unchanged, and a check that every row written
 /// on the way names a namespace still live; then the base serial.
 pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Result<(), StateError> {
@@ -267,7 +238,7 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
         .chain(staged.foreign.iter())
         .map(String::as_str)
         .collect();
-    let live = bulk::live_namespaces(conn, path, &touched)?;
+    let live = rows::live_namespaces(conn, path, &touched)?;
     let mut put: Vec<(&str, &Digest)> = Vec::new();
     let mut drop: Vec<&str> = Vec::new();
     for (ns, d) in &staged.on_commit {
@@ -282,14 +253,14 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
     drop.extend(
         staged.on_write.keys().chain(staged.foreign.iter()).map(String::as_str).filter(|ns| !live.contains(*ns)),
     );
-    bulk::put_fingerprints(conn, path, &put)?;
-    bulk::delete_fingerprints(conn, path, &drop)?;
+    rows::put_fingerprints(conn, path, &put)?;
+    rows::delete_fingerprints(conn, path, &drop)?;
     // Namespaces the plan changes that do not end as planned: their job rolled back or was
     // skipped. A live one keeps its UNVERIFIED mark; one that was not live before the apply
     // (a bucket's first apply, a new job) ends with no row at all, which no scan for
     // UNVERIFIED sees, so it is counted here.
     let written: Vec<&str> = staged.planned.keys().map(String::as_str).collect();
-    let rows = bulk::read_fingerprints(conn, path, &written)?;
+    let rows = rows::read_fingerprints(conn, path, &written)?;
     let empty = digest(None, None);
     let unmet: BTreeSet<&str> = staged
         .planned
@@ -304,7 +275,7 @@ pub(crate) fn finish(conn: &Db, path: &Path, staged: Staged, serial: u64) -> Res
         finish_units(conn, path, &staged, units, &unmet)?;
     } else {
         let rows: Vec<String> = staged.foreign.iter().filter_map(|ns| unit_of(ns)).map(|u| input_row(&u)).collect();
-        bulk::delete_fingerprints(conn, path, &rows.iter().map(String::as_str).collect::<Vec<_>>())?;
+        rows::delete_fingerprints(conn, path, &rows.iter().map(String::as_str).collect::<Vec<_>>())?;
     }
     let verified = unmet.is_empty()
         && !conn
@@ -347,8 +318,8 @@ fn finish_units(
         }
     }
     drop.extend(broken.iter().filter(|u| !units.projected.contains_key(*u)).map(|u| names[u.as_str()].as_str()));
-    bulk::put_fingerprints(conn, path, &put)?;
-    bulk::delete_fingerprints(conn, path, &drop)?;
+    rows::put_fingerprints(conn, path, &put)?;
+    rows::delete_fingerprints(conn, path, &drop)?;
     // `;` follows `:`: the range is exactly the names starting with the prefix.
     let recorded: Vec<String> = conn
         .query_map(
@@ -358,7 +329,7 @@ fn finish_units(
         )
         .map_err(sql(path, "read fingerprints"))?;
     let gone: Vec<String> = recorded.iter().filter(|u| !units.known.contains(*u)).map(|u| input_row(u)).collect();
-    bulk::delete_fingerprints(conn, path, &gone.iter().map(String::as_str).collect::<Vec<_>>())?;
+    rows::delete_fingerprints(conn, path, &gone.iter().map(String::as_str).collect::<Vec<_>>())?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 //! GC runs inside a [`WriteTxn`]; `--dry-run` is the same work rolled back, so what it
 //! prints is exactly what a real run removes.
 
-use super::db::vals;
+use super::backend::vals;
 use super::{StateError, WriteTxn, sql};
 use crate::kv::NamespaceKind;
 

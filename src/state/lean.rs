@@ -8,7 +8,7 @@
 //!    from SQLite, never copied) with the desired value of its key; only values that differ,
 //!    or whose key is not desired, are copied into the snapshot.
 
-use super::db::{Db, vals};
+use super::backend::{Db, vals};
 use super::fingerprint::{self, Base, Digest, PlanBasis, PlanRead, UnitBasis};
 use super::{StateError, read_meta, sql};
 use crate::kv::inputs::{InputDigest, Units, unit_of};
@@ -30,9 +30,7 @@ pub enum ReadMode {
 /// scans instead of one query each (same result, fewer round trips).
 const SCAN_SHARE: usize = 4;
 
-/// Which units a plan may leave unprojected (`crate::model::project::Skip`): the
-/// projection of the desired state takes it, the state decides it.
-pub type Skip<'a> = &'a dyn Fn(&str, &InputDigest) -> bool;
+pub use crate::kv::inputs::Skip;
 
 /// Project every unit.
 fn project_all(_: &str, _: &InputDigest) -> bool {
@@ -142,7 +140,7 @@ fn incremental<D, E: From<StateError>>(
         if *ns == bucket || pre.unread_live.contains(ns) {
             continue;
         }
-        if !dirty.contains(ns) || fingerprint::is_live(conn, path, ns)? {
+        if !dirty.contains(ns) || super::fingerprint_rows::is_live(conn, path, ns)? {
             pre.unread_live.insert(ns.clone());
         }
     }
@@ -237,11 +235,11 @@ fn read_namespace(
 /// `key, deleted, ttl, created_at, value` from column `at` on, as [`read_namespace`] keeps
 /// it (`want`: the namespace's desired keys to compare with).
 fn lean_row(
-    r: &super::db::Row<'_, '_>,
+    r: &super::backend::Row<'_, '_>,
     at: usize,
     secret: bool,
     want: Option<&BTreeMap<String, crate::kv::Value>>,
-) -> Result<(String, LeanEntry), super::db::DbError> {
+) -> Result<(String, LeanEntry), super::backend::DbError> {
     let key = r.text(at)?;
     let deleted = r.bool(at + 1)?;
     let value = if deleted || secret {
@@ -265,7 +263,7 @@ fn read_namespaces(
     want: &KvMap,
 ) -> Result<BTreeMap<String, BTreeMap<String, LeanEntry>>, StateError> {
     let mut out = BTreeMap::new();
-    if !conn.is_pg() {
+    if !conn.is_remote() {
         for ns in namespaces {
             out.insert(ns.clone(), read_namespace(conn, path, ns, Some(want))?);
         }
@@ -277,7 +275,7 @@ fn read_namespaces(
         conn.query(
             "SELECT l.namespace, l.key, l.deleted, l.ttl, l.created_at, l.value
                FROM latest l JOIN unnest(?1::text[]) AS u(n) ON l.namespace = u.n COLLATE \"C\"",
-            vals![super::db::Val::TA(chunk)],
+            vals![super::backend::Val::TA(chunk)],
             |r| {
                 let ns = r.str(0)?;
                 let want_ns = want.get(ns).unwrap_or(&no_values);

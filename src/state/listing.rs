@@ -2,7 +2,7 @@
 //! metadata, the rows an apply wrote, apply counts by status. Reads only; they never take
 //! the write lock (WAL readers see the last commit).
 
-use super::db::vals;
+use super::backend::vals;
 use super::{StateError, StateStore, sql};
 use crate::kv::{Entry, KeyMeta, KvType, KvTypes};
 use serde::Serialize;
@@ -30,7 +30,7 @@ pub struct SerialChange {
 /// compares with the HCL-typed desired keys (`crate::model::project::types`). Only `vars/*`:
 /// no other namespace has typed desired keys, and the plan never writes a key it does not
 /// desire. A range over the primary key, so it reads the vars namespaces only.
-pub(crate) fn read_var_types(conn: &super::db::Db, path: &std::path::Path) -> Result<KvTypes, StateError> {
+pub(crate) fn read_var_types(conn: &super::backend::Db, path: &std::path::Path) -> Result<KvTypes, StateError> {
     let mut out = KvTypes::new();
     conn.query(
         "SELECT namespace, key, type FROM latest

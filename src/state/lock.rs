@@ -7,7 +7,7 @@
 //! holder in its error. The record of the last lock taken is also committed to the state's
 //! `lock` table for the audit trail.
 //!
-//! On PostgreSQL (`super::pg`) the lock is a session-level `pg_try_advisory_lock` on a
+//! On PostgreSQL (`super::postgres::lock`) the lock is a session-level `pg_try_advisory_lock` on a
 //! connection of its own, held by the [`LockGuard`]: the server releases it when that
 //! connection closes for any reason (the process died, the runner vanished, the network
 //! dropped), so a dead holder never leaves a stale lock there either. The holder record is
@@ -56,7 +56,7 @@ impl std::fmt::Display for LockHolder {
 
 impl LockHolder {
     /// This process taking the lock for `operation` at `now`, under a fresh lock id.
-    fn new(operation: &str, now: i64) -> LockHolder {
+    pub(crate) fn new(operation: &str, now: i64) -> LockHolder {
         LockHolder {
             lock_id: uuid::Uuid::new_v4().to_string(),
             actor: actor(),
@@ -70,7 +70,7 @@ impl LockHolder {
 /// Poll `try_lock` every `poll` until it succeeds or `timeout` has passed; then fail naming
 /// the holder. A holder that has the lock but has not written its record yet is given
 /// [`RECORD_GRACE`] to do so, so the error can say who it is. Both backends wait this way.
-fn wait_for_lock(
+pub(crate) fn wait_for_lock(
     timeout: Duration,
     poll: Duration,
     mut try_lock: impl FnMut() -> Result<bool, StateError>,
@@ -95,17 +95,29 @@ fn wait_for_lock(
 
 /// A held lock. Dropping it clears the holder record and releases the lock.
 pub struct LockGuard {
-    held: Held,
+    held: Box<dyn Held>,
     pub holder: LockHolder,
 }
 
-enum Held {
-    File(File),
-    /// The connection holding the advisory lock `key`.
-    Pg {
-        client: Box<postgres::Client>,
-        key: i64,
-    },
+/// What holds a lock: the flock's file here, the advisory lock's connection in
+/// `super::postgres::lock`.
+pub(crate) trait Held: Send {
+    /// Clear the holder record `lock_id` and release the lock (on drop; errors are moot:
+    /// the lock goes with the file or connection anyway).
+    fn release(&mut self, lock_id: &str);
+    /// Whether the lock is still ours.
+    fn still_held(&mut self) -> bool;
+}
+
+impl Held for File {
+    fn release(&mut self, _lock_id: &str) {
+        let _ = self.set_len(0);
+        let _ = self.unlock();
+    }
+
+    fn still_held(&mut self) -> bool {
+        true
+    }
 }
 
 impl std::fmt::Debug for LockGuard {
@@ -116,16 +128,7 @@ impl std::fmt::Debug for LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        match &mut self.held {
-            Held::File(file) => {
-                let _ = file.set_len(0);
-                let _ = file.unlock();
-            }
-            Held::Pg { client, key } => {
-                let _ = client.execute("DELETE FROM live_lock WHERE lock_id = $1", &[&self.holder.lock_id]);
-                let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&*key]);
-            }
-        }
+        self.held.release(&self.holder.lock_id);
     }
 }
 
@@ -133,109 +136,11 @@ impl LockGuard {
     /// Whether the lock is still ours: always for a flock; on PostgreSQL, whether the lock
     /// connection is alive (the server dropped the advisory lock with a dead one).
     pub(crate) fn still_held(&mut self) -> bool {
-        match &mut self.held {
-            Held::File(_) => true,
-            Held::Pg { client, .. } => client.simple_query("SELECT 1").is_ok(),
-        }
+        self.held.still_held()
     }
-}
 
-/// The advisory lock key of a PostgreSQL bucket: its id's first 8 bytes (a bucket's
-/// schema and id are unique, so two buckets sharing a key is a 2^-64 chance that would
-/// only serialise their writers).
-fn pg_key(bucket_id: uuid::Uuid) -> i64 {
-    let b = bucket_id.as_bytes();
-    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-}
-
-fn pg_holder(client: &mut postgres::Client) -> Option<LockHolder> {
-    let row = client
-        .query_opt("SELECT lock_id, actor, pid, operation, since FROM live_lock WHERE id = 1", &[])
-        .ok()
-        .flatten()?;
-    Some(LockHolder {
-        lock_id: row.try_get(0).ok()?,
-        actor: row.try_get(1).ok()?,
-        pid: row.try_get::<_, i64>(2).ok()? as u32,
-        operation: row.try_get(3).ok()?,
-        since: row.try_get(4).ok()?,
-    })
-}
-
-fn pg_try_lock(client: &mut postgres::Client, key: i64, shown: &Path) -> Result<bool, StateError> {
-    client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-        .and_then(|r| r.try_get(0))
-        .map_err(super::sql(shown, "take the write lock"))
-}
-
-/// [`acquire`] for a PostgreSQL state (see the module docs).
-pub(crate) fn acquire_pg(
-    target: &super::pg::PgTarget,
-    shown: &Path,
-    operation: &str,
-    timeout: Duration,
-    now: i64,
-) -> Result<LockGuard, StateError> {
-    let client = target.connect("connect for the write lock")?;
-    let key = pg_key(target.bucket_id);
-    let client = std::cell::RefCell::new(client);
-    wait_for_lock(
-        timeout,
-        Duration::from_millis(50),
-        || pg_try_lock(&mut client.borrow_mut(), key, shown),
-        || pg_holder(&mut client.borrow_mut()),
-    )?;
-    let mut client = client.into_inner();
-    let holder = LockHolder::new(operation, now);
-    // Replaces a stale record (its advisory lock was free, or we would not hold it).
-    client
-        .execute(
-            "INSERT INTO live_lock (id, lock_id, actor, pid, operation, since) VALUES (1, $1, $2, $3, $4, $5)
-             ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, actor = excluded.actor, pid = excluded.pid,
-                                            operation = excluded.operation, since = excluded.since",
-            &[&holder.lock_id, &holder.actor, &(holder.pid as i64), &holder.operation, &holder.since],
-        )
-        .map_err(super::sql(shown, "write the lock record"))?;
-    Ok(LockGuard { held: Held::Pg { client: Box::new(client), key }, holder })
-}
-
-/// [`status`] for a PostgreSQL state.
-pub fn status_pg(target: &super::pg::PgTarget) -> Result<(Option<LockHolder>, Option<LockHolder>), StateError> {
-    let shown = target.display();
-    let mut client = target.connect("read the write lock")?;
-    let key = pg_key(target.bucket_id);
-    let holder = pg_holder(&mut client);
-    if pg_try_lock(&mut client, key, &shown)? {
-        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
-        Ok((None, holder))
-    } else {
-        Ok((holder, None))
-    }
-}
-
-/// [`force_unlock`] for a PostgreSQL state.
-pub fn force_unlock_pg(target: &super::pg::PgTarget, id: &str) -> Result<ForceUnlock, StateError> {
-    let shown = target.display();
-    let mut client = target.connect("read the write lock")?;
-    let key = pg_key(target.bucket_id);
-    if pg_try_lock(&mut client, key, &shown)? {
-        let out = match pg_holder(&mut client) {
-            Some(h) if h.lock_id == id => {
-                client
-                    .execute("DELETE FROM live_lock WHERE lock_id = $1", &[&id])
-                    .map_err(super::sql(&shown, "clear the lock record"))?;
-                Ok(ForceUnlock::ClearedStale(h))
-            }
-            other => Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) }),
-        };
-        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
-        out
-    } else {
-        match pg_holder(&mut client) {
-            Some(h) if h.lock_id == id => Err(StateError::LockHeldByLiveProcess { holder: Box::new(h) }),
-            other => Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) }),
-        }
+    pub(crate) fn new(held: Box<dyn Held>, holder: LockHolder) -> LockGuard {
+        LockGuard { held, holder }
     }
 }
 
@@ -295,7 +200,7 @@ pub fn acquire(state: &Path, operation: &str, timeout: Duration, now: i64) -> Re
         f.write_all(line.as_bytes())
     };
     write(&mut file).map_err(|source| StateError::Io { path, source })?;
-    Ok(LockGuard { held: Held::File(file), holder })
+    Ok(LockGuard::new(Box::new(file), holder))
 }
 
 /// The lock's current status: `Ok(None)` free, `Ok(Some(holder))` held by a live process.
@@ -350,28 +255,6 @@ pub fn force_unlock(state: &Path, id: &str) -> Result<ForceUnlock, StateError> {
             other => Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) }),
         },
         Err(TryLockError::Error(source)) => Err(StateError::Io { path, source }),
-    }
-}
-
-impl super::StateStore {
-    /// The write lock's status ([`status`]) on either backend.
-    pub fn lock_status(&self) -> Result<(Option<LockHolder>, Option<LockHolder>), StateError> {
-        match self.pg_target() {
-            Some(t) => status_pg(t),
-            None => status(self.path()),
-        }
-    }
-}
-
-/// `kvform state force-unlock ID` on either backend.
-pub fn force_unlock_at(loc: &super::Location, id: &str) -> Result<ForceUnlock, StateError> {
-    match loc {
-        super::Location::Sqlite(p) => force_unlock(p, id),
-        super::Location::Postgres(_) => {
-            let store = super::StateStore::open_at(loc)?;
-            let target = store.pg_target().expect("a PostgreSQL store has its target");
-            force_unlock_pg(target, id)
-        }
     }
 }
 

@@ -1,21 +1,22 @@
 //! The state store: the versioned key-value state of one bucket in SQLite or PostgreSQL
 //! (SPEC §4 "The state", §10 "State backends").
 //!
-//! Backends: the code above `state/` opens a [`Location`] and never learns which backend it
-//! got. Below, every query is written once against [`db::Db`] (the connection seam, with
-//! the dialect differences named there); [`pg`] holds the PostgreSQL layout (a registry
-//! schema, one schema per bucket), [`lock`] both locks (flock / advisory lock), [`copy`]
-//! `state migrate` and the portable backup of a PostgreSQL state. Why a seam and not a
-//! backend trait: the version/serial/fingerprint logic is the same on both, and two copies
-//! of it would drift.
+//! Backends: the code above `state/` opens a [`Location`] ([`location`], the only place
+//! that tells the backends apart) and never learns which backend it got. Below, the
+//! version/serial/fingerprint logic is written once against [`backend::Db`], a
+//! [`backend::Connection`] of [`sqlite`] or [`postgres`]; what differs is behind that trait
+//! and the write transaction's [`backend::RowSink`] (PostgreSQL's holds rows back and sends
+//! them in bulk). [`postgres`] also holds the PostgreSQL layout (a registry schema, one
+//! schema per bucket), its advisory lock and its restore; [`copy`] does `state migrate` and
+//! the portable backup of a PostgreSQL state. CONTRIBUTING.md draws the layers.
 //!
-//! - [`StateStore`] opens or creates the state and serves reads: [`StateStore::snapshot`]
+//! - [`StateStore`] (`store.rs`) opens or creates the state and serves reads (`read.rs`): [`StateStore::snapshot`]
 //!   (latest row of every key, one ordered scan), [`StateStore::get`], [`StateStore::history`].
 //! - [`WriteTxn`] (from [`StateStore::begin_write`]) is the only way to change it: it holds
 //!   the write lock ([`lock`]) and one write transaction (`BEGIN IMMEDIATE` on SQLite); every write appends a
 //!   version row; [`WriteTxn::commit`] bumps the serial, writes the audit record and commits
 //!   with `synchronous=FULL`.
-//! - `secrets/*` values are sealed with the bucket's [`Keyring`] inside `put`; the state only
+//! - `secrets/*` values are sealed with the bucket's [`Keyring`] inside [`WriteTxn::put`]; the state only
 //!   ever holds ciphertext.
 //! - [`gc`], [`check`] and [`backup`] are the maintenance operations behind `kvform gc` and
 //!   `kvform state check|backup|restore`.
@@ -28,36 +29,47 @@
 //! - Files: the state's directory is 0700 and the state file 0600 (SQLite gives its `-wal`
 //!   and `-shm` files the state file's mode).
 
+pub(crate) mod backend;
 pub mod backup;
 mod bulk;
 pub mod check;
 pub mod copy;
-pub(crate) mod db;
 pub mod fingerprint;
+mod fingerprint_rows;
 pub mod gc;
 pub mod interrupt;
 mod lean;
 pub mod listing;
+pub mod location;
 pub mod lock;
 mod migrate;
 pub mod observe;
-pub mod pg;
+pub mod postgres;
+mod read;
 pub mod render;
 pub mod schema;
+pub(crate) mod sqlite;
+mod store;
 pub mod tokens;
 mod txn;
 pub mod watch;
 
 pub use fingerprint::{PlanBasis, PlanRead, UnitBasis};
 pub use lean::{ReadMode, Skip};
+pub use location::{Location, StateConfig};
 pub use lock::{LockHolder, actor};
-pub use pg::{Location, PgLocation};
-pub use txn::{ApplyRecord, ApplyStatus, WriteOutcome, WriteTxn};
+pub use postgres::PgLocation;
+pub(crate) use read::{
+    check_name, entry_from_row, live_keys, read_entry, read_history, read_key, read_key_meta, read_meta,
+    read_purged_jobs, read_snapshot,
+};
+pub use store::StateStore;
+pub use txn::{ApplyRecord, ApplyStatus, Write, WriteOutcome, WriteTxn};
 
 use crate::kv::{Entry, KvMap, LeanSnapshot, Snapshot};
 use crate::secrets::{Keyring, SecretsError};
+use backend::{Db, DbError, vals};
 pub use bulk::LiveValues;
-use db::{Db, DbError, vals};
 
 /// SQL condition on a row's `namespace`/`key` for the encrypted values, the same set as
 /// `crate::kv::is_secret_key`: every `secrets/*` row and certificates' private keys.
@@ -188,22 +200,6 @@ pub struct AuditRecord {
     pub status: String,
 }
 
-/// An open state. Owns its connection ([`Db`]: SQLite or PostgreSQL).
-pub struct StateStore {
-    conn: Db,
-    /// The SQLite file, or `postgres:<schema>/<bucket id>` (what messages name).
-    path: PathBuf,
-    keyring: Option<Arc<Keyring>>,
-    /// Where a PostgreSQL state is (to take its lock); `None` on SQLite.
-    pg: Option<pg::PgTarget>,
-}
-
-impl std::fmt::Debug for StateStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateStore").field("path", &self.path).field("keyring", &self.keyring).finish()
-    }
-}
-
 pub(crate) fn sql<'a, E: Into<DbError>>(path: &'a Path, context: &'static str) -> impl FnOnce(E) -> StateError + 'a {
     move |source| classify(path, context, source.into())
 }
@@ -219,7 +215,7 @@ impl StateError {
 /// [`classify_sqlite`] for SQLite; for PostgreSQL, a missing table or column is a damaged
 /// schema and a full disk is named as such, like SQLite's.
 pub(crate) fn classify(path: &Path, context: &'static str, source: DbError) -> StateError {
-    use postgres::error::SqlState;
+    use ::postgres::error::SqlState;
     match source {
         DbError::Sqlite(e) => classify_sqlite(path, context, e),
         DbError::Decode { .. } => {
@@ -384,439 +380,6 @@ fn private_dir(dir: &Path) -> Result<(), StateError> {
         SecretsError::Io { path, source } => StateError::Io { path, source },
         other => StateError::Secrets(other),
     })
-}
-
-impl StateStore {
-    /// Create the state (fresh `bucket_id` and `lineage`) or migrate an older schema.
-    /// Dir 0700, file 0600. Used by `kvform init` and by `apply` on a bucket with no state;
-    /// `now` (the command's one clock read) is the state's `created_at`.
-    pub fn init(path: &Path, now: i64) -> Result<(StateStore, InitOutcome), StateError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            private_dir(dir)?;
-        }
-        let io = |source| StateError::Io { path: path.to_path_buf(), source };
-        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        let mut conn = Connection::open(path).map_err(sql(path, "open"))?;
-        let mode: String =
-            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sql(path, "enable WAL"))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StateError::NotAState {
-                path: path.into(),
-                reason: format!("cannot enable WAL (mode {mode})"),
-            });
-        }
-        schema::configure(&conn).map_err(sql(path, "configure"))?;
-        let found = schema::user_version(&conn).map_err(sql(path, "read schema version"))?;
-        let outcome = match found {
-            0 => {
-                let tables: i64 = conn
-                    .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
-                    .map_err(sql(path, "inspect"))?;
-                if tables > 0 {
-                    return Err(StateError::NotAState {
-                        path: path.into(),
-                        reason: "it holds tables but no kvform schema version".into(),
-                    });
-                }
-                schema::migrate(&mut conn, 0).map_err(sql(path, "create schema"))?;
-                conn.execute(
-                    "INSERT INTO meta (id, bucket_id, lineage, serial, created_at) VALUES (1, ?1, ?2, 0, ?3)",
-                    params![Uuid::new_v4().to_string(), Uuid::new_v4().to_string(), now],
-                )
-                .map_err(sql(path, "write meta"))?;
-                InitOutcome::Created
-            }
-            v if v < schema::SCHEMA_VERSION => {
-                let mut backup = path.as_os_str().to_owned();
-                backup.push(format!(".schema-v{v}.bak"));
-                let backup = PathBuf::from(backup);
-                backup::backup_connection(&conn, path, &backup)?;
-                let to = schema::migrate(&mut conn, v).map_err(sql(path, "migrate"))?;
-                // Migrations can delete most of a large state (the stored peer lists of
-                // schema 1): give the space back.
-                conn.execute_batch("VACUUM").map_err(sql(path, "compact after migrating"))?;
-                InitOutcome::Migrated { from: v, to, backup }
-            }
-            v if v > schema::SCHEMA_VERSION => {
-                return Err(StateError::NewerSchema { path: path.into(), found: v, want: schema::SCHEMA_VERSION });
-            }
-            _ => InitOutcome::UpToDate,
-        };
-        Ok((StateStore { conn: Db::Lite(conn), path: path.to_path_buf(), keyring: None, pg: None }, outcome))
-    }
-
-    /// Open an existing state. Refuses a missing file, a non-kvform file and an old schema.
-    pub fn open(path: &Path) -> Result<StateStore, StateError> {
-        Self::open_existing(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-    }
-
-    /// Open an existing state for reading only (`validate --print-desired`): SQLite is
-    /// asked for a read-only connection, so nothing this handle does can change the file.
-    pub fn open_read_only(path: &Path) -> Result<StateStore, StateError> {
-        Self::open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-    }
-
-    fn open_existing(path: &Path, mode: OpenFlags) -> Result<StateStore, StateError> {
-        if !path.is_file() {
-            return Err(StateError::Missing(path.to_path_buf()));
-        }
-        let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        // On a read-only filesystem SQLite cannot create the WAL index (`-shm`) a WAL state
-        // needs even for reading; `immutable=1` tells it nothing can change the file, so it
-        // reads without one. Writers are refused in `begin_write`.
-        let conn = if fs_status(path).read_only {
-            Connection::open_with_flags(immutable_uri(path), OpenFlags::SQLITE_OPEN_READ_ONLY | flags)
-        } else {
-            Connection::open_with_flags(path, mode | flags)
-        }
-        .map_err(sql(path, "open"))?;
-        schema::configure(&conn).map_err(sql(path, "configure"))?;
-        let found = schema::user_version(&conn).map_err(sql(path, "read schema version"))?;
-        if found == 0 {
-            return Err(StateError::NotAState { path: path.into(), reason: "no kvform schema version".into() });
-        }
-        if found < schema::SCHEMA_VERSION {
-            return Err(StateError::OldSchema { path: path.into(), found, want: schema::SCHEMA_VERSION });
-        }
-        if found > schema::SCHEMA_VERSION {
-            return Err(StateError::NewerSchema { path: path.into(), found, want: schema::SCHEMA_VERSION });
-        }
-        let store = StateStore { conn: Db::Lite(conn), path: path.to_path_buf(), keyring: None, pg: None };
-        store.meta()?;
-        Ok(store)
-    }
-
-    /// Attach the bucket's keyring: needed to write `secrets/*` values.
-    pub fn with_keyring(mut self, keyring: Keyring) -> StateStore {
-        self.keyring = Some(Arc::new(keyring));
-        self
-    }
-
-    pub fn keyring(&self) -> Option<&Keyring> {
-        self.keyring.as_deref()
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn meta(&self) -> Result<Meta, StateError> {
-        read_meta(&self.conn, &self.path)
-    }
-
-    /// Latest row of every key, tombstones included, in one ordered scan.
-    pub fn snapshot(&self) -> Result<Snapshot, StateError> {
-        read_snapshot(&self.conn, &self.path)
-    }
-
-    /// What a plan needs of the state, in one read transaction: the rows without their
-    /// values, handed to `desire` to build the desired state, then the values compared with
-    /// `kv(&desired)` (only differing values are kept). See `crate::kv::current`.
-    pub fn read_for_plan<D, E: From<StateError>>(
-        &self,
-        desire: impl FnOnce(&LeanSnapshot) -> Result<D, E>,
-        kv: impl FnOnce(&D) -> &KvMap,
-    ) -> Result<(LeanSnapshot, D), E> {
-        lean::read_for_plan(&self.conn, &self.path, true, desire, kv)
-    }
-
-    /// [`Self::read_for_plan`], reading only what may have changed since the last apply
-    /// when `mode` is incremental (`fingerprint`); `purged` names the namespaces the plan
-    /// purges; `kv` gives the desired values and their types. Also returns what the apply records. The desired state is `None` when the
-    /// plan is known to be empty without building it (see `lean::read_for_plan_with`).
-    pub fn read_for_plan_with<D, E: From<StateError>>(
-        &self,
-        how: PlanRead<'_>,
-        desire: impl Fn(&LeanSnapshot, Skip<'_>) -> Result<D, E>,
-        view: impl Fn(&D) -> (&KvMap, &crate::kv::KvTypes, &crate::kv::inputs::Units),
-        purged: impl Fn(&D, &LeanSnapshot) -> std::collections::BTreeSet<String>,
-    ) -> Result<(LeanSnapshot, Option<D>, PlanBasis), E> {
-        lean::read_for_plan_with(&self.conn, &self.path, true, how, desire, view, purged)
-    }
-
-    /// The latest row of every key without values (only `maand/bucket`'s are read): enough
-    /// for `Prior::from_current`, not for a plan (use `read_for_plan`).
-    pub fn lean_snapshot(&self) -> Result<LeanSnapshot, StateError> {
-        lean::read_lean_snapshot(&self.conn, &self.path)
-    }
-
-    /// The latest row of one key (tombstone included), if the key was ever written; a
-    /// derived key (`crate::kv::derived`) as readers see it.
-    pub fn get(&self, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
-        read_key(&self.conn, &self.path, ns, key)
-    }
-
-    /// The live values of many keys at once (absent and tombstoned keys are missing): one
-    /// statement on PostgreSQL where [`Self::get`] per key is a round trip each.
-    pub fn live_values(&self, keys: &[(String, String)]) -> Result<LiveValues, StateError> {
-        bulk::live_values(&self.conn, &self.path, keys)
-    }
-
-    /// [`Self::snapshot`] with every derived key added: the state as readers see it
-    /// (`cat kv`, `kv keys`). Never plan against it (derived keys are not stored).
-    pub fn snapshot_with_derived(&self) -> Result<Snapshot, StateError> {
-        let mut snap = read_snapshot(&self.conn, &self.path)?;
-        crate::kv::derived::add_to_entries(&mut snap.entries);
-        Ok(snap)
-    }
-
-    /// Type, description and first-version time of a key's latest row.
-    pub fn key_meta(&self, ns: &str, key: &str) -> Result<Option<crate::kv::KeyMeta>, StateError> {
-        read_key_meta(&self.conn, &self.path, ns, key)
-    }
-
-    /// Live keys of a namespace (derived keys included), sorted.
-    pub fn live_keys(&self, ns: &str) -> Result<Vec<String>, StateError> {
-        live_keys(&self.conn, &self.path, ns)
-    }
-
-    /// Every kept version of a key, oldest first.
-    pub fn history(&self, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
-        read_history(&self.conn, &self.path, ns, key)
-    }
-
-    /// The newest `limit` audit records, newest first.
-    pub fn audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StateError> {
-        self.conn
-            .query_map(
-                "SELECT serial, operation, actor, tool_version, started_at, finished_at, duration_ms,
-                        added, changed, destroyed, removed, resealed, status
-                   FROM applies ORDER BY id DESC LIMIT ?1",
-                vals![limit as i64],
-                |r| {
-                    Ok(AuditRecord {
-                        serial: r.u64(0)?,
-                        operation: r.text(1)?,
-                        actor: r.text(2)?,
-                        tool_version: r.text(3)?,
-                        started_at: r.i64(4)?,
-                        finished_at: r.i64(5)?,
-                        duration_ms: r.u64(6)?,
-                        added: r.u64(7)?,
-                        changed: r.u64(8)?,
-                        destroyed: r.u64(9)?,
-                        removed: r.u64(10)?,
-                        resealed: r.u64(11)?,
-                        status: r.text(12)?,
-                    })
-                },
-            )
-            .map_err(sql(&self.path, "read audit records"))
-    }
-
-    /// Take the write lock (fail at once when `lock_timeout` is zero, else wait up to it)
-    /// and begin the write transaction. The transaction owns the connection (`Send +
-    /// 'static`). `now` (the command's one clock read) is when the lock record says it was
-    /// taken.
-    pub fn begin_write(self, operation: &str, lock_timeout: Duration, now: i64) -> Result<WriteTxn, StateError> {
-        let guard = match &self.pg {
-            Some(target) => lock::acquire_pg(target, &self.path, operation, lock_timeout, now)?,
-            None => {
-                if fs_status(&self.path).read_only {
-                    return Err(StateError::ReadOnly { path: self.path, context: "a write needs the write lock" });
-                }
-                let guard = lock::acquire(&self.path, operation, lock_timeout, now)?;
-                if let Some(c) = self.conn.lite() {
-                    check_before_write(c, &self.path)?;
-                }
-                guard
-            }
-        };
-        WriteTxn::begin(self.conn, self.path, self.keyring, guard)
-    }
-
-    pub(crate) fn conn(&self) -> &Db {
-        &self.conn
-    }
-
-    /// Where a PostgreSQL state lives; `None` for SQLite.
-    pub fn pg_target(&self) -> Option<&pg::PgTarget> {
-        self.pg.as_ref()
-    }
-
-    /// `sqlite` or `postgres`.
-    pub fn backend(&self) -> &'static str {
-        if self.conn.is_pg() { "postgres" } else { "sqlite" }
-    }
-
-    /// Whether a read is a network round trip (PostgreSQL) rather than a local B-tree
-    /// lookup: callers on an async runtime must then not run it on a worker thread.
-    pub fn is_remote(&self) -> bool {
-        self.conn.is_pg()
-    }
-}
-
-pub(crate) fn read_meta(conn: &Db, path: &Path) -> Result<Meta, StateError> {
-    let row = conn
-        .query_opt("SELECT bucket_id, lineage, serial FROM meta WHERE id = 1", &[], |r| {
-            Ok((r.text(0)?, r.text(1)?, r.i64(2)?))
-        })
-        .map_err(sql(path, "read meta"))?;
-    let (b, l, serial) =
-        row.ok_or_else(|| StateError::NotAState { path: path.into(), reason: "the meta record is missing".into() })?;
-    let uuid = |s: &str| {
-        Uuid::parse_str(s).map_err(|_| StateError::NotAState {
-            path: path.into(),
-            reason: format!("bad id {s:?} in the meta record"),
-        })
-    };
-    let schema_version = schema::version(conn).map_err(sql(path, "read schema version"))?;
-    Ok(Meta { bucket_id: uuid(&b)?, lineage: uuid(&l)?, serial: serial as u64, schema_version })
-}
-
-/// [`read_entry`], or the derived entry of a derived key.
-pub(crate) fn read_key(conn: &Db, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
-    match crate::kv::derived::derivation(ns, key) {
-        Some(d) => crate::kv::derived::Deriver::new(|n: &str, k: &str| read_entry(conn, path, n, k)).get(ns, &d),
-        None => read_entry(conn, path, ns, key),
-    }
-}
-
-pub(crate) fn read_entry(conn: &Db, path: &Path, ns: &str, key: &str) -> Result<Option<Entry>, StateError> {
-    conn.query_opt(
-        "SELECT value, version, deleted, ttl, created_at, serial, writer FROM latest WHERE namespace = ?1 AND key = ?2",
-        vals![ns, key],
-        entry_from_row,
-    )
-    .map_err(sql(path, "read key"))
-}
-
-pub(crate) fn read_key_meta(
-    conn: &Db,
-    path: &Path,
-    ns: &str,
-    key: &str,
-) -> Result<Option<crate::kv::KeyMeta>, StateError> {
-    conn.query_opt(
-        "SELECT type, description, key_created_at FROM latest WHERE namespace = ?1 AND key = ?2",
-        vals![ns, key],
-        |r| {
-            Ok(crate::kv::KeyMeta {
-                kv_type: crate::kv::KvType::parse(r.str(0)?).unwrap_or_default(),
-                description: r.text(1)?,
-                key_created_at: r.i64(2)?,
-            })
-        },
-    )
-    .map_err(sql(path, "read key"))
-}
-
-/// Columns 0-6: value, version, deleted, ttl, created_at, serial, writer.
-pub(crate) fn entry_from_row(r: &db::Row<'_, '_>) -> Result<Entry, DbError> {
-    Ok(Entry {
-        value: r.text(0)?,
-        version: r.u64(1)?,
-        deleted: r.bool(2)?,
-        ttl: r.u64(3)?,
-        created_at: r.i64(4)?,
-        serial: r.u64(5)?,
-        writer: r.text(6)?,
-    })
-}
-
-pub(crate) fn read_snapshot(conn: &Db, path: &Path) -> Result<Snapshot, StateError> {
-    let meta = read_meta(conn, path)?;
-    let mut entries: BTreeMap<String, BTreeMap<String, Entry>> = BTreeMap::new();
-    // Rows arrive sorted by (namespace, key): fill one namespace's map at a time, allocating
-    // each namespace string once.
-    let mut current: Option<(String, BTreeMap<String, Entry>)> = None;
-    conn.query(
-        "SELECT value, version, deleted, ttl, created_at, serial, writer, namespace, key FROM latest
-          ORDER BY namespace, key",
-        &[],
-        |r| {
-            let ns = r.str(7)?;
-            if current.as_ref().is_none_or(|(cur, _)| cur != ns)
-                && let Some((done, map)) = current.replace((ns.to_string(), BTreeMap::new()))
-            {
-                entries.insert(done, map);
-            }
-            let key = r.text(8)?;
-            let entry = entry_from_row(r)?;
-            if let Some((_, map)) = current.as_mut() {
-                map.insert(key, entry);
-            }
-            Ok(())
-        },
-    )
-    .map_err(sql(path, "read snapshot"))?;
-    if let Some((done, map)) = current {
-        entries.insert(done, map);
-    }
-    let purged_jobs = read_purged_jobs(conn, path)?;
-    let types = listing::read_var_types(conn, path)?;
-    Ok(Snapshot { bucket_id: meta.bucket_id, lineage: meta.lineage, serial: meta.serial, entries, purged_jobs, types })
-}
-
-/// The jobs recorded as purged (table `purged_jobs`, schema 2).
-pub(crate) fn read_purged_jobs(conn: &Db, path: &Path) -> Result<BTreeSet<String>, StateError> {
-    let mut out = BTreeSet::new();
-    conn.query("SELECT job FROM purged_jobs ORDER BY job", &[], |r| {
-        out.insert(r.text(0)?);
-        Ok(())
-    })
-    .map_err(sql(path, "read purged jobs"))?;
-    Ok(out)
-}
-
-/// Live keys of a namespace, derived keys included, sorted (one indexed query, not a
-/// snapshot of the whole state).
-pub(crate) fn live_keys(conn: &Db, path: &Path, ns: &str) -> Result<Vec<String>, StateError> {
-    let mut keys = conn
-        .query_map("SELECT key FROM latest WHERE namespace = ?1 AND deleted = 0 ORDER BY key", vals![ns], |r| r.text(0))
-        .map_err(sql(path, "list keys"))?;
-    let derived = crate::kv::derived::Deriver::new(|n: &str, k: &str| read_entry(conn, path, n, k))
-        .keys_of(ns, keys.iter().map(String::as_str))?;
-    if !derived.is_empty() {
-        keys.extend(derived.into_iter().map(|(k, _)| k));
-        keys.sort();
-    }
-    Ok(keys)
-}
-
-/// Checks on namespace and key strings the store itself enforces (cheap, per write): not
-/// empty, no surrounding whitespace, no control characters.
-pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), StateError> {
-    let reason = if value.is_empty() {
-        "it is empty"
-    } else if value.trim() != value {
-        "it has leading or trailing whitespace"
-    } else if value.chars().any(char::is_control) {
-        "it contains control characters"
-    } else {
-        return Ok(());
-    };
-    Err(StateError::Invalid { what, value: value.to_string(), reason })
-}
-
-/// Every kept version of a key (history rows, then the latest row), by version.
-pub(crate) fn read_history(conn: &Db, path: &Path, ns: &str, key: &str) -> Result<Vec<VersionRow>, StateError> {
-    conn.query_map(
-        "SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM history
-                   WHERE namespace = ?1 AND key = ?2
-                 UNION ALL
-                 SELECT version, value, deleted, ttl, created_at, serial, writer, type, description FROM latest
-                   WHERE namespace = ?1 AND key = ?2
-                 ORDER BY version",
-        vals![ns, key],
-        |r| {
-            Ok(VersionRow {
-                namespace: ns.to_string(),
-                key: key.to_string(),
-                version: r.u64(0)?,
-                value: r.text(1)?,
-                deleted: r.bool(2)?,
-                ttl: r.u64(3)?,
-                created_at: r.i64(4)?,
-                serial: r.u64(5)?,
-                writer: r.text(6)?,
-                kv_type: crate::kv::KvType::parse(r.str(7)?).unwrap_or_default(),
-                description: r.text(8)?,
-            })
-        },
-    )
-    .map_err(sql(path, "read history"))
 }
 
 #[cfg(test)]

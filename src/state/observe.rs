@@ -2,7 +2,7 @@
 //! successful apply, the stored certificates, the keys past their TTL. Reads only, one
 //! statement each, on both backends.
 
-use super::db::vals;
+use super::backend::vals;
 use super::{StateError, StateStore, sql};
 
 /// One live certificate of an allocation namespace (`certs/<name>.crt` in

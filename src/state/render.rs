@@ -8,7 +8,7 @@
 //! previous files, and forgets the allocations the job no longer has; the apply forgets
 //! the render of jobs no longer in the workspace when it records the purged jobs.
 
-use super::db::vals;
+use super::backend::vals;
 use super::{StateError, StateStore, WriteTxn, sql};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -262,19 +262,8 @@ pub fn migrate(conn: &mut Connection, from: u32) -> rusqlite::Result<u32> {
     Ok(SCHEMA_VERSION)
 }
 
-/// The schema version of an open state: SQLite's `user_version`, or the `schema_info`
-/// record of a PostgreSQL bucket schema.
-pub(crate) fn version(db: &super::db::Db) -> Result<u32, super::db::DbError> {
-    match db {
-        super::db::Db::Lite(c) => Ok(user_version(c)?),
-        super::db::Db::Pg(_) => {
-            Ok(db.query_one("SELECT version FROM schema_info WHERE id = 1", &[], |r| r.i64(0))? as u32)
-        }
-    }
-}
-
 /// Schema [`SCHEMA_VERSION`] on PostgreSQL, created as one step in a bucket's own schema
-/// (`super::pg`): the same tables and columns as SQLite's after every migration above, so
+/// (`super::postgres`): the same tables and columns as SQLite's after every migration above, so
 /// each state query runs unchanged on both. Differences, all of representation:
 /// - integers are BIGINT (SQLite's INTEGER is 64-bit), blobs BYTEA, `applies.id` an
 ///   identity column (SQLite's AUTOINCREMENT);

@@ -1,7 +1,7 @@
 //! API tokens of `kvform serve` (SPEC §9): a token is shown once when created; the state
 //! keeps only its sha-256, so a copied state file grants nothing.
 
-use super::db::{DbError, Row, vals};
+use super::backend::{DbError, Row, vals};
 use super::{StateError, StateStore, sql};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

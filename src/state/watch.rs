@@ -7,7 +7,7 @@
 //! (a job's namespaces, `state gc`) take their serial with them, so a purge does not raise an
 //! index; the bucket's serial ([`WatchScope::Bucket`]) moves with every change set.
 
-use super::db::vals;
+use super::backend::vals;
 use super::{StateError, StateStore, sql};
 
 /// What a watch looks at.

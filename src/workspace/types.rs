@@ -40,16 +40,8 @@ pub struct CaCert {
 pub struct Settings {
     pub job_config_selector: String,
     pub max_versions: u32,
-    /// Relative to the bucket root unless absolute. Default `data/kvform.db`.
-    pub state_path: PathBuf,
-    /// `state { backend }`: `sqlite` (default) or `postgres`.
-    pub state_backend: String,
-    /// `state { url_env }`: the variable holding the PostgreSQL connection string.
-    pub state_url_env: String,
-    /// `state { schema }`: the PostgreSQL schema of the bucket registry.
-    pub state_schema: String,
-    /// `state { bucket_id }`: the PostgreSQL bucket (written by `kvform init`).
-    pub state_bucket_id: Option<uuid::Uuid>,
+    /// `state { … }`: where the state is (SQLite file or PostgreSQL bucket).
+    pub state: crate::state::StateConfig,
     /// Per hook invocation, seconds. Default 600 (`"10m"`).
     pub hook_timeout_secs: u64,
     /// 0 = ephemeral loopback port.
@@ -67,11 +59,7 @@ impl Default for Settings {
         Settings {
             job_config_selector: String::new(),
             max_versions: 10,
-            state_path: PathBuf::from("data/kvform.db"),
-            state_backend: "sqlite".into(),
-            state_url_env: "KVFORM_PG_URL".into(),
-            state_schema: "kvform".into(),
-            state_bucket_id: None,
+            state: crate::state::StateConfig::default(),
             hook_timeout_secs: 600,
             api_port: 0,
             max_file_size: crate::workspace::source::DEFAULT_MAX_FILE_SIZE,

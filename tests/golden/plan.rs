@@ -65,7 +65,7 @@ fn new_bucket(root: &Path, backend: Backend, schema: &str) {
             schema: schema.into(),
             bucket_id: Some(BUCKET_ID.parse().unwrap()),
         });
-        drop(kvform::state::StateStore::init_at(&loc, 1767323045).unwrap());
+        drop(loc.init(1767323045).unwrap());
         return;
     }
     let path = bucket.default_state_file();

@@ -9,6 +9,7 @@ use kvform::hooks::steps_impl::RuntimeHooks;
 use kvform::model::{self, types::Desired, types::Prior};
 use kvform::plan::{Action, Change, Plan, PlanOptions, diff};
 use kvform::secrets::Keyring;
+use kvform::state::Write;
 use kvform::state::{StateStore, WriteTxn};
 use kvform::workspace::{self, types::Settings};
 use std::os::unix::fs::PermissionsExt;
@@ -76,7 +77,7 @@ impl TestBucket {
             schema: schema.clone(),
             bucket_id: None,
         });
-        let (_, _, id) = StateStore::init_at(&loc, 1767323045).unwrap();
+        let (_, _, id) = loc.init(1767323045).unwrap();
         let id = id.unwrap();
         let kvform::state::Location::Postgres(pg) = loc else { unreachable!() };
         let tb = Self::layout(
@@ -154,7 +155,7 @@ impl TestBucket {
     pub fn store(&self) -> StateStore {
         let b = Bucket::at(self.root());
         let store = match &self.pg {
-            Some(loc) => StateStore::open_at(loc).unwrap(),
+            Some(loc) => loc.open().unwrap(),
             None => StateStore::open(&self.state_file()).unwrap(),
         };
         store.with_keyring(Keyring::load(&b).unwrap())
@@ -219,14 +220,13 @@ pub struct Applied {
 fn apply_change(txn: &mut WriteTxn, c: &Change) {
     match c.action {
         Action::Create | Action::Update => {
-            txn.put(
+            txn.put(Write::new(
                 &c.namespace,
                 &c.key,
                 &c.after.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                0,
                 "apply",
                 NOW,
-            )
+            ))
             .unwrap();
         }
         Action::Tombstone => {

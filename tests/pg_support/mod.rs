@@ -1,6 +1,6 @@
 //! Cleaning up after a PostgreSQL test: each test's buckets live in a registry schema of its
 //! own (`kvt_…`, `kvh_…`, …) and one schema per bucket, `<registry>_b_<bucket id hex>`
-//! (`kvform::state::pg::bucket_schema`); dropping the registry drops them all.
+//! (`kvform::state::postgres::bucket_schema`); dropping the registry drops them all.
 #![allow(dead_code)]
 
 use std::io::Write;

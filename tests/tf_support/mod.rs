@@ -172,7 +172,7 @@ pub fn state_location(dir: &Path) -> kvform::state::Location {
 
 /// The state of the bucket in `dir`, opened through the library (either backend).
 pub fn state(dir: &Path) -> kvform::state::StateStore {
-    kvform::state::StateStore::open_at(&state_location(dir)).unwrap()
+    state_location(dir).open().unwrap()
 }
 
 /// `sql` (one `count(*)`) on the bucket's own tables, straight from the database — the
@@ -183,7 +183,8 @@ pub fn count_rows(dir: &Path, sql: &str) -> i64 {
             rusqlite::Connection::open(path).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
         }
         kvform::state::Location::Postgres(pg) => {
-            let schema = kvform::state::pg::bucket_schema(&pg.schema, pg.bucket_id.expect("an initialised bucket"));
+            let schema =
+                kvform::state::postgres::bucket_schema(&pg.schema, pg.bucket_id.expect("an initialised bucket"));
             let url = std::env::var(&pg.url_env).unwrap();
             let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
             c.batch_execute(&format!("SET search_path TO \"{schema}\"")).unwrap();

@@ -7,6 +7,7 @@
 use super::{HclFile, block_header_span, key_span, read_hcl, span_of, value};
 use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+use crate::state::{PgLocation, StateConfig};
 use crate::workspace::types::Settings;
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Attribute, Body, Structure};
@@ -28,8 +29,43 @@ const SCHEMA: &[(&str, &[&str])] = &[
 const ACCEPTED: &str = "job_config_selector, max_versions, certs_ttl, certs_renewal_days, state { path, backend, url_env, schema, bucket_id }, \
 hooks { timeout, api_port }, limits { max_file_size }";
 
+/// The `state` block's attributes as they are read (in any order), typed into a
+/// [`StateConfig`] once the file is read.
+struct StateDraft {
+    path: PathBuf,
+    postgres: bool,
+    url_env: String,
+    schema: String,
+    bucket_id: Option<uuid::Uuid>,
+}
+
+impl Default for StateDraft {
+    fn default() -> Self {
+        StateDraft {
+            path: StateConfig::default().sqlite_path().to_path_buf(),
+            postgres: false,
+            url_env: "KVFORM_PG_URL".into(),
+            schema: "kvform".into(),
+            bucket_id: None,
+        }
+    }
+}
+
+impl StateDraft {
+    fn config(self) -> StateConfig {
+        let path = self.path;
+        if self.postgres {
+            let target = PgLocation { url_env: self.url_env, schema: self.schema, bucket_id: self.bucket_id };
+            StateConfig::Postgres { target, path }
+        } else {
+            StateConfig::Sqlite { path }
+        }
+    }
+}
+
 pub(super) fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics) -> Settings {
     let mut settings = Settings::default();
+    let mut state = StateDraft::default();
     let Some(HclFile { file, body }) = read_hcl(root, FILE, sources, diags) else {
         return settings;
     };
@@ -64,12 +100,13 @@ pub(super) fn load(root: &Path, sources: &mut SourceMap, diags: &mut Diagnostics
             continue;
         }
         for attr in attributes(&block.body, name, file, diags) {
-            apply(&mut settings, name, attr, file, diags);
+            apply(&mut settings, &mut state, name, attr, file, diags);
         }
     }
     for attr in attributes(&body, "", file, diags) {
-        apply(&mut settings, "", attr, file, diags);
+        apply(&mut settings, &mut state, "", attr, file, diags);
     }
+    settings.state = state.config();
     check_renewal(&settings, &body, file, diags);
     settings
 }
@@ -154,7 +191,14 @@ fn unknown_block(name: &str, at: Span, blocks: &[&str]) -> Diagnostic {
 }
 
 /// Check one known attribute's value and store it in `settings`.
-fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, diags: &mut Diagnostics) {
+fn apply(
+    settings: &mut Settings,
+    state: &mut StateDraft,
+    block: &str,
+    attr: &Attribute,
+    file: FileId,
+    diags: &mut Diagnostics,
+) {
     let name = attr.key.value().as_str();
     let expr = &attr.value;
     let result = match (block, name) {
@@ -215,13 +259,13 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
             if s.trim().is_empty() {
                 Err(out_of_range(expr, name, file, "must not be empty", "remove it to use the default data/kvform.db"))
             } else {
-                settings.state_path = PathBuf::from(s.trim());
+                state.path = PathBuf::from(s.trim());
                 Ok(())
             }
         }),
         ("state", "backend") => string(expr, name, "\"postgres\"", file).and_then(|s| match s.trim() {
             b @ ("sqlite" | "postgres") => {
-                settings.state_backend = b.to_string();
+                state.postgres = b == "postgres";
                 Ok(())
             }
             _ => Err(out_of_range(
@@ -238,7 +282,7 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
                 && !s.starts_with(|c: char| c.is_ascii_digit())
                 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if ok {
-                settings.state_url_env = s.to_string();
+                state.url_env = s.to_string();
                 Ok(())
             } else {
                 Err(out_of_range(
@@ -252,11 +296,11 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
         }),
         ("state", "schema") => string(expr, name, "\"kvform\"", file).and_then(|s| {
             let s = s.trim();
-            let ok = (1..=crate::state::pg::MAX_REGISTRY_LEN).contains(&s.len())
+            let ok = (1..=crate::state::postgres::MAX_REGISTRY_LEN).contains(&s.len())
                 && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
                 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if ok {
-                settings.state_schema = s.to_string();
+                state.schema = s.to_string();
                 Ok(())
             } else {
                 Err(out_of_range(
@@ -271,7 +315,7 @@ fn apply(settings: &mut Settings, block: &str, attr: &Attribute, file: FileId, d
         ("state", "bucket_id") => {
             string(expr, name, "\"<uuid>\"", file).and_then(|s| match uuid::Uuid::parse_str(s.trim()) {
                 Ok(id) => {
-                    settings.state_bucket_id = Some(id);
+                    state.bucket_id = Some(id);
                     Ok(())
                 }
                 Err(_) => Err(out_of_range(
@@ -394,6 +438,32 @@ mod tests {
         assert_eq!(parse_timeout("0s"), None);
         assert_eq!(parse_timeout("-5m"), None);
         assert_eq!(parse_timeout("ten minutes"), None);
+    }
+
+    fn state_of(text: &str) -> crate::state::StateConfig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kvform.hcl"), text).unwrap();
+        let (mut sources, mut diags) = (crate::diag::SourceMap::new(), crate::diag::Diagnostics::new());
+        let settings = super::load(dir.path(), &mut sources, &mut diags);
+        assert!(!diags.has_errors(), "{}", diags.render(&sources, false));
+        settings.state
+    }
+
+    #[test]
+    fn the_state_block_is_typed_whatever_the_order_of_its_attributes() {
+        use crate::state::{PgLocation, StateConfig};
+        assert_eq!(state_of(""), StateConfig::Sqlite { path: "data/kvform.db".into() });
+        assert_eq!(state_of("state {\n  path = \"s/kv.db\"\n}\n"), StateConfig::Sqlite { path: "s/kv.db".into() });
+        let id = uuid::Uuid::from_u128(7);
+        // The PostgreSQL attributes before `backend` are kept, and so is `path`.
+        let text = format!(
+            "state {{\n  bucket_id = \"{id}\"\n  schema = \"team_a\"\n  url_env = \"PG\"\n  path = \"s/kv.db\"\n  backend = \"postgres\"\n}}\n"
+        );
+        let target = PgLocation { url_env: "PG".into(), schema: "team_a".into(), bucket_id: Some(id) };
+        assert_eq!(state_of(&text), StateConfig::Postgres { target, path: "s/kv.db".into() });
+        // Written for PostgreSQL but `backend = "sqlite"`: an SQLite state.
+        let text = format!("state {{\n  backend = \"sqlite\"\n  bucket_id = \"{id}\"\n}}\n");
+        assert_eq!(state_of(&text), StateConfig::Sqlite { path: "data/kvform.db".into() });
     }
 }
 

@@ -1,4 +1,4 @@
-//! Where a state lives ([`Location`]) and the PostgreSQL side of opening one (SPEC §10).
+//! The PostgreSQL side of opening a state (SPEC §10); [`super::location`] says where one is.
 //!
 //! Layout: one database holds many buckets. The configured schema (`state { schema }`,
 //! default `kvform`) holds the registry `buckets(bucket_id, lineage, schema_name,
@@ -14,18 +14,16 @@
 //! from the environment (`url_env`): it usually carries a password, and kvform.hcl is
 //! committed.
 
-use super::db::{Db, Pg};
+mod conn;
+pub mod lock;
+pub mod restore;
+mod write_behind;
+
+use super::backend::Db;
 use super::{InitOutcome, StateError, StateStore, schema, sql};
+use conn::Pg;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
-
-/// Where the state of a bucket is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// An SQLite file.
-    Sqlite(PathBuf),
-    Postgres(PgLocation),
-}
 
 /// `state { backend = "postgres" … }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +53,11 @@ impl PgTarget {
     /// What messages call this state.
     pub fn display(&self) -> PathBuf {
         PathBuf::from(format!("postgres:{}/{}", self.registry, self.bucket_id))
+    }
+
+    /// A new session of the bucket's state (a lost one's replacement).
+    pub(crate) fn reopen(&self) -> Result<Db, StateError> {
+        Ok(Db::new(Pg::new(self.connect("reconnect")?)))
     }
 
     /// A new connection with `search_path` on the bucket's schema.
@@ -107,6 +110,15 @@ impl PgLocation {
         Ok(PgTarget { url: self.url()?, registry: self.schema.clone(), bucket_id })
     }
 
+    /// What messages call this bucket (`postgres:<registry>/<bucket id>`, as
+    /// [`PgTarget::display`]); without a bucket id, the registry alone.
+    pub(crate) fn shown(&self) -> PathBuf {
+        match self.bucket_id {
+            Some(id) => PathBuf::from(format!("postgres:{}/{id}", self.schema)),
+            None => PathBuf::from(format!("postgres:{}", self.schema)),
+        }
+    }
+
     fn no_bucket_id(&self) -> StateError {
         StateError::Config(
             "kvform.hcl names no PostgreSQL bucket (`state { bucket_id }`)\n  help: run `kvform init`: it creates the bucket and writes its id into kvform.hcl".into(),
@@ -133,9 +145,8 @@ impl PgLocation {
         client
             .batch_execute(&format!("SET search_path TO {}", ident(&t.bucket_schema())))
             .map_err(sql(&shown, "select the bucket schema"))?;
-        let store =
-            StateStore { conn: Db::Pg(Box::new(Pg::new(client))), path: shown.clone(), keyring: None, pg: Some(t) };
-        let found = schema::version(&store.conn).map_err(sql(&shown, "read schema version"))?;
+        let store = StateStore { conn: Db::new(Pg::new(client)), path: shown.clone(), keyring: None, pg: Some(t) };
+        let found = store.conn.schema_version().map_err(sql(&shown, "read schema version"))?;
         if found > schema::SCHEMA_VERSION {
             return Err(StateError::NewerSchema { path: shown, found, want: schema::SCHEMA_VERSION });
         }
@@ -252,88 +263,4 @@ pub(crate) fn create_bucket(
     .map_err(err("register the bucket"))?;
     tx.commit().map_err(err("commit"))?;
     Ok(true)
-}
-
-impl StateStore {
-    /// Bytes of a PostgreSQL state's tables and indexes; `None` for SQLite (its file is the size).
-    pub fn storage_bytes(&self) -> Result<Option<u64>, StateError> {
-        if !self.conn.is_pg() {
-            return Ok(None);
-        }
-        let n = self
-            .conn
-            .query_one(
-                "SELECT CAST(coalesce(sum(pg_total_relation_size(c.oid)), 0) AS BIGINT) FROM pg_class c
-                   JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE n.nspname = current_schema() AND c.relkind = 'r'",
-                &[],
-                |r| r.i64(0),
-            )
-            .map_err(sql(&self.path, "measure the state"))?;
-        Ok(Some(n as u64))
-    }
-
-    /// Open the state at `loc` (see [`StateStore::open`]).
-    pub fn open_at(loc: &Location) -> Result<StateStore, StateError> {
-        match loc {
-            Location::Sqlite(p) => StateStore::open(p),
-            Location::Postgres(pg) => pg.open(),
-        }
-    }
-
-    /// Whether this state's PostgreSQL session has ended (a server restart, a terminated
-    /// backend); a long-running reader ([`crate::serve`]) then [`Self::reconnect`]s.
-    pub fn connection_lost(&self) -> bool {
-        self.conn.is_closed()
-    }
-
-    /// A new session for a PostgreSQL state whose connection was lost (no-op on SQLite).
-    /// The statement cache goes with the old session; the keyring stays.
-    pub fn reconnect(&mut self) -> Result<(), StateError> {
-        if let Some(t) = &self.pg {
-            self.conn = Db::Pg(Box::new(Pg::new(t.connect("reconnect")?)));
-        }
-        Ok(())
-    }
-
-    /// Open the state at `loc` for reads only: an SQLite file read-only (it works on a
-    /// read-only filesystem and never writes), a PostgreSQL bucket over a plain connection
-    /// (reads there never take the lock either).
-    pub fn open_read_only_at(loc: &Location) -> Result<StateStore, StateError> {
-        match loc {
-            Location::Sqlite(p) => StateStore::open_read_only(p),
-            Location::Postgres(pg) => pg.open(),
-        }
-    }
-
-    /// The state at `loc`, or `None` when there is none yet: one connection on PostgreSQL,
-    /// where [`Self::exists_at`] and then [`Self::open_at`] would open two.
-    pub fn open_if_any_at(loc: &Location) -> Result<Option<StateStore>, StateError> {
-        match loc {
-            Location::Sqlite(p) if !p.exists() => Ok(None),
-            Location::Sqlite(p) => StateStore::open(p).map(Some),
-            Location::Postgres(pg) if pg.bucket_id.is_none() => Ok(None),
-            Location::Postgres(pg) => match pg.open() {
-                Err(StateError::Missing(_)) => Ok(None),
-                other => other.map(Some),
-            },
-        }
-    }
-
-    /// Whether there is a state at `loc` yet.
-    pub fn exists_at(loc: &Location) -> Result<bool, StateError> {
-        match loc {
-            Location::Sqlite(p) => Ok(p.exists()),
-            Location::Postgres(pg) => pg.exists(),
-        }
-    }
-
-    /// Create or upgrade the state at `loc` (see [`StateStore::init`]). Also returns the
-    /// PostgreSQL bucket id (to be written into kvform.hcl when it was not there).
-    pub fn init_at(loc: &Location, now: i64) -> Result<(StateStore, InitOutcome, Option<Uuid>), StateError> {
-        match loc {
-            Location::Sqlite(p) => StateStore::init(p, now).map(|(s, o)| (s, o, None)),
-            Location::Postgres(pg) => pg.init(now).map(|(s, o, id)| (s, o, Some(id))),
-        }
-    }
 }
