@@ -48,7 +48,7 @@ table{width:100%;border-collapse:collapse;background:var(--card);border:1px soli
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}th{background:#f0f2f5;font-weight:600;font-size:12px;color:var(--mute);text-transform:uppercase;letter-spacing:.4px}
 tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:tabular-nums}a{color:var(--acc)}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}pre{white-space:pre-wrap;margin:0}
-.pill{display:inline-block;padding:1px 8px;border-radius:999px;background:#eef2ff;color:#3730a3;font-size:12px}
+.pill{display:inline-block;padding:1px 8px;border-radius:999px;background:#eef2ff;color:#3730a3;font-size:12px;white-space:nowrap}.ts{white-space:nowrap}
 .muted{color:var(--mute)}.crumbs{color:var(--mute);margin-bottom:6px}.crumbs a{text-decoration:none}
 .err{background:#fef3f2;border:1px solid #fecdca;color:var(--bad);padding:8px 12px;border-radius:8px;margin-bottom:14px}
 .note{background:#ecfdf3;border:1px solid #abefc6;color:var(--ok);padding:8px 12px;border-radius:8px;margin-bottom:14px}
@@ -392,8 +392,8 @@ pub(crate) fn namespace(
                     td { a href=(key_url(ns, key)) { (key) } }
                     td { span.pill { (s(k, "type")) } }
                     td { (preview(k)) }
-                    td.mono.wide { (s(k, "updated_at")) }
-                    td.mono.wide {
+                    td.mono.wide.ts { (s(k, "updated_at")) }
+                    td.mono.wide.ts {
                         @if k["expires_at"].is_string() {
                             (s(k, "expires_at")) @if k["expired"] == true { " (expired)" }
                         } @else { "—" }
@@ -535,7 +535,7 @@ pub(crate) fn key(
                 @let version = v["version"].as_u64().unwrap_or(0);
                 tr {
                     td.num { (v["version"]) }
-                    td.mono.wide { (s(v, "updated_at")) }
+                    td.mono.wide.ts { (s(v, "updated_at")) }
                     td { span.pill { (s(v, "type")) } }
                     td { @if v["deleted"] == true { span.muted { "(deleted)" } } @else { (preview(v)) } }
                     td.mono.wide { (s(v, "writer")) }
@@ -639,7 +639,7 @@ pub(crate) fn applies(ctx: &Ctx<'_>, a: &Value) -> String {
                     td.num { (r["serial"]) }
                     td { (s(r, "operation")) }
                     td.mono { (s(r, "actor")) }
-                    td.mono { (s(r, "finished_at")) }
+                    td.mono.ts { (s(r, "finished_at")) }
                     td { "+" (c["added"]) " ~" (c["changed"]) " −" (c["destroyed"]) }
                     td { (s(r, "status")) }
                     td.mono style="font-size:12px" {
