@@ -486,7 +486,7 @@ pub(crate) fn key(
         }
         // A key the workspace declares: an edit here lasts until the next apply writes it back.
         @if let Some(at) = managed {
-            div.note {
+            div.warn {
                 span.pill { "managed by workspace (" (at.rsplit('/').next().unwrap_or(at)) ")" }
                 " " (at) ": the next apply writes the workspace's value back; change it in "
                 (at.split(':').next().unwrap_or(at)) " to keep it."
