@@ -341,6 +341,13 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     b.shot("key-420px");
     assert!(b.fits(), "the key page scrolls sideways at 420 px");
     assert!(b.unbroken(), "a type pill breaks over two lines on the key page at 420 px");
+    b.go(&format!("{site}/ui/applies"));
+    b.wait_for("Applies");
+    b.shot("applies-420px");
+    assert!(b.fits(), "the applies page scrolls sideways at 420 px");
+    assert!(b.unbroken(), "a time on the applies page breaks over two lines at 420 px");
+    b.go(&format!("{site}/ui/key/vars/job/api/max_replicas"));
+    b.wait_for("History");
     b.resize(1280, 900);
 
     // Delete it: a confirmation first, then the deletion.

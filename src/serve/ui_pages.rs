@@ -630,7 +630,7 @@ pub(crate) fn applies(ctx: &Ctx<'_>, a: &Value) -> String {
         h1 { "Applies" }
         table {
             tr {
-                th.num { "Serial" } th { "Operation" } th { "Who" } th { "When" } th { "Counts" } th { "Status" } th { "Changes" }
+                th.num { "Serial" } th { "Operation" } th.wide { "Who" } th { "When" } th.wide { "Counts" } th { "Status" } th.wide { "Changes" }
             }
             @for r in a["applies"].as_array().into_iter().flatten() {
                 @let c = &r["counts"];
@@ -638,11 +638,11 @@ pub(crate) fn applies(ctx: &Ctx<'_>, a: &Value) -> String {
                 tr {
                     td.num { (r["serial"]) }
                     td { (s(r, "operation")) }
-                    td.mono { (s(r, "actor")) }
+                    td.mono.wide { (s(r, "actor")) }
                     td.mono.ts { (s(r, "finished_at")) }
-                    td { "+" (c["added"]) " ~" (c["changed"]) " −" (c["destroyed"]) }
+                    td.wide { "+" (c["added"]) " ~" (c["changed"]) " −" (c["destroyed"]) }
                     td { (s(r, "status")) }
-                    td.mono style="font-size:12px" {
+                    td.mono.wide style="font-size:12px" {
                         @for (i, ch) in changes.iter().take(12).enumerate() {
                             @if i > 0 { br; }
                             @if ch["deleted"] == true { "−" }
