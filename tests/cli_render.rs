@@ -114,7 +114,14 @@ fn unknown_job_or_worker_is_an_error() {
     let o = kvform(d, &["render", "--job", "apii"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("api"));
     let o = kvform(d, &["render", "--worker", "10.9.9.9"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("10.9.9.9"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no worker `10.9.9.9` in workspace/workers.json"), "{err}");
+    assert!(err.contains("help: pass a host as it appears there: 10.0.0.1, 10.0.0.2, 10.0.0.3"), "{err}");
+    // A typo beside a good host writes nothing into --out.
+    let out = d.join("staged");
+    let o = kvform(d, &["render", "--worker", "10.0.0.1", "--worker", "10.9.9.9", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.exists(), "nothing rendered before the unknown worker was refused");
 }
 
 /// `apply` renders a job's templates after its namespaces are written and before its hooks,

@@ -155,6 +155,17 @@ impl Driver {
     fn fits(&self) -> bool {
         self.exec("return document.documentElement.scrollWidth <= window.innerWidth").as_bool().unwrap()
     }
+    /// Every type pill and time cell is on one line (a pill broken inside its word reads
+    /// "numbe r", a time broken at its dash "2026-12-" over "08T01:38:50Z").
+    fn unbroken(&self) -> bool {
+        self.exec(
+            "return [...document.querySelectorAll('.pill, td.ts')].every(e => { \
+             const r = document.createRange(); r.selectNodeContents(e); \
+             return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size <= 1 })",
+        )
+        .as_bool()
+        .unwrap()
+    }
     fn url(&self) -> String {
         self.call("GET", "/url", None).as_str().unwrap().to_string()
     }
@@ -241,6 +252,7 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     b.wait_for("Create a key");
     assert!(b.url().ends_with("/ui/ns/vars/job/api/"), "{}", b.url());
     b.shot("namespace");
+    assert!(b.unbroken(), "a type pill or a time of the key table breaks over two lines");
 
     // Create a typed key with a TTL of 1h (a bad number first: refused, nothing written, and
     // the form comes back with everything typed and the error at the value).
@@ -323,10 +335,19 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
     b.wait_for("max_replicas");
     b.shot("namespace-420px");
     assert!(b.fits(), "the namespace page scrolls sideways at 420 px");
+    assert!(b.unbroken(), "a type pill breaks over two lines at 420 px");
     b.go(&format!("{site}/ui/key/vars/job/api/max_replicas"));
     b.wait_for("History");
     b.shot("key-420px");
     assert!(b.fits(), "the key page scrolls sideways at 420 px");
+    assert!(b.unbroken(), "a type pill breaks over two lines on the key page at 420 px");
+    b.go(&format!("{site}/ui/applies"));
+    b.wait_for("Applies");
+    b.shot("applies-420px");
+    assert!(b.fits(), "the applies page scrolls sideways at 420 px");
+    assert!(b.unbroken(), "a time on the applies page breaks over two lines at 420 px");
+    b.go(&format!("{site}/ui/key/vars/job/api/max_replicas"));
+    b.wait_for("History");
     b.resize(1280, 900);
 
     // Delete it: a confirmation first, then the deletion.

@@ -334,6 +334,8 @@ fn sessions_csrf_and_escaping() {
     // A key the workspace declares carries the badge on its page.
     let (_, _, page) = send(&format!("{site}/ui/key/vars/job/api/base_path"), Some(&cookie), None);
     assert!(page.contains("managed by workspace (vars.hcl:2)"), "{page}");
+    // A warning (the next apply undoes an edit), not the green "saved" notice.
+    assert!(page.contains(r#"<div class="warn"><span class="pill">managed by workspace"#), "{page}");
     let (_, _, page) = send(&format!("{site}/ui/key/secrets/job/api/db_password"), Some(&cookie), None);
     assert!(!page.contains("managed by workspace"));
 

@@ -101,6 +101,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     for j in &args.job {
         check_job(&desired, j)?;
     }
+    // Before anything is rendered: `--out` must not be left half-written by a typo.
+    for w in &args.worker {
+        if !desired.workers.iter().any(|x| &x.host == w) {
+            let hosts: Vec<&str> = desired.workers.iter().map(|x| x.host.as_str()).collect();
+            bail!(
+                "no worker `{w}` in workspace/workers.json\n  help: pass a host as it appears there: {}",
+                hosts.join(", ")
+            );
+        }
+    }
     let reader = Rc::new(StateReader { store, now: session.now });
     let jobs_dir = session.bucket.jobs_dir();
     let catalog = Rc::new(desired.prometheus.clone());
@@ -108,7 +118,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut rendered = 0usize;
     // The same error on several allocations (a parse error, a missing job key) is one line.
     let mut errors: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
-    let mut hosts_seen = std::collections::BTreeSet::new();
     for (name, job) in &desired.jobs {
         if !args.job.is_empty() && !args.job.contains(name) {
             continue;
@@ -117,7 +126,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             job_templates(&jobs_dir.join(name), &format!("workspace/jobs/{name}"), limit)?;
         if templates.is_empty() {
             if args.job.contains(name) {
-                ctx.printer.info(&format!("job {name} has no templates (no *.tpl under workspace/jobs/{name}/)"));
+                ctx.printer.info(&format!("job `{name}` has no templates (no *.tpl under workspace/jobs/{name}/)"));
             }
             continue;
         }
@@ -125,7 +134,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             if !args.worker.is_empty() && !args.worker.contains(host) {
                 continue;
             }
-            hosts_seen.insert(host.clone());
             let alloc = allocation(&desired, reader.as_ref(), name, host)?;
             for t in &templates {
                 let staged = format!("{host}/jobs/{name}/{}", t.output());
@@ -144,11 +152,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                     Err(e) => errors.entry(e.to_string()).or_default().push(format!("{name}@{host}")),
                 }
             }
-        }
-    }
-    for w in &args.worker {
-        if !hosts_seen.contains(w) && !desired.workers.iter().any(|x| &x.host == w) {
-            bail!("no worker {w:?} in workspace/workers.json\n  help: pass hosts as they appear there");
         }
     }
     for (e, allocs) in &errors {

@@ -35,7 +35,7 @@ pub enum OpError {
     #[error("{}", .0.message)]
     Rule(WriteRuleError),
     /// Compare-and-set: the key is not at the version the caller expected (412).
-    #[error("{ns} {key} is at version {current}, not {expected}{}\n  help: read it again and retry with --cas {current} (If-Match: \"{current}\")", if *.current == 0 { " (it has no live version)" } else { "" })]
+    #[error("{ns} {key} is at version {current}, not {expected}{}\n  help: read it again and retry with --cas {current} (If-Match: \"{current}\")", if *.current == 0 { " (it has no live version)" } else if *.expected == 0 { " (version 0 means create only, and the key exists)" } else { "" })]
     Conflict { ns: String, key: String, expected: u64, current: u64 },
     /// The key has no such version (kept history is bounded by `max_versions`) (404).
     #[error("{ns} {key} has no version {version}\n  help: `kvform kv history {ns} {key}` lists the versions kept")]

@@ -25,7 +25,7 @@ fn cas_create_only_then_expected_version() {
     let e = put(&mut t, ns, "k", &Change { cas: Some(0), ..set("b") }, &W, 100).unwrap_err();
     assert!(matches!(e, OpError::Conflict { current: 1, expected: 0, .. }), "{e}");
     assert_eq!(e.status(), 412);
-    assert!(e.to_string().contains("is at version 1, not 0"), "{e}");
+    assert!(e.to_string().contains("is at version 1, not 0 (version 0 means create only, and the key exists)"), "{e}");
     assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(1), ..set("b") }, &W, 100).unwrap().version(), 2);
     assert!(matches!(delete(&mut t, ns, "k", Some(1), &W, 100), Err(OpError::Conflict { current: 2, .. })));
     assert!(delete(&mut t, ns, "k", Some(2), &W, 100).unwrap());

@@ -48,7 +48,7 @@ table{width:100%;border-collapse:collapse;background:var(--card);border:1px soli
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}th{background:#f0f2f5;font-weight:600;font-size:12px;color:var(--mute);text-transform:uppercase;letter-spacing:.4px}
 tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:tabular-nums}a{color:var(--acc)}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}pre{white-space:pre-wrap;margin:0}
-.pill{display:inline-block;padding:1px 8px;border-radius:999px;background:#eef2ff;color:#3730a3;font-size:12px}
+.pill{display:inline-block;padding:1px 8px;border-radius:999px;background:#eef2ff;color:#3730a3;font-size:12px;white-space:nowrap}.ts{white-space:nowrap}
 .muted{color:var(--mute)}.crumbs{color:var(--mute);margin-bottom:6px}.crumbs a{text-decoration:none}
 .err{background:#fef3f2;border:1px solid #fecdca;color:var(--bad);padding:8px 12px;border-radius:8px;margin-bottom:14px}
 .note{background:#ecfdf3;border:1px solid #abefc6;color:var(--ok);padding:8px 12px;border-radius:8px;margin-bottom:14px}
@@ -393,8 +393,8 @@ pub(crate) fn namespace(
                     td { a href=(key_url(ns, key)) { (key) } }
                     td { span.pill { (s(k, "type")) } }
                     td { (preview(k)) }
-                    td.mono.wide { (s(k, "updated_at")) }
-                    td.mono.wide {
+                    td.mono.wide.ts { (s(k, "updated_at")) }
+                    td.mono.wide.ts {
                         @if k["expires_at"].is_string() {
                             (s(k, "expires_at")) @if k["expired"] == true { " (expired)" }
                         } @else { "—" }
@@ -487,7 +487,7 @@ pub(crate) fn key(
         }
         // A key the workspace declares: an edit here lasts until the next apply writes it back.
         @if let Some(at) = managed {
-            div.note {
+            div.warn {
                 span.pill { "managed by workspace (" (at.rsplit('/').next().unwrap_or(at)) ")" }
                 " " (at) ": the next apply writes the workspace's value back; change it in "
                 (at.split(':').next().unwrap_or(at)) " to keep it."
@@ -536,7 +536,7 @@ pub(crate) fn key(
                 @let version = v["version"].as_u64().unwrap_or(0);
                 tr {
                     td.num { (v["version"]) }
-                    td.mono.wide { (s(v, "updated_at")) }
+                    td.mono.wide.ts { (s(v, "updated_at")) }
                     td { span.pill { (s(v, "type")) } }
                     td { @if v["deleted"] == true { span.muted { "(deleted)" } } @else { (preview(v)) } }
                     td.mono.wide { (s(v, "writer")) }
@@ -631,7 +631,7 @@ pub(crate) fn applies(ctx: &Ctx<'_>, a: &Value) -> String {
         h1 { "Applies" }
         table {
             tr {
-                th.num { "Serial" } th { "Operation" } th { "Who" } th { "When" } th { "Counts" } th { "Status" } th { "Changes" }
+                th.num { "Serial" } th { "Operation" } th.wide { "Who" } th { "When" } th.wide { "Counts" } th { "Status" } th.wide { "Changes" }
             }
             @for r in a["applies"].as_array().into_iter().flatten() {
                 @let c = &r["counts"];
@@ -639,11 +639,11 @@ pub(crate) fn applies(ctx: &Ctx<'_>, a: &Value) -> String {
                 tr {
                     td.num { (r["serial"]) }
                     td { (s(r, "operation")) }
-                    td.mono { (s(r, "actor")) }
-                    td.mono { (s(r, "finished_at")) }
-                    td { "+" (c["added"]) " ~" (c["changed"]) " −" (c["destroyed"]) }
+                    td.mono.wide { (s(r, "actor")) }
+                    td.mono.ts { (s(r, "finished_at")) }
+                    td.wide { "+" (c["added"]) " ~" (c["changed"]) " −" (c["destroyed"]) }
                     td { (s(r, "status")) }
-                    td.mono style="font-size:12px" {
+                    td.mono.wide style="font-size:12px" {
                         @for (i, ch) in changes.iter().take(12).enumerate() {
                             @if i > 0 { br; }
                             @if ch["deleted"] == true { "−" }
