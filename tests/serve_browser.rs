@@ -8,182 +8,15 @@
 //!
 //! Skipped only outside CI when chromium/chromedriver are missing; with `CI` set it fails.
 
+mod browser_support;
 mod quickstart_copy;
 
-use base64::Engine;
-use serde_json::{Value, json};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use browser_support::*;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_port(port: u16) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn kvform(dir: &Path, args: &[&str]) -> String {
-    let o =
-        Command::new(env!("CARGO_BIN_EXE_kvform")).arg("-C").arg(dir).args(args).env("NO_COLOR", "1").output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn kvform_stdin(dir: &Path, args: &[&str], input: &str) {
-    use std::io::Write;
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kvform"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let o = c.wait_with_output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
-}
-
-struct Driver {
-    base: String,
-    agent: ureq::Agent,
-    shots: PathBuf,
-    n: usize,
-}
-
-impl Driver {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let v = self.try_call(method, path, body);
-        assert!(v.get("error").is_none(), "{method} {path}: {v}");
-        v
-    }
-    /// The answer's `value`, which holds an `error` when the command failed.
-    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let r = match (method, body) {
-            ("GET", _) => self.agent.get(&url).call(),
-            ("DELETE", _) => self.agent.delete(&url).call(),
-            (_, b) => self.agent.post(&url).send_json(b.unwrap_or(json!({}))),
-        };
-        let mut r = r.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let v: Value = r.body_mut().read_json().unwrap();
-        v["value"].clone()
-    }
-    fn go(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url })));
-    }
-    fn find(&self, css: &str) -> String {
-        let v = self.call("POST", "/element", Some(json!({ "using": "css selector", "value": css })));
-        v.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).unwrap().to_string()
-    }
-    fn type_in(&self, css: &str, text: &str) {
-        let e = self.find(css);
-        self.call("POST", &format!("/element/{e}/clear"), None);
-        self.call("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })));
-    }
-    fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.call("POST", &format!("/element/{e}/click"), None);
-    }
-    /// The page's text, once a click's navigation has settled (the old page's elements go
-    /// stale meanwhile).
-    fn text(&self) -> String {
-        for _ in 0..100 {
-            let found = self.try_call("POST", "/element", Some(json!({ "using": "css selector", "value": "body" })));
-            let Some(e) = found
-                .as_object()
-                .and_then(|o| o.values().next())
-                .and_then(Value::as_str)
-                .filter(|_| found.get("error").is_none())
-            else {
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            };
-            let v = self.try_call("GET", &format!("/element/{e}/text"), None);
-            if let Some(t) = v.as_str() {
-                return t.to_string();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the page did not settle")
-    }
-    /// The page's text once it contains `needle` (a click's navigation may not have started
-    /// when the click returns); the last text seen after 15 s otherwise.
-    fn wait_for(&self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let t = self.text();
-            if t.contains(needle) || start.elapsed() > Duration::from_secs(15) {
-                return t;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    /// An input's or textarea's current value (what the user sees in the box).
-    fn value_of(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.call("GET", &format!("/element/{e}/property/value"), None).as_str().unwrap_or("").to_string()
-    }
-    /// Run a script in the page (only WebDriver does; the page's CSP allows none).
-    fn exec(&self, script: &str) -> Value {
-        self.call("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
-    }
-    fn resize(&self, width: u32, height: u32) {
-        self.call("POST", "/window/rect", Some(json!({ "width": width, "height": height })));
-    }
-    /// The page is no wider than the window (nothing scrolls sideways).
-    fn fits(&self) -> bool {
-        self.exec("return document.documentElement.scrollWidth <= window.innerWidth").as_bool().unwrap()
-    }
-    /// Every type pill and time cell is on one line (a pill broken inside its word reads
-    /// "numbe r", a time broken at its dash "2026-12-" over "08T01:38:50Z").
-    fn unbroken(&self) -> bool {
-        self.exec(
-            "return [...document.querySelectorAll('.pill, td.ts')].every(e => { \
-             const r = document.createRange(); r.selectNodeContents(e); \
-             return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size <= 1 })",
-        )
-        .as_bool()
-        .unwrap()
-    }
-    fn url(&self) -> String {
-        self.call("GET", "/url", None).as_str().unwrap().to_string()
-    }
-    fn shot(&mut self, name: &str) {
-        self.n += 1;
-        let b64 = self.call("GET", "/screenshot", None);
-        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap();
-        std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.n)), png).unwrap();
-    }
-}
+use serde_json::Value;
 
 #[test]
 fn log_in_create_edit_diff_delete_in_a_browser() {
-    let (Some(chromium), Some(chromedriver)) = (which("chromium"), which("chromedriver")) else {
-        assert!(std::env::var_os("CI").is_none(), "CI must have chromium and chromium-driver (.ci/run installs them)");
-        eprintln!("skipped: chromium/chromedriver not installed");
-        return;
-    };
     let dir = quickstart_copy::quickstart_copy();
     let d = dir.path();
     kvform(d, &["apply", "--auto-approve"]);
@@ -192,44 +25,9 @@ fn log_in_create_edit_diff_delete_in_a_browser() {
             .trim()
             .to_string();
     kvform_stdin(d, &["kv", "set", "secrets/job/api", "db_password", "-"], "hunter2");
-    let port = free_port();
-    let _server = Kill(
-        Command::new(env!("CARGO_BIN_EXE_kvform"))
-            .arg("-C")
-            .arg(d)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let dport = free_port();
-    let _driver = Kill(
-        Command::new(chromedriver)
-            .arg(format!("--port={dport}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port);
-    wait_port(dport);
-    let profile = tempfile::tempdir().unwrap();
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
-        "binary": chromium.to_str().unwrap(),
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())] } } } });
-    let mut r = agent.post(&format!("http://127.0.0.1:{dport}/session")).send_json(caps).unwrap();
-    let v: Value = r.body_mut().read_json().unwrap();
-    let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/serve-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let mut b = Driver { base: format!("http://127.0.0.1:{dport}/session/{session}"), agent, shots, n: 0 };
-    let site = format!("http://127.0.0.1:{port}");
-    // Element look-ups wait up to 5 s for a page that is still loading.
-    b.call("POST", "/timeouts", Some(json!({ "implicit": 5000 })));
+    let Some(mut session) = browser_support::start(d) else { return };
+    let site = session.site.clone();
+    let b = &mut session.b;
 
     // Log in (a wrong token first).
     b.go(&format!("{site}/"));
