@@ -72,6 +72,18 @@ pub(crate) enum Ttl {
     Duration(String),
 }
 
+/// A key the workspace declares (a `vars.hcl` key): what a write, delete or restore through
+/// the API answers beside its result, since the next apply writes the workspace's value back.
+#[derive(Serialize, JsonSchema, Default)]
+pub(crate) struct Declared {
+    /// The warning (one line, with what to do).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) warnings: Option<Vec<String>>,
+    /// `file:line` of the declaration, with `warnings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) managed_by: Option<String>,
+}
+
 /// The answer to a key write.
 #[derive(Serialize, JsonSchema)]
 pub(crate) struct Written {
@@ -85,12 +97,9 @@ pub(crate) struct Written {
     pub(crate) kv_type: KvType,
     /// The state serial of the write.
     pub(crate) serial: u64,
-    /// When the workspace declares the key: the next apply writes it back.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) warnings: Option<Vec<String>>,
-    /// `file:line` of the declaration, with `warnings`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) managed_by: Option<String>,
+    /// Set when the workspace declares the key.
+    #[serde(flatten)]
+    pub(crate) declared: Declared,
 }
 
 /// The answer to a key delete.
@@ -103,12 +112,9 @@ pub(crate) struct Deleted {
     /// The state serial of the delete, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) serial: Option<u64>,
-    /// When the workspace declares the key: the next apply writes it back.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) warnings: Option<Vec<String>>,
-    /// `file:line` of the declaration, with `warnings`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) managed_by: Option<String>,
+    /// Set when the workspace declares the key.
+    #[serde(flatten)]
+    pub(crate) declared: Declared,
 }
 
 /// A restore (`POST /api/v1/restore/{namespace}/{key}`).
@@ -133,12 +139,9 @@ pub(crate) struct Restored {
     pub(crate) version: u64,
     pub(crate) changed: bool,
     pub(crate) serial: u64,
-    /// When the workspace declares the key: the next apply writes it back.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) warnings: Option<Vec<String>>,
-    /// `file:line` of the declaration, with `warnings`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) managed_by: Option<String>,
+    /// Set when the workspace declares the key.
+    #[serde(flatten)]
+    pub(crate) declared: Declared,
 }
 
 /// The audit trail (`GET /api/v1/applies`), newest first.

@@ -6,7 +6,7 @@
 use super::App;
 use super::access::{self, Action};
 use super::api_types::{
-    Deleted, NamespaceNode, NamespaceTree, PutBody, RestoreBody, Restored, Written, refuse_unknown_fields,
+    Declared, Deleted, NamespaceNode, NamespaceTree, PutBody, RestoreBody, Restored, Written, refuse_unknown_fields,
 };
 use super::rest::{Reply, Req};
 use crate::kv::{KvType, is_secret_key, rules};
@@ -434,6 +434,15 @@ fn rule_reply(e: rules::RuleError) -> Reply {
 
 /// Who a serve write is by: the token (`token:<name>`), the version's writer and the audit
 /// trail's actor alike — not the OS user running `kvform serve`.
+/// What a write, delete or restore of (`ns`, `key`) answers when the workspace declares the
+/// key (`warning` words it for the operation): the next apply writes the value back.
+fn declared(app: &App, ns: &str, key: &str, warning: fn(&str, &str, &str) -> String) -> Declared {
+    match crate::workspace::declared_var(&app.bucket.root, ns, key) {
+        Some(at) => Declared { warnings: Some(vec![warning(ns, key, &at)]), managed_by: Some(at) },
+        None => Declared::default(),
+    }
+}
+
 fn actor(req: &Req) -> crate::ops::Actor {
     crate::ops::Actor::token(&req.token.name)
 }
@@ -607,21 +616,15 @@ pub(crate) fn put(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply, Re
     let serial = txn.commit(actor(req).record("serve put", now)).map_err(Reply::state)?;
     app.changes.bump();
     let status = if outcome.version() == 1 && outcome.changed() { 201 } else { 200 };
-    let mut body = Written {
+    let body = Written {
         namespace: ns.into(),
         key: key.into(),
         version: outcome.version(),
         changed: outcome.changed(),
         kv_type: outcome.kv_type,
         serial,
-        warnings: None,
-        managed_by: None,
+        declared: declared(app, ns, key, crate::workspace::declared_warning),
     };
-    // A key the workspace declares: the write stands until the next apply writes it back.
-    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
-        body.warnings = Some(vec![crate::workspace::declared_warning(ns, key, &at)]);
-        body.managed_by = Some(at);
-    }
     let mut r = Reply::body(status, &body);
     r.index = Some(serial);
     r.etag = Some(outcome.version());
@@ -658,26 +661,19 @@ pub(crate) fn delete(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply,
                 key: key.into(),
                 deleted: false,
                 serial: None,
-                warnings: None,
-                managed_by: None,
+                declared: Declared::default(),
             },
         ));
     }
     let serial = txn.commit(actor(req).record("serve delete", now)).map_err(Reply::state)?;
     app.changes.bump();
-    let mut body = Deleted {
+    let body = Deleted {
         namespace: ns.into(),
         key: key.into(),
         deleted: true,
         serial: Some(serial),
-        warnings: None,
-        managed_by: None,
+        declared: declared(app, ns, key, crate::workspace::declared_delete_warning),
     };
-    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
-        // The deletion stands until the next apply writes the workspace's value back.
-        body.warnings = Some(vec![crate::workspace::declared_delete_warning(ns, key, &at)]);
-        body.managed_by = Some(at);
-    }
     let mut r = Reply::body(200, &body);
     r.index = Some(serial);
     Ok(r)
@@ -713,21 +709,15 @@ pub(crate) fn restore(app: &App, req: &Req, ns: &str, key: &str) -> Result<Reply
     };
     let serial = txn.commit(actor(req).record("serve restore", now)).map_err(Reply::state)?;
     app.changes.bump();
-    let mut body = Restored {
+    let body = Restored {
         namespace: ns.into(),
         key: key.into(),
         restored: version,
         version: outcome.version(),
         changed: outcome.changed(),
         serial,
-        warnings: None,
-        managed_by: None,
+        declared: declared(app, ns, key, crate::workspace::declared_warning),
     };
-    if let Some(at) = crate::workspace::declared_var(&app.bucket.root, ns, key) {
-        // A restore is a write like a PUT: the next apply writes the workspace's value back.
-        body.warnings = Some(vec![crate::workspace::declared_warning(ns, key, &at)]);
-        body.managed_by = Some(at);
-    }
     let mut r = Reply::body(200, &body);
     r.index = Some(serial);
     r.etag = Some(outcome.version());
