@@ -377,6 +377,10 @@ fn restore_a_version_from_the_key_page() {
     // A writer: a button for version 1 (cas = the live version 2), none for the live one.
     let cookie = session(&site, &writer);
     let (_, _, page) = send(&page_url, Some(&cookie), None);
+    assert!(page.contains("Compare version"), "two versions: a diff to pick: {page}");
+    kvform(d, &["kv", "set", "vars/job/api", "single", "only"]);
+    let (_, _, one) = send(&format!("{site}/ui/key/vars/job/api/single"), Some(&cookie), None);
+    assert!(one.contains("History") && !one.contains("Compare version"), "one version: nothing to compare: {one}");
     assert!(
         page.contains(r#"name="version" value="1"><input type="hidden" name="cas" value="2"><button>Restore</button>"#),
         "{page}"

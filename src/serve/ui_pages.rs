@@ -558,18 +558,21 @@ pub(crate) fn key(
                 }
             }
         }
-        h2 { "Diff" }
-        form.card method="get" style="display:flex;gap:8px;align-items:center" {
-            "Compare version "
-            select name="a" { @for n in &nums { option selected[Some(*n) == a] { (n) } } }
-            " with "
-            select name="b" { @for n in &nums { option selected[Some(*n) == b] { (n) } } }
-            @if revealed { input type="hidden" name="reveal" value="1"; }
-            button.p { "Diff" }
-        }
-        @match (text_of(a), text_of(b)) {
-            (Some(x), Some(y)) => (diff_lines(&x, &y)),
-            _ => p.muted { "Pick two versions to compare." },
+        // A diff needs two kept versions: with one, there is nothing to compare.
+        @if nums.len() > 1 {
+            h2 { "Diff" }
+            form.card method="get" style="display:flex;gap:8px;align-items:center" {
+                "Compare version "
+                select name="a" { @for n in &nums { option selected[Some(*n) == a] { (n) } } }
+                " with "
+                select name="b" { @for n in &nums { option selected[Some(*n) == b] { (n) } } }
+                @if revealed { input type="hidden" name="reveal" value="1"; }
+                button.p { "Diff" }
+            }
+            @match (text_of(a), text_of(b)) {
+                (Some(x), Some(y)) => (diff_lines(&x, &y)),
+                _ => p.muted { "Pick two versions to compare." },
+            }
         }
         @if may_write {
             @match mode {
