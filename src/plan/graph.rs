@@ -141,8 +141,11 @@ fn x(s: &str) -> String {
 /// between jobs of the plan. Pure and deterministic, like the text formats; an empty plan
 /// gives `None`.
 pub fn rollout_svg(plan: &Plan) -> Option<String> {
-    const COL: usize = 260;
-    const BOX_W: usize = 200;
+    // A line of a box shows at most MAX_CHARS characters of 12 px monospace, whose advance
+    // is 0.6 em (7.2 px): the box is as wide as that line and its 10 px margins.
+    const MAX_CHARS: usize = 30;
+    const BOX_W: usize = 10 + (MAX_CHARS * 72).div_ceil(10) + 10;
+    const COL: usize = BOX_W + 60;
     const LINE: usize = 16;
     if plan.rollout.is_empty() {
         return None;
@@ -215,14 +218,14 @@ pub fn rollout_svg(plan: &Plan) -> Option<String> {
             x(&p.job.job)
         );
         for (i, l) in p.lines.iter().enumerate() {
-            let shown: String = l.chars().take(30).collect();
+            let shown: String = l.chars().take(MAX_CHARS).collect();
             let _ = write!(
                 out,
                 "<text x=\"{}\" y=\"{}\" fill=\"#374151\">{}{}</text>",
                 p.x + 10,
                 p.y + LINE * (i + 2) + 4,
                 x(&shown),
-                if l.chars().count() > 30 { "…" } else { "" }
+                if l.chars().count() > MAX_CHARS { "…" } else { "" }
             );
         }
         out.push_str("</g>");
@@ -234,6 +237,45 @@ pub fn rollout_svg(plan: &Plan) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every line of a box, cut at its character limit, fits the box at 12 px monospace
+    /// (0.6 em advance): "demands … (unchanged)" ran past the box's edge.
+    #[test]
+    fn rollout_lines_fit_their_boxes() {
+        use crate::plan::types::{JobRollout, Plan, Summary, Wave};
+        let job = |name: &str, upstreams: &[&str]| JobRollout {
+            job: name.into(),
+            upstreams: upstreams.iter().map(|u| u.to_string()).collect(),
+            namespaces: vec![format!("vars/job/{name}")],
+            batches: Vec::new(),
+            stopped: Vec::new(),
+            hooks: Default::default(),
+        };
+        let plan = Plan {
+            format_version: "1".into(),
+            changes: Vec::new(),
+            rollout: vec![Wave { seq: 1, jobs: vec![job("api", &["database", "a_much_longer_upstream_name"])] }],
+            summary: Summary::default(),
+            notes: Vec::new(),
+            meta: Default::default(),
+        };
+        let svg = rollout_svg(&plan).unwrap();
+        let attr = |tag: &str, name: &str| -> f64 {
+            let at = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            tag[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        let rect = svg.split("<rect").nth(1).unwrap();
+        let right = attr(rect, "x") + attr(rect, "width");
+        let mut lines = 0;
+        for t in svg.split("<text").skip(2) {
+            let text = t.split('>').nth(1).unwrap().split('<').next().unwrap();
+            let end = attr(t, "x") + text.chars().count() as f64 * 7.2;
+            assert!(end <= right, "{text:?} ends at {end}, the box at {right}");
+            lines += 1;
+        }
+        assert!(svg.contains("demands database (unchanged)"), "{svg}");
+        assert!(lines >= 3, "{svg}");
+    }
 
     #[test]
     fn mermaid_ids_are_safe_and_distinct() {
