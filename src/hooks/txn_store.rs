@@ -77,6 +77,7 @@ fn op_error(e: OpError) -> HookStoreError {
     match e {
         OpError::State(e) => store_error(e),
         OpError::Conflict { ns, key, expected, current } => HookStoreError::conflict(&ns, &key, expected, current),
+        e @ OpError::NothingToDelete { .. } => HookStoreError::Conflict { message: e.to_string(), current: 0 },
         e @ (OpError::Rule(_)
         | OpError::NoVersion { .. }
         | OpError::Tombstone { .. }

@@ -37,6 +37,12 @@ pub enum OpError {
     /// Compare-and-set: the key is not at the version the caller expected (412).
     #[error("{ns} {key} is at version {current}, not {expected}{}\n  help: read it again and retry with --cas {current} (If-Match: \"{current}\")", if *.current == 0 { " (it has no live version)" } else if *.expected == 0 { " (version 0 means create only, and the key exists)" } else { "" })]
     Conflict { ns: String, key: String, expected: u64, current: u64 },
+    /// A compare-and-set delete of a key with no live version (absent or already deleted):
+    /// nothing to delete, whatever version is named (412).
+    #[error(
+        "{ns} {key} has no live version to delete (--cas {expected} expected version {expected})\n  help: `kvform kv history {ns} {key}` shows whether it was deleted already; nothing needs deleting"
+    )]
+    NothingToDelete { ns: String, key: String, expected: u64 },
     /// The key has no such version (kept history is bounded by `max_versions`) (404).
     #[error("{ns} {key} has no version {version}\n  help: `kvform kv history {ns} {key}` lists the versions kept")]
     NoVersion { ns: String, key: String, version: u64 },
@@ -57,7 +63,7 @@ impl OpError {
     pub fn status(&self) -> u16 {
         match self {
             OpError::Rule(_) | OpError::Tombstone { .. } | OpError::NothingToKeep { .. } => 400,
-            OpError::Conflict { .. } => 412,
+            OpError::Conflict { .. } | OpError::NothingToDelete { .. } => 412,
             OpError::NoVersion { .. } => 404,
             OpError::State(StateError::Locked { .. }) => 503,
             OpError::State(StateError::WrongType { .. } | StateError::Invalid { .. } | StateError::Derived { .. }) => {
@@ -174,8 +180,12 @@ pub fn delete(
     now: i64,
 ) -> Result<bool, OpError> {
     validate::check_delete(ns, key).map_err(OpError::Rule)?;
-    if cas.is_some() {
+    if let Some(expected) = cas {
         let rows = txn.history(ns, key)?;
+        if live_version(&rows) == 0 {
+            // "retry with --cas 0" would name no version a delete could act on.
+            return Err(OpError::NothingToDelete { ns: ns.into(), key: key.into(), expected });
+        }
         check_cas(ns, key, &rows, cas)?;
     }
     Ok(txn.tombstone(ns, key, &actor.to_string(), now)?)

@@ -29,6 +29,11 @@ fn cas_create_only_then_expected_version() {
     assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(1), ..set("b") }, &W, 100).unwrap().version(), 2);
     assert!(matches!(delete(&mut t, ns, "k", Some(1), &W, 100), Err(OpError::Conflict { current: 2, .. })));
     assert!(delete(&mut t, ns, "k", Some(2), &W, 100).unwrap());
+    // Nothing live to delete: said so, not "retry with --cas 0" (which names no version).
+    let e = delete(&mut t, ns, "k", Some(3), &W, 100).unwrap_err();
+    assert!(matches!(e, OpError::NothingToDelete { expected: 3, .. }), "{e}");
+    assert_eq!(e.status(), 412);
+    assert!(e.to_string().contains("has no live version to delete") && !e.to_string().contains("--cas 0"), "{e}");
     // Deleted: create-only succeeds again.
     assert_eq!(put(&mut t, ns, "k", &Change { cas: Some(0), ..set("c") }, &W, 100).unwrap().version(), 4);
 }
