@@ -158,7 +158,7 @@ fn run_rolls_back_on_failure_and_checks_its_arguments() {
     assert!(err.contains("10.0.0.9 is not an active allocation of job app"), "{err}");
     assert!(err.contains("10.0.0.1, 10.0.0.2, 10.0.0.3"), "{err}");
     let (_, err) = fails(p, &["run", "ap", "command_set"]);
-    assert!(err.contains("no job \"ap\"") && err.contains("did you mean `app`?"), "{err}");
+    assert!(err.contains("no job `ap`") && err.contains("did you mean `app`?"), "{err}");
     let (_, err) = fails(p, &["run", "app", "command_sett"]);
     assert!(err.contains("job app has no command \"command_sett\"") && err.contains("command_set"), "{err}");
     let (_, err) = fails(p, &["run", "app", "command_deploy"]);
@@ -199,6 +199,6 @@ fn health_prints_a_table_refuses_writes_and_fails_on_an_unhealthy_host() {
     assert!(o.status.success());
     assert!(text(&o.stderr).contains("job other has no health_check command"), "{}", text(&o.stderr));
     let (_, err) = fails(p, &["health", "--jobs", "nope"]);
-    assert!(err.contains("no job \"nope\""), "{err}");
+    assert!(err.contains("no job `nope`"), "{err}");
     assert_eq!(tb.serial(), before);
 }

@@ -579,7 +579,7 @@ pub(super) fn check_job(desired: &Desired, job: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let hint = hint_or_list(job, desired.jobs.keys(), "jobs in the workspace");
-    bail!("no job {job:?} in the workspace (workspace/jobs/{job}/manifest.json)\n  help: {hint}")
+    bail!("no job `{job}` in the workspace (workspace/jobs/{job}/manifest.json)\n  help: {hint}")
 }
 
 /// `0.12s`
