@@ -507,7 +507,7 @@ fn a_schema_5_postgres_state_gains_the_render_table() {
         let line = text.lines().find_map(|l| l.trim().strip_prefix(name)).expect(name);
         line.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string()
     };
-    let schema = kvform::state::pg::bucket_schema(&field("schema"), field("bucket_id").parse().unwrap());
+    let schema = kvform::state::postgres::bucket_schema(&field("schema"), field("bucket_id").parse().unwrap());
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     c.batch_execute(&format!(
         "SET search_path TO \"{schema}\"; DROP TABLE render_files; UPDATE schema_info SET version = 5 WHERE id = 1;"
