@@ -162,9 +162,7 @@ fn location(d: &std::path::Path) -> kvform::state::Location {
 
 fn advisory_key(loc: &kvform::state::Location) -> i64 {
     let kvform::state::Location::Postgres(pg) = loc else { unreachable!() };
-    let b = pg.bucket_id.unwrap();
-    let b = b.as_bytes();
-    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    kvform::state::postgres::lock::pg_key(&pg.schema, pg.bucket_id.unwrap())
 }
 
 #[test]

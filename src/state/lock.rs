@@ -7,8 +7,8 @@
 //! holder in its error. The record of the last lock taken is also committed to the state's
 //! `lock` table for the audit trail.
 //!
-//! On PostgreSQL (`super::postgres::lock`) the lock is a session-level `pg_try_advisory_lock` on a
-//! connection of its own, held by the [`LockGuard`]: the server releases it when that
+//! On PostgreSQL (`super::postgres::lock`) the lock is a session-level `pg_try_advisory_lock` (keyed on
+//! the registry schema and the bucket id) on a connection of its own, held by the [`LockGuard`]: the server releases it when that
 //! connection closes for any reason (the process died, the runner vanished, the network
 //! dropped), so a dead holder never leaves a stale lock there either. The holder record is
 //! the bucket's `live_lock` row, written in autocommit right after the lock is taken; a row

@@ -30,12 +30,19 @@ impl Held for Advisory {
     }
 }
 
-/// The advisory lock key of a PostgreSQL bucket: its id's first 8 bytes (a bucket's
-/// schema and id are unique, so two buckets sharing a key is a 2^-64 chance that would
-/// only serialise their writers).
-fn pg_key(bucket_id: uuid::Uuid) -> i64 {
-    let b = bucket_id.as_bytes();
-    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+/// The advisory lock key of a PostgreSQL state: the first 8 bytes of the SHA-256 of what
+/// identifies one state, its registry schema and its bucket id. Advisory locks are
+/// database-wide, so a key from the bucket id alone made two buckets with the same id in
+/// two registries (a copied kvform.hcl, the goldens' fixed id) exclude each other.
+pub fn pg_key(registry: &str, bucket_id: uuid::Uuid) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"kvform state lock\0");
+    h.update(registry.as_bytes());
+    h.update(b"\0");
+    h.update(bucket_id.as_bytes());
+    let d = h.finalize();
+    i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
 fn pg_holder(client: &mut postgres::Client) -> Option<LockHolder> {
@@ -68,7 +75,7 @@ pub(crate) fn acquire(
     now: i64,
 ) -> Result<LockGuard, StateError> {
     let client = target.connect("connect for the write lock")?;
-    let key = pg_key(target.bucket_id);
+    let key = pg_key(&target.registry, target.bucket_id);
     let client = std::cell::RefCell::new(client);
     wait_for_lock(
         timeout,
@@ -94,7 +101,7 @@ pub(crate) fn acquire(
 pub fn status(target: &PgTarget) -> Result<(Option<LockHolder>, Option<LockHolder>), StateError> {
     let shown = target.display();
     let mut client = target.connect("read the write lock")?;
-    let key = pg_key(target.bucket_id);
+    let key = pg_key(&target.registry, target.bucket_id);
     let holder = pg_holder(&mut client);
     if pg_try_lock(&mut client, key, &shown)? {
         let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
@@ -108,7 +115,7 @@ pub fn status(target: &PgTarget) -> Result<(Option<LockHolder>, Option<LockHolde
 pub fn force_unlock(target: &PgTarget, id: &str) -> Result<ForceUnlock, StateError> {
     let shown = target.display();
     let mut client = target.connect("read the write lock")?;
-    let key = pg_key(target.bucket_id);
+    let key = pg_key(&target.registry, target.bucket_id);
     if pg_try_lock(&mut client, key, &shown)? {
         let out = match pg_holder(&mut client) {
             Some(h) if h.lock_id == id => {
@@ -126,5 +133,60 @@ pub fn force_unlock(target: &PgTarget, id: &str) -> Result<ForceUnlock, StateErr
             Some(h) if h.lock_id == id => Err(StateError::LockHeldByLiveProcess { holder: Box::new(h) }),
             other => Err(StateError::NoSuchLock { id: id.to_string(), current: other.map(Box::new) }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::postgres::{PgTarget, create_bucket};
+
+    #[test]
+    fn the_key_depends_on_the_registry_and_the_bucket_id() {
+        let id = uuid::Uuid::from_u128(0x1234);
+        assert_ne!(pg_key("kvform_a", id), pg_key("kvform_b", id));
+        assert_ne!(pg_key("kvform_a", id), pg_key("kvform_a", uuid::Uuid::from_u128(0x1235)));
+        assert_eq!(pg_key("kvform_a", id), pg_key("kvform_a", id), "the key is stable");
+    }
+
+    /// Two buckets with the same id in two registries are two states: each takes its own
+    /// write lock while the other holds its own (they collided when the key was the id's).
+    #[test]
+    fn same_bucket_id_in_two_registries_lock_independently_on_postgres() {
+        let Ok(url) = std::env::var("KVFORM_TEST_PG_URL") else { return };
+        let id = uuid::Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0023);
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let targets: Vec<PgTarget> = ["a", "b"]
+            .iter()
+            .map(|s| PgTarget { url: url.clone(), registry: format!("kvlk_{tag}_{s}"), bucket_id: id })
+            .collect();
+        struct Drop_(String, Vec<String>);
+        impl Drop for Drop_ {
+            fn drop(&mut self) {
+                if let Ok(mut c) = postgres::Client::connect(&self.0, postgres::NoTls) {
+                    for r in &self.1 {
+                        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {r} CASCADE"));
+                    }
+                }
+            }
+        }
+        let mut schemas = Vec::new();
+        for t in &targets {
+            schemas.push(t.registry.clone());
+            schemas.push(crate::state::postgres::ident(&t.bucket_schema()));
+        }
+        let _drop = Drop_(url.clone(), schemas);
+        for t in &targets {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            assert!(create_bucket(&mut c, t, uuid::Uuid::new_v4(), 0, None).unwrap());
+        }
+        let shown = targets[0].display();
+        let a = acquire(&targets[0], &shown, "test a", Duration::from_millis(200), 0).unwrap();
+        let b = acquire(&targets[1], &targets[1].display(), "test b", Duration::from_millis(200), 0)
+            .expect("the other registry's bucket with the same id has a lock of its own");
+        // Each lock still excludes a second writer of its own state.
+        let again = acquire(&targets[0], &shown, "test a2", Duration::from_millis(200), 0);
+        assert!(matches!(again, Err(StateError::Locked { .. })), "{:?}", again.err());
+        drop((a, b));
     }
 }
