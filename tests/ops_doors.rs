@@ -9,13 +9,14 @@
 //! The hook API has no restore route (maand's API has none): the hook restores by writing the
 //! earlier version's value, type, description and ttl back, which leaves the same row.
 
+mod serve_support;
 mod tf_support;
 
+use serve_support::{Served, serve_with};
+
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 use tf_support::{BucketDir, NOW, kvform, ok, stderr, write};
 
 const NS: &str = "vars/job/db";
@@ -86,32 +87,8 @@ fn cli_door(d: &Path) {
     ok(d, &["kv", "restore", NS, KEY, "3", "--cas", "0"]);
 }
 
-struct Served(Child, String);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(d: &Path) -> Served {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_kvform"))
-        .arg("-C")
-        .arg(d)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("KVFORM_NOW", NOW)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "kvform serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Served(child, format!("http://127.0.0.1:{port}"))
+    serve_with(d, &[], &[("KVFORM_NOW", NOW)])
 }
 
 /// One request with a JSON body and optionally `If-Match`: (status, body, ETag).
@@ -126,7 +103,7 @@ fn call(
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut req = ureq::http::Request::builder()
         .method(method)
-        .uri(format!("{}{path}", s.1))
+        .uri(format!("{}{path}", s.base))
         .header("Authorization", format!("Bearer {token}"))
         .header("Content-Type", "application/json");
     if let Some(m) = if_match {

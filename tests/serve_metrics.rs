@@ -5,13 +5,15 @@
 //! `/metrics` to a scraper without a token.
 
 mod quickstart_copy;
+mod serve_support;
 mod tf_support;
 
+use serve_support::{Served, serve_with};
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// The apply's time, fixed (`KVFORM_NOW`), and the server's an hour later.
 const APPLIED_AT: &str = "2030-01-01T00:00:00Z";
@@ -35,36 +37,8 @@ fn ok(dir: &Path, now: &str, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(dir: &Path, extra: &[&str]) -> Served {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_kvform"))
-        .arg("-C")
-        .arg(dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .env("KVFORM_NOW", SERVED_AT)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "kvform serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Served { child, base: format!("http://127.0.0.1:{port}") }
+    serve_with(dir, extra, &[("KVFORM_NOW", SERVED_AT)])
 }
 
 /// (status, content type, body)

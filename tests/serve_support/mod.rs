@@ -70,11 +70,19 @@ impl Drop for Served {
 }
 
 pub fn serve(dir: &Path) -> Served {
+    serve_with(dir, &[], &[])
+}
+
+/// `kvform serve` on `dir` with more arguments and environment (e.g. `KVFORM_NOW`), on a
+/// free loopback port, once it accepts connections.
+pub fn serve_with(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_kvform"))
         .arg("-C")
         .arg(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
